@@ -1,0 +1,114 @@
+package page
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Wire format: the meta page. Pages 0 and 1 are meta slots; the commit of
+// transaction T writes slot T%2. The body after the common header:
+//
+//	off  size  field
+//	 32     4  magic
+//	 36     4  version
+//	 40     4  page size
+//	 44     4  flags (zero)
+//	 48     8  root: root page of the bucket directory tree (0 = empty)
+//	 56     4  root checksum
+//	 60     4  freelist checksum
+//	 64     8  freelist page (0 = not persisted; rebuilt on open)
+//	 72     8  high water: pages in use, [0, high) is the file's extent
+//	 80     8  txid (also in the header)
+//	 88
+const (
+	Magic   uint32 = 0xF011_0DB1
+	Version uint32 = 1
+
+	metaSize = 88
+)
+
+// Meta is the decoded meta page: everything a snapshot needs.
+type Meta struct {
+	PageSize    uint32
+	Root        ID
+	RootSum     uint32
+	Freelist    ID
+	FreelistSum uint32
+	High        ID // first page id never used
+	TxID        TxID
+}
+
+// Errors a meta page can give besides ErrCorrupt.
+var (
+	ErrNotFolio = fmt.Errorf("folio/page: not a folio database")
+	ErrVersion  = fmt.Errorf("folio/page: format version mismatch")
+)
+
+// EncodeMeta writes m into the page buffer p (one page) at slot id.
+func EncodeMeta(p []byte, id ID, m *Meta) {
+	clear(p)
+	PutHeader(p, id, m.TxID, FlagMeta, 0, 0)
+	b := p[HeaderSize:]
+	binary.LittleEndian.PutUint32(b[0:], Magic)
+	binary.LittleEndian.PutUint32(b[4:], Version)
+	binary.LittleEndian.PutUint32(b[8:], m.PageSize)
+	binary.LittleEndian.PutUint64(b[16:], uint64(m.Root))
+	binary.LittleEndian.PutUint32(b[24:], m.RootSum)
+	binary.LittleEndian.PutUint32(b[28:], m.FreelistSum)
+	binary.LittleEndian.PutUint64(b[32:], uint64(m.Freelist))
+	binary.LittleEndian.PutUint64(b[40:], uint64(m.High))
+	binary.LittleEndian.PutUint64(b[48:], uint64(m.TxID))
+	Seal(p)
+}
+
+// DecodeMeta validates and decodes a meta page read from slot id. It checks
+// magic first (ErrNotFolio), then the checksum, then the version, so a file
+// from a newer folio is reported as ErrVersion rather than corrupt.
+func DecodeMeta(p []byte, id ID) (Meta, error) {
+	var m Meta
+	if len(p) < metaSize {
+		return m, corruptInt(id, "meta page size", ">= 88 bytes", len(p))
+	}
+	b := p[HeaderSize:]
+	if magic := binary.LittleEndian.Uint32(b[0:]); magic != Magic {
+		return m, fmt.Errorf("%w: page %d has magic %#x", ErrNotFolio, id, magic)
+	}
+	ps := binary.LittleEndian.Uint32(b[8:])
+	if !ValidPageSize(int(ps)) || int(ps) > len(p) {
+		return m, corruptInt(id, "meta page size field", "power of two 1KiB..64KiB", ps)
+	}
+	if got, want := PageChecksum(p), Checksum(p[:ps]); got != want {
+		return m, corruptInt(id, "meta checksum", fmt.Sprintf("%#08x", want), fmt.Sprintf("%#08x", got))
+	}
+	if v := binary.LittleEndian.Uint32(b[4:]); v != Version {
+		return m, fmt.Errorf("%w: page %d has version %d, this folio reads %d", ErrVersion, id, v, Version)
+	}
+	if f := PageFlags(p); f != FlagMeta {
+		return m, corruptInt(id, "meta page flags", FlagMeta, f)
+	}
+	if PageID(p) != id {
+		return m, corruptInt(id, "meta page id", id, PageID(p))
+	}
+	m = Meta{
+		PageSize:    ps,
+		Root:        ID(binary.LittleEndian.Uint64(b[16:])),
+		RootSum:     binary.LittleEndian.Uint32(b[24:]),
+		FreelistSum: binary.LittleEndian.Uint32(b[28:]),
+		Freelist:    ID(binary.LittleEndian.Uint64(b[32:])),
+		High:        ID(binary.LittleEndian.Uint64(b[40:])),
+		TxID:        TxID(binary.LittleEndian.Uint64(b[48:])),
+	}
+	if m.TxID != PageTxID(p) {
+		return m, corruptInt(id, "meta txid", PageTxID(p), m.TxID)
+	}
+	if m.High < 2 || (m.Root != 0 && (m.Root < 2 || m.Root >= m.High)) ||
+		(m.Freelist != 0 && (m.Freelist < 2 || m.Freelist >= m.High)) {
+		return m, corruptInt(id, "meta page ids", fmt.Sprintf("root, freelist in [2, %d)", m.High), fmt.Sprintf("root %d, freelist %d", m.Root, m.Freelist))
+	}
+	return m, nil
+}
+
+// ValidPageSize reports whether n is a power of two in [MinPageSize, MaxPageSize].
+func ValidPageSize(n int) bool {
+	return n >= MinPageSize && n <= MaxPageSize && n&(n-1) == 0
+}

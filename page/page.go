@@ -1,0 +1,139 @@
+// Package page is folio's on-disk format: the page header, meta pages,
+// branch and leaf elements, large-value runs and free-extent pages. It is
+// pure encoding: no I/O, standard library only. Every decoder checks bounds
+// and returns an error wrapping ErrCorrupt on bad bytes; none panics.
+//
+// All integers are little-endian whatever the machine. Every page (or run
+// of pages, when a node or value overflows) starts with a 32-byte header:
+//
+//	off  size  field
+//	  0     4  checksum  CRC-32C (Castagnoli) of bytes [4, run length)
+//	  4     2  flags     page kind: Meta, Branch, Leaf, Large, Freelist
+//	  6     2  count     elements on a branch/leaf page
+//	  8     8  id        the page's own id (catches misdirected writes)
+//	 16     8  txid      the transaction that wrote it
+//	 24     4  overflow  pages in the run after this one
+//	 28     4  (zero)
+//	 32        body
+//
+// Branch element (20 bytes each, from offset 32):
+//
+//	child id u64 | child checksum u32 | key offset u32 | key size u32
+//
+// Leaf element (16 bytes each, from offset 32):
+//
+//	flags u32 | key offset u32 | key size u32 | value size u32
+//
+// Offsets are from the start of the run; a leaf value follows its key.
+// A parent records the checksum it expects of each child (branch elements,
+// bucket headers, large-value descriptors, the meta's roots), so a write the
+// disk lost (an old but self-consistent page) is detected by one compare.
+//
+// Everything in this file and meta.go marked "wire format" must never
+// change without a new Version.
+package page
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+)
+
+// ID is a page number; the page starts at ID*pageSize in the file.
+type ID uint64
+
+// TxID identifies a transaction; each commit increments it.
+type TxID uint64
+
+// Wire format: header layout and sizes.
+const (
+	HeaderSize     = 32
+	BranchElemSize = 20
+	LeafElemSize   = 16
+
+	offChecksum = 0
+	offFlags    = 4
+	offCount    = 6
+	offID       = 8
+	offTxID     = 16
+	offOverflow = 24
+)
+
+// Flags says what a page holds. Wire format.
+type Flags uint16
+
+const (
+	FlagMeta     Flags = 0x01
+	FlagBranch   Flags = 0x02
+	FlagLeaf     Flags = 0x04
+	FlagLarge    Flags = 0x08
+	FlagFreelist Flags = 0x10
+)
+
+func (f Flags) String() string {
+	switch f {
+	case FlagMeta:
+		return "meta"
+	case FlagBranch:
+		return "branch"
+	case FlagLeaf:
+		return "leaf"
+	case FlagLarge:
+		return "large"
+	case FlagFreelist:
+		return "freelist"
+	}
+	return "unknown"
+}
+
+// Leaf element flags. Wire format.
+const (
+	LeafBucket uint32 = 0x1 // value is a BucketHeader
+	LeafLarge  uint32 = 0x2 // value is a LargeRef to a run of pages
+)
+
+// Limits of the format.
+const (
+	MinPageSize = 1 << 10
+	MaxPageSize = 1 << 16
+	// MaxRunPages bounds one run (node or large value) so a hostile
+	// overflow count cannot ask for an unbounded allocation.
+	MaxRunPages = 1 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Checksum computes the CRC-32C of a run, skipping the checksum field.
+func Checksum(run []byte) uint32 {
+	return crc32.Checksum(run[offChecksum+4:], castagnoli)
+}
+
+// Header accessors. REQUIRES: len(p) >= HeaderSize.
+
+func PageChecksum(p []byte) uint32 { return binary.LittleEndian.Uint32(p[offChecksum:]) }
+func PageFlags(p []byte) Flags     { return Flags(binary.LittleEndian.Uint16(p[offFlags:])) }
+func PageCount(p []byte) int       { return int(binary.LittleEndian.Uint16(p[offCount:])) }
+func PageID(p []byte) ID           { return ID(binary.LittleEndian.Uint64(p[offID:])) }
+func PageTxID(p []byte) TxID       { return TxID(binary.LittleEndian.Uint64(p[offTxID:])) }
+func PageOverflow(p []byte) uint32 { return binary.LittleEndian.Uint32(p[offOverflow:]) }
+
+// PutHeader writes a header; the checksum is left for Seal.
+func PutHeader(p []byte, id ID, tx TxID, flags Flags, count int, overflow uint32) {
+	clear(p[:HeaderSize])
+	binary.LittleEndian.PutUint16(p[offFlags:], uint16(flags))
+	binary.LittleEndian.PutUint16(p[offCount:], uint16(count))
+	binary.LittleEndian.PutUint64(p[offID:], uint64(id))
+	binary.LittleEndian.PutUint64(p[offTxID:], uint64(tx))
+	binary.LittleEndian.PutUint32(p[offOverflow:], overflow)
+}
+
+// Seal computes and stores the checksum of a finished run and returns it.
+func Seal(run []byte) uint32 {
+	c := Checksum(run)
+	binary.LittleEndian.PutUint32(run[offChecksum:], c)
+	return c
+}
+
+// RunPages is how many pages a body of n bytes needs, header included.
+func RunPages(n, pageSize int) int {
+	return (HeaderSize + n + pageSize - 1) / pageSize
+}

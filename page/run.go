@@ -1,0 +1,34 @@
+package page
+
+import "fmt"
+
+// CheckRun validates the header of a run read for page id: the id it
+// claims, its kind, that its overflow fits in avail bytes, and that its
+// checksum field equals what the parent expects (a lost or misdirected
+// write fails here at the cost of one compare). When verify is set the
+// CRC of the whole run is recomputed as well. It returns the run's length.
+func CheckRun(p []byte, id ID, pageSize int, want Flags, expectSum uint32, verify bool) (int, error) {
+	if len(p) < HeaderSize || len(p) < pageSize {
+		return 0, corruptInt(id, "page beyond end of file", "a whole page", fmt.Sprintf("%d bytes", len(p)))
+	}
+	if got := PageID(p); got != id {
+		return 0, corruptInt(id, "page id in header", id, got)
+	}
+	if f := PageFlags(p); f&want == 0 {
+		return 0, Corruptf(id, "page kind", want.String(), PageFlags(p).String())
+	}
+	ov := PageOverflow(p)
+	if ov >= MaxRunPages || (int(ov)+1)*pageSize > len(p) {
+		return 0, corruptInt(id, "overflow", fmt.Sprintf("< %d pages", len(p)/pageSize), ov+1)
+	}
+	n := (int(ov) + 1) * pageSize
+	if got := PageChecksum(p); got != expectSum {
+		return 0, Corruptf(id, "checksum expected by parent (lost or misdirected write?)", fmt.Sprintf("%#08x", expectSum), fmt.Sprintf("%#08x", got))
+	}
+	if verify {
+		if got := Checksum(p[:n]); got != expectSum {
+			return 0, Corruptf(id, "checksum", fmt.Sprintf("%#08x", expectSum), fmt.Sprintf("%#08x", got))
+		}
+	}
+	return n, nil
+}
