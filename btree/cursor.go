@@ -1,0 +1,376 @@
+package btree
+
+import (
+	"github.com/foliodb/folio/page"
+)
+
+// frame is one level of a cursor's path: a committed run p, or a
+// materialised node n (which then wins: it holds this transaction's view).
+type frame struct {
+	p     []byte
+	id    page.ID
+	n     *Node
+	count int
+	index int
+}
+
+// Cursor walks a tree in key order. Methods return nil keys at either end
+// or on error; Err reports the first error met (a corrupt page), after
+// which the cursor stays at its end.
+//
+// Keys and values alias the mapping or the transaction's nodes: valid
+// until the transaction ends, or in a write transaction until the next
+// change to the tree.
+type Cursor struct {
+	t     *Tree
+	depth int
+	stack [MaxDepth]frame
+	// deleted is set by Delete: the leaf index already points at the next
+	// element, so the following Next must not advance (bbolt skips one).
+	deleted bool
+	err     error
+}
+
+// NewCursor returns a cursor over t, positioned nowhere.
+func (t *Tree) NewCursor() *Cursor { return &Cursor{t: t} }
+
+// Reset reuses c for tree t.
+func (c *Cursor) Reset(t *Tree) { c.t, c.depth, c.deleted, c.err = t, 0, false, nil }
+
+// Err is the first error the cursor met.
+func (c *Cursor) Err() error { return c.err }
+
+func (c *Cursor) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.depth = 0
+}
+
+// pushRoot starts a descent at the root; false if the tree is empty.
+func (c *Cursor) pushRoot() bool {
+	c.depth = 0
+	c.deleted = false
+	if c.err != nil {
+		return false
+	}
+	if n := c.t.rootNode; n != nil {
+		c.stack[0] = frame{n: n, id: n.id, count: len(n.inodes)}
+		c.depth = 1
+		return true
+	}
+	if c.t.root == 0 {
+		return false
+	}
+	return c.pushPage(c.t.root, c.t.rootSum)
+}
+
+func (c *Cursor) pushPage(id page.ID, sum uint32) bool {
+	if c.depth >= MaxDepth {
+		c.fail(errDepth(id))
+		return false
+	}
+	p, err := c.t.pages.Run(id, page.FlagBranch|page.FlagLeaf, sum)
+	if err != nil {
+		c.fail(err)
+		return false
+	}
+	elem := page.BranchElemSize
+	if page.PageFlags(p) == page.FlagLeaf {
+		elem = page.LeafElemSize
+	}
+	count, err := page.CheckElems(p, id, elem)
+	if err != nil {
+		c.fail(err)
+		return false
+	}
+	c.stack[c.depth] = frame{p: p, id: id, count: count}
+	c.depth++
+	return true
+}
+
+func (f *frame) isLeaf() bool {
+	if f.n != nil {
+		return f.n.leaf
+	}
+	return page.PageFlags(f.p) == page.FlagLeaf
+}
+
+// pushChild descends into the child at the top frame's index.
+func (c *Cursor) pushChild() bool {
+	f := &c.stack[c.depth-1]
+	if f.n != nil {
+		in := &f.n.inodes[f.index]
+		if in.node != nil {
+			if c.depth >= MaxDepth {
+				c.fail(errDepth(in.node.id))
+				return false
+			}
+			c.stack[c.depth] = frame{n: in.node, id: in.node.id, count: len(in.node.inodes)}
+			c.depth++
+			return true
+		}
+		return c.pushPage(in.child, in.sum)
+	}
+	id, sum := page.BranchChild(f.p, f.index)
+	return c.pushPage(id, sum)
+}
+
+// first descends from the top frame to the first leaf element under it.
+func (c *Cursor) first() bool {
+	for {
+		f := &c.stack[c.depth-1]
+		if f.isLeaf() {
+			return true
+		}
+		if f.count == 0 {
+			return true // an emptied branch; next() moves on
+		}
+		if !c.pushChild() {
+			return false
+		}
+	}
+}
+
+// last descends from the top frame, at its current index, to the last
+// leaf element under it.
+func (c *Cursor) last() bool {
+	for {
+		f := &c.stack[c.depth-1]
+		if f.isLeaf() || f.count == 0 {
+			return true
+		}
+		if !c.pushChild() {
+			return false
+		}
+		g := &c.stack[c.depth-1]
+		g.index = g.count - 1
+	}
+}
+
+// next moves to the next leaf element; false at the end.
+func (c *Cursor) next() bool {
+	for {
+		i := c.depth - 1
+		for ; i >= 0; i-- {
+			f := &c.stack[i]
+			if f.index < f.count-1 {
+				f.index++
+				break
+			}
+		}
+		if i < 0 {
+			c.depth = 0
+			return false
+		}
+		c.depth = i + 1
+		if !c.first() {
+			return false
+		}
+		if f := &c.stack[c.depth-1]; f.isLeaf() && f.count > 0 {
+			return true
+		}
+	}
+}
+
+// prev moves to the previous leaf element; false at the start.
+func (c *Cursor) prev() bool {
+	for {
+		i := c.depth - 1
+		for ; i >= 0; i-- {
+			f := &c.stack[i]
+			if f.index > 0 {
+				f.index--
+				break
+			}
+		}
+		if i < 0 {
+			c.depth = 0
+			return false
+		}
+		c.depth = i + 1
+		if !c.last() {
+			return false
+		}
+		if f := &c.stack[c.depth-1]; f.isLeaf() && f.count > 0 {
+			return true
+		}
+	}
+}
+
+// current returns the leaf element under the cursor.
+func (c *Cursor) current() ([]byte, []byte, uint32) {
+	if c.depth == 0 {
+		return nil, nil, 0
+	}
+	f := &c.stack[c.depth-1]
+	if f.index >= f.count || !f.isLeaf() {
+		return nil, nil, 0
+	}
+	var k, v []byte
+	var flags uint32
+	if f.n != nil {
+		in := &f.n.inodes[f.index]
+		k, v, flags = in.key, in.value, in.flags
+	} else {
+		var ok bool
+		k, ok = page.LeafKey(f.p, f.index)
+		if ok {
+			flags, v, ok = page.LeafValue(f.p, f.index)
+		}
+		if !ok {
+			c.fail(page.ElemError(f.id, f.index))
+			return nil, nil, 0
+		}
+	}
+	v, err := c.t.resolve(flags, v, f.id)
+	if err != nil {
+		c.fail(err)
+		return nil, nil, 0
+	}
+	return k, v, flags &^ largePending
+}
+
+// First moves to the first element.
+func (c *Cursor) First() ([]byte, []byte, uint32) {
+	if !c.pushRoot() || !c.first() {
+		return nil, nil, 0
+	}
+	if f := &c.stack[c.depth-1]; f.count == 0 && !c.next() {
+		return nil, nil, 0
+	}
+	return c.current()
+}
+
+// Last moves to the last element.
+func (c *Cursor) Last() ([]byte, []byte, uint32) {
+	if !c.pushRoot() {
+		return nil, nil, 0
+	}
+	c.stack[0].index = c.stack[0].count - 1
+	if !c.last() {
+		return nil, nil, 0
+	}
+	if f := &c.stack[c.depth-1]; f.count == 0 && !c.prev() {
+		return nil, nil, 0
+	}
+	return c.current()
+}
+
+// Next moves to the next element.
+func (c *Cursor) Next() ([]byte, []byte, uint32) {
+	if c.depth == 0 {
+		return nil, nil, 0
+	}
+	if c.deleted {
+		c.deleted = false
+		if f := &c.stack[c.depth-1]; f.index < f.count {
+			return c.current()
+		}
+	}
+	if !c.next() {
+		return nil, nil, 0
+	}
+	return c.current()
+}
+
+// Prev moves to the previous element.
+func (c *Cursor) Prev() ([]byte, []byte, uint32) {
+	if c.depth == 0 {
+		return nil, nil, 0
+	}
+	c.deleted = false
+	if !c.prev() {
+		return nil, nil, 0
+	}
+	return c.current()
+}
+
+// Seek moves to the first element with key >= key.
+func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
+	if !c.pushRoot() {
+		return nil, nil, 0
+	}
+	for {
+		f := &c.stack[c.depth-1]
+		if f.isLeaf() {
+			if f.n != nil {
+				f.index, _ = f.n.search(key)
+			} else {
+				i, _, err := leafSearch(f.p, f.id, f.count, key)
+				if err != nil {
+					c.fail(err)
+					return nil, nil, 0
+				}
+				f.index = i
+			}
+			break
+		}
+		if f.count == 0 {
+			break
+		}
+		if f.n != nil {
+			f.index = f.n.branchIndex(key)
+		} else {
+			i, err := branchSearch(f.p, f.id, f.count, key)
+			if err != nil {
+				c.fail(err)
+				return nil, nil, 0
+			}
+			f.index = i
+		}
+		if !c.pushChild() {
+			return nil, nil, 0
+		}
+	}
+	if f := &c.stack[c.depth-1]; f.index >= f.count {
+		if !c.next() {
+			return nil, nil, 0
+		}
+	}
+	return c.current()
+}
+
+// Delete removes the element under the cursor. The cursor then rests
+// between its neighbours: Next returns the element after the deleted one
+// and Prev the one before.
+func (c *Cursor) Delete() error {
+	if c.depth == 0 {
+		return nil
+	}
+	if f := &c.stack[c.depth-1]; f.index >= f.count || !f.isLeaf() {
+		return nil
+	}
+	n, err := c.node()
+	if err != nil {
+		c.fail(err)
+		return err
+	}
+	f := &c.stack[c.depth-1]
+	c.t.freeValue(&n.inodes[f.index], n.id)
+	n.inodes = append(n.inodes[:f.index], n.inodes[f.index+1:]...)
+	n.unbalanced = true
+	f.count = len(n.inodes)
+	c.deleted = true
+	return nil
+}
+
+// node materialises the path under the cursor and returns the leaf node,
+// pointing every frame at its node.
+func (c *Cursor) node() (*Node, error) {
+	n, err := c.t.rootForWrite()
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < c.depth; i++ {
+		f := &c.stack[i]
+		f.n = n
+		if i == c.depth-1 {
+			break
+		}
+		if n, err = c.t.child(n, f.index); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}

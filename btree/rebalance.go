@@ -1,0 +1,104 @@
+package btree
+
+// Rebalance merges nodes left under-full by deletes into a sibling,
+// removes emptied nodes, and shortens the root while it is a branch with
+// one child. A tree whose last key was deleted ends with no pages at all.
+func (t *Tree) Rebalance() error {
+	n := t.rootNode
+	if n == nil {
+		return nil
+	}
+	if err := t.rebalance(n); err != nil {
+		return err
+	}
+	for !n.leaf && len(n.inodes) == 1 {
+		c, err := t.child(n, 0)
+		if err != nil {
+			return err
+		}
+		t.discard(n)
+		n = c
+	}
+	if !n.leaf && len(n.inodes) == 0 {
+		t.discard(n)
+		n = &Node{leaf: true}
+	}
+	t.rootNode = n
+	return nil
+}
+
+// underfull reports whether an unbalanced node should be merged.
+func (t *Tree) underfull(n *Node) bool {
+	if len(n.inodes) == 0 {
+		return true
+	}
+	if !n.unbalanced {
+		return false
+	}
+	minKeys := 2
+	if n.leaf {
+		minKeys = 1
+	}
+	return len(n.inodes) < minKeys || n.size() < t.pages.PageSize()/4
+}
+
+// discard frees the committed run of a node that no longer exists.
+func (t *Tree) discard(n *Node) {
+	if n.id != 0 {
+		t.pages.Free(n.id, n.pages)
+		n.id = 0
+	}
+}
+
+// rebalance works bottom-up over the materialised branch n.
+func (t *Tree) rebalance(n *Node) error {
+	if n.leaf {
+		return nil
+	}
+	for i := range n.inodes {
+		if c := n.inodes[i].node; c != nil {
+			if err := t.rebalance(c); err != nil {
+				return err
+			}
+		}
+	}
+	for i := 0; i < len(n.inodes); {
+		c := n.inodes[i].node
+		if c == nil || !t.underfull(c) {
+			i++
+			continue
+		}
+		n.unbalanced = true
+		if len(c.inodes) == 0 {
+			t.discard(c)
+			n.inodes = append(n.inodes[:i], n.inodes[i+1:]...)
+			continue
+		}
+		if len(n.inodes) == 1 {
+			i++ // an only child: the parent's own rebalance handles it
+			continue
+		}
+		// Merge into the left sibling, or pull the right one in.
+		left, right := i-1, i
+		if i == 0 {
+			left, right = 0, 1
+		}
+		l, err := t.child(n, left)
+		if err != nil {
+			return err
+		}
+		r, err := t.child(n, right)
+		if err != nil {
+			return err
+		}
+		if l.leaf != r.leaf {
+			return errMixedLevels(n)
+		}
+		l.inodes = append(l.inodes, r.inodes...)
+		l.unbalanced = false
+		t.discard(r)
+		n.inodes = append(n.inodes[:right], n.inodes[right+1:]...)
+		i = left + 1
+	}
+	return nil
+}

@@ -1,0 +1,317 @@
+package btree
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/foliodb/folio/page"
+)
+
+// MaxDepth bounds a descent. A real tree never gets near it (even with
+// two keys a node it holds 2^24 leaves); a hostile file with a cycle in
+// its branches hits it and gets an error instead of an endless loop.
+const MaxDepth = 24
+
+// Tree is one B+tree: a bucket's keys, or the bucket directory.
+type Tree struct {
+	pages   Pages
+	root    page.ID // committed root; 0 = empty tree
+	rootSum uint32
+	// rootNode is the materialised root once a write touched the tree.
+	// Materialised nodes hang off their parents' inodes, so the dirty part
+	// of the tree is exactly what is reachable through rootNode.
+	rootNode *Node
+	// Fill is the fraction of a page a split fills (bbolt's FillPercent).
+	Fill float64
+}
+
+// New returns the tree whose committed root is (root, sum).
+func New(pages Pages, root page.ID, sum uint32) *Tree {
+	return &Tree{pages: pages, root: root, rootSum: sum, Fill: DefaultFill}
+}
+
+// Reset points t at another committed root, dropping any materialised
+// nodes; it lets a transaction reuse Tree values without allocating.
+func (t *Tree) Reset(pages Pages, root page.ID, sum uint32) {
+	*t = Tree{pages: pages, root: root, rootSum: sum, Fill: DefaultFill}
+}
+
+// DefaultFill is the fill of a split page unless a bucket asks otherwise.
+const DefaultFill = 0.5
+
+// Root returns the committed root (valid after Spill).
+func (t *Tree) Root() (page.ID, uint32) { return t.root, t.rootSum }
+
+// Dirty reports whether the tree holds changes not yet spilled.
+func (t *Tree) Dirty() bool { return t.rootNode != nil }
+
+// errDepth reports a descent past MaxDepth, naming the page reached.
+func errDepth(id page.ID) error {
+	return page.Corruptf(id, "tree depth", fmt.Sprintf("<= %d levels", MaxDepth), "more (a cycle?)")
+}
+
+// Get returns the value stored under key and its flags (page.LeafBucket,
+// page.LeafLarge), with found=false if key is absent. The value aliases
+// the mapping (or the transaction's copy) and stays valid until the
+// transaction ends or, in a write transaction, until the next change.
+// It does not allocate.
+func (t *Tree) Get(key []byte) (value []byte, flags uint32, found bool, err error) {
+	id, sum := t.root, t.rootSum
+	if n := t.rootNode; n != nil {
+		for depth := 0; ; depth++ {
+			if n.leaf {
+				i, exact := n.search(key)
+				if !exact {
+					return nil, 0, false, nil
+				}
+				in := &n.inodes[i]
+				v, err := t.resolve(in.flags, in.value, n.id)
+				return v, in.flags &^ largePending, true, err
+			}
+			if len(n.inodes) == 0 || depth >= MaxDepth {
+				return nil, 0, false, nil
+			}
+			in := &n.inodes[n.branchIndex(key)]
+			if in.node == nil {
+				id, sum = in.child, in.sum
+				break
+			}
+			n = in.node
+		}
+	}
+	for depth := 0; id != 0; depth++ {
+		if depth >= MaxDepth {
+			return nil, 0, false, errDepth(id)
+		}
+		p, err := t.pages.Run(id, page.FlagBranch|page.FlagLeaf, sum)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if page.PageFlags(p) == page.FlagLeaf {
+			count, err := page.CheckElems(p, id, page.LeafElemSize)
+			if err != nil {
+				return nil, 0, false, err
+			}
+			i, exact, err := leafSearch(p, id, count, key)
+			if err != nil || !exact {
+				return nil, 0, false, err
+			}
+			fl, v, ok := page.LeafValue(p, i)
+			if !ok {
+				return nil, 0, false, page.ElemError(id, i)
+			}
+			v, err = t.resolve(fl, v, id)
+			return v, fl, true, err
+		}
+		count, err := page.CheckElems(p, id, page.BranchElemSize)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		i, err := branchSearch(p, id, count, key)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		id, sum = page.BranchChild(p, i)
+	}
+	return nil, 0, false, nil
+}
+
+// resolve turns a stored leaf value into the user's value: a large value
+// is read from its run. from is the page holding the element (for errors).
+func (t *Tree) resolve(flags uint32, v []byte, from page.ID) ([]byte, error) {
+	if flags&page.LeafLarge == 0 || flags&largePending != 0 {
+		return v, nil
+	}
+	ref, err := page.DecodeLargeRef(v, from)
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.pages.Run(ref.Page, page.FlagLarge, ref.Sum)
+	if err != nil {
+		return nil, err
+	}
+	return page.LargeValue(p, ref)
+}
+
+// leafSearch finds the first element of leaf p with key >= key.
+func leafSearch(p []byte, id page.ID, count int, key []byte) (int, bool, error) {
+	lo, hi := 0, count
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		k, ok := page.LeafKey(p, m)
+		if !ok {
+			return 0, false, page.ElemError(id, m)
+		}
+		if bytes.Compare(k, key) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < count {
+		k, _ := page.LeafKey(p, lo)
+		return lo, bytes.Equal(k, key), nil
+	}
+	return lo, false, nil
+}
+
+// branchSearch finds the child of branch p whose range holds key: the last
+// element with separator <= key (the first one if key is smaller than all).
+func branchSearch(p []byte, id page.ID, count int, key []byte) (int, error) {
+	lo, hi := 0, count
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		k, ok := page.BranchKey(p, m)
+		if !ok {
+			return 0, page.ElemError(id, m)
+		}
+		if bytes.Compare(k, key) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo > 0 {
+		lo--
+	}
+	return lo, nil
+}
+
+// branchIndex is branchSearch over a materialised branch.
+func (n *Node) branchIndex(key []byte) int {
+	lo, hi := 0, len(n.inodes)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if bytes.Compare(n.inodes[m].key, key) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo > 0 {
+		lo--
+	}
+	return lo
+}
+
+// materialise reads the committed node at (id, sum) for writing.
+func (t *Tree) materialise(id page.ID, sum uint32) (*Node, error) {
+	p, err := t.pages.Run(id, page.FlagBranch|page.FlagLeaf, sum)
+	if err != nil {
+		return nil, err
+	}
+	return read(p, id, t.pages.PageSize())
+}
+
+// rootForWrite returns the materialised root, reading or creating it.
+func (t *Tree) rootForWrite() (*Node, error) {
+	if t.rootNode != nil {
+		return t.rootNode, nil
+	}
+	if t.root == 0 {
+		t.rootNode = &Node{leaf: true}
+		return t.rootNode, nil
+	}
+	n, err := t.materialise(t.root, t.rootSum)
+	if err != nil {
+		return nil, err
+	}
+	t.rootNode = n
+	return n, nil
+}
+
+// child returns the materialised child i of branch n.
+func (t *Tree) child(n *Node, i int) (*Node, error) {
+	in := &n.inodes[i]
+	if in.node == nil {
+		c, err := t.materialise(in.child, in.sum)
+		if err != nil {
+			return nil, err
+		}
+		in.node = c
+	}
+	return in.node, nil
+}
+
+// leafFor materialises the path to the leaf that holds (or would hold) key.
+func (t *Tree) leafFor(key []byte) (*Node, error) {
+	n, err := t.rootForWrite()
+	if err != nil {
+		return nil, err
+	}
+	for depth := 0; !n.leaf; depth++ {
+		if depth >= MaxDepth {
+			return nil, errDepth(n.id)
+		}
+		if len(n.inodes) == 0 {
+			return nil, page.Corruptf(n.id, "branch", "children", "none")
+		}
+		if n, err = t.child(n, n.branchIndex(key)); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// LargeThreshold is the value size above which a value is stored out of
+// line: about a quarter of a page, so a leaf keeps several entries and
+// updating a neighbour does not copy the large value.
+func LargeThreshold(pageSize int) int { return pageSize / 4 }
+
+// Put stores value under key with the given leaf flags (0 or
+// page.LeafBucket). Key and value are copied. A value over LargeThreshold
+// is written out of line at commit.
+func (t *Tree) Put(key, value []byte, flags uint32) error {
+	n, err := t.leafFor(key)
+	if err != nil {
+		return err
+	}
+	if flags == 0 && len(value) > LargeThreshold(t.pages.PageSize()) {
+		flags = page.LeafLarge | largePending
+	}
+	buf := make([]byte, len(key)+len(value))
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	in := inode{flags: flags, key: buf[:len(key):len(key)], value: buf[len(key):]}
+	i, exact := n.search(key)
+	if exact {
+		t.freeValue(&n.inodes[i], n.id)
+		n.inodes[i] = in
+		return nil
+	}
+	n.inodes = append(n.inodes, inode{})
+	copy(n.inodes[i+1:], n.inodes[i:])
+	n.inodes[i] = in
+	return nil
+}
+
+// Delete removes key; it reports whether the key was there.
+func (t *Tree) Delete(key []byte) (bool, error) {
+	n, err := t.leafFor(key)
+	if err != nil {
+		return false, err
+	}
+	i, exact := n.search(key)
+	if !exact {
+		return false, nil
+	}
+	t.freeValue(&n.inodes[i], n.id)
+	n.inodes = append(n.inodes[:i], n.inodes[i+1:]...)
+	n.unbalanced = true
+	return true, nil
+}
+
+// freeValue gives back the run of a committed large value being replaced.
+// A corrupt descriptor is not freed: Check reports the leaked pages.
+func (t *Tree) freeValue(in *inode, from page.ID) {
+	if in.flags&page.LeafLarge == 0 || in.flags&largePending != 0 {
+		return
+	}
+	if ref, err := page.DecodeLargeRef(in.value, from); err == nil {
+		t.pages.Free(ref.Page, page.RunPages(int(ref.Size), t.pages.PageSize()))
+	}
+}
+
+func errMixedLevels(n *Node) error {
+	return page.Corruptf(n.id, "children", "all at one depth", "a leaf beside a branch")
+}
