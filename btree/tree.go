@@ -258,13 +258,27 @@ func (t *Tree) leafFor(key []byte) (*Node, error) {
 // updating a neighbour does not copy the large value.
 func LargeThreshold(pageSize int) int { return pageSize / 4 }
 
+// Check vets a change to a key given what it holds now (exists, and the
+// flags of its stored value); a non-nil error stops the change.
+type Check func(exists bool, flags uint32) error
+
 // Put stores value under key with the given leaf flags (0 or
-// page.LeafBucket). Key and value are copied. A value over LargeThreshold
-// is written out of line at commit.
-func (t *Tree) Put(key, value []byte, flags uint32) error {
+// page.LeafBucket), after check (if not nil) approves. Key and value are
+// copied. A value over LargeThreshold is written out of line at commit.
+func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 	n, err := t.leafFor(key)
 	if err != nil {
 		return err
+	}
+	i, exact := n.search(key)
+	if check != nil {
+		var old uint32
+		if exact {
+			old = n.inodes[i].flags &^ largePending
+		}
+		if err := check(exact, old); err != nil {
+			return err
+		}
 	}
 	if flags == 0 && len(value) > LargeThreshold(t.pages.PageSize()) {
 		flags = page.LeafLarge | largePending
@@ -273,7 +287,6 @@ func (t *Tree) Put(key, value []byte, flags uint32) error {
 	copy(buf, key)
 	copy(buf[len(key):], value)
 	in := inode{flags: flags, key: buf[:len(key):len(key)], value: buf[len(key):]}
-	i, exact := n.search(key)
 	if exact {
 		t.freeValue(&n.inodes[i], n.id)
 		n.inodes[i] = in
@@ -285,13 +298,23 @@ func (t *Tree) Put(key, value []byte, flags uint32) error {
 	return nil
 }
 
-// Delete removes key; it reports whether the key was there.
-func (t *Tree) Delete(key []byte) (bool, error) {
+// Delete removes key after check (if not nil) approves; it reports
+// whether the key was there.
+func (t *Tree) Delete(key []byte, check Check) (bool, error) {
 	n, err := t.leafFor(key)
 	if err != nil {
 		return false, err
 	}
 	i, exact := n.search(key)
+	if check != nil {
+		var old uint32
+		if exact {
+			old = n.inodes[i].flags &^ largePending
+		}
+		if err := check(exact, old); err != nil {
+			return false, err
+		}
+	}
 	if !exact {
 		return false, nil
 	}

@@ -125,12 +125,12 @@ func TestTreeRandomized(t *testing.T) {
 							vlen = ps/4 + rng.IntN(3*ps)
 						}
 						v := bytes.Repeat([]byte{byte('a' + rng.IntN(26))}, vlen)
-						if err := tr.Put([]byte(k), v, 0); err != nil {
+						if err := tr.Put([]byte(k), v, 0, nil); err != nil {
 							t.Fatal(err)
 						}
 						model[k] = string(v)
 					default:
-						if _, err := tr.Delete([]byte(k)); err != nil {
+						if _, err := tr.Delete([]byte(k), nil); err != nil {
 							t.Fatal(err)
 						}
 						delete(model, k)
@@ -159,7 +159,7 @@ func TestTreeRandomized(t *testing.T) {
 			}
 			// Delete everything: the tree gives all its pages back.
 			for k := range model {
-				if _, err := tr.Delete([]byte(k)); err != nil {
+				if _, err := tr.Delete([]byte(k), nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -183,7 +183,7 @@ func TestCursorSeekPrevDelete(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		k := fmt.Sprintf("%04d", i*2)
 		keys = append(keys, k)
-		if err := tr.Put([]byte(k), []byte("v"+k), 0); err != nil {
+		if err := tr.Put([]byte(k), []byte("v"+k), 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,0 +1,157 @@
+package tx
+
+import (
+	"errors"
+	"fmt"
+)
+
+// batch is the set of calls waiting for the next batch transaction.
+type batch struct {
+	calls []*call
+}
+
+type call struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// errTrySolo tells a batch caller to run its function alone: it failed
+// inside a shared transaction, and only a solo run can say whether the
+// failure was its own.
+var errTrySolo = errors.New("folio: batch function failed; retry solo")
+
+// panicked carries a panic out of a batch to the caller whose fn raised it.
+type panicked struct{ v any }
+
+func (p panicked) Error() string { return fmt.Sprintf("folio: panic in batch function: %v", p.v) }
+
+// Batch runs fn in a write transaction shared with other goroutines'
+// concurrent Batch calls, so they share one commit and its syncs. It
+// returns when that transaction has committed.
+//
+// Unlike bbolt, folio does not wait MaxBatchDelay for a batch to fill:
+// whoever takes the write lock commits everything queued so far (at most
+// MaxBatchSize calls), and calls that arrive meanwhile form the next
+// batch. An idle system commits at once; a busy one batches by itself.
+//
+// fn may run more than once, and must be idempotent: if any function in a
+// batch returns an error, the transaction is rolled back, the others are
+// retried without it, and the failing one is run again alone, whose error
+// Batch returns.
+func (db *DB) Batch(fn func(*Tx) error) error {
+	c := &call{fn: fn, done: make(chan error, 1)}
+	db.batchMu.Lock()
+	if db.batch == nil {
+		db.batch = &batch{}
+	}
+	db.batch.calls = append(db.batch.calls, c)
+	db.batchMu.Unlock()
+
+	for {
+		select {
+		case err := <-c.done:
+			return db.batchResult(fn, err)
+		default:
+		}
+		// Become the leader: the write lock holder runs the queue.
+		tx, err := db.Begin(true)
+		if err != nil {
+			db.failQueued(err)
+			continue
+		}
+		calls := db.takeBatch()
+		if len(calls) == 0 {
+			_ = tx.Rollback()
+			return db.batchResult(fn, <-c.done)
+		}
+		db.runBatch(tx, calls)
+	}
+}
+
+func (db *DB) batchResult(fn func(*Tx) error, err error) error {
+	var p panicked
+	switch {
+	case errors.Is(err, errTrySolo):
+		return db.Update(fn)
+	case errors.As(err, &p):
+		panic(p.v)
+	}
+	return err
+}
+
+// takeBatch removes up to MaxBatchSize queued calls.
+func (db *DB) takeBatch() []*call {
+	db.batchMu.Lock()
+	defer db.batchMu.Unlock()
+	if db.batch == nil {
+		return nil
+	}
+	calls := db.batch.calls
+	max := db.MaxBatchSize
+	if max <= 0 {
+		max = DefaultMaxBatchSize
+	}
+	if len(calls) > max {
+		db.batch.calls = append([]*call(nil), calls[max:]...)
+		return calls[:max]
+	}
+	db.batch = nil
+	return calls
+}
+
+// failQueued delivers err to every queued call (Begin failed: closed DB).
+func (db *DB) failQueued(err error) {
+	for _, c := range db.takeBatch() {
+		c.done <- err
+	}
+}
+
+// runBatch runs calls in tx and commits, retrying without a failing call.
+// REQUIRES: tx is the write transaction; runBatch ends it.
+func (db *DB) runBatch(tx *Tx, calls []*call) {
+	for {
+		failed := -1
+		tx.managed = true
+		for i, c := range calls {
+			if err := runCall(tx, c.fn); err != nil {
+				failed = i
+				calls[i].done <- err
+				break
+			}
+		}
+		tx.managed = false
+		if failed < 0 {
+			err := tx.Commit()
+			for _, c := range calls {
+				c.done <- err
+			}
+			return
+		}
+		_ = tx.Rollback()
+		calls = append(calls[:failed], calls[failed+1:]...)
+		if len(calls) == 0 {
+			return
+		}
+		var err error
+		if tx, err = db.Begin(true); err != nil {
+			for _, c := range calls {
+				c.done <- err
+			}
+			return
+		}
+	}
+}
+
+// runCall runs one batch function, turning its error into errTrySolo and
+// its panic into a value for its caller.
+func runCall(tx *Tx, fn func(*Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicked{r}
+		}
+	}()
+	if err := tx.run(fn); err != nil {
+		return errTrySolo
+	}
+	return nil
+}

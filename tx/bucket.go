@@ -1,0 +1,439 @@
+package tx
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	"github.com/foliodb/folio/btree"
+	"github.com/foliodb/folio/page"
+)
+
+// Bucket is a collection of keys and values, and of nested buckets, inside
+// a transaction. It is valid until the transaction ends.
+type Bucket struct {
+	// FillPercent is how full a split leaves a page (0.1 to 1.0): 0.5 by
+	// default; set 1.0 for appends in key order to get full pages.
+	FillPercent float64
+
+	tx       *Tx
+	parent   *Bucket // nil for the bucket directory
+	name     string
+	tree     btree.Tree
+	orig     page.BucketHeader // the header this bucket was opened with
+	seq      uint64
+	children map[string]*Bucket // nested buckets opened in this transaction
+	deleted  bool
+}
+
+func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) {
+	b.FillPercent = btree.DefaultFill
+	b.tx, b.parent, b.name, b.orig, b.seq = tx, parent, string(name), h, h.Sequence
+	b.tree.Reset(tx, h.Root, h.RootSum)
+	b.children = nil
+	b.deleted = false
+}
+
+// Tx returns the transaction the bucket belongs to.
+func (b *Bucket) Tx() *Tx { return b.tx }
+
+// Writable reports whether the bucket can be changed.
+func (b *Bucket) Writable() bool { return b.tx.writable }
+
+// path names the bucket in errors, e.g. "a/b".
+func (b *Bucket) path() string {
+	if b.parent == nil {
+		return ""
+	}
+	if p := b.parent.path(); p != "" {
+		return p + "/" + b.name
+	}
+	return b.name
+}
+
+// writeCheck returns the error a write to b must fail with, if any.
+func (b *Bucket) writeCheck() error {
+	switch {
+	case b.tx.db == nil:
+		return ErrTxClosed
+	case !b.tx.writable:
+		return ErrTxNotWritable
+	case b.deleted:
+		return fmt.Errorf("%w: %q was deleted", ErrBucketNotFound, b.path())
+	case b.tx.err != nil:
+		return b.tx.err
+	}
+	return nil
+}
+
+// wrap adds the bucket's path to an error from the tree; a corrupt page
+// also fails the transaction.
+func (b *Bucket) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if isCorrupt(err) {
+		b.tx.fail(fmt.Errorf("bucket %q: %w", b.path(), err))
+		return b.tx.err
+	}
+	return err
+}
+
+// Get returns the value of key, or nil if key is absent or holds a nested
+// bucket. The value points into the database's mapping (or, for a value
+// written in this transaction, folio's copy of it): valid until the
+// transaction ends, and in a write transaction until the next change to
+// the bucket. It must not be modified. Get does not allocate.
+func (b *Bucket) Get(key []byte) []byte {
+	if b.tx.db == nil {
+		return nil
+	}
+	v, flags, found, err := b.tree.Get(key)
+	if err != nil {
+		_ = b.wrap(err)
+		return nil
+	}
+	if !found || flags&page.LeafBucket != 0 {
+		return nil
+	}
+	if v == nil {
+		v = []byte{} // a present empty value is not a missing key
+	}
+	return v
+}
+
+// Put sets key to value. Unlike bbolt, Put copies value: the caller may
+// reuse its buffer as soon as Put returns.
+func (b *Bucket) Put(key, value []byte) error {
+	if err := b.writeCheck(); err != nil {
+		return err
+	}
+	switch {
+	case len(key) == 0:
+		return ErrKeyRequired
+	case len(key) > MaxKeySize:
+		return ErrKeyTooLarge
+	case int64(len(value)) > MaxValueSize:
+		return ErrValueTooLarge
+	}
+	return b.wrap(b.tree.Put(key, value, 0, notBucket))
+}
+
+func notBucket(exists bool, flags uint32) error {
+	if exists && flags&page.LeafBucket != 0 {
+		return ErrIncompatibleValue
+	}
+	return nil
+}
+
+// Delete removes key; a missing key is not an error.
+func (b *Bucket) Delete(key []byte) error {
+	if err := b.writeCheck(); err != nil {
+		return err
+	}
+	_, err := b.tree.Delete(key, notBucket)
+	return b.wrap(err)
+}
+
+// Bucket returns the nested bucket name, or nil if there is none.
+func (b *Bucket) Bucket(name []byte) *Bucket {
+	if b.tx.db == nil {
+		return nil
+	}
+	if c := b.children[string(name)]; c != nil {
+		return c
+	}
+	v, flags, found, err := b.tree.Get(name)
+	if err != nil {
+		_ = b.wrap(err)
+		return nil
+	}
+	if !found || flags&page.LeafBucket == 0 {
+		return nil
+	}
+	h, err := page.DecodeBucketHeader(v, 0)
+	if err != nil {
+		_ = b.wrap(err)
+		return nil
+	}
+	return b.open(name, h)
+}
+
+func (b *Bucket) open(name []byte, h page.BucketHeader) *Bucket {
+	c := &Bucket{}
+	c.init(b.tx, b, name, h)
+	if b.children == nil {
+		b.children = make(map[string]*Bucket)
+	}
+	b.children[c.name] = c
+	return c
+}
+
+// CreateBucket creates the nested bucket name.
+func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
+	if err := b.writeCheck(); err != nil {
+		return nil, err
+	}
+	switch {
+	case len(name) == 0:
+		return nil, ErrBucketNameRequired
+	case len(name) > MaxKeySize:
+		return nil, ErrKeyTooLarge
+	}
+	var hdr [page.BucketHeaderSize]byte
+	err := b.tree.Put(name, hdr[:], page.LeafBucket, func(exists bool, flags uint32) error {
+		switch {
+		case exists && flags&page.LeafBucket != 0:
+			return ErrBucketExists
+		case exists:
+			return ErrIncompatibleValue
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.wrap(err)
+	}
+	return b.open(name, page.BucketHeader{}), nil
+}
+
+// CreateBucketIfNotExists returns the nested bucket name, creating it if
+// needed.
+func (b *Bucket) CreateBucketIfNotExists(name []byte) (*Bucket, error) {
+	if err := b.writeCheck(); err != nil {
+		return nil, err
+	}
+	if c := b.Bucket(name); c != nil {
+		return c, nil
+	}
+	if b.tx.err != nil {
+		return nil, b.tx.err
+	}
+	return b.CreateBucket(name)
+}
+
+// DeleteBucket deletes the nested bucket name and everything in it,
+// giving all its pages back.
+func (b *Bucket) DeleteBucket(name []byte) error {
+	if err := b.writeCheck(); err != nil {
+		return err
+	}
+	c, err := b.mustBucket(name)
+	if err != nil {
+		return err
+	}
+	if err := c.deleteContents(); err != nil {
+		return err
+	}
+	delete(b.children, c.name)
+	_, err = b.tree.Delete(name, nil)
+	return b.wrap(err)
+}
+
+// mustBucket opens nested bucket name or says why it cannot.
+func (b *Bucket) mustBucket(name []byte) (*Bucket, error) {
+	if len(name) == 0 {
+		return nil, ErrBucketNameRequired
+	}
+	if c := b.Bucket(name); c != nil {
+		return c, nil
+	}
+	if b.tx.err != nil {
+		return nil, b.tx.err
+	}
+	if _, _, found, _ := b.tree.Get(name); found {
+		return nil, ErrIncompatibleValue
+	}
+	return nil, fmt.Errorf("%w: %q in %q", ErrBucketNotFound, name, b.path())
+}
+
+// deleteContents frees b's pages and those of every bucket under it.
+func (b *Bucket) deleteContents() error {
+	var nested [][]byte
+	c := b.tree.NewCursor()
+	for k, _, flags := c.First(); k != nil; k, _, flags = c.Next() {
+		if flags&page.LeafBucket != 0 {
+			nested = append(nested, bytes.Clone(k))
+		}
+	}
+	if err := c.Err(); err != nil {
+		return b.wrap(err)
+	}
+	for _, k := range nested {
+		cb, err := b.mustBucket(k)
+		if err != nil {
+			return err
+		}
+		if err := cb.deleteContents(); err != nil {
+			return err
+		}
+	}
+	b.children = nil
+	b.deleted = true
+	return b.wrap(b.tree.FreeAll())
+}
+
+// MoveBucket moves the nested bucket key from b into dst, keeping its
+// contents and sequence.
+func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
+	if err := b.writeCheck(); err != nil {
+		return err
+	}
+	if dst == nil {
+		dst = &b.tx.root
+	}
+	if err := dst.writeCheck(); err != nil {
+		return err
+	}
+	if dst.tx != b.tx {
+		return ErrDifferentDB
+	}
+	if dst == b {
+		return ErrSameBuckets
+	}
+	c, err := b.mustBucket(key)
+	if err != nil {
+		return err
+	}
+	for p := dst; p != nil; p = p.parent {
+		if p == c {
+			return fmt.Errorf("%w: cannot move %q into itself", ErrSameBuckets, c.path())
+		}
+	}
+	var hdr [page.BucketHeaderSize]byte
+	c.header().Encode(hdr[:])
+	err = dst.tree.Put(key, hdr[:], page.LeafBucket, func(exists bool, flags uint32) error {
+		switch {
+		case exists && flags&page.LeafBucket != 0:
+			return ErrBucketExists
+		case exists:
+			return ErrIncompatibleValue
+		}
+		return nil
+	})
+	if err != nil {
+		return dst.wrap(err)
+	}
+	if _, err := b.tree.Delete(key, nil); err != nil {
+		return b.wrap(err)
+	}
+	delete(b.children, c.name)
+	c.parent = dst
+	if dst.children == nil {
+		dst.children = make(map[string]*Bucket)
+	}
+	dst.children[c.name] = c
+	// The moved header was written as it stands; re-put it at spill.
+	c.orig = page.BucketHeader{Root: ^page.ID(0)}
+	return nil
+}
+
+// header is the bucket's current header (valid after spill).
+func (b *Bucket) header() page.BucketHeader {
+	root, sum := b.tree.Root()
+	return page.BucketHeader{Root: root, RootSum: sum, Sequence: b.seq}
+}
+
+// Cursor returns a cursor over the bucket's keys; nested buckets appear
+// with a nil value.
+func (b *Bucket) Cursor() *Cursor {
+	c := &Cursor{bucket: b}
+	c.c.Reset(&b.tree)
+	return c
+}
+
+// ForEach calls fn for every key in order (nested buckets with a nil
+// value), stopping at fn's first error. fn must not change the bucket.
+func (b *Bucket) ForEach(fn func(k, v []byte) error) error {
+	if b.tx.db == nil {
+		return ErrTxClosed
+	}
+	var c btree.Cursor
+	c.Reset(&b.tree)
+	for k, v, flags := c.First(); k != nil; k, v, flags = c.Next() {
+		if flags&page.LeafBucket != 0 {
+			v = nil
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return b.wrap(c.Err())
+}
+
+// ForEachBucket calls fn for every nested bucket's name, in order.
+func (b *Bucket) ForEachBucket(fn func(k []byte) error) error {
+	if b.tx.db == nil {
+		return ErrTxClosed
+	}
+	var c btree.Cursor
+	c.Reset(&b.tree)
+	for k, _, flags := c.First(); k != nil; k, _, flags = c.Next() {
+		if flags&page.LeafBucket == 0 {
+			continue
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	return b.wrap(c.Err())
+}
+
+// Sequence returns the bucket's sequence number.
+func (b *Bucket) Sequence() uint64 { return b.seq }
+
+// SetSequence sets the bucket's sequence number.
+func (b *Bucket) SetSequence(v uint64) error {
+	if err := b.writeCheck(); err != nil {
+		return err
+	}
+	if b.parent == nil {
+		return ErrIncompatibleValue
+	}
+	b.seq = v
+	return nil
+}
+
+// NextSequence increments and returns the bucket's sequence number: the
+// first call on a new bucket returns 1.
+func (b *Bucket) NextSequence() (uint64, error) {
+	if err := b.writeCheck(); err != nil {
+		return 0, err
+	}
+	if b.parent == nil {
+		return 0, ErrIncompatibleValue
+	}
+	b.seq++
+	return b.seq, nil
+}
+
+// spill writes the bucket's changed nested buckets and then its own tree
+// to new pages (commit step 1). Children go in name order, so the same
+// transaction always lays out the same pages.
+func (b *Bucket) spill() error {
+	names := make([]string, 0, len(b.children))
+	for name := range b.children {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var hdr [page.BucketHeaderSize]byte
+	for _, name := range names {
+		c := b.children[name]
+		if err := c.spill(); err != nil {
+			return err
+		}
+		h := c.header()
+		if h == c.orig {
+			continue
+		}
+		h.Encode(hdr[:])
+		if err := b.tree.Put([]byte(name), hdr[:], page.LeafBucket, nil); err != nil {
+			return b.wrap(err)
+		}
+		c.orig = h
+	}
+	b.tree.Fill = b.FillPercent
+	if err := b.tree.Rebalance(); err != nil {
+		return b.wrap(err)
+	}
+	return b.wrap(b.tree.Spill())
+}

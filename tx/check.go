@@ -1,0 +1,141 @@
+package tx
+
+import (
+	"fmt"
+
+	"github.com/foliodb/folio/page"
+)
+
+// Check verifies the database as this transaction's snapshot holds it and
+// sends every problem found on the returned channel, which is closed when
+// the check is done. The caller must drain the channel before ending the
+// transaction. Check reads everything and recomputes every checksum:
+//
+//   - every page's CRC-32C, and the checksum each parent expects of it
+//     (a lost or misdirected write);
+//   - key order in every page, keys within their parent's separators, all
+//     leaves at one depth, large-value runs and bucket headers;
+//   - page accounting: reachable pages, free and pending extents (as the
+//     snapshot's persisted free list records them) partition the file,
+//     no page is reachable twice, none is both reachable and free, none
+//     is neither (leaked).
+//
+// A write transaction's own uncommitted changes are not checked.
+func (tx *Tx) Check() <-chan error {
+	ch := make(chan error)
+	go func() {
+		defer close(ch)
+		if tx.db == nil {
+			ch <- ErrTxClosed
+			return
+		}
+		for _, err := range tx.check() {
+			ch <- err
+		}
+	}()
+	return ch
+}
+
+// maxProblems bounds the report for a file that is wholly garbage.
+const maxProblems = 10000
+
+func (tx *Tx) check() []error {
+	m := tx.snap.meta
+	r := tx.r
+	r.verify = true
+	var problems []error
+	report := func(err error) {
+		if len(problems) < maxProblems {
+			problems = append(problems, fmt.Errorf("folio: check %s: %w", tx.db.path, err))
+		}
+	}
+	// owner[id] says what holds page id: 0 nothing yet.
+	const (
+		none = iota
+		reachable
+		free
+	)
+	owner := make([]uint8, m.High)
+	owner[0], owner[1] = reachable, reachable
+	mark := func(id page.ID, n int, what string) {
+		for i := 0; i < n; i++ {
+			p := id + page.ID(i)
+			if p >= m.High {
+				report(page.Corruptf(id, what, fmt.Sprintf("pages below %d", m.High), fmt.Sprintf("run to %d", id+page.ID(n))))
+				return
+			}
+			if owner[p] == reachable {
+				report(page.Corruptf(p, what, "page reachable once", "reachable twice"))
+				continue
+			}
+			owner[p] = reachable
+		}
+	}
+	walkTrees(&r, m.Root, m.RootSum, true, func(id page.ID, n int, kind page.Flags) {
+		mark(id, n, kind.String()+" page")
+	}, report)
+	tx.checkDirectory(&r, report)
+
+	if m.Freelist == 0 {
+		return problems // not persisted: the free set is whatever is unreachable
+	}
+	p, err := r.Run(m.Freelist, page.FlagFreelist, m.FreelistSum)
+	if err != nil {
+		report(err)
+		return problems
+	}
+	mark(m.Freelist, len(p)/r.pageSize, "freelist page")
+	exts, err := page.DecodeFreelist(p[page.HeaderSize:], m.Freelist, m.High)
+	if err != nil {
+		report(err)
+		return problems
+	}
+	for _, e := range exts {
+		for i := uint64(0); i < e.Len; i++ {
+			id := e.Start + page.ID(i)
+			// The freelist persisted by commit T lists, as pending, the
+			// pages T itself freed, including T's previous freelist run:
+			// those are free in the file image, not reachable.
+			if owner[id] == reachable {
+				report(page.Corruptf(id, "page accounting", "free or reachable", "both (on the free list and in use)"))
+				continue
+			}
+			owner[id] = free
+		}
+	}
+	for id := page.ID(2); id < m.High; id++ {
+		if owner[id] == none {
+			start := id
+			for id+1 < m.High && owner[id+1] == none {
+				id++
+			}
+			report(page.Corruptf(start, "page accounting", "reachable, free or pending",
+				fmt.Sprintf("none of them for pages %d..%d (leaked)", start, id)))
+		}
+	}
+	return problems
+}
+
+// checkDirectory checks that the top level holds only buckets.
+func (tx *Tx) checkDirectory(r *reader, report func(error)) {
+	m := tx.snap.meta
+	if m.Root == 0 {
+		return
+	}
+	var b Bucket
+	b.init(tx, nil, nil, page.BucketHeader{Root: m.Root, RootSum: m.RootSum})
+	b.tree.Reset(r, m.Root, m.RootSum)
+	c := b.tree.NewCursor()
+	for k, v, flags := c.First(); k != nil; k, v, flags = c.Next() {
+		if flags&page.LeafBucket == 0 {
+			report(fmt.Errorf("%w: top-level key %q is not a bucket", ErrCorrupt, k))
+			continue
+		}
+		if _, err := page.DecodeBucketHeader(v, m.Root); err != nil {
+			report(err)
+		}
+	}
+	if err := c.Err(); err != nil {
+		report(err)
+	}
+}

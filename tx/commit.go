@@ -1,0 +1,231 @@
+package tx
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/foliodb/folio/page"
+)
+
+// Commit writes the transaction's changes and makes them durable:
+//
+//  1. Rebalance and spill every changed bucket, children first, into newly
+//     allocated pages; each parent records its children's checksums.
+//  2. Write the free-extent set (free and pending pages) to new pages.
+//  3. Grow the file if the high water mark passed its end (large steps).
+//  4. Write the dirty runs in page order, adjacent runs in one pwritev.
+//  5. Sync the written range (msync over the read-write shared mapping).
+//  6. Write the meta page into slot txid%2 and sync it.
+//  7. Publish the new snapshot to readers.
+//
+// Invariants kept (DESIGN.md): pages are only allocated from released
+// extents, never from pages a reader or the fallback meta can reach (1);
+// step 5 completes before step 6 starts (2); a failure before step 6
+// changes nothing a reader or a reopen can see, and the DB's freelist is
+// the transaction's clone only after step 6 succeeds (5). A failed sync
+// is sticky: the DB then refuses writes (ErrSyncFailed).
+func (tx *Tx) Commit() (err error) {
+	switch {
+	case tx.managed:
+		return ErrTxManaged
+	case tx.db == nil:
+		return ErrTxClosed
+	case !tx.writable:
+		return ErrTxNotWritable
+	}
+	db := tx.db
+	defer func() {
+		if err != nil {
+			tx.end()
+		}
+	}()
+	if tx.err != nil {
+		return tx.err
+	}
+	start := time.Now()
+
+	// Step 1.
+	if err := tx.root.spill(); err != nil {
+		return err
+	}
+	tx.meta.Root, tx.meta.RootSum = tx.root.tree.Root()
+
+	// Step 2. The old freelist run becomes pending first, so its pages
+	// are persisted as free; allocation never adds extents, so pages sized
+	// before it hold the set after it.
+	if tx.meta.Freelist != 0 {
+		tx.Free(tx.meta.Freelist, tx.freelistPagesCount())
+	}
+	tx.meta.Freelist, tx.meta.FreelistSum = 0, 0
+	if !db.NoFreelistSync {
+		n := page.RunPages(page.FreelistSize(tx.freelist.ExtentCount()), tx.r.pageSize)
+		id, err := tx.Allocate(n)
+		if err != nil {
+			return err
+		}
+		run := tx.Buffer(n)
+		page.PutHeader(run, id, tx.r.txid, page.FlagFreelist, 0, uint32(n-1))
+		page.EncodeFreelist(run[page.HeaderSize:], tx.freelist.Extents())
+		tx.meta.Freelist, tx.meta.FreelistSum = id, page.Seal(run)
+		tx.Write(id, run)
+	}
+	tx.meta.High = tx.high
+
+	// Step 3.
+	if err := db.grow(int64(tx.high) * int64(tx.r.pageSize)); err != nil {
+		return err
+	}
+
+	// Steps 4 and 5.
+	sortDirty(tx.dirty)
+	if err := db.writeRuns(tx.dirty); err != nil {
+		return err
+	}
+	sync := !db.NoSync
+	if sync && len(tx.dirty) > 0 {
+		first := int64(tx.dirty[0].id) * int64(tx.r.pageSize)
+		last := tx.dirty[len(tx.dirty)-1]
+		end := int64(last.id)*int64(tx.r.pageSize) + int64(len(last.run))
+		if err := db.syncRange(first, end-first); err != nil {
+			return err
+		}
+	}
+
+	// Step 6.
+	meta := make([]byte, tx.r.pageSize)
+	slot := page.ID(tx.meta.TxID % 2)
+	page.EncodeMeta(meta, slot, &tx.meta)
+	if err := db.st.WriteAt([][]byte{meta}, int64(slot)*int64(tx.r.pageSize)); err != nil {
+		return fmt.Errorf("folio: commit %s: write meta: %w", db.path, err)
+	}
+	if sync {
+		if err := db.syncRange(int64(slot)*int64(tx.r.pageSize), int64(tx.r.pageSize)); err != nil {
+			return err
+		}
+	}
+
+	// Step 7.
+	db.mu.Lock()
+	s := &snapshot{meta: tx.meta, view: db.newestView()}
+	db.freelist = tx.freelist
+	db.publishLocked(s)
+	db.mu.Unlock()
+	db.stats.commit(len(tx.dirty), time.Since(start))
+
+	handlers := tx.commitHandlers
+	tx.end()
+	for _, fn := range handlers {
+		fn()
+	}
+	return nil
+}
+
+// freelistPages is the length of the committed freelist run.
+func (tx *Tx) freelistPagesCount() int {
+	if tx.meta.Freelist == 0 {
+		return 0
+	}
+	p, err := tx.r.Run(tx.meta.Freelist, page.FlagFreelist, tx.meta.FreelistSum)
+	if err != nil {
+		return 1
+	}
+	return len(p) / tx.r.pageSize
+}
+
+// grow extends the file to hold size bytes, in large steps so that a
+// commit rarely changes the file's length, and maps it if the newest view
+// is too short. Readers keep their views (invariant 4).
+func (db *DB) grow(size int64) error {
+	if size <= db.fileSize {
+		return nil
+	}
+	target := size
+	step := db.fileSize / 4
+	if step < int64(db.AllocSize) {
+		step = int64(db.AllocSize)
+	}
+	if step > 1<<30 {
+		step = 1 << 30
+	}
+	if t := db.fileSize + step; t > target {
+		target = t
+	}
+	ps := int64(db.pageSize)
+	target = (target + ps - 1) / ps * ps
+	if max := int64(db.opts.MaxSize); max > 0 && target > max {
+		if size > max {
+			return fmt.Errorf("%w: %s: need %d bytes, MaxSize is %d", ErrMaxSizeReached, db.path, size, max)
+		}
+		target = max / ps * ps
+	}
+	if err := db.st.Grow(target, !db.NoGrowSync && !db.NoSync); err != nil {
+		return fmt.Errorf("folio: grow %s to %d bytes: %w", db.path, target, err)
+	}
+	db.fileSize = target
+	if target > db.viewSize {
+		v, err := db.mapLocked(target)
+		if err != nil {
+			return err
+		}
+		db.mu.Lock()
+		db.pendingView = v
+		db.mu.Unlock()
+	}
+	return nil
+}
+
+// newestView returns the view the next snapshot uses. REQUIRES: db.mu.
+func (db *DB) newestView() *view {
+	if v := db.pendingView; v != nil {
+		db.pendingView = nil
+		return v
+	}
+	return db.current.Load().view
+}
+
+// writeRuns writes sorted dirty runs, joining adjacent ones into one call.
+func (db *DB) writeRuns(runs []dirtyRun) error {
+	ps := int64(db.pageSize)
+	var bufs [][]byte
+	var off, next int64
+	flush := func() error {
+		if len(bufs) == 0 {
+			return nil
+		}
+		if err := db.st.WriteAt(bufs, off); err != nil {
+			return fmt.Errorf("folio: commit %s: write at %d: %w", db.path, off, err)
+		}
+		bufs = bufs[:0]
+		return nil
+	}
+	for _, r := range runs {
+		at := int64(r.id) * ps
+		if len(bufs) > 0 && at != next {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if len(bufs) == 0 {
+			off = at
+		}
+		bufs = append(bufs, r.run)
+		next = at + int64(len(r.run))
+	}
+	return flush()
+}
+
+// syncRange syncs a range; a failure is remembered and fails every later
+// write transaction, since the kernel may have dropped the dirty pages
+// and a second sync could then report success for data that is gone.
+func (db *DB) syncRange(off, n int64) error {
+	if err := db.st.SyncRange(off, n); err != nil {
+		db.mu.Lock()
+		db.failed = err
+		db.mu.Unlock()
+		return fmt.Errorf("folio: commit %s: sync: %w (%w)", db.path, err, ErrSyncFailed)
+	}
+	return nil
+}
+
+func isCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }

@@ -1,0 +1,88 @@
+package tx
+
+import (
+	"github.com/foliodb/folio/btree"
+	"github.com/foliodb/folio/page"
+)
+
+// Cursor iterates over a bucket's keys in order. Nested buckets appear
+// with a nil value. Keys and values are valid as Bucket.Get's are. A
+// cursor meeting a corrupt page returns nil, as at the end, and fails the
+// transaction (View and Update return ErrCorrupt).
+type Cursor struct {
+	bucket *Bucket
+	c      btree.Cursor
+	flags  uint32 // of the element last returned
+}
+
+// Bucket returns the bucket the cursor walks.
+func (c *Cursor) Bucket() *Bucket { return c.bucket }
+
+func (c *Cursor) out(k, v []byte, flags uint32) ([]byte, []byte) {
+	if err := c.c.Err(); err != nil {
+		_ = c.bucket.wrap(err)
+		return nil, nil
+	}
+	c.flags = flags
+	if flags&page.LeafBucket != 0 {
+		return k, nil
+	}
+	if k != nil && v == nil {
+		v = []byte{}
+	}
+	return k, v
+}
+
+func (c *Cursor) closed() bool { return c.bucket.tx.db == nil }
+
+// First moves to the first key.
+func (c *Cursor) First() (key, value []byte) {
+	if c.closed() {
+		return nil, nil
+	}
+	return c.out(c.c.First())
+}
+
+// Last moves to the last key.
+func (c *Cursor) Last() (key, value []byte) {
+	if c.closed() {
+		return nil, nil
+	}
+	return c.out(c.c.Last())
+}
+
+// Next moves to the next key; nil at the end.
+func (c *Cursor) Next() (key, value []byte) {
+	if c.closed() {
+		return nil, nil
+	}
+	return c.out(c.c.Next())
+}
+
+// Prev moves to the previous key; nil at the start.
+func (c *Cursor) Prev() (key, value []byte) {
+	if c.closed() {
+		return nil, nil
+	}
+	return c.out(c.c.Prev())
+}
+
+// Seek moves to the first key >= seek; nil if there is none.
+func (c *Cursor) Seek(seek []byte) (key, value []byte) {
+	if c.closed() {
+		return nil, nil
+	}
+	return c.out(c.c.Seek(seek))
+}
+
+// Delete removes the key under the cursor. Unlike bbolt, a following Next
+// returns the key after the deleted one: no key is skipped.
+func (c *Cursor) Delete() error {
+	if err := c.bucket.writeCheck(); err != nil {
+		return err
+	}
+	if c.flags&page.LeafBucket != 0 {
+		return ErrIncompatibleValue
+	}
+	return c.bucket.wrap(c.c.Delete())
+}

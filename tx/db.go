@@ -1,0 +1,441 @@
+// Package tx holds folio's transactions: the DB that owns the committed
+// state and its readers, read snapshots, the write transaction with its
+// buckets and cursors, and the commit protocol (commit.go).
+//
+// The root package opens the file and hands it over as a Storage; this
+// package reads the meta pages, picks the current one and does the rest.
+// DB, Tx, Bucket and Cursor are declared here (and re-exported by the
+// root) because Tx.DB must return the DB type a bbolt program names.
+package tx
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/foliodb/folio/btree"
+	"github.com/foliodb/folio/freelist"
+	"github.com/foliodb/folio/page"
+)
+
+// DB is an open database. Any number of read transactions and one write
+// transaction may run at once, from any goroutines.
+type DB struct {
+	// NoSync skips syncs on commit (see Options.NoSync). May be changed
+	// between transactions.
+	NoSync bool
+	// NoGrowSync skips syncing the file size after growth.
+	NoGrowSync bool
+	// NoFreelistSync skips persisting the free-extent set.
+	NoFreelistSync bool
+	// MaxBatchSize caps how many Batch functions share one transaction.
+	MaxBatchSize int
+	// MaxBatchDelay is accepted for bbolt compatibility. folio never waits
+	// to fill a batch: a batch is whatever queued while the previous
+	// commit ran, so an idle system commits at once.
+	MaxBatchDelay time.Duration
+	// AllocSize is the smallest step the file grows by.
+	AllocSize int
+
+	path     string
+	opts     Options
+	st       Storage
+	pageSize int
+	readOnly bool
+	logf     func(string, ...any)
+
+	// current is the snapshot new transactions begin on.
+	current atomic.Pointer[snapshot]
+
+	// writer is held by the write transaction from Begin to its end.
+	writer sync.Mutex
+
+	// mu guards the writer's state between transactions and the list of
+	// snapshots readers may still hold.
+	mu          sync.Mutex
+	olds        []*snapshot    // earlier snapshots, possibly still read
+	freelist    *freelist.List // free and pending extents as of current
+	failed      error          // a sync failed: refuse writes (ErrSyncFailed)
+	fileSize    int64          // the file's length
+	viewSize    int64          // the newest view's length
+	pendingView *view          // mapped by grow, for the next snapshot
+	fallback    string         // why open fell back to the older meta, if it did
+
+	batchMu sync.Mutex
+	batch   *batch // calls queued for the next batch transaction
+
+	stats   statCounters
+	txPool  sync.Pool
+	closing atomic.Bool
+}
+
+// Open opens the database held by st (see the root package's Open, which
+// locks and creates the file). path is for messages only.
+func Open(path string, st Storage, opts *Options) (*DB, error) {
+	if opts == nil {
+		opts = DefaultOptions
+	}
+	db := &DB{
+		path: path, opts: *opts, st: st, readOnly: opts.ReadOnly,
+		NoSync: opts.NoSync, NoGrowSync: opts.NoGrowSync, NoFreelistSync: opts.NoFreelistSync,
+		MaxBatchSize: DefaultMaxBatchSize, MaxBatchDelay: DefaultMaxBatchDelay, AllocSize: DefaultAllocSize,
+		logf: func(string, ...any) {},
+	}
+	if opts.Logger != nil {
+		db.logf = opts.Logger.Printf
+	}
+	db.fileSize = st.Size()
+	if db.fileSize < 2*page.MinPageSize {
+		return nil, fmt.Errorf("%w: %d bytes is too short for two meta pages", ErrInvalid, db.fileSize)
+	}
+	v, err := db.mapLocked(db.fileSize)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshot{view: v}
+	if s.meta, err = db.chooseMeta(v.bytes[:db.fileSize]); err != nil {
+		_ = v.v.Close()
+		return nil, err
+	}
+	db.pageSize = int(s.meta.PageSize)
+	db.freelist = freelist.New()
+	if err := db.loadFreelist(s); err != nil {
+		_ = v.v.Close()
+		return nil, err
+	}
+	db.publishLocked(s)
+	return db, nil
+}
+
+// mapSize is how much to map for a file of size bytes: room to grow
+// without remapping at every step (address space is cheap; the kernel
+// fills only what is read).
+func (db *DB) mapSize(size int64) int64 {
+	m := int64(1 << 24)
+	if int64(db.opts.InitialMmapSize) > m {
+		m = int64(db.opts.InitialMmapSize)
+	}
+	for m < size && m < 1<<30 {
+		m *= 2
+	}
+	if m < size {
+		m = (size + 1<<30 - 1) &^ (1<<30 - 1)
+	}
+	return m
+}
+
+// mapLocked maps the file for a size of at least size bytes.
+func (db *DB) mapLocked(size int64) (*view, error) {
+	want := db.mapSize(size)
+	v, err := db.st.Map(want)
+	if err != nil {
+		return nil, fmt.Errorf("folio: map %s (%d bytes): %w", db.path, want, err)
+	}
+	db.viewSize = want
+	return &view{v: v, bytes: v.Bytes()}, nil
+}
+
+// chooseMeta reads both meta pages and returns the valid one with the
+// higher txid whose root page checks out. Falling back to the other meta
+// (a torn or zeroed meta page, or a root that fails its check) is noted
+// in Stats and logged, never silent.
+func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
+	m0, err0 := page.DecodeMeta(data, 0)
+	ps := int(m0.PageSize)
+	var m1 page.Meta
+	var err1 error = ErrInvalid
+	if err0 == nil {
+		m1, err1 = page.DecodeMeta(data[ps:], 1)
+	} else {
+		// Slot 0 is unreadable: find slot 1 at each possible page size.
+		for size := page.MinPageSize; size <= page.MaxPageSize && 2*size <= len(data); size *= 2 {
+			if m1, err1 = page.DecodeMeta(data[size:], 1); err1 == nil {
+				break
+			}
+		}
+	}
+	cands := []struct {
+		m   page.Meta
+		err error
+	}{{m0, err0}, {m1, err1}}
+	if err1 == nil && (err0 != nil || m1.TxID > m0.TxID) {
+		cands[0], cands[1] = cands[1], cands[0]
+	}
+	var firstErr error
+	for i, c := range cands {
+		err := c.err
+		if err == nil {
+			err = db.checkMeta(data, c.m)
+		}
+		if err == nil {
+			if i > 0 {
+				db.fallback = fmt.Sprintf("meta page for txid %d unusable (%v); opened txid %d", cands[0].m.TxID, firstErr, c.m.TxID)
+				db.logf("folio: %s: %s", db.path, db.fallback)
+			}
+			return c.m, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	switch {
+	case errors.Is(err0, ErrVersionMismatch) || errors.Is(err1, ErrVersionMismatch):
+		return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, firstVersionErr(err0, err1))
+	case errors.Is(err0, ErrInvalid) && errors.Is(err1, ErrInvalid):
+		return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, err0)
+	}
+	return page.Meta{}, fmt.Errorf("folio: open %s: no usable meta page: %w", db.path, firstErr)
+}
+
+func firstVersionErr(a, b error) error {
+	if errors.Is(a, ErrVersionMismatch) {
+		return a
+	}
+	return b
+}
+
+// checkMeta checks what a meta points at before it is trusted: the file
+// holds its pages, and its root and freelist headers match.
+func (db *DB) checkMeta(data []byte, m page.Meta) error {
+	ps := int64(m.PageSize)
+	if int64(m.High)*ps > int64(len(data)) {
+		return page.Corruptf(m.High-1, "file length", fmt.Sprintf(">= %d bytes", int64(m.High)*ps), fmt.Sprintf("%d bytes (truncated?)", len(data)))
+	}
+	r := reader{data: data, pageSize: int(ps), high: m.High, verify: true}
+	if m.Root != 0 {
+		if _, err := r.Run(m.Root, page.FlagBranch|page.FlagLeaf, m.RootSum); err != nil {
+			return err
+		}
+	}
+	if m.Freelist != 0 {
+		if _, err := r.Run(m.Freelist, page.FlagFreelist, m.FreelistSum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadFreelist fills db.freelist from the snapshot's persisted extents,
+// or, when none were persisted, from a walk of everything reachable.
+func (db *DB) loadFreelist(s *snapshot) error {
+	r := reader{data: s.view.bytes, pageSize: db.pageSize, high: s.meta.High, verify: db.opts.VerifyChecksums}
+	if s.meta.Freelist != 0 {
+		p, err := r.Run(s.meta.Freelist, page.FlagFreelist, s.meta.FreelistSum)
+		if err != nil {
+			return fmt.Errorf("folio: open %s: freelist: %w", db.path, err)
+		}
+		exts, err := page.DecodeFreelist(p[page.HeaderSize:], s.meta.Freelist, s.meta.High)
+		if err != nil {
+			return fmt.Errorf("folio: open %s: freelist: %w", db.path, err)
+		}
+		db.freelist.Load(exts)
+		return nil
+	}
+	used := make([]bool, s.meta.High)
+	var walkErr error
+	mark := func(id page.ID, n int) {
+		for i := 0; i < n && int(id)+i < len(used); i++ {
+			used[int(id)+i] = true
+		}
+	}
+	walkTrees(&r, s.meta.Root, s.meta.RootSum, false, func(id page.ID, n int, kind page.Flags) { mark(id, n) },
+		func(err error) {
+			if walkErr == nil {
+				walkErr = err
+			}
+		})
+	if walkErr != nil {
+		return fmt.Errorf("folio: open %s: rebuilding the free list: %w", db.path, walkErr)
+	}
+	var exts []page.Extent
+	for id := page.ID(2); id < s.meta.High; id++ {
+		if used[id] {
+			continue
+		}
+		if n := len(exts); n > 0 && exts[n-1].Start+page.ID(exts[n-1].Len) == id {
+			exts[n-1].Len++
+		} else {
+			exts = append(exts, page.Extent{Start: id, Len: 1})
+		}
+	}
+	db.freelist.Load(exts)
+	return nil
+}
+
+// walkTrees walks the bucket directory at root and every bucket under
+// it, calling visit for every run and problem for every problem.
+func walkTrees(r *reader, root page.ID, sum uint32, verify bool, visit func(page.ID, int, page.Flags), problem func(error)) {
+	var walkOne func(root page.ID, sum uint32, depth int)
+	walkOne = func(root page.ID, sum uint32, depth int) {
+		if depth > btree.MaxDepth {
+			problem(page.Corruptf(root, "bucket nesting", fmt.Sprintf("<= %d levels", btree.MaxDepth), "more (a cycle?)"))
+			return
+		}
+		t := btree.New(r, root, sum)
+		t.Walk(verify, btree.Walker{
+			Page: func(id page.ID, n int, kind page.Flags, _ int) { visit(id, n, kind) },
+			Elem: func(key, stored []byte, flags uint32) {
+				if flags&page.LeafBucket == 0 {
+					return
+				}
+				h, err := page.DecodeBucketHeader(stored, 0)
+				if err != nil {
+					problem(err)
+					return
+				}
+				if h.Root != 0 {
+					walkOne(h.Root, h.RootSum, depth+1)
+				}
+			},
+			Problem: problem,
+		})
+	}
+	walkOne(root, sum, 0)
+}
+
+// Path returns the path of the database file.
+func (db *DB) Path() string { return db.path }
+
+// IsReadOnly reports whether the DB was opened read-only.
+func (db *DB) IsReadOnly() bool { return db.readOnly }
+
+// String describes the DB.
+func (db *DB) String() string { return fmt.Sprintf("DB<%q>", db.path) }
+
+// PageSize is the database's page size.
+func (db *DB) PageSize() int { return db.pageSize }
+
+// Sync forces the data written so far to disk (useful with NoSync).
+func (db *DB) Sync() error {
+	db.writer.Lock()
+	defer db.writer.Unlock()
+	if db.current.Load() == nil {
+		return ErrDatabaseNotOpen
+	}
+	if err := db.st.SyncRange(0, db.fileSize); err != nil {
+		db.mu.Lock()
+		db.failed = err
+		db.mu.Unlock()
+		return fmt.Errorf("folio: sync %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Close waits for open transactions to end, then releases the file.
+// Calling Close again returns nil.
+func (db *DB) Close() error {
+	db.writer.Lock()
+	defer db.writer.Unlock()
+	db.mu.Lock()
+	s := db.current.Swap(nil)
+	if s == nil {
+		db.mu.Unlock()
+		return nil
+	}
+	db.olds = append(db.olds, s)
+	db.mu.Unlock()
+	// Wait for readers (bbolt blocks Close the same way); they cannot
+	// begin anew, as current is nil.
+	for {
+		db.mu.Lock()
+		db.pruneLocked()
+		n := len(db.olds)
+		db.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := db.st.Close(); err != nil {
+		return fmt.Errorf("folio: close %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// Begin starts a transaction. Only one write transaction runs at a time:
+// Begin(true) waits for the current one to end. A read transaction must
+// be rolled back when done, or its pages can never be reused.
+func (db *DB) Begin(writable bool) (*Tx, error) {
+	tx := &Tx{}
+	if err := db.begin(tx, writable); err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
+
+func (db *DB) begin(tx *Tx, writable bool) error {
+	if !writable {
+		s, stripe := db.pin()
+		if s == nil {
+			return ErrDatabaseNotOpen
+		}
+		tx.init(db, s, stripe, false)
+		db.stats.openTx.Add(1)
+		return nil
+	}
+	if db.readOnly {
+		return ErrDatabaseReadOnly
+	}
+	db.writer.Lock()
+	db.mu.Lock()
+	s := db.current.Load()
+	if s == nil {
+		db.mu.Unlock()
+		db.writer.Unlock()
+		return ErrDatabaseNotOpen
+	}
+	if db.failed != nil {
+		err := db.failed
+		db.mu.Unlock()
+		db.writer.Unlock()
+		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, err)
+	}
+	db.freelist.Release(db.oldestReaderLocked())
+	fl := db.freelist.Clone()
+	db.mu.Unlock()
+	tx.init(db, s, -1, true)
+	tx.freelist = fl
+	tx.high = s.meta.High
+	tx.meta.TxID++
+	return nil
+}
+
+// View runs fn in a read transaction and returns its error, or the error
+// of a corrupt page fn met (ErrCorrupt: Get and cursors then return nil,
+// as at the end of the data). The Tx must not be used after fn returns.
+func (db *DB) View(fn func(*Tx) error) error {
+	tx, _ := db.txPool.Get().(*Tx)
+	if tx == nil {
+		tx = &Tx{}
+	}
+	if err := db.begin(tx, false); err != nil {
+		return err
+	}
+	tx.managed = true
+	err := tx.run(fn)
+	tx.managed = false
+	tx.end()
+	tx.reset()
+	db.txPool.Put(tx)
+	return err
+}
+
+// Update runs fn in a write transaction and commits it if fn returns nil;
+// otherwise, or if fn met a corrupt page, it rolls back and returns the
+// error.
+func (db *DB) Update(fn func(*Tx) error) error {
+	tx, err := db.Begin(true)
+	if err != nil {
+		return err
+	}
+	tx.managed = true
+	err = tx.run(fn)
+	tx.managed = false
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,73 @@
+package tx
+
+import (
+	"errors"
+
+	"github.com/foliodb/folio/page"
+)
+
+// Errors returned by folio. The root package re-exports each under the
+// same name; test them with errors.Is, as the returned errors are often
+// wrapped with the path, bucket or page they concern.
+var (
+	// ErrDatabaseNotOpen is returned when the DB is used after Close.
+	ErrDatabaseNotOpen = errors.New("folio: database not open")
+	// ErrInvalid is returned when the file is not a folio database.
+	ErrInvalid = page.ErrNotFolio
+	// ErrVersionMismatch is returned when the file was written by a folio
+	// with another format version.
+	ErrVersionMismatch = page.ErrVersion
+	// ErrChecksum is returned when both meta pages fail their checksum.
+	ErrChecksum = errors.New("folio: checksum error")
+	// ErrCorrupt is returned when bytes read from the file are not what
+	// folio wrote; the error is a *page.CorruptError naming the page.
+	ErrCorrupt = page.ErrCorrupt
+	// ErrTimeout is returned when the file lock is not obtained in time.
+	ErrTimeout = errors.New("folio: timeout waiting for the database file lock")
+
+	// ErrTxNotWritable is returned when a read-only transaction is asked to write.
+	ErrTxNotWritable = errors.New("folio: tx not writable")
+	// ErrTxClosed is returned when a committed or rolled back transaction is used.
+	ErrTxClosed = errors.New("folio: tx closed")
+	// ErrTxManaged is returned when Commit or Rollback is called inside
+	// Update, View or Batch, which end the transaction themselves (bbolt
+	// panics here).
+	ErrTxManaged = errors.New("folio: managed tx: the enclosing Update/View/Batch commits or rolls back")
+	// ErrDatabaseReadOnly is returned when a write is asked of a DB opened read-only.
+	ErrDatabaseReadOnly = errors.New("folio: database is in read-only mode")
+	// ErrSyncFailed is returned by every write after a sync failed: what
+	// the failed sync covered may not be durable, and retrying it could
+	// report success for lost data, so the DB refuses writes until it is
+	// reopened and recovered from what is really on disk.
+	ErrSyncFailed = errors.New("folio: an earlier sync failed; reopen the database")
+
+	// ErrBucketNotFound is returned when a bucket does not exist.
+	ErrBucketNotFound = errors.New("folio: bucket not found")
+	// ErrBucketExists is returned when creating a bucket that exists.
+	ErrBucketExists = errors.New("folio: bucket already exists")
+	// ErrBucketNameRequired is returned for an empty bucket name.
+	ErrBucketNameRequired = errors.New("folio: bucket name required")
+	// ErrKeyRequired is returned for an empty key.
+	ErrKeyRequired = errors.New("folio: key required")
+	// ErrKeyTooLarge is returned for a key longer than MaxKeySize.
+	ErrKeyTooLarge = errors.New("folio: key too large")
+	// ErrValueTooLarge is returned for a value longer than MaxValueSize.
+	ErrValueTooLarge = errors.New("folio: value too large")
+	// ErrIncompatibleValue is returned when a key holds a bucket and a
+	// value operation is asked of it, or the other way round.
+	ErrIncompatibleValue = errors.New("folio: incompatible value")
+	// ErrSameBuckets is returned when MoveBucket's source and destination are the same.
+	ErrSameBuckets = errors.New("folio: the source and target are the same bucket")
+	// ErrDifferentDB is returned when MoveBucket is given a bucket of another DB.
+	ErrDifferentDB = errors.New("folio: the source and target buckets are in different database files")
+	// ErrMaxSizeReached is returned when a commit would grow the file past Options.MaxSize.
+	ErrMaxSizeReached = errors.New("folio: database reached maximum size")
+)
+
+// Limits.
+const (
+	// MaxKeySize is the longest key.
+	MaxKeySize = 32768
+	// MaxValueSize is the longest value.
+	MaxValueSize = (1 << 31) - 2
+)

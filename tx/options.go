@@ -1,0 +1,60 @@
+package tx
+
+import (
+	"os"
+	"time"
+)
+
+// Options configure Open. The zero value is valid; nil means DefaultOptions.
+type Options struct {
+	// Timeout is how long Open waits for the file lock (0: forever).
+	Timeout time.Duration
+	// NoGrowSync skips syncing the file size after growing it.
+	NoGrowSync bool
+	// NoFreelistSync skips writing the free-extent set at each commit; it
+	// is rebuilt by a walk of the whole tree on open.
+	NoFreelistSync bool
+	// FreelistType is accepted for bbolt compatibility and ignored: folio
+	// always keeps free space as extents.
+	FreelistType string
+	// ReadOnly opens the file read-only under a shared lock.
+	ReadOnly bool
+	// MmapFlags are passed to mmap (e.g. syscall.MAP_POPULATE).
+	MmapFlags int
+	// InitialMmapSize is the initial size of the read mapping in bytes.
+	InitialMmapSize int
+	// PageSize is the page size of a new database (default: the OS page
+	// size); any power of two from 1 KiB to 64 KiB. An existing file keeps
+	// its own.
+	PageSize int
+	// NoSync skips every sync: fast, but a crash can lose or tear commits.
+	NoSync bool
+	// Mlock is accepted for bbolt compatibility and ignored.
+	Mlock bool
+	// MaxSize caps the file size in bytes (0: no cap); a commit that would
+	// pass it fails with ErrMaxSizeReached and changes nothing.
+	MaxSize int
+	// VerifyChecksums recomputes every page's CRC-32C when it is read.
+	// Without it a read still compares the page's stored checksum with
+	// what its parent expects, which catches lost and misdirected writes.
+	VerifyChecksums bool
+	// OpenFile is accepted for bbolt compatibility and ignored.
+	OpenFile func(string, int, os.FileMode) (*os.File, error)
+	// Logger receives notices such as a fallback to the older meta page.
+	Logger Logger
+}
+
+// Logger receives folio's notices. *log.Logger satisfies it.
+type Logger interface {
+	Printf(format string, v ...any)
+}
+
+// DefaultOptions are the options used when Open is given nil.
+var DefaultOptions = &Options{Timeout: 0, NoGrowSync: false}
+
+// Defaults for DB fields.
+const (
+	DefaultMaxBatchSize  = 1000
+	DefaultMaxBatchDelay = 10 * time.Millisecond
+	DefaultAllocSize     = 16 * 1024 * 1024
+)

@@ -1,0 +1,114 @@
+package tx
+
+import (
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/foliodb/folio/page"
+)
+
+// snapshot is one committed state that readers can begin on: its meta and
+// the mapping that covers its pages. Readers count themselves in striped
+// counters so that two cores beginning transactions do not fight over one
+// cache line.
+//
+// Begin protocol (no lock): load db.current, increment a stripe of it,
+// load db.current again; if it changed, undo and retry. The writer stores
+// a new current before it sums the counters of old snapshots, and Go's
+// atomics are sequentially consistent, so either the writer sees the
+// reader's increment or the reader sees the new current and retries. A
+// snapshot whose counters sum to zero after it stopped being current can
+// therefore never gain a reader that reads it.
+type snapshot struct {
+	meta    page.Meta
+	view    *view
+	readers [stripes]stripe
+}
+
+const stripes = 8
+
+type stripe struct {
+	n atomic.Int64
+	_ [56]byte // one cache line each
+}
+
+// view is a mapping shared by the snapshots made while it was the newest.
+// refs counts those snapshots; it is touched only under DB.mu.
+type view struct {
+	v     View
+	bytes []byte
+	refs  int
+}
+
+func (s *snapshot) readerCount() int64 {
+	var n int64
+	for i := range s.readers {
+		n += s.readers[i].n.Load()
+	}
+	return n
+}
+
+// pin registers a reader on the current snapshot and returns it with the
+// stripe used, or nil if the DB is closed.
+func (db *DB) pin() (*snapshot, int) {
+	i := int(rand.Uint32() % stripes)
+	for {
+		s := db.current.Load()
+		if s == nil {
+			return nil, 0
+		}
+		s.readers[i].n.Add(1)
+		if db.current.Load() == s {
+			return s, i
+		}
+		s.readers[i].n.Add(-1)
+	}
+}
+
+func (s *snapshot) unpin(i int) { s.readers[i].n.Add(-1) }
+
+// publishLocked makes s the snapshot new readers begin on and drops old
+// snapshots no reader holds, unmapping views no snapshot needs.
+// REQUIRES: db.mu held.
+func (db *DB) publishLocked(s *snapshot) {
+	s.view.refs++
+	if old := db.current.Swap(s); old != nil {
+		db.olds = append(db.olds, old)
+	}
+	db.pruneLocked()
+}
+
+// pruneLocked drops old snapshots without readers. REQUIRES: db.mu held.
+func (db *DB) pruneLocked() {
+	kept := db.olds[:0]
+	for _, s := range db.olds {
+		if s.readerCount() > 0 {
+			kept = append(kept, s)
+			continue
+		}
+		db.releaseViewLocked(s.view)
+	}
+	clear(db.olds[len(kept):])
+	db.olds = kept
+}
+
+func (db *DB) releaseViewLocked(v *view) {
+	v.refs--
+	if v.refs == 0 {
+		_ = v.v.Close() // an unmap error leaves only address space behind
+	}
+}
+
+// oldestReaderLocked is the txid of the oldest snapshot a reader still
+// holds, or the current txid if none. Pages freed by transactions up to
+// it can be reused (invariant 1). REQUIRES: db.mu held.
+func (db *DB) oldestReaderLocked() page.TxID {
+	db.pruneLocked()
+	oldest := db.current.Load().meta.TxID
+	for _, s := range db.olds {
+		if s.meta.TxID < oldest {
+			oldest = s.meta.TxID
+		}
+	}
+	return oldest
+}

@@ -1,0 +1,183 @@
+package tx
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/foliodb/folio/btree"
+	"github.com/foliodb/folio/page"
+)
+
+// Stats describe the database (see DB.Stats).
+type Stats struct {
+	FreePageN     int // pages free for reuse
+	PendingPageN  int // pages freed but still visible to a reader
+	FreeAlloc     int // bytes in free pages
+	FreelistInuse int // bytes the free-extent set takes on disk
+	TxN           int // read transactions ended
+	OpenTxN       int // read transactions open
+	TxStats       TxStats
+
+	// MetaFallback, if not empty, says why Open used the older meta page
+	// (the newer one was torn, zeroed or pointed at a bad root).
+	MetaFallback string
+	// SyncFailed, if not empty, is the sync error that stopped writes.
+	SyncFailed string
+}
+
+// TxStats count what write transactions did.
+type TxStats struct {
+	PageAlloc int           // pages allocated
+	Write     int           // runs written
+	WriteTime time.Duration // time spent committing
+	Commits   int
+}
+
+type statCounters struct {
+	txN, openTx atomic.Int64
+	writes      atomic.Int64
+	commits     atomic.Int64
+	writeNanos  atomic.Int64
+}
+
+func (s *statCounters) commit(writes int, d time.Duration) {
+	s.writes.Add(int64(writes))
+	s.commits.Add(1)
+	s.writeNanos.Add(int64(d))
+}
+
+// Stats returns the database's statistics.
+func (db *DB) Stats() Stats {
+	st := Stats{
+		TxN:     int(db.stats.txN.Load()),
+		OpenTxN: int(db.stats.openTx.Load()),
+		TxStats: TxStats{
+			Write:     int(db.stats.writes.Load()),
+			WriteTime: time.Duration(db.stats.writeNanos.Load()),
+			Commits:   int(db.stats.commits.Load()),
+		},
+		MetaFallback: db.fallback,
+	}
+	db.mu.Lock()
+	if db.freelist != nil {
+		st.FreePageN = int(db.freelist.FreeCount())
+		st.PendingPageN = int(db.freelist.PendingCount())
+		st.FreeAlloc = (st.FreePageN + st.PendingPageN) * db.pageSize
+		st.FreelistInuse = page.FreelistSize(db.freelist.ExtentCount())
+	}
+	if db.failed != nil {
+		st.SyncFailed = db.failed.Error()
+	}
+	db.mu.Unlock()
+	return st
+}
+
+// Stats returns what this transaction did so far.
+func (tx *Tx) Stats() TxStats { return tx.stats }
+
+// BucketStats describe a bucket's committed pages and keys, nested
+// buckets included (bbolt's fields; inline buckets do not exist in folio).
+type BucketStats struct {
+	BranchPageN       int // branch pages
+	BranchOverflowN   int // extra pages of overflowing branch runs
+	LeafPageN         int // leaf pages
+	LeafOverflowN     int // extra pages of overflowing leaf runs
+	LargePageN        int // pages holding large values
+	KeyN              int // keys, nested bucket names included
+	Depth             int // levels of the deepest tree
+	BranchAlloc       int // bytes allocated to branch pages
+	BranchInuse       int // bytes used in them
+	LeafAlloc         int
+	LeafInuse         int
+	BucketN           int // buckets, this one included
+	InlineBucketN     int // always 0
+	InlineBucketInuse int // always 0
+}
+
+// Add adds other's counts to s.
+func (s *BucketStats) Add(o BucketStats) {
+	s.BranchPageN += o.BranchPageN
+	s.BranchOverflowN += o.BranchOverflowN
+	s.LeafPageN += o.LeafPageN
+	s.LeafOverflowN += o.LeafOverflowN
+	s.LargePageN += o.LargePageN
+	s.KeyN += o.KeyN
+	s.Depth = max(s.Depth, o.Depth)
+	s.BranchAlloc += o.BranchAlloc
+	s.BranchInuse += o.BranchInuse
+	s.LeafAlloc += o.LeafAlloc
+	s.LeafInuse += o.LeafInuse
+	s.BucketN += o.BucketN
+}
+
+// Stats returns statistics on the bucket's committed state.
+func (b *Bucket) Stats() BucketStats {
+	var s BucketStats
+	if b.tx.db == nil {
+		return s
+	}
+	s.BucketN = 1
+	root, sum := b.orig.Root, b.orig.RootSum
+	if b.parent == nil {
+		root, sum = b.tx.snap.meta.Root, b.tx.snap.meta.RootSum
+	}
+	if root == 0 {
+		return s
+	}
+	ps := b.tx.r.pageSize
+	t := btree.New(&b.tx.r, root, sum)
+	var nested []page.BucketHeader
+	t.Walk(false, btree.Walker{
+		Page: func(id page.ID, n int, kind page.Flags, depth int) {
+			s.Depth = max(s.Depth, depth+1)
+			switch kind {
+			case page.FlagBranch:
+				s.BranchPageN++
+				s.BranchOverflowN += n - 1
+				s.BranchAlloc += n * ps
+				s.BranchInuse += runInuse(&b.tx.r, id, n, page.BranchElemSize)
+			case page.FlagLeaf:
+				s.LeafPageN++
+				s.LeafOverflowN += n - 1
+				s.LeafAlloc += n * ps
+				s.LeafInuse += runInuse(&b.tx.r, id, n, page.LeafElemSize)
+			case page.FlagLarge:
+				s.LargePageN += n
+				s.Depth = max(s.Depth, depth)
+			}
+		},
+		Elem: func(key, stored []byte, flags uint32) {
+			s.KeyN++
+			if flags&page.LeafBucket != 0 {
+				if h, err := page.DecodeBucketHeader(stored, 0); err == nil {
+					nested = append(nested, h)
+				}
+			}
+		},
+		Problem: func(err error) { b.tx.fail(err) },
+	})
+	for _, h := range nested {
+		c := Bucket{tx: b.tx, parent: b, orig: h}
+		s.Add(c.Stats())
+	}
+	return s
+}
+
+// runInuse is the bytes a tree run uses: header, elements, keys, values.
+func runInuse(r *reader, id page.ID, pages, elem int) int {
+	off := int(id) * r.pageSize
+	p := r.data[off : off+pages*r.pageSize]
+	n := page.PageCount(p)
+	used := page.HeaderSize + n*elem
+	for i := 0; i < n; i++ {
+		if elem == page.LeafElemSize {
+			k, _ := page.LeafKey(p, i)
+			_, v, _ := page.LeafValue(p, i)
+			used += len(k) + len(v)
+		} else {
+			k, _ := page.BranchKey(p, i)
+			used += len(k)
+		}
+	}
+	return used
+}

@@ -1,0 +1,289 @@
+package tx
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+
+	"github.com/foliodb/folio/btree"
+	"github.com/foliodb/folio/freelist"
+	"github.com/foliodb/folio/page"
+)
+
+// reader serves committed runs from a mapping, bounded by a snapshot's
+// high water mark. It is the read half of btree.Pages.
+type reader struct {
+	data     []byte
+	pageSize int
+	high     page.ID
+	txid     page.TxID
+	verify   bool
+}
+
+func (r *reader) Run(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
+	if id < 2 || id >= r.high {
+		return nil, page.Corruptf(id, "page id", fmt.Sprintf("in [2, %d)", r.high), fmt.Sprint(id))
+	}
+	off, end := int(id)*r.pageSize, int(r.high)*r.pageSize
+	n, err := page.CheckRun(r.data[off:end], id, r.pageSize, kind, sum, r.verify)
+	if err != nil {
+		return nil, err
+	}
+	return r.data[off : off+n : off+n], nil
+}
+
+func (r *reader) PageSize() int   { return r.pageSize }
+func (r *reader) TxID() page.TxID { return r.txid }
+func (r *reader) Allocate(int) (page.ID, error) {
+	panic("folio: bug: allocation in a read-only page source")
+}
+func (r *reader) Free(page.ID, int)     { panic("folio: bug: free in a read-only page source") }
+func (r *reader) Write(page.ID, []byte) { panic("folio: bug: write in a read-only page source") }
+func (r *reader) Buffer(int) []byte     { panic("folio: bug: buffer in a read-only page source") }
+
+// Tx is a transaction: a consistent read snapshot, and for the one write
+// transaction, the changes it will commit. A Tx is not safe for use by
+// several goroutines at once.
+type Tx struct {
+	db       *DB // nil once the transaction has ended
+	snap     *snapshot
+	stripe   int
+	writable bool
+	managed  bool
+	meta     page.Meta // for a write tx, TxID is the txid it will commit as
+	r        reader
+	root     Bucket
+	err      error // the first corrupt page met; ends the transaction
+
+	// Write transactions only.
+	freelist       *freelist.List
+	high           page.ID // pages allocated so far: [0, high)
+	dirty          []dirtyRun
+	commitHandlers []func()
+	stats          TxStats
+}
+
+type dirtyRun struct {
+	id  page.ID
+	run []byte
+}
+
+func (tx *Tx) init(db *DB, s *snapshot, stripe int, writable bool) {
+	tx.db, tx.snap, tx.stripe, tx.writable = db, s, stripe, writable
+	tx.meta = s.meta
+	tx.r = reader{data: s.view.bytes, pageSize: db.pageSize, high: s.meta.High, txid: s.meta.TxID, verify: db.opts.VerifyChecksums}
+	if writable {
+		tx.r.txid = s.meta.TxID + 1
+	}
+	tx.root.init(tx, nil, nil, page.BucketHeader{Root: s.meta.Root, RootSum: s.meta.RootSum})
+}
+
+// reset clears a pooled read transaction for reuse.
+func (tx *Tx) reset() {
+	*tx = Tx{}
+}
+
+// end releases the snapshot (and for a writer, the write lock).
+func (tx *Tx) end() {
+	db := tx.db
+	if db == nil {
+		return
+	}
+	if tx.writable {
+		tx.freelist, tx.dirty = nil, nil
+		db.writer.Unlock()
+	} else {
+		tx.snap.unpin(tx.stripe)
+		db.stats.openTx.Add(-1)
+		db.stats.txN.Add(1)
+	}
+	tx.db = nil
+	tx.root.children = nil
+}
+
+// run calls fn, turning a memory fault met while reading the mapping (a
+// file truncated underneath it) into an ErrCorrupt error, and returning
+// the first corrupt page fn met even if fn itself returned nil.
+func (tx *Tx) run(fn func(*Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			re, ok := r.(runtime.Error)
+			if f, isFault := r.(interface{ Addr() uintptr }); ok && isFault {
+				err = fmt.Errorf("%w: %s: memory fault at %#x reading the mapping (file truncated or I/O error?): %v",
+					ErrCorrupt, tx.db.path, f.Addr(), re)
+				return
+			}
+			panic(r)
+		}
+	}()
+	err = fn(tx)
+	if tx.err != nil {
+		return tx.err
+	}
+	return err
+}
+
+// fail records the first corruption met; the transaction then fails.
+func (tx *Tx) fail(err error) {
+	if tx.err == nil {
+		tx.err = fmt.Errorf("folio: %s: %w", tx.db.path, err)
+	}
+}
+
+// Err returns the corruption error this transaction met, if any. View and
+// Update return it themselves; a Begin caller should check it (Commit
+// refuses to commit a transaction that met one).
+func (tx *Tx) Err() error { return tx.err }
+
+// ID returns the transaction id: for a read transaction the snapshot's
+// txid, for the write transaction the txid it will commit as.
+func (tx *Tx) ID() int { return int(tx.meta.TxID) }
+
+// DB returns the database the transaction belongs to (nil once ended).
+func (tx *Tx) DB() *DB { return tx.db }
+
+// Writable reports whether this is the write transaction.
+func (tx *Tx) Writable() bool { return tx.writable }
+
+// Size returns the database size in bytes as this transaction sees it.
+func (tx *Tx) Size() int64 {
+	high := tx.meta.High
+	if tx.writable && tx.high > high {
+		high = tx.high
+	}
+	return int64(high) * int64(tx.r.pageSize)
+}
+
+// OnCommit registers fn to run after a successful commit.
+func (tx *Tx) OnCommit(fn func()) { tx.commitHandlers = append(tx.commitHandlers, fn) }
+
+// Bucket returns the top-level bucket name, or nil if there is none.
+// The bucket is valid for the life of the transaction.
+func (tx *Tx) Bucket(name []byte) *Bucket { return tx.root.Bucket(name) }
+
+// CreateBucket creates a top-level bucket.
+func (tx *Tx) CreateBucket(name []byte) (*Bucket, error) { return tx.root.CreateBucket(name) }
+
+// CreateBucketIfNotExists creates a top-level bucket unless it exists.
+func (tx *Tx) CreateBucketIfNotExists(name []byte) (*Bucket, error) {
+	return tx.root.CreateBucketIfNotExists(name)
+}
+
+// DeleteBucket deletes a top-level bucket and everything in it.
+func (tx *Tx) DeleteBucket(name []byte) error { return tx.root.DeleteBucket(name) }
+
+// MoveBucket moves bucket key from src to dst; a nil src or dst means
+// the top level.
+func (tx *Tx) MoveBucket(key []byte, src, dst *Bucket) error {
+	if src == nil {
+		src = &tx.root
+	}
+	if dst == nil {
+		dst = &tx.root
+	}
+	return src.MoveBucket(key, dst)
+}
+
+// ForEach calls fn for each top-level bucket, stopping at its first error.
+func (tx *Tx) ForEach(fn func(name []byte, b *Bucket) error) error {
+	return tx.root.ForEach(func(k, _ []byte) error { return fn(k, tx.root.Bucket(k)) })
+}
+
+// Cursor returns a cursor over the top-level bucket names (values are nil).
+func (tx *Tx) Cursor() *Cursor { return tx.root.Cursor() }
+
+// Rollback ends the transaction, discarding its changes. Rolling back a
+// transaction that already ended returns ErrTxClosed.
+func (tx *Tx) Rollback() error {
+	if tx.managed {
+		return ErrTxManaged
+	}
+	if tx.db == nil {
+		return ErrTxClosed
+	}
+	tx.end()
+	return nil
+}
+
+// WriteTo writes a consistent copy of the database, as this transaction
+// sees it, to w: both meta pages describe this snapshot.
+func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
+	if tx.db == nil {
+		return 0, ErrTxClosed
+	}
+	ps := tx.r.pageSize
+	meta := tx.snap.meta
+	buf := make([]byte, 2*ps)
+	page.EncodeMeta(buf[:ps], 0, &meta)
+	page.EncodeMeta(buf[ps:], 1, &meta)
+	n, err := w.Write(buf)
+	total := int64(n)
+	if err != nil {
+		return total, err
+	}
+	end := int64(meta.High) * int64(ps)
+	for off := int64(2 * ps); off < end; {
+		chunk := min(end-off, 1<<20)
+		n, err := w.Write(tx.r.data[off : off+chunk])
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+		off += chunk
+	}
+	return total, nil
+}
+
+// CopyFile writes a consistent copy of the database to path and syncs it.
+func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.WriteTo(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Pages implementation for the write transaction.
+
+func (tx *Tx) Run(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
+	return tx.r.Run(id, kind, sum)
+}
+func (tx *Tx) PageSize() int   { return tx.r.pageSize }
+func (tx *Tx) TxID() page.TxID { return tx.r.txid }
+
+// Allocate takes n contiguous free pages, or extends the file's high water
+// mark; the file itself grows at commit.
+func (tx *Tx) Allocate(n int) (page.ID, error) {
+	tx.stats.PageAlloc += n
+	if id, ok := tx.freelist.Allocate(n); ok {
+		return id, nil
+	}
+	id := tx.high
+	if max := tx.db.opts.MaxSize; max > 0 && (int64(id)+int64(n))*int64(tx.r.pageSize) > int64(max) {
+		return 0, fmt.Errorf("%w: %s: %d pages would pass MaxSize %d", ErrMaxSizeReached, tx.db.path, int64(id)+int64(n), max)
+	}
+	tx.high += page.ID(n)
+	return id, nil
+}
+
+func (tx *Tx) Free(id page.ID, n int)       { tx.freelist.Free(tx.r.txid, id, n) }
+func (tx *Tx) Write(id page.ID, run []byte) { tx.dirty = append(tx.dirty, dirtyRun{id, run}) }
+func (tx *Tx) Buffer(n int) []byte          { return make([]byte, n*tx.r.pageSize) }
+
+var _ btree.Pages = (*Tx)(nil)
+
+func sortDirty(d []dirtyRun) {
+	sort.Slice(d, func(i, j int) bool { return d[i].id < d[j].id })
+}
