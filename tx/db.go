@@ -439,3 +439,14 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// InitialImage is the file of a new, empty database: two meta pages, the
+// second (txid 1) current, no tree and no free pages.
+func InitialImage(pageSize int) []byte {
+	img := make([]byte, 2*pageSize)
+	for slot := 0; slot < 2; slot++ {
+		m := page.Meta{PageSize: uint32(pageSize), High: 2, TxID: page.TxID(slot)}
+		page.EncodeMeta(img[slot*pageSize:(slot+1)*pageSize], page.ID(slot), &m)
+	}
+	return img
+}

@@ -1,0 +1,151 @@
+// Package folio is an embedded key-value store: a single-file,
+// memory-mapped, copy-on-write B+tree with a bbolt-compatible API.
+//
+// Readers see pages straight from a read-only shared mapping of the file,
+// without copying and without a user-space cache; one writer at a time
+// builds new pages, writes them with pwrite, makes them durable and only
+// then flips a meta page, so a crash leaves either the old or the new
+// state. Every page carries a CRC-32C and every parent the checksum it
+// expects of each child, so damaged files and lost writes are reported
+// (ErrCorrupt, naming the page) rather than served.
+//
+// A program written against go.etcd.io/bbolt moves over by changing its
+// import path. Differences a program could notice are improvements: Put
+// copies the value, Cursor.Delete followed by Next skips nothing, Batch
+// never waits on a timer, and misuse returns errors instead of panicking.
+package folio
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/tx"
+)
+
+// The types of the API live in package tx, where Tx.DB can name the DB
+// type; they are the same types under these names.
+type (
+	// DB is an open database.
+	DB = tx.DB
+	// Tx is a read or write transaction.
+	Tx = tx.Tx
+	// Bucket is a collection of keys, values and nested buckets.
+	Bucket = tx.Bucket
+	// Cursor walks a bucket in key order.
+	Cursor = tx.Cursor
+	// Options configure Open.
+	Options = tx.Options
+	// Stats describe a DB.
+	Stats = tx.Stats
+	// TxStats count what write transactions did.
+	TxStats = tx.TxStats
+	// BucketStats describe a bucket's pages and keys.
+	BucketStats = tx.BucketStats
+	// Logger receives notices, such as a fallback to the older meta page.
+	Logger = tx.Logger
+	// CorruptError is the concrete error behind ErrCorrupt: the page, what
+	// was checked, what was expected and what was found.
+	CorruptError = page.CorruptError
+)
+
+// DefaultOptions are used when Open is given nil options.
+var DefaultOptions = tx.DefaultOptions
+
+// Limits and defaults.
+const (
+	MaxKeySize           = tx.MaxKeySize
+	MaxValueSize         = tx.MaxValueSize
+	DefaultMaxBatchSize  = tx.DefaultMaxBatchSize
+	DefaultMaxBatchDelay = tx.DefaultMaxBatchDelay
+	DefaultAllocSize     = tx.DefaultAllocSize
+)
+
+// Open opens the database at path, creating it with mode if it does not
+// exist. A read-write open takes an exclusive lock on the file, a
+// ReadOnly open a shared one; Options.Timeout bounds the wait (ErrTimeout).
+//
+// A new database is built beside path and renamed into place once it is
+// durable, so a crash while creating leaves either no file or a valid
+// empty database, never one that Open rejects.
+func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
+	opts := options
+	if opts == nil {
+		opts = DefaultOptions
+	}
+	flag := os.O_RDWR
+	if opts.ReadOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, mode)
+	if errors.Is(err, os.ErrNotExist) && !opts.ReadOnly {
+		if err := create(path, mode, opts.PageSize); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(path, flag, mode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("folio: open %s: %w", path, err)
+	}
+	if err := flock(f, !opts.ReadOnly, opts.Timeout); err != nil {
+		_ = f.Close()
+		if errors.Is(err, errLockTimeout) {
+			return nil, fmt.Errorf("%w: %s is held by another process (waited %v)", ErrTimeout, path, opts.Timeout)
+		}
+		return nil, fmt.Errorf("folio: lock %s: %w", path, err)
+	}
+	// A zero-length file (made by a user, or left by an older tool) is
+	// treated as absent: build a database aside and put it in its place.
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && !opts.ReadOnly {
+		_ = f.Close()
+		if err := create(path, mode, opts.PageSize); err != nil {
+			return nil, err
+		}
+		return Open(path, mode, options)
+	}
+	st := openFileStorage(f, opts.ReadOnly, opts.NoGrowSync, opts.MmapFlags)
+	db, err := tx.Open(path, st, opts)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// create writes an empty database to a temporary file beside path, syncs
+// it, renames it to path and syncs the directory.
+func create(path string, mode os.FileMode, pageSize int) error {
+	if pageSize == 0 {
+		pageSize = os.Getpagesize()
+	}
+	if !page.ValidPageSize(pageSize) {
+		return fmt.Errorf("folio: create %s: page size %d is not a power of two from %d to %d",
+			path, pageSize, page.MinPageSize, page.MaxPageSize)
+	}
+	tmp := fmt.Sprintf("%s.new-%d-%x", path, os.Getpid(), rand.Uint32())
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("folio: create %s: %w", path, err)
+	}
+	_, err = f.Write(tx.InitialImage(pageSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("folio: create %s: %w", path, err)
+	}
+	return nil
+}

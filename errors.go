@@ -1,0 +1,30 @@
+package folio
+
+import "github.com/foliodb/folio/tx"
+
+// The errors folio returns; each is the same value as in package tx, so
+// errors.Is works whichever name a program uses. See tx/errors.go for
+// when each is returned.
+var (
+	ErrDatabaseNotOpen    = tx.ErrDatabaseNotOpen
+	ErrInvalid            = tx.ErrInvalid
+	ErrVersionMismatch    = tx.ErrVersionMismatch
+	ErrChecksum           = tx.ErrChecksum
+	ErrCorrupt            = tx.ErrCorrupt
+	ErrTimeout            = tx.ErrTimeout
+	ErrTxNotWritable      = tx.ErrTxNotWritable
+	ErrTxClosed           = tx.ErrTxClosed
+	ErrTxManaged          = tx.ErrTxManaged
+	ErrDatabaseReadOnly   = tx.ErrDatabaseReadOnly
+	ErrSyncFailed         = tx.ErrSyncFailed
+	ErrBucketNotFound     = tx.ErrBucketNotFound
+	ErrBucketExists       = tx.ErrBucketExists
+	ErrBucketNameRequired = tx.ErrBucketNameRequired
+	ErrKeyRequired        = tx.ErrKeyRequired
+	ErrKeyTooLarge        = tx.ErrKeyTooLarge
+	ErrValueTooLarge      = tx.ErrValueTooLarge
+	ErrIncompatibleValue  = tx.ErrIncompatibleValue
+	ErrSameBuckets        = tx.ErrSameBuckets
+	ErrDifferentDB        = tx.ErrDifferentDB
+	ErrMaxSizeReached     = tx.ErrMaxSizeReached
+)

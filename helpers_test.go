@@ -1,0 +1,65 @@
+package folio
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// openTest opens a fresh database in a temporary directory, with 1 KiB
+// pages unless opts say otherwise, and checks it when the test ends.
+func openTest(t testing.TB, opts *Options) *DB {
+	t.Helper()
+	if opts == nil {
+		opts = &Options{PageSize: 1024}
+	}
+	path := filepath.Join(t.TempDir(), "test.db")
+	db, err := Open(path, 0o600, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeChecked(t, db) })
+	return db
+}
+
+// closeChecked runs Check on db (if still open) and closes it.
+func closeChecked(t testing.TB, db *DB) {
+	t.Helper()
+	mustCheck(t, db)
+	if err := db.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
+// mustCheck reports every problem Tx.Check finds.
+func mustCheck(t testing.TB, db *DB) {
+	t.Helper()
+	tx, err := db.Begin(false)
+	if err != nil {
+		return // closed already
+	}
+	defer tx.Rollback()
+	for err := range tx.Check() {
+		t.Errorf("check: %v", err)
+	}
+}
+
+// reopen closes db (after checking it) and opens the same file again.
+func reopen(t testing.TB, db *DB, opts *Options) *DB {
+	t.Helper()
+	path := db.Path()
+	mustCheck(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	db2, err := Open(path, 0o600, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeChecked(t, db2) })
+	return db2
+}
+
+func tempPath(t testing.TB) string { return filepath.Join(t.TempDir(), "test.db") }
