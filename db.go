@@ -45,6 +45,8 @@ type (
 	TxStats = tx.TxStats
 	// BucketStats describe a bucket's pages and keys.
 	BucketStats = tx.BucketStats
+	// Info describes the file's current state (DB.Info).
+	Info = tx.Info
 	// Logger receives notices, such as a fallback to the older meta page.
 	Logger = tx.Logger
 	// CorruptError is the concrete error behind ErrCorrupt: the page, what

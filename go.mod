@@ -3,8 +3,13 @@ module github.com/foliodb/folio
 go 1.26.8
 
 require (
-	github.com/edsrzf/mmap-go v1.2.0 // indirect
-	github.com/google/btree v1.1.3 // indirect
-	github.com/klauspost/compress v1.20.3 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	github.com/google/btree v1.1.3
+	github.com/klauspost/compress v1.20.3
+	github.com/spf13/cobra v1.10.2
+	golang.org/x/sys v0.49.0
+)
+
+require (
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/pflag v1.0.9 // indirect
 )

@@ -1,0 +1,132 @@
+// Command folio is the operator's tool for folio databases: inspect,
+// check, dump, load, compact, back up and benchmark them.
+//
+// Exit codes: 0 success; 1 the database has problems (check) or the
+// operation failed; 2 bad usage.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/foliodb/folio"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// usageError marks an error as bad usage (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// commands holds the constructors of the subcommands; each command's file
+// adds its own in an init function.
+var commands []func(*app) *cobra.Command
+
+// app is the state shared by the commands of one run.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	timeout        time.Duration
+	// isTerminal reports whether stderr is a terminal (progress bars).
+	isTerminal bool
+}
+
+// newRoot builds the command tree writing to the given streams.
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "folio",
+		Short:         "Inspect, check, dump, load, compact and benchmark folio databases",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 5*time.Second,
+		"how long to wait for the database file lock held by another process")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	for _, mk := range commands {
+		root.AddCommand(mk(a))
+	}
+	return root
+}
+
+// run executes the command line args and returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, isTerminal: isTerminal(stderr)}
+	root := newRoot(a)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "folio:", err)
+	var ue usageError
+	var ce checkFailed
+	switch {
+	case errors.As(err, &ue) || isCobraUsage(err):
+		return exitUsage
+	case errors.As(err, &ce):
+		return exitFail
+	}
+	return exitFail
+}
+
+// checkFailed is returned when a command found problems in the database.
+type checkFailed struct{ n int }
+
+func (e checkFailed) Error() string { return fmt.Sprintf("%d problems found", e.n) }
+
+// isCobraUsage recognises cobra's own argument errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires exactly", "unknown flag", "unknown shorthand"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// openDB opens an existing database. Read-only opens take a shared lock
+// and never change the file. A lock held elsewhere fails within --timeout
+// with a message that says so.
+func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: readOnly, Timeout: a.timeout})
+	if errors.Is(err, folio.ErrTimeout) {
+		return nil, fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", path, a.timeout, err)
+	}
+	return db, err
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

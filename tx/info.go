@@ -1,0 +1,45 @@
+package tx
+
+import "github.com/foliodb/folio/page"
+
+// Info describes the file's current state, for tools (folio info).
+type Info struct {
+	Version      uint32 // on-disk format version
+	PageSize     int
+	FileSize     int64     // bytes
+	TxID         page.TxID // last committed transaction
+	MetaSlot     int       // meta page (0 or 1) holding the current state
+	HighPage     page.ID   // pages in the file's used extent: [0, HighPage)
+	FreePages    int       // free for reuse
+	PendingPages int       // freed, but a reader may still see them
+	Root         page.ID   // root page of the bucket directory (0: none)
+	Freelist     page.ID   // first page of the persisted free list (0: none)
+	MetaFallback string    // why open used the older meta page, if it did
+}
+
+// Info returns the file's current state.
+func (db *DB) Info() (Info, error) {
+	s, stripe := db.pin()
+	if s == nil {
+		return Info{}, ErrDatabaseNotOpen
+	}
+	defer s.unpin(stripe)
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	in := Info{
+		Version:      page.Version,
+		PageSize:     db.pageSize,
+		FileSize:     db.st.Size(),
+		TxID:         s.meta.TxID,
+		MetaSlot:     int(s.meta.TxID % 2),
+		HighPage:     s.meta.High,
+		Root:         s.meta.Root,
+		Freelist:     s.meta.Freelist,
+		MetaFallback: db.fallback,
+	}
+	if db.freelist != nil {
+		in.FreePages = int(db.freelist.FreeCount())
+		in.PendingPages = int(db.freelist.PendingCount())
+	}
+	return in, nil
+}
