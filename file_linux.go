@@ -1,0 +1,129 @@
+package folio
+
+import (
+	"errors"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// iovMax is the most buffers one pwritev takes (IOV_MAX, UIO_MAXIOV on
+// Linux); more fail with EINVAL, so WriteAt passes them in chunks.
+const iovMax = 1024
+
+func (s *fileStorage) writeAt(bufs [][]byte, off int64) error {
+	var err error
+	if cerr := s.fd(func(fd int) { err = pwritevFull(fd, bufs, off) }); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// pwritevFull writes bufs back to back from off with as few pwritev calls
+// as it can: one per iovMax buffers unless the kernel writes short (it
+// caps one call at about 2 GiB, and a signal or a full disk can cut one
+// short), in which case it goes on from the first unwritten byte. It
+// returns an error unless every byte was written.
+func pwritevFull(fd int, bufs [][]byte, off int64) error {
+	owned := false // whether bufs is our copy, which consumed may trim
+	for len(bufs) > 0 {
+		chunk := bufs[:min(len(bufs), iovMax)]
+		n, err := unix.Pwritev(fd, chunk, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("pwritev", err)
+		}
+		if n == 0 && totalLen(chunk) > 0 {
+			// No progress and no error: give up rather than spin.
+			return io.ErrShortWrite
+		}
+		off += int64(n)
+		bufs, owned = consumed(bufs, n, owned)
+	}
+	return nil
+}
+
+// consumed returns bufs less its first n bytes, dropping buffers written in
+// full (and empty ones at the front) and trimming a partly written one. It
+// copies bufs before trimming unless owned, so the caller's slice is never
+// modified; the result is owned if it may have been copied.
+func consumed(bufs [][]byte, n int, owned bool) ([][]byte, bool) {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if n > 0 {
+		if !owned {
+			bufs = append([][]byte(nil), bufs...)
+			owned = true
+		}
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs, owned
+}
+
+func totalLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// syncRange msyncs [off, off+n) through the current mapping: for a shared
+// file mapping, msync(MS_SYNC) is fdatasync limited to the range (the
+// kernel's vfs_fsync_range), so it writes back only the dirty pages there,
+// whichever way they were dirtied (folio's are dirtied by pwritev). A range
+// the current mapping does not cover (no mapping yet, or one smaller than
+// the file) falls back to fdatasync of the whole file.
+func (s *fileStorage) syncRange(off, n int64) (err error) {
+	m := s.acquireCur()
+	if m == nil {
+		return s.datasync()
+	}
+	defer func() { err = errors.Join(err, m.release()) }()
+	if off+n > int64(len(m.data)) || off+n < off {
+		return s.datasync()
+	}
+	// msync wants a page-aligned start; it rounds the length up itself.
+	start := off &^ int64(unix.Getpagesize()-1)
+	// INVARIANT: m is the storage's current mapping, made from the storage's
+	// O_RDWR descriptor (not read-only: SyncRange refused), so it is
+	// VM_SHARED and msync reaches the file.
+	return os.NewSyscallError("msync", unix.Msync(m.data[start:off+n], unix.MS_SYNC))
+}
+
+// allocate extends the file from cur to size bytes with fallocate, which
+// reserves the blocks (a full disk fails here, not in a later write) and
+// sets the new size; where the file system has no fallocate, ftruncate
+// extends the file sparsely instead.
+func (s *fileStorage) allocate(cur, size int64) error {
+	var err error
+	if cerr := s.fd(func(fd int) {
+		for {
+			err = unix.Fallocate(fd, 0, cur, size-cur)
+			if err != unix.EINTR {
+				return
+			}
+		}
+	}); cerr != nil {
+		return cerr
+	}
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		return s.f.Truncate(size)
+	}
+	return os.NewSyscallError("fallocate", err)
+}
+
+// datasync is fdatasync: the file's data and the metadata needed to read
+// it back, its size included.
+func (s *fileStorage) datasync() error {
+	var err error
+	if cerr := s.fd(func(fd int) { err = unix.Fdatasync(fd) }); cerr != nil {
+		return cerr
+	}
+	return os.NewSyscallError("fdatasync", err)
+}

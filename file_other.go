@@ -1,0 +1,37 @@
+//go:build unix && !linux
+
+package folio
+
+// The portable halves of fileStorage for Unix systems other than Linux.
+// They give up the Linux refinements (one pwritev per commit, range syncs,
+// reserved blocks) for calls every Unix has, not for a lack of correctness:
+// msync's effect on pages written with pwrite, and fallocate, differ too
+// much among the BSDs, macOS and illumos to rely on without testing each.
+
+func (s *fileStorage) writeAt(bufs [][]byte, off int64) error {
+	for _, b := range bufs {
+		// os.File.WriteAt loops on short writes and fails unless all of b
+		// was written.
+		if _, err := s.f.WriteAt(b, off); err != nil {
+			return err
+		}
+		off += int64(len(b))
+	}
+	return nil
+}
+
+// syncRange syncs the whole file: no portable call syncs a range.
+// (os.File.Sync is F_FULLFSYNC on macOS, where fsync leaves data in the
+// drive's cache.)
+func (s *fileStorage) syncRange(off, n int64) error {
+	return s.f.Sync()
+}
+
+// allocate extends the file sparsely with ftruncate.
+func (s *fileStorage) allocate(cur, size int64) error {
+	return s.f.Truncate(size)
+}
+
+func (s *fileStorage) datasync() error {
+	return s.f.Sync()
+}

@@ -1,0 +1,50 @@
+//go:build unix
+
+package folio
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmap maps the file's first size bytes with PROT_READ and MAP_SHARED (plus
+// the storage's mmapFlags). The descriptor is the storage's own, O_RDWR
+// unless read-only, so the mapping is really shared and msync through it
+// reaches the file (see fileStorage).
+//
+// REQUIRES: size > 0.
+func (s *fileStorage) mmap(size int) ([]byte, error) {
+	var data []byte
+	var err error
+	if cerr := s.fd(func(fd int) {
+		data, err = unix.Mmap(fd, 0, size, unix.PROT_READ, unix.MAP_SHARED|s.mmapFlags)
+	}); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, os.NewSyscallError("mmap", err)
+	}
+	return data, nil
+}
+
+// munmap undoes mmap. REQUIRES: data is a whole slice mmap returned.
+func munmap(data []byte) error {
+	return os.NewSyscallError("munmap", unix.Munmap(data))
+}
+
+// syncDir fsyncs the directory at path, making the creation, removal or
+// renaming of an entry in it durable: after a database is written aside and
+// renamed into place, the rename is only durable once its directory is.
+func syncDir(path string) (err error) {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := d.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	return d.Sync()
+}
