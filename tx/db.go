@@ -138,16 +138,18 @@ func (db *DB) mapLocked(size int64) (*view, error) {
 }
 
 // chooseMeta reads both meta pages and returns the valid one with the
-// higher txid whose root page checks out. Falling back to the other meta
-// (a torn or zeroed meta page, or a root that fails its check) is noted
-// in Stats and logged, never silent.
+// higher txid. A meta page that does not decode (torn or zeroed by a crash
+// during its write) makes Open use the other one; that fallback is noted
+// in Stats and logged, never silent. A meta that decodes but points at
+// pages that fail their checks is corruption, not a crash artifact (its
+// pages were durable before it was written, invariant 2), and fails Open
+// rather than silently serving an older state.
 func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 	m0, err0 := page.DecodeMeta(data, 0)
-	ps := int(m0.PageSize)
 	var m1 page.Meta
 	var err1 error = ErrInvalid
 	if err0 == nil {
-		m1, err1 = page.DecodeMeta(data[ps:], 1)
+		m1, err1 = page.DecodeMeta(data[m0.PageSize:], 1)
 	} else {
 		// Slot 0 is unreadable: find slot 1 at each possible page size.
 		for size := page.MinPageSize; size <= page.MaxPageSize && 2*size <= len(data); size *= 2 {
@@ -156,37 +158,35 @@ func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 			}
 		}
 	}
-	cands := []struct {
-		m   page.Meta
-		err error
-	}{{m0, err0}, {m1, err1}}
-	if err1 == nil && (err0 != nil || m1.TxID > m0.TxID) {
-		cands[0], cands[1] = cands[1], cands[0]
-	}
-	var firstErr error
-	for i, c := range cands {
-		err := c.err
-		if err == nil {
-			err = db.checkMeta(data, c.m)
-		}
-		if err == nil {
-			if i > 0 {
-				db.fallback = fmt.Sprintf("meta page for txid %d unusable (%v); opened txid %d", cands[0].m.TxID, firstErr, c.m.TxID)
-				db.logf("folio: %s: %s", db.path, db.fallback)
-			}
-			return c.m, nil
-		}
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
+	var m page.Meta
 	switch {
+	case err0 == nil && err1 == nil:
+		m = m0
+		if m1.TxID > m0.TxID {
+			m = m1
+		}
+	case err0 == nil || err1 == nil:
+		m, bad, badErr := m0, 1, err1
+		if err1 == nil {
+			m, bad, badErr = m1, 0, err0
+		}
+		if err := db.checkMeta(data, m); err != nil {
+			return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, err)
+		}
+		db.fallback = fmt.Sprintf("meta page %d unusable (%v); opened txid %d from meta page %d", bad, badErr, m.TxID, 1-bad)
+		db.logf("folio: %s: %s", db.path, db.fallback)
+		return m, nil
 	case errors.Is(err0, ErrVersionMismatch) || errors.Is(err1, ErrVersionMismatch):
 		return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, firstVersionErr(err0, err1))
 	case errors.Is(err0, ErrInvalid) && errors.Is(err1, ErrInvalid):
 		return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, err0)
+	default:
+		return page.Meta{}, fmt.Errorf("folio: open %s: no usable meta page: %w (meta 1: %v)", db.path, err0, err1)
 	}
-	return page.Meta{}, fmt.Errorf("folio: open %s: no usable meta page: %w", db.path, firstErr)
+	if err := db.checkMeta(data, m); err != nil {
+		return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, err)
+	}
+	return m, nil
 }
 
 func firstVersionErr(a, b error) error {

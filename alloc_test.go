@@ -1,0 +1,56 @@
+package folio
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestReadPathAllocs pins the read path at zero allocations: a read
+// transaction's begin and end (View), Get, Seek and Next.
+func TestReadPathAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race to check allocations")
+	}
+	db := openTest(t, &Options{PageSize: 4096, NoSync: true})
+	if err := db.Update(func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := 0; i < 10000; i++ {
+			if err := b.Put([]byte(fmt.Sprintf("key%06d", i)), []byte("value")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("key004242")
+	fn := func(tx *Tx) error { return nil }
+	if n := testing.AllocsPerRun(100, func() { _ = db.View(fn) }); n != 0 {
+		t.Errorf("View (begin+end of a read tx): %v allocs, want 0", n)
+	}
+	tx, err := db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	b := tx.Bucket([]byte("b"))
+	if n := testing.AllocsPerRun(100, func() {
+		if b.Get(key) == nil {
+			t.Fatal("missing key")
+		}
+	}); n != 0 {
+		t.Errorf("Get: %v allocs, want 0", n)
+	}
+	c := b.Cursor()
+	if n := testing.AllocsPerRun(100, func() {
+		k, _ := c.Seek(key)
+		for i := 0; i < 100 && k != nil; i++ {
+			k, _ = c.Next()
+		}
+	}); n != 0 {
+		t.Errorf("Seek+Next: %v allocs, want 0", n)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package folio
+
+const raceEnabled = false
