@@ -117,12 +117,12 @@ func (n *Node) size() int {
 
 func (n *Node) elemSize(in *inode) int {
 	if !n.leaf {
-		return page.BranchElemSize + len(in.key)
+		return page.HintSize + page.BranchElemSize + len(in.key)
 	}
 	if in.flags&largePending != 0 {
-		return page.LeafElemSize + len(in.key) + page.LargeRefSize
+		return page.HintSize + page.LeafElemSize + len(in.key) + page.LargeRefSize
 	}
-	return page.LeafElemSize + len(in.key) + len(in.value)
+	return page.HintSize + page.LeafElemSize + len(in.key) + len(in.value)
 }
 
 // encode writes the node into run (sized by size()) as page id.
@@ -132,9 +132,10 @@ func (n *Node) encode(run []byte, id page.ID, tx page.TxID, pageSize int) uint32
 		flags, elem = page.FlagLeaf, page.LeafElemSize
 	}
 	page.PutHeader(run, id, tx, flags, len(n.inodes), uint32(len(run)/pageSize-1))
-	off := page.HeaderSize + len(n.inodes)*elem
+	off := page.HeaderSize + len(n.inodes)*(page.HintSize+elem)
 	for i := range n.inodes {
 		in := &n.inodes[i]
+		page.PutHint(run, i, in.key)
 		if n.leaf {
 			page.PutLeafElem(run, i, in.flags, off, len(in.key), len(in.value))
 			off += copy(run[off:], in.key)

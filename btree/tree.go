@@ -2,6 +2,7 @@ package btree
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/foliodb/folio/page"
@@ -133,24 +134,35 @@ func (t *Tree) resolve(flags uint32, v []byte, from page.ID) ([]byte, error) {
 	return page.LargeValue(p, ref)
 }
 
-// leafSearch finds the first element of leaf p with key >= key.
+// leafSearch finds the first element of leaf p with key >= key. Probes
+// compare the packed hints and read a key only when hints tie.
 func leafSearch(p []byte, id page.ID, count int, key []byte) (int, bool, error) {
+	h := page.KeyHint(key)
+	hints := p[page.HeaderSize : page.HeaderSize+count*page.HintSize]
 	lo, hi := 0, count
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
+		hm := binary.LittleEndian.Uint64(hints[m*page.HintSize:])
+		if hm < h {
+			lo = m + 1
+			continue
+		}
+		if hm > h {
+			hi = m
+			continue
+		}
 		k, ok := page.LeafKey(p, m)
 		if !ok {
 			return 0, false, page.ElemError(id, m)
 		}
-		if bytes.Compare(k, key) < 0 {
+		switch c := bytes.Compare(k, key); {
+		case c < 0:
 			lo = m + 1
-		} else {
+		case c == 0:
+			return m, true, nil
+		default:
 			hi = m
 		}
-	}
-	if lo < count {
-		k, _ := page.LeafKey(p, lo)
-		return lo, bytes.Equal(k, key), nil
 	}
 	return lo, false, nil
 }
@@ -158,14 +170,21 @@ func leafSearch(p []byte, id page.ID, count int, key []byte) (int, bool, error) 
 // branchSearch finds the child of branch p whose range holds key: the last
 // element with separator <= key (the first one if key is smaller than all).
 func branchSearch(p []byte, id page.ID, count int, key []byte) (int, error) {
+	h := page.KeyHint(key)
+	hints := p[page.HeaderSize : page.HeaderSize+count*page.HintSize]
 	lo, hi := 0, count
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		k, ok := page.BranchKey(p, m)
-		if !ok {
-			return 0, page.ElemError(id, m)
+		hm := binary.LittleEndian.Uint64(hints[m*page.HintSize:])
+		le := hm < h
+		if hm == h {
+			k, ok := page.BranchKey(p, m)
+			if !ok {
+				return 0, page.ElemError(id, m)
+			}
+			le = bytes.Compare(k, key) <= 0
 		}
-		if bytes.Compare(k, key) <= 0 {
+		if le {
 			lo = m + 1
 		} else {
 			hi = m

@@ -109,6 +109,9 @@ func (wk *walk) node(id page.ID, sum uint32, lo, hi []byte, depth int) {
 		case hi != nil && bytes.Compare(key, hi) >= 0:
 			wk.problem(page.Corruptf(id, fmt.Sprintf("key %d vs next separator in parent", i), fmt.Sprintf("< %q", hi), fmt.Sprintf("%q", key)))
 		}
+		if page.Hint(p, i) != page.KeyHint(key) {
+			wk.problem(page.Corruptf(id, fmt.Sprintf("key hint %d", i), fmt.Sprintf("%#x", page.KeyHint(key)), fmt.Sprintf("%#x", page.Hint(p, i))))
+		}
 		prev = key
 		if leaf {
 			wk.leafElem(p, id, i, key, depth)

@@ -16,11 +16,21 @@
 //	 28     4  (zero)
 //	 32        body
 //
-// Branch element (20 bytes each, from offset 32):
+// Branch and leaf pages hold, after the header, count key hints, then
+// count elements, then the keys (and values):
+//
+//	header | hint[count] u64 | element[count] | keys and values
+//
+// A hint is the key's first 8 bytes read as a big-endian number (zero
+// padded): hints order like their keys, so a binary search compares the
+// packed hint array and touches a key's bytes only when two hints tie.
+// Keeping the probes in a few cache lines is what makes lookups fast.
+//
+// Branch element (20 bytes):
 //
 //	child id u64 | child checksum u32 | key offset u32 | key size u32
 //
-// Leaf element (16 bytes each, from offset 32):
+// Leaf element (16 bytes):
 //
 //	flags u32 | key offset u32 | key size u32 | value size u32
 //
@@ -47,6 +57,7 @@ type TxID uint64
 // Wire format: header layout and sizes.
 const (
 	HeaderSize     = 32
+	HintSize       = 8
 	BranchElemSize = 20
 	LeafElemSize   = 16
 
