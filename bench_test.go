@@ -1,0 +1,313 @@
+package folio
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+	"testing"
+)
+
+// Benchmarks of the paths bench/ compares with bbolt and LMDB, at sizes
+// small enough for `go test -bench`: gets, cursor seeks and steps, loads,
+// durable commits and Batch. Keys are 16 random-looking bytes, values 100
+// random bytes, as in bench/; every commit is synced unless a name says
+// sync=false. Compare runs with benchstat (STYLE.md, Benchmarks).
+
+const (
+	benchKeySize = 16
+	benchValSize = 100
+)
+
+var benchBucket = []byte("bench")
+
+// benchMix is splitmix64's finaliser: a bijection that scatters its input.
+func benchMix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// benchKey writes key i of a set of n into dst: uniform over the key
+// space and ascending in i, so a sequential load needs no sort.
+func benchKey(dst []byte, i, n int) {
+	stride := ^uint64(0) / uint64(n)
+	binary.BigEndian.PutUint64(dst, uint64(i)*stride+benchMix(uint64(i))%stride)
+	binary.BigEndian.PutUint64(dst[8:], benchMix(uint64(i)+0x632be59bd9b4e019))
+}
+
+// benchFreshKey writes a random key that is not in any benchKey set
+// (but for odds of about n/2^64).
+func benchFreshKey(dst []byte, r *rand.Rand) {
+	binary.BigEndian.PutUint64(dst, r.Uint64())
+	binary.BigEndian.PutUint64(dst[8:], r.Uint64())
+}
+
+func benchValue(r *rand.Rand) []byte {
+	v := make([]byte, (benchValSize+7)&^7) // whole 8-byte words
+	for i := 0; i < len(v); i += 8 {
+		binary.LittleEndian.PutUint64(v[i:], r.Uint64())
+	}
+	return v[:benchValSize]
+}
+
+// benchDB opens a database with the OS page size (folio's default, where
+// openTest's default is 1 KiB pages) holding keys 0..n-1 of a set of n in
+// random order, loaded 1,000 to a transaction. The load is not synced,
+// and not timed: benchmarks call it before their loop.
+func benchDB(b *testing.B, n int) *DB {
+	b.Helper()
+	db := openTest(b, &Options{})
+	db.NoSync = true
+	r := rand.New(rand.NewPCG(1, 2))
+	perm := r.Perm(n)
+	val := benchValue(r)
+	for start := 0; start < n || start == 0; start += 1000 {
+		err := db.Update(func(tx *Tx) error {
+			bk, err := tx.CreateBucketIfNotExists(benchBucket)
+			if err != nil {
+				return err
+			}
+			var k [benchKeySize]byte
+			for _, i := range perm[start:min(start+1000, n)] {
+				benchKey(k[:], i, n)
+				if err := bk.Put(k[:], val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	db.NoSync = false
+	if err := db.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
+// benchKeys returns count existing keys of a set of n, in random order.
+func benchKeys(count, n int) [][]byte {
+	r := rand.New(rand.NewPCG(3, 4))
+	keys := make([][]byte, count)
+	buf := make([]byte, count*benchKeySize)
+	for j := range keys {
+		keys[j] = buf[j*benchKeySize : (j+1)*benchKeySize]
+		benchKey(keys[j], r.IntN(n), n)
+	}
+	return keys
+}
+
+var benchSizes = []int{1e4, 1e5}
+
+func sizeName(n int) string { return fmt.Sprintf("keys=1e%d", len(fmt.Sprint(n))-1) }
+
+// BenchmarkGet gets existing keys at random: per=1 is a read transaction
+// per get (View, as W3's first case), per=1000 a thousand gets in one.
+func BenchmarkGet(b *testing.B) {
+	for _, n := range benchSizes {
+		for _, per := range []int{1, 1000} {
+			b.Run(fmt.Sprintf("%s/per_txn=%d", sizeName(n), per), func(b *testing.B) {
+				db := benchDB(b, n)
+				keys := benchKeys(1<<14, n)
+				b.ReportAllocs()
+				if per == 1 {
+					i := 0
+					for b.Loop() {
+						k := keys[i&(len(keys)-1)]
+						i++
+						err := db.View(func(tx *Tx) error {
+							if tx.Bucket(benchBucket).Get(k) == nil {
+								return fmt.Errorf("key %x missing", k)
+							}
+							return nil
+						})
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+					return
+				}
+				tx, err := db.Begin(false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				bk := tx.Bucket(benchBucket)
+				i := 0
+				for b.Loop() {
+					if i%per == 0 && i > 0 {
+						_ = tx.Rollback()
+						if tx, err = db.Begin(false); err != nil {
+							b.Fatal(err)
+						}
+						bk = tx.Bucket(benchBucket)
+					}
+					if bk.Get(keys[i&(len(keys)-1)]) == nil {
+						b.Fatal("key missing")
+					}
+					i++
+				}
+				_ = tx.Rollback()
+			})
+		}
+	}
+}
+
+// BenchmarkSeekNext times cursor work in one read transaction: op=seek
+// is a Seek to a random existing key, op=next one step of a full scan
+// (W4), starting over at the end.
+func BenchmarkSeekNext(b *testing.B) {
+	for _, n := range benchSizes {
+		db := benchDB(b, n)
+		keys := benchKeys(1<<14, n)
+		b.Run(sizeName(n)+"/op=seek", func(b *testing.B) {
+			tx, err := db.Begin(false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tx.Rollback()
+			c := tx.Bucket(benchBucket).Cursor()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if k, _ := c.Seek(keys[i&(len(keys)-1)]); k == nil {
+					b.Fatal("seek found nothing")
+				}
+				i++
+			}
+		})
+		b.Run(sizeName(n)+"/op=next", func(b *testing.B) {
+			tx, err := db.Begin(false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tx.Rollback()
+			c := tx.Bucket(benchBucket).Cursor()
+			c.First()
+			b.ReportAllocs()
+			for b.Loop() {
+				if k, _ := c.Next(); k == nil {
+					c.First()
+				}
+			}
+		})
+	}
+}
+
+// benchLoad times transactions of per puts, the keys from next; it
+// reports ns/key, the cost of a transaction spread over its keys.
+func benchLoad(b *testing.B, db *DB, per int, next func(k []byte)) {
+	b.Helper()
+	r := rand.New(rand.NewPCG(5, 6))
+	vals := make([][]byte, per)
+	for i := range vals {
+		vals[i] = benchValue(r)
+	}
+	keys := make([][]byte, per)
+	for i := range keys {
+		keys[i] = make([]byte, benchKeySize)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		for _, k := range keys {
+			next(k)
+		}
+		b.StartTimer()
+		err := db.Update(func(tx *Tx) error {
+			bk := tx.Bucket(benchBucket)
+			for i, k := range keys {
+				if err := bk.Put(k, vals[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*per), "ns/key")
+}
+
+// BenchmarkPutSeq appends ascending keys past the end of the data in
+// transactions of 10,000 (W1's pattern); sync=false shows the CPU part.
+func BenchmarkPutSeq(b *testing.B) {
+	for _, sync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("per_txn=1e4/sync=%v", sync), func(b *testing.B) {
+			db := benchDB(b, 0)
+			db.NoSync = !sync
+			// Keys of a set of 2^40, in order: far more than any run takes.
+			const space = 1 << 40
+			i := 0
+			benchLoad(b, db, 10_000, func(k []byte) { benchKey(k, i, space); i++ })
+		})
+	}
+}
+
+// BenchmarkPutRandom puts new random keys into a database of keys=n, in
+// transactions of 1,000 (W2's pattern), and reports the cost per key.
+func BenchmarkPutRandom(b *testing.B) {
+	for _, n := range benchSizes {
+		for _, sync := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/per_txn=1000/sync=%v", sizeName(n), sync), func(b *testing.B) {
+				db := benchDB(b, n)
+				db.NoSync = !sync
+				r := rand.New(rand.NewPCG(7, 8))
+				benchLoad(b, db, 1000, func(k []byte) { benchFreshKey(k, r) })
+			})
+		}
+	}
+}
+
+// BenchmarkCommitDurable is W5: a synced transaction of one put of a new
+// key, into a database of keys=n.
+func BenchmarkCommitDurable(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(sizeName(n), func(b *testing.B) {
+			db := benchDB(b, n)
+			r := rand.New(rand.NewPCG(9, 10))
+			val := benchValue(r)
+			k := make([]byte, benchKeySize)
+			b.ReportAllocs()
+			for b.Loop() {
+				benchFreshKey(k, r)
+				err := db.Update(func(tx *Tx) error { return tx.Bucket(benchBucket).Put(k, val) })
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBatchConcurrent is W6: goroutines each put a new key through
+// Batch, sharing commits; ns/op is the time per put across all of them.
+func BenchmarkBatchConcurrent(b *testing.B) {
+	for _, g := range []int{1, 16} {
+		b.Run(fmt.Sprintf("keys=1e4/goroutines=%d", g), func(b *testing.B) {
+			db := benchDB(b, 1e4)
+			var seq atomic.Uint64
+			b.SetParallelism(max(1, g/runtime.GOMAXPROCS(0)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				r := rand.New(rand.NewPCG(11, seq.Add(1)))
+				val := benchValue(r)
+				for pb.Next() {
+					k := make([]byte, benchKeySize)
+					benchFreshKey(k, r)
+					err := db.Batch(func(tx *Tx) error { return tx.Bucket(benchBucket).Put(k, val) })
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
