@@ -1,0 +1,161 @@
+package folio
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/foliodb/folio/tx"
+)
+
+var (
+	crashImages = flag.Int("crash.images", 4, "power-loss test: images per crash point (>= 2: synced only, all writes, then random subsets and torn pages)")
+	crashTxns   = flag.Int("crash.txns", 24, "power-loss test: transactions in the workload, per page size")
+)
+
+// TestPowerLoss commits numbered transactions through crashStorage, then,
+// for every point k = 0, 1, 2, ... in its log of writes, syncs and growth,
+// builds the images a power cut right there could leave (only synced
+// bytes; every write; random subsets of the unsynced pages; a page torn at
+// a sector), reopens each with tx.Open, runs Check and compares the
+// contents with the model: the database must hold exactly the state after
+// some transaction j, where j is at least the last transaction whose
+// commit (meta sync included) had finished, and at most the one in
+// flight. With only synced bytes, j must be exactly that last one.
+func TestPowerLoss(t *testing.T) {
+	for _, ps := range []int{1024, 4096} {
+		t.Run(fmt.Sprintf("page=%d", ps), func(t *testing.T) {
+			seed := testSeed(t)
+			testPowerLoss(t, seed, ps, *crashTxns, max(*crashImages, 2))
+		})
+	}
+}
+
+func testPowerLoss(t *testing.T, seed uint64, ps, txns, perPoint int) {
+	st := newCrashStorage(t, tx.InitialImage(ps))
+	db, err := tx.Open("crash.db", st, &Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Small growth steps, so the workload grows the file many times.
+	db.AllocSize = 4 * ps
+	models := workModels(seed, txns, ps)
+	// done[i] is the log length once transaction i had committed.
+	done := []int{st.opCount()}
+	grows := 0
+	for i := 1; i <= txns; i++ {
+		st.setTag(i)
+		ops := workTxn(seed, i, ps)
+		if err := db.Update(func(tx *Tx) error { return applyTxn(tx, i, ops) }); err != nil {
+			t.Fatalf("txn %d: %v", i, err)
+		}
+		done = append(done, st.opCount())
+		if err := db.View(func(tx *Tx) error { return diffDB(tx, models[i]) }); err != nil {
+			t.Fatalf("txn %d, live: %v", i, err)
+		}
+	}
+	for _, op := range st.ops {
+		if op.kind == opGrow {
+			grows++
+		}
+	}
+	mustCheck(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if grows < 3 {
+		t.Fatalf("the workload grew the file %d times; it should grow it several times", grows)
+	}
+
+	rng := rand.New(rand.NewPCG(seed, 1))
+	nops := st.opCount()
+	images, fellBack := 0, 0
+	for k := 0; k <= nops; k++ {
+		// lo: the last transaction whose commit had finished by op k.
+		lo := 0
+		for lo+1 < len(done) && done[lo+1] <= k {
+			lo++
+		}
+		hi := lo
+		if k > done[lo] {
+			hi = lo + 1 // its commit was under way
+		}
+		for i := 0; i < perPoint; i++ {
+			mode := imageMode(min(i, int(imageTorn)))
+			if i >= 2 {
+				mode = imageSubset + imageMode(rng.IntN(2))
+			}
+			img := st.image(k, mode, ps, rng)
+			images++
+			where := fmt.Sprintf("crash after op %d/%d (%s), image %s", k, nops, opAt(st.ops, k), mode)
+			// Unsynced bytes may add the commit in flight, never take
+			// away one that finished.
+			maxTxn := hi
+			if mode == imageSynced {
+				maxTxn = lo
+			}
+			if checkCrashImage(t, where, img, models, lo, maxTxn) {
+				fellBack++
+			}
+			if t.Failed() {
+				t.FailNow()
+			}
+		}
+	}
+	t.Logf("%d transactions, %d logged calls (%d grows), %d crash images, %d opened via the older meta page",
+		txns, nops, grows, images, fellBack)
+}
+
+func opAt(ops []crashOp, k int) string {
+	if k == 0 {
+		return "none"
+	}
+	return "last " + ops[k-1].String()
+}
+
+// checkCrashImage opens img and checks it holds the state after a
+// transaction in [minTxn, maxTxn]. It reports whether open fell back to
+// the older meta page.
+func checkCrashImage(t *testing.T, where string, img []byte, models []*mbucket, minTxn, maxTxn int) bool {
+	t.Helper()
+	db, err := openImage(t, "crash.db", img, &Options{VerifyChecksums: true})
+	if err != nil {
+		t.Errorf("%s: open: %v", where, err)
+		return false
+	}
+	defer db.Close()
+	for _, err := range checkErrs(db) {
+		t.Errorf("%s: check: %v", where, err)
+	}
+	err = db.View(func(tx *Tx) error {
+		j, err := readMarker(tx)
+		if err != nil {
+			return fmt.Errorf("marker: %w", err)
+		}
+		if j < minTxn || j > maxTxn {
+			return fmt.Errorf("holds transaction %d, want %d..%d", j, minTxn, maxTxn)
+		}
+		if err := diffDB(tx, models[j]); err != nil {
+			return fmt.Errorf("transaction %d partly present: %w", j, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+	}
+	// The image must take writes again.
+	if err := db.Update(func(tx *Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("after-crash"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), make([]byte, 3000))
+	}); err != nil {
+		t.Errorf("%s: write after reopen: %v", where, err)
+	}
+	for _, err := range checkErrs(db) {
+		t.Errorf("%s: check after a write: %v", where, err)
+	}
+	return db.Stats().MetaFallback != ""
+}
