@@ -214,19 +214,17 @@ func (c *Cursor) current() ([]byte, []byte, uint32) {
 		k, v, flags = in.key, in.value, in.flags
 	} else {
 		var ok bool
-		k, ok = page.LeafKey(f.p, f.index)
-		if ok {
-			flags, v, ok = page.LeafValue(f.p, f.index)
-		}
-		if !ok {
+		if flags, k, v, ok = page.LeafElem(f.p, f.count, f.index); !ok {
 			c.fail(page.ElemError(f.id, f.index))
 			return nil, nil, 0
 		}
 	}
-	v, err := c.t.resolve(flags, v, f.id)
-	if err != nil {
-		c.fail(err)
-		return nil, nil, 0
+	if flags&page.LeafLarge != 0 {
+		var err error
+		if v, err = c.t.resolve(flags, v, f.id); err != nil {
+			c.fail(err)
+			return nil, nil, 0
+		}
 	}
 	return k, v, flags &^ largePending
 }
@@ -261,6 +259,15 @@ func (c *Cursor) Last() ([]byte, []byte, uint32) {
 func (c *Cursor) Next() ([]byte, []byte, uint32) {
 	if c.depth == 0 {
 		return nil, nil, 0
+	}
+	// Fast path: the next element is on the same committed leaf.
+	if f := &c.stack[c.depth-1]; f.n == nil && !c.deleted && f.index+1 < f.count {
+		f.index++
+		flags, k, v, ok := page.LeafElem(f.p, f.count, f.index)
+		if ok && flags&page.LeafLarge == 0 {
+			return k, v, flags
+		}
+		return c.current()
 	}
 	if c.deleted {
 		c.deleted = false
@@ -349,7 +356,7 @@ func (c *Cursor) Delete() error {
 	f := &c.stack[c.depth-1]
 	c.t.freeValue(&n.inodes[f.index], n.id)
 	n.inodes = append(n.inodes[:f.index], n.inodes[f.index+1:]...)
-	n.unbalanced = true
+	n.unbalanced, n.appendOnly = true, false
 	f.count = len(n.inodes)
 	c.deleted = true
 	return nil

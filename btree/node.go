@@ -58,11 +58,16 @@ type Node struct {
 	pages      int     // length of that run in pages
 	inodes     []inode
 	unbalanced bool // an element was removed: rebalance may merge it
+	// appendOnly holds while every insert went after the last element (a
+	// load in key order). Such a node splits into full pages, LMDB-style:
+	// the keys before the end will not be joined by others, so a half
+	// empty page would stay half empty.
+	appendOnly bool
 }
 
 // read materialises the node at id from its validated run p.
 func read(p []byte, id page.ID, pageSize int) (*Node, error) {
-	n := &Node{id: id, pages: len(p) / pageSize, leaf: page.PageFlags(p) == page.FlagLeaf}
+	n := &Node{id: id, pages: len(p) / pageSize, leaf: page.PageFlags(p) == page.FlagLeaf, appendOnly: true}
 	elem := page.BranchElemSize
 	if n.leaf {
 		elem = page.LeafElemSize

@@ -95,7 +95,7 @@ func (t *Tree) rebalance(n *Node) error {
 			return errMixedLevels(n)
 		}
 		l.inodes = append(l.inodes, r.inodes...)
-		l.unbalanced = false
+		l.unbalanced, l.appendOnly = false, false
 		t.discard(r)
 		n.inodes = append(n.inodes[:right], n.inodes[right+1:]...)
 		i = left + 1

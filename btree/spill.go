@@ -19,7 +19,7 @@ func (t *Tree) Spill() error {
 	}
 	// A root that split gets a new parent, which may split again.
 	for len(entries) > 1 {
-		if entries, err = t.spill(&Node{inodes: entries}); err != nil {
+		if entries, err = t.spill(&Node{inodes: entries, appendOnly: n.appendOnly}); err != nil {
 			return err
 		}
 	}
@@ -49,6 +49,9 @@ func (t *Tree) spill(n *Node) ([]inode, error) {
 			entries, err := t.spill(in.node)
 			if err != nil {
 				return nil, err
+			}
+			if len(entries) != 1 && i != len(n.inodes)-1 {
+				n.appendOnly = false // a child split or vanished mid-node
 			}
 			if out == nil {
 				out = make([]inode, 0, len(n.inodes)+len(entries))
@@ -125,6 +128,9 @@ func (t *Tree) split(n *Node) []*Node {
 		return []*Node{n}
 	}
 	fill := t.Fill
+	if n.appendOnly {
+		fill = 1
+	}
 	if fill < 0.1 {
 		fill = 0.1
 	} else if fill > 1 {

@@ -228,7 +228,7 @@ func (t *Tree) rootForWrite() (*Node, error) {
 		return t.rootNode, nil
 	}
 	if t.root == 0 {
-		t.rootNode = &Node{leaf: true}
+		t.rootNode = &Node{leaf: true, appendOnly: true}
 		return t.rootNode, nil
 	}
 	n, err := t.materialise(t.root, t.rootSum)
@@ -311,6 +311,9 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 		n.inodes[i] = in
 		return nil
 	}
+	if i < len(n.inodes) {
+		n.appendOnly = false
+	}
 	n.inodes = append(n.inodes, inode{})
 	copy(n.inodes[i+1:], n.inodes[i:])
 	n.inodes[i] = in
@@ -339,7 +342,7 @@ func (t *Tree) Delete(key []byte, check Check) (bool, error) {
 	}
 	t.freeValue(&n.inodes[i], n.id)
 	n.inodes = append(n.inodes[:i], n.inodes[i+1:]...)
-	n.unbalanced = true
+	n.unbalanced, n.appendOnly = true, false
 	return true, nil
 }
 
