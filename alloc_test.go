@@ -54,3 +54,28 @@ func TestReadPathAllocs(t *testing.T) {
 		t.Errorf("Seek+Next: %v allocs, want 0", n)
 	}
 }
+
+// TestViewBucketGetAllocs: a whole read transaction doing one Get, as a
+// cache lookup does, allocates nothing once warm.
+func TestViewBucketGetAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race to check allocations")
+	}
+	db := openTest(t, nil)
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("cache"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	fn := func(tx *Tx) error {
+		if tx.Bucket([]byte("cache")).Get([]byte("k")) == nil {
+			t.Fatal("missing")
+		}
+		return nil
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = db.View(fn) }); n != 0 {
+		t.Errorf("View + Bucket + Get: %v allocs, want 0", n)
+	}
+}

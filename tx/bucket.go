@@ -28,9 +28,12 @@ type Bucket struct {
 
 func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) {
 	b.FillPercent = btree.DefaultFill
-	b.tx, b.parent, b.name, b.orig, b.seq = tx, parent, string(name), h, h.Sequence
+	b.tx, b.parent, b.orig, b.seq = tx, parent, h, h.Sequence
+	if b.name != string(name) { // a reused bucket often had this name: no allocation
+		b.name = string(name)
+	}
 	b.tree.Reset(tx, h.Root, h.RootSum)
-	b.children = nil
+	clear(b.children) // kept allocated: pooled transactions reuse buckets
 	b.deleted = false
 }
 
@@ -160,7 +163,7 @@ func (b *Bucket) Bucket(name []byte) *Bucket {
 }
 
 func (b *Bucket) open(name []byte, h page.BucketHeader) *Bucket {
-	c := &Bucket{}
+	c := b.tx.newBucket()
 	c.init(b.tx, b, name, h)
 	if b.children == nil {
 		b.children = make(map[string]*Bucket)

@@ -64,6 +64,22 @@ type Tx struct {
 	dirty          []dirtyRun
 	commitHandlers []func()
 	stats          TxStats
+
+	// Buckets opened by this transaction, and spares from earlier uses of
+	// a pooled Tx, so that opening a bucket in a View does not allocate.
+	opened []*Bucket
+	spare  []*Bucket
+}
+
+func (tx *Tx) newBucket() *Bucket {
+	var b *Bucket
+	if n := len(tx.spare); n > 0 {
+		b, tx.spare = tx.spare[n-1], tx.spare[:n-1]
+	} else {
+		b = &Bucket{}
+	}
+	tx.opened = append(tx.opened, b)
+	return b
 }
 
 type dirtyRun struct {
@@ -81,9 +97,15 @@ func (tx *Tx) init(db *DB, s *snapshot, stripe int, writable bool) {
 	tx.root.init(tx, nil, nil, page.BucketHeader{Root: s.meta.Root, RootSum: s.meta.RootSum})
 }
 
-// reset clears a pooled read transaction for reuse.
+// reset clears a pooled read transaction for reuse, keeping the buckets
+// it opened (and the directory's map of them) for the next use.
 func (tx *Tx) reset() {
-	*tx = Tx{}
+	spare := append(tx.spare, tx.opened...)
+	opened := tx.opened[:0]
+	children := tx.root.children
+	clear(children)
+	*tx = Tx{spare: spare, opened: opened}
+	tx.root.children = children
 }
 
 // end releases the snapshot (and for a writer, the write lock).
@@ -101,7 +123,6 @@ func (tx *Tx) end() {
 		db.stats.txN.Add(1)
 	}
 	tx.db = nil
-	tx.root.children = nil
 }
 
 // run calls fn, turning a memory fault met while reading the mapping (a
