@@ -117,8 +117,18 @@ func isTerminal(w io.Writer) bool {
 // and never change the file. A lock held elsewhere fails within --timeout
 // with a message that says so.
 func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no such file", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// NB: folio.Open treats an empty file as absent and builds a database
+	// in its place when opening read-write; a tool must not do that to a
+	// file it was only asked to use.
+	if fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, fmt.Errorf("%s: %w (the file is empty)", path, folio.ErrInvalid)
 	}
 	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: readOnly, Timeout: a.timeout})
 	if errors.Is(err, folio.ErrTimeout) {

@@ -1,0 +1,431 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/foliodb/folio"
+	"github.com/spf13/cobra"
+)
+
+// The scriptable access commands: buckets, keys, get, put, delete. Bucket
+// paths are parsed in bucketpath.go.
+
+func init() {
+	commands = append(commands, newBucketsCmd, newKeysCmd, newGetCmd, newPutCmd, newDeleteCmd)
+}
+
+// errKeyNotFound is returned by get and delete for a missing key.
+var errKeyNotFound = errors.New("key not found")
+
+// errNothingToDo rolls back an Update that found nothing to change.
+var errNothingToDo = errors.New("nothing to do")
+
+// dataFormat is how keys and values are written on the command line and
+// printed: raw bytes, hex or base64. It is a pflag.Value, so a bad name is
+// a flag error (exit 2) before anything is opened.
+type dataFormat string
+
+const (
+	formatRaw    dataFormat = "raw"
+	formatHex    dataFormat = "hex"
+	formatBase64 dataFormat = "base64"
+)
+
+func (f *dataFormat) String() string { return string(*f) }
+func (f *dataFormat) Type() string   { return "raw|hex|base64" }
+func (f *dataFormat) Set(s string) error {
+	switch dataFormat(s) {
+	case formatRaw, formatHex, formatBase64:
+		*f = dataFormat(s)
+		return nil
+	}
+	return fmt.Errorf("unknown format %q (want raw, hex or base64)", s)
+}
+
+// decode reads a key or value given in format f; what names it in errors.
+func (f dataFormat) decode(s, what string) ([]byte, error) {
+	var b []byte
+	var err error
+	switch f {
+	case formatHex:
+		b, err = hex.DecodeString(s)
+	case formatBase64:
+		b, err = base64.StdEncoding.DecodeString(s)
+	default:
+		b = []byte(s)
+	}
+	if err != nil {
+		return nil, usagef("%s %q is not %s: %v", what, s, f, err)
+	}
+	return b, nil
+}
+
+// write prints b in format f and a newline. NB: raw output of binary data
+// is exactly its bytes, so a value holding a newline cannot be told apart
+// from two lines; hex and base64 are for such data.
+func (f dataFormat) write(w io.Writer, b []byte) error {
+	var err error
+	switch f {
+	case formatHex:
+		_, err = fmt.Fprintln(w, hex.EncodeToString(b))
+	case formatBase64:
+		_, err = fmt.Fprintln(w, base64.StdEncoding.EncodeToString(b))
+	default:
+		_, err = w.Write(append(b[:len(b):len(b)], '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+func addFormatFlag(cmd *cobra.Command, f *dataFormat) {
+	*f = formatRaw
+	cmd.Flags().Var(f, "format", "how keys and values are given and printed: raw, hex or base64")
+}
+
+// bucketArg parses a PATH argument; a malformed path is bad usage.
+func bucketArg(s string) ([][]byte, error) {
+	names, err := parsePath(s)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return names, nil
+}
+
+func newBucketsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "buckets DB [PATH]",
+		Short: "List bucket paths, nested buckets included",
+		Long: `Buckets prints the path of every bucket, one per line, each followed by
+the buckets nested in it ("a", "a/b", "a/b/c", "b"...), so the listing
+reads as a tree and each line can be given to keys, get, put or delete.
+With PATH, only the buckets under it are listed.
+
+In a path, names are joined by "/"; a "/" or "\" inside a name is written
+"\/" or "\\", and bytes that are not printable as "\xHH".
+
+The database is opened read-only (shared lock); the file is not changed.`,
+		Example: `  folio buckets app.db
+  folio buckets app.db users   # users/... only`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			var names [][]byte
+			if len(args) == 2 {
+				if names, err = bucketArg(args[1]); err != nil {
+					return err
+				}
+			}
+			db, err := a.openDB(args[0], true)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db, &err)
+			err = db.View(func(tx *folio.Tx) error {
+				if names == nil {
+					return tx.ForEach(func(name []byte, b *folio.Bucket) error {
+						return listBuckets(a.stdout, b, [][]byte{name})
+					})
+				}
+				b, err := lookupBucket(tx, names)
+				if err != nil {
+					return err
+				}
+				return b.ForEachBucket(func(name []byte) error {
+					return listBuckets(a.stdout, b.Bucket(name), append(names[:len(names):len(names)], name))
+				})
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			return nil
+		},
+	}
+	return cmd
+}
+
+// listBuckets prints path and the paths of the buckets nested in b.
+func listBuckets(w io.Writer, b *folio.Bucket, path [][]byte) error {
+	if _, err := fmt.Fprintln(w, formatPath(path)); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return b.ForEachBucket(func(name []byte) error {
+		return listBuckets(w, b.Bucket(name), append(path[:len(path):len(path)], name))
+	})
+}
+
+func newKeysCmd(a *app) *cobra.Command {
+	var (
+		format dataFormat
+		prefix string
+		limit  int
+	)
+	cmd := &cobra.Command{
+		Use:   "keys DB PATH",
+		Short: "List the keys of a bucket",
+		Long: `Keys prints the keys of the bucket at PATH that hold values, one per line
+in key order; nested buckets are listed by "folio buckets". --prefix keeps
+the keys that start with a prefix (given in --format, like the keys);
+--limit stops after N keys.
+
+The database is opened read-only (shared lock); the file is not changed.`,
+		Example: `  folio keys app.db users
+  folio keys app.db users/sessions --prefix 2024- --limit 10
+  folio keys app.db blobs --format hex`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			names, err := bucketArg(args[1])
+			if err != nil {
+				return err
+			}
+			pre, err := format.decode(prefix, "prefix")
+			if err != nil {
+				return err
+			}
+			if limit < 0 {
+				return usagef("--limit %d: want 0 (no limit) or more", limit)
+			}
+			db, err := a.openDB(args[0], true)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db, &err)
+			err = db.View(func(tx *folio.Tx) error {
+				b, err := lookupBucket(tx, names)
+				if err != nil {
+					return err
+				}
+				c := b.Cursor()
+				n := 0
+				for k, v := c.Seek(pre); k != nil && bytes.HasPrefix(k, pre); k, v = c.Next() {
+					if v == nil {
+						continue // a nested bucket
+					}
+					if limit > 0 && n == limit {
+						break
+					}
+					if err := format.write(a.stdout, k); err != nil {
+						return err
+					}
+					n++
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			return nil
+		},
+	}
+	addFormatFlag(cmd, &format)
+	cmd.Flags().StringVar(&prefix, "prefix", "", "only keys starting with this prefix")
+	cmd.Flags().IntVar(&limit, "limit", 0, "print at most this many keys (0: all)")
+	return cmd
+}
+
+func newGetCmd(a *app) *cobra.Command {
+	var format dataFormat
+	cmd := &cobra.Command{
+		Use:   "get DB PATH KEY",
+		Short: "Print the value of a key",
+		Long: `Get prints the value of KEY in the bucket at PATH, followed by a newline.
+A missing key is an error (exit status 1), as is a key that holds a nested
+bucket. With --format hex or base64, KEY is given and the value printed in
+that encoding; use one of them for binary values.
+
+The database is opened read-only (shared lock); the file is not changed.`,
+		Example: `  folio get app.db users alice
+  folio get app.db 'config/feature\/flags' beta
+  folio get --format hex app.db blobs 00ff > value.hex`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			names, err := bucketArg(args[1])
+			if err != nil {
+				return err
+			}
+			key, err := format.decode(args[2], "key")
+			if err != nil {
+				return err
+			}
+			db, err := a.openDB(args[0], true)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db, &err)
+			err = db.View(func(tx *folio.Tx) error {
+				b, err := lookupBucket(tx, names)
+				if err != nil {
+					return err
+				}
+				v := b.Get(key)
+				if v == nil {
+					return missingKey(b, names, key)
+				}
+				return format.write(a.stdout, v)
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			return nil
+		},
+	}
+	addFormatFlag(cmd, &format)
+	return cmd
+}
+
+// missingKey says why b has no value for key.
+func missingKey(b *folio.Bucket, names [][]byte, key []byte) error {
+	if b.Bucket(key) != nil {
+		return fmt.Errorf("key %s in bucket %s holds a nested bucket, not a value: %w", quoteBytes(key), formatPath(names), folio.ErrIncompatibleValue)
+	}
+	return fmt.Errorf("bucket %s: %w: %s", formatPath(names), errKeyNotFound, quoteBytes(key))
+}
+
+func newPutCmd(a *app) *cobra.Command {
+	var (
+		format dataFormat
+		create bool
+	)
+	cmd := &cobra.Command{
+		Use:   "put DB PATH KEY [VALUE]",
+		Short: "Set the value of a key",
+		Long: `Put sets KEY to VALUE in the bucket at PATH and commits (synced). Without
+VALUE, the value is read from standard input (all of it, as it is; with
+--format hex or base64 surrounding white space is ignored).
+
+The bucket must exist, unless --create is given: then every missing bucket
+on the path is created. A key that holds a nested bucket cannot be given a
+value. The database is opened read-write (exclusive lock).`,
+		Example: `  folio put app.db users alice '{"admin":true}'
+  folio put --create app.db config/feature\/flags beta on
+  folio put app.db blobs logo < logo.png
+  folio put --format hex app.db blobs 00ff 0102`,
+		Args: cobra.RangeArgs(3, 4),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			names, err := bucketArg(args[1])
+			if err != nil {
+				return err
+			}
+			key, err := format.decode(args[2], "key")
+			if err != nil {
+				return err
+			}
+			var value []byte
+			if len(args) == 4 {
+				value, err = format.decode(args[3], "value")
+			} else {
+				value, err = readValue(a.stdin, format)
+			}
+			if err != nil {
+				return err
+			}
+			db, err := a.openDB(args[0], false)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db, &err)
+			err = db.Update(func(tx *folio.Tx) error {
+				var b *folio.Bucket
+				var err error
+				if create {
+					b, err = createBuckets(tx, names)
+				} else {
+					b, err = lookupBucket(tx, names)
+					if errors.Is(err, folio.ErrBucketNotFound) {
+						err = fmt.Errorf("%w (use --create to create it)", err)
+					}
+				}
+				if err != nil {
+					return err
+				}
+				if err := b.Put(key, value); err != nil {
+					return fmt.Errorf("put %s in bucket %s: %w", quoteBytes(key), formatPath(names), err)
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			return nil
+		},
+	}
+	addFormatFlag(cmd, &format)
+	cmd.Flags().BoolVar(&create, "create", false, "create the buckets on PATH that do not exist")
+	return cmd
+}
+
+// readValue reads a value from r (put without VALUE).
+func readValue(r io.Reader, format dataFormat) ([]byte, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read the value from standard input: %w", err)
+	}
+	if format == formatRaw {
+		return b, nil
+	}
+	return format.decode(string(bytes.TrimSpace(b)), "value on standard input")
+}
+
+func newDeleteCmd(a *app) *cobra.Command {
+	var (
+		format    dataFormat
+		missingOK bool
+	)
+	cmd := &cobra.Command{
+		Use:   "delete DB PATH KEY",
+		Short: "Delete a key",
+		Long: `Delete removes KEY from the bucket at PATH and commits (synced). A missing
+key is an error (exit status 1) unless --missing-ok is given. Nested buckets
+are not deleted by this command. The database is opened read-write
+(exclusive lock).`,
+		Example: `  folio delete app.db users alice
+  folio delete --missing-ok app.db sessions/2024 token-1234`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			names, err := bucketArg(args[1])
+			if err != nil {
+				return err
+			}
+			key, err := format.decode(args[2], "key")
+			if err != nil {
+				return err
+			}
+			db, err := a.openDB(args[0], false)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db, &err)
+			err = db.Update(func(tx *folio.Tx) error {
+				b, err := lookupBucket(tx, names)
+				if err != nil {
+					return err
+				}
+				if b.Get(key) == nil {
+					err := missingKey(b, names, key)
+					if missingOK && errors.Is(err, errKeyNotFound) {
+						// Roll back: nothing to commit, and the file
+						// stays as it was.
+						return errNothingToDo
+					}
+					return err
+				}
+				if err := b.Delete(key); err != nil {
+					return fmt.Errorf("delete %s from bucket %s: %w", quoteBytes(key), formatPath(names), err)
+				}
+				return nil
+			})
+			if err != nil && err != errNothingToDo {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			return nil
+		},
+	}
+	addFormatFlag(cmd, &format)
+	cmd.Flags().BoolVar(&missingOK, "missing-ok", false, "a missing key is not an error")
+	return cmd
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/foliodb/folio"
+)
+
+func TestBuckets(t *testing.T) {
+	path := sampleDB(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"buckets", path}, exitOK, "a\na/b\na/b/c\nblobs\nusers\nusers/admins\nwe\\/ird\n"},
+		{[]string{"buckets", path, "a"}, exitOK, "a/b\na/b/c\n"},
+		{[]string{"buckets", path, "a/b/c"}, exitOK, ""},
+		{[]string{"buckets", path, "nope"}, exitFail, ""},
+		{[]string{"buckets", makeDB(t, nil)}, exitOK, ""},
+	} {
+		code, out, stderr := runCLI(t, tc.args...)
+		if code != tc.code || out != tc.want {
+			t.Errorf("%v: exit %d, output %q (%s); want %d, %q", tc.args[1:], code, out, stderr, tc.code, tc.want)
+		}
+	}
+}
+
+func TestKeys(t *testing.T) {
+	path := sampleDB(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string // the output, or with exitFail a part of stderr
+	}{
+		{"limit", []string{"keys", path, "users", "--limit", "3"}, exitOK, "user000\nuser001\nuser002\n"},
+		{"prefix", []string{"keys", path, "users", "--prefix", "user29"}, exitOK,
+			"user290\nuser291\nuser292\nuser293\nuser294\nuser295\nuser296\nuser297\nuser298\nuser299\n"},
+		{"prefix and limit", []string{"keys", path, "users", "--prefix", "user1", "--limit", "1"}, exitOK, "user100\n"},
+		{"no match", []string{"keys", path, "users", "--prefix", "zzz"}, exitOK, ""},
+		{"nested bucket names left out", []string{"keys", path, "users", "--prefix", "ad"}, exitOK, ""},
+		{"hex", []string{"keys", path, `we\/ird`, "--format", "hex"}, exitOK, "00ff\n"},
+		{"base64", []string{"keys", path, `we\/ird`, "--format", "base64"}, exitOK, "AP8=\n"},
+		{"hex prefix", []string{"keys", path, "users", "--format", "hex", "--prefix", "7573657230303", "--limit", "1"}, exitUsage, ""},
+		{"hex prefix ok", []string{"keys", path, "users", "--format", "hex", "--prefix", "75736572303030"}, exitOK, "75736572303030\n"},
+		{"nested", []string{"keys", path, "users/admins"}, exitOK, "root\n"},
+		{"missing bucket", []string{"keys", path, "users/nope"}, exitFail, `bucket "users/nope"`},
+		{"value not bucket", []string{"keys", path, "users/user001"}, exitFail, "not a bucket"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			if tc.code == exitOK && out != tc.want {
+				t.Errorf("output %q, want %q", out, tc.want)
+			}
+			if tc.code == exitFail && !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestGet(t *testing.T) {
+	path := sampleDB(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"raw", []string{"get", path, "users", "user042"}, exitOK, "value of user 42\n"},
+		{"nested", []string{"get", path, "users/admins", "root"}, exitOK, "yes\n"},
+		{"hex", []string{"get", "--format", "hex", path, `we\/ird`, "00ff"}, exitOK, "01\n"},
+		{"base64", []string{"get", "--format", "base64", path, `we\/ird`, "AP8="}, exitOK, "AQ==\n"},
+		{"escaped path", []string{"get", path, `we\x2fird`, "\x00\xff"}, exitOK, "\x01\n"},
+		{"large", []string{"get", path, "blobs", "big"}, exitOK, strings.Repeat("x", 3000) + "\n"},
+		{"missing key", []string{"get", path, "users", "nobody"}, exitFail, `key not found: "nobody"`},
+		{"bucket key", []string{"get", path, "users", "admins"}, exitFail, "holds a nested bucket"},
+		{"missing bucket", []string{"get", path, "nope", "k"}, exitFail, `bucket "nope": folio: bucket not found`},
+		{"bad hex", []string{"get", "--format", "hex", path, "users", "xyz"}, exitUsage, "is not hex"},
+		{"bad path", []string{"get", path, "a//b", "k"}, exitUsage, "empty bucket name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			if tc.code == exitOK && out != tc.want {
+				t.Errorf("output %q, want %q", out, tc.want)
+			}
+			if tc.code != exitOK && !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestPutDelete changes a database step by step and reads the result
+// back through the library.
+func TestPutDelete(t *testing.T) {
+	path := sampleDB(t)
+	steps := []struct {
+		stdin string
+		args  []string
+		code  int
+	}{
+		{"", []string{"put", path, "users", "alice", "hello"}, exitOK},
+		{"", []string{"put", path, "users", "user001", "changed"}, exitOK},
+		{"", []string{"put", path, "new/deep", "k", "v"}, exitFail}, // no --create
+		{"", []string{"put", "--create", path, "new/deep", "k", "v"}, exitOK},
+		{"", []string{"put", "--create", path, "users/user002/x", "k", "v"}, exitFail}, // a value on the path
+		{"", []string{"put", path, "users", "admins", "v"}, exitFail},                  // a bucket
+		{"", []string{"put", "--format", "hex", path, `we\/ird`, "0102", "ff00"}, exitOK},
+		{"from\nstdin\x00", []string{"put", path, "users", "stdin"}, exitOK},
+		{" AQID\n", []string{"put", "--format", "base64", path, "users", "c3RkaW42NA=="}, exitOK},
+		{"", []string{"put", path, "users", "", "v"}, exitFail}, // empty key
+		{"", []string{"put", "--format", "base64", path, "users", "k", "!!"}, exitUsage},
+		{"", []string{"delete", path, "users", "user003"}, exitOK},
+		{"", []string{"delete", path, "users", "user003"}, exitFail},
+		{"", []string{"delete", "--missing-ok", path, "users", "user003"}, exitOK},
+		{"", []string{"delete", path, "users", "admins"}, exitFail},
+		{"", []string{"delete", path, "nope", "k"}, exitFail},
+		{"", []string{"delete", "--format", "hex", path, `we\/ird`, "00ff"}, exitOK},
+	}
+	for _, s := range steps {
+		code, _, stderr := runCLIIn(t, s.stdin, s.args...)
+		if code != s.code {
+			t.Fatalf("%q: exit %d, want %d: %s", s.args, code, s.code, stderr)
+		}
+	}
+	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustCheckDB(t, db)
+	err = db.View(func(tx *folio.Tx) error {
+		users := tx.Bucket([]byte("users"))
+		for k, want := range map[string]string{
+			"alice": "hello", "user001": "changed", "stdin": "from\nstdin\x00", "stdin64": "\x01\x02\x03", "user004": "value of user 4",
+		} {
+			if got := users.Get([]byte(k)); string(got) != want {
+				t.Errorf("users/%s = %q, want %q", k, got, want)
+			}
+		}
+		if users.Get([]byte("user003")) != nil || users.Get([]byte("")) != nil {
+			t.Errorf("deleted key user003 (or an empty key) is there")
+		}
+		if users.Bucket([]byte("admins")) == nil {
+			t.Errorf("users/admins is gone")
+		}
+		if got := tx.Bucket([]byte("new")).Bucket([]byte("deep")).Get([]byte("k")); string(got) != "v" {
+			t.Errorf("new/deep k = %q", got)
+		}
+		weird := tx.Bucket([]byte("we/ird"))
+		if got := weird.Get([]byte{1, 2}); !bytes.Equal(got, []byte{0xff, 0}) {
+			t.Errorf("we/ird 0102 = %x", got)
+		}
+		if weird.Get([]byte{0, 0xff}) != nil {
+			t.Errorf("we/ird 00ff not deleted")
+		}
+		if tx.Bucket([]byte("nope")) != nil {
+			t.Errorf("delete created a bucket")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeleteMissingLeavesFile: a delete that finds nothing to delete
+// commits nothing.
+func TestDeleteMissingLeavesFile(t *testing.T) {
+	path := sampleDB(t)
+	before := fileSum(t, path)
+	if code, _, stderr := runCLI(t, "delete", "--missing-ok", path, "users", "nobody"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if code, _, _ := runCLI(t, "delete", path, "users", "nobody"); code != exitFail {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if fileSum(t, path) != before {
+		t.Errorf("the file changed")
+	}
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/foliodb/folio/page"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newPageCmd) }
+
+// maxPreview is how many bytes of a large value page shows.
+const maxPreview = 64
+
+func newPageCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "page DB ID...",
+		Short: "Decode pages: header, checksum and elements",
+		Long: `Page decodes the pages with the given ids: the header (kind, element count,
+txid, overflow, the id the page claims), whether its CRC-32C holds, and
+what it holds: a meta page's fields; a branch page's separator keys with
+their child page ids and the checksums expected of them; a leaf page's
+keys with their value sizes, nested bucket headers and large-value
+descriptors; a free list's extents; the start of a large value.
+
+Keys are shown quoted and escaped. A page that does not decode is shown as
+far as it goes, with the decode error; free pages may hold stale content
+from an earlier transaction ("folio pages" says which pages are free).
+
+The database is opened read-only (shared lock); the file is not changed.`,
+		Example: `  folio page app.db 0 1    # both meta pages
+  folio page app.db 2`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			ids := make([]page.ID, 0, len(args)-1)
+			for _, s := range args[1:] {
+				id, err := strconv.ParseUint(s, 10, 64)
+				if err != nil {
+					return usagef("page id %q is not a page number", s)
+				}
+				ids = append(ids, page.ID(id))
+			}
+			db, err := a.openDB(args[0], true)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db, &err)
+			pf, err := openPageFile(db, args[0])
+			if err != nil {
+				return err
+			}
+			defer pf.Close()
+			for _, id := range ids {
+				if uint64(id) >= pf.pages {
+					return usagef("page %d is beyond the end of %s (%d pages of %d bytes)", id, args[0], pf.pages, pf.pageSize)
+				}
+			}
+			for i, id := range ids {
+				if i > 0 {
+					fmt.Fprintln(a.stdout)
+				}
+				printPage(a.stdout, pf, id)
+			}
+			return nil
+		},
+	}
+	return cmd
+}
+
+// printPage decodes page id as far as it goes. It never fails: a decode
+// error is part of what it shows.
+func printPage(w io.Writer, pf *pageFile, id page.ID) {
+	fmt.Fprintf(w, "page %d\n", id)
+	p, err := pf.run(id)
+	if p == nil {
+		fmt.Fprintf(w, "  error: %v\n", err)
+		return
+	}
+	if bytes.Count(p, []byte{0}) == len(p) {
+		fmt.Fprintf(w, "  all zero: never written\n")
+		return
+	}
+	flags := page.PageFlags(p)
+	fmt.Fprintf(w, "  header: kind %v (%#04x), count %d, txid %d, overflow %d", flags, uint16(flags), page.PageCount(p), page.PageTxID(p), page.PageOverflow(p))
+	if got := page.PageID(p); got != id {
+		fmt.Fprintf(w, ", claims to be page %d (misdirected write, or stale bytes)", got)
+	}
+	fmt.Fprintln(w)
+	if err != nil {
+		fmt.Fprintf(w, "  error: %v\n", err)
+		return
+	}
+	if id < 2 {
+		printMetaPage(w, p, id)
+		return
+	}
+	if sum := page.Checksum(p); sum == page.PageChecksum(p) {
+		fmt.Fprintf(w, "  checksum: ok (%#08x)\n", sum)
+	} else {
+		fmt.Fprintf(w, "  checksum: bad (stored %#08x, computed %#08x)\n", page.PageChecksum(p), sum)
+	}
+	switch flags {
+	case page.FlagBranch:
+		printBranch(w, p, id)
+	case page.FlagLeaf:
+		printLeaf(w, p, id)
+	case page.FlagFreelist:
+		exts, err := page.DecodeFreelist(p[page.HeaderSize:], id, page.ID(pf.pages))
+		if err != nil {
+			fmt.Fprintf(w, "  error: %v\n", err)
+			return
+		}
+		var total uint64
+		for _, e := range exts {
+			total += e.Len
+		}
+		fmt.Fprintf(w, "  %d free extents, %d pages:\n", len(exts), total)
+		for _, e := range exts {
+			fmt.Fprintf(w, "    %s (%d pages)\n", idRange(uint64(e.Start), e.Len), e.Len)
+		}
+	case page.FlagLarge:
+		body := p[page.HeaderSize:]
+		fmt.Fprintf(w, "  large value run of %d pages (its size is in the leaf that points here)\n", len(p)/pf.pageSize)
+		fmt.Fprintf(w, "  starts: %s\n", preview(body))
+	default:
+		fmt.Fprintf(w, "  error: unknown page kind %#04x (not a page folio wrote, or stale bytes of a free page)\n", uint16(flags))
+	}
+}
+
+// preview shows the start of a value.
+func preview(v []byte) string {
+	if len(v) <= maxPreview {
+		return quoteBytes(v)
+	}
+	return quoteBytes(v[:maxPreview]) + "..."
+}
+
+func printMetaPage(w io.Writer, p []byte, id page.ID) {
+	m, err := page.DecodeMeta(p, id)
+	if err != nil {
+		fmt.Fprintf(w, "  error: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "  checksum: ok (%#08x)\n", page.PageChecksum(p))
+	fmt.Fprintf(w, "  meta: page size %d, txid %d, high water %d pages\n", m.PageSize, m.TxID, m.High)
+	if m.Root == 0 {
+		fmt.Fprintf(w, "  bucket directory root: none (no buckets)\n")
+	} else {
+		fmt.Fprintf(w, "  bucket directory root: page %d (checksum %#08x)\n", m.Root, m.RootSum)
+	}
+	if m.Freelist == 0 {
+		fmt.Fprintf(w, "  free list: none (not persisted; rebuilt on open)\n")
+	} else {
+		fmt.Fprintf(w, "  free list: page %d (checksum %#08x)\n", m.Freelist, m.FreelistSum)
+	}
+}
+
+func printBranch(w io.Writer, p []byte, id page.ID) {
+	n, err := page.CheckElems(p, id, page.BranchElemSize)
+	if err != nil {
+		fmt.Fprintf(w, "  error: %v\n", err)
+		return
+	}
+	for i := range n {
+		child, sum := page.BranchChild(p, i)
+		k, ok := page.BranchKey(p, i)
+		if !ok {
+			fmt.Fprintf(w, "  %d: error: %v (child %d)\n", i, page.ElemError(id, i), child)
+			continue
+		}
+		fmt.Fprintf(w, "  %d: key %s -> child %d (checksum %#08x)\n", i, quoteBytes(k), child, sum)
+	}
+}
+
+func printLeaf(w io.Writer, p []byte, id page.ID) {
+	n, err := page.CheckElems(p, id, page.LeafElemSize)
+	if err != nil {
+		fmt.Fprintf(w, "  error: %v\n", err)
+		return
+	}
+	for i := range n {
+		k, kok := page.LeafKey(p, i)
+		flags, v, vok := page.LeafValue(p, i)
+		if !kok || !vok {
+			fmt.Fprintf(w, "  %d: error: %v\n", i, page.ElemError(id, i))
+			continue
+		}
+		switch {
+		case flags&page.LeafBucket != 0:
+			h, err := page.DecodeBucketHeader(v, id)
+			if err != nil {
+				fmt.Fprintf(w, "  %d: key %s bucket: error: %v\n", i, quoteBytes(k), err)
+				continue
+			}
+			root := "empty"
+			if h.Root != 0 {
+				root = fmt.Sprintf("root page %d (checksum %#08x)", h.Root, h.RootSum)
+			}
+			fmt.Fprintf(w, "  %d: key %s bucket: %s, sequence %d\n", i, quoteBytes(k), root, h.Sequence)
+		case flags&page.LeafLarge != 0:
+			ref, err := page.DecodeLargeRef(v, id)
+			if err != nil {
+				fmt.Fprintf(w, "  %d: key %s large value: error: %v\n", i, quoteBytes(k), err)
+				continue
+			}
+			fmt.Fprintf(w, "  %d: key %s large value: %d bytes at page %d (checksum %#08x)\n", i, quoteBytes(k), ref.Size, ref.Page, ref.Sum)
+		default:
+			fmt.Fprintf(w, "  %d: key %s value %d bytes: %s", i, quoteBytes(k), len(v), preview(v))
+			if flags != 0 {
+				fmt.Fprintf(w, " (unknown flags %#x)", flags)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/page"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newPagesCmd) }
+
+// The page-inspection commands (pages here, page in page.go) read the
+// file's bytes themselves and decode them with package page only: they
+// are for looking at damaged files too, where the library would stop at
+// the first bad page. The database is opened read-only first, so the
+// shared lock keeps writers out and the bytes read are one consistent
+// state, and so the meta page the library chose (it may have fallen back
+// to the older one) is the one followed here.
+
+func newPagesCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pages DB",
+		Short: "List every page: what it is, its checksum state and txid",
+		Long: `Pages lists the file page by page, following the trees from the current
+meta page: one line per page or run of pages, with its id, its kind (meta,
+branch, leaf, large value, freelist; free for pages on the free list, free
+or pending; unreachable for pages neither reachable nor free, which check
+reports as leaked; unallocated for the file's preallocated tail), how many
+overflow pages follow it, whether its checksum holds (the CRC-32C of its
+bytes, and the checksum its parent expects of it) and the transaction that
+wrote it. The note says which bucket a tree page belongs to.
+
+Damaged pages are listed with what is wrong with them; the listing goes on.
+
+The database is opened read-only (shared lock); the file is not changed.`,
+		Example: `  folio pages app.db
+  folio pages app.db | grep -v ' free '   # only the pages in use
+  folio page app.db 2                      # then look inside one`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			db, err := a.openDB(args[0], true)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db, &err)
+			pf, err := openPageFile(db, args[0])
+			if err != nil {
+				return err
+			}
+			defer pf.Close()
+			m := walkPages(pf)
+			return printPages(a.stdout, pf, m)
+		},
+	}
+	return cmd
+}
+
+// pageFile reads the pages of a database file.
+type pageFile struct {
+	f        *os.File
+	path     string
+	pageSize int
+	pages    uint64 // whole pages in the file
+	info     folio.Info
+}
+
+// openPageFile opens db's file for reading its pages. REQUIRES: db is
+// open read-only, so no writer changes the file while it is read.
+func openPageFile(db *folio.DB, path string) (*pageFile, error) {
+	in, err := db.Info()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read pages: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("read pages: %w", err)
+	}
+	return &pageFile{f: f, path: path, pageSize: in.PageSize, pages: uint64(fi.Size()) / uint64(in.PageSize), info: in}, nil
+}
+
+func (pf *pageFile) Close() error { return pf.f.Close() }
+
+// page reads one page.
+func (pf *pageFile) page(id page.ID) ([]byte, error) {
+	if uint64(id) >= pf.pages {
+		return nil, page.Corruptf(id, "page id", fmt.Sprintf("< %d (the file's pages)", pf.pages), fmt.Sprint(id))
+	}
+	p := make([]byte, pf.pageSize)
+	if _, err := pf.f.ReadAt(p, int64(id)*int64(pf.pageSize)); err != nil {
+		return nil, fmt.Errorf("read page %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// run reads the run starting at page id: its first page and the overflow
+// pages its header claims. If the overflow does not fit in the file, it
+// returns the first page and the error, so the header can still be shown.
+func (pf *pageFile) run(id page.ID) ([]byte, error) {
+	p, err := pf.page(id)
+	if err != nil {
+		return nil, err
+	}
+	ov := uint64(page.PageOverflow(p))
+	if ov == 0 {
+		return p, nil
+	}
+	if ov >= page.MaxRunPages || uint64(id)+1+ov > pf.pages {
+		return p, page.Corruptf(id, "overflow", fmt.Sprintf("a run inside the file's %d pages", pf.pages), fmt.Sprintf("%d more pages", ov))
+	}
+	r := make([]byte, (ov+1)*uint64(pf.pageSize))
+	if _, err := pf.f.ReadAt(r, int64(id)*int64(pf.pageSize)); err != nil {
+		return p, fmt.Errorf("read pages %d..%d: %w", id, uint64(id)+ov, err)
+	}
+	return r, nil
+}
+
+// maxTreeDepth bounds a tree walk, so a cycle in a damaged file (a child
+// pointing back at an ancestor) ends. btree.MaxDepth is the library's
+// bound; this one only needs to be no smaller.
+const maxTreeDepth = 64
+
+// runUse is what the walk found about one reachable run.
+type runUse struct {
+	kind     page.Flags
+	pages    int // pages in the run (1 + overflow), as far as the file holds it
+	txid     page.TxID
+	checksum string // "ok", or what is wrong with it
+	note     string // whose it is
+	problem  string // anything else wrong with it
+}
+
+// pageMap is what walkPages found: the current meta, the runs reachable
+// from it and the free extents it records.
+type pageMap struct {
+	meta     page.Meta
+	metaErr  [2]error
+	runs     map[page.ID]*runUse
+	free     []page.Extent
+	freeNote string // how free pages are known
+	problems []string
+}
+
+// walkPages decodes the current meta and follows every tree from it.
+func walkPages(pf *pageFile) *pageMap {
+	m := &pageMap{runs: make(map[page.ID]*runUse)}
+	var metas [2]page.Meta
+	for slot := range 2 {
+		p, err := pf.page(page.ID(slot))
+		if err == nil {
+			metas[slot], err = page.DecodeMeta(p, page.ID(slot))
+		}
+		m.metaErr[slot] = err
+	}
+	cur := pf.info.MetaSlot
+	if m.metaErr[cur] != nil {
+		m.problems = append(m.problems, fmt.Sprintf("current meta page %d: %v", cur, m.metaErr[cur]))
+		return m
+	}
+	m.meta = metas[cur]
+	w := walker{pf: pf, m: m}
+	if m.meta.Root != 0 {
+		w.tree(m.meta.Root, m.meta.RootSum, nil, 0)
+	}
+	if m.meta.Freelist == 0 {
+		m.freeNote = "free list not persisted: every unreachable page is free"
+		return m
+	}
+	u := w.visit(m.meta.Freelist, page.FlagFreelist, m.meta.FreelistSum, "free list")
+	if u == nil || u.checksum != "ok" {
+		m.freeNote = "free list unreadable"
+		return m
+	}
+	p, _ := pf.run(m.meta.Freelist)
+	exts, err := page.DecodeFreelist(p[page.HeaderSize:], m.meta.Freelist, m.meta.High)
+	if err != nil {
+		u.problem = err.Error()
+		m.freeNote = "free list unreadable"
+		return m
+	}
+	m.free = exts
+	m.freeNote = "on the free list (free, or pending until no reader can see it)"
+	return m
+}
+
+type walker struct {
+	pf *pageFile
+	m  *pageMap
+}
+
+// visit reads and records run id, which its parent expects to be of kind
+// want with checksum sum. It returns nil when the run cannot be read or
+// was seen before (a page reachable twice: not walked again, so a cycle
+// ends).
+func (w *walker) visit(id page.ID, want page.Flags, sum uint32, note string) *runUse {
+	if u, seen := w.m.runs[id]; seen {
+		u.problem = appendProblem(u.problem, "reachable twice (also from "+note+")")
+		return nil
+	}
+	if id < 2 || id >= w.m.meta.High {
+		w.m.problems = append(w.m.problems, fmt.Sprintf("%s points at page %d, outside [2, %d)", note, id, w.m.meta.High))
+		return nil
+	}
+	u := &runUse{note: note, checksum: "ok", pages: 1}
+	w.m.runs[id] = u
+	p, err := w.pf.run(id)
+	if p == nil {
+		u.checksum = "unread"
+		u.problem = err.Error()
+		return nil
+	}
+	u.kind, u.txid = page.PageFlags(p), page.PageTxID(p)
+	if err != nil {
+		u.checksum = "unknown"
+		u.problem = err.Error()
+		return nil
+	}
+	u.pages = len(p) / w.pf.pageSize
+	switch {
+	case page.PageID(p) != id:
+		u.problem = appendProblem(u.problem, fmt.Sprintf("header says page %d (misdirected write?)", page.PageID(p)))
+	case u.kind&want == 0:
+		u.problem = appendProblem(u.problem, fmt.Sprintf("a %v page where a %v page was expected", u.kind, want))
+	}
+	if got := page.Checksum(p); got != page.PageChecksum(p) {
+		u.checksum = fmt.Sprintf("bad: stored %#08x, computed %#08x", page.PageChecksum(p), got)
+	} else if got != sum {
+		u.checksum = fmt.Sprintf("bad: parent expects %#08x, page has %#08x (lost write?)", sum, got)
+	}
+	if u.problem != "" || u.checksum != "ok" {
+		return nil
+	}
+	return u
+}
+
+func appendProblem(s, p string) string {
+	if s == "" {
+		return p
+	}
+	return s + "; " + p
+}
+
+// tree walks the tree of the bucket at path (nil: the bucket directory).
+func (w *walker) tree(id page.ID, sum uint32, path [][]byte, depth int) {
+	note := "bucket directory"
+	if path != nil {
+		note = "bucket " + formatPath(path)
+	}
+	if depth >= maxTreeDepth {
+		w.m.problems = append(w.m.problems, fmt.Sprintf("%s: tree deeper than %d levels at page %d (a cycle?)", note, maxTreeDepth, id))
+		return
+	}
+	if w.visit(id, page.FlagBranch|page.FlagLeaf, sum, note) == nil {
+		return
+	}
+	p, _ := w.pf.run(id)
+	u := w.m.runs[id]
+	if page.PageFlags(p) == page.FlagBranch {
+		n, err := page.CheckElems(p, id, page.BranchElemSize)
+		if err != nil {
+			u.problem = err.Error()
+			return
+		}
+		for i := range n {
+			child, csum := page.BranchChild(p, i)
+			w.tree(child, csum, path, depth+1)
+		}
+		return
+	}
+	n, err := page.CheckElems(p, id, page.LeafElemSize)
+	if err != nil {
+		u.problem = err.Error()
+		return
+	}
+	for i := range n {
+		k, kok := page.LeafKey(p, i)
+		flags, v, vok := page.LeafValue(p, i)
+		if !kok || !vok {
+			u.problem = appendProblem(u.problem, page.ElemError(id, i).Error())
+			continue
+		}
+		switch {
+		case flags&page.LeafBucket != 0:
+			h, err := page.DecodeBucketHeader(v, id)
+			if err != nil {
+				u.problem = appendProblem(u.problem, err.Error())
+				continue
+			}
+			if h.Root != 0 {
+				sub := append(path[:len(path):len(path)], k)
+				w.tree(h.Root, h.RootSum, sub, 0)
+			}
+		case flags&page.LeafLarge != 0:
+			ref, err := page.DecodeLargeRef(v, id)
+			if err != nil {
+				u.problem = appendProblem(u.problem, err.Error())
+				continue
+			}
+			w.visit(ref.Page, page.FlagLarge, ref.Sum, fmt.Sprintf("%s key %s (%d bytes)", note, quoteBytes(k), ref.Size))
+		}
+	}
+}
+
+// printPages writes one line per run of pages.
+func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tOVERFLOW\tCHECKSUM\tTXID\tNOTE")
+	free := make(map[page.ID]uint64, len(m.free))
+	for _, e := range m.free {
+		free[e.Start] = e.Len
+	}
+	high := uint64(m.meta.High)
+	if m.metaErr[pf.info.MetaSlot] != nil {
+		high = 2
+	}
+	for id := uint64(0); id < pf.pages; {
+		switch {
+		case id < 2:
+			printMetaLine(tw, pf, m, page.ID(id))
+			id++
+		case m.runs[page.ID(id)] != nil:
+			u := m.runs[page.ID(id)]
+			note := u.note
+			if u.problem != "" {
+				note += ": " + u.problem
+			}
+			fmt.Fprintf(tw, "%d\t%v\t%d\t%s\t%d\t%s\n", id, u.kind, u.pages-1, u.checksum, u.txid, note)
+			id += uint64(u.pages)
+		case free[page.ID(id)] > 0:
+			n := free[page.ID(id)]
+			fmt.Fprintf(tw, "%s\tfree\t-\t-\t-\t%d pages %s\n", idRange(id, n), n, m.freeNote)
+			id += n
+		case id < high:
+			n := uint64(1)
+			for id+n < high && m.runs[page.ID(id+n)] == nil && free[page.ID(id+n)] == 0 {
+				n++
+			}
+			kind, note := "unreachable", fmt.Sprintf("%d pages neither reachable nor on the free list (leaked)", n)
+			if m.meta.Freelist == 0 {
+				kind, note = "free", fmt.Sprintf("%d pages, %s", n, m.freeNote)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\n", idRange(id, n), kind, note)
+			id += n
+		default:
+			n := pf.pages - id
+			fmt.Fprintf(tw, "%s\tunallocated\t-\t-\t-\t%d pages past the high water mark (the file grows in steps)\n", idRange(id, n), n)
+			id += n
+		}
+	}
+	for _, p := range m.problems {
+		fmt.Fprintf(tw, "-\tproblem\t-\t-\t-\t%s\n", p)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+func idRange(id, n uint64) string {
+	if n == 1 {
+		return fmt.Sprint(id)
+	}
+	return fmt.Sprintf("%d-%d", id, id+n-1)
+}
+
+func printMetaLine(w io.Writer, pf *pageFile, m *pageMap, id page.ID) {
+	note := "older meta"
+	if int(id) == pf.info.MetaSlot {
+		note = "current meta"
+	}
+	p, err := pf.page(id)
+	if err != nil {
+		fmt.Fprintf(w, "%d\tmeta\t-\tunread\t-\t%s: %v\n", id, note, err)
+		return
+	}
+	sum := "ok"
+	if err := m.metaErr[id]; err != nil {
+		sum = "bad"
+		note += ": " + err.Error()
+	}
+	fmt.Fprintf(w, "%d\t%v\t%d\t%s\t%d\t%s\n", id, page.PageFlags(p), page.PageOverflow(p), sum, page.PageTxID(p), note)
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/foliodb/folio"
+)
+
+// Helpers shared by the inspection and access commands.
+
+// printJSON writes v as indented JSON and a newline: --json output is for
+// programs, but people read it too.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
+
+// humanBytes formats a byte count with a binary unit: "1.5 MiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// quoteBytes shows bytes of unknown content (keys read from a page) in Go
+// quoted form: text stays readable, anything else is escaped, and a
+// newline or terminal escape in a key cannot garble the listing.
+func quoteBytes(b []byte) string { return strconv.Quote(string(b)) }
+
+// closeDB closes db at the end of a command, reporting a close error
+// through *err unless the command already failed: a deferred Close whose
+// error is dropped could hide a failed final write.
+func closeDB(db *folio.DB, err *error) {
+	if cerr := db.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("close %s: %w", db.Path(), cerr)
+	}
+}

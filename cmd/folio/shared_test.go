@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/foliodb/folio"
+)
+
+// runCLI runs the command line in process and returns its exit code and
+// output.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	return runCLIIn(t, "", args...)
+}
+
+// runCLIIn is runCLI with stdin.
+func runCLIIn(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// makeDB creates a database with 1 KiB pages (so a few hundred keys make
+// a tree of several levels), fills it with fill and closes it after
+// checking it.
+func makeDB(t *testing.T, fill func(tx *folio.Tx) error) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "test.db")
+	db, err := folio.Open(path, 0o600, &folio.Options{PageSize: 1024, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fill != nil {
+		if err := db.Update(fill); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCheckDB(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func mustCheckDB(t *testing.T, db *folio.DB) {
+	t.Helper()
+	if err := db.View(func(tx *folio.Tx) error {
+		for err := range tx.Check() {
+			t.Errorf("check: %v", err)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("check: %v", err)
+	}
+}
+
+// sampleDB holds nested buckets, a name with a slash, binary keys, a
+// large value and enough keys for branch pages:
+//
+//	users/           300 keys user000..user299
+//	users/admins/    "root" = "yes"
+//	a/b/c            (empty)
+//	"we/ird"         "bin" key 0x00 0xff = "\x01"
+//	blobs/           "big" = 3000 bytes (a large value)
+func sampleDB(t *testing.T) string {
+	t.Helper()
+	return makeDB(t, fillSample)
+}
+
+func fillSample(tx *folio.Tx) error {
+	users, err := tx.CreateBucket([]byte("users"))
+	if err != nil {
+		return err
+	}
+	for i := range 300 {
+		if err := users.Put(fmt.Appendf(nil, "user%03d", i), fmt.Appendf(nil, "value of user %d", i)); err != nil {
+			return err
+		}
+	}
+	admins, err := users.CreateBucket([]byte("admins"))
+	if err != nil {
+		return err
+	}
+	if err := admins.Put([]byte("root"), []byte("yes")); err != nil {
+		return err
+	}
+	if _, err := admins.NextSequence(); err != nil {
+		return err
+	}
+	a, err := tx.CreateBucket([]byte("a"))
+	if err != nil {
+		return err
+	}
+	b, err := a.CreateBucket([]byte("b"))
+	if err != nil {
+		return err
+	}
+	if _, err := b.CreateBucket([]byte("c")); err != nil {
+		return err
+	}
+	weird, err := tx.CreateBucket([]byte("we/ird"))
+	if err != nil {
+		return err
+	}
+	if err := weird.Put([]byte{0, 0xff}, []byte{1}); err != nil {
+		return err
+	}
+	blobs, err := tx.CreateBucket([]byte("blobs"))
+	if err != nil {
+		return err
+	}
+	return blobs.Put([]byte("big"), bytes.Repeat([]byte("x"), 3000))
+}
+
+func fileSum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// readOnlyCommands are the commands that must leave the file as it was;
+// DB stands for the database path.
+var readOnlyCommands = [][]string{
+	{"info", "DB"},
+	{"info", "--json", "DB"},
+	{"stats", "DB"},
+	{"stats", "--json", "DB"},
+	{"check", "DB"},
+	{"pages", "DB"},
+	{"page", "DB", "0", "1", "2"},
+	{"buckets", "DB"},
+	{"keys", "DB", "users"},
+	{"get", "DB", "users", "user001"},
+}
+
+func withDB(args []string, path string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "DB" {
+			a = path
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// TestReadOnlyCommandsLeaveFileUnchanged hashes the file before and after
+// each read-only command.
+func TestReadOnlyCommandsLeaveFileUnchanged(t *testing.T) {
+	path := sampleDB(t)
+	before := fileSum(t, path)
+	for _, args := range readOnlyCommands {
+		code, _, stderr := runCLI(t, withDB(args, path)...)
+		if code != exitOK {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
+		if fileSum(t, path) != before {
+			t.Fatalf("%v changed the file", args)
+		}
+	}
+}
+
+// TestCommandsReportLock holds the database open read-write (an exclusive
+// lock, as another process's writer would) and expects every command to
+// give up within --timeout, saying the file is locked.
+func TestCommandsReportLock(t *testing.T) {
+	path := sampleDB(t)
+	db, err := folio.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cmds := append(readOnlyCommands[:len(readOnlyCommands):len(readOnlyCommands)],
+		[]string{"put", "DB", "users", "k", "v"},
+		[]string{"delete", "DB", "users", "user001"})
+	for _, args := range cmds {
+		full := append([]string{"--timeout", "100ms"}, withDB(args, path)...)
+		code, _, stderr := runCLI(t, full...)
+		if code != exitFail || !strings.Contains(stderr, "locked by another process") {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and a message saying the file is locked", args, code, stderr)
+		}
+	}
+}
+
+// TestCommandsBadFiles: a missing file or one that is not a database is
+// a failure (exit 1) with a clear message, and nothing is created.
+func TestCommandsBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.db")
+	text := filepath.Join(dir, "text.db")
+	if err := os.WriteFile(text, bytes.Repeat([]byte("not a database\n"), 400), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmds := append(readOnlyCommands[:len(readOnlyCommands):len(readOnlyCommands)],
+		[]string{"put", "DB", "users", "k", "v"},
+		[]string{"put", "--create", "DB", "users", "k", "v"},
+		[]string{"delete", "DB", "users", "user001"})
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{missing, "no such file"},
+		{text, "not a folio database"},
+		{empty, "not a folio database"},
+	} {
+		for _, args := range cmds {
+			code, _, stderr := runCLI(t, withDB(args, tc.path)...)
+			if code != exitFail || !strings.Contains(stderr, tc.want) {
+				t.Errorf("%v on %s: exit %d, stderr %q; want 1 and %q", args, filepath.Base(tc.path), code, stderr, tc.want)
+			}
+		}
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("a command created %s", missing)
+	}
+	if fi, err := os.Stat(empty); err != nil || fi.Size() != 0 {
+		t.Errorf("a command changed the empty file: %v, %v", fi, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("files in the directory after the commands: %d, want 2", len(entries))
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	path := sampleDB(t)
+	for _, args := range [][]string{
+		{"nosuchcommand"},
+		{"info"},
+		{"info", path, "extra"},
+		{"info", "--nosuchflag", path},
+		{"stats"},
+		{"check"},
+		{"pages"},
+		{"page", path},
+		{"page", path, "x"},
+		{"page", path, "-1"},
+		{"page", path, "999999"},
+		{"buckets"},
+		{"keys", path},
+		{"keys", path, "users", "--limit", "x"},
+		{"keys", path, "users", "--limit", "-1"},
+		{"keys", path, "a//b"},
+		{"keys", path, `a\q`},
+		{"get", path, "users"},
+		{"get", path, "users", "k", "--format", "octal"},
+		{"get", path, "users", "zz", "--format", "hex"},
+		{"put", path, "users"},
+		{"delete", path, "users"},
+		{"bench", "--keys", "0"},
+		{"bench", "--key-size", "4"},
+		{"bench", "--value-size", "-1"},
+		{"bench", "--batch", "0"},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d (%s), want %d", args, code, stderr, exitUsage)
+		}
+		if stderr == "" {
+			t.Errorf("%v: no message", args)
+		}
+	}
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	root := newRoot(&app{})
+	for _, name := range []string{"bench", "info", "stats", "check", "pages", "page", "buckets", "keys", "get", "put", "delete"} {
+		cmd, _, err := root.Find([]string{name})
+		if err != nil || cmd.Name() != name {
+			t.Errorf("command %s not found: %v", name, err)
+			continue
+		}
+		if cmd.Example == "" {
+			t.Errorf("%s: no Example text", name)
+		}
+		code, out, _ := runCLI(t, name, "--help")
+		if code != exitOK || !strings.Contains(out, "Examples:") {
+			t.Errorf("%s --help: exit %d, output %q", name, code, out)
+		}
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		code, out, stderr := runCLI(t, "completion", shell)
+		if code != exitOK || !strings.Contains(out, "folio") {
+			t.Errorf("completion %s: exit %d, stderr %s", shell, code, stderr)
+		}
+	}
+}
