@@ -63,6 +63,10 @@ type DB struct {
 	pendingView *view          // mapped by grow, for the next snapshot
 	fallback    string         // why open fell back to the older meta, if it did
 
+	// spareBufs are page buffers of earlier commits, for the writer's
+	// reuse; touched only under the write lock.
+	spareBufs [][]byte
+
 	batchMu sync.Mutex
 	batch   *batch // calls queued for the next batch transaction
 

@@ -1,12 +1,13 @@
 package tx
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"sort"
+	"slices"
 
 	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/freelist"
@@ -115,6 +116,7 @@ func (tx *Tx) end() {
 		return
 	}
 	if tx.writable {
+		tx.recycle()
 		tx.freelist, tx.dirty = nil, nil
 		db.writer.Unlock()
 	} else {
@@ -301,10 +303,36 @@ func (tx *Tx) Allocate(n int) (page.ID, error) {
 
 func (tx *Tx) Free(id page.ID, n int)       { tx.freelist.Free(tx.r.txid, id, n) }
 func (tx *Tx) Write(id page.ID, run []byte) { tx.dirty = append(tx.dirty, dirtyRun{id, run}) }
-func (tx *Tx) Buffer(n int) []byte          { return make([]byte, n*tx.r.pageSize) }
+
+// Buffer returns a zeroed run buffer; one-page buffers are recycled from
+// earlier commits, which spares the garbage collector a page per write.
+func (tx *Tx) Buffer(n int) []byte {
+	db := tx.db
+	if k := len(db.spareBufs); n == 1 && k > 0 {
+		b := db.spareBufs[k-1]
+		db.spareBufs = db.spareBufs[:k-1]
+		clear(b)
+		return b
+	}
+	return make([]byte, n*tx.r.pageSize)
+}
+
+// maxSpareBufs bounds the recycled page buffers kept between commits.
+const maxSpareBufs = 1024
+
+// recycle keeps the one-page buffers of written (or dropped) runs.
+// REQUIRES: the write lock is held and nothing references the runs.
+func (tx *Tx) recycle() {
+	db := tx.db
+	for _, d := range tx.dirty {
+		if len(d.run) == tx.r.pageSize && len(db.spareBufs) < maxSpareBufs {
+			db.spareBufs = append(db.spareBufs, d.run)
+		}
+	}
+}
 
 var _ btree.Pages = (*Tx)(nil)
 
 func sortDirty(d []dirtyRun) {
-	sort.Slice(d, func(i, j int) bool { return d[i].id < d[j].id })
+	slices.SortFunc(d, func(a, b dirtyRun) int { return cmp.Compare(a.id, b.id) })
 }
