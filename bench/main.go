@@ -25,6 +25,7 @@ type options struct {
 	runs      int
 	dir       string
 	json      bool
+	jsonFile  string
 	profDir   string
 	config
 }
@@ -37,6 +38,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 1, "runs; the table shows the median of each figure")
 	flag.StringVar(&o.dir, "dir", "", "where to make the temporary data directory (default: the OS temp dir, unless it is in memory)")
 	flag.BoolVar(&o.json, "json", false, "print JSON (every run and the medians) instead of the table")
+	flag.StringVar(&o.jsonFile, "json-file", "", "also write the JSON to this file")
 	flag.StringVar(&o.profDir, "cpuprofile-dir", "", "write a CPU profile of each timed workload here (ENGINE-WORKLOAD-RUN.pprof)")
 	flag.IntVar(&c.keys, "keys", 1_000_000, "keys in the data set")
 	flag.IntVar(&c.valSize, "value-size", 100, "bytes per value")
@@ -65,7 +67,7 @@ func main() {
 		}
 		return
 	}
-	if err := drive(&o); err != nil {
+	if _, err := drive(&o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -113,18 +115,18 @@ type result struct {
 	Errors    map[string]map[string]string `json:"errors,omitempty"`
 }
 
-func drive(o *options) error {
+func drive(o *options) (*result, error) {
 	engs := splitList(o.engines)
 	for _, name := range engs {
 		if _, ok := engines[name]; !ok {
-			return fmt.Errorf("unknown engine %q (built: %v)", name, engineNames())
+			return nil, fmt.Errorf("unknown engine %q (built: %v)", name, engineNames())
 		}
 	}
 	var wls []workload
 	for _, name := range splitList(o.workloads) {
 		w, ok := findWorkload(strings.ToUpper(name))
 		if !ok {
-			return fmt.Errorf("unknown workload %q (W1..W7)", name)
+			return nil, fmt.Errorf("unknown workload %q (W1..W7)", name)
 		}
 		wls = append(wls, w)
 	}
@@ -142,15 +144,15 @@ func drive(o *options) error {
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	base, storage, err := dataDir(o.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp(base, "folio-bench-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -174,7 +176,7 @@ func drive(o *options) error {
 	}
 	res.Sync, err = probeSync(tmp)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
@@ -187,7 +189,7 @@ func drive(o *options) error {
 			byEngine[eng] = m
 			edir := filepath.Join(tmp, eng)
 			if err := os.MkdirAll(edir, 0o755); err != nil {
-				return err
+				return nil, err
 			}
 			data := filepath.Join(edir, "data.db")
 			childRun := func(wl, path string) (metrics, error) {
@@ -233,7 +235,7 @@ func drive(o *options) error {
 				}
 			}
 			if err := os.RemoveAll(edir); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		res.Runs = append(res.Runs, byEngine)
@@ -241,19 +243,28 @@ func drive(o *options) error {
 	for _, eng := range engs {
 		res.Median[eng] = medians(res.Runs, eng)
 	}
+	if o.jsonFile != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err == nil {
+			err = os.WriteFile(o.jsonFile, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	if o.json {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		printReport(os.Stdout, res)
 	}
 	if len(failures) > 0 {
-		return fmt.Errorf("%d failures:\n  %s", len(failures), strings.Join(failures, "\n  "))
+		return res, fmt.Errorf("%d failures:\n  %s", len(failures), strings.Join(failures, "\n  "))
 	}
-	return nil
+	return res, nil
 }
 
 // spawn runs one child process and returns its metrics, plus its peak RSS

@@ -163,4 +163,3 @@ func writeMarkdown(w io.Writer, t [][]string) {
 		}
 	}
 }
-
