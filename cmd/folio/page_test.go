@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/page"
+)
+
+// rootOf returns the root page of the bucket directory and the free list
+// page, from info.
+func rootOf(t *testing.T, path string) (root, freelist uint64) {
+	t.Helper()
+	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	in, err := db.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(in.Root), uint64(in.Freelist)
+}
+
+func TestPage(t *testing.T) {
+	path := sampleDB(t)
+	root, fl := rootOf(t, path)
+	branch := findPage(t, path, page.FlagBranch)
+	var in infoJSON
+	if _, out, _ := runCLI(t, "info", "--json", path); json.Unmarshal([]byte(out), &in) != nil {
+		t.Fatalf("info: %s", out)
+	}
+	lastPage := in.FilePages - 1
+	if uint64(lastPage) < in.HighPage {
+		t.Fatalf("no preallocated page past the high water mark to test with: %+v", in)
+	}
+	large := findPage(t, path, page.FlagLarge)
+	corrupt := churnedDB(t)
+	leaf := findPage(t, corrupt, page.FlagLeaf)
+	flipByte(t, corrupt, int64(leaf)*1024+700)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string // regular expressions
+	}{
+		{"meta", []string{"page", path, "0", "1"}, []string{
+			`(?m)^page 0\n  header: kind meta \(0x0001\), count 0, txid 2, overflow 0\n  checksum: ok`,
+			`meta: page size 1024, txid 2, high water \d+ pages`,
+			fmt.Sprintf(`bucket directory root: page %d \(checksum 0x[0-9a-f]{8}\)`, root),
+			fmt.Sprintf(`free list: page %d`, fl),
+			`(?m)^page 1\n.*txid 1`, `bucket directory root: none`,
+		}},
+		{"directory", []string{"page", path, fmt.Sprint(root)}, []string{
+			`kind leaf`, `0: key "a" bucket: root page \d+ \(checksum 0x[0-9a-f]{8}\), sequence 0`,
+			`key "we/ird" bucket: root page`,
+		}},
+		{"branch", []string{"page", path, fmt.Sprint(branch)}, []string{
+			`kind branch \(0x0002\)`, `0: key "[a-z0-9]*" -> child \d+ \(checksum 0x[0-9a-f]{8}\)`,
+		}},
+		{"large", []string{"page", path, fmt.Sprint(large)}, []string{
+			`kind large`, `overflow 2`, `large value run of 3 pages`, `starts: "xxxx`,
+		}},
+		{"freelist", []string{"page", path, fmt.Sprint(fl)}, []string{`kind freelist`, `\d+ free extents, \d+ pages`}},
+		{"unwritten", []string{"page", path, fmt.Sprint(lastPage)}, []string{`all zero: never written`}},
+		{"corrupt leaf", []string{"page", corrupt, fmt.Sprint(leaf)}, []string{
+			`checksum: bad \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, tc.args...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !regexp.MustCompile(w).MatchString(out) {
+					t.Errorf("output does not match %s:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestPageLeafValues finds the users bucket's leaf holding user042 and
+// checks the element line.
+func TestPageLeafValues(t *testing.T) {
+	path := sampleDB(t)
+	_, out, _ := runCLI(t, "pages", path)
+	var leaves []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == "leaf" && strings.HasSuffix(line, "bucket users") {
+			leaves = append(leaves, f[0])
+		}
+	}
+	_, out, _ = runCLI(t, append([]string{"page", path}, leaves...)...)
+	if !regexp.MustCompile(`\d+: key "user042" value 16 bytes: "value of user 42"`).MatchString(out) {
+		t.Errorf("user042 not found in the users leaves %v:\n%s", leaves, out)
+	}
+	if !regexp.MustCompile(`key "admins" bucket: root page \d+ .*sequence 1`).MatchString(out) {
+		t.Errorf("users/admins bucket header not shown")
+	}
+}
+
+func TestPageBadElements(t *testing.T) {
+	path := sampleDB(t)
+	leaf := findPage(t, path, page.FlagLeaf)
+	// An element count far past what the page holds.
+	flipByte(t, path, int64(leaf)*1024+7)
+	code, out, stderr := runCLI(t, "page", path, fmt.Sprint(leaf))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "checksum: bad") || !strings.Contains(out, "error: folio: corrupt page") || !strings.Contains(out, "element count") {
+		t.Errorf("no decode error shown:\n%s", out)
+	}
+}

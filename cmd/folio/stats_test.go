@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestStats(t *testing.T) {
+	path := sampleDB(t)
+	code, out, stderr := runCLI(t, "stats", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, re := range []string{
+		`(?m)^BUCKET +KEYS +BUCKETS +DEPTH +BRANCH +LEAF +LARGE +USED +ALLOCATED +FILL$`,
+		`(?m)^users +301 +1 +[2-9] +[1-9]\d* +[1-9]\d* +0 +[\d.]+ KiB +[\d.]+ KiB +\d+%$`,
+		`(?m)^users/admins +1 +0 +1 +0 +1 +0 `,
+		`(?m)^a +0 +2 `, `(?m)^a/b/c +0 +0 +0 +0 +0 +0 +0 B +0 B +0%$`,
+		`(?m)^blobs +1 +0 +\d +0 +1 +3 `,
+		`(?m)^we\\/ird +1 +0 `,
+		`(?m)^\(total\) +303 +7 `,
+		`(?m)^file: [\d.]+ MiB, 1024-byte pages: \d+ in use`,
+		`(?m)^free: \d+ pages free, \d+ pending \(.*\) in \d+ extents, largest \d+ pages; fragmentation \d+%$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output does not match %s:\n%s", re, out)
+		}
+	}
+}
+
+func TestStatsJSON(t *testing.T) {
+	path := churnedDB(t)
+	code, out, stderr := runCLI(t, "stats", "--json", "--bucket", "users", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var st statsJSON
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if len(st.Buckets) != 2 || st.Buckets[0].Path != "users" || st.Buckets[1].Path != "users/admins" || st.Total != nil {
+		t.Fatalf("rows %+v", st.Buckets)
+	}
+	u := st.Buckets[0]
+	if u.Keys != 300-240+1 || u.Buckets != 1 || u.BytesUsed <= 0 || u.BytesUsed > u.BytesAlloc ||
+		u.FillPercent <= 0 || u.FillPercent > 100 || u.TotalPages != u.BranchPages+u.LeafPages+u.LargePages {
+		t.Errorf("users %+v", u)
+	}
+	f := st.File
+	if f.FreePages+f.PendingPages == 0 || f.FreeExtents < 1 || f.LargestExtent < 1 ||
+		f.Fragmentation < 0 || f.Fragmentation >= 100 || f.PageSize != 1024 {
+		t.Errorf("file %+v", f)
+	}
+}
+
+func TestStatsBadBucket(t *testing.T) {
+	path := sampleDB(t)
+	for _, tc := range []struct {
+		bucket string
+		code   int
+		want   string
+	}{
+		{"nope", exitFail, `bucket "nope": folio: bucket not found`},
+		{"users/user001", exitFail, "not a bucket"},
+		{"users//x", exitUsage, "empty bucket name"},
+	} {
+		code, _, stderr := runCLI(t, "stats", "--bucket", tc.bucket, path)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("--bucket %s: exit %d, %q; want %d, %q", tc.bucket, code, stderr, tc.code, tc.want)
+		}
+	}
+}
