@@ -105,6 +105,7 @@ type result struct {
 	Command   string                       `json:"command"`
 	Date      string                       `json:"date"`
 	Machine   string                       `json:"machine"`
+	Load      string                       `json:"load"`
 	Storage   string                       `json:"storage"`
 	Sync      syncProbe                    `json:"fdatasync"`
 	Engines   []string                     `json:"engines"`
@@ -174,6 +175,7 @@ func drive(o *options) (*result, error) {
 	for _, w := range ordered {
 		res.Workloads = append(res.Workloads, w.name)
 	}
+	loadBefore := loadAvg()
 	res.Sync, err = probeSync(tmp)
 	if err != nil {
 		return nil, err
@@ -243,6 +245,7 @@ func drive(o *options) (*result, error) {
 	for _, eng := range engs {
 		res.Median[eng] = medians(res.Runs, eng)
 	}
+	res.Load = fmt.Sprintf("%s at the start, %s at the end", loadBefore, loadAvg())
 	if o.jsonFile != "" {
 		b, err := json.MarshalIndent(res, "", "  ")
 		if err == nil {

@@ -95,6 +95,7 @@ func printReport(w io.Writer, r *result) {
 	fmt.Fprintf(w, "date:    %s\n", r.Date)
 	fmt.Fprintf(w, "machine: %s\n", r.Machine)
 	fmt.Fprintf(w, "data:    %s\n", r.Storage)
+	fmt.Fprintf(w, "load:    %s\n", r.Load)
 	fmt.Fprintf(w, "fdatasync of 4 KiB: p50 %.3f ms, %.0f/s (a two-sync commit is bounded near %.0f/s)\n",
 		r.Sync.P50ms, r.Sync.PerSec, r.Sync.PerSec/2)
 	fmt.Fprintf(w, "figures: median of %d run(s); (x) is the ratio to bbolt, higher is better for rates, lower for sizes, latencies and RSS\n\n", len(r.Runs))

@@ -138,3 +138,17 @@ func maxRSS(ps *os.ProcessState) (int64, bool) {
 	}
 	return ru.Maxrss * 1024, true // Linux reports KiB
 }
+
+// loadAvg is the 1, 5 and 15 minute load averages: other work on the
+// machine shows in every figure, so the table says how busy it was.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
