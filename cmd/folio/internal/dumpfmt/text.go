@@ -1,0 +1,330 @@
+package dumpfmt
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// textEncoder writes db_dump's text formats (Text, Print).
+type textEncoder struct {
+	w        *bufio.Writer
+	print    bool
+	pageSize int
+	mapSize  int64
+	open     bool // a block's header is written and its DATA=END is not
+	buf      []byte
+}
+
+func (e *textEncoder) beginBucket(b Bucket) error {
+	buf := e.buf[:0]
+	if e.open {
+		buf = append(buf, "DATA=END\n"...)
+	}
+	buf = append(buf, "VERSION=3\nformat="...)
+	if e.print {
+		buf = append(buf, "print\n"...)
+	} else {
+		buf = append(buf, "bytevalue\n"...)
+	}
+	if len(b.Path) > 0 {
+		buf = append(buf, "database="...)
+		buf = append(buf, EncodePath(b.Path)...)
+		buf = append(buf, '\n')
+	}
+	buf = append(buf, "type=btree\n"...)
+	if e.mapSize > 0 {
+		buf = fmt.Appendf(buf, "mapsize=%d\n", e.mapSize)
+		e.mapSize = 0 // mdb_load reads only the first block's
+	}
+	if b.HasSequence && b.Sequence != 0 {
+		buf = fmt.Appendf(buf, "folio_sequence=%d\n", b.Sequence)
+	}
+	if e.pageSize > 0 {
+		buf = fmt.Appendf(buf, "folio_pagesize=%d\n", e.pageSize)
+		e.pageSize = 0 // the first block says it for the dump
+	}
+	buf = append(buf, "HEADER=END\n"...)
+	e.open = true
+	_, err := e.w.Write(buf)
+	e.buf = buf[:0]
+	return err
+}
+
+func (e *textEncoder) put(k, v []byte) error {
+	buf := e.appendLine(e.buf[:0], k)
+	buf = e.appendLine(buf, v)
+	_, err := e.w.Write(buf)
+	if cap(buf) <= 1<<20 {
+		e.buf = buf[:0] // keep a buffer for ordinary pairs, not for a huge one
+	}
+	return err
+}
+
+func (e *textEncoder) appendLine(buf, b []byte) []byte {
+	buf = append(buf, ' ')
+	if !e.print {
+		for _, c := range b {
+			buf = append(buf, hexDigits[c>>4], hexDigits[c&15])
+		}
+		return append(buf, '\n')
+	}
+	for _, c := range b {
+		// NB: '\' goes out as "\5c", not mdb_dump's "\\": see the package
+		// doc for the mdb_load bug this avoids.
+		if c >= 0x20 && c <= 0x7e && c != '\\' {
+			buf = append(buf, c)
+		} else {
+			buf = append(buf, '\\', hexDigits[c>>4], hexDigits[c&15])
+		}
+	}
+	return append(buf, '\n')
+}
+
+func (e *textEncoder) finish() error {
+	if !e.open {
+		return nil
+	}
+	e.open = false
+	_, err := e.w.WriteString("DATA=END\n")
+	return err
+}
+
+// textDecoder reads the text formats.
+type textDecoder struct {
+	br       *bufio.Reader
+	line     int64 // lines read so far
+	inBlock  bool
+	print    bool   // the current block is format=print
+	first    Format // of the first block
+	pageSize int
+	itemLine int64 // the line of the last item returned
+	long     []byte
+	key, val []byte
+}
+
+func newTextDecoder(br *bufio.Reader) *textDecoder {
+	return &textDecoder{br: br}
+}
+
+func (d *textDecoder) errorf(format string, args ...any) error {
+	return &SyntaxError{Format: Text, Line: d.line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// readLine returns the next line without its newline, valid until the
+// next call; io.EOF when there is none.
+func (d *textDecoder) readLine() ([]byte, error) {
+	line, err := d.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		d.long = append(d.long[:0], line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			line, err = d.br.ReadSlice('\n')
+			d.long = append(d.long, line...)
+		}
+		line = d.long
+	}
+	switch {
+	case err == io.EOF && len(line) == 0:
+		return nil, io.EOF
+	case err == io.EOF:
+		d.line++ // a last line without its newline
+		return line, nil
+	case err != nil:
+		return nil, &SyntaxError{Format: Text, Line: d.line + 1, Msg: "read: " + err.Error()}
+	}
+	d.line++
+	return line[:len(line)-1], nil
+}
+
+func (d *textDecoder) next() (Item, error) {
+	for {
+		if !d.inBlock {
+			return d.readHeader()
+		}
+		line, err := d.readLine()
+		if err == io.EOF {
+			return Item{}, d.errorf("unexpected end of input: the block has no DATA=END (the dump is cut short?)")
+		}
+		if err != nil {
+			return Item{}, err
+		}
+		if len(line) == 0 || line[0] != ' ' {
+			if string(line) == "DATA=END" {
+				d.inBlock = false
+				continue
+			}
+			return Item{}, d.errorf("want a key line (a space, then the key) or DATA=END, found %s", clip(line))
+		}
+		d.itemLine = d.line
+		if d.key, err = d.decode(d.key[:0], line[1:]); err != nil {
+			return Item{}, d.errorf("key: %v", err)
+		}
+		line, err = d.readLine()
+		if err == io.EOF {
+			return Item{}, d.errorf("unexpected end of input: the key on line %d has no value line", d.itemLine)
+		}
+		if err != nil {
+			return Item{}, err
+		}
+		if len(line) == 0 || line[0] != ' ' {
+			return Item{}, d.errorf("want the value line (a space, then the value) for the key on line %d, found %s", d.itemLine, clip(line))
+		}
+		if d.val, err = d.decode(d.val[:0], line[1:]); err != nil {
+			return Item{}, d.errorf("value: %v", err)
+		}
+		return Item{Key: d.key, Value: d.val}, nil
+	}
+}
+
+// readHeader reads a block's header; io.EOF if the input ends before one.
+func (d *textDecoder) readHeader() (Item, error) {
+	b := &Bucket{}
+	started := false
+	d.print = false
+	for {
+		raw, err := d.readLine()
+		if err == io.EOF {
+			if !started {
+				return Item{}, io.EOF
+			}
+			return Item{}, d.errorf("unexpected end of input in a header (no HEADER=END)")
+		}
+		if err != nil {
+			return Item{}, err
+		}
+		if !started {
+			started = true
+			d.itemLine = d.line
+		}
+		line := string(raw)
+		if line == "HEADER=END" {
+			d.inBlock = true
+			if d.first == 0 {
+				d.first = Text
+				if d.print {
+					d.first = Print
+				}
+			}
+			return Item{Bucket: b}, nil
+		}
+		key, val, ok := strings.Cut(line, "=")
+		if !ok {
+			if strings.HasPrefix(line, " ") && d.line == d.itemLine {
+				return Item{}, d.errorf("a data line outside a block (no header before it)")
+			}
+			if strings.HasPrefix(line, " ") {
+				return Item{}, d.errorf("a data line before HEADER=END")
+			}
+			return Item{}, d.errorf("want a header line (KEY=VALUE), found %s", clip(raw))
+		}
+		switch key {
+		case "VERSION":
+			if n, err := strconv.Atoi(val); err != nil || n < 1 || n > 3 {
+				return Item{}, d.errorf("unsupported VERSION %q (want 1 to 3)", val)
+			}
+		case "format":
+			switch val {
+			case "bytevalue":
+				d.print = false
+			case "print":
+				d.print = true
+			default:
+				return Item{}, d.errorf("unsupported format %q (want bytevalue or print)", val)
+			}
+		case "type":
+			if val != "btree" {
+				return Item{}, d.errorf("unsupported type %q (only btree)", val)
+			}
+		case "database":
+			p, err := DecodePath(val)
+			if err != nil {
+				return Item{}, d.errorf("database name: %v", err)
+			}
+			b.Path = p
+		case "duplicates", "dupsort", "dupfixed", "integerdup", "reversedup":
+			if val != "0" {
+				return Item{}, d.errorf("%s=%s: the database holds duplicate keys, and a folio bucket holds one value per key", key, val)
+			}
+		case "folio_sequence":
+			n, err := strconv.ParseUint(val, 10, 64)
+			if err != nil {
+				return Item{}, d.errorf("bad folio_sequence %q", val)
+			}
+			b.Sequence, b.HasSequence = n, true
+		case "folio_pagesize":
+			n, err := strconv.Atoi(val)
+			if err != nil || n <= 0 {
+				return Item{}, d.errorf("bad folio_pagesize %q", val)
+			}
+			if d.pageSize == 0 {
+				d.pageSize = n
+			}
+		default:
+			// mapsize, maxreaders, db_pagesize, reversekey, integerkey and
+			// keys of tools to come: nothing folio needs (mdb_load, too,
+			// ignores what it does not know).
+		}
+	}
+}
+
+func (d *textDecoder) decode(dst, src []byte) ([]byte, error) {
+	if d.print {
+		return decodePrint(dst, src)
+	}
+	return decodeHex(dst, src)
+}
+
+func decodeHex(dst, src []byte) ([]byte, error) {
+	if len(src)%2 != 0 {
+		return dst, fmt.Errorf("odd number of hex digits (%d)", len(src))
+	}
+	for i := 0; i < len(src); i += 2 {
+		hi, ok1 := unhex(src[i])
+		lo, ok2 := unhex(src[i+1])
+		if !ok1 || !ok2 {
+			return dst, fmt.Errorf("column %d: %q is not a hex byte", i+2, src[i:i+2])
+		}
+		dst = append(dst, hi<<4|lo)
+	}
+	return dst, nil
+}
+
+func decodePrint(dst, src []byte) ([]byte, error) {
+	for i := 0; i < len(src); {
+		j := bytes.IndexByte(src[i:], '\\')
+		if j < 0 {
+			return append(dst, src[i:]...), nil
+		}
+		dst = append(dst, src[i:i+j]...)
+		i += j
+		if i+1 < len(src) && src[i+1] == '\\' {
+			dst = append(dst, '\\')
+			i += 2
+			continue
+		}
+		if i+2 >= len(src) {
+			return dst, fmt.Errorf(`column %d: incomplete escape (want "\\" or "\HH"; mdb_dump -p writes a backslash unescaped, so dump data holding backslashes without -p)`, i+2)
+		}
+		hi, ok1 := unhex(src[i+1])
+		lo, ok2 := unhex(src[i+2])
+		if !ok1 || !ok2 {
+			return dst, fmt.Errorf(`column %d: bad escape %q (want "\\" or "\HH"; mdb_dump -p writes a backslash unescaped, so dump data holding backslashes without -p)`,
+				i+2, src[i:i+3])
+		}
+		dst = append(dst, hi<<4|lo)
+		i += 3
+	}
+	return dst, nil
+}
+
+// clip quotes the start of a line for an error message.
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return strconv.Quote(string(b[:40])) + "..."
+	}
+	return strconv.Quote(string(b))
+}
