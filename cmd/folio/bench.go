@@ -509,7 +509,7 @@ func printBenchLine(w io.Writer, r benchResult) {
 			lat = fmt.Sprintf("%s commits/s, %s", si(r.CommitsPerS), lat)
 		}
 	}
-	fmt.Fprintf(w, "%-14s %-14s %-40s %7.2fs %17s %12s  %-44s file %s\n", r.Name, fmt.Sprintf("%d %s", r.Ops, r.Unit), r.What,
+	fmt.Fprintf(w, "%-14s %-14s %-44s %7.2fs %17s %12s  %-44s file %s\n", r.Name, fmt.Sprintf("%d %s", r.Ops, r.Unit), r.What,
 		r.Seconds, rate, mb, lat, humanBytes(r.FileSize))
 }
 

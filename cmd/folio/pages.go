@@ -145,7 +145,7 @@ type pageMap struct {
 	metaErr  [2]error
 	runs     map[page.ID]*runUse
 	free     []page.Extent
-	freeNote string // how free pages are known
+	freeNote string // why free pages are not known from the free list, if they are not
 	problems []string
 }
 
@@ -187,7 +187,6 @@ func walkPages(pf *pageFile) *pageMap {
 		return m
 	}
 	m.free = exts
-	m.freeNote = "on the free list (free, or pending until no reader can see it)"
 	return m
 }
 
@@ -336,22 +335,25 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 			id += uint64(u.pages)
 		case free[page.ID(id)] > 0:
 			n := free[page.ID(id)]
-			fmt.Fprintf(tw, "%s\tfree\t-\t-\t-\t%d pages %s\n", idRange(id, n), n, m.freeNote)
+			fmt.Fprintf(tw, "%s\tfree\t-\t-\t-\t%s\n", idRange(id, n), nPages(n))
 			id += n
 		case id < high:
 			n := uint64(1)
 			for id+n < high && m.runs[page.ID(id+n)] == nil && free[page.ID(id+n)] == 0 {
 				n++
 			}
-			kind, note := "unreachable", fmt.Sprintf("%d pages neither reachable nor on the free list (leaked)", n)
-			if m.meta.Freelist == 0 {
-				kind, note = "free", fmt.Sprintf("%d pages, %s", n, m.freeNote)
+			kind, note := "unreachable", nPages(n)+", neither reachable nor on the free list (leaked)"
+			switch {
+			case m.meta.Freelist == 0:
+				kind, note = "free", nPages(n)+" ("+m.freeNote+")"
+			case m.freeNote != "":
+				note = nPages(n) + ", not reachable (" + m.freeNote + ": free or leaked)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\n", idRange(id, n), kind, note)
 			id += n
 		default:
 			n := pf.pages - id
-			fmt.Fprintf(tw, "%s\tunallocated\t-\t-\t-\t%d pages past the high water mark (the file grows in steps)\n", idRange(id, n), n)
+			fmt.Fprintf(tw, "%s\tunallocated\t-\t-\t-\t%s past the high water mark (the file grows in steps)\n", idRange(id, n), nPages(n))
 			id += n
 		}
 	}
@@ -362,6 +364,13 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+func nPages(n uint64) string {
+	if n == 1 {
+		return "1 page"
+	}
+	return fmt.Sprintf("%d pages", n)
 }
 
 func idRange(id, n uint64) string {
