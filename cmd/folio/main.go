@@ -76,7 +76,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "folio:", err)
+	// The library's errors start with "folio: " too; say it once.
+	fmt.Fprintln(stderr, "folio:", strings.TrimPrefix(err.Error(), "folio: "))
 	var ue usageError
 	var ce checkFailed
 	switch {
@@ -124,6 +125,9 @@ func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a database file", path)
+	}
 	// NB: folio.Open treats an empty file as absent and builds a database
 	// in its place when opening read-write; a tool must not do that to a
 	// file it was only asked to use.
@@ -133,6 +137,11 @@ func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
 	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: readOnly, Timeout: a.timeout})
 	if errors.Is(err, folio.ErrTimeout) {
 		return nil, fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", path, a.timeout, err)
+	}
+	if err != nil && !strings.Contains(err.Error(), path) {
+		// Some open errors (a file too short to be a database) do not
+		// name the file.
+		err = fmt.Errorf("%s: %w", path, err)
 	}
 	return db, err
 }
