@@ -9,8 +9,8 @@ import (
 )
 
 // progress shows how far a long operation has come. Commands call Add as
-// work is done and Done once at the end (also on failure); both are safe
-// from several goroutines.
+// work is done and Done once at the end (also on failure), which erases
+// the bar; both are safe from several goroutines.
 //
 // A bar is drawn on stderr only when stderr is a terminal; otherwise (a
 // pipe, a log file, a test) newProgress returns one that does nothing, so
@@ -76,6 +76,8 @@ func (b *bar) Add(n int64) {
 	}
 }
 
+// Done erases the bar: the command prints its own summary on stdout, and
+// a finished bar left on the terminal would sit between its lines.
 func (b *bar) Done() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -83,8 +85,7 @@ func (b *bar) Done() {
 		return
 	}
 	b.ended = true
-	b.drawLocked(b.now())
-	fmt.Fprintln(b.w)
+	fmt.Fprint(b.w, "\r\x1b[K")
 }
 
 // drawLocked redraws the line in place. REQUIRES: b.mu held.

@@ -38,12 +38,15 @@ func TestProgressBar(t *testing.T) {
 	w.Reset()
 	now = now.Add(time.Second)
 	b.Add(2000) // past the total: capped at 100%
+	if got := w.String(); !strings.Contains(got, "[==============================] 100%") {
+		t.Errorf("draw past the total: %q", got)
+	}
+	w.Reset()
 	b.Done()
 	b.Done() // a second Done does nothing
 	b.Add(1) // nor does Add after Done
-	got := w.String()
-	if !strings.Contains(got, "100%") || strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "\n") {
-		t.Errorf("end: %q", got)
+	if got := w.String(); got != "\r\x1b[K" {
+		t.Errorf("Done wrote %q, want the line erased", got)
 	}
 }
 

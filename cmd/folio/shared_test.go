@@ -209,10 +209,15 @@ func TestCommandsBadFiles(t *testing.T) {
 		[]string{"put", "DB", "users", "k", "v"},
 		[]string{"put", "--create", "DB", "users", "k", "v"},
 		[]string{"delete", "DB", "users", "user001"})
+	subdir := filepath.Join(dir, "sub.db")
+	if err := os.Mkdir(subdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		path, want string
 	}{
 		{missing, "no such file"},
+		{subdir, "is a directory"},
 		{text, "not a folio database"},
 		{empty, "not a folio database"},
 	} {
@@ -230,8 +235,8 @@ func TestCommandsBadFiles(t *testing.T) {
 		t.Errorf("a command changed the empty file: %v, %v", fi, err)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 2 {
-		t.Errorf("files in the directory after the commands: %d, want 2", len(entries))
+	if len(entries) != 3 {
+		t.Errorf("files in the directory after the commands: %d, want 3", len(entries))
 	}
 }
 
