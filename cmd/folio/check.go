@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/page"
 	"github.com/spf13/cobra"
 )
 
@@ -49,14 +51,20 @@ The database is opened read-only (shared lock); the file is not changed.`,
   folio check --json app.db > report.json || echo "app.db is damaged"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			var res checkJSON
 			db, err := a.openDB(args[0], true)
-			if err != nil {
+			switch {
+			case errors.Is(err, folio.ErrCorrupt) || errors.Is(err, folio.ErrChecksum):
+				// The library will not open it: that is the first
+				// problem, and the pages say more.
+				res = checkRefused(a, args[0], err)
+			case err != nil:
 				return err
-			}
-			defer closeDB(db, &err)
-			res, err := checkDB(db, args[0])
-			if err != nil {
-				return err
+			default:
+				defer closeDB(db, &err)
+				if res, err = checkDB(db, args[0]); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				if err := printJSON(a.stdout, res); err != nil {
@@ -107,6 +115,42 @@ func checkDB(db *folio.DB, path string) (checkJSON, error) {
 	}
 	res.OK = len(res.Problems) == 0
 	return res, nil
+}
+
+// checkRefused reports a file the library refused to open: the open
+// error, then whatever the page walk of pages.go finds wrong, page by page.
+func checkRefused(a *app, path string, openErr error) checkJSON {
+	res := checkJSON{Path: path, Problems: []checkProblem{problemOf(openErr)}}
+	pf, err := openRawPageFile(path, a.timeout)
+	if err != nil {
+		res.Problems = append(res.Problems, checkProblem{Error: "reading the meta pages: " + err.Error()})
+		return res
+	}
+	defer pf.Close()
+	m := walkPages(pf)
+	res.Pages, res.TxID = uint64(m.meta.High), int(m.meta.TxID)
+	ids := make([]page.ID, 0, len(m.runs))
+	for id := range m.runs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	first := res.Problems[0].Page
+	for _, id := range ids {
+		u := m.runs[id]
+		if (u.checksum == "ok" && u.problem == "") || (first != nil && *first == uint64(id)) {
+			continue
+		}
+		pid := uint64(id)
+		msg := fmt.Sprintf("%v page (%s): checksum %s", u.kind, u.note, u.checksum)
+		if u.problem != "" {
+			msg += "; " + u.problem
+		}
+		res.Problems = append(res.Problems, checkProblem{Page: &pid, Error: msg})
+	}
+	for _, p := range m.problems {
+		res.Problems = append(res.Problems, checkProblem{Error: p})
+	}
+	return res
 }
 
 func problemOf(err error) checkProblem {

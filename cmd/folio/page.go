@@ -29,6 +29,8 @@ descriptors; a free list's extents; the start of a large value.
 Keys are shown quoted and escaped. A page that does not decode is shown as
 far as it goes, with the decode error; free pages may hold stale content
 from an earlier transaction ("folio pages" says which pages are free).
+A file the library refuses to open (its root or free list damaged) can
+still be inspected; a warning says so.
 
 The database is opened read-only (shared lock); the file is not changed.`,
 		Example: `  folio page app.db 0 1    # both meta pages
@@ -43,16 +45,11 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				}
 				ids = append(ids, page.ID(id))
 			}
-			db, err := a.openDB(args[0], true)
+			pf, err := a.openPages(args[0])
 			if err != nil {
 				return err
 			}
-			defer closeDB(db, &err)
-			pf, err := openPageFile(db, args[0])
-			if err != nil {
-				return err
-			}
-			defer pf.Close()
+			defer closePages(pf, &err)
 			for _, id := range ids {
 				if uint64(id) >= pf.pages {
 					return usagef("page %d is beyond the end of %s (%d pages of %d bytes)", id, args[0], pf.pages, pf.pageSize)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/foliodb/folio"
 	"github.com/foliodb/folio/page"
@@ -35,6 +37,8 @@ bytes, and the checksum its parent expects of it) and the transaction that
 wrote it. The note says which bucket a tree page belongs to.
 
 Damaged pages are listed with what is wrong with them; the listing goes on.
+A file the library refuses to open (its root or free list damaged) is
+still listed, from its newest valid meta page, with a warning.
 
 The database is opened read-only (shared lock); the file is not changed.`,
 		Example: `  folio pages app.db
@@ -42,16 +46,11 @@ The database is opened read-only (shared lock); the file is not changed.`,
   folio page app.db 2                      # then look inside one`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			db, err := a.openDB(args[0], true)
+			pf, err := a.openPages(args[0])
 			if err != nil {
 				return err
 			}
-			defer closeDB(db, &err)
-			pf, err := openPageFile(db, args[0])
-			if err != nil {
-				return err
-			}
-			defer pf.Close()
+			defer closePages(pf, &err)
 			m := walkPages(pf)
 			return printPages(a.stdout, pf, m)
 		},
@@ -65,7 +64,13 @@ type pageFile struct {
 	path     string
 	pageSize int
 	pages    uint64 // whole pages in the file
-	info     folio.Info
+	// info is the library's view of the file; when the library refused
+	// to open it, only PageSize, MetaSlot and MetaFallback are set, from
+	// the meta pages read here.
+	info folio.Info
+	db   *folio.DB // the read-only open holding the shared lock, or nil
+	// refused is why the library would not open the file, if it would not.
+	refused error
 }
 
 // openPageFile opens db's file for reading its pages. REQUIRES: db is
@@ -88,6 +93,95 @@ func openPageFile(db *folio.DB, path string) (*pageFile, error) {
 }
 
 func (pf *pageFile) Close() error { return pf.f.Close() }
+
+// openPages opens path for the page-inspection commands: read-only
+// through the library, or, when the library refuses a damaged file, by
+// reading its meta pages here under the same shared lock (the point of
+// inspecting pages is often a file the library will not open).
+func (a *app) openPages(path string) (*pageFile, error) {
+	db, err := a.openDB(path, true)
+	if err == nil {
+		pf, err := openPageFile(db, path)
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		pf.db = db
+		return pf, nil
+	}
+	if !errors.Is(err, folio.ErrCorrupt) && !errors.Is(err, folio.ErrChecksum) {
+		return nil, err
+	}
+	pf, rerr := openRawPageFile(path, a.timeout)
+	if rerr != nil {
+		return nil, fmt.Errorf("%w (and reading its meta pages: %v)", err, rerr)
+	}
+	pf.refused = err
+	fmt.Fprintf(a.stderr, "folio: warning: the library refuses %s (%v); reading its pages from meta page %d\n", path, err, pf.info.MetaSlot)
+	return pf, nil
+}
+
+// closePages closes what openPages opened, reporting an error through
+// *err unless the command already failed.
+func closePages(pf *pageFile, err *error) {
+	if pf.db != nil {
+		closeDB(pf.db, err)
+	}
+	if cerr := pf.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("close %s: %w", pf.path, cerr)
+	}
+}
+
+// openRawPageFile opens path under a shared lock and picks the meta page
+// to follow as the library would: the valid one with the higher txid.
+func openRawPageFile(path string, timeout time.Duration) (pf *pageFile, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+		}
+	}()
+	if err := lockShared(f, path, timeout); err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	// Slot 0 tells the page size; if it is bad, look for slot 1 at every
+	// page size the format allows.
+	head := make([]byte, min(fi.Size(), 2*page.MaxPageSize))
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return nil, err
+	}
+	var metas [2]page.Meta
+	var errs [2]error
+	metas[0], errs[0] = page.DecodeMeta(head, 0)
+	errs[1] = errors.New("not found")
+	for ps := page.MinPageSize; ps <= page.MaxPageSize && 2*ps <= len(head); ps *= 2 {
+		if errs[0] == nil && ps != int(metas[0].PageSize) {
+			continue
+		}
+		if metas[1], errs[1] = page.DecodeMeta(head[ps:], 1); errs[1] == nil {
+			break
+		}
+	}
+	slot := 0
+	switch {
+	case errs[0] != nil && errs[1] != nil:
+		return nil, fmt.Errorf("no valid meta page: %v; %v", errs[0], errs[1])
+	case errs[0] != nil || (errs[1] == nil && metas[1].TxID > metas[0].TxID):
+		slot = 1
+	}
+	in := folio.Info{PageSize: int(metas[slot].PageSize), MetaSlot: slot}
+	if errs[1-slot] != nil {
+		in.MetaFallback = fmt.Sprintf("meta page %d unusable: %v", 1-slot, errs[1-slot])
+	}
+	return &pageFile{f: f, path: path, pageSize: in.PageSize, pages: uint64(fi.Size()) / uint64(in.PageSize), info: in}, nil
+}
 
 // page reads one page.
 func (pf *pageFile) page(id page.ID) ([]byte, error) {

@@ -1,0 +1,37 @@
+//go:build unix
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockShared takes a shared flock on f, the lock a read-only folio.Open
+// takes, waiting up to timeout (0: forever) for a writer to let go. The
+// page-inspection commands use it on files the library refuses to open
+// (a damaged root or free list), where they still read the pages; with
+// the same lock as the library's, a writer in another process cannot
+// change the file under them. The lock goes with f's Close.
+func lockShared(f *os.File, path string, timeout time.Duration) error {
+	const retry = 50 * time.Millisecond
+	deadline := time.Now().Add(timeout)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case !errors.Is(err, unix.EWOULDBLOCK):
+			return fmt.Errorf("lock %s: %w", path, err)
+		case timeout > 0 && time.Now().After(deadline):
+			return fmt.Errorf("%s is locked by another process (waited %v; try --timeout)", path, timeout)
+		}
+		time.Sleep(retry)
+	}
+}
