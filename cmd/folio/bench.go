@@ -509,14 +509,23 @@ func printBenchLine(w io.Writer, r benchResult) {
 			lat = fmt.Sprintf("%s commits/s, %s", si(r.CommitsPerS), lat)
 		}
 	}
-	fmt.Fprintf(w, "%-14s %-14s %-44s %7.2fs %17s %12s  %-44s file %s\n", r.Name, fmt.Sprintf("%d %s", r.Ops, r.Unit), r.What,
-		r.Seconds, rate, mb, lat, humanBytes(r.FileSize))
+	el := shortDuration(time.Duration(r.Seconds * 1e9))
+	fmt.Fprintf(w, "%-14s %-14s %-44s %8s %17s %12s  %-44s file %s\n", r.Name, fmt.Sprintf("%d %s", r.Ops, r.Unit), r.What,
+		el, rate, mb, lat, humanBytes(r.FileSize))
 }
 
-// micros shows a latency given in microseconds to about three digits.
-func micros(us float64) string {
-	d := time.Duration(us * 1e3)
+// micros shows a latency given in microseconds.
+func micros(us float64) string { return shortDuration(time.Duration(us * 1e3)) }
+
+// shortDuration shows d to about three significant digits.
+func shortDuration(d time.Duration) string {
 	switch {
+	case d >= 100*time.Second:
+		return d.Round(time.Second).String()
+	case d >= 10*time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
 	case d >= 100*time.Millisecond:
 		return d.Round(time.Millisecond).String()
 	case d >= 10*time.Millisecond:

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // smallBench are bench flags for a run of a fraction of a second.
@@ -79,5 +80,24 @@ func TestBenchBadFlags(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "bench", "--keys", "10", "--dir", filepath.Join(t.TempDir(), "missing")); code != exitFail {
 		t.Errorf("bench into a missing --dir: exit %d (%s), want 1", code, stderr)
+	}
+}
+
+func TestShortDuration(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{1234 * time.Nanosecond, "1µs"},
+		{2345678 * time.Nanosecond, "2.35ms"},
+		{23456789 * time.Nanosecond, "23.5ms"},
+		{234567890 * time.Nanosecond, "235ms"},
+		{2345678901 * time.Nanosecond, "2.35s"},
+		{23456789012 * time.Nanosecond, "23.5s"},
+		{234567890123 * time.Nanosecond, "3m55s"},
+	} {
+		if got := shortDuration(tc.d); got != tc.want {
+			t.Errorf("shortDuration(%v) = %s, want %s", tc.d, got, tc.want)
+		}
 	}
 }
