@@ -138,7 +138,9 @@ func (tx *Tx) freelistPagesCount() int {
 // is too short. Readers keep their views (invariant 4).
 func (db *DB) grow(size int64) error {
 	if size <= db.fileSize {
-		return nil
+		// NB: the file may be long enough and the newest view not: an
+		// earlier commit grew the file, then failed to map it.
+		return db.growView(db.fileSize)
 	}
 	target := size
 	step := db.fileSize / 4
@@ -163,15 +165,22 @@ func (db *DB) grow(size int64) error {
 		return fmt.Errorf("folio: grow %s to %d bytes: %w", db.path, target, err)
 	}
 	db.fileSize = target
-	if target > db.viewSize {
-		v, err := db.mapLocked(target)
-		if err != nil {
-			return err
-		}
-		db.mu.Lock()
-		db.pendingView = v
-		db.mu.Unlock()
+	return db.growView(target)
+}
+
+// growView maps the file anew for the next snapshot if the newest view is
+// shorter than size bytes.
+func (db *DB) growView(size int64) error {
+	if size <= db.viewSize {
+		return nil
 	}
+	v, err := db.mapLocked(size)
+	if err != nil {
+		return err
+	}
+	db.mu.Lock()
+	db.pendingView = v
+	db.mu.Unlock()
 	return nil
 }
 
