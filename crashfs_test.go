@@ -64,6 +64,7 @@ var errInjected = errors.New("injected I/O error")
 
 type crashStorage struct {
 	tx.Storage // the real storage, over an in-memory file
+	file       *os.File
 
 	mu   sync.Mutex
 	base []byte    // the file, all durable, when recording began
@@ -76,6 +77,8 @@ type crashStorage struct {
 	failAt   int
 	calls    int
 	failedOp *crashOp
+	// failMaps, when set, fails the next Map (whatever failAt says).
+	failMaps bool
 }
 
 // newCrashStorage returns a recording storage over a file holding base.
@@ -84,6 +87,7 @@ func newCrashStorage(t testing.TB, base []byte) *crashStorage {
 	f := memFile(t, base)
 	return &crashStorage{
 		Storage: openFileStorage(f, false, false, 0),
+		file:    f,
 		base:    bytes.Clone(base),
 		failAt:  -1,
 	}
@@ -94,7 +98,8 @@ func newCrashStorage(t testing.TB, base []byte) *crashStorage {
 func (s *crashStorage) faultLocked(op crashOp) bool {
 	n := s.calls
 	s.calls++
-	if n == s.failAt {
+	if n == s.failAt || (op.kind == opMap && s.failMaps) {
+		s.failMaps = false
 		s.failedOp = &op
 		return true
 	}
@@ -183,6 +188,21 @@ func (s *crashStorage) opCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.ops)
+}
+
+// contents returns the file as it stands now (what a reopen after a
+// clean shutdown, or a process death, would find). REQUIRES: not closed.
+func (s *crashStorage) contents(t testing.TB) []byte {
+	t.Helper()
+	fi, err := s.file.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, fi.Size())
+	if _, err := s.file.ReadAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // minSector is the unit a disk writes atomically (at least).
