@@ -418,7 +418,15 @@ func (db *DB) View(fn func(*Tx) error) error {
 		return err
 	}
 	tx.managed = true
+	ended := false
+	defer func() {
+		if !ended { // fn panicked: release the snapshot on the way out
+			tx.managed = false
+			tx.end()
+		}
+	}()
 	err := tx.run(fn)
+	ended = true
 	tx.managed = false
 	tx.end()
 	tx.reset()
@@ -435,6 +443,12 @@ func (db *DB) Update(fn func(*Tx) error) error {
 		return err
 	}
 	tx.managed = true
+	defer func() {
+		if tx.db != nil { // fn panicked: roll back, freeing the write lock
+			tx.managed = false
+			_ = tx.Rollback()
+		}
+	}()
 	err = tx.run(fn)
 	tx.managed = false
 	if err != nil {
