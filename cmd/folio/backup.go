@@ -1,0 +1,252 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/foliodb/folio"
+	"github.com/klauspost/compress/zstd"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newBackupCmd) }
+
+func newBackupCmd(a *app) *cobra.Command {
+	var compress bool
+	cmd := &cobra.Command{
+		Use:   "backup DB OUT [--zstd]",
+		Short: "Write a consistent, verified copy of a database, even one in use",
+		Long: `Backup copies the database as one read transaction sees it (Tx.WriteTo):
+a consistent snapshot, taken under a shared lock, so programs may go on
+reading the database meanwhile. The copy is written to a temporary file
+beside OUT, synced, verified (opened and fully checked: checksums, tree
+order, page accounting) and only then renamed to OUT.
+
+With --zstd the copy is zstd-compressed; it is verified by decompressing
+it to a temporary file. Restore it with "zstd -d < OUT > app.db".
+
+A writer in another process holds an exclusive lock: backup then fails
+within --timeout, saying so.`,
+		Example: `  folio backup app.db /backups/app-$(date +%F).db
+  folio backup --zstd app.db /backups/app.db.zst`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			src, dst := args[0], args[1]
+			if sameFile(src, dst) {
+				return usagef("OUT %s is the database itself", dst)
+			}
+			st, err := backupDB(a, src, dst, compress)
+			if err != nil {
+				return fmt.Errorf("backup %s: %w", src, err)
+			}
+			z := ""
+			if compress {
+				z = ", zstd"
+			}
+			fmt.Fprintf(a.stdout, "backed up %s at txid %d (%s) to %s (%s%s) in %v; verified: %s\n",
+				src, st.txid, humanBytes(st.size), dst, humanBytes(st.written), z, st.elapsed.Round(time.Millisecond), st.verified)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&compress, "zstd", false, "compress the copy with zstd")
+	return cmd
+}
+
+type backupStats struct {
+	txid          int
+	size, written int64
+	elapsed       time.Duration
+	verified      string
+}
+
+func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error) {
+	start := time.Now()
+	db, err := a.openDB(src, true)
+	if err != nil {
+		return st, err
+	}
+	out, err := createOut(dst)
+	if err != nil {
+		_ = db.Close()
+		return st, err
+	}
+	defer out.abort()
+	cw := &countWriter{w: out.f}
+	err = db.View(func(tx *folio.Tx) error {
+		st.txid, st.size = tx.ID(), tx.Size()
+		prog := newProgress(a, st.size, "backup: bytes")
+		defer prog.Done()
+		var w io.Writer = cw
+		var zw *zstd.Encoder
+		if compress {
+			var zerr error
+			if zw, zerr = zstd.NewWriter(cw); zerr != nil {
+				return fmt.Errorf("zstd: %w", zerr)
+			}
+			w = zw
+		}
+		_, err := tx.WriteTo(&progressWriter{w: w, prog: prog})
+		if zw != nil {
+			if cerr := zw.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+		return nil
+	})
+	// The lock is not needed to verify the copy: let writers in now.
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", src, cerr)
+	}
+	if err != nil {
+		return st, err
+	}
+	st.written = cw.n
+	if err := out.f.Sync(); err != nil {
+		return st, fmt.Errorf("sync %s: %w", out.tmp, err)
+	}
+	if st.verified, err = verifyBackup(out.tmp, compress, st.txid); err != nil {
+		return st, err
+	}
+	if err := out.commit(); err != nil {
+		return st, err
+	}
+	st.elapsed = time.Since(start)
+	return st, nil
+}
+
+// verifyBackup opens the copy at path (decompressed into a temporary file
+// first, if compressed) and checks all of it.
+func verifyBackup(path string, compressed bool, txid int) (string, error) {
+	what := "check ok"
+	if compressed {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		tmp, err := os.CreateTemp(filepath.Dir(path), ".folio-verify-*")
+		if err != nil {
+			return "", fmt.Errorf("verify: %w", err)
+		}
+		defer os.Remove(tmp.Name())
+		zr, err := zstd.NewReader(f)
+		if err != nil {
+			_ = tmp.Close()
+			return "", fmt.Errorf("verify: zstd: %w", err)
+		}
+		_, err = io.Copy(tmp, zr)
+		zr.Close()
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", fmt.Errorf("verify: decompress: %w", err)
+		}
+		path, what = tmp.Name(), "decompressed, check ok"
+	}
+	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: true})
+	if err != nil {
+		return "", fmt.Errorf("verify: open the copy: %w", err)
+	}
+	defer db.Close()
+	res, err := checkDB(db, path)
+	if err != nil {
+		return "", fmt.Errorf("verify: %w", err)
+	}
+	if !res.OK {
+		return "", fmt.Errorf("verify: the copy has %d problems, the first: %s", len(res.Problems), res.Problems[0].Error)
+	}
+	if res.TxID != txid {
+		return "", fmt.Errorf("verify: the copy is at txid %d, the snapshot was %d", res.TxID, txid)
+	}
+	return fmt.Sprintf("%s (%d keys in %d buckets)", what, res.Keys, res.Buckets), nil
+}
+
+// outFile is an output written to a temporary file beside its path and
+// renamed into place once complete, so a failure leaves nothing behind
+// and a reader never sees half a file.
+type outFile struct {
+	f         *os.File
+	path, tmp string
+	done      bool
+}
+
+func createOut(path string) (*outFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	return &outFile{f: f, path: path, tmp: f.Name()}, nil
+}
+
+// commit syncs the file, renames it into place and syncs the directory.
+func (o *outFile) commit() error {
+	err := o.f.Sync()
+	if cerr := o.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(o.tmp, o.path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(o.path))
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", o.path, err)
+	}
+	o.done = true
+	return nil
+}
+
+// abort removes the temporary file unless commit succeeded.
+func (o *outFile) abort() {
+	if o.done {
+		return
+	}
+	_ = o.f.Close()
+	_ = os.Remove(o.tmp)
+	o.done = true
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// sameFile reports whether a and b exist and are the same file.
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// progressWriter counts bytes written on a progress bar.
+type progressWriter struct {
+	w    io.Writer
+	prog progress
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.prog.Add(int64(n))
+	return n, err
+}
+
+// errExists is returned when a command would overwrite a file it only
+// ever creates.
+var errExists = errors.New("already exists (this command writes a new file; remove it first)")

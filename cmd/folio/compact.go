@@ -1,0 +1,362 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/cmd/folio/internal/dumpfmt"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newCompactCmd) }
+
+func newCompactCmd(a *app) *cobra.Command {
+	var pageSize int
+	cmd := &cobra.Command{
+		Use:   "compact SRC DST [--page-size N]",
+		Short: "Copy a database's live data into a new, tightly packed file",
+		Long: `Compact copies every bucket, key and sequence of SRC into a new database
+DST: keys go in in order and every bucket packs its pages full, so DST
+holds no free pages and no half-empty ones. DST keeps SRC's page size
+unless --page-size says otherwise.
+
+DST is built under a temporary name beside it and verified before it is
+renamed into place: a full check, the key count of every bucket and a
+SHA-256 over all buckets, sequences, keys and values, compared with SRC.
+The sizes before and after are printed.
+
+SRC is opened read-only (shared lock) and read in one transaction, so other
+programs may go on reading it. A writer in another process holds an
+exclusive lock: compact then fails within --timeout, saying so.`,
+		Example: `  folio compact app.db app.compact.db && mv app.compact.db app.db
+  folio compact --page-size 16384 app.db app.16k.db`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			if err := checkPageSizeFlag(pageSize); err != nil {
+				return err
+			}
+			src, dst := args[0], args[1]
+			if _, err := os.Lstat(dst); err == nil {
+				return fmt.Errorf("compact: %s %w", dst, errExists)
+			}
+			db, err := a.openSource(src)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db, &err)
+			if pageSize == 0 {
+				pageSize = db.PageSize()
+			}
+			var res copyResult
+			err = db.View(func(tx *folio.Tx) error {
+				res, err = copyTree(a, folioTree{tx: tx}, dst, pageSize, "compact")
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("compact %s: %w", src, err)
+			}
+			before := fileSize(src)
+			fmt.Fprintf(a.stdout, "compacted %s (%s) into %s (%s, %.1f%%) in %v: %d keys in %d buckets, page size %d\n",
+				src, humanBytes(before), dst, humanBytes(res.size), 100*float64(res.size)/float64(max(before, 1)),
+				res.elapsed.Round(time.Millisecond), res.keys, res.buckets, pageSize)
+			fmt.Fprintf(a.stdout, "verified: check ok, key counts equal, sha256 %s\n", res.digest)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&pageSize, "page-size", 0, "page size of the new file (default: the source's)")
+	return cmd
+}
+
+// checkPageSizeFlag accepts 0 (keep) or a page size folio can use.
+func checkPageSizeFlag(n int) error {
+	if n != 0 && (n < 1024 || n > 65536 || n&(n-1) != 0) {
+		return usagef("--page-size %d: want a power of two from 1024 to 65536", n)
+	}
+	return nil
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// Copy transactions are bounded: the write transaction holds its dirty
+// pages in memory until it commits.
+var (
+	copyTxKeys  = 200_000
+	copyTxBytes = 64 << 20
+)
+
+type copyResult struct {
+	keys, buckets int64
+	size          int64 // of the new file
+	digest        string
+	elapsed       time.Duration
+}
+
+// copyTree copies src into a new database at dst (compact, migrate):
+// built as a temporary file beside dst, with keys in order and pages
+// packed full, then checked and compared with src (key counts per bucket
+// and a digest of everything) and renamed into place. src must stay
+// unchanged meanwhile (one read transaction).
+func copyTree(a *app, src tree, dst string, pageSize int, what string) (res copyResult, err error) {
+	start := time.Now()
+	tmp := fmt.Sprintf("%s.%s-%x", dst, what, rand.Uint32())
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	db, err := folio.Open(tmp, 0o600, &folio.Options{PageSize: pageSize, NoSync: true})
+	if err != nil {
+		return res, fmt.Errorf("create %s: %w", tmp, err)
+	}
+	prog := newProgress(a, 0, what+": keys")
+	c := &copier{db: db, prog: prog}
+	err = c.run(src)
+	prog.Done()
+	var high int64
+	if err == nil {
+		// NoSync above: one sync for the whole copy, before the rename.
+		err = db.Sync()
+	}
+	if err == nil {
+		var in folio.Info
+		in, err = db.Info()
+		high = int64(in.HighPage) * int64(in.PageSize)
+	}
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return res, fmt.Errorf("copy into %s: %w", tmp, err)
+	}
+	// The file grows in large steps; give back the tail past the last
+	// page in use.
+	if err := truncateSync(tmp, high); err != nil {
+		return res, err
+	}
+
+	srcDigest := dumpfmt.NewDigest()
+	if err := walkTree(src, nil, srcDigest); err != nil {
+		return res, fmt.Errorf("verify: read the source: %w", err)
+	}
+	dstDigest, err := verifyCopy(tmp)
+	if err != nil {
+		return res, err
+	}
+	if err := sameDigest(srcDigest, dstDigest); err != nil {
+		return res, fmt.Errorf("verify: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return res, err
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return res, err
+	}
+	return copyResult{keys: c.keys, buckets: c.buckets, size: fileSize(dst), digest: dstDigest.Sum(),
+		elapsed: time.Since(start)}, nil
+}
+
+func truncateSync(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err == nil && size > 0 && fi.Size() > size {
+		err = f.Truncate(size)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("trim %s: %w", path, err)
+	}
+	return nil
+}
+
+// verifyCopy opens a finished copy read-only, checks it and digests it.
+func verifyCopy(path string) (*dumpfmt.Digest, error) {
+	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: true, VerifyChecksums: true})
+	if err != nil {
+		return nil, fmt.Errorf("verify: open the copy: %w", err)
+	}
+	defer db.Close()
+	res, err := checkDB(db, path)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	if !res.OK {
+		return nil, fmt.Errorf("verify: the copy has %d problems, the first: %s", len(res.Problems), res.Problems[0].Error)
+	}
+	d := dumpfmt.NewDigest()
+	if err := db.View(func(tx *folio.Tx) error { return walkTree(folioTree{tx: tx}, nil, d) }); err != nil {
+		return nil, fmt.Errorf("verify: read the copy: %w", err)
+	}
+	return d, nil
+}
+
+// sameDigest says how a copy differs from its source, if it does.
+func sameDigest(src, dst *dumpfmt.Digest) error {
+	names := make([]string, 0, len(src.Counts))
+	for name := range src.Counts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		n, ok := dst.Counts[name]
+		if !ok {
+			return fmt.Errorf("bucket %q is missing from the copy", name)
+		}
+		if n != src.Counts[name] {
+			return fmt.Errorf("bucket %q has %d keys in the copy, %d in the source", name, n, src.Counts[name])
+		}
+	}
+	if len(dst.Counts) != len(src.Counts) {
+		return fmt.Errorf("the copy has %d buckets, the source %d", len(dst.Counts), len(src.Counts))
+	}
+	if src.Sum() != dst.Sum() {
+		return errors.New("the copy's content hash differs from the source's (same key counts: a value or a sequence differs)")
+	}
+	return nil
+}
+
+// copier writes a tree into a new database in key order, every bucket
+// packing its pages full (FillPercent 1.0), in bounded transactions.
+//
+// Keys and nested buckets go in as the source walks them, interleaved in
+// key order, so even a bucket's entries that name nested buckets append
+// at its right edge: we rejected copying a bucket's own keys first and
+// its nested buckets after (the dump order), as those late inserts would
+// land inside full pages and split them half empty.
+type copier struct {
+	db   *folio.DB
+	tx   *folio.Tx
+	prog progress
+
+	path  [][]byte        // names of the buckets open, from the top
+	stack []*folio.Bucket // those buckets in tx
+
+	txKeys, txBytes int
+	keys, buckets   int64
+	shown           int64
+}
+
+func (c *copier) run(src tree) (err error) {
+	if c.tx, err = c.db.Begin(true); err != nil {
+		return err
+	}
+	defer func() {
+		if c.tx != nil {
+			_ = c.tx.Rollback()
+		}
+	}()
+	if err := c.copy(src); err != nil {
+		return err
+	}
+	c.prog.Add(c.keys - c.shown)
+	err = c.tx.Commit()
+	c.tx = nil
+	return err
+}
+
+func (c *copier) copy(t tree) error {
+	return t.each(func(k, v []byte, nested bool) error {
+		if !nested {
+			return c.put(k, v)
+		}
+		child, err := t.child(k)
+		if err != nil {
+			return err
+		}
+		if err := c.enter(k, child.sequence()); err != nil {
+			return err
+		}
+		if err := c.copy(child); err != nil {
+			return err
+		}
+		c.path, c.stack = c.path[:len(c.path)-1], c.stack[:len(c.stack)-1]
+		return nil
+	})
+}
+
+func (c *copier) enter(name []byte, seq uint64) error {
+	var b *folio.Bucket
+	var err error
+	if n := len(c.stack); n == 0 {
+		b, err = c.tx.CreateBucket(name)
+	} else {
+		b, err = c.stack[n-1].CreateBucket(name)
+	}
+	c.path = append(c.path, append([]byte(nil), name...))
+	if err != nil {
+		return fmt.Errorf("create bucket %q: %w", formatPath(c.path), err)
+	}
+	b.FillPercent = 1.0
+	if seq != 0 {
+		if err := b.SetSequence(seq); err != nil {
+			return fmt.Errorf("bucket %q: set sequence: %w", formatPath(c.path), err)
+		}
+	}
+	c.stack = append(c.stack, b)
+	c.buckets++
+	return c.account(len(name))
+}
+
+func (c *copier) put(k, v []byte) error {
+	if err := c.stack[len(c.stack)-1].Put(k, v); err != nil {
+		return fmt.Errorf("bucket %q: put %s: %w", formatPath(c.path), quoteBytes(k), err)
+	}
+	c.keys++
+	if c.keys-c.shown >= 1000 {
+		c.prog.Add(c.keys - c.shown)
+		c.shown = c.keys
+	}
+	return c.account(len(k) + len(v))
+}
+
+// account counts what the transaction holds and commits it when it
+// holds enough, reopening the buckets on the path in the next one.
+func (c *copier) account(n int) error {
+	c.txKeys++
+	c.txBytes += n
+	if c.txKeys < copyTxKeys && c.txBytes < copyTxBytes {
+		return nil
+	}
+	c.txKeys, c.txBytes = 0, 0
+	err := c.tx.Commit()
+	c.tx = nil
+	if err != nil {
+		return err
+	}
+	if c.tx, err = c.db.Begin(true); err != nil {
+		return err
+	}
+	for i, name := range c.path {
+		var b *folio.Bucket
+		if i == 0 {
+			b = c.tx.Bucket(name)
+		} else {
+			b = c.stack[i-1].Bucket(name)
+		}
+		if b == nil {
+			return fmt.Errorf("bucket %q vanished between copy transactions", formatPath(c.path[:i+1]))
+		}
+		b.FillPercent = 1.0
+		c.stack[i] = b
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/foliodb/folio"
+)
+
+func TestDump(t *testing.T) {
+	path := sampleDB(t)
+	before := fileSum(t, path)
+	dir := t.TempDir()
+	notDB := filepath.Join(dir, "text.db")
+	if err := os.WriteFile(notDB, []byte(strings.Repeat("not a database\n", 400)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		// want are in stdout for exit 0, in stderr otherwise; lack is not
+		// in stdout.
+		want []string
+		lack []string
+	}{
+		{"text", []string{"dump", path}, exitOK, []string{
+			"VERSION=3\nformat=bytevalue\ndatabase=a\ntype=btree\nmapsize=1073741824\nfolio_pagesize=1024\nHEADER=END\nDATA=END\n",
+			"database=a/b/c\ntype=btree\nHEADER=END\nDATA=END\n",
+			"database=users/admins\ntype=btree\nfolio_sequence=1\nHEADER=END\n 726f6f74\n 796573\nDATA=END\n",
+			"database=we\\/ird\ntype=btree\nHEADER=END\n 00ff\n 01\nDATA=END\n",
+			" 75736572323939\n", // user299
+		}, []string{" 61646d696e73\n"}}, // the nested bucket "admins" is no data line
+		{"print", []string{"dump", path, "--format", "print"}, exitOK, []string{
+			"format=print\n", " user007\n value of user 7\n", " \\00\\ff\n \\01\n",
+		}, nil},
+		{"bucket", []string{"dump", path, "--bucket", "users/admins", "--format", "print"}, exitOK, []string{
+			"database=users/admins\n", " root\n yes\n",
+		}, []string{"user007", "database=users\n", "database=a\n"}},
+		{"bucket and below", []string{"dump", path, "--bucket", "a"}, exitOK, []string{
+			"database=a\n", "database=a/b\n", "database=a/b/c\n",
+		}, []string{"database=users"}},
+		{"missing file", []string{"dump", filepath.Join(dir, "nope.db")}, exitFail, []string{"no such file"}, nil},
+		{"not a database", []string{"dump", notDB}, exitFail, []string{"not a folio database"}, nil},
+		{"missing bucket", []string{"dump", path, "--bucket", "nope/x"}, exitFail, []string{`bucket "nope"`, "bucket not found"}, nil},
+		{"bucket is a value", []string{"dump", path, "--bucket", "users/user001"}, exitFail, []string{"not a bucket"}, nil},
+		{"bad bucket path", []string{"dump", path, "--bucket", "a//b"}, exitUsage, []string{"empty bucket name"}, nil},
+		{"bad format", []string{"dump", path, "--format", "json"}, exitUsage, []string{"unknown dump format"}, nil},
+		{"no DB", []string{"dump"}, exitUsage, []string{"accepts 1 arg"}, nil},
+		{"output dir missing", []string{"dump", path, "-o", filepath.Join(dir, "no", "dir", "x.dump")}, exitFail, []string{"no such file or directory"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			got := out
+			if code != exitOK {
+				got = stderr
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("output lacks %q:\n%s", w, got)
+				}
+			}
+			for _, l := range tc.lack {
+				if strings.Contains(out, l) {
+					t.Errorf("output has %q:\n%s", l, out)
+				}
+			}
+		})
+	}
+	if fileSum(t, path) != before {
+		t.Error("dump changed the database file")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d files in the output directory, want only text.db: a failed dump left something", len(entries))
+	}
+}
+
+// TestDumpOutputFile: -o writes the file whole (no temporary left), and
+// leaves nothing when the dump fails.
+func TestDumpOutputFile(t *testing.T) {
+	path := sampleDB(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "x.dump")
+	code, stdout, stderr := runCLI(t, "dump", path, "--format", "binary", "--zstd", "-o", out)
+	if code != exitOK || !strings.Contains(stdout, "dumped 303 keys in 7 buckets (binary, zstd) to "+out) {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	if b, err := os.ReadFile(out); err != nil || len(b) < 4 || string(b[:4]) != "\x28\xb5\x2f\xfd" {
+		t.Fatalf("not a zstd file: %v", err)
+	}
+	code, _, _ = runCLI(t, "dump", path, "--bucket", "nope", "-o", filepath.Join(dir, "y.dump"))
+	if code != exitFail {
+		t.Fatalf("exit %d", code)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d files in the directory, want 1", len(entries))
+	}
+}
+
+// TestDumpBesideReaderAndWriter: a reader elsewhere does not stop a dump;
+// a writer's exclusive lock makes it give up within --timeout, saying so.
+func TestDumpBesideReaderAndWriter(t *testing.T) {
+	path := sampleDB(t)
+	r, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, "dump", path); code != exitOK {
+		t.Fatalf("dump beside a reader: %s", stderr)
+	}
+	r.Close()
+	w, err := folio.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	code, _, stderr := runCLI(t, "--timeout", "100ms", "dump", path)
+	if code != exitFail || !strings.Contains(stderr, "locked by another process") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// TestDumpCorruptPage: dump verifies checksums as it reads, and a damaged
+// page fails it (exit 1, with the page id) rather than dumping garbage.
+func TestDumpCorruptPage(t *testing.T) {
+	path := sampleDB(t)
+	leaf := findLeafWithUsers(t, path)
+	flipByte(t, path, int64(leaf)*1024+600)
+	code, _, stderr := runCLI(t, "dump", path, "-o", filepath.Join(t.TempDir(), "x"))
+	if code != exitFail || !strings.Contains(stderr, "checksum") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// findLeafWithUsers finds a leaf page holding user keys.
+func findLeafWithUsers(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := 2; (id+1)*1024 <= len(b); id++ {
+		if strings.Contains(string(b[id*1024:(id+1)*1024]), "value of user") {
+			return id
+		}
+	}
+	t.Fatal("no leaf with user keys")
+	return 0
+}
+
+func TestDumpLoadHelp(t *testing.T) {
+	for _, name := range []string{"dump", "load", "compact", "backup", "migrate"} {
+		code, out, _ := runCLI(t, name, "--help")
+		if code != exitOK || !strings.Contains(out, "Examples:") {
+			t.Errorf("%s --help: exit %d, output %q", name, code, out)
+		}
+	}
+}

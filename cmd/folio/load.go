@@ -1,0 +1,384 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/cmd/folio/internal/dumpfmt"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newLoadCmd) }
+
+func newLoadCmd(a *app) *cobra.Command {
+	var (
+		input, bucket string
+		noOverwrite   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "load DB [-i FILE] [--bucket PATH] [--no-overwrite]",
+		Short: "Load a dump (folio's or LMDB's mdb_dump), creating buckets and the database as needed",
+		Long: `Load reads a dump from FILE (or standard input) into DB, creating DB if it
+does not exist (with the dump's page size, if it records one). The format
+is detected: db_dump text (format=bytevalue or print, from folio dump or
+LMDB's mdb_dump) or folio's binary format, either one zstd-compressed or
+not.
+
+Each block goes into the bucket its database= name gives (a/b/c, created
+as needed) and takes the bucket's sequence if the dump records one. With
+--bucket PATH every block goes under PATH instead, and a block without a
+name (LMDB's main database, as "mdb_dump ENV" writes it) goes into PATH
+itself; folio keeps data only in buckets, so such a block needs --bucket.
+
+Keys are committed in transactions of at most 10,000 keys or 16 MiB. A
+malformed dump stops the load at the line (text) or byte offset (binary)
+it names; what was committed before stays, consistent, and the message
+says how much that was. If the load created DB and nothing was committed,
+DB is removed again.
+
+--no-overwrite keeps keys that exist (and the sequences of buckets that
+existed), as mdb_load -N does.`,
+		Example: `  folio load app.db -i app.dump
+  folio dump old.db --format binary --zstd | folio load new.db
+  mdb_dump -a lmdb-env/ | folio load app.db
+  mdb_dump lmdb-env/ | folio load app.db --bucket main`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			l := &loader{a: a, path: args[0], noOverwrite: noOverwrite, created: map[string]bool{}}
+			if bucket != "" {
+				if l.prefix, err = parsePath(bucket); err != nil {
+					return usagef("--bucket: %v", err)
+				}
+			}
+			src, name, total := a.stdin, "standard input", int64(0)
+			if input != "" && input != "-" {
+				f, err := os.Open(input)
+				if err != nil {
+					return fmt.Errorf("load %s: %w", args[0], err)
+				}
+				defer f.Close()
+				src, name, total = f, input, fileSize(input)
+			}
+			prog := newProgress(a, total, "load: bytes")
+			defer prog.Done()
+			rd, err := dumpfmt.NewReader(&progressReader{r: src, prog: prog})
+			if err != nil {
+				return fmt.Errorf("load %s: %s: %w; nothing was loaded", args[0], name, err)
+			}
+			defer rd.Close()
+			l.rd = rd
+			start := time.Now()
+			if err := l.run(); err != nil {
+				return fmt.Errorf("load %s: %s: %w", args[0], name, err)
+			}
+			z := ""
+			if rd.Compressed() {
+				z = ", zstd"
+			}
+			fmt.Fprintf(a.stdout, "loaded %d keys into %d buckets from %s (%v%s) in %v", l.keys, l.buckets,
+				name, rd.Format(), z, time.Since(start).Round(time.Millisecond))
+			if l.skipped > 0 {
+				fmt.Fprintf(a.stdout, "; %d keys existed and were kept", l.skipped)
+			}
+			fmt.Fprintln(a.stdout)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&input, "input", "i", "", "read the dump from FILE (default: standard input)")
+	cmd.Flags().StringVar(&bucket, "bucket", "", "load every block under this bucket (a/b/c)")
+	cmd.Flags().BoolVar(&noOverwrite, "no-overwrite", false, "keep keys that already exist")
+	return cmd
+}
+
+// Load transactions are bounded: the write transaction holds its pages
+// in memory, and a failure loses at most one transaction's worth.
+var (
+	loadTxKeys  = 10_000
+	loadTxBytes = 16 << 20
+)
+
+// loader reads a dump and writes it in bounded transactions. Each batch
+// is read whole before its transaction begins, so a malformed dump never
+// leaves part of a batch behind, and a new database is created only when
+// the first batch is ready.
+type loader struct {
+	a           *app
+	path        string
+	prefix      [][]byte
+	noOverwrite bool
+	rd          *dumpfmt.Reader
+
+	db        *folio.DB
+	createdDB bool            // this load created the file
+	created   map[string]bool // buckets this load created, by formatPath
+
+	// The batch: the blocks it touches (blocks[0] may carry on from the
+	// previous batch) and its pairs, whose bytes live in arena.
+	blocks []loadBlock
+	ops    []loadOp
+	arena  []byte
+
+	keys, buckets, skipped int64 // committed
+	lastPos                int64 // where the last committed batch ended
+}
+
+type loadBlock struct {
+	path   [][]byte // in the database: the prefix and the block's name
+	seq    uint64
+	hasSeq bool
+	pos    int64 // where its header is
+	begun  bool  // its header is in this batch
+}
+
+type loadOp struct {
+	block                  int
+	pos                    int64
+	kOff, kLen, vOff, vLen int
+}
+
+func (l *loader) run() (err error) {
+	defer func() {
+		if l.db == nil {
+			return
+		}
+		cerr := l.db.Close()
+		if err == nil && cerr != nil {
+			err = fmt.Errorf("close %s: %w", l.path, cerr)
+		}
+		if err != nil && l.createdDB && l.keys == 0 && l.buckets == 0 {
+			// Nothing committed: leave no empty database behind.
+			_ = os.Remove(l.path)
+		}
+	}()
+	if err := l.failed(l.openExisting()); err != nil {
+		return err
+	}
+	for {
+		it, err := l.rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return l.failed(err)
+		}
+		if it.Bucket != nil {
+			if err := l.begin(it.Bucket); err != nil {
+				return l.failed(err)
+			}
+			continue
+		}
+		if err := l.add(it.Key, it.Value); err != nil {
+			return l.failed(err)
+		}
+		if len(l.ops) >= loadTxKeys || len(l.arena) >= loadTxBytes {
+			if err := l.flush(); err != nil {
+				return l.failed(err)
+			}
+		}
+	}
+	return l.failed(l.flush())
+}
+
+// failed adds to err how much was committed before it.
+func (l *loader) failed(err error) error {
+	if err == nil {
+		return nil
+	}
+	if l.keys == 0 && l.buckets == 0 {
+		return fmt.Errorf("%w; nothing was loaded", err)
+	}
+	return fmt.Errorf("%w; %d keys in %d buckets, up to %s, were loaded and committed before it",
+		err, l.keys, l.buckets, l.rd.PosString(l.lastPos))
+}
+
+// openExisting opens DB now if it exists, so a locked or damaged file
+// fails before the dump is read; a missing one is created by flush.
+func (l *loader) openExisting() error {
+	if _, err := os.Stat(l.path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	db, err := l.a.openDB(l.path, false)
+	if err != nil {
+		return err
+	}
+	l.db = db
+	return nil
+}
+
+func (l *loader) begin(b *dumpfmt.Bucket) error {
+	pos := l.rd.Pos()
+	if len(b.Path) == 0 && len(l.prefix) == 0 {
+		return fmt.Errorf("%s: a block without a database= name (LMDB's main database): folio keeps data only in buckets; choose one with --bucket",
+			l.rd.PosString(pos))
+	}
+	path := append(append([][]byte(nil), l.prefix...), b.Path...)
+	// The previous block stays in the batch only if it has pairs there.
+	if n := len(l.blocks); n > 0 && !l.blocks[n-1].begun && (len(l.ops) == 0 || l.ops[len(l.ops)-1].block != n-1) {
+		l.blocks = l.blocks[:n-1]
+	}
+	l.blocks = append(l.blocks, loadBlock{path: path, seq: b.Sequence, hasSeq: b.HasSequence, pos: pos, begun: true})
+	return nil
+}
+
+func (l *loader) add(k, v []byte) error {
+	pos := l.rd.Pos()
+	if len(k) == 0 {
+		return fmt.Errorf("%s: an empty key (folio keys are 1 to %d bytes)", l.rd.PosString(pos), folio.MaxKeySize)
+	}
+	op := loadOp{block: len(l.blocks) - 1, pos: pos, kOff: len(l.arena), kLen: len(k)}
+	l.arena = append(l.arena, k...)
+	op.vOff, op.vLen = len(l.arena), len(v)
+	l.arena = append(l.arena, v...)
+	l.ops = append(l.ops, op)
+	return nil
+}
+
+// flush writes the batch in one transaction.
+func (l *loader) flush() error {
+	if len(l.ops) == 0 && !l.anyBegun() {
+		return nil
+	}
+	if l.db == nil {
+		if err := l.create(); err != nil {
+			return err
+		}
+	}
+	var skipped, buckets int64
+	var created []string
+	err := l.db.Update(func(tx *folio.Tx) error {
+		handles := make([]*folio.Bucket, len(l.blocks))
+		for i, blk := range l.blocks {
+			b, made, err := l.bucket(tx, blk.path)
+			if err != nil {
+				return fmt.Errorf("%s: %w", l.rd.PosString(blk.pos), err)
+			}
+			name := formatPath(blk.path)
+			if made {
+				created = append(created, name)
+			}
+			fresh := made || l.created[name]
+			if fresh {
+				// Keys arrive in order: pack the pages full, as compact does.
+				b.FillPercent = 1.0
+			}
+			if blk.begun {
+				buckets++
+				if blk.hasSeq && (fresh || !l.noOverwrite) {
+					if err := b.SetSequence(blk.seq); err != nil {
+						return fmt.Errorf("%s: bucket %q: set sequence: %w", l.rd.PosString(blk.pos), name, err)
+					}
+				}
+			}
+			handles[i] = b
+		}
+		for _, op := range l.ops {
+			b := handles[op.block]
+			k := l.arena[op.kOff : op.kOff+op.kLen]
+			v := l.arena[op.vOff : op.vOff+op.vLen]
+			if l.noOverwrite && b.Get(k) != nil {
+				skipped++
+				continue
+			}
+			if err := b.Put(k, v); err != nil {
+				return fmt.Errorf("%s: bucket %q: put key %s: %w", l.rd.PosString(op.pos),
+					formatPath(l.blocks[op.block].path), quoteBytes(k), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range created {
+		l.created[name] = true
+	}
+	l.keys += int64(len(l.ops)) - skipped
+	l.skipped += skipped
+	l.buckets += buckets
+	if n := len(l.ops); n > 0 {
+		l.lastPos = l.ops[n-1].pos
+	} else if n := len(l.blocks); n > 0 {
+		l.lastPos = l.blocks[n-1].pos
+	}
+	// The current block carries on into the next batch.
+	if n := len(l.blocks); n > 0 {
+		last := l.blocks[n-1]
+		last.begun = false
+		l.blocks = append(l.blocks[:0], last)
+	}
+	l.ops, l.arena = l.ops[:0], l.arena[:0]
+	return nil
+}
+
+func (l *loader) anyBegun() bool {
+	for _, b := range l.blocks {
+		if b.begun {
+			return true
+		}
+	}
+	return false
+}
+
+// bucket opens the bucket at path, creating what is missing; made says
+// whether the bucket itself was created.
+func (l *loader) bucket(tx *folio.Tx, path [][]byte) (b *folio.Bucket, made bool, err error) {
+	for i, name := range path {
+		var next *folio.Bucket
+		if i == 0 {
+			next = tx.Bucket(name)
+		} else {
+			next = b.Bucket(name)
+		}
+		made = false
+		if next == nil {
+			if i == 0 {
+				next, err = tx.CreateBucket(name)
+			} else {
+				next, err = b.CreateBucket(name)
+			}
+			if errors.Is(err, folio.ErrIncompatibleValue) {
+				return nil, false, fmt.Errorf("bucket %q: the name holds a key with a value, not a bucket: %w", formatPath(path[:i+1]), err)
+			}
+			if err != nil {
+				return nil, false, fmt.Errorf("create bucket %q: %w", formatPath(path[:i+1]), err)
+			}
+			made = true
+		}
+		b = next
+	}
+	return b, made, nil
+}
+
+// create makes the new database, with the dump's page size if it
+// records one folio can use.
+func (l *loader) create() error {
+	ps := l.rd.PageSize()
+	if checkPageSizeFlag(ps) != nil {
+		ps = 0
+	}
+	db, err := folio.Open(l.path, 0o600, &folio.Options{PageSize: ps, Timeout: l.a.timeout})
+	if errors.Is(err, folio.ErrTimeout) {
+		return fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", l.path, l.a.timeout, err)
+	}
+	if err != nil {
+		return err
+	}
+	l.db, l.createdDB = db, true
+	return nil
+}
+
+// progressReader counts bytes read on a progress bar.
+type progressReader struct {
+	r    io.Reader
+	prog progress
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.prog.Add(int64(n))
+	return n, err
+}
