@@ -2,6 +2,7 @@ package tx
 
 import (
 	"fmt"
+	"runtime/debug"
 
 	"github.com/foliodb/folio/page"
 )
@@ -39,11 +40,25 @@ func (tx *Tx) Check() <-chan error {
 // maxProblems bounds the report for a file that is wholly garbage.
 const maxProblems = 10000
 
-func (tx *Tx) check() []error {
+func (tx *Tx) check() (problems []error) {
+	// NB: Check runs in a goroutine of its own, which the SetPanicOnFault
+	// of View does not cover: a fault reading the mapping (the file was
+	// truncated underneath it) would kill the process. Report it instead,
+	// after whatever was found before it.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(interface{ Addr() uintptr })
+			if !ok {
+				panic(r)
+			}
+			problems = append(problems, fmt.Errorf("folio: check %s: %w: memory fault at %#x reading the mapping (file truncated or I/O error?)",
+				tx.db.path, ErrCorrupt, f.Addr()))
+		}
+	}()
 	m := tx.snap.meta
 	r := tx.r
 	r.verify = true
-	var problems []error
 	report := func(err error) {
 		if len(problems) < maxProblems {
 			problems = append(problems, fmt.Errorf("folio: check %s: %w", tx.db.path, err))
