@@ -97,6 +97,14 @@ func runChild(engine, wl, path string, c *config) error {
 	if err != nil {
 		return err
 	}
+	// What is resident at the end, by kind: the mapped file (the page
+	// cache pages this process touched, fault-around included) and
+	// anonymous memory (mostly the Go heap). Peak RSS is their peak sum.
+	if anon, file, ok := rssNow(); ok {
+		key := strings.ToLower(wl)
+		m[key+".end_anon_mb"] = float64(anon) / (1 << 20)
+		m[key+".end_file_mb"] = float64(file) / (1 << 20)
+	}
 	return json.NewEncoder(os.Stdout).Encode(m)
 }
 

@@ -152,3 +152,30 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// rssNow reads this process's resident anonymous and file-backed bytes
+// from /proc/self/status.
+func rssNow() (anon, file int64, ok bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, false
+	}
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, cut := strings.Cut(line, ":")
+		if !cut || (k != "RssAnon" && k != "RssFile") {
+			continue
+		}
+		var kb int64
+		if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err != nil {
+			return 0, 0, false
+		}
+		if k == "RssAnon" {
+			anon = kb << 10
+		} else {
+			file = kb << 10
+		}
+		found++
+	}
+	return anon, file, found == 2
+}
