@@ -84,7 +84,7 @@ func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error
 		var zw *zstd.Encoder
 		if compress {
 			var zerr error
-			if zw, zerr = zstd.NewWriter(cw); zerr != nil {
+			if zw, zerr = zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedFastest)); zerr != nil {
 				return fmt.Errorf("zstd: %w", zerr)
 			}
 			w = zw

@@ -47,7 +47,7 @@ verified; the file is not changed.`,
 		Example: `  folio dump app.db > app.dump
   folio dump app.db --bucket users/admins --format print
   folio dump app.db --format binary --zstd -o app.fdump.zst
-  folio dump app.db | mdb_load -f /dev/stdin lmdb-env/`,
+  mkdir lmdb-env && folio dump app.db | mdb_load lmdb-env`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			f, err := dumpfmt.ParseFormat(format)

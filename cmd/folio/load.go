@@ -55,6 +55,9 @@ existed), as mdb_load -N does.`,
 				}
 			}
 			src, name, total := a.stdin, "standard input", int64(0)
+			if (input == "" || input == "-") && isTerminalReader(a.stdin) {
+				return usagef("no dump to read: give -i FILE or pipe one in")
+			}
 			if input != "" && input != "-" {
 				f, err := os.Open(input)
 				if err != nil {
@@ -119,6 +122,7 @@ type loader struct {
 	// The batch: the blocks it touches (blocks[0] may carry on from the
 	// previous batch) and its pairs, whose bytes live in arena.
 	blocks []loadBlock
+	begun  int // blocks whose header is in the batch
 	ops    []loadOp
 	arena  []byte
 
@@ -166,21 +170,28 @@ func (l *loader) run() (err error) {
 			return l.failed(err)
 		}
 		if it.Bucket != nil {
-			if err := l.begin(it.Bucket); err != nil {
-				return l.failed(err)
-			}
-			continue
+			err = l.begin(it.Bucket)
+		} else {
+			err = l.add(it.Key, it.Value)
 		}
-		if err := l.add(it.Key, it.Value); err != nil {
+		if err != nil {
 			return l.failed(err)
 		}
-		if len(l.ops) >= loadTxKeys || len(l.arena) >= loadTxBytes {
+		// New blocks count too: a dump of many empty buckets has no pairs.
+		if len(l.ops)+l.begun >= loadTxKeys || len(l.arena) >= loadTxBytes {
 			if err := l.flush(); err != nil {
 				return l.failed(err)
 			}
 		}
 	}
-	return l.failed(l.flush())
+	if err := l.flush(); err != nil {
+		return l.failed(err)
+	}
+	if l.db == nil {
+		// An empty dump still leaves the database it was loaded into.
+		return l.create()
+	}
+	return nil
 }
 
 // failed adds to err how much was committed before it.
@@ -221,6 +232,7 @@ func (l *loader) begin(b *dumpfmt.Bucket) error {
 		l.blocks = l.blocks[:n-1]
 	}
 	l.blocks = append(l.blocks, loadBlock{path: path, seq: b.Sequence, hasSeq: b.HasSequence, pos: pos, begun: true})
+	l.begun++
 	return nil
 }
 
@@ -239,7 +251,7 @@ func (l *loader) add(k, v []byte) error {
 
 // flush writes the batch in one transaction.
 func (l *loader) flush() error {
-	if len(l.ops) == 0 && !l.anyBegun() {
+	if len(l.ops) == 0 && l.begun == 0 {
 		return nil
 	}
 	if l.db == nil {
@@ -310,17 +322,8 @@ func (l *loader) flush() error {
 		last.begun = false
 		l.blocks = append(l.blocks[:0], last)
 	}
-	l.ops, l.arena = l.ops[:0], l.arena[:0]
+	l.ops, l.arena, l.begun = l.ops[:0], l.arena[:0], 0
 	return nil
-}
-
-func (l *loader) anyBegun() bool {
-	for _, b := range l.blocks {
-		if b.begun {
-			return true
-		}
-	}
-	return false
 }
 
 // bucket opens the bucket at path, creating what is missing; made says
@@ -369,6 +372,16 @@ func (l *loader) create() error {
 	}
 	l.db, l.createdDB = db, true
 	return nil
+}
+
+// isTerminalReader reports whether r is a terminal.
+func isTerminalReader(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // progressReader counts bytes read on a progress bar.
