@@ -91,19 +91,20 @@ func runChild(engine, wl, path string, c *config) error {
 		return err
 	}
 	m, err := w.run(e, c)
+	// What is resident now, before Close unmaps the file, by kind: the
+	// mapped file (the page cache pages this process touched, the kernel's
+	// fault-around included) and anonymous memory (mostly the Go heap).
+	// Peak RSS is the peak of their sum.
+	if anon, file, ok := rssNow(); ok && err == nil {
+		key := strings.ToLower(wl)
+		m[key+".end_anon_mb"] = float64(anon) / (1 << 20)
+		m[key+".end_file_mb"] = float64(file) / (1 << 20)
+	}
 	if cerr := e.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
-	}
-	// What is resident at the end, by kind: the mapped file (the page
-	// cache pages this process touched, fault-around included) and
-	// anonymous memory (mostly the Go heap). Peak RSS is their peak sum.
-	if anon, file, ok := rssNow(); ok {
-		key := strings.ToLower(wl)
-		m[key+".end_anon_mb"] = float64(anon) / (1 << 20)
-		m[key+".end_file_mb"] = float64(file) / (1 << 20)
 	}
 	return json.NewEncoder(os.Stdout).Encode(m)
 }
