@@ -16,7 +16,9 @@ import (
 //  3. Grow the file if the high water mark passed its end (large steps).
 //  4. Write the dirty runs in page order, adjacent runs in one pwritev.
 //  5. Sync the written range (msync over the read-write shared mapping).
-//  6. Write the meta page into slot txid%2 and sync it.
+//  6. Write the meta page into the slot not holding the current meta and
+//     sync it (WAL mode: append pages and meta to the log and sync it; the
+//     file gets its meta at checkpoints).
 //  7. Publish the new snapshot to readers.
 //
 // Invariants kept (DESIGN.md): pages are only allocated from released
@@ -77,32 +79,14 @@ func (tx *Tx) Commit() (err error) {
 		return err
 	}
 
-	// Steps 4 and 5.
+	// Steps 4 to 6.
 	sortDirty(tx.dirty)
-	if err := db.writeRuns(tx.dirty); err != nil {
+	if db.wal.log != nil && tx.recordSize() <= maxRecordBytes {
+		if err := tx.commitLogged(); err != nil {
+			return err
+		}
+	} else if err := tx.commitDirect(); err != nil {
 		return err
-	}
-	sync := !db.NoSync
-	if sync && len(tx.dirty) > 0 {
-		first := int64(tx.dirty[0].id) * int64(tx.r.pageSize)
-		last := tx.dirty[len(tx.dirty)-1]
-		end := int64(last.id)*int64(tx.r.pageSize) + int64(len(last.run))
-		if err := db.syncRange(first, end-first); err != nil {
-			return err
-		}
-	}
-
-	// Step 6.
-	meta := make([]byte, tx.r.pageSize)
-	slot := page.ID(tx.meta.TxID % 2)
-	page.EncodeMeta(meta, slot, &tx.meta)
-	if err := db.st.WriteAt([][]byte{meta}, int64(slot)*int64(tx.r.pageSize)); err != nil {
-		return fmt.Errorf("folio: commit %s: write meta: %w", db.path, err)
-	}
-	if sync {
-		if err := db.syncRange(int64(slot)*int64(tx.r.pageSize), int64(tx.r.pageSize)); err != nil {
-			return err
-		}
 	}
 
 	// Step 7.
@@ -113,12 +97,97 @@ func (tx *Tx) Commit() (err error) {
 	db.mu.Unlock()
 	db.stats.commit(len(tx.dirty), time.Since(start))
 
+	if err := db.maybeCheckpointLocked(); err != nil {
+		// The commit itself is durable in the log; a failed checkpoint
+		// sync has already stopped further writes (ErrSyncFailed).
+		db.logf("folio: %s: checkpoint after txid %d: %v", db.path, tx.meta.TxID, err)
+	}
 	handlers := tx.commitHandlers
 	tx.end()
 	for _, fn := range handlers {
 		fn()
 	}
 	return nil
+}
+
+// commitDirect is steps 4 to 6 of the default protocol: write the pages,
+// sync them, then write and sync the meta. In WAL mode it serves commits
+// too big for a log record, and is then a checkpoint: the sync covers the
+// whole file, which holds unsynced pages of logged commits.
+func (tx *Tx) commitDirect() error {
+	db := tx.db
+	if err := db.writeRuns(tx.dirty); err != nil {
+		return err
+	}
+	sync := !db.NoSync
+	if sync && len(tx.dirty) > 0 {
+		first := int64(tx.dirty[0].id) * int64(tx.r.pageSize)
+		last := tx.dirty[len(tx.dirty)-1]
+		end := int64(last.id)*int64(tx.r.pageSize) + int64(len(last.run))
+		if db.wal.log != nil {
+			first, end = 0, int64(tx.meta.High)*int64(tx.r.pageSize)
+		}
+		if err := db.syncRange(first, end-first); err != nil {
+			return err
+		}
+	}
+	if err := db.writeMeta(&tx.meta, sync); err != nil {
+		return err
+	}
+	if db.wal.log != nil {
+		db.mu.Lock()
+		db.wal.ckptTxID = tx.meta.TxID
+		db.mu.Unlock()
+		db.wal.ckptTime = time.Now()
+		if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
+			db.logf("folio: %s: truncate the log: %v", db.path, err)
+		}
+	}
+	return nil
+}
+
+// commitLogged is steps 4 to 6 in WAL mode: the pages go to the file
+// unsynced (readers see them through the map), then one record with the
+// pages and the meta goes to the log, which is synced once. The pages
+// are written first so that a failed write leaves nothing in the log: a
+// record in the log is a commit that recovery will replay.
+func (tx *Tx) commitLogged() error {
+	db := tx.db
+	if err := db.writeRuns(tx.dirty); err != nil {
+		return err
+	}
+	rec := encodeRecord(db.wal.recBuf, &tx.meta, tx.r.pageSize, tx.dirty)
+	if cap(rec) <= 1<<20 {
+		db.wal.recBuf = rec[:0]
+	}
+	lsn, err := db.wal.log.Append(rec)
+	if err != nil {
+		// The log may hold part of a record now: stop writing until a
+		// reopen recovers what is really there.
+		db.mu.Lock()
+		db.failed = err
+		db.mu.Unlock()
+		return fmt.Errorf("folio: commit %s: append to the log: %w (%w)", db.path, err, ErrSyncFailed)
+	}
+	db.wal.lastLSN = lsn
+	if !db.NoSync {
+		if err := db.wal.log.SyncTo(lsn); err != nil {
+			db.mu.Lock()
+			db.failed = err
+			db.mu.Unlock()
+			return fmt.Errorf("folio: commit %s: sync the log: %w (%w)", db.path, err, ErrSyncFailed)
+		}
+	}
+	return nil
+}
+
+// recordSize is the size of this transaction's log record.
+func (tx *Tx) recordSize() int {
+	n := recordHeader + tx.r.pageSize
+	for _, r := range tx.dirty {
+		n += runHeader + len(r.run)
+	}
+	return n
 }
 
 // freelistPages is the length of the committed freelist run.

@@ -62,6 +62,8 @@ type DB struct {
 	viewSize    int64          // the newest view's length
 	pendingView *view          // mapped by grow, for the next snapshot
 	fallback    string         // why open fell back to the older meta, if it did
+	metaSlot    int            // the meta page (0 or 1) holding the durable meta
+	wal         walState       // WAL mode when wal.log != nil; under the write lock
 
 	// spareBufs are page buffers of earlier commits, for the writer's
 	// reuse; touched only under the write lock.
@@ -78,6 +80,14 @@ type DB struct {
 // Open opens the database held by st (see the root package's Open, which
 // locks and creates the file). path is for messages only.
 func Open(path string, st Storage, opts *Options) (*DB, error) {
+	return OpenWithLog(path, st, nil, opts)
+}
+
+// OpenWithLog opens the database held by st with the write-ahead log lg
+// (nil: none). Commits the log holds beyond the file's meta are replayed
+// into the file first. With a log, commits append to it and sync it once
+// (WAL mode); the file gets its meta pages only at checkpoints.
+func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 	if opts == nil {
 		opts = DefaultOptions
 	}
@@ -104,6 +114,26 @@ func Open(path string, st Storage, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	db.pageSize = int(s.meta.PageSize)
+	if lg != nil {
+		db.wal = walState{log: lg, ckptTime: time.Now(), ckptBytes: opts.CheckpointBytes, ckptEvery: opts.CheckpointInterval}
+		if db.wal.ckptBytes <= 0 {
+			db.wal.ckptBytes = DefaultCheckpointBytes
+		}
+		if db.wal.ckptEvery <= 0 {
+			db.wal.ckptEvery = DefaultCheckpointInterval
+		}
+		if s.meta, err = db.replayLog(s.meta); err != nil {
+			_ = v.v.Close()
+			return nil, err
+		}
+		if db.fileSize > db.viewSize {
+			_ = v.v.Close()
+			if v, err = db.mapLocked(db.fileSize); err != nil {
+				return nil, err
+			}
+			s.view = v
+		}
+	}
 	db.freelist = freelist.New()
 	if err := db.loadFreelist(s); err != nil {
 		_ = v.v.Close()
@@ -165,9 +195,9 @@ func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 	var m page.Meta
 	switch {
 	case err0 == nil && err1 == nil:
-		m = m0
+		m, db.metaSlot = m0, 0
 		if m1.TxID > m0.TxID {
-			m = m1
+			m, db.metaSlot = m1, 1
 		}
 	case err0 == nil || err1 == nil:
 		m, bad, badErr := m0, 1, err1
@@ -177,6 +207,7 @@ func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 		if err := db.checkMeta(data, m); err != nil {
 			return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, err)
 		}
+		db.metaSlot = 1 - bad
 		db.fallback = fmt.Sprintf("meta page %d unusable (%v); opened txid %d from meta page %d", bad, badErr, m.TxID, 1-bad)
 		db.logf("folio: %s: %s", db.path, db.fallback)
 		return m, nil
@@ -332,6 +363,11 @@ func (db *DB) Sync() error {
 func (db *DB) Close() error {
 	db.writer.Lock()
 	defer db.writer.Unlock()
+	var ckptErr error
+	if db.wal.log != nil && db.current.Load() != nil {
+		// A clean close leaves everything in the file: the log can go.
+		ckptErr = db.checkpointLocked()
+	}
 	db.mu.Lock()
 	s := db.current.Swap(nil)
 	if s == nil {
@@ -352,8 +388,16 @@ func (db *DB) Close() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	if db.wal.log != nil {
+		if err := db.wal.log.Close(); err != nil && ckptErr == nil {
+			ckptErr = err
+		}
+	}
 	if err := db.st.Close(); err != nil {
 		return fmt.Errorf("folio: close %s: %w", db.path, err)
+	}
+	if ckptErr != nil {
+		return fmt.Errorf("folio: close %s: checkpoint: %w", db.path, ckptErr)
 	}
 	return nil
 }

@@ -15,6 +15,12 @@ type Info struct {
 	Root         page.ID   // root page of the bucket directory (0: none)
 	Freelist     page.ID   // first page of the persisted free list (0: none)
 	MetaFallback string    // why open used the older meta page, if it did
+
+	// WAL mode.
+	WAL            bool
+	LogBytes       int64     // bytes of live log
+	CheckpointTxID page.TxID // txid of the meta last written to the file
+	LogPending     int       // commits in the log and not yet checkpointed
 }
 
 // Info returns the file's current state.
@@ -31,11 +37,18 @@ func (db *DB) Info() (Info, error) {
 		PageSize:     db.pageSize,
 		FileSize:     db.st.Size(),
 		TxID:         s.meta.TxID,
-		MetaSlot:     int(s.meta.TxID % 2),
+		MetaSlot:     db.metaSlot,
 		HighPage:     s.meta.High,
 		Root:         s.meta.Root,
 		Freelist:     s.meta.Freelist,
 		MetaFallback: db.fallback,
+	}
+	if db.wal.log != nil {
+		in.WAL = true
+		in.LogBytes = db.wal.log.Size()
+		in.CheckpointTxID = db.wal.ckptTxID
+		in.LogPending = int(s.meta.TxID - db.wal.ckptTxID)
+		in.MetaSlot = db.metaSlot
 	}
 	if db.freelist != nil {
 		in.FreePages = int(db.freelist.FreeCount())

@@ -42,6 +42,19 @@ type Options struct {
 	OpenFile func(string, int, os.FileMode) (*os.File, error)
 	// Logger receives notices such as a fallback to the older meta page.
 	Logger Logger
+
+	// WAL turns on the write-ahead log (a directory beside the file, named
+	// like it with ".wal" added): a commit appends its pages to the log and
+	// syncs the log once, sequentially, instead of syncing pages and meta
+	// in the file; the file is synced at checkpoints. Pick it for small
+	// durable transactions and many concurrent writers. A log left by an
+	// earlier run is replayed on open whether or not WAL is set.
+	WAL bool
+	// CheckpointBytes of log trigger a checkpoint (default 64 MiB).
+	CheckpointBytes int64
+	// CheckpointInterval since the last checkpoint triggers one at the
+	// next commit (default 30 s).
+	CheckpointInterval time.Duration
 }
 
 // Logger receives folio's notices. *log.Logger satisfies it.

@@ -1,0 +1,176 @@
+package tx
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/foliodb/folio/page"
+)
+
+// Log is the write-ahead log as a DB uses it; package wal's *Log is one.
+// Records are opaque to it: this package encodes them (walrecord.go).
+type Log interface {
+	Append(payload []byte) (lsn uint64, err error)
+	SyncTo(lsn uint64) error
+	Replay(from uint64, fn func(lsn uint64, payload []byte) error) error
+	Truncate(upTo uint64) error
+	Size() int64
+	LastLSN() uint64
+	Close() error
+}
+
+// Defaults for WAL mode.
+const (
+	DefaultCheckpointBytes    = 64 << 20
+	DefaultCheckpointInterval = 30 * time.Second
+	// maxRecordBytes bounds a log record; a bigger transaction commits
+	// directly (synced pages, then meta), which is a checkpoint.
+	maxRecordBytes = 64 << 20
+)
+
+// ErrLogPending is returned by a read-only open of a database whose log
+// holds commits not yet checkpointed into the file: only a read-write
+// open can replay them, and a reader must not see an older state.
+var ErrLogPending = errors.New("folio: the write-ahead log holds commits not yet in the file; open the database read-write once to recover them")
+
+// walState is the DB's write-ahead-log state, touched under the write lock.
+type walState struct {
+	log       Log
+	lastLSN   uint64    // LSN of the last record appended
+	ckptTxID  page.TxID // txid of the meta last written durably to the file
+	ckptTime  time.Time
+	ckptBytes int64 // log size that triggers a checkpoint
+	ckptEvery time.Duration
+	recBuf    []byte
+}
+
+// replayLog brings the file up to the last whole record of the log: every
+// record after the meta m is written to the file, then synced, and the new
+// meta written (a checkpoint). It returns the meta to open with.
+// A record whose txid does not follow its predecessor is corruption.
+func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
+	ps := int(m.PageSize)
+	cur := m
+	replayed := 0
+	err := db.wal.log.Replay(0, func(lsn uint64, payload []byte) error {
+		rec, err := decodeRecord(payload, ps)
+		if err != nil {
+			return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+		}
+		db.wal.lastLSN = lsn
+		if rec.meta.TxID <= cur.TxID {
+			return nil // already in the file
+		}
+		if rec.meta.TxID != cur.TxID+1 {
+			return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, rec.meta.TxID, cur.TxID+1)
+		}
+		if db.readOnly {
+			return ErrLogPending
+		}
+		if need := int64(rec.meta.High) * int64(ps); need > db.st.Size() {
+			if err := db.st.Grow(need, false); err != nil {
+				return err
+			}
+		}
+		if err := db.writeRuns(rec.runs); err != nil {
+			return err
+		}
+		cur = rec.meta
+		replayed++
+		return nil
+	})
+	if err != nil {
+		return page.Meta{}, fmt.Errorf("folio: open %s: replaying the log: %w", db.path, err)
+	}
+	db.wal.ckptTxID = cur.TxID
+	if replayed == 0 {
+		return cur, nil
+	}
+	db.fileSize = db.st.Size()
+	if err := db.st.SyncRange(0, int64(cur.High)*int64(ps)); err != nil {
+		return page.Meta{}, fmt.Errorf("folio: open %s: sync after replay: %w", db.path, err)
+	}
+	if err := db.writeMeta(&cur, true); err != nil {
+		return page.Meta{}, err
+	}
+	db.logf("folio: %s: replayed %d transactions from the log, now at txid %d", db.path, replayed, cur.TxID)
+	return cur, db.wal.log.Truncate(db.wal.lastLSN)
+}
+
+// writeMeta writes m into the meta slot that does not hold the current
+// meta, so that a torn write leaves the current one intact, and syncs it.
+func (db *DB) writeMeta(m *page.Meta, sync bool) error {
+	buf := make([]byte, db.pageSize)
+	slot := 1 - db.metaSlot
+	page.EncodeMeta(buf, page.ID(slot), m)
+	if err := db.st.WriteAt([][]byte{buf}, int64(slot)*int64(db.pageSize)); err != nil {
+		return fmt.Errorf("folio: %s: write meta: %w", db.path, err)
+	}
+	if sync {
+		if err := db.syncRange(int64(slot)*int64(db.pageSize), int64(db.pageSize)); err != nil {
+			return err
+		}
+	}
+	db.mu.Lock() // Info reads it
+	db.metaSlot = slot
+	db.mu.Unlock()
+	return nil
+}
+
+// Checkpoint makes every commit durable in the file itself: it syncs the
+// file, writes the current meta durably and lets the log drop what it
+// held. WAL mode does this by itself every CheckpointBytes of log or
+// CheckpointInterval, and on Close; without a log it does nothing.
+func (db *DB) Checkpoint() error {
+	db.writer.Lock()
+	defer db.writer.Unlock()
+	if db.current.Load() == nil {
+		return ErrDatabaseNotOpen
+	}
+	return db.checkpointLocked()
+}
+
+// checkpointLocked: REQUIRES the write lock.
+func (db *DB) checkpointLocked() error {
+	if db.wal.log == nil {
+		return nil
+	}
+	db.mu.Lock()
+	failed := db.failed
+	db.mu.Unlock()
+	if failed != nil {
+		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, failed)
+	}
+	m := db.current.Load().meta
+	if m.TxID == db.wal.ckptTxID {
+		return nil
+	}
+	// Invariant 2: everything m reaches is durable before m is written.
+	if err := db.syncRange(0, int64(m.High)*int64(db.pageSize)); err != nil {
+		return err
+	}
+	if err := db.writeMeta(&m, true); err != nil {
+		return err
+	}
+	db.mu.Lock()
+	db.wal.ckptTxID = m.TxID
+	db.mu.Unlock()
+	db.wal.ckptTime = time.Now()
+	if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
+		return fmt.Errorf("folio: %s: truncate the log: %w", db.path, err)
+	}
+	return nil
+}
+
+// maybeCheckpointLocked checkpoints when the log has grown or aged enough.
+func (db *DB) maybeCheckpointLocked() error {
+	w := &db.wal
+	if w.log == nil {
+		return nil
+	}
+	if w.log.Size() >= w.ckptBytes || time.Since(w.ckptTime) >= w.ckptEvery {
+		return db.checkpointLocked()
+	}
+	return nil
+}
