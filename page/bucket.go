@@ -31,6 +31,9 @@ func DecodeBucketHeader(b []byte, id ID) (BucketHeader, error) {
 	if len(b) != BucketHeaderSize {
 		return BucketHeader{}, corruptInt(id, "bucket header size", BucketHeaderSize, len(b))
 	}
+	if z := binary.LittleEndian.Uint32(b[12:]); z != 0 {
+		return BucketHeader{}, corruptInt(id, "bucket header reserved field", 0, z)
+	}
 	return BucketHeader{
 		Root:     ID(binary.LittleEndian.Uint64(b[0:])),
 		RootSum:  binary.LittleEndian.Uint32(b[8:]),
