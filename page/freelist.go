@@ -53,5 +53,11 @@ func DecodeFreelist(body []byte, id ID, high ID) ([]Extent, error) {
 		exts[i] = e
 		next = e.Start + ID(e.Len)
 	}
+	// The rest of the run is zero as written, so a body decodes only one way.
+	for i, b := range body[FreelistSize(len(exts)):] {
+		if b != 0 {
+			return nil, corruptInt(id, fmt.Sprintf("freelist byte %d past the extents", FreelistSize(len(exts))+i), 0, b)
+		}
+	}
 	return exts, nil
 }
