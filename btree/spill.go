@@ -143,7 +143,14 @@ func (t *Tree) split(n *Node) []*Node {
 	}
 	var parts []*Node
 	rest := n.inodes
+	remaining := n.size()
 	for len(rest) > 0 {
+		// What is left fits one page: keep it whole rather than cut a
+		// sliver off (a node just over a page splits in two, not three).
+		if remaining <= ps {
+			parts = append(parts, &Node{leaf: n.leaf, inodes: rest})
+			break
+		}
 		size, i := page.HeaderSize, 0
 		for ; i < len(rest); i++ {
 			es := n.elemSize(&rest[i])
@@ -156,6 +163,7 @@ func (t *Tree) split(n *Node) []*Node {
 		}
 		parts = append(parts, &Node{leaf: n.leaf, inodes: rest[:i:i]})
 		rest = rest[i:]
+		remaining -= size - page.HeaderSize
 	}
 	return parts
 }

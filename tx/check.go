@@ -118,6 +118,10 @@ func (tx *Tx) check() (problems []error) {
 			owner[id] = free
 		}
 	}
+	unreached := "leaked"
+	if len(problems) > 0 {
+		unreached = "leaked, or referenced only from a damaged page"
+	}
 	for id := page.ID(2); id < m.High; id++ {
 		if owner[id] == none {
 			start := id
@@ -125,7 +129,7 @@ func (tx *Tx) check() (problems []error) {
 				id++
 			}
 			report(page.Corruptf(start, "page accounting", "reachable, free or pending",
-				fmt.Sprintf("none of them for pages %d..%d (leaked)", start, id)))
+				fmt.Sprintf("none of them for pages %d..%d (%s)", start, id, unreached)))
 		}
 	}
 	return problems

@@ -190,16 +190,22 @@ func (tx *Tx) recordSize() int {
 	return n
 }
 
-// freelistPages is the length of the committed freelist run.
+// freelistPagesCount is the length of the committed freelist run.
 func (tx *Tx) freelistPagesCount() int {
-	if tx.meta.Freelist == 0 {
+	return freelistRunPages(tx.r.data, tx.r.pageSize, tx.meta)
+}
+
+// freelistRunPages is the length of m's freelist run as its header gives
+// it, or 1 if the header is unreadable: the same count open keeps out of
+// the free set when it rebuilds a damaged list, so the run is freed once.
+func freelistRunPages(data []byte, ps int, m page.Meta) int {
+	if m.Freelist == 0 {
 		return 0
 	}
-	p, err := tx.r.Run(tx.meta.Freelist, page.FlagFreelist, tx.meta.FreelistSum)
-	if err != nil {
-		return 1
+	if p := data[int(m.Freelist)*ps:]; page.PageID(p) == m.Freelist {
+		return min(int(page.PageOverflow(p))+1, int(m.High-m.Freelist))
 	}
-	return len(p) / tx.r.pageSize
+	return 1
 }
 
 // grow extends the file to hold size bytes, in large steps so that a

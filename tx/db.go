@@ -244,11 +244,7 @@ func (db *DB) checkMeta(data []byte, m page.Meta) error {
 			return err
 		}
 	}
-	if m.Freelist != 0 {
-		if _, err := r.Run(m.Freelist, page.FlagFreelist, m.FreelistSum); err != nil {
-			return err
-		}
-	}
+	// A damaged free list does not disqualify a meta: it is rebuilt.
 	return nil
 }
 
@@ -256,17 +252,23 @@ func (db *DB) checkMeta(data []byte, m page.Meta) error {
 // or, when none were persisted, from a walk of everything reachable.
 func (db *DB) loadFreelist(s *snapshot) error {
 	r := reader{data: s.view.bytes, pageSize: db.pageSize, high: s.meta.High, verify: db.opts.VerifyChecksums}
+	keep := 0 // pages of a damaged freelist run, kept out of the free set
 	if s.meta.Freelist != 0 {
-		p, err := r.Run(s.meta.Freelist, page.FlagFreelist, s.meta.FreelistSum)
-		if err != nil {
-			return fmt.Errorf("folio: open %s: freelist: %w", db.path, err)
+		exts, err := db.readFreelist(&r, s.meta)
+		if err == nil {
+			db.freelist.Load(exts)
+			return nil
 		}
-		exts, err := page.DecodeFreelist(p[page.HeaderSize:], s.meta.Freelist, s.meta.High)
-		if err != nil {
-			return fmt.Errorf("folio: open %s: freelist: %w", db.path, err)
+		// The free list is derived data: rebuild it from the tree rather
+		// than refuse the file. Check still reports the damaged page. The
+		// old run stays allocated: the next commit frees it as usual.
+		keep = freelistRunPages(r.data, r.pageSize, s.meta)
+		note := fmt.Sprintf("free list unreadable (%v); rebuilt from the tree", err)
+		if db.fallback != "" {
+			note = db.fallback + "; " + note
 		}
-		db.freelist.Load(exts)
-		return nil
+		db.fallback = note
+		db.logf("folio: %s: %s", db.path, note)
 	}
 	used := make([]bool, s.meta.High)
 	var walkErr error
@@ -275,6 +277,7 @@ func (db *DB) loadFreelist(s *snapshot) error {
 			used[int(id)+i] = true
 		}
 	}
+	mark(s.meta.Freelist, keep)
 	walkTrees(&r, s.meta.Root, s.meta.RootSum, false, func(id page.ID, n int, kind page.Flags) { mark(id, n) },
 		func(err error) {
 			if walkErr == nil {
@@ -297,6 +300,18 @@ func (db *DB) loadFreelist(s *snapshot) error {
 	}
 	db.freelist.Load(exts)
 	return nil
+}
+
+// readFreelist reads and decodes the persisted free extents of m.
+func (db *DB) readFreelist(r *reader, m page.Meta) ([]page.Extent, error) {
+	p, err := r.Run(m.Freelist, page.FlagFreelist, m.FreelistSum)
+	if err != nil {
+		return nil, err
+	}
+	if page.Checksum(p) != m.FreelistSum {
+		return nil, page.Corruptf(m.Freelist, "checksum", fmt.Sprintf("%#08x", m.FreelistSum), fmt.Sprintf("%#08x", page.Checksum(p)))
+	}
+	return page.DecodeFreelist(p[page.HeaderSize:], m.Freelist, m.High)
 }
 
 // walkTrees walks the bucket directory at root and every bucket under

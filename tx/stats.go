@@ -129,7 +129,9 @@ func (b *Bucket) Stats() BucketStats {
 	var nested []page.BucketHeader
 	t.Walk(false, btree.Walker{
 		Page: func(id page.ID, n int, kind page.Flags, depth int) {
-			s.Depth = max(s.Depth, depth+1)
+			if kind != page.FlagLarge {
+				s.Depth = max(s.Depth, depth+1)
+			}
 			switch kind {
 			case page.FlagBranch:
 				s.BranchPageN++
@@ -143,7 +145,6 @@ func (b *Bucket) Stats() BucketStats {
 				s.LeafInuse += runInuse(&b.tx.r, id, n, page.LeafElemSize)
 			case page.FlagLarge:
 				s.LargePageN += n
-				s.Depth = max(s.Depth, depth)
 			}
 		},
 		Elem: func(key, stored []byte, flags uint32) {
