@@ -139,6 +139,7 @@ func (tx *Tx) commitDirect() error {
 		db.wal.ckptTxID = tx.meta.TxID
 		db.mu.Unlock()
 		db.wal.ckptTime = time.Now()
+		db.wal.appended = 0
 		if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
 			db.logf("folio: %s: truncate the log: %v", db.path, err)
 		}
@@ -170,6 +171,7 @@ func (tx *Tx) commitLogged() error {
 		return fmt.Errorf("folio: commit %s: append to the log: %w (%w)", db.path, err, ErrSyncFailed)
 	}
 	db.wal.lastLSN = lsn
+	db.wal.appended += int64(len(rec))
 	if !db.NoSync {
 		if err := db.wal.log.SyncTo(lsn); err != nil {
 			db.mu.Lock()

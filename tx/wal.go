@@ -40,7 +40,8 @@ type walState struct {
 	lastLSN   uint64    // LSN of the last record appended
 	ckptTxID  page.TxID // txid of the meta last written durably to the file
 	ckptTime  time.Time
-	ckptBytes int64 // log size that triggers a checkpoint
+	ckptBytes int64 // record bytes appended since a checkpoint that trigger one
+	appended  int64 // record bytes appended since the last checkpoint
 	ckptEvery time.Duration
 	recBuf    []byte
 }
@@ -157,6 +158,7 @@ func (db *DB) checkpointLocked() error {
 	db.wal.ckptTxID = m.TxID
 	db.mu.Unlock()
 	db.wal.ckptTime = time.Now()
+	db.wal.appended = 0
 	if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
 		return fmt.Errorf("folio: %s: truncate the log: %w", db.path, err)
 	}
@@ -169,7 +171,9 @@ func (db *DB) maybeCheckpointLocked() error {
 	if w.log == nil {
 		return nil
 	}
-	if w.log.Size() >= w.ckptBytes || time.Since(w.ckptTime) >= w.ckptEvery {
+	// Bytes appended, not the log's size: a log keeps its active segment
+	// whole after a truncation, so its size does not fall to zero.
+	if w.appended >= w.ckptBytes || time.Since(w.ckptTime) >= w.ckptEvery {
 		return db.checkpointLocked()
 	}
 	return nil
