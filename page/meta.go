@@ -89,6 +89,12 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 	if PageID(p) != id {
 		return m, corruptInt(id, "meta page id", id, PageID(p))
 	}
+	// Everything EncodeMeta leaves zero must be zero, so a page decodes
+	// only one way.
+	if PageCount(p) != 0 || PageOverflow(p) != 0 || binary.LittleEndian.Uint32(p[offOverflow+4:]) != 0 ||
+		binary.LittleEndian.Uint32(b[12:]) != 0 || !allZero(p[metaSize:ps]) {
+		return m, Corruptf(id, "meta page reserved bytes", "zero", "not zero")
+	}
 	m = Meta{
 		PageSize:    ps,
 		Root:        ID(binary.LittleEndian.Uint64(b[16:])),
@@ -106,6 +112,15 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 		return m, corruptInt(id, "meta page ids", fmt.Sprintf("root, freelist in [2, %d)", m.High), fmt.Sprintf("root %d, freelist %d", m.Root, m.Freelist))
 	}
 	return m, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidPageSize reports whether n is a power of two in [MinPageSize, MaxPageSize].
