@@ -1,6 +1,9 @@
 package page
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // CheckRun validates the header of a run read for page id: the id it
 // claims, its kind, that its overflow fits in avail bytes, and that its
@@ -14,8 +17,11 @@ func CheckRun(p []byte, id ID, pageSize int, want Flags, expectSum uint32, verif
 	if got := PageID(p); got != id {
 		return 0, corruptInt(id, "page id in header", id, got)
 	}
-	if f := PageFlags(p); f&want == 0 {
-		return 0, Corruptf(id, "page kind", want.String(), PageFlags(p).String())
+	if f := PageFlags(p); f&want == 0 || f&(f-1) != 0 {
+		return 0, Corruptf(id, "page kind", want.String(), fmt.Sprintf("%s (%#x)", f, uint16(f)))
+	}
+	if z := binary.LittleEndian.Uint32(p[offOverflow+4:]); z != 0 {
+		return 0, corruptInt(id, "header reserved field", 0, z)
 	}
 	ov := PageOverflow(p)
 	if ov >= MaxRunPages || (int(ov)+1)*pageSize > len(p) {
