@@ -1,0 +1,304 @@
+package folio
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/foliodb/folio/page"
+)
+
+var writeSeeds = flag.Bool("fuzz.writeseeds", false, "write the seed corpora of FuzzOpenCorrupt and of page's fuzz targets from freshly built databases (run after a format change)")
+
+// fuzzValue is the value the seed databases store under key in the bucket
+// at path: derived from both, so any value read can be checked without
+// knowing which database it came from. Every seventh key's value is large
+// (stored out of line on 1 KiB pages).
+func fuzzValue(path, key string) []byte {
+	h := crc32.ChecksumIEEE([]byte(path + "\x00" + key))
+	n := int(h % 60)
+	if h%7 == 0 {
+		n = 300 + int(h%900)
+	}
+	v := make([]byte, n)
+	for i := range v {
+		v[i] = byte(h>>(8*(i%4))) + byte(i)
+	}
+	return v
+}
+
+// fuzzSeedDB builds a small database (1 KiB pages, file grown a page at
+// a time) with nested buckets, large values, a persisted free list with
+// free pages, and a tree two levels deep in bucket "a" when deep is set.
+func fuzzSeedDB(t testing.TB, variant int) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "seed.db")
+	db, err := Open(path, 0o600, &Options{PageSize: 1024, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.AllocSize = 1024
+	put := func(tx *Tx, path []string, keys int) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(path[0]))
+		for _, name := range path[1:] {
+			if err != nil {
+				break
+			}
+			b, err = b.CreateBucketIfNotExists([]byte(name))
+		}
+		if err != nil {
+			return err
+		}
+		for i := 0; i < keys; i++ {
+			k := fmt.Sprintf("k%03d", i)
+			if err := b.Put([]byte(k), fuzzValue(strings.Join(path, "/"), k)); err != nil {
+				return err
+			}
+		}
+		_, err = b.NextSequence()
+		return err
+	}
+	err = db.Update(func(tx *Tx) error {
+		if err := put(tx, []string{"a"}, 6+30*variant); err != nil {
+			return err
+		}
+		if err := put(tx, []string{"a", "n"}, 4); err != nil {
+			return err
+		}
+		return put(tx, []string{"b"}, 3)
+	})
+	if err == nil && variant > 0 {
+		// Replace and delete some values, so pages are freed.
+		err = db.Update(func(tx *Tx) error {
+			b := tx.Bucket([]byte("b"))
+			if err := b.Delete([]byte("k001")); err != nil {
+				return err
+			}
+			return put(tx, []string{"c", "d", "e"}, 2)
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// FuzzOpenCorrupt opens a mutated database file and reads everything in
+// it: every bucket, recursively, with cursors both ways and Gets, then
+// Check, then (if Check found nothing) a write. The only acceptable
+// outcomes are an error or correct data: no panic, fault or hang, no
+// large allocation. With VerifyChecksums every value read must be the
+// one the seed stored; a file Check passes must read without error; a
+// file whose reads fail must fail Check too.
+func FuzzOpenCorrupt(f *testing.F) {
+	for v := 0; v < 3; v++ {
+		f.Add(fuzzSeedDB(f, v))
+	}
+	f.Fuzz(func(t *testing.T, img []byte) {
+		if len(img) > 1<<20 {
+			return
+		}
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+
+		readErr, problems := fuzzRead(t, img, &Options{VerifyChecksums: true}, true)
+		if readErr != nil && readErr != errNoOpen && len(problems) == 0 {
+			t.Errorf("reads failed (%v) but Check found nothing", readErr)
+		}
+		if readErr == nil && len(problems) > 0 {
+			// Reads verify what they touch; Check also the page
+			// accounting, which reads need not meet.
+			for _, err := range problems {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("Check: %v is not ErrCorrupt", err)
+				}
+			}
+		}
+		// Without VerifyChecksums a damaged page body can be served, but
+		// nothing may panic or hang, and Check still verifies all.
+		readErr2, problems2 := fuzzRead(t, img, &Options{}, false)
+		if len(problems2) != len(problems) {
+			t.Errorf("Check found %d problems with VerifyChecksums and %d without", len(problems), len(problems2))
+		}
+		if readErr2 == errNoOpen && readErr != errNoOpen {
+			t.Errorf("opens only with VerifyChecksums")
+		}
+
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20+uint64(len(img))*64 {
+			t.Errorf("reading a %d-byte file allocated %d bytes", len(img), n)
+		}
+	})
+}
+
+var errNoOpen = errors.New("did not open")
+
+// fuzzRead opens img, reads everything (checking values against
+// fuzzValue when oracle is set) and runs Check; if Check is clean it also
+// writes. It returns the reads' error (errNoOpen if Open failed) and
+// Check's problems.
+func fuzzRead(t *testing.T, img []byte, opts *Options, oracle bool) (readErr error, problems []error) {
+	db, err := openImage(t, "fuzz.db", img, opts)
+	if err != nil {
+		return errNoOpen, nil
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}()
+	readErr = db.View(func(tx *Tx) error {
+		var walk func(b *Bucket, path string, depth int) error
+		walk = func(b *Bucket, path string, depth int) error {
+			if depth > 64 {
+				return errors.New("buckets nested too deep")
+			}
+			c := b.Cursor()
+			var prev []byte
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if prev != nil && bytes.Compare(prev, k) >= 0 {
+					if oracle {
+						t.Errorf("%s: cursor went from %q to %q", path, prev, k)
+					}
+					return errors.New("keys out of order")
+				}
+				prev = bytes.Clone(k)
+				if v == nil {
+					if sub := b.Bucket(k); sub != nil {
+						if err := walk(sub, path+"/"+string(k), depth+1); err != nil {
+							return err
+						}
+					}
+					continue
+				}
+				g := b.Get(k)
+				if oracle && tx.Err() == nil {
+					if want := fuzzValue(path, string(k)); !bytes.Equal(v, want) || !bytes.Equal(g, want) {
+						t.Errorf("%s/%s: read %d bytes (Get %d), the seed stored %d: wrong data served", path, k, len(v), len(g), len(want))
+					}
+				}
+			}
+			for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+			}
+			return nil
+		}
+		c := tx.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if b := tx.Bucket(k); b != nil {
+				if err := walk(b, string(k), 0); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	problems = checkErrs(db)
+	if len(problems) == 0 {
+		if readErr != nil {
+			t.Errorf("Check passed, but reads failed: %v", readErr)
+		}
+		err := db.Update(func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("fuzz-write"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("k"), make([]byte, 700))
+		})
+		if err != nil {
+			t.Errorf("Check passed, but a write failed: %v", err)
+		}
+		for _, err := range checkErrs(db) {
+			t.Errorf("after a write: %v", err)
+		}
+	}
+	return readErr, problems
+}
+
+// TestWriteFuzzSeeds writes the seed corpora (with -fuzz.writeseeds):
+// testdata/fuzz/FuzzOpenCorrupt holds whole small databases, and
+// page/testdata/fuzz the real pages and values found in them.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if !*writeSeeds {
+		t.Skip("writes the seed corpora; run with -fuzz.writeseeds")
+	}
+	for v := 0; v < 3; v++ {
+		img := fuzzSeedDB(t, v)
+		writeCorpusFile(t, filepath.Join("testdata", "fuzz", "FuzzOpenCorrupt", fmt.Sprintf("seed-db-%d", v)), img)
+		if v != 2 {
+			continue
+		}
+		// Real pages for page's fuzz targets: both metas, each kind of
+		// page, bucket headers, large-value descriptors, the free list.
+		const ps = 1024
+		_, pages := pageMap(t, img)
+		pdir := filepath.Join("page", "testdata", "fuzz")
+		for slot := 0; slot < 2; slot++ {
+			writeCorpusFile(t, filepath.Join(pdir, "FuzzDecodeMeta", fmt.Sprintf("meta-%d", slot)), img[slot*ps:(slot+1)*ps], false)
+		}
+		kinds := map[page.Flags]int{}
+		for _, p := range pages {
+			run := img[int(p.id)*ps : (int(p.id)+p.pages)*ps]
+			kinds[p.kind]++
+			name := fmt.Sprintf("%s-%d", p.kind, kinds[p.kind])
+			switch p.kind {
+			case page.FlagBranch, page.FlagLeaf:
+				writeCorpusFile(t, filepath.Join(pdir, "FuzzNode", name), run, false)
+				count := page.PageCount(run)
+				for i := 0; i < count && p.kind == page.FlagLeaf; i++ {
+					flags, v, _ := page.LeafValue(run, i)
+					switch {
+					case flags&page.LeafBucket != 0:
+						writeCorpusFile(t, filepath.Join(pdir, "FuzzDecodeBucketHeader", fmt.Sprintf("%s-%d", name, i)), v)
+					case flags&page.LeafLarge != 0:
+						writeCorpusFile(t, filepath.Join(pdir, "FuzzDecodeLargeRef", fmt.Sprintf("%s-%d", name, i)), v)
+					}
+				}
+			case page.FlagFreelist:
+				writeCorpusFile(t, filepath.Join(pdir, "FuzzDecodeFreelist", name), run[page.HeaderSize:], uint64(len(img)/ps))
+			case page.FlagLarge:
+				writeCorpusFile(t, filepath.Join(pdir, "FuzzNode", name), run, false)
+			}
+		}
+	}
+}
+
+// writeCorpusFile writes one input of a fuzz corpus in the format of
+// testing's fuzzing engine.
+func writeCorpusFile(t *testing.T, path string, args ...any) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("go test fuzz v1\n")
+	for _, a := range args {
+		switch a := a.(type) {
+		case []byte:
+			fmt.Fprintf(&b, "[]byte(%q)\n", a)
+		case bool:
+			fmt.Fprintf(&b, "bool(%v)\n", a)
+		case uint64:
+			fmt.Fprintf(&b, "uint64(%d)\n", a)
+		default:
+			t.Fatalf("corpus value of type %T", a)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
