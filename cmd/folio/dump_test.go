@@ -3,10 +3,12 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/cmd/folio/internal/dumpfmt"
 )
 
 func TestDump(t *testing.T) {
@@ -158,6 +160,25 @@ func TestDumpLoadHelp(t *testing.T) {
 		code, out, _ := runCLI(t, name, "--help")
 		if code != exitOK || !strings.Contains(out, "Examples:") {
 			t.Errorf("%s --help: exit %d, output %q", name, code, out)
+		}
+	}
+}
+
+// TestBlockNamesAreBucketPaths: a dump's block names use the notation of
+// the command line's bucket paths, so a name can be pasted into --bucket.
+func TestBlockNamesAreBucketPaths(t *testing.T) {
+	for _, p := range [][][]byte{
+		{[]byte("a")},
+		{[]byte("a/b"), []byte(`c\d`), {0, '\n', 0xff, 0x7f}},
+		{[]byte("ünï x"), []byte("\u200b"), {0xe2, 0x82}},
+	} {
+		enc := dumpfmt.EncodePath(p)
+		if f := formatPath(p); f != enc {
+			t.Errorf("EncodePath %q, formatPath %q", enc, f)
+		}
+		got, err := parsePath(enc)
+		if err != nil || !reflect.DeepEqual(got, p) {
+			t.Errorf("parsePath(%q) = %q, %v; want %q", enc, got, err, p)
 		}
 	}
 }
