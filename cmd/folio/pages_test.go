@@ -235,28 +235,17 @@ func TestPagesGarbage(t *testing.T) {
 	}
 }
 
-// TestPagesRefusedFile: with its free list page damaged, the library
-// refuses the file; pages, page and check still read it.
+// TestPagesRefusedFile: with its root page damaged, the library refuses
+// the file; pages, page and check still read it. A damaged free list is
+// different: the library rebuilds it, and check still reports it.
 func TestPagesRefusedFile(t *testing.T) {
 	path := sampleDB(t)
-	_, fl := rootOf(t, path)
+	root, fl := rootOf(t, path)
 	flipByte(t, path, int64(fl)*1024+40)
-	before := fileSum(t, path)
-	if code, _, stderr := runCLI(t, "info", path); code != exitFail || !strings.Contains(stderr, fmt.Sprintf("corrupt page %d", fl)) {
-		t.Fatalf("info: exit %d, %s; want the library to refuse the file", code, stderr)
+	if code, _, stderr := runCLI(t, "info", path); code != exitOK {
+		t.Fatalf("info with a damaged free list: exit %d, %s; want it rebuilt", code, stderr)
 	}
-	code, out, stderr := runCLI(t, "pages", path)
-	if code != exitOK || !strings.Contains(stderr, "warning: the library refuses") {
-		t.Fatalf("pages: exit %d, %s", code, stderr)
-	}
-	if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d +freelist +0 +bad: stored`, fl)).MatchString(out) || !strings.Contains(out, "bucket users/admins") {
-		t.Errorf("pages:\n%s", out)
-	}
-	code, out, _ = runCLI(t, "page", path, fmt.Sprint(fl))
-	if code != exitOK || !strings.Contains(out, "checksum: bad") {
-		t.Errorf("page: exit %d:\n%s", code, out)
-	}
-	code, out, _ = runCLI(t, "check", path)
+	code, out, _ := runCLI(t, "check", path)
 	if code != exitFail || !strings.HasPrefix(out, fmt.Sprintf("page %d: ", fl)) || !strings.Contains(out, "problems found") {
 		t.Errorf("check: exit %d:\n%s", code, out)
 	}
@@ -264,6 +253,27 @@ func TestPagesRefusedFile(t *testing.T) {
 	var res checkJSON
 	if err := json.Unmarshal([]byte(out), &res); code != exitFail || err != nil || res.OK || *res.Problems[0].Page != fl {
 		t.Errorf("check --json: exit %d, %v:\n%s", code, err, out)
+	}
+
+	flipByte(t, path, int64(root)*1024+40)
+	before := fileSum(t, path)
+	if code, _, stderr := runCLI(t, "info", path); code != exitFail || !strings.Contains(stderr, fmt.Sprintf("corrupt page %d", root)) {
+		t.Fatalf("info: exit %d, %s; want the library to refuse the file", code, stderr)
+	}
+	code, out, stderr := runCLI(t, "pages", path)
+	if code != exitOK || !strings.Contains(stderr, "warning: the library refuses") {
+		t.Fatalf("pages: exit %d, %s", code, stderr)
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d +freelist +0 +bad: stored`, fl)).MatchString(out) {
+		t.Errorf("pages:\n%s", out)
+	}
+	code, out, _ = runCLI(t, "page", path, fmt.Sprint(root))
+	if code != exitOK || !strings.Contains(out, "checksum: bad") {
+		t.Errorf("page: exit %d:\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "check", path)
+	if code != exitFail || !strings.Contains(out, fmt.Sprintf("page %d: ", root)) || !strings.Contains(out, "problems found") {
+		t.Errorf("check: exit %d:\n%s", code, out)
 	}
 	if fileSum(t, path) != before {
 		t.Errorf("the file changed")
