@@ -278,6 +278,10 @@ func (db *DB) loadFreelist(s *snapshot) error {
 		}
 	}
 	mark(s.meta.Freelist, keep)
+	// The walk decides which pages later commits may overwrite, so it
+	// trusts no page whose checksum fails, whatever VerifyChecksums says:
+	// a damaged branch's child ids would free pages that are in use.
+	r.verify = true
 	walkTrees(&r, s.meta.Root, s.meta.RootSum, false, func(id page.ID, n int, kind page.Flags) { mark(id, n) },
 		func(err error) {
 			if walkErr == nil {
