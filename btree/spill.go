@@ -148,7 +148,7 @@ func (t *Tree) split(n *Node) []*Node {
 		// What is left fits one page: keep it whole rather than cut a
 		// sliver off (a node just over a page splits in two, not three).
 		if remaining <= ps {
-			parts = append(parts, &Node{leaf: n.leaf, inodes: rest})
+			parts = append(parts, &Node{leaf: n.leaf, inodes: rest, appendOnly: n.appendOnly, unbalanced: n.unbalanced})
 			break
 		}
 		size, i := page.HeaderSize, 0
@@ -161,7 +161,7 @@ func (t *Tree) split(n *Node) []*Node {
 			}
 			size += es
 		}
-		parts = append(parts, &Node{leaf: n.leaf, inodes: rest[:i:i]})
+		parts = append(parts, &Node{leaf: n.leaf, inodes: rest[:i:i], appendOnly: n.appendOnly, unbalanced: n.unbalanced})
 		rest = rest[i:]
 		remaining -= size - page.HeaderSize
 	}

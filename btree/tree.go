@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/foliodb/folio/page"
 )
@@ -24,6 +25,12 @@ type Tree struct {
 	rootNode *Node
 	// Fill is the fraction of a page a split fills (bbolt's FillPercent).
 	Fill float64
+
+	// The path the last leafFor took: the nodes from the root down and
+	// the child index taken in each, for splitting a node that grew big.
+	pathNode [MaxDepth]*Node
+	pathIdx  [MaxDepth]int
+	pathLen  int
 }
 
 // New returns the tree whose committed root is (root, sum).
@@ -258,18 +265,58 @@ func (t *Tree) leafFor(key []byte) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.pathNode[0], t.pathLen = n, 1
 	for depth := 0; !n.leaf; depth++ {
-		if depth >= MaxDepth {
+		if depth+1 >= MaxDepth {
 			return nil, errDepth(n.id)
 		}
 		if len(n.inodes) == 0 {
 			return nil, page.Corruptf(n.id, "branch", "children", "none")
 		}
-		if n, err = t.child(n, n.branchIndex(key)); err != nil {
+		i := n.branchIndex(key)
+		if n, err = t.child(n, i); err != nil {
 			return nil, err
 		}
+		t.pathIdx[depth] = i
+		t.pathNode[depth+1], t.pathLen = n, depth+2
 	}
 	return n, nil
+}
+
+// maxNodePages bounds a materialised node between commits: past it, Put
+// splits the node at once. Without it a node would absorb every insert
+// of a large transaction and each insert would shift an ever longer
+// slice (quadratic); with it, an insert costs the same in a transaction
+// of a thousand keys or of a million.
+const maxNodePages = 4
+
+// splitPath splits the node at level of the last path, and its parents
+// in turn, while they are bigger than maxNodePages. The parts replace the
+// node in its parent as materialised children; spill writes them.
+func (t *Tree) splitPath(level int) {
+	limit := maxNodePages * t.pages.PageSize()
+	for ; level >= 0; level-- {
+		n := t.pathNode[level]
+		if n.size() <= limit {
+			return
+		}
+		parts := t.split(n)
+		if len(parts) < 2 {
+			return
+		}
+		t.discard(n) // its committed run is replaced by the parts
+		entries := make([]inode, len(parts))
+		for i, p := range parts {
+			entries[i] = inode{key: p.inodes[0].key, node: p}
+		}
+		if level == 0 {
+			t.rootNode = &Node{inodes: entries, appendOnly: n.appendOnly}
+			return
+		}
+		parent, i := t.pathNode[level-1], t.pathIdx[level-1]
+		entries[0].key = parent.inodes[i].key // keeps the lower bound the parent had
+		parent.inodes = slices.Replace(parent.inodes, i, i+1, entries...)
+	}
 }
 
 // LargeThreshold is the value size above which a value is stored out of
@@ -317,6 +364,9 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 	n.inodes = append(n.inodes, inode{})
 	copy(n.inodes[i+1:], n.inodes[i:])
 	n.inodes[i] = in
+	if len(n.inodes)%16 == 0 {
+		t.splitPath(t.pathLen - 1)
+	}
 	return nil
 }
 

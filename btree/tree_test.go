@@ -234,3 +234,46 @@ func TestCursorSeekPrevDelete(t *testing.T) {
 		t.Fatalf("%d keys left, want 250", len(got))
 	}
 }
+
+// TestLargeTransactionSplitsAsItGoes puts many random keys before one
+// spill: nodes split in memory on the way (no node exceeds maxNodePages),
+// and the result is a valid tree with every key.
+func TestLargeTransactionSplitsAsItGoes(t *testing.T) {
+	m := newMemPages(1024)
+	tr := New(m, 0, 0)
+	rng := rand.New(rand.NewPCG(seed(t), 7))
+	want := map[string]string{}
+	for i := 0; i < 20000; i++ {
+		k := fmt.Sprintf("%08x", rng.Uint32())
+		want[k] = k + "v"
+		if err := tr.Put([]byte(k), []byte(k+"v"), 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var biggest func(n *Node) int
+	biggest = func(n *Node) int {
+		s := n.size()
+		for i := range n.inodes {
+			if c := n.inodes[i].node; c != nil {
+				s = max(s, biggest(c))
+			}
+		}
+		return s
+	}
+	if b := biggest(tr.rootNode); b > (maxNodePages+1)*1024 {
+		t.Fatalf("a materialised node holds %d bytes", b)
+	}
+	if err := tr.Spill(); err != nil {
+		t.Fatal(err)
+	}
+	m.commit()
+	got, _ := walkAll(t, tr)
+	if len(got) != len(want) {
+		t.Fatalf("%d keys, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("key %s", k)
+		}
+	}
+}
