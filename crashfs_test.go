@@ -334,6 +334,9 @@ func openImage(t testing.TB, name string, img []byte, opts *Options) (*DB, error
 		_ = st.Close()
 		return nil, err
 	}
+	// Grow in small steps: the default (16 MiB, allocated for real by
+	// fallocate) would cost more than everything else a test does here.
+	db.AllocSize = 64 << 10
 	return db, nil
 }
 

@@ -134,8 +134,8 @@ func FuzzOpenCorrupt(f *testing.F) {
 		if len(problems2) != len(problems) {
 			t.Errorf("Check found %d problems with VerifyChecksums and %d without", len(problems), len(problems2))
 		}
-		if readErr2 == errNoOpen && readErr != errNoOpen {
-			t.Errorf("opens only with VerifyChecksums")
+		if (readErr == errNoOpen) != (readErr2 == errNoOpen) {
+			t.Errorf("opens with VerifyChecksums: %v; without: %v", readErr != errNoOpen, readErr2 != errNoOpen)
 		}
 
 		var after runtime.MemStats
