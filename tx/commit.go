@@ -210,8 +210,8 @@ func freelistRunPages(data []byte, ps int, m page.Meta) int {
 	return 1
 }
 
-// grow extends the file to hold size bytes, in large steps so that a
-// commit rarely changes the file's length, and maps it if the newest view
+// grow extends the file to hold size bytes, in steps so that a commit
+// rarely changes the file's length, and maps it if the newest view
 // is too short. Readers keep their views (invariant 4).
 func (db *DB) grow(size int64) error {
 	if size <= db.fileSize {
@@ -220,12 +220,11 @@ func (db *DB) grow(size int64) error {
 		return db.growView(db.fileSize)
 	}
 	target := size
-	step := db.fileSize / 4
-	if step < int64(db.AllocSize) {
-		step = int64(db.AllocSize)
-	}
-	if step > 1<<30 {
-		step = 1 << 30
+	// Double a small file (a tiny database stays tiny), then grow by
+	// AllocSize steps: few size changes, little space past the data.
+	step := max(db.fileSize, 64<<10)
+	if alloc := int64(db.AllocSize); alloc > 0 && step > alloc {
+		step = alloc
 	}
 	if t := db.fileSize + step; t > target {
 		target = t
