@@ -26,6 +26,11 @@ type infoJSON struct {
 	RootPage      uint64 `json:"root_page"`
 	FreelistPage  uint64 `json:"freelist_page"`
 	MetaFallback  string `json:"meta_fallback,omitempty"`
+	// The write-ahead log, when the database has one.
+	WAL            bool   `json:"wal"`
+	LogBytes       int64  `json:"log_bytes,omitempty"`
+	CheckpointTxID uint64 `json:"checkpoint_txid,omitempty"`
+	LogPending     int    `json:"log_pending,omitempty"`
 }
 
 func newInfoCmd(a *app) *cobra.Command {
@@ -37,6 +42,11 @@ func newInfoCmd(a *app) *cobra.Command {
 committed transaction, which meta page (0 or 1) is current, and how its
 pages are used: in use (reachable, meta pages included), free for reuse,
 and pending (freed but possibly still seen by a reader).
+
+With a write-ahead log (WAL mode), info shows its size, the txid of the
+last checkpoint and the commits since. A log with commits not yet in the
+file (a WAL-mode program crashed) must be replayed by a read-write open
+first; read-only commands say so.
 
 If the newest meta page was unusable (torn, zeroed, or pointing at a bad
 root) and the older one was opened instead, info says why.
@@ -71,6 +81,11 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				RootPage:      uint64(in.Root),
 				FreelistPage:  uint64(in.Freelist),
 				MetaFallback:  in.MetaFallback,
+
+				WAL:            in.WAL,
+				LogBytes:       in.LogBytes,
+				CheckpointTxID: uint64(in.CheckpointTxID),
+				LogPending:     in.LogPending,
 			}
 			if asJSON {
 				return printJSON(a.stdout, out)
@@ -102,6 +117,12 @@ func printInfo(a *app, in infoJSON) error {
 		fb = "no (the newest meta page is good)"
 	}
 	fmt.Fprintf(tw, "meta fallback:\t%s\n", fb)
+	if in.WAL {
+		fmt.Fprintf(tw, "wal:\t%s, last checkpoint at txid %d, %d commits since\n",
+			humanBytes(in.LogBytes), in.CheckpointTxID, in.LogPending)
+	} else {
+		fmt.Fprintf(tw, "wal:\tnone\n")
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
