@@ -1,0 +1,103 @@
+// Package wal is folio's write-ahead log: an append-only sequence of framed,
+// checksummed, optionally compressed records stored in a directory of
+// fixed-size segment files. Each record is named by a log sequence number
+// (LSN): 1 for the first record a log ever holds, then consecutive. The
+// package imports nothing of folio; a record is opaque bytes.
+//
+// # Files
+//
+// A live segment is named by its number in 16 hex digits
+// ("0000000000000007.wal"). Numbers only grow and are never given to a second
+// segment, so "this frame was written in segment 7" is a test that a stale
+// frame, left in a recycled file by its earlier life, fails. A new segment is
+// preallocated to Options.SegmentSize. A segment the log no longer needs is
+// renamed "<number>.free" and later renamed to the next number and reused:
+// the commit path writes only inside allocated blocks of a file whose size
+// does not change, so fdatasync has no size metadata to flush. Blocks that
+// were allocated but never written still cost a journal commit on their
+// first sync, so a background goroutine keeps a spare segment written full
+// of zeros ready when no recycled one is (spare.go).
+//
+// All integers are little-endian. A segment starts with a 32-byte header:
+//
+//	off  size  field
+//	  0     4  checksum  CRC-32C (Castagnoli) of bytes [4, 32)
+//	  4     4  magic     "fWAL"
+//	  8     2  version   1
+//	 10     6  (zero)
+//	 16     8  number    the segment's number, as in its file name
+//	 24     8  first     the LSN of the first record written in it
+//	 32        frames, one after another, each at a multiple of 8
+//
+// A record is one frame:
+//
+//	off  size  field
+//	  0     4  header checksum   CRC-32C of bytes [4, 32) of the frame
+//	  4     4  payload checksum  CRC-32C of the stored payload
+//	  8     4  length            stored payload bytes
+//	 12     2  flags             bit 0: payload is s2-compressed (block
+//	                             format); other bits zero
+//	 14     2  (zero)
+//	 16     8  lsn               the record's LSN
+//	 24     4  segment           low 32 bits of the number of the segment
+//	                             the frame was written in
+//	 28     4  unsynced          lsn minus the highest LSN that was durable
+//	                             when the frame was written; at least 1;
+//	                             2^32-1 claims nothing (saturated)
+//	 32        stored payload, then zero bytes up to a multiple of 8
+//
+// The header has its own checksum so that a header can be trusted (its
+// length, its claims) without its payload: recovery uses that to look past
+// a damaged frame cheaply. Everything marked "wire format" in this package
+// must never change without a new version.
+//
+// # Recovery
+//
+// Open reads every live segment from its start. A frame is whole when both
+// checksums match, its segment field names the segment it is in and its lsn
+// is the next one expected. Reading a segment stops at the first frame that
+// is not whole, and then:
+//
+//  1. If the next segment's header says its first LSN is the one expected,
+//     the writer moved on there (this segment was full, or an earlier
+//     session ended here); reading continues there.
+//  2. Otherwise, if any frame header after the stop point (later in this
+//     segment, or in any later segment) is itself whole, belongs to its
+//     segment, and says through its unsynced field that the expected LSN
+//     was already durable when it was written, a record the log had made
+//     durable is damaged. Open returns an error wrapping ErrCorrupt that
+//     names the segment and offset. It never skips the record.
+//  3. Otherwise the stop point is the torn tail of the log: what lies there
+//     was never made durable (a crash mid-write, zeros of a preallocated
+//     region, stale frames of a recycled file). The log ends at the last
+//     whole record.
+//
+// The unsynced field is what tells 2 from 3; it is the idea of the sync
+// offsets in cockroachdb/pebble record/record.go, counted in LSNs.
+//
+// NB: damage to records that no later frame vouches for (the records
+// appended after the last sync that a later frame recorded, such as the
+// last ones before a clean Close) looks like a torn tail and ends the log
+// there. This is the price of telling a tear from corruption by the bytes
+// alone.
+//
+// After recovery, appends never go after a torn tail that could hold whole
+// frames of the crashed session: those frames carry the very LSNs the new
+// session would hand out, and one of them could later pass for a new
+// record. Open reuses the last segment only when no header of its own lies
+// past the stop point; otherwise it starts a new segment, whose fresh
+// number makes all of them stale. Segments after the end hold only
+// records that were never durable; Open recycles them.
+//
+// What recovery relies on the writer for, each kept where it is owned:
+//
+//  1. A frame's unsynced field never claims more than was durable
+//     (sync.go, INVARIANT (1)).
+//  2. A segment's header is durable before the segment takes a record, and
+//     its name before a record in it is synced (Log.activateLocked): a
+//     segment with a bad header never held a synced record, and the LSN
+//     count survives a Truncate that leaves one empty segment.
+//  3. The live segments are always a suffix of the log: Truncate recycles
+//     oldest first, syncing the directory after each, so no crash leaves a
+//     hole that would read as lost records (Log.Truncate).
+package wal

@@ -1,0 +1,39 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrCorrupt is returned (wrapped, as a *CorruptError) by Open and
+	// Replay when a record that the log had made durable is damaged, or
+	// when the bytes of a live segment changed under the log.
+	ErrCorrupt = errors.New("folio/wal: log is corrupt")
+
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("folio/wal: log is closed")
+
+	// ErrTooLarge is returned by Append for a payload over MaxRecordSize.
+	ErrTooLarge = errors.New("folio/wal: record too large")
+)
+
+// errLSNsExhausted is only reachable from a segment header (damaged, or
+// forged) that starts the log near the top of the LSN space.
+var errLSNsExhausted = errors.New("folio/wal: no LSNs left")
+
+// CorruptError says where a log is damaged and how.
+type CorruptError struct {
+	Path    string // the segment file
+	Segment uint64 // its number
+	Offset  int64  // byte offset of the bad frame in the file
+	LSN     uint64 // the LSN expected at Offset
+	What    string // what was wrong, and what shows that it matters
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("folio/wal: corrupt log: %s offset %d (lsn %d): %s", e.Path, e.Offset, e.LSN, e.What)
+}
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }

@@ -1,0 +1,554 @@
+package wal
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultSegmentSize is the segment size when Options leave it zero.
+const DefaultSegmentSize = 64 << 20
+
+// minSegmentSize keeps a segment big enough for its header and some frames;
+// tests use it to cross segments quickly.
+const minSegmentSize = 4 << 10
+
+// defaultMaxFree is how many recycled segments wait for reuse by default:
+// enough that a checkpoint freeing a few segments feeds the next few
+// rotations without creating files.
+const defaultMaxFree = 4
+
+// Options configure a Log. The zero value is a good default.
+type Options struct {
+	// SegmentSize is the size each segment file is preallocated to, rounded
+	// up to a multiple of 4 KiB; 0 means DefaultSegmentSize. A record too
+	// big for one gets a segment of its own, sized to fit.
+	SegmentSize int64
+
+	// NoCompression stores every payload as given. Otherwise payloads of
+	// 128 bytes or more are s2-compressed when that saves an eighth.
+	NoCompression bool
+
+	// MaxFreeSegments is how many segments Truncate keeps for reuse; more
+	// are deleted. 0 means 4; a negative value keeps none, and then no
+	// spare is made ahead either (spare.go).
+	MaxFreeSegments int
+
+	// noSpares turns the spare maker off, so that tests know which
+	// segment holds what.
+	noSpares bool
+}
+
+func (o Options) normalize() Options {
+	if o.SegmentSize == 0 {
+		o.SegmentSize = DefaultSegmentSize
+	}
+	o.SegmentSize = max(o.SegmentSize, minSegmentSize)
+	o.SegmentSize = (o.SegmentSize + 4095) &^ 4095
+	switch {
+	case o.MaxFreeSegments == 0:
+		o.MaxFreeSegments = defaultMaxFree
+	case o.MaxFreeSegments < 0:
+		o.MaxFreeSegments = 0
+	}
+	return o
+}
+
+// freeSeg is a recycled segment file waiting in the directory for reuse.
+type freeSeg struct {
+	num  uint64 // the number in its name
+	size int64
+	warm bool // its blocks have been written (spare.go)
+}
+
+// Log is an open write-ahead log. Its methods are safe for concurrent use.
+type Log struct {
+	dir  string
+	opts Options
+
+	// truncMu keeps segments from being recycled under a Replay: Replay
+	// holds it shared; Truncate and Close hold it exclusively.
+	truncMu sync.RWMutex
+
+	// mu serializes appends and guards the fields after it. Append holds
+	// it across its write, so frames land in LSN order and a sync leader
+	// that reads last knows every frame up to it has been written.
+	mu      sync.Mutex
+	segs    []*segment // live segments, oldest first; the last takes appends
+	last    uint64     // LSN of the last appended record (0: none ever)
+	dirty   []*segment // segments written since the last sync snapshot
+	free    []freeSeg  // recycled segments in the directory
+	nextNum uint64     // the number the next new segment gets
+	closing bool       // Close has begun: no more appends
+	closed  bool       // files are closed
+	failed  error      // a write or sync failed: no more appends
+	making  bool       // the spare maker is running (spare.go)
+
+	bg       sync.WaitGroup // the spare maker; Close waits for it
+	stopping atomic.Bool    // set by Close: the spare maker gives up
+
+	// syncMu guards the group-commit state after it (see sync.go).
+	syncMu    sync.Mutex
+	syncCond  sync.Cond
+	syncing   bool       // a leader is syncing
+	syncErr   error      // sticky: a sync failed
+	waiters   int        // callers waiting for a leader; tests watch it
+	syncFiles []*segment // the leader's snapshot; only the leader uses it
+
+	durable atomic.Uint64 // highest LSN known durable; stored under syncMu
+
+	// The durability calls: a seam for tests, which count or fail them
+	// (and the fuzz targets, which skip them).
+	fdatasync func(*os.File) error
+	dirSync   func(dir string) error
+	syncs     atomic.Uint64 // fdatasync calls made by sync leaders
+}
+
+// Open opens the log in dir, creating dir if needed, and recovers it: it
+// reads every segment, finds the last whole record, reports damage to
+// durable records as ErrCorrupt, and readies the log to append after it.
+// Records a previous session appended but never synced may survive or not;
+// those that survive are made durable here.
+func Open(dir string, opts Options) (*Log, error) {
+	return open(dir, opts, fdatasync, syncDir)
+}
+
+func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(string) error) (_ *Log, err error) {
+	l := &Log{dir: dir, opts: opts.normalize(), nextNum: 1, fdatasync: datasync, dirSync: dirSync}
+	l.syncCond.L = &l.syncMu
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var files []*segment
+	defer func() {
+		if err != nil {
+			for _, s := range files {
+				s.f.Close()
+			}
+		}
+	}()
+	files, err = l.readDir()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := recoverLog(files)
+	if err != nil {
+		return nil, err
+	}
+
+	// The chain's bytes may still be only in the page cache (the previous
+	// process died, the machine did not): make them durable before any new
+	// frame claims they are (sync.go, INVARIANT (1)).
+	for _, s := range rec.chain {
+		if err := l.fdatasync(s.f); err != nil {
+			return nil, err
+		}
+	}
+	// Garbage goes to the free pool, durably, before anything is appended:
+	// a garbage segment that came back under its live name could read as
+	// the continuation of the new records (recovery case 1).
+	for _, s := range rec.garbage {
+		s.f.Close()
+		if err := l.recycle(s.num, s.size, true); err != nil {
+			return nil, err
+		}
+	}
+	files = rec.chain
+	if len(rec.garbage) > 0 {
+		if err := l.dirSync(dir); err != nil {
+			return nil, err
+		}
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.segs, l.last = rec.chain, rec.next-1
+	l.durable.Store(l.last)
+	if !rec.reuse || len(l.segs) == 0 {
+		seg, err := l.activateLocked(rec.next, 0)
+		if err != nil {
+			return nil, err
+		}
+		l.segs = append(l.segs, seg)
+		files = l.segs
+	}
+	l.maybeMakeSpareLocked()
+	return l, nil
+}
+
+// readDir opens the live segments in number order, reading their headers,
+// and lists the free ones. It also sets nextNum past every number in use.
+func (l *Log) readDir() ([]*segment, error) {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []*segment
+	for _, e := range entries {
+		num, free, ok := parseName(e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		l.nextNum = max(l.nextNum, num+1)
+		if free {
+			info, err := e.Info()
+			if err != nil {
+				return files, err
+			}
+			if info.Size() < l.opts.SegmentSize || len(l.free) >= l.opts.MaxFreeSegments {
+				// Too small since SegmentSize grew, or the pool shrank, or
+				// a spare that was being made when the process died.
+				if err := os.Remove(filepath.Join(l.dir, e.Name())); err != nil {
+					return files, err
+				}
+				continue
+			}
+			// Only warm segments enter the pool (Truncate), though a
+			// spare cut short by a crash may be partly cold: harmless.
+			l.free = append(l.free, freeSeg{num: num, size: info.Size(), warm: true})
+			continue
+		}
+		s, err := openSegment(l.dir, num)
+		if err != nil {
+			return files, err
+		}
+		files = append(files, s)
+	}
+	slices.SortFunc(files, func(a, b *segment) int { return cmp.Compare(a.num, b.num) })
+	return files, nil
+}
+
+// openSegment opens segment num and reads its header; first is 0 when the
+// header is not valid for this file (a segment whose activation did not
+// finish, or a file renamed by hand).
+func openSegment(dir string, num uint64) (*segment, error) {
+	path := filepath.Join(dir, liveName(num))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &segment{num: num, path: path, f: f, size: info.Size(), end: segHeaderSize}
+	var hdr [segHeaderSize]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return nil, err
+	}
+	if n, first, err := parseSegHeader(hdr[:]); err == nil && n == num {
+		s.first = first
+	}
+	return s, nil
+}
+
+// activateLocked makes a new active segment whose first record will be
+// first, able to hold a frame of need bytes: a free segment renamed to the
+// next number if one is big enough, else a new preallocated file. Its
+// header is written and synced, then the directory, so neither the LSN
+// count nor a record synced into it can vanish with its name.
+// REQUIRES: l.mu held, or l not yet shared.
+func (l *Log) activateLocked(first uint64, need int64) (*segment, error) {
+	size := l.segmentSizeFor(need)
+	num := l.nextNum
+	l.nextNum++
+	path := filepath.Join(l.dir, liveName(num))
+
+	var f *os.File
+	var err error
+	cold := false
+	i := slices.IndexFunc(l.free, func(fs freeSeg) bool { return fs.warm && fs.size >= size })
+	if i < 0 {
+		i = slices.IndexFunc(l.free, func(fs freeSeg) bool { return fs.size >= size })
+	}
+	if i >= 0 {
+		fs := l.free[i]
+		l.free = slices.Delete(l.free, i, i+1)
+		if err = os.Rename(filepath.Join(l.dir, freeName(fs.num)), path); err != nil {
+			return nil, err
+		}
+		size, cold = fs.size, !fs.warm
+		f, err = os.OpenFile(path, os.O_RDWR, 0)
+	} else {
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			if cold, err = preallocate(f, size); err != nil {
+				f.Close()
+				os.Remove(path)
+				return nil, err
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	// NB: a failure from here on leaves a live-named file whose header is
+	// stale or missing; the next Open recycles it as a never-used segment.
+	//
+	// INVARIANT (recovery 2). The header is synced now, not with the
+	// first records: once Truncate has dropped the segments before this
+	// one, its header alone carries the LSN count, and a crash must not
+	// take it (recovery would start the log again at LSN 1). One more sync
+	// per rotation costs nothing next to a segment's worth of commits.
+	var hdr [segHeaderSize]byte
+	putSegHeader(hdr[:], num, first)
+	if _, err := f.WriteAt(hdr[:], 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := l.fdatasync(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := l.dirSync(l.dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &segment{num: num, first: first, path: path, f: f, size: size, cold: cold, end: segHeaderSize}
+	l.maybeMakeSpareLocked()
+	return s, nil
+}
+
+// recycle renames segment num (closed) to the free pool, or deletes it if
+// the pool is full or the segment is cold. The caller syncs the directory.
+func (l *Log) recycle(num uint64, size int64, warm bool) error {
+	path := filepath.Join(l.dir, liveName(num))
+	l.mu.Lock()
+	keep := warm && len(l.free) < l.opts.MaxFreeSegments && size >= l.opts.SegmentSize
+	l.mu.Unlock()
+	if !keep {
+		return os.Remove(path)
+	}
+	if err := os.Rename(path, filepath.Join(l.dir, freeName(num))); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.free = append(l.free, freeSeg{num: num, size: size, warm: true})
+	l.mu.Unlock()
+	return nil
+}
+
+// Append adds a record holding payload and returns its LSN. The record is
+// durable only after Sync or SyncTo(lsn) returns. Append does not keep
+// payload.
+func (l *Log) Append(payload []byte) (lsn uint64, err error) {
+	if len(payload) > MaxRecordSize {
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(payload), MaxRecordSize)
+	}
+	// Compression and the payload checksum happen before the lock, so
+	// concurrent appenders do that work in parallel.
+	fb := buildFrame(payload, !l.opts.NoCompression)
+	defer fb.release()
+	n := int64(len(fb.b))
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closing:
+		return 0, ErrClosed
+	case l.failed != nil:
+		return 0, l.failed
+	}
+	if l.last == math.MaxUint64 {
+		return 0, errLSNsExhausted
+	}
+	lsn = l.last + 1
+	s := l.segs[len(l.segs)-1]
+	if n > s.size-s.end || s.cold && l.warmSpareLocked(n) {
+		ns, err := l.activateLocked(lsn, n)
+		if err != nil {
+			return 0, fmt.Errorf("folio/wal: new segment: %w", err)
+		}
+		s.handedOver = n <= s.size-s.end
+		l.segs = append(l.segs, ns)
+		s = ns
+	}
+	fb.seal(lsn, s.num, l.durable.Load())
+	if _, err := s.f.WriteAt(fb.b, s.end); err != nil {
+		// The frame may be half written; nothing may follow it.
+		l.failed = fmt.Errorf("folio/wal: append failed, log must be reopened: %w", err)
+		return 0, l.failed
+	}
+	s.end += n
+	l.last = lsn
+	if !s.dirty {
+		s.dirty = true
+		l.dirty = append(l.dirty, s)
+	}
+	return lsn, nil
+}
+
+// Replay calls fn for each record with an LSN of at least from, in LSN
+// order, up to the last record appended when Replay began. payload is valid
+// only until fn returns. An error from fn stops Replay and is returned as
+// is. Records Truncate dropped are not replayed, except that after a
+// reopen the part of a segment below the truncation point may be. A record
+// that no longer reads back as written is an error wrapping ErrCorrupt.
+// fn must not call Truncate or Close.
+func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) error {
+	l.truncMu.RLock()
+	defer l.truncMu.RUnlock()
+
+	type span struct {
+		s    *segment
+		end  int64
+		last uint64 // LSN of its last record; first-1 when it has none
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	spans := make([]span, len(l.segs))
+	for i, s := range l.segs {
+		last := l.last
+		if i+1 < len(l.segs) {
+			last = l.segs[i+1].first - 1
+		}
+		spans[i] = span{s, s.end, last}
+	}
+	l.mu.Unlock()
+
+	var sr segReader
+	var buf []byte
+	for _, sp := range spans {
+		s := sp.s
+		if sp.last < from || sp.last < s.first {
+			continue
+		}
+		sr.reset(s.f, sp.end)
+		st, err := scanFrames(&sr, s.num, segHeaderSize, sp.end, s.first, func(off int64, h frameHeader, stored []byte) error {
+			if h.lsn < from {
+				return nil
+			}
+			p, err := decodePayload(h, stored, buf, MaxRecordSize)
+			if err != nil {
+				return &CorruptError{Path: s.path, Segment: s.num, Offset: off, LSN: h.lsn, What: err.Error()}
+			}
+			if h.flags&flagS2 != 0 {
+				buf = p
+			}
+			return fn(h.lsn, p)
+		})
+		if err != nil {
+			return err
+		}
+		if st.why != nil || st.next != sp.last+1 {
+			what := fmt.Sprintf("segment ends at lsn %d, expected %d", st.next-1, sp.last)
+			if st.why != nil {
+				what = st.why.Error()
+			}
+			return &CorruptError{Path: s.path, Segment: s.num, Offset: st.off, LSN: st.next,
+				What: what + " (the segment changed after it was written)"}
+		}
+	}
+	return nil
+}
+
+// Truncate drops the records with LSNs up to upTo, recycling every segment
+// that holds only such records. A segment holding a later record stays
+// whole, as does the segment taking appends: Truncate never moves data.
+// Only records already durable are dropped, so a Truncate ahead of Sync
+// drops less. Call it after the records are no longer needed (after a
+// checkpoint): it is not on the commit path, and it syncs the directory
+// once per segment it recycles.
+func (l *Log) Truncate(upTo uint64) error {
+	l.truncMu.Lock()
+	defer l.truncMu.Unlock()
+
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	limit := min(upTo, l.durable.Load())
+	k := 0
+	for k+1 < len(l.segs) && l.segs[k+1].first-1 <= limit && !l.segs[k].dirty && !l.segs[k].syncing {
+		k++
+	}
+	old := slices.Clone(l.segs[:k])
+	l.segs = slices.Clone(l.segs[k:])
+	l.mu.Unlock()
+
+	// INVARIANT (recovery 3): oldest first, each rename durable before the
+	// next: after a crash the live segments are still a suffix of the log,
+	// never a log with a hole that recovery would read as lost records.
+	for _, s := range old {
+		if err := s.f.Close(); err != nil {
+			return err
+		}
+		// A segment that rotated full was written all but its last frame's
+		// worth: warm enough. One a warm spare replaced early was not.
+		warm := !s.cold || !s.handedOver
+		if err := l.recycle(s.num, s.size, warm); err != nil {
+			return err
+		}
+		if err := l.dirSync(l.dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Size returns the bytes the live segments use: headers and frames, not
+// preallocated room. A checkpoint policy compares it with a budget.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.end
+	}
+	return n
+}
+
+// LastLSN returns the LSN of the last record appended (0 if none ever
+// was). It may not be durable yet.
+func (l *Log) LastLSN() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// SyncedLSN returns the highest LSN known durable.
+func (l *Log) SyncedLSN() uint64 { return l.durable.Load() }
+
+// Close makes every appended record durable and closes the log. It waits
+// for Replay and Truncate calls under way.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closing {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closing = true
+	last := l.last
+	l.mu.Unlock()
+
+	// NB: with appends stopped and this sync done, durable == last, so no
+	// SyncTo can become a leader and touch a file closed below.
+	err := l.SyncTo(last)
+	l.stopping.Store(true)
+	l.bg.Wait()
+
+	l.truncMu.Lock()
+	defer l.truncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for _, s := range l.segs {
+		if cerr := s.f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}

@@ -1,0 +1,243 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"math"
+	"sync"
+
+	"github.com/klauspost/compress/s2"
+)
+
+// Wire format: the frame header (see the package doc).
+const (
+	frameHeaderSize = 32
+	frameAlign      = 8
+
+	offHeaderSum  = 0
+	offPayloadSum = 4
+	offLength     = 8
+	offFlags      = 12
+	offReserved   = 14
+	offLSN        = 16
+	offSegment    = 24
+	offUnsynced   = 28
+)
+
+// Wire format: frame flags.
+const (
+	flagS2     uint16 = 1 << 0
+	flagsKnown        = flagS2
+)
+
+// MaxRecordSize is the largest payload Append takes. It is not wire format:
+// the length field could say more, but a record is read into memory whole,
+// and a bound keeps a damaged length (or a compressed block that claims a
+// huge size) from asking for unbounded memory.
+const MaxRecordSize = 1 << 30
+
+const (
+	// compressMin is the smallest payload worth trying to compress: below
+	// it the s2 block overhead eats the gain.
+	compressMin = 128
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// frameHeader is a decoded frame header.
+type frameHeader struct {
+	payloadSum uint32
+	length     uint32 // stored payload bytes
+	flags      uint16
+	lsn        uint64
+	segment    uint32
+	unsynced   uint32
+}
+
+// size is the frame's size on disk, padding included.
+func (h frameHeader) size() int64 { return frameSize(int64(h.length)) }
+
+// frameSize is the on-disk size of a frame with n stored payload bytes.
+func frameSize(n int64) int64 {
+	return (frameHeaderSize + n + frameAlign - 1) &^ (frameAlign - 1)
+}
+
+// durableClaim is the highest LSN the writer knew durable when it wrote
+// this frame (0: none). A saturated unsynced field claims nothing: reading
+// it as a distance would claim more than the writer knew.
+func (h frameHeader) durableClaim() uint64 {
+	if h.unsynced == math.MaxUint32 || uint64(h.unsynced) >= h.lsn {
+		return 0
+	}
+	return h.lsn - uint64(h.unsynced)
+}
+
+// Reasons a frame is not whole. They are descriptions for CorruptError, not
+// sentinels callers see.
+var (
+	errShortFrame  = errors.New("frame cut short")
+	errHeaderSum   = errors.New("frame header checksum mismatch")
+	errFrameFields = errors.New("frame header has unknown flags or nonzero reserved bits")
+	errPayloadSum  = errors.New("payload checksum mismatch")
+	errPayloadSize = errors.New("payload size over the limit")
+	errDecompress  = errors.New("compressed payload does not decode")
+)
+
+// putFrameHeader writes h into b[:frameHeaderSize], header checksum last.
+func putFrameHeader(b []byte, h frameHeader) {
+	binary.LittleEndian.PutUint32(b[offPayloadSum:], h.payloadSum)
+	binary.LittleEndian.PutUint32(b[offLength:], h.length)
+	binary.LittleEndian.PutUint16(b[offFlags:], h.flags)
+	binary.LittleEndian.PutUint16(b[offReserved:], 0)
+	binary.LittleEndian.PutUint64(b[offLSN:], h.lsn)
+	binary.LittleEndian.PutUint32(b[offSegment:], h.segment)
+	binary.LittleEndian.PutUint32(b[offUnsynced:], h.unsynced)
+	binary.LittleEndian.PutUint32(b[offHeaderSum:], checksum(b[4:frameHeaderSize]))
+}
+
+// parseFrameHeader decodes and checks the header at the start of b. It
+// trusts nothing but the header checksum; whether the length fits the
+// segment, the lsn is the one expected and the segment is right is for the
+// caller to check.
+func parseFrameHeader(b []byte) (frameHeader, error) {
+	if len(b) < frameHeaderSize {
+		return frameHeader{}, errShortFrame
+	}
+	if binary.LittleEndian.Uint32(b[offHeaderSum:]) != checksum(b[4:frameHeaderSize]) {
+		return frameHeader{}, errHeaderSum
+	}
+	h := frameHeader{
+		payloadSum: binary.LittleEndian.Uint32(b[offPayloadSum:]),
+		length:     binary.LittleEndian.Uint32(b[offLength:]),
+		flags:      binary.LittleEndian.Uint16(b[offFlags:]),
+		lsn:        binary.LittleEndian.Uint64(b[offLSN:]),
+		segment:    binary.LittleEndian.Uint32(b[offSegment:]),
+		unsynced:   binary.LittleEndian.Uint32(b[offUnsynced:]),
+	}
+	// A writer never produces these; rejecting them keeps "accepted" equal
+	// to "re-encodes to the same bytes", which the fuzz target checks.
+	if h.flags&^flagsKnown != 0 || binary.LittleEndian.Uint16(b[offReserved:]) != 0 ||
+		h.lsn == 0 || h.unsynced == 0 {
+		return frameHeader{}, errFrameFields
+	}
+	return h, nil
+}
+
+// decodePayload checks the stored payload of h and returns the record's
+// payload: stored itself, or stored decompressed into buf (grown if
+// needed). Neither may exceed max bytes.
+func decodePayload(h frameHeader, stored, buf []byte, max int) ([]byte, error) {
+	if len(stored) != int(h.length) {
+		return nil, errShortFrame
+	}
+	if checksum(stored) != h.payloadSum {
+		return nil, errPayloadSum
+	}
+	if h.flags&flagS2 == 0 {
+		if len(stored) > max {
+			return nil, errPayloadSize
+		}
+		return stored, nil
+	}
+	n, err := s2.DecodedLen(stored)
+	if err != nil {
+		return nil, errDecompress
+	}
+	if n > max {
+		return nil, errPayloadSize
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	p, err := s2.Decode(buf[:n], stored)
+	if err != nil || len(p) != n {
+		return nil, errDecompress
+	}
+	return p, nil
+}
+
+// decodeFrame decodes the frame at the start of b: its header, and its
+// payload, decompressed into buf when it was compressed (else a subslice of
+// b). It is the whole of what a frame's bytes alone can say; the fuzz
+// target drives it.
+func decodeFrame(b, buf []byte, max int) (frameHeader, []byte, error) {
+	h, err := parseFrameHeader(b)
+	if err != nil {
+		return h, nil, err
+	}
+	if uint64(len(b)) < frameHeaderSize+uint64(h.length) {
+		return h, nil, errShortFrame
+	}
+	p, err := decodePayload(h, b[frameHeaderSize:frameHeaderSize+int(h.length)], buf, max)
+	return h, p, err
+}
+
+// frameBuf holds one frame being built by Append. Pooled: Append builds the
+// frame (and compresses) outside the log's lock, and a fresh buffer per
+// record would be an allocation per commit.
+type frameBuf struct {
+	b     []byte // the whole frame, padding included, once built
+	h     frameHeader
+	small bool // whether it is small enough to go back to the pool
+}
+
+// maxPooledFrame bounds what goes back into framePool, so one huge record
+// does not pin its buffer for the life of the process.
+const maxPooledFrame = 1 << 20
+
+var framePool = sync.Pool{New: func() any { return new(frameBuf) }}
+
+// buildFrame lays out payload (compressed with s2 when compress is set and
+// that saves at least an eighth) behind room for the header, pads it, and
+// fills every header field but those Append knows only under its lock
+// (lsn, segment, unsynced). REQUIRES: len(payload) <= MaxRecordSize.
+func buildFrame(payload []byte, compress bool) *frameBuf {
+	fb := framePool.Get().(*frameBuf)
+	need := frameHeaderSize + len(payload) + frameAlign
+	try := compress && len(payload) >= compressMin
+	if try {
+		need = max(need, frameHeaderSize+s2.MaxEncodedLen(len(payload))+frameAlign)
+	}
+	if cap(fb.b) < need {
+		fb.b = make([]byte, need)
+	}
+	b := fb.b[:cap(fb.b)]
+	stored := b[frameHeaderSize:frameHeaderSize]
+	flags := uint16(0)
+	if try {
+		// s2 rather than zstd: it compresses at memory speed, so trying it on
+		// every record costs the commit path little, and it decodes faster
+		// still on replay. The one-eighth threshold keeps records that
+		// barely shrink raw, so replay does not pay to decode them.
+		c := s2.Encode(b[frameHeaderSize:], payload)
+		if len(c) <= len(payload)-len(payload)/8 {
+			stored, flags = c, flagS2
+		}
+	}
+	if flags == 0 {
+		stored = append(stored, payload...)
+	}
+	n := int(frameSize(int64(len(stored))))
+	clear(b[frameHeaderSize+len(stored) : n])
+	fb.b = b[:n]
+	fb.h = frameHeader{payloadSum: checksum(stored), length: uint32(len(stored)), flags: flags}
+	fb.small = n <= maxPooledFrame
+	return fb
+}
+
+// seal fills in what Append decides under its lock and writes the header.
+func (fb *frameBuf) seal(lsn uint64, segment uint64, durable uint64) {
+	fb.h.lsn = lsn
+	fb.h.segment = uint32(segment)
+	fb.h.unsynced = uint32(min(lsn-durable, math.MaxUint32))
+	putFrameHeader(fb.b, fb.h)
+}
+
+func (fb *frameBuf) release() {
+	if fb.small {
+		framePool.Put(fb)
+	}
+}

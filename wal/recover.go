@@ -1,0 +1,97 @@
+package wal
+
+import (
+	"fmt"
+)
+
+// recovery is what Open learns from the segment files: the steps are in the
+// package doc, under Recovery.
+type recovery struct {
+	chain   []*segment // the live segments, oldest first, each end set
+	next    uint64     // the LSN the next record gets
+	reuse   bool       // appends may go at the end of the chain's last segment
+	garbage []*segment // .wal files outside the chain: to be recycled
+}
+
+// recoverLog finds the log in files, the *.wal files in number order. A
+// file whose header is not valid for its name has first == 0.
+func recoverLog(files []*segment) (rec recovery, err error) {
+	nextValid := func(i int) int {
+		for i++; i < len(files); i++ {
+			if files[i].first != 0 {
+				return i
+			}
+		}
+		return -1
+	}
+	inChain := make([]bool, len(files))
+	defer func() { // NB: named results, so the garbage reaches the caller
+		for i, s := range files {
+			if !inChain[i] {
+				rec.garbage = append(rec.garbage, s)
+			}
+		}
+	}()
+
+	i := nextValid(-1)
+	if i < 0 {
+		rec.next, rec.reuse = 1, false
+		return rec, nil
+	}
+	var sr segReader
+	next := files[i].first
+	for {
+		s := files[i]
+		sr.reset(s.f, s.size)
+		st, err := scanFrames(&sr, s.num, segHeaderSize, s.size, next, nil)
+		if err != nil {
+			return rec, fmt.Errorf("folio/wal: read %s: %w", s.path, err)
+		}
+		s.end, next = st.off, st.next
+		rec.chain, inChain[i] = append(rec.chain, s), true
+
+		// Case 1: the writer moved on to the next segment here.
+		if j := nextValid(i); j >= 0 && files[j].first == next {
+			i = j
+			continue
+		}
+
+		// The log ends in s at st.off, unless something after that point
+		// shows the record expected there had been made durable (case 2).
+		rep, err := scanTail(&sr, s.num, st.off, next)
+		if err != nil {
+			return rec, fmt.Errorf("folio/wal: read %s: %w", s.path, err)
+		}
+		ev, evSeg := rep, s
+		for k := i + 1; k < len(files) && ev.evidence < 0; k++ {
+			evSeg = files[k]
+			sr.reset(evSeg.f, evSeg.size)
+			if ev, err = scanTail(&sr, evSeg.num, segHeaderSize, next); err != nil {
+				return rec, fmt.Errorf("folio/wal: read %s: %w", evSeg.path, err)
+			}
+		}
+		if ev.evidence >= 0 {
+			why := "end of segment"
+			if st.why != nil {
+				why = st.why.Error()
+			}
+			if j := i + 1; j < len(files) {
+				if files[j].first == 0 {
+					why += fmt.Sprintf(", and %s has no valid header", files[j].path)
+				} else {
+					why += fmt.Sprintf(", and %s starts at lsn %d", files[j].path, files[j].first)
+				}
+			}
+			return rec, &CorruptError{
+				Path: s.path, Segment: s.num, Offset: st.off, LSN: next,
+				What: fmt.Sprintf("%s; yet %s offset %d holds lsn %d, written after lsn %d was durable",
+					why, evSeg.path, ev.evidence, ev.claim.lsn, ev.claim.durableClaim()),
+			}
+		}
+		// Case 3: a torn tail. Appending right here is safe only if no
+		// header of this segment's own lies past the stop point, whole
+		// frames of the crashed session among them.
+		rec.next, rec.reuse = next, !rep.own
+		return rec, nil
+	}
+}

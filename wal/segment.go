@@ -1,0 +1,256 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// Wire format: the segment header (see the package doc).
+const (
+	segHeaderSize = 32
+	segMagic      = 0x4c415766 // "fWAL" read as a little-endian uint32
+	segVersion    = 1
+
+	offSegSum     = 0
+	offSegMagic   = 4
+	offSegVersion = 8
+	offSegNumber  = 16
+	offSegFirst   = 24
+)
+
+// File names. A live segment is "<number>.wal"; a recycled one waiting for
+// reuse is "<number>.free", keeping the number it last had so that names
+// never collide. Not wire format in the byte sense, but Open depends on them.
+const (
+	liveSuffix = ".wal"
+	freeSuffix = ".free"
+)
+
+func liveName(num uint64) string { return fmt.Sprintf("%016x%s", num, liveSuffix) }
+func freeName(num uint64) string { return fmt.Sprintf("%016x%s", num, freeSuffix) }
+
+// parseName reports the number in a segment file's name and whether the
+// file is a free (recycled) one; ok is false for any other file.
+func parseName(name string) (num uint64, free, ok bool) {
+	base, found := strings.CutSuffix(name, liveSuffix)
+	if !found {
+		base, found = strings.CutSuffix(name, freeSuffix)
+		free = true
+	}
+	if !found || len(base) != 16 {
+		return 0, false, false
+	}
+	num, err := strconv.ParseUint(base, 16, 64)
+	if err != nil || num == 0 {
+		return 0, false, false
+	}
+	return num, free, true
+}
+
+var (
+	errSegHeader = errors.New("segment header not valid")
+	errNoRoom    = errors.New("no room for another frame")
+)
+
+func putSegHeader(b []byte, num, first uint64) {
+	clear(b[:segHeaderSize])
+	binary.LittleEndian.PutUint32(b[offSegMagic:], segMagic)
+	binary.LittleEndian.PutUint16(b[offSegVersion:], segVersion)
+	binary.LittleEndian.PutUint64(b[offSegNumber:], num)
+	binary.LittleEndian.PutUint64(b[offSegFirst:], first)
+	binary.LittleEndian.PutUint32(b[offSegSum:], checksum(b[4:segHeaderSize]))
+}
+
+// parseSegHeader returns the number and first LSN a segment header holds.
+func parseSegHeader(b []byte) (num, first uint64, err error) {
+	if len(b) < segHeaderSize ||
+		binary.LittleEndian.Uint32(b[offSegSum:]) != checksum(b[4:segHeaderSize]) ||
+		binary.LittleEndian.Uint32(b[offSegMagic:]) != segMagic ||
+		binary.LittleEndian.Uint16(b[offSegVersion:]) != segVersion {
+		return 0, 0, errSegHeader
+	}
+	for _, c := range b[10:16] {
+		if c != 0 {
+			return 0, 0, errSegHeader
+		}
+	}
+	num = binary.LittleEndian.Uint64(b[offSegNumber:])
+	first = binary.LittleEndian.Uint64(b[offSegFirst:])
+	if num == 0 || first == 0 {
+		return 0, 0, errSegHeader
+	}
+	return num, first, nil
+}
+
+// segment is one live segment file.
+type segment struct {
+	num   uint64
+	first uint64 // LSN of its first record (the header's "first")
+	path  string
+	f     *os.File
+	size  int64 // file size; frames must end within it
+	cold  bool  // its blocks were fallocated and never written (spare.go)
+
+	// Guarded by Log.mu.
+	end     int64 // offset just past its last frame
+	dirty   bool  // written since the last sync leader took its snapshot
+	syncing bool  // in the snapshot a sync leader is now syncing
+
+	handedOver bool // cold, and left for a warm spare before it was full
+}
+
+// readWindow is how much a segReader reads at a time: large enough that
+// replay is a stream of big sequential reads, small enough not to matter.
+const readWindow = 256 << 10
+
+// segReader reads a segment through a window, so a frame header and its
+// payload, and their neighbours, come from one read.
+type segReader struct {
+	r     io.ReaderAt
+	size  int64
+	buf   []byte
+	start int64 // file offset of buf[0]
+	n     int   // valid bytes in buf
+}
+
+func (sr *segReader) reset(r io.ReaderAt, size int64) {
+	sr.r, sr.size, sr.start, sr.n = r, size, 0, 0
+}
+
+// bytes returns the n bytes at off. They stay valid until the next call.
+// REQUIRES: 0 <= off, 0 <= n, off+n <= sr.size.
+func (sr *segReader) bytes(off int64, n int) ([]byte, error) {
+	if off >= sr.start && off+int64(n) <= sr.start+int64(sr.n) {
+		i := off - sr.start
+		return sr.buf[i : i+int64(n)], nil
+	}
+	want := int(min(max(int64(n), readWindow), sr.size-off))
+	if cap(sr.buf) < want {
+		sr.buf = make([]byte, max(want, readWindow))
+	}
+	m, err := sr.r.ReadAt(sr.buf[:want], off)
+	if m < n {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		sr.n = 0
+		return nil, err
+	}
+	sr.start, sr.n = off, m
+	return sr.buf[:n], nil
+}
+
+// stop says where and why reading a segment's frames stopped.
+type stop struct {
+	off  int64
+	next uint64 // the LSN expected at off
+	why  error  // nil when the scan reached its limit
+}
+
+// scanFrames walks the whole frames of segment num from off, expecting
+// LSNs next, next+1, ..., and calls fn (if not nil) with each frame's
+// offset, header and stored payload, which stay valid until fn returns. It
+// stops at limit, or at the first frame that is not whole, and says where.
+// The error is a read error or fn's.
+func scanFrames(sr *segReader, num uint64, off, limit int64, next uint64,
+	fn func(off int64, h frameHeader, stored []byte) error) (stop, error) {
+	for off < limit {
+		if off+frameHeaderSize > limit {
+			return stop{off, next, errNoRoom}, nil
+		}
+		b, err := sr.bytes(off, frameHeaderSize)
+		if err != nil {
+			return stop{}, err
+		}
+		h, err := parseFrameHeader(b)
+		switch {
+		case err != nil:
+			return stop{off, next, err}, nil
+		case h.segment != uint32(num):
+			return stop{off, next, fmt.Errorf("frame belongs to segment %#x (stale)", h.segment)}, nil
+		case h.lsn != next:
+			return stop{off, next, fmt.Errorf("frame holds lsn %d", h.lsn)}, nil
+		case h.size() > limit-off:
+			return stop{off, next, fmt.Errorf("frame of %d bytes overruns the segment", h.size())}, nil
+		}
+		stored, err := sr.bytes(off+frameHeaderSize, int(h.length))
+		if err != nil {
+			return stop{}, err
+		}
+		if checksum(stored) != h.payloadSum {
+			return stop{off, next, errPayloadSum}, nil
+		}
+		if fn != nil {
+			if err := fn(off, h, stored); err != nil {
+				return stop{}, err
+			}
+		}
+		off += h.size()
+		next++
+	}
+	return stop{off, next, nil}, nil
+}
+
+// tailReport is what scanTail found past a stop point.
+type tailReport struct {
+	own      bool  // some whole header of this segment's own lies there
+	evidence int64 // offset of a header claiming the stop LSN durable; -1 if none
+	claim    frameHeader
+}
+
+// scanTail looks at every frame-aligned offset in [off, sr.size) of
+// segment num for a frame header that is whole by itself (its payload is
+// not needed) and belongs to num. It reports whether there is any, and the
+// first one whose durable claim is at least next: proof that the record
+// expected at the stop point had been made durable. Zeros and stale frames
+// fail the segment compare, so the scan runs at memory speed.
+func scanTail(sr *segReader, num uint64, off int64, next uint64) (tailReport, error) {
+	rep := tailReport{evidence: -1}
+	want := uint32(num)
+	for off+frameHeaderSize <= sr.size {
+		b, err := sr.bytes(off, int(min(readWindow, sr.size-off)))
+		if err != nil {
+			return rep, err
+		}
+		i := 0
+		for ; i+frameHeaderSize <= len(b); i += frameAlign {
+			if binary.LittleEndian.Uint32(b[i+offSegment:]) != want {
+				continue
+			}
+			h, err := parseFrameHeader(b[i : i+frameHeaderSize])
+			if err != nil || h.segment != want {
+				continue
+			}
+			rep.own = true
+			if h.durableClaim() >= next {
+				rep.evidence, rep.claim = off+int64(i), h
+				return rep, nil
+			}
+		}
+		off += int64(i)
+	}
+	return rep, nil
+}
+
+// syncDir makes the directory's entries durable: a created or renamed
+// segment must not vanish, or come back under its old name, after a crash.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // NB: directories cannot be synced there; renames are durable on their own
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
