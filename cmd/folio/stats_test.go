@@ -21,7 +21,7 @@ func TestStats(t *testing.T) {
 		`(?m)^blobs +1 +0 +\d +0 +1 +3 `,
 		`(?m)^we\\/ird +1 +0 `,
 		`(?m)^\(total\) +303 +7 `,
-		`(?m)^file: [\d.]+ MiB, 1024-byte pages: \d+ in use`,
+		`(?m)^file: [\d.]+ [KM]iB, 1024-byte pages: \d+ in use`,
 		`(?m)^free: \d+ pages free, \d+ pending \(.*\) in \d+ extents, largest \d+ pages; fragmentation \d+%$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
