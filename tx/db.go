@@ -424,6 +424,12 @@ func (db *DB) Close() error {
 // Begin starts a transaction. Only one write transaction runs at a time:
 // Begin(true) waits for the current one to end. A read transaction must
 // be rolled back when done, or its pages can never be reused.
+//
+// A corrupt page met through a Tx from Begin makes Get and cursors return
+// nil, as at the end of the data; Tx.Err then holds the ErrCorrupt error
+// and Commit refuses the transaction. Unlike View, Update and Batch,
+// Begin does not catch memory faults: reading a file truncated underneath
+// the mapping crashes the program with SIGBUS.
 func (db *DB) Begin(writable bool) (*Tx, error) {
 	tx := &Tx{}
 	if err := db.begin(tx, writable); err != nil {
