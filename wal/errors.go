@@ -14,6 +14,10 @@ var (
 	// ErrClosed is returned by every method called after Close.
 	ErrClosed = errors.New("folio/wal: log is closed")
 
+	// ErrReadOnly is returned by Append and Truncate on a log opened with
+	// Options.ReadOnly.
+	ErrReadOnly = errors.New("folio/wal: log is open read-only")
+
 	// ErrTooLarge is returned by Append for a payload over MaxRecordSize.
 	ErrTooLarge = errors.New("folio/wal: record too large")
 )

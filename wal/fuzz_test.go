@@ -86,7 +86,20 @@ func FuzzReplaySegment(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, liveName(1)), image, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// Read-only first: it must see what a read-write Open sees, and
+		// leave the bytes for it.
+		ro := fuzzOpts
+		ro.ReadOnly = true
+		var roGot []record
+		r, roErr := open(dir, ro, noDataSync, noDirSync)
+		if roErr == nil {
+			roGot = replayAll(t, r, 0)
+			closeLog(t, r)
+		}
 		l, err := open(dir, fuzzOpts, noDataSync, noDirSync)
+		if (err == nil) != (roErr == nil) {
+			t.Fatalf("Open: %v; read-only: %v", err, roErr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Open: %v", err)
@@ -94,6 +107,9 @@ func FuzzReplaySegment(f *testing.F) {
 			return
 		}
 		got := replayAll(t, l, 0)
+		if len(got) != len(roGot) {
+			t.Fatalf("read-only open replays %d records, read-write %d", len(roGot), len(got))
+		}
 		for i := 1; i < len(got); i++ {
 			if got[i].lsn != got[i-1].lsn+1 {
 				t.Fatalf("replay jumps from lsn %d to %d", got[i-1].lsn, got[i].lsn)

@@ -41,6 +41,12 @@ type Options struct {
 	// spare is made ahead either (spare.go).
 	MaxFreeSegments int
 
+	// ReadOnly opens the log only to read it (Replay, LastLSN, Size) and
+	// changes nothing in dir: no recovery writes, no new segment, no spare.
+	// Another process may be appending meanwhile; the Log shows the records
+	// whole when it opened. Append and Truncate return ErrReadOnly.
+	ReadOnly bool
+
 	// noSpares turns the spare maker off, so that tests know which
 	// segment holds what.
 	noSpares bool
@@ -123,6 +129,9 @@ func Open(dir string, opts Options) (*Log, error) {
 func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(string) error) (_ *Log, err error) {
 	l := &Log{dir: dir, opts: opts.normalize(), nextNum: 1, fdatasync: datasync, dirSync: dirSync}
 	l.syncCond.L = &l.syncMu
+	if l.opts.ReadOnly {
+		return l.openReadOnly()
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -183,6 +192,35 @@ func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(
 	return l, nil
 }
 
+// openReadOnly is Open for Options.ReadOnly.
+func (l *Log) openReadOnly() (*Log, error) {
+	for try := 1; ; try++ {
+		files, err := l.readDir()
+		var rec recovery
+		if err == nil {
+			rec, err = recoverLog(files)
+		}
+		if err == nil {
+			for _, s := range rec.garbage {
+				s.f.Close()
+			}
+			l.segs, l.last = rec.chain, rec.next-1
+			l.durable.Store(l.last) // nothing to sync: Sync and Close succeed
+			return l, nil
+		}
+		for _, s := range files {
+			s.f.Close()
+		}
+		// A writer in another process may have been halfway through a
+		// frame where this one read it, and synced records after it by the
+		// time the scan looked further. A torn read is not a torn disk:
+		// look again before calling it corruption.
+		if !errors.Is(err, ErrCorrupt) || try == 3 {
+			return nil, err
+		}
+	}
+}
+
 // readDir opens the live segments in number order, reading their headers,
 // and lists the free ones. It also sets nextNum past every number in use.
 func (l *Log) readDir() ([]*segment, error) {
@@ -197,6 +235,9 @@ func (l *Log) readDir() ([]*segment, error) {
 			continue
 		}
 		l.nextNum = max(l.nextNum, num+1)
+		if free && l.opts.ReadOnly {
+			continue
+		}
 		if free {
 			info, err := e.Info()
 			if err != nil {
@@ -215,7 +256,7 @@ func (l *Log) readDir() ([]*segment, error) {
 			l.free = append(l.free, freeSeg{num: num, size: info.Size(), warm: true})
 			continue
 		}
-		s, err := openSegment(l.dir, num)
+		s, err := openSegment(l.dir, num, l.opts.ReadOnly)
 		if err != nil {
 			return files, err
 		}
@@ -228,9 +269,13 @@ func (l *Log) readDir() ([]*segment, error) {
 // openSegment opens segment num and reads its header; first is 0 when the
 // header is not valid for this file (a segment whose activation did not
 // finish, or a file renamed by hand).
-func openSegment(dir string, num uint64) (*segment, error) {
+func openSegment(dir string, num uint64, readOnly bool) (*segment, error) {
 	path := filepath.Join(dir, liveName(num))
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	flag := os.O_RDWR
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -341,6 +386,9 @@ func (l *Log) recycle(num uint64, size int64, warm bool) error {
 // durable only after Sync or SyncTo(lsn) returns. Append does not keep
 // payload.
 func (l *Log) Append(payload []byte) (lsn uint64, err error) {
+	if l.opts.ReadOnly {
+		return 0, ErrReadOnly
+	}
 	if len(payload) > MaxRecordSize {
 		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(payload), MaxRecordSize)
 	}
@@ -462,6 +510,9 @@ func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) err
 // checkpoint): it is not on the commit path, and it syncs the directory
 // once per segment it recycles.
 func (l *Log) Truncate(upTo uint64) error {
+	if l.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	l.truncMu.Lock()
 	defer l.truncMu.Unlock()
 

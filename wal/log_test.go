@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -150,7 +151,7 @@ type frameAt struct {
 // frames walks the whole frames of the segment file at path.
 func frames(t testing.TB, path string) []frameAt {
 	t.Helper()
-	s, err := openSegment(filepath.Dir(path), mustNum(t, path))
+	s, err := openSegment(filepath.Dir(path), mustNum(t, path), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,4 +580,76 @@ func TestSpareHandover(t *testing.T) {
 		t.Fatalf("%d free segments, want the one warm spare", len(freeFiles))
 	}
 	checkRecords(t, replayAll(t, l, 1), 1, [][]byte{[]byte("a"), []byte("b")})
+}
+
+// dirState is every file name in dir with its contents.
+func dirState(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := map[string]string{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st[e.Name()] = string(b)
+	}
+	return st
+}
+
+// TestReadOnly: a read-only log reads what recovery finds and changes no
+// byte and no name, even where a read-write Open would (a torn tail, a
+// spare to make), and it can read while a writer appends.
+func TestReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 4096, NoCompression: true}
+	w := openLog(t, dir, opts)
+	var want [][]byte
+	for i := range 20 {
+		want = append(want, payload(i, 300))
+		appendT(t, w, want[i])
+	}
+	syncT(t, w)
+	w.bg.Wait()
+
+	ro := opts
+	ro.ReadOnly = true
+	r := openLog(t, dir, ro)
+	checkRecords(t, replayAll(t, r, 1), 1, want)
+	if _, err := r.Append([]byte("x")); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("Append on a read-only log: %v", err)
+	}
+	if err := r.Truncate(5); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("Truncate on a read-only log: %v", err)
+	}
+	if err := r.Sync(); err != nil {
+		t.Errorf("Sync on a read-only log: %v", err)
+	}
+
+	// The writer carries on; the reader keeps what it opened with.
+	appendT(t, w, []byte("later"))
+	syncT(t, w)
+	checkRecords(t, replayAll(t, r, 1), 1, want)
+	closeLog(t, r)
+	closeLog(t, w)
+
+	// A torn tail, which a read-write Open would move past.
+	img := crashImage(t, dir)
+	live, _ := segFiles(t, img)
+	fr := frames(t, live[len(live)-1])
+	patch(t, live[len(live)-1], fr[len(fr)-1].off+frameHeaderSize, []byte("torn"))
+	before := dirState(t, img)
+	r = openLog(t, img, ro)
+	checkRecords(t, replayAll(t, r, 1), 1, want)
+	closeLog(t, r)
+	if after := dirState(t, img); !maps.Equal(after, before) {
+		t.Error("a read-only open changed the directory")
+	}
+
+	if _, err := Open(filepath.Join(dir, "missing"), ro); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("read-only open of a missing log: %v", err)
+	}
 }
