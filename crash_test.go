@@ -23,18 +23,26 @@ var (
 // some transaction j, where j is at least the last transaction whose
 // commit (meta sync included) had finished, and at most the one in
 // flight. With only synced bytes, j must be exactly that last one.
+//
+// The free list not persisted (NoFreelistSync), so that every image is
+// opened by rebuilding it from the tree, is a variant with 1 KiB pages.
 func TestPowerLoss(t *testing.T) {
-	for _, ps := range []int{1024, 4096} {
-		t.Run(fmt.Sprintf("page=%d", ps), func(t *testing.T) {
+	for _, c := range []struct {
+		ps           int
+		noFreelist   bool
+		txnsFraction int
+	}{{1024, false, 1}, {4096, false, 1}, {1024, true, 2}} {
+		t.Run(fmt.Sprintf("page=%d,nofreelistsync=%v", c.ps, c.noFreelist), func(t *testing.T) {
 			seed := testSeed(t)
-			testPowerLoss(t, seed, ps, *crashTxns, max(*crashImages, 2))
+			opts := &Options{NoFreelistSync: c.noFreelist}
+			testPowerLoss(t, seed, c.ps, opts, max(*crashTxns/c.txnsFraction, 1), max(*crashImages, 2))
 		})
 	}
 }
 
-func testPowerLoss(t *testing.T, seed uint64, ps, txns, perPoint int) {
+func testPowerLoss(t *testing.T, seed uint64, ps int, opts *Options, txns, perPoint int) {
 	st := newCrashStorage(t, tx.InitialImage(ps))
-	db, err := tx.Open("crash.db", st, &Options{})
+	db, err := tx.Open("crash.db", st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +103,7 @@ func testPowerLoss(t *testing.T, seed uint64, ps, txns, perPoint int) {
 			if mode == imageSynced {
 				maxTxn = lo
 			}
-			if checkCrashImage(t, where, img, models, lo, maxTxn) {
+			if checkCrashImage(t, where, img, models, lo, maxTxn, opts) {
 				fellBack++
 			}
 			if t.Failed() {
@@ -117,9 +125,11 @@ func opAt(ops []crashOp, k int) string {
 // checkCrashImage opens img and checks it holds the state after a
 // transaction in [minTxn, maxTxn]. It reports whether open fell back to
 // the older meta page.
-func checkCrashImage(t *testing.T, where string, img []byte, models []*mbucket, minTxn, maxTxn int) bool {
+func checkCrashImage(t *testing.T, where string, img []byte, models []*mbucket, minTxn, maxTxn int, opts *Options) bool {
 	t.Helper()
-	db, err := openImage(t, "crash.db", img, &Options{VerifyChecksums: true})
+	o := *opts
+	o.VerifyChecksums = true
+	db, err := openImage(t, "crash.db", img, &o)
 	if err != nil {
 		t.Errorf("%s: open: %v", where, err)
 		return false
