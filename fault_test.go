@@ -3,6 +3,8 @@ package folio
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/foliodb/folio/tx"
@@ -86,6 +88,7 @@ func TestCommitFaults(t *testing.T) {
 		st.mu.Lock()
 		st.failAt = st.calls + step
 		st.mu.Unlock()
+		first := st.opCount()
 		err := db.Update(bigTxn(ps, pre+1))
 		if st.failedOp == nil {
 			if err != nil {
@@ -112,6 +115,7 @@ func TestCommitFaults(t *testing.T) {
 				t.Fatalf("%s: retry: %v", where, err)
 			}
 			expectState(t, where+", after the retry", db, after)
+			crashAfterFault(t, where, st, first, ps, models[:pre+1], after)
 			img := st.contents(t)
 			_ = db.Close()
 			db2, err := openImage(t, "fault.db", img, &Options{VerifyChecksums: true})
@@ -138,6 +142,7 @@ func TestCommitFaults(t *testing.T) {
 			t.Errorf("%s: Stats().SyncFailed is empty", where)
 		}
 		expectState(t, where+", reads after the failed sync", db, before)
+		crashAfterFault(t, where, st, first, ps, models[:pre+1], after)
 		img := st.contents(t)
 		_ = db.Close()
 		db2, err := openImage(t, "fault.db", img, &Options{VerifyChecksums: true})
@@ -208,6 +213,26 @@ func TestCommitMapFault(t *testing.T) {
 	}
 	applyModel(m, 3, ops)
 	expectState(t, "after one more", db, m)
+}
+
+// crashAfterFault cuts the power at every point from the failing commit
+// on (its partial writes, and the retry if there was one): each image must
+// hold the state before the transaction or after it, whole.
+func crashAfterFault(t *testing.T, where string, st *crashStorage, first, ps int, models []*mbucket, after *mbucket) {
+	t.Helper()
+	ms := append(slices.Clone(models), after)
+	pre := len(models) - 1
+	rng := rand.New(rand.NewPCG(uint64(first), uint64(ps)))
+	for k := first; k <= st.opCount(); k++ {
+		for _, mode := range []imageMode{imageSynced, imageAll, imageSubset, imageTorn} {
+			img := st.image(k, mode, ps, rng)
+			w := fmt.Sprintf("%s, then a crash after op %d (%s), image %s", where, k, opAt(st.ops, k), mode)
+			checkCrashImage(t, w, img, ms, pre, pre+1, &Options{})
+			if t.Failed() {
+				t.FailNow()
+			}
+		}
+	}
 }
 
 // TestBatchFault checks that a Batch whose commit fails returns the error
