@@ -169,3 +169,84 @@ func checkCrashImage(t *testing.T, where string, img []byte, models []*mbucket, 
 	}
 	return db.Stats().MetaFallback != ""
 }
+
+// TestPowerLossTwice cuts the power, recovers, commits a few more
+// transactions on the recovered file and cuts the power again at every
+// point of those: recovery must leave a file whose next commits are as
+// crash-safe as any (free pages, the meta slot to write next, a meta
+// page that the first crash tore).
+func TestPowerLossTwice(t *testing.T) {
+	const ps = 1024
+	const txns, more = 16, 4
+	seed := testSeed(t)
+	st := newCrashStorage(t, tx.InitialImage(ps))
+	db, err := tx.Open("crash.db", st, &Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.AllocSize = 4 * ps
+	models := workModels(seed, txns+more, ps)
+	for i := 1; i <= txns; i++ {
+		st.setTag(i)
+		ops := workTxn(seed, i, ps)
+		if err := db.Update(func(tx *Tx) error { return applyTxn(tx, i, ops) }); err != nil {
+			t.Fatalf("txn %d: %v", i, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 3))
+	images := 0
+	for round := 0; round < 12; round++ {
+		k := rng.IntN(st.opCount() + 1)
+		img := st.image(k, imageSubset+imageMode(rng.IntN(2)), ps, rng)
+		st2 := newCrashStorage(t, img)
+		db2, err := tx.Open("crash.db", st2, &Options{VerifyChecksums: true})
+		if err != nil {
+			t.Fatalf("round %d: first crash after op %d: open: %v", round, k, err)
+		}
+		db2.AllocSize = 4 * ps
+		var j int
+		if err := db2.View(func(tx *Tx) error { j, err = readMarker(tx); return err }); err != nil {
+			t.Fatal(err)
+		}
+		done := []int{st2.opCount()} // done[i]: log length after transaction j+i
+		for i := j + 1; i <= j+more; i++ {
+			st2.setTag(i)
+			ops := workTxn(seed, i, ps)
+			if err := db2.Update(func(tx *Tx) error { return applyTxn(tx, i, ops) }); err != nil {
+				t.Fatalf("round %d: txn %d after recovering: %v", round, i, err)
+			}
+			done = append(done, st2.opCount())
+		}
+		if err := db2.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for k2 := 0; k2 <= st2.opCount(); k2++ {
+			lo := 0
+			for lo+1 < len(done) && done[lo+1] <= k2 {
+				lo++
+			}
+			hi := lo
+			if k2 > done[lo] {
+				hi = lo + 1
+			}
+			for _, mode := range []imageMode{imageSynced, imageSubset, imageTorn} {
+				img2 := st2.image(k2, mode, ps, rng)
+				images++
+				maxTxn := j + hi
+				if mode == imageSynced {
+					maxTxn = j + lo
+				}
+				where := fmt.Sprintf("round %d: crash after op %d, recovered at txn %d, crash again after op %d (%s), image %s",
+					round, k, j, k2, opAt(st2.ops, k2), mode)
+				checkCrashImage(t, where, img2, models, j+lo, maxTxn, &Options{})
+				if t.Failed() {
+					t.FailNow()
+				}
+			}
+		}
+	}
+	t.Logf("%d images after a second crash", images)
+}
