@@ -24,6 +24,7 @@ import (
 
 	"github.com/foliodb/folio/page"
 	"github.com/foliodb/folio/tx"
+	"github.com/foliodb/folio/wal"
 )
 
 // The types of the API live in package tx, where Tx.DB can name the DB
@@ -53,6 +54,11 @@ type (
 	// was checked, what was expected and what was found.
 	CorruptError = page.CorruptError
 )
+
+// ErrLogPending is returned by a read-only open of a database whose
+// write-ahead log holds commits not yet in the file (a WAL-mode program
+// crashed): open it read-write once to replay them.
+var ErrLogPending = tx.ErrLogPending
 
 // DefaultOptions are used when Open is given nil options.
 var DefaultOptions = tx.DefaultOptions
@@ -109,13 +115,45 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		return Open(path, mode, options)
 	}
 	st := openFileStorage(f, opts.ReadOnly, opts.NoGrowSync, opts.MmapFlags)
-	db, err := tx.Open(path, st, opts)
+	logDir := LogDir(path)
+	_, statErr := os.Stat(logDir)
+	if !opts.WAL && statErr != nil {
+		db, err := tx.Open(path, st, opts)
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		return db, nil
+	}
+	// WAL mode, or a log left by a WAL-mode run: its commits must be
+	// replayed before anyone reads the file.
+	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly})
 	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w", path, logDir, err)
+	}
+	db, err := tx.OpenWithLog(path, st, lg, opts)
+	if err != nil {
+		_ = lg.Close()
 		_ = st.Close()
 		return nil, err
 	}
-	return db, nil
+	if opts.WAL || opts.ReadOnly {
+		return db, nil
+	}
+	// Leaving WAL mode: the replay checkpointed everything; close (which
+	// checkpoints again, a no-op), drop the log and open without it.
+	if err := db.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(logDir); err != nil {
+		return nil, fmt.Errorf("folio: open %s: remove the write-ahead log: %w", path, err)
+	}
+	return Open(path, mode, options)
 }
+
+// LogDir is where the write-ahead log of the database at path lives.
+func LogDir(path string) string { return path + ".wal" }
 
 // create writes an empty database to a temporary file beside path, syncs
 // it, renames it to path and syncs the directory.

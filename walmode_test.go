@@ -1,0 +1,291 @@
+package folio
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// copyFile copies src to dst.
+func copyFile(t testing.TB, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyDir(t testing.TB, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		copyFile(t, filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()))
+	}
+}
+
+// tearLastRecord zeroes the last 64 bytes written to the newest segment
+// of the log in dir, as a crash during the last append would leave it.
+func tearLastRecord(t testing.TB, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".wal") && e.Name() > newest {
+			newest = e.Name()
+		}
+	}
+	p := filepath.Join(dir, newest)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := len(data)
+	for end > 0 && data[end-1] == 0 {
+		end--
+	}
+	if end < 64 {
+		t.Fatalf("segment %s holds no record", newest)
+	}
+	clear(data[end-64 : end])
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// walOpts keeps checkpoints away unless a test asks for them.
+func walOpts(ps int) *Options {
+	return &Options{PageSize: ps, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: 1 << 62}
+}
+
+func TestWALCommitReopen(t *testing.T) {
+	db := openTest(t, walOpts(1024))
+	for i := 0; i < 50; i++ {
+		mustUpdate(t, db, func(tx *Tx) error {
+			b, _ := tx.CreateBucketIfNotExists([]byte("b"))
+			return b.Put([]byte(fmt.Sprintf("k%03d", i)), bytes.Repeat([]byte{byte(i)}, 100))
+		})
+	}
+	in, _ := db.Info()
+	if in.LogBytes == 0 || in.LogPending != 50 {
+		t.Fatalf("log %d bytes, %d pending, want 50 pending commits", in.LogBytes, in.LogPending)
+	}
+	db = reopen(t, db, walOpts(1024))
+	err := db.View(func(tx *Tx) error {
+		for i := 0; i < 50; i++ {
+			if v := tx.Bucket([]byte("b")).Get([]byte(fmt.Sprintf("k%03d", i))); !bytes.Equal(v, bytes.Repeat([]byte{byte(i)}, 100)) {
+				return fmt.Errorf("key %d lost", i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := db.Info(); in.LogPending != 0 {
+		t.Fatalf("a clean close left %d commits in the log", in.LogPending)
+	}
+}
+
+// TestWALReplay puts the file as it was at a checkpoint beside the log of
+// later commits, as a crash that lost every unsynced page of the file
+// would leave them: opening replays the log and gets every commit back.
+func TestWALReplay(t *testing.T) {
+	for _, name := range []string{"replay", "torn-tail"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "a.db")
+			db, err := Open(path, 0o600, walOpts(1024))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+			if err := db.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			copyFile(t, path, filepath.Join(dir, "crash.db"))
+			model := map[string]string{}
+			var models []map[string]string // after each commit
+			rng := rand.New(rand.NewPCG(testSeed(t), 2))
+			for i := 0; i < 40; i++ {
+				mustUpdate(t, db, func(tx *Tx) error {
+					b := tx.Bucket([]byte("b"))
+					for j := 0; j < 30; j++ {
+						k := fmt.Sprintf("k%04d", rng.IntN(500))
+						v := fmt.Sprintf("%d-%d-%s", i, j, bytes.Repeat([]byte("x"), rng.IntN(600)))
+						if err := b.Put([]byte(k), []byte(v)); err != nil {
+							return err
+						}
+						model[k] = v
+					}
+					return nil
+				})
+				models = append(models, maps.Clone(model))
+			}
+			copyDir(t, LogDir(path), LogDir(filepath.Join(dir, "crash.db")))
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			crash := filepath.Join(dir, "crash.db")
+			if name == "torn-tail" {
+				// The last record half written: replay stops at the one
+				// before it, and that commit was never acknowledged.
+				tearLastRecord(t, LogDir(crash))
+				model = models[len(models)-2]
+			}
+			// A read-only open must not show the older state.
+			if name == "replay" {
+				if _, err := Open(crash, 0o600, &Options{ReadOnly: true}); !errors.Is(err, ErrLogPending) {
+					t.Fatalf("read-only open with a pending log: %v, want ErrLogPending", err)
+				}
+			}
+			db2, err := Open(crash, 0o600, walOpts(1024))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeChecked(t, db2)
+			err = db2.View(func(tx *Tx) error {
+				n := 0
+				err := tx.Bucket([]byte("b")).ForEach(func(k, v []byte) error {
+					n++
+					if model[string(k)] != string(v) {
+						return fmt.Errorf("key %s differs after replay", k)
+					}
+					return nil
+				})
+				if err == nil && n != len(model) {
+					err = fmt.Errorf("%d keys after replay, want %d", n, len(model))
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestWALRandomizedModel is the model test in WAL mode, with frequent
+// checkpoints and reopens.
+func TestWALRandomizedModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 3))
+	opts := &Options{PageSize: 1024, WAL: true, CheckpointBytes: 256 << 10, NoSync: rng.IntN(2) == 0}
+	db := openTest(t, opts)
+	model := newMBucket()
+	for round := 0; round < 80**roundsMul; round++ {
+		next := model.clone()
+		err := db.Update(func(tx *Tx) error {
+			for i, n := 0, 1+rng.IntN(40); i < n; i++ {
+				if err := randomOp(rng, tx, next, 1024); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		model = next
+		compareDB(t, db, model)
+		if rng.IntN(10) == 0 {
+			db = reopen(t, db, opts)
+			compareDB(t, db, model)
+		}
+	}
+}
+
+// TestWALLeave: opening without WAL replays the log and removes it.
+func TestWALLeave(t *testing.T) {
+	path := tempPath(t)
+	db, err := Open(path, 0o600, walOpts(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, _ := tx.CreateBucket([]byte("b"))
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	db.Close()
+	db, err = Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeChecked(t, db)
+	if _, err := os.Stat(LogDir(path)); !os.IsNotExist(err) {
+		t.Fatalf("log directory still there: %v", err)
+	}
+	if err := db.View(func(tx *Tx) error {
+		if string(tx.Bucket([]byte("b")).Get([]byte("k"))) != "v" {
+			return errors.New("lost the logged commit")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWALLargeTransaction: a transaction too big for one log record
+// commits directly (a checkpoint) and survives a crash without the log.
+func TestWALLargeTransaction(t *testing.T) {
+	if raceEnabled {
+		t.Skip("70 MiB copies under the race detector are slow; CI runs this test without -race")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.db")
+	db, err := Open(path, 0o600, walOpts(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 70<<20)
+	for i := range big {
+		big[i] = byte(i >> 10)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, _ := tx.CreateBucket([]byte("b"))
+		return b.Put([]byte("big"), big)
+	})
+	if in, _ := db.Info(); in.LogPending != 0 {
+		t.Fatalf("%d commits pending: the big one should have checkpointed", in.LogPending)
+	}
+	copyFile(t, path, filepath.Join(dir, "crash.db")) // no log at all
+	db.Close()
+	db2, err := Open(filepath.Join(dir, "crash.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeChecked(t, db2)
+	if err := db2.View(func(tx *Tx) error {
+		if !bytes.Equal(tx.Bucket([]byte("b")).Get([]byte("big")), big) {
+			return errors.New("big value lost")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
