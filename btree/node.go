@@ -63,6 +63,8 @@ type Node struct {
 	// the keys before the end will not be joined by others, so a half
 	// empty page would stay half empty.
 	appendOnly bool
+	// hasPending: some inode holds a large value not yet written.
+	hasPending bool
 }
 
 // read materialises the node at id from its validated run p.
@@ -76,7 +78,8 @@ func read(p []byte, id page.ID, pageSize int) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.inodes = make([]inode, count)
+	// Room for a few inserts: a node is materialised to be changed.
+	n.inodes = make([]inode, count, count+count/8+2)
 	for i := range n.inodes {
 		in := &n.inodes[i]
 		var ok bool

@@ -96,6 +96,7 @@ func (t *Tree) rebalance(n *Node) error {
 		}
 		l.inodes = append(l.inodes, r.inodes...)
 		l.unbalanced, l.appendOnly = false, false
+		l.hasPending = l.hasPending || r.hasPending
 		t.discard(r)
 		n.inodes = append(n.inodes[:right], n.inodes[right+1:]...)
 		i = left + 1

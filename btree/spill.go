@@ -98,6 +98,10 @@ func (t *Tree) alloc(size int) ([]byte, page.ID, error) {
 // writeLarge writes the leaf's pending large values to their own runs and
 // replaces them by descriptors.
 func (t *Tree) writeLarge(n *Node) error {
+	if !n.hasPending {
+		return nil
+	}
+	n.hasPending = false
 	for i := range n.inodes {
 		in := &n.inodes[i]
 		if in.flags&largePending == 0 {
@@ -148,7 +152,7 @@ func (t *Tree) split(n *Node) []*Node {
 		// What is left fits one page: keep it whole rather than cut a
 		// sliver off (a node just over a page splits in two, not three).
 		if remaining <= ps {
-			parts = append(parts, &Node{leaf: n.leaf, inodes: rest, appendOnly: n.appendOnly, unbalanced: n.unbalanced})
+			parts = append(parts, &Node{leaf: n.leaf, inodes: rest, appendOnly: n.appendOnly, unbalanced: n.unbalanced, hasPending: n.hasPending})
 			break
 		}
 		size, i := page.HeaderSize, 0
@@ -161,7 +165,7 @@ func (t *Tree) split(n *Node) []*Node {
 			}
 			size += es
 		}
-		parts = append(parts, &Node{leaf: n.leaf, inodes: rest[:i:i], appendOnly: n.appendOnly, unbalanced: n.unbalanced})
+		parts = append(parts, &Node{leaf: n.leaf, inodes: rest[:i:i], appendOnly: n.appendOnly, unbalanced: n.unbalanced, hasPending: n.hasPending})
 		rest = rest[i:]
 		remaining -= size - page.HeaderSize
 	}

@@ -336,7 +336,13 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 	if err != nil {
 		return err
 	}
-	i, exact := n.search(key)
+	var i int
+	var exact bool
+	if k := len(n.inodes); k > 0 && bytes.Compare(n.inodes[k-1].key, key) < 0 {
+		i = k // an append, as in a load in key order: no search
+	} else {
+		i, exact = n.search(key)
+	}
 	if check != nil {
 		var old uint32
 		if exact {
@@ -348,6 +354,7 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 	}
 	if flags == 0 && len(value) > LargeThreshold(t.pages.PageSize()) {
 		flags = page.LeafLarge | largePending
+		n.hasPending = true
 	}
 	buf := make([]byte, len(key)+len(value))
 	copy(buf, key)

@@ -59,6 +59,14 @@ func (db *DB) Batch(fn func(*Tx) error) error {
 			db.failQueued(err)
 			continue
 		}
+		// A leader may have committed our call while we waited for the
+		// lock: then return at once rather than lead another commit.
+		select {
+		case err := <-c.done:
+			_ = tx.Rollback()
+			return db.batchResult(fn, err)
+		default:
+		}
 		calls := db.takeBatch()
 		if len(calls) == 0 {
 			_ = tx.Rollback()
