@@ -130,6 +130,10 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly})
 	if err != nil {
 		_ = st.Close()
+		if errors.Is(err, wal.ErrCorrupt) {
+			// One sentinel for damage, whichever file holds it.
+			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w", path, logDir, ErrCorrupt, err)
+		}
 		return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w", path, logDir, err)
 	}
 	db, err := tx.OpenWithLog(path, st, lg, opts)

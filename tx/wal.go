@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/wal"
 )
 
 // Log is the write-ahead log as a DB uses it; package wal's *Log is one.
@@ -82,6 +83,9 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		return nil
 	})
 	if err != nil {
+		if !errors.Is(err, ErrCorrupt) && errors.Is(err, walErrCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 		return page.Meta{}, fmt.Errorf("folio: open %s: replaying the log: %w", db.path, err)
 	}
 	db.wal.ckptTxID = cur.TxID
@@ -178,3 +182,6 @@ func (db *DB) maybeCheckpointLocked() error {
 	}
 	return nil
 }
+
+// walErrCorrupt is package wal's damage sentinel, reported as ErrCorrupt.
+var walErrCorrupt = wal.ErrCorrupt
