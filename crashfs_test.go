@@ -31,10 +31,11 @@ const (
 	opSync
 	opGrow
 	opMap
+	opTruncate
 )
 
 func (k crashOpKind) String() string {
-	return [...]string{"write", "sync", "grow", "map"}[k]
+	return [...]string{"write", "sync", "grow", "map", "truncate"}[k]
 }
 
 // crashOp is one recorded call.
@@ -55,6 +56,8 @@ func (op crashOp) String() string {
 		return fmt.Sprintf("sync [%d, +%d) (txn %d)", op.off, op.n, op.tag)
 	case opGrow:
 		return fmt.Sprintf("grow to %d sync=%v (txn %d)", op.off, op.sync, op.tag)
+	case opTruncate:
+		return fmt.Sprintf("truncate to %d (txn %d)", op.off, op.tag)
 	}
 	return fmt.Sprintf("map %d (txn %d)", op.off, op.tag)
 }
@@ -170,10 +173,18 @@ func (s *crashStorage) Map(size int64) (tx.View, error) {
 	return s.Storage.Map(size)
 }
 
-// Truncate is not part of any commit yet; a test that meets it must learn
-// what a crash after it leaves before it may pass.
 func (s *crashStorage) Truncate(size int64) error {
-	panic("crashStorage: Truncate is not modelled")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	op := crashOp{kind: opTruncate, off: size, tag: s.tag}
+	if s.faultLocked(op) {
+		return errInjected
+	}
+	if err := s.Storage.Truncate(size); err != nil {
+		return err
+	}
+	s.ops = append(s.ops, op)
+	return nil
 }
 
 // setTag labels the calls made from now on.
@@ -244,6 +255,7 @@ func (s *crashStorage) image(k int, mode imageMode, pageSize int, rng *rand.Rand
 	dsize := int64(len(durable)) // durable length
 	cur := dsize                 // length the program saw
 	var pend []unsynced
+	var truncAt []int64 // truncations not yet known durable
 	for _, op := range ops {
 		switch op.kind {
 		case opWrite:
@@ -263,17 +275,43 @@ func (s *crashStorage) image(k int, mode imageMode, pageSize int, rng *rand.Rand
 			}
 			clear(pend[len(kept):])
 			pend = kept
+			// Syncing data syncs the length too (fdatasync), truncations
+			// included.
+			if len(truncAt) > 0 {
+				dsize, truncAt = cur, nil
+				durable = durable[:min(int64(len(durable)), cur)]
+			}
 			dsize = max(dsize, min(op.off+op.n, cur))
 		case opGrow:
 			cur = max(cur, op.off)
 			if op.sync {
 				dsize = cur
 			}
+		case opTruncate:
+			// The bytes past the new end are gone from the page cache;
+			// the shorter length is durable only once something syncs
+			// the file's size, so until then either length may survive
+			// (the old tail with whatever of it was durable).
+			cur = op.off
+			kept := pend[:0]
+			for _, u := range pend {
+				if u.off+int64(len(u.data)) <= cur {
+					kept = append(kept, u)
+				}
+			}
+			clear(pend[len(kept):])
+			pend = kept
+			if int64(len(durable)) > cur && dsize > cur {
+				truncAt = append(truncAt, cur)
+			}
 		}
 	}
 	size := dsize
 	if mode == imageAll || (mode != imageSynced && rng.IntN(2) == 0) {
 		size = cur
+	}
+	if mode == imageAll {
+		durable = durable[:min(int64(len(durable)), cur)]
 	}
 	img := make([]byte, size)
 	copy(img, durable)
