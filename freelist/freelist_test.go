@@ -342,7 +342,7 @@ func TestExtents(t *testing.T) {
 // checkRoundTrip encodes exts as a freelist page body and decodes them back.
 func checkRoundTrip(t testing.TB, exts []page.Extent, high page.ID) {
 	t.Helper()
-	body := make([]byte, page.FreelistSize(len(exts)))
+	body := make([]byte, page.FreelistSize(exts))
 	page.EncodeFreelist(body, exts)
 	back, err := page.DecodeFreelist(body, 7, high)
 	if err != nil {

@@ -6,10 +6,16 @@ import (
 )
 
 // Wire format: a freelist run holds the free and pending extents at the
-// time of its commit, sorted by start, non-overlapping, non-adjacent:
+// time of its commit, sorted by start, non-overlapping, non-adjacent, as
+// unsigned varints (encoding/binary's, minimal length), the rest zero:
 //
-//	count u64 | count × (start u64 | length u64)
-const extentSize = 16
+//	count | count × (gap | length-1)
+//
+// gap is the extent's start minus the end of the one before (minus page 2
+// for the first): at least 1 after the first, since neighbours are
+// merged. Churn leaves many short extents close together, so an extent
+// takes two or three bytes instead of sixteen, and a commit rewrites one
+// freelist page where it would write several.
 
 // Extent is a run of Len pages starting at Start.
 type Extent struct {
@@ -17,46 +23,81 @@ type Extent struct {
 	Len   uint64
 }
 
-// FreelistSize is the body size needed for n extents.
-func FreelistSize(n int) int { return 8 + n*extentSize }
-
-// EncodeFreelist writes exts into body (len >= FreelistSize(len(exts))).
-func EncodeFreelist(body []byte, exts []Extent) {
-	binary.LittleEndian.PutUint64(body, uint64(len(exts)))
-	for i, e := range exts {
-		o := 8 + i*extentSize
-		binary.LittleEndian.PutUint64(body[o:], uint64(e.Start))
-		binary.LittleEndian.PutUint64(body[o+8:], e.Len)
+// FreelistSize is the body size exts encode to.
+func FreelistSize(exts []Extent) int {
+	n := uvarintLen(uint64(len(exts)))
+	next := ID(2)
+	for _, e := range exts {
+		n += uvarintLen(uint64(e.Start-next)) + uvarintLen(e.Len-1)
+		next = e.Start + ID(e.Len)
 	}
+	return n
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// EncodeFreelist writes exts into body (len >= FreelistSize(exts)) and
+// returns the bytes written. REQUIRES: exts as DecodeFreelist accepts them.
+func EncodeFreelist(body []byte, exts []Extent) int {
+	o := binary.PutUvarint(body, uint64(len(exts)))
+	next := ID(2)
+	for _, e := range exts {
+		o += binary.PutUvarint(body[o:], uint64(e.Start-next))
+		o += binary.PutUvarint(body[o:], e.Len-1)
+		next = e.Start + ID(e.Len)
+	}
+	return o
+}
+
+// readUvarint reads a minimal-length uvarint at body[o:].
+func readUvarint(body []byte, o int) (uint64, int, bool) {
+	v, n := binary.Uvarint(body[o:])
+	if n <= 0 || n != uvarintLen(v) {
+		return 0, o, false
+	}
+	return v, o + n, true
 }
 
 // DecodeFreelist decodes the body of freelist page id. Every extent must
 // lie in [2, high), in order and apart from its neighbours.
 func DecodeFreelist(body []byte, id ID, high ID) ([]Extent, error) {
-	if len(body) < 8 {
-		return nil, corruptInt(id, "freelist size", ">= 8 bytes", len(body))
+	count, o, ok := readUvarint(body, 0)
+	if !ok {
+		return nil, Corruptf(id, "freelist extent count", "a varint", "bad bytes")
 	}
-	n := binary.LittleEndian.Uint64(body)
-	if n > uint64(len(body)-8)/extentSize {
-		return nil, corruptInt(id, "freelist extent count", fmt.Sprintf("<= %d", (len(body)-8)/extentSize), n)
+	if count > uint64(len(body)-o)/2 {
+		return nil, corruptInt(id, "freelist extent count", fmt.Sprintf("<= %d", (len(body)-o)/2), count)
 	}
-	exts := make([]Extent, n)
+	exts := make([]Extent, count)
 	next := ID(2)
 	for i := range exts {
-		o := 8 + i*extentSize
-		e := Extent{ID(binary.LittleEndian.Uint64(body[o:])), binary.LittleEndian.Uint64(body[o+8:])}
-		if e.Start < next || e.Len == 0 || e.Len > uint64(high) || uint64(e.Start)+e.Len > uint64(high) ||
-			(i > 0 && e.Start == next) {
+		gap, o2, ok1 := readUvarint(body, o)
+		l, o3, ok2 := readUvarint(body, o2)
+		o = o3
+		bad := !ok1 || !ok2 || gap > uint64(high) || (i > 0 && gap == 0) || l >= uint64(high)
+		var e Extent
+		if !bad {
+			e = Extent{next + ID(gap), l + 1}
+			bad = uint64(e.Start)+e.Len > uint64(high)
+		}
+		if bad {
 			return nil, Corruptf(id, fmt.Sprintf("freelist extent %d", i),
-				fmt.Sprintf("sorted, apart, inside [2, %d)", high), fmt.Sprintf("[%d, +%d)", e.Start, e.Len))
+				fmt.Sprintf("sorted, apart, inside [2, %d)", high), fmt.Sprintf("gap %d, length-1 %d (at byte %d)", gap, l, o))
 		}
 		exts[i] = e
 		next = e.Start + ID(e.Len)
 	}
 	// The rest of the run is zero as written, so a body decodes only one way.
-	for i, b := range body[FreelistSize(len(exts)):] {
+	for i, b := range body[o:] {
 		if b != 0 {
-			return nil, corruptInt(id, fmt.Sprintf("freelist byte %d past the extents", FreelistSize(len(exts))+i), 0, b)
+			return nil, corruptInt(id, fmt.Sprintf("freelist byte %d past the extents", o+i), 0, b)
 		}
 	}
 	return exts, nil

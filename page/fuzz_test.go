@@ -219,7 +219,7 @@ func FuzzDecodeFreelist(f *testing.F) {
 	body := make([]byte, fuzzPageSize-HeaderSize)
 	EncodeFreelist(body, exts)
 	f.Add(body, uint64(40))
-	f.Add(body[:FreelistSize(1)], uint64(6))
+	f.Add(body[:FreelistSize(exts)], uint64(6))
 	f.Fuzz(func(t *testing.T, body []byte, high uint64) {
 		if len(body) > 1<<20 {
 			return

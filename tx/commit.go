@@ -61,14 +61,22 @@ func (tx *Tx) Commit() (err error) {
 	}
 	tx.meta.Freelist, tx.meta.FreelistSum = 0, 0
 	if !db.NoFreelistSync {
-		n := page.RunPages(page.FreelistSize(tx.freelist.ExtentCount()), tx.r.pageSize)
+		// Allocating the run changes one extent at most (it shrinks or
+		// goes, its gap merging into the next): a few bytes of slack
+		// cover that, so the size is known before the pages are.
+		size := page.FreelistSize(tx.freelist.Extents()) + freelistSlack
+		n := page.RunPages(size, tx.r.pageSize)
 		id, err := tx.Allocate(n)
 		if err != nil {
 			return err
 		}
+		exts := tx.freelist.Extents()
+		if got := page.FreelistSize(exts); page.HeaderSize+got > n*tx.r.pageSize {
+			panic(fmt.Sprintf("folio: bug: free list grew from %d to %d bytes while its run was allocated", size-freelistSlack, got))
+		}
 		run := tx.Buffer(n)
 		page.PutHeader(run, id, tx.r.txid, page.FlagFreelist, 0, uint32(n-1))
-		page.EncodeFreelist(run[page.HeaderSize:], tx.freelist.Extents())
+		page.EncodeFreelist(run[page.HeaderSize:], exts)
 		tx.meta.Freelist, tx.meta.FreelistSum = id, page.Seal(run)
 		tx.Write(id, run)
 	}
@@ -109,6 +117,10 @@ func (tx *Tx) Commit() (err error) {
 	}
 	return nil
 }
+
+// freelistSlack bounds how much an allocation can grow the encoded free
+// list: one extent's varints change by at most two 10-byte varints.
+const freelistSlack = 20
 
 // commitDirect is steps 4 to 6 of the default protocol: write the pages,
 // sync them, then write and sync the meta. In WAL mode it serves commits

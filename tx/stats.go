@@ -63,7 +63,7 @@ func (db *DB) Stats() Stats {
 		st.FreePageN = int(db.freelist.FreeCount())
 		st.PendingPageN = int(db.freelist.PendingCount())
 		st.FreeAlloc = (st.FreePageN + st.PendingPageN) * db.pageSize
-		st.FreelistInuse = page.FreelistSize(db.freelist.ExtentCount())
+		st.FreelistInuse = page.FreelistSize(db.freelist.Extents())
 	}
 	if db.failed != nil {
 		st.SyncFailed = db.failed.Error()
