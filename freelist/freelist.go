@@ -349,6 +349,14 @@ func (l *List) addFree(e page.Extent) {
 // Of the extents starting before end(e), only the last can reach into e:
 // extents in one set are disjoint (invariants 2 and 4), so their ends
 // increase with their starts. Hence one floor lookup per set, O(log n).
+// Conflict says why freeing n pages at id would be refused (Free panics
+// on it), or returns "". The tx package asks before freeing a run whose
+// id and length came from the file, where a conflict means a damaged file
+// rather than a bug in folio.
+func (l *List) Conflict(id page.ID, n int) string {
+	return l.conflict(page.Extent{Start: id, Len: uint64(max(n, 0))})
+}
+
 func (l *List) conflict(e page.Extent) string {
 	if e.Len == 0 || e.Start < metaPages || end(e) < e.Start {
 		return "not a run of data pages"

@@ -81,6 +81,10 @@ func (tx *Tx) Commit() (err error) {
 		tx.Write(id, run)
 	}
 	tx.meta.High = tx.high
+	// A run freed while spilling may have shown the file damaged (Free).
+	if tx.err != nil {
+		return tx.err
+	}
 
 	// Step 3.
 	if err := db.grow(int64(tx.high) * int64(tx.r.pageSize)); err != nil {

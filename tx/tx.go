@@ -301,7 +301,24 @@ func (tx *Tx) Allocate(n int) (page.ID, error) {
 	return id, nil
 }
 
-func (tx *Tx) Free(id page.ID, n int)       { tx.freelist.Free(tx.r.txid, id, n) }
+// Free gives back a committed run. NB: the run's id and length come from
+// the file (a child id, a large-value descriptor), so a run outside the
+// file, already free, or freed twice in this transaction means a damaged
+// file, not a bug: the transaction fails with ErrCorrupt and the run
+// stays where it is, instead of freelist.Free panicking or a page still
+// in use being handed out again.
+func (tx *Tx) Free(id page.ID, n int) {
+	if n <= 0 || id < 2 || uint64(id)+uint64(n) > uint64(tx.high) {
+		tx.fail(page.Corruptf(id, "run to free", fmt.Sprintf("inside [2, %d)", tx.high), fmt.Sprintf("%d pages", n)))
+		return
+	}
+	if why := tx.freelist.Conflict(id, n); why != "" {
+		tx.fail(page.Corruptf(id, "run to free", "in use once, not free", why+" (referenced twice, or in use and on the free list)"))
+		return
+	}
+	tx.freelist.Free(tx.r.txid, id, n)
+}
+
 func (tx *Tx) Write(id page.ID, run []byte) { tx.dirty = append(tx.dirty, dirtyRun{id, run}) }
 
 // Buffer returns a zeroed run buffer; one-page buffers are recycled from
