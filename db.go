@@ -127,7 +127,10 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	}
 	// WAL mode, or a log left by a WAL-mode run: its commits must be
 	// replayed before anyone reads the file.
-	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly})
+	// Segments of 8 MiB: a new one is zero-filled in the background
+	// quickly, so appends rarely land in merely fallocated blocks, whose
+	// first sync costs a journal commit.
+	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly, SegmentSize: 8 << 20})
 	if err != nil {
 		_ = st.Close()
 		if errors.Is(err, wal.ErrCorrupt) {

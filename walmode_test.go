@@ -108,8 +108,8 @@ func TestWALCommitReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in, _ := db.Info(); in.LogPending != 0 {
-		t.Fatalf("a clean close left %d commits in the log", in.LogPending)
+	if in, _ := db.Info(); in.LogPending != 0 || in.Freelist == 0 {
+		t.Fatalf("a clean close left %d commits in the log, free list at page %d", in.LogPending, in.Freelist)
 	}
 }
 

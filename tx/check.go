@@ -92,7 +92,9 @@ func (tx *Tx) check() (problems []error) {
 	tx.checkDirectory(&r, report)
 
 	if m.Freelist == 0 {
-		return problems // not persisted: the free set is whatever is unreachable
+		// Not persisted (NoFreelistSync, or a WAL-mode commit since the
+		// last checkpoint): the free set is whatever is unreachable.
+		return problems
 	}
 	p, err := r.Run(m.Freelist, page.FlagFreelist, m.FreelistSum)
 	if err != nil {

@@ -3,6 +3,8 @@ package tx
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/foliodb/folio/page"
@@ -54,23 +56,28 @@ func (tx *Tx) Commit() (err error) {
 	tx.meta.Root, tx.meta.RootSum = tx.root.tree.Root()
 
 	// Step 2. The old freelist run becomes pending first, so its pages
-	// are persisted as free; allocation never adds extents, so pages sized
-	// before it hold the set after it.
+	// are persisted as free. A logged commit (WAL mode) leaves the free
+	// list out: between checkpoints pending pages pile up and the list
+	// would fill most of each record; a checkpoint writes it, and a
+	// replay after a crash rebuilds it from the tree.
+	logged := db.wal.log != nil && !tx.checkpoint && tx.recordSize() <= maxRecordBytes
 	if tx.meta.Freelist != 0 {
 		tx.Free(tx.meta.Freelist, tx.freelistPagesCount())
 	}
 	tx.meta.Freelist, tx.meta.FreelistSum = 0, 0
-	if !db.NoFreelistSync {
+	if !db.NoFreelistSync && !logged {
 		// Allocating the run changes one extent at most (it shrinks or
 		// goes, its gap merging into the next): a few bytes of slack
-		// cover that, so the size is known before the pages are.
-		size := page.FreelistSize(tx.freelist.Extents()) + freelistSlack
+		// cover that, so the size is known before the pages are, and
+		// the extents are gathered once and adjusted for the run.
+		exts := tx.freelist.Extents()
+		size := page.FreelistSize(exts) + freelistSlack
 		n := page.RunPages(size, tx.r.pageSize)
 		id, err := tx.Allocate(n)
 		if err != nil {
 			return err
 		}
-		exts := tx.freelist.Extents()
+		exts = removeRun(exts, id, n)
 		if got := page.FreelistSize(exts); page.HeaderSize+got > n*tx.r.pageSize {
 			panic(fmt.Sprintf("folio: bug: free list grew from %d to %d bytes while its run was allocated", size-freelistSlack, got))
 		}
@@ -93,7 +100,7 @@ func (tx *Tx) Commit() (err error) {
 
 	// Steps 4 to 6.
 	sortDirty(tx.dirty)
-	if db.wal.log != nil && tx.recordSize() <= maxRecordBytes {
+	if logged {
 		if err := tx.commitLogged(); err != nil {
 			return err
 		}
@@ -109,6 +116,10 @@ func (tx *Tx) Commit() (err error) {
 	db.mu.Unlock()
 	db.stats.commit(len(tx.dirty), time.Since(start))
 
+	if tx.checkpoint {
+		tx.end()
+		return nil
+	}
 	if err := db.maybeCheckpointLocked(); err != nil {
 		// The commit itself is durable in the log; a failed checkpoint
 		// sync has already stopped further writes (ErrSyncFailed).
@@ -120,6 +131,26 @@ func (tx *Tx) Commit() (err error) {
 		fn()
 	}
 	return nil
+}
+
+// removeRun takes the pages [id, id+n) out of sorted, merged extents:
+// what allocating them did to the free set. A run past every extent
+// (taken at the end of the file) changes nothing.
+func removeRun(exts []page.Extent, id page.ID, n int) []page.Extent {
+	i := sort.Search(len(exts), func(i int) bool { return exts[i].Start+page.ID(exts[i].Len) > id })
+	if i == len(exts) || exts[i].Start > id {
+		return exts
+	}
+	e := exts[i]
+	end, eend := id+page.ID(n), e.Start+page.ID(e.Len)
+	var parts []page.Extent
+	if e.Start < id {
+		parts = append(parts, page.Extent{Start: e.Start, Len: uint64(id - e.Start)})
+	}
+	if end < eend {
+		parts = append(parts, page.Extent{Start: end, Len: uint64(eend - end)})
+	}
+	return slices.Replace(exts, i, i+1, parts...)
 }
 
 // freelistSlack bounds how much an allocation can grow the encoded free

@@ -273,7 +273,9 @@ func (db *DB) loadFreelist(s *snapshot) error {
 	used := make([]bool, s.meta.High)
 	var walkErr error
 	mark := func(id page.ID, n int) {
-		for i := 0; i < n && int(id)+i < len(used); i++ {
+		// NB: id may be any number a damaged page holds; int(id) can be
+		// negative.
+		for i := 0; i < n && uint64(id)+uint64(i) < uint64(len(used)); i++ {
 			used[int(id)+i] = true
 		}
 	}
@@ -452,17 +454,24 @@ func (db *DB) begin(tx *Tx, writable bool) error {
 		return ErrDatabaseReadOnly
 	}
 	db.writer.Lock()
+	if err := db.beginWriteLocked(tx); err != nil {
+		db.writer.Unlock()
+		return err
+	}
+	return nil
+}
+
+// beginWriteLocked starts the write transaction. REQUIRES: the write lock.
+func (db *DB) beginWriteLocked(tx *Tx) error {
 	db.mu.Lock()
 	s := db.current.Load()
 	if s == nil {
 		db.mu.Unlock()
-		db.writer.Unlock()
 		return ErrDatabaseNotOpen
 	}
 	if db.failed != nil {
 		err := db.failed
 		db.mu.Unlock()
-		db.writer.Unlock()
 		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, err)
 	}
 	db.freelist.Release(db.oldestReaderLocked())

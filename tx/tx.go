@@ -66,6 +66,10 @@ type Tx struct {
 	commitHandlers []func()
 	stats          TxStats
 
+	// checkpoint marks the empty transaction a checkpoint commits
+	// directly, under the write lock its caller holds.
+	checkpoint bool
+
 	// Buckets opened by this transaction, and spares from earlier uses of
 	// a pooled Tx, so that opening a bucket in a View does not allocate.
 	opened []*Bucket
@@ -118,7 +122,9 @@ func (tx *Tx) end() {
 	if tx.writable {
 		tx.recycle()
 		tx.freelist, tx.dirty = nil, nil
-		db.writer.Unlock()
+		if !tx.checkpoint {
+			db.writer.Unlock()
+		}
 	} else {
 		tx.snap.unpin(tx.stripe)
 		db.stats.openTx.Add(-1)

@@ -147,26 +147,18 @@ func (db *DB) checkpointLocked() error {
 	if failed != nil {
 		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, failed)
 	}
-	m := db.current.Load().meta
-	if m.TxID == db.wal.ckptTxID {
+	if db.current.Load().meta.TxID == db.wal.ckptTxID {
 		return nil
 	}
-	// Invariant 2: everything m reaches is durable before m is written.
-	if err := db.syncRange(0, int64(m.High)*int64(db.pageSize)); err != nil {
+	// An empty transaction committed directly: it writes the free list
+	// (logged commits leave it out), syncs the whole file, which holds
+	// the unsynced pages of logged commits, then writes the meta
+	// (invariant 2) and truncates the log.
+	tx := &Tx{checkpoint: true}
+	if err := db.beginWriteLocked(tx); err != nil {
 		return err
 	}
-	if err := db.writeMeta(&m, true); err != nil {
-		return err
-	}
-	db.mu.Lock()
-	db.wal.ckptTxID = m.TxID
-	db.mu.Unlock()
-	db.wal.ckptTime = time.Now()
-	db.wal.appended = 0
-	if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
-		return fmt.Errorf("folio: %s: truncate the log: %w", db.path, err)
-	}
-	return nil
+	return tx.Commit()
 }
 
 // maybeCheckpointLocked checkpoints when the log has grown or aged enough.

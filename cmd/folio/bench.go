@@ -31,6 +31,7 @@ type benchConfig struct {
 	RWTime         time.Duration `json:"rw_time_ns"`
 	PageSize       int           `json:"page_size"`
 	Seed           uint64        `json:"seed"`
+	WAL            bool          `json:"wal"`
 	Path           string        `json:"path"`
 	GOOS           string        `json:"goos"`
 	GOARCH         string        `json:"goarch"`
@@ -127,8 +128,12 @@ end unless --keep is given.`,
 			cfg.Path = filepath.Join(tmp, "bench.db")
 			out := benchJSON{Config: cfg}
 			if !asJSON {
-				fmt.Fprintf(a.stdout, "folio bench: %d keys of %d bytes, values of %d bytes, synced commits, %d CPUs, seed %d\n",
-					cfg.Keys, cfg.KeySize, cfg.ValueSize, cfg.CPUs, cfg.Seed)
+				mode := "synced commits"
+				if cfg.WAL {
+					mode = "synced commits through the write-ahead log"
+				}
+				fmt.Fprintf(a.stdout, "folio bench: %d keys of %d bytes, values of %d bytes, %s, %d CPUs, seed %d\n",
+					cfg.Keys, cfg.KeySize, cfg.ValueSize, mode, cfg.CPUs, cfg.Seed)
 			}
 			b := &bencher{a: a, cfg: cfg}
 			b.onResult = func(r benchResult) {
@@ -167,6 +172,7 @@ end unless --keep is given.`,
 	f.DurationVar(&cfg.RWTime, "rw-time", 3*time.Second, "how long W7 reads while writing (0: skip)")
 	f.IntVar(&cfg.PageSize, "page-size", 0, "page size of the database (0: the OS page size)")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: a random one, printed)")
+	f.BoolVar(&cfg.WAL, "wal", false, "commit through the write-ahead log (WAL mode)")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	f.BoolVar(&gobench, "gobench", false, "also print Go benchmark lines for benchstat")
 	f.StringVar(&dir, "dir", "", "directory for the temporary database (default: the system's temporary directory)")
@@ -201,7 +207,7 @@ func (b *bencher) run() (check string, err error) {
 	for i := range b.value {
 		b.value[i] = byte(b.rng.Uint32())
 	}
-	b.db, err = folio.Open(b.cfg.Path, 0o600, &folio.Options{PageSize: b.cfg.PageSize})
+	b.db, err = folio.Open(b.cfg.Path, 0o600, &folio.Options{PageSize: b.cfg.PageSize, WAL: b.cfg.WAL})
 	if err != nil {
 		return "", err
 	}
