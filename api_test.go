@@ -403,7 +403,7 @@ func TestLargeValue64MiB(t *testing.T) {
 	})
 	db = reopen(t, db, &Options{NoSync: true})
 	// Updating the neighbour does not copy the large value.
-	var written int
+	var written int64
 	mustUpdate(t, db, func(tx *Tx) error {
 		return tx.Bucket([]byte("b")).Put([]byte("small"), []byte("changed"))
 	})

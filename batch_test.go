@@ -41,7 +41,7 @@ func TestBatchConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Writers shared commits: fewer commits than calls.
-	if c := db.Stats().TxStats.Commits; c >= writers*each+1 {
+	if c := db.Stats().TxStats.Commits; c >= int64(writers*each+1) {
 		t.Logf("%d commits for %d batch calls (no sharing happened on this run)", c, writers*each)
 	}
 }

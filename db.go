@@ -48,6 +48,10 @@ type (
 	BucketStats = tx.BucketStats
 	// Info describes the file's current state (DB.Info).
 	Info = tx.Info
+	// FreelistType is accepted for bbolt compatibility and ignored.
+	FreelistType = tx.FreelistType
+	// CheckOption is accepted by Tx.Check for bbolt compatibility.
+	CheckOption = tx.CheckOption
 	// Logger receives notices, such as a fallback to the older meta page.
 	Logger = tx.Logger
 	// CorruptError is the concrete error behind ErrCorrupt: the page, what
@@ -59,6 +63,12 @@ type (
 // write-ahead log holds commits not yet in the file (a WAL-mode program
 // crashed): open it read-write once to replay them.
 var ErrLogPending = tx.ErrLogPending
+
+// bbolt's free-list types, accepted and ignored.
+const (
+	FreelistArrayType = tx.FreelistArrayType
+	FreelistMapType   = tx.FreelistMapType
+)
 
 // DefaultOptions are used when Open is given nil options.
 var DefaultOptions = tx.DefaultOptions

@@ -22,7 +22,7 @@ import (
 //     is neither (leaked).
 //
 // A write transaction's own uncommitted changes are not checked.
-func (tx *Tx) Check() <-chan error {
+func (tx *Tx) Check(options ...CheckOption) <-chan error {
 	ch := make(chan error)
 	go func() {
 		defer close(ch)
@@ -36,6 +36,12 @@ func (tx *Tx) Check() <-chan error {
 	}()
 	return ch
 }
+
+// CheckOption is accepted for bbolt compatibility; folio's Check always
+// checks everything.
+type CheckOption func(*checkConfig)
+
+type checkConfig struct{}
 
 // maxProblems bounds the report for a file that is wholly garbage.
 const maxProblems = 10000

@@ -114,7 +114,7 @@ func (tx *Tx) Commit() (err error) {
 	db.freelist = tx.freelist
 	db.publishLocked(s)
 	db.mu.Unlock()
-	db.stats.commit(len(tx.dirty), time.Since(start))
+	db.stats.commit(len(tx.dirty), int(tx.stats.PageCount), time.Since(start))
 
 	if tx.checkpoint {
 		tx.end()

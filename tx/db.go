@@ -36,8 +36,18 @@ type DB struct {
 	// to fill a batch: a batch is whatever queued while the previous
 	// commit ran, so an idle system commits at once.
 	MaxBatchDelay time.Duration
-	// AllocSize is the smallest step the file grows by.
+	// AllocSize is the largest step the file grows by (smaller files
+	// double).
 	AllocSize int
+
+	// Accepted for bbolt compatibility; folio ignores them (it checks
+	// with Tx.Check, keeps one free-list type, loads it on open, and
+	// takes MmapFlags and Mlock from Options).
+	StrictMode      bool
+	FreelistType    FreelistType
+	PreLoadFreelist bool
+	MmapFlags       int
+	Mlock           bool
 
 	path     string
 	opts     Options

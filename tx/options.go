@@ -16,7 +16,10 @@ type Options struct {
 	NoFreelistSync bool
 	// FreelistType is accepted for bbolt compatibility and ignored: folio
 	// always keeps free space as extents.
-	FreelistType string
+	FreelistType FreelistType
+	// PreLoadFreelist is accepted for bbolt compatibility: folio always
+	// loads the free list on open.
+	PreLoadFreelist bool
 	// ReadOnly opens the file read-only under a shared lock.
 	ReadOnly bool
 	// MmapFlags are passed to mmap (e.g. syscall.MAP_POPULATE).
@@ -56,6 +59,15 @@ type Options struct {
 	// next commit (default 30 s).
 	CheckpointInterval time.Duration
 }
+
+// FreelistType is bbolt's choice of free-list structure; folio has one.
+type FreelistType string
+
+// bbolt's free-list types, accepted and ignored.
+const (
+	FreelistArrayType = FreelistType("array")
+	FreelistMapType   = FreelistType("hashmap")
+)
 
 // Logger receives folio's notices. *log.Logger satisfies it.
 type Logger interface {

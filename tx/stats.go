@@ -25,22 +25,65 @@ type Stats struct {
 	SyncFailed string
 }
 
-// TxStats count what write transactions did.
+// TxStats count what write transactions did (bbolt's fields; the ones
+// folio has no counterpart for stay zero). DB.Stats sums them over commits.
 type TxStats struct {
-	PageAlloc int           // pages allocated
-	Write     int           // runs written
-	WriteTime time.Duration // time spent committing
-	Commits   int
+	PageCount     int64         // pages allocated
+	PageAlloc     int64         // bytes allocated
+	CursorCount   int64         // always 0
+	NodeCount     int64         // always 0
+	NodeDeref     int64         // always 0
+	Rebalance     int64         // always 0
+	RebalanceTime time.Duration // always 0
+	Split         int64         // always 0
+	Spill         int64         // always 0
+	SpillTime     time.Duration // always 0
+	Write         int64         // page runs written
+	WriteTime     time.Duration // time spent committing
+	Commits       int64         // commits (folio's addition)
+}
+
+// Getters, as bbolt has them.
+
+func (s *TxStats) GetPageCount() int64             { return s.PageCount }
+func (s *TxStats) GetPageAlloc() int64             { return s.PageAlloc }
+func (s *TxStats) GetCursorCount() int64           { return s.CursorCount }
+func (s *TxStats) GetNodeCount() int64             { return s.NodeCount }
+func (s *TxStats) GetNodeDeref() int64             { return s.NodeDeref }
+func (s *TxStats) GetRebalance() int64             { return s.Rebalance }
+func (s *TxStats) GetRebalanceTime() time.Duration { return s.RebalanceTime }
+func (s *TxStats) GetSplit() int64                 { return s.Split }
+func (s *TxStats) GetSpill() int64                 { return s.Spill }
+func (s *TxStats) GetSpillTime() time.Duration     { return s.SpillTime }
+func (s *TxStats) GetWrite() int64                 { return s.Write }
+func (s *TxStats) GetWriteTime() time.Duration     { return s.WriteTime }
+
+// Sub returns the difference s - other, as bbolt's Stats.Sub: the
+// activity between two calls of DB.Stats.
+func (s *Stats) Sub(other *Stats) Stats {
+	if other == nil {
+		return *s
+	}
+	d := *s
+	d.TxN -= other.TxN
+	d.TxStats.PageCount -= other.TxStats.PageCount
+	d.TxStats.PageAlloc -= other.TxStats.PageAlloc
+	d.TxStats.Write -= other.TxStats.Write
+	d.TxStats.WriteTime -= other.TxStats.WriteTime
+	d.TxStats.Commits -= other.TxStats.Commits
+	return d
 }
 
 type statCounters struct {
 	txN, openTx atomic.Int64
+	pages       atomic.Int64
 	writes      atomic.Int64
 	commits     atomic.Int64
 	writeNanos  atomic.Int64
 }
 
-func (s *statCounters) commit(writes int, d time.Duration) {
+func (s *statCounters) commit(writes, pages int, d time.Duration) {
+	s.pages.Add(int64(pages))
 	s.writes.Add(int64(writes))
 	s.commits.Add(1)
 	s.writeNanos.Add(int64(d))
@@ -52,9 +95,11 @@ func (db *DB) Stats() Stats {
 		TxN:     int(db.stats.txN.Load()),
 		OpenTxN: int(db.stats.openTx.Load()),
 		TxStats: TxStats{
-			Write:     int(db.stats.writes.Load()),
+			PageCount: db.stats.pages.Load(),
+			PageAlloc: db.stats.pages.Load() * int64(db.pageSize),
+			Write:     db.stats.writes.Load(),
 			WriteTime: time.Duration(db.stats.writeNanos.Load()),
-			Commits:   int(db.stats.commits.Load()),
+			Commits:   db.stats.commits.Load(),
 		},
 		MetaFallback: db.fallback,
 	}

@@ -267,6 +267,13 @@ func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 	return total, nil
 }
 
+// Copy writes a consistent copy of the database to w (bbolt's deprecated
+// form of WriteTo).
+func (tx *Tx) Copy(w io.Writer) error {
+	_, err := tx.WriteTo(w)
+	return err
+}
+
 // CopyFile writes a consistent copy of the database to path and syncs it.
 func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, mode)
@@ -295,7 +302,8 @@ func (tx *Tx) TxID() page.TxID { return tx.r.txid }
 // Allocate takes n contiguous free pages, or extends the file's high water
 // mark; the file itself grows at commit.
 func (tx *Tx) Allocate(n int) (page.ID, error) {
-	tx.stats.PageAlloc += n
+	tx.stats.PageCount += int64(n)
+	tx.stats.PageAlloc += int64(n * tx.r.pageSize)
 	if id, ok := tx.freelist.Allocate(n); ok {
 		return id, nil
 	}
