@@ -41,6 +41,12 @@ type Engine interface {
 	Sizes() (file, used int64, err error)
 }
 
+// A logSizer is an engine that keeps a write-ahead log beside its file;
+// LogSize is the log's size on disk in bytes.
+type logSizer interface {
+	LogSize() (int64, error)
+}
+
 var engines = map[string]func() Engine{}
 
 // register adds an engine; called from the engine files' init functions.
@@ -51,16 +57,17 @@ func engineNames() []string {
 	for n := range engines {
 		names = append(names, n)
 	}
-	// folio first, bbolt (the reference) next, the rest after.
-	order := map[string]int{"folio": 0, "bbolt": 1}
+	// folio first (direct, then WAL mode), bbolt (the reference) next,
+	// the rest after.
+	order := map[string]int{"folio": 0, "folio-wal": 1, "bbolt": 2}
 	sort.Slice(names, func(i, j int) bool {
 		oi, ok := order[names[i]]
 		if !ok {
-			oi = 2
+			oi = len(order)
 		}
 		oj, ok := order[names[j]]
 		if !ok {
-			oj = 2
+			oj = len(order)
 		}
 		if oi != oj {
 			return oi < oj

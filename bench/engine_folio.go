@@ -2,19 +2,27 @@ package main
 
 import (
 	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/foliodb/folio"
 )
 
-func init() { register("folio", func() Engine { return &folioEngine{} }) }
+func init() {
+	register("folio", func() Engine { return &folioEngine{} })
+	// folio in WAL mode, otherwise at its defaults (checkpoints after
+	// 64 MiB of log or 30 s, and on Close).
+	register("folio-wal", func() Engine { return &folioEngine{opts: &folio.Options{WAL: true}} })
+}
 
 type folioEngine struct {
-	db *folio.DB
+	opts *folio.Options // nil: the defaults (direct commits)
+	db   *folio.DB
 }
 
 func (e *folioEngine) Open(path string) error {
-	db, err := folio.Open(path, 0o600, nil)
+	db, err := folio.Open(path, 0o600, e.opts)
 	if err != nil {
 		return err
 	}
@@ -88,4 +96,25 @@ func (e *folioEngine) Sizes() (file, used int64, err error) {
 		return 0, 0, errors.Join(err, serr)
 	}
 	return fi.Size(), used, err
+}
+
+// LogSize is the space the write-ahead log directory takes (its segment
+// files, live and recycled, at their preallocated length); 0 in direct
+// mode.
+func (e *folioEngine) LogSize() (int64, error) {
+	if e.opts == nil || !e.opts.WAL {
+		return 0, nil
+	}
+	var n int64
+	err := filepath.WalkDir(folio.LogDir(e.db.Path()), func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil {
+			n += fi.Size()
+		}
+		return err
+	})
+	return n, err
 }

@@ -100,12 +100,16 @@ func runChild(engine, wl, path string, c *config) error {
 		m[key+".end_anon_mb"] = float64(anon) / (1 << 20)
 		m[key+".end_file_mb"] = float64(file) / (1 << 20)
 	}
+	// Close is timed apart from the workload: in WAL mode it is the final
+	// checkpoint (the file synced, the meta written), work a load defers.
+	t0 := time.Now()
 	if cerr := e.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
+	m[strings.ToLower(wl)+".close_ms"] = float64(time.Since(t0)) / float64(time.Millisecond)
 	return json.NewEncoder(os.Stdout).Encode(m)
 }
 
@@ -313,8 +317,9 @@ func spawn(ctx context.Context, self string, o *options, eng, wl, path, prof str
 
 // removeDB removes a database file and the files engines keep beside it.
 func removeDB(path string) {
-	for _, p := range []string{path, path + "-lock"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// "-lock": LMDB's lock file; ".wal": folio's write-ahead log directory.
+	for _, p := range []string{path, path + "-lock", path + ".wal"} {
+		if err := os.RemoveAll(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 		}
 	}

@@ -7,43 +7,49 @@ import (
 	"strings"
 )
 
-// row is one line of the table: a figure every engine reports.
+// row is one line of the table: a figure every engine reports (unless
+// some is set).
 type row struct {
 	key      string // metric name, as the workloads report it
 	workload string
 	label    string
 	unit     string // rate, mb, ms, us, x
 	higher   bool   // whether a higher figure is better
+	some     bool   // only some engines report it (the others show "-")
 }
 
 var rows = []row{
-	{"w1.keys_s", "W1 sequential load", "keys/s", "rate", true},
-	{"w1.file_mb", "", "file MiB", "mb", false},
-	{"w1.used_mb", "", "used MiB (high water)", "mb", false},
-	{"w1.rss_mb", "", "peak RSS MiB", "mb", false},
-	{"w2.keys_s", "W2 random load", "keys/s", "rate", true},
-	{"w2.file_mb", "", "file MiB", "mb", false},
-	{"w2.used_mb", "", "used MiB (high water)", "mb", false},
-	{"w2.rss_mb", "", "peak RSS MiB", "mb", false},
-	{"w3.get1_s", "W3 random gets", "gets/s, 1 per txn, 1 goroutine", "rate", true},
-	{"w3.get1_2g_s", "", "gets/s, 1 per txn, 2 goroutines", "rate", true},
-	{"w3.scale_2g", "", "2 goroutines / 1 goroutine", "x", true},
-	{"w3.gettx_s", "", "gets/s, 1,000 per txn", "rate", true},
-	{"w3.rss_mb", "", "peak RSS MiB", "mb", false},
-	{"w4.keys_s", "W4 cursor scan", "keys/s", "rate", true},
-	{"w4.rss_mb", "", "peak RSS MiB", "mb", false},
-	{"w5.txn_s", "W5 durable commits", "txn/s", "rate", true},
-	{"w5.p50_ms", "", "p50 ms", "ms", false},
-	{"w5.p99_ms", "", "p99 ms", "ms", false},
-	{"w5.rss_mb", "", "peak RSS MiB", "mb", false},
-	{"w6.txn_s", "W6 concurrent commits", "txn/s", "rate", true},
-	{"w6.p50_ms", "", "p50 ms", "ms", false},
-	{"w6.p99_ms", "", "p99 ms", "ms", false},
-	{"w6.rss_mb", "", "peak RSS MiB", "mb", false},
-	{"w7.reads_s", "W7 reads during writes", "reads/s", "rate", true},
-	{"w7.read_p99_us", "", "read p99 µs", "us", false},
-	{"w7.writes_s", "", "writes/s", "rate", true},
-	{"w7.rss_mb", "", "peak RSS MiB", "mb", false},
+	{"w1.keys_s", "W1 sequential load", "keys/s", "rate", true, false},
+	{"w1.file_mb", "", "file MiB", "mb", false, false},
+	{"w1.used_mb", "", "used MiB (high water)", "mb", false, false},
+	{"w1.log_mb", "", "log MiB (WAL segments)", "mb", false, true},
+	{"w1.close_ms", "", "Close ms (WAL: checkpoint)", "ms", false, false},
+	{"w1.rss_mb", "", "peak RSS MiB", "mb", false, false},
+	{"w2.keys_s", "W2 random load", "keys/s", "rate", true, false},
+	{"w2.file_mb", "", "file MiB", "mb", false, false},
+	{"w2.used_mb", "", "used MiB (high water)", "mb", false, false},
+	{"w2.log_mb", "", "log MiB (WAL segments)", "mb", false, true},
+	{"w2.close_ms", "", "Close ms (WAL: checkpoint)", "ms", false, false},
+	{"w2.rss_mb", "", "peak RSS MiB", "mb", false, false},
+	{"w3.get1_s", "W3 random gets", "gets/s, 1 per txn, 1 goroutine", "rate", true, false},
+	{"w3.get1_2g_s", "", "gets/s, 1 per txn, 2 goroutines", "rate", true, false},
+	{"w3.scale_2g", "", "2 goroutines / 1 goroutine", "x", true, false},
+	{"w3.gettx_s", "", "gets/s, 1,000 per txn", "rate", true, false},
+	{"w3.rss_mb", "", "peak RSS MiB", "mb", false, false},
+	{"w4.keys_s", "W4 cursor scan", "keys/s", "rate", true, false},
+	{"w4.rss_mb", "", "peak RSS MiB", "mb", false, false},
+	{"w5.txn_s", "W5 durable commits", "txn/s", "rate", true, false},
+	{"w5.p50_ms", "", "p50 ms", "ms", false, false},
+	{"w5.p99_ms", "", "p99 ms", "ms", false, false},
+	{"w5.rss_mb", "", "peak RSS MiB", "mb", false, false},
+	{"w6.txn_s", "W6 concurrent commits", "txn/s", "rate", true, false},
+	{"w6.p50_ms", "", "p50 ms", "ms", false, false},
+	{"w6.p99_ms", "", "p99 ms", "ms", false, false},
+	{"w6.rss_mb", "", "peak RSS MiB", "mb", false, false},
+	{"w7.reads_s", "W7 reads during writes", "reads/s", "rate", true, false},
+	{"w7.read_p99_us", "", "read p99 µs", "us", false, false},
+	{"w7.writes_s", "", "writes/s", "rate", true, false},
+	{"w7.rss_mb", "", "peak RSS MiB", "mb", false, false},
 }
 
 // medians takes, for each figure of eng, the median over the runs that
@@ -96,8 +102,8 @@ func printReport(w io.Writer, r *result) {
 	fmt.Fprintf(w, "machine: %s\n", r.Machine)
 	fmt.Fprintf(w, "data:    %s\n", r.Storage)
 	fmt.Fprintf(w, "load:    %s\n", r.Load)
-	fmt.Fprintf(w, "fdatasync of 4 KiB: p50 %.3f ms, %.0f/s (a two-sync commit is bounded near %.0f/s)\n",
-		r.Sync.P50ms, r.Sync.PerSec, r.Sync.PerSec/2)
+	fmt.Fprintf(w, "fdatasync of 4 KiB: p50 %.3f ms, %.0f/s (a two-sync commit is bounded near %.0f/s, a one-sync WAL commit near %.0f/s)\n",
+		r.Sync.P50ms, r.Sync.PerSec, r.Sync.PerSec/2, r.Sync.PerSec)
 	fmt.Fprintf(w, "figures: median of %d run(s); (x) is the ratio to bbolt, higher is better for rates, lower for sizes, latencies and RSS\n\n", len(r.Runs))
 
 	header := []string{"workload", "metric"}

@@ -105,11 +105,21 @@ func loadMetrics(e Engine, c *config, prefix string, d time.Duration) (metrics, 
 	if err != nil {
 		return nil, err
 	}
-	return metrics{
+	m := metrics{
 		prefix + ".keys_s":  float64(c.keys) / d.Seconds(),
 		prefix + ".file_mb": float64(file) / (1 << 20),
 		prefix + ".used_mb": float64(used) / (1 << 20),
-	}, nil
+	}
+	if ls, ok := e.(logSizer); ok {
+		n, err := ls.LogSize()
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			m[prefix+".log_mb"] = float64(n) / (1 << 20)
+		}
+	}
+	return m, nil
 }
 
 // W1: keys ascending, c.seqTx per transaction.
