@@ -75,10 +75,16 @@ func DecodeLargeRef(b []byte, id ID) (LargeRef, error) {
 }
 
 // LargeValue returns the value bytes of a validated large run p for ref.
+// The run must be exactly as long as the size needs (RunPages): a
+// descriptor whose size disagrees with its run would free a different
+// number of pages than the run holds when the value is replaced.
 func LargeValue(p []byte, ref LargeRef) ([]byte, error) {
 	end := uint64(HeaderSize) + uint64(ref.Size)
-	if end > uint64(len(p)) {
-		return nil, Corruptf(ref.Page, "large value size", fmt.Sprintf("<= %d", len(p)-HeaderSize), fmt.Sprint(ref.Size))
+	pages := uint64(PageOverflow(p)) + 1
+	ps := uint64(len(p)) / pages // exact for a run CheckRun accepted
+	if end > uint64(len(p)) || (end+ps-1)/ps != pages {
+		lo := max(int64((pages-1)*ps)-HeaderSize+1, 0)
+		return nil, Corruptf(ref.Page, "large value size", fmt.Sprintf("%d to %d bytes (a run of %d pages)", lo, pages*ps-HeaderSize, pages), fmt.Sprint(ref.Size))
 	}
 	return p[HeaderSize:end:end], nil
 }
