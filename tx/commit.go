@@ -167,12 +167,17 @@ func (tx *Tx) commitDirect() error {
 		return err
 	}
 	sync := !db.NoSync
-	if sync && len(tx.dirty) > 0 {
-		first := int64(tx.dirty[0].id) * int64(tx.r.pageSize)
-		last := tx.dirty[len(tx.dirty)-1]
-		end := int64(last.id)*int64(tx.r.pageSize) + int64(len(last.run))
+	// NB: in WAL mode a checkpoint syncs even when it wrote nothing (no
+	// free list with NoFreelistSync): the file holds the unsynced pages
+	// of the logged commits its meta will point to (invariant 2).
+	if sync && (len(tx.dirty) > 0 || db.wal.log != nil) {
+		var first, end int64
 		if db.wal.log != nil {
 			first, end = 0, int64(tx.meta.High)*int64(tx.r.pageSize)
+		} else {
+			first = int64(tx.dirty[0].id) * int64(tx.r.pageSize)
+			last := tx.dirty[len(tx.dirty)-1]
+			end = int64(last.id)*int64(tx.r.pageSize) + int64(len(last.run))
 		}
 		if err := db.syncRange(first, end-first); err != nil {
 			return err
