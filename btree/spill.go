@@ -9,6 +9,7 @@ import (
 // the runs they replace. Afterwards Root is the new committed root and the
 // tree holds no materialised nodes. Call Rebalance first.
 func (t *Tree) Spill() error {
+	t.pathOK = false
 	n := t.rootNode
 	if n == nil {
 		return nil

@@ -31,6 +31,54 @@ type Tree struct {
 	pathNode [MaxDepth]*Node
 	pathIdx  [MaxDepth]int
 	pathLen  int
+	// pathOK: the path still matches the tree (no split, rebalance or
+	// spill since), so an append at the right edge may reuse it.
+	pathOK bool
+
+	// arena holds copies of small keys and values put in this
+	// transaction: one allocation for many Puts.
+	arena []byte
+}
+
+// arenaChunk is the size of an arena allocation; copies over a quarter of
+// it get their own.
+const arenaChunk = 64 << 10
+
+// copyKV returns copies of key and value in one slice of the arena.
+func (t *Tree) copyKV(key, value []byte) ([]byte, []byte) {
+	n := len(key) + len(value)
+	var buf []byte
+	if n > arenaChunk/4 {
+		buf = make([]byte, n)
+	} else {
+		if len(t.arena)+n > cap(t.arena) {
+			t.arena = make([]byte, 0, arenaChunk)
+		}
+		buf = t.arena[len(t.arena) : len(t.arena)+n : len(t.arena)+n]
+		t.arena = t.arena[:len(t.arena)+n]
+	}
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	return buf[:len(key):len(key)], buf[len(key):]
+}
+
+// appendLeaf returns the leaf of the last path if key goes after all its
+// keys and the path runs down the right edge of the tree: a load in key
+// order then skips the descent. nil otherwise.
+func (t *Tree) appendLeaf(key []byte) *Node {
+	if !t.pathOK || t.pathLen == 0 {
+		return nil
+	}
+	n := t.pathNode[t.pathLen-1]
+	if !n.leaf || len(n.inodes) == 0 || bytes.Compare(n.inodes[len(n.inodes)-1].key, key) >= 0 {
+		return nil
+	}
+	for d := 0; d < t.pathLen-1; d++ {
+		if t.pathIdx[d] != len(t.pathNode[d].inodes)-1 {
+			return nil
+		}
+	}
+	return n
 }
 
 // New returns the tree whose committed root is (root, sum).
@@ -265,16 +313,18 @@ func (t *Tree) leafFor(key []byte) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.pathNode[0], t.pathLen = n, 1
+	t.pathNode[0], t.pathLen, t.pathOK = n, 1, true
 	for depth := 0; !n.leaf; depth++ {
 		if depth+1 >= MaxDepth {
 			return nil, errDepth(n.id)
 		}
 		if len(n.inodes) == 0 {
+			t.pathOK = false
 			return nil, page.Corruptf(n.id, "branch", "children", "none")
 		}
 		i := n.branchIndex(key)
 		if n, err = t.child(n, i); err != nil {
+			t.pathOK = false
 			return nil, err
 		}
 		t.pathIdx[depth] = i
@@ -295,6 +345,7 @@ const maxNodePages = 4
 // node in its parent as materialised children; spill writes them.
 func (t *Tree) splitPath(level int) {
 	limit := maxNodePages * t.pages.PageSize()
+	defer func() { t.pathOK = false }()
 	for ; level >= 0; level-- {
 		n := t.pathNode[level]
 		if n.size() <= limit {
@@ -332,9 +383,12 @@ type Check func(exists bool, flags uint32) error
 // page.LeafBucket), after check (if not nil) approves. Key and value are
 // copied. A value over LargeThreshold is written out of line at commit.
 func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
-	n, err := t.leafFor(key)
-	if err != nil {
-		return err
+	n := t.appendLeaf(key)
+	if n == nil {
+		var err error
+		if n, err = t.leafFor(key); err != nil {
+			return err
+		}
 	}
 	var i int
 	var exact bool
@@ -356,10 +410,8 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 		flags = page.LeafLarge | largePending
 		n.hasPending = true
 	}
-	buf := make([]byte, len(key)+len(value))
-	copy(buf, key)
-	copy(buf[len(key):], value)
-	in := inode{flags: flags, key: buf[:len(key):len(key)], value: buf[len(key):]}
+	k, v := t.copyKV(key, value)
+	in := inode{flags: flags, key: k, value: v}
 	if exact {
 		t.freeValue(&n.inodes[i], n.id)
 		n.inodes[i] = in

@@ -168,6 +168,7 @@ func (wk *walk) leafElem(p []byte, id page.ID, i int, key []byte, depth int) {
 // including large-value runs; nested buckets' trees are the caller's.
 // The tree is empty afterwards.
 func (t *Tree) FreeAll() error {
+	t.pathOK = false
 	var err error
 	if t.rootNode != nil {
 		err = t.freeNode(t.rootNode)
