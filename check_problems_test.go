@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -401,8 +402,8 @@ func TestCheckProblems(t *testing.T) {
 // TestDamagedLargeRefWrite overwrites and deletes, without reading them
 // first, large values whose descriptors point at a meta page or past the
 // end of the file (self-consistent pages, as a folio bug or a hostile file
-// could hold): the transaction must fail with ErrCorrupt, not panic or
-// free pages that are not the value's.
+// could hold): nothing may panic or free pages that are not the value's;
+// the value's own run is then left behind, which Check reports.
 func TestDamagedLargeRefWrite(t *testing.T) {
 	const ps = 1024
 	path, img, _ := corruptFixture(t, ps)
@@ -445,15 +446,127 @@ func TestDamagedLargeRefWrite(t *testing.T) {
 				}
 				return b.Put(key, []byte("small now"))
 			})
-			if !errors.Is(err, ErrCorrupt) {
-				t.Errorf("ref to page %d, delete=%v: %v, want ErrCorrupt", target, del, err)
+			// The damaged value is gone and its run is left alone (not
+			// freed: the descriptor does not lead to it), or the
+			// transaction failed.
+			if err != nil && !errors.Is(err, ErrCorrupt) {
+				t.Errorf("ref to page %d, delete=%v: %v, want success or ErrCorrupt", target, del, err)
 			}
-			for _, err := range checkErrs(db) {
-				if !errors.Is(err, ErrCorrupt) {
-					t.Errorf("Check: %v", err)
+			for _, cerr := range checkErrs(db) {
+				if !errors.Is(cerr, ErrCorrupt) || (err == nil && !strings.Contains(cerr.Error(), "leaked")) {
+					t.Errorf("ref to page %d, delete=%v: Check after the write: %v", target, del, cerr)
 				}
 			}
 			_ = db.Close()
 		}
+	}
+}
+
+// TestDamagedLargeRefFree damages, behind the checksums, the descriptor
+// of a large value so that its size claims more pages than its run holds
+// (a bit flip in a leaf read without VerifyChecksums does this too), then
+// overwrites and deletes the value without reading it. The pages after
+// the run are in use by other values: they must not be freed, or later
+// commits overwrite them. Every other value must survive a stream of
+// further commits.
+func TestDamagedLargeRefFree(t *testing.T) {
+	const ps = 1024
+	for _, c := range []struct {
+		del   bool
+		extra uint32
+	}{{false, 1}, {true, 1}, {false, 3}, {true, 2}} {
+		del, extra := c.del, c.extra
+		path, img, model := corruptFixture(t, ps)
+		e := newEditImage(t, img)
+		var bucket []string
+		var key []byte
+	find:
+		for id := page.ID(2); id < e.meta.High; id++ {
+			p, ok := e.pages[id]
+			if !ok || p.kind != page.FlagLeaf || len(p.bucket) == 0 {
+				continue
+			}
+			run := e.run(id)
+			for i := 0; i < page.PageCount(run); i++ {
+				flags, v, _ := page.LeafValue(run, i)
+				if flags&page.LeafLarge == 0 {
+					continue
+				}
+				ref, _ := page.DecodeLargeRef(v, id)
+				// Claim more pages than the run has.
+				binary.LittleEndian.PutUint32(v[8:], ref.Size+extra*ps)
+				e.reseal(id)
+				bucket, key = p.bucket, p.keys[i]
+				break find
+			}
+		}
+		if key == nil {
+			t.Fatal("no large value in a bucket")
+		}
+		writeImage(t, path, e.b)
+		db, err := Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx *Tx) error {
+			b := bucketAt(tx, bucket)
+			if del {
+				return b.Delete(key)
+			}
+			return b.Put(key, []byte("small now"))
+		})
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("delete=%v: %v, want success or ErrCorrupt", del, err)
+		}
+		t.Logf("delete=%v, %d pages too many: %v", del, extra, err)
+		// Commits that reuse whatever was freed.
+		for i := 0; i < 20; i++ {
+			if err := db.Update(func(tx *Tx) error {
+				b, err := tx.CreateBucketIfNotExists([]byte("after"))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte{byte(i)}, bytes.Repeat([]byte{byte(i)}, 600))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			lookupModel(model, []string{"after"}, true).kv[string([]byte{byte(i)})] = string(bytes.Repeat([]byte{byte(i)}, 600))
+		}
+		// Every other value is intact, and Check finds nothing but the
+		// damaged value (if it is still there) and pages it left behind.
+		var walk func(tx *Tx, path []string, m *mbucket) error
+		walk = func(tx *Tx, path []string, m *mbucket) error {
+			b := bucketAt(tx, path)
+			for k, v := range m.kv {
+				if slices.Equal(path, bucket) && k == string(key) {
+					continue
+				}
+				if got := b.Get([]byte(k)); string(got) != v {
+					return fmt.Errorf("%v/%s: %d bytes, want %d (%v)", path, k, len(got), len(v), tx.Err())
+				}
+			}
+			for name, sub := range m.subs {
+				if err := walk(tx, append(slices.Clone(path), name), sub); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := db.View(func(tx *Tx) error {
+			for name, sub := range model.subs {
+				if err := walk(tx, []string{name}, sub); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Errorf("delete=%v, %d pages too many: data lost: %v", del, extra, err)
+		}
+		for _, err := range checkErrs(db) {
+			if !strings.Contains(err.Error(), "leaked") && !strings.Contains(err.Error(), "large value size") {
+				t.Errorf("delete=%v, %d pages too many: check: %v", del, extra, err)
+			}
+		}
+		_ = db.Close()
 	}
 }
