@@ -30,14 +30,25 @@ With --zstd the copy is zstd-compressed; it is verified by decompressing
 it to a temporary file. Restore it with "zstd -d < OUT > app.db".
 
 A writer in another process holds an exclusive lock: backup then fails
-within --timeout, saying so.`,
+within --timeout, saying so.
+
+A database in WAL mode is copied as a plain database: OUT holds every
+commit and needs no log (OUT.wal must not exist), and DB's log, the
+directory DB.wal, is read but never changed. A program that closed the
+database cleanly left every commit in the file (Close checkpoints). After
+a crash the log may hold commits the file does not; backup then fails,
+saying so: run "folio checkpoint DB" first.`,
 		Example: `  folio backup app.db /backups/app-$(date +%F).db
-  folio backup --zstd app.db /backups/app.db.zst`,
+  folio backup --zstd app.db /backups/app.db.zst
+  folio checkpoint app.db && folio backup app.db app.bak   # after a WAL-mode crash`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			src, dst := args[0], args[1]
 			if sameFile(src, dst) {
 				return usagef("OUT %s is the database itself", dst)
+			}
+			if err := noLogBeside(dst); err != nil {
+				return fmt.Errorf("backup %s: %w", src, err)
 			}
 			st, err := backupDB(a, src, dst, compress)
 			if err != nil {
@@ -250,3 +261,14 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // errExists is returned when a command would overwrite a file it only
 // ever creates.
 var errExists = errors.New("already exists (this command writes a new file; remove it first)")
+
+// noLogBeside fails if a write-ahead log directory lies where the new
+// database path would look for one: folio.Open would replay another
+// database's commits into the copy.
+func noLogBeside(path string) error {
+	if _, err := os.Lstat(folio.LogDir(path)); err == nil {
+		return fmt.Errorf("%s exists: a write-ahead log there would be replayed into the new %s when it is opened; remove it first",
+			folio.LogDir(path), path)
+	}
+	return nil
+}

@@ -87,11 +87,21 @@ fast (operations and MB of keys and values per second), commit latency
 full check of the database. Commits are synced (durable) throughout, as a
 program would run with default options.
 
+--wal runs the same workloads in WAL mode (Options.WAL): each commit writes
+its pages into the file without syncing them, appends one record of them
+to a write-ahead log (the directory beside the database, bench.db.wal) and
+syncs only the log: one sequential sync per commit instead of two syncs of
+scattered pages, and concurrent commits share it. Checkpoints (by log size
+or age, and on close) make the file durable and let the log drop its
+records. It is meant for small durable commits (W6, W7) and random loads
+(W2); reads (W3-W5) go through the file's map as before.
+
 --gobench also prints Go benchmark lines (BenchmarkFolio/W1-seq-load ...),
 so runs can be compared with benchstat. The database is removed at the
 end unless --keep is given.`,
 		Example: `  folio bench
   folio bench --keys 1000000 --value-size 256 --dir /mnt/nvme
+  folio bench --wal --keys 200000   # the same, in WAL mode
   for i in $(seq 10); do folio bench --gobench | grep ^Benchmark; done > new.txt
   benchstat old.txt new.txt`,
 		Args: cobra.NoArgs,
@@ -172,7 +182,7 @@ end unless --keep is given.`,
 	f.DurationVar(&cfg.RWTime, "rw-time", 3*time.Second, "how long W7 reads while writing (0: skip)")
 	f.IntVar(&cfg.PageSize, "page-size", 0, "page size of the database (0: the OS page size)")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: a random one, printed)")
-	f.BoolVar(&cfg.WAL, "wal", false, "commit through the write-ahead log (WAL mode)")
+	f.BoolVar(&cfg.WAL, "wal", false, "WAL mode: commit by appending to a write-ahead log and syncing it once, checkpointing the file now and then")
 	f.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	f.BoolVar(&gobench, "gobench", false, "also print Go benchmark lines for benchstat")
 	f.StringVar(&dir, "dir", "", "directory for the temporary database (default: the system's temporary directory)")

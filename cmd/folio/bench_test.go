@@ -101,3 +101,13 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchHelpWAL: --wal is explained where it is offered.
+func TestBenchHelpWAL(t *testing.T) {
+	code, out, _ := runCLI(t, "bench", "--help")
+	for _, w := range []string{"--wal runs the same workloads in WAL mode", "write-ahead log", "one sequential sync per commit", "--wal "} {
+		if code != exitOK || !strings.Contains(out, w) {
+			t.Errorf("bench --help: exit %d, lacks %q", code, w)
+		}
+	}
+}

@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/foliodb/folio"
 	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/wal"
 	"github.com/spf13/cobra"
 )
 
@@ -22,20 +24,36 @@ type checkJSON struct {
 	Keys     int64          `json:"keys"`
 	Buckets  int64          `json:"buckets"`
 	Problems []checkProblem `json:"problems"`
+	// Log is the write-ahead log's part, when the database has one.
+	Log *checkLogJSON `json:"log,omitempty"`
 }
 
 type checkProblem struct {
 	// Page is the page the problem was found on; nil when the problem is
 	// not tied to one page.
-	Page  *uint64 `json:"page"`
-	Error string  `json:"error"`
+	Page *uint64 `json:"page"`
+	// Segment and Offset place a problem found in the write-ahead log: the
+	// segment file's name in the log directory and the frame's offset.
+	Segment string `json:"segment,omitempty"`
+	Offset  *int64 `json:"offset,omitempty"`
+	Error   string `json:"error"`
+}
+
+// checkLogJSON describes the write-ahead log as check read it.
+type checkLogJSON struct {
+	Dir      string `json:"dir"`
+	OK       bool   `json:"ok"`
+	Records  int64  `json:"records"` // whole records read, LSNs FirstLSN to LastLSN
+	Bytes    int64  `json:"bytes"`   // used by the live segments
+	FirstLSN uint64 `json:"first_lsn,omitempty"`
+	LastLSN  uint64 `json:"last_lsn"`
 }
 
 func newCheckCmd(a *app) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "check DB",
-		Short: "Verify a database: checksums, tree order, page accounting, lost writes",
+		Short: "Verify a database: checksums, tree order, page accounting, lost writes, the log",
 		Long: `Check reads every page reachable from the current meta page and verifies
 it: every page's CRC-32C and the checksum its parent expects of it (a write
 the disk lost, or a page read from the wrong place), key order within pages
@@ -43,29 +61,71 @@ and against their parents, equal leaf depth, large-value runs and bucket
 headers, and that reachable, free and pending pages together cover the
 file with no page twice and none leaked.
 
-Every problem is listed with its page id, and the exit status is 1. A clean
-database prints "ok" with the pages, keys and buckets checked.
+A database in WAL mode (one with a write-ahead log, the directory DB.wal)
+has its log verified too, read-only: every record's checksums, sequence
+numbers and segment, and a damaged record that later durable ones vouch
+for, which is reported with its segment file and offset (a torn tail, left
+by a crash mid-append, is not damage: the log ends before it). The log's
+records, bytes and last sequence number (LSN) are printed. A log holding
+commits not yet in the file (a WAL-mode program crashed) must be replayed
+by "folio checkpoint DB" before the file can be checked.
 
-The database is opened read-only (shared lock); the file is not changed.`,
+Every problem is listed with its page id (or log segment), and the exit
+status is 1. A clean database prints "ok" with the pages, keys and buckets
+checked.
+
+The database is opened read-only (shared lock); neither the file nor the
+log is changed.`,
 		Example: `  folio check app.db
-  folio check --json app.db > report.json || echo "app.db is damaged"`,
+  folio check --json app.db > report.json || echo "app.db is damaged"
+  folio checkpoint app.db && folio check app.db   # after a WAL-mode crash`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			path := args[0]
 			var res checkJSON
-			db, err := a.openDB(args[0], true)
-			switch {
-			case errors.Is(err, folio.ErrCorrupt) || errors.Is(err, folio.ErrChecksum):
-				// The library will not open it: that is the first
-				// problem, and the pages say more.
-				res = checkRefused(a, args[0], err)
-			case err != nil:
-				return err
-			default:
+			// The database first: its shared lock keeps a writer, and so
+			// appends to the log, away while the log is read.
+			db, openErr := a.openDB(path, true)
+			corrupt := errors.Is(openErr, folio.ErrCorrupt) || errors.Is(openErr, folio.ErrChecksum)
+			if openErr != nil && !corrupt && !errors.Is(openErr, folio.ErrLogPending) {
+				return openErr
+			}
+			if db != nil {
 				defer closeDB(db, &err)
-				if res, err = checkDB(db, args[0]); err != nil {
+			}
+			var lg *checkLogJSON
+			var logProblems []checkProblem
+			if dir := folio.LogDir(path); isDir(dir) {
+				if lg, logProblems, err = checkLog(dir); err != nil {
 					return err
 				}
 			}
+			switch {
+			case errors.Is(openErr, folio.ErrLogPending):
+				if len(logProblems) == 0 {
+					// The log is sound: the file is behind it, and the
+					// replay is the fix.
+					return openErr
+				}
+				res = checkJSON{Path: path, Problems: []checkProblem{{Error: openErr.Error()}}}
+			case corrupt && errors.Is(openErr, wal.ErrCorrupt) && len(logProblems) > 0:
+				// The library refused the database for the damage to its
+				// log, listed already; the file itself is still walked.
+				res = checkRefused(a, path, nil)
+			case corrupt:
+				// The library will not open it: that is the first
+				// problem, and the pages say more.
+				res = checkRefused(a, path, openErr)
+			default:
+				if res, err = checkDB(db, path); err != nil {
+					return err
+				}
+			}
+			res.Log = lg
+			if len(logProblems) > 0 {
+				res.Problems = append(logProblems, res.Problems...)
+			}
+			res.OK = len(res.Problems) == 0
 			if asJSON {
 				if err := printJSON(a.stdout, res); err != nil {
 					return err
@@ -81,6 +141,50 @@ The database is opened read-only (shared lock); the file is not changed.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// checkLog reads the write-ahead log in dir read-only and replays every
+// record, which verifies each one's checksums and place in the sequence.
+// Damage is returned as problems naming the segment and offset; an error
+// is returned only when the log cannot be read at all.
+func checkLog(dir string) (*checkLogJSON, []checkProblem, error) {
+	res := &checkLogJSON{Dir: dir}
+	lg, err := wal.Open(dir, wal.Options{ReadOnly: true})
+	if err == nil {
+		res.Bytes, res.LastLSN = lg.Size(), lg.LastLSN()
+		err = lg.Replay(0, func(lsn uint64, _ []byte) error {
+			if res.Records == 0 {
+				res.FirstLSN = lsn
+			}
+			res.Records++
+			return nil
+		})
+		if cerr := lg.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		res.OK = true
+		return res, nil, nil
+	}
+	if !errors.Is(err, wal.ErrCorrupt) {
+		return nil, nil, fmt.Errorf("%s: read the write-ahead log: %w", dir, err)
+	}
+	return res, []checkProblem{logProblemOf(err)}, nil
+}
+
+// logProblemOf places a wal.ErrCorrupt in its segment.
+func logProblemOf(err error) checkProblem {
+	var ce *wal.CorruptError
+	if !errors.As(err, &ce) {
+		return checkProblem{Segment: "?", Error: err.Error()}
+	}
+	off := ce.Offset
+	return checkProblem{
+		Segment: filepath.Base(ce.Path),
+		Offset:  &off,
+		Error:   fmt.Sprintf("record %d: %s", ce.LSN, ce.What),
+	}
 }
 
 // checkDB runs Tx.Check and, on a clean database, counts keys and buckets
@@ -118,9 +222,15 @@ func checkDB(db *folio.DB, path string) (checkJSON, error) {
 }
 
 // checkRefused reports a file the library refused to open: the open
-// error, then whatever the page walk of pages.go finds wrong, page by page.
+// error (unless nil: the refusal is reported already), then whatever the
+// page walk of pages.go finds wrong, page by page.
 func checkRefused(a *app, path string, openErr error) checkJSON {
-	res := checkJSON{Path: path, Problems: []checkProblem{problemOf(openErr)}}
+	res := checkJSON{Path: path, Problems: []checkProblem{}}
+	var first *uint64
+	if openErr != nil {
+		res.Problems = append(res.Problems, problemOf(openErr))
+		first = res.Problems[0].Page
+	}
 	pf, err := openRawPageFile(path, a.timeout)
 	if err != nil {
 		res.Problems = append(res.Problems, checkProblem{Error: "reading the meta pages: " + err.Error()})
@@ -134,7 +244,6 @@ func checkRefused(a *app, path string, openErr error) checkJSON {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	first := res.Problems[0].Page
 	for _, id := range ids {
 		u := m.runs[id]
 		if (u.checksum == "ok" && u.problem == "") || (first != nil && *first == uint64(id)) {
@@ -190,11 +299,23 @@ func printCheck(a *app, res checkJSON) {
 	prefix := "folio: check " + res.Path + ": "
 	for _, p := range res.Problems {
 		msg := strings.TrimPrefix(p.Error, prefix)
+		if p.Segment != "" {
+			off := "?"
+			if p.Offset != nil {
+				off = fmt.Sprint(*p.Offset)
+			}
+			fmt.Fprintf(a.stdout, "log segment %s offset %s: %s\n", p.Segment, off, msg)
+			continue
+		}
 		if p.Page != nil {
 			fmt.Fprintf(a.stdout, "page %d: %s\n", *p.Page, msg)
 		} else {
 			fmt.Fprintf(a.stdout, "page -: %s\n", msg)
 		}
+	}
+	if lg := res.Log; lg != nil && lg.OK {
+		fmt.Fprintf(a.stdout, "log %s: ok: %d records%s, %s, last lsn %d\n",
+			lg.Dir, lg.Records, lsnRange(lg), humanBytes(lg.Bytes), lg.LastLSN)
 	}
 	if res.OK {
 		fmt.Fprintf(a.stdout, "ok: %d pages checked at txid %d, %d keys in %d buckets\n",
@@ -202,4 +323,11 @@ func printCheck(a *app, res checkJSON) {
 		return
 	}
 	fmt.Fprintf(a.stdout, "%s: %d problems found at txid %d\n", res.Path, len(res.Problems), res.TxID)
+}
+
+func lsnRange(lg *checkLogJSON) string {
+	if lg.Records == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (lsn %d to %d)", lg.FirstLSN, lg.LastLSN)
 }

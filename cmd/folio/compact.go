@@ -33,9 +33,18 @@ The sizes before and after are printed.
 
 SRC is opened read-only (shared lock) and read in one transaction, so other
 programs may go on reading it. A writer in another process holds an
-exclusive lock: compact then fails within --timeout, saying so.`,
+exclusive lock: compact then fails within --timeout, saying so.
+
+A database in WAL mode compacts into a plain database: DST holds every
+commit and needs no log (DST.wal must not exist), and SRC's log, the
+directory SRC.wal, is read but never changed. A program that closed SRC
+cleanly left every commit in the file (Close checkpoints). After a crash
+the log may hold commits the file does not; compact then fails, saying
+so: run "folio checkpoint SRC" first. Opening DST in WAL mode later gives
+it a log of its own.`,
 		Example: `  folio compact app.db app.compact.db && mv app.compact.db app.db
-  folio compact --page-size 16384 app.db app.16k.db`,
+  folio compact --page-size 16384 app.db app.16k.db
+  folio checkpoint app.db && folio compact app.db app.compact.db   # after a WAL-mode crash`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if err := checkPageSizeFlag(pageSize); err != nil {
@@ -44,6 +53,9 @@ exclusive lock: compact then fails within --timeout, saying so.`,
 			src, dst := args[0], args[1]
 			if _, err := os.Lstat(dst); err == nil {
 				return fmt.Errorf("compact: %s %w", dst, errExists)
+			}
+			if err := noLogBeside(dst); err != nil {
+				return fmt.Errorf("compact: %w", err)
 			}
 			db, err := a.openSource(src)
 			if err != nil {
@@ -110,6 +122,9 @@ type copyResult struct {
 // unchanged meanwhile (one read transaction).
 func copyTree(a *app, src tree, dst string, pageSize int, what string) (res copyResult, err error) {
 	start := time.Now()
+	if err := noLogBeside(dst); err != nil {
+		return res, err
+	}
 	tmp := fmt.Sprintf("%s.%s-%x", dst, what, rand.Uint32())
 	defer func() {
 		if err != nil {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/foliodb/folio"
@@ -261,23 +259,8 @@ func (p *progressVisitor) flush() {
 // openSource opens a database read-only (shared lock) for a command that
 // copies its data out (dump, compact), with every page's checksum
 // recomputed as it is read (DESIGN.md: dump and compact always verify).
-// NB: it repeats openDB's checks, as openDB takes no options.
 func (a *app) openSource(path string) (*folio.DB, error) {
-	fi, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no such file", path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().IsRegular() && fi.Size() == 0 {
-		return nil, fmt.Errorf("%s: %w (the file is empty)", path, folio.ErrInvalid)
-	}
-	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: true, Timeout: a.timeout, VerifyChecksums: true})
-	if errors.Is(err, folio.ErrTimeout) {
-		return nil, fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", path, a.timeout, err)
-	}
-	return db, err
+	return a.openDBWith(path, folio.Options{ReadOnly: true, VerifyChecksums: true})
 }
 
 // countWriter counts the bytes written through it.

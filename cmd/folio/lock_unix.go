@@ -30,8 +30,19 @@ func lockShared(f *os.File, path string, timeout time.Duration) error {
 		case !errors.Is(err, unix.EWOULDBLOCK):
 			return fmt.Errorf("lock %s: %w", path, err)
 		case timeout > 0 && time.Now().After(deadline):
-			return fmt.Errorf("%s is locked by another process (waited %v; try --timeout)", path, timeout)
+			return lockedError{path, timeout}
 		}
 		time.Sleep(retry)
 	}
+}
+
+// lockedError is lockShared's error when a writer held the file through
+// the timeout.
+type lockedError struct {
+	path    string
+	timeout time.Duration
+}
+
+func (e lockedError) Error() string {
+	return fmt.Sprintf("%s is locked by another process (waited %v; try --timeout)", e.path, e.timeout)
 }

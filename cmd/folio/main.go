@@ -118,6 +118,14 @@ func isTerminal(w io.Writer) bool {
 // and never change the file. A lock held elsewhere fails within --timeout
 // with a message that says so.
 func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
+	return a.openDBWith(path, folio.Options{ReadOnly: readOnly})
+}
+
+// openDBWith is openDB with options; a.timeout is filled in. A read-only
+// open of a database whose write-ahead log holds commits not yet in the
+// file fails with a message naming the command that replays them
+// (logPendingError).
+func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no such file", path)
@@ -134,9 +142,13 @@ func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
 	if fi.Mode().IsRegular() && fi.Size() == 0 {
 		return nil, fmt.Errorf("%s: %w (the file is empty)", path, folio.ErrInvalid)
 	}
-	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: readOnly, Timeout: a.timeout})
+	opts.Timeout = a.timeout
+	db, err := folio.Open(path, 0o600, &opts)
 	if errors.Is(err, folio.ErrTimeout) {
 		return nil, fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", path, a.timeout, err)
+	}
+	if errors.Is(err, folio.ErrLogPending) {
+		return nil, logPendingError{path}
 	}
 	if err != nil && !strings.Contains(err.Error(), path) {
 		// Some open errors (a file too short to be a database) do not
@@ -145,6 +157,21 @@ func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
 	}
 	return db, err
 }
+
+// logPendingError is what a read-only command says of a database whose
+// write-ahead log holds commits the file does not (a program in WAL mode
+// stopped without closing it): they must be replayed by a read-write open
+// first, and folio checkpoint is the one that does nothing else.
+type logPendingError struct{ path string }
+
+func (e logPendingError) Error() string {
+	return fmt.Sprintf("%s: its write-ahead log %s holds commits not yet in the file "+
+		"(a program using WAL mode stopped without closing the database); "+
+		"run \"folio checkpoint %s\" to replay them into the file, then try again",
+		e.path, folio.LogDir(e.path), e.path)
+}
+
+func (e logPendingError) Unwrap() error { return folio.ErrLogPending }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))

@@ -176,7 +176,7 @@ func openRawPageFile(path string, timeout time.Duration) (pf *pageFile, err erro
 	case errs[0] != nil || (errs[1] == nil && metas[1].TxID > metas[0].TxID):
 		slot = 1
 	}
-	in := folio.Info{PageSize: int(metas[slot].PageSize), MetaSlot: slot}
+	in := folio.Info{PageSize: int(metas[slot].PageSize), MetaSlot: slot, TxID: metas[slot].TxID}
 	if errs[1-slot] != nil {
 		in.MetaFallback = fmt.Sprintf("meta page %d unusable: %v", 1-slot, errs[1-slot])
 	}

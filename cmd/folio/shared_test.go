@@ -282,7 +282,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelpHasExamples(t *testing.T) {
 	root := newRoot(&app{})
-	for _, name := range []string{"bench", "info", "stats", "check", "pages", "page", "buckets", "keys", "get", "put", "delete"} {
+	for _, name := range []string{"bench", "info", "stats", "check", "checkpoint", "pages", "page", "buckets", "keys", "get", "put", "delete", "backup", "compact"} {
 		cmd, _, err := root.Find([]string{name})
 		if err != nil || cmd.Name() != name {
 			t.Errorf("command %s not found: %v", name, err)

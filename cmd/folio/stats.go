@@ -43,6 +43,11 @@ type fileStatsJSON struct {
 	LargestExtent  uint64  `json:"largest_free_extent"`
 	Fragmentation  float64 `json:"fragmentation_percent"` // 100 × (1 − largest extent / free pages)
 	UnallocatedEnd int64   `json:"preallocated_bytes"`    // the file past the high water mark
+	// The write-ahead log, when the database has one (as info shows it).
+	WAL            bool   `json:"wal"`
+	LogBytes       int64  `json:"log_bytes,omitempty"`
+	CheckpointTxID uint64 `json:"checkpoint_txid,omitempty"`
+	LogPending     int    `json:"log_pending,omitempty"`
 }
 
 type statsJSON struct {
@@ -68,7 +73,9 @@ the top-level buckets.
 
 The file part shows free and pending pages, how many extents (runs) they
 form and the largest one; fragmentation is the share of free pages outside
-the largest extent (0%: all free space is one run).
+the largest extent (0%: all free space is one run). A database in WAL mode
+also shows its write-ahead log, as info does: its size, the txid of the
+last checkpoint and the commits since ("wal" and "log_*" in --json).
 
 The database is opened read-only (shared lock); the file is not changed.`,
 		Example: `  folio stats app.db
@@ -178,6 +185,10 @@ func fileStats(db *folio.DB, path string) (fileStatsJSON, error) {
 		FreeBytes:      int64(in.FreePages+in.PendingPages) * ps,
 		FreeExtents:    -1,
 		UnallocatedEnd: max(in.FileSize-int64(in.HighPage)*ps, 0),
+		WAL:            in.WAL,
+		LogBytes:       in.LogBytes,
+		CheckpointTxID: uint64(in.CheckpointTxID),
+		LogPending:     in.LogPending,
 	}
 	if in.Freelist == 0 {
 		return fs, nil
@@ -233,8 +244,12 @@ func printStats(a *app, st statsJSON) error {
 	fmt.Fprintf(a.stdout, "free: %d pages free, %d pending (%s)", f.FreePages, f.PendingPages, humanBytes(f.FreeBytes))
 	if f.FreeExtents < 0 {
 		fmt.Fprintf(a.stdout, "; free list not persisted, extents unknown\n")
-		return nil
+	} else {
+		fmt.Fprintf(a.stdout, " in %d extents, largest %d pages; fragmentation %.0f%%\n", f.FreeExtents, f.LargestExtent, f.Fragmentation)
 	}
-	fmt.Fprintf(a.stdout, " in %d extents, largest %d pages; fragmentation %.0f%%\n", f.FreeExtents, f.LargestExtent, f.Fragmentation)
+	if f.WAL {
+		fmt.Fprintf(a.stdout, "wal: %s, last checkpoint at txid %d, %d commits since\n",
+			humanBytes(f.LogBytes), f.CheckpointTxID, f.LogPending)
+	}
 	return nil
 }

@@ -72,3 +72,36 @@ func TestStatsBadBucket(t *testing.T) {
 		}
 	}
 }
+
+func TestStatsWAL(t *testing.T) {
+	path := walDB(t, 3)
+	code, out, stderr := runCLI(t, "stats", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^wal: [\d.]+ [KM]iB, last checkpoint at txid 6, 0 commits since$`).MatchString(out) {
+		t.Errorf("no wal line:\n%s", out)
+	}
+	code, out, stderr = runCLI(t, "stats", "--json", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var st statsJSON
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if f := st.File; !f.WAL || f.LogBytes <= 0 || f.CheckpointTxID != 6 || f.LogPending != 0 {
+		t.Errorf("file %+v", f)
+	}
+
+	// Without a log: no wal line, "wal": false.
+	plain := sampleDB(t)
+	code, out, _ = runCLI(t, "stats", plain)
+	if code != exitOK || strings.Contains(out, "wal:") {
+		t.Errorf("a database without a log: exit %d:\n%s", code, out)
+	}
+	_, out, _ = runCLI(t, "stats", "--json", plain)
+	if !strings.Contains(out, `"wal": false`) || strings.Contains(out, "log_bytes") {
+		t.Errorf("a database without a log, --json:\n%s", out)
+	}
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/wal"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newCheckpointCmd) }
+
+func newCheckpointCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "checkpoint DB",
+		Short: "Replay a database's write-ahead log into the file and checkpoint it",
+		Long: `Checkpoint opens a database in WAL mode read-write, which replays every
+commit its write-ahead log (the directory DB.wal) holds beyond the file,
+then checkpoints: the file is synced, its meta page written durably and
+the log's records dropped. It prints how many commits were replayed and
+the log's size before and after (which need not fall: the segment file
+taking appends is kept whole until it fills, then recycled).
+
+A program that closes its database cleanly leaves nothing to replay (Close
+checkpoints). One in WAL mode that crashed, or was killed, leaves commits
+only in the log: read-only commands (info, check, dump, backup, compact...)
+then refuse the database until a read-write open replays them, and this
+command is the one that does nothing else. The database stays in WAL mode:
+the log directory is kept.
+
+A database without a log has nothing to checkpoint; that is not an error.
+
+The database is opened read-write (exclusive lock): a program holding it
+open makes checkpoint fail within --timeout, saying so.`,
+		Example: `  folio checkpoint app.db
+  folio checkpoint app.db && folio check app.db   # after a crash
+  folio checkpoint --timeout 30s app.db`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return checkpointDB(a, args[0])
+		},
+	}
+	return cmd
+}
+
+func checkpointDB(a *app, path string) (err error) {
+	dir := folio.LogDir(path)
+	if !isDir(dir) {
+		// No log: open read-only, so a file that is not a database is
+		// still reported as one, and nothing is created.
+		db, err := a.openDB(path, true)
+		if err != nil {
+			return err
+		}
+		defer closeDB(db, &err)
+		in, err := db.Info()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(a.stdout, "%s: no write-ahead log (%s does not exist): nothing to checkpoint; the file holds every commit (txid %d)\n",
+			path, dir, in.TxID)
+		return nil
+	}
+
+	// What the file and the log held before: the file's meta (read as
+	// the library would pick it) and the log's size. Both are for the
+	// report only; an open that fails says why better.
+	beforeTxID, err := fileTxID(a, path)
+	var locked lockedError
+	if errors.As(err, &locked) {
+		// Waiting again in the open below would double --timeout.
+		return err
+	}
+	beforeKnown := err == nil
+	beforeLog, logKnown := logSize(dir)
+
+	db, err := a.openDBWith(path, folio.Options{WAL: true})
+	if err != nil {
+		if errors.Is(err, folio.ErrCorrupt) {
+			return fmt.Errorf("%w (folio check %s lists the damage)", err, path)
+		}
+		return err
+	}
+	defer closeDB(db, &err)
+	if err := db.Checkpoint(); err != nil {
+		return fmt.Errorf("%s: checkpoint: %w", path, err)
+	}
+	in, err := db.Info()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+
+	what := "nothing to replay: the file held every commit"
+	if beforeKnown && in.TxID > beforeTxID {
+		n := in.TxID - beforeTxID
+		what = fmt.Sprintf("replayed %d %s from the log (txid %d to %d) and checkpointed %s into the file",
+			n, plural(int(n), "commit", "commits"), beforeTxID, in.TxID, plural(int(n), "it", "them"))
+	} else if !beforeKnown {
+		what = "replayed the log's pending commits, if any, and checkpointed"
+	}
+	fmt.Fprintf(a.stdout, "%s: %s; now at txid %d, checkpointed at txid %d\n", path, what, in.TxID, in.CheckpointTxID)
+	if logKnown {
+		fmt.Fprintf(a.stdout, "log %s: %s before, %s after\n", dir, humanBytes(beforeLog), humanBytes(in.LogBytes))
+	} else {
+		fmt.Fprintf(a.stdout, "log %s: %s after\n", dir, humanBytes(in.LogBytes))
+	}
+	return nil
+}
+
+// fileTxID reads the txid of the meta page the library would open, from
+// the file itself (a read-only open fails while the log has commits
+// pending).
+func fileTxID(a *app, path string) (page.TxID, error) {
+	pf, err := openRawPageFile(path, a.timeout)
+	if err != nil {
+		return 0, err
+	}
+	defer pf.Close()
+	return pf.info.TxID, nil
+}
+
+// logSize opens the log in dir read-only, changing nothing, and returns
+// the bytes its live segments use.
+func logSize(dir string) (int64, bool) {
+	lg, err := wal.Open(dir, wal.Options{ReadOnly: true})
+	if err != nil {
+		return 0, false
+	}
+	defer lg.Close()
+	return lg.Size(), true
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
