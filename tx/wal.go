@@ -147,7 +147,10 @@ func (db *DB) checkpointLocked() error {
 	if failed != nil {
 		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, failed)
 	}
-	if db.current.Load().meta.TxID == db.wal.ckptTxID {
+	m := db.current.Load().meta
+	// Nothing since the last checkpoint, and the file holds a free list
+	// (after a replay it does not: logged commits leave it out).
+	if db.readOnly || (m.TxID == db.wal.ckptTxID && (m.Freelist != 0 || db.NoFreelistSync)) {
 		return nil
 	}
 	// An empty transaction committed directly: it writes the free list

@@ -85,6 +85,10 @@ func checkpointDB(a *app, path string) (err error) {
 		return err
 	}
 	defer closeDB(db, &err)
+	replayed, err := db.Info() // the open replayed the log
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	if err := db.Checkpoint(); err != nil {
 		return fmt.Errorf("%s: checkpoint: %w", path, err)
 	}
@@ -94,10 +98,10 @@ func checkpointDB(a *app, path string) (err error) {
 	}
 
 	what := "nothing to replay: the file held every commit"
-	if beforeKnown && in.TxID > beforeTxID {
-		n := in.TxID - beforeTxID
+	if beforeKnown && replayed.TxID > beforeTxID {
+		n := replayed.TxID - beforeTxID
 		what = fmt.Sprintf("replayed %d %s from the log (txid %d to %d) and checkpointed %s into the file",
-			n, plural(int(n), "commit", "commits"), beforeTxID, in.TxID, plural(int(n), "it", "them"))
+			n, plural(int(n), "commit", "commits"), beforeTxID, replayed.TxID, plural(int(n), "it", "them"))
 	} else if !beforeKnown {
 		what = "replayed the log's pending commits, if any, and checkpointed"
 	}

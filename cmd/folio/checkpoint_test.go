@@ -170,9 +170,10 @@ func TestCheckpoint(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	// The file was at txid 1 (the new database: a WAL-mode open writes
-	// no meta until a checkpoint); the sample and 3 puts are txids 2-5.
+	// no meta until a checkpoint); the sample and 3 puts are txids 2-5,
+	// and the checkpoint, which writes the free list, is txid 6.
 	for _, re := range []string{
-		`replayed 4 commits from the log \(txid 1 to 5\) and checkpointed them into the file; now at txid 5, checkpointed at txid 5`,
+		`replayed 4 commits from the log \(txid 1 to 5\) and checkpointed them into the file; now at txid 6, checkpointed at txid 6`,
 		`(?m)^log .*crashed\.db\.wal: [\d.]+ [KMG]?i?B before, [\d.]+ [KMG]?i?B after$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
@@ -188,8 +189,8 @@ func TestCheckpoint(t *testing.T) {
 		t.Errorf("get after checkpoint: exit %d, %q %q", code, out, stderr)
 	}
 	code, out, stderr = runCLI(t, "info", path)
-	if code != exitOK || !strings.Contains(out, "last txid:       5") ||
-		!regexp.MustCompile(`wal: +[\d.]+ [KMG]?i?B, last checkpoint at txid 5, 0 commits since`).MatchString(out) {
+	if code != exitOK || !strings.Contains(out, "last txid:       6") ||
+		!regexp.MustCompile(`wal: +[\d.]+ [KMG]?i?B, last checkpoint at txid 6, 0 commits since`).MatchString(out) {
 		t.Errorf("info after checkpoint: exit %d:\n%s%s", code, out, stderr)
 	}
 	code, out, stderr = runCLI(t, "check", path)
@@ -199,7 +200,7 @@ func TestCheckpoint(t *testing.T) {
 
 	// Again: nothing left to replay.
 	code, out, stderr = runCLI(t, "checkpoint", path)
-	if code != exitOK || !strings.Contains(out, "nothing to replay: the file held every commit; now at txid 5") {
+	if code != exitOK || !strings.Contains(out, "nothing to replay: the file held every commit; now at txid 6") {
 		t.Errorf("second checkpoint: exit %d:\n%s%s", code, out, stderr)
 	}
 }

@@ -143,6 +143,11 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 		return nil, fmt.Errorf("%s: %w (the file is empty)", path, folio.ErrInvalid)
 	}
 	opts.Timeout = a.timeout
+	if _, err := os.Stat(folio.LogDir(path)); err == nil && !opts.ReadOnly {
+		// Keep a WAL-mode database in WAL mode: an open without WAL would
+		// replay the log and remove it.
+		opts.WAL = true
+	}
 	db, err := folio.Open(path, 0o600, &opts)
 	if errors.Is(err, folio.ErrTimeout) {
 		return nil, fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", path, a.timeout, err)
