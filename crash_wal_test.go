@@ -38,17 +38,32 @@ func TestPowerLossWAL(t *testing.T) {
 		ps           int
 		ckpt         int64
 		noFreelist   bool
+		reader       bool // a reader holds a snapshot across checkpoints
 		txnsFraction int
-	}{{1024, 24 << 10, false, 1}, {4096, 64 << 10, false, 1}, {1024, 16 << 10, true, 2}} {
-		t.Run(fmt.Sprintf("page=%d,checkpoint=%dKiB,nofreelistsync=%v", c.ps, c.ckpt>>10, c.noFreelist), func(t *testing.T) {
+	}{
+		{1024, 24 << 10, false, false, 1},
+		{4096, 64 << 10, false, false, 1},
+		{1024, 16 << 10, true, false, 2},
+		{1024, 16 << 10, false, true, 2},
+	} {
+		name := fmt.Sprintf("page=%d,checkpoint=%dKiB,nofreelistsync=%v", c.ps, c.ckpt>>10, c.noFreelist)
+		if c.reader {
+			name += ",reader"
+		}
+		t.Run(name, func(t *testing.T) {
 			seed := testSeed(t)
 			opts := &Options{WAL: true, CheckpointBytes: c.ckpt, NoFreelistSync: c.noFreelist}
-			testPowerLossWAL(t, seed, c.ps, opts, max(*crashTxns/c.txnsFraction, 1), max(*crashImages, 2))
+			txns := max(*crashTxns/c.txnsFraction, 1)
+			var hold [2]int
+			if c.reader {
+				hold = [2]int{2, max(txns-2, 3)}
+			}
+			testPowerLossWAL(t, seed, c.ps, opts, txns, max(*crashImages, 2), hold)
 		})
 	}
 }
 
-func testPowerLossWAL(t *testing.T, seed uint64, ps int, opts *Options, txns, perPoint int) {
+func testPowerLossWAL(t *testing.T, seed uint64, ps int, opts *Options, txns, perPoint int, hold [2]int) {
 	st := newCrashStorage(t, tx.InitialImage(ps))
 	lg := newCrashLog(st)
 	db, err := tx.OpenWithLog("crash.db", st, lg, opts)
@@ -57,7 +72,7 @@ func testPowerLossWAL(t *testing.T, seed uint64, ps int, opts *Options, txns, pe
 	}
 	db.AllocSize = 4 * ps
 	models := workModels(seed, txns, ps)
-	done := commitWAL(t, db, st, lg, seed, 1, txns, ps, models)
+	done := commitWAL(t, db, st, lg, seed, 1, txns, ps, models, hold)
 	mustCheck(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -112,7 +127,7 @@ func TestPowerLossWALTwice(t *testing.T) {
 	}
 	db.AllocSize = 4 * ps
 	models := workModels(seed, txns+more, ps)
-	done := commitWAL(t, db, st, lg, seed, 1, txns, ps, models)
+	done := commitWAL(t, db, st, lg, seed, 1, txns, ps, models, [2]int{})
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +174,7 @@ func TestPowerLossWALTwice(t *testing.T) {
 			t.Fatalf("%s: recovered transaction %d, but %d was acknowledged", where, j, ack)
 		}
 		replayCalls += st2.opCount() + lg2.opCount()
-		done2 := commitWAL(t, db2, st2, lg2, seed, j+1, j+more, ps, models)
+		done2 := commitWAL(t, db2, st2, lg2, seed, j+1, j+more, ps, models, [2]int{})
 		if err := db2.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -190,11 +205,16 @@ func TestPowerLossWALTwice(t *testing.T) {
 
 // commitWAL commits workload transactions from..to through db, labelling
 // the calls of each with its number, and checks each against its model.
-// It returns, for each, the calls recorded once it had committed: done[i]
-// is for transaction from-1+i (done[0]: before the first).
-func commitWAL(t *testing.T, db *DB, st *crashStorage, lg *crashLog, seed uint64, from, to, ps int, models []*mbucket) []int {
+// Unless hold is zero, a read transaction begun after transaction hold[0]
+// stays open until transaction hold[1] has committed (so the pages it
+// sees stay pending across checkpoints), and must then still see its
+// snapshot. It returns, for each transaction, the calls recorded once it
+// had committed: done[i] is for transaction from-1+i (done[0]: before
+// the first).
+func commitWAL(t *testing.T, db *DB, st *crashStorage, lg *crashLog, seed uint64, from, to, ps int, models []*mbucket, hold [2]int) []int {
 	t.Helper()
 	done := []int{st.opCount() + lg.opCount()}
+	var reader *Tx
 	for i := from; i <= to; i++ {
 		st.setTag(i)
 		lg.setTag(i)
@@ -206,6 +226,24 @@ func commitWAL(t *testing.T, db *DB, st *crashStorage, lg *crashLog, seed uint64
 		if err := db.View(func(tx *Tx) error { return diffDB(tx, models[i]) }); err != nil {
 			t.Fatalf("txn %d, live: %v", i, err)
 		}
+		switch {
+		case i == hold[0] && hold != [2]int{}:
+			var err error
+			if reader, err = db.Begin(false); err != nil {
+				t.Fatal(err)
+			}
+		case i == hold[1] && reader != nil:
+			if err := diffDB(reader, models[hold[0]]); err != nil {
+				t.Fatalf("a reader of transaction %d, after %d: %v", hold[0], i, err)
+			}
+			if err := reader.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			reader = nil
+		}
+	}
+	if reader != nil {
+		_ = reader.Rollback()
 	}
 	return done
 }
