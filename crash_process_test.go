@@ -151,8 +151,19 @@ func TestProcessDeath(t *testing.T) {
 // returns the last transaction it acknowledged (last if none).
 func killChild(t *testing.T, exe, path string, seed uint64, waitFor string, delay time.Duration, last int) int {
 	t.Helper()
-	cmd := exec.Command(exe, "-test.run=^TestProcessDeathChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+path, crashChildEnv+"_SEED="+strconv.FormatUint(seed, 10))
+	ack, _ := killTestChild(t, exe, "TestProcessDeathChild", crashChildEnv, path, seed, waitFor, delay, last)
+	return ack
+}
+
+// killTestChild re-runs the test binary as the child test, with env set
+// to path and env_SEED to seed, waits for the line waitFor (or one
+// starting with it, for "opened" or a prefix ending in a space), sleeps
+// delay, SIGKILLs it, and returns the last acknowledged commit number it
+// printed (last if none) and its last line.
+func killTestChild(t *testing.T, exe, test, env, path string, seed uint64, waitFor string, delay time.Duration, last int) (int, string) {
+	t.Helper()
+	cmd := exec.Command(exe, "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+path, env+"_SEED="+strconv.FormatUint(seed, 10))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -171,12 +182,19 @@ func killChild(t *testing.T, exe, path string, seed uint64, waitFor string, dela
 		}
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
-	ack := last
-	for line := range lines {
+	ack, lastLine := last, ""
+	seen := func(line string) {
+		if strings.HasPrefix(line, "=== RUN") || strings.HasPrefix(line, "--- ") {
+			return // the test framework's, with -v
+		}
+		lastLine = line
 		if n, ok := strings.CutPrefix(line, "ack "); ok {
 			ack, _ = strconv.Atoi(n)
 		}
-		if line == waitFor || (waitFor == "opened" && strings.HasPrefix(line, waitFor)) {
+	}
+	for line := range lines {
+		seen(line)
+		if line == waitFor || (waitFor == "opened" || strings.HasSuffix(waitFor, " ")) && strings.HasPrefix(line, waitFor) {
 			break
 		}
 	}
@@ -185,14 +203,12 @@ func killChild(t *testing.T, exe, path string, seed uint64, waitFor string, dela
 		_ = cmd.Wait()
 		t.Fatalf("kill: %v; the child said: %s", err, stderr.String())
 	}
-	for line := range lines { // what it printed before it died
-		if n, ok := strings.CutPrefix(line, "ack "); ok {
-			ack, _ = strconv.Atoi(n)
-		}
+	for line := range lines {
+		seen(line)
 	}
 	err = cmd.Wait()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
 		t.Fatalf("the child ended by itself (%v): %s", err, stderr.String())
 	}
-	return ack
+	return ack, lastLine
 }

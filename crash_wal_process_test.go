@@ -1,17 +1,13 @@
 package folio
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -211,60 +207,8 @@ func copyLiveSegments(t testing.TB, src, dst string) {
 	}
 }
 
-// killWALChild starts the WAL child on path, waits until it prints the
-// line waitFor (or one starting with it, if it is "opened" or ends in a
-// space), waits delay more, SIGKILLs it, and returns
-// the last transaction it acknowledged (last if none) and the last line
-// it printed.
+// killWALChild runs TestProcessDeathWALChild and kills it (killTestChild).
 func killWALChild(t *testing.T, exe, path string, seed uint64, waitFor string, delay time.Duration, last int) (int, string) {
 	t.Helper()
-	cmd := exec.Command(exe, "-test.run=^TestProcessDeathWALChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), walChildEnv+"="+path, walChildEnv+"_SEED="+strconv.FormatUint(seed, 10))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1024)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	ack, lastLine := last, ""
-	seen := func(line string) {
-		if strings.HasPrefix(line, "=== RUN") || strings.HasPrefix(line, "--- ") {
-			return // the test framework's, with -v
-		}
-		lastLine = line
-		if n, ok := strings.CutPrefix(line, "ack "); ok {
-			ack, _ = strconv.Atoi(n)
-		}
-	}
-	for line := range lines {
-		seen(line)
-		if line == waitFor || (waitFor == "opened" || strings.HasSuffix(waitFor, " ")) && strings.HasPrefix(line, waitFor) {
-			break
-		}
-	}
-	time.Sleep(delay)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		_ = cmd.Wait()
-		t.Fatalf("kill: %v; the child said: %s", err, stderr.String())
-	}
-	for line := range lines {
-		seen(line)
-	}
-	err = cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-		t.Fatalf("the child ended by itself (%v): %s", err, stderr.String())
-	}
-	return ack, lastLine
+	return killTestChild(t, exe, "TestProcessDeathWALChild", walChildEnv, path, seed, waitFor, delay, last)
 }
