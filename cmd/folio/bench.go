@@ -75,13 +75,14 @@ func newBenchCmd(a *app) *cobra.Command {
   W1 seq-load     insert --keys keys in key order, 10×--batch per transaction
   W2 rand-load    insert --keys keys in random order, --batch per transaction
   W3 get          random point reads, one read per read transaction
-  W4 get-batch    random point reads, --batch reads per read transaction
-  W5 scan         a cursor over every key of the sequential load
-  W6 durable      --durable-commits transactions of one put each, each synced
+  W3 get-batch    random point reads, --batch reads per read transaction
+  W4 scan         a cursor over every key of the sequential load
+  W5 durable      --durable-commits transactions of one put each, each synced
   W7 read-write   for --rw-time, one goroutine reading (one read per
                   transaction) while another commits one put at a time, synced
 
-and prints one line per workload: what it did, how many operations, how
+(the numbering of the side-by-side comparison in bench/, whose W6 is
+concurrent commits through Batch) and prints one line per workload: what it did, how many operations, how
 fast (operations and MB of keys and values per second), commit latency
 (p50/p99) where it commits, and the file size after it. It ends with a
 full check of the database. Commits are synced (durable) throughout, as a
@@ -93,8 +94,8 @@ to a write-ahead log (the directory beside the database, bench.db.wal) and
 syncs only the log: one sequential sync per commit instead of two syncs of
 scattered pages, and concurrent commits share it. Checkpoints (by log size
 or age, and on close) make the file durable and let the log drop its
-records. It is meant for small durable commits (W6, W7) and random loads
-(W2); reads (W3-W5) go through the file's map as before.
+records. It is meant for small durable commits (W5, W7) and random loads
+(W2); reads (W3, W4) go through the file's map as before.
 
 --gobench also prints Go benchmark lines (BenchmarkFolio/W1-seq-load ...),
 so runs can be compared with benchstat. The database is removed at the
@@ -178,7 +179,7 @@ end unless --keep is given.`,
 	f.IntVar(&cfg.KeySize, "key-size", 16, "key size in bytes")
 	f.IntVar(&cfg.ValueSize, "value-size", 100, "value size in bytes")
 	f.IntVar(&cfg.Batch, "batch", 1000, "keys per transaction in the random load and reads per transaction in W4; the sequential load uses 10 times as many")
-	f.IntVar(&cfg.DurableCommits, "durable-commits", 1000, "synced one-put commits in W6 (0: skip)")
+	f.IntVar(&cfg.DurableCommits, "durable-commits", 1000, "synced one-put commits in W5 (0: skip)")
 	f.DurationVar(&cfg.RWTime, "rw-time", 3*time.Second, "how long W7 reads while writing (0: skip)")
 	f.IntVar(&cfg.PageSize, "page-size", 0, "page size of the database (0: the OS page size)")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: a random one, printed)")
@@ -372,11 +373,11 @@ func (b *bencher) getOnePerTx() error {
 }
 
 func (b *bencher) getBatch() error {
-	return b.reads("W4-get-batch", b.cfg.Keys, b.cfg.Batch, fmt.Sprintf("random point reads, %d per tx", b.cfg.Batch))
+	return b.reads("W3-get-batch", b.cfg.Keys, b.cfg.Batch, fmt.Sprintf("random point reads, %d per tx", b.cfg.Batch))
 }
 
 func (b *bencher) scan() error {
-	const name = "W5-scan"
+	const name = "W4-scan"
 	prog := newProgress(b.a, int64(b.cfg.Keys), name)
 	defer prog.Done()
 	var n, size int64
@@ -403,7 +404,7 @@ func (b *bencher) scan() error {
 }
 
 func (b *bencher) durable() error {
-	const name = "W6-durable"
+	const name = "W5-durable"
 	n := b.cfg.DurableCommits
 	prog := newProgress(b.a, int64(n), name)
 	defer prog.Done()

@@ -25,8 +25,8 @@ func TestBench(t *testing.T) {
 	for _, w := range []string{
 		"W1-seq-load    300 keys", "insert in key order, 400 per tx",
 		"W2-rand-load   300 keys", "insert in random order, 40 per tx",
-		"W3-get         300 reads", "W4-get-batch   300 reads", "W5-scan        300 keys",
-		"W6-durable     5 commits", "commit p50 ", "W7-read-write", "1-put commits",
+		"W3-get         300 reads", "W3-get-batch   300 reads", "W4-scan        300 keys",
+		"W5-durable     5 commits", "commit p50 ", "W7-read-write", "1-put commits",
 		"check: ok (", "300 keys", "seed 1",
 	} {
 		if !strings.Contains(out, w) {
