@@ -210,7 +210,7 @@ func (tx *Tx) commitLogged() error {
 		return err
 	}
 	rec := encodeRecord(db.wal.recBuf, &tx.meta, tx.r.pageSize, tx.dirty)
-	if cap(rec) <= 1<<20 {
+	if cap(rec) <= 16<<20 { // reuse the buffer of all but the largest records
 		db.wal.recBuf = rec[:0]
 	}
 	lsn, err := db.wal.log.Append(rec)
