@@ -163,7 +163,7 @@ func victimFrame(frames []logFrame) logFrame {
 	return frames[len(frames)-2]
 }
 
-var logOK = regexp.MustCompile(`(?m)^log .*wal\.db\.wal: ok: (\d+) records \(lsn \d+ to (\d+)\), [\d.]+ KiB, last lsn (\d+)$`)
+var logOK = regexp.MustCompile(`(?m)^log .*wal\.db\.wal: ok: (\d+) records \(lsn \d+ to (\d+)\), [\d.]+ (?:B|KiB|MiB), last lsn (\d+)$`)
 
 func TestCheckLog(t *testing.T) {
 	// A clean close: the file holds every commit, and the log the last
