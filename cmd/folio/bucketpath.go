@@ -2,11 +2,9 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/cmd/folio/internal/dumpfmt"
 )
 
 // A bucket path names a nested bucket on the command line: names joined
@@ -19,85 +17,12 @@ import (
 // commands' other arguments are positional too, and one argument per path
 // keeps "folio get DB PATH KEY" the same shape at every depth.
 
-// parsePath splits a bucket path into its names.
-func parsePath(s string) ([][]byte, error) {
-	if s == "" {
-		return nil, fmt.Errorf("empty bucket path")
-	}
-	var names [][]byte
-	var cur []byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '/':
-			if len(cur) == 0 {
-				return nil, fmt.Errorf("bucket path %q: empty bucket name at byte %d", s, i)
-			}
-			names = append(names, cur)
-			cur = nil
-		case '\\':
-			if i+1 >= len(s) {
-				return nil, fmt.Errorf(`bucket path %q: trailing '\' (write "\\" for a backslash)`, s)
-			}
-			i++
-			switch s[i] {
-			case '/', '\\':
-				cur = append(cur, s[i])
-			case 'x':
-				if i+2 >= len(s) {
-					return nil, fmt.Errorf(`bucket path %q: "\x" needs two hex digits`, s)
-				}
-				b, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-				if err != nil {
-					return nil, fmt.Errorf(`bucket path %q: "\x%s" is not a hex byte`, s, s[i+1:i+3])
-				}
-				cur = append(cur, byte(b))
-				i += 2
-			default:
-				return nil, fmt.Errorf(`bucket path %q: unknown escape "\%c" (use "\/", "\\" or "\xHH")`, s, s[i])
-			}
-		default:
-			cur = append(cur, c)
-		}
-	}
-	if len(cur) == 0 {
-		return nil, fmt.Errorf("bucket path %q: empty bucket name at the end", s)
-	}
-	return append(names, cur), nil
-}
+// parsePath splits a bucket path into its names. It is the notation of
+// dump block names (dumpfmt), so a block name pastes into --bucket.
+func parsePath(s string) ([][]byte, error) { return dumpfmt.DecodePath(s) }
 
 // formatPath joins names into a path that parsePath reads back.
-func formatPath(names [][]byte) string {
-	var sb strings.Builder
-	for i, n := range names {
-		if i > 0 {
-			sb.WriteByte('/')
-		}
-		sb.WriteString(escapeName(n))
-	}
-	return sb.String()
-}
-
-// escapeName escapes one bucket name for a path.
-func escapeName(n []byte) string {
-	var sb strings.Builder
-	for len(n) > 0 {
-		r, size := utf8.DecodeRune(n)
-		switch {
-		case r == '/' || r == '\\':
-			sb.WriteByte('\\')
-			sb.WriteRune(r)
-		case r == utf8.RuneError && size <= 1, !strconv.IsPrint(r):
-			for _, b := range n[:size] {
-				fmt.Fprintf(&sb, `\x%02x`, b)
-			}
-		default:
-			sb.Write(n[:size])
-		}
-		n = n[size:]
-	}
-	return sb.String()
-}
+func formatPath(names [][]byte) string { return dumpfmt.EncodePath(names) }
 
 // lookupBucket opens the bucket at names in tx, or says which part of the
 // path is missing (an error wrapping folio.ErrBucketNotFound).
