@@ -98,6 +98,20 @@ func bucketArg(s string) ([][]byte, error) {
 	return names, nil
 }
 
+// bucketKeyArgs reads the PATH and KEY arguments (args[1], args[2]) that
+// get, put and delete share.
+func bucketKeyArgs(args []string, format dataFormat) ([][]byte, []byte, error) {
+	names, err := bucketArg(args[1])
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := format.decode(args[2], "key")
+	if err != nil {
+		return nil, nil, err
+	}
+	return names, key, nil
+}
+
 func newBucketsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "buckets DB [PATH]",
@@ -244,11 +258,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
   folio get --format hex app.db blobs 00ff > value.hex`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			names, err := bucketArg(args[1])
-			if err != nil {
-				return err
-			}
-			key, err := format.decode(args[2], "key")
+			names, key, err := bucketKeyArgs(args, format)
 			if err != nil {
 				return err
 			}
@@ -307,11 +317,7 @@ value. The database is opened read-write (exclusive lock).`,
   folio put --format hex app.db blobs 00ff 0102`,
 		Args: cobra.RangeArgs(3, 4),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			names, err := bucketArg(args[1])
-			if err != nil {
-				return err
-			}
-			key, err := format.decode(args[2], "key")
+			names, key, err := bucketKeyArgs(args, format)
 			if err != nil {
 				return err
 			}
@@ -387,11 +393,7 @@ are not deleted by this command. The database is opened read-write
   folio delete --missing-ok app.db sessions/2024 token-1234`,
 		Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			names, err := bucketArg(args[1])
-			if err != nil {
-				return err
-			}
-			key, err := format.decode(args[2], "key")
+			names, key, err := bucketKeyArgs(args, format)
 			if err != nil {
 				return err
 			}
