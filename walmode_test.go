@@ -170,23 +170,7 @@ func TestWALReplay(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer closeChecked(t, db2)
-			err = db2.View(func(tx *Tx) error {
-				n := 0
-				err := tx.Bucket([]byte("b")).ForEach(func(k, v []byte) error {
-					n++
-					if model[string(k)] != string(v) {
-						return fmt.Errorf("key %s differs after replay", k)
-					}
-					return nil
-				})
-				if err == nil && n != len(model) {
-					err = fmt.Errorf("%d keys after replay, want %d", n, len(model))
-				}
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			compareKV(t, db2, "b", model)
 		})
 	}
 }
