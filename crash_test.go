@@ -155,18 +155,7 @@ func checkCrashImage(t *testing.T, where string, img []byte, models []*mbucket, 
 		t.Errorf("%s: %v", where, err)
 	}
 	// The image must take writes again.
-	if err := db.Update(func(tx *Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte("after-crash"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), make([]byte, 3000))
-	}); err != nil {
-		t.Errorf("%s: write after reopen: %v", where, err)
-	}
-	for _, err := range checkErrs(db) {
-		t.Errorf("%s: check after a write: %v", where, err)
-	}
+	writeAfterCrash(t, where, db)
 	return db.Stats().MetaFallback != ""
 }
 
@@ -249,4 +238,23 @@ func TestPowerLossTwice(t *testing.T) {
 		}
 	}
 	t.Logf("%d images after a second crash", images)
+}
+
+// writeAfterCrash checks that a recovered image takes a write (a large
+// value, so pages are allocated from what recovery left free) and still
+// passes Check afterwards.
+func writeAfterCrash(t *testing.T, where string, db *DB) {
+	t.Helper()
+	if err := db.Update(func(tx *Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("after-crash"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), make([]byte, 3000))
+	}); err != nil {
+		t.Errorf("%s: write after reopen: %v", where, err)
+	}
+	for _, err := range checkErrs(db) {
+		t.Errorf("%s: check after a write: %v", where, err)
+	}
 }

@@ -348,18 +348,7 @@ func (c *walChecker) check(where string, img []byte, li logImage, minTxn, maxTxn
 	if db.Stats().MetaFallback != "" {
 		c.fellBack++
 	}
-	if err := db.Update(func(tx *Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte("after-crash"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), make([]byte, 3000))
-	}); err != nil {
-		t.Errorf("%s: write after reopen: %v", where, err)
-	}
-	for _, err := range checkErrs(db) {
-		t.Errorf("%s: check after a write: %v", where, err)
-	}
+	writeAfterCrash(t, where, db)
 	if err := db.Close(); err != nil {
 		t.Errorf("%s: close (a checkpoint): %v", where, err)
 	}
