@@ -100,33 +100,60 @@ func (tx *Tx) Commit() (err error) {
 
 	// Steps 4 to 6.
 	sortDirty(tx.dirty)
+	var lsn uint64
 	if logged {
-		if err := tx.commitLogged(); err != nil {
+		if lsn, err = tx.appendLogged(); err != nil {
 			return err
 		}
 	} else if err := tx.commitDirect(); err != nil {
 		return err
 	}
 
-	// Step 7.
+	// Step 7. A logged commit becomes the next writer's base now, and
+	// visible to readers only once the log sync covering it returns.
 	db.mu.Lock()
 	s := &snapshot{meta: tx.meta, view: db.newestView()}
 	db.freelist = tx.freelist
-	db.publishLocked(s)
+	db.head = s
+	if !logged {
+		db.publishLocked(s)
+	}
 	db.mu.Unlock()
-	db.stats.commit(len(tx.dirty), int(tx.stats.PageCount), time.Since(start))
-
-	if tx.checkpoint {
+	dirty, pages := len(tx.dirty), int(tx.stats.PageCount)
+	handlers := tx.commitHandlers
+	switch {
+	case tx.checkpoint:
 		tx.end()
 		return nil
+	case !logged:
+		tx.end()
+	case db.checkpointDue():
+		// Sync and publish under the write lock, then checkpoint.
+		err := db.syncLogged(s, lsn)
+		if err == nil {
+			if cerr := db.checkpointLocked(); cerr != nil {
+				// The commit is durable in the log; a failed checkpoint
+				// sync has already stopped further writes (ErrSyncFailed).
+				db.logf("folio: %s: checkpoint after txid %d: %v", db.path, tx.meta.TxID, cerr)
+			}
+		}
+		tx.end()
+		if err != nil {
+			return err
+		}
+	default:
+		// Group commit: the write lock goes to the next writer before the
+		// log sync, so writers that queue meanwhile append their records
+		// and share the next sync (SyncTo). Acknowledged only after it.
+		db.wal.inflight.Add(1)
+		tx.end()
+		err := db.syncLogged(s, lsn)
+		db.wal.inflight.Done()
+		if err != nil {
+			return err
+		}
 	}
-	if err := db.maybeCheckpointLocked(); err != nil {
-		// The commit itself is durable in the log; a failed checkpoint
-		// sync has already stopped further writes (ErrSyncFailed).
-		db.logf("folio: %s: checkpoint after txid %d: %v", db.path, tx.meta.TxID, err)
-	}
-	handlers := tx.commitHandlers
-	tx.end()
+	db.stats.commit(dirty, pages, time.Since(start))
 	for _, fn := range handlers {
 		fn()
 	}
@@ -163,6 +190,9 @@ const freelistSlack = 20
 // whole file, which holds unsynced pages of logged commits.
 func (tx *Tx) commitDirect() error {
 	db := tx.db
+	// Logged commits still waiting for their sync come first: this meta
+	// follows theirs, and the log truncation below must not race them.
+	db.wal.inflight.Wait()
 	if err := db.writeRuns(tx.dirty); err != nil {
 		return err
 	}
@@ -199,15 +229,16 @@ func (tx *Tx) commitDirect() error {
 	return nil
 }
 
-// commitLogged is steps 4 to 6 in WAL mode: the pages go to the file
-// unsynced (readers see them through the map), then one record with the
-// pages and the meta goes to the log, which is synced once. The pages
-// are written first so that a failed write leaves nothing in the log: a
-// record in the log is a commit that recovery will replay.
-func (tx *Tx) commitLogged() error {
+// appendLogged is steps 4 and 5 in WAL mode: the pages go to the file
+// unsynced (readers see them through the map once the commit is
+// published), then one record with the pages and the meta goes to the
+// log. The pages are written first so that a failed write leaves nothing
+// in the log: a record in the log is a commit that recovery will replay.
+// syncLogged is step 6.
+func (tx *Tx) appendLogged() (uint64, error) {
 	db := tx.db
 	if err := db.writeRuns(tx.dirty); err != nil {
-		return err
+		return 0, err
 	}
 	rec := encodeRecord(db.wal.recBuf, &tx.meta, tx.r.pageSize, tx.dirty)
 	if cap(rec) <= 16<<20 { // reuse the buffer of all but the largest records
@@ -220,10 +251,19 @@ func (tx *Tx) commitLogged() error {
 		db.mu.Lock()
 		db.failed = err
 		db.mu.Unlock()
-		return fmt.Errorf("folio: commit %s: append to the log: %w (%w)", db.path, err, ErrSyncFailed)
+		return 0, fmt.Errorf("folio: commit %s: append to the log: %w (%w)", db.path, err, ErrSyncFailed)
 	}
 	db.wal.lastLSN = lsn
 	db.wal.appended += int64(len(rec))
+	return lsn, nil
+}
+
+// syncLogged syncs the log through lsn, then publishes s unless a later
+// commit was published first (its sync covered this one too). It needs
+// no write lock: concurrent callers share syncs (Log.SyncTo). A failed
+// sync fails this and every later commit (the log's error is sticky), so
+// a snapshot built on a lost record is never published.
+func (db *DB) syncLogged(s *snapshot, lsn uint64) error {
 	if !db.NoSync {
 		if err := db.wal.log.SyncTo(lsn); err != nil {
 			db.mu.Lock()
@@ -231,6 +271,11 @@ func (tx *Tx) commitLogged() error {
 			db.mu.Unlock()
 			return fmt.Errorf("folio: commit %s: sync the log: %w (%w)", db.path, err, ErrSyncFailed)
 		}
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if cur := db.current.Load(); cur != nil && cur.meta.TxID < s.meta.TxID {
+		db.publishLocked(s)
 	}
 	return nil
 }
@@ -318,7 +363,7 @@ func (db *DB) newestView() *view {
 		db.pendingView = nil
 		return v
 	}
-	return db.current.Load().view
+	return db.head.view
 }
 
 // writeRuns writes sorted dirty runs, joining adjacent ones into one call.

@@ -56,8 +56,12 @@ type DB struct {
 	readOnly bool
 	logf     func(string, ...any)
 
-	// current is the snapshot new transactions begin on.
+	// current is the snapshot new read transactions begin on.
 	current atomic.Pointer[snapshot]
+	// head is the state the next write transaction begins on: current,
+	// or a newer logged commit still waiting for its log sync (WAL mode).
+	// Guarded by mu; changed only under the write lock.
+	head *snapshot
 
 	// writer is held by the write transaction from Begin to its end.
 	writer sync.Mutex
@@ -150,6 +154,7 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	db.publishLocked(s)
+	db.head = s
 	return db, nil
 }
 
@@ -419,6 +424,11 @@ func (db *DB) Close() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	// After a failed log sync the newest logged commit was never
+	// published, and its view (if it mapped one) has no other owner.
+	if v := db.head.view; v.refs == 0 && !v.closed {
+		_ = v.v.Close()
+	}
 	if db.wal.log != nil {
 		if err := db.wal.log.Close(); err != nil && ckptErr == nil {
 			ckptErr = err
@@ -474,8 +484,8 @@ func (db *DB) begin(tx *Tx, writable bool) error {
 // beginWriteLocked starts the write transaction. REQUIRES: the write lock.
 func (db *DB) beginWriteLocked(tx *Tx) error {
 	db.mu.Lock()
-	s := db.current.Load()
-	if s == nil {
+	s := db.head
+	if db.current.Load() == nil {
 		db.mu.Unlock()
 		return ErrDatabaseNotOpen
 	}

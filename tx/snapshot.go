@@ -35,9 +35,10 @@ type stripe struct {
 // view is a mapping shared by the snapshots made while it was the newest.
 // refs counts those snapshots; it is touched only under DB.mu.
 type view struct {
-	v     View
-	bytes []byte
-	refs  int
+	v      View
+	bytes  []byte
+	refs   int
+	closed bool
 }
 
 func (s *snapshot) readerCount() int64 {
@@ -95,6 +96,7 @@ func (db *DB) pruneLocked() {
 func (db *DB) releaseViewLocked(v *view) {
 	v.refs--
 	if v.refs == 0 {
+		v.closed = true
 		_ = v.v.Close() // an unmap error leaves only address space behind
 	}
 }

@@ -3,6 +3,7 @@ package tx
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/foliodb/folio/page"
@@ -45,6 +46,9 @@ type walState struct {
 	appended  int64 // record bytes appended since the last checkpoint
 	ckptEvery time.Duration
 	recBuf    []byte
+	// inflight counts logged commits that released the write lock and
+	// wait for their log sync; a checkpoint waits for them (Commit).
+	inflight sync.WaitGroup
 }
 
 // replayLog brings the file up to the last whole record of the log: every
@@ -141,13 +145,16 @@ func (db *DB) checkpointLocked() error {
 	if db.wal.log == nil {
 		return nil
 	}
+	// Every logged commit is synced and published before the checkpoint:
+	// it begins on the newest state and may truncate the log.
+	db.wal.inflight.Wait()
 	db.mu.Lock()
 	failed := db.failed
 	db.mu.Unlock()
 	if failed != nil {
 		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, failed)
 	}
-	m := db.current.Load().meta
+	m := db.head.meta
 	// Nothing since the last checkpoint, and the file holds a free list
 	// (after a replay it does not: logged commits leave it out).
 	if db.readOnly || (m.TxID == db.wal.ckptTxID && (m.Freelist != 0 || db.NoFreelistSync)) {
@@ -164,18 +171,13 @@ func (db *DB) checkpointLocked() error {
 	return tx.Commit()
 }
 
-// maybeCheckpointLocked checkpoints when the log has grown or aged enough.
-func (db *DB) maybeCheckpointLocked() error {
+// checkpointDue reports whether the log has grown or aged enough for a
+// checkpoint. REQUIRES: the write lock.
+func (db *DB) checkpointDue() bool {
 	w := &db.wal
-	if w.log == nil {
-		return nil
-	}
 	// Bytes appended, not the log's size: a log keeps its active segment
 	// whole after a truncation, so its size does not fall to zero.
-	if w.appended >= w.ckptBytes || time.Since(w.ckptTime) >= w.ckptEvery {
-		return db.checkpointLocked()
-	}
-	return nil
+	return w.log != nil && (w.appended >= w.ckptBytes || time.Since(w.ckptTime) >= w.ckptEvery)
 }
 
 // walErrCorrupt is package wal's damage sentinel, reported as ErrCorrupt.
