@@ -211,4 +211,19 @@ func TestStats(t *testing.T) {
 	if st.TxStats.Commits != 2 || st.FreePageN+st.PendingPageN == 0 {
 		t.Fatalf("db stats %+v", st)
 	}
+	// Read transactions count per stripe; the sums must still add up.
+	rtx, err := db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		_ = db.View(func(*Tx) error { return nil })
+	}
+	if got := db.Stats(); got.TxN != st.TxN+100 || got.OpenTxN != 1 {
+		t.Fatalf("after 100 Views with one Begin open: TxN %d (was %d), OpenTxN %d", got.TxN, st.TxN, got.OpenTxN)
+	}
+	_ = rtx.Rollback()
+	if got := db.Stats(); got.TxN != st.TxN+101 || got.OpenTxN != 0 {
+		t.Fatalf("after the rollback: TxN %d (was %d), OpenTxN %d", got.TxN, st.TxN, got.OpenTxN)
+	}
 }

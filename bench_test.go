@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -157,6 +158,45 @@ func BenchmarkGet(b *testing.B) {
 				_ = tx.Rollback()
 			})
 		}
+	}
+}
+
+// BenchmarkGetParallel is W3's scaling case: goroutines each get existing
+// keys at random, a read transaction per get; ns/op is per get across all
+// of them, so with free cores goroutines=2 should take half as long.
+func BenchmarkGetParallel(b *testing.B) {
+	for _, g := range []int{1, 2} {
+		b.Run(fmt.Sprintf("keys=1e5/goroutines=%d", g), func(b *testing.B) {
+			db := benchDB(b, 1e5)
+			keys := benchKeys(1<<14, 1e5)
+			var seq atomic.Uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := b.N / g
+			for range g {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					i := int(seq.Add(1)) * 7919
+					for range per {
+						k := keys[i&(len(keys)-1)]
+						i++
+						err := db.View(func(tx *Tx) error {
+							if tx.Bucket(benchBucket).Get(k) == nil {
+								return fmt.Errorf("key %x missing", k)
+							}
+							return nil
+						})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
 	}
 }
 

@@ -467,7 +467,7 @@ func (db *DB) begin(tx *Tx, writable bool) error {
 			return ErrDatabaseNotOpen
 		}
 		tx.init(db, s, stripe, false)
-		db.stats.openTx.Add(1)
+		db.stats.readBegun(stripe)
 		return nil
 	}
 	if db.readOnly {

@@ -75,11 +75,35 @@ func (s *Stats) Sub(other *Stats) Stats {
 }
 
 type statCounters struct {
-	txN, openTx atomic.Int64
-	pages       atomic.Int64
-	writes      atomic.Int64
-	commits     atomic.Int64
-	writeNanos  atomic.Int64
+	// Read transactions count in the stripe they pinned their snapshot
+	// with: a counter all readers shared would bounce one cache line
+	// between cores on every View.
+	readers    [stripes]readCounter
+	pages      atomic.Int64
+	writes     atomic.Int64
+	commits    atomic.Int64
+	writeNanos atomic.Int64
+}
+
+type readCounter struct {
+	open, ended atomic.Int64
+	_           [48]byte
+}
+
+func (s *statCounters) readBegun(stripe int) { s.readers[stripe].open.Add(1) }
+
+func (s *statCounters) readEnded(stripe int) {
+	s.readers[stripe].open.Add(-1)
+	s.readers[stripe].ended.Add(1)
+}
+
+// readTotals returns the read transactions ended and still open.
+func (s *statCounters) readTotals() (ended, open int64) {
+	for i := range s.readers {
+		ended += s.readers[i].ended.Load()
+		open += s.readers[i].open.Load()
+	}
+	return ended, open
 }
 
 func (s *statCounters) commit(writes, pages int, d time.Duration) {
@@ -91,9 +115,10 @@ func (s *statCounters) commit(writes, pages int, d time.Duration) {
 
 // Stats returns the database's statistics.
 func (db *DB) Stats() Stats {
+	ended, open := db.stats.readTotals()
 	st := Stats{
-		TxN:     int(db.stats.txN.Load()),
-		OpenTxN: int(db.stats.openTx.Load()),
+		TxN:     int(ended),
+		OpenTxN: int(open),
 		TxStats: TxStats{
 			PageCount: db.stats.pages.Load(),
 			PageAlloc: db.stats.pages.Load() * int64(db.pageSize),

@@ -127,8 +127,7 @@ func (tx *Tx) end() {
 		}
 	} else {
 		tx.snap.unpin(tx.stripe)
-		db.stats.openTx.Add(-1)
-		db.stats.txN.Add(1)
+		db.stats.readEnded(tx.stripe)
 	}
 	tx.db = nil
 }
