@@ -10,6 +10,7 @@ package btree
 
 import (
 	"bytes"
+	"math"
 
 	"github.com/foliodb/folio/page"
 )
@@ -47,15 +48,22 @@ type inode struct {
 	value []byte
 	child page.ID
 	sum   uint32
-	node  *Node
+	// src is the offset in the node's source page (Node.src) of the key
+	// this inode was read with, 0 if none. Only a hint: encode copies
+	// from there only while key and value still alias those bytes.
+	src  int32
+	node *Node
 }
 
 // Node is a materialised tree page that a write transaction may change.
 // Keys and values of untouched elements alias the mapped page.
 type Node struct {
-	leaf       bool
-	id         page.ID // page run this node was read from; 0 once freed or if new
-	pages      int     // length of that run in pages
+	leaf  bool
+	id    page.ID // page run this node was read from; 0 once freed or if new
+	pages int     // length of that run in pages
+	// src is the committed run the node was read from (nil if new); its
+	// bytes stay valid for the life of the transaction (Pages.Run).
+	src        []byte
 	inodes     []inode
 	unbalanced bool // an element was removed: rebalance may merge it
 	// appendOnly holds while every insert went after the last element (a
@@ -67,36 +75,82 @@ type Node struct {
 	hasPending bool
 }
 
-// read materialises the node at id from its validated run p.
-func read(p []byte, id page.ID, pageSize int) (*Node, error) {
-	n := &Node{id: id, pages: len(p) / pageSize, leaf: page.PageFlags(p) == page.FlagLeaf, appendOnly: true}
+// read materialises the node at id from its validated run p. The Node
+// and its inodes come from the tree's slabs (newNode, newInodes).
+func (t *Tree) read(p []byte, id page.ID) (*Node, error) {
+	leaf := page.PageFlags(p) == page.FlagLeaf
 	elem := page.BranchElemSize
-	if n.leaf {
+	if leaf {
 		elem = page.LeafElemSize
 	}
 	count, err := page.CheckElems(p, id, elem)
 	if err != nil {
 		return nil, err
 	}
+	n := t.newNode()
+	*n = Node{id: id, pages: len(p) / t.pages.PageSize(), leaf: leaf, appendOnly: true, src: p}
 	// Room for a few inserts: a node is materialised to be changed.
-	n.inodes = make([]inode, count, count+count/8+2)
-	for i := range n.inodes {
-		in := &n.inodes[i]
-		var ok bool
-		if n.leaf {
-			in.key, ok = page.LeafKey(p, i)
-			if ok {
-				in.flags, in.value, ok = page.LeafValue(p, i)
+	n.inodes = t.newInodes(count, count+count/8+2)
+	if leaf {
+		// Where the keys and values start if they follow the elements in
+		// order, as encode writes them; checked element by element.
+		off := page.HeaderSize + count*(page.HintSize+page.LeafElemSize)
+		for i := range n.inodes {
+			flags, key, value, ok := page.LeafElem(p, count, i)
+			if !ok {
+				return nil, page.ElemError(id, i)
 			}
-		} else {
-			in.key, ok = page.BranchKey(p, i)
-			in.child, in.sum = page.BranchChild(p, i)
+			in := &n.inodes[i]
+			*in = inode{flags: flags, key: key, value: value}
+			if off < len(p) && off < math.MaxInt32 && len(key) > 0 && &p[off] == &key[0] {
+				in.src = int32(off)
+				off += len(key) + len(value)
+			}
 		}
+		return n, nil
+	}
+	for i := range n.inodes {
+		key, ok := page.BranchKey(p, i)
 		if !ok {
 			return nil, page.ElemError(id, i)
 		}
+		child, sum := page.BranchChild(p, i)
+		n.inodes[i] = inode{key: key, child: child, sum: sum}
 	}
 	return n, nil
+}
+
+// Slab sizes: a transaction touching a thousand leaves makes a few dozen
+// allocations for their nodes instead of two thousand.
+const (
+	nodeSlabLen  = 64
+	inodeSlabLen = 2048
+)
+
+// newNode returns a zero Node from the tree's node slab.
+func (t *Tree) newNode() *Node {
+	if len(t.nodeSlab) == 0 {
+		t.nodeSlab = make([]Node, nodeSlabLen)
+	}
+	n := &t.nodeSlab[0]
+	t.nodeSlab = t.nodeSlab[1:]
+	return n
+}
+
+// newInodes returns a zeroed inode slice of length n and capacity c, cut
+// from the tree's inode slab when small. INVARIANT: the capacity is
+// exact, so an append past it reallocates instead of running into the
+// next node's inodes.
+func (t *Tree) newInodes(n, c int) []inode {
+	if c > inodeSlabLen/8 {
+		return make([]inode, n, c)
+	}
+	if len(t.inodeSlab) < c {
+		t.inodeSlab = make([]inode, inodeSlabLen)
+	}
+	s := t.inodeSlab[:n:c]
+	t.inodeSlab = t.inodeSlab[c:]
+	return s
 }
 
 // search returns the index of the first inode with key >= key, and
@@ -133,25 +187,67 @@ func (n *Node) elemSize(in *inode) int {
 	return page.HintSize + page.LeafElemSize + len(in.key) + len(in.value)
 }
 
-// encode writes the node into run (sized by size()) as page id.
-func (n *Node) encode(run []byte, id page.ID, tx page.TxID, pageSize int) uint32 {
+// encode writes ins, all or part of n's inodes, into run (sized by size)
+// as page id and returns the run's checksum.
+func (n *Node) encode(run []byte, id page.ID, ins []inode, tx page.TxID, pageSize int) uint32 {
 	flags, elem := page.FlagBranch, page.BranchElemSize
 	if n.leaf {
 		flags, elem = page.FlagLeaf, page.LeafElemSize
 	}
-	page.PutHeader(run, id, tx, flags, len(n.inodes), uint32(len(run)/pageSize-1))
-	off := page.HeaderSize + len(n.inodes)*(page.HintSize+elem)
-	for i := range n.inodes {
-		in := &n.inodes[i]
+	page.PutHeader(run, id, tx, flags, len(ins), uint32(len(run)/pageSize-1))
+	off := page.HeaderSize + len(ins)*(page.HintSize+elem)
+	if n.leaf {
+		n.encodeLeaf(run, ins, off)
+		return page.Seal(run)
+	}
+	for i := range ins {
+		in := &ins[i]
 		page.PutHint(run, i, in.key)
-		if n.leaf {
-			page.PutLeafElem(run, i, in.flags, off, len(in.key), len(in.value))
-			off += copy(run[off:], in.key)
-			off += copy(run[off:], in.value)
-		} else {
-			page.PutBranchElem(run, i, in.child, in.sum, off, len(in.key))
-			off += copy(run[off:], in.key)
-		}
+		page.PutBranchElem(run, i, in.child, in.sum, off, len(in.key))
+		off += copy(run[off:], in.key)
 	}
 	return page.Seal(run)
+}
+
+// encodeLeaf writes the elements, keys and values of leaf inodes ins into
+// run from offset off on. Inodes that still alias consecutive, back to
+// back elements of n's source page (in a random-order load, all but one
+// or two of a leaf's) have their keys and values copied in one piece,
+// and their hints computed from the copy: the old page's bytes are then
+// read once, in order, instead of key by key.
+func (n *Node) encodeLeaf(run []byte, ins []inode, off int) {
+	for i := 0; i < len(ins); {
+		k := i + 1
+		if start := n.aliased(&ins[i]); start > 0 {
+			end := start + len(ins[i].key) + len(ins[i].value)
+			for ; k < len(ins) && n.aliased(&ins[k]) == end; k++ {
+				end += len(ins[k].key) + len(ins[k].value)
+			}
+			copy(run[off:], n.src[start:end])
+		} else {
+			in := &ins[i]
+			copy(run[off:], in.key)
+			copy(run[off+len(in.key):], in.value)
+		}
+		for ; i < k; i++ {
+			in := &ins[i]
+			page.PutLeafElem(run, i, in.flags, off, len(in.key), len(in.value))
+			page.PutHint(run, i, run[off:off+len(in.key)])
+			off += len(in.key) + len(in.value)
+		}
+	}
+}
+
+// aliased returns the offset in n.src where in's key and value lie back
+// to back, or 0 if they do not (a new or changed element, or one moved
+// here from another node).
+func (n *Node) aliased(in *inode) int {
+	off := int(in.src)
+	if off == 0 || len(in.key) == 0 || off+len(in.key)+len(in.value) > len(n.src) {
+		return 0
+	}
+	if &n.src[off] != &in.key[0] || len(in.value) > 0 && &n.src[off+len(in.key)] != &in.value[0] {
+		return 0
+	}
+	return off
 }

@@ -14,13 +14,13 @@ func (t *Tree) Spill() error {
 	if n == nil {
 		return nil
 	}
-	entries, err := t.spill(n)
+	entries, err := t.spill(n, nil)
 	if err != nil {
 		return err
 	}
 	// A root that split gets a new parent, which may split again.
 	for len(entries) > 1 {
-		if entries, err = t.spill(&Node{inodes: entries, appendOnly: n.appendOnly}); err != nil {
+		if entries, err = t.spill(&Node{inodes: entries, appendOnly: n.appendOnly}, nil); err != nil {
 			return err
 		}
 	}
@@ -33,57 +33,95 @@ func (t *Tree) Spill() error {
 	return nil
 }
 
-// spill writes n and its materialised descendants and returns the branch
-// entries that replace n in its parent: one per page n was split into,
-// none if n is empty.
-func (t *Tree) spill(n *Node) ([]inode, error) {
+// spill writes n and its materialised descendants and appends to dst the
+// branch entries that replace n in its parent: one per page n was split
+// into, none if n is empty.
+func (t *Tree) spill(n *Node, dst []inode) ([]inode, error) {
 	if !n.leaf {
-		var out []inode
-		for i := range n.inodes {
-			in := &n.inodes[i]
-			if in.node == nil {
-				if out != nil {
-					out = append(out, *in)
-				}
-				continue
-			}
-			entries, err := t.spill(in.node)
-			if err != nil {
-				return nil, err
-			}
-			if len(entries) != 1 && i != len(n.inodes)-1 {
-				n.appendOnly = false // a child split or vanished mid-node
-			}
-			if out == nil {
-				out = make([]inode, 0, len(n.inodes)+len(entries))
-				out = append(out, n.inodes[:i]...)
-			}
-			out = append(out, entries...)
-		}
-		if out != nil {
-			n.inodes = out
+		if err := t.spillChildren(n); err != nil {
+			return dst, err
 		}
 	} else if err := t.writeLarge(n); err != nil {
-		return nil, err
+		return dst, err
 	}
 	if n.id != 0 {
 		t.pages.Free(n.id, n.pages)
 		n.id = 0
 	}
 	if len(n.inodes) == 0 {
-		return nil, nil
+		return dst, nil
 	}
-	var entries []inode
-	for _, part := range t.split(n) {
-		run, id, err := t.alloc(part.size())
-		if err != nil {
-			return nil, err
+	size := n.size()
+	if size <= t.pages.PageSize() {
+		return t.write(n, n.inodes, size, dst) // the common case: no split
+	}
+	t.parts = t.split(n, size, t.parts[:0])
+	// NB: t.parts is shared scratch; nothing below spills recursively.
+	for _, p := range t.parts {
+		var err error
+		if dst, err = t.write(n, n.inodes[p.lo:p.hi], p.size, dst); err != nil {
+			return dst, err
 		}
-		sum := part.encode(run, id, t.pages.TxID(), t.pages.PageSize())
-		t.pages.Write(id, run)
-		entries = append(entries, inode{key: part.inodes[0].key, child: id, sum: sum})
 	}
-	return entries, nil
+	return dst, nil
+}
+
+// spillChildren spills the materialised children of branch n and puts
+// their entries in its inodes. A child that stays one page replaces its
+// inode in place; the first that splits or vanishes moves the inodes to
+// a new slice (rather than allocating one for every branch).
+func (t *Tree) spillChildren(n *Node) error {
+	var out []inode
+	last := len(n.inodes) - 1
+	for i := range n.inodes {
+		in := &n.inodes[i]
+		if in.node == nil {
+			if out != nil {
+				out = append(out, *in)
+			}
+			continue
+		}
+		k := len(out)
+		if out == nil {
+			var one [1]inode
+			entries, err := t.spill(in.node, one[:0])
+			if err != nil {
+				return err
+			}
+			if len(entries) == 1 {
+				n.inodes[i] = entries[0]
+				continue
+			}
+			out = make([]inode, 0, len(n.inodes)+len(entries))
+			out = append(out, n.inodes[:i]...)
+			k = len(out)
+			out = append(out, entries...)
+		} else {
+			var err error
+			if out, err = t.spill(in.node, out); err != nil {
+				return err
+			}
+		}
+		if len(out)-k != 1 && i != last {
+			n.appendOnly = false // a child split or vanished mid-node
+		}
+	}
+	if out != nil {
+		n.inodes = out
+	}
+	return nil
+}
+
+// write allocates a run for ins, part of n, encodes them into it and
+// appends the entry for it to dst.
+func (t *Tree) write(n *Node, ins []inode, size int, dst []inode) ([]inode, error) {
+	run, id, err := t.alloc(size)
+	if err != nil {
+		return dst, err
+	}
+	sum := n.encode(run, id, ins, t.pages.TxID(), t.pages.PageSize())
+	t.pages.Write(id, run)
+	return append(dst, inode{key: ins[0].key, child: id, sum: sum}), nil
 }
 
 // alloc allocates and returns a buffer for a run holding size bytes.
@@ -123,14 +161,21 @@ func (t *Tree) writeLarge(n *Node) error {
 	return nil
 }
 
-// split cuts n into parts that each fit a page at the tree's fill; a part
-// is bigger than a page only when one element alone is (it overflows).
-// Each part keeps at least two elements (one for a leaf) unless n has too
-// few. NB: a run filled to exactly one page needs no overflow page.
-func (t *Tree) split(n *Node) []*Node {
+// part is one page's worth of a node being split: inodes [lo, hi) and
+// their encoded size.
+type part struct {
+	lo, hi, size int
+}
+
+// split cuts n, of encoded size size, into parts that each fit a page at
+// the tree's fill and appends them to parts; a part is bigger than a page
+// only when one element alone is (it overflows). Each part keeps at least
+// two elements (one for a leaf) unless n has too few. NB: a run filled to
+// exactly one page needs no overflow page.
+func (t *Tree) split(n *Node, size int, parts []part) []part {
 	ps := t.pages.PageSize()
-	if n.size() <= ps {
-		return []*Node{n}
+	if size <= ps {
+		return append(parts, part{0, len(n.inodes), size})
 	}
 	fill := t.Fill
 	if n.appendOnly {
@@ -146,28 +191,27 @@ func (t *Tree) split(n *Node) []*Node {
 	if n.leaf {
 		minKeys = 1
 	}
-	var parts []*Node
-	rest := n.inodes
-	remaining := n.size()
-	for len(rest) > 0 {
+	count := len(n.inodes)
+	remaining := size
+	for lo := 0; lo < count; {
 		// What is left fits one page: keep it whole rather than cut a
 		// sliver off (a node just over a page splits in two, not three).
 		if remaining <= ps {
-			parts = append(parts, &Node{leaf: n.leaf, inodes: rest, appendOnly: n.appendOnly, unbalanced: n.unbalanced, hasPending: n.hasPending})
+			parts = append(parts, part{lo, count, remaining})
 			break
 		}
-		size, i := page.HeaderSize, 0
-		for ; i < len(rest); i++ {
-			es := n.elemSize(&rest[i])
+		size, i := page.HeaderSize, lo
+		for ; i < count; i++ {
+			es := n.elemSize(&n.inodes[i])
 			// Cut before element i once the part holds enough and would
 			// pass the threshold, keeping enough for the next part.
-			if i >= minKeys && size+es > threshold && len(rest)-i >= minKeys {
+			if i-lo >= minKeys && size+es > threshold && count-i >= minKeys {
 				break
 			}
 			size += es
 		}
-		parts = append(parts, &Node{leaf: n.leaf, inodes: rest[:i:i], appendOnly: n.appendOnly, unbalanced: n.unbalanced, hasPending: n.hasPending})
-		rest = rest[i:]
+		parts = append(parts, part{lo, i, size})
+		lo = i
 		remaining -= size - page.HeaderSize
 	}
 	return parts

@@ -38,6 +38,12 @@ type Tree struct {
 	// arena holds copies of small keys and values put in this
 	// transaction: one allocation for many Puts.
 	arena []byte
+	// nodeSlab and inodeSlab hold the not yet used part of the last
+	// chunk that materialised nodes are cut from (newNode, newInodes).
+	nodeSlab  []Node
+	inodeSlab []inode
+	// parts is split's scratch, reused by every split.
+	parts []part
 }
 
 // arenaChunk is the size of an arena allocation; copies over a quarter of
@@ -274,7 +280,7 @@ func (t *Tree) materialise(id page.ID, sum uint32) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return read(p, id, t.pages.PageSize())
+	return t.read(p, id)
 }
 
 // rootForWrite returns the materialised root, reading or creating it.
@@ -351,14 +357,20 @@ func (t *Tree) splitPath(level int) {
 		if n.size() <= limit {
 			return
 		}
-		parts := t.split(n)
-		if len(parts) < 2 {
+		t.parts = t.split(n, n.size(), t.parts[:0])
+		if len(t.parts) < 2 {
 			return
 		}
 		t.discard(n) // its committed run is replaced by the parts
-		entries := make([]inode, len(parts))
-		for i, p := range parts {
-			entries[i] = inode{key: p.inodes[0].key, node: p}
+		entries := make([]inode, len(t.parts))
+		for i, p := range t.parts {
+			ins := n.inodes[p.lo:p.hi:p.hi]
+			if p.hi == len(n.inodes) {
+				ins = n.inodes[p.lo:] // the last part keeps the spare capacity
+			}
+			c := t.newNode()
+			*c = Node{leaf: n.leaf, src: n.src, inodes: ins, appendOnly: n.appendOnly, unbalanced: n.unbalanced, hasPending: n.hasPending}
+			entries[i] = inode{key: ins[0].key, node: c}
 		}
 		if level == 0 {
 			t.rootNode = &Node{inodes: entries, appendOnly: n.appendOnly}
