@@ -359,7 +359,7 @@ func checkRoundTrip(t testing.TB, exts []page.Extent, high page.ID) {
 }
 
 // fragmented returns a List whose n free extents are the even pages from
-// 2, one page each, so that every tree spans several levels.
+// 2, one page each, so that every set spans many chunks.
 func fragmented(n int) *List {
 	exts := make([]page.Extent, n)
 	for i := range exts {
@@ -369,7 +369,7 @@ func fragmented(n int) *List {
 }
 
 func TestCloneIndependent(t *testing.T) {
-	const n = 2000 // enough for trees several levels deep at degree 16
+	const n = 2000 // enough for dozens of chunks of 64
 	mutate := func(l *List, tx page.TxID) {
 		for i := range 50 {
 			id, ok := l.Allocate(1)
@@ -698,7 +698,7 @@ func runRandomized(t *testing.T, seed uint64, ops int) {
 		r.check(l, m, what)
 		maxFree, maxPending = max(maxFree, l.free.Len()), max(maxPending, l.pending.Len())
 	}
-	// The trees should have grown past one node (2*degree-1 items).
+	// The sets should have grown past one chunk (chunkMax items).
 	t.Logf("%d ops, %d pages; at most %d free and %d pending extents",
 		r.ops, m.high(), maxFree, maxPending)
 }
@@ -712,14 +712,14 @@ func TestRandomized(t *testing.T) {
 	}
 	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
 	regressionSeeds := []uint64{1, 2, 3}
-	// Degree 2 (the least google/btree allows) makes every tree deep
-	// after a handful of extents, so node splits and merges, and
-	// copy-on-write after Clone, happen all the time.
-	for _, d := range []int{2, degree} {
+	// Chunks of 2 and 8 items make many chunks after a handful of
+	// extents, so chunk splits and joins, and copy-on-write after Clone,
+	// happen all the time.
+	for _, c := range []int{2, 8, chunkMax} {
 		for _, s := range append(regressionSeeds, seed) {
-			t.Run(fmt.Sprintf("degree=%d/seed=%d", d, s), func(t *testing.T) {
-				defer func(old int) { degree = old }(degree)
-				degree = d
+			t.Run(fmt.Sprintf("chunk=%d/seed=%d", c, s), func(t *testing.T) {
+				defer func(old int) { chunkMax = old }(chunkMax)
+				chunkMax = c
 				runRandomized(t, s, *opsFlag)
 			})
 		}
@@ -746,8 +746,8 @@ func TestVerifyDetects(t *testing.T) {
 			l.free.ReplaceOrInsert(x(40, 0))
 			l.sizes.ReplaceOrInsert(x(40, 0))
 		}, "not a run of data pages (invariant 1)"},
-		{"size tree missing one", func(l *List) { l.sizes.Delete(x(10, 5)) }, "missing from the size tree (invariant 3)"},
-		{"size tree has an extra", func(l *List) { l.sizes.ReplaceOrInsert(x(50, 1)) }, "by size (invariant 3)"},
+		{"size order missing one", func(l *List) { l.sizes.Delete(x(10, 5)) }, "missing from the size order (invariant 3)"},
+		{"size order has an extra", func(l *List) { l.sizes.ReplaceOrInsert(x(50, 1)) }, "by size (invariant 3)"},
 		{"free count", func(l *List) { l.freePages++ }, "FreeCount says 6 (invariant 6)"},
 		{"pending over free", func(l *List) {
 			p := pendingExt{x(14, 2), 9}
@@ -767,10 +767,10 @@ func TestVerifyDetects(t *testing.T) {
 			l.byTx.ReplaceOrInsert(p)
 			l.pendingPages++
 		}, "of tx 3 are adjacent, not merged (invariant 4)"},
-		{"txid tree disagrees", func(l *List) {
+		{"txid order disagrees", func(l *List) {
 			l.byTx.ReplaceOrInsert(pendingExt{x(30, 3), 3})
-		}, "missing from the txid tree (invariant 5)"},
-		{"txid tree has an extra", func(l *List) {
+		}, "missing from the txid order (invariant 5)"},
+		{"txid order has an extra", func(l *List) {
 			l.byTx.ReplaceOrInsert(pendingExt{x(60, 1), 1})
 		}, "by txid (invariant 5)"},
 		{"pending count", func(l *List) { l.pendingPages-- }, "PendingCount says 3 (invariant 6)"},
@@ -833,7 +833,7 @@ func BenchmarkAllocateFreeRelease(b *testing.B) {
 }
 
 // BenchmarkCloneAllocate is one write transaction's first touch of the
-// committed List: a Clone, then an allocation that copies tree paths.
+// committed List: a Clone, then an allocation that copies chunks.
 func BenchmarkCloneAllocate(b *testing.B) {
 	for _, extents := range []int{1e3, 1e5} {
 		b.Run(fmt.Sprintf("extents=%d", extents), func(b *testing.B) {
