@@ -11,6 +11,7 @@ package btree
 import (
 	"bytes"
 	"math"
+	"sync"
 
 	"github.com/foliodb/folio/page"
 )
@@ -137,20 +138,58 @@ func (t *Tree) newNode() *Node {
 	return n
 }
 
-// newInodes returns a zeroed inode slice of length n and capacity c, cut
-// from the tree's inode slab when small. INVARIANT: the capacity is
-// exact, so an append past it reallocates instead of running into the
-// next node's inodes.
+// inodeChunk is the unit the inode slab is refilled by. Chunks go back to
+// inodeChunks when a Spill leaves the tree without materialised nodes:
+// a fresh 160 KiB chunk costs its zeroing and, as often as not, the page
+// faults of memory the runtime had given back to the OS, for every
+// chunk of every write transaction. (Rejected: keeping the chunks in the
+// Tree. A Tree lives as long as its Bucket, one transaction.)
+type inodeChunk [inodeSlabLen]inode
+
+var inodeChunks = sync.Pool{New: func() any { return new(inodeChunk) }}
+
+// newInodes returns an inode slice of length n and capacity c, cut from
+// the tree's inode slab when small. The elements are not zeroed: read
+// sets every one, and an append past the length writes a whole inode.
+// INVARIANT: the capacity is exact, so an append past it reallocates
+// instead of running into the next node's inodes.
 func (t *Tree) newInodes(n, c int) []inode {
 	if c > inodeSlabLen/8 {
 		return make([]inode, n, c)
 	}
 	if len(t.inodeSlab) < c {
-		t.inodeSlab = make([]inode, inodeSlabLen)
+		ch := inodeChunks.Get().(*inodeChunk)
+		t.inodeChunks = append(t.inodeChunks, ch)
+		t.inodeSlab = ch[:]
 	}
 	s := t.inodeSlab[:n:c]
 	t.inodeSlab = t.inodeSlab[c:]
 	return s
+}
+
+// poisonKey marks the inodes of a released chunk in invariant builds.
+var poisonKey = []byte("folio/btree: inode used after its chunk was released")
+
+// releaseInodes gives the tree's inode chunks back to inodeChunks.
+// They are cleared, so a pooled chunk keeps no keys or pages alive (and
+// holds no pointer into a mapping that may be unmapped); invariant builds
+// fill them with poisonKey instead, so a use after release shows.
+// REQUIRES: the tree holds no materialised node (the end of Spill).
+func (t *Tree) releaseInodes() {
+	for i, ch := range t.inodeChunks {
+		if page.Invariants {
+			for j := range ch {
+				ch[j] = inode{key: poisonKey, value: poisonKey}
+			}
+		} else {
+			clear(ch[:])
+		}
+		inodeChunks.Put(ch)
+		t.inodeChunks[i] = nil
+	}
+	t.inodeChunks, t.inodeSlab = t.inodeChunks[:0], nil
+	// The last path points at nodes that are gone.
+	t.pathNode, t.pathLen, t.pathOK = [MaxDepth]*Node{}, 0, false
 }
 
 // search returns the index of the first inode with key >= key, and

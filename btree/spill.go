@@ -25,6 +25,7 @@ func (t *Tree) Spill() error {
 		}
 	}
 	t.rootNode = nil
+	t.releaseInodes()
 	if len(entries) == 0 {
 		t.root, t.rootSum = 0, 0
 	} else {

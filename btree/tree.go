@@ -42,6 +42,9 @@ type Tree struct {
 	// chunk that materialised nodes are cut from (newNode, newInodes).
 	nodeSlab  []Node
 	inodeSlab []inode
+	// inodeChunks are the chunks inodeSlab was cut from, to be given
+	// back when the tree is spilled (releaseInodes).
+	inodeChunks []*inodeChunk
 	// parts is split's scratch, reused by every split.
 	parts []part
 }
