@@ -85,7 +85,21 @@ type List struct {
 
 	freePages    uint64
 	pendingPages uint64
+
+	// checked is the last extent Conflict found free to free, and where
+	// it goes in the pending start order, so that the Free the tx package
+	// calls next does not search again; every method that changes the
+	// List clears it first (forget), so it always describes the List as
+	// it is.
+	checked struct {
+		e  page.Extent // Len 0: none
+		at pos
+	}
 }
+
+// forget drops what Conflict recorded; every method that changes l calls it
+// before the change.
+func (l *List) forget() { l.checked.e = page.Extent{} }
 
 // New returns an empty List.
 func New() *List {
@@ -105,7 +119,7 @@ func New() *List {
 // page.DecodeFreelist guarantees; anything else is a folio bug and panics.
 // Adjacent extents are merged.
 func (l *List) Load(exts []page.Extent) {
-	*l = *New()
+	*l = *New() // forgets too
 	for i, e := range exts {
 		if _, why := l.conflict(e); why != "" {
 			panic(fmt.Sprintf("folio/freelist: Load of extent %d, [%d, +%d): %s", i, e.Start, e.Len, why))
@@ -125,6 +139,7 @@ func (l *List) Load(exts []page.Extent) {
 // (they share only chunks that neither writes), so a reader may walk the
 // committed List while the writer changes its clone.
 func (l *List) Clone() *List {
+	l.forget()
 	return &List{
 		free:         l.free.clone(),
 		sizes:        l.sizes.clone(),
@@ -154,6 +169,7 @@ func (l *List) Allocate(n int) (id page.ID, ok bool) {
 	if n <= 0 {
 		panic(fmt.Sprintf("folio/freelist: Allocate(%d): run length must be positive", n))
 	}
+	l.forget()
 	// (n, 0) sorts before every extent of length n, so the first extent at
 	// or after it is the best fit.
 	q := l.sizes.search(page.Extent{Len: uint64(n)})
@@ -194,11 +210,16 @@ func (l *List) Allocate(n int) (id page.ID, ok bool) {
 func (l *List) Free(tx page.TxID, id page.ID, n int) {
 	e := page.Extent{Start: id, Len: uint64(max(n, 0))}
 	// One search in the pending order serves both the overlap check and
-	// the merge: the extents around where e would go.
-	at, why := l.conflict(e)
-	if why != "" {
-		panic(fmt.Sprintf("folio/freelist: Free(tx %d) of %d pages at %d: %s", tx, n, id, why))
+	// the merge: the extents around where e would go. If Conflict just
+	// checked e, with no change since, that search is done already.
+	at := l.checked.at
+	if e.Len == 0 || e != l.checked.e {
+		var why string
+		if at, why = l.conflict(e); why != "" {
+			panic(fmt.Sprintf("folio/freelist: Free(tx %d) of %d pages at %d: %s", tx, n, id, why))
+		}
 	}
+	l.forget()
 	next, hasNext := l.pending.at(at)
 	mergeNext := hasNext && next.tx == tx && next.Start == end(e)
 	prevAt, hasPrev := l.pending.before(at)
@@ -253,6 +274,7 @@ func (l *List) setByTx(old pendingExt, start page.ID, n uint64) {
 // can still reach a page freed by a transaction <= upTo (DESIGN.md
 // invariant 1). The tx package derives upTo from its reader table.
 func (l *List) Release(upTo page.TxID) {
+	l.forget()
 	// The released extents lead the (tx, start) order; they leave it in
 	// one cut once the walk, which must not change it, is done.
 	k := 0
@@ -346,6 +368,7 @@ func (l *List) ForEachPending(fn func(tx page.TxID, e page.Extent)) {
 // where the removed one began. A pending tail is kept, since a reader may
 // still read it.
 func (l *List) TrimTail(high page.ID) page.ID {
+	l.forget()
 	last, ok := l.free.Max()
 	if !ok || end(last) != high {
 		return high
@@ -402,8 +425,15 @@ func (l *List) addFree(e page.Extent) {
 // on it), or returns "". The tx package asks before freeing a run whose
 // id and length came from the file, where a conflict means a damaged file
 // rather than a bug in folio.
+//
+// NB: Conflict records a clean answer for the Free that usually follows,
+// so it writes to l, like the methods that change it.
 func (l *List) Conflict(id page.ID, n int) string {
-	_, why := l.conflict(page.Extent{Start: id, Len: uint64(max(n, 0))})
+	e := page.Extent{Start: id, Len: uint64(max(n, 0))}
+	at, why := l.conflict(e)
+	if why == "" {
+		l.checked.e, l.checked.at = e, at
+	}
 	return why
 }
 

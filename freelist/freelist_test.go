@@ -272,6 +272,52 @@ func TestFreeBugsPanic(t *testing.T) {
 	})
 }
 
+// TestConflictThenFree checks that what Conflict records for the next Free
+// does not outlive a change: after each change, a Free of the checked run
+// is refused if the run became free or pending, and lands in the right
+// place otherwise.
+func TestConflictThenFree(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(l *List)
+		refuse string // Free(9, 40, 1) after the change panics with this
+	}{
+		{"nothing", func(l *List) {}, ""},
+		{"free of the run", func(l *List) { l.Free(8, 40, 1) }, "already pending in [40, +1)"},
+		{"free before the run", func(l *List) { l.Free(8, 39, 1) }, ""},
+		{"free after the run", func(l *List) { l.Free(9, 41, 1) }, ""},
+		{"release", func(l *List) { l.Release(7) }, ""},
+		{"release before the run", func(l *List) { l.Release(6) }, ""},
+		{"allocate", func(l *List) { l.Allocate(1) }, ""},
+		{"trim", func(l *List) { l.TrimTail(100) }, ""},
+		{"load", func(l *List) { l.Load([]page.Extent{x(40, 2)}) }, "already free in [40, +2)"},
+		{"clone", func(l *List) { l.Clone().Free(8, 39, 1) }, ""},
+		{"conflict of another run", func(l *List) { l.Conflict(39, 1) }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := load(x(10, 2), x(98, 2))
+			for _, id := range []page.ID{20, 30, 36, 44, 50} {
+				l.Free(7, id, 1)
+			}
+			if why := l.Conflict(40, 1); why != "" {
+				t.Fatalf("Conflict(40, 1) = %q", why)
+			}
+			tc.change(l)
+			if tc.refuse != "" {
+				mustPanic(t, tc.refuse, func() { l.Free(9, 40, 1) })
+				return
+			}
+			l.Free(9, 40, 1)
+			mustVerify(t, l)
+			found := false
+			l.ForEachPending(func(tx page.TxID, e page.Extent) { found = found || tx == 9 && e.Start <= 40 && end(e) > 40 })
+			if !found {
+				t.Fatalf("page 40 not pending under tx 9: %+v", stateOf(l).Pending)
+			}
+		})
+	}
+}
+
 func TestTrimTail(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -631,6 +677,15 @@ func (r *randomized) step(l *List, m *model, depth int) (*List, *model, string) 
 			m.owned = append(m.owned, x(o.Start+page.ID(b), o.Len-b))
 		}
 		e := x(o.Start+page.ID(a), b-a)
+		if r.rng.IntN(2) == 0 { // as tx.Free does: Free then reuses the check
+			if why := l.Conflict(e.Start, int(e.Len)); why != "" {
+				r.t.Fatalf("op %d: Conflict(%d, %d) of an owned run: %s", r.ops, e.Start, e.Len, why)
+			}
+			if r.rng.IntN(4) == 0 { // a change in between must void the check
+				l.Release(r.tx - 1)
+				m.release(r.tx - 1)
+			}
+		}
 		l.Free(r.tx, e.Start, int(e.Len))
 		m.set(e, int64(r.tx))
 		return l, m, fmt.Sprintf("Free(%d, %d, %d)", r.tx, e.Start, e.Len)
@@ -646,6 +701,19 @@ func (r *randomized) step(l *List, m *model, depth int) (*List, *model, string) 
 		l.Release(upTo)
 		m.release(upTo)
 		return l, m, fmt.Sprintf("commit, Release(%d)", upTo)
+	case k < 83:
+		// Conflict of any run, against the model. A clean answer stays
+		// recorded for a Free that may never come, which the operations
+		// after must not be misled by.
+		e := x(page.ID(r.rng.IntN(int(m.high())+4)), uint64(1+r.rng.IntN(4)))
+		want := e.Start < metaPages
+		for i := e.Start; i < end(e) && i < m.high(); i++ {
+			want = want || m.pages[i] != pageUsed
+		}
+		if why := l.Conflict(e.Start, int(e.Len)); (why != "") != want {
+			r.t.Fatalf("op %d: Conflict(%d, %d) = %q; model says conflict=%v", r.ops, e.Start, e.Len, why, want)
+		}
+		return l, m, fmt.Sprintf("Conflict(%d, %d)", e.Start, e.Len)
 	case k < 85:
 		high := l.TrimTail(m.high())
 		for m.high() > 2 && m.pages[m.high()-1] == pageFree {
