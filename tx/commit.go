@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/foliodb/folio/freelist"
 	"github.com/foliodb/folio/page"
 )
 
@@ -64,6 +65,13 @@ func (tx *Tx) Commit() (err error) {
 	if tx.meta.Freelist != 0 {
 		tx.Free(tx.meta.Freelist, tx.freelistPagesCount())
 	}
+	if !logged && tx.held != nil {
+		// A direct commit in WAL mode is a checkpoint: once its meta is
+		// durable, nothing recovery starts from reaches the held runs.
+		// They become pending under the txids that freed them.
+		tx.held.ForEachPending(func(t page.TxID, e page.Extent) { tx.freelist.Free(t, e.Start, int(e.Len)) })
+		tx.held = freelist.New()
+	}
 	tx.meta.Freelist, tx.meta.FreelistSum = 0, 0
 	if !db.NoFreelistSync && !logged {
 		// Allocating the run changes one extent at most (it shrinks or
@@ -114,6 +122,9 @@ func (tx *Tx) Commit() (err error) {
 	db.mu.Lock()
 	s := &snapshot{meta: tx.meta, view: db.newestView()}
 	db.freelist = tx.freelist
+	if tx.held != nil {
+		db.wal.held = tx.held
+	}
 	db.head = s
 	if !logged {
 		db.publishLocked(s)

@@ -129,7 +129,7 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 	}
 	db.pageSize = int(s.meta.PageSize)
 	if lg != nil {
-		db.wal = walState{log: lg, ckptTime: time.Now(), ckptBytes: opts.CheckpointBytes, ckptEvery: opts.CheckpointInterval}
+		db.wal = walState{log: lg, ckptTime: time.Now(), ckptBytes: opts.CheckpointBytes, ckptEvery: opts.CheckpointInterval, held: freelist.New()}
 		if db.wal.ckptBytes <= 0 {
 			db.wal.ckptBytes = DefaultCheckpointBytes
 		}
@@ -499,6 +499,9 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 	db.mu.Unlock()
 	tx.init(db, s, -1, true)
 	tx.freelist = fl
+	if db.wal.held != nil {
+		tx.held = db.wal.held.Clone()
+	}
 	tx.high = s.meta.High
 	tx.meta.TxID++
 	return nil

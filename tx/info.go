@@ -54,5 +54,8 @@ func (db *DB) Info() (Info, error) {
 		in.FreePages = int(db.freelist.FreeCount())
 		in.PendingPages = int(db.freelist.PendingCount())
 	}
+	if db.wal.held != nil {
+		in.PendingPages += int(db.wal.held.PendingCount())
+	}
 	return in, nil
 }

@@ -107,11 +107,8 @@ func (db *DB) releaseViewLocked(v *view) {
 func (db *DB) oldestReaderLocked() page.TxID {
 	db.pruneLocked()
 	oldest := db.current.Load().meta.TxID
-	// In WAL mode the last checkpoint is a reader too: a crash recovers
-	// from its meta, so the pages it reaches must stay as they are.
-	if db.wal.log != nil && db.wal.ckptTxID < oldest {
-		oldest = db.wal.ckptTxID
-	}
+	// NB: in WAL mode the runs the last checkpoint reaches are not in
+	// the free list at all until the next checkpoint (walState.held).
 	for _, s := range db.olds {
 		if s.meta.TxID < oldest {
 			oldest = s.meta.TxID

@@ -132,6 +132,9 @@ func (db *DB) Stats() Stats {
 	if db.freelist != nil {
 		st.FreePageN = int(db.freelist.FreeCount())
 		st.PendingPageN = int(db.freelist.PendingCount())
+		if db.wal.held != nil {
+			st.PendingPageN += int(db.wal.held.PendingCount())
+		}
 		st.FreeAlloc = (st.FreePageN + st.PendingPageN) * db.pageSize
 		st.FreelistInuse = page.FreelistSize(db.freelist.Extents())
 	}

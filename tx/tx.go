@@ -61,6 +61,7 @@ type Tx struct {
 
 	// Write transactions only.
 	freelist       *freelist.List
+	held           *freelist.List // WAL mode: runs the last checkpoint reaches (walState.held)
 	high           page.ID // pages allocated so far: [0, high)
 	dirty          []dirtyRun
 	commitHandlers []func()
@@ -121,7 +122,7 @@ func (tx *Tx) end() {
 	}
 	if tx.writable {
 		tx.recycle()
-		tx.freelist, tx.dirty = nil, nil
+		tx.freelist, tx.held, tx.dirty = nil, nil, nil
 		if !tx.checkpoint {
 			db.writer.Unlock()
 		}
@@ -329,7 +330,28 @@ func (tx *Tx) Free(id page.ID, n int) {
 		tx.fail(page.Corruptf(id, "run to free", "in use once, not free", why+" (referenced twice, or in use and on the free list)"))
 		return
 	}
+	if tx.held != nil && !tx.afterCheckpoint(id) {
+		if why := tx.held.Conflict(id, n); why != "" {
+			tx.fail(page.Corruptf(id, "run to free", "in use once, not free", why+" (referenced twice)"))
+			return
+		}
+		tx.held.Free(tx.r.txid, id, n)
+		return
+	}
 	tx.freelist.Free(tx.r.txid, id, n)
+}
+
+// afterCheckpoint reports whether the committed run at id was written
+// after the last checkpoint (its header's txid says so), so that the
+// checkpoint's meta, which recovery starts from, cannot reach it. In
+// doubt (a header that does not match) it says no: the run is held.
+func (tx *Tx) afterCheckpoint(id page.ID) bool {
+	if id >= tx.r.high {
+		return false
+	}
+	p := tx.r.data[int(id)*tx.r.pageSize:]
+	w := page.PageTxID(p)
+	return page.PageID(p) == id && w > tx.db.wal.ckptTxID && w < tx.r.txid
 }
 
 func (tx *Tx) Write(id page.ID, run []byte) { tx.dirty = append(tx.dirty, dirtyRun{id, run}) }

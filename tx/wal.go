@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/foliodb/folio/freelist"
 	"github.com/foliodb/folio/page"
 	"github.com/foliodb/folio/wal"
 )
@@ -46,6 +47,12 @@ type walState struct {
 	appended  int64 // record bytes appended since the last checkpoint
 	ckptEvery time.Duration
 	recBuf    []byte
+	// held is the runs freed since the last checkpoint that its meta may
+	// reach: recovery starts from that meta, so they must keep their
+	// contents until the next checkpoint, which moves them to the free
+	// list's pending set. Runs written after the checkpoint are freed as
+	// usual and reused once no reader needs them (Tx.Free).
+	held *freelist.List
 	// inflight counts logged commits that released the write lock and
 	// wait for their log sync; a checkpoint waits for them (Commit).
 	inflight sync.WaitGroup
