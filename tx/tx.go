@@ -62,7 +62,7 @@ type Tx struct {
 	// Write transactions only.
 	freelist       *freelist.List
 	held           *freelist.List // WAL mode: runs the last checkpoint reaches (walState.held)
-	high           page.ID // pages allocated so far: [0, high)
+	high           page.ID        // pages allocated so far: [0, high)
 	dirty          []dirtyRun
 	commitHandlers []func()
 	stats          TxStats
