@@ -33,7 +33,9 @@ type Options struct {
 	SegmentSize int64
 
 	// NoCompression stores every payload as given. Otherwise payloads of
-	// 128 bytes or more are s2-compressed when that saves an eighth.
+	// 128 bytes or more are s2-compressed when that saves an eighth; after
+	// payloads that do not, the next ones are stored without trying, for
+	// a stretch that doubles up to 64 records (compressGate).
 	NoCompression bool
 
 	// MaxFreeSegments is how many segments Truncate keeps for reuse; more
@@ -78,6 +80,7 @@ type freeSeg struct {
 type Log struct {
 	dir  string
 	opts Options
+	gate compressGate
 
 	// truncMu keeps segments from being recycled under a Replay: Replay
 	// holds it shared; Truncate and Close hold it exclusively.
@@ -394,7 +397,11 @@ func (l *Log) Append(payload []byte) (lsn uint64, err error) {
 	}
 	// Compression and the payload checksum happen before the lock, so
 	// concurrent appenders do that work in parallel.
-	fb := buildFrame(payload, !l.opts.NoCompression)
+	try := !l.opts.NoCompression && len(payload) >= compressMin && l.gate.try()
+	fb := buildFrame(payload, try)
+	if try {
+		l.gate.result(fb.h.flags&flagS2 != 0)
+	}
 	defer fb.release()
 	n := int64(len(fb.b))
 

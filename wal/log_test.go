@@ -278,8 +278,14 @@ func TestReopenContinues(t *testing.T) {
 		closeLog(t, l2)
 	}
 	// Clean closes reuse the active segment instead of starting a new one.
+	// (Bounded by the payloads' raw size: the compression backoff may
+	// store compressible ones raw after incompressible ones.)
+	raw := 0
+	for _, p := range want {
+		raw += frameHeaderSize + len(p) + frameAlign
+	}
 	live, _ := segFiles(t, dir)
-	if max := (len(want)*300)/(16<<10) + 3; len(live) > max {
+	if max := raw/(16<<10) + 3; len(live) > max {
 		t.Errorf("%d live segments for %d records: reopen does not reuse the tail", len(live), len(want))
 	}
 }
@@ -430,6 +436,50 @@ func TestCompression(t *testing.T) {
 				t.Error("decoded payload differs")
 			}
 		})
+	}
+}
+
+// TestCompressionBackoff: incompressible payloads stop costing an s2
+// attempt each (one in 64 once the stretch is at its longest), and a
+// compressible one after them is compressed again within 64 records.
+func TestCompressionBackoff(t *testing.T) {
+	l := openLog(t, t.TempDir(), Options{SegmentSize: 1 << 20})
+	defer closeLog(t, l)
+	noise := payload(1, 4096)
+	const n = 1000
+	for range n {
+		appendT(t, l, noise)
+	}
+	tries := l.gate.tries.Load()
+	// 1 + 2 + 4 + ... + 64 records skip over the first seven failures.
+	if tries > 7+(n-127)/64+1 || tries < n/65 {
+		t.Fatalf("%d incompressible appends made %d compression attempts", n, tries)
+	}
+	text := bytes.Repeat([]byte("compressible "), 400)
+	last := uint64(0)
+	for i := range maxCompressSkip + 1 {
+		appendT(t, l, text)
+		last = uint64(n + i + 1)
+	}
+	syncT(t, l)
+	var compressed int
+	err := l.Replay(n+1, func(lsn uint64, p []byte) error {
+		if !bytes.Equal(p, text) {
+			return fmt.Errorf("record %d differs", lsn)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last text record is compressed: its attempt came at the latest
+	// after the longest stretch, and success ends the backoff.
+	if l.gate.skip.Load() != 0 || l.gate.streak.Load() != 0 {
+		t.Fatalf("after %d compressible appends the gate still skips (%d, stretch %d)", last-n, l.gate.skip.Load(), l.gate.streak.Load())
+	}
+	compressed = int(l.gate.tries.Load() - tries)
+	if compressed == 0 {
+		t.Fatal("no compressible record was compressed")
 	}
 }
 

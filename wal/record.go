@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -189,6 +190,41 @@ type frameBuf struct {
 const maxPooledFrame = 1 << 20
 
 var framePool = sync.Pool{New: func() any { return new(frameBuf) }}
+
+// compressGate decides whether Append tries s2 on a payload. Trying costs
+// about 30 µs per 16 KiB on random data (page images of random values),
+// a tenth of a commit; so after a payload that did not compress, the next
+// ones skip the attempt for a stretch that doubles on every failure, up
+// to 64 records, and one success ends it. Incompressible data then pays
+// for one attempt in 64; data that compresses pays for every attempt and
+// gets every saving. Concurrent appenders race on it harmlessly: it only
+// picks which records to try.
+type compressGate struct {
+	skip   atomic.Int32 // records to store raw before trying again
+	streak atomic.Int32 // the stretch after the last failure
+	tries  atomic.Int64 // attempts made (for tests)
+}
+
+const maxCompressSkip = 64
+
+func (g *compressGate) try() bool {
+	if g.skip.Load() > 0 {
+		g.skip.Add(-1)
+		return false
+	}
+	g.tries.Add(1)
+	return true
+}
+
+func (g *compressGate) result(compressed bool) {
+	if compressed {
+		g.streak.Store(0)
+		return
+	}
+	s := min(max(2*g.streak.Load(), 1), maxCompressSkip)
+	g.streak.Store(s)
+	g.skip.Store(s)
+}
 
 // buildFrame lays out payload (compressed with s2 when compress is set and
 // that saves at least an eighth) behind room for the header, pads it, and
