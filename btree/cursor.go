@@ -211,7 +211,7 @@ func (c *Cursor) current() ([]byte, []byte, uint32) {
 	var flags uint32
 	if f.n != nil {
 		in := &f.n.inodes[f.index]
-		k, v, flags = in.key, in.value, in.flags
+		k, v, flags = in.key(), in.value(), in.flags
 	} else {
 		var ok bool
 		if flags, k, v, ok = page.LeafElem(f.p, f.count, f.index); !ok {
@@ -354,7 +354,7 @@ func (c *Cursor) Delete() error {
 		return err
 	}
 	f := &c.stack[c.depth-1]
-	c.t.freeValue(&n.inodes[f.index], n.id)
+	c.t.freeValue(n.inodes[f.index].flags, n.inodes[f.index].value(), n.id)
 	n.inodes = append(n.inodes[:f.index], n.inodes[f.index+1:]...)
 	n.unbalanced, n.appendOnly = true, false
 	f.count = len(n.inodes)

@@ -39,22 +39,35 @@ type Pages interface {
 // own run: the inode holds the value itself. Never stored on disk.
 const largePending uint32 = 1 << 31
 
-// inode is one element of a materialised node. For a leaf, value holds the
+// inode is one element of a materialised node: its key, and for a leaf the
 // stored value (a BucketHeader, a LargeRef, or with largePending the large
 // value itself). For a branch, child/sum locate the child page and node,
 // when set, is its materialised copy.
+//
+// Key and value share one slice, kv: key = kv[:klen], value = kv[klen:],
+// as a leaf element lays them out on its page. That keeps an inode at 56
+// bytes rather than 80 (a transaction materialising a thousand leaves
+// writes, clears and scans some 25,000 of them), and lets encode copy an
+// untouched element from its old page in one piece. Leaf inodes keep it
+// so: read and Put build kv whole, writeLarge rebuilds it.
 type inode struct {
 	flags uint32
-	key   []byte
-	value []byte
+	klen  uint32
+	kv    []byte
 	child page.ID
 	sum   uint32
-	// src is the offset in the node's source page (Node.src) of the key
-	// this inode was read with, 0 if none. Only a hint: encode copies
-	// from there only while key and value still alias those bytes.
+	// src is the offset in the node's source page (Node.src) of kv, 0 if
+	// none. Only a hint: encode copies from there only while kv still
+	// aliases those bytes.
 	src  int32
 	node *Node
 }
+
+// key returns the inode's key. It aliases kv.
+func (in *inode) key() []byte { return in.kv[:in.klen:in.klen] }
+
+// value returns a leaf inode's stored value. It aliases kv.
+func (in *inode) value() []byte { return in.kv[in.klen:] }
 
 // Node is a materialised tree page that a write transaction may change.
 // Keys and values of untouched elements alias the mapped page.
@@ -102,11 +115,15 @@ func (t *Tree) read(p []byte, id page.ID) (*Node, error) {
 				return nil, page.ElemError(id, i)
 			}
 			in := &n.inodes[i]
-			*in = inode{flags: flags, key: key, value: value}
-			if off < len(p) && off < math.MaxInt32 && len(key) > 0 && &p[off] == &key[0] {
-				in.src = int32(off)
-				off += len(key) + len(value)
+			// NB: LeafElem returns the value right after the key, so a
+			// key found at off makes p[off:end] the key and the value.
+			if end := off + len(key) + len(value); end <= len(p) && end <= math.MaxInt32 && len(key) > 0 && &p[off] == &key[0] {
+				*in = inode{flags: flags, klen: uint32(len(key)), kv: p[off:end:end], src: int32(off)}
+				off = end
+				continue
 			}
+			// A page laid out unlike encode's (not folio's): copy.
+			*in = inode{flags: flags, klen: uint32(len(key)), kv: t.copyKV(key, value)}
 		}
 		return n, nil
 	}
@@ -116,7 +133,7 @@ func (t *Tree) read(p []byte, id page.ID) (*Node, error) {
 			return nil, page.ElemError(id, i)
 		}
 		child, sum := page.BranchChild(p, i)
-		n.inodes[i] = inode{key: key, child: child, sum: sum}
+		n.inodes[i] = inode{klen: uint32(len(key)), kv: key, child: child, sum: sum}
 	}
 	return n, nil
 }
@@ -148,6 +165,13 @@ type inodeChunk [inodeSlabLen]inode
 
 var inodeChunks = sync.Pool{New: func() any { return new(inodeChunk) }}
 
+// usedChunk is a chunk a tree cuts inodes from and how many it cut: only
+// those need clearing when it goes back.
+type usedChunk struct {
+	ch   *inodeChunk
+	used int
+}
+
 // newInodes returns an inode slice of length n and capacity c, cut from
 // the tree's inode slab when small. The elements are not zeroed: read
 // sets every one, and an append past the length writes a whole inode.
@@ -158,8 +182,11 @@ func (t *Tree) newInodes(n, c int) []inode {
 		return make([]inode, n, c)
 	}
 	if len(t.inodeSlab) < c {
+		if k := len(t.inodeChunks); k > 0 {
+			t.inodeChunks[k-1].used = inodeSlabLen - len(t.inodeSlab)
+		}
 		ch := inodeChunks.Get().(*inodeChunk)
-		t.inodeChunks = append(t.inodeChunks, ch)
+		t.inodeChunks = append(t.inodeChunks, usedChunk{ch, inodeSlabLen})
 		t.inodeSlab = ch[:]
 	}
 	s := t.inodeSlab[:n:c]
@@ -176,16 +203,20 @@ var poisonKey = []byte("folio/btree: inode used after its chunk was released")
 // fill them with poisonKey instead, so a use after release shows.
 // REQUIRES: the tree holds no materialised node (the end of Spill).
 func (t *Tree) releaseInodes() {
-	for i, ch := range t.inodeChunks {
+	if k := len(t.inodeChunks); k > 0 {
+		t.inodeChunks[k-1].used = inodeSlabLen - len(t.inodeSlab)
+	}
+	for i, c := range t.inodeChunks {
+		used := c.ch[:c.used]
 		if page.Invariants {
-			for j := range ch {
-				ch[j] = inode{key: poisonKey, value: poisonKey}
+			for j := range used {
+				used[j] = inode{klen: uint32(len(poisonKey)), kv: poisonKey}
 			}
 		} else {
-			clear(ch[:])
+			clear(used)
 		}
-		inodeChunks.Put(ch)
-		t.inodeChunks[i] = nil
+		inodeChunks.Put(c.ch)
+		t.inodeChunks[i] = usedChunk{}
 	}
 	t.inodeChunks, t.inodeSlab = t.inodeChunks[:0], nil
 	// The last path points at nodes that are gone.
@@ -198,13 +229,13 @@ func (n *Node) search(key []byte) (int, bool) {
 	lo, hi := 0, len(n.inodes)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if bytes.Compare(n.inodes[m].key, key) < 0 {
+		if bytes.Compare(n.inodes[m].key(), key) < 0 {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < len(n.inodes) && bytes.Equal(n.inodes[lo].key, key)
+	return lo, lo < len(n.inodes) && bytes.Equal(n.inodes[lo].key(), key)
 }
 
 // size is the encoded size of the node's body and header in bytes.
@@ -218,12 +249,12 @@ func (n *Node) size() int {
 
 func (n *Node) elemSize(in *inode) int {
 	if !n.leaf {
-		return page.HintSize + page.BranchElemSize + len(in.key)
+		return page.HintSize + page.BranchElemSize + int(in.klen)
 	}
 	if in.flags&largePending != 0 {
-		return page.HintSize + page.LeafElemSize + len(in.key) + page.LargeRefSize
+		return page.HintSize + page.LeafElemSize + int(in.klen) + page.LargeRefSize
 	}
-	return page.HintSize + page.LeafElemSize + len(in.key) + len(in.value)
+	return page.HintSize + page.LeafElemSize + len(in.kv)
 }
 
 // encode writes ins, all or part of n's inodes, into run (sized by size)
@@ -241,9 +272,10 @@ func (n *Node) encode(run []byte, id page.ID, ins []inode, tx page.TxID, pageSiz
 	}
 	for i := range ins {
 		in := &ins[i]
-		page.PutHint(run, i, in.key)
-		page.PutBranchElem(run, i, in.child, in.sum, off, len(in.key))
-		off += copy(run[off:], in.key)
+		key := in.key()
+		page.PutHint(run, i, key)
+		page.PutBranchElem(run, i, in.child, in.sum, off, len(key))
+		off += copy(run[off:], key)
 	}
 	return page.Seal(run)
 }
@@ -258,34 +290,30 @@ func (n *Node) encodeLeaf(run []byte, ins []inode, off int) {
 	for i := 0; i < len(ins); {
 		k := i + 1
 		if start := n.aliased(&ins[i]); start > 0 {
-			end := start + len(ins[i].key) + len(ins[i].value)
+			end := start + len(ins[i].kv)
 			for ; k < len(ins) && n.aliased(&ins[k]) == end; k++ {
-				end += len(ins[k].key) + len(ins[k].value)
+				end += len(ins[k].kv)
 			}
 			copy(run[off:], n.src[start:end])
 		} else {
-			in := &ins[i]
-			copy(run[off:], in.key)
-			copy(run[off+len(in.key):], in.value)
+			copy(run[off:], ins[i].kv)
 		}
 		for ; i < k; i++ {
 			in := &ins[i]
-			page.PutLeafElem(run, i, in.flags, off, len(in.key), len(in.value))
-			page.PutHint(run, i, run[off:off+len(in.key)])
-			off += len(in.key) + len(in.value)
+			klen := int(in.klen)
+			page.PutLeafElem(run, i, in.flags, off, klen, len(in.kv)-klen)
+			page.PutHint(run, i, run[off:off+klen])
+			off += len(in.kv)
 		}
 	}
 }
 
-// aliased returns the offset in n.src where in's key and value lie back
-// to back, or 0 if they do not (a new or changed element, or one moved
-// here from another node).
+// aliased returns the offset in n.src where in's kv lies, or 0 if it does
+// not lie there (a new or changed element, or one moved here from another
+// node).
 func (n *Node) aliased(in *inode) int {
 	off := int(in.src)
-	if off == 0 || len(in.key) == 0 || off+len(in.key)+len(in.value) > len(n.src) {
-		return 0
-	}
-	if &n.src[off] != &in.key[0] || len(in.value) > 0 && &n.src[off+len(in.key)] != &in.value[0] {
+	if off == 0 || len(in.kv) == 0 || off+len(in.kv) > len(n.src) || &n.src[off] != &in.kv[0] {
 		return 0
 	}
 	return off

@@ -122,7 +122,7 @@ func (t *Tree) write(n *Node, ins []inode, size int, dst []inode) ([]inode, erro
 	}
 	sum := n.encode(run, id, ins, t.pages.TxID(), t.pages.PageSize())
 	t.pages.Write(id, run)
-	return append(dst, inode{key: ins[0].key, child: id, sum: sum}), nil
+	return append(dst, inode{klen: ins[0].klen, kv: ins[0].key(), child: id, sum: sum}), nil
 }
 
 // alloc allocates and returns a buffer for a run holding size bytes.
@@ -147,17 +147,19 @@ func (t *Tree) writeLarge(n *Node) error {
 		if in.flags&largePending == 0 {
 			continue
 		}
-		run, id, err := t.alloc(page.HeaderSize + len(in.value))
+		value := in.value()
+		run, id, err := t.alloc(page.HeaderSize + len(value))
 		if err != nil {
 			return err
 		}
 		page.PutHeader(run, id, t.pages.TxID(), page.FlagLarge, 0, uint32(len(run)/t.pages.PageSize()-1))
-		copy(run[page.HeaderSize:], in.value)
-		ref := page.LargeRef{Page: id, Size: uint32(len(in.value)), Sum: page.Seal(run)}
+		copy(run[page.HeaderSize:], value)
+		ref := page.LargeRef{Page: id, Size: uint32(len(value)), Sum: page.Seal(run)}
 		t.pages.Write(id, run)
-		in.value = make([]byte, page.LargeRefSize)
-		ref.Encode(in.value)
-		in.flags = page.LeafLarge
+		kv := make([]byte, int(in.klen)+page.LargeRefSize)
+		copy(kv, in.key())
+		ref.Encode(kv[in.klen:])
+		in.kv, in.flags = kv, page.LeafLarge
 	}
 	return nil
 }

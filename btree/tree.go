@@ -44,7 +44,7 @@ type Tree struct {
 	inodeSlab []inode
 	// inodeChunks are the chunks inodeSlab was cut from, to be given
 	// back when the tree is spilled (releaseInodes).
-	inodeChunks []*inodeChunk
+	inodeChunks []usedChunk
 	// parts is split's scratch, reused by every split.
 	parts []part
 }
@@ -53,8 +53,9 @@ type Tree struct {
 // it get their own.
 const arenaChunk = 64 << 10
 
-// copyKV returns copies of key and value in one slice of the arena.
-func (t *Tree) copyKV(key, value []byte) ([]byte, []byte) {
+// copyKV returns a copy of key followed by value (an inode's kv), cut from
+// the arena when small.
+func (t *Tree) copyKV(key, value []byte) []byte {
 	n := len(key) + len(value)
 	var buf []byte
 	if n > arenaChunk/4 {
@@ -68,7 +69,7 @@ func (t *Tree) copyKV(key, value []byte) ([]byte, []byte) {
 	}
 	copy(buf, key)
 	copy(buf[len(key):], value)
-	return buf[:len(key):len(key)], buf[len(key):]
+	return buf
 }
 
 // appendLeaf returns the leaf of the last path if key goes after all its
@@ -79,7 +80,7 @@ func (t *Tree) appendLeaf(key []byte) *Node {
 		return nil
 	}
 	n := t.pathNode[t.pathLen-1]
-	if !n.leaf || len(n.inodes) == 0 || bytes.Compare(n.inodes[len(n.inodes)-1].key, key) >= 0 {
+	if !n.leaf || len(n.inodes) == 0 || bytes.Compare(n.inodes[len(n.inodes)-1].key(), key) >= 0 {
 		return nil
 	}
 	for d := 0; d < t.pathLen-1; d++ {
@@ -130,7 +131,7 @@ func (t *Tree) Get(key []byte) (value []byte, flags uint32, found bool, err erro
 					return nil, 0, false, nil
 				}
 				in := &n.inodes[i]
-				v, err := t.resolve(in.flags, in.value, n.id)
+				v, err := t.resolve(in.flags, in.value(), n.id)
 				return v, in.flags &^ largePending, true, err
 			}
 			if len(n.inodes) == 0 || depth >= MaxDepth {
@@ -265,7 +266,7 @@ func (n *Node) branchIndex(key []byte) int {
 	lo, hi := 0, len(n.inodes)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if bytes.Compare(n.inodes[m].key, key) <= 0 {
+		if bytes.Compare(n.inodes[m].key(), key) <= 0 {
 			lo = m + 1
 		} else {
 			hi = m
@@ -373,14 +374,15 @@ func (t *Tree) splitPath(level int) {
 			}
 			c := t.newNode()
 			*c = Node{leaf: n.leaf, src: n.src, inodes: ins, appendOnly: n.appendOnly, unbalanced: n.unbalanced, hasPending: n.hasPending}
-			entries[i] = inode{key: ins[0].key, node: c}
+			entries[i] = inode{klen: ins[0].klen, kv: ins[0].key(), node: c}
 		}
 		if level == 0 {
 			t.rootNode = &Node{inodes: entries, appendOnly: n.appendOnly}
 			return
 		}
 		parent, i := t.pathNode[level-1], t.pathIdx[level-1]
-		entries[0].key = parent.inodes[i].key // keeps the lower bound the parent had
+		// The first keeps the lower bound the parent had.
+		entries[0].klen, entries[0].kv = parent.inodes[i].klen, parent.inodes[i].key()
 		parent.inodes = slices.Replace(parent.inodes, i, i+1, entries...)
 	}
 }
@@ -407,7 +409,7 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 	}
 	var i int
 	var exact bool
-	if k := len(n.inodes); k > 0 && bytes.Compare(n.inodes[k-1].key, key) < 0 {
+	if k := len(n.inodes); k > 0 && bytes.Compare(n.inodes[k-1].key(), key) < 0 {
 		i = k // an append, as in a load in key order: no search
 	} else {
 		i, exact = n.search(key)
@@ -425,10 +427,9 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 		flags = page.LeafLarge | largePending
 		n.hasPending = true
 	}
-	k, v := t.copyKV(key, value)
-	in := inode{flags: flags, key: k, value: v}
+	in := inode{flags: flags, klen: uint32(len(key)), kv: t.copyKV(key, value)}
 	if exact {
-		t.freeValue(&n.inodes[i], n.id)
+		t.freeValue(n.inodes[i].flags, n.inodes[i].value(), n.id)
 		n.inodes[i] = in
 		return nil
 	}
@@ -464,7 +465,7 @@ func (t *Tree) Delete(key []byte, check Check) (bool, error) {
 	if !exact {
 		return false, nil
 	}
-	t.freeValue(&n.inodes[i], n.id)
+	t.freeValue(n.inodes[i].flags, n.inodes[i].value(), n.id)
 	n.inodes = append(n.inodes[:i], n.inodes[i+1:]...)
 	n.unbalanced, n.appendOnly = true, false
 	return true, nil
@@ -472,11 +473,11 @@ func (t *Tree) Delete(key []byte, check Check) (bool, error) {
 
 // freeValue gives back the run of a committed large value being replaced.
 // A corrupt descriptor is not freed: Check reports the leaked pages.
-func (t *Tree) freeValue(in *inode, from page.ID) {
-	if in.flags&page.LeafLarge == 0 || in.flags&largePending != 0 {
+func (t *Tree) freeValue(flags uint32, value []byte, from page.ID) {
+	if flags&page.LeafLarge == 0 || flags&largePending != 0 {
 		return
 	}
-	ref, err := page.DecodeLargeRef(in.value, from)
+	ref, err := page.DecodeLargeRef(value, from)
 	if err != nil {
 		return
 	}

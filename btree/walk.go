@@ -185,7 +185,7 @@ func (t *Tree) freeNode(n *Node) error {
 		in := &n.inodes[i]
 		switch {
 		case n.leaf:
-			t.freeValue(in, n.id)
+			t.freeValue(in.flags, in.value(), n.id)
 		case in.node != nil:
 			if err := t.freeNode(in.node); err != nil {
 				return err
@@ -222,7 +222,7 @@ func (t *Tree) freeCommitted(id page.ID, sum uint32, depth int) error {
 			if !ok {
 				return page.ElemError(id, i)
 			}
-			t.freeValue(&inode{flags: flags, value: v}, id)
+			t.freeValue(flags, v, id)
 			continue
 		}
 		c, csum := page.BranchChild(p, i)
