@@ -6,10 +6,11 @@
 // drops its changes by dropping the clone (DESIGN.md invariant 5).
 //
 // Extents live in sets of sorted chunks (set.go) rather than in one sorted
-// slice or a bitmap: allocation, freeing and release each stay O(log n) in
-// searches however fragmented the file is, and a set's Clone is lazy
-// copy-on-write, so cloning the List per write transaction costs O(1) and
-// the clone copies only the chunks it touches. They replaced google/btree
+// slice or a bitmap: allocation, freeing and release each take O(log n)
+// comparisons however fragmented the file is (plus shifting at most a
+// chunk), and a set's Clone is lazy copy-on-write, so cloning the List per
+// write transaction costs O(1) and the clone copies only the chunks it
+// touches (and, once, the slice of chunk pointers). They replaced google/btree
 // trees, which cost 2 to 3 µs of tree work per page freed and allocated
 // (W2: ~20 tree operations per page, each a descent through scattered
 // nodes with a function call per comparison); see set for why two levels.
