@@ -5,15 +5,13 @@
 // state and hands each write transaction a Clone of it, so a failed commit
 // drops its changes by dropping the clone (DESIGN.md invariant 5).
 //
-// Extents live in sets of sorted chunks (set.go) rather than in one sorted
-// slice or a bitmap: allocation, freeing and release each take O(log n)
-// comparisons however fragmented the file is (plus shifting at most a
-// chunk), and a set's Clone is lazy copy-on-write, so cloning the List per
-// write transaction costs O(1) and the clone copies only the chunks it
-// touches (and, once, the slice of chunk pointers). They replaced google/btree
-// trees, which cost 2 to 3 µs of tree work per page freed and allocated
-// (W2: ~20 tree operations per page, each a descent through scattered
-// nodes with a function call per comparison); see set for why two levels.
+// Extents live in google/btree trees rather than in a sorted slice or a
+// bitmap: allocation, freeing and release each stay O(log n) however
+// fragmented the file is, and BTreeG.Clone is lazy copy-on-write, so
+// cloning the List per write transaction costs O(1) and the clone copies
+// only the tree nodes it touches. (Those trees keep a pool of their own
+// nodes, which google/btree calls a FreeListG; it has nothing to do with
+// free pages.)
 //
 // The List maintains these invariants; Verify checks every one of them:
 //
@@ -39,6 +37,8 @@ package freelist
 import (
 	"fmt"
 
+	"github.com/google/btree"
+
 	"github.com/foliodb/folio/page"
 )
 
@@ -46,6 +46,13 @@ import (
 // and 1, see page.EncodeMeta); they are never free, and page.DecodeFreelist
 // rejects an extent that starts before them.
 const metaPages = 2
+
+// degree is the google/btree branching factor. 8 to 64 measured within
+// noise of each other (BenchmarkAllocateFreeRelease, BenchmarkCloneAllocate);
+// 16 keeps a node (up to 31 items of 16 or 24 bytes) under 1 KiB, which is
+// what a clone copies per tree level on its first write there. A variable
+// only so that tests can make trees deep with few extents.
+var degree = 16
 
 // pendingExt is an extent freed by transaction tx.
 type pendingExt struct {
@@ -70,45 +77,31 @@ func lessPendingTx(a, b pendingExt) bool {
 // List is the free-space state: free extents ready to allocate, and pending
 // extents freed by a transaction that some reader may still see.
 //
-// Each set is kept twice, ordered differently (invariants 3 and 5),
+// Each set is kept in two trees ordered differently (invariants 3 and 5)
 // because each has two questions asked of it in O(log n): free space is
 // looked up by position (merging, overlap checks, the tail) and by length
 // (best fit); pending space by position (overlap checks, merging) and by
-// txid (Release takes the oldest first). A single order with a scan for the
-// other was rejected: Allocate would be O(n) in a fragmented file, and
+// txid (Release takes the oldest first). A single tree with a scan for the
+// other order was rejected: Allocate would be O(n) in a fragmented file, and
 // Release O(pending) on every commit while a long reader holds pages back.
 type List struct {
-	free  *set[page.Extent] // by start
-	sizes *set[page.Extent] // by (len, start): best fit
+	free  *btree.BTreeG[page.Extent] // by start
+	sizes *btree.BTreeG[page.Extent] // by (len, start): best fit
 
-	pending *set[pendingExt] // by start
-	byTx    *set[pendingExt] // by (tx, start): release order
+	pending *btree.BTreeG[pendingExt] // by start
+	byTx    *btree.BTreeG[pendingExt] // by (tx, start): release order
 
 	freePages    uint64
 	pendingPages uint64
-
-	// checked is the last extent Conflict found free to free, and where
-	// it goes in the pending start order, so that the Free the tx package
-	// calls next does not search again; every method that changes the
-	// List clears it first (forget), so it always describes the List as
-	// it is.
-	checked struct {
-		e  page.Extent // Len 0: none
-		at pos
-	}
 }
-
-// forget drops what Conflict recorded; every method that changes l calls it
-// before the change.
-func (l *List) forget() { l.checked.e = page.Extent{} }
 
 // New returns an empty List.
 func New() *List {
 	return &List{
-		free:    newSet(lessStart),
-		sizes:   newSet(lessSize),
-		pending: newSet(lessPendingStart),
-		byTx:    newSet(lessPendingTx),
+		free:    btree.NewG(degree, lessStart),
+		sizes:   btree.NewG(degree, lessSize),
+		pending: btree.NewG(degree, lessPendingStart),
+		byTx:    btree.NewG(degree, lessPendingTx),
 	}
 }
 
@@ -120,9 +113,9 @@ func New() *List {
 // page.DecodeFreelist guarantees; anything else is a folio bug and panics.
 // Adjacent extents are merged.
 func (l *List) Load(exts []page.Extent) {
-	*l = *New() // forgets too
+	*l = *New()
 	for i, e := range exts {
-		if _, why := l.conflict(e); why != "" {
+		if why := l.conflict(e); why != "" {
 			panic(fmt.Sprintf("folio/freelist: Load of extent %d, [%d, +%d): %s", i, e.Start, e.Len, why))
 		}
 		l.addFree(e)
@@ -130,22 +123,22 @@ func (l *List) Load(exts []page.Extent) {
 	l.checkInvariants()
 }
 
-// Clone returns an independent copy in O(1): the sets are cloned lazily
-// (copy-on-write), and each side copies a chunk only when it first writes
-// to it. Mutating the clone never affects l, nor the reverse.
+// Clone returns an independent copy in O(1): the trees are cloned lazily
+// (google/btree copy-on-write), and each side copies a node only when it
+// first writes to it. Mutating the clone never affects l, nor the reverse.
 //
-// NB: cloning a set gives the original a new copy-on-write identity, so
+// NB: BTreeG.Clone gives the original tree a new copy-on-write context, so
 // Clone writes to l; it must not run concurrently with any other use of l.
 // Once it returns, l and the clone may be used from different goroutines
-// (they share only chunks that neither writes), so a reader may walk the
-// committed List while the writer changes its clone.
+// (the trees share only google/btree's node pool, which has its own lock),
+// so a reader may walk the committed List while the writer changes its
+// clone.
 func (l *List) Clone() *List {
-	l.forget()
 	return &List{
-		free:         l.free.clone(),
-		sizes:        l.sizes.clone(),
-		pending:      l.pending.clone(),
-		byTx:         l.byTx.clone(),
+		free:         l.free.Clone(),
+		sizes:        l.sizes.Clone(),
+		pending:      l.pending.Clone(),
+		byTx:         l.byTx.Clone(),
 		freePages:    l.freePages,
 		pendingPages: l.pendingPages,
 	}
@@ -170,26 +163,18 @@ func (l *List) Allocate(n int) (id page.ID, ok bool) {
 	if n <= 0 {
 		panic(fmt.Sprintf("folio/freelist: Allocate(%d): run length must be positive", n))
 	}
-	l.forget()
 	// (n, 0) sorts before every extent of length n, so the first extent at
 	// or after it is the best fit.
-	q := l.sizes.search(page.Extent{Len: uint64(n)})
-	e, ok := l.sizes.at(q)
+	e, ok := ceil(l.sizes, page.Extent{Len: uint64(n)})
 	if !ok {
 		return 0, false
 	}
-	l.sizes.deleteAt(q)
-	p, found := l.free.find(e)
-	if !found {
-		panic(fmt.Sprintf("folio/freelist: bug: free extent [%d, +%d) is in the size order only (invariant 3)", e.Start, e.Len))
-	}
+	l.sizes.Delete(e)
+	l.free.Delete(e)
 	if rest := (page.Extent{Start: e.Start + page.ID(n), Len: e.Len - uint64(n)}); rest.Len > 0 {
-		// INVARIANT 2: rest has the same neighbours e had, none adjacent,
-		// so it takes e's place in the start order.
-		l.free.setAt(p, rest)
+		// INVARIANT 2: rest has the same neighbours e had, none adjacent.
+		l.free.ReplaceOrInsert(rest)
 		l.sizes.ReplaceOrInsert(rest)
-	} else {
-		l.free.deleteAt(p)
 	}
 	l.freePages -= uint64(n)
 	l.checkInvariants()
@@ -210,61 +195,26 @@ func (l *List) Allocate(n int) (id page.ID, ok bool) {
 // REQUIRES: n > 0; no page of [id, id+n) is free or pending; id >= 2.
 func (l *List) Free(tx page.TxID, id page.ID, n int) {
 	e := page.Extent{Start: id, Len: uint64(max(n, 0))}
-	// One search in the pending order serves both the overlap check and
-	// the merge: the extents around where e would go. If Conflict just
-	// checked e, with no change since, that search is done already.
-	at := l.checked.at
-	if e.Len == 0 || e != l.checked.e {
-		var why string
-		if at, why = l.conflict(e); why != "" {
-			panic(fmt.Sprintf("folio/freelist: Free(tx %d) of %d pages at %d: %s", tx, n, id, why))
-		}
+	if why := l.conflict(e); why != "" {
+		panic(fmt.Sprintf("folio/freelist: Free(tx %d) of %d pages at %d: %s", tx, n, id, why))
 	}
-	l.forget()
-	next, hasNext := l.pending.at(at)
-	mergeNext := hasNext && next.tx == tx && next.Start == end(e)
-	prevAt, hasPrev := l.pending.before(at)
-	var prev pendingExt
-	if hasPrev {
-		prev, _ = l.pending.at(prevAt)
-	}
-	mergePrev := hasPrev && prev.tx == tx && end(prev.Extent) == e.Start
 
-	// NB: a merged extent keeps the place of the one it grew from in both
-	// orders: in the start order e lies between prev and next, and in the
-	// (tx, start) order no extent of tx starts between e and next (they
-	// would overlap), so overwriting in place keeps both sorted.
-	switch {
-	case mergePrev && mergeNext:
-		l.pending.setAt(prevAt, pendingExt{Extent: page.Extent{Start: prev.Start, Len: prev.Len + e.Len + next.Len}, tx: tx})
-		l.pending.deleteAt(at)
-		l.setByTx(prev, prev.Start, prev.Len+e.Len+next.Len)
-		l.byTx.Delete(next)
-	case mergePrev:
-		l.pending.setAt(prevAt, pendingExt{Extent: page.Extent{Start: prev.Start, Len: prev.Len + e.Len}, tx: tx})
-		l.setByTx(prev, prev.Start, prev.Len+e.Len)
-	case mergeNext:
-		l.pending.setAt(at, pendingExt{Extent: page.Extent{Start: e.Start, Len: e.Len + next.Len}, tx: tx})
-		l.setByTx(next, e.Start, e.Len+next.Len)
-	default:
-		p := pendingExt{Extent: e, tx: tx}
-		l.pending.insertAt(at, p)
-		l.byTx.insertAt(l.byTx.search(p), p)
+	p := pendingExt{Extent: e, tx: tx}
+	if prev, ok := floor(l.pending, pendingExt{Extent: page.Extent{Start: e.Start - 1}}); ok &&
+		prev.tx == tx && end(prev.Extent) == e.Start {
+		l.pending.Delete(prev)
+		l.byTx.Delete(prev)
+		p.Start, p.Len = prev.Start, prev.Len+p.Len
 	}
+	if next, ok := l.pending.Get(pendingExt{Extent: page.Extent{Start: end(e)}}); ok && next.tx == tx {
+		l.pending.Delete(next)
+		l.byTx.Delete(next)
+		p.Len += next.Len
+	}
+	l.pending.ReplaceOrInsert(p)
+	l.byTx.ReplaceOrInsert(p)
 	l.pendingPages += e.Len
 	l.checkInvariants()
-}
-
-// setByTx overwrites the pending extent old in the (tx, start) order with
-// [start, +n) of the same transaction.
-// REQUIRES: no other extent of old.tx starts between old.Start and start.
-func (l *List) setByTx(old pendingExt, start page.ID, n uint64) {
-	p, ok := l.byTx.find(old)
-	if !ok {
-		panic(fmt.Sprintf("folio/freelist: bug: pending extent [%d, +%d) of tx %d is in the start order only (invariant 5)",
-			old.Start, old.Len, old.tx))
-	}
-	l.byTx.setAt(p, pendingExt{Extent: page.Extent{Start: start, Len: n}, tx: old.tx})
 }
 
 // Release makes free every pending extent freed by a transaction <= upTo,
@@ -275,25 +225,17 @@ func (l *List) setByTx(old pendingExt, start page.ID, n uint64) {
 // can still reach a page freed by a transaction <= upTo (DESIGN.md
 // invariant 1). The tx package derives upTo from its reader table.
 func (l *List) Release(upTo page.TxID) {
-	l.forget()
-	// The released extents lead the (tx, start) order; they leave it in
-	// one cut once the walk, which must not change it, is done.
-	k := 0
-	l.byTx.Ascend(func(p pendingExt) bool {
-		if p.tx > upTo {
-			return false
+	for {
+		p, ok := l.byTx.Min()
+		if !ok || p.tx > upTo {
+			break
 		}
-		k++
-		if !l.pending.Delete(p) {
-			panic(fmt.Sprintf("folio/freelist: bug: pending extent [%d, +%d) of tx %d is in the txid order only (invariant 5)",
-				p.Start, p.Len, p.tx))
-		}
+		l.byTx.DeleteMin()
+		l.pending.Delete(p)
 		l.pendingPages -= p.Len
 		// INVARIANT 4: p overlaps no free extent, so addFree may merge.
 		l.addFree(p.Extent)
-		return true
-	})
-	l.byTx.deleteFront(k)
+	}
 	l.checkInvariants()
 }
 
@@ -369,7 +311,6 @@ func (l *List) ForEachPending(fn func(tx page.TxID, e page.Extent)) {
 // where the removed one began. A pending tail is kept, since a reader may
 // still read it.
 func (l *List) TrimTail(high page.ID) page.ID {
-	l.forget()
 	last, ok := l.free.Max()
 	if !ok || end(last) != high {
 		return high
@@ -386,98 +327,58 @@ func (l *List) TrimTail(high page.ID) page.ID {
 // REQUIRES: e overlaps no free extent.
 func (l *List) addFree(e page.Extent) {
 	l.freePages += e.Len
-	at := l.free.search(e)
-	next, hasNext := l.free.at(at)
-	mergeNext := hasNext && next.Start == end(e)
-	prevAt, hasPrev := l.free.before(at)
-	var prev page.Extent
-	if hasPrev {
-		prev, _ = l.free.at(prevAt)
-	}
-	mergePrev := hasPrev && end(prev) == e.Start
-
-	// As in Free, a merged extent takes the place of one it grew from in
-	// the start order; its length changed, so it moves in the size order.
-	switch {
-	case mergePrev && mergeNext:
-		m := page.Extent{Start: prev.Start, Len: prev.Len + e.Len + next.Len}
-		l.free.setAt(prevAt, m)
-		l.free.deleteAt(at)
+	if prev, ok := floor(l.free, page.Extent{Start: e.Start - 1}); ok && end(prev) == e.Start {
+		l.free.Delete(prev)
 		l.sizes.Delete(prev)
-		l.sizes.Delete(next)
-		e = m
-	case mergePrev:
-		m := page.Extent{Start: prev.Start, Len: prev.Len + e.Len}
-		l.free.setAt(prevAt, m)
-		l.sizes.Delete(prev)
-		e = m
-	case mergeNext:
-		m := page.Extent{Start: e.Start, Len: e.Len + next.Len}
-		l.free.setAt(at, m)
-		l.sizes.Delete(next)
-		e = m
-	default:
-		l.free.insertAt(at, e)
+		e = page.Extent{Start: prev.Start, Len: prev.Len + e.Len}
 	}
+	if next, ok := l.free.Get(page.Extent{Start: end(e)}); ok {
+		l.free.Delete(next)
+		l.sizes.Delete(next)
+		e.Len += next.Len
+	}
+	l.free.ReplaceOrInsert(e)
 	l.sizes.ReplaceOrInsert(e)
-}
-
-// Conflict says why freeing n pages at id would be refused (Free panics
-// on it), or returns "". The tx package asks before freeing a run whose
-// id and length came from the file, where a conflict means a damaged file
-// rather than a bug in folio.
-//
-// NB: Conflict records a clean answer for the Free that usually follows,
-// so it writes to l, like the methods that change it.
-func (l *List) Conflict(id page.ID, n int) string {
-	e := page.Extent{Start: id, Len: uint64(max(n, 0))}
-	at, why := l.conflict(e)
-	if why == "" {
-		l.checked.e, l.checked.at = e, at
-	}
-	return why
 }
 
 // conflict says why e cannot become free or pending, or "" if it can: it
 // must be a valid extent (invariant 1) sharing no page with a free or
 // pending one. The message is built only on failure, so the check costs
-// no allocation. It also returns where e would go in the pending start
-// order, so that Free merges without searching again.
+// no allocation.
 //
-// Extents in one set are disjoint (invariants 2 and 4), so their ends
-// increase with their starts: of those starting before e, only the last
-// can reach into e, and of those starting in e or after, only the first
-// can start inside e. Hence one search per set, O(log n).
-func (l *List) conflict(e page.Extent) (at pos, why string) {
+// Of the extents starting before end(e), only the last can reach into e:
+// extents in one set are disjoint (invariants 2 and 4), so their ends
+// increase with their starts. Hence one floor lookup per set, O(log n).
+// Conflict says why freeing n pages at id would be refused (Free panics
+// on it), or returns "". The tx package asks before freeing a run whose
+// id and length came from the file, where a conflict means a damaged file
+// rather than a bug in folio.
+func (l *List) Conflict(id page.ID, n int) string {
+	return l.conflict(page.Extent{Start: id, Len: uint64(max(n, 0))})
+}
+
+func (l *List) conflict(e page.Extent) string {
 	if e.Len == 0 || e.Start < metaPages || end(e) < e.Start {
-		return pos{}, "not a run of data pages"
+		return "not a run of data pages"
 	}
-	if f, ok := overlap(l.free, e, page.Extent{Start: e.Start}, func(f page.Extent) page.Extent { return f }); ok {
-		return pos{}, fmt.Sprintf("pages already free in [%d, +%d)", f.Start, f.Len)
+	last := end(e) - 1
+	if f, ok := floor(l.free, page.Extent{Start: last}); ok && end(f) > e.Start {
+		return fmt.Sprintf("pages already free in [%d, +%d)", f.Start, f.Len)
 	}
-	at = l.pending.search(pendingExt{Extent: page.Extent{Start: e.Start}})
-	if p, ok := overlapAt(l.pending, at, e, func(p pendingExt) page.Extent { return p.Extent }); ok {
-		return pos{}, fmt.Sprintf("pages already pending in [%d, +%d), freed by tx %d", p.Start, p.Len, p.tx)
+	if p, ok := floor(l.pending, pendingExt{Extent: page.Extent{Start: last}}); ok && end(p.Extent) > e.Start {
+		return fmt.Sprintf("pages already pending in [%d, +%d), freed by tx %d", p.Start, p.Len, p.tx)
 	}
-	return at, ""
+	return ""
 }
 
-// overlap returns an item of s, ordered by start, that shares a page with
-// e; key is e's start as an item of s.
-func overlap[T any](s *set[T], e page.Extent, key T, ext func(T) page.Extent) (T, bool) {
-	return overlapAt(s, s.search(key), e, ext)
+// floor returns the greatest item <= key.
+func floor[T any](t *btree.BTreeG[T], key T) (item T, ok bool) {
+	t.DescendLessOrEqual(key, func(i T) bool { item, ok = i, true; return false })
+	return item, ok
 }
 
-// overlapAt is overlap given at, the position of the first item of s that
-// starts at or after e. Items of s are disjoint, so only two can overlap
-// e first: the one before at (if it reaches past e.Start) and the one at at
-// (if it starts before e ends).
-func overlapAt[T any](s *set[T], at pos, e page.Extent, ext func(T) page.Extent) (T, bool) {
-	if b, ok := s.before(at); ok {
-		if item, _ := s.at(b); end(ext(item)) > e.Start {
-			return item, true
-		}
-	}
-	item, ok := s.at(at)
-	return item, ok && ext(item).Start < end(e)
+// ceil returns the least item >= key.
+func ceil[T any](t *btree.BTreeG[T], key T) (item T, ok bool) {
+	t.AscendGreaterOrEqual(key, func(i T) bool { item, ok = i, true; return false })
+	return item, ok
 }

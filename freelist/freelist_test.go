@@ -272,52 +272,6 @@ func TestFreeBugsPanic(t *testing.T) {
 	})
 }
 
-// TestConflictThenFree checks that what Conflict records for the next Free
-// does not outlive a change: after each change, a Free of the checked run
-// is refused if the run became free or pending, and lands in the right
-// place otherwise.
-func TestConflictThenFree(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(l *List)
-		refuse string // Free(9, 40, 1) after the change panics with this
-	}{
-		{"nothing", func(l *List) {}, ""},
-		{"free of the run", func(l *List) { l.Free(8, 40, 1) }, "already pending in [40, +1)"},
-		{"free before the run", func(l *List) { l.Free(8, 39, 1) }, ""},
-		{"free after the run", func(l *List) { l.Free(9, 41, 1) }, ""},
-		{"release", func(l *List) { l.Release(7) }, ""},
-		{"release before the run", func(l *List) { l.Release(6) }, ""},
-		{"allocate", func(l *List) { l.Allocate(1) }, ""},
-		{"trim", func(l *List) { l.TrimTail(100) }, ""},
-		{"load", func(l *List) { l.Load([]page.Extent{x(40, 2)}) }, "already free in [40, +2)"},
-		{"clone", func(l *List) { l.Clone().Free(8, 39, 1) }, ""},
-		{"conflict of another run", func(l *List) { l.Conflict(39, 1) }, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			l := load(x(10, 2), x(98, 2))
-			for _, id := range []page.ID{20, 30, 36, 44, 50} {
-				l.Free(7, id, 1)
-			}
-			if why := l.Conflict(40, 1); why != "" {
-				t.Fatalf("Conflict(40, 1) = %q", why)
-			}
-			tc.change(l)
-			if tc.refuse != "" {
-				mustPanic(t, tc.refuse, func() { l.Free(9, 40, 1) })
-				return
-			}
-			l.Free(9, 40, 1)
-			mustVerify(t, l)
-			found := false
-			l.ForEachPending(func(tx page.TxID, e page.Extent) { found = found || tx == 9 && e.Start <= 40 && end(e) > 40 })
-			if !found {
-				t.Fatalf("page 40 not pending under tx 9: %+v", stateOf(l).Pending)
-			}
-		})
-	}
-}
-
 func TestTrimTail(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -405,7 +359,7 @@ func checkRoundTrip(t testing.TB, exts []page.Extent, high page.ID) {
 }
 
 // fragmented returns a List whose n free extents are the even pages from
-// 2, one page each, so that every set spans many chunks.
+// 2, one page each, so that every tree spans several levels.
 func fragmented(n int) *List {
 	exts := make([]page.Extent, n)
 	for i := range exts {
@@ -415,7 +369,7 @@ func fragmented(n int) *List {
 }
 
 func TestCloneIndependent(t *testing.T) {
-	const n = 2000 // enough for dozens of chunks of 64
+	const n = 2000 // enough for trees several levels deep at degree 16
 	mutate := func(l *List, tx page.TxID) {
 		for i := range 50 {
 			id, ok := l.Allocate(1)
@@ -677,15 +631,6 @@ func (r *randomized) step(l *List, m *model, depth int) (*List, *model, string) 
 			m.owned = append(m.owned, x(o.Start+page.ID(b), o.Len-b))
 		}
 		e := x(o.Start+page.ID(a), b-a)
-		if r.rng.IntN(2) == 0 { // as tx.Free does: Free then reuses the check
-			if why := l.Conflict(e.Start, int(e.Len)); why != "" {
-				r.t.Fatalf("op %d: Conflict(%d, %d) of an owned run: %s", r.ops, e.Start, e.Len, why)
-			}
-			if r.rng.IntN(4) == 0 { // a change in between must void the check
-				l.Release(r.tx - 1)
-				m.release(r.tx - 1)
-			}
-		}
 		l.Free(r.tx, e.Start, int(e.Len))
 		m.set(e, int64(r.tx))
 		return l, m, fmt.Sprintf("Free(%d, %d, %d)", r.tx, e.Start, e.Len)
@@ -701,19 +646,6 @@ func (r *randomized) step(l *List, m *model, depth int) (*List, *model, string) 
 		l.Release(upTo)
 		m.release(upTo)
 		return l, m, fmt.Sprintf("commit, Release(%d)", upTo)
-	case k < 83:
-		// Conflict of any run, against the model. A clean answer stays
-		// recorded for a Free that may never come, which the operations
-		// after must not be misled by.
-		e := x(page.ID(r.rng.IntN(int(m.high())+4)), uint64(1+r.rng.IntN(4)))
-		want := e.Start < metaPages
-		for i := e.Start; i < end(e) && i < m.high(); i++ {
-			want = want || m.pages[i] != pageUsed
-		}
-		if why := l.Conflict(e.Start, int(e.Len)); (why != "") != want {
-			r.t.Fatalf("op %d: Conflict(%d, %d) = %q; model says conflict=%v", r.ops, e.Start, e.Len, why, want)
-		}
-		return l, m, fmt.Sprintf("Conflict(%d, %d)", e.Start, e.Len)
 	case k < 85:
 		high := l.TrimTail(m.high())
 		for m.high() > 2 && m.pages[m.high()-1] == pageFree {
@@ -766,7 +698,7 @@ func runRandomized(t *testing.T, seed uint64, ops int) {
 		r.check(l, m, what)
 		maxFree, maxPending = max(maxFree, l.free.Len()), max(maxPending, l.pending.Len())
 	}
-	// The sets should have grown past one chunk (chunkMax items).
+	// The trees should have grown past one node (2*degree-1 items).
 	t.Logf("%d ops, %d pages; at most %d free and %d pending extents",
 		r.ops, m.high(), maxFree, maxPending)
 }
@@ -780,14 +712,14 @@ func TestRandomized(t *testing.T) {
 	}
 	t.Logf("seed %d (rerun with -seed %d)", seed, seed)
 	regressionSeeds := []uint64{1, 2, 3}
-	// Chunks of 2 and 8 items make many chunks after a handful of
-	// extents, so chunk splits and joins, and copy-on-write after Clone,
-	// happen all the time.
-	for _, c := range []int{2, 8, chunkMax} {
+	// Degree 2 (the least google/btree allows) makes every tree deep
+	// after a handful of extents, so node splits and merges, and
+	// copy-on-write after Clone, happen all the time.
+	for _, d := range []int{2, degree} {
 		for _, s := range append(regressionSeeds, seed) {
-			t.Run(fmt.Sprintf("chunk=%d/seed=%d", c, s), func(t *testing.T) {
-				defer func(old int) { chunkMax = old }(chunkMax)
-				chunkMax = c
+			t.Run(fmt.Sprintf("degree=%d/seed=%d", d, s), func(t *testing.T) {
+				defer func(old int) { degree = old }(degree)
+				degree = d
 				runRandomized(t, s, *opsFlag)
 			})
 		}
@@ -814,8 +746,8 @@ func TestVerifyDetects(t *testing.T) {
 			l.free.ReplaceOrInsert(x(40, 0))
 			l.sizes.ReplaceOrInsert(x(40, 0))
 		}, "not a run of data pages (invariant 1)"},
-		{"size order missing one", func(l *List) { l.sizes.Delete(x(10, 5)) }, "missing from the size order (invariant 3)"},
-		{"size order has an extra", func(l *List) { l.sizes.ReplaceOrInsert(x(50, 1)) }, "by size (invariant 3)"},
+		{"size tree missing one", func(l *List) { l.sizes.Delete(x(10, 5)) }, "missing from the size tree (invariant 3)"},
+		{"size tree has an extra", func(l *List) { l.sizes.ReplaceOrInsert(x(50, 1)) }, "by size (invariant 3)"},
 		{"free count", func(l *List) { l.freePages++ }, "FreeCount says 6 (invariant 6)"},
 		{"pending over free", func(l *List) {
 			p := pendingExt{x(14, 2), 9}
@@ -835,10 +767,10 @@ func TestVerifyDetects(t *testing.T) {
 			l.byTx.ReplaceOrInsert(p)
 			l.pendingPages++
 		}, "of tx 3 are adjacent, not merged (invariant 4)"},
-		{"txid order disagrees", func(l *List) {
+		{"txid tree disagrees", func(l *List) {
 			l.byTx.ReplaceOrInsert(pendingExt{x(30, 3), 3})
-		}, "missing from the txid order (invariant 5)"},
-		{"txid order has an extra", func(l *List) {
+		}, "missing from the txid tree (invariant 5)"},
+		{"txid tree has an extra", func(l *List) {
 			l.byTx.ReplaceOrInsert(pendingExt{x(60, 1), 1})
 		}, "by txid (invariant 5)"},
 		{"pending count", func(l *List) { l.pendingPages-- }, "PendingCount says 3 (invariant 6)"},
@@ -901,7 +833,7 @@ func BenchmarkAllocateFreeRelease(b *testing.B) {
 }
 
 // BenchmarkCloneAllocate is one write transaction's first touch of the
-// committed List: a Clone, then an allocation that copies chunks.
+// committed List: a Clone, then an allocation that copies tree paths.
 func BenchmarkCloneAllocate(b *testing.B) {
 	for _, extents := range []int{1e3, 1e5} {
 		b.Run(fmt.Sprintf("extents=%d", extents), func(b *testing.B) {

@@ -36,16 +36,6 @@ func (l *List) Verify() error {
 		n     int
 		pages uint64
 	)
-	for _, c := range []struct {
-		name   string
-		verify func() error
-	}{
-		{"free", l.free.verify}, {"size", l.sizes.verify}, {"pending", l.pending.verify}, {"txid", l.byTx.verify},
-	} {
-		if err := c.verify(); err != nil {
-			return fmt.Errorf("folio/freelist: %s order: %w", c.name, err)
-		}
-	}
 	l.free.Ascend(func(e page.Extent) bool {
 		switch {
 		case e.Len == 0 || e.Start < metaPages || end(e) < e.Start:
@@ -56,8 +46,8 @@ func (l *List) Verify() error {
 		case n > 0 && e.Start == end(prev):
 			err = fmt.Errorf("folio/freelist: free extents [%d, +%d) and [%d, +%d) are adjacent, not merged (invariant 2)",
 				prev.Start, prev.Len, e.Start, e.Len)
-		case !l.sizes.Has(e): // the size order's key is the whole extent
-			err = fmt.Errorf("folio/freelist: free extent [%d, +%d) is missing from the size order (invariant 3)", e.Start, e.Len)
+		case !l.sizes.Has(e): // the size tree's key is the whole extent
+			err = fmt.Errorf("folio/freelist: free extent [%d, +%d) is missing from the size tree (invariant 3)", e.Start, e.Len)
 		}
 		prev, n, pages = e, n+1, pages+e.Len
 		return err == nil
@@ -65,7 +55,7 @@ func (l *List) Verify() error {
 	if err != nil {
 		return err
 	}
-	// Every extent by start is in the size order, and both hold distinct
+	// Every extent by start is in the size tree, and both hold distinct
 	// items, so equal sizes mean equal sets.
 	if n != l.sizes.Len() {
 		return fmt.Errorf("folio/freelist: %d free extents by start, %d by size (invariant 3)", n, l.sizes.Len())
@@ -90,12 +80,12 @@ func (l *List) Verify() error {
 				prevP.Start, prevP.Len, e.Start, e.Len, p.tx)
 		}
 		if err == nil {
-			if f, ok := overlap(l.free, e, page.Extent{Start: e.Start}, func(f page.Extent) page.Extent { return f }); ok {
+			if f, ok := floor(l.free, page.Extent{Start: end(e) - 1}); ok && end(f) > e.Start {
 				err = fmt.Errorf("folio/freelist: pending extent [%d, +%d) of tx %d overlaps free extent [%d, +%d) (invariant 4)",
 					e.Start, e.Len, p.tx, f.Start, f.Len)
 			} else if q, ok := l.byTx.Get(p); !ok || q != p {
 				// Get matches on (tx, start) only, hence the compare.
-				err = fmt.Errorf("folio/freelist: pending extent [%d, +%d) of tx %d is missing from the txid order (invariant 5)",
+				err = fmt.Errorf("folio/freelist: pending extent [%d, +%d) of tx %d is missing from the txid tree (invariant 5)",
 					e.Start, e.Len, p.tx)
 			}
 		}
