@@ -79,7 +79,7 @@ func TestStatsWAL(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !regexp.MustCompile(`(?m)^wal: [\d.]+ [KM]iB, last checkpoint at txid 6, 0 commits since$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^wal: [\d.]+ (B|[KM]iB), last checkpoint at txid 6, 0 commits since$`).MatchString(out) {
 		t.Errorf("no wal line:\n%s", out)
 	}
 	code, out, stderr = runCLI(t, "stats", "--json", path)
