@@ -127,6 +127,7 @@ func (t *Tree) read(p []byte, id page.ID) (*Node, error) {
 		}
 		return n, nil
 	}
+	off := page.HeaderSize + count*(page.HintSize+page.BranchElemSize)
 	for i := range n.inodes {
 		key, ok := page.BranchKey(p, i)
 		if !ok {
@@ -134,6 +135,10 @@ func (t *Tree) read(p []byte, id page.ID) (*Node, error) {
 		}
 		child, sum := page.BranchChild(p, i)
 		n.inodes[i] = inode{klen: uint32(len(key)), kv: key, child: child, sum: sum}
+		if end := off + len(key); end <= len(p) && end <= math.MaxInt32 && len(key) > 0 && &p[off] == &key[0] {
+			n.inodes[i].src = int32(off)
+			off = end
+		}
 	}
 	return n, nil
 }
@@ -259,6 +264,12 @@ func (n *Node) elemSize(in *inode) int {
 
 // encode writes ins, all or part of n's inodes, into run (sized by size)
 // as page id and returns the run's checksum.
+//
+// Inodes that still alias consecutive, back to back elements of n's source
+// page (in a random-order load, all but one or two of a leaf's, and all
+// but the changed children of a branch) have their bytes copied in one
+// piece and their hints computed from the copy: the old page is then read
+// once, in order, instead of key by key.
 func (n *Node) encode(run []byte, id page.ID, ins []inode, tx page.TxID, pageSize int) uint32 {
 	flags, elem := page.FlagBranch, page.BranchElemSize
 	if n.leaf {
@@ -266,54 +277,47 @@ func (n *Node) encode(run []byte, id page.ID, ins []inode, tx page.TxID, pageSiz
 	}
 	page.PutHeader(run, id, tx, flags, len(ins), uint32(len(run)/pageSize-1))
 	off := page.HeaderSize + len(ins)*(page.HintSize+elem)
-	if n.leaf {
-		n.encodeLeaf(run, ins, off)
-		return page.Seal(run)
-	}
-	for i := range ins {
-		in := &ins[i]
-		key := in.key()
-		page.PutHint(run, i, key)
-		page.PutBranchElem(run, i, in.child, in.sum, off, len(key))
-		off += copy(run[off:], key)
+	for i := 0; i < len(ins); {
+		k := i + 1
+		if start := n.aliased(&ins[i]); start > 0 {
+			end := start + len(n.body(&ins[i]))
+			for ; k < len(ins) && n.aliased(&ins[k]) == end; k++ {
+				end += len(n.body(&ins[k]))
+			}
+			copy(run[off:], n.src[start:end])
+		} else {
+			copy(run[off:], n.body(&ins[i]))
+		}
+		for ; i < k; i++ {
+			in := &ins[i]
+			klen, size := int(in.klen), len(n.body(in))
+			if n.leaf {
+				page.PutLeafElem(run, i, in.flags, off, klen, size-klen)
+			} else {
+				page.PutBranchElem(run, i, in.child, in.sum, off, klen)
+			}
+			page.PutHint(run, i, run[off:off+klen])
+			off += size
+		}
 	}
 	return page.Seal(run)
 }
 
-// encodeLeaf writes the elements, keys and values of leaf inodes ins into
-// run from offset off on. Inodes that still alias consecutive, back to
-// back elements of n's source page (in a random-order load, all but one
-// or two of a leaf's) have their keys and values copied in one piece,
-// and their hints computed from the copy: the old page's bytes are then
-// read once, in order, instead of key by key.
-func (n *Node) encodeLeaf(run []byte, ins []inode, off int) {
-	for i := 0; i < len(ins); {
-		k := i + 1
-		if start := n.aliased(&ins[i]); start > 0 {
-			end := start + len(ins[i].kv)
-			for ; k < len(ins) && n.aliased(&ins[k]) == end; k++ {
-				end += len(ins[k].kv)
-			}
-			copy(run[off:], n.src[start:end])
-		} else {
-			copy(run[off:], ins[i].kv)
-		}
-		for ; i < k; i++ {
-			in := &ins[i]
-			klen := int(in.klen)
-			page.PutLeafElem(run, i, in.flags, off, klen, len(in.kv)-klen)
-			page.PutHint(run, i, run[off:off+klen])
-			off += len(in.kv)
-		}
+// body returns the bytes an element of n stores after the elements: the
+// key and value of a leaf element, the key of a branch element.
+func (n *Node) body(in *inode) []byte {
+	if n.leaf {
+		return in.kv
 	}
+	return in.key()
 }
 
-// aliased returns the offset in n.src where in's kv lies, or 0 if it does
-// not lie there (a new or changed element, or one moved here from another
-// node).
+// aliased returns the offset in n.src where in's body lies, or 0 if it
+// does not lie there (a new or changed element, or one moved here from
+// another node).
 func (n *Node) aliased(in *inode) int {
-	off := int(in.src)
-	if off == 0 || len(in.kv) == 0 || off+len(in.kv) > len(n.src) || &n.src[off] != &in.kv[0] {
+	off, b := int(in.src), n.body(in)
+	if off == 0 || len(b) == 0 || off+len(b) > len(n.src) || &n.src[off] != &b[0] {
 		return 0
 	}
 	return off

@@ -7,15 +7,15 @@ import (
 	"testing"
 )
 
-// TestEncodeBulkCopy checks that encoding a leaf whose elements still
+// TestEncodeBulkCopy checks that encoding a node whose elements still
 // alias its source page (copied in bulk) gives the same bytes as copying
-// element by element, across inserts, replacements, deletes, splits and
-// merges between commits.
+// element by element, for leaves and branches, across inserts,
+// replacements, deletes, splits and merges between commits.
 func TestEncodeBulkCopy(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed(t), 3))
 	m := newMemPages(1024)
 	tr := New(m, 0, 0)
-	bulk := 0
+	bulk, branches := 0, 0
 	for round := 0; round < 30; round++ {
 		for i := rng.IntN(300); i > 0; i-- {
 			k := []byte(fmt.Sprintf("k%05d", rng.IntN(4000)))
@@ -34,13 +34,10 @@ func TestEncodeBulkCopy(t *testing.T) {
 		}
 		var check func(n *Node)
 		check = func(n *Node) {
-			if !n.leaf {
-				for i := range n.inodes {
-					if c := n.inodes[i].node; c != nil {
-						check(c)
-					}
+			for i := range n.inodes {
+				if c := n.inodes[i].node; c != nil {
+					check(c)
 				}
-				return
 			}
 			if len(n.inodes) == 0 {
 				return
@@ -48,6 +45,9 @@ func TestEncodeBulkCopy(t *testing.T) {
 			for i := range n.inodes {
 				if n.aliased(&n.inodes[i]) > 0 {
 					bulk++
+					if !n.leaf {
+						branches++
+					}
 				}
 			}
 			size := n.size()
@@ -58,7 +58,7 @@ func TestEncodeBulkCopy(t *testing.T) {
 			want := make([]byte, len(got))
 			slow.encode(want, 7, n.inodes, 9, 1024)
 			if !bytes.Equal(got, want) {
-				t.Fatalf("round %d: bulk encoding differs from element by element", round)
+				t.Fatalf("round %d: bulk encoding of a node (leaf %v) differs from element by element", round, n.leaf)
 			}
 		}
 		if tr.rootNode != nil {
@@ -69,7 +69,7 @@ func TestEncodeBulkCopy(t *testing.T) {
 		}
 		m.commit()
 	}
-	if bulk == 0 {
-		t.Fatal("no element was copied in bulk")
+	if bulk == 0 || branches == 0 {
+		t.Fatalf("%d elements copied in bulk, %d of them in branches", bulk, branches)
 	}
 }

@@ -84,13 +84,14 @@ func (t *Tree) spillChildren(n *Node) error {
 		}
 		k := len(out)
 		if out == nil {
-			var one [1]inode
-			entries, err := t.spill(in.node, one[:0])
+			// The child's first entry goes straight into its own inode
+			// (spill reads in.node before it appends); the capacity of
+			// one sends any second entry to a new array.
+			entries, err := t.spill(in.node, n.inodes[i:i:i+1])
 			if err != nil {
 				return err
 			}
 			if len(entries) == 1 {
-				n.inodes[i] = entries[0]
 				continue
 			}
 			out = make([]inode, 0, len(n.inodes)+len(entries))
