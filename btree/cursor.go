@@ -357,6 +357,7 @@ func (c *Cursor) Delete() error {
 	c.t.freeValue(n.inodes[f.index].flags, n.inodes[f.index].value(), n.id)
 	n.inodes = append(n.inodes[:f.index], n.inodes[f.index+1:]...)
 	n.unbalanced, n.appendOnly = true, false
+	c.t.removed = true
 	f.count = len(n.inodes)
 	c.deleted = true
 	return nil

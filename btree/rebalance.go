@@ -9,8 +9,13 @@ func (t *Tree) Rebalance() error {
 	if n == nil {
 		return nil
 	}
-	if err := t.rebalance(n); err != nil {
-		return err
+	// Only a removed element leaves a node under-full or empty: a
+	// transaction of inserts skips the walk over every node it touched.
+	if t.removed {
+		if err := t.rebalance(n); err != nil {
+			return err
+		}
+		t.removed = false
 	}
 	for !n.leaf && len(n.inodes) == 1 {
 		c, err := t.child(n, 0)

@@ -47,6 +47,9 @@ type Tree struct {
 	inodeChunks []usedChunk
 	// parts is split's scratch, reused by every split.
 	parts []part
+	// removed: an element was removed since the last Rebalance, which
+	// then has nodes to look at.
+	removed bool
 }
 
 // arenaChunk is the size of an arena allocation; copies over a quarter of
@@ -468,6 +471,7 @@ func (t *Tree) Delete(key []byte, check Check) (bool, error) {
 	t.freeValue(n.inodes[i].flags, n.inodes[i].value(), n.id)
 	n.inodes = append(n.inodes[:i], n.inodes[i+1:]...)
 	n.unbalanced, n.appendOnly = true, false
+	t.removed = true
 	return true, nil
 }
 
