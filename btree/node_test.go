@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/foliodb/folio/page"
 )
 
 // TestEncodeBulkCopy checks that encoding a node whose elements still
@@ -71,5 +73,55 @@ func TestEncodeBulkCopy(t *testing.T) {
 	}
 	if bulk == 0 || branches == 0 {
 		t.Fatalf("%d elements copied in bulk, %d of them in branches", bulk, branches)
+	}
+}
+
+// TestReadForeignLayout reads a leaf whose keys and values lie in the
+// reverse order of its elements (valid, but not how encode lays them
+// out): read copies them instead of aliasing, and a change to the leaf
+// spills to a page with every key.
+func TestReadForeignLayout(t *testing.T) {
+	const ps = 1024
+	m := newMemPages(ps)
+	want := map[string]string{}
+	var keys, vals []string
+	for i := 0; i < 8; i++ {
+		k, v := fmt.Sprintf("key%02d", i), fmt.Sprintf("value%d", i*i)
+		keys, vals = append(keys, k), append(vals, v)
+		want[k] = v
+	}
+	p := make([]byte, ps)
+	page.PutHeader(p, 2, 1, page.FlagLeaf, len(keys), 0)
+	end := ps
+	for i := range keys {
+		end -= len(keys[i]) + len(vals[i])
+		copy(p[end:], keys[i])
+		copy(p[end+len(keys[i]):], vals[i])
+		page.PutHint(p, i, []byte(keys[i]))
+		page.PutLeafElem(p, i, 0, end, len(keys[i]), len(vals[i]))
+	}
+	sum := page.Seal(p)
+	m.file = append(make([]byte, 2*ps), p...)
+	m.high = 3
+	tr := New(m, 2, sum)
+	if err := tr.Put([]byte("key03x"), []byte("new"), 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	want["key03x"] = "new"
+	for _, in := range tr.rootNode.inodes {
+		if in.src != 0 {
+			t.Fatalf("inode of key %q aliases the foreign page at %d", in.key(), in.src)
+		}
+	}
+	if err := tr.Rebalance(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Spill(); err != nil {
+		t.Fatal(err)
+	}
+	m.commit()
+	got, _ := walkAll(t, tr)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }
