@@ -508,3 +508,67 @@ func TestGrowthNeverWaitsForReaders(t *testing.T) {
 	}
 	_ = rtx.Rollback()
 }
+
+// TestCloseGivesBackGrownTail: the file grows ahead of its data in steps;
+// Close gives the unused tail back, in both modes, and the next commit
+// grows it again.
+func TestCloseGivesBackGrownTail(t *testing.T) {
+	for _, wal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wal=%v", wal), func(t *testing.T) {
+			path := tempPath(t)
+			opts := &Options{PageSize: 1024, WAL: wal}
+			db, err := Open(path, 0o600, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill := func(db *DB, from int) {
+				mustUpdate(t, db, func(tx *Tx) error {
+					b, err := tx.CreateBucketIfNotExists([]byte("b"))
+					if err != nil {
+						return err
+					}
+					for i := from; i < from+500; i++ {
+						if err := b.Put(fmt.Appendf(nil, "%08d", i), make([]byte, 50)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			}
+			// Fill until the file has grown past the data (a doubling or an
+			// AllocSize step rarely ends exactly at the high water mark).
+			var in Info
+			for n := 0; n < 10; n++ {
+				fill(db, n*500)
+				// WAL mode: the checkpoint Close would make comes now, so
+				// Info sees the high water mark the file ends at.
+				if err := db.Checkpoint(); err != nil {
+					t.Fatal(err)
+				}
+				if in, _ = db.Info(); in.FileSize > int64(in.HighPage)*1024 {
+					break
+				}
+			}
+			if in.FileSize <= int64(in.HighPage)*1024 {
+				t.Fatalf("no grown tail to give back: file %d bytes, high water %d pages", in.FileSize, in.HighPage)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := int64(in.HighPage) * 1024; fi.Size() != want {
+				t.Fatalf("closed file is %d bytes, want the high water mark %d", fi.Size(), want)
+			}
+			db, err = Open(path, 0o600, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill(db, 5000)
+			mustCheck(t, db)
+			closeChecked(t, db)
+		})
+	}
+}

@@ -429,6 +429,24 @@ func (db *DB) Close() error {
 	if v := db.head.view; v.refs == 0 && !v.closed {
 		_ = v.v.Close()
 	}
+	if v := db.pendingView; v != nil { // mapped by a commit that failed later
+		_ = v.v.Close()
+	}
+	// Give back the space grown ahead of the data: a closed file ends at
+	// its high water mark, as small as what it holds. Nothing maps it
+	// now, and the meta (durable, or checkpointed in WAL mode) reaches
+	// no page past it. Not synced: a crash leaves the longer file, whose
+	// tail is free anyway.
+	db.mu.Lock()
+	failed := db.failed
+	db.mu.Unlock()
+	if !db.readOnly && failed == nil && ckptErr == nil {
+		if end := int64(db.head.meta.High) * int64(db.pageSize); end < db.st.Size() {
+			if err := db.st.Truncate(end); err != nil {
+				db.logf("folio: %s: give back the file's free tail on close: %v", db.path, err)
+			}
+		}
+	}
 	if db.wal.log != nil {
 		if err := db.wal.log.Close(); err != nil && ckptErr == nil {
 			ckptErr = err

@@ -49,6 +49,7 @@ var spaces = regexp.MustCompile(` {2,}`)
 
 func TestPages(t *testing.T) {
 	sample := sampleDB(t)
+	withTail(t, sample, 4)
 	churned := churnedDB(t)
 	for _, tc := range []struct {
 		name string
