@@ -110,6 +110,13 @@ func runChild(engine, wl, path string, c *config) error {
 		return err
 	}
 	m[strings.ToLower(wl)+".close_ms"] = float64(time.Since(t0)) / float64(time.Millisecond)
+	// The file at rest: an engine may give back space it grew ahead of
+	// its data when it closes (folio does; bbolt and LMDB keep it).
+	if _, loaded := m[strings.ToLower(wl)+".file_mb"]; loaded {
+		if fi, err := os.Stat(path); err == nil {
+			m[strings.ToLower(wl)+".closed_file_mb"] = float64(fi.Size()) / (1 << 20)
+		}
+	}
 	return json.NewEncoder(os.Stdout).Encode(m)
 }
 
