@@ -75,7 +75,8 @@ type Node struct {
 	leaf  bool
 	id    page.ID // page run this node was read from; 0 once freed or if new
 	pages int     // length of that run in pages
-	// src is the committed run the node was read from (nil if new); its
+	// src is the committed run the node's inodes were read from (a part
+	// of a split node keeps its original's; nil for a new node). Its
 	// bytes stay valid for the life of the transaction (Pages.Run).
 	src        []byte
 	inodes     []inode
@@ -178,8 +179,9 @@ type usedChunk struct {
 }
 
 // newInodes returns an inode slice of length n and capacity c, cut from
-// the tree's inode slab when small. The elements are not zeroed: read
-// sets every one, and an append past the length writes a whole inode.
+// the tree's inode slab when small. The elements need not be zero (in
+// invariant builds a reused chunk holds poison): read sets every one, and
+// an append past the length writes a whole inode.
 // INVARIANT: the capacity is exact, so an append past it reallocates
 // instead of running into the next node's inodes.
 func (t *Tree) newInodes(n, c int) []inode {
