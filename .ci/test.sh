@@ -25,8 +25,8 @@ go test -count=1 -run TestLayering .
 echo "== go test -race (seed corpora of every fuzz target included)"
 go test -race -count=1 -timeout 12m ./...
 
-echo "== allocation checks and big-copy tests (need a build without -race)"
-go test -count=1 -run 'TestReadPathAllocs|TestViewBucketGetAllocs|TestWALLargeTransaction' .
+echo "== allocation checks (need a build without -race)"
+go test -count=1 -run 'TestReadPathAllocs|TestViewBucketGetAllocs' .
 
 if [ -d bench ]; then
   echo "== bench module builds"

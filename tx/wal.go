@@ -28,8 +28,10 @@ const (
 	DefaultCheckpointBytes    = 64 << 20
 	DefaultCheckpointInterval = 30 * time.Second
 	// maxRecordBytes bounds a log record; a bigger transaction commits
-	// directly (synced pages, then meta), which is a checkpoint.
-	maxRecordBytes = 64 << 20
+	// directly (synced pages, then meta), which is a checkpoint. Measured:
+	// a 4 MiB record (W2: 1,000 random keys) made a commit ~20 ms slower
+	// than committing directly; 200-800 KiB records were even.
+	maxRecordBytes = 1 << 20
 )
 
 // ErrLogPending is returned by a read-only open of a database whose log
