@@ -10,35 +10,64 @@ import (
 
 // Wire format: the payload of one write-ahead-log record, one committed
 // transaction's page images (package wal frames, checksums and compresses
-// it; this is what is inside):
+// it; this is what is inside). Version 2:
 //
 //	off  size  field
 //	  0     4  magic "fTXR"
-//	  4     4  version 1
+//	  4     4  version 2
 //	  8     8  txid
 //	 16     4  page size
 //	 20     4  run count
-//	 24    ps  the transaction's meta page, sealed
-//	  …        runs: first page id u64 | pages u32 | pages×ps bytes, sealed
+//	 24     4  meta bytes stored (m)
+//	 28     m  the transaction's meta page, sealed, without its zero tail
+//	  …        runs: first page id u64 | pages u32 | bytes stored u32 (s) |
+//	           s bytes: the sealed run without its zero tail
+//
+// A page's elements and keys are packed from its start, so its free space
+// is a zero tail: leaving it out takes ~35% off a record of partly filled
+// pages at no cost (s2 did the same for ~30 µs a 16 KiB record). The
+// stored part never ends in a zero byte, so each record has one encoding.
+// Version 1 (whole pages, 12-byte run headers, the meta at 24) still
+// decodes: a log written before the change replays.
 //
 // Page images rather than logical operations: replay then only copies
 // pages, with no tree code involved, and lands the file in exactly the
-// state the transaction left in memory (same page ids, same free list);
-// s2 compression in the log takes back most of the empty page space.
+// state the transaction left in memory (same page ids, same free list).
 const (
-	recordMagic   uint32 = 0x52585466 // "fTXR"
-	recordVersion uint32 = 1
-	recordHeader         = 24
-	runHeader            = 12
+	recordMagic     uint32 = 0x52585466 // "fTXR"
+	recordVersion   uint32 = 2
+	recordVersion1  uint32 = 1
+	recordHeader           = 28
+	recordHeaderV1         = 24
+	runHeader              = 16
+	runHeaderV1            = 12
+	trimmedMinBytes        = page.HeaderSize
+	// maxReplayBytes bounds the pages one version-2 record may claim
+	// (what its decoder allocates): far above what a logged commit holds
+	// (maxRecordBytes), so it only stops a hostile record.
+	maxReplayBytes = 64 << 20
 )
 
 // errRecord marks a log record that does not decode.
 var errRecord = errors.New("folio: bad write-ahead log record")
 
-// walRecord is a decoded record. Runs alias the payload.
+// walRecord is a decoded record. Runs alias the payload (version 1) or
+// one buffer of the record's own (version 2).
 type walRecord struct {
 	meta page.Meta
 	runs []dirtyRun
+}
+
+// storedLen is b's length without its zero tail.
+func storedLen(b []byte) int {
+	n := len(b)
+	for n >= 8 && binary.LittleEndian.Uint64(b[n-8:]) == 0 {
+		n -= 8
+	}
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return n
 }
 
 // encodeRecord builds the record of a transaction from its meta and runs.
@@ -57,37 +86,60 @@ func encodeRecord(buf []byte, meta *page.Meta, ps int, runs []dirtyRun) []byte {
 	binary.LittleEndian.PutUint32(buf[16:], uint32(ps))
 	binary.LittleEndian.PutUint32(buf[20:], uint32(len(runs)))
 	// Slot 0 in the image: replay writes it to whichever slot is free.
-	page.EncodeMeta(buf[recordHeader:recordHeader+ps], 0, meta)
-	off := recordHeader + ps
+	mp := buf[recordHeader : recordHeader+ps]
+	clear(mp)
+	page.EncodeMeta(mp, 0, meta)
+	m := storedLen(mp)
+	binary.LittleEndian.PutUint32(buf[24:], uint32(m))
+	off := recordHeader + m
 	for _, r := range runs {
+		s := storedLen(r.run)
 		binary.LittleEndian.PutUint64(buf[off:], uint64(r.id))
 		binary.LittleEndian.PutUint32(buf[off+8:], uint32(len(r.run)/ps))
+		binary.LittleEndian.PutUint32(buf[off+12:], uint32(s))
 		off += runHeader
-		off += copy(buf[off:], r.run)
+		off += copy(buf[off:], r.run[:s])
 	}
-	return buf
+	return buf[:off]
 }
 
 // decodeRecord checks and decodes a record for a file of page size ps.
 // Every run must be a sealed run whose header names its page id.
 func decodeRecord(b []byte, ps int) (walRecord, error) {
 	var rec walRecord
-	if len(b) < recordHeader {
+	if len(b) < recordHeaderV1 {
 		return rec, fmt.Errorf("%w: %d bytes", errRecord, len(b))
 	}
 	if m := binary.LittleEndian.Uint32(b[0:]); m != recordMagic {
 		return rec, fmt.Errorf("%w: magic %#x", errRecord, m)
 	}
-	if v := binary.LittleEndian.Uint32(b[4:]); v != recordVersion {
+	v := binary.LittleEndian.Uint32(b[4:])
+	if v != recordVersion && v != recordVersion1 {
 		return rec, fmt.Errorf("%w: version %d", errRecord, v)
 	}
 	if got := int(binary.LittleEndian.Uint32(b[16:])); got != ps {
 		return rec, fmt.Errorf("%w: page size %d, the file's is %d", errRecord, got, ps)
 	}
-	if len(b) < recordHeader+ps {
+	trimmed := v == recordVersion
+	off, metaLen, rh := recordHeaderV1, ps, runHeaderV1
+	if trimmed {
+		if len(b) < recordHeader {
+			return rec, fmt.Errorf("%w: %d bytes", errRecord, len(b))
+		}
+		off, metaLen, rh = recordHeader, int(binary.LittleEndian.Uint32(b[24:])), runHeader
+	}
+	if len(b)-off < metaLen {
 		return rec, fmt.Errorf("%w: no room for the meta page", errRecord)
 	}
-	m, err := page.DecodeMeta(b[recordHeader:recordHeader+ps], 0)
+	if trimmed && (metaLen < trimmedMinBytes || metaLen > ps || b[off+metaLen-1] == 0) {
+		return rec, fmt.Errorf("%w: meta of %d bytes", errRecord, metaLen)
+	}
+	mp := b[off : off+metaLen]
+	if trimmed {
+		mp = make([]byte, ps)
+		copy(mp, b[off:off+metaLen])
+	}
+	m, err := page.DecodeMeta(mp, 0)
 	if err != nil {
 		return rec, fmt.Errorf("%w: meta: %v", errRecord, err)
 	}
@@ -95,28 +147,65 @@ func decodeRecord(b []byte, ps int) (walRecord, error) {
 		return rec, fmt.Errorf("%w: txid %d, meta says %d", errRecord, binary.LittleEndian.Uint64(b[8:]), m.TxID)
 	}
 	rec.meta = m
+	off += metaLen
 	count := int(binary.LittleEndian.Uint32(b[20:]))
-	off := recordHeader + ps
-	if count > (len(b)-off)/(runHeader+ps) {
+	minRun := rh + ps
+	if trimmed {
+		minRun = rh + trimmedMinBytes
+	}
+	if count > (len(b)-off)/minRun {
 		return rec, fmt.Errorf("%w: %d runs in %d bytes", errRecord, count, len(b)-off)
 	}
 	rec.runs = make([]dirtyRun, 0, count)
+	// Version 2's runs get their zero tails back in one buffer; its size
+	// is bounded by the pages the headers claim, checked below against
+	// the meta's high water mark before anything is allocated.
+	var whole []byte
+	if trimmed {
+		total := uint64(0)
+		for i, o := 0, off; i < count; i++ {
+			if len(b)-o < rh {
+				return rec, fmt.Errorf("%w: run %d truncated", errRecord, i)
+			}
+			pages := uint64(binary.LittleEndian.Uint32(b[o+8:]))
+			total += pages
+			if pages == 0 || total > uint64(m.High) || total > maxReplayBytes/uint64(ps) {
+				return rec, fmt.Errorf("%w: run %d: %d pages", errRecord, i, pages)
+			}
+			o += rh + int(binary.LittleEndian.Uint32(b[o+12:]))
+			if o > len(b) {
+				return rec, fmt.Errorf("%w: run %d truncated", errRecord, i)
+			}
+		}
+		whole = make([]byte, total*uint64(ps))
+	}
 	for i := 0; i < count; i++ {
-		if len(b)-off < runHeader {
+		if len(b)-off < rh {
 			return rec, fmt.Errorf("%w: run %d truncated", errRecord, i)
 		}
 		id := page.ID(binary.LittleEndian.Uint64(b[off:]))
 		pages := uint64(binary.LittleEndian.Uint32(b[off+8:]))
-		off += runHeader
-		if pages == 0 || pages > uint64(len(b)-off)/uint64(ps) || id < 2 || uint64(id)+pages > uint64(m.High) {
+		stored := pages * uint64(ps)
+		if trimmed {
+			stored = uint64(binary.LittleEndian.Uint32(b[off+12:]))
+		}
+		off += rh
+		if pages == 0 || stored > pages*uint64(ps) || stored > uint64(len(b)-off) || id < 2 || uint64(id)+pages > uint64(m.High) {
 			return rec, fmt.Errorf("%w: run %d: page %d, %d pages", errRecord, i, id, pages)
 		}
-		run := b[off : off+int(pages)*ps]
+		run := b[off : off+int(stored)]
+		if trimmed {
+			if stored < trimmedMinBytes || run[len(run)-1] == 0 {
+				return rec, fmt.Errorf("%w: run %d: %d bytes stored", errRecord, i, stored)
+			}
+			copy(whole, run)
+			run, whole = whole[:pages*uint64(ps)], whole[pages*uint64(ps):]
+		}
 		if _, err := page.CheckRun(run, id, ps, page.FlagBranch|page.FlagLeaf|page.FlagLarge|page.FlagFreelist, page.PageChecksum(run), true); err != nil {
 			return rec, fmt.Errorf("%w: run %d: %v", errRecord, i, err)
 		}
 		rec.runs = append(rec.runs, dirtyRun{id: id, run: run})
-		off += len(run)
+		off += int(stored)
 	}
 	if off != len(b) {
 		return rec, fmt.Errorf("%w: %d trailing bytes", errRecord, len(b)-off)

@@ -2,6 +2,7 @@ package tx
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -27,6 +28,48 @@ func testRecord() []byte {
 	return encodeRecord(nil, &m, testPS, runs)
 }
 
+// partRun builds a sealed run of n pages at id whose first used bytes
+// are fill and the rest zeros, as a partly filled page is.
+func partRun(id page.ID, n, used int, fill byte) []byte {
+	run := make([]byte, n*testPS)
+	page.PutHeader(run, id, 5, page.FlagLarge, 0, uint32(n-1))
+	for i := page.HeaderSize; i < used; i++ {
+		run[i] = fill
+	}
+	page.Seal(run)
+	return run
+}
+
+// encodeRecordV1 writes the version 1 layout (whole pages), as a log
+// written before version 2 holds it.
+func encodeRecordV1(meta *page.Meta, ps int, runs []dirtyRun) []byte {
+	b := make([]byte, recordHeaderV1+ps)
+	binary.LittleEndian.PutUint32(b[0:], recordMagic)
+	binary.LittleEndian.PutUint32(b[4:], recordVersion1)
+	binary.LittleEndian.PutUint64(b[8:], uint64(meta.TxID))
+	binary.LittleEndian.PutUint32(b[16:], uint32(ps))
+	binary.LittleEndian.PutUint32(b[20:], uint32(len(runs)))
+	page.EncodeMeta(b[recordHeaderV1:], 0, meta)
+	for _, r := range runs {
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.id))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.run)/ps))
+		b = append(b, r.run...)
+	}
+	return b
+}
+
+func sameRecord(a, b walRecord) bool {
+	if a.meta != b.meta || len(a.runs) != len(b.runs) {
+		return false
+	}
+	for i := range a.runs {
+		if a.runs[i].id != b.runs[i].id || !bytes.Equal(a.runs[i].run, b.runs[i].run) {
+			return false
+		}
+	}
+	return true
+}
+
 func TestRecordRoundTrip(t *testing.T) {
 	b := testRecord()
 	rec, err := decodeRecord(b, testPS)
@@ -41,13 +84,14 @@ func TestRecordRoundTrip(t *testing.T) {
 	if !bytes.Equal(again, b) {
 		t.Fatal("re-encoding differs")
 	}
+	metaEnd := recordHeader + int(binary.LittleEndian.Uint32(b[24:]))
 	// Every truncation and a flipped byte in each part are refused.
-	for _, n := range []int{0, 10, recordHeader, recordHeader + testPS, len(b) - 1} {
+	for _, n := range []int{0, 10, recordHeader, metaEnd, metaEnd + runHeader + 5, len(b) - 1} {
 		if _, err := decodeRecord(b[:n], testPS); !errors.Is(err, errRecord) {
 			t.Errorf("truncated to %d: %v", n, err)
 		}
 	}
-	for _, off := range []int{0, 8, 16, recordHeader + 40, recordHeader + testPS + 2, len(b) - 5} {
+	for _, off := range []int{0, 8, 16, 24, recordHeader + 40, metaEnd + 2, metaEnd + 12, len(b) - 5} {
 		bad := bytes.Clone(b)
 		bad[off] ^= 0x40
 		if _, err := decodeRecord(bad, testPS); err == nil {
@@ -59,11 +103,55 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRecordTrimsZeroTails: a page's free space (its zero tail) is left
+// out of the record and comes back on decoding; a stored part that ends
+// in a zero (two encodings of one record) is refused; a version 1 record
+// (whole pages) still decodes to the same transaction.
+func TestRecordTrimsZeroTails(t *testing.T) {
+	m := page.Meta{PageSize: testPS, Root: 3, RootSum: 7, High: 10, TxID: 5}
+	runs := []dirtyRun{{id: 3, run: partRun(3, 1, 300, 'a')}, {id: 6, run: partRun(6, 2, testPS+10, 'b')}}
+	b := encodeRecord(nil, &m, testPS, runs)
+	if full := recordHeader + testPS + 2*runHeader + 3*testPS; len(b) > full-2*testPS {
+		t.Fatalf("record of %d bytes: the zero tails (~%d bytes) were kept", len(b), 2*testPS)
+	}
+	rec, err := decodeRecord(b, testPS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameRecord(rec, walRecord{meta: m, runs: runs}) {
+		t.Fatal("decoded runs differ from the encoded ones")
+	}
+	// The first run's stored length, one byte longer: a trailing zero.
+	metaEnd := recordHeader + int(binary.LittleEndian.Uint32(b[24:]))
+	long := bytes.Clone(b[:metaEnd+runHeader])
+	stored := int(binary.LittleEndian.Uint32(long[metaEnd+12:]))
+	binary.LittleEndian.PutUint32(long[metaEnd+12:], uint32(stored+1))
+	long = append(long, b[metaEnd+runHeader:metaEnd+runHeader+stored]...)
+	long = append(long, 0)
+	long = append(long, b[metaEnd+runHeader+stored:]...)
+	if _, err := decodeRecord(long, testPS); !errors.Is(err, errRecord) {
+		t.Fatalf("a stored part ending in zero: %v", err)
+	}
+	v1 := encodeRecordV1(&m, testPS, runs)
+	rec1, err := decodeRecord(v1, testPS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameRecord(rec1, rec) {
+		t.Fatal("the version 1 record decodes to another transaction")
+	}
+}
+
 // FuzzDecodeRecord: the page-image record decoder returns a record or an
-// error, never panics, and what it accepts re-encodes to the same bytes.
+// error, never panics, and what it accepts re-encodes to the same bytes
+// (version 2) or to a record that decodes the same (version 1).
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(testRecord())
-	f.Add(testRecord()[:recordHeader+testPS])
+	f.Add(testRecord()[:recordHeader+100])
+	m := page.Meta{PageSize: testPS, Root: 3, RootSum: 7, High: 10, TxID: 5}
+	part := []dirtyRun{{id: 3, run: partRun(3, 1, 300, 'a')}, {id: 6, run: partRun(6, 2, testPS+10, 'b')}}
+	f.Add(encodeRecord(nil, &m, testPS, part))
+	f.Add(encodeRecordV1(&m, testPS, part))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) > 1<<20 {
 			return
@@ -72,8 +160,16 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if again := encodeRecord(nil, &rec.meta, testPS, rec.runs); !bytes.Equal(again, b) {
-			t.Fatalf("accepted a record that re-encodes differently")
+		again := encodeRecord(nil, &rec.meta, testPS, rec.runs)
+		if binary.LittleEndian.Uint32(b[4:]) == recordVersion {
+			if !bytes.Equal(again, b) {
+				t.Fatalf("accepted a record that re-encodes differently")
+			}
+			return
+		}
+		rec2, err := decodeRecord(again, testPS)
+		if err != nil || !sameRecord(rec, rec2) {
+			t.Fatalf("a version 1 record re-encodes to one that decodes differently: %v", err)
 		}
 	})
 }
