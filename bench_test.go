@@ -110,6 +110,16 @@ var benchSizes = []int{1e4, 1e5}
 
 func sizeName(n int) string { return fmt.Sprintf("keys=1e%d", len(fmt.Sprint(n))-1) }
 
+// viewGet gets k in a read transaction of its own (W3's first case).
+func viewGet(db *DB, k []byte) error {
+	return db.View(func(tx *Tx) error {
+		if tx.Bucket(benchBucket).Get(k) == nil {
+			return fmt.Errorf("key %x missing", k)
+		}
+		return nil
+	})
+}
+
 // BenchmarkGet gets existing keys at random: per=1 is a read transaction
 // per get (View, as W3's first case), per=1000 a thousand gets in one.
 func BenchmarkGet(b *testing.B) {
@@ -122,17 +132,10 @@ func BenchmarkGet(b *testing.B) {
 				if per == 1 {
 					i := 0
 					for b.Loop() {
-						k := keys[i&(len(keys)-1)]
-						i++
-						err := db.View(func(tx *Tx) error {
-							if tx.Bucket(benchBucket).Get(k) == nil {
-								return fmt.Errorf("key %x missing", k)
-							}
-							return nil
-						})
-						if err != nil {
+						if err := viewGet(db, keys[i&(len(keys)-1)]); err != nil {
 							b.Fatal(err)
 						}
+						i++
 					}
 					return
 				}
@@ -180,18 +183,11 @@ func BenchmarkGetParallel(b *testing.B) {
 					defer wg.Done()
 					i := int(seq.Add(1)) * 7919
 					for range per {
-						k := keys[i&(len(keys)-1)]
-						i++
-						err := db.View(func(tx *Tx) error {
-							if tx.Bucket(benchBucket).Get(k) == nil {
-								return fmt.Errorf("key %x missing", k)
-							}
-							return nil
-						})
-						if err != nil {
+						if err := viewGet(db, keys[i&(len(keys)-1)]); err != nil {
 							b.Error(err)
 							return
 						}
+						i++
 					}
 				}()
 			}

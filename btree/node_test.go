@@ -113,13 +113,7 @@ func TestReadForeignLayout(t *testing.T) {
 			t.Fatalf("inode of key %q aliases the foreign page at %d", in.key(), in.src)
 		}
 	}
-	if err := tr.Rebalance(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Spill(); err != nil {
-		t.Fatal(err)
-	}
-	m.commit()
+	commitTree(t, tr, m)
 	got, _ := walkAll(t, tr)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)

@@ -88,6 +88,19 @@ func seed(t testing.TB) uint64 {
 	return s
 }
 
+// commitTree rebalances and spills tr and commits its pages to m, as a
+// transaction's commit does.
+func commitTree(t testing.TB, tr *Tree, m *memPages) {
+	t.Helper()
+	if err := tr.Rebalance(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Spill(); err != nil {
+		t.Fatal(err)
+	}
+	m.commit()
+}
+
 // walkAll checks the tree and returns its contents and page count.
 func walkAll(t *testing.T, tr *Tree) (map[string]string, int) {
 	t.Helper()
@@ -136,13 +149,7 @@ func TestTreeRandomized(t *testing.T) {
 						delete(model, k)
 					}
 				}
-				if err := tr.Rebalance(); err != nil {
-					t.Fatal(err)
-				}
-				if err := tr.Spill(); err != nil {
-					t.Fatal(err)
-				}
-				m.commit()
+				commitTree(t, tr, m)
 				got, _ := walkAll(t, tr)
 				if len(got) != len(model) {
 					t.Fatalf("round %d: %d keys, model %d", round, len(got), len(model))
@@ -222,13 +229,7 @@ func TestCursorSeekPrevDelete(t *testing.T) {
 	if n != 500 {
 		t.Fatalf("visited %d keys while deleting, want 500", n)
 	}
-	if err := tr.Rebalance(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Spill(); err != nil {
-		t.Fatal(err)
-	}
-	m.commit()
+	commitTree(t, tr, m)
 	got, _ := walkAll(t, tr)
 	if len(got) != 250 {
 		t.Fatalf("%d keys left, want 250", len(got))
