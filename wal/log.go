@@ -33,7 +33,7 @@ type Options struct {
 	SegmentSize int64
 
 	// NoCompression stores every payload as given. Otherwise payloads of
-	// 128 bytes or more are s2-compressed when that saves an eighth; after
+	// 128 bytes or more are s2-compressed when that saves a quarter; after
 	// payloads that do not, the next ones are stored without trying, for
 	// a stretch that doubles up to 64 records (compressGate).
 	NoCompression bool
