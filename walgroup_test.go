@@ -136,6 +136,14 @@ func visible(t *testing.T, db *DB, keys ...string) []string {
 	return got
 }
 
+// putHeld starts putting key in a goroutine that reports to errs, and
+// returns once its commit waits at the gate, the waiting-th to do so.
+func putHeld(t *testing.T, db *DB, g *gatedLog, errs chan<- error, key string, waiting int32) {
+	t.Helper()
+	go func() { errs <- putKey(db, key) }()
+	waitUntil(t, fmt.Sprintf("the commit of %s waits for its sync", key), func() bool { return g.waiting.Load() == waiting })
+}
+
 // TestWALGroupCommit: in WAL mode a writer releases the write lock before
 // its log sync, so concurrent Update callers append while it waits and
 // share the next sync; no reader sees a commit before its sync returns.
@@ -144,8 +152,7 @@ func TestWALGroupCommit(t *testing.T) {
 
 	g.hold()
 	errs := make(chan error, 2)
-	go func() { errs <- putKey(db, "k1") }()
-	waitUntil(t, "the first commit waits for its sync", func() bool { return g.waiting.Load() == 1 })
+	putHeld(t, db, g, errs, "k1", 1)
 	if got := visible(t, db, "k1"); len(got) != 0 {
 		t.Fatalf("readers see %v before the log sync returned", got)
 	}
@@ -187,10 +194,8 @@ func TestWALGroupCommitSyncFails(t *testing.T) {
 	db, g, _ := openGated(t)
 	g.hold()
 	errs := make(chan error, 2)
-	go func() { errs <- putKey(db, "k1") }()
-	waitUntil(t, "the first commit waits", func() bool { return g.waiting.Load() == 1 })
-	go func() { errs <- putKey(db, "k2") }()
-	waitUntil(t, "both commits wait", func() bool { return g.waiting.Load() == 2 })
+	putHeld(t, db, g, errs, "k1", 1)
+	putHeld(t, db, g, errs, "k2", 2)
 	g.release(errors.New("injected EIO"))
 	for range 2 {
 		if err := <-errs; !errors.Is(err, ErrSyncFailed) {
@@ -214,8 +219,7 @@ func TestWALCloseWaitsForSync(t *testing.T) {
 	db, g, _ := openGated(t)
 	g.hold()
 	errs := make(chan error, 2)
-	go func() { errs <- putKey(db, "k1") }()
-	waitUntil(t, "the commit waits", func() bool { return g.waiting.Load() == 1 })
+	putHeld(t, db, g, errs, "k1", 1)
 	go func() { errs <- db.Close() }()
 	time.Sleep(10 * time.Millisecond)
 	select {
