@@ -135,10 +135,20 @@ func checkCrashImage(t *testing.T, where string, img []byte, models []*mbucket, 
 		return false
 	}
 	defer db.Close()
+	checkHolds(t, where, db, models, minTxn, maxTxn)
+	// The image must take writes again.
+	writeAfterCrash(t, where, db)
+	return db.Stats().MetaFallback != ""
+}
+
+// checkHolds runs Check on a recovered db and checks that it holds the
+// state after exactly one transaction j in [minTxn, maxTxn], whole.
+func checkHolds(t *testing.T, where string, db *DB, models []*mbucket, minTxn, maxTxn int) {
+	t.Helper()
 	for _, err := range checkErrs(db) {
 		t.Errorf("%s: check: %v", where, err)
 	}
-	err = db.View(func(tx *Tx) error {
+	err := db.View(func(tx *Tx) error {
 		j, err := readMarker(tx)
 		if err != nil {
 			return fmt.Errorf("marker: %w", err)
@@ -154,9 +164,6 @@ func checkCrashImage(t *testing.T, where string, img []byte, models []*mbucket, 
 	if err != nil {
 		t.Errorf("%s: %v", where, err)
 	}
-	// The image must take writes again.
-	writeAfterCrash(t, where, db)
-	return db.Stats().MetaFallback != ""
 }
 
 // TestPowerLossTwice cuts the power, recovers, commits a few more

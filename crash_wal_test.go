@@ -328,25 +328,7 @@ func (c *walChecker) check(where string, img []byte, li logImage, minTxn, maxTxn
 		return
 	}
 	db.AllocSize = 64 << 10
-	for _, err := range checkErrs(db) {
-		t.Errorf("%s: check: %v", where, err)
-	}
-	err = db.View(func(tx *Tx) error {
-		j, err := readMarker(tx)
-		if err != nil {
-			return fmt.Errorf("marker: %w", err)
-		}
-		if j < minTxn || j > maxTxn {
-			return fmt.Errorf("holds transaction %d, want %d..%d", j, minTxn, maxTxn)
-		}
-		if err := diffDB(tx, c.models[j]); err != nil {
-			return fmt.Errorf("transaction %d partly present: %w", j, err)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Errorf("%s: %v", where, err)
-	}
+	checkHolds(t, where, db, c.models, minTxn, maxTxn)
 	if db.Stats().MetaFallback != "" {
 		c.fellBack++
 	}

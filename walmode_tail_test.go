@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -34,23 +33,8 @@ func TestWALTails(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(testSeed(t), 7))
-	model := map[string]string{}
-	models := []map[string]string{{}} // models[i]: after commit i
-	for i := 1; i <= commits; i++ {
-		mustUpdate(t, db, func(tx *Tx) error {
-			b := tx.Bucket([]byte("b"))
-			for j := 0; j < 20; j++ {
-				k := fmt.Sprintf("k%04d", rng.IntN(300))
-				v := fmt.Sprintf("%d-%d-%s", i, j, bytes.Repeat([]byte("x"), rng.IntN(500)))
-				if err := b.Put([]byte(k), []byte(v)); err != nil {
-					return err
-				}
-				model[k] = v
-			}
-			return nil
-		})
-		models = append(models, maps.Clone(model))
-	}
+	// models[i]: after commit i
+	models := append([]map[string]string{{}}, randomPuts(t, db, rng, commits, 20, 300, 500)...)
 	// The files as a crash right now would leave them (every commit was
 	// synced to the log; the file holds the checkpoint).
 	orig := filepath.Join(dir, "orig.db")

@@ -79,6 +79,31 @@ func tearLastRecord(t testing.TB, dir string) {
 	}
 }
 
+// randomPuts commits n transactions to bucket "b", each putting per
+// random keys of keys possible ones with values of up to pad filler
+// bytes, and returns the bucket's contents after each commit.
+func randomPuts(t *testing.T, db *DB, rng *rand.Rand, n, per, keys, pad int) []map[string]string {
+	t.Helper()
+	model := map[string]string{}
+	var models []map[string]string
+	for i := range n {
+		mustUpdate(t, db, func(tx *Tx) error {
+			b := tx.Bucket([]byte("b"))
+			for j := range per {
+				k := fmt.Sprintf("k%04d", rng.IntN(keys))
+				v := fmt.Sprintf("%d-%d-%s", i, j, bytes.Repeat([]byte("x"), rng.IntN(pad)))
+				if err := b.Put([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+				model[k] = v
+			}
+			return nil
+		})
+		models = append(models, maps.Clone(model))
+	}
+	return models
+}
+
 // walOpts keeps checkpoints away unless a test asks for them.
 func walOpts(ps int) *Options {
 	return &Options{PageSize: ps, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: 1 << 62}
@@ -130,29 +155,14 @@ func TestWALReplay(t *testing.T) {
 				t.Fatal(err)
 			}
 			copyFile(t, path, filepath.Join(dir, "crash.db"))
-			model := map[string]string{}
-			var models []map[string]string // after each commit
 			rng := rand.New(rand.NewPCG(testSeed(t), 2))
-			for i := 0; i < 40; i++ {
-				mustUpdate(t, db, func(tx *Tx) error {
-					b := tx.Bucket([]byte("b"))
-					for j := 0; j < 30; j++ {
-						k := fmt.Sprintf("k%04d", rng.IntN(500))
-						v := fmt.Sprintf("%d-%d-%s", i, j, bytes.Repeat([]byte("x"), rng.IntN(600)))
-						if err := b.Put([]byte(k), []byte(v)); err != nil {
-							return err
-						}
-						model[k] = v
-					}
-					return nil
-				})
-				models = append(models, maps.Clone(model))
-			}
+			models := randomPuts(t, db, rng, 40, 30, 500, 600) // after each commit
 			copyDir(t, LogDir(path), LogDir(filepath.Join(dir, "crash.db")))
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
 			crash := filepath.Join(dir, "crash.db")
+			model := models[len(models)-1]
 			if name == "torn-tail" {
 				// The last record half written: replay stops at the one
 				// before it, and that commit was never acknowledged.
