@@ -399,6 +399,27 @@ func TestCheckProblems(t *testing.T) {
 	})
 }
 
+// findLargeValue returns the first large value in a bucket of e: the
+// bucket's path, the key, the leaf page and the descriptor's bytes in it
+// (to edit, then reseal).
+func findLargeValue(t *testing.T, e *editImage) (bucket []string, key []byte, id page.ID, ref []byte) {
+	t.Helper()
+	for id := page.ID(2); id < e.meta.High; id++ {
+		p, ok := e.pages[id]
+		if !ok || p.kind != page.FlagLeaf || len(p.bucket) == 0 {
+			continue
+		}
+		run := e.run(id)
+		for i := 0; i < page.PageCount(run); i++ {
+			if flags, v, _ := page.LeafValue(run, i); flags&page.LeafLarge != 0 {
+				return p.bucket, p.keys[i], id, v
+			}
+		}
+	}
+	t.Fatal("no large value in a bucket")
+	return nil, nil, 0, nil
+}
+
 // TestDamagedLargeRefWrite overwrites and deletes, without reading them
 // first, large values whose descriptors point at a meta page or past the
 // end of the file (self-consistent pages, as a folio bug or a hostile file
@@ -410,27 +431,9 @@ func TestDamagedLargeRefWrite(t *testing.T) {
 	for _, target := range []uint64{1, 1 << 40} {
 		for _, del := range []bool{false, true} {
 			e := newEditImage(t, img)
-			var bucket []string
-			var key []byte
-		find:
-			for id := page.ID(2); id < e.meta.High; id++ {
-				p, ok := e.pages[id]
-				if !ok || p.kind != page.FlagLeaf || len(p.bucket) == 0 {
-					continue
-				}
-				run := e.run(id)
-				for i := 0; i < page.PageCount(run); i++ {
-					if flags, v, _ := page.LeafValue(run, i); flags&page.LeafLarge != 0 {
-						binary.LittleEndian.PutUint64(v, target)
-						e.reseal(id)
-						bucket, key = p.bucket, p.keys[i]
-						break find
-					}
-				}
-			}
-			if key == nil {
-				t.Fatal("no large value in a bucket")
-			}
+			bucket, key, id, v := findLargeValue(t, e)
+			binary.LittleEndian.PutUint64(v, target)
+			e.reseal(id)
 			writeImage(t, path, e.b)
 			db, err := Open(path, 0o600, nil)
 			if err != nil {
@@ -478,31 +481,11 @@ func TestDamagedLargeRefFree(t *testing.T) {
 		del, extra := c.del, c.extra
 		path, img, model := corruptFixture(t, ps)
 		e := newEditImage(t, img)
-		var bucket []string
-		var key []byte
-	find:
-		for id := page.ID(2); id < e.meta.High; id++ {
-			p, ok := e.pages[id]
-			if !ok || p.kind != page.FlagLeaf || len(p.bucket) == 0 {
-				continue
-			}
-			run := e.run(id)
-			for i := 0; i < page.PageCount(run); i++ {
-				flags, v, _ := page.LeafValue(run, i)
-				if flags&page.LeafLarge == 0 {
-					continue
-				}
-				ref, _ := page.DecodeLargeRef(v, id)
-				// Claim more pages than the run has.
-				binary.LittleEndian.PutUint32(v[8:], ref.Size+extra*ps)
-				e.reseal(id)
-				bucket, key = p.bucket, p.keys[i]
-				break find
-			}
-		}
-		if key == nil {
-			t.Fatal("no large value in a bucket")
-		}
+		bucket, key, id, v := findLargeValue(t, e)
+		ref, _ := page.DecodeLargeRef(v, id)
+		// Claim more pages than the run has.
+		binary.LittleEndian.PutUint32(v[8:], ref.Size+extra*ps)
+		e.reseal(id)
 		writeImage(t, path, e.b)
 		db, err := Open(path, 0o600, nil)
 		if err != nil {
