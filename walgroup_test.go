@@ -299,3 +299,45 @@ func TestWALConcurrentUpdates(t *testing.T) {
 	}
 	mustCheck(t, db)
 }
+
+// TestWALBatchWaitsForSync: in WAL mode a Batch leader waits for the log
+// sync in flight before it takes the queue, so the calls that queued
+// meanwhile share one commit rather than each committing alone.
+func TestWALBatchWaitsForSync(t *testing.T) {
+	db, g, _ := openGated(t)
+	g.hold()
+	errs := make(chan error, 9)
+	batchPut := func(k string) {
+		errs <- db.Batch(func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte(k), []byte("v-"+k)) })
+	}
+	go batchPut("k1")
+	waitUntil(t, "the commit of k1 waits for its sync", func() bool { return g.waiting.Load() == 1 })
+	before := db.Stats().TxStats.Commits
+
+	var entered atomic.Int32
+	for i := 2; i <= 9; i++ {
+		go func() {
+			entered.Add(1)
+			batchPut(fmt.Sprintf("k%d", i))
+		}()
+	}
+	waitUntil(t, "eight more Batch calls begin", func() bool { return entered.Load() == 8 })
+	time.Sleep(20 * time.Millisecond) // let them queue: the leader cannot take them while the gate holds
+	if n := g.waiting.Load(); n != 1 {
+		t.Fatalf("%d commits wait for a log sync while one is in flight; the next batch should wait to take the queue", n)
+	}
+	g.release(nil)
+	for range 9 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := db.Stats().TxStats.Commits - before; n != 2 {
+		t.Fatalf("nine Batch calls took %d commits, want 2 (k1, then the eight queued behind its sync)", n)
+	}
+	keys := []string{"k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"}
+	if got := visible(t, db, keys...); len(got) != len(keys) {
+		t.Fatalf("readers see %v, want all of %v", got, keys)
+	}
+	mustCheck(t, db)
+}

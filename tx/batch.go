@@ -30,9 +30,11 @@ func (p panicked) Error() string { return fmt.Sprintf("folio: panic in batch fun
 // returns when that transaction has committed.
 //
 // Unlike bbolt, folio does not wait MaxBatchDelay for a batch to fill:
-// whoever takes the write lock commits everything queued so far (at most
-// MaxBatchSize calls), and calls that arrive meanwhile form the next
-// batch. An idle system commits at once; a busy one batches by itself.
+// one queued caller at a time leads, and once it holds the write lock
+// (in WAL mode: once the log sync in flight is done) it commits
+// everything queued so far (at most MaxBatchSize calls); calls that
+// arrive meanwhile form the next batch. An idle system commits at once;
+// a busy one batches by itself.
 //
 // fn may run more than once, and must be idempotent: if any function in a
 // batch returns an error, the transaction is rolled back, the others are
@@ -48,29 +50,47 @@ func (db *DB) Batch(fn func(*Tx) error) error {
 	db.batchMu.Unlock()
 
 	for {
+		// Wait for the result or to lead: only the leader queues for the
+		// write lock. Were every caller to queue there, each one served
+		// would have to take the lock in turn only to find its result,
+		// and the next batch would wait behind them all.
 		select {
 		case err := <-c.done:
 			return db.batchResult(fn, err)
-		default:
+		case db.batchLead <- struct{}{}:
 		}
-		// Become the leader: the write lock holder runs the queue.
 		tx, err := db.Begin(true)
 		if err != nil {
+			<-db.batchLead
 			db.failQueued(err)
 			continue
 		}
-		// A leader may have committed our call while we waited for the
-		// lock: then return at once rather than lead another commit.
+		// WAL mode: the previous batch releases the write lock before its
+		// log sync. Waiting for that sync lets this batch take everyone
+		// who queued meanwhile, one commit for all of them, instead of
+		// committing the first one or two alone (Commit's CPU, not the
+		// sync, then bounds the rate).
+		if db.wal.log != nil {
+			db.wal.inflight.Wait()
+		}
+		// Our call may have committed meanwhile (we took the token while
+		// its batch ran): then return rather than lead and wait another
+		// commit; a caller still queued takes the token.
 		select {
 		case err := <-c.done:
 			_ = tx.Rollback()
+			<-db.batchLead
 			return db.batchResult(fn, err)
 		default:
 		}
 		calls := db.takeBatch()
+		// The next leader may queue for the write lock now: it gets it as
+		// soon as this commit has appended its record.
+		<-db.batchLead
 		if len(calls) == 0 {
+			// An earlier leader took our call; its result is on the way.
 			_ = tx.Rollback()
-			return db.batchResult(fn, <-c.done)
+			continue
 		}
 		db.runBatch(tx, calls)
 	}

@@ -85,6 +85,10 @@ type DB struct {
 
 	batchMu sync.Mutex
 	batch   *batch // calls queued for the next batch transaction
+	// batchLead is the batch leader's token (capacity 1): one Batch caller
+	// at a time queues for the write lock on the batch's behalf, the rest
+	// wait for their results, not for the lock (batch.go).
+	batchLead chan struct{}
 
 	stats   statCounters
 	txPool  sync.Pool
@@ -109,7 +113,8 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		path: path, opts: *opts, st: st, readOnly: opts.ReadOnly,
 		NoSync: opts.NoSync, NoGrowSync: opts.NoGrowSync, NoFreelistSync: opts.NoFreelistSync,
 		MaxBatchSize: DefaultMaxBatchSize, MaxBatchDelay: DefaultMaxBatchDelay, AllocSize: DefaultAllocSize,
-		logf: func(string, ...any) {},
+		logf:      func(string, ...any) {},
+		batchLead: make(chan struct{}, 1),
 	}
 	if opts.Logger != nil {
 		db.logf = opts.Logger.Printf
