@@ -40,17 +40,25 @@ func TestPowerLossWAL(t *testing.T) {
 		noFreelist   bool
 		reader       bool // a reader holds a snapshot across checkpoints
 		txnsFraction int
+		logical      bool // records hold operations, not page images
 	}{
 		// Thresholds that make the workload cross several checkpoints
 		// (records leave out the pages' zero tails, so they are small).
-		{1024, 12 << 10, false, false, 1},
-		{4096, 24 << 10, false, false, 1},
-		{1024, 6 << 10, true, false, 2},
-		{1024, 6 << 10, false, true, 2},
+		{1024, 12 << 10, false, false, 1, false},
+		{4096, 24 << 10, false, false, 1, false},
+		{1024, 6 << 10, true, false, 2, false},
+		{1024, 6 << 10, false, true, 2, false},
+		{1024, 2 << 10, false, false, 1, true},
+		{4096, 2 << 10, false, true, 1, true},
 	} {
 		name := fmt.Sprintf("page=%d,checkpoint=%dKiB,nofreelistsync=%v", c.ps, c.ckpt>>10, c.noFreelist)
 		if c.reader {
 			name += ",reader"
+		}
+		imageLimit := 0
+		if c.logical {
+			name += ",logical"
+			imageLimit = -1
 		}
 		t.Run(name, func(t *testing.T) {
 			seed := testSeed(t)
@@ -60,12 +68,12 @@ func TestPowerLossWAL(t *testing.T) {
 			if c.reader {
 				hold = [2]int{2, max(txns-2, 3)}
 			}
-			testPowerLossWAL(t, seed, c.ps, opts, txns, max(*crashImages, 2), hold)
+			testPowerLossWAL(t, seed, c.ps, opts, imageLimit, txns, max(*crashImages, 2), hold)
 		})
 	}
 }
 
-func testPowerLossWAL(t *testing.T, seed uint64, ps int, opts *Options, txns, perPoint int, hold [2]int) {
+func testPowerLossWAL(t *testing.T, seed uint64, ps int, opts *Options, imageLimit, txns, perPoint int, hold [2]int) {
 	st := newCrashStorage(t, tx.InitialImage(ps))
 	lg := newCrashLog(st)
 	db, err := tx.OpenWithLog("crash.db", st, lg, opts)
@@ -73,6 +81,7 @@ func testPowerLossWAL(t *testing.T, seed uint64, ps int, opts *Options, txns, pe
 		t.Fatal(err)
 	}
 	db.AllocSize = 4 * ps
+	db.WALImageLimit = imageLimit
 	models := workModels(seed, txns, ps)
 	done := commitWAL(t, db, st, lg, seed, 1, txns, ps, models, hold)
 	mustCheck(t, db)
@@ -117,6 +126,16 @@ func testPowerLossWAL(t *testing.T, seed uint64, ps int, opts *Options, txns, pe
 // crash during recovery must recover again, and a recovered database must
 // go on committing as safely as any.
 func TestPowerLossWALTwice(t *testing.T) {
+	for _, logical := range []bool{false, true} {
+		t.Run(fmt.Sprintf("logical=%v", logical), func(t *testing.T) { testPowerLossWALTwice(t, logical) })
+	}
+}
+
+func testPowerLossWALTwice(t *testing.T, logical bool) {
+	imageLimit := 0
+	if logical {
+		imageLimit = -1 // records hold operations: the replay re-runs them
+	}
 	const ps = 1024
 	const txns, more, rounds = 16, 4, 6
 	seed := testSeed(t)
@@ -128,6 +147,7 @@ func TestPowerLossWALTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.AllocSize = 4 * ps
+	db.WALImageLimit = imageLimit
 	models := workModels(seed, txns+more, ps)
 	done := commitWAL(t, db, st, lg, seed, 1, txns, ps, models, [2]int{})
 	if err := db.Close(); err != nil {
@@ -159,6 +179,7 @@ func TestPowerLossWALTwice(t *testing.T) {
 			t.Fatalf("%s: open: %v", where, err)
 		}
 		db2.AllocSize = 4 * ps
+		db2.WALImageLimit = imageLimit
 		var j int
 		err = db2.View(func(tx *Tx) error {
 			if j, err = readMarker(tx); err != nil {

@@ -244,8 +244,9 @@ func TestWALLeave(t *testing.T) {
 	}
 }
 
-// TestWALLargeTransaction: a transaction whose page images pass 1 MiB
-// commits directly (a checkpoint) and survives a crash without the log.
+// TestWALLargeTransaction: a transaction whose logged operations would
+// pass 64 MiB commits directly (a checkpoint: its data is written once,
+// to the file) and survives a crash without the log.
 func TestWALLargeTransaction(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.db")
@@ -253,8 +254,8 @@ func TestWALLargeTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := make([]byte, 3<<20)
-	for i := range big {
+	big := make([]byte, 65<<20)
+	for i := 0; i < len(big); i += 512 {
 		big[i] = byte(i >> 10)
 	}
 	mustUpdate(t, db, func(tx *Tx) error {

@@ -119,7 +119,13 @@ func (b *Bucket) Put(key, value []byte) error {
 	case int64(len(value)) > MaxValueSize:
 		return ErrValueTooLarge
 	}
-	return b.wrap(b.tree.Put(key, value, 0, notBucket))
+	if err := b.tree.Put(key, value, 0, notBucket); err != nil {
+		return b.wrap(err)
+	}
+	if b.tx.logging {
+		b.tx.logOp(opPut, b, key, value, 0, nil)
+	}
+	return nil
 }
 
 func notBucket(exists bool, flags uint32) error {
@@ -134,8 +140,14 @@ func (b *Bucket) Delete(key []byte) error {
 	if err := b.writeCheck(); err != nil {
 		return err
 	}
-	_, err := b.tree.Delete(key, notBucket)
-	return b.wrap(err)
+	found, err := b.tree.Delete(key, notBucket)
+	if err != nil {
+		return b.wrap(err)
+	}
+	if found && b.tx.logging {
+		b.tx.logOp(opDelete, b, key, nil, 0, nil)
+	}
+	return nil
 }
 
 // Bucket returns the nested bucket name, or nil if there is none.
@@ -196,6 +208,9 @@ func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
 	if err != nil {
 		return nil, b.wrap(err)
 	}
+	if b.tx.logging {
+		b.tx.logOp(opCreate, b, name, nil, 0, nil)
+	}
 	return b.open(name, page.BucketHeader{}), nil
 }
 
@@ -228,8 +243,13 @@ func (b *Bucket) DeleteBucket(name []byte) error {
 		return err
 	}
 	delete(b.children, c.name)
-	_, err = b.tree.Delete(name, nil)
-	return b.wrap(err)
+	if _, err = b.tree.Delete(name, nil); err != nil {
+		return b.wrap(err)
+	}
+	if b.tx.logging {
+		b.tx.logOp(opDrop, b, name, nil, 0, nil)
+	}
+	return nil
 }
 
 // mustBucket opens nested bucket name or says why it cannot.
@@ -327,6 +347,9 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 	dst.children[c.name] = c
 	// The moved header was written as it stands; re-put it at spill.
 	c.orig = page.BucketHeader{Root: ^page.ID(0)}
+	if b.tx.logging {
+		b.tx.logOp(opMove, b, key, nil, 0, dst)
+	}
 	return nil
 }
 
@@ -393,6 +416,9 @@ func (b *Bucket) SetSequence(v uint64) error {
 		return ErrIncompatibleValue
 	}
 	b.seq = v
+	if b.tx.logging {
+		b.tx.logOp(opSequence, b, nil, nil, v, nil)
+	}
 	return nil
 }
 
@@ -406,6 +432,9 @@ func (b *Bucket) NextSequence() (uint64, error) {
 		return 0, ErrIncompatibleValue
 	}
 	b.seq++
+	if b.tx.logging {
+		b.tx.logOp(opSequence, b, nil, nil, b.seq, nil)
+	}
 	return b.seq, nil
 }
 

@@ -20,8 +20,8 @@ import (
 //  4. Write the dirty runs in page order, adjacent runs in one pwritev.
 //  5. Sync the written range (msync over the read-write shared mapping).
 //  6. Write the meta page into the slot not holding the current meta and
-//     sync it (WAL mode: append pages and meta to the log and sync it; the
-//     file gets its meta at checkpoints).
+//     sync it (WAL mode: append the pages and meta, or the operations, to
+//     the log and sync it; the file gets its meta at checkpoints).
 //  7. Publish the new snapshot to readers.
 //
 // Invariants kept (DESIGN.md): pages are only allocated from released
@@ -61,7 +61,7 @@ func (tx *Tx) Commit() (err error) {
 	// list out: between checkpoints pending pages pile up and the list
 	// would fill most of each record; a checkpoint writes it, and a
 	// replay after a crash rebuilds it from the tree.
-	logged := db.wal.log != nil && !tx.checkpoint && tx.recordSize() <= maxRecordBytes
+	logged, logical := tx.logMode()
 	if tx.meta.Freelist != 0 {
 		tx.Free(tx.meta.Freelist, tx.freelistPagesCount())
 	}
@@ -109,12 +109,19 @@ func (tx *Tx) Commit() (err error) {
 	// Steps 4 to 6.
 	sortDirty(tx.dirty)
 	var lsn uint64
-	if logged {
-		if lsn, err = tx.appendLogged(); err != nil {
+	switch {
+	case tx.replay:
+		if err := db.writeRuns(tx.dirty); err != nil {
 			return err
 		}
-	} else if err := tx.commitDirect(); err != nil {
-		return err
+	case logged:
+		if lsn, err = tx.appendLogged(logical); err != nil {
+			return err
+		}
+	default:
+		if err := tx.commitDirect(); err != nil {
+			return err
+		}
 	}
 
 	// Step 7. A logged commit becomes the next writer's base now, and
@@ -126,14 +133,14 @@ func (tx *Tx) Commit() (err error) {
 		db.wal.held = tx.held
 	}
 	db.head = s
-	if !logged {
+	if !logged || tx.replay {
 		db.publishLocked(s)
 	}
 	db.mu.Unlock()
 	dirty, pages := len(tx.dirty), int(tx.stats.PageCount)
 	handlers := tx.commitHandlers
 	switch {
-	case tx.checkpoint:
+	case tx.checkpoint, tx.replay:
 		tx.end()
 		return nil
 	case !logged:
@@ -233,6 +240,7 @@ func (tx *Tx) commitDirect() error {
 		db.mu.Unlock()
 		db.wal.ckptTime = time.Now()
 		db.wal.appended = 0
+		db.wal.logical = false
 		if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
 			db.logf("folio: %s: truncate the log: %v", db.path, err)
 		}
@@ -246,14 +254,19 @@ func (tx *Tx) commitDirect() error {
 // log. The pages are written first so that a failed write leaves nothing
 // in the log: a record in the log is a commit that recovery will replay.
 // syncLogged is step 6.
-func (tx *Tx) appendLogged() (uint64, error) {
+func (tx *Tx) appendLogged(logical bool) (uint64, error) {
 	db := tx.db
 	if err := db.writeRuns(tx.dirty); err != nil {
 		return 0, err
 	}
-	rec := encodeRecord(db.wal.recBuf, &tx.meta, tx.r.pageSize, tx.dirty)
-	if cap(rec) <= 16<<20 { // reuse the buffer of all but the largest records
-		db.wal.recBuf = rec[:0]
+	var rec []byte
+	if logical {
+		rec = sealOps(tx.ops, tx.meta.TxID, tx.r.pageSize, tx.opCount)
+	} else {
+		rec = encodeRecord(db.wal.recBuf, &tx.meta, tx.r.pageSize, tx.dirty)
+		if cap(rec) <= 16<<20 { // reuse the buffer of all but the largest records
+			db.wal.recBuf = rec[:0]
+		}
 	}
 	lsn, err := db.wal.log.Append(rec)
 	if err != nil {
@@ -266,7 +279,33 @@ func (tx *Tx) appendLogged() (uint64, error) {
 	}
 	db.wal.lastLSN = lsn
 	db.wal.appended += int64(len(rec))
+	if logical {
+		db.wal.logical = true
+	}
 	return lsn, nil
+}
+
+// logMode decides how the transaction commits: logged (WAL mode) or
+// directly, and if logged, as page images or as its operations. Images
+// replay by copying pages, so they are the record of choice, but only
+// while no logical record precedes them since the last checkpoint
+// (walops.go) and up to maxRecordBytes; past that the operations are
+// logged, up to maxOpsBytes; past that the commit is direct. A replayed
+// transaction counts as logged: its pages are not synced and its meta is
+// not written until the checkpoint that ends the replay.
+func (tx *Tx) logMode() (logged, logical bool) {
+	db := tx.db
+	switch {
+	case db.wal.log == nil || tx.checkpoint:
+		return false, false
+	case tx.replay:
+		return true, false
+	case !db.wal.logical && db.imageLimit() >= 0 && tx.recordSize() <= db.imageLimit():
+		return true, false
+	case tx.logging && len(tx.ops) <= maxOpsBytes:
+		return true, true
+	}
+	return false, false
 }
 
 // syncLogged syncs the log through lsn, then publishes s unless a later
@@ -291,7 +330,15 @@ func (db *DB) syncLogged(s *snapshot, lsn uint64) error {
 	return nil
 }
 
-// recordSize is the size of this transaction's log record.
+// imageLimit is WALImageLimit with its default.
+func (db *DB) imageLimit() int {
+	if db.WALImageLimit == 0 {
+		return maxRecordBytes
+	}
+	return db.WALImageLimit
+}
+
+// recordSize is the size of this transaction's page-image record.
 func (tx *Tx) recordSize() int {
 	n := recordHeader + tx.r.pageSize
 	for _, r := range tx.dirty {

@@ -84,5 +84,15 @@ func (c *Cursor) Delete() error {
 	if c.flags&page.LeafBucket != 0 {
 		return ErrIncompatibleValue
 	}
-	return c.bucket.wrap(c.c.Delete())
+	tx := c.bucket.tx
+	mark, count := len(tx.ops), tx.opCount
+	if k := c.c.DeleteKey(); tx.logging && k != nil {
+		// Logged first: the key aliases the element Delete removes.
+		tx.logOp(opDelete, c.bucket, k, nil, 0, nil)
+	}
+	if err := c.c.Delete(); err != nil {
+		tx.ops, tx.opCount = tx.ops[:mark], count
+		return c.bucket.wrap(err)
+	}
+	return nil
 }

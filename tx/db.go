@@ -40,6 +40,12 @@ type DB struct {
 	// double).
 	AllocSize int
 
+	// WALImageLimit (WAL mode) is how many bytes of page images a
+	// transaction may log; a bigger one logs its keys and values instead,
+	// and so does every commit until the next checkpoint. 0 means 1 MiB;
+	// a negative limit logs operations always.
+	WALImageLimit int
+
 	// Accepted for bbolt compatibility; folio ignores them (it checks
 	// with Tx.Check, keeps one free-list type, loads it on open, and
 	// takes MmapFlags and Mlock from Options).
@@ -160,6 +166,17 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 	}
 	db.publishLocked(s)
 	db.head = s
+	if db.wal.opsPending {
+		if err := db.replayOps(); err != nil {
+			// Nothing of the replay may reach the file: no checkpoint,
+			// no truncation on the way out.
+			db.mu.Lock()
+			db.failed = err
+			db.mu.Unlock()
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	return db, nil
 }
 
@@ -527,6 +544,11 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 	}
 	tx.high = s.meta.High
 	tx.meta.TxID++
+	if db.wal.log != nil && !tx.checkpoint {
+		tx.logging = true
+		tx.ops = append(db.wal.opsBuf[:0], make([]byte, opsHeader)...)
+		db.wal.opsBuf = nil
+	}
 	return nil
 }
 

@@ -70,6 +70,14 @@ type Tx struct {
 	// checkpoint marks the empty transaction a checkpoint commits
 	// directly, under the write lock its caller holds.
 	checkpoint bool
+	// WAL mode: the transaction's logical record (header, then its
+	// operations, walops.go) while logging; replay marks a transaction
+	// that re-runs logged operations on open, under the write lock its
+	// caller holds.
+	logging bool
+	ops     []byte
+	opCount int
+	replay  bool
 
 	// Buckets opened by this transaction, and spares from earlier uses of
 	// a pooled Tx, so that opening a bucket in a View does not allocate.
@@ -123,7 +131,11 @@ func (tx *Tx) end() {
 	if tx.writable {
 		tx.recycle()
 		tx.freelist, tx.held, tx.dirty = nil, nil, nil
-		if !tx.checkpoint {
+		if tx.ops != nil && cap(tx.ops) <= 16<<20 {
+			db.wal.opsBuf = tx.ops[:0]
+		}
+		tx.ops = nil
+		if !tx.checkpoint && !tx.replay {
 			db.writer.Unlock()
 		}
 	} else {

@@ -27,10 +27,10 @@ type Log interface {
 const (
 	DefaultCheckpointBytes    = 64 << 20
 	DefaultCheckpointInterval = 30 * time.Second
-	// maxRecordBytes bounds a log record; a bigger transaction commits
-	// directly (synced pages, then meta), which is a checkpoint. Measured:
-	// a 4 MiB record (W2: 1,000 random keys) made a commit ~20 ms slower
-	// than committing directly; 200-800 KiB records were even.
+	// maxRecordBytes bounds a page-image record; a bigger transaction
+	// logs its operations instead (walops.go). Measured: a 4 MiB image
+	// record (W2: 1,000 random keys) made a commit ~20 ms slower than
+	// committing directly; 200-800 KiB records were even.
 	maxRecordBytes = 1 << 20
 )
 
@@ -49,6 +49,15 @@ type walState struct {
 	appended  int64 // record bytes appended since the last checkpoint
 	ckptEvery time.Duration
 	recBuf    []byte
+	opsBuf    []byte // a logical record's buffer, for the next writer
+	// logical is set once a logical record has been logged since the
+	// last checkpoint: every record until the next one is logical then
+	// (walops.go).
+	logical bool
+	// opsFrom is the LSN of the first logical record that open found
+	// past the checkpoint (opsPending): replayOps runs them.
+	opsFrom    uint64
+	opsPending bool
 	// held is the runs freed since the last checkpoint that its meta may
 	// reach: recovery starts from that meta, so they must keep their
 	// contents until the next checkpoint, which moves them to the free
@@ -69,6 +78,26 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	cur := m
 	replayed := 0
 	err := db.wal.log.Replay(0, func(lsn uint64, payload []byte) error {
+		if recordVersionOf(payload) == recordVersionOps {
+			// Logical records run once the database is open (replayOps);
+			// no page image may follow the first one past the file.
+			txid, _, err := decodeOps(payload, ps)
+			if err != nil {
+				return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+			}
+			db.wal.lastLSN = lsn
+			if txid <= cur.TxID {
+				return nil
+			}
+			if txid != cur.TxID+1 {
+				return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, txid, cur.TxID+1)
+			}
+			if db.readOnly {
+				return ErrLogPending
+			}
+			db.wal.opsFrom, db.wal.opsPending = lsn, true
+			return errStopImages
+		}
 		rec, err := decodeRecord(payload, ps)
 		if err != nil {
 			return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
@@ -95,6 +124,9 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		replayed++
 		return nil
 	})
+	if errors.Is(err, errStopImages) {
+		err = nil
+	}
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) && errors.Is(err, walErrCorrupt) {
 			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -113,7 +145,108 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		return page.Meta{}, err
 	}
 	db.logf("folio: %s: replayed %d transactions from the log, now at txid %d", db.path, replayed, cur.TxID)
+	if db.wal.opsPending {
+		return cur, nil // replayOps truncates the log once it is done
+	}
 	return cur, db.wal.log.Truncate(db.wal.lastLSN)
+}
+
+// errStopImages ends replayLog's pass at the first logical record.
+var errStopImages = errors.New("folio: logical records follow")
+
+// replayOpsBytes is how much logical record one replay transaction takes
+// before it commits (to the file, unsynced: its dirty pages stay in
+// memory until then).
+const replayOpsBytes = 16 << 20
+
+// replayOps runs the logical records after the page images replayLog
+// applied, in transactions of their own that write their pages unsynced
+// and no meta, then checkpoints: the file then holds every commit of the
+// log, durably, and the log is truncated. A crash midway leaves the
+// checkpoint's meta in the file and its pages untouched (replayed
+// transactions free pages as logged commits do), so the next open
+// replays the same records again. An operation that fails, or a page
+// image after a logical record, means the log does not belong to this
+// file: ErrCorrupt.
+func (db *DB) replayOps() error {
+	db.writer.Lock()
+	defer db.writer.Unlock()
+	ps := db.pageSize
+	cur := db.head.meta.TxID
+	var tx *Tx
+	batched, replayed := 0, 0
+	commit := func() error {
+		t := tx
+		tx = nil
+		batched = 0
+		t.meta.TxID = cur // the last record's: the next commit follows it
+		return t.Commit()
+	}
+	var op walOp
+	err := db.wal.log.Replay(db.wal.opsFrom, func(lsn uint64, payload []byte) error {
+		db.wal.lastLSN = lsn
+		if recordVersionOf(payload) != recordVersionOps {
+			rec, err := decodeRecord(payload, ps)
+			if err == nil && rec.meta.TxID <= cur {
+				return nil
+			}
+			return fmt.Errorf("%w: log record %d: a page-image record after a logical one", ErrCorrupt, lsn)
+		}
+		txid, d, err := decodeOps(payload, ps)
+		if err != nil {
+			return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+		}
+		if txid <= cur {
+			return nil
+		}
+		if txid != cur+1 {
+			return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, txid, cur+1)
+		}
+		if tx == nil {
+			tx = &Tx{replay: true}
+			if err := db.beginWriteLocked(tx); err != nil {
+				tx = nil
+				return err
+			}
+			tx.logging, tx.ops = false, nil
+		}
+		for {
+			more, err := d.next(&op)
+			if err != nil {
+				return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+			}
+			if !more {
+				break
+			}
+			if err := tx.apply(&op); err != nil {
+				return fmt.Errorf("%w: log record %d (txid %d) does not apply to the file: %v", ErrCorrupt, lsn, txid, err)
+			}
+		}
+		cur = txid
+		replayed++
+		if batched += len(payload); batched >= replayOpsBytes {
+			return commit()
+		}
+		return nil
+	})
+	if err == nil && tx != nil {
+		err = commit()
+	}
+	if tx != nil {
+		tx.end()
+	}
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) && errors.Is(err, walErrCorrupt) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		return fmt.Errorf("folio: open %s: replaying the log: %w", db.path, err)
+	}
+	db.wal.opsPending = false
+	if err := db.checkpointLocked(); err != nil {
+		return fmt.Errorf("folio: open %s: checkpoint after replay: %w", db.path, err)
+	}
+	db.logf("folio: %s: replayed %d logged transactions, now at txid %d", db.path, replayed, cur)
+	return nil
 }
 
 // writeMeta writes m into the meta slot that does not hold the current

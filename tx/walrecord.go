@@ -30,9 +30,11 @@ import (
 // Version 1 (whole pages, 12-byte run headers, the meta at 24) still
 // decodes: a log written before the change replays.
 //
-// Page images rather than logical operations: replay then only copies
-// pages, with no tree code involved, and lands the file in exactly the
-// state the transaction left in memory (same page ids, same free list).
+// Page images are the record of choice: replay then only copies pages,
+// with no tree code involved, and lands the file in exactly the state the
+// transaction left in memory (same page ids). A transaction with more
+// than DB.WALImageLimit of images logs its operations instead, and so
+// does every commit after it until the next checkpoint (walops.go).
 const (
 	recordMagic     uint32 = 0x52585466 // "fTXR"
 	recordVersion   uint32 = 2
