@@ -14,25 +14,47 @@ func logicalOpts() *Options {
 	return &Options{PageSize: 1024, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour}
 }
 
-// bigPut puts a value whose page images pass 1 MiB: from that commit to
-// the next checkpoint, records hold operations, not pages.
-func bigPut(t *testing.T, db *DB, rng *rand.Rand, m *mbucket) {
+// rewriteMany loads 20,000 small values into b0 (page-image records), then
+// rewrites every eighth in one transaction: its page images pass 1 MiB,
+// its keys and values take a tenth of that, so it logs its operations,
+// and so does every commit after it until the next checkpoint.
+func rewriteMany(t *testing.T, db *DB, m *mbucket) {
 	t.Helper()
-	big := make([]byte, 2<<20)
-	for i := range big {
-		big[i] = byte(rng.IntN(256))
-	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte("b0"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("big"), big)
-	})
 	if m.subs["b0"] == nil {
 		m.subs["b0"] = newMBucket()
 	}
-	m.subs["b0"].kv["big"] = string(big)
+	const n = 20000
+	for start := 0; start < n; start += 1000 {
+		mustUpdate(t, db, func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b0"))
+			if err != nil {
+				return err
+			}
+			for i := start; i < start+1000; i++ {
+				k, v := fmt.Sprintf("f%05d", i), fmt.Sprintf("%040d", i)
+				if err := b.Put([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+				m.subs["b0"].kv[k] = v
+			}
+			return nil
+		})
+	}
+	before, _ := db.Info()
+	mustUpdate(t, db, func(tx *Tx) error {
+		b := tx.Bucket([]byte("b0"))
+		for i := 0; i < n; i += 8 {
+			k, v := fmt.Sprintf("f%05d", i), fmt.Sprintf("%039dx", i)
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+			m.subs["b0"].kv[k] = v
+		}
+		return nil
+	})
+	if in, _ := db.Info(); in.LogPending != before.LogPending+1 {
+		t.Fatalf("after the big commit %d commits pending, want %d: it was logged, not checkpointed", in.LogPending, before.LogPending+1)
+	}
 }
 
 // specialOps runs, by round, the operations randomOp does not: moving a
@@ -174,12 +196,8 @@ func TestWALLogicalReplay(t *testing.T) {
 					commit(func(tx *Tx, m *mbucket) error { return randomOp(rng, tx, m, 1024) })
 				}
 			}
-			before, _ := db.Info()
-			bigPut(t, db, rng, model)
+			rewriteMany(t, db, model)
 			models = append(models, model.clone())
-			if in, _ := db.Info(); in.LogPending != before.LogPending+1 {
-				t.Fatalf("after the big commit %d commits pending, want %d: it was logged, not checkpointed", in.LogPending, before.LogPending+1)
-			}
 			for round := range 60 {
 				commit(func(tx *Tx, m *mbucket) error {
 					if err := specialOps(t, tx, m, round); err != nil {

@@ -17,6 +17,7 @@ import (
 var (
 	walRecovery1G     = flag.Bool("wal.recovery1g", false, "run TestWALRecovery1GiB: build a GiB of write-ahead log and time its replay (minutes, ~4 GB of disk)")
 	walRecoveryBytes  = flag.Int64("wal.recoverybytes", 1<<30, "TestWALRecovery1GiB: log bytes to build")
+	walRecoveryOps    = flag.Bool("wal.recoveryops", false, "TestWALRecovery1GiB: log operations, not page images (DB.WALImageLimit -1): recovery re-runs them")
 	walRecoveryTmpDir = flag.String("wal.recoverydir", "", "TestWALRecovery1GiB: directory for its files (default: a temporary one)")
 )
 
@@ -45,6 +46,9 @@ func TestWALRecovery1GiB(t *testing.T) {
 	db, err := Open(path, 0o600, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if *walRecoveryOps {
+		db.WALImageLimit = -1
 	}
 	rng := rand.New(rand.NewPCG(testSeed(t), 8))
 	seed := maphash.MakeSeed()

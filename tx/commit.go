@@ -289,8 +289,11 @@ func (tx *Tx) appendLogged(logical bool) (uint64, error) {
 // directly, and if logged, as page images or as its operations. Images
 // replay by copying pages, so they are the record of choice, but only
 // while no logical record precedes them since the last checkpoint
-// (walops.go) and up to maxRecordBytes; past that the operations are
-// logged, up to maxOpsBytes; past that the commit is direct. A replayed
+// (walops.go) and up to WALImageLimit. Past that, the operations are
+// logged if they take a quarter of the images or less (a random load:
+// every key rewrites a page); otherwise the data would be written twice
+// for nothing (a sequential load fills new pages: measured 1.9x bbolt
+// logged, 3.4x direct), and the commit is direct. Past maxOpsBytes too. A replayed
 // transaction counts as logged: its pages are not synced and its meta is
 // not written until the checkpoint that ends the replay.
 func (tx *Tx) logMode() (logged, logical bool) {
@@ -300,9 +303,13 @@ func (tx *Tx) logMode() (logged, logical bool) {
 		return false, false
 	case tx.replay:
 		return true, false
-	case !db.wal.logical && db.imageLimit() >= 0 && tx.recordSize() <= db.imageLimit():
+	case !tx.logging || len(tx.ops) > maxOpsBytes:
+		return false, false
+	case db.wal.logical || db.WALImageLimit < 0:
+		return true, true
+	case tx.recordSize() <= db.imageLimit():
 		return true, false
-	case tx.logging && len(tx.ops) <= maxOpsBytes:
+	case len(tx.ops) <= tx.recordSize()/4:
 		return true, true
 	}
 	return false, false
