@@ -289,3 +289,38 @@ func (tx *Tx) apply(op *walOp) error {
 	}
 	return fmt.Errorf("operation kind %d", op.kind)
 }
+
+// CheckLogRecord decodes a write-ahead-log record's payload as recovery
+// would (every page image's checksum and header, every operation's
+// fields) and returns its kind, "pages" or "operations", and txid, or
+// why it does not decode (an error wrapping ErrCorrupt). For folio check.
+func CheckLogRecord(payload []byte) (kind string, txid uint64, err error) {
+	if len(payload) < 20 {
+		return "", 0, fmt.Errorf("%w: %w: %d bytes", ErrCorrupt, errRecord, len(payload))
+	}
+	ps := int(binary.LittleEndian.Uint32(payload[16:]))
+	if !page.ValidPageSize(ps) {
+		return "", 0, fmt.Errorf("%w: %w: page size %d", ErrCorrupt, errRecord, ps)
+	}
+	if recordVersionOf(payload) == recordVersionOps {
+		id, d, err := decodeOps(payload, ps)
+		if err != nil {
+			return "", 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		var op walOp
+		for {
+			more, err := d.next(&op)
+			if err != nil {
+				return "", 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
+			if !more {
+				return "operations", uint64(id), nil
+			}
+		}
+	}
+	rec, err := decodeRecord(payload, ps)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return "pages", uint64(rec.meta.TxID), nil
+}

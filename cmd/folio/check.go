@@ -9,6 +9,7 @@ import (
 
 	"github.com/foliodb/folio"
 	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/tx"
 	"github.com/foliodb/folio/wal"
 	"github.com/spf13/cobra"
 )
@@ -44,6 +45,10 @@ type checkLogJSON struct {
 	Dir      string `json:"dir"`
 	OK       bool   `json:"ok"`
 	Records  int64  `json:"records"` // whole records read, LSNs FirstLSN to LastLSN
+	// Of those, records of page images and of operations (a transaction
+	// too big for images); each decoded as recovery would.
+	PageRecords int64 `json:"page_records"`
+	OpRecords   int64 `json:"operation_records"`
 	Bytes    int64  `json:"bytes"`   // used by the live segments
 	FirstLSN uint64 `json:"first_lsn,omitempty"`
 	LastLSN  uint64 `json:"last_lsn"`
@@ -63,8 +68,10 @@ file with no page twice and none leaked.
 
 A database in WAL mode (one with a write-ahead log, the directory DB.wal)
 has its log verified too, read-only: every record's checksums, sequence
-numbers and segment, and a damaged record that later durable ones vouch
-for, which is reported with its segment file and offset (a torn tail, left
+numbers and segment, every record's contents decoded as recovery would
+(page images: their checksums and headers; operations: every field), and
+a damaged record that later durable ones vouch for, which is reported
+with its segment file and offset (a torn tail, left
 by a crash mid-append, is not damage: the log ends before it). The log's
 records, bytes and last sequence number (LSN) are printed. A log holding
 commits not yet in the file (a WAL-mode program crashed) must be replayed
@@ -152,13 +159,28 @@ func checkLog(dir string) (*checkLogJSON, []checkProblem, error) {
 	lg, err := wal.Open(dir, wal.Options{ReadOnly: true})
 	if err == nil {
 		res.Bytes, res.LastLSN = lg.Size(), lg.LastLSN()
-		err = lg.Replay(0, func(lsn uint64, _ []byte) error {
+		var bad []checkProblem
+		err = lg.Replay(0, func(lsn uint64, p []byte) error {
 			if res.Records == 0 {
 				res.FirstLSN = lsn
 			}
 			res.Records++
+			switch kind, _, err := tx.CheckLogRecord(p); {
+			case err != nil:
+				bad = append(bad, checkProblem{Error: fmt.Sprintf("record %d: %v", lsn, err)})
+			case kind == "operations":
+				res.OpRecords++
+			default:
+				res.PageRecords++
+			}
 			return nil
 		})
+		if err == nil && len(bad) > 0 {
+			if cerr := lg.Close(); cerr != nil {
+				return nil, nil, cerr
+			}
+			return res, bad, nil
+		}
 		if cerr := lg.Close(); err == nil {
 			err = cerr
 		}
