@@ -42,16 +42,16 @@ type checkProblem struct {
 
 // checkLogJSON describes the write-ahead log as check read it.
 type checkLogJSON struct {
-	Dir      string `json:"dir"`
-	OK       bool   `json:"ok"`
-	Records  int64  `json:"records"` // whole records read, LSNs FirstLSN to LastLSN
+	Dir     string `json:"dir"`
+	OK      bool   `json:"ok"`
+	Records int64  `json:"records"` // whole records read, LSNs FirstLSN to LastLSN
 	// Of those, records of page images and of operations (a transaction
 	// too big for images); each decoded as recovery would.
-	PageRecords int64 `json:"page_records"`
-	OpRecords   int64 `json:"operation_records"`
-	Bytes    int64  `json:"bytes"`   // used by the live segments
-	FirstLSN uint64 `json:"first_lsn,omitempty"`
-	LastLSN  uint64 `json:"last_lsn"`
+	PageRecords int64  `json:"page_records"`
+	OpRecords   int64  `json:"operation_records"`
+	Bytes       int64  `json:"bytes"` // used by the live segments
+	FirstLSN    uint64 `json:"first_lsn,omitempty"`
+	LastLSN     uint64 `json:"last_lsn"`
 }
 
 func newCheckCmd(a *app) *cobra.Command {
