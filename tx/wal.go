@@ -156,8 +156,11 @@ var errStopImages = errors.New("folio: logical records follow")
 
 // replayOpsBytes is how much logical record one replay transaction takes
 // before it commits (to the file, unsynced: its dirty pages stay in
-// memory until then).
-const replayOpsBytes = 16 << 20
+// memory until then). A random load rewrites most leaves in each, so
+// fewer is faster: 256 MiB of log (2.1M random puts) replayed in 31 s
+// cold with 16 MiB, 13 s with 64 MiB, which is also the default
+// CheckpointBytes: a log of the default size replays in one.
+const replayOpsBytes = 64 << 20
 
 // replayOps runs the logical records after the page images replayLog
 // applied, in transactions of their own that write their pages unsynced
