@@ -572,3 +572,56 @@ func TestCloseGivesBackGrownTail(t *testing.T) {
 		})
 	}
 }
+
+// TestCursorDeleteTwice: a second Delete without a move removes the
+// element that followed the first; when that is a nested bucket it
+// refuses (ErrIncompatibleValue) instead of dropping the bucket's element
+// and leaking its pages.
+func TestCursorDeleteTwice(t *testing.T) {
+	db := openTest(t, nil)
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for _, k := range []string{"a", "c"} {
+			if err := b.Put([]byte(k), []byte(k)); err != nil {
+				return err
+			}
+		}
+		n, err := b.CreateBucket([]byte("b-nested"))
+		if err != nil {
+			return err
+		}
+		for i := range 100 {
+			if err := n.Put([]byte{byte(i)}, make([]byte, 300)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	mustUpdate(t, db, func(tx *Tx) error {
+		c := tx.Bucket([]byte("b")).Cursor()
+		if k, _ := c.Seek([]byte("a")); string(k) != "a" {
+			return fmt.Errorf("seek found %q", k)
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		if err := c.Delete(); !errors.Is(err, ErrIncompatibleValue) {
+			return fmt.Errorf("second Delete, on the nested bucket: %v, want ErrIncompatibleValue", err)
+		}
+		return nil
+	})
+	mustCheck(t, db)
+	err := db.View(func(tx *Tx) error {
+		b := tx.Bucket([]byte("b"))
+		if b.Get([]byte("a")) != nil || b.Get([]byte("c")) == nil || b.Bucket([]byte("b-nested")) == nil {
+			return errors.New("want a deleted, c and b-nested kept")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

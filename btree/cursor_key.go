@@ -2,24 +2,25 @@ package btree
 
 import "github.com/foliodb/folio/page"
 
-// DeleteKey returns the key of the element Delete would remove, or nil if
-// it would remove none. After a Delete the cursor rests on the element
-// that followed, which a second Delete removes: the key a caller last saw
-// is not always the one deleted (WAL mode logs this one).
-func (c *Cursor) DeleteKey() []byte {
+// Target returns the key and flags of the element Delete would remove, or
+// a nil key if it would remove none. After a Delete the cursor rests on
+// the element that followed, which a second Delete removes: the element a
+// caller last saw is not always the one deleted.
+func (c *Cursor) Target() ([]byte, uint32) {
 	if c.depth == 0 {
-		return nil
+		return nil, 0
 	}
 	f := &c.stack[c.depth-1]
 	if f.index >= f.count || !f.isLeaf() {
-		return nil
+		return nil, 0
 	}
 	if f.n != nil {
-		return f.n.inodes[f.index].key()
+		in := &f.n.inodes[f.index]
+		return in.key(), in.flags &^ largePending
 	}
-	_, k, _, ok := page.LeafElem(f.p, f.count, f.index)
+	flags, k, _, ok := page.LeafElem(f.p, f.count, f.index)
 	if !ok {
-		return nil
+		return nil, 0
 	}
-	return k
+	return k, flags
 }

@@ -12,7 +12,6 @@ import (
 type Cursor struct {
 	bucket *Bucket
 	c      btree.Cursor
-	flags  uint32 // of the element last returned
 }
 
 // Bucket returns the bucket the cursor walks.
@@ -23,7 +22,6 @@ func (c *Cursor) out(k, v []byte, flags uint32) ([]byte, []byte) {
 		_ = c.bucket.wrap(err)
 		return nil, nil
 	}
-	c.flags = flags
 	if flags&page.LeafBucket != 0 {
 		return k, nil
 	}
@@ -81,12 +79,16 @@ func (c *Cursor) Delete() error {
 	if err := c.bucket.writeCheck(); err != nil {
 		return err
 	}
-	if c.flags&page.LeafBucket != 0 {
+	// The element under the cursor, not the one last returned: after a
+	// Delete the cursor rests on the next one, which may be a bucket
+	// (deleting its element would leak the bucket's pages).
+	k, flags := c.c.Target()
+	if flags&page.LeafBucket != 0 {
 		return ErrIncompatibleValue
 	}
 	tx := c.bucket.tx
 	mark, count := len(tx.ops), tx.opCount
-	if k := c.c.DeleteKey(); tx.logging && k != nil {
+	if tx.logging && k != nil {
 		// Logged first: the key aliases the element Delete removes.
 		tx.logOp(opDelete, c.bucket, k, nil, 0, nil)
 	}
