@@ -29,13 +29,27 @@ type Cursor struct {
 	// element, so the following Next must not advance (bbolt skips one).
 	deleted bool
 	err     error
+	// mapping and pageSize, when Map set them, say where committed pages
+	// lie, for prefetchNext.
+	mapping  []byte
+	pageSize int
 }
 
 // NewCursor returns a cursor over t, positioned nowhere.
 func (t *Tree) NewCursor() *Cursor { return &Cursor{t: t} }
 
 // Reset reuses c for tree t.
-func (c *Cursor) Reset(t *Tree) { c.t, c.depth, c.deleted, c.err = t, 0, false, nil }
+func (c *Cursor) Reset(t *Tree) {
+	c.t, c.depth, c.deleted, c.err = t, 0, false, nil
+	c.mapping, c.pageSize = nil, 0
+}
+
+// Map tells c that committed page id starts at mapping[id*pageSize:], so
+// that on entering a leaf it can ask the CPU for the next leaves early.
+// Only a hint: c still reads every page through Pages.Run and its checks.
+func (c *Cursor) Map(mapping []byte, pageSize int) {
+	c.mapping, c.pageSize = mapping, pageSize
+}
 
 // Err is the first error the cursor met.
 func (c *Cursor) Err() error { return c.err }
@@ -86,7 +100,49 @@ func (c *Cursor) pushPage(id page.ID, sum uint32) bool {
 	}
 	c.stack[c.depth] = frame{p: p, id: id, count: count}
 	c.depth++
+	if elem == page.LeafElemSize && c.mapping != nil && c.depth >= 2 {
+		c.prefetchNext(&c.stack[c.depth-2])
+	}
 	return true
+}
+
+// prefetchLeaves is how many leaves after the current one prefetchNext
+// asks for, and prefetchLines how many cache lines of each: the header,
+// the hints and the first elements; the CPU's own prefetcher follows the
+// rest of the element array once the cursor reads it. Measured on W4
+// (1e6 keys, 16-byte keys, 100-byte values): one leaf ahead is not
+// enough to hide a miss, four is slower than two; one line a leaf gains
+// a third as much as eight.
+const (
+	prefetchLeaves = 2
+	prefetchLines  = 8
+)
+
+// prefetchNext asks the CPU for the leaves after the one parent's index
+// points at, while the cursor reads this one. A scan is bound by the
+// first touch of each leaf (a TLB miss and a cache miss, the leaves of a
+// tree grown by random puts lying anywhere in the file); the next leaves'
+// ids are in the parent, already cached.
+//
+// NB: a prefetch instruction, not a Go load: a load that misses holds up
+// the instructions behind it until its data comes, so touching the next
+// leaf early gained little (W4: 33M keys/s against 30M without, 57M with
+// PREFETCHT0). Leaves under the next parent are not asked for: one leaf
+// in a parent's fanout (about 90) pays the miss.
+func (c *Cursor) prefetchNext(parent *frame) {
+	if parent.n != nil {
+		return
+	}
+	end := min(parent.index+1+prefetchLeaves, parent.count)
+	for i := parent.index + 1; i < end; i++ {
+		id, _ := page.BranchChild(parent.p, i)
+		// An id from a damaged page may be anything; the bounds check
+		// keeps the address inside the mapping, and a prefetch of the
+		// wrong page is harmless.
+		if off := uint64(id) * uint64(c.pageSize); off < uint64(len(c.mapping)) {
+			prefetch(&c.mapping[off], prefetchLines)
+		}
+	}
 }
 
 func (f *frame) isLeaf() bool {

@@ -38,6 +38,7 @@ func (c *Cursor) First() (key, value []byte) {
 	if c.closed() {
 		return nil, nil
 	}
+	c.c.Map(c.bucket.tx.r.data, c.bucket.tx.r.pageSize)
 	return c.out(c.c.First())
 }
 
@@ -46,6 +47,7 @@ func (c *Cursor) Last() (key, value []byte) {
 	if c.closed() {
 		return nil, nil
 	}
+	c.c.Map(c.bucket.tx.r.data, c.bucket.tx.r.pageSize)
 	return c.out(c.c.Last())
 }
 
@@ -70,6 +72,7 @@ func (c *Cursor) Seek(seek []byte) (key, value []byte) {
 	if c.closed() {
 		return nil, nil
 	}
+	c.c.Map(c.bucket.tx.r.data, c.bucket.tx.r.pageSize)
 	return c.out(c.c.Seek(seek))
 }
 
