@@ -130,3 +130,39 @@ func TestCursorMapDamagedChild(t *testing.T) {
 		})
 	}
 }
+
+// TestCursorPrefetchBursts: walking a parent's leaves, the cursor has
+// always asked for at least prefetchLow leaves after the current one (or
+// all there are), never for more than prefetchHigh, and asks again only
+// once fewer than prefetchLow are left: in bursts, so page walks overlap.
+func TestCursorPrefetchBursts(t *testing.T) {
+	m := newMemPages(1024)
+	root, sum := twoLevelTree(t, m, 600)
+	c := New(m, root, sum).NewCursor()
+	c.Map(m.file, m.ps)
+	bursts, leaves, last, ahead := 0, 0, -1, 0
+	for k, _, _ := c.First(); k != nil; k, _, _ = c.Next() {
+		parent := &c.stack[0]
+		if parent.index == last {
+			continue
+		}
+		if parent.index != last+1 {
+			t.Fatalf("leaf %d after leaf %d", parent.index, last)
+		}
+		leaves, last = leaves+1, parent.index
+		if want := min(parent.index+prefetchLow, parent.count-1); parent.ahead < want || parent.ahead > parent.index+prefetchHigh {
+			t.Fatalf("at leaf %d of %d: asked up to leaf %d", parent.index, parent.count, parent.ahead)
+		}
+		if parent.ahead != ahead {
+			bursts, ahead = bursts+1, parent.ahead
+		}
+	}
+	p, _ := m.Run(root, page.FlagBranch, sum)
+	if leaves != page.PageCount(p) {
+		t.Fatalf("walked %d leaves, the root has %d", leaves, page.PageCount(p))
+	}
+	if most := leaves/(prefetchHigh-prefetchLow) + 1; bursts < 2 || bursts > most {
+		t.Fatalf("%d bursts of prefetches over %d leaves, want 2 to %d", bursts, leaves, most)
+	}
+	t.Logf("%d bursts over %d leaves", bursts, leaves)
+}
