@@ -75,8 +75,8 @@ func TestCursorMap(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("%s: scan differs: %d keys, want %d", tc.name, len(got), len(want))
 		}
-		// Seek lands in the middle of a parent and Last/Prev walks back;
-		// both enter leaves and prefetch on the way.
+		// Seek lands in the middle of a parent and Last/Prev walks back:
+		// a mapping set earlier must not disturb either.
 		if k, _, _ := c.Seek([]byte("k00300")); string(k) != "k00300" {
 			t.Fatalf("%s: Seek k00300 = %q", tc.name, k)
 		}
@@ -165,4 +165,30 @@ func TestCursorPrefetchBursts(t *testing.T) {
 		t.Fatalf("%d bursts of prefetches over %d leaves, want 2 to %d", bursts, leaves, most)
 	}
 	t.Logf("%d bursts over %d leaves", bursts, leaves)
+}
+
+// TestCursorSeekDoesNotPrefetch: a Seek is often a point lookup, so it
+// asks for no leaves; a Next leaving the leaf it landed on starts the
+// bursts.
+func TestCursorSeekDoesNotPrefetch(t *testing.T) {
+	m := newMemPages(1024)
+	root, sum := twoLevelTree(t, m, 600)
+	c := New(m, root, sum).NewCursor()
+	c.Map(m.file, m.ps)
+	if k, _, _ := c.Seek([]byte("k00300")); string(k) != "k00300" {
+		t.Fatalf("Seek k00300 = %q", k)
+	}
+	parent := &c.stack[0]
+	if parent.ahead != 0 {
+		t.Fatalf("Seek asked for leaves up to %d", parent.ahead)
+	}
+	leaf := parent.index
+	for parent.index == leaf {
+		if k, _, _ := c.Next(); k == nil {
+			t.Fatalf("Next ended at leaf %d: %v", leaf, c.Err())
+		}
+	}
+	if want := min(parent.index+prefetchHigh, parent.count-1); parent.ahead != want {
+		t.Fatalf("entering leaf %d by Next asked up to leaf %d, want %d", parent.index, parent.ahead, want)
+	}
 }
