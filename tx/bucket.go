@@ -375,6 +375,7 @@ func (b *Bucket) ForEach(fn func(k, v []byte) error) error {
 	}
 	var c btree.Cursor
 	c.Reset(&b.tree)
+	c.Map(b.tx.r.data, b.tx.r.pageSize) // prefetch the leaves ahead
 	for k, v, flags := c.First(); k != nil; k, v, flags = c.Next() {
 		if flags&page.LeafBucket != 0 {
 			v = nil
