@@ -103,7 +103,9 @@ func (c *Cursor) Delete() error {
 		tx.logOp(opDelete, c.bucket, k, nil, 0, nil)
 	}
 	if err := c.c.Delete(); err != nil {
-		tx.ops, tx.opCount = tx.ops[:mark], count
+		if tx.ops != nil {
+			tx.ops, tx.opCount = tx.ops[:mark], count
+		}
 		return c.bucket.wrap(err)
 	}
 	return nil

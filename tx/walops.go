@@ -73,6 +73,11 @@ type walOp struct {
 // logOp appends a successful operation on b to the transaction's
 // record. a is the key or name, c the value (put).
 func (tx *Tx) logOp(kind byte, b *Bucket, a, c []byte, seq uint64, dst *Bucket) {
+	if len(tx.ops)+len(a)+len(c) > maxOpsBytes {
+		// Too big to log: the commit will be direct. Stop copying.
+		tx.logging, tx.ops = false, nil
+		return
+	}
 	tx.ops = append(tx.ops, kind)
 	tx.ops = appendPath(tx.ops, b)
 	switch kind {
