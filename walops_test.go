@@ -1,12 +1,17 @@
 package folio
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/foliodb/folio/wal"
 )
 
 // logicalOpts is WAL mode with checkpoints only when a test asks.
@@ -239,5 +244,62 @@ func TestWALLogicalReplay(t *testing.T) {
 			compareDB(t, db2, want)
 			closeChecked(t, db2)
 		})
+	}
+}
+
+// TestWALLogicalReplayMismatch: a logged operation that does not apply to
+// the file (here: deleting a bucket it does not hold) fails Open with
+// ErrCorrupt, and the failed replay leaves the file and the log as they
+// were, so every later open reports the same instead of losing records.
+func TestWALLogicalReplayMismatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	db, err := Open(path, 0o600, logicalOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(path, 0o600, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ro.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The next txid's record: drop bucket "nope" at the top (depth 0).
+	rec := make([]byte, 24)
+	copy(rec, "fTXR")
+	binary.LittleEndian.PutUint32(rec[4:], 3)
+	binary.LittleEndian.PutUint64(rec[8:], uint64(in.TxID)+1)
+	binary.LittleEndian.PutUint32(rec[16:], 1024)
+	binary.LittleEndian.PutUint32(rec[20:], 1)
+	rec = append(rec, 4, 0, 4, 'n', 'o', 'p', 'e')
+	lg, err := wal.Open(LogDir(path), wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lg.Append(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := lg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := Open(path, 0o600, logicalOpts()); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("open with a record that does not apply: %v, want ErrCorrupt", err)
+		}
+		if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, before) {
+			t.Fatalf("the failed replay changed the file (%v)", err)
+		}
 	}
 }

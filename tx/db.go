@@ -544,7 +544,7 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 	}
 	tx.high = s.meta.High
 	tx.meta.TxID++
-	if db.wal.log != nil && !tx.checkpoint {
+	if db.wal.log != nil && !tx.checkpoint && !tx.replay {
 		tx.logging = true
 		tx.ops = append(db.wal.opsBuf[:0], make([]byte, opsHeader)...)
 		db.wal.opsBuf = nil

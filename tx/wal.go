@@ -128,9 +128,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		err = nil
 	}
 	if err != nil {
-		if !errors.Is(err, ErrCorrupt) && errors.Is(err, walErrCorrupt) {
-			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
+		err = asCorrupt(err)
 		return page.Meta{}, fmt.Errorf("folio: open %s: replaying the log: %w", db.path, err)
 	}
 	db.wal.ckptTxID = cur.TxID
@@ -211,7 +209,6 @@ func (db *DB) replayOps() error {
 				tx = nil
 				return err
 			}
-			tx.logging, tx.ops = false, nil
 		}
 		for {
 			more, err := d.next(&op)
@@ -239,10 +236,7 @@ func (db *DB) replayOps() error {
 		tx.end()
 	}
 	if err != nil {
-		if !errors.Is(err, ErrCorrupt) && errors.Is(err, walErrCorrupt) {
-			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
-		}
-		return fmt.Errorf("folio: open %s: replaying the log: %w", db.path, err)
+		return fmt.Errorf("folio: open %s: replaying the log: %w", db.path, asCorrupt(err))
 	}
 	db.wal.opsPending = false
 	if err := db.checkpointLocked(); err != nil {
@@ -341,3 +335,11 @@ func (db *DB) checkpointDue() bool {
 
 // walErrCorrupt is package wal's damage sentinel, reported as ErrCorrupt.
 var walErrCorrupt = wal.ErrCorrupt
+
+// asCorrupt makes damage the log found (wal.ErrCorrupt) an ErrCorrupt too.
+func asCorrupt(err error) error {
+	if !errors.Is(err, ErrCorrupt) && errors.Is(err, walErrCorrupt) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}
