@@ -57,11 +57,10 @@ func TestProcessDeathWALChild(t *testing.T) {
 	if err := db.View(func(tx *Tx) error { n, err = readMarker(tx); return err }); err != nil {
 		t.Fatal(err)
 	}
-	// Children differ: half log operations, which recovery re-runs, and
-	// half page images (a log holds one kind or images then operations).
-	if (seed+uint64(n))%2 == 1 {
-		db.WALImageLimit = -1
-	}
+	// Children differ: a third log page images, a third operations, which
+	// recovery re-runs, and a third whichever the default picks per
+	// commit (a log holds one kind, or images then operations).
+	db.WALImageLimit = []int{recordsLimit["images"], recordsLimit["operations"], recordsLimit["auto"]}[(seed+uint64(n))%3]
 	say("opened %d", n)
 	for i := n + 1; i < n+1_000_000; i++ {
 		ops := workTxn(seed, i, processPageSize)

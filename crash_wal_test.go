@@ -40,26 +40,24 @@ func TestPowerLossWAL(t *testing.T) {
 		noFreelist   bool
 		reader       bool // a reader holds a snapshot across checkpoints
 		txnsFraction int
-		logical      bool // records hold operations, not page images
+		records      string // "images", "operations" or "auto" (the default choice)
 	}{
 		// Thresholds that make the workload cross several checkpoints
 		// (records leave out the pages' zero tails, so they are small).
-		{1024, 12 << 10, false, false, 1, false},
-		{4096, 24 << 10, false, false, 1, false},
-		{1024, 6 << 10, true, false, 2, false},
-		{1024, 6 << 10, false, true, 2, false},
-		{1024, 2 << 10, false, false, 1, true},
-		{4096, 2 << 10, false, true, 1, true},
+		{1024, 12 << 10, false, false, 1, "images"},
+		{4096, 24 << 10, false, false, 1, "images"},
+		{1024, 6 << 10, true, false, 2, "images"},
+		{1024, 6 << 10, false, true, 2, "images"},
+		{1024, 2 << 10, false, false, 1, "operations"},
+		{4096, 2 << 10, false, true, 1, "operations"},
+		{1024, 6 << 10, false, false, 2, "auto"},
 	} {
 		name := fmt.Sprintf("page=%d,checkpoint=%dKiB,nofreelistsync=%v", c.ps, c.ckpt>>10, c.noFreelist)
 		if c.reader {
 			name += ",reader"
 		}
-		imageLimit := 0
-		if c.logical {
-			name += ",logical"
-			imageLimit = -1
-		}
+		name += "," + c.records
+		imageLimit := recordsLimit[c.records]
 		t.Run(name, func(t *testing.T) {
 			seed := testSeed(t)
 			opts := &Options{WAL: true, CheckpointBytes: c.ckpt, NoFreelistSync: c.noFreelist}
@@ -126,16 +124,17 @@ func testPowerLossWAL(t *testing.T, seed uint64, ps int, opts *Options, imageLim
 // crash during recovery must recover again, and a recovered database must
 // go on committing as safely as any.
 func TestPowerLossWALTwice(t *testing.T) {
-	for _, logical := range []bool{false, true} {
-		t.Run(fmt.Sprintf("logical=%v", logical), func(t *testing.T) { testPowerLossWALTwice(t, logical) })
+	for _, records := range []string{"images", "operations"} {
+		t.Run(records, func(t *testing.T) { testPowerLossWALTwice(t, recordsLimit[records]) })
 	}
 }
 
-func testPowerLossWALTwice(t *testing.T, logical bool) {
-	imageLimit := 0
-	if logical {
-		imageLimit = -1 // records hold operations: the replay re-runs them
-	}
+// recordsLimit is the DB.WALImageLimit that makes a test's records page
+// images (as long as they fit), operations (replay re-runs them), or
+// whichever the default picks per commit.
+var recordsLimit = map[string]int{"images": 1 << 20, "operations": -1, "auto": 0}
+
+func testPowerLossWALTwice(t *testing.T, imageLimit int) {
 	const ps = 1024
 	const txns, more, rounds = 16, 4, 6
 	seed := testSeed(t)

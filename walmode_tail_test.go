@@ -192,6 +192,7 @@ func TestWALReplayDamagedPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	db.WALImageLimit = recordsLimit["images"] // the cases damage page images
 	seed := testSeed(t)
 	for i := 1; i <= 6; i++ {
 		ops := workTxn(seed, i, ps)

@@ -40,10 +40,13 @@ type DB struct {
 	// double).
 	AllocSize int
 
-	// WALImageLimit (WAL mode) is how many bytes of page images a
-	// transaction may log; a bigger one logs its keys and values instead,
-	// and so does every commit until the next checkpoint. 0 means 1 MiB;
-	// a negative limit logs operations always.
+	// WALImageLimit (WAL mode) chooses what a commit logs. 0 (the
+	// default): its operations (keys and values) when they take a
+	// quarter of its page images or less, else the images up to 1 MiB,
+	// else nothing (a direct commit). Positive: the images whenever they
+	// take at most WALImageLimit bytes, then as the default. Negative:
+	// operations always. After an operations record, every commit logs
+	// operations until the next checkpoint.
 	WALImageLimit int
 
 	// Accepted for bbolt compatibility; folio ignores them (it checks

@@ -21,6 +21,8 @@ type Info struct {
 	LogBytes       int64     // bytes of live log
 	CheckpointTxID page.TxID // txid of the meta last written to the file
 	LogPending     int       // commits in the log and not yet checkpointed
+	Replayed       int       // commits this open replayed from the log
+	ReplayedTxID   page.TxID // txid of the last of them (0: none)
 }
 
 // Info returns the file's current state.
@@ -48,6 +50,7 @@ func (db *DB) Info() (Info, error) {
 		in.LogBytes = db.wal.log.Size()
 		in.CheckpointTxID = db.wal.ckptTxID
 		in.LogPending = int(s.meta.TxID - db.wal.ckptTxID)
+		in.Replayed, in.ReplayedTxID = db.wal.replayed, db.wal.replayedTxID
 		in.MetaSlot = db.metaSlot
 	}
 	if db.freelist != nil {

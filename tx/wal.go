@@ -67,6 +67,10 @@ type walState struct {
 	// inflight counts logged commits that released the write lock and
 	// wait for their log sync; a checkpoint waits for them (Commit).
 	inflight sync.WaitGroup
+	// replayed and replayedTxID say what the open replayed: how many
+	// logged commits, and the txid of the last (Info).
+	replayed     int
+	replayedTxID page.TxID
 }
 
 // replayLog brings the file up to the last whole record of the log: every
@@ -135,6 +139,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	if replayed == 0 {
 		return cur, nil
 	}
+	db.wal.replayed, db.wal.replayedTxID = replayed, cur.TxID
 	db.fileSize = db.st.Size()
 	if err := db.st.SyncRange(0, int64(cur.High)*int64(ps)); err != nil {
 		return page.Meta{}, fmt.Errorf("folio: open %s: sync after replay: %w", db.path, err)
@@ -239,6 +244,10 @@ func (db *DB) replayOps() error {
 		return fmt.Errorf("folio: open %s: replaying the log: %w", db.path, asCorrupt(err))
 	}
 	db.wal.opsPending = false
+	if replayed > 0 {
+		db.wal.replayed += replayed
+		db.wal.replayedTxID = cur
+	}
 	if err := db.checkpointLocked(); err != nil {
 		return fmt.Errorf("folio: open %s: checkpoint after replay: %w", db.path, err)
 	}

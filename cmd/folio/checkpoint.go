@@ -98,10 +98,12 @@ func checkpointDB(a *app, path string) (err error) {
 	}
 
 	what := "nothing to replay: the file held every commit"
-	if beforeKnown && replayed.TxID > beforeTxID {
-		n := replayed.TxID - beforeTxID
+	if n := replayed.Replayed; n > 0 && beforeKnown {
 		what = fmt.Sprintf("replayed %d %s from the log (txid %d to %d) and checkpointed %s into the file",
-			n, plural(int(n), "commit", "commits"), beforeTxID, replayed.TxID, plural(int(n), "it", "them"))
+			n, plural(n, "commit", "commits"), beforeTxID, replayed.ReplayedTxID, plural(n, "it", "them"))
+	} else if n > 0 {
+		what = fmt.Sprintf("replayed %d %s from the log (to txid %d) and checkpointed %s into the file",
+			n, plural(n, "commit", "commits"), replayed.ReplayedTxID, plural(n, "it", "them"))
 	} else if !beforeKnown {
 		what = "replayed the log's pending commits, if any, and checkpointed"
 	}
