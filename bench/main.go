@@ -27,6 +27,7 @@ type options struct {
 	json      bool
 	jsonFile  string
 	profDir   string
+	recache   bool
 	config
 }
 
@@ -40,6 +41,7 @@ func main() {
 	flag.BoolVar(&o.json, "json", false, "print JSON (every run and the medians) instead of the table")
 	flag.StringVar(&o.jsonFile, "json-file", "", "also write the JSON to this file")
 	flag.StringVar(&o.profDir, "cpuprofile-dir", "", "write a CPU profile of each timed workload here (ENGINE-WORKLOAD-RUN.pprof)")
+	flag.BoolVar(&o.recache, "recache", false, "before W3 and W4, drop the data file from the page cache and read it back, so every engine reads from a cache filled the same way (see README)")
 	flag.IntVar(&c.keys, "keys", 1_000_000, "keys in the data set")
 	flag.IntVar(&c.valSize, "value-size", 100, "bytes per value")
 	flag.IntVar(&c.seqTx, "seq-tx", 10_000, "W1: keys per transaction")
@@ -189,7 +191,7 @@ func drive(o *options) (*result, error) {
 		Config: map[string]any{
 			"keys": o.keys, "value_size": o.valSize, "seq_tx": o.seqTx, "rand_tx": o.randTx,
 			"reads": o.reads, "get_tx": o.getTx, "commits": o.commits, "writers": o.writers,
-			"w7": o.w7.String(), "runs": o.runs,
+			"w7": o.w7.String(), "runs": o.runs, "recache": o.recache,
 		},
 	}
 	for _, w := range ordered {
@@ -239,6 +241,11 @@ func drive(o *options) (*result, error) {
 				path := data
 				if w.name == "W1" {
 					path = filepath.Join(edir, "w1.db")
+				}
+				if o.recache && (w.name == "W3" || w.name == "W4") {
+					if err := recache(path); err != nil {
+						return nil, fmt.Errorf("recache %s: %w", path, err)
+					}
 				}
 				logf("run %d/%d %s %s (%s)", run, o.runs, eng, w.name, w.about)
 				wm, err := childRun(w.name, path)

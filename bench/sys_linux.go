@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -178,4 +179,36 @@ func rssNow() (anon, file int64, ok bool) {
 		found++
 	}
 	return anon, file, found == 2
+}
+
+// recache drops path from the page cache and reads it back sequentially,
+// so the read workloads find it cached the way a database opened after a
+// reboot would be, whatever pages and folios its load happened to leave.
+// Measured: a file loaded in folio's WAL mode read 0.7x as fast as the
+// same tree loaded directly until it was read back this way, after which
+// both ran at the same speed (README, "What the page cache does").
+func recache(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// DONTNEED drops only clean pages: sync first. The engines closed
+	// the file durably, so this normally writes nothing.
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return os.NewSyscallError("fadvise", err)
+	}
+	buf := make([]byte, 1<<20)
+	for {
+		_, err := f.Read(buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
