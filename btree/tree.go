@@ -109,7 +109,24 @@ func New(pages Pages, root page.ID, sum uint32) *Tree {
 // Reset points t at another committed root, dropping any materialised
 // nodes; it lets a transaction reuse Tree values without allocating.
 func (t *Tree) Reset(pages Pages, root page.ID, sum uint32) {
+	if t.pristine() {
+		// Only read from (a View's buckets): the write state is zero
+		// already, and clearing the whole struct, path arrays and all,
+		// was a tenth of a one-get View.
+		t.pages, t.root, t.rootSum, t.Fill = pages, root, sum, DefaultFill
+		return
+	}
 	*t = Tree{pages: pages, root: root, rootSum: sum, Fill: DefaultFill}
+}
+
+// pristine reports that no write touched t since it was made or Reset:
+// every field but pages, root, rootSum and Fill is zero. (The path
+// arrays are only filled by leafFor, which a write calls after
+// materialising the root.)
+func (t *Tree) pristine() bool {
+	return t.rootNode == nil && t.pathLen == 0 && !t.pathOK && t.arena == nil &&
+		t.nodeSlab == nil && t.inodeSlab == nil && t.inodeChunks == nil && t.parts == nil && !t.removed &&
+		t.pathNode[0] == nil
 }
 
 // DefaultFill is the fill of a split page unless a bucket asks otherwise.
