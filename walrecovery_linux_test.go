@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -47,8 +48,9 @@ func TestWALRecovery1GiB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	db.WALImageLimit = recordsLimit["images"]
 	if *walRecoveryOps {
-		db.WALImageLimit = -1
+		db.WALImageLimit = recordsLimit["operations"]
 	}
 	rng := rand.New(rand.NewPCG(testSeed(t), 8))
 	seed := maphash.MakeSeed()
@@ -146,14 +148,20 @@ func TestWALRecovery1GiB(t *testing.T) {
 		d.Seconds(), float64(logBytes)/1e6/d.Seconds(), float64(payload)/1e6/d.Seconds(), float64(payload)/(1<<20))
 	for _, p := range []string{cold, warm} {
 		var replays replayCounter
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base) // the model and the test's own
+		peak := sampleHeap()
 		t0 := time.Now()
 		db, err := Open(p, 0o600, &Options{WAL: true, Logger: &replays})
 		if err != nil {
 			t.Fatal(err)
 		}
 		d := time.Since(t0)
-		t.Logf("recovery (%s cache): %d transactions, %.1f MiB of log replayed in %.2f s: %.0f MB/s",
-			map[string]string{cold: "cold", warm: "warm"}[p], commits, float64(logBytes)/(1<<20), d.Seconds(), float64(logBytes)/1e6/d.Seconds())
+		heap := peak()
+		t.Logf("recovery (%s cache): %d transactions, %.1f MiB of log replayed in %.2f s: %.0f MB/s; Go heap in use peaked %.0f MiB above the %.0f MiB before Open",
+			map[string]string{cold: "cold", warm: "warm"}[p], commits, float64(logBytes)/(1<<20), d.Seconds(), float64(logBytes)/1e6/d.Seconds(),
+			float64(heap-min(heap, base.HeapInuse))/(1<<20), float64(base.HeapInuse)/(1<<20))
 		fmt.Printf("BenchmarkWALRecovery/log=%dMiB/cache=%s\t1\t%d ns/op\t%.2f MB/s\n",
 			logBytes>>20, map[string]string{cold: "cold", warm: "warm"}[p], d.Nanoseconds(), float64(logBytes)/1e6/d.Seconds())
 		if replays.n != 1 {
@@ -183,6 +191,38 @@ func TestWALRecovery1GiB(t *testing.T) {
 		}
 		_ = os.RemoveAll(LogDir(p))
 		_ = os.Remove(p)
+	}
+}
+
+// sampleHeap samples the Go heap in use every 5 ms until the returned
+// function is called, which returns the peak.
+func sampleHeap() (stop func() (heap uint64)) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	var peak uint64
+	sample := func() {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapInuse)
+	}
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			sample()
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-finished
+		sample()
+		return peak
 	}
 }
 

@@ -78,6 +78,9 @@ type Tx struct {
 	ops     []byte
 	opCount int
 	replay  bool
+	// runs counts the committed runs this transaction's trees read to
+	// change them (Run): what its dirty pages will take at commit.
+	runs int
 
 	// Buckets opened by this transaction, and spares from earlier uses of
 	// a pooled Tx, so that opening a bucket in a View does not allocate.
@@ -306,6 +309,7 @@ func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 // Pages implementation for the write transaction.
 
 func (tx *Tx) Run(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
+	tx.runs++
 	return tx.r.Run(id, kind, sum)
 }
 func (tx *Tx) PageSize() int   { return tx.r.pageSize }
