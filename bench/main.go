@@ -41,7 +41,7 @@ func main() {
 	flag.BoolVar(&o.json, "json", false, "print JSON (every run and the medians) instead of the table")
 	flag.StringVar(&o.jsonFile, "json-file", "", "also write the JSON to this file")
 	flag.StringVar(&o.profDir, "cpuprofile-dir", "", "write a CPU profile of each timed workload here (ENGINE-WORKLOAD-RUN.pprof)")
-	flag.BoolVar(&o.recache, "recache", false, "before W3 and W4, drop the data file from the page cache and read it back, so every engine reads from a cache filled the same way (see README)")
+	flag.BoolVar(&o.recache, "recache", false, "before W3, W4 and W7, drop the data file from the page cache and read it back, so every engine reads from a cache filled the same way (see README)")
 	flag.IntVar(&c.keys, "keys", 1_000_000, "keys in the data set")
 	flag.IntVar(&c.valSize, "value-size", 100, "bytes per value")
 	flag.IntVar(&c.seqTx, "seq-tx", 10_000, "W1: keys per transaction")
@@ -242,7 +242,7 @@ func drive(o *options) (*result, error) {
 				if w.name == "W1" {
 					path = filepath.Join(edir, "w1.db")
 				}
-				if o.recache && (w.name == "W3" || w.name == "W4") {
+				if o.recache && (w.name == "W3" || w.name == "W4" || w.name == "W7") {
 					if err := recache(path); err != nil {
 						return nil, fmt.Errorf("recache %s: %w", path, err)
 					}
