@@ -50,7 +50,7 @@ func TestPowerLossWAL(t *testing.T) {
 		{1024, 6 << 10, false, true, 2, "images"},
 		{1024, 2 << 10, false, false, 1, "operations"},
 		{4096, 2 << 10, false, true, 1, "operations"},
-		{1024, 6 << 10, false, false, 2, "auto"},
+		{1024, 2 << 10, false, false, 1, "auto"},
 	} {
 		name := fmt.Sprintf("page=%d,checkpoint=%dKiB,nofreelistsync=%v", c.ps, c.ckpt>>10, c.noFreelist)
 		if c.reader {

@@ -335,3 +335,52 @@ func TestWALReusesPagesBetweenCheckpoints(t *testing.T) {
 	db = reopen(t, db, walOpts(1024))
 	mustCheck(t, db)
 }
+
+// TestWALSequentialLoadCommitsDirectly: a transaction whose operations
+// would save little over its page images and whose images pass 1 MiB (a
+// load in key order) commits directly, a checkpoint, even right after
+// small commits logged their operations; a copy of the file alone, as a
+// crash right after it leaves, holds everything.
+func TestWALSequentialLoadCommitsDirectly(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.db")
+	db, err := Open(path, 0o600, walOpts(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+	if in, _ := db.Info(); in.LogPending != 1 {
+		t.Fatalf("%d commits pending, want the bucket's, logged", in.LogPending)
+	}
+	val := bytes.Repeat([]byte{'v'}, 100)
+	for round := 0; round < 3; round++ {
+		mustUpdate(t, db, func(tx *Tx) error {
+			b := tx.Bucket([]byte("b"))
+			for i := 0; i < 10_000; i++ {
+				if err := b.Put([]byte(fmt.Sprintf("k%03d-%06d", round, i)), val); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if in, _ := db.Info(); in.LogPending != 0 || in.CheckpointTxID != in.TxID {
+			t.Fatalf("round %d: %d commits pending, checkpoint at txid %d of %d: the load should have committed directly",
+				round, in.LogPending, in.CheckpointTxID, in.TxID)
+		}
+	}
+	copyFile(t, path, filepath.Join(dir, "crash.db")) // no log at all
+	closeChecked(t, db)
+	db2, err := Open(filepath.Join(dir, "crash.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeChecked(t, db2)
+	if err := db2.View(func(tx *Tx) error {
+		if n := tx.Bucket([]byte("b")).Stats().KeyN; n != 30_000 {
+			return fmt.Errorf("%d keys, want 30,000", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

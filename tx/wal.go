@@ -73,6 +73,10 @@ type walState struct {
 	replayedTxID page.TxID
 	// replayTxs counts the transactions replayOps committed (tests).
 	replayTxs int
+	// unsynced is the byte range [lo, hi) of the file that holds every
+	// page written since the last checkpoint (hi 0: none): what the next
+	// checkpoint must sync. Touched under the write lock.
+	unsyncedLo, unsyncedHi int64
 }
 
 // replayLog brings the file up to the last whole record of the log: every
