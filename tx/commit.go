@@ -220,8 +220,8 @@ func (tx *Tx) commitDirect() error {
 	// free list with NoFreelistSync): the file holds the unsynced pages
 	// of the logged commits its meta will point to (invariant 2), all in
 	// the range writeRuns noted since the last checkpoint. (Syncing the
-	// whole file instead made a WAL-mode sequential load, where every
-	// commit is such a checkpoint, 2.46x bbolt against 3.95x direct.)
+	// whole file instead cost a WAL-mode sequential load, where every
+	// commit is such a checkpoint, 8%: 1.61M against 1.75M keys/s.)
 	if sync && (len(tx.dirty) > 0 || db.wal.unsyncedHi > 0) {
 		var first, end int64
 		if db.wal.log != nil {

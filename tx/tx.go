@@ -78,9 +78,10 @@ type Tx struct {
 	ops     []byte
 	opCount int
 	replay  bool
-	// runs counts the committed runs this transaction's trees read to
-	// change them (Run): what its dirty pages will take at commit.
-	runs int
+	// runsRead counts the committed runs this transaction's trees read
+	// to change them (Run): about what its dirty pages will take at
+	// commit (replayOps bounds it).
+	runsRead int
 
 	// Buckets opened by this transaction, and spares from earlier uses of
 	// a pooled Tx, so that opening a bucket in a View does not allocate.
@@ -309,7 +310,7 @@ func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 // Pages implementation for the write transaction.
 
 func (tx *Tx) Run(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
-	tx.runs++
+	tx.runsRead++
 	return tx.r.Run(id, kind, sum)
 }
 func (tx *Tx) PageSize() int   { return tx.r.pageSize }

@@ -245,7 +245,7 @@ func (db *DB) replayOps() error {
 		}
 		cur = txid
 		replayed++
-		if batched += len(payload); batched >= replayOpsBytes || tx.runs*ps >= replayPagesBytes {
+		if batched += len(payload); batched >= replayOpsBytes || tx.runsRead*ps >= replayPagesBytes {
 			return commit()
 		}
 		return nil
@@ -325,8 +325,8 @@ func (db *DB) checkpointLocked() error {
 		return nil
 	}
 	// An empty transaction committed directly: it writes the free list
-	// (logged commits leave it out), syncs the whole file, which holds
-	// the unsynced pages of logged commits, then writes the meta
+	// (logged commits leave it out), syncs the pages written since the
+	// last checkpoint, logged commits' included, then writes the meta
 	// (invariant 2) and truncates the log.
 	tx := &Tx{checkpoint: true}
 	if err := db.beginWriteLocked(tx); err != nil {
