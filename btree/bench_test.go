@@ -131,35 +131,51 @@ func BenchmarkPutRandom(b *testing.B) {
 	}
 }
 
-// BenchmarkScan is W4 at the tree level: a cursor walks every key of a
-// tree of keys=n (16-byte random keys, 100-byte values, 4 KiB pages,
-// grown by transactions of 1,000 random puts, so consecutive leaves lie
-// anywhere in the file), with and without Map's prefetching of the next
-// leaves. The file is a heap slice, not a file mapping, so the TLB costs
-// differ from W4's.
-func BenchmarkScan(b *testing.B) {
-	for _, n := range []int{1e6} {
-		m := &benchPages{ps: 4096, high: 2, tx: 1}
-		r := rand.New(rand.NewPCG(3, 4))
-		key := make([]byte, 16)
-		val := make([]byte, 100)
-		var root page.ID
-		var sum uint32
-		for loaded := 0; loaded < n; loaded += 1000 {
-			tr := New(m, root, sum)
-			for range 1000 {
-				binary.BigEndian.PutUint64(key, r.Uint64())
-				binary.BigEndian.PutUint64(key[8:], r.Uint64())
-				if err := tr.Put(key, val, 0, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := tr.Spill(); err != nil {
+// scanTree is the tree BenchmarkScan and BenchmarkScanReverse walk: keys=n
+// 16-byte random keys with 100-byte values in 4 KiB pages, grown by
+// transactions of 1,000 random puts, so consecutive leaves lie anywhere
+// in the file.
+func scanTree(b *testing.B, n int) (*benchPages, page.ID, uint32) {
+	m := &benchPages{ps: 4096, high: 2, tx: 1}
+	r := rand.New(rand.NewPCG(3, 4))
+	key := make([]byte, 16)
+	val := make([]byte, 100)
+	var root page.ID
+	var sum uint32
+	for loaded := 0; loaded < n; loaded += 1000 {
+		tr := New(m, root, sum)
+		for range 1000 {
+			binary.BigEndian.PutUint64(key, r.Uint64())
+			binary.BigEndian.PutUint64(key[8:], r.Uint64())
+			if err := tr.Put(key, val, 0, nil); err != nil {
 				b.Fatal(err)
 			}
-			root, sum = tr.Root()
-			m.commit()
 		}
+		if err := tr.Spill(); err != nil {
+			b.Fatal(err)
+		}
+		root, sum = tr.Root()
+		m.commit()
+	}
+	return m, root, sum
+}
+
+// BenchmarkScan is W4 at the tree level: a cursor walks every key of
+// scanTree(n) with First and Next, with and without Map's prefetching of
+// the leaves ahead. The file is a heap slice, not a file mapping, so the
+// TLB costs differ from W4's.
+func BenchmarkScan(b *testing.B) {
+	benchmarkScan(b, false)
+}
+
+// BenchmarkScanReverse is BenchmarkScan backward: Last, then Prev.
+func BenchmarkScanReverse(b *testing.B) {
+	benchmarkScan(b, true)
+}
+
+func benchmarkScan(b *testing.B, reverse bool) {
+	for _, n := range []int{1e6} {
+		m, root, sum := scanTree(b, n)
 		for _, prefetch := range []bool{false, true} {
 			b.Run(fmt.Sprintf("keys=1e%d/prefetch=%v", len(fmt.Sprint(n))-1, prefetch), func(b *testing.B) {
 				c := New(m, root, sum).NewCursor()
@@ -169,8 +185,14 @@ func BenchmarkScan(b *testing.B) {
 					if prefetch {
 						c.Map(m.file, m.ps)
 					}
-					for k, _, _ := c.First(); k != nil; k, _, _ = c.Next() {
-						keys++
+					if reverse {
+						for k, _, _ := c.Last(); k != nil; k, _, _ = c.Prev() {
+							keys++
+						}
+					} else {
+						for k, _, _ := c.First(); k != nil; k, _, _ = c.Next() {
+							keys++
+						}
 					}
 					if err := c.Err(); err != nil {
 						b.Fatal(err)

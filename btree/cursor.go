@@ -12,8 +12,9 @@ type frame struct {
 	n     *Node
 	count int
 	index int
-	// ahead is the last child prefetchNext asked for (0: none yet).
-	ahead int
+	// ahead is the last child prefetchNext asked for (0: none yet), and
+	// behind the first child prefetchPrev asked for (count: none yet).
+	ahead, behind int
 }
 
 // Cursor walks a tree in key order. Methods return nil keys at either end
@@ -32,7 +33,7 @@ type Cursor struct {
 	deleted bool
 	err     error
 	// mapping and pageSize, when Map set them, say where committed pages
-	// lie, for prefetchNext.
+	// lie, for prefetchNext and prefetchPrev.
 	mapping  []byte
 	pageSize int
 }
@@ -47,7 +48,8 @@ func (c *Cursor) Reset(t *Tree) {
 }
 
 // Map tells c that committed page id starts at mapping[id*pageSize:], so
-// that a scan can ask the CPU for the next leaves early (prefetchNext).
+// that a scan can ask the CPU for the leaves ahead early (prefetchNext,
+// prefetchPrev).
 // Only a hint: c reads every page through Pages.Run and its checks, and
 // never reads mapping itself; nil turns prefetching off.
 func (c *Cursor) Map(mapping []byte, pageSize int) {
@@ -101,7 +103,7 @@ func (c *Cursor) pushPage(id page.ID, sum uint32) bool {
 		c.fail(err)
 		return false
 	}
-	c.stack[c.depth] = frame{p: p, id: id, count: count}
+	c.stack[c.depth] = frame{p: p, id: id, count: count, behind: count}
 	c.depth++
 	return true
 }
@@ -148,15 +150,41 @@ func (c *Cursor) prefetchNext(parent *frame) {
 	}
 	end := min(parent.index+1+prefetchHigh, parent.count)
 	for i := start; i < end; i++ {
-		id, _ := page.BranchChild(parent.p, i)
-		// An id from a damaged page may be anything; the bounds check
-		// keeps the address inside the mapping, and a prefetch of the
-		// wrong page is harmless.
-		if off := uint64(id) * uint64(c.pageSize); off < uint64(len(c.mapping)) {
-			prefetch(&c.mapping[off], prefetchLines)
-		}
+		c.prefetchChild(parent, i)
 	}
 	parent.ahead = end - 1
+}
+
+// prefetchPrev is prefetchNext for a cursor moving backward: it asks for
+// the leaves before the one parent's index points at, in the same bursts.
+func (c *Cursor) prefetchPrev(parent *frame) {
+	if parent.n != nil {
+		return
+	}
+	start := parent.index - 1
+	if parent.behind <= start {
+		if parent.index-parent.behind >= prefetchLow {
+			return
+		}
+		start = parent.behind - 1
+	}
+	first := max(parent.index-prefetchHigh, 0)
+	for i := start; i >= first; i-- {
+		c.prefetchChild(parent, i)
+	}
+	parent.behind = first
+}
+
+// prefetchChild asks for the first prefetchLines lines of parent's child
+// i. REQUIRES: parent is a committed page and 0 <= i < parent.count.
+func (c *Cursor) prefetchChild(parent *frame, i int) {
+	id, _ := page.BranchChild(parent.p, i)
+	// An id from a damaged page may be anything; the bounds check keeps
+	// the address inside the mapping, and a prefetch of the wrong page is
+	// harmless.
+	if off := uint64(id) * uint64(c.pageSize); off < uint64(len(c.mapping)) {
+		prefetch(&c.mapping[off], prefetchLines)
+	}
 }
 
 func (f *frame) isLeaf() bool {
@@ -256,6 +284,14 @@ func (c *Cursor) scanning() {
 	}
 }
 
+// scanningBackward is scanning for a cursor moving backward onto a leaf
+// (Last, or Prev leaving a leaf): it prefetches the leaves before this one.
+func (c *Cursor) scanningBackward() {
+	if c.mapping != nil && c.depth >= 2 {
+		c.prefetchPrev(&c.stack[c.depth-2])
+	}
+}
+
 // prev moves to the previous leaf element; false at the start.
 func (c *Cursor) prev() bool {
 	for {
@@ -276,6 +312,7 @@ func (c *Cursor) prev() bool {
 			return false
 		}
 		if f := &c.stack[c.depth-1]; f.isLeaf() && f.count > 0 {
+			c.scanningBackward()
 			return true
 		}
 	}
@@ -336,8 +373,12 @@ func (c *Cursor) Last() ([]byte, []byte, uint32) {
 	if !c.last() {
 		return nil, nil, 0
 	}
-	if f := &c.stack[c.depth-1]; f.count == 0 && !c.prev() {
-		return nil, nil, 0
+	if f := &c.stack[c.depth-1]; f.count == 0 {
+		if !c.prev() {
+			return nil, nil, 0
+		}
+	} else {
+		c.scanningBackward()
 	}
 	return c.current()
 }
@@ -374,6 +415,16 @@ func (c *Cursor) Prev() ([]byte, []byte, uint32) {
 		return nil, nil, 0
 	}
 	c.deleted = false
+	// Fast path: the previous element is on the same committed leaf (so
+	// prev, and its prefetching, runs only on leaving a leaf, as next).
+	if f := &c.stack[c.depth-1]; f.n == nil && f.index > 0 {
+		f.index--
+		flags, k, v, ok := page.LeafElem(f.p, f.count, f.index)
+		if ok && flags&page.LeafLarge == 0 {
+			return k, v, flags
+		}
+		return c.current()
+	}
 	if !c.prev() {
 		return nil, nil, 0
 	}
