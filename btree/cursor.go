@@ -135,9 +135,17 @@ const (
 // NB: a prefetch instruction, not a Go load: a load that misses holds up
 // the instructions behind it until its data comes, so touching the next
 // leaves early gained little (W4: 33M keys/s against 30M without, 57M with
-// PREFETCHT0 of the same two leaves). Leaves under the next parent are
-// not asked for: one leaf in a parent's fanout (about 90) pays the miss.
-func (c *Cursor) prefetchNext(parent *frame) {
+// PREFETCHT0 of the same two leaves).
+//
+// Near the parent's last child the bursts go on into the next parent, a
+// child of grand: the burst that first reaches the edge asks for that
+// parent's page, the next one reads it (readAhead: through Pages.Run and
+// its checks, as the cursor would) and asks for its first leaves. So the
+// parent page and its first leaf no longer miss once a fanout (about 63
+// leaves in BenchmarkScan): keys=1e6, 20 interleaved runs, medians 10.89
+// to 10.57 ns/key forward (not significant, p=0.19), 11.11 to 10.35
+// backward (p<0.001).
+func (c *Cursor) prefetchNext(parent, grand *frame) {
 	if parent.n != nil {
 		return
 	}
@@ -148,16 +156,34 @@ func (c *Cursor) prefetchNext(parent *frame) {
 		}
 		start = parent.ahead + 1
 	}
-	end := min(parent.index+1+prefetchHigh, parent.count)
-	for i := start; i < end; i++ {
-		c.prefetchChild(parent, i)
+	end := parent.index + 1 + prefetchHigh
+	for i := start; i < min(end, parent.count); i++ {
+		c.prefetchChild(parent.p, i)
+	}
+	parent.ahead = min(end, parent.count) - 1
+	if end <= parent.count || grand == nil || grand.n != nil || grand.index+1 >= grand.count {
+		return
+	}
+	// The burst runs past this parent's last child: on into the next
+	// parent's first children, child count+i of this one being its i.
+	id, sum := page.BranchChild(grand.p, grand.index+1)
+	if start < parent.count {
+		c.prefetchPage(id)
+		return
+	}
+	next, count, ok := c.readAhead(id, sum)
+	if !ok {
+		return
+	}
+	for i := start; i < min(end, parent.count+count); i++ {
+		c.prefetchChild(next, i-parent.count)
 	}
 	parent.ahead = end - 1
 }
 
 // prefetchPrev is prefetchNext for a cursor moving backward: it asks for
 // the leaves before the one parent's index points at, in the same bursts.
-func (c *Cursor) prefetchPrev(parent *frame) {
+func (c *Cursor) prefetchPrev(parent, grand *frame) {
 	if parent.n != nil {
 		return
 	}
@@ -168,23 +194,63 @@ func (c *Cursor) prefetchPrev(parent *frame) {
 		}
 		start = parent.behind - 1
 	}
-	first := max(parent.index-prefetchHigh, 0)
-	for i := start; i >= first; i-- {
-		c.prefetchChild(parent, i)
+	first := parent.index - prefetchHigh
+	for i := start; i >= max(first, 0); i-- {
+		c.prefetchChild(parent.p, i)
+	}
+	parent.behind = max(first, 0)
+	if first >= 0 || grand == nil || grand.n != nil || grand.index == 0 {
+		return
+	}
+	// Child -1-i of this parent is the previous parent's count-1-i.
+	id, sum := page.BranchChild(grand.p, grand.index-1)
+	if start >= 0 {
+		c.prefetchPage(id)
+		return
+	}
+	prev, count, ok := c.readAhead(id, sum)
+	if !ok {
+		return
+	}
+	for i := start; i >= max(first, -count); i-- {
+		c.prefetchChild(prev, count+i)
 	}
 	parent.behind = first
 }
 
-// prefetchChild asks for the first prefetchLines lines of parent's child
-// i. REQUIRES: parent is a committed page and 0 <= i < parent.count.
-func (c *Cursor) prefetchChild(parent *frame, i int) {
-	id, _ := page.BranchChild(parent.p, i)
+// prefetchChild asks for the first prefetchLines lines of child i of the
+// committed branch p. REQUIRES: 0 <= i < p's checked count.
+func (c *Cursor) prefetchChild(p []byte, i int) {
+	id, _ := page.BranchChild(p, i)
 	// An id from a damaged page may be anything; the bounds check keeps
 	// the address inside the mapping, and a prefetch of the wrong page is
 	// harmless.
 	if off := uint64(id) * uint64(c.pageSize); off < uint64(len(c.mapping)) {
 		prefetch(&c.mapping[off], prefetchLines)
 	}
+}
+
+// prefetchPage asks for all of page id: a parent of leaves whose child
+// ids the next burst will read (readAhead).
+func (c *Cursor) prefetchPage(id page.ID) {
+	if off := uint64(id) * uint64(c.pageSize); off < uint64(len(c.mapping)) {
+		prefetch(&c.mapping[off], c.pageSize/64)
+	}
+}
+
+// readAhead reads the branch id, one the cursor has not reached, through
+// Pages.Run and its checks, for its child ids; false if it is not a sound
+// branch, an error left for the cursor to meet if it gets there.
+func (c *Cursor) readAhead(id page.ID, sum uint32) ([]byte, int, bool) {
+	p, err := c.t.pages.Run(id, page.FlagBranch, sum)
+	if err != nil {
+		return nil, 0, false
+	}
+	count, err := page.CheckElems(p, id, page.BranchElemSize)
+	if err != nil {
+		return nil, 0, false
+	}
+	return p, count, true
 }
 
 func (f *frame) isLeaf() bool {
@@ -280,15 +346,23 @@ func (c *Cursor) next() bool {
 // new leaf.
 func (c *Cursor) scanning() {
 	if c.mapping != nil && c.depth >= 2 {
-		c.prefetchNext(&c.stack[c.depth-2])
+		c.prefetchNext(&c.stack[c.depth-2], c.grandparent())
 	}
+}
+
+// grandparent is the frame above the top leaf's parent, nil if none.
+func (c *Cursor) grandparent() *frame {
+	if c.depth < 3 {
+		return nil
+	}
+	return &c.stack[c.depth-3]
 }
 
 // scanningBackward is scanning for a cursor moving backward onto a leaf
 // (Last, or Prev leaving a leaf): it prefetches the leaves before this one.
 func (c *Cursor) scanningBackward() {
 	if c.mapping != nil && c.depth >= 2 {
-		c.prefetchPrev(&c.stack[c.depth-2])
+		c.prefetchPrev(&c.stack[c.depth-2], c.grandparent())
 	}
 }
 

@@ -411,3 +411,127 @@ func TestCursorReverseScanWriteTx(t *testing.T) {
 		t.Fatalf("Prev after Delete = %q, want k000899", k)
 	}
 }
+
+// TestCursorPrefetchAcrossParents: the bursts run on across a parent's
+// edge: on a parent's last leaf the cursor has asked for at least
+// prefetchLow leaves under the next parent (its first leaf after it),
+// and backward on a parent's first leaf for the previous parent's last.
+func TestCursorPrefetchAcrossParents(t *testing.T) {
+	m := newMemPages(1024)
+	root, sum, want := threeLevelTree(t, m, 20000)
+	c := New(m, root, sum).NewCursor()
+	c.Map(m.file, m.ps)
+	edges := 0
+	for k, _, _ := c.First(); k != nil; k, _, _ = c.Next() {
+		parent, grand := &c.stack[c.depth-2], &c.stack[c.depth-3]
+		if parent.index == parent.count-1 && grand.index < grand.count-1 {
+			edges++
+			if parent.ahead < parent.count-1+prefetchLow {
+				t.Fatalf("on the last of %d leaves: asked up to leaf %d", parent.count, parent.ahead)
+			}
+		}
+	}
+	back := 0
+	for k, _, _ := c.Last(); k != nil; k, _, _ = c.Prev() {
+		parent, grand := &c.stack[c.depth-2], &c.stack[c.depth-3]
+		if parent.index == 0 && grand.index > 0 {
+			back++
+			if parent.behind > -prefetchLow {
+				t.Fatalf("backward on the first of %d leaves: asked down to leaf %d", parent.count, parent.behind)
+			}
+		}
+	}
+	if c.Err() != nil || edges < 10 || back < 10 {
+		t.Fatalf("met %d parent edges forward, %d backward, error %v; want a scan of %d keys over many parents", edges, back, c.Err(), len(want))
+	}
+}
+
+// setChild points element i of the branch run p at child id with
+// checksum sum, and reseals p; it returns p's new checksum.
+func setChild(p []byte, i int, id page.ID, sum uint32) uint32 {
+	e := page.HeaderSize + page.PageCount(p)*page.HintSize + i*page.BranchElemSize
+	binary.LittleEndian.PutUint64(p[e:], uint64(id))
+	binary.LittleEndian.PutUint32(p[e+8:], sum)
+	return page.Seal(p)
+}
+
+// TestCursorMapDamagedNextParent: crossing a parent's edge, the cursor
+// reads the next parent (the previous one, backward) before it gets
+// there. Damage there (an id past the file, a bad checksum, child ids
+// past the mapping) must neither crash it nor stop it early: it scans
+// every key before the damage, then fails naming the page.
+func TestCursorMapDamagedNextParent(t *testing.T) {
+	const bad = page.ID(1 << 40)
+	for _, tc := range []struct {
+		name string
+		// damage changes the root's child i (a parent of leaves) and
+		// returns the root's new checksum and the page the error names.
+		damage func(m *memPages, root []byte, i int) (uint32, page.ID)
+	}{
+		{"id past the file", func(m *memPages, root []byte, i int) (uint32, page.ID) {
+			_, sum := page.BranchChild(root, i)
+			return setChild(root, i, bad, sum), bad
+		}},
+		{"bad checksum", func(m *memPages, root []byte, i int) (uint32, page.ID) {
+			id, _ := page.BranchChild(root, i)
+			m.file[int(id)*m.ps+m.ps-1] ^= 0xff
+			return page.Seal(root), id
+		}},
+		{"children past the mapping", func(m *memPages, root []byte, i int) (uint32, page.ID) {
+			id, _ := page.BranchChild(root, i)
+			p := m.file[int(id)*m.ps : int(id+1)*m.ps]
+			var psum uint32
+			for j := range page.PageCount(p) {
+				_, csum := page.BranchChild(p, j)
+				psum = setChild(p, j, bad, csum)
+			}
+			return setChild(root, i, id, psum), bad
+		}},
+	} {
+		for _, backward := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/backward=%v", tc.name, backward), func(t *testing.T) {
+				m := newMemPages(1024)
+				root, _, all := threeLevelTree(t, m, 5000)
+				p := m.file[int(root)*m.ps : int(root+1)*m.ps]
+				n := page.PageCount(p)
+				for i := range n { // the root's grandchildren are leaves
+					id, csum := page.BranchChild(p, i)
+					child, _ := m.Run(id, page.FlagBranch, csum)
+					if gid, gsum := page.BranchChild(child, 0); isBranch(m, gid, gsum) {
+						t.Fatal("tree deeper than three levels")
+					}
+				}
+				// Keys under the root's first child (the last, backward)
+				// come before the damage in its second (second to last).
+				id, csum := page.BranchChild(p, 0)
+				damaged := 1
+				if backward {
+					id, csum = page.BranchChild(p, n-1)
+					damaged = n - 2
+				}
+				c := New(m, id, csum).NewCursor()
+				before := len(scan(c))
+				sum, named := tc.damage(m, p, damaged)
+
+				c = New(m, root, sum).NewCursor()
+				c.Map(m.file, m.ps)
+				var got []string
+				if backward {
+					got = scanBack(c)
+					slices.Reverse(got)
+					all = all[len(all)-before:]
+				} else {
+					got = scan(c)
+					all = all[:before]
+				}
+				var ce *page.CorruptError
+				if !errors.As(c.Err(), &ce) || ce.Page != named {
+					t.Fatalf("scan met %d keys and error %v, want one naming page %d", len(got), c.Err(), named)
+				}
+				if !slices.Equal(got, all) {
+					t.Fatalf("scan met %d keys before the damage, want the %d under the parent before it", len(got), before)
+				}
+			})
+		}
+	}
+}
