@@ -222,19 +222,19 @@ func (c *Cursor) prefetchPrev(parent, grand *frame) {
 // committed branch p. REQUIRES: 0 <= i < p's checked count.
 func (c *Cursor) prefetchChild(p []byte, i int) {
 	id, _ := page.BranchChild(p, i)
-	// An id from a damaged page may be anything; the bounds check keeps
-	// the address inside the mapping, and a prefetch of the wrong page is
-	// harmless.
-	if off := uint64(id) * uint64(c.pageSize); off < uint64(len(c.mapping)) {
-		prefetch(&c.mapping[off], prefetchLines)
-	}
+	c.prefetchAt(id, prefetchLines)
 }
 
 // prefetchPage asks for all of page id: a parent of leaves whose child
 // ids the next burst will read (readAhead).
-func (c *Cursor) prefetchPage(id page.ID) {
+func (c *Cursor) prefetchPage(id page.ID) { c.prefetchAt(id, c.pageSize/64) }
+
+// prefetchAt asks for lines cache lines of page id. An id from a damaged
+// page may be anything; the bounds check keeps the address inside the
+// mapping, and a prefetch of the wrong page is harmless.
+func (c *Cursor) prefetchAt(id page.ID, lines int) {
 	if off := uint64(id) * uint64(c.pageSize); off < uint64(len(c.mapping)) {
-		prefetch(&c.mapping[off], c.pageSize/64)
+		prefetch(&c.mapping[off], lines)
 	}
 }
 
