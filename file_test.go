@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -182,31 +183,39 @@ func TestFileStorageMapBeyondFile(t *testing.T) {
 
 // More buffers than one pwritev takes, some of them empty, land back to
 // back.
+// WriteAt lands every byte where it belongs whether the run is written one
+// buffer per call (fewer than bulkRun buffers on Linux) or vectored, with
+// empty buffers anywhere, and leaves the caller's buffers alone.
 func TestFileStorageWriteAtManyBuffers(t *testing.T) {
-	s, path := newTestStorage(t, 0)
-	var bufs [][]byte
-	for i := range 3000 {
-		bufs = append(bufs, pattern(byte(i), i%37)) // every 37th is empty
+	for _, n := range []int{1, 2, 255, 256, 257, 3000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s, path := newTestStorage(t, 0)
+			var bufs [][]byte
+			for i := range n {
+				bufs = append(bufs, pattern(byte(i), i%37)) // every 37th is empty
+			}
+			bufs = append(bufs, nil, pattern(1, 9000), nil)
+			kept := append([][]byte(nil), bufs...)
+			const off = 12345
+			if err := s.WriteAt(bufs, off); err != nil {
+				t.Fatal(err)
+			}
+			for i := range bufs {
+				if !bytes.Equal(bufs[i], kept[i]) || len(bufs[i]) != len(kept[i]) {
+					t.Fatalf("WriteAt modified the caller's buffer %d", i)
+				}
+			}
+			want := append(make([]byte, off), bytes.Join(bufs, nil)...)
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("file has %d bytes, differing from the %d written", len(got), len(want))
+			}
+		})
 	}
-	bufs = append(bufs, nil, pattern(1, 9000), nil)
-	kept := append([][]byte(nil), bufs...)
-	const off = 12345
-	if err := s.WriteAt(bufs, off); err != nil {
-		t.Fatal(err)
-	}
-	for i := range bufs {
-		if !bytes.Equal(bufs[i], kept[i]) || len(bufs[i]) != len(kept[i]) {
-			t.Fatalf("WriteAt modified the caller's buffer %d", i)
-		}
-	}
-	want := append(make([]byte, off), bytes.Join(bufs, nil)...)
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("file has %d bytes, differing from the %d written", len(got), len(want))
-	}
+	s, _ := newTestStorage(t, 0)
 
 	if err := s.WriteAt(nil, 0); err != nil {
 		t.Fatalf("WriteAt of no buffers: %v", err)
