@@ -15,19 +15,17 @@ const iovMax = 1024
 // bulkRun is the fewest buffers writeAt hands to one pwritev; a shorter run
 // is written one buffer (one page, mostly) per call.
 //
-// Why: the kernel sizes a page-cache folio by the write that creates it,
-// so a vectored write of n fresh pages leaves folios of up to n pages, and
-// on ext4 every later 4 KiB write into a large folio walks its buffer
-// heads. Measured on the 2-core test machine (kernel 6.18, ext4): a 4 KiB
-// pwrite cost 2.2 us into a page cached as its own folio and 5-5.5 us into
-// one cached by 4 MiB writes. A database's runs are rewritten later one
-// page at a time, so W2 (random load), 3 interleaved rounds, medians:
-// writing runs shorter than 256 buffers one per call took it from 30.0k
-// to 33.8k keys/s committed directly and 48.5k to 52.7k in WAL mode;
-// splitting every run did about as well (34.4k, 55.0k) but cost a
-// sequential load (W1) 20% in syscalls (2.06M to 1.65M keys/s), which
-// bulkRun leaves alone (1.99M). A run of bulkRun buffers or more is such
-// a load's, where fewer calls win.
+// Why: the kernel sizes a page-cache folio by the write that creates it (a
+// vectored write of n fresh pages leaves folios of up to n pages), and on
+// ext4 a 4 KiB write into a large folio walks its buffer heads. Measured on
+// the 2-core test machine (kernel 6.18, ext4): a 4 KiB pwrite cost 2.2 us
+// into a page cached as its own folio, 5-5.5 us into one cached by 4 MiB
+// writes. W2 (random load), 3 interleaved rounds, medians: 30.0k to 33.8k
+// keys/s committed directly, 48.5k to 52.7k in WAL mode; W5 direct 1.93k
+// to 2.17k txn/s. Splitting every run did as well on W2 but cost a
+// sequential load (W1) 20% in system calls; its runs are long, so bulkRun
+// leaves them alone. (Writing bulk runs in 16-page calls instead made the
+// load 15% slower and later random updates of it no faster.)
 const bulkRun = 256
 
 func (s *fileStorage) writeAt(bufs [][]byte, off int64) error {
