@@ -215,6 +215,38 @@ func TestFileStorageWriteAtManyBuffers(t *testing.T) {
 			}
 		})
 	}
+	// Page-sized buffers, so a bulk run is cut into several calls: the
+	// cuts fall around buffers bigger and smaller than a call's budget.
+	t.Run("pages", func(t *testing.T) {
+		s, path := newTestStorage(t, 0)
+		ps, chunk := int(testPageSize), 256<<10 // bulkChunk on Linux
+		var bufs [][]byte
+		for i := range 700 {
+			n := ps
+			switch i {
+			case 100:
+				n = 1 << 20 // bigger than a call's budget: a call of its own
+			case 101, 300:
+				n = chunk - ps/2 // a call's budget, nearly
+			case 500:
+				n = 0
+			}
+			bufs = append(bufs, pattern(byte(i), n))
+		}
+		off := 3 * ps
+		if err := s.WriteAt(bufs, int64(off)); err != nil {
+			t.Fatal(err)
+		}
+		want := append(make([]byte, off), bytes.Join(bufs, nil)...)
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("file has %d bytes, differing from the %d written", len(got), len(want))
+		}
+	})
+
 	s, _ := newTestStorage(t, 0)
 
 	if err := s.WriteAt(nil, 0); err != nil {
