@@ -69,7 +69,7 @@ func TestTinyRun(t *testing.T) {
 	}
 	o := &options{
 		engines: "folio,folio-wal,bbolt", workloads: "W1,W2,W3,W4,W5,W6,W7", runs: 1, dir: t.TempDir(),
-		config: config{keys: 2000, valSize: 100, seqTx: 500, randTx: 100, reads: 2000, getTx: 100,
+		config: config{keys: 2000, valSize: 100, seqTx: 500, randTx: 100, dataSet: "W2", reads: 2000, getTx: 100,
 			commits: 40, writers: 4, w7: 100 * time.Millisecond, minScan: 10 * time.Millisecond},
 	}
 	if _, ok := engines["lmdb"]; ok {
@@ -85,5 +85,36 @@ func TestTinyRun(t *testing.T) {
 				t.Errorf("%s: no %s", eng, r.key)
 			}
 		}
+	}
+}
+
+// TestTinyRunDataSetW1 runs the read and write workloads on the data set
+// W1 loads (--data-set W1), untimed and then as a workload of the run, and
+// checks the figures are there (W3 fails unless it finds every key).
+func TestTinyRunDataSetW1(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs child processes and durable commits")
+	}
+	for _, wls := range []string{"W3,W5", "W1,W2,W3,W4"} {
+		o := &options{
+			engines: "folio,folio-wal,bbolt", workloads: wls, runs: 1, dir: t.TempDir(),
+			config: config{keys: 2000, valSize: 100, seqTx: 500, randTx: 100, dataSet: "W1", reads: 2000, getTx: 100,
+				commits: 40, writers: 4, w7: 100 * time.Millisecond, minScan: 10 * time.Millisecond},
+		}
+		res, err := drive(o)
+		if err != nil {
+			t.Fatalf("%s: %v", wls, err)
+		}
+		for _, eng := range res.Engines {
+			for _, key := range []string{"w3.get1_s", "w3.gettx_s"} {
+				if res.Median[eng][key] <= 0 {
+					t.Errorf("%s %s: %s = %v", wls, eng, key, res.Median[eng][key])
+				}
+			}
+		}
+	}
+	o := &options{engines: "folio", workloads: "W3", runs: 1, dir: t.TempDir(), config: config{keys: 10, dataSet: "W3"}}
+	if _, err := drive(o); err == nil {
+		t.Error("--data-set W3 was accepted")
 	}
 }

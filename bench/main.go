@@ -46,6 +46,7 @@ func main() {
 	flag.IntVar(&c.valSize, "value-size", 100, "bytes per value")
 	flag.IntVar(&c.seqTx, "seq-tx", 10_000, "W1: keys per transaction")
 	flag.IntVar(&c.randTx, "rand-tx", 1_000, "W2: keys per transaction")
+	flag.StringVar(&c.dataSet, "data-set", "W2", "the load whose database W3-W7 read and write: W2 (random order, the default) or W1 (ascending, in bigger transactions)")
 	flag.IntVar(&c.reads, "reads", 0, "W3: gets per measurement (default: keys, at least 100,000)")
 	flag.IntVar(&c.getTx, "get-tx", 1_000, "W3: gets per read transaction in the batched case")
 	flag.IntVar(&c.commits, "commits", 2_000, "W5, W6: transactions")
@@ -84,7 +85,7 @@ func runChild(engine, wl, path string, c *config) error {
 	}
 	w, ok := findWorkload(wl)
 	if wl == "load" {
-		w, ok = findWorkload("W2")
+		w, ok = findWorkload(c.dataSet)
 	}
 	if !ok {
 		return fmt.Errorf("unknown workload %q", wl)
@@ -145,6 +146,9 @@ func drive(o *options) (*result, error) {
 			return nil, fmt.Errorf("unknown engine %q (built: %v)", name, engineNames())
 		}
 	}
+	if o.dataSet != "W1" && o.dataSet != "W2" {
+		return nil, fmt.Errorf("--data-set %q: want W1 or W2", o.dataSet)
+	}
 	var wls []workload
 	for _, name := range splitList(o.workloads) {
 		w, ok := findWorkload(strings.ToUpper(name))
@@ -153,15 +157,16 @@ func drive(o *options) (*result, error) {
 		}
 		wls = append(wls, w)
 	}
-	// Keep the workloads in their defined order: W3..W7 use W2's data.
+	// Keep the workloads in their defined order: W3..W7 use the data set
+	// that W1 or W2 (--data-set) loads.
 	var ordered []workload
-	needData, haveW2 := false, false
+	needData, haveData := false, false
 	for _, w := range workloads {
 		for _, x := range wls {
 			if x.name == w.name {
 				ordered = append(ordered, w)
 				needData = needData || !w.fresh
-				haveW2 = haveW2 || w.name == "W2"
+				haveData = haveData || w.name == o.dataSet
 			}
 		}
 	}
@@ -191,7 +196,7 @@ func drive(o *options) (*result, error) {
 		Config: map[string]any{
 			"keys": o.keys, "value_size": o.valSize, "seq_tx": o.seqTx, "rand_tx": o.randTx,
 			"reads": o.reads, "get_tx": o.getTx, "commits": o.commits, "writers": o.writers,
-			"w7": o.w7.String(), "runs": o.runs, "recache": o.recache,
+			"w7": o.w7.String(), "runs": o.runs, "recache": o.recache, "data_set": o.dataSet,
 		},
 	}
 	for _, w := range ordered {
@@ -227,8 +232,8 @@ func drive(o *options) (*result, error) {
 				return spawn(ctx, self, o, eng, wl, path, prof)
 			}
 			failed := false
-			if needData && !haveW2 {
-				logf("run %d/%d %s: loading the data set (W2, untimed)", run, o.runs, eng)
+			if needData && !haveData {
+				logf("run %d/%d %s: loading the data set (%s, untimed)", run, o.runs, eng, o.dataSet)
 				if _, err := childRun("load", data); err != nil {
 					failures = append(failures, fmt.Sprintf("run %d %s load: %v", run, eng, err))
 					failed = true
@@ -239,8 +244,8 @@ func drive(o *options) (*result, error) {
 					continue
 				}
 				path := data
-				if w.name == "W1" {
-					path = filepath.Join(edir, "w1.db")
+				if w.fresh && w.name != o.dataSet {
+					path = filepath.Join(edir, strings.ToLower(w.name)+".db")
 				}
 				if o.recache && (w.name == "W3" || w.name == "W4" || w.name == "W7") {
 					if err := recache(path); err != nil {
@@ -251,7 +256,7 @@ func drive(o *options) (*result, error) {
 				wm, err := childRun(w.name, path)
 				if err != nil {
 					failures = append(failures, fmt.Sprintf("run %d %s %s: %v", run, eng, w.name, err))
-					if w.name == "W2" {
+					if w.name == o.dataSet {
 						failed = true
 					}
 					continue
@@ -259,7 +264,7 @@ func drive(o *options) (*result, error) {
 				for k, v := range wm {
 					m[k] = v
 				}
-				if w.name == "W1" {
+				if path != data {
 					removeDB(path)
 				}
 			}
@@ -304,7 +309,7 @@ func spawn(ctx context.Context, self string, o *options, eng, wl, path, prof str
 	args := []string{
 		"-child", "-engine", eng, "-workload", wl, "-path", path,
 		"-keys", fmt.Sprint(c.keys), "-value-size", fmt.Sprint(c.valSize),
-		"-seq-tx", fmt.Sprint(c.seqTx), "-rand-tx", fmt.Sprint(c.randTx),
+		"-seq-tx", fmt.Sprint(c.seqTx), "-rand-tx", fmt.Sprint(c.randTx), "-data-set", c.dataSet,
 		"-reads", fmt.Sprint(c.reads), "-get-tx", fmt.Sprint(c.getTx),
 		"-commits", fmt.Sprint(c.commits), "-writers", fmt.Sprint(c.writers),
 		"-w7", c.w7.String(), "-min-scan", c.minScan.String(),

@@ -16,6 +16,7 @@ type config struct {
 	valSize    int           // bytes per value
 	seqTx      int           // W1 keys per transaction
 	randTx     int           // W2 keys per transaction
+	dataSet    string        // the load whose database W3-W7 use: W1 or W2
 	reads      int           // W3 gets per measurement
 	getTx      int           // W3 gets per read transaction (batched case)
 	commits    int           // W5 and W6 transactions
@@ -32,7 +33,7 @@ type metrics map[string]float64
 type workload struct {
 	name  string
 	about string
-	fresh bool // needs an empty database (else: the W2 data set)
+	fresh bool // needs an empty database (else: the data set, W2's by default)
 	run   func(e Engine, c *config) (metrics, error)
 }
 
