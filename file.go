@@ -176,9 +176,9 @@ func (s *fileStorage) acquireCur() *mapping {
 // WriteAt writes bufs back to back from off. On Linux a run of bulkRun
 // buffers or more goes to pwritev, one call per bulkChunk bytes (256 KiB,
 // or one bigger buffer), and a shorter one to one pwrite per buffer
-// (file_linux.go says why); either goes on after a short write. Elsewhere it is WriteAt per buffer. It
-// returns an error unless every byte was written. bufs and the bytes they
-// hold are not modified or retained.
+// (file_linux.go says why); either goes on after a short write. Elsewhere
+// it is WriteAt per buffer. It returns an error unless every byte was
+// written. bufs and the bytes they hold are not modified or retained.
 func (s *fileStorage) WriteAt(bufs [][]byte, off int64) error {
 	if s.readOnly {
 		return errReadOnlyFile
