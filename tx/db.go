@@ -510,7 +510,6 @@ func (db *DB) begin(tx *Tx, writable bool) error {
 			return ErrDatabaseNotOpen
 		}
 		tx.init(db, s, stripe, false)
-		db.stats.readBegun(stripe)
 		return nil
 	}
 	if db.readOnly {

@@ -75,35 +75,30 @@ func (s *Stats) Sub(other *Stats) Stats {
 }
 
 type statCounters struct {
-	// Read transactions count in the stripe they pinned their snapshot
-	// with: a counter all readers shared would bounce one cache line
-	// between cores on every View.
-	readers    [stripes]readCounter
+	// Read transactions count as they end, in the stripe they pinned
+	// their snapshot with: a counter all readers shared would bounce one
+	// cache line between cores on every View. Those open are the
+	// snapshots' own reader counts (openReadersLocked).
+	ended      [stripes]endedCounter
 	pages      atomic.Int64
 	writes     atomic.Int64
 	commits    atomic.Int64
 	writeNanos atomic.Int64
 }
 
-type readCounter struct {
-	open, ended atomic.Int64
-	_           [48]byte
+type endedCounter struct {
+	n atomic.Int64
+	_ [56]byte
 }
 
-func (s *statCounters) readBegun(stripe int) { s.readers[stripe].open.Add(1) }
+func (s *statCounters) readEnded(stripe int) { s.ended[stripe].n.Add(1) }
 
-func (s *statCounters) readEnded(stripe int) {
-	s.readers[stripe].open.Add(-1)
-	s.readers[stripe].ended.Add(1)
-}
-
-// readTotals returns the read transactions ended and still open.
-func (s *statCounters) readTotals() (ended, open int64) {
-	for i := range s.readers {
-		ended += s.readers[i].ended.Load()
-		open += s.readers[i].open.Load()
+// readsEnded returns the read transactions ended.
+func (s *statCounters) readsEnded() (n int64) {
+	for i := range s.ended {
+		n += s.ended[i].n.Load()
 	}
-	return ended, open
+	return n
 }
 
 func (s *statCounters) commit(writes, pages int, d time.Duration) {
@@ -115,10 +110,8 @@ func (s *statCounters) commit(writes, pages int, d time.Duration) {
 
 // Stats returns the database's statistics.
 func (db *DB) Stats() Stats {
-	ended, open := db.stats.readTotals()
 	st := Stats{
-		TxN:     int(ended),
-		OpenTxN: int(open),
+		TxN: int(db.stats.readsEnded()),
 		TxStats: TxStats{
 			PageCount: db.stats.pages.Load(),
 			PageAlloc: db.stats.pages.Load() * int64(db.pageSize),
@@ -129,6 +122,7 @@ func (db *DB) Stats() Stats {
 		MetaFallback: db.fallback,
 	}
 	db.mu.Lock()
+	st.OpenTxN = int(db.openReadersLocked())
 	if db.freelist != nil {
 		st.FreePageN = int(db.freelist.FreeCount())
 		st.PendingPageN = int(db.freelist.PendingCount())
