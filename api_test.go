@@ -625,3 +625,94 @@ func TestCursorDeleteTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A load in key order fills its pages to AppendFillPercent (full by
+// default), and inserts between the loaded keys then split each full page
+// they land in; a bucket loaded with room to spare takes them in place.
+func TestAppendFillPercent(t *testing.T) {
+	const n, inserts = 20000, 300
+	key := func(i int) []byte { return []byte(fmt.Sprintf("k%08d", i*10)) }
+	val := bytes.Repeat([]byte{'v'}, 40)
+	leaves := func(db *DB) (leaves int) {
+		mustUpdate(t, db, func(tx *Tx) error {
+			leaves = tx.Bucket([]byte("b")).Stats().LeafPageN
+			return nil
+		})
+		return leaves
+	}
+	run := func(appendFill float64) (loaded, grown int) {
+		db := openTest(t, nil)
+		for lo := 0; lo < n; lo += 5000 {
+			mustUpdate(t, db, func(tx *Tx) error {
+				b, err := tx.CreateBucketIfNotExists([]byte("b"))
+				if err != nil {
+					return err
+				}
+				if appendFill != 0 {
+					b.AppendFillPercent = appendFill
+				}
+				for i := lo; i < lo+5000; i++ {
+					if err := b.Put(key(i), val); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		loaded = leaves(db)
+		// Between loaded keys, spread over the whole bucket.
+		for j := range inserts {
+			mustUpdate(t, db, func(tx *Tx) error {
+				i := (j*7919)%n*10 + 5
+				return tx.Bucket([]byte("b")).Put([]byte(fmt.Sprintf("k%08d", i)), val)
+			})
+		}
+		return loaded, leaves(db) - loaded
+	}
+	fullLoaded, fullGrown := run(0)
+	roomLoaded, roomGrown := run(0.5)
+	// Full pages: about half as many as at a half fill, and most inserts
+	// split one. Half-full pages: no insert needs to split.
+	if fullLoaded*10 > roomLoaded*6 {
+		t.Errorf("loaded in key order: %d leaves by default, %d at AppendFillPercent 0.5; want about half", fullLoaded, roomLoaded)
+	}
+	if fullGrown < inserts/2 {
+		t.Errorf("%d inserts between keys of full pages added only %d leaves", inserts, fullGrown)
+	}
+	if roomGrown > inserts/20 {
+		t.Errorf("%d inserts into half-full pages added %d leaves", inserts, roomGrown)
+	}
+	t.Logf("default: %d leaves, +%d after %d inserts; AppendFillPercent 0.5: %d, +%d", fullLoaded, fullGrown, inserts, roomLoaded, roomGrown)
+}
+
+// FillPercent applies to the splits a big transaction makes as it goes,
+// not only to those at its commit: keys put in descending order (never an
+// append) in one transaction leave fuller pages at 0.9 than at 0.5.
+func TestFillPercentWithinTransaction(t *testing.T) {
+	leaves := func(fill float64) (n int) {
+		db := openTest(t, nil)
+		mustUpdate(t, db, func(tx *Tx) error {
+			b, err := tx.CreateBucket([]byte("b"))
+			if err != nil {
+				return err
+			}
+			b.FillPercent = fill
+			for i := 20000; i > 0; i-- {
+				if err := b.Put([]byte(fmt.Sprintf("k%08d", i)), bytes.Repeat([]byte{'v'}, 40)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		mustUpdate(t, db, func(tx *Tx) error {
+			n = tx.Bucket([]byte("b")).Stats().LeafPageN
+			return nil
+		})
+		return n
+	}
+	half, most := leaves(0.5), leaves(0.9)
+	if most*10 > half*7 {
+		t.Errorf("leaves after 20,000 descending puts: %d at FillPercent 0.9, %d at 0.5; want about 0.56 as many", most, half)
+	}
+	t.Logf("FillPercent 0.5: %d leaves, 0.9: %d", half, most)
+}

@@ -183,7 +183,10 @@ func (t *Tree) split(n *Node, size int, parts []part) []part {
 	}
 	fill := t.Fill
 	if n.appendOnly {
-		fill = 1
+		fill = t.AppendFill
+		if fill == 0 {
+			fill = DefaultAppendFill
+		}
 	}
 	if fill < 0.1 {
 		fill = 0.1

@@ -25,6 +25,10 @@ type Tree struct {
 	rootNode *Node
 	// Fill is the fraction of a page a split fills (bbolt's FillPercent).
 	Fill float64
+	// AppendFill is the fraction a split fills when every insert into
+	// the node went after its last element (an append at the right
+	// edge); 0 means DefaultAppendFill.
+	AppendFill float64
 
 	// The path the last leafFor took: the nodes from the root down and
 	// the child index taken in each, for splitting a node that grew big.
@@ -131,6 +135,12 @@ func (t *Tree) pristine() bool {
 
 // DefaultFill is the fill of a split page unless a bucket asks otherwise.
 const DefaultFill = 0.5
+
+// DefaultAppendFill is the fill of a page split by appends unless a
+// bucket asks otherwise: full, as LMDB's append, so a load in key order
+// makes half the pages a half fill would. Later inserts between those
+// keys then split the full pages they land in.
+const DefaultAppendFill = 1.0
 
 // Root returns the committed root (valid after Spill).
 func (t *Tree) Root() (page.ID, uint32) { return t.root, t.rootSum }

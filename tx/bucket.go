@@ -13,8 +13,14 @@ import (
 // a transaction. It is valid until the transaction ends.
 type Bucket struct {
 	// FillPercent is how full a split leaves a page (0.1 to 1.0): 0.5 by
-	// default; set 1.0 for appends in key order to get full pages.
+	// default.
 	FillPercent float64
+	// AppendFillPercent is how full a split leaves a page whose inserts
+	// in this transaction all went after its last key (a load in key
+	// order): 1.0 by default, full pages. Lower it (to FillPercent, say)
+	// to leave room in a bulk-loaded bucket that later takes inserts
+	// between its keys: each such insert into a full page splits it.
+	AppendFillPercent float64
 
 	tx       *Tx
 	parent   *Bucket // nil for the bucket directory
@@ -28,6 +34,7 @@ type Bucket struct {
 
 func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) {
 	b.FillPercent = btree.DefaultFill
+	b.AppendFillPercent = btree.DefaultAppendFill
 	b.tx, b.parent, b.orig, b.seq = tx, parent, h, h.Sequence
 	if b.name != string(name) { // a reused bucket often had this name: no allocation
 		b.name = string(name)
@@ -119,6 +126,7 @@ func (b *Bucket) Put(key, value []byte) error {
 	case int64(len(value)) > MaxValueSize:
 		return ErrValueTooLarge
 	}
+	b.setFill()
 	if err := b.tree.Put(key, value, 0, notBucket); err != nil {
 		return b.wrap(err)
 	}
@@ -196,6 +204,7 @@ func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
 		return nil, ErrKeyTooLarge
 	}
 	var hdr [page.BucketHeaderSize]byte
+	b.setFill()
 	err := b.tree.Put(name, hdr[:], page.LeafBucket, func(exists bool, flags uint32) error {
 		switch {
 		case exists && flags&page.LeafBucket != 0:
@@ -439,6 +448,13 @@ func (b *Bucket) NextSequence() (uint64, error) {
 	return b.seq, nil
 }
 
+// setFill hands the bucket's fill settings to its tree before anything
+// that may split a node: a Put splits a node past four pages at once, not
+// only at the commit, and the caller may change them at any time.
+func (b *Bucket) setFill() {
+	b.tree.Fill, b.tree.AppendFill = b.FillPercent, b.AppendFillPercent
+}
+
 // spill writes the bucket's changed nested buckets and then its own tree
 // to new pages (commit step 1). Children go in name order, so the same
 // transaction always lays out the same pages.
@@ -464,7 +480,7 @@ func (b *Bucket) spill() error {
 		}
 		c.orig = h
 	}
-	b.tree.Fill = b.FillPercent
+	b.setFill()
 	if err := b.tree.Rebalance(); err != nil {
 		return b.wrap(err)
 	}
