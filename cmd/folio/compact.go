@@ -17,14 +17,21 @@ import (
 func init() { commands = append(commands, newCompactCmd) }
 
 func newCompactCmd(a *app) *cobra.Command {
-	var pageSize int
+	var (
+		pageSize int
+		fill     float64
+	)
 	cmd := &cobra.Command{
-		Use:   "compact SRC DST [--page-size N]",
+		Use:   "compact SRC DST [--page-size N] [--fill F]",
 		Short: "Copy a database's live data into a new, tightly packed file",
 		Long: `Compact copies every bucket, key and sequence of SRC into a new database
 DST: keys go in in order and every bucket packs its pages full, so DST
 holds no free pages and no half-empty ones. DST keeps SRC's page size
-unless --page-size says otherwise.
+unless --page-size says otherwise. --fill F (0.1 to 1, default 1) packs
+each page only that full instead: a bucket that will take inserts between
+its keys then splits no page for them until its pages fill up (with full
+pages each such insert splits one), at the price of a file about 1/F
+times as large.
 
 DST is built under a temporary name beside it and verified before it is
 renamed into place: a full check, the key count of every bucket and a
@@ -44,10 +51,14 @@ so: run "folio checkpoint SRC" first. Opening DST in WAL mode later gives
 it a log of its own.`,
 		Example: `  folio compact app.db app.compact.db && mv app.compact.db app.db
   folio compact --page-size 16384 app.db app.16k.db
+  folio compact --fill 0.7 app.db app.roomy.db   # room for random inserts
   folio checkpoint app.db && folio compact app.db app.compact.db   # after a WAL-mode crash`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if err := checkPageSizeFlag(pageSize); err != nil {
+				return err
+			}
+			if err := checkFillFlag(fill); err != nil {
 				return err
 			}
 			src, dst := args[0], args[1]
@@ -67,7 +78,7 @@ it a log of its own.`,
 			}
 			var res copyResult
 			err = db.View(func(tx *folio.Tx) error {
-				res, err = copyTree(a, folioTree{tx: tx}, dst, pageSize, "compact")
+				res, err = copyTree(a, folioTree{tx: tx}, dst, pageSize, fill, "compact")
 				return err
 			})
 			if err != nil {
@@ -82,7 +93,21 @@ it a log of its own.`,
 		},
 	}
 	cmd.Flags().IntVar(&pageSize, "page-size", 0, "page size of the new file (default: the source's)")
+	addFillFlag(cmd, &fill)
 	return cmd
+}
+
+// addFillFlag adds --fill: how full a copy or load packs each page.
+func addFillFlag(cmd *cobra.Command, fill *float64) {
+	cmd.Flags().Float64Var(fill, "fill", 1, "how full to pack each page, 0.1 to 1: below 1 leaves room for inserts between the keys")
+}
+
+// checkFillFlag accepts a fill folio can use (Bucket.FillPercent).
+func checkFillFlag(f float64) error {
+	if !(f >= 0.1 && f <= 1) { // NaN fails too
+		return usagef("--fill %v: want a fraction from 0.1 to 1", f)
+	}
+	return nil
 }
 
 // checkPageSizeFlag accepts 0 (keep) or a page size folio can use.
@@ -120,7 +145,7 @@ type copyResult struct {
 // packed full, then checked and compared with src (key counts per bucket
 // and a digest of everything) and renamed into place. src must stay
 // unchanged meanwhile (one read transaction).
-func copyTree(a *app, src tree, dst string, pageSize int, what string) (res copyResult, err error) {
+func copyTree(a *app, src tree, dst string, pageSize int, fill float64, what string) (res copyResult, err error) {
 	start := time.Now()
 	if err := noLogBeside(dst); err != nil {
 		return res, err
@@ -136,7 +161,7 @@ func copyTree(a *app, src tree, dst string, pageSize int, what string) (res copy
 		return res, fmt.Errorf("create %s: %w", tmp, err)
 	}
 	prog := newProgress(a, 0, what+": keys")
-	c := &copier{db: db, prog: prog}
+	c := &copier{db: db, prog: prog, fill: fill}
 	err = c.run(src)
 	prog.Done()
 	var high int64
@@ -250,7 +275,7 @@ func sameDigest(src, dst *dumpfmt.Digest) error {
 }
 
 // copier writes a tree into a new database in key order, every bucket
-// packing its pages full (FillPercent 1.0), in bounded transactions.
+// packing its pages to fill (full by default), in bounded transactions.
 //
 // Keys and nested buckets go in as the source walks them, interleaved in
 // key order, so even a bucket's entries that name nested buckets append
@@ -261,6 +286,7 @@ type copier struct {
 	db   *folio.DB
 	tx   *folio.Tx
 	prog progress
+	fill float64 // FillPercent and AppendFillPercent of every bucket
 
 	path  [][]byte        // names of the buckets open, from the top
 	stack []*folio.Bucket // those buckets in tx
@@ -320,7 +346,7 @@ func (c *copier) enter(name []byte, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("create bucket %q: %w", formatPath(c.path), err)
 	}
-	b.FillPercent = 1.0
+	b.FillPercent, b.AppendFillPercent = c.fill, c.fill
 	if seq != 0 {
 		if err := b.SetSequence(seq); err != nil {
 			return fmt.Errorf("bucket %q: set sequence: %w", formatPath(c.path), err)
@@ -370,7 +396,7 @@ func (c *copier) account(n int) error {
 		if b == nil {
 			return fmt.Errorf("bucket %q vanished between copy transactions", formatPath(c.path[:i+1]))
 		}
-		b.FillPercent = 1.0
+		b.FillPercent, b.AppendFillPercent = c.fill, c.fill
 		c.stack[i] = b
 	}
 	return nil

@@ -210,3 +210,89 @@ func TestCompactSmallTransactions(t *testing.T) {
 	}
 	sameModel(t, readModel(t, dst), m, true)
 }
+
+// TestFillFlag: --fill packs the pages compact, migrate's copier and load
+// make only that full, the contents unchanged; a fill outside 0.1-1 is a
+// usage error.
+func TestFillFlag(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	db, err := folio.Open(src, 0o600, &folio.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *folio.Tx) error {
+		b, err := tx.CreateBucket([]byte("data"))
+		if err != nil {
+			return err
+		}
+		for i := range 20000 {
+			if err := b.Put([]byte(fmt.Sprintf("key%07d", i)), []byte(strings.Repeat("v", 40))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = db.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readModel(t, src)
+	leaves := func(path string) (n int) {
+		db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.View(func(tx *folio.Tx) error {
+			n = tx.Bucket([]byte("data")).Stats().LeafPageN
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	made := func(name string, args ...string) int {
+		t.Helper()
+		dst := filepath.Join(dir, name)
+		for i := range args {
+			args[i] = strings.ReplaceAll(args[i], "DST", dst)
+		}
+		if code, out, stderr := runCLI(t, args...); code != exitOK {
+			t.Fatalf("%v: exit %d: %s%s", args, code, out, stderr)
+		}
+		sameModel(t, readModel(t, dst), want, true)
+		return leaves(dst)
+	}
+	full := made("full.db", "compact", src, "DST")
+	half := made("half.db", "compact", "--fill", "0.5", src, "DST")
+	if half*10 < full*17 {
+		t.Errorf("compact: %d leaves at --fill 0.5, %d full; want about twice", half, full)
+	}
+	dump := filepath.Join(dir, "dump.txt")
+	if code, out, stderr := runCLI(t, "dump", src, "-o", dump); code != exitOK {
+		t.Fatalf("dump: exit %d: %s%s", code, out, stderr)
+	}
+	loadedFull := made("loaded.db", "load", "DST", "-i", dump)
+	loadedHalf := made("loaded-half.db", "load", "DST", "-i", dump, "--fill", "0.5")
+	if loadedFull != full || loadedHalf*10 < loadedFull*17 {
+		t.Errorf("load: %d leaves at --fill 0.5, %d full (compact: %d); want about twice, and as compact's", loadedHalf, loadedFull, full)
+	}
+	for _, args := range [][]string{
+		{"compact", "--fill", "0", src, filepath.Join(dir, "x.db")},
+		{"compact", "--fill", "1.5", src, filepath.Join(dir, "x.db")},
+		{"compact", "--fill", "NaN", src, filepath.Join(dir, "x.db")},
+		{"migrate", "--from", "bbolt", "--fill", "0.05", src, filepath.Join(dir, "x.db")},
+		{"load", filepath.Join(dir, "x.db"), "-i", dump, "--fill", "2"},
+	} {
+		code, out, stderr := runCLI(t, args...)
+		if code != exitUsage || !strings.Contains(out+stderr, "--fill") {
+			t.Errorf("%v: exit %d, want %d naming --fill: %s%s", args, code, exitUsage, out, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "x.db")); !os.IsNotExist(err) {
+			t.Errorf("%v made a file", args)
+		}
+	}
+}

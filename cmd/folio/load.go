@@ -18,9 +18,10 @@ func newLoadCmd(a *app) *cobra.Command {
 	var (
 		input, bucket string
 		noOverwrite   bool
+		fill          float64
 	)
 	cmd := &cobra.Command{
-		Use:   "load DB [-i FILE] [--bucket PATH] [--no-overwrite]",
+		Use:   "load DB [-i FILE] [--bucket PATH] [--no-overwrite] [--fill F]",
 		Short: "Load a dump (folio's or LMDB's mdb_dump), creating buckets and the database as needed",
 		Long: `Load reads a dump from FILE (or standard input) into DB, creating DB if it
 does not exist (with the dump's page size, if it records one). The format
@@ -41,14 +42,21 @@ says how much that was. If the load created DB and nothing was committed,
 DB is removed again.
 
 --no-overwrite keeps keys that exist (and the sequences of buckets that
-existed), as mdb_load -N does.`,
+existed), as mdb_load -N does.
+
+Buckets the load creates take their keys in order and pack their pages
+full; --fill F (0.1 to 1) packs them only that full, leaving room for
+later inserts between the keys (see "folio compact --help").`,
 		Example: `  folio load app.db -i app.dump
   folio dump old.db --format binary --zstd | folio load new.db
   mdb_dump -a lmdb-env/ | folio load app.db
   mdb_dump lmdb-env/ | folio load app.db --bucket main`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			l := &loader{a: a, path: args[0], noOverwrite: noOverwrite, created: map[string]bool{}}
+			if err := checkFillFlag(fill); err != nil {
+				return err
+			}
+			l := &loader{a: a, path: args[0], noOverwrite: noOverwrite, fill: fill, created: map[string]bool{}}
 			if bucket != "" {
 				if l.prefix, err = parsePath(bucket); err != nil {
 					return usagef("--bucket: %v", err)
@@ -94,6 +102,7 @@ existed), as mdb_load -N does.`,
 	cmd.Flags().StringVarP(&input, "input", "i", "", "read the dump from FILE (default: standard input)")
 	cmd.Flags().StringVar(&bucket, "bucket", "", "load every block under this bucket (a/b/c)")
 	cmd.Flags().BoolVar(&noOverwrite, "no-overwrite", false, "keep keys that already exist")
+	addFillFlag(cmd, &fill)
 	return cmd
 }
 
@@ -113,6 +122,7 @@ type loader struct {
 	path        string
 	prefix      [][]byte
 	noOverwrite bool
+	fill        float64 // FillPercent and AppendFillPercent of buckets it creates
 	rd          *dumpfmt.Reader
 
 	db        *folio.DB
@@ -274,8 +284,8 @@ func (l *loader) flush() error {
 			}
 			fresh := made || l.created[name]
 			if fresh {
-				// Keys arrive in order: pack the pages full, as compact does.
-				b.FillPercent = 1.0
+				// Keys arrive in order: pack the pages as compact does.
+				b.FillPercent, b.AppendFillPercent = l.fill, l.fill
 			}
 			if blk.begun {
 				buckets++

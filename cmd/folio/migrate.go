@@ -17,14 +17,16 @@ func newMigrateCmd(a *app) *cobra.Command {
 	var (
 		from     string
 		pageSize int
+		fill     float64
 	)
 	cmd := &cobra.Command{
-		Use:   "migrate --from bbolt SRC DST [--page-size N]",
+		Use:   "migrate --from bbolt SRC DST [--page-size N] [--fill F]",
 		Short: "Convert a bbolt database into a new folio database",
 		Long: `Migrate reads a bbolt database with go.etcd.io/bbolt itself, read-only and
 in one transaction, and writes its buckets (nested ones too), keys, values
 and bucket sequences into a new folio database DST, packed as compact packs
-them. DST keeps bbolt's page size unless --page-size says otherwise.
+them (--fill as compact's). DST keeps bbolt's page size unless --page-size
+says otherwise.
 
 DST is built under a temporary name beside it and verified before it is
 renamed into place: a full check, the key count of every bucket and a
@@ -43,6 +45,9 @@ LMDB databases migrate through a dump instead:
 				return usagef("--from %q: folio migrates from bbolt (LMDB: mdb_dump -a ENV | folio load DB)", from)
 			}
 			if err := checkPageSizeFlag(pageSize); err != nil {
+				return err
+			}
+			if err := checkFillFlag(fill); err != nil {
 				return err
 			}
 			src, dst := args[0], args[1]
@@ -65,7 +70,7 @@ LMDB databases migrate through a dump instead:
 			}
 			var res copyResult
 			err = bdb.View(func(tx *bolt.Tx) error {
-				res, err = copyTree(a, boltTree{tx: tx}, dst, pageSize, "migrate")
+				res, err = copyTree(a, boltTree{tx: tx}, dst, pageSize, fill, "migrate")
 				return err
 			})
 			if err != nil {
@@ -79,6 +84,7 @@ LMDB databases migrate through a dump instead:
 	}
 	cmd.Flags().StringVar(&from, "from", "", "the source's format: bbolt")
 	cmd.Flags().IntVar(&pageSize, "page-size", 0, "page size of the new file (default: the source's)")
+	addFillFlag(cmd, &fill)
 	return cmd
 }
 
