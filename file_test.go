@@ -205,14 +205,7 @@ func TestFileStorageWriteAtManyBuffers(t *testing.T) {
 					t.Fatalf("WriteAt modified the caller's buffer %d", i)
 				}
 			}
-			want := append(make([]byte, off), bytes.Join(bufs, nil)...)
-			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("file has %d bytes, differing from the %d written", len(got), len(want))
-			}
+			wantWritten(t, path, off, bufs)
 		})
 	}
 	// Page-sized buffers, so a bulk run is cut into several calls: the
@@ -237,14 +230,7 @@ func TestFileStorageWriteAtManyBuffers(t *testing.T) {
 		if err := s.WriteAt(bufs, int64(off)); err != nil {
 			t.Fatal(err)
 		}
-		want := append(make([]byte, off), bytes.Join(bufs, nil)...)
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("file has %d bytes, differing from the %d written", len(got), len(want))
-		}
+		wantWritten(t, path, off, bufs)
 	})
 
 	s, _ := newTestStorage(t, 0)
@@ -254,6 +240,20 @@ func TestFileStorageWriteAtManyBuffers(t *testing.T) {
 	}
 	if err := s.WriteAt([][]byte{{1}}, -1); err == nil {
 		t.Fatal("WriteAt at a negative offset succeeded")
+	}
+}
+
+// wantWritten fails t unless the file at path holds off zero bytes and
+// then bufs, back to back, and nothing more.
+func wantWritten(t *testing.T, path string, off int, bufs [][]byte) {
+	t.Helper()
+	want := append(make([]byte, off), bytes.Join(bufs, nil)...)
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("file has %d bytes, differing from the %d written", len(got), len(want))
 	}
 }
 
