@@ -464,6 +464,7 @@ func (b *Bucket) spill() error {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	b.setFill() // the children's headers below may split too
 	var hdr [page.BucketHeaderSize]byte
 	for _, name := range names {
 		c := b.children[name]
@@ -480,7 +481,6 @@ func (b *Bucket) spill() error {
 		}
 		c.orig = h
 	}
-	b.setFill()
 	if err := b.tree.Rebalance(); err != nil {
 		return b.wrap(err)
 	}
