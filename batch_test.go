@@ -222,6 +222,14 @@ func TestStats(t *testing.T) {
 	if got := db.Stats(); got.TxN != st.TxN+100 || got.OpenTxN != 1 {
 		t.Fatalf("after 100 Views with one Begin open: TxN %d (was %d), OpenTxN %d", got.TxN, st.TxN, got.OpenTxN)
 	}
+	// Open readers are counted on their snapshots: one left behind by a
+	// commit still counts, once.
+	if err := db.Update(func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte("after"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Stats(); got.OpenTxN != 1 {
+		t.Fatalf("after a commit with one Begin open: OpenTxN %d", got.OpenTxN)
+	}
 	_ = rtx.Rollback()
 	if got := db.Stats(); got.TxN != st.TxN+101 || got.OpenTxN != 0 {
 		t.Fatalf("after the rollback: TxN %d (was %d), OpenTxN %d", got.TxN, st.TxN, got.OpenTxN)

@@ -32,6 +32,8 @@ const (
 	stripes    = 1 << stripeBits
 )
 
+// stripe is a counter on a cache line of its own (the snapshots' reader
+// counts, and statCounters' ended reads).
 type stripe struct {
 	n atomic.Int64
 	_ [56]byte // one cache line each

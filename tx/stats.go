@@ -79,16 +79,11 @@ type statCounters struct {
 	// their snapshot with: a counter all readers shared would bounce one
 	// cache line between cores on every View. Those open are the
 	// snapshots' own reader counts (openReadersLocked).
-	ended      [stripes]endedCounter
+	ended      [stripes]stripe
 	pages      atomic.Int64
 	writes     atomic.Int64
 	commits    atomic.Int64
 	writeNanos atomic.Int64
-}
-
-type endedCounter struct {
-	n atomic.Int64
-	_ [56]byte
 }
 
 func (s *statCounters) readEnded(stripe int) { s.ended[stripe].n.Add(1) }
