@@ -3,7 +3,6 @@ package tx
 import (
 	"bytes"
 	"fmt"
-	"sort"
 
 	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/page"
@@ -28,7 +27,7 @@ type Bucket struct {
 	tree     btree.Tree
 	orig     page.BucketHeader // the header this bucket was opened with
 	seq      uint64
-	children map[string]*Bucket // nested buckets opened in this transaction
+	children bucketSet // nested buckets opened in this transaction
 	deleted  bool
 }
 
@@ -40,7 +39,7 @@ func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) 
 		b.name = string(name)
 	}
 	b.tree.Reset(tx, h.Root, h.RootSum)
-	clear(b.children) // kept allocated: pooled transactions reuse buckets
+	b.children.reset() // kept allocated: pooled transactions reuse buckets
 	b.deleted = false
 }
 
@@ -163,8 +162,16 @@ func (b *Bucket) Bucket(name []byte) *Bucket {
 	if b.tx.db == nil {
 		return nil
 	}
-	if c := b.children[string(name)]; c != nil {
+	if c := b.children.get(name); c != nil {
 		return c
+	}
+	// A read transaction's directory is its snapshot's, which may know
+	// the header already.
+	cache := b.parent == nil && !b.tx.writable
+	if cache {
+		if h, ok := b.tx.snap.cachedBucket(name); ok {
+			return b.open(name, h)
+		}
 	}
 	v, flags, found, err := b.tree.Get(name)
 	if err != nil {
@@ -179,16 +186,16 @@ func (b *Bucket) Bucket(name []byte) *Bucket {
 		_ = b.wrap(err)
 		return nil
 	}
+	if cache {
+		b.tx.snap.cacheBucket(name, h)
+	}
 	return b.open(name, h)
 }
 
 func (b *Bucket) open(name []byte, h page.BucketHeader) *Bucket {
 	c := b.tx.newBucket()
 	c.init(b.tx, b, name, h)
-	if b.children == nil {
-		b.children = make(map[string]*Bucket)
-	}
-	b.children[c.name] = c
+	b.children.put(c)
 	return c
 }
 
@@ -251,7 +258,7 @@ func (b *Bucket) DeleteBucket(name []byte) error {
 	if err := c.deleteContents(); err != nil {
 		return err
 	}
-	delete(b.children, c.name)
+	b.children.delete(c.name)
 	if _, err = b.tree.Delete(name, nil); err != nil {
 		return b.wrap(err)
 	}
@@ -299,7 +306,7 @@ func (b *Bucket) deleteContents() error {
 			return err
 		}
 	}
-	b.children = nil
+	b.children.reset()
 	b.deleted = true
 	return b.wrap(b.tree.FreeAll())
 }
@@ -348,12 +355,9 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 	if _, err := b.tree.Delete(key, nil); err != nil {
 		return b.wrap(err)
 	}
-	delete(b.children, c.name)
+	b.children.delete(c.name)
 	c.parent = dst
-	if dst.children == nil {
-		dst.children = make(map[string]*Bucket)
-	}
-	dst.children[c.name] = c
+	dst.children.put(c)
 	// The moved header was written as it stands; re-put it at spill.
 	c.orig = page.BucketHeader{Root: ^page.ID(0)}
 	if b.tx.logging {
@@ -459,15 +463,9 @@ func (b *Bucket) setFill() {
 // to new pages (commit step 1). Children go in name order, so the same
 // transaction always lays out the same pages.
 func (b *Bucket) spill() error {
-	names := make([]string, 0, len(b.children))
-	for name := range b.children {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	b.setFill() // the children's headers below may split too
 	var hdr [page.BucketHeaderSize]byte
-	for _, name := range names {
-		c := b.children[name]
+	for _, c := range b.children.sorted() {
 		if err := c.spill(); err != nil {
 			return err
 		}
@@ -476,7 +474,7 @@ func (b *Bucket) spill() error {
 			continue
 		}
 		h.Encode(hdr[:])
-		if err := b.tree.Put([]byte(name), hdr[:], page.LeafBucket, nil); err != nil {
+		if err := b.tree.Put([]byte(c.name), hdr[:], page.LeafBucket, nil); err != nil {
 			return b.wrap(err)
 		}
 		c.orig = h

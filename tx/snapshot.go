@@ -23,6 +23,54 @@ type snapshot struct {
 	meta    page.Meta
 	view    *view
 	readers [stripes]stripe
+	// buckets holds top-level bucket headers read in this snapshot, so
+	// that a read transaction opening one skips the directory search
+	// (View, Bucket, Get: a quarter of a get's time with the pages in
+	// cache). A slot is filled once, by the first reader to find it
+	// empty, and never changes: the snapshot does not, so neither does
+	// what its directory says.
+	buckets [bucketSlots]atomic.Pointer[cachedBucket]
+}
+
+// bucketSlots is how many top-level buckets a snapshot remembers. Opening
+// one that does not fit searches the directory, as without the slots.
+const bucketSlots = 4
+
+type cachedBucket struct {
+	name string
+	h    page.BucketHeader
+}
+
+// cachedBucket returns the header of top-level bucket name if a reader of
+// s has remembered it.
+func (s *snapshot) cachedBucket(name []byte) (page.BucketHeader, bool) {
+	for i := range s.buckets {
+		c := s.buckets[i].Load()
+		if c == nil {
+			break // slots fill in order
+		}
+		if c.name == string(name) {
+			return c.h, true
+		}
+	}
+	return page.BucketHeader{}, false
+}
+
+// cacheBucket remembers h as the header of top-level bucket name, in the
+// first free slot, if there is one and no other reader took it first.
+func (s *snapshot) cacheBucket(name []byte, h page.BucketHeader) {
+	for i := range s.buckets {
+		c := s.buckets[i].Load()
+		if c == nil {
+			if s.buckets[i].CompareAndSwap(nil, &cachedBucket{name: string(name), h: h}) {
+				return
+			}
+			c = s.buckets[i].Load()
+		}
+		if c.name == string(name) {
+			return
+		}
+	}
 }
 
 // stripes is a power of two, so readerStripe can take the top bits of a

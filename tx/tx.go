@@ -115,15 +115,16 @@ func (tx *Tx) init(db *DB, s *snapshot, stripe int, writable bool) {
 	tx.root.init(tx, nil, nil, page.BucketHeader{Root: s.meta.Root, RootSum: s.meta.RootSum})
 }
 
-// reset clears a pooled read transaction for reuse, keeping the buckets
-// it opened (and the directory's map of them) for the next use.
+// reset readies a pooled read transaction (View) for reuse, keeping the
+// buckets it opened as spares. Only what a read transaction can set
+// besides what init sets anew is cleared: zeroing all of Tx (1.1 KiB)
+// was 7% of a View that gets one key with the pages in cache.
+// TestViewTxReset checks that a reset Tx begins as a new one does.
 func (tx *Tx) reset() {
-	spare := append(tx.spare, tx.opened...)
-	opened := tx.opened[:0]
-	children := tx.root.children
-	clear(children)
-	*tx = Tx{spare: spare, opened: opened}
-	tx.root.children = children
+	tx.spare = append(tx.spare, tx.opened...)
+	tx.opened = tx.opened[:0]
+	tx.root.children.reset()
+	tx.snap, tx.err, tx.commitHandlers, tx.runsRead, tx.managed = nil, nil, nil, 0, false
 }
 
 // end releases the snapshot (and for a writer, the write lock).
