@@ -58,13 +58,34 @@ func (t *Tree) spill(n *Node, dst []inode) ([]inode, error) {
 	}
 	t.parts = t.split(n, size, t.parts[:0])
 	// NB: t.parts is shared scratch; nothing below spills recursively.
-	for _, p := range t.parts {
+	for j, p := range t.parts {
 		var err error
 		if dst, err = t.write(n, n.inodes[p.lo:p.hi], p.size, dst); err != nil {
 			return dst, err
 		}
+		if j > 0 && n.leaf {
+			e := &dst[len(dst)-1]
+			e.kv = separator(n.inodes[p.lo-1].key(), e.kv)
+			e.klen = uint32(len(e.kv))
+		}
 	}
 	return dst, nil
+}
+
+// separator returns the shortest prefix of next that sorts after prev:
+// a parent's key for the right half of a split leaf, whose last key on
+// the left is prev and first on the right is next (prev < next). Any key
+// in [prev, next) would route the same keys; the shortest makes branch
+// elements smaller, so branches hold more children (random 16-byte keys:
+// ~3 bytes instead of 16) and a tree has fewer of them to write and to
+// cache. A branch that splits keeps its first key as is: the keys below
+// it in its subtree are not at hand.
+func separator(prev, next []byte) []byte {
+	n := 0
+	for n < len(prev) && n < len(next) && prev[n] == next[n] {
+		n++
+	}
+	return next[: n+1 : n+1] // n < len(next), since prev < next
 }
 
 // spillChildren spills the materialised children of branch n and puts
@@ -82,6 +103,11 @@ func (t *Tree) spillChildren(n *Node) error {
 			}
 			continue
 		}
+		// The child keeps its key here (a split's separator may be
+		// shorter than its first key): every key put into it since was
+		// routed to it by that key, so none is smaller. Only the first
+		// child also takes keys below its own; it gets its first key.
+		sep := *in
 		k := len(out)
 		if out == nil {
 			// The child's first entry goes straight into its own inode
@@ -92,6 +118,9 @@ func (t *Tree) spillChildren(n *Node) error {
 				return err
 			}
 			if len(entries) == 1 {
+				if i > 0 {
+					keepKey(&n.inodes[i], &sep)
+				}
 				continue
 			}
 			out = make([]inode, 0, len(n.inodes)+len(entries))
@@ -104,6 +133,9 @@ func (t *Tree) spillChildren(n *Node) error {
 				return err
 			}
 		}
+		if i > 0 && len(out) > k {
+			keepKey(&out[k], &sep)
+		}
 		if len(out)-k != 1 && i != last {
 			n.appendOnly = false // a child split or vanished mid-node
 		}
@@ -112,6 +144,12 @@ func (t *Tree) spillChildren(n *Node) error {
 		n.inodes = out
 	}
 	return nil
+}
+
+// keepKey gives the branch entry e the key of the entry old, which it
+// replaces (old's bytes alias its node's source page, as e's now do).
+func keepKey(e, old *inode) {
+	e.klen, e.kv, e.src = old.klen, old.kv, old.src
 }
 
 // write allocates a run for ins, part of n, encodes them into it and

@@ -418,7 +418,11 @@ func (t *Tree) splitPath(level int) {
 			}
 			c := t.newNode()
 			*c = Node{leaf: n.leaf, src: n.src, inodes: ins, appendOnly: n.appendOnly, unbalanced: n.unbalanced, hasPending: n.hasPending}
-			entries[i] = inode{klen: ins[0].klen, kv: ins[0].key(), node: c}
+			key := ins[0].key()
+			if i > 0 && n.leaf {
+				key = separator(n.inodes[p.lo-1].key(), key)
+			}
+			entries[i] = inode{klen: uint32(len(key)), kv: key, node: c}
 		}
 		if level == 0 {
 			t.rootNode = &Node{inodes: entries, appendOnly: n.appendOnly}
