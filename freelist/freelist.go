@@ -36,6 +36,7 @@ package freelist
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/google/btree"
 
@@ -250,7 +251,14 @@ func (l *List) PendingCount() uint64 { return l.pendingPages }
 // pages are written as free because the file is only read back on open,
 // when no reader remains. The result satisfies page.DecodeFreelist and is
 // the caller's to keep.
-func (l *List) Extents() []page.Extent {
+func (l *List) Extents() []page.Extent { return l.AppendExtents(nil) }
+
+// AppendExtents is Extents written into dst's array when it is large
+// enough (dst's contents are dropped): a writer that keeps one array for
+// every commit touches no fresh memory for it, which on a VM that shadows
+// page tables costs microseconds per 4 KiB page (a 1,300-extent set took
+// ~80 µs a commit in a process whose heap grew, ~10 µs otherwise).
+func (l *List) AppendExtents(dst []page.Extent) []page.Extent {
 	// Merge the two sorted sets in one buffer, with no second allocation:
 	// the pending extents are copied to its tail, and the output grows from
 	// its head. NB: a write to out[k] never clobbers a pending extent not
@@ -258,7 +266,7 @@ func (l *List) Extents() []page.Extent {
 	// consumed: of the pending ones, those before index next; of the free
 	// ones, at most freeLen. So k <= next-1 whenever a write happens.
 	freeLen := l.free.Len()
-	out := make([]page.Extent, l.ExtentCount())
+	out := slices.Grow(dst[:0], l.ExtentCount())[:l.ExtentCount()]
 	tail := out[freeLen:freeLen]
 	l.pending.Ascend(func(p pendingExt) bool { tail = append(tail, p.Extent); return true })
 	next, k := freeLen, 0

@@ -78,7 +78,7 @@ func (tx *Tx) Commit() (err error) {
 		// goes, its gap merging into the next): a few bytes of slack
 		// cover that, so the size is known before the pages are, and
 		// the extents are gathered once and adjusted for the run.
-		exts := tx.freelist.Extents()
+		exts := tx.freelist.AppendExtents(db.extents)
 		size := page.FreelistSize(exts) + freelistSlack
 		n := page.RunPages(size, tx.r.pageSize)
 		id, err := tx.Allocate(n)
@@ -94,6 +94,7 @@ func (tx *Tx) Commit() (err error) {
 		page.EncodeFreelist(run[page.HeaderSize:], exts)
 		tx.meta.Freelist, tx.meta.FreelistSum = id, page.Seal(run)
 		tx.Write(id, run)
+		db.extents = exts[:0]
 	}
 	tx.meta.High = tx.high
 	// A run freed while spilling may have shown the file damaged (Free).

@@ -89,8 +89,12 @@ type DB struct {
 	wal         walState       // WAL mode when wal.log != nil; under the write lock
 
 	// spareBufs are page buffers of earlier commits, for the writer's
-	// reuse; touched only under the write lock.
+	// reuse; touched only under the write lock, as are extents (the free
+	// set a commit encodes) and metaBuf (the meta page it writes), kept
+	// for the next commit: fresh memory costs a page fault per 4 KiB.
 	spareBufs [][]byte
+	extents   []page.Extent
+	metaBuf   []byte
 
 	batchMu sync.Mutex
 	batch   *batch // calls queued for the next batch transaction

@@ -274,7 +274,11 @@ func (db *DB) replayOps() error {
 // writeMeta writes m into the meta slot that does not hold the current
 // meta, so that a torn write leaves the current one intact, and syncs it.
 func (db *DB) writeMeta(m *page.Meta, sync bool) error {
-	buf := make([]byte, db.pageSize)
+	if db.metaBuf == nil {
+		db.metaBuf = make([]byte, db.pageSize)
+	}
+	buf := db.metaBuf
+	clear(buf)
 	slot := 1 - db.metaSlot
 	page.EncodeMeta(buf, page.ID(slot), m)
 	if err := db.st.WriteAt([][]byte{buf}, int64(slot)*int64(db.pageSize)); err != nil {
