@@ -588,6 +588,14 @@ func (r *randomized) check(l *List, m *model, what string) {
 	if want := m.extents(); !slices.Equal(exts, want) {
 		r.t.Fatalf("op %d, after %s: Extents() = %v, want %v", r.ops, what, exts, want)
 	}
+	// Into a reused array holding stale extents, as a commit calls it.
+	scratch := make([]page.Extent, r.rng.IntN(2*len(exts)+2), 2*len(exts)+2)
+	for i := range scratch {
+		scratch[i] = x(page.ID(1000+i), 7)
+	}
+	if got := l.AppendExtents(scratch); !slices.Equal(got, exts) || (len(got) > 0 && &got[0] != &scratch[:1][0]) {
+		r.t.Fatalf("op %d, after %s: AppendExtents = %v (own array: %v), want %v", r.ops, what, got, len(got) > 0 && &got[0] == &scratch[:1][0], exts)
+	}
 	if l.ExtentCount() < len(exts) {
 		r.t.Fatalf("op %d, after %s: ExtentCount() = %d < %d extents", r.ops, what, l.ExtentCount(), len(exts))
 	}
