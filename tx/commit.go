@@ -94,7 +94,11 @@ func (tx *Tx) Commit() (err error) {
 		page.EncodeFreelist(run[page.HeaderSize:], exts)
 		tx.meta.Freelist, tx.meta.FreelistSum = id, page.Seal(run)
 		tx.Write(id, run)
-		db.extents = exts[:0]
+		if cap(exts) <= maxKeptExtents {
+			db.extents = exts[:0]
+		} else {
+			db.extents = nil // a rare, very fragmented file: do not keep megabytes
+		}
 	}
 	tx.meta.High = tx.high
 	// A run freed while spilling may have shown the file damaged (Free).
@@ -198,6 +202,9 @@ func removeRun(exts []page.Extent, id page.ID, n int) []page.Extent {
 	}
 	return slices.Replace(exts, i, i+1, parts...)
 }
+
+// maxKeptExtents caps the array DB.extents keeps between commits (1 MiB).
+const maxKeptExtents = 64 << 10
 
 // freelistSlack bounds how much an allocation can grow the encoded free
 // list: one extent's varints change by at most two 10-byte varints.
