@@ -588,8 +588,10 @@ func (r *randomized) check(l *List, m *model, what string) {
 	if want := m.extents(); !slices.Equal(exts, want) {
 		r.t.Fatalf("op %d, after %s: Extents() = %v, want %v", r.ops, what, exts, want)
 	}
-	// Into a reused array holding stale extents, as a commit calls it.
-	scratch := make([]page.Extent, r.rng.IntN(2*len(exts)+2), 2*len(exts)+2)
+	// Into a reused array holding stale extents, as a commit calls it,
+	// with room for ExtentCount (the bound it fills up to).
+	room := l.ExtentCount() + r.rng.IntN(3)
+	scratch := make([]page.Extent, r.rng.IntN(room+1), room)
 	for i := range scratch {
 		scratch[i] = x(page.ID(1000+i), 7)
 	}
