@@ -195,6 +195,9 @@ func (t *Tree) Get(key []byte) (value []byte, flags uint32, found bool, err erro
 			if err != nil {
 				return nil, 0, false, err
 			}
+			// The hints and elements, all at once: the search reads a few
+			// hint lines one after another, then an element's.
+			prefetch(&p[0], (page.HeaderSize+count*(page.HintSize+page.LeafElemSize)+63)/64)
 			i, exact, err := leafSearch(p, id, count, key)
 			if err != nil || !exact {
 				return nil, 0, false, err
