@@ -213,6 +213,7 @@ func (t *Tree) Get(key []byte) (value []byte, flags uint32, found bool, err erro
 		if err != nil {
 			return nil, 0, false, err
 		}
+		prefetch(&p[0], (page.HeaderSize+count*page.HintSize+63)/64)
 		i, err := branchSearch(p, id, count, key)
 		if err != nil {
 			return nil, 0, false, err
