@@ -25,8 +25,7 @@ type snapshot struct {
 	readers [stripes]stripe
 	// buckets holds top-level bucket headers read in this snapshot, so
 	// that a read transaction opening one skips the directory search
-	// (View, Bucket, Get: a quarter of a get's time with the pages in
-	// cache). A slot is filled once, by the first reader to find it
+	// (a one-get View with the pages in cache: 298 to 279 ns). A slot is filled once, by the first reader to find it
 	// empty, and never changes: the snapshot does not, so neither does
 	// what its directory says.
 	buckets [bucketSlots]atomic.Pointer[cachedBucket]
