@@ -2,6 +2,7 @@ package folio
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 )
 
@@ -77,5 +78,23 @@ func TestViewBucketGetAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = db.View(fn) }); n != 0 {
 		t.Errorf("View + Bucket + Get: %v allocs, want 0", n)
+	}
+	// The first View on each new snapshot remembers the bucket's header
+	// in it (snapshot.buckets); that must not allocate either. (A few
+	// allocations are allowed for the Tx pool, which a collection during
+	// the commits may empty; one per snapshot is not.)
+	var mallocs uint64
+	for i := range 20 {
+		mustUpdate(t, db, func(tx *Tx) error {
+			return tx.Bucket([]byte("cache")).Put([]byte(fmt.Sprint("k", i)), []byte("v"))
+		})
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_ = db.View(fn)
+		runtime.ReadMemStats(&after)
+		mallocs += after.Mallocs - before.Mallocs
+	}
+	if mallocs >= 5 {
+		t.Errorf("the first View + Bucket + Get on each of 20 new snapshots: %d allocs in all, want about 0", mallocs)
 	}
 }
