@@ -88,6 +88,8 @@ type Node struct {
 	appendOnly bool
 	// hasPending: some inode holds a large value not yet written.
 	hasPending bool
+	// even: a split cuts the node into equal parts (shareSplits).
+	even bool
 }
 
 // read materialises the node at id from its validated run p. The Node

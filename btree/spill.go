@@ -93,6 +93,9 @@ func separator(prev, next []byte) []byte {
 // inode in place; the first that splits or vanishes moves the inodes to
 // a new slice (rather than allocating one for every branch).
 func (t *Tree) spillChildren(n *Node) error {
+	if err := t.shareSplits(n); err != nil {
+		return err
+	}
 	var out []inode
 	last := len(n.inodes) - 1
 	for i := range n.inodes {
@@ -232,6 +235,11 @@ func (t *Tree) split(n *Node, size int, parts []part) []part {
 		fill = 1
 	}
 	threshold := int(float64(ps) * fill)
+	if n.even {
+		// Cut into equal parts, each at most shareFill full.
+		k := (size - page.HeaderSize + sharePart(ps) - 1) / sharePart(ps)
+		threshold = page.HeaderSize + (size-page.HeaderSize+k-1)/k
+	}
 	minKeys := 2
 	if n.leaf {
 		minKeys = 1

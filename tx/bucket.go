@@ -12,7 +12,10 @@ import (
 // a transaction. It is valid until the transaction ends.
 type Bucket struct {
 	// FillPercent is how full a split leaves a page (0.1 to 1.0): 0.5 by
-	// default.
+	// default. A leaf that overflows between its keys first shares the
+	// split with a neighbour, cutting the two into equal parts at most
+	// 0.9 full (btree/share.go); FillPercent applies where the two do not
+	// fit in three such parts.
 	FillPercent float64
 	// AppendFillPercent is how full a split leaves a page whose inserts
 	// in this transaction all went after its last key (a load in key
