@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/foliodb/folio/page"
@@ -141,4 +142,39 @@ func TestSearchMatchesReference(t *testing.T) {
 		t.Fatalf("too easy: %d leaves, %d branches, %d tied hints", leaves, branches, ties)
 	}
 	t.Logf("%d leaves, %d branches, %d tied hints", leaves, branches, ties)
+}
+
+// TestTreeMap: Map is only a hint to Get, as to a cursor. With the real
+// mapping, one too short, one byte or unrelated bytes, every key reads
+// the same and a missing key stays missing; Reset drops the mapping.
+func TestTreeMap(t *testing.T) {
+	m := newMemPages(1024)
+	root, sum, keys := threeLevelTree(t, m, 3000)
+	tr := New(m, root, sum)
+	for _, tc := range []struct {
+		name    string
+		mapping []byte
+	}{
+		{"none", nil},
+		{"file", m.file},
+		{"short", m.file[:len(m.file)/3]},
+		{"one byte", m.file[:1]},
+		{"unrelated", make([]byte, 4096)},
+	} {
+		tr.Map(tc.mapping, m.ps)
+		for _, kv := range keys {
+			k, v, _ := strings.Cut(kv, "=")
+			got, _, found, err := tr.Get([]byte(k))
+			if err != nil || !found || string(got) != v {
+				t.Fatalf("%s: Get(%s) = %q, %v, %v; want %q", tc.name, k, got, found, err, v)
+			}
+		}
+		if _, _, found, err := tr.Get([]byte("k9")); found || err != nil {
+			t.Fatalf("%s: Get of a missing key: found %v, err %v", tc.name, found, err)
+		}
+	}
+	tr.Reset(m, root, sum)
+	if tr.mapping != nil {
+		t.Fatal("Reset kept the mapping")
+	}
 }

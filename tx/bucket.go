@@ -42,7 +42,9 @@ func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) 
 		b.name = string(name)
 	}
 	b.tree.Reset(tx, h.Root, h.RootSum)
-	b.children.reset() // kept allocated: pooled transactions reuse buckets
+	b.tree.Map(tx.r.data, tx.r.pageSize) // Get prefetches each page's head
+	// Kept allocated: pooled transactions reuse buckets.
+	b.children.reset()
 	b.deleted = false
 }
 
