@@ -93,8 +93,12 @@ type DB struct {
 	// set a commit encodes) and metaBuf (the meta page it writes), kept
 	// for the next commit: fresh memory costs a page fault per 4 KiB.
 	spareBufs [][]byte
-	extents   []page.Extent
-	metaBuf   []byte
+	// freelistRun is the last freelist run a commit wrote, so the next
+	// commit frees it without reading its header (freelistPagesCount).
+	// Write lock.
+	freelistRun freelistRun
+	extents     []page.Extent
+	metaBuf     []byte
 
 	batchMu sync.Mutex
 	batch   *batch // calls queued for the next batch transaction
