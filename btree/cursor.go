@@ -537,6 +537,11 @@ func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
 				return nil, nil, 0
 			}
 			f.index = i
+			// As Tree.Get: the child's head is on its way before its
+			// header is read. (Not in pushChild: a scan has asked for
+			// the leaves ahead already.)
+			id, _ := page.BranchChild(f.p, i)
+			c.prefetchAt(id, headLines)
 		}
 		if !c.pushChild() {
 			return nil, nil, 0
