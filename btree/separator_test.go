@@ -54,15 +54,7 @@ func TestShortSeparatorsStay(t *testing.T) {
 		}
 		commitTree(t, tr, m)
 	}
-	got, _ := walkAll(t, tr) // fails the test on any problem Walk finds
-	if len(got) != len(want) {
-		t.Fatalf("%d keys in the tree, want %d", len(got), len(want))
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Fatalf("key %x = %q, want %q", k, got[k], v)
-		}
-	}
+	checkContents(t, tr, want)
 	// Keys of branch elements (other than the first) pointing at leaves.
 	var keys, bytesTotal int
 	tr.Walk(true, Walker{Page: func(id page.ID, n int, kind page.Flags, depth int) {

@@ -77,6 +77,7 @@ func TestShareSplitsFill(t *testing.T) {
 	}
 }
 
+// checkContents checks the committed tree holds exactly want.
 func checkContents(t *testing.T, tr *Tree, want map[string]string) {
 	t.Helper()
 	got, _ := walkAll(t, tr) // fails the test on any problem Walk finds
