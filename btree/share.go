@@ -77,8 +77,9 @@ func (t *Tree) shareSplits(n *Node) error {
 // neighbour picks the sibling of child i to share its split with and
 // returns its index (-1 if none) and size. A materialised sibling costs no
 // read and is written anyway, so the smaller of those is taken; else the
-// right one (the left one for the last child) is read, and read says so.
-// An overflowing append-only sibling is left to split full by itself.
+// right one is read (the left one for the last child, or when the right
+// one is an overflowing append-only leaf, which is left to split full by
+// itself), and read says so.
 func (t *Tree) neighbour(n *Node, i int) (j, size int, read bool, err error) {
 	j = -1
 	for _, k := range [2]int{i - 1, i + 1} {
@@ -100,16 +101,16 @@ func (t *Tree) neighbour(n *Node, i int) (j, size int, read bool, err error) {
 	if j >= 0 {
 		return j, size, false, nil
 	}
-	switch {
-	case i+1 < len(n.inodes):
-		j = i + 1
-	case i > 0:
-		j = i - 1
-	default:
-		return -1, 0, false, nil
+	// Neither side is materialised, or only an append-only one passed
+	// over above: read the other.
+	for _, k := range [2]int{i + 1, i - 1} {
+		if k >= 0 && k < len(n.inodes) && n.inodes[k].node == nil {
+			j = k
+			break
+		}
 	}
-	if n.inodes[j].node != nil {
-		return -1, 0, false, nil // an append-only sibling, passed over above
+	if j < 0 {
+		return -1, 0, false, nil
 	}
 	s, err := t.child(n, j)
 	if err != nil {

@@ -198,6 +198,24 @@ func TestShareSplitsNeighbour(t *testing.T) {
 		}
 	})
 
+	t.Run("past an append-only right neighbour, the left one is read", func(t *testing.T) {
+		tr, m, want := build(t)
+		_, ids0 := leafFill(t, tr, m)
+		// Leaf 3 overflows by appends (it splits full by itself), leaf 2
+		// between its keys: 2 shares with 1, which it reads.
+		last3 := firstOf(t, tr, m, 4) - 10
+		for j := 1; j <= 8; j++ {
+			put(t, tr, want, last3+j)
+		}
+		overflow(t, tr, m, want, 2)
+		commitTree(t, tr, m)
+		checkContents(t, tr, want)
+		_, ids1 := leafFill(t, tr, m)
+		if len(ids1) != len(ids0)+1 || ids1[0] != ids0[0] || ids1[1] == ids0[1] {
+			t.Fatalf("leaves %v, were %v: want leaf 1 rewritten (2 shares with it) and one page added (3's split)", ids1, ids0)
+		}
+	})
+
 	t.Run("a neighbour that cannot take it keeps its page", func(t *testing.T) {
 		tr, m, want := build(t)
 		_, ids0 := leafFill(t, tr, m)
