@@ -540,8 +540,12 @@ func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
 			// As Tree.Get: the child's head is on its way before its
 			// header is read. (Not in pushChild: a scan has asked for
 			// the leaves ahead already.)
-			id, _ := page.BranchChild(f.p, i)
+			id, sum := page.BranchChild(f.p, i)
 			c.prefetchAt(id, headLines)
+			if !c.pushPage(id, sum) {
+				return nil, nil, 0
+			}
+			continue
 		}
 		if !c.pushChild() {
 			return nil, nil, 0
