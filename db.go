@@ -64,6 +64,13 @@ type (
 // crashed): open it read-write once to replay them.
 var ErrLogPending = tx.ErrLogPending
 
+// ErrLogMismatch is returned by Open when the write-ahead log beside the
+// file holds commits that follow another state of the database than the
+// file's (the file was replaced or restored, the log kept). Nothing is
+// written: move the log directory (LogDir) aside to open the file as it
+// is, or put back the file the log belongs to.
+var ErrLogMismatch = tx.ErrLogMismatch
+
 // bbolt's free-list types, accepted and ignored.
 const (
 	FreelistArrayType = tx.FreelistArrayType

@@ -47,7 +47,8 @@ func TestWALTails(t *testing.T) {
 
 	// The frames of the commits, in whichever segments they are (a cold
 	// first segment hands over to a warm spare early): the log also holds
-	// the bucket's record, from before the checkpoint.
+	// what came before the checkpoint (the anchor logged at open, the
+	// bucket's record) and the checkpoint's anchor.
 	segs := walSegments(t, LogDir(orig))
 	segData := make([][]byte, len(segs))
 	type frameAt struct {
@@ -63,10 +64,10 @@ func TestWALTails(t *testing.T) {
 			frames = append(frames, frameAt{f, i})
 		}
 	}
-	if len(frames) != commits+1 {
-		t.Fatalf("%d frames in the log, want %d", len(frames), commits+1)
+	if len(frames) != commits+3 {
+		t.Fatalf("%d frames in the log, want %d", len(frames), commits+3)
 	}
-	frames = frames[1:] // frames[i] holds commit i+1
+	frames = frames[3:] // frames[i] holds commit i+1
 	mid, lastF := frames[commits/2], frames[commits-1]
 
 	// A damage changes the segment files' bytes (segs[i] in files[i]).
@@ -207,8 +208,9 @@ func TestWALReplayDamagedPayload(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 6 {
-		t.Fatalf("%d records, want 6", len(recs))
+	// recs[0] is the anchor logged at open, recs[i] commit i.
+	if len(recs) != 7 {
+		t.Fatalf("%d records, want 7", len(recs))
 	}
 	damaged := func(i int, f func(p []byte) []byte) []logRecord {
 		out := append([]logRecord(nil), recs...)
@@ -220,12 +222,12 @@ func TestWALReplayDamagedPayload(t *testing.T) {
 		recs []logRecord
 		ok   bool
 	}{
-		{"page-image-bit", damaged(2, func(p []byte) []byte { p[firstRunByte(p)] ^= 1; return p }), false},
-		{"meta-bit", damaged(2, func(p []byte) []byte { p[recMeta+40] ^= 1; return p }), false},
-		{"page-size", damaged(2, func(p []byte) []byte { p[17] ^= 1; return p }), false},
-		{"cut-short", damaged(2, func(p []byte) []byte { return p[:len(p)-len(p)/3] }), false},
-		{"commit-missing", append(append([]logRecord(nil), recs[:2]...), recs[3:]...), false},
-		{"commit-twice", append(append([]logRecord(nil), recs[:3]...), recs[2:]...), true},
+		{"page-image-bit", damaged(3, func(p []byte) []byte { p[firstRunByte(p)] ^= 1; return p }), false},
+		{"meta-bit", damaged(3, func(p []byte) []byte { p[recMeta+40] ^= 1; return p }), false},
+		{"page-size", damaged(3, func(p []byte) []byte { p[17] ^= 1; return p }), false},
+		{"cut-short", damaged(3, func(p []byte) []byte { return p[:len(p)-len(p)/3] }), false},
+		{"commit-missing", append(append([]logRecord(nil), recs[:3]...), recs[4:]...), false},
+		{"commit-twice", append(append([]logRecord(nil), recs[:4]...), recs[3:]...), true},
 		{"whole", recs, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

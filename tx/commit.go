@@ -258,6 +258,11 @@ func (tx *Tx) commitDirect() error {
 		if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
 			db.logf("folio: %s: truncate the log: %v", db.path, err)
 		}
+		// The commit is durable: a failed anchor stops later writes
+		// (appendAnchor) but does not fail this one.
+		if err := db.appendAnchor(&tx.meta); err != nil {
+			db.logf("%v", err)
+		}
 	}
 	return nil
 }

@@ -162,6 +162,15 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 			_ = v.v.Close()
 			return nil, err
 		}
+		// Logged commits from now on follow this state (walanchor.go);
+		// logical records still to replay end in a checkpoint, which
+		// anchors its own.
+		if !db.readOnly && !db.wal.opsPending {
+			if err := db.appendAnchor(&s.meta); err != nil {
+				_ = v.v.Close()
+				return nil, err
+			}
+		}
 		if db.fileSize > db.viewSize {
 			_ = v.v.Close()
 			if v, err = db.mapLocked(db.fileSize); err != nil {

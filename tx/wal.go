@@ -87,7 +87,17 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	ps := int(m.PageSize)
 	cur := m
 	replayed := 0
+	var anchor logAnchor
 	err := db.wal.log.Replay(0, func(lsn uint64, payload []byte) error {
+		if recordVersionOf(payload) == recordVersionAnchor {
+			a, err := decodeAnchor(payload, ps)
+			if err != nil {
+				return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+			}
+			db.wal.lastLSN = lsn
+			anchor, anchor.lsn = a, lsn
+			return nil
+		}
 		if recordVersionOf(payload) == recordVersionOps {
 			// Logical records run once the database is open (replayOps);
 			// no page image may follow the first one past the file.
@@ -101,6 +111,11 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			}
 			if txid != cur.TxID+1 {
 				return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, txid, cur.TxID+1)
+			}
+			if replayed == 0 {
+				if err := anchor.follows(m, lsn); err != nil {
+					return err
+				}
 			}
 			if db.readOnly {
 				return ErrLogPending
@@ -118,6 +133,11 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		}
 		if rec.meta.TxID != cur.TxID+1 {
 			return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, rec.meta.TxID, cur.TxID+1)
+		}
+		if replayed == 0 {
+			if err := anchor.follows(m, lsn); err != nil {
+				return err
+			}
 		}
 		if db.readOnly {
 			return ErrLogPending
@@ -207,6 +227,13 @@ func (db *DB) replayOps() error {
 	var op walOp
 	err := db.wal.log.Replay(db.wal.opsFrom, func(lsn uint64, payload []byte) error {
 		db.wal.lastLSN = lsn
+		if recordVersionOf(payload) == recordVersionAnchor {
+			// An anchor after the replay's start follows a checkpoint
+			// whose meta the file lost (a fallback): the replay goes on
+			// from the file's state, which it rebuilt.
+			_, err := decodeAnchor(payload, ps)
+			return err
+		}
 		if recordVersionOf(payload) != recordVersionOps {
 			rec, err := decodeRecord(payload, ps)
 			if err == nil && rec.meta.TxID <= cur {

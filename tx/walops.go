@@ -297,7 +297,8 @@ func (tx *Tx) apply(op *walOp) error {
 
 // CheckLogRecord decodes a write-ahead-log record's payload as recovery
 // would (every page image's checksum and header, every operation's
-// fields) and returns its kind, "pages" or "operations", and txid, or
+// fields) and returns its kind, "pages", "operations" or "anchor" (the
+// file state the records after it follow, walanchor.go), and txid, or
 // why it does not decode (an error wrapping ErrCorrupt). For folio check.
 func CheckLogRecord(payload []byte) (kind string, txid uint64, err error) {
 	if len(payload) < 20 {
@@ -306,6 +307,13 @@ func CheckLogRecord(payload []byte) (kind string, txid uint64, err error) {
 	ps := int(binary.LittleEndian.Uint32(payload[16:]))
 	if !page.ValidPageSize(ps) {
 		return "", 0, fmt.Errorf("%w: %w: page size %d", ErrCorrupt, errRecord, ps)
+	}
+	if recordVersionOf(payload) == recordVersionAnchor {
+		a, err := decodeAnchor(payload, ps)
+		if err != nil {
+			return "", 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		return "anchor", uint64(a.txid), nil
 	}
 	if recordVersionOf(payload) == recordVersionOps {
 		id, d, err := decodeOps(payload, ps)

@@ -47,11 +47,13 @@ type checkLogJSON struct {
 	Records int64  `json:"records"` // whole records read, LSNs FirstLSN to LastLSN
 	// Of those, records of page images and of operations (a transaction
 	// too big for images); each decoded as recovery would.
-	PageRecords int64  `json:"page_records"`
-	OpRecords   int64  `json:"operation_records"`
-	Bytes       int64  `json:"bytes"` // used by the live segments
-	FirstLSN    uint64 `json:"first_lsn,omitempty"`
-	LastLSN     uint64 `json:"last_lsn"`
+	PageRecords int64 `json:"page_records"`
+	OpRecords   int64 `json:"operation_records"`
+	// AnchorRecords name the file state the records after them follow.
+	AnchorRecords int64  `json:"anchor_records"`
+	Bytes         int64  `json:"bytes"` // used by the live segments
+	FirstLSN      uint64 `json:"first_lsn,omitempty"`
+	LastLSN       uint64 `json:"last_lsn"`
 }
 
 func newCheckCmd(a *app) *cobra.Command {
@@ -170,6 +172,8 @@ func checkLog(dir string) (*checkLogJSON, []checkProblem, error) {
 				bad = append(bad, checkProblem{Error: fmt.Sprintf("record %d: %v", lsn, err)})
 			case kind == "operations":
 				res.OpRecords++
+			case kind == "anchor":
+				res.AnchorRecords++
 			default:
 				res.PageRecords++
 			}

@@ -35,8 +35,8 @@ func TestCheckLogRecordKinds(t *testing.T) {
 		t.Fatalf("%v in %s%s", err, out, stderr)
 	}
 	if code != exitOK || res.Log == nil || !res.Log.OK || res.Log.OpRecords < 1 ||
-		res.Log.PageRecords+res.Log.OpRecords != res.Log.Records {
-		t.Fatalf("exit %d, want 0 and at least one operations record among the records:\n%s", code, out)
+		res.Log.AnchorRecords < 1 || res.Log.PageRecords+res.Log.OpRecords+res.Log.AnchorRecords != res.Log.Records {
+		t.Fatalf("exit %d, want 0, at least one operations record and one anchor among the records:\n%s", code, out)
 	}
 
 	// A record the log frames and checksums soundly but that is no

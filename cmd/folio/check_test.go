@@ -198,8 +198,8 @@ func TestCheckLog(t *testing.T) {
 func TestCheckLogCorrupt(t *testing.T) {
 	path := crashedWALDB(t, 5)
 	frames := allFrames(t, path, 2)
-	if len(frames) != 6 {
-		t.Fatalf("%d records in the log, want 6", len(frames))
+	if len(frames) != 7 {
+		t.Fatalf("%d records in the log, want 7 (the anchor logged at open, then 6 commits)", len(frames))
 	}
 	v := victimFrame(frames)
 	flipByte(t, v.seg, v.off+32+3)
@@ -230,8 +230,8 @@ func TestCheckLogCorrupt(t *testing.T) {
 func TestCheckpointTornTail(t *testing.T) {
 	path := crashedWALDB(t, 5)
 	frames := allFrames(t, path, 2)
-	if len(frames) != 6 {
-		t.Fatalf("%d records in the log, want 6", len(frames))
+	if len(frames) != 7 {
+		t.Fatalf("%d records in the log, want 7 (the anchor logged at open, then 6 commits)", len(frames))
 	}
 	last := frames[len(frames)-1]
 	f, err := os.OpenFile(last.seg, os.O_RDWR, 0)

@@ -1,0 +1,95 @@
+package folio
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestWALLogOfAnotherFile puts a log beside a file it does not belong to:
+// two databases made by the same steps (so at the same txid), and the
+// second one's log, holding one more commit, beside the first one's file.
+// The commit's txid follows the file's; only the anchor the log holds
+// tells the two histories apart. Open must refuse with ErrLogMismatch,
+// read-only too, and write nothing; with the log moved aside the file
+// opens as it was. For page-image and operation records alike (replaying
+// either would put the other database's pages, or its puts, in this one).
+func TestWALLogOfAnotherFile(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int
+	}{{"images", 1 << 20}, {"operations", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			build := func(name, v string) string {
+				path := filepath.Join(dir, name)
+				db, err := Open(path, 0o600, walOpts(1024))
+				if err != nil {
+					t.Fatal(err)
+				}
+				mustUpdate(t, db, func(tx *Tx) error {
+					b, err := tx.CreateBucket([]byte("b"))
+					if err != nil {
+						return err
+					}
+					return b.Put([]byte("k"), []byte(v))
+				})
+				closeChecked(t, db)
+				return path
+			}
+			a, b := build("a.db", "from a"), build("b.db", "from b")
+
+			db, err := Open(b, 0o600, walOpts(1024))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.WALImageLimit = tc.limit
+			mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte("x"), []byte("only in b")) })
+			if err := os.RemoveAll(LogDir(a)); err != nil {
+				t.Fatal(err)
+			}
+			copyDir(t, LogDir(b), LogDir(a)) // synced: the commit returned
+			closeChecked(t, db)
+
+			before, err := os.ReadFile(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, opts := range []*Options{walOpts(1024), {ReadOnly: true}} {
+				if db, err := Open(a, 0o600, opts); !errors.Is(err, ErrLogMismatch) {
+					if err == nil {
+						closeChecked(t, db)
+					}
+					t.Fatalf("open (read-only %v) beside another file's log: %v, want ErrLogMismatch", opts.ReadOnly, err)
+				}
+			}
+			if after, err := os.ReadFile(a); err != nil || !bytes.Equal(before, after) {
+				t.Fatalf("the refused open changed the file (%v)", err)
+			}
+
+			if err := os.Rename(LogDir(a), LogDir(a)+".aside"); err != nil {
+				t.Fatal(err)
+			}
+			db, err = Open(a, 0o600, walOpts(1024))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeChecked(t, db)
+			err = db.View(func(tx *Tx) error {
+				bk := tx.Bucket([]byte("b"))
+				if got := bk.Get([]byte("k")); string(got) != "from a" {
+					t.Errorf("k = %q, want %q", got, "from a")
+				}
+				if got := bk.Get([]byte("x")); got != nil {
+					t.Errorf("x = %q: another file's commit got in", got)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
