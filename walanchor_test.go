@@ -93,3 +93,45 @@ func TestWALLogOfAnotherFile(t *testing.T) {
 		})
 	}
 }
+
+// TestWALAnchorOncePerState: an open logs an anchor only when the log
+// does not name the file's state last already, so a program that opens
+// and closes a database without writing does not grow its log; a commit
+// and its checkpoint add one.
+func TestWALAnchorOncePerState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	// The last LSN appended: checkpoints drop old segments, never the
+	// active one.
+	lastLSN := func() uint64 {
+		var last uint64
+		for _, seg := range walSegments(t, LogDir(path)) {
+			data, err := os.ReadFile(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range walFrames(data) {
+				last = max(last, f.lsn)
+			}
+		}
+		return last
+	}
+	var lsns []uint64
+	for i := range 4 {
+		db, err := Open(path, 0o600, walOpts(1024))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+		}
+		closeChecked(t, db)
+		lsns = append(lsns, lastLSN())
+	}
+	// Open 1 anchors the new file (and its Close, which writes the
+	// first free list, anchors that); opens 2 and 4 find their state
+	// named; open 3 logs a commit, and its Close checkpoints and anchors
+	// the new state.
+	if lsns[0] < 1 || lsns[1] != lsns[0] || lsns[2] != lsns[1]+2 || lsns[3] != lsns[2] {
+		t.Fatalf("last LSN after each open and close: %v, want n, n, n+2 (a commit, an anchor), n+2", lsns)
+	}
+}

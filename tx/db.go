@@ -164,8 +164,11 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		}
 		// Logged commits from now on follow this state (walanchor.go);
 		// logical records still to replay end in a checkpoint, which
-		// anchors its own.
-		if !db.readOnly && !db.wal.opsPending {
+		// anchors its own. A log that names it last already gets no
+		// second anchor: opens without commits do not grow the log.
+		a := db.wal.anchor
+		named := a.ok && a.txid == s.meta.TxID && a.sum == s.meta.RootSum
+		if !db.readOnly && !db.wal.opsPending && !named {
 			if err := db.appendAnchor(&s.meta); err != nil {
 				_ = v.v.Close()
 				return nil, err

@@ -58,6 +58,8 @@ type walState struct {
 	// past the checkpoint (opsPending): replayOps runs them.
 	opsFrom    uint64
 	opsPending bool
+	// anchor is the last anchor record replayLog read (walanchor.go).
+	anchor logAnchor
 	// held is the runs freed since the last checkpoint that its meta may
 	// reach: recovery starts from that meta, so they must keep their
 	// contents until the next checkpoint, which moves them to the free
@@ -161,6 +163,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		err = asCorrupt(err)
 		return page.Meta{}, fmt.Errorf("folio: open %s: replaying the log: %w", db.path, err)
 	}
+	db.wal.anchor = anchor
 	db.wal.ckptTxID = cur.TxID
 	if replayed == 0 {
 		return cur, nil
