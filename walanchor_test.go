@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -63,6 +64,8 @@ func TestWALLogOfAnotherFile(t *testing.T) {
 						closeChecked(t, db)
 					}
 					t.Fatalf("open (read-only %v) beside another file's log: %v, want ErrLogMismatch", opts.ReadOnly, err)
+				} else if !strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), "move the log directory aside") {
+					t.Errorf("the error names neither the file nor what to do: %v", err)
 				}
 			}
 			if after, err := os.ReadFile(a); err != nil || !bytes.Equal(before, after) {

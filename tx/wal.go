@@ -159,6 +159,10 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	if errors.Is(err, errStopImages) {
 		err = nil
 	}
+	if errors.Is(err, ErrLogMismatch) {
+		return page.Meta{}, fmt.Errorf("folio: open %s: %w (was the file replaced or restored beside its old log? "+
+			"move the log directory aside to open the file as it is)", db.path, err)
+	}
 	if err != nil {
 		err = asCorrupt(err)
 		return page.Meta{}, fmt.Errorf("folio: open %s: replaying the log: %w", db.path, err)
