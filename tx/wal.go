@@ -235,11 +235,13 @@ func (db *DB) replayOps() error {
 	err := db.wal.log.Replay(db.wal.opsFrom, func(lsn uint64, payload []byte) error {
 		db.wal.lastLSN = lsn
 		if recordVersionOf(payload) == recordVersionAnchor {
-			// An anchor after the replay's start follows a checkpoint
-			// whose meta the file lost (a fallback): the replay goes on
-			// from the file's state, which it rebuilt.
-			_, err := decodeAnchor(payload, ps)
-			return err
+			// Past the first logical record, an anchor names a state
+			// the file's meta does not show (a fallback to the older
+			// meta): replay goes on by txids, from the state it rebuilt.
+			if _, err := decodeAnchor(payload, ps); err != nil {
+				return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+			}
+			return nil
 		}
 		if recordVersionOf(payload) != recordVersionOps {
 			rec, err := decodeRecord(payload, ps)

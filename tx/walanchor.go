@@ -9,8 +9,9 @@ import (
 )
 
 // An anchor record ties the log to the file. After every checkpoint, and
-// when a database opens in WAL mode, the log gets one naming the meta the
-// file now holds (its txid and root checksum). Recovery applies the first
+// when a database opens read-write with a log that does not name its state
+// last already, the log gets one naming the meta the file now holds (its
+// txid and root checksum). Recovery applies the first
 // record past the file's meta only if the last anchor before it names that
 // meta: a log kept beside a file that was replaced (a restored backup,
 // another copy of the database) can hold records whose txids follow the
