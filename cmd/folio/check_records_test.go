@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,5 +57,64 @@ func TestCheckLogRecordKinds(t *testing.T) {
 	code, out, _ = runCLI(t, "check", path)
 	if code != exitFail || !strings.Contains(out, "bad write-ahead log record") {
 		t.Fatalf("exit %d, want 1 and the undecodable record named:\n%s", code, out)
+	}
+}
+
+// TestCheckLogOfAnotherFile: check, info and checkpoint refuse a database
+// whose log follows another copy of it (the file replaced, the log kept),
+// naming the cause, and change nothing.
+func TestCheckLogOfAnotherFile(t *testing.T) {
+	dir := t.TempDir()
+	build := func(name, v string) string {
+		path := filepath.Join(dir, name)
+		db, err := folio.Open(path, 0o600, &folio.Options{PageSize: 1024, WAL: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(func(tx *folio.Tx) error {
+			b, err := tx.CreateBucket([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("k"), []byte(v))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	a, b := build("a.db", "a"), build("b.db", "b")
+	db, err := folio.Open(b, 0o600, &folio.Options{WAL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *folio.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("x"), []byte("y")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(folio.LogDir(a)); err != nil {
+		t.Fatal(err)
+	}
+	copyDir(t, folio.LogDir(b), folio.LogDir(a))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := dirSum(t, folio.LogDir(a))
+	file, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"check", "info", "checkpoint"} {
+		code, out, stderr := runCLI(t, cmd, a)
+		if code != exitFail || !strings.Contains(stderr, "does not follow this file") {
+			t.Errorf("%s: exit %d, want 1 and the mismatch named:\n%s%s", cmd, code, out, stderr)
+		}
+	}
+	if dirSum(t, folio.LogDir(a)) != before {
+		t.Error("the log changed")
+	}
+	if after, err := os.ReadFile(a); err != nil || string(after) != string(file) {
+		t.Errorf("the file changed (%v)", err)
 	}
 }
