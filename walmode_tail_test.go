@@ -229,6 +229,7 @@ func TestWALReplayDamagedPayload(t *testing.T) {
 		{"commit-missing", append(append([]logRecord(nil), recs[:3]...), recs[4:]...), false},
 		{"commit-twice", append(append([]logRecord(nil), recs[:4]...), recs[3:]...), true},
 		{"whole", recs, true},
+		{"no-anchor", recs[1:], true}, // a log from before anchors
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st2 := newCrashStorage(t, img)
