@@ -124,6 +124,9 @@ func FuzzNode(f *testing.F) {
 					if ok && flags != raw {
 						t.Fatalf("element %d: LeafValue gave flags %#x, the element holds %#x", i, flags, raw)
 					}
+					if !ok && (flags != 0 || v != nil) {
+						t.Fatalf("element %d: LeafValue gave flags %#x and %d bytes with !ok", i, flags, len(v))
+					}
 					koff := binary.LittleEndian.Uint32(run[e+4:])
 					PutLeafElem(q, i, raw, int(koff), int(binary.LittleEndian.Uint32(run[e+8:])), int(binary.LittleEndian.Uint32(run[e+12:])))
 					continue

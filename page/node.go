@@ -93,16 +93,19 @@ func LeafKey(p []byte, i int) ([]byte, bool) {
 }
 
 // LeafValue returns the flags and stored value of element i. For LeafBucket
-// the value is a BucketHeader, for LeafLarge a LargeRef.
+// the value is a BucketHeader, for LeafLarge a LargeRef. A value outside
+// the page gives !ok and no flags, as LeafElem.
 func LeafValue(p []byte, i int) (uint32, []byte, bool) {
 	e := elem(p, i, LeafElemSize)
-	flags := binary.LittleEndian.Uint32(p[e:])
 	voff := uint64(binary.LittleEndian.Uint32(p[e+4:])) + uint64(binary.LittleEndian.Uint32(p[e+8:]))
 	if voff > 1<<32-1 {
 		return 0, nil, false
 	}
 	v, ok := span(p, uint32(voff), binary.LittleEndian.Uint32(p[e+12:]))
-	return flags, v, ok
+	if !ok {
+		return 0, nil, false
+	}
+	return binary.LittleEndian.Uint32(p[e:]), v, true
 }
 
 // LeafElem returns element i of a leaf with count elements (as CheckElems
