@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -340,23 +339,31 @@ func BenchmarkConcurrentCommits(b *testing.B) {
 					if how == "batch" {
 						commit = db.Batch
 					}
-					var seq atomic.Uint64
-					b.SetParallelism(max(1, g/runtime.GOMAXPROCS(0)))
+					// Exactly g goroutines share b.N puts (RunParallel would
+					// start a multiple of GOMAXPROCS: 2 for g=1 on 2 cores,
+					// and Batch would then share commits between them).
+					var next atomic.Int64
+					var wg sync.WaitGroup
 					b.ReportAllocs()
 					b.ResetTimer()
-					b.RunParallel(func(pb *testing.PB) {
-						r := rand.New(rand.NewPCG(11, seq.Add(1)))
-						val := benchValue(r)
-						for pb.Next() {
-							k := make([]byte, benchKeySize)
-							benchFreshKey(k, r)
-							err := commit(func(tx *Tx) error { return tx.Bucket(benchBucket).Put(k, val) })
-							if err != nil {
-								b.Error(err)
-								return
+					for w := range g {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							r := rand.New(rand.NewPCG(11, uint64(w)))
+							val := benchValue(r)
+							for next.Add(1) <= int64(b.N) {
+								k := make([]byte, benchKeySize)
+								benchFreshKey(k, r)
+								err := commit(func(tx *Tx) error { return tx.Bucket(benchBucket).Put(k, val) })
+								if err != nil {
+									b.Error(err)
+									return
+								}
 							}
-						}
-					})
+						}()
+					}
+					wg.Wait()
 				})
 			}
 		}
