@@ -1,6 +1,7 @@
 package folio
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -210,6 +211,53 @@ func TestWALGroupCommitSyncFails(t *testing.T) {
 	}
 	if err := db.Close(); !errors.Is(err, ErrSyncFailed) {
 		t.Fatalf("Close after a failed sync returned %v, want its checkpoint to report ErrSyncFailed", err)
+	}
+}
+
+// TestWALDirectCommitAfterFailedSync: a transaction too big for a log
+// record commits directly (a checkpoint) and first waits for the logged
+// commit it began on. When that commit's sync fails, the big one fails
+// too: it must not write a meta that holds the failed commit, nor
+// publish it. (It did: found by review; the failed k1 became visible.)
+func TestWALDirectCommitAfterFailedSync(t *testing.T) {
+	db, g, _ := openGated(t)
+	g.hold()
+	errs := make(chan error, 1)
+	putHeld(t, db, g, errs, "k1", 1)
+	spilling := make(chan struct{})
+	big := make(chan error, 1)
+	go func() {
+		big <- db.Update(func(tx *Tx) error {
+			b := tx.Bucket([]byte("b"))
+			// 1.2 MiB of values: past a log record's page images, and
+			// their operations save nothing, so the commit goes direct.
+			for i := range 12 {
+				if err := b.Put([]byte{'z', byte(i)}, bytes.Repeat([]byte{byte(i + 1)}, 100<<10)); err != nil {
+					return err
+				}
+			}
+			close(spilling)
+			return nil
+		})
+	}()
+	<-spilling
+	// NB: nothing outside shows the commit waiting for k1; its spill
+	// takes well under this. Were it late, it would begin after the
+	// failure and be refused anyway: the test could pass without the
+	// fix, never fail with it.
+	time.Sleep(50 * time.Millisecond)
+	g.release(errors.New("injected EIO"))
+	if err := <-errs; !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("k1 over a failed sync returned %v, want ErrSyncFailed", err)
+	}
+	if err := <-big; !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("the direct commit begun on k1 returned %v, want ErrSyncFailed", err)
+	}
+	if got := visible(t, db, "k0", "k1"); len(got) != 1 || got[0] != "k0" {
+		t.Fatalf("after the failed sync readers see %v, want only k0", got)
+	}
+	if err := db.Close(); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("Close after a failed sync returned %v, want ErrSyncFailed", err)
 	}
 }
 

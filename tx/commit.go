@@ -220,7 +220,12 @@ func (tx *Tx) commitDirect() error {
 	db := tx.db
 	// Logged commits still waiting for their sync come first: this meta
 	// follows theirs, and the log truncation below must not race them.
+	// If one's sync failed, this transaction began on its state: it
+	// fails too (TestWALDirectCommitAfterFailedSync).
 	db.wal.inflight.Wait()
+	if err := db.syncFailed(); err != nil {
+		return err
+	}
 	if err := db.writeRuns(tx.dirty); err != nil {
 		return err
 	}

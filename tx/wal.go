@@ -344,6 +344,19 @@ func (db *DB) Checkpoint() error {
 	return db.checkpointLocked()
 }
 
+// syncFailed returns ErrSyncFailed, wrapped, once a sync has failed:
+// after a logged commit's sync failed, a writer that began on its state
+// (and waited for it) must not make it durable or visible.
+func (db *DB) syncFailed() error {
+	db.mu.Lock()
+	failed := db.failed
+	db.mu.Unlock()
+	if failed != nil {
+		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, failed)
+	}
+	return nil
+}
+
 // checkpointLocked: REQUIRES the write lock.
 func (db *DB) checkpointLocked() error {
 	if db.wal.log == nil {
@@ -352,11 +365,8 @@ func (db *DB) checkpointLocked() error {
 	// Every logged commit is synced and published before the checkpoint:
 	// it begins on the newest state and may truncate the log.
 	db.wal.inflight.Wait()
-	db.mu.Lock()
-	failed := db.failed
-	db.mu.Unlock()
-	if failed != nil {
-		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, failed)
+	if err := db.syncFailed(); err != nil {
+		return err
 	}
 	m := db.head.meta
 	// Nothing since the last checkpoint, and the file holds a free list
