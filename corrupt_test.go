@@ -254,6 +254,19 @@ func TestCorruptBitFlip(t *testing.T) {
 				if !corruptPages(errs)[target.id] {
 					t.Errorf("%s: Check did not name the page; it said %v", where, errs)
 				}
+				// A write that copies the page checks it whole even without
+				// VerifyChecksums: sealing the damage into a copy under a
+				// fresh checksum would hide it for good.
+				if kind == page.FlagBranch || kind == page.FlagLeaf {
+					err := writeEverywhere(db)
+					var ce *CorruptError
+					if !errors.As(err, &ce) || ce.Page != target.id {
+						t.Errorf("%s: rewriting every key: %v; want ErrCorrupt naming the page", where, err)
+					}
+					if errs := checkErrs(db); !corruptPages(errs)[target.id] {
+						t.Errorf("%s: after the refused writes Check did not name the page; it said %v", where, errs)
+					}
+				}
 				_ = db.Close()
 				if kind == page.FlagFreelist {
 					continue // reads never touch the free list

@@ -32,9 +32,18 @@ func CheckRun(p []byte, id ID, pageSize int, want Flags, expectSum uint32, verif
 		return 0, Corruptf(id, "checksum expected by parent (lost or misdirected write?)", fmt.Sprintf("%#08x", expectSum), fmt.Sprintf("%#08x", got))
 	}
 	if verify {
-		if got := Checksum(p[:n]); got != expectSum {
-			return 0, Corruptf(id, "checksum", fmt.Sprintf("%#08x", expectSum), fmt.Sprintf("%#08x", got))
+		if err := VerifyChecksum(p[:n], id, expectSum); err != nil {
+			return 0, err
 		}
 	}
 	return n, nil
+}
+
+// VerifyChecksum checks a whole run's bytes against the checksum its
+// parent expects.
+func VerifyChecksum(run []byte, id ID, want uint32) error {
+	if got := Checksum(run); got != want {
+		return Corruptf(id, "checksum", fmt.Sprintf("%#08x", want), fmt.Sprintf("%#08x", got))
+	}
+	return nil
 }
