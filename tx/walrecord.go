@@ -36,14 +36,18 @@ import (
 // than DB.WALImageLimit of images logs its operations instead, and so
 // does every commit after it until the next checkpoint (walops.go).
 const (
-	recordMagic     uint32 = 0x52585466 // "fTXR"
-	recordVersion   uint32 = 2
-	recordVersion1  uint32 = 1
-	recordHeader           = 28
-	recordHeaderV1         = 24
-	runHeader              = 16
-	runHeaderV1            = 12
-	trimmedMinBytes        = page.HeaderSize
+	recordMagic    uint32 = 0x52585466 // "fTXR"
+	recordVersion  uint32 = 2
+	recordVersion1 uint32 = 1
+	recordHeader          = 28
+	recordHeaderV1        = 24
+	runHeader             = 16
+	runHeaderV1           = 12
+	// trimmedMinBytes is the least a trimmed run or meta may store: its
+	// last stored byte is its last non-zero one, which can lie inside the
+	// page header (a large value of zero bytes: the header's tail is
+	// zero too). The zeros are put back before the run is checked whole.
+	trimmedMinBytes = 1
 	// maxReplayBytes bounds the pages one version-2 record may claim
 	// (what its decoder allocates): far above what a logged commit holds
 	// (maxRecordBytes), so it only stops a hostile record.

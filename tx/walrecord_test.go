@@ -142,6 +142,27 @@ func TestRecordTrimsZeroTails(t *testing.T) {
 	}
 }
 
+// TestRecordZeroValueRun: a one-page large value of zero bytes trims to
+// less than its header (the header's overflow, reserved and high txid
+// bytes are zero too); the record must decode to the same run. (Open
+// refused such a log with ErrCorrupt: found by review.)
+func TestRecordZeroValueRun(t *testing.T) {
+	m := page.Meta{PageSize: testPS, Root: 3, RootSum: 7, High: 10, TxID: 5}
+	runs := []dirtyRun{{id: 4, run: partRun(4, 1, 0, 0)}, {id: 6, run: partRun(6, 2, 0, 0)}}
+	b := encodeRecord(nil, &m, testPS, runs)
+	metaEnd := recordHeader + int(binary.LittleEndian.Uint32(b[24:]))
+	if stored := binary.LittleEndian.Uint32(b[metaEnd+12:]); stored >= page.HeaderSize {
+		t.Fatalf("the zero run stored %d bytes; the test wants one shorter than its header", stored)
+	}
+	rec, err := decodeRecord(b, testPS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameRecord(rec, walRecord{meta: m, runs: runs}) {
+		t.Fatal("decoded runs differ from the encoded ones")
+	}
+}
+
 // FuzzDecodeRecord: the page-image record decoder returns a record or an
 // error, never panics, and what it accepts re-encodes to the same bytes
 // (version 2) or to a record that decodes the same (version 1).
