@@ -48,6 +48,11 @@ func TestMisuseErrors(t *testing.T) {
 		{"delete missing bucket", func(tx *Tx) error { return tx.DeleteBucket([]byte("nope")) }, ErrBucketNotFound},
 		{"commit inside Update", func(tx *Tx) error { return tx.Commit() }, ErrTxManaged},
 		{"rollback inside Update", func(tx *Tx) error { return tx.Rollback() }, ErrTxManaged},
+		// The root bucket (from a top-level cursor) holds only buckets: a
+		// plain key there was accepted, and Check then called the file
+		// corrupt (found by review).
+		{"put a plain key at the top level", func(tx *Tx) error { return tx.Cursor().Bucket().Put([]byte("plain"), []byte("v")) }, ErrIncompatibleValue},
+		{"delete a plain key at the top level", func(tx *Tx) error { return tx.Cursor().Bucket().Delete([]byte("b")) }, ErrIncompatibleValue},
 		{"move to the same bucket", func(tx *Tx) error { return tx.MoveBucket([]byte("b"), nil, nil) }, ErrSameBuckets},
 		{"move into its own child", func(tx *Tx) error {
 			b := tx.Bucket([]byte("b"))

@@ -65,6 +65,11 @@ func (b *Bucket) path() string {
 	return b.name
 }
 
+// errRootKey refuses a plain key at the top level (the root bucket that
+// Tx.Cursor().Bucket() gives): the top level holds only buckets, and
+// Check reports anything else there as corruption.
+var errRootKey = fmt.Errorf("%w: the top level holds only buckets", ErrIncompatibleValue)
+
 // writeCheck returns the error a write to b must fail with, if any.
 func (b *Bucket) writeCheck() error {
 	switch {
@@ -123,6 +128,8 @@ func (b *Bucket) Put(key, value []byte) error {
 		return err
 	}
 	switch {
+	case b.parent == nil:
+		return errRootKey
 	case len(key) == 0:
 		return ErrKeyRequired
 	case len(key) > MaxKeySize:
@@ -151,6 +158,9 @@ func notBucket(exists bool, flags uint32) error {
 func (b *Bucket) Delete(key []byte) error {
 	if err := b.writeCheck(); err != nil {
 		return err
+	}
+	if b.parent == nil {
+		return errRootKey
 	}
 	found, err := b.tree.Delete(key, notBucket)
 	if err != nil {
