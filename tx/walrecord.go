@@ -196,7 +196,7 @@ func decodeRecord(b []byte, ps int) (walRecord, error) {
 			stored = uint64(binary.LittleEndian.Uint32(b[off+12:]))
 		}
 		off += rh
-		if pages == 0 || stored > pages*uint64(ps) || stored > uint64(len(b)-off) || id < 2 || uint64(id)+pages > uint64(m.High) {
+		if pages == 0 || stored > pages*uint64(ps) || stored > uint64(len(b)-off) || id < 2 || uint64(id) >= uint64(m.High) || pages > uint64(m.High)-uint64(id) {
 			return rec, fmt.Errorf("%w: run %d: page %d, %d pages", errRecord, i, id, pages)
 		}
 		run := b[off : off+int(stored)]

@@ -163,6 +163,19 @@ func TestRecordZeroValueRun(t *testing.T) {
 	}
 }
 
+// TestRecordRunPastHigh: a run whose page id plus length wraps past 2^64
+// is refused like any run past the meta's high water mark (the check
+// added them, so a hostile record's id near 2^64 passed it).
+func TestRecordRunPastHigh(t *testing.T) {
+	m := page.Meta{PageSize: testPS, Root: 3, RootSum: 7, High: 10, TxID: 5}
+	for _, id := range []page.ID{10, 1<<64 - 1} {
+		b := encodeRecord(nil, &m, testPS, []dirtyRun{{id: id, run: partRun(id, 1, 100, 'x')}})
+		if _, err := decodeRecord(b, testPS); !errors.Is(err, errRecord) {
+			t.Errorf("a run at page %d with high 10: %v, want errRecord", id, err)
+		}
+	}
+}
+
 // FuzzDecodeRecord: the page-image record decoder returns a record or an
 // error, never panics, and what it accepts re-encodes to the same bytes
 // (version 2) or to a record that decodes the same (version 1).
