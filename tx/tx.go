@@ -340,7 +340,7 @@ func (tx *Tx) Allocate(n int) (page.ID, error) {
 // stays where it is, instead of freelist.Free panicking or a page still
 // in use being handed out again.
 func (tx *Tx) Free(id page.ID, n int) {
-	if n <= 0 || id < 2 || uint64(id)+uint64(n) > uint64(tx.high) {
+	if n <= 0 || id < 2 || uint64(id) >= uint64(tx.high) || uint64(n) > uint64(tx.high)-uint64(id) {
 		tx.fail(page.Corruptf(id, "run to free", fmt.Sprintf("inside [2, %d)", tx.high), fmt.Sprintf("%d pages", n)))
 		return
 	}
