@@ -387,7 +387,10 @@ func (l *Log) recycle(num uint64, size int64, warm bool) error {
 
 // Append adds a record holding payload and returns its LSN. The record is
 // durable only after Sync or SyncTo(lsn) returns. Append does not keep
-// payload.
+// payload. After Append fails to write a frame or to switch to a new
+// segment, the log is failed: every later Append, and every Sync or SyncTo
+// of a record not yet durable, returns that error, and the log must be
+// reopened (and recovered) before it is used again.
 func (l *Log) Append(payload []byte) (lsn uint64, err error) {
 	if l.opts.ReadOnly {
 		return 0, ErrReadOnly
@@ -421,7 +424,17 @@ func (l *Log) Append(payload []byte) (lsn uint64, err error) {
 	if n > s.size-s.end || s.cold && l.warmSpareLocked(n) {
 		ns, err := l.activateLocked(lsn, n)
 		if err != nil {
-			return 0, fmt.Errorf("folio/wal: new segment: %w", err)
+			// NB: the failure is permanent, as a failed write's is. The new
+			// segment may already be on disk with a valid header saying
+			// it starts at lsn. If appends went on, smaller records would
+			// take lsn, lsn+1, ... in s, and the next switch would make a
+			// segment starting later: recovery follows the orphan (case 1)
+			// and either stops at its empty start, dropping synced records
+			// as a torn tail, or finds them vouched for and reports
+			// ErrCorrupt. A reopen recovers cleanly instead: s ends at
+			// lsn-1, and the orphan, if it survived, continues it empty.
+			l.failed = fmt.Errorf("folio/wal: new segment failed, log must be reopened: %w", err)
+			return 0, l.failed
 		}
 		s.handedOver = n <= s.size-s.end
 		l.segs = append(l.segs, ns)

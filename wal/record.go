@@ -150,6 +150,12 @@ func decodePayload(h frameHeader, stored, buf []byte, max int) ([]byte, error) {
 	if n > max {
 		return nil, errPayloadSize
 	}
+	// The length header is only a claim, and the frame's checksums say
+	// nothing about whether a writer made it: check it against what the
+	// block's ops can produce before allocating n bytes for it.
+	if s2Produces(stored, n) < n {
+		return nil, errDecompress
+	}
 	if cap(buf) < n {
 		buf = make([]byte, n)
 	}
@@ -158,6 +164,101 @@ func decodePayload(h frameHeader, stored, buf []byte, max int) ([]byte, error) {
 		return nil, errDecompress
 	}
 	return p, nil
+}
+
+// s2Produces returns how many bytes s2.Decode would write for the block b
+// before it stops, without writing them: it reads the tags and stops at
+// the first op Decode rejects (cut short, a literal past the end, an
+// offset before the start), or once the count reaches want. Decode
+// succeeds only when its ops write exactly the block's length header, so
+// a header claiming more than this is a lie, and decodePayload rejects it
+// before allocating. The count may exceed what a failing Decode writes,
+// never what a succeeding one does: it is a bound, not a verdict.
+//
+// Rejected: a bound from the compression ratio alone. s2's repeat op (a
+// copy with offset 0 and a 3-byte length) turns 5 bytes into 16,842,755:
+// 3.4 million to one, so a 48-byte frame could still ask for 16 MiB, and
+// a few hundred bytes for MaxRecordSize. Reading the tags costs a fraction
+// of decoding, and bounds the allocation by what the ops can write. What
+// remains is a block that really decodes to a lot, up to the caller's max
+// (MaxRecordSize for Replay): a writer could have made it.
+//
+// The tags are s2's block format (klauspost/compress: s2/README.md, the
+// snappy format plus repeat offsets; s2Decode in s2/decode_other.go),
+// which the frame's flag fixes, so they cannot change under the log.
+// FuzzS2Produces holds this to s2.Decode.
+func s2Produces(b []byte, want int) int {
+	_, s := binary.Uvarint(b)
+	if s <= 0 {
+		return 0
+	}
+	d, offset := 0, 0
+	for s < len(b) && d < want {
+		tag := b[s]
+		var length int
+		switch tag & 0x03 {
+		case 0x00: // literal: length-1 in the tag, or in the 1-4 bytes after it
+			x, k := uint64(tag>>2), 0
+			if x >= 60 {
+				k = int(x) - 59
+				if s+1+k > len(b) {
+					return d
+				}
+				x = 0
+				for i := k; i >= 1; i-- {
+					x = x<<8 | uint64(b[s+i])
+				}
+			}
+			s += 1 + k
+			if x+1 > uint64(len(b)-s) {
+				return d
+			}
+			s += int(x) + 1
+			d += int(x) + 1
+			continue
+		case 0x01: // copy, 1-byte offset; offset 0 repeats the last one
+			if s+2 > len(b) {
+				return d
+			}
+			code := int(tag >> 2 & 7)
+			length = code + 4
+			o := int(tag&0xe0)<<3 | int(b[s+1])
+			s += 2
+			if o != 0 {
+				offset = o
+				break
+			}
+			if code >= 5 { // a long repeat: its length is in the next 1-3 bytes
+				k := code - 4
+				if s+k > len(b) {
+					return d
+				}
+				v := 0
+				for i := k - 1; i >= 0; i-- {
+					v = v<<8 | int(b[s+i])
+				}
+				length = v + [...]int{8, 1<<8 + 4, 1<<16 + 4}[k-1]
+				s += k
+			}
+		case 0x02: // copy, 2-byte offset
+			if s+3 > len(b) {
+				return d
+			}
+			length, offset = 1+int(tag>>2), int(binary.LittleEndian.Uint16(b[s+1:]))
+			s += 3
+		case 0x03: // copy, 4-byte offset
+			if s+5 > len(b) {
+				return d
+			}
+			length, offset = 1+int(tag>>2), int(binary.LittleEndian.Uint32(b[s+1:]))
+			s += 5
+		}
+		if offset <= 0 || d < offset {
+			return d
+		}
+		d += length
+	}
+	return d
 }
 
 // decodeFrame decodes the frame at the start of b: its header, and its

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
@@ -135,6 +138,91 @@ func TestBuildFrameAllocs(t *testing.T) {
 		})
 		if allocs > 0 {
 			t.Errorf("buildFrame: %v allocs per run", allocs)
+		}
+	}
+}
+
+// hostileS2 is a stored s2 block whose length header claims n bytes while
+// its ops (body) write far fewer.
+func hostileS2(n uint64, body ...byte) []byte {
+	return append(binary.AppendUvarint(nil, n), body...)
+}
+
+// TestDecodeHostileS2Length: a frame with both checksums right whose s2
+// length header claims far more than its ops can write is corruption, found
+// before the claimed bytes are allocated, in decodeFrame and in Replay.
+func TestDecodeHostileS2Length(t *testing.T) {
+	repeat := []byte{7<<2 | 0x01, 0, 0xff, 0xff, 0xff} // 16,842,755 bytes, offset 0
+	for _, tc := range []struct {
+		name   string
+		stored []byte
+	}{
+		{"zeros", hostileS2(MaxRecordSize, 0, 0, 0, 0)},
+		{"no ops", hostileS2(MaxRecordSize)},
+		{"literal past the end", hostileS2(MaxRecordSize, 63<<2, 0xff, 0xff, 0xff, 0xff, 'x')},
+		{"repeat before any offset", hostileS2(MaxRecordSize, append(append([]byte{}, repeat...), repeat...)...)},
+		{"copy before the start", hostileS2(1<<20, 0x00, 'x', 63<<2|0x02, 2, 0)},
+		{"one literal, long repeats", hostileS2(MaxRecordSize, append([]byte{0x00, 'x'}, repeat...)...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := sealed(tc.stored, flagS2, nil)
+			var err error
+			allocs := testing.AllocsPerRun(10, func() { _, _, err = decodeFrame(b, nil, MaxRecordSize) })
+			if !errors.Is(err, errDecompress) {
+				t.Fatalf("decodeFrame: %v, want %v", err, errDecompress)
+			}
+			if allocs > 0 {
+				t.Fatalf("decodeFrame allocated %v times for a %d-byte frame", allocs, len(b))
+			}
+		})
+	}
+
+	// Through Replay, as the reviewer found it: a segment whose one frame
+	// passes recovery's checksums must not cost a gigabyte to reject.
+	dir := t.TempDir()
+	img := make([]byte, minSegmentSize)
+	putSegHeader(img, 1, 1)
+	stored := hostileS2(MaxRecordSize, 0, 0, 0, 0)
+	copy(img[segHeaderSize+frameHeaderSize:], stored)
+	putFrameHeader(img[segHeaderSize:], frameHeader{payloadSum: checksum(stored), length: uint32(len(stored)), flags: flagS2, lsn: 1, segment: 1, unsynced: 1})
+	if err := os.WriteFile(filepath.Join(dir, liveName(1)), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := open(dir, fuzzOpts, noDataSync, noDirSync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLog(t, l)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err = l.Replay(1, func(uint64, []byte) error { return nil })
+	runtime.ReadMemStats(&after)
+	var ce *CorruptError
+	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.LSN != 1 || ce.Offset != segHeaderSize {
+		t.Fatalf("Replay of a frame lying about its size: %v", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("Replay allocated %d bytes to reject a %d-byte frame", n, frameSize(int64(len(stored))))
+	}
+}
+
+// TestS2ProducesRealBlocks: for blocks the writer makes, from literals to
+// long runs that need s2's longest repeat op, s2Produces counts exactly
+// what Decode writes, so no genuine record is turned away.
+func TestS2ProducesRealBlocks(t *testing.T) {
+	for _, p := range [][]byte{
+		nil, []byte("x"), payload(0, 300), payload(1, 300), payload(0, 70_000),
+		bytes.Repeat([]byte{0}, 300), bytes.Repeat([]byte{0}, 70_000),
+		bytes.Repeat([]byte("ab"), 9<<20), // 18 MiB: needs more than one longest repeat
+	} {
+		for _, enc := range []func(dst, src []byte) []byte{s2.Encode, s2.EncodeBetter, s2.EncodeBest} {
+			c := enc(nil, p)
+			if got := s2Produces(c, len(p)); got != len(p) {
+				t.Fatalf("%d-byte payload (%d compressed): s2Produces %d", len(p), len(c), got)
+			}
+			if _, got, err := decodeFrame(sealed(c, flagS2, nil), nil, MaxRecordSize); err != nil || !bytes.Equal(got, p) {
+				t.Fatalf("%d-byte payload: decodeFrame: %v", len(p), err)
+			}
 		}
 	}
 }

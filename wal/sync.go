@@ -43,6 +43,7 @@ func (l *Log) Sync() error {
 // fails, every later call returns that error: the kernel may have dropped
 // the dirty pages it failed to write, so nothing unsynced can be trusted
 // and the log must be reopened (and recovered) before it is used again.
+// The same holds once an Append has failed (see Append).
 func (l *Log) SyncTo(lsn uint64) error {
 	if lsn <= l.durable.Load() {
 		return nil
@@ -83,9 +84,17 @@ func (l *Log) SyncTo(lsn uint64) error {
 // REQUIRES: the caller is the leader (l.syncing was set by it).
 func (l *Log) syncOnce() (uint64, error) {
 	l.mu.Lock()
-	if l.closed {
+	switch {
+	case l.closed:
 		l.mu.Unlock()
 		return 0, ErrClosed
+	case l.failed != nil:
+		// An append failed (Log.Append): the log must be reopened, so no
+		// sync may report success for what was appended since the last
+		// one. SyncTo keeps the error as it keeps an fdatasync's.
+		err := l.failed
+		l.mu.Unlock()
+		return 0, err
 	}
 	target := l.last
 	l.syncFiles, l.dirty = l.dirty, l.syncFiles[:0]

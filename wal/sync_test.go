@@ -168,3 +168,85 @@ func TestSyncCoversRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedSegmentSwitch: when the switch to a new segment fails after
+// the new segment's header was written (its header's fdatasync, or the
+// directory sync, fails), the log is failed: no record may take the LSNs
+// that header claims, in the old segment or a later one. A reopen then
+// recovers every record appended, and the log carries on.
+func TestFailedSegmentSwitch(t *testing.T) {
+	eio := &os.PathError{Op: "sync", Path: "x", Err: syscall.EIO}
+	for _, which := range []string{"fdatasync", "dirsync"} {
+		t.Run(which, func(t *testing.T) {
+			dir := t.TempDir()
+			var armed atomic.Bool // fail the next call, once
+			fail := func() error {
+				if armed.CompareAndSwap(true, false) {
+					return eio
+				}
+				return nil
+			}
+			dataSync, dirSync := noDataSync, noDirSync
+			if which == "fdatasync" {
+				dataSync = func(*os.File) error { return fail() }
+			} else {
+				dirSync = func(string) error { return fail() }
+			}
+			opts := Options{SegmentSize: minSegmentSize, MaxFreeSegments: -1, NoCompression: true}
+			l, err := open(dir, opts, dataSync, dirSync)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want [][]byte
+			for i := range 10 { // about 2.3 KiB of the 4 KiB segment
+				want = append(want, payload(i, 200))
+				appendT(t, l, want[i])
+			}
+			syncT(t, l)
+			want = append(want, payload(10, 200))
+			appendT(t, l, want[10]) // not synced when the switch fails
+
+			armed.Store(true)
+			if _, err := l.Append(payload(99, 3000)); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("Append that needs a new segment: %v, want EIO", err)
+			}
+			if armed.Load() {
+				t.Fatal("the switch never synced")
+			}
+			// A record small enough for the old segment would take the LSN
+			// the new segment's header claims.
+			if _, err := l.Append(payload(11, 200)); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("Append after a failed segment switch: %v, want EIO", err)
+			}
+			if err := l.Sync(); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("Sync after a failed segment switch: %v, want EIO", err)
+			}
+			if err := l.Close(); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("Close after a failed segment switch: %v, want EIO", err)
+			}
+
+			// The new segment survived the failure with its header; recovery
+			// reads it as the (empty) continuation of the old one.
+			if live, _ := segFiles(t, dir); len(live) != 2 {
+				t.Fatalf("live segments %v, want the old one and the new one", live)
+			}
+			l, err = open(dir, opts, noDataSync, noDirSync)
+			if err != nil {
+				t.Fatalf("reopen after a failed segment switch: %v", err)
+			}
+			checkRecords(t, replayAll(t, l, 1), 1, want)
+			for i := range 20 { // across more segments
+				want = append(want, payload(20+i, 300+100*i))
+				appendT(t, l, want[len(want)-1])
+			}
+			syncT(t, l)
+			closeLog(t, l)
+			l, err = open(dir, opts, noDataSync, noDirSync)
+			if err != nil {
+				t.Fatalf("second reopen: %v", err)
+			}
+			defer closeLog(t, l)
+			checkRecords(t, replayAll(t, l, 1), 1, want)
+		})
+	}
+}
