@@ -155,7 +155,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				})
 			})
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return withPath(args[0], err)
 			}
 			return nil
 		},
@@ -231,7 +231,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				return nil
 			})
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return withPath(args[0], err)
 			}
 			return nil
 		},
@@ -279,7 +279,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				return format.write(a.stdout, v)
 			})
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return withPath(args[0], err)
 			}
 			return nil
 		},
@@ -291,9 +291,9 @@ The database is opened read-only (shared lock); the file is not changed.`,
 // missingKey says why b has no value for key.
 func missingKey(b *folio.Bucket, names [][]byte, key []byte) error {
 	if b.Bucket(key) != nil {
-		return fmt.Errorf("key %s in bucket %s holds a nested bucket, not a value: %w", quoteBytes(key), formatPath(names), folio.ErrIncompatibleValue)
+		return fmt.Errorf("key %s in bucket %s holds a nested bucket, not a value: %w", quoteKey(key), formatPath(names), folio.ErrIncompatibleValue)
 	}
-	return fmt.Errorf("bucket %s: %w: %s", formatPath(names), errKeyNotFound, quoteBytes(key))
+	return fmt.Errorf("bucket %s: %w: %s", formatPath(names), errKeyNotFound, quoteKey(key))
 }
 
 func newPutCmd(a *app) *cobra.Command {
@@ -350,12 +350,12 @@ value. The database is opened read-write (exclusive lock).`,
 					return err
 				}
 				if err := b.Put(key, value); err != nil {
-					return fmt.Errorf("put %s in bucket %s: %w", quoteBytes(key), formatPath(names), err)
+					return fmt.Errorf("put %s in bucket %s: %w", quoteKey(key), formatPath(names), err)
 				}
 				return nil
 			})
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return withPath(args[0], err)
 			}
 			return nil
 		},
@@ -417,12 +417,12 @@ are not deleted by this command. The database is opened read-write
 					return err
 				}
 				if err := b.Delete(key); err != nil {
-					return fmt.Errorf("delete %s from bucket %s: %w", quoteBytes(key), formatPath(names), err)
+					return fmt.Errorf("delete %s from bucket %s: %w", quoteKey(key), formatPath(names), err)
 				}
 				return nil
 			})
 			if err != nil && err != errNothingToDo {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return withPath(args[0], err)
 			}
 			return nil
 		},

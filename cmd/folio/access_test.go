@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -187,5 +190,64 @@ func TestDeleteMissingLeavesFile(t *testing.T) {
 	}
 	if fileSum(t, path) != before {
 		t.Errorf("the file changed")
+	}
+}
+
+// TestAccessDamagedPage: every command verifies checksums as it reads, so
+// get and keys fail on a damaged leaf, naming it, instead of printing its
+// bytes, and put fails rather than copying the damaged page into a new
+// commit under a fresh checksum (which would hide the damage from check).
+func TestAccessDamagedPage(t *testing.T) {
+	path := sampleDB(t)
+	leaf := findLeafWithUsers(t, path)
+	flipByte(t, path, int64(leaf)*1024+600)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A key whose bytes survive on the damaged page is stored there.
+	key := regexp.MustCompile(`user\d{3}`).Find(raw[leaf*1024 : (leaf+1)*1024])
+	if key == nil {
+		t.Fatalf("no key on page %d", leaf)
+	}
+	want := fmt.Sprintf("page %d: checksum", leaf)
+	for _, args := range [][]string{
+		{"get", path, "users", string(key)},
+		{"keys", path, "users"},
+		{"put", path, "users", string(key), "new value"},
+		{"delete", path, "users", string(key)},
+	} {
+		code, out, stderr := runCLI(t, args...)
+		if code != exitFail || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d naming %q", args[:1], code, stderr, exitFail, want)
+		}
+		if strings.Contains(out, "value of") {
+			t.Errorf("%v: printed damaged data %q", args[:1], out)
+		}
+		// The library's error names the file already: once is enough.
+		if n := strings.Count(stderr, path); n != 1 {
+			t.Errorf("%v: the path named %d times: %s", args[:1], n, stderr)
+		}
+	}
+	// The damage is still there for check to find.
+	if code, out, stderr := runCLI(t, "check", path); code != exitFail || !strings.Contains(out, want) {
+		t.Errorf("check after the writes: exit %d: %s%s", code, out, stderr)
+	}
+}
+
+// TestLongKeyClipped: a key over the limit is quoted in the error clipped,
+// with its length, not echoed whole.
+func TestLongKeyClipped(t *testing.T) {
+	path := sampleDB(t)
+	key := strings.Repeat("k", folio.MaxKeySize+1)
+	code, _, stderr := runCLI(t, "put", path, "users", key, "v")
+	if code != exitFail || !strings.Contains(stderr, fmt.Sprintf(`"... (%d bytes)`, len(key))) || !strings.Contains(stderr, "key too large") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if len(stderr) > 300 {
+		t.Errorf("a %d-byte message", len(stderr))
+	}
+	if got := quoteKey([]byte("short")); got != `"short"` {
+		t.Errorf("quoteKey clips a short key: %s", got)
 	}
 }

@@ -24,7 +24,8 @@ func newBackupCmd(a *app) *cobra.Command {
 a consistent snapshot, taken under a shared lock, so programs may go on
 reading the database meanwhile. The copy is written to a temporary file
 beside OUT, synced, verified (opened and fully checked: checksums, tree
-order, page accounting) and only then renamed to OUT.
+order, page accounting) and only then renamed to OUT, so OUT may not be a
+FIFO or a device.
 
 With --zstd the copy is zstd-compressed; it is verified by decompressing
 it to a temporary file. Restore it with "zstd -d < OUT > app.db".
@@ -46,6 +47,10 @@ saying so: run "folio checkpoint DB" first.`,
 			src, dst := args[0], args[1]
 			if sameFile(src, dst) {
 				return usagef("OUT %s is the database itself", dst)
+			}
+			if fi, err := os.Stat(dst); err == nil && !fi.Mode().IsRegular() {
+				// The copy is verified by opening it, which needs a file.
+				return usagef("OUT %s is not a regular file (backup writes a file it can verify)", dst)
 			}
 			if err := noLogBeside(dst); err != nil {
 				return fmt.Errorf("backup %s: %w", src, err)
@@ -182,14 +187,32 @@ func verifyBackup(path string, compressed bool, txid int) (string, error) {
 
 // outFile is an output written to a temporary file beside its path and
 // renamed into place once complete, so a failure leaves nothing behind
-// and a reader never sees half a file.
+// and a reader never sees half a file. An existing output that is not a
+// regular file (a FIFO, a terminal, /dev/stdout) is written directly
+// instead: renaming over it would replace the FIFO or the link with a
+// file and the reader waiting on it would get nothing.
 type outFile struct {
 	f         *os.File
-	path, tmp string
+	path, tmp string // tmp is "" when writing to path directly
 	done      bool
 }
 
 func createOut(path string) (*outFile, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return nil, fmt.Errorf("create %s: it is a directory", path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		return &outFile{f: f, path: path}, nil
+	}
+	// Through a symbolic link to a file, the file is replaced and the
+	// link kept.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
@@ -197,8 +220,17 @@ func createOut(path string) (*outFile, error) {
 	return &outFile{f: f, path: path, tmp: f.Name()}, nil
 }
 
-// commit syncs the file, renames it into place and syncs the directory.
+// commit syncs the file, renames it into place and syncs the directory;
+// a file written directly is only closed (a FIFO or a device has nothing
+// to sync, and fsync fails on some of them).
 func (o *outFile) commit() error {
+	if o.tmp == "" {
+		o.done = true
+		if err := o.f.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", o.path, err)
+		}
+		return nil
+	}
 	err := o.f.Sync()
 	if cerr := o.f.Close(); err == nil {
 		err = cerr
@@ -222,7 +254,9 @@ func (o *outFile) abort() {
 		return
 	}
 	_ = o.f.Close()
-	_ = os.Remove(o.tmp)
+	if o.tmp != "" {
+		_ = os.Remove(o.tmp)
+	}
 	o.done = true
 }
 

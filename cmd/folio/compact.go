@@ -359,7 +359,7 @@ func (c *copier) enter(name []byte, seq uint64) error {
 
 func (c *copier) put(k, v []byte) error {
 	if err := c.stack[len(c.stack)-1].Put(k, v); err != nil {
-		return fmt.Errorf("bucket %q: put %s: %w", formatPath(c.path), quoteBytes(k), err)
+		return fmt.Errorf("bucket %q: put %s: %w", formatPath(c.path), quoteKey(k), err)
 	}
 	c.keys++
 	if c.keys-c.shown >= 1000 {

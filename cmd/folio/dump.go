@@ -38,7 +38,8 @@ size (folio_pagesize=N) go in extra header keys, which mdb_load ignores.
 
 --zstd compresses the dump; load recognises it. With -o the dump is written
 to a temporary file beside FILE and renamed into place when complete, so a
-failed dump leaves nothing behind.
+failed dump leaves nothing behind; an existing FILE that is not a regular
+file (a FIFO, /dev/stdout) is written directly, and FILE may not be DB.
 
 The database is opened read-only (shared lock), with every page checksum
 verified; the file is not changed.`,
@@ -59,6 +60,9 @@ verified; the file is not changed.`,
 				}
 			}
 			toStdout := output == "" || output == "-"
+			if !toStdout && sameFile(args[0], output) {
+				return usagef("-o %s is the database itself", output)
+			}
 			if toStdout && f == dumpfmt.Binary && isTerminal(a.stdout) {
 				return usagef("not writing a binary dump to a terminal: use -o FILE or a pipe")
 			}
@@ -94,7 +98,13 @@ verified; the file is not changed.`,
 			if compress {
 				z = ", zstd"
 			}
-			fmt.Fprintf(a.stdout, "dumped %d keys in %d buckets (%v%s) to %s: %s in %v (%.1f MB/s)\n",
+			// Written straight to a FIFO or a device, which may well be
+			// standard output, the dump is followed by nothing.
+			sum := a.stdout
+			if out.tmp == "" {
+				sum = a.stderr
+			}
+			fmt.Fprintf(sum, "dumped %d keys in %d buckets (%v%s) to %s: %s in %v (%.1f MB/s)\n",
 				st.Keys, st.Buckets, f, z, output, humanBytes(cw.n), el.Round(time.Millisecond), float64(cw.n)/1e6/el.Seconds())
 			return nil
 		},
@@ -186,7 +196,7 @@ func (t folioTree) child(name []byte) (tree, error) {
 		if err := t.tx.Err(); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("nested bucket %s: %w", quoteBytes(name), folio.ErrBucketNotFound)
+		return nil, fmt.Errorf("nested bucket %s: %w", quoteKey(name), folio.ErrBucketNotFound)
 	}
 	return folioTree{tx: t.tx, b: b}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/foliodb/folio"
 	"github.com/foliodb/folio/cmd/folio/internal/dumpfmt"
+	"golang.org/x/sys/unix"
 )
 
 func TestDump(t *testing.T) {
@@ -101,6 +102,54 @@ func TestDumpOutputFile(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("%d files in the directory, want 1", len(entries))
+	}
+}
+
+// TestDumpOutputNotReplaced: -o never replaces the database being dumped,
+// and an output that is not a regular file (a FIFO here) is written to,
+// not replaced by a file of the same name.
+func TestDumpOutputNotReplaced(t *testing.T) {
+	path := sampleDB(t)
+	before := fileSum(t, path)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{path, link} {
+		code, _, stderr := runCLI(t, "dump", path, "-o", out)
+		if code != exitUsage || !strings.Contains(stderr, "is the database itself") {
+			t.Errorf("-o %s: exit %d: %s", out, code, stderr)
+		}
+	}
+	if fileSum(t, path) != before {
+		t.Fatal("dump -o the database changed it")
+	}
+
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		got <- b
+	}()
+	code, stdout, stderr := runCLI(t, "dump", path, "-o", fifo)
+	if code != exitOK {
+		t.Fatalf("-o FIFO: exit %d: %s", code, stderr)
+	}
+	if b := <-got; !strings.HasSuffix(string(b), "DATA=END\n") || !strings.Contains(string(b), "database=users\n") {
+		t.Errorf("the FIFO's reader got %d bytes, not the dump", len(b))
+	}
+	if stdout != "" || !strings.Contains(stderr, "dumped 303 keys") {
+		t.Errorf("the summary is not on stderr alone: stdout %q, stderr %q", stdout, stderr)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced: %v, %v", fi.Mode(), err)
+	}
+	// Backup verifies its copy by opening it, so it wants a file.
+	if code, _, stderr := runCLI(t, "backup", path, fifo); code != exitUsage || !strings.Contains(stderr, "not a regular file") {
+		t.Errorf("backup to a FIFO: exit %d: %s", code, stderr)
 	}
 }
 

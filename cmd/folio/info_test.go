@@ -85,3 +85,39 @@ func TestInfoMetaFallback(t *testing.T) {
 		t.Errorf("no fallback shown:\n%s", out)
 	}
 }
+
+// TestOpenErrorNamesFile: an open error names the file even when the
+// library's message happens to contain the path inside a word ("data" in
+// "not a folio database"), and does not name it twice.
+func TestOpenErrorNamesFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("data", []byte("hello\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "info", "data")
+	if code != exitFail || !strings.HasPrefix(stderr, "folio: data: ") || !strings.Contains(stderr, "not a folio database") {
+		t.Fatalf("exit %d: %q", code, stderr)
+	}
+	if strings.Count(stderr, "data:") != 1 {
+		t.Errorf("the path named more than once: %q", stderr)
+	}
+}
+
+func TestNamesPath(t *testing.T) {
+	for _, tc := range []struct {
+		msg, path string
+		want      bool
+	}{
+		{"folio/page: not a folio database", "data", false},
+		{"folio: open data: permission denied", "data", true},
+		{"data: no such file", "data", true},
+		{"folio: timeout: data is held by another process", "data", true},
+		{"folio: open mydata: bad", "data", false},
+		{"folio: open data.db: bad", "data", false},
+		{"folio: open data.db: bad", "data.db", true},
+	} {
+		if got := namesPath(tc.msg, tc.path); got != tc.want {
+			t.Errorf("namesPath(%q, %q) = %v", tc.msg, tc.path, got)
+		}
+	}
+}

@@ -39,7 +39,8 @@ Keys are committed in transactions of at most 10,000 keys or 16 MiB. A
 malformed dump stops the load at the line (text) or byte offset (binary)
 it names; what was committed before stays, consistent, and the message
 says how much that was. If the load created DB and nothing was committed,
-DB is removed again.
+DB is removed again. A new DB is refused while DB.wal exists: opening DB
+would replay that log's commits into it.
 
 --no-overwrite keeps keys that exist (and the sequences of buckets that
 existed), as mdb_load -N does.
@@ -217,10 +218,12 @@ func (l *loader) failed(err error) error {
 }
 
 // openExisting opens DB now if it exists, so a locked or damaged file
-// fails before the dump is read; a missing one is created by flush.
+// fails before the dump is read; a missing one is created by flush,
+// unless a log lies where its log would go (noLogBeside): opening the new
+// database would replay another database's commits into it.
 func (l *loader) openExisting() error {
 	if _, err := os.Stat(l.path); errors.Is(err, os.ErrNotExist) {
-		return nil
+		return noLogBeside(l.path)
 	}
 	db, err := l.a.openDB(l.path, false)
 	if err != nil {
@@ -307,7 +310,7 @@ func (l *loader) flush() error {
 			}
 			if err := b.Put(k, v); err != nil {
 				return fmt.Errorf("%s: bucket %q: put key %s: %w", l.rd.PosString(op.pos),
-					formatPath(l.blocks[op.block].path), quoteBytes(k), err)
+					formatPath(l.blocks[op.block].path), quoteKey(k), err)
 			}
 		}
 		return nil
@@ -373,25 +376,30 @@ func (l *loader) create() error {
 	if checkPageSizeFlag(ps) != nil {
 		ps = 0
 	}
+	if err := noLogBeside(l.path); err != nil {
+		return err
+	}
+	_, statErr := os.Lstat(l.path)
 	db, err := folio.Open(l.path, 0o600, &folio.Options{PageSize: ps, Timeout: l.a.timeout})
 	if errors.Is(err, folio.ErrTimeout) {
 		return fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", l.path, l.a.timeout, err)
 	}
 	if err != nil {
+		// NB: Open writes the new file before it fails on what lies
+		// beside it; leave no half-made database.
+		if errors.Is(statErr, os.ErrNotExist) {
+			_ = os.Remove(l.path)
+		}
 		return err
 	}
 	l.db, l.createdDB = db, true
 	return nil
 }
 
-// isTerminalReader reports whether r is a terminal.
+// isTerminalReader reports whether r is a terminal (isTerminalFile).
 func isTerminalReader(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && isTerminalFile(f)
 }
 
 // progressReader counts bytes read on a progress bar.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -265,7 +266,11 @@ func TestLoadErrors(t *testing.T) {
 		{"cut binary", []string{"load", "DB"}, string(bin[:40]), exitFail, "cut short"},
 		{"unnamed block", []string{"load", "DB"}, "VERSION=3\nHEADER=END\n 6b\n 76\nDATA=END\n", exitFail, "--bucket"},
 		{"empty key", []string{"load", "DB"}, hdrA + " \n 76\nDATA=END\n", exitFail, "line 6: an empty key"},
-		{"long key", []string{"load", "DB"}, hdrA + " " + strings.Repeat("61", 40000) + "\n 76\nDATA=END\n", exitFail, "line 6: bucket \"a\": put key"},
+		{"long key line", []string{"load", "DB"}, hdrA + " " + strings.Repeat("61", 40000) + "\n 76\nDATA=END\n", exitFail, "line 6: a key line longer than 65537 bytes"},
+		// In print format the line fits and the key does not: the error
+		// quotes it clipped.
+		{"long key", []string{"load", "DB"}, strings.Replace(hdrA, "bytevalue", "print", 1) + " " + strings.Repeat("a", 40000) + "\n v\nDATA=END\n",
+			exitFail, "line 6: bucket \"a\": put key \"" + strings.Repeat("a", 64) + "\"... (40000 bytes): folio: key too large"},
 		{"not a dump", []string{"load", "DB"}, "\x00\x01garbage", exitFail, "not a dump"},
 		{"dupsort", []string{"load", "DB"}, "VERSION=3\nduplicates=1\nHEADER=END\nDATA=END\n", exitFail, "duplicate keys"},
 		{"missing input", []string{"load", "DB", "-i", filepath.Join(dir, "nope.dump")}, "", exitFail, "no such file"},
@@ -384,6 +389,37 @@ func TestLoadEmptyDumpCreatesDB(t *testing.T) {
 	}
 	if m := readModel(t, dst); len(m) != 0 {
 		t.Errorf("buckets in a database loaded from nothing: %v", m)
+	}
+}
+
+// TestLoadRefusesStaleLog: load into a new path refuses when a log lies
+// where the new database's log would go (a directory with another
+// database's commits, or any file of that name), naming it, and leaves
+// neither a database nor a changed log behind.
+func TestLoadRefusesStaleLog(t *testing.T) {
+	stale := folio.LogDir(crashedWALDB(t, 3))
+	for _, kind := range []string{"log directory", "regular file"} {
+		t.Run(kind, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "new.db")
+			log := folio.LogDir(dst)
+			var sum [32]byte
+			if kind == "log directory" {
+				copyDir(t, stale, log)
+				sum = dirSum(t, log)
+			} else if err := os.WriteFile(log, []byte("x\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr := runCLIIn(t, hdrA+" 6b\n 76\nDATA=END\n", "load", dst)
+			if code != exitFail || !strings.Contains(stderr, log+" exists") {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if _, err := os.Lstat(dst); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s left behind: %v", dst, err)
+			}
+			if kind == "log directory" && dirSum(t, log) != sum {
+				t.Errorf("the log %s changed", log)
+			}
+		})
 	}
 }
 

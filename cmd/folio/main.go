@@ -59,8 +59,14 @@ func newRoot(a *app) *cobra.Command {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 5*time.Second,
-		"how long to wait for the database file lock held by another process")
+		"how long to wait for the database file lock held by another process (0: forever)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if a.timeout < 0 {
+			return usagef("--timeout %v: want 0 (wait forever) or more", a.timeout)
+		}
+		return nil
+	}
 	for _, mk := range commands {
 		root.AddCommand(mk(a))
 	}
@@ -69,10 +75,14 @@ func newRoot(a *app) *cobra.Command {
 
 // run executes the command line args and returns the exit code.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, isTerminal: isTerminal(stderr)}
+	out := &outWriter{w: stdout}
+	a := &app{stdin: stdin, stdout: out, stderr: stderr, isTerminal: isTerminal(stderr)}
 	root := newRoot(a)
 	root.SetArgs(args)
 	err := root.Execute()
+	if err == nil && out.err != nil {
+		err = fmt.Errorf("write standard output: %w", out.err)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -87,6 +97,24 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitFail
+}
+
+// outWriter is standard output, remembering the first error writing it:
+// a command whose report went into a full disk or a closed pipe has not
+// done what it was asked, even when what it printed was only a summary,
+// and must not exit 0. One check here covers every Fprintf of every
+// command.
+type outWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (o *outWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	return n, err
 }
 
 // checkFailed is returned when a command found problems in the database.
@@ -105,13 +133,13 @@ func isCobraUsage(err error) bool {
 	return false
 }
 
+// isTerminal reports whether w is a terminal (isTerminalFile).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
+	if o, ok := w.(*outWriter); ok {
+		w = o.w
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	f, ok := w.(*os.File)
+	return ok && isTerminalFile(f)
 }
 
 // openDB opens an existing database. Read-only opens take a shared lock
@@ -121,7 +149,11 @@ func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
 	return a.openDBWith(path, folio.Options{ReadOnly: readOnly})
 }
 
-// openDBWith is openDB with options; a.timeout is filled in. A read-only
+// openDBWith is openDB with options; a.timeout is filled in, and every
+// page's checksum is verified as it is read: the tool is what an operator
+// reaches for when a file may be damaged, so get and keys must not print
+// damaged bytes as data, and put must not copy a damaged page into a new
+// commit with a fresh checksum (laundering the damage). A read-only
 // open of a database whose write-ahead log holds commits not yet in the
 // file fails with a message naming the command that replays them
 // (logPendingError).
@@ -143,6 +175,7 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 		return nil, fmt.Errorf("%s: %w (the file is empty)", path, folio.ErrInvalid)
 	}
 	opts.Timeout = a.timeout
+	opts.VerifyChecksums = true
 	if _, err := os.Stat(folio.LogDir(path)); err == nil && !opts.ReadOnly {
 		// Keep a WAL-mode database in WAL mode: an open without WAL would
 		// replay the log and remove it.
@@ -155,12 +188,31 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	if errors.Is(err, folio.ErrLogPending) {
 		return nil, logPendingError{path}
 	}
-	if err != nil && !strings.Contains(err.Error(), path) {
+	if err != nil && !namesPath(err.Error(), path) {
 		// Some open errors (a file too short to be a database) do not
 		// name the file.
 		err = fmt.Errorf("%s: %w", path, err)
 	}
 	return db, err
+}
+
+// namesPath reports whether msg names path as a word of its own ("open
+// data: ...", "data is held"), not inside another word: a file named
+// "data" is not named by "not a folio database".
+func namesPath(msg, path string) bool {
+	for i := 0; ; {
+		j := strings.Index(msg[i:], path)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(path)
+		before := start == 0 || msg[start-1] == ' '
+		after := end == len(msg) || msg[end] == ':' || msg[end] == ' '
+		if before && after {
+			return true
+		}
+		i = start + 1
+	}
 }
 
 // logPendingError is what a read-only command says of a database whose

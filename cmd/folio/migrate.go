@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,9 +69,14 @@ LMDB databases migrate through a dump instead:
 					pageSize = ps
 				}
 			}
+			// bbolt trusts its pages: a damaged one makes it panic, or
+			// read outside its mapping, which SetPanicOnFault turns into
+			// a panic too; boltTree recovers either as an error, so
+			// copyTree removes its temporary file.
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 			var res copyResult
 			err = bdb.View(func(tx *bolt.Tx) error {
-				res, err = copyTree(a, boltTree{tx: tx}, dst, pageSize, fill, "migrate")
+				res, err = copyTree(a, boltTree{tx: tx, path: src}, dst, pageSize, fill, "migrate")
 				return err
 			})
 			if err != nil {
@@ -112,29 +118,58 @@ func (a *app) openBolt(path string) (*bolt.DB, error) {
 	return db, nil
 }
 
-// boltTree is a bbolt bucket, or with b nil the top level.
+// boltTree is a bbolt bucket, or with b nil the top level, of the bbolt
+// file at path.
 type boltTree struct {
-	tx *bolt.Tx
-	b  *bolt.Bucket
+	tx   *bolt.Tx
+	b    *bolt.Bucket
+	path string
 }
 
-func (t boltTree) each(fn func(k, v []byte, nested bool) error) error {
+// damaged turns a panic raised by bbolt, reading a damaged page, into an
+// error (the caller runs under debug.SetPanicOnFault, so a read outside
+// the mapping is such a panic too). In the callback (inFn) only a memory
+// fault is recovered: it is the callback reading a key or value that
+// bbolt sliced outside its mapping; any other panic there is a bug in
+// folio, not damage, and goes on.
+func (t boltTree) damaged(err *error, inFn *bool) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if _, fault := r.(interface{ Addr() uintptr }); *inFn && !fault {
+		panic(r)
+	}
+	*err = fmt.Errorf("bbolt file %s is damaged: reading it panicked: %v", t.path, r)
+}
+
+func (t boltTree) each(fn func(k, v []byte, nested bool) error) (err error) {
+	inFn := false
+	defer t.damaged(&err, &inFn)
+	call := func(k, v []byte, nested bool) error {
+		inFn = true
+		err := fn(k, v, nested)
+		inFn = false
+		return err
+	}
 	if t.b == nil {
-		return t.tx.ForEach(func(name []byte, _ *bolt.Bucket) error { return fn(name, nil, true) })
+		return t.tx.ForEach(func(name []byte, _ *bolt.Bucket) error { return call(name, nil, true) })
 	}
 	c := t.b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		// NB: bbolt gives a nested bucket a nil value; ask the bucket
 		// rather than trust that an empty value is never nil.
 		nested := v == nil && t.b.Bucket(k) != nil
-		if err := fn(k, v, nested); err != nil {
+		if err := call(k, v, nested); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t boltTree) child(name []byte) (tree, error) {
+func (t boltTree) child(name []byte) (_ tree, err error) {
+	inFn := false
+	defer t.damaged(&err, &inFn)
 	var b *bolt.Bucket
 	if t.b == nil {
 		b = t.tx.Bucket(name)
@@ -142,9 +177,9 @@ func (t boltTree) child(name []byte) (tree, error) {
 		b = t.b.Bucket(name)
 	}
 	if b == nil {
-		return nil, fmt.Errorf("nested bucket %s vanished", quoteBytes(name))
+		return nil, fmt.Errorf("nested bucket %s vanished", quoteKey(name))
 	}
-	return boltTree{tx: t.tx, b: b}, nil
+	return boltTree{tx: t.tx, b: b, path: t.path}, nil
 }
 
 func (t boltTree) sequence() uint64 {

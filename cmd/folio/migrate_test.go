@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -129,5 +131,67 @@ func TestMigrateLocked(t *testing.T) {
 	code, _, stderr := runCLI(t, "--timeout", "100ms", "migrate", "--from", "bbolt", src, filepath.Join(t.TempDir(), "d.db"))
 	if code != exitFail || !strings.Contains(stderr, "locked by another process") {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+// TestMigrateDamagedBolt: bbolt trusts its pages and panics (or faults) on
+// damaged ones; migrate turns that into an error naming the file, exit 1,
+// and leaves neither the destination nor its temporary file behind.
+func TestMigrateDamagedBolt(t *testing.T) {
+	kv := map[string]string{}
+	for i := range 2000 {
+		kv[fmt.Sprintf("key%04d", i)] = fmt.Sprintf("value of key %d", i)
+	}
+	for _, tc := range []struct {
+		name string
+		off  int    // in each leaf page
+		val  []byte // written there
+	}{
+		// The first element's key offset (from the element): past
+		// bbolt's 2 GiB bound (a bounds panic), or past the mapping (a
+		// memory fault).
+		{"key offset out of bounds", 16 + 4, []byte{0xf0, 0xff, 0xff, 0x7f}},
+		{"key offset past the mapping", 16 + 4, []byte{0, 0, 0, 0x40}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := boltDB(t, dbModel{"b": {KV: kv}})
+			damageBoltLeaves(t, src, tc.off, tc.val)
+			dir := t.TempDir()
+			dst := filepath.Join(dir, "dst.db")
+			code, _, stderr := runCLI(t, "migrate", "--from", "bbolt", src, dst)
+			if code != exitFail || !strings.Contains(stderr, "bbolt file "+src+" is damaged") {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("left behind: %v", entries)
+			}
+		})
+	}
+}
+
+// damageBoltLeaves writes val at off in every leaf page of a bbolt file
+// holding more than one key.
+func damageBoltLeaves(t *testing.T, path string, off int, val []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := os.Getpagesize() // bbolt's default page size
+	n := 0
+	for p := 2 * ps; p+ps <= len(b); p += ps {
+		// A bbolt page header: id (8 bytes), flags (2; 0x02 a leaf),
+		// count (2), overflow (4); then 16-byte leaf elements.
+		if binary.LittleEndian.Uint16(b[p+8:]) == 0x02 && binary.LittleEndian.Uint16(b[p+10:]) > 1 &&
+			binary.LittleEndian.Uint64(b[p:]) == uint64(p/ps) {
+			copy(b[p+off:], val)
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no leaf pages")
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

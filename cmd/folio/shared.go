@@ -41,6 +41,25 @@ func humanBytes(n int64) string {
 // newline or terminal escape in a key cannot garble the listing.
 func quoteBytes(b []byte) string { return strconv.Quote(string(b)) }
 
+// quoteKey is quoteBytes for a key or name in an error message, clipped:
+// a key over the limit is 32 KiB, and echoing it whole buries the message.
+func quoteKey(b []byte) string {
+	const show = 64
+	if len(b) <= show {
+		return quoteBytes(b)
+	}
+	return fmt.Sprintf("%s... (%d bytes)", quoteBytes(b[:show]), len(b))
+}
+
+// withPath prefixes err with path unless its message names the path
+// already (the library's transaction errors do: "folio: PATH: ...").
+func withPath(path string, err error) error {
+	if namesPath(err.Error(), path) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
 // closeDB closes db at the end of a command, reporting a close error
 // through *err unless the command already failed: a deferred Close whose
 // error is dropped could hide a failed final write.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -304,5 +305,38 @@ func TestCompletion(t *testing.T) {
 		if code != exitOK || !strings.Contains(out, "folio") {
 			t.Errorf("completion %s: exit %d, stderr %s", shell, code, stderr)
 		}
+	}
+}
+
+// failWriter fails every write, as a full disk or a closed pipe does.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestStdoutWriteError: a command whose standard output cannot be
+// written exits 1, saying so, even when all it printed was a summary.
+func TestStdoutWriteError(t *testing.T) {
+	path := sampleDB(t)
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"check", path},
+		{"page", path, "0"},
+		{"compact", path, filepath.Join(dir, "c.db")},
+		{"backup", path, filepath.Join(dir, "b.db")},
+		{"checkpoint", path},
+		{"info", path},
+	} {
+		var errb bytes.Buffer
+		code := run(args, strings.NewReader(""), failWriter{}, &errb)
+		if code != exitFail || !strings.Contains(errb.String(), "no space left on device") {
+			t.Errorf("%v: exit %d: %s", args[0], code, errb.String())
+		}
+	}
+}
+
+func TestNegativeTimeout(t *testing.T) {
+	code, _, stderr := runCLI(t, "--timeout", "-1s", "info", sampleDB(t))
+	if code != exitUsage || !strings.Contains(stderr, "--timeout -1s") {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }

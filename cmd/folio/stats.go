@@ -119,7 +119,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return withPath(args[0], err)
 			}
 			if st.File, err = fileStats(db, args[0]); err != nil {
 				return err

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/foliodb/folio"
 )
 
 // rec is one item of a dump, owned (the reader's slices are copied).
@@ -390,3 +392,77 @@ func TestDigest(t *testing.T) {
 }
 
 func slicesClone(r []rec) []rec { return append([]rec(nil), r...) }
+
+// TestLimitsAreFolios: the line bounds derive from folio's key and value
+// limits, so every dump of a folio database loads.
+func TestLimitsAreFolios(t *testing.T) {
+	if maxKeySize != folio.MaxKeySize || maxValueSize != folio.MaxValueSize {
+		t.Fatalf("maxKeySize %d, maxValueSize %d; folio's are %d and %d", maxKeySize, maxValueSize, folio.MaxKeySize, folio.MaxValueSize)
+	}
+}
+
+// countReader counts what is read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestLongLines: a line longer than any valid line of its kind fails, at
+// its line, as soon as that much is read, not after reading all of it
+// into memory; the longest valid keys still load, in both text formats.
+func TestLongLines(t *testing.T) {
+	const hdr = "VERSION=3\nformat=bytevalue\ndatabase=a\ntype=btree\nHEADER=END\n"
+	const huge = 64 << 20 // of a line with no end in sight
+	for _, tc := range []struct {
+		name, head string
+		fill       string
+		want       string
+	}{
+		{"header", "VERSION=3\nmapsize=", "1", "line 2: a header line longer than 1048576 bytes"},
+		{"key", hdr + " ", "0", "line 6: a key line longer than 65537 bytes"},
+		{"print key", strings.Replace(hdr, "bytevalue", "print", 1) + " ", "k", "line 6: a key line longer than 98305 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &countReader{r: io.MultiReader(strings.NewReader(tc.head), io.LimitReader(repeatReader(tc.fill[0]), huge))}
+			rd, err := NewReader(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			for err == nil {
+				_, err = rd.Next()
+			}
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			if src.n > 4<<20 {
+				t.Errorf("read %d bytes before failing", src.n)
+			}
+		})
+	}
+	longest := bytes.Repeat([]byte{0}, maxKeySize) // 3 characters a byte in print
+	recs := []rec{{Bucket: &Bucket{Path: [][]byte{bytes.Repeat([]byte{1}, maxKeySize)}}}, {K: longest, V: []byte("v")}}
+	for _, f := range []Format{Text, Print} {
+		got, _, err := readAll(writeAll(t, f, Options{}, recs))
+		if err != nil {
+			t.Fatalf("%v: %v", f, err)
+		}
+		sameRecs(t, got, recs)
+	}
+}
+
+// repeatReader reads as an endless run of one byte.
+type repeatReader byte
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}

@@ -115,17 +115,44 @@ func (d *textDecoder) errorf(format string, args ...any) error {
 	return &SyntaxError{Format: Text, Line: d.line, Msg: fmt.Sprintf(format, args...)}
 }
 
+// The longest key and value folio holds: folio.MaxKeySize and
+// folio.MaxValueSize (TestLimitsAreFolios keeps them equal). dumpfmt
+// keeps its own copies, as binary.go's maxPayload does, to stay a format
+// package that knows nothing of the database.
+const (
+	maxKeySize   = 32768
+	maxValueSize = 1<<31 - 2
+)
+
+// maxHeaderLine bounds a header line as read. A line is read whole
+// before it is decoded, so without a bound a dump with one huge line (or
+// no newline at all) costs its size in memory several times over before
+// it fails; with one, it fails as soon as the line is longer than any
+// valid line of its kind (dataLimit bounds the data lines). The longest
+// header line is database= with a bucket path, at most 4 characters a
+// byte ("\xHH"): 1 MiB is room for 8 nested names of the longest size.
+const maxHeaderLine = 1 << 20
+
 // readLine returns the next line without its newline, valid until the
-// next call; io.EOF when there is none.
-func (d *textDecoder) readLine() ([]byte, error) {
+// next call; io.EOF when there is none. A line longer than limit bytes
+// (what, e.g. "key line") fails as soon as that much is read.
+func (d *textDecoder) readLine(limit int64, what string) ([]byte, error) {
 	line, err := d.br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
 		d.long = append(d.long[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
+		for errors.Is(err, bufio.ErrBufferFull) && int64(len(d.long)) <= limit {
 			line, err = d.br.ReadSlice('\n')
 			d.long = append(d.long, line...)
 		}
 		line = d.long
+	}
+	n := int64(len(line))
+	if err == nil {
+		n-- // the newline
+	}
+	if n > limit {
+		return nil, &SyntaxError{Format: Text, Line: d.line + 1,
+			Msg: fmt.Sprintf("a %s longer than %d bytes, the most a valid one holds (starting %s)", what, limit, clip(line))}
 	}
 	switch {
 	case err == io.EOF && len(line) == 0:
@@ -145,7 +172,7 @@ func (d *textDecoder) next() (Item, error) {
 		if !d.inBlock {
 			return d.readHeader()
 		}
-		line, err := d.readLine()
+		line, err := d.readLine(d.dataLimit(maxKeySize), "key line")
 		if err == io.EOF {
 			return Item{}, d.errorf("unexpected end of input: the block has no DATA=END (the dump is cut short?)")
 		}
@@ -163,7 +190,7 @@ func (d *textDecoder) next() (Item, error) {
 		if d.key, err = d.decode(d.key[:0], line[1:]); err != nil {
 			return Item{}, d.errorf("key: %v", err)
 		}
-		line, err = d.readLine()
+		line, err = d.readLine(d.dataLimit(maxValueSize), "value line")
 		if err == io.EOF {
 			return Item{}, d.errorf("unexpected end of input: the key on line %d has no value line", d.itemLine)
 		}
@@ -180,13 +207,22 @@ func (d *textDecoder) next() (Item, error) {
 	}
 }
 
+// dataLimit bounds a data line holding up to size bytes: a space, then 2
+// characters a byte in hex, up to 3 in print format ("\HH").
+func (d *textDecoder) dataLimit(size int64) int64 {
+	if d.print {
+		return 1 + 3*size
+	}
+	return 1 + 2*size
+}
+
 // readHeader reads a block's header; io.EOF if the input ends before one.
 func (d *textDecoder) readHeader() (Item, error) {
 	b := &Bucket{}
 	started := false
 	d.print = false
 	for {
-		raw, err := d.readLine()
+		raw, err := d.readLine(maxHeaderLine, "header line")
 		if err == io.EOF {
 			if !started {
 				return Item{}, io.EOF
