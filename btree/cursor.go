@@ -1,11 +1,25 @@
 package btree
 
 import (
+	"bytes"
+
 	"github.com/foliodb/folio/page"
 )
 
 // frame is one level of a cursor's path: a committed run p, or a
 // materialised node n (which then wins: it holds this transaction's view).
+//
+// INVARIANT 1: count is p's checked element count and means nothing for a
+// node; a node's length is read live (len). A Bucket.Put or Delete while
+// the cursor is open grows or shrinks the node under it, and a cached
+// count would index past the end (bbolt's elemRef.count reads it live
+// too). The fast paths of Next and Prev run on committed leaves only, so
+// a scan pays nothing for it.
+//
+// INVARIANT 2: index may lie outside [0, len()) once the tree changed
+// under the cursor, or at rest past either end (an empty leaf, a Seek
+// past the last key, a Delete of a leaf's last element): every read of
+// an element checks it first.
 type frame struct {
 	p     []byte
 	id    page.ID
@@ -19,7 +33,13 @@ type frame struct {
 
 // Cursor walks a tree in key order. Methods return nil keys at either end
 // or on error; Err reports the first error met (a corrupt page), after
-// which the cursor stays at its end.
+// which the cursor stays at its end. A Next or Prev off an end leaves the
+// cursor on the last (first) element, and a Seek past the last key just
+// past it, so a move back returns the element there, as in bbolt.
+//
+// A change to the tree while a cursor is open (Tree.Put, Tree.Delete)
+// never makes it panic or fail: it reads the nodes as they are now, and
+// may skip or repeat an element near the change, as bbolt's does.
 //
 // Keys and values alias the mapping or the transaction's nodes: valid
 // until the transaction ends, or in a write transaction until the next
@@ -74,7 +94,7 @@ func (c *Cursor) pushRoot() bool {
 		return false
 	}
 	if n := c.t.rootNode; n != nil {
-		c.stack[0] = frame{n: n, id: n.id, count: len(n.inodes)}
+		c.stack[0] = frame{n: n, id: n.id}
 		c.depth = 1
 		return true
 	}
@@ -253,6 +273,14 @@ func (c *Cursor) readAhead(id page.ID, sum uint32) ([]byte, int, bool) {
 	return p, count, true
 }
 
+// len is the number of elements at this level (invariant 1).
+func (f *frame) len() int {
+	if f.n != nil {
+		return len(f.n.inodes)
+	}
+	return f.count
+}
+
 func (f *frame) isLeaf() bool {
 	if f.n != nil {
 		return f.n.leaf
@@ -264,13 +292,20 @@ func (f *frame) isLeaf() bool {
 func (c *Cursor) pushChild() bool {
 	f := &c.stack[c.depth-1]
 	if f.n != nil {
+		// INVARIANT 2: next, prev, last and Seek set index within the
+		// node's live length before they descend; the check keeps a
+		// broken promise from indexing past it (the cursor stops, as at
+		// an end) rather than panicking in the caller's transaction.
+		if uint(f.index) >= uint(len(f.n.inodes)) {
+			return false
+		}
 		in := &f.n.inodes[f.index]
 		if in.node != nil {
 			if c.depth >= MaxDepth {
 				c.fail(errDepth(in.node.id))
 				return false
 			}
-			c.stack[c.depth] = frame{n: in.node, id: in.node.id, count: len(in.node.inodes)}
+			c.stack[c.depth] = frame{n: in.node, id: in.node.id}
 			c.depth++
 			return true
 		}
@@ -287,7 +322,7 @@ func (c *Cursor) first() bool {
 		if f.isLeaf() {
 			return true
 		}
-		if f.count == 0 {
+		if f.len() == 0 {
 			return true // an emptied branch; next() moves on
 		}
 		if !c.pushChild() {
@@ -301,37 +336,54 @@ func (c *Cursor) first() bool {
 func (c *Cursor) last() bool {
 	for {
 		f := &c.stack[c.depth-1]
-		if f.isLeaf() || f.count == 0 {
+		if f.isLeaf() || f.len() == 0 {
 			return true
 		}
 		if !c.pushChild() {
 			return false
 		}
 		g := &c.stack[c.depth-1]
-		g.index = g.count - 1
+		g.index = g.len() - 1
 	}
 }
 
 // next moves to the next leaf element; false at the end.
-func (c *Cursor) next() bool {
-	for {
+//
+// At the end the cursor stays where it was, as bbolt's does: on the last
+// element, or past it (after a Seek beyond the last key, or a Delete of
+// it), so Prev goes on from there; the idiom Seek(end); Prev() for a
+// reverse range depends on it. Only an error empties the stack (fail).
+func (c *Cursor) next() bool { return c.nextOrBack(true) }
+
+// nextOrBack is next; back says whether to return to where it started
+// when it fails after moving: over empty leaves, which Deletes leave
+// until the commit rebalances. (bbolt stays on the empty leaf, so what
+// Prev returns next depends on where leaves split; here it does not.)
+func (c *Cursor) nextOrBack(back bool) bool {
+	past := false
+	if f := &c.stack[c.depth-1]; f.index >= f.len() {
+		past = true
+	}
+	for moved := false; ; moved = true {
 		i := c.depth - 1
 		for ; i >= 0; i-- {
 			f := &c.stack[i]
-			if f.index < f.count-1 {
+			if f.index < f.len()-1 {
 				f.index++
 				break
 			}
 		}
 		if i < 0 {
-			c.depth = 0
+			if moved && back && c.prevOrBack(false) && past {
+				c.stack[c.depth-1].index++
+			}
 			return false
 		}
 		c.depth = i + 1
 		if !c.first() {
 			return false
 		}
-		if f := &c.stack[c.depth-1]; f.isLeaf() && f.count > 0 {
+		if f := &c.stack[c.depth-1]; f.isLeaf() && f.len() > 0 {
 			c.scanning()
 			return true
 		}
@@ -367,25 +419,35 @@ func (c *Cursor) scanningBackward() {
 }
 
 // prev moves to the previous leaf element; false at the start.
-func (c *Cursor) prev() bool {
-	for {
+//
+// At the start the cursor stays on the first element, as bbolt's does
+// (its prev calls first), so Next goes on from there with the second.
+func (c *Cursor) prev() bool { return c.prevOrBack(true) }
+
+// prevOrBack is prev; back as for nextOrBack.
+func (c *Cursor) prevOrBack(back bool) bool {
+	for moved := false; ; moved = true {
 		i := c.depth - 1
 		for ; i >= 0; i-- {
 			f := &c.stack[i]
-			if f.index > 0 {
-				f.index--
+			// min: a node may have lost elements since the cursor
+			// moved (invariant 2).
+			if j := min(f.index, f.len()); j > 0 {
+				f.index = j - 1
 				break
 			}
 		}
 		if i < 0 {
-			c.depth = 0
+			if moved && back {
+				c.nextOrBack(false)
+			}
 			return false
 		}
 		c.depth = i + 1
 		if !c.last() {
 			return false
 		}
-		if f := &c.stack[c.depth-1]; f.isLeaf() && f.count > 0 {
+		if f := &c.stack[c.depth-1]; f.isLeaf() && f.len() > 0 {
 			c.scanningBackward()
 			return true
 		}
@@ -398,7 +460,7 @@ func (c *Cursor) current() ([]byte, []byte, uint32) {
 		return nil, nil, 0
 	}
 	f := &c.stack[c.depth-1]
-	if f.index >= f.count || !f.isLeaf() {
+	if uint(f.index) >= uint(f.len()) || !f.isLeaf() { // invariant 2
 		return nil, nil, 0
 	}
 	var k, v []byte
@@ -428,7 +490,7 @@ func (c *Cursor) First() ([]byte, []byte, uint32) {
 	if !c.pushRoot() || !c.first() {
 		return nil, nil, 0
 	}
-	if f := &c.stack[c.depth-1]; f.count == 0 {
+	if f := &c.stack[c.depth-1]; f.len() == 0 {
 		if !c.next() {
 			return nil, nil, 0
 		}
@@ -443,11 +505,11 @@ func (c *Cursor) Last() ([]byte, []byte, uint32) {
 	if !c.pushRoot() {
 		return nil, nil, 0
 	}
-	c.stack[0].index = c.stack[0].count - 1
+	c.stack[0].index = max(c.stack[0].len()-1, 0)
 	if !c.last() {
 		return nil, nil, 0
 	}
-	if f := &c.stack[c.depth-1]; f.count == 0 {
+	if f := &c.stack[c.depth-1]; f.len() == 0 {
 		if !c.prev() {
 			return nil, nil, 0
 		}
@@ -473,7 +535,7 @@ func (c *Cursor) Next() ([]byte, []byte, uint32) {
 	}
 	if c.deleted {
 		c.deleted = false
-		if f := &c.stack[c.depth-1]; f.index < f.count {
+		if f := &c.stack[c.depth-1]; f.index < f.len() {
 			return c.current()
 		}
 	}
@@ -525,7 +587,7 @@ func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
 			}
 			break
 		}
-		if f.count == 0 {
+		if f.len() == 0 {
 			break
 		}
 		if f.n != nil {
@@ -551,7 +613,7 @@ func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
 			return nil, nil, 0
 		}
 	}
-	if f := &c.stack[c.depth-1]; f.index >= f.count {
+	if f := &c.stack[c.depth-1]; f.index >= f.len() {
 		if !c.next() {
 			return nil, nil, 0
 		}
@@ -559,47 +621,89 @@ func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
 	return c.current()
 }
 
-// Delete removes the element under the cursor. The cursor then rests
-// between its neighbours: Next returns the element after the deleted one
-// and Prev the one before.
+// Delete removes the element under the cursor, or after a Delete the one
+// that followed (Target says which). The cursor then rests between its
+// neighbours: Next returns the element after the deleted one and Prev the
+// one before. It returns the cursor's error, if it met one.
 func (c *Cursor) Delete() error {
-	if c.depth == 0 {
-		return nil
+	f := c.target()
+	if f == nil {
+		return c.err
 	}
-	if f := &c.stack[c.depth-1]; f.index >= f.count || !f.isLeaf() {
-		return nil
+	key, _, ok := c.elemKey(f)
+	if !ok {
+		err := page.ElemError(f.id, f.index)
+		c.fail(err)
+		return err
 	}
-	n, err := c.node()
+	n, err := c.node(key)
 	if err != nil {
 		c.fail(err)
 		return err
 	}
-	f := &c.stack[c.depth-1]
+	if n == nil {
+		return nil // key is gone: deleted by other means
+	}
+	f = &c.stack[c.depth-1]
 	c.t.freeValue(n.inodes[f.index].flags, n.inodes[f.index].value(), n.id)
 	n.inodes = append(n.inodes[:f.index], n.inodes[f.index+1:]...)
 	n.unbalanced, n.appendOnly = true, false
 	c.t.removed = true
-	f.count = len(n.inodes)
 	c.deleted = true
 	return nil
 }
 
 // node materialises the path under the cursor and returns the leaf node,
-// pointing every frame at its node.
-func (c *Cursor) node() (*Node, error) {
+// pointing every frame at its node; key is the element at the top
+// frame's index, which the leaf must hold there.
+//
+// NB: the tree may have changed since the cursor moved. A Bucket.Put may
+// have split a node on the path (splitPath, which can add a level), and
+// a Put or Delete may have shifted the elements of a leaf the cursor
+// still reads as a committed page. Walking by the stale indices would
+// then reach another element, perhaps a branch's (dropping a subtree),
+// or index past a node's end. So the walk checks each step, and if the
+// path no longer leads to key, Seek finds it afresh (bbolt's
+// node().del(key) likewise deletes by key). nil if key is gone; the
+// cursor then rests before the element that followed it.
+func (c *Cursor) node(key []byte) (*Node, error) {
+	n, ok, err := c.walk(key)
+	if ok || err != nil {
+		return n, err
+	}
+	if k, _, _ := c.Seek(key); !bytes.Equal(k, key) {
+		c.deleted = c.err == nil
+		return nil, c.err
+	}
+	if n, ok, err = c.walk(key); !ok {
+		return nil, err // not reached: Seek walked the live tree
+	}
+	return n, nil
+}
+
+// walk is node's walk by the cursor's indices; false if the tree's shape
+// under the path, or the element at its end, is not what the cursor has.
+func (c *Cursor) walk(key []byte) (*Node, bool, error) {
 	n, err := c.t.rootForWrite()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for i := 0; i < c.depth; i++ {
 		f := &c.stack[i]
+		last := i == c.depth-1
+		if n.leaf != last || uint(f.index) >= uint(len(n.inodes)) {
+			return nil, false, nil
+		}
 		f.n = n
-		if i == c.depth-1 {
+		if last {
 			break
 		}
 		if n, err = c.t.child(n, f.index); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return n, nil
+	if !bytes.Equal(n.inodes[c.stack[c.depth-1].index].key(), key) {
+		return nil, false, nil
+	}
+	return n, true, nil
 }

@@ -7,20 +7,51 @@ import "github.com/foliodb/folio/page"
 // the element that followed, which a second Delete removes: the element a
 // caller last saw is not always the one deleted.
 func (c *Cursor) Target() ([]byte, uint32) {
-	if c.depth == 0 {
+	f := c.target()
+	if f == nil {
 		return nil, 0
+	}
+	k, flags, _ := c.elemKey(f)
+	return k, flags
+}
+
+// target returns the leaf frame whose index is the element Delete would
+// remove, nil if none (at rest past an end, or on an error).
+//
+// NB: a Delete of a leaf's last element leaves the index past the leaf's
+// end; the element that followed is the next leaf's first. target moves
+// there (still deleted, so Next returns it and Prev the element before
+// the deleted one, as they would have); without the move a second Delete
+// removed nothing there, and Target hid a nested bucket from the refusal
+// in tx's Cursor.Delete.
+func (c *Cursor) target() *frame {
+	if c.depth == 0 {
+		return nil
 	}
 	f := &c.stack[c.depth-1]
-	if f.index >= f.count || !f.isLeaf() {
-		return nil, 0
+	if c.deleted && f.index >= f.len() {
+		if !c.next() {
+			return nil // nothing followed; the cursor stays past the end
+		}
+		f = &c.stack[c.depth-1]
 	}
+	if uint(f.index) >= uint(f.len()) || !f.isLeaf() { // invariant 2
+		return nil
+	}
+	return f
+}
+
+// elemKey returns the key and flags of the element at f's index; false
+// if a committed leaf's element does not lie within its page.
+// REQUIRES: f is target's frame.
+func (c *Cursor) elemKey(f *frame) ([]byte, uint32, bool) {
 	if f.n != nil {
 		in := &f.n.inodes[f.index]
-		return in.key(), in.flags &^ largePending
+		return in.key(), in.flags &^ largePending, true
 	}
 	flags, k, _, ok := page.LeafElem(f.p, f.count, f.index)
 	if !ok {
-		return nil, 0
+		return nil, 0, false
 	}
-	return k, flags
+	return k, flags, true
 }
