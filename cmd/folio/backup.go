@@ -25,7 +25,8 @@ a consistent snapshot, taken under a shared lock, so programs may go on
 reading the database meanwhile. The copy is written to a temporary file
 beside OUT, synced, verified (opened and fully checked: checksums, tree
 order, page accounting) and only then renamed to OUT, so OUT may not be a
-FIFO or a device.
+FIFO or a device. A failed or interrupted backup (SIGINT, SIGTERM: exit
+130, 143) removes the temporary file.
 
 With --zstd the copy is zstd-compressed; it is verified by decompressing
 it to a temporary file. Restore it with "zstd -d < OUT > app.db".
@@ -85,7 +86,7 @@ func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error
 	if err != nil {
 		return st, err
 	}
-	out, err := createOut(dst)
+	out, err := a.createOut(dst)
 	if err != nil {
 		_ = db.Close()
 		return st, err
@@ -127,7 +128,7 @@ func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error
 	if err := out.f.Sync(); err != nil {
 		return st, fmt.Errorf("sync %s: %w", out.tmp, err)
 	}
-	if st.verified, err = verifyBackup(out.tmp, compress, st.txid); err != nil {
+	if st.verified, err = verifyBackup(a, out.tmp, compress, st.txid); err != nil {
 		return st, err
 	}
 	if err := out.commit(); err != nil {
@@ -139,7 +140,7 @@ func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error
 
 // verifyBackup opens the copy at path (decompressed into a temporary file
 // first, if compressed) and checks all of it.
-func verifyBackup(path string, compressed bool, txid int) (string, error) {
+func verifyBackup(a *app, path string, compressed bool, txid int) (string, error) {
 	what := "check ok"
 	if compressed {
 		f, err := os.Open(path)
@@ -147,11 +148,22 @@ func verifyBackup(path string, compressed bool, txid int) (string, error) {
 			return "", err
 		}
 		defer f.Close()
-		tmp, err := os.CreateTemp(filepath.Dir(path), ".folio-verify-*")
+		var tmp *os.File
+		cl, err := a.cleanups.track(func() (func(), error) {
+			var err error
+			if tmp, err = os.CreateTemp(filepath.Dir(path), ".folio-verify-*"); err != nil {
+				return nil, err
+			}
+			name := tmp.Name()
+			return func() { _ = os.Remove(name) }, nil
+		})
 		if err != nil {
 			return "", fmt.Errorf("verify: %w", err)
 		}
-		defer os.Remove(tmp.Name())
+		defer cl.done(func() error {
+			_ = os.Remove(tmp.Name())
+			return nil
+		})
 		zr, err := zstd.NewReader(f)
 		if err != nil {
 			_ = tmp.Close()
@@ -186,18 +198,19 @@ func verifyBackup(path string, compressed bool, txid int) (string, error) {
 }
 
 // outFile is an output written to a temporary file beside its path and
-// renamed into place once complete, so a failure leaves nothing behind
-// and a reader never sees half a file. An existing output that is not a
-// regular file (a FIFO, a terminal, /dev/stdout) is written directly
-// instead: renaming over it would replace the FIFO or the link with a
-// file and the reader waiting on it would get nothing.
+// renamed into place once complete, so a failure or an interrupt leaves
+// nothing behind and a reader never sees half a file. An existing output
+// that is not a regular file (a FIFO, a terminal, /dev/stdout) is written
+// directly instead: renaming over it would replace the FIFO or the link
+// with a file and the reader waiting on it would get nothing.
 type outFile struct {
 	f         *os.File
-	path, tmp string // tmp is "" when writing to path directly
+	path, tmp string   // tmp is "" when writing to path directly
+	cl        *cleanup // removes tmp if the command is interrupted
 	done      bool
 }
 
-func createOut(path string) (*outFile, error) {
+func (a *app) createOut(path string) (*outFile, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		if fi.IsDir() {
 			return nil, fmt.Errorf("create %s: it is a directory", path)
@@ -213,11 +226,20 @@ func createOut(path string) (*outFile, error) {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	var f *os.File
+	cl, err := a.cleanups.track(func() (func(), error) {
+		var err error
+		f, err = os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+		if err != nil {
+			return nil, err
+		}
+		tmp := f.Name()
+		return func() { _ = os.Remove(tmp) }, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	return &outFile{f: f, path: path, tmp: f.Name()}, nil
+	return &outFile{f: f, path: path, tmp: f.Name(), cl: cl}, nil
 }
 
 // commit syncs the file, renames it into place and syncs the directory;
@@ -236,7 +258,7 @@ func (o *outFile) commit() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(o.tmp, o.path)
+		err = o.cl.done(func() error { return os.Rename(o.tmp, o.path) })
 	}
 	if err == nil {
 		err = syncDir(filepath.Dir(o.path))
@@ -255,7 +277,10 @@ func (o *outFile) abort() {
 	}
 	_ = o.f.Close()
 	if o.tmp != "" {
-		_ = os.Remove(o.tmp)
+		_ = o.cl.done(func() error {
+			_ = os.Remove(o.tmp)
+			return nil
+		})
 	}
 	o.done = true
 }

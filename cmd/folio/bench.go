@@ -99,7 +99,8 @@ records. It is meant for small durable commits (W5, W7) and random loads
 
 --gobench also prints Go benchmark lines (BenchmarkFolio/W1-seq-load ...),
 so runs can be compared with benchstat. The database is removed at the
-end unless --keep is given.`,
+end unless --keep is given; an interrupted run (SIGINT, SIGTERM) removes
+it even then.`,
 		Example: `  folio bench
   folio bench --keys 1000000 --value-size 256 --dir /mnt/nvme
   folio bench --wal --keys 200000   # the same, in WAL mode
@@ -129,13 +130,24 @@ end unless --keep is given.`,
 			if cfg.Seed == 0 {
 				cfg.Seed = rand.Uint64()
 			}
-			tmp, err := os.MkdirTemp(dir, "folio-bench-")
+			var tmp string
+			cl, err := a.cleanups.track(func() (func(), error) {
+				var err error
+				if tmp, err = os.MkdirTemp(dir, "folio-bench-"); err != nil {
+					return nil, err
+				}
+				return func() { _ = os.RemoveAll(tmp) }, nil
+			})
 			if err != nil {
 				return fmt.Errorf("bench: temporary directory: %w", err)
 			}
-			if !keep {
-				defer os.RemoveAll(tmp)
-			}
+			// An interrupted run removes the database, --keep or not.
+			defer cl.done(func() error {
+				if !keep {
+					_ = os.RemoveAll(tmp)
+				}
+				return nil
+			})
 			cfg.Path = filepath.Join(tmp, "bench.db")
 			out := benchJSON{Config: cfg}
 			if !asJSON {

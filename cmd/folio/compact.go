@@ -36,7 +36,8 @@ times as large.
 DST is built under a temporary name beside it and verified before it is
 renamed into place: a full check, the key count of every bucket and a
 SHA-256 over all buckets, sequences, keys and values, compared with SRC.
-The sizes before and after are printed.
+The sizes before and after are printed. A failed or interrupted compact
+(SIGINT, SIGTERM: exit 130, 143) leaves neither the temporary file nor DST.
 
 SRC is opened read-only (shared lock) and read in one transaction, so other
 programs may go on reading it. A writer in another process holds an
@@ -144,19 +145,28 @@ type copyResult struct {
 // built as a temporary file beside dst, with keys in order and pages
 // packed full, then checked and compared with src (key counts per bucket
 // and a digest of everything) and renamed into place. src must stay
-// unchanged meanwhile (one read transaction).
+// unchanged meanwhile (one read transaction). A failure or an interrupt
+// leaves neither the temporary file nor dst.
 func copyTree(a *app, src tree, dst string, pageSize int, fill float64, what string) (res copyResult, err error) {
 	start := time.Now()
 	if err := noLogBeside(dst); err != nil {
 		return res, err
 	}
 	tmp := fmt.Sprintf("%s.%s-%x", dst, what, rand.Uint32())
+	var db *folio.DB
+	cl, err := a.cleanups.track(func() (func(), error) {
+		var err error
+		db, err = folio.Open(tmp, 0o600, &folio.Options{PageSize: pageSize, NoSync: true})
+		return func() { _ = os.Remove(tmp) }, err
+	})
 	defer func() {
 		if err != nil {
-			_ = os.Remove(tmp)
+			_ = cl.done(func() error {
+				_ = os.Remove(tmp)
+				return nil
+			})
 		}
 	}()
-	db, err := folio.Open(tmp, 0o600, &folio.Options{PageSize: pageSize, NoSync: true})
 	if err != nil {
 		return res, fmt.Errorf("create %s: %w", tmp, err)
 	}
@@ -197,7 +207,7 @@ func copyTree(a *app, src tree, dst string, pageSize int, fill float64, what str
 	if err := sameDigest(srcDigest, dstDigest); err != nil {
 		return res, fmt.Errorf("verify: %w", err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := cl.done(func() error { return os.Rename(tmp, dst) }); err != nil {
 		return res, err
 	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {

@@ -38,7 +38,8 @@ size (folio_pagesize=N) go in extra header keys, which mdb_load ignores.
 
 --zstd compresses the dump; load recognises it. With -o the dump is written
 to a temporary file beside FILE and renamed into place when complete, so a
-failed dump leaves nothing behind; an existing FILE that is not a regular
+failed or interrupted dump (SIGINT, SIGTERM: exit 130, 143) leaves nothing
+behind; an existing FILE that is not a regular
 file (a FIFO, /dev/stdout) is written directly, and FILE may not be DB.
 
 The database is opened read-only (shared lock), with every page checksum
@@ -75,7 +76,7 @@ verified; the file is not changed.`,
 			var w io.Writer = a.stdout
 			var out *outFile
 			if !toStdout {
-				if out, err = createOut(output); err != nil {
+				if out, err = a.createOut(output); err != nil {
 					return fmt.Errorf("dump %s: %w", args[0], err)
 				}
 				defer out.abort()

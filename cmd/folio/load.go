@@ -42,6 +42,12 @@ says how much that was. If the load created DB and nothing was committed,
 DB is removed again. A new DB is refused while DB.wal exists: opening DB
 would replay that log's commits into it.
 
+Interrupted (SIGINT, SIGTERM: exit 130, 143), a load that created DB
+removes it, however much it committed. One into an existing DB stops at
+once: the transactions it committed stay, whole and consistent, and the
+one in progress is lost, as after a crash (a DB in WAL mode is then
+refused by read-only commands until "folio checkpoint DB" replays its log).
+
 --no-overwrite keeps keys that exist (and the sequences of buckets that
 existed), as mdb_load -N does.
 
@@ -128,6 +134,7 @@ type loader struct {
 
 	db        *folio.DB
 	createdDB bool            // this load created the file
+	newDB     *cleanup        // removes the file this load created if interrupted
 	created   map[string]bool // buckets this load created, by formatPath
 
 	// The batch: the blocks it touches (blocks[0] may carry on from the
@@ -164,10 +171,14 @@ func (l *loader) run() (err error) {
 		if err == nil && cerr != nil {
 			err = fmt.Errorf("close %s: %w", l.path, cerr)
 		}
-		if err != nil && l.createdDB && l.keys == 0 && l.buckets == 0 {
-			// Nothing committed: leave no empty database behind.
-			_ = os.Remove(l.path)
-		}
+		empty := err != nil && l.createdDB && l.keys == 0 && l.buckets == 0
+		_ = l.newDB.done(func() error {
+			if empty {
+				// Nothing committed: leave no empty database behind.
+				_ = os.Remove(l.path)
+			}
+			return nil
+		})
 	}()
 	if err := l.failed(l.openExisting()); err != nil {
 		return err
@@ -380,15 +391,32 @@ func (l *loader) create() error {
 		return err
 	}
 	_, statErr := os.Lstat(l.path)
-	db, err := folio.Open(l.path, 0o600, &folio.Options{PageSize: ps, Timeout: l.a.timeout})
+	var db *folio.DB
+	var err error
+	l.newDB, err = l.a.cleanups.track(func() (func(), error) {
+		var err error
+		db, err = folio.Open(l.path, 0o600, &folio.Options{PageSize: ps, Timeout: l.a.timeout})
+		// NB: if another process made DB meanwhile and holds it, an
+		// interrupt waits until Open gives up (--timeout), and the file
+		// is that process's.
+		if !errors.Is(statErr, os.ErrNotExist) || errors.Is(err, folio.ErrTimeout) {
+			return nil, err
+		}
+		// An interrupted load leaves no new database, however much it
+		// committed.
+		return func() { _ = os.Remove(l.path) }, err
+	})
 	if errors.Is(err, folio.ErrTimeout) {
 		return fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", l.path, l.a.timeout, err)
 	}
 	if err != nil {
 		// NB: Open writes the new file before it fails on what lies
 		// beside it; leave no half-made database.
-		if errors.Is(statErr, os.ErrNotExist) {
-			_ = os.Remove(l.path)
+		if l.newDB != nil {
+			_ = l.newDB.done(func() error {
+				_ = os.Remove(l.path)
+				return nil
+			})
 		}
 		return err
 	}

@@ -2,7 +2,9 @@
 // check, dump, load, compact, back up and benchmark them.
 //
 // Exit codes: 0 success; 1 the database has problems (check) or the
-// operation failed; 2 bad usage.
+// operation failed; 2 bad usage; 130 (SIGINT) or 143 (SIGTERM)
+// interrupted, with the files the command was making removed
+// (interrupt.go).
 package main
 
 import (
@@ -17,7 +19,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes.
+// Exit codes; a command stopped by a signal exits 128 + its number
+// (signalExit).
 const (
 	exitOK    = 0
 	exitFail  = 1
@@ -45,6 +48,17 @@ type app struct {
 	timeout        time.Duration
 	// isTerminal reports whether stderr is a terminal (progress bars).
 	isTerminal bool
+	// out is stdout, remembering its first write error.
+	out *outWriter
+	// cleanups removes the files a command is making if it is
+	// interrupted (interrupt.go).
+	cleanups cleanups
+}
+
+// newApp returns the app for a run writing to the given streams.
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	out := &outWriter{w: stdout}
+	return &app{stdin: stdin, stdout: out, stderr: stderr, isTerminal: isTerminal(stderr), out: out}
 }
 
 // newRoot builds the command tree writing to the given streams.
@@ -73,21 +87,29 @@ func newRoot(a *app) *cobra.Command {
 	return root
 }
 
-// run executes the command line args and returns the exit code.
+// run executes the command line args on the given streams and returns
+// the exit code, with no signal handling (main adds it): the tests run
+// commands in process through it.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	out := &outWriter{w: stdout}
-	a := &app{stdin: stdin, stdout: out, stderr: stderr, isTerminal: isTerminal(stderr)}
+	return newApp(stdin, stdout, stderr).run(args)
+}
+
+// run executes the command line args and returns the exit code.
+func (a *app) run(args []string) int {
 	root := newRoot(a)
 	root.SetArgs(args)
 	err := root.Execute()
-	if err == nil && out.err != nil {
-		err = fmt.Errorf("write standard output: %w", out.err)
+	// An interrupt being handled exits before this returns: a failure it
+	// caused (its file removed from under the command) goes unreported.
+	a.cleanups.settle()
+	if err == nil && a.out.err != nil {
+		err = fmt.Errorf("write standard output: %w", a.out.err)
 	}
 	if err == nil {
 		return exitOK
 	}
 	// The library's errors start with "folio: " too; say it once.
-	fmt.Fprintln(stderr, "folio:", strings.TrimPrefix(err.Error(), "folio: "))
+	fmt.Fprintln(a.stderr, "folio:", strings.TrimPrefix(err.Error(), "folio: "))
 	var ue usageError
 	var ce checkFailed
 	switch {
@@ -231,5 +253,9 @@ func (e logPendingError) Error() string {
 func (e logPendingError) Unwrap() error { return folio.ErrLogPending }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	a := newApp(os.Stdin, os.Stdout, os.Stderr)
+	a.exitOnSignal()
+	// NB: an interrupt the command saw exits before run returns (settle);
+	// one coming later finds nothing tracked and races this exit.
+	os.Exit(a.run(os.Args[1:]))
 }

@@ -32,7 +32,8 @@ says otherwise.
 DST is built under a temporary name beside it and verified before it is
 renamed into place: a full check, the key count of every bucket and a
 SHA-256 over all buckets, sequences, keys and values, compared with what
-bbolt read.
+bbolt read. A failed or interrupted migrate (SIGINT, SIGTERM: exit 130,
+143) leaves neither the temporary file nor DST.
 
 LMDB databases migrate through a dump instead:
   mdb_dump -a lmdb-env/ | folio load app.db`,
