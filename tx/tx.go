@@ -314,6 +314,11 @@ func (tx *Tx) Run(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
 	tx.runsRead++
 	return tx.r.Run(id, kind, sum)
 }
+
+// VerifiesRuns reports whether Run checks each run's whole checksum
+// (VerifyChecksums), so that a write need not check again what it copies.
+func (tx *Tx) VerifiesRuns() bool { return tx.r.verify }
+
 func (tx *Tx) PageSize() int   { return tx.r.pageSize }
 func (tx *Tx) TxID() page.TxID { return tx.r.txid }
 
