@@ -108,8 +108,7 @@ func (a *app) run(args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	// The library's errors start with "folio: " too; say it once.
-	fmt.Fprintln(a.stderr, "folio:", strings.TrimPrefix(err.Error(), "folio: "))
+	fmt.Fprintln(a.stderr, "folio:", errorMessage(err))
 	var ue usageError
 	var ce checkFailed
 	switch {
@@ -258,4 +257,19 @@ func main() {
 	// NB: an interrupt the command saw exits before run returns (settle);
 	// one coming later finds nothing tracked and races this exit.
 	os.Exit(a.run(os.Args[1:]))
+}
+
+// errorMessage is err's text for the one "folio: " line: the library's
+// errors start with "folio: " too, and a command's context ("backup DB: ")
+// can repeat what the error it wraps already says ("create X: create X:").
+func errorMessage(err error) string {
+	parts := strings.Split(err.Error(), ": ")
+	out := parts[:0]
+	for _, p := range parts {
+		if p == "folio" || len(out) > 0 && p == out[len(out)-1] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ": ")
 }

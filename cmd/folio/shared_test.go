@@ -340,3 +340,50 @@ func TestNegativeTimeout(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
+
+// A command's context and the library's errors each start with what the
+// other already said; the line says "folio:" once and each part once.
+func TestErrorsSayEachPartOnce(t *testing.T) {
+	dir := t.TempDir()
+	db := sampleDB(t)
+	text := filepath.Join(dir, "text.db")
+	if err := os.WriteFile(text, bytes.Repeat([]byte("not a database\n"), 400), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodir := filepath.Join(dir, "nodir", "out.db")
+	for _, args := range [][]string{
+		{"backup", text, filepath.Join(dir, "b.db")},
+		{"backup", db, nodir},
+		{"compact", db, nodir},
+		{"get", db, "nobucket", "k"},
+		{"load", "-i", "/dev/null", text},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != exitFail {
+			t.Errorf("%v: exit %d, want %d", args, code, exitFail)
+		}
+		line := strings.TrimSuffix(stderr, "\n")
+		if !strings.HasPrefix(line, "folio: ") || strings.Contains(line, ": folio: ") || strings.Contains(line, "\n") {
+			t.Errorf("%v: stderr %q, want one line saying \"folio:\" once", args, stderr)
+		}
+		parts := strings.Split(line, ": ")
+		for i := 1; i < len(parts); i++ {
+			if parts[i] == parts[i-1] {
+				t.Errorf("%v: stderr %q repeats %q", args, stderr, parts[i])
+			}
+		}
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"folio: open a.db: folio/page: bad", "open a.db: folio/page: bad"},
+		{"backup a.db: folio: open a.db: x", "backup a.db: open a.db: x"},
+		{"compact a: create t: folio: create t: open t.new: no such file", "compact a: create t: open t.new: no such file"},
+		{`a.db: bucket "folio": folio: bucket not found`, `a.db: bucket "folio": bucket not found`},
+	} {
+		if got := errorMessage(errors.New(tc.in)); got != tc.want {
+			t.Errorf("errorMessage(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
