@@ -100,6 +100,15 @@ func (t *Tree) rebalance(n *Node) error {
 		if l.leaf != r.leaf {
 			return errMixedLevels(n)
 		}
+		if !r.leaf && len(r.inodes) > 0 {
+			// NB: r's first child also holds keys below r's first key,
+			// down to n's key for r (a key inserted since, or r's first
+			// key deleted). In l that child is no longer the first: it
+			// takes n's key for r, or those keys would route to l's
+			// previous child and be lost.
+			keepKey(&r.inodes[0], &n.inodes[right])
+			r.inodes[0].src = 0 // n's page, not r's
+		}
 		l.inodes = append(l.inodes, r.inodes...)
 		l.unbalanced, l.appendOnly = false, false
 		l.hasPending = l.hasPending || r.hasPending
