@@ -32,6 +32,10 @@ type Bucket struct {
 	seq      uint64
 	children bucketSet // nested buckets opened in this transaction
 	deleted  bool
+	// moved: MoveBucket put the header into the new parent as it stood
+	// then; spill puts it again. (Not a marker in orig: Stats reads the
+	// committed tree orig names.)
+	moved bool
 }
 
 func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) {
@@ -45,7 +49,7 @@ func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) 
 	b.tree.Map(tx.r.data, tx.r.pageSize) // Get prefetches each page's head
 	// Kept allocated: pooled transactions reuse buckets.
 	b.children.reset()
-	b.deleted = false
+	b.deleted, b.moved = false, false
 }
 
 // Tx returns the transaction the bucket belongs to.
@@ -373,8 +377,7 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 	b.children.delete(c.name)
 	c.parent = dst
 	dst.children.put(c)
-	// The moved header was written as it stands; re-put it at spill.
-	c.orig = page.BucketHeader{Root: ^page.ID(0)}
+	c.moved = true
 	if b.tx.logging {
 		b.tx.logOp(opMove, b, key, nil, 0, dst)
 	}
@@ -485,14 +488,14 @@ func (b *Bucket) spill() error {
 			return err
 		}
 		h := c.header()
-		if h == c.orig {
+		if h == c.orig && !c.moved {
 			continue
 		}
 		h.Encode(hdr[:])
 		if err := b.tree.Put([]byte(c.name), hdr[:], page.LeafBucket, nil); err != nil {
 			return b.wrap(err)
 		}
-		c.orig = h
+		c.orig, c.moved = h, false
 	}
 	if err := b.tree.Rebalance(); err != nil {
 		return b.wrap(err)
