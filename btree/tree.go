@@ -172,20 +172,30 @@ func errDepth(id page.ID) error {
 // transaction ends or, in a write transaction, until the next change.
 // It does not allocate.
 func (t *Tree) Get(key []byte) (value []byte, flags uint32, found bool, err error) {
+	v, fl, from, found, err := t.lookup(key)
+	if !found || err != nil {
+		return nil, 0, false, err
+	}
+	v, err = t.resolve(fl, v, from)
+	return v, fl &^ largePending, true, err
+}
+
+// lookup finds key's element: its stored value and flags (largePending
+// included) and the page holding it, without resolving a large value.
+func (t *Tree) lookup(key []byte) (value []byte, flags uint32, from page.ID, found bool, err error) {
 	id, sum := t.root, t.rootSum
 	if n := t.rootNode; n != nil {
 		for depth := 0; ; depth++ {
 			if n.leaf {
 				i, exact := n.search(key)
 				if !exact {
-					return nil, 0, false, nil
+					return nil, 0, 0, false, nil
 				}
 				in := &n.inodes[i]
-				v, err := t.resolve(in.flags, in.value(), n.id)
-				return v, in.flags &^ largePending, true, err
+				return in.value(), in.flags, n.id, true, nil
 			}
 			if len(n.inodes) == 0 || depth >= MaxDepth {
-				return nil, 0, false, nil
+				return nil, 0, 0, false, nil
 			}
 			in := &n.inodes[n.branchIndex(key)]
 			if in.node == nil {
@@ -197,44 +207,43 @@ func (t *Tree) Get(key []byte) (value []byte, flags uint32, found bool, err erro
 	}
 	for depth := 0; id != 0; depth++ {
 		if depth >= MaxDepth {
-			return nil, 0, false, errDepth(id)
+			return nil, 0, 0, false, errDepth(id)
 		}
 		if depth > 0 { // the root is read by every lookup: cached
 			t.prefetchHead(id)
 		}
 		p, err := t.pages.Run(id, page.FlagBranch|page.FlagLeaf, sum)
 		if err != nil {
-			return nil, 0, false, err
+			return nil, 0, 0, false, err
 		}
 		if page.PageFlags(p) == page.FlagLeaf {
 			count, err := page.CheckElems(p, id, page.LeafElemSize)
 			if err != nil {
-				return nil, 0, false, err
+				return nil, 0, 0, false, err
 			}
 			prefetchLeaf(p, count)
 			i, exact, err := leafSearch(p, id, count, key)
 			if err != nil || !exact {
-				return nil, 0, false, err
+				return nil, 0, 0, false, err
 			}
 			fl, v, ok := page.LeafValue(p, i)
 			if !ok {
-				return nil, 0, false, page.ElemError(id, i)
+				return nil, 0, 0, false, page.ElemError(id, i)
 			}
-			v, err = t.resolve(fl, v, id)
-			return v, fl, true, err
+			return v, fl, id, true, nil
 		}
 		count, err := page.CheckElems(p, id, page.BranchElemSize)
 		if err != nil {
-			return nil, 0, false, err
+			return nil, 0, 0, false, err
 		}
 		prefetchBranch(p, count)
 		i, err := branchSearch(p, id, count, key)
 		if err != nil {
-			return nil, 0, false, err
+			return nil, 0, 0, false, err
 		}
 		id, sum = page.BranchChild(p, i)
 	}
-	return nil, 0, false, nil
+	return nil, 0, 0, false, nil
 }
 
 // resolve turns a stored leaf value into the user's value: a large value
@@ -561,6 +570,14 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 // Delete removes key after check (if not nil) approves; it reports
 // whether the key was there.
 func (t *Tree) Delete(key []byte, check Check) (bool, error) {
+	// Look before copying the path: deleting a key that is not there
+	// writes no pages (bbolt's does not either).
+	if _, _, _, found, err := t.lookup(key); err != nil || !found {
+		if err == nil && check != nil {
+			err = check(false, 0)
+		}
+		return false, err
+	}
 	n, err := t.leafFor(key)
 	if err != nil {
 		return false, err
