@@ -84,7 +84,7 @@ func TestGet(t *testing.T) {
 		{"large", []string{"get", path, "blobs", "big"}, exitOK, strings.Repeat("x", 3000) + "\n"},
 		{"missing key", []string{"get", path, "users", "nobody"}, exitFail, `key not found: "nobody"`},
 		{"bucket key", []string{"get", path, "users", "admins"}, exitFail, "holds a nested bucket"},
-		{"missing bucket", []string{"get", path, "nope", "k"}, exitFail, `bucket "nope": folio: bucket not found`},
+		{"missing bucket", []string{"get", path, "nope", "k"}, exitFail, `bucket "nope": bucket not found`},
 		{"bad hex", []string{"get", "--format", "hex", path, "users", "xyz"}, exitUsage, "is not hex"},
 		{"bad path", []string{"get", path, "a//b", "k"}, exitUsage, "empty bucket name"},
 	} {

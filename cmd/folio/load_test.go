@@ -270,7 +270,7 @@ func TestLoadErrors(t *testing.T) {
 		// In print format the line fits and the key does not: the error
 		// quotes it clipped.
 		{"long key", []string{"load", "DB"}, strings.Replace(hdrA, "bytevalue", "print", 1) + " " + strings.Repeat("a", 40000) + "\n v\nDATA=END\n",
-			exitFail, "line 6: bucket \"a\": put key \"" + strings.Repeat("a", 64) + "\"... (40000 bytes): folio: key too large"},
+			exitFail, "line 6: bucket \"a\": put key \"" + strings.Repeat("a", 64) + "\"... (40000 bytes): key too large"},
 		{"not a dump", []string{"load", "DB"}, "\x00\x01garbage", exitFail, "not a dump"},
 		{"dupsort", []string{"load", "DB"}, "VERSION=3\nduplicates=1\nHEADER=END\nDATA=END\n", exitFail, "duplicate keys"},
 		{"missing input", []string{"load", "DB", "-i", filepath.Join(dir, "nope.dump")}, "", exitFail, "no such file"},

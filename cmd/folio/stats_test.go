@@ -62,7 +62,7 @@ func TestStatsBadBucket(t *testing.T) {
 		code   int
 		want   string
 	}{
-		{"nope", exitFail, `bucket "nope": folio: bucket not found`},
+		{"nope", exitFail, `bucket "nope": bucket not found`},
 		{"users/user001", exitFail, "not a bucket"},
 		{"users//x", exitUsage, "empty bucket name"},
 	} {
