@@ -93,43 +93,18 @@ const (
 // exist. A read-write open takes an exclusive lock on the file, a
 // ReadOnly open a shared one; Options.Timeout bounds the wait (ErrTimeout).
 //
-// A new database is built beside path and renamed into place once it is
+// A new database is built beside path and linked into place once it is
 // durable, so a crash while creating leaves either no file or a valid
-// empty database, never one that Open rejects.
+// empty database, never one that Open rejects, and two openers creating
+// it at once end up sharing one file.
 func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	opts := options
 	if opts == nil {
 		opts = DefaultOptions
 	}
-	flag := os.O_RDWR
-	if opts.ReadOnly {
-		flag = os.O_RDONLY
-	}
-	f, err := os.OpenFile(path, flag, mode)
-	if errors.Is(err, os.ErrNotExist) && !opts.ReadOnly {
-		if err := create(path, mode, opts.PageSize); err != nil {
-			return nil, err
-		}
-		f, err = os.OpenFile(path, flag, mode)
-	}
+	f, err := openFile(path, mode, opts)
 	if err != nil {
-		return nil, fmt.Errorf("folio: open %s: %w", path, err)
-	}
-	if err := flock(f, !opts.ReadOnly, opts.Timeout); err != nil {
-		_ = f.Close()
-		if errors.Is(err, errLockTimeout) {
-			return nil, fmt.Errorf("%w: %s is held by another process (waited %v)", ErrTimeout, path, opts.Timeout)
-		}
-		return nil, fmt.Errorf("folio: lock %s: %w", path, err)
-	}
-	// A zero-length file (made by a user, or left by an older tool) is
-	// treated as absent: build a database aside and put it in its place.
-	if fi, err := f.Stat(); err == nil && fi.Size() == 0 && !opts.ReadOnly {
-		_ = f.Close()
-		if err := create(path, mode, opts.PageSize); err != nil {
-			return nil, err
-		}
-		return Open(path, mode, options)
+		return nil, err
 	}
 	st := openFileStorage(f, opts.ReadOnly, opts.NoGrowSync, opts.MmapFlags)
 	logDir := LogDir(path)
@@ -179,9 +154,84 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 // LogDir is where the write-ahead log of the database at path lives.
 func LogDir(path string) string { return path + ".wal" }
 
+// openFile opens and locks the database file at path, creating it (or
+// replacing an empty file) unless read-only. It returns the file only once
+// the path still names it with the lock held: a file replaced while we
+// waited for its lock (an empty one, by another opener) is not the
+// database.
+func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
+	flag := os.O_RDWR
+	if opts.ReadOnly {
+		flag = os.O_RDONLY
+	}
+	for created := 0; ; {
+		// NB: checked before opening, as opening a FIFO read-only blocks
+		// until a writer comes; and a FIFO reads as empty, which a
+		// read-write open would replace with a database.
+		if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+			return nil, notRegular(path, fi)
+		}
+		f, err := os.OpenFile(path, flag, mode)
+		if errors.Is(err, os.ErrNotExist) && !opts.ReadOnly && created < 3 {
+			// NB: bounded, as a dangling symlink at path is never
+			// created through: linking to it finds it exists.
+			created++
+			if err := create(path, mode, opts.PageSize, false); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("folio: open %s: %w", path, err)
+		}
+		if err := flock(f, !opts.ReadOnly, opts.Timeout); err != nil {
+			_ = f.Close()
+			if errors.Is(err, errLockTimeout) {
+				return nil, fmt.Errorf("%w: %s is held by another process (waited %v)", ErrTimeout, path, opts.Timeout)
+			}
+			return nil, fmt.Errorf("folio: lock %s: %w", path, err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("folio: open %s: %w", path, err)
+		}
+		if !fi.Mode().IsRegular() {
+			_ = f.Close()
+			return nil, notRegular(path, fi)
+		}
+		if now, err := os.Stat(path); err != nil || !os.SameFile(fi, now) {
+			_ = f.Close() // replaced (or removed) while we waited: again
+			continue
+		}
+		// A zero-length file (made by a user, or left by an older tool) is
+		// treated as absent: build a database aside and put it in its
+		// place, under the lock, so that an opener waiting for it finds
+		// the path renamed away and opens the new file instead.
+		if fi.Size() == 0 && !opts.ReadOnly {
+			err := create(path, mode, opts.PageSize, true)
+			_ = f.Close()
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return f, nil
+	}
+}
+
+func notRegular(path string, fi os.FileInfo) error {
+	return fmt.Errorf("folio: open %s: %w: not a regular file (%v)", path, ErrInvalid, fi.Mode().Type())
+}
+
 // create writes an empty database to a temporary file beside path, syncs
-// it, renames it to path and syncs the directory.
-func create(path string, mode os.FileMode, pageSize int) error {
+// it, puts it at path and syncs the directory. Unless replace, the new
+// file is linked at path, never renamed there, so it cannot replace a
+// database another opener created meanwhile (and perhaps wrote to); if
+// one did, create leaves theirs and returns nil. With replace, it renames
+// over path. REQUIRES: with replace, the caller holds the lock on the
+// empty file at path.
+func create(path string, mode os.FileMode, pageSize int, replace bool) error {
 	if pageSize == 0 {
 		pageSize = os.Getpagesize()
 	}
@@ -202,7 +252,24 @@ func create(path string, mode os.FileMode, pageSize int) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		if replace {
+			err = os.Rename(tmp, path)
+		} else {
+			err = os.Link(tmp, path)
+			if err != nil && !errors.Is(err, os.ErrExist) {
+				// No hard links here (vfat, some FUSE): claim path with an
+				// empty file instead, which the caller then replaces
+				// under its lock.
+				var e *os.File
+				if e, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode); err == nil {
+					err = e.Close()
+				}
+			}
+			if errors.Is(err, os.ErrExist) {
+				err = nil // another opener's database: use it
+			}
+			_ = os.Remove(tmp)
+		}
 	}
 	if err == nil {
 		err = syncDir(filepath.Dir(path))

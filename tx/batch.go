@@ -149,7 +149,7 @@ func (db *DB) runBatch(tx *Tx, calls []*call) {
 		}
 		tx.managed = false
 		if failed < 0 {
-			err := tx.Commit()
+			err := tx.commitManaged()
 			for _, c := range calls {
 				c.done <- err
 			}

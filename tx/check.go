@@ -8,9 +8,8 @@ import (
 )
 
 // Check verifies the database as this transaction's snapshot holds it and
-// sends every problem found on the returned channel, which is closed when
-// the check is done. The caller must drain the channel before ending the
-// transaction. Check reads everything and recomputes every checksum:
+// returns a closed channel holding every problem found. Check reads
+// everything and recomputes every checksum:
 //
 //   - every page's CRC-32C, and the checksum each parent expects of it
 //     (a lost or misdirected write);
@@ -22,18 +21,22 @@ import (
 //     is neither (leaked).
 //
 // A write transaction's own uncommitted changes are not checked.
+//
+// Unlike bbolt's, the check is done when Check returns, and the channel is
+// buffered: a caller may stop reading at the first problem, or end the
+// transaction, without leaving a goroutine blocked on a send forever or
+// still reading a snapshot that was released (and, for View, a pooled Tx
+// that was reused).
 func (tx *Tx) Check(options ...CheckOption) <-chan error {
-	ch := make(chan error)
-	go func() {
-		defer close(ch)
-		if tx.db == nil {
-			ch <- ErrTxClosed
-			return
-		}
-		for _, err := range tx.check() {
-			ch <- err
-		}
-	}()
+	problems := []error{ErrTxClosed}
+	if tx.db != nil {
+		problems = tx.check()
+	}
+	ch := make(chan error, len(problems))
+	for _, err := range problems {
+		ch <- err
+	}
+	close(ch)
 	return ch
 }
 
@@ -47,10 +50,10 @@ type checkConfig struct{}
 const maxProblems = 10000
 
 func (tx *Tx) check() (problems []error) {
-	// NB: Check runs in a goroutine of its own, which the SetPanicOnFault
-	// of View does not cover: a fault reading the mapping (the file was
-	// truncated underneath it) would kill the process. Report it instead,
-	// after whatever was found before it.
+	// NB: a Tx from Begin is not covered by the SetPanicOnFault of View:
+	// a fault reading the mapping (the file was truncated underneath it)
+	// would kill the process. Report it instead, after whatever was found
+	// before it.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {

@@ -3,6 +3,8 @@ package tx
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"time"
@@ -63,7 +65,10 @@ func (tx *Tx) Commit() (err error) {
 	// replay after a crash rebuilds it from the tree.
 	logged, logical := tx.logMode()
 	if tx.meta.Freelist != 0 {
-		tx.Free(tx.meta.Freelist, tx.freelistPagesCount())
+		// A count of 0: the meta's run is pages of the tree (loadFreelist).
+		if n := tx.freelistPagesCount(); n > 0 {
+			tx.Free(tx.meta.Freelist, n)
+		}
 	}
 	if !logged && tx.held != nil {
 		// A direct commit in WAL mode is a checkpoint: once its meta is
@@ -182,6 +187,29 @@ func (tx *Tx) Commit() (err error) {
 		fn()
 	}
 	return nil
+}
+
+// commitManaged is Commit for Update and Batch: a memory fault reading
+// the mapping while committing (spilling copies committed bytes; the old
+// free-list run's header is read) becomes ErrCorrupt, as one in their
+// function does (run), instead of killing the process. A fault can only
+// come before anything is written, so the transaction is rolled back.
+func (tx *Tx) commitManaged() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			re, ok := r.(runtime.Error)
+			f, isFault := r.(interface{ Addr() uintptr })
+			if !ok || !isFault || tx.db == nil {
+				panic(r)
+			}
+			path := tx.db.path
+			tx.end()
+			err = fmt.Errorf("%w: %s: memory fault at %#x reading the mapping to commit (file truncated or I/O error?): %v",
+				ErrCorrupt, path, f.Addr(), re)
+		}
+	}()
+	return tx.Commit()
 }
 
 // removeRun takes the pages [id, id+n) out of sorted, merged extents:
@@ -462,8 +490,13 @@ func (db *DB) growView(size int64) error {
 		return err
 	}
 	db.mu.Lock()
+	old := db.pendingView
 	db.pendingView = v
 	db.mu.Unlock()
+	if old != nil {
+		// Mapped by an earlier commit that failed: no snapshot has it.
+		_ = old.v.Close()
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ package tx
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,8 +95,8 @@ type DB struct {
 	// for the next commit: fresh memory costs a page fault per 4 KiB.
 	spareBufs [][]byte
 	// freelistRun is the last freelist run a commit wrote, so the next
-	// commit frees it without reading its header (freelistPagesCount).
-	// Write lock.
+	// commit frees it without reading its header (freelistPagesCount);
+	// 0 pages if open found the meta's run inside the tree. Write lock.
 	freelistRun freelistRun
 	extents     []page.Extent
 	metaBuf     []byte
@@ -138,7 +139,7 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 	}
 	db.fileSize = st.Size()
 	if db.fileSize < 2*page.MinPageSize {
-		return nil, fmt.Errorf("%w: %d bytes is too short for two meta pages", ErrInvalid, db.fileSize)
+		return nil, fmt.Errorf("folio: %s: %w: %d bytes is too short for two meta pages", path, ErrInvalid, db.fileSize)
 	}
 	v, err := db.mapLocked(db.fileSize)
 	if err != nil {
@@ -295,8 +296,10 @@ func firstVersionErr(a, b error) error {
 // holds its pages, and its root and freelist headers match.
 func (db *DB) checkMeta(data []byte, m page.Meta) error {
 	ps := int64(m.PageSize)
-	if int64(m.High)*ps > int64(len(data)) {
-		return page.Corruptf(m.High-1, "file length", fmt.Sprintf(">= %d bytes", int64(m.High)*ps), fmt.Sprintf("%d bytes (truncated?)", len(data)))
+	// NB: divide rather than multiply: High comes from the file, and
+	// High*ps can wrap to a small number (High = 1<<54 with 1 KiB pages).
+	if uint64(m.High) > uint64(len(data))/uint64(ps) {
+		return page.Corruptf(m.High-1, "file length", fmt.Sprintf("%d pages of %d bytes", m.High, ps), fmt.Sprintf("%d bytes (truncated?)", len(data)))
 	}
 	r := reader{data: data, pageSize: int(ps), high: m.High, verify: true}
 	if m.Root != 0 {
@@ -339,7 +342,6 @@ func (db *DB) loadFreelist(s *snapshot) error {
 			used[int(id)+i] = true
 		}
 	}
-	mark(s.meta.Freelist, keep)
 	// The walk decides which pages later commits may overwrite, so it
 	// trusts no page whose checksum fails, whatever VerifyChecksums says:
 	// a damaged branch's child ids would free pages that are in use.
@@ -352,6 +354,14 @@ func (db *DB) loadFreelist(s *snapshot) error {
 		})
 	if walkErr != nil {
 		return fmt.Errorf("folio: open %s: rebuilding the free list: %w", db.path, walkErr)
+	}
+	if inTree := slices.Contains(used[s.meta.Freelist:s.meta.Freelist+page.ID(keep)], true); inTree {
+		// NB: the meta names pages of the tree as its free-list run (a
+		// buggy or hostile writer): the next commit must not free them
+		// as the old run, or a later one overwrites pages in use.
+		db.freelistRun = freelistRun{s.meta.Freelist, 0}
+	} else {
+		mark(s.meta.Freelist, keep)
 	}
 	var exts []page.Extent
 	for id := page.ID(2); id < s.meta.High; id++ {
@@ -382,33 +392,49 @@ func (db *DB) readFreelist(r *reader, m page.Meta) ([]page.Extent, error) {
 
 // walkTrees walks the bucket directory at root and every bucket under
 // it, calling visit for every run and problem for every problem.
+//
+// NB: a worklist, not recursion, and each tree walked once: a damaged or
+// hostile file's bucket headers may form a cycle, or share trees (a DAG
+// whose paths a walk would follow one by one, 3^24 of them for 24 levels
+// of three), and folio nests buckets as deep as a program asks, deeper
+// than any fixed limit a healthy file must stay within.
 func walkTrees(r *reader, root page.ID, sum uint32, verify bool, visit func(page.ID, int, page.Flags), problem func(error)) {
-	var walkOne func(root page.ID, sum uint32, depth int)
-	walkOne = func(root page.ID, sum uint32, depth int) {
-		if depth > btree.MaxDepth {
-			problem(page.Corruptf(root, "bucket nesting", fmt.Sprintf("<= %d levels", btree.MaxDepth), "more (a cycle?)"))
-			return
+	seen := map[page.ID]bool{}
+	work := []page.BucketHeader{{Root: root, RootSum: sum}}
+	for len(work) > 0 {
+		h := work[len(work)-1]
+		work = work[:len(work)-1]
+		if h.Root == 0 {
+			continue
 		}
-		t := btree.New(r, root, sum)
+		if seen[h.Root] {
+			problem(sharedTree(h.Root))
+			continue
+		}
+		seen[h.Root] = true
+		t := btree.New(r, h.Root, h.RootSum)
 		t.Walk(verify, btree.Walker{
 			Page: func(id page.ID, n int, kind page.Flags, _ int) { visit(id, n, kind) },
 			Elem: func(key, stored []byte, flags uint32) {
 				if flags&page.LeafBucket == 0 {
 					return
 				}
-				h, err := page.DecodeBucketHeader(stored, 0)
+				nested, err := page.DecodeBucketHeader(stored, 0)
 				if err != nil {
 					problem(err)
 					return
 				}
-				if h.Root != 0 {
-					walkOne(h.Root, h.RootSum, depth+1)
-				}
+				work = append(work, nested)
 			},
 			Problem: problem,
 		})
 	}
-	walkOne(root, sum, 0)
+}
+
+// sharedTree is the problem of a bucket tree reached a second time: from
+// two bucket headers, or from its own pages (a cycle).
+func sharedTree(root page.ID) error {
+	return page.Corruptf(root, "bucket root", "one bucket per tree", "reached twice (shared by two buckets, or a cycle)")
 }
 
 // Path returns the path of the database file.
@@ -429,6 +455,9 @@ func (db *DB) Sync() error {
 	defer db.writer.Unlock()
 	if db.current.Load() == nil {
 		return ErrDatabaseNotOpen
+	}
+	if db.readOnly {
+		return nil // nothing written; the storage refuses syncs
 	}
 	if err := db.st.SyncRange(0, db.fileSize); err != nil {
 		db.mu.Lock()
@@ -623,7 +652,7 @@ func (db *DB) Update(fn func(*Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return tx.commitManaged()
 }
 
 // InitialImage is the file of a new, empty database: two meta pages, the

@@ -178,50 +178,58 @@ func (b *Bucket) Stats() BucketStats {
 	if b.tx.db == nil {
 		return s
 	}
-	s.BucketN = 1
 	root, sum := b.orig.Root, b.orig.RootSum
 	if b.parent == nil {
 		root, sum = b.tx.snap.meta.Root, b.tx.snap.meta.RootSum
 	}
-	if root == 0 {
-		return s
-	}
 	ps := b.tx.r.pageSize
-	t := btree.New(&b.tx.r, root, sum)
-	var nested []page.BucketHeader
-	t.Walk(false, btree.Walker{
-		Page: func(id page.ID, n int, kind page.Flags, depth int) {
-			if kind != page.FlagLarge {
-				s.Depth = max(s.Depth, depth+1)
-			}
-			switch kind {
-			case page.FlagBranch:
-				s.BranchPageN++
-				s.BranchOverflowN += n - 1
-				s.BranchAlloc += n * ps
-				s.BranchInuse += runInuse(&b.tx.r, id, n, page.BranchElemSize)
-			case page.FlagLeaf:
-				s.LeafPageN++
-				s.LeafOverflowN += n - 1
-				s.LeafAlloc += n * ps
-				s.LeafInuse += runInuse(&b.tx.r, id, n, page.LeafElemSize)
-			case page.FlagLarge:
-				s.LargePageN += n
-			}
-		},
-		Elem: func(key, stored []byte, flags uint32) {
-			s.KeyN++
-			if flags&page.LeafBucket != 0 {
-				if h, err := page.DecodeBucketHeader(stored, 0); err == nil {
-					nested = append(nested, h)
+	// NB: a worklist, and each tree once, as in walkTrees: a file's bucket
+	// headers may form a cycle or share trees, or nest past any stack.
+	seen := map[page.ID]bool{}
+	work := []page.BucketHeader{{Root: root, RootSum: sum}}
+	for len(work) > 0 {
+		h := work[len(work)-1]
+		work = work[:len(work)-1]
+		s.BucketN++
+		if h.Root == 0 {
+			continue
+		}
+		if seen[h.Root] {
+			b.tx.fail(sharedTree(h.Root))
+			continue
+		}
+		seen[h.Root] = true
+		t := btree.New(&b.tx.r, h.Root, h.RootSum)
+		t.Walk(false, btree.Walker{
+			Page: func(id page.ID, n int, kind page.Flags, depth int) {
+				if kind != page.FlagLarge {
+					s.Depth = max(s.Depth, depth+1)
 				}
-			}
-		},
-		Problem: func(err error) { b.tx.fail(err) },
-	})
-	for _, h := range nested {
-		c := Bucket{tx: b.tx, parent: b, orig: h}
-		s.Add(c.Stats())
+				switch kind {
+				case page.FlagBranch:
+					s.BranchPageN++
+					s.BranchOverflowN += n - 1
+					s.BranchAlloc += n * ps
+					s.BranchInuse += runInuse(&b.tx.r, id, n, page.BranchElemSize)
+				case page.FlagLeaf:
+					s.LeafPageN++
+					s.LeafOverflowN += n - 1
+					s.LeafAlloc += n * ps
+					s.LeafInuse += runInuse(&b.tx.r, id, n, page.LeafElemSize)
+				case page.FlagLarge:
+					s.LargePageN += n
+				}
+			},
+			Elem: func(key, stored []byte, flags uint32) {
+				s.KeyN++
+				if flags&page.LeafBucket != 0 {
+					if nested, err := page.DecodeBucketHeader(stored, 0); err == nil {
+						work = append(work, nested)
+					}
+				}
+			},
+			Problem: func(err error) { b.tx.fail(err) },
+		})
 	}
 	return s
 }
