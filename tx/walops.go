@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/page"
 )
 
@@ -232,8 +231,10 @@ func (d *opsDecoder) bytes(limit int) ([]byte, bool) {
 
 // path reads a bucket path into the decoder's slot i (reused per op).
 func (d *opsDecoder) path(i int) ([][]byte, bool) {
+	// Nesting has no limit but the record's size: a name takes at least
+	// two bytes (its length and one byte).
 	depth, k := binary.Uvarint(d.b[d.off:])
-	if k <= 0 || depth > btree.MaxDepth {
+	if k <= 0 || depth > uint64(len(d.b)-d.off-k)/2 {
 		return nil, false
 	}
 	d.off += k
