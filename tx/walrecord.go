@@ -64,6 +64,30 @@ type walRecord struct {
 	runs []dirtyRun
 }
 
+// grows checks the record's high water mark against high, the file's
+// before it: a commit extends the file only by runs it allocates at the
+// end (Tx.Allocate), and writes each of them, so its record holds every
+// page in [high, meta.High). Replay grows the file to meta.High; without
+// this a record with valid checksums could make it any size (a run far
+// past the file, with a High just above it, passes decodeRecord).
+func (rec *walRecord) grows(high page.ID, ps int) error {
+	if rec.meta.High <= high {
+		return nil
+	}
+	covered := uint64(0) // pages at or past high the runs write
+	for _, r := range rec.runs {
+		end := uint64(r.id) + uint64(len(r.run)/ps)
+		if end > uint64(high) {
+			covered += end - max(uint64(r.id), uint64(high))
+		}
+	}
+	if want := uint64(rec.meta.High - high); covered < want {
+		return fmt.Errorf("%w: high water mark %d past the file's %d, yet its runs write only %d of the %d new pages",
+			errRecord, rec.meta.High, high, covered, want)
+	}
+	return nil
+}
+
 // storedLen is b's length without its zero tail.
 func storedLen(b []byte) int {
 	n := len(b)
@@ -148,6 +172,10 @@ func decodeRecord(b []byte, ps int) (walRecord, error) {
 	m, err := page.DecodeMeta(mp, 0)
 	if err != nil {
 		return rec, fmt.Errorf("%w: meta: %v", errRecord, err)
+	}
+	if m.PageSize != uint32(ps) {
+		// Replay would write this meta into the file as it is.
+		return rec, fmt.Errorf("%w: meta page size %d, the file's is %d", errRecord, m.PageSize, ps)
 	}
 	if m.TxID != page.TxID(binary.LittleEndian.Uint64(b[8:])) {
 		return rec, fmt.Errorf("%w: txid %d, meta says %d", errRecord, binary.LittleEndian.Uint64(b[8:]), m.TxID)

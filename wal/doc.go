@@ -53,14 +53,18 @@
 //
 // # Recovery
 //
-// Open reads every live segment from its start. A frame is whole when both
-// checksums match, its segment field names the segment it is in and its lsn
-// is the next one expected. Reading a segment stops at the first frame that
-// is not whole, and then:
+// Open reads every live segment from its start, up to the largest size the
+// log makes (Options.SegmentSize); the scans past a stop point skip holes.
+// A frame is whole when both checksums match, its segment field names the
+// segment it is in and its lsn is the next one expected. Reading a segment
+// stops at the first frame that is not whole, and then:
 //
 //  1. If the next segment's header says its first LSN is the one expected,
 //     the writer moved on there (this segment was full, or an earlier
-//     session ended here); reading continues there.
+//     session ended here); reading continues there. So it does past
+//     orphans: segments holding no frame of their own whose header claims
+//     an LSN below the one expected (older code left them when a segment
+//     switch failed halfway); Open recycles them.
 //  2. Otherwise, if any frame header after the stop point (later in this
 //     segment, or in any later segment) is itself whole, belongs to its
 //     segment, and says through its unsynced field that the expected LSN

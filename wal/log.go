@@ -29,7 +29,10 @@ const defaultMaxFree = 4
 type Options struct {
 	// SegmentSize is the size each segment file is preallocated to, rounded
 	// up to a multiple of 4 KiB; 0 means DefaultSegmentSize. A record too
-	// big for one gets a segment of its own, sized to fit.
+	// big for one gets a segment of its own, sized to fit. Open reads a
+	// segment only up to the largest size it would make itself (about
+	// 1 GiB, or SegmentSize if larger): a log written with a larger
+	// SegmentSize must be opened with it.
 	SegmentSize int64
 
 	// NoCompression stores every payload as given. Otherwise payloads of
@@ -99,6 +102,9 @@ type Log struct {
 	closed  bool       // files are closed
 	failed  error      // a write or sync failed: no more appends
 	making  bool       // the spare maker is running (spare.go)
+	// truncFailed: a Truncate failed and could not put back a segment
+	// it had not recycled; no more truncation until a reopen.
+	truncFailed error
 
 	bg       sync.WaitGroup // the spare maker; Close waits for it
 	stopping atomic.Bool    // set by Close: the spare maker gives up
@@ -246,9 +252,10 @@ func (l *Log) readDir() ([]*segment, error) {
 			if err != nil {
 				return files, err
 			}
-			if info.Size() < l.opts.SegmentSize || len(l.free) >= l.opts.MaxFreeSegments {
+			if info.Size() < l.opts.SegmentSize || info.Size() > l.maxSegmentSize() || len(l.free) >= l.opts.MaxFreeSegments {
 				// Too small since SegmentSize grew, or the pool shrank, or
-				// a spare that was being made when the process died.
+				// a spare that was being made when the process died; or
+				// bigger than any segment we make (extended by hand).
 				if err := os.Remove(filepath.Join(l.dir, e.Name())); err != nil {
 					return files, err
 				}
@@ -259,7 +266,7 @@ func (l *Log) readDir() ([]*segment, error) {
 			l.free = append(l.free, freeSeg{num: num, size: info.Size(), warm: true})
 			continue
 		}
-		s, err := openSegment(l.dir, num, l.opts.ReadOnly)
+		s, err := openSegment(l.dir, num, l.opts.ReadOnly, l.maxSegmentSize())
 		if err != nil {
 			return files, err
 		}
@@ -271,8 +278,8 @@ func (l *Log) readDir() ([]*segment, error) {
 
 // openSegment opens segment num and reads its header; first is 0 when the
 // header is not valid for this file (a segment whose activation did not
-// finish, or a file renamed by hand).
-func openSegment(dir string, num uint64, readOnly bool) (*segment, error) {
+// finish, or a file renamed by hand). Its size is the file's, up to limit.
+func openSegment(dir string, num uint64, readOnly bool, limit int64) (*segment, error) {
 	path := filepath.Join(dir, liveName(num))
 	flag := os.O_RDWR
 	if readOnly {
@@ -287,7 +294,7 @@ func openSegment(dir string, num uint64, readOnly bool) (*segment, error) {
 		f.Close()
 		return nil, err
 	}
-	s := &segment{num: num, path: path, f: f, size: info.Size(), end: segHeaderSize}
+	s := &segment{num: num, path: path, f: f, size: min(info.Size(), limit), end: segHeaderSize}
 	var hdr [segHeaderSize]byte
 	if _, err := f.ReadAt(hdr[:], 0); err != nil && !errors.Is(err, io.EOF) {
 		f.Close()
@@ -298,6 +305,13 @@ func openSegment(dir string, num uint64, readOnly bool) (*segment, error) {
 	}
 	return s, nil
 }
+
+// maxSegmentSize is the largest segment this log makes: one for a frame
+// of MaxRecordSize, or SegmentSize if larger. A log reads no segment past
+// it, appends to none past it and keeps no bigger free one. What lies past
+// it was not written by a log with these Options (a file extended by
+// hand, or damage), and reading it would cost time without bound.
+func (l *Log) maxSegmentSize() int64 { return l.segmentSizeFor(frameSize(MaxRecordSize)) }
 
 // activateLocked makes a new active segment whose first record will be
 // first, able to hold a frame of need bytes: a free segment renamed to the
@@ -528,7 +542,8 @@ func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) err
 // Only records already durable are dropped, so a Truncate ahead of Sync
 // drops less. Call it after the records are no longer needed (after a
 // checkpoint): it is not on the commit path, and it syncs the directory
-// once per segment it recycles.
+// once per segment it recycles. If it fails, the segments it did not
+// recycle stay in the log, and the next Truncate tries them again.
 func (l *Log) Truncate(upTo uint64) error {
 	if l.opts.ReadOnly {
 		return ErrReadOnly
@@ -540,6 +555,10 @@ func (l *Log) Truncate(upTo uint64) error {
 	if l.closed {
 		l.mu.Unlock()
 		return ErrClosed
+	}
+	if l.truncFailed != nil {
+		l.mu.Unlock()
+		return l.truncFailed
 	}
 	limit := min(upTo, l.durable.Load())
 	k := 0
@@ -553,21 +572,46 @@ func (l *Log) Truncate(upTo uint64) error {
 	// INVARIANT (recovery 3): oldest first, each rename durable before the
 	// next: after a crash the live segments are still a suffix of the log,
 	// never a log with a hole that recovery would read as lost records.
-	for _, s := range old {
+	for i, s := range old {
 		if err := s.f.Close(); err != nil {
-			return err
+			return l.untruncate(old[i:], true, err)
 		}
 		// A segment that rotated full was written all but its last frame's
 		// worth: warm enough. One a warm spare replaced early was not.
-		warm := !s.cold || !s.handedOver
-		if err := l.recycle(s.num, s.size, warm); err != nil {
-			return err
+		if err := l.recycle(s.num, s.size, !s.cold || !s.handedOver); err != nil {
+			return l.untruncate(old[i:], true, err)
 		}
 		if err := l.dirSync(l.dir); err != nil {
-			return err
+			return l.untruncate(old[i+1:], false, err) // s is gone unless a crash brings it back
 		}
 	}
 	return nil
+}
+
+// untruncate puts back the segments a failed Truncate had not recycled
+// yet, oldest first, so that Close closes their files and a later
+// Truncate recycles them before any newer one (recovery 3: a newer one
+// recycled first would leave a hole). Their files are open, but for the
+// first if closed is set: it is opened again. If that fails too, Truncate
+// stays failed, as a later one would leave the hole.
+func (l *Log) untruncate(segs []*segment, closed bool, err error) error {
+	if closed {
+		if f, oerr := os.OpenFile(segs[0].path, os.O_RDWR, 0); oerr == nil {
+			segs[0].f = f
+		} else {
+			for _, s := range segs[1:] {
+				s.f.Close()
+			}
+			segs = nil
+			l.mu.Lock()
+			l.truncFailed = fmt.Errorf("folio/wal: truncate failed, log must be reopened: %w", err)
+			l.mu.Unlock()
+		}
+	}
+	l.mu.Lock()
+	l.segs = append(segs, l.segs...)
+	l.mu.Unlock()
+	return err
 }
 
 // Size returns the bytes the live segments use: headers and frames, not

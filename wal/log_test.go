@@ -151,7 +151,7 @@ type frameAt struct {
 // frames walks the whole frames of the segment file at path.
 func frames(t testing.TB, path string) []frameAt {
 	t.Helper()
-	s, err := openSegment(filepath.Dir(path), mustNum(t, path), true)
+	s, err := openSegment(filepath.Dir(path), mustNum(t, path), true, 1<<62)
 	if err != nil {
 		t.Fatal(err)
 	}

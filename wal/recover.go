@@ -2,6 +2,7 @@ package wal
 
 import (
 	"fmt"
+	"math"
 )
 
 // recovery is what Open learns from the segment files: the steps are in the
@@ -11,6 +12,7 @@ type recovery struct {
 	next    uint64     // the LSN the next record gets
 	reuse   bool       // appends may go at the end of the chain's last segment
 	garbage []*segment // .wal files outside the chain: to be recycled
+	read    int64      // bytes read (tests)
 }
 
 // recoverLog finds the log in files, the *.wal files in number order. A
@@ -25,7 +27,9 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 		return -1
 	}
 	inChain := make([]bool, len(files))
+	var sr segReader
 	defer func() { // NB: named results, so the garbage reaches the caller
+		rec.read = sr.read
 		for i, s := range files {
 			if !inChain[i] {
 				rec.garbage = append(rec.garbage, s)
@@ -38,7 +42,6 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 		rec.next, rec.reuse = 1, false
 		return rec, nil
 	}
-	var sr segReader
 	next := files[i].first
 	for {
 		s := files[i]
@@ -55,9 +58,29 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 			i = j
 			continue
 		}
+		// Or it did past orphans: empty segments whose first LSN the
+		// chain has passed. Code before the fix in Append left one when
+		// a switch failed after the new header was written, and went on
+		// appending in the old segment, then switched again. An orphan
+		// holds no frame of its own, and the LSNs it claims are whole
+		// records before it: skipping it loses nothing.
+		j := nextValid(i)
+		for j >= 0 && files[j].first < next {
+			if own, err := holdsFrames(&sr, files[j]); err != nil {
+				return rec, fmt.Errorf("folio/wal: read %s: %w", files[j].path, err)
+			} else if own {
+				break
+			}
+			j = nextValid(j)
+		}
+		if j >= 0 && j != nextValid(i) && files[j].first == next {
+			i = j
+			continue
+		}
 
 		// The log ends in s at st.off, unless something after that point
 		// shows the record expected there had been made durable (case 2).
+		sr.reset(s.f, s.size) // holdsFrames may have moved it
 		rep, err := scanTail(&sr, s.num, st.off, next)
 		if err != nil {
 			return rec, fmt.Errorf("folio/wal: read %s: %w", s.path, err)
@@ -94,4 +117,16 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 		rec.next, rec.reuse = next, !rep.own
 		return rec, nil
 	}
+}
+
+// holdsFrames reports whether segment s holds any whole frame header of
+// its own, anywhere.
+func holdsFrames(sr *segReader, s *segment) (bool, error) {
+	sr.reset(s.f, s.size)
+	st, err := scanFrames(sr, s.num, segHeaderSize, s.size, s.first, nil)
+	if err != nil || st.off > segHeaderSize {
+		return true, err
+	}
+	rep, err := scanTail(sr, s.num, segHeaderSize, math.MaxUint64)
+	return rep.own, err
 }

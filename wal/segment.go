@@ -32,6 +32,12 @@ const (
 	freeSuffix = ".free"
 )
 
+// maxSegmentNum bounds the numbers in names: a log numbers its segments
+// past the highest it finds, and a file named near 2^64 (by hand) would
+// make the count wrap to 0, a name Open ignores, with records in it.
+// Numbers above it are not segments; no log counts that far.
+const maxSegmentNum = 1 << 62
+
 func liveName(num uint64) string { return fmt.Sprintf("%016x%s", num, liveSuffix) }
 func freeName(num uint64) string { return fmt.Sprintf("%016x%s", num, freeSuffix) }
 
@@ -47,7 +53,7 @@ func parseName(name string) (num uint64, free, ok bool) {
 		return 0, false, false
 	}
 	num, err := strconv.ParseUint(base, 16, 64)
-	if err != nil || num == 0 {
+	if err != nil || num == 0 || num > maxSegmentNum {
 		return 0, false, false
 	}
 	return num, free, true
@@ -117,6 +123,7 @@ type segReader struct {
 	buf   []byte
 	start int64 // file offset of buf[0]
 	n     int   // valid bytes in buf
+	read  int64 // bytes read in all (tests)
 }
 
 func (sr *segReader) reset(r io.ReaderAt, size int64) {
@@ -135,6 +142,7 @@ func (sr *segReader) bytes(off int64, n int) ([]byte, error) {
 		sr.buf = make([]byte, max(want, readWindow))
 	}
 	m, err := sr.r.ReadAt(sr.buf[:want], off)
+	sr.read += int64(m)
 	if m < n {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -176,6 +184,10 @@ func scanFrames(sr *segReader, num uint64, off, limit int64, next uint64,
 			return stop{off, next, fmt.Errorf("frame belongs to segment %#x (stale)", h.segment)}, nil
 		case h.lsn != next:
 			return stop{off, next, fmt.Errorf("frame holds lsn %d", h.lsn)}, nil
+		case h.length > MaxRecordSize:
+			// Never written (Append refuses more), and reading it would
+			// take as much memory.
+			return stop{off, next, errPayloadSize}, nil
 		case h.size() > limit-off:
 			return stop{off, next, fmt.Errorf("frame of %d bytes overruns the segment", h.size())}, nil
 		}
@@ -209,11 +221,22 @@ type tailReport struct {
 // not needed) and belongs to num. It reports whether there is any, and the
 // first one whose durable claim is at least next: proof that the record
 // expected at the stop point had been made durable. Zeros and stale frames
-// fail the segment compare, so the scan runs at memory speed.
+// fail the segment compare, so the scan runs at memory speed; holes (a
+// file extended by truncate, many GiB of them) read as zeros and are
+// skipped without reading.
 func scanTail(sr *segReader, num uint64, off int64, next uint64) (tailReport, error) {
 	rep := tailReport{evidence: -1}
 	want := uint32(num)
+	f, _ := sr.r.(*os.File)
 	for off+frameHeaderSize <= sr.size {
+		if f != nil {
+			// A header may begin in the block before the data: a file
+			// system may keep a block of zeros as a hole.
+			off = max(off, (nextData(f, off, sr.size)-frameHeaderSize)&^(frameAlign-1))
+			if off+frameHeaderSize > sr.size {
+				break
+			}
+		}
 		b, err := sr.bytes(off, int(min(readWindow, sr.size-off)))
 		if err != nil {
 			return rep, err
