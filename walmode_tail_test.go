@@ -47,8 +47,9 @@ func TestWALTails(t *testing.T) {
 
 	// The frames of the commits, in whichever segments they are (a cold
 	// first segment hands over to a warm spare early): the log also holds
-	// what came before the checkpoint (the anchor logged at open, the
-	// bucket's record) and the checkpoint's anchor.
+	// the checkpoint's anchor, and before it what the checkpoint did not
+	// truncate (the anchor logged at open, the bucket's record; gone when
+	// their segment was handed over before the checkpoint).
 	segs := walSegments(t, LogDir(orig))
 	segData := make([][]byte, len(segs))
 	type frameAt struct {
@@ -64,10 +65,10 @@ func TestWALTails(t *testing.T) {
 			frames = append(frames, frameAt{f, i})
 		}
 	}
-	if len(frames) != commits+3 {
-		t.Fatalf("%d frames in the log, want %d", len(frames), commits+3)
+	if len(frames) < commits+1 || len(frames) > commits+3 {
+		t.Fatalf("%d frames in the log, want %d to %d", len(frames), commits+1, commits+3)
 	}
-	frames = frames[3:] // frames[i] holds commit i+1
+	frames = frames[len(frames)-commits:] // frames[i] holds commit i+1
 	mid, lastF := frames[commits/2], frames[commits-1]
 
 	// A damage changes the segment files' bytes (segs[i] in files[i]).
