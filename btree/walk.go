@@ -18,6 +18,99 @@ type Walker struct {
 	// Problem is called for every problem found; Walk goes on past it
 	// where the tree still makes sense.
 	Problem func(err error)
+	// Seen holds the pages walked already, shared by the walks of all
+	// the trees of a file (bucket trees may share subtrees too), made by
+	// NewPageSet with the file's page count; nil: a set of this walk's
+	// own.
+	Seen *PageSet
+}
+
+// PageSet is a set of page ids, for walks that must read each page once.
+// Parents record their children's checksums, so a hostile file can still
+// repeat a child or share a subtree between branches (a DAG): walking
+// every path would cost up to fanout^MaxDepth. A page reached again is
+// reported (once), not walked again.
+//
+// A bitmap in chunks of 4096 pages: a bit a page over a dense tree (a
+// Check of 1M keys), and a few chunks for a small bucket in a large file
+// (Bucket.Stats), where one flat bitmap would be a bit for every page of
+// the file.
+type PageSet struct {
+	high   page.ID // ids at or past it are never added (0: no bound)
+	chunks map[page.ID]*pageChunk
+	lastK  page.ID
+	last   *pageChunk
+	twice  map[page.ID]bool // pages already reported reached twice
+}
+
+const chunkPages = 4096
+
+type pageChunk [chunkPages / 64]uint64
+
+// NewPageSet returns an empty set for a file of high pages. Pages at or
+// past high are never added: a read refuses them at no cost, and marking
+// every wild id a damaged page holds would take a chunk each.
+func NewPageSet(high page.ID) *PageSet { return &PageSet{high: high} }
+
+func (s *PageSet) chunk(id page.ID, create bool) *pageChunk {
+	k := id / chunkPages
+	if s.last != nil && s.lastK == k {
+		return s.last
+	}
+	c := s.chunks[k]
+	if c == nil {
+		if !create {
+			return nil
+		}
+		if s.chunks == nil {
+			s.chunks = map[page.ID]*pageChunk{}
+		}
+		c = new(pageChunk)
+		s.chunks[k] = c
+	}
+	s.lastK, s.last = k, c
+	return c
+}
+
+func (s *PageSet) has(id page.ID) bool {
+	c := s.chunk(id, false)
+	i := id % chunkPages
+	return c != nil && c[i/64]&(1<<(i%64)) != 0
+}
+
+// add adds the run of n pages at id and returns the first of them that
+// was in the set already, if any.
+func (s *PageSet) add(id page.ID, n int) (dup page.ID, twice bool) {
+	for i := 0; i < n; i++ {
+		p := id + page.ID(i)
+		if p < id || (s.high != 0 && p >= s.high) {
+			break
+		}
+		c := s.chunk(p, true)
+		j := p % chunkPages
+		if c[j/64]&(1<<(j%64)) != 0 && !twice {
+			dup, twice = p, true
+		}
+		c[j/64] |= 1 << (j % 64)
+	}
+	return dup, twice
+}
+
+// firstTwice reports whether page id is reached twice for the first
+// time, so that a page a branch repeats a hundred times is one problem.
+func (s *PageSet) firstTwice(id page.ID) bool {
+	if s.twice[id] {
+		return false
+	}
+	if s.twice == nil {
+		s.twice = map[page.ID]bool{}
+	}
+	s.twice[id] = true
+	return true
+}
+
+func errTwice(id page.ID) error {
+	return page.Corruptf(id, "references", "reachable once", "reachable twice (shared by two parents, or a cycle)")
 }
 
 // Walk visits the tree's committed pages (not this transaction's changes)
@@ -28,7 +121,10 @@ func (t *Tree) Walk(verify bool, w Walker) {
 	if t.root == 0 {
 		return
 	}
-	wk := walk{t: t, w: w, verify: verify, leafDepth: -1}
+	wk := walk{t: t, w: w, verify: verify, leafDepth: -1, seen: w.Seen}
+	if wk.seen == nil {
+		wk.seen = &PageSet{}
+	}
 	wk.node(t.root, t.rootSum, nil, nil, 0)
 }
 
@@ -37,6 +133,13 @@ type walk struct {
 	w         Walker
 	verify    bool
 	leafDepth int
+	seen      *PageSet
+}
+
+func (wk *walk) twice(id page.ID) {
+	if wk.seen.firstTwice(id) {
+		wk.problem(errTwice(id))
+	}
 }
 
 func (wk *walk) problem(err error) {
@@ -45,16 +148,31 @@ func (wk *walk) problem(err error) {
 	}
 }
 
-// run reads and checks one run, reporting a recomputed-CRC mismatch.
+// run reads and checks one run, reporting a recomputed-CRC mismatch; nil
+// if it cannot be read or was reached before.
 func (wk *walk) run(id page.ID, kind page.Flags, sum uint32, depth int) []byte {
+	if wk.seen.has(id) {
+		wk.twice(id)
+		return nil
+	}
 	p, err := wk.t.pages.Run(id, kind, sum)
 	if err != nil {
+		// NB: marked too: a run whose checksum fails failed after reading
+		// all of it, and a thousand references would read it a thousand
+		// times.
+		wk.seen.add(id, 1)
 		wk.problem(err)
 		// The page is still referenced: account for it (one page, its
 		// real length unknown) so it is not also reported as leaked.
 		if wk.w.Page != nil && id >= 2 {
 			wk.w.Page(id, 1, kind, depth)
 		}
+		return nil
+	}
+	if dup, twice := wk.seen.add(id, len(p)/wk.t.pages.PageSize()); twice {
+		// Overlaps a run walked before: not walked, its other pages then
+		// count as unreachable.
+		wk.twice(dup)
 		return nil
 	}
 	if wk.verify {
@@ -165,47 +283,77 @@ func (wk *walk) leafElem(p []byte, id page.ID, i int, key []byte, depth int) {
 }
 
 // FreeAll gives back every page of the tree, committed or materialised,
-// including large-value runs; nested buckets' trees are the caller's.
-// The tree is empty afterwards.
-func (t *Tree) FreeAll() error {
+// large-value runs included, and calls nested with the page, key and
+// stored header of each nested bucket (its tree is the caller's to free,
+// with the same seen). seen holds the pages freed so far, across trees
+// (nil: this call's own): a page reached twice, as a hostile file's
+// branches or bucket headers can make happen, is ErrCorrupt, not freed
+// twice. The tree is empty afterwards.
+//
+// NB: on an error some pages are freed already: the caller must fail the
+// transaction (tx does, for every ErrCorrupt).
+func (t *Tree) FreeAll(seen *PageSet, nested func(from page.ID, key, header []byte) error) error {
 	t.pathOK = false
+	if seen == nil {
+		seen = &PageSet{}
+	}
+	f := freeing{t: t, seen: seen, nested: nested}
 	var err error
 	if t.rootNode != nil {
-		err = t.freeNode(t.rootNode)
+		err = f.node(t.rootNode)
 	} else if t.root != 0 {
-		err = t.freeCommitted(t.root, t.rootSum, 0)
+		err = f.committed(t.root, t.rootSum, 0)
 	}
 	t.rootNode, t.root, t.rootSum = nil, 0, 0
 	return err
 }
 
-func (t *Tree) freeNode(n *Node) error {
-	t.discard(n)
+type freeing struct {
+	t      *Tree
+	seen   *PageSet
+	nested func(from page.ID, key, header []byte) error
+}
+
+func (f *freeing) node(n *Node) error {
+	id := n.id
+	if id != 0 {
+		if dup, twice := f.seen.add(id, n.pages); twice {
+			return errTwice(dup)
+		}
+	}
+	f.t.discard(n)
 	for i := range n.inodes {
 		in := &n.inodes[i]
+		var err error
 		switch {
 		case n.leaf:
-			t.freeValue(in.flags, in.value(), n.id)
+			err = f.value(in.key(), in.flags, in.value(), id)
 		case in.node != nil:
-			if err := t.freeNode(in.node); err != nil {
-				return err
-			}
+			err = f.node(in.node)
 		default:
-			if err := t.freeCommitted(in.child, in.sum, 1); err != nil {
-				return err
-			}
+			err = f.committed(in.child, in.sum, 1)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func (t *Tree) freeCommitted(id page.ID, sum uint32, depth int) error {
+func (f *freeing) committed(id page.ID, sum uint32, depth int) error {
 	if depth >= MaxDepth {
 		return errDepth(id)
 	}
-	p, err := t.pages.Run(id, page.FlagBranch|page.FlagLeaf, sum)
+	if f.seen.has(id) {
+		return errTwice(id)
+	}
+	p, err := f.t.pages.Run(id, page.FlagBranch|page.FlagLeaf, sum)
 	if err != nil {
 		return err
+	}
+	pages := len(p) / f.t.pages.PageSize()
+	if dup, twice := f.seen.add(id, pages); twice {
+		return errTwice(dup)
 	}
 	leaf := page.PageFlags(p) == page.FlagLeaf
 	elem := page.BranchElemSize
@@ -219,17 +367,53 @@ func (t *Tree) freeCommitted(id page.ID, sum uint32, depth int) error {
 	for i := 0; i < count; i++ {
 		if leaf {
 			flags, v, ok := page.LeafValue(p, i)
-			if !ok {
+			k, kok := page.LeafKey(p, i)
+			if !ok || !kok {
 				return page.ElemError(id, i)
 			}
-			t.freeValue(flags, v, id)
+			if err := f.value(k, flags, v, id); err != nil {
+				return err
+			}
 			continue
 		}
 		c, csum := page.BranchChild(p, i)
-		if err := t.freeCommitted(c, csum, depth+1); err != nil {
+		if err := f.committed(c, csum, depth+1); err != nil {
 			return err
 		}
 	}
-	t.pages.Free(id, len(p)/t.pages.PageSize())
+	f.t.pages.Free(id, pages)
+	return nil
+}
+
+// value frees what a leaf element owns: a large value's run (as
+// Tree.freeValue does, and only once), or hands a nested bucket to nested.
+func (f *freeing) value(key []byte, flags uint32, v []byte, from page.ID) error {
+	if flags&page.LeafBucket != 0 {
+		if f.nested == nil {
+			return nil
+		}
+		return f.nested(from, key, v)
+	}
+	if flags&page.LeafLarge == 0 || flags&largePending != 0 {
+		return nil
+	}
+	ref, err := page.DecodeLargeRef(v, from)
+	if err != nil {
+		return nil // as freeValue: nothing proves which run it was
+	}
+	if f.seen.has(ref.Page) {
+		return errTwice(ref.Page)
+	}
+	p, err := f.t.pages.Run(ref.Page, page.FlagLarge, ref.Sum)
+	if err != nil {
+		// As freeValue: the run stays allocated, and Check reports it.
+		f.seen.add(ref.Page, 1)
+		return nil
+	}
+	pages := len(p) / f.t.pages.PageSize()
+	if dup, twice := f.seen.add(ref.Page, pages); twice {
+		return errTwice(dup)
+	}
+	f.t.pages.Free(ref.Page, pages)
 	return nil
 }

@@ -1,7 +1,6 @@
 package tx
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/foliodb/folio/btree"
@@ -305,29 +304,56 @@ func (b *Bucket) mustBucket(name []byte) (*Bucket, error) {
 }
 
 // deleteContents frees b's pages and those of every bucket under it.
+//
+// NB: a worklist, not recursion, and one set of the pages freed over all
+// the trees: a file's bucket headers may form a cycle (a bucket holding
+// its own tree), share trees or nest past any stack, and its branches may
+// repeat a child (a cursor over them reads every path; FreeAll reads each
+// page once and says ErrCorrupt at the second).
 func (b *Bucket) deleteContents() error {
-	var nested [][]byte
-	c := b.tree.NewCursor()
-	for k, _, flags := c.First(); k != nil; k, _, flags = c.Next() {
-		if flags&page.LeafBucket != 0 {
-			nested = append(nested, bytes.Clone(k))
+	type tree struct {
+		b *Bucket // nil: not open in this transaction, nor any under it
+		h page.BucketHeader
+	}
+	seen := btree.NewPageSet(b.tx.r.high)
+	work := []tree{{b: b}}
+	var scratch btree.Tree
+	for len(work) > 0 {
+		w := work[len(work)-1]
+		work = work[:len(work)-1]
+		t := &scratch
+		if w.b != nil {
+			t = &w.b.tree
+		} else {
+			t.Reset(b.tx, w.h.Root, w.h.RootSum)
 		}
-	}
-	if err := c.Err(); err != nil {
-		return b.wrap(err)
-	}
-	for _, k := range nested {
-		cb, err := b.mustBucket(k)
+		err := t.FreeAll(seen, func(from page.ID, key, header []byte) error {
+			if w.b != nil {
+				// An open bucket's tree may hold changes its header does
+				// not show yet.
+				if c := w.b.children.get(key); c != nil {
+					work = append(work, tree{b: c})
+					return nil
+				}
+			}
+			h, err := page.DecodeBucketHeader(header, from)
+			if err != nil {
+				return err
+			}
+			if h.Root != 0 {
+				work = append(work, tree{h: h})
+			}
+			return nil
+		})
+		if w.b != nil {
+			w.b.children.reset()
+			w.b.deleted = true
+		}
 		if err != nil {
-			return err
-		}
-		if err := cb.deleteContents(); err != nil {
-			return err
+			return b.wrap(err)
 		}
 	}
-	b.children.reset()
-	b.deleted = true
-	return b.wrap(b.tree.FreeAll())
+	return nil
 }
 
 // MoveBucket moves the nested bucket key from b into dst, keeping its

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/page"
 )
 
@@ -147,25 +148,24 @@ func (tx *Tx) check() (problems []error) {
 }
 
 // checkDirectory checks that the top level holds only buckets.
+//
+// NB: a walk, not a cursor: a cursor reads every path through branches
+// that repeat a child. Its other problems are walkTrees' to report.
 func (tx *Tx) checkDirectory(r *reader, report func(error)) {
 	m := tx.snap.meta
 	if m.Root == 0 {
 		return
 	}
-	var b Bucket
-	b.init(tx, nil, nil, page.BucketHeader{Root: m.Root, RootSum: m.RootSum})
-	b.tree.Reset(r, m.Root, m.RootSum)
-	c := b.tree.NewCursor()
-	for k, v, flags := c.First(); k != nil; k, v, flags = c.Next() {
-		if flags&page.LeafBucket == 0 {
-			report(fmt.Errorf("%w: top-level key %q is not a bucket", ErrCorrupt, k))
-			continue
-		}
-		if _, err := page.DecodeBucketHeader(v, m.Root); err != nil {
-			report(err)
-		}
-	}
-	if err := c.Err(); err != nil {
-		report(err)
-	}
+	btree.New(r, m.Root, m.RootSum).Walk(false, btree.Walker{
+		Elem: func(key, stored []byte, flags uint32) {
+			if flags&page.LeafBucket == 0 {
+				report(fmt.Errorf("%w: top-level key %q is not a bucket", ErrCorrupt, key))
+				return
+			}
+			if _, err := page.DecodeBucketHeader(stored, m.Root); err != nil {
+				report(err)
+			}
+		},
+		Seen: btree.NewPageSet(m.High),
+	})
 }

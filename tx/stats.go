@@ -186,6 +186,7 @@ func (b *Bucket) Stats() BucketStats {
 	// NB: a worklist, and each tree once, as in walkTrees: a file's bucket
 	// headers may form a cycle or share trees, or nest past any stack.
 	seen := map[page.ID]bool{}
+	pages := btree.NewPageSet(b.tx.r.high)
 	work := []page.BucketHeader{{Root: root, RootSum: sum}}
 	for len(work) > 0 {
 		h := work[len(work)-1]
@@ -229,6 +230,7 @@ func (b *Bucket) Stats() BucketStats {
 				}
 			},
 			Problem: func(err error) { b.tx.fail(err) },
+			Seen:    pages,
 		})
 	}
 	return s
