@@ -40,6 +40,13 @@ func (p panicked) Error() string { return fmt.Sprintf("folio: panic in batch fun
 // batch returns an error, the transaction is rolled back, the others are
 // retried without it, and the failing one is run again alone, whose error
 // Batch returns.
+//
+// fn runs in the goroutine leading the batch, which may be another
+// caller's. If it calls runtime.Goexit (t.FailNow), that goroutine ends,
+// the transaction is rolled back and the write lock freed; a caller whose
+// fn exited in another goroutine gets an error, and the others run
+// theirs again alone. bbolt frees the lock too, but leaves the others
+// waiting forever.
 func (db *DB) Batch(fn func(*Tx) error) error {
 	c := &call{fn: fn, done: make(chan error, 1)}
 	db.batchMu.Lock()
@@ -137,19 +144,33 @@ func (db *DB) failQueued(err error) {
 // runBatch runs calls in tx and commits, retrying without a failing call.
 // REQUIRES: tx is the write transaction; runBatch ends it.
 func (db *DB) runBatch(tx *Tx, calls []*call) {
+	running, inFn, returned := -1, false, false
+	defer func() {
+		if !returned {
+			db.batchExited(tx, calls, running, inFn)
+		}
+	}()
 	for {
 		failed := -1
 		tx.managed = true
+		db.enterFn()
+		inFn = true
 		for i, c := range calls {
-			if err := runCall(tx, c.fn); err != nil {
+			running = i
+			err := runCall(tx, c.fn)
+			running = -1
+			if err != nil {
 				failed = i
 				calls[i].done <- err
 				break
 			}
 		}
+		inFn = false
+		db.leaveFn()
 		tx.managed = false
 		if failed < 0 {
 			err := tx.commitManaged()
+			returned = true
 			for _, c := range calls {
 				c.done <- err
 			}
@@ -158,14 +179,59 @@ func (db *DB) runBatch(tx *Tx, calls []*call) {
 		_ = tx.Rollback()
 		calls = append(calls[:failed], calls[failed+1:]...)
 		if len(calls) == 0 {
+			returned = true
 			return
 		}
 		var err error
 		if tx, err = db.Begin(true); err != nil {
+			returned = true
 			for _, c := range calls {
 				c.done <- err
 			}
 			return
+		}
+	}
+}
+
+// errBatchGoexit is what Batch returns to a caller whose function called
+// runtime.Goexit in another caller's goroutine, the one leading the batch.
+var errBatchGoexit = errors.New("folio: the Batch function called runtime.Goexit (t.FailNow?) in the goroutine running the batch; nothing was committed")
+
+// batchExited hands out results when the leader leaves runBatch early: a
+// function (running) called runtime.Goexit, or the commit panicked or
+// called Goexit (an OnCommit handler). The goroutine cannot be kept (a
+// Goexit goes on), but no caller may wait forever nor the write lock stay
+// held. (bbolt's Update frees the lock, but the other callers of its
+// batch wait for a result that never comes.)
+//
+// A transaction still open is rolled back: a function cut short must not
+// commit as if it had returned. Its caller gets errBatchGoexit, and the
+// others run their functions again alone, as after a failure (errTrySolo).
+// A transaction that committed before the exit (a handler) gives nil.
+func (db *DB) batchExited(tx *Tx, calls []*call, running int, inFn bool) {
+	if inFn {
+		db.leaveFn()
+	}
+	// Commit ends the transaction before its handlers run, and only a
+	// handler (or the Logger) can exit inside it, once it succeeded.
+	committed := tx.db == nil
+	if !committed {
+		// Under the write lock still: head is this transaction only if
+		// it was published (the Logger exited after).
+		db.mu.Lock()
+		committed = db.head.meta.TxID >= tx.meta.TxID
+		db.mu.Unlock()
+		tx.managed = false
+		_ = tx.Rollback()
+	}
+	for i, c := range calls {
+		switch {
+		case committed:
+			c.done <- nil
+		case i == running:
+			c.done <- errBatchGoexit
+		default:
+			c.done <- errTrySolo
 		}
 	}
 }

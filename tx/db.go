@@ -108,6 +108,15 @@ type DB struct {
 	// wait for their results, not for the lock (batch.go).
 	batchLead chan struct{}
 
+	// inFn is set while the write transaction runs its caller's function
+	// (Update, Batch): no commit syncs the file meanwhile, so Sync may
+	// run without the write lock. fnSyncs counts the Syncs doing so; the
+	// writer waits for them before it commits or rolls back (leaveFn).
+	// inFn is guarded by mu. syncMu serialises Syncs.
+	inFn    bool
+	fnSyncs sync.WaitGroup
+	syncMu  sync.Mutex
+
 	stats   statCounters
 	txPool  sync.Pool
 	closing atomic.Bool
@@ -400,6 +409,7 @@ func (db *DB) readFreelist(r *reader, m page.Meta) ([]page.Extent, error) {
 // than any fixed limit a healthy file must stay within.
 func walkTrees(r *reader, root page.ID, sum uint32, verify bool, visit func(page.ID, int, page.Flags), problem func(error)) {
 	seen := map[page.ID]bool{}
+	pages := btree.NewPageSet(r.high) // each page once, across the trees too
 	work := []page.BucketHeader{{Root: root, RootSum: sum}}
 	for len(work) > 0 {
 		h := work[len(work)-1]
@@ -427,6 +437,7 @@ func walkTrees(r *reader, root page.ID, sum uint32, verify bool, visit func(page
 				work = append(work, nested)
 			},
 			Problem: problem,
+			Seen:    pages,
 		})
 	}
 }
@@ -449,23 +460,91 @@ func (db *DB) String() string { return fmt.Sprintf("DB<%q>", db.path) }
 // PageSize is the database's page size.
 func (db *DB) PageSize() int { return db.pageSize }
 
-// Sync forces the data written so far to disk (useful with NoSync).
+// Sync makes every commit so far durable, as bbolt's fdatasync does:
+// useful with NoSync, where commits do not sync. It syncs the file, and
+// in WAL mode the log too: with NoSync a checkpoint writes the file's
+// meta unsynced and drops the log before it, and later commits are only
+// in the log. A failed sync is sticky, as a commit's (ErrSyncFailed).
+//
+// Sync may be called from inside an Update or Batch function, and from
+// other goroutines while commits run: it does not take the write lock
+// while the transaction holding it runs its function, but no commit's
+// own syncs ever run beside it. Otherwise it waits for the write
+// transaction to end: from the goroutine holding one that Begin started,
+// it would wait forever (call it after Commit).
 func (db *DB) Sync() error {
-	db.writer.Lock()
+	// NB: the file has one descriptor, and Linux reports a failed
+	// writeback to one sync of it only (errseq): a Sync beside a
+	// commit's msync could take the error for the commit's pages, and
+	// the commit would write its meta over pages the disk lost. So Sync
+	// runs under the write lock, or while its holder runs a function,
+	// when nothing else syncs the file (the storage copes with any
+	// remap; the size the file is synced to changes only in commits).
+	if !db.writer.TryLock() {
+		db.mu.Lock()
+		inFn := db.inFn
+		if inFn {
+			db.fnSyncs.Add(1)
+		}
+		db.mu.Unlock()
+		if inFn {
+			defer db.fnSyncs.Done()
+			return db.syncAll()
+		}
+		db.writer.Lock()
+	}
 	defer db.writer.Unlock()
+	return db.syncAll()
+}
+
+// syncAll is Sync's work. REQUIRES: no commit runs (the write lock, or
+// its holder in its function).
+func (db *DB) syncAll() error {
+	// Syncs beside one another would share errors as a commit would.
+	db.syncMu.Lock()
+	defer db.syncMu.Unlock()
 	if db.current.Load() == nil {
 		return ErrDatabaseNotOpen
 	}
 	if db.readOnly {
 		return nil // nothing written; the storage refuses syncs
 	}
-	if err := db.st.SyncRange(0, db.fileSize); err != nil {
+	// After a failed sync, a second one could report success for pages
+	// the kernel dropped.
+	if err := db.syncFailed(); err != nil {
+		return err
+	}
+	// The file first: a log made durable while the meta of the last
+	// checkpoint is not would follow a meta the file lost, and open
+	// would refuse it (ErrLogMismatch).
+	err := db.st.SyncRange(0, db.fileSize)
+	if err == nil && db.wal.log != nil {
+		err = db.wal.log.SyncTo(db.wal.lastLSN)
+	}
+	if err != nil {
 		db.mu.Lock()
 		db.failed = err
 		db.mu.Unlock()
-		return fmt.Errorf("folio: sync %s: %w", db.path, err)
+		return fmt.Errorf("folio: sync %s: %w (%w)", db.path, err, ErrSyncFailed)
 	}
 	return nil
+}
+
+// enterFn and leaveFn bracket the write transaction's function (Sync).
+// leaveFn waits for the Syncs that ran meanwhile, so that none overlaps
+// the commit's syncs, or the next writer's after a rollback.
+// REQUIRES: the write lock.
+func (db *DB) enterFn() {
+	db.mu.Lock()
+	db.inFn = true
+	db.mu.Unlock()
+}
+
+func (db *DB) leaveFn() {
+	db.mu.Lock()
+	db.inFn = false
+	db.mu.Unlock()
+	db.fnSyncs.Wait()
 }
 
 // Close waits for open transactions to end, then releases the file.
@@ -606,6 +685,7 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 // View runs fn in a read transaction and returns its error, or the error
 // of a corrupt page fn met (ErrCorrupt: Get and cursors then return nil,
 // as at the end of the data). The Tx must not be used after fn returns.
+// If fn panics or calls runtime.Goexit, the snapshot is released.
 func (db *DB) View(fn func(*Tx) error) error {
 	tx, _ := db.txPool.Get().(*Tx)
 	if tx == nil {
@@ -633,20 +713,29 @@ func (db *DB) View(fn func(*Tx) error) error {
 
 // Update runs fn in a write transaction and commits it if fn returns nil;
 // otherwise, or if fn met a corrupt page, it rolls back and returns the
-// error.
+// error. If fn panics or calls runtime.Goexit (t.FailNow), the
+// transaction is rolled back and the write lock freed on the way out.
 func (db *DB) Update(fn func(*Tx) error) error {
 	tx, err := db.Begin(true)
 	if err != nil {
 		return err
 	}
 	tx.managed = true
+	db.enterFn()
+	inFn := true
 	defer func() {
-		if tx.db != nil { // fn panicked: roll back, freeing the write lock
+		// fn panicked or called Goexit: roll back, freeing the write lock.
+		if inFn {
+			db.leaveFn()
+		}
+		if tx.db != nil {
 			tx.managed = false
 			_ = tx.Rollback()
 		}
 	}()
 	err = tx.run(fn)
+	inFn = false
+	db.leaveFn()
 	tx.managed = false
 	if err != nil {
 		_ = tx.Rollback()

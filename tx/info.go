@@ -19,21 +19,23 @@ type Info struct {
 	// WAL mode.
 	WAL            bool
 	LogBytes       int64     // bytes of live log
-	CheckpointTxID page.TxID // txid of the meta last written to the file
-	LogPending     int       // commits in the log and not yet checkpointed
+	CheckpointTxID page.TxID // txid of the meta last written to the file (at most TxID)
+	LogPending     int       // commits in the log and not yet checkpointed: TxID - CheckpointTxID
 	Replayed       int       // commits this open replayed from the log
 	ReplayedTxID   page.TxID // txid of the last of them (0: none)
 }
 
 // Info returns the file's current state.
 func (db *DB) Info() (Info, error) {
-	s, stripe := db.pin()
+	// The snapshot is read under mu, as a commit publishes it, so that it
+	// and the checkpoint txid are of one moment (a snapshot pinned before
+	// taking mu could be commits older).
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	s := db.current.Load()
 	if s == nil {
 		return Info{}, ErrDatabaseNotOpen
 	}
-	defer s.unpin(stripe)
-	db.mu.Lock()
-	defer db.mu.Unlock()
 	in := Info{
 		Version:      page.Version,
 		PageSize:     db.pageSize,
@@ -48,8 +50,12 @@ func (db *DB) Info() (Info, error) {
 	if db.wal.log != nil {
 		in.WAL = true
 		in.LogBytes = db.wal.log.Size()
-		in.CheckpointTxID = db.wal.ckptTxID
-		in.LogPending = int(s.meta.TxID - db.wal.ckptTxID)
+		// NB: a checkpoint records its txid before its commit is
+		// published: until then Info shows the published state, which
+		// the file holds whole (LogPending 0), not a CheckpointTxID past
+		// TxID and -1 commits pending.
+		in.CheckpointTxID = min(db.wal.ckptTxID, s.meta.TxID)
+		in.LogPending = int(s.meta.TxID - in.CheckpointTxID)
 		in.Replayed, in.ReplayedTxID = db.wal.replayed, db.wal.replayedTxID
 		in.MetaSlot = db.metaSlot
 	}
