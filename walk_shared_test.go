@@ -1,7 +1,6 @@
 package folio
 
 import (
-	"encoding/binary"
 	"errors"
 	"os"
 	"runtime"
@@ -135,41 +134,8 @@ func TestSharedBucketRoots(t *testing.T) {
 // as valid: Bucket.Stats must report it as corruption, not recurse until
 // the stack overflows.
 func TestBucketCycleStats(t *testing.T) {
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		a, err := tx.CreateBucket([]byte("a"))
-		if err != nil {
-			return err
-		}
-		n, err := a.CreateBucket([]byte("n"))
-		if err != nil {
-			return err
-		}
-		return n.Put([]byte("k"), []byte("v"))
-	})
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEditImage(t, img)
-	var leaf walkedPage
-	for _, p := range e.pages {
-		if p.kind == page.FlagLeaf && slices.Equal(p.bucket, []string{"a"}) {
-			leaf = p
-		}
-	}
-	p := e.run(leaf.id)
-	_, v, _ := page.LeafValue(p, 0)
-	binary.LittleEndian.PutUint64(v, uint64(leaf.id))
-	binary.LittleEndian.PutUint32(v[8:], page.PageChecksum(p))
-	writeImage(t, path, e.b)
-
-	db, err = Open(path, 0o600, nil)
+	path, leaf := selfNestedImage(t)
+	db, err := Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,8 +145,8 @@ func TestBucketCycleStats(t *testing.T) {
 		return nil
 	})
 	var ce *CorruptError
-	if !errors.As(err, &ce) || ce.Page != leaf.id {
-		t.Errorf("Stats of a bucket that contains itself: %v; want ErrCorrupt naming page %d", err, leaf.id)
+	if !errors.As(err, &ce) || ce.Page != leaf {
+		t.Errorf("Stats of a bucket that contains itself: %v; want ErrCorrupt naming page %d", err, leaf)
 	}
 }
 
