@@ -36,6 +36,10 @@ func (r *reader) Run(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
 	return r.data[off : off+n : off+n], nil
 }
 
+// VerifiesRuns reports whether Run checks each run's whole checksum
+// (Walk then does not check it again).
+func (r *reader) VerifiesRuns() bool { return r.verify }
+
 func (r *reader) PageSize() int   { return r.pageSize }
 func (r *reader) TxID() page.TxID { return r.txid }
 func (r *reader) Allocate(int) (page.ID, error) {
