@@ -2,6 +2,8 @@ package btree
 
 import (
 	"bytes"
+	"fmt"
+	"math"
 
 	"github.com/foliodb/folio/page"
 )
@@ -51,7 +53,10 @@ type Cursor struct {
 	// deleted is set by Delete: the leaf index already points at the next
 	// element, so the following Next must not advance (bbolt skips one).
 	deleted bool
-	err     error
+	// leaves counts the committed leaves moved onto since the last
+	// descent from the root; maxLeaves bounds it (0: not known yet).
+	leaves, maxLeaves int
+	err               error
 	// mapping and pageSize, when Map set them, say where committed pages
 	// lie, for prefetchNext and prefetchPrev.
 	mapping  []byte
@@ -63,7 +68,7 @@ func (t *Tree) NewCursor() *Cursor { return &Cursor{t: t} }
 
 // Reset reuses c for tree t.
 func (c *Cursor) Reset(t *Tree) {
-	c.t, c.depth, c.deleted, c.err = t, 0, false, nil
+	c.t, c.depth, c.deleted, c.err, c.maxLeaves = t, 0, false, nil, 0
 	c.mapping, c.pageSize = nil, 0
 }
 
@@ -89,7 +94,7 @@ func (c *Cursor) fail(err error) {
 // pushRoot starts a descent at the root; false if the tree is empty.
 func (c *Cursor) pushRoot() bool {
 	c.depth = 0
-	c.deleted = false
+	c.deleted, c.leaves = false, 0
 	if c.err != nil {
 		return false
 	}
@@ -533,16 +538,51 @@ func (c *Cursor) Next() ([]byte, []byte, uint32) {
 		}
 		return c.current()
 	}
+	return c.nextSlow()
+}
+
+// nextSlow is Next off its fast path, kept apart so that path stays small.
+func (c *Cursor) nextSlow() ([]byte, []byte, uint32) {
 	if c.deleted {
 		c.deleted = false
 		if f := &c.stack[c.depth-1]; f.index < f.len() {
 			return c.current()
 		}
 	}
-	if !c.next() {
+	if !c.next() || !c.countLeaf() {
 		return nil, nil, 0
 	}
 	return c.current()
+}
+
+// countLeaf counts a committed leaf a scan moved onto. A valid tree's
+// committed leaves are distinct pages of the file, so a scan that meets
+// more than the file has pages is walking a file whose branches repeat a
+// child (every checksum intact: a parent records its child's checksum,
+// not that it has one parent), which would take fanout^depth leaves.
+func (c *Cursor) countLeaf() bool {
+	f := &c.stack[c.depth-1]
+	if f.n != nil {
+		return true
+	}
+	if c.leaves++; c.leaves <= c.maxLeaves {
+		return true
+	}
+	if c.maxLeaves == 0 {
+		c.maxLeaves = math.MaxInt
+		// Tx's Size: the pages its snapshot holds (and it allocated).
+		if s, ok := c.t.pages.(interface{ Size() int64 }); ok {
+			if n := s.Size() / int64(c.t.pages.PageSize()); n > 0 && n < math.MaxInt {
+				c.maxLeaves = int(n)
+			}
+		}
+		if c.leaves <= c.maxLeaves {
+			return true
+		}
+	}
+	c.fail(page.Corruptf(f.id, "leaves a scan reaches", fmt.Sprintf("at most the file's %d pages", c.maxLeaves),
+		"more (a page reached twice?)"))
+	return false
 }
 
 // Prev moves to the previous element.
@@ -561,7 +601,12 @@ func (c *Cursor) Prev() ([]byte, []byte, uint32) {
 		}
 		return c.current()
 	}
-	if !c.prev() {
+	return c.prevSlow()
+}
+
+// prevSlow is Prev off its fast path, as nextSlow.
+func (c *Cursor) prevSlow() ([]byte, []byte, uint32) {
+	if !c.prev() || !c.countLeaf() {
 		return nil, nil, 0
 	}
 	return c.current()
