@@ -27,4 +27,5 @@ var (
 	ErrSameBuckets        = tx.ErrSameBuckets
 	ErrDifferentDB        = tx.ErrDifferentDB
 	ErrMaxSizeReached     = tx.ErrMaxSizeReached
+	ErrBatchGoexit        = tx.ErrBatchGoexit
 )

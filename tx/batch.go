@@ -193,10 +193,6 @@ func (db *DB) runBatch(tx *Tx, calls []*call) {
 	}
 }
 
-// errBatchGoexit is what Batch returns to a caller whose function called
-// runtime.Goexit in another caller's goroutine, the one leading the batch.
-var errBatchGoexit = errors.New("folio: the Batch function called runtime.Goexit (t.FailNow?) in the goroutine running the batch; nothing was committed")
-
 // batchExited hands out results when the leader leaves runBatch early: a
 // function (running) called runtime.Goexit, or the commit panicked or
 // called Goexit (an OnCommit handler). The goroutine cannot be kept (a
@@ -205,7 +201,7 @@ var errBatchGoexit = errors.New("folio: the Batch function called runtime.Goexit
 // batch wait for a result that never comes.)
 //
 // A transaction still open is rolled back: a function cut short must not
-// commit as if it had returned. Its caller gets errBatchGoexit, and the
+// commit as if it had returned. Its caller gets ErrBatchGoexit, and the
 // others run their functions again alone, as after a failure (errTrySolo).
 // A transaction that committed before the exit (a handler) gives nil.
 func (db *DB) batchExited(tx *Tx, calls []*call, running int, inFn bool) {
@@ -229,7 +225,7 @@ func (db *DB) batchExited(tx *Tx, calls []*call, running int, inFn bool) {
 		case committed:
 			c.done <- nil
 		case i == running:
-			c.done <- errBatchGoexit
+			c.done <- ErrBatchGoexit
 		default:
 			c.done <- errTrySolo
 		}

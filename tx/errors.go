@@ -62,6 +62,11 @@ var (
 	ErrDifferentDB = errors.New("folio: the source and target buckets are in different database files")
 	// ErrMaxSizeReached is returned when a commit would grow the file past Options.MaxSize.
 	ErrMaxSizeReached = errors.New("folio: database reached maximum size")
+	// ErrBatchGoexit is returned by Batch to a caller whose function
+	// called runtime.Goexit (t.FailNow) in another caller's goroutine, the
+	// one running the batch: the batch was rolled back, nothing of it
+	// committed (the other callers' functions ran again alone).
+	ErrBatchGoexit = errors.New("folio: the Batch function called runtime.Goexit (t.FailNow?) in the goroutine running the batch; nothing was committed")
 )
 
 // Limits.

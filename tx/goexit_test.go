@@ -1,6 +1,7 @@
 package tx_test
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -201,7 +202,7 @@ func TestBatchGoexit(t *testing.T) {
 							t.Errorf("call 0 (the leader) returned %v; its goroutine should have exited", o.err)
 						}
 					case i == c.exiter:
-						if !o.returned || o.err == nil || !strings.Contains(o.err.Error(), "Goexit") {
+						if !o.returned || o.err == nil || !errors.Is(o.err, tx.ErrBatchGoexit) {
 							t.Errorf("call %d: %+v, want an error saying its function called Goexit", i, o)
 						}
 					case !o.returned || o.err != nil:
