@@ -58,12 +58,11 @@ func (tx *Tx) check() (problems []error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			f, ok := r.(interface{ Addr() uintptr })
-			if !ok {
+			err := faultError(r, tx.db.path, " to check it")
+			if err == nil {
 				panic(r)
 			}
-			problems = append(problems, fmt.Errorf("folio: check %s: %w: memory fault at %#x reading the mapping (file truncated or I/O error?)",
-				tx.db.path, ErrCorrupt, f.Addr()))
+			problems = append(problems, err)
 		}
 	}()
 	m := tx.snap.meta
@@ -96,9 +95,10 @@ func (tx *Tx) check() (problems []error) {
 			owner[p] = reachable
 		}
 	}
-	walkTrees(&r, m.Root, m.RootSum, true, func(id page.ID, n int, kind page.Flags) {
-		mark(id, n, kind.String()+" page")
-	}, report)
+	walkTrees(&r, m.Root, m.RootSum, true, btree.Walker{
+		Page:    func(id page.ID, n int, kind page.Flags, _ int) { mark(id, n, kind.String()+" page") },
+		Problem: report,
+	}, nil)
 	tx.checkDirectory(&r, report)
 
 	if m.Freelist == 0 {

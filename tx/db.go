@@ -355,12 +355,14 @@ func (db *DB) loadFreelist(s *snapshot) error {
 	// trusts no page whose checksum fails, whatever VerifyChecksums says:
 	// a damaged branch's child ids would free pages that are in use.
 	r.verify = true
-	walkTrees(&r, s.meta.Root, s.meta.RootSum, false, func(id page.ID, n int, kind page.Flags) { mark(id, n) },
-		func(err error) {
+	walkTrees(&r, s.meta.Root, s.meta.RootSum, false, btree.Walker{
+		Page: func(id page.ID, n int, _ page.Flags, _ int) { mark(id, n) },
+		Problem: func(err error) {
 			if walkErr == nil {
 				walkErr = err
 			}
-		})
+		},
+	}, nil)
 	if walkErr != nil {
 		return fmt.Errorf("folio: open %s: rebuilding the free list: %w", db.path, walkErr)
 	}
@@ -400,45 +402,49 @@ func (db *DB) readFreelist(r *reader, m page.Meta) ([]page.Extent, error) {
 }
 
 // walkTrees walks the bucket directory at root and every bucket under
-// it, calling visit for every run and problem for every problem.
+// it, each tree once, with w's Page, Elem and Problem as Tree.Walk calls
+// them (Elem for every element, nested bucket headers included). bucket,
+// if set, is called once for each header met, the directory's included.
 //
 // NB: a worklist, not recursion, and each tree walked once: a damaged or
 // hostile file's bucket headers may form a cycle, or share trees (a DAG
 // whose paths a walk would follow one by one, 3^24 of them for 24 levels
 // of three), and folio nests buckets as deep as a program asks, deeper
 // than any fixed limit a healthy file must stay within.
-func walkTrees(r *reader, root page.ID, sum uint32, verify bool, visit func(page.ID, int, page.Flags), problem func(error)) {
+func walkTrees(r *reader, root page.ID, sum uint32, verify bool, w btree.Walker, bucket func()) {
 	seen := map[page.ID]bool{}
-	pages := btree.NewPageSet(r.high) // each page once, across the trees too
 	work := []page.BucketHeader{{Root: root, RootSum: sum}}
+	elem := w.Elem
+	w.Seen = btree.NewPageSet(r.high) // each page once, across the trees too
+	w.Elem = func(key, stored []byte, flags uint32) {
+		if elem != nil {
+			elem(key, stored, flags)
+		}
+		if flags&page.LeafBucket == 0 {
+			return
+		}
+		nested, err := page.DecodeBucketHeader(stored, 0)
+		if err != nil {
+			w.Problem(err)
+			return
+		}
+		work = append(work, nested)
+	}
 	for len(work) > 0 {
 		h := work[len(work)-1]
 		work = work[:len(work)-1]
+		if bucket != nil {
+			bucket()
+		}
 		if h.Root == 0 {
 			continue
 		}
 		if seen[h.Root] {
-			problem(sharedTree(h.Root))
+			w.Problem(sharedTree(h.Root))
 			continue
 		}
 		seen[h.Root] = true
-		t := btree.New(r, h.Root, h.RootSum)
-		t.Walk(verify, btree.Walker{
-			Page: func(id page.ID, n int, kind page.Flags, _ int) { visit(id, n, kind) },
-			Elem: func(key, stored []byte, flags uint32) {
-				if flags&page.LeafBucket == 0 {
-					return
-				}
-				nested, err := page.DecodeBucketHeader(stored, 0)
-				if err != nil {
-					problem(err)
-					return
-				}
-				work = append(work, nested)
-			},
-			Problem: problem,
-			Seen:    pages,
-		})
+		btree.New(r, h.Root, h.RootSum).Walk(verify, w)
 	}
 }
 

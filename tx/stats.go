@@ -183,56 +183,29 @@ func (b *Bucket) Stats() BucketStats {
 		root, sum = b.tx.snap.meta.Root, b.tx.snap.meta.RootSum
 	}
 	ps := b.tx.r.pageSize
-	// NB: a worklist, and each tree once, as in walkTrees: a file's bucket
-	// headers may form a cycle or share trees, or nest past any stack.
-	seen := map[page.ID]bool{}
-	pages := btree.NewPageSet(b.tx.r.high)
-	work := []page.BucketHeader{{Root: root, RootSum: sum}}
-	for len(work) > 0 {
-		h := work[len(work)-1]
-		work = work[:len(work)-1]
-		s.BucketN++
-		if h.Root == 0 {
-			continue
-		}
-		if seen[h.Root] {
-			b.tx.fail(sharedTree(h.Root))
-			continue
-		}
-		seen[h.Root] = true
-		t := btree.New(&b.tx.r, h.Root, h.RootSum)
-		t.Walk(false, btree.Walker{
-			Page: func(id page.ID, n int, kind page.Flags, depth int) {
-				if kind != page.FlagLarge {
-					s.Depth = max(s.Depth, depth+1)
-				}
-				switch kind {
-				case page.FlagBranch:
-					s.BranchPageN++
-					s.BranchOverflowN += n - 1
-					s.BranchAlloc += n * ps
-					s.BranchInuse += runInuse(&b.tx.r, id, n, page.BranchElemSize)
-				case page.FlagLeaf:
-					s.LeafPageN++
-					s.LeafOverflowN += n - 1
-					s.LeafAlloc += n * ps
-					s.LeafInuse += runInuse(&b.tx.r, id, n, page.LeafElemSize)
-				case page.FlagLarge:
-					s.LargePageN += n
-				}
-			},
-			Elem: func(key, stored []byte, flags uint32) {
-				s.KeyN++
-				if flags&page.LeafBucket != 0 {
-					if nested, err := page.DecodeBucketHeader(stored, 0); err == nil {
-						work = append(work, nested)
-					}
-				}
-			},
-			Problem: func(err error) { b.tx.fail(err) },
-			Seen:    pages,
-		})
-	}
+	walkTrees(&b.tx.r, root, sum, false, btree.Walker{
+		Page: func(id page.ID, n int, kind page.Flags, depth int) {
+			if kind != page.FlagLarge {
+				s.Depth = max(s.Depth, depth+1)
+			}
+			switch kind {
+			case page.FlagBranch:
+				s.BranchPageN++
+				s.BranchOverflowN += n - 1
+				s.BranchAlloc += n * ps
+				s.BranchInuse += runInuse(&b.tx.r, id, n, page.BranchElemSize)
+			case page.FlagLeaf:
+				s.LeafPageN++
+				s.LeafOverflowN += n - 1
+				s.LeafAlloc += n * ps
+				s.LeafInuse += runInuse(&b.tx.r, id, n, page.LeafElemSize)
+			case page.FlagLarge:
+				s.LargePageN += n
+			}
+		},
+		Elem:    func(key, stored []byte, flags uint32) { s.KeyN++ },
+		Problem: func(err error) { b.tx.fail(err) },
+	}, func() { s.BucketN++ })
 	return s
 }
 
