@@ -3,7 +3,6 @@ package tx
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -198,15 +197,13 @@ func (tx *Tx) commitManaged() (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			re, ok := r.(runtime.Error)
-			f, isFault := r.(interface{ Addr() uintptr })
-			if !ok || !isFault || tx.db == nil {
+			if tx.db == nil {
 				panic(r)
 			}
-			path := tx.db.path
+			if err = faultError(r, tx.db.path, " to commit"); err == nil {
+				panic(r)
+			}
 			tx.end()
-			err = fmt.Errorf("%w: %s: memory fault at %#x reading the mapping to commit (file truncated or I/O error?): %v",
-				ErrCorrupt, path, f.Addr(), re)
 		}
 	}()
 	return tx.Commit()

@@ -161,13 +161,9 @@ func (tx *Tx) run(fn func(*Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			re, ok := r.(runtime.Error)
-			if f, isFault := r.(interface{ Addr() uintptr }); ok && isFault {
-				err = fmt.Errorf("%w: %s: memory fault at %#x reading the mapping (file truncated or I/O error?): %v",
-					ErrCorrupt, tx.db.path, f.Addr(), re)
-				return
+			if err = faultError(r, tx.db.path, ""); err == nil {
+				panic(r)
 			}
-			panic(r)
 		}
 	}()
 	err = fn(tx)
@@ -175,6 +171,19 @@ func (tx *Tx) run(fn func(*Tx) error) (err error) {
 		return tx.err
 	}
 	return err
+}
+
+// faultError is the ErrCorrupt for r, recovered from a memory fault
+// reading the mapping of the file at path while doing what (SetPanicOnFault
+// makes the fault a panic), or nil if r is any other panic.
+func faultError(r any, path, what string) error {
+	re, ok := r.(runtime.Error)
+	f, isFault := r.(interface{ Addr() uintptr })
+	if !ok || !isFault {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: memory fault at %#x reading the mapping%s (file truncated or I/O error?): %v",
+		ErrCorrupt, path, f.Addr(), what, re)
 }
 
 // fail records the first corruption met; the transaction then fails.
