@@ -21,6 +21,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/foliodb/folio/page"
 	"github.com/foliodb/folio/tx"
@@ -91,12 +92,18 @@ const (
 
 // Open opens the database at path, creating it with mode if it does not
 // exist. A read-write open takes an exclusive lock on the file, a
-// ReadOnly open a shared one; Options.Timeout bounds the wait (ErrTimeout).
+// ReadOnly open a shared one; Options.Timeout bounds the whole wait
+// (ErrTimeout), however often the file is replaced meanwhile.
 //
 // A new database is built beside path and linked into place once it is
 // durable, so a crash while creating leaves either no file or a valid
 // empty database, never one that Open rejects, and two openers creating
-// it at once end up sharing one file.
+// it at once end up sharing one file. On a file system without hard links
+// (vfat, some FUSE), path is first claimed with an empty file, which the
+// opener then replaces under its lock: a crash in between leaves that
+// empty file, which a read-write Open takes for no file; a read-only Open
+// refuses it (ErrInvalid) as it refuses a missing file, also while
+// another opener is creating the database.
 func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	opts := options
 	if opts == nil {
@@ -164,6 +171,13 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 	if opts.ReadOnly {
 		flag = os.O_RDONLY
 	}
+	// One deadline for the whole open: each lock attempt waits only for
+	// what is left of Timeout, as the file may be replaced again and
+	// again while we wait (each time, a new file to wait for).
+	var deadline time.Time
+	if opts.Timeout > 0 {
+		deadline = time.Now().Add(opts.Timeout)
+	}
 	for created := 0; ; {
 		// NB: checked before opening, as opening a FIFO read-only blocks
 		// until a writer comes; and a FIFO reads as empty, which a
@@ -184,10 +198,10 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("folio: open %s: %w", path, err)
 		}
-		if err := flock(f, !opts.ReadOnly, opts.Timeout); err != nil {
+		if err := lockFile(f, !opts.ReadOnly, lockWait(opts.Timeout, deadline)); err != nil {
 			_ = f.Close()
 			if errors.Is(err, errLockTimeout) {
-				return nil, fmt.Errorf("%w: %s is held by another process (waited %v)", ErrTimeout, path, opts.Timeout)
+				return nil, lockTimeout(path, opts.Timeout)
 			}
 			return nil, fmt.Errorf("folio: lock %s: %w", path, err)
 		}
@@ -202,6 +216,12 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 		}
 		if now, err := os.Stat(path); err != nil || !os.SameFile(fi, now) {
 			_ = f.Close() // replaced (or removed) while we waited: again
+			// NB: past the deadline, each attempt tries the lock once,
+			// and a file replaced every time it is let go would keep
+			// us here for ever.
+			if opts.Timeout != 0 && !time.Now().Before(deadline) {
+				return nil, lockTimeout(path, opts.Timeout)
+			}
 			continue
 		}
 		// A zero-length file (made by a user, or left by an older tool) is
@@ -218,6 +238,31 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 		}
 		return f, nil
 	}
+}
+
+// hardLink is os.Link, a variable so that a test can take hard links
+// away, as vfat does (openfix_link_test.go).
+var hardLink = os.Link
+
+// lockFile is flock, a variable so that a test can replace the file while
+// Open waits for its lock (openfix_lock_test.go).
+var lockFile = flock
+
+// lockWait is how long a lock attempt may wait, for Options.Timeout
+// timeout and the open's deadline: what is left of the timeout, or one
+// try (-1) once it is spent. REQUIRES: deadline is set if timeout > 0.
+func lockWait(timeout time.Duration, deadline time.Time) time.Duration {
+	if timeout <= 0 {
+		return timeout // 0 waits for ever, and a negative one tries once
+	}
+	if left := time.Until(deadline); left > 0 {
+		return left
+	}
+	return -1
+}
+
+func lockTimeout(path string, timeout time.Duration) error {
+	return fmt.Errorf("%w: %s is held by another process (waited %v)", ErrTimeout, path, timeout)
 }
 
 func notRegular(path string, fi os.FileInfo) error {
@@ -255,11 +300,14 @@ func create(path string, mode os.FileMode, pageSize int, replace bool) error {
 		if replace {
 			err = os.Rename(tmp, path)
 		} else {
-			err = os.Link(tmp, path)
+			err = hardLink(tmp, path)
 			if err != nil && !errors.Is(err, os.ErrExist) {
 				// No hard links here (vfat, some FUSE): claim path with an
 				// empty file instead, which the caller then replaces
-				// under its lock.
+				// under its lock, as any zero-length file (openFile). The
+				// image written aside goes unused: renaming it to path
+				// instead could replace a database another opener
+				// created, and perhaps wrote to, meanwhile.
 				var e *os.File
 				if e, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode); err == nil {
 					err = e.Close()

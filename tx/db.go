@@ -248,16 +248,39 @@ func (db *DB) mapLocked(size int64) (*view, error) {
 // pages that fail their checks is corruption, not a crash artifact (its
 // pages were durable before it was written, invariant 2), and fails Open
 // rather than silently serving an older state.
+//
+// Two meta pages that both decode must agree on the page size, and meta
+// page 1 must sit at the offset of the size it says. folio writes both
+// metas at create with one page size (InitialImage), and so does a copy
+// (Tx.WriteTo); every commit writes one at the page size open found. No
+// crash leaves metas that disagree, so a file whose metas do is
+// damaged or hostile. Neither reading is safe (the page size decides
+// where every page is), so Open fails with ErrCorrupt naming both sizes
+// rather than trusting the meta with the higher txid.
 func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 	m0, err0 := page.DecodeMeta(data, 0)
 	var m1 page.Meta
 	var err1 error = ErrInvalid
 	if err0 == nil {
+		// NB: DecodeMeta checked that the page size fits in data.
 		m1, err1 = page.DecodeMeta(data[m0.PageSize:], 1)
+		if err1 == nil && m1.PageSize != m0.PageSize {
+			return page.Meta{}, fmt.Errorf("folio: open %s: the meta pages disagree on the page size (meta page 0: %d, meta page 1: %d): %w",
+				db.path, m0.PageSize, m1.PageSize, page.Corruptf(1, "meta page size",
+					fmt.Sprintf("%d bytes (meta page 0's)", m0.PageSize), fmt.Sprintf("%d bytes", m1.PageSize)))
+		}
 	} else {
 		// Slot 0 is unreadable: find slot 1 at each possible page size.
+		// The first meta page that decodes must be at the offset of its
+		// own page size: one found elsewhere lies inside page 0 or where
+		// a page-1 meta of its size was not, written by no folio.
 		for size := page.MinPageSize; size <= page.MaxPageSize && 2*size <= len(data); size *= 2 {
 			if m1, err1 = page.DecodeMeta(data[size:], 1); err1 == nil {
+				if int(m1.PageSize) != size {
+					return page.Meta{}, fmt.Errorf("folio: open %s: meta page 0 unusable (%v), and meta page 1, found at offset %d (page size %d), says page size %d: %w",
+						db.path, err0, size, size, m1.PageSize, page.Corruptf(1, "meta page size",
+							fmt.Sprintf("%d bytes (its offset)", size), fmt.Sprintf("%d bytes", m1.PageSize)))
+				}
 				break
 			}
 		}
