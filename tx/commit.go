@@ -30,7 +30,8 @@ import (
 // step 5 completes before step 6 starts (2); a failure before step 6
 // changes nothing a reader or a reopen can see, and the DB's freelist is
 // the transaction's clone only after step 6 succeeds (5). A failed sync
-// is sticky: the DB then refuses writes (ErrSyncFailed).
+// is sticky: the DB then refuses writes (ErrSyncFailed). So is a failed
+// meta write whose slot could not be restored (writeMeta).
 func (tx *Tx) Commit() (err error) {
 	switch {
 	case tx.managed:
@@ -119,6 +120,7 @@ func (tx *Tx) Commit() (err error) {
 	// Steps 4 to 6.
 	sortDirty(tx.dirty)
 	var lsn uint64
+	var slot int // the meta slot a direct commit wrote
 	switch {
 	case tx.replay:
 		if err := db.writeRuns(tx.dirty); err != nil {
@@ -129,7 +131,7 @@ func (tx *Tx) Commit() (err error) {
 			return err
 		}
 	default:
-		if err := tx.commitDirect(); err != nil {
+		if slot, err = tx.commitDirect(); err != nil {
 			return err
 		}
 	}
@@ -143,6 +145,16 @@ func (tx *Tx) Commit() (err error) {
 		db.wal.held = tx.held
 	}
 	db.head = s
+	if !logged {
+		// The meta slot, and in WAL mode the checkpoint's txid, change
+		// with the snapshot they describe, under the same lock: Info
+		// reads them together, and never a checkpoint past the
+		// published txid, nor the slot of a meta not yet published.
+		db.metaSlot = slot
+		if db.wal.log != nil {
+			db.wal.ckptTxID = tx.meta.TxID
+		}
+	}
 	if !logged || tx.replay {
 		db.publishLocked(s)
 	}
@@ -159,9 +171,10 @@ func (tx *Tx) Commit() (err error) {
 		// Sync and publish under the write lock, then checkpoint.
 		err := db.syncLogged(s, lsn)
 		if err == nil {
-			if cerr := db.checkpointLocked(); cerr != nil {
+			if cerr := db.checkpointAfterCommit(); cerr != nil {
 				// The commit is durable in the log; a failed checkpoint
-				// sync has already stopped further writes (ErrSyncFailed).
+				// sync, or a fault, has already stopped further writes
+				// (ErrSyncFailed).
 				db.logf("folio: %s: checkpoint after txid %d: %v", db.path, tx.meta.TxID, cerr)
 			}
 		}
@@ -209,6 +222,35 @@ func (tx *Tx) commitManaged() (err error) {
 	return tx.Commit()
 }
 
+// checkpointAfterCommit is the checkpoint a logged commit runs once it
+// is durable and published (Commit), under a fault guard of its own: a
+// memory fault reading the mapping in it (a file truncated underneath)
+// becomes the checkpoint's error, not the commit's. Otherwise it would
+// reach commitManaged, which would report ErrCorrupt, and a Batch hand
+// it to every caller, for a commit that happened.
+//
+// NB: what the checkpoint had written when the fault came is unknown
+// (its pages, its meta, the log's truncation), and the mapping no longer
+// matches the file: as after a failed sync, the DB refuses writes until
+// reopened (ErrSyncFailed); the log still holds every commit. REQUIRES:
+// the write lock.
+func (db *DB) checkpointAfterCommit() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if err = faultError(r, db.path, " to checkpoint"); err == nil {
+				panic(r)
+			}
+			db.mu.Lock()
+			if db.failed == nil {
+				db.failed = err
+			}
+			db.mu.Unlock()
+		}
+	}()
+	return db.checkpointLocked()
+}
+
 // removeRun takes the pages [id, id+n) out of sorted, merged extents:
 // what allocating them did to the free set. A run past every extent
 // (taken at the end of the file) changes nothing.
@@ -240,8 +282,11 @@ const freelistSlack = 20
 // sync them, then write and sync the meta. In WAL mode it serves commits
 // too big for a log record, and is then a checkpoint: the sync covers
 // every page written since the last checkpoint, unsynced pages of logged
-// commits included.
-func (tx *Tx) commitDirect() error {
+// commits included. It returns the meta slot it wrote, which becomes
+// DB.metaSlot (and the txid DB.wal.ckptTxID) when the commit is
+// published (Commit, step 7). NB: nothing between the two may fail: the
+// next meta goes into the slot DB.metaSlot does not name.
+func (tx *Tx) commitDirect() (slot int, err error) {
 	db := tx.db
 	// Logged commits still waiting for their sync come first: this meta
 	// follows theirs, and the log truncation below must not race them.
@@ -249,10 +294,10 @@ func (tx *Tx) commitDirect() error {
 	// fails too (TestWALDirectCommitAfterFailedSync).
 	db.wal.inflight.Wait()
 	if err := db.syncFailed(); err != nil {
-		return err
+		return 0, err
 	}
 	if err := db.writeRuns(tx.dirty); err != nil {
-		return err
+		return 0, err
 	}
 	sync := !db.NoSync
 	// NB: in WAL mode a checkpoint syncs even when it wrote nothing (no
@@ -271,17 +316,14 @@ func (tx *Tx) commitDirect() error {
 			end = int64(last.id)*int64(tx.r.pageSize) + int64(len(last.run))
 		}
 		if err := db.syncRange(first, end-first); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	if err := db.writeMeta(&tx.meta, sync); err != nil {
-		return err
+	if slot, err = db.writeMeta(&tx.meta, sync); err != nil {
+		return 0, err
 	}
 	if db.wal.log != nil {
 		db.wal.unsyncedLo, db.wal.unsyncedHi = 0, 0
-		db.mu.Lock()
-		db.wal.ckptTxID = tx.meta.TxID
-		db.mu.Unlock()
 		db.wal.ckptTime = time.Now()
 		db.wal.appended = 0
 		db.wal.logical = false
@@ -294,7 +336,7 @@ func (tx *Tx) commitDirect() error {
 			db.logf("%v", err)
 		}
 	}
-	return nil
+	return slot, nil
 }
 
 // appendLogged is steps 4 and 5 in WAL mode: the pages go to the file

@@ -50,14 +50,12 @@ func (db *DB) Info() (Info, error) {
 	if db.wal.log != nil {
 		in.WAL = true
 		in.LogBytes = db.wal.log.Size()
-		// NB: a checkpoint records its txid before its commit is
-		// published: until then Info shows the published state, which
-		// the file holds whole (LogPending 0), not a CheckpointTxID past
-		// TxID and -1 commits pending.
-		in.CheckpointTxID = min(db.wal.ckptTxID, s.meta.TxID)
+		// INVARIANT: a checkpoint's txid and meta slot change as its
+		// commit is published, under mu (Commit, step 7): they are the
+		// published snapshot's, so LogPending is never negative.
+		in.CheckpointTxID = db.wal.ckptTxID
 		in.LogPending = int(s.meta.TxID - in.CheckpointTxID)
 		in.Replayed, in.ReplayedTxID = db.wal.replayed, db.wal.replayedTxID
-		in.MetaSlot = db.metaSlot
 	}
 	if db.freelist != nil {
 		in.FreePages = int(db.freelist.FreeCount())

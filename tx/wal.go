@@ -42,9 +42,13 @@ var ErrLogPending = errors.New("folio: the write-ahead log holds commits not yet
 
 // walState is the DB's write-ahead-log state, touched under the write lock.
 type walState struct {
-	log       Log
-	lastLSN   uint64    // LSN of the last record appended
-	ckptTxID  page.TxID // txid of the meta last written durably to the file
+	log     Log
+	lastLSN uint64 // LSN of the last record appended
+	// ckptTxID is the txid of the meta last written durably to the file.
+	// A commit sets it under mu as it publishes that meta (Commit, step
+	// 7), so that Info reads it with the snapshot: never past the
+	// published txid.
+	ckptTxID  page.TxID
 	ckptTime  time.Time
 	ckptBytes int64 // record bytes appended since a checkpoint that trigger one
 	appended  int64 // record bytes appended since the last checkpoint
@@ -192,9 +196,11 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	if err := db.st.SyncRange(0, int64(cur.High)*int64(ps)); err != nil {
 		return page.Meta{}, fmt.Errorf("folio: open %s: sync after replay: %w", db.path, err)
 	}
-	if err := db.writeMeta(&cur, true); err != nil {
+	slot, err := db.writeMeta(&cur, true)
+	if err != nil {
 		return page.Meta{}, err
 	}
+	db.metaSlot = slot // nothing is published yet: no Info reads it
 	db.logf("folio: %s: replayed %d transactions from the log, now at txid %d", db.path, replayed, cur.TxID)
 	if db.wal.opsPending {
 		return cur, nil // replayOps truncates the log once it is done
@@ -397,7 +403,24 @@ func (db *DB) replayOps() error {
 
 // writeMeta writes m into the meta slot that does not hold the current
 // meta, so that a torn write leaves the current one intact, and syncs it.
-func (db *DB) writeMeta(m *page.Meta, sync bool) error {
+// It returns that slot; the caller makes it DB.metaSlot (under mu once
+// the DB is open: Info reads it).
+//
+// A failed write may have put part or all of m in the page cache, and so
+// on disk: a meta with a valid checksum naming the pages of a commit that
+// failed. Those pages go back to the free set; the next commit (a retry)
+// would overwrite them before its own meta replaced that slot, and a
+// crash in between would leave a valid meta naming overwritten pages
+// (invariant 1), as would Close, which cuts the file's tail where they
+// may be. So the slot is rewritten at once with the meta the other slot
+// holds, and synced (restoreMeta); if that fails too, the DB refuses
+// writes as after a failed sync (ErrSyncFailed; Close then keeps the
+// tail). Rejected: keeping the failed commit's pages out of the free set
+// until a later meta is durable. That state would have to reach the next
+// commit and Close, pages past the high water mark are in no free set to
+// be kept out of, and until then a crash could open the failed commit as
+// if it had committed; here that window closes at the restoring sync.
+func (db *DB) writeMeta(m *page.Meta, sync bool) (int, error) {
 	if db.metaBuf == nil {
 		db.metaBuf = make([]byte, db.pageSize)
 	}
@@ -406,16 +429,51 @@ func (db *DB) writeMeta(m *page.Meta, sync bool) error {
 	slot := 1 - db.metaSlot
 	page.EncodeMeta(buf, page.ID(slot), m)
 	if err := db.st.WriteAt([][]byte{buf}, int64(slot)*int64(db.pageSize)); err != nil {
-		return fmt.Errorf("folio: %s: write meta: %w", db.path, err)
+		err = fmt.Errorf("folio: %s: write meta: %w", db.path, err)
+		if rerr := db.restoreMeta(slot, sync); rerr != nil {
+			db.mu.Lock()
+			if db.failed == nil {
+				db.failed = rerr
+			}
+			db.mu.Unlock()
+			return 0, fmt.Errorf("%w; then restoring meta page %d: %v (%w)", err, slot, rerr, ErrSyncFailed)
+		}
+		return 0, err
 	}
 	if sync {
 		if err := db.syncRange(int64(slot)*int64(db.pageSize), int64(db.pageSize)); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	db.mu.Lock() // Info reads it
-	db.metaSlot = slot
-	db.mu.Unlock()
+	return slot, nil
+}
+
+// restoreMeta writes into meta slot slot, after a failed write of a new
+// meta there, the meta the other slot holds (the file's current one, as
+// the page cache has it), and syncs it if sync is set. Both slots then
+// hold the same meta; open takes either. REQUIRES: the write lock.
+func (db *DB) restoreMeta(slot int, sync bool) error {
+	ps := db.pageSize
+	v, err := db.st.Map(int64(2 * ps))
+	if err != nil {
+		return err
+	}
+	cur := 1 - slot
+	m, err := page.DecodeMeta(v.Bytes()[cur*ps:(cur+1)*ps], page.ID(cur))
+	if cerr := v.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("reading meta page %d: %w", cur, err)
+	}
+	buf := db.metaBuf
+	page.EncodeMeta(buf, page.ID(slot), &m)
+	if err := db.st.WriteAt([][]byte{buf}, int64(slot)*int64(ps)); err != nil {
+		return err
+	}
+	if sync {
+		return db.syncRange(int64(slot)*int64(ps), int64(ps))
+	}
 	return nil
 }
 
@@ -470,8 +528,19 @@ func (db *DB) checkpointLocked() error {
 	if err := db.beginWriteLocked(tx); err != nil {
 		return err
 	}
+	if checkpointHook != nil {
+		checkpointHook(tx)
+	}
 	return tx.Commit()
 }
+
+// checkpointHook, if set, runs in each checkpoint's transaction before it
+// commits. Only tests set it (export_ckpt_test.go), to make a checkpoint
+// meet a memory fault (checkpointAfterCommit): a checkpoint changes no
+// tree and frees no run whose header it would read (the logged commit
+// before it freed the free list's run), so no file truncated under it
+// makes today's checkpoint fault.
+var checkpointHook func(*Tx)
 
 // checkpointDue reports whether the log has grown or aged enough for a
 // checkpoint. REQUIRES: the write lock.
