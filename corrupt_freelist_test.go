@@ -29,6 +29,7 @@ func TestDamagedFreelistRebuilt(t *testing.T) {
 	}
 	in, _ := db.Info()
 	db.Close()
+	stripCommitRuns(t, path) // damage, not a torn commit
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)

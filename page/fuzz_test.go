@@ -27,6 +27,10 @@ func FuzzDecodeMeta(f *testing.F) {
 		EncodeMeta(p, 1, &Meta{PageSize: uint32(ps), Root: 3, RootSum: 7, Freelist: 4, FreelistSum: 9, High: 5, TxID: 41})
 		f.Add(p, false)
 		f.Add(p[:ps/2], true)
+		q := make([]byte, 2*ps)
+		EncodeMetaCommit(q, 1, &Meta{PageSize: uint32(ps), Root: 3, RootSum: 7, High: 5, TxID: 41},
+			[]CommitRun{{ID: 3, Pages: 1, Sum: 7}, {ID: 4, Pages: 1, Sum: 9}})
+		f.Add(q, false)
 	}
 	f.Fuzz(func(t *testing.T, p []byte, reseal bool) {
 		if len(p) > 4*MinPageSize { // longer inputs only slow the fuzzer down
@@ -43,11 +47,19 @@ func FuzzDecodeMeta(f *testing.F) {
 			if err != nil {
 				continue
 			}
+			runs := MetaCommitRuns(p, nil)
 			q := make([]byte, m.PageSize)
-			EncodeMeta(q, id, &m)
+			EncodeMetaCommit(q, id, &m, runs)
 			if !bytes.Equal(q, p[:m.PageSize]) {
 				t.Fatalf("DecodeMeta accepted a page that encodes differently: %+v\ngot  %x\nwant %x", m, p[:m.PageSize], q)
 			}
+			for _, r := range runs {
+				if r.ID < 2 || r.ID >= m.High || r.Pages == 0 || uint64(r.ID)+uint64(r.Pages) > uint64(m.High) {
+					t.Fatalf("DecodeMeta accepted a listed run outside [2, %d): %+v", m.High, r)
+				}
+			}
+			// The input as a file: checking the runs must not panic.
+			_ = VerifyCommit(p, int(m.PageSize), &m, runs)
 		}
 	})
 }

@@ -19,13 +19,32 @@ import (
 //	 64     8  freelist page (0 = not persisted; rebuilt on open)
 //	 72     8  high water: pages in use, [0, high) is the file's extent
 //	 80     8  txid (also in the header)
-//	 88
+//	 88     4  commit runs: how many runs this commit wrote, listed below
+//	           (0: its pages were durable before this meta was written)
+//	 92     4  zero
+//	 96        commit runs, 16 bytes each: page u64 | pages u32 | checksum u32
+//
+// A commit whose runs fit in its meta page writes pages and meta and
+// syncs once; its list lets Open tell whether all of them reached the
+// disk (VerifyCommit) and fall back to the other meta if not.
 const (
 	Magic   uint32 = 0xF011_0DB1
 	Version uint32 = 1
 
-	metaSize = 88
+	metaSize      = 88
+	commitRunsOff = 96
+	commitRunSize = 16
 )
+
+// CommitRun is a run a commit wrote, as its meta page lists it.
+type CommitRun struct {
+	ID    ID
+	Pages uint32
+	Sum   uint32
+}
+
+// MaxCommitRuns is how many runs a meta page of pageSize bytes can list.
+func MaxCommitRuns(pageSize int) int { return (pageSize - commitRunsOff) / commitRunSize }
 
 // Meta is the decoded meta page: everything a snapshot needs.
 type Meta struct {
@@ -45,8 +64,19 @@ var (
 )
 
 // EncodeMeta writes m into the page buffer p (one page) at slot id.
-func EncodeMeta(p []byte, id ID, m *Meta) {
+func EncodeMeta(p []byte, id ID, m *Meta) { EncodeMetaCommit(p, id, m, nil) }
+
+// EncodeMetaCommit is EncodeMeta with the runs the commit wrote listed.
+// REQUIRES: len(runs) <= MaxCommitRuns(len(p)).
+func EncodeMetaCommit(p []byte, id ID, m *Meta, runs []CommitRun) {
 	clear(p)
+	binary.LittleEndian.PutUint32(p[metaSize:], uint32(len(runs)))
+	for i, r := range runs {
+		e := p[commitRunsOff+i*commitRunSize:]
+		binary.LittleEndian.PutUint64(e, uint64(r.ID))
+		binary.LittleEndian.PutUint32(e[8:], r.Pages)
+		binary.LittleEndian.PutUint32(e[12:], r.Sum)
+	}
 	PutHeader(p, id, m.TxID, FlagMeta, 0, 0)
 	b := p[HeaderSize:]
 	binary.LittleEndian.PutUint32(b[0:], Magic)
@@ -91,8 +121,16 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 	}
 	// Everything EncodeMeta leaves zero must be zero, so a page decodes
 	// only one way.
+	runs := 0
+	if int(ps) >= commitRunsOff {
+		runs = int(binary.LittleEndian.Uint32(p[metaSize:]))
+	}
+	if runs > MaxCommitRuns(int(ps)) {
+		return m, corruptInt(id, "meta commit runs", fmt.Sprintf("<= %d", MaxCommitRuns(int(ps))), runs)
+	}
 	if PageCount(p) != 0 || PageOverflow(p) != 0 || binary.LittleEndian.Uint32(p[offOverflow+4:]) != 0 ||
-		binary.LittleEndian.Uint32(b[12:]) != 0 || !allZero(p[metaSize:ps]) {
+		binary.LittleEndian.Uint32(b[12:]) != 0 || (runs == 0 && !allZero(p[metaSize:ps])) ||
+		(runs > 0 && (binary.LittleEndian.Uint32(p[metaSize+4:]) != 0 || !allZero(p[commitRunsOff+runs*commitRunSize:ps]))) {
 		return m, Corruptf(id, "meta page reserved bytes", "zero", "not zero")
 	}
 	m = Meta{
@@ -111,7 +149,63 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 		(m.Freelist != 0 && (m.Freelist < 2 || m.Freelist >= m.High)) {
 		return m, corruptInt(id, "meta page ids", fmt.Sprintf("root, freelist in [2, %d)", m.High), fmt.Sprintf("root %d, freelist %d", m.Root, m.Freelist))
 	}
+	for _, r := range MetaCommitRuns(p, nil) {
+		// NB: compare without adding: ID and Pages come from the file.
+		if r.ID < 2 || r.ID >= m.High || r.Pages == 0 || uint64(r.Pages) > uint64(m.High-r.ID) {
+			return m, corruptInt(id, "meta commit run", fmt.Sprintf("pages in [2, %d)", m.High), fmt.Sprintf("%d pages at %d", r.Pages, r.ID))
+		}
+	}
 	return m, nil
+}
+
+// MetaCommitRuns appends the runs a meta page lists to dst.
+// REQUIRES: p decoded (DecodeMeta) without error.
+func MetaCommitRuns(p []byte, dst []CommitRun) []CommitRun {
+	ps := int(binary.LittleEndian.Uint32(p[HeaderSize+8:]))
+	if ps < commitRunsOff {
+		return dst
+	}
+	n := min(int(binary.LittleEndian.Uint32(p[metaSize:])), MaxCommitRuns(ps))
+	for i := range n {
+		e := p[commitRunsOff+i*commitRunSize:]
+		dst = append(dst, CommitRun{
+			ID:    ID(binary.LittleEndian.Uint64(e)),
+			Pages: binary.LittleEndian.Uint32(e[8:]),
+			Sum:   binary.LittleEndian.Uint32(e[12:]),
+		})
+	}
+	return dst
+}
+
+// VerifyCommit checks that every run a meta lists is on the disk as that
+// commit wrote it: its header names its page and the commit's txid, and
+// its bytes match the listed checksum. data is the file from page 0.
+// An error names the first run that is not.
+func VerifyCommit(data []byte, pageSize int, m *Meta, runs []CommitRun) error {
+	for _, r := range runs {
+		off := uint64(r.ID) * uint64(pageSize)
+		n := uint64(r.Pages) * uint64(pageSize)
+		if off > uint64(len(data)) || n > uint64(len(data))-off {
+			return corruptInt(r.ID, "commit run beyond end of file", fmt.Sprintf("%d pages", r.Pages), fmt.Sprintf("%d bytes in the file", len(data)))
+		}
+		run := data[off : off+n]
+		if got := PageID(run); got != r.ID {
+			return corruptInt(r.ID, "page id in header of a run the last commit wrote", r.ID, got)
+		}
+		if got := PageTxID(run); got != m.TxID {
+			return corruptInt(r.ID, "txid of a run the last commit wrote", m.TxID, got)
+		}
+		if got := uint64(PageOverflow(run)) + 1; got != uint64(r.Pages) {
+			return corruptInt(r.ID, "pages of a run the last commit wrote", r.Pages, got)
+		}
+		if got := PageChecksum(run); got != r.Sum {
+			return corruptInt(r.ID, "checksum of a run the last commit wrote", fmt.Sprintf("%#08x", r.Sum), fmt.Sprintf("%#08x", got))
+		}
+		if err := VerifyChecksum(run, r.ID, r.Sum); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func allZero(b []byte) bool {

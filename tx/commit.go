@@ -27,7 +27,9 @@ import (
 //
 // Invariants kept (DESIGN.md): pages are only allocated from released
 // extents, never from pages a reader or the fallback meta can reach (1);
-// step 5 completes before step 6 starts (2); a failure before step 6
+// step 5 completes before step 6 starts (2), except in a commit whose
+// meta lists every run it wrote (commitOneSync): one sync covers steps 5
+// and 6, and Open verifies the list instead; a failure before step 6
 // changes nothing a reader or a reopen can see, and the DB's freelist is
 // the transaction's clone only after step 6 succeeds (5). A failed sync
 // is sticky: the DB then refuses writes (ErrSyncFailed). So is a failed
@@ -279,7 +281,9 @@ const maxKeptExtents = 64 << 10
 const freelistSlack = 20
 
 // commitDirect is steps 4 to 6 of the default protocol: write the pages,
-// sync them, then write and sync the meta. In WAL mode it serves commits
+// sync them, then write and sync the meta (or, when its runs fit in the
+// meta's list outside WAL mode, sync pages and meta at once:
+// commitOneSync). In WAL mode it serves commits
 // too big for a log record, and is then a checkpoint: the sync covers
 // every page written since the last checkpoint, unsynced pages of logged
 // commits included. It returns the meta slot it wrote, which becomes
@@ -296,10 +300,13 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 	if err := db.syncFailed(); err != nil {
 		return 0, err
 	}
+	sync := !db.NoSync
+	if sync && db.wal.log == nil && len(tx.dirty) > 0 && len(tx.dirty) <= page.MaxCommitRuns(tx.r.pageSize) {
+		return tx.commitOneSync()
+	}
 	if err := db.writeRuns(tx.dirty); err != nil {
 		return 0, err
 	}
-	sync := !db.NoSync
 	// NB: in WAL mode a checkpoint syncs even when it wrote nothing (no
 	// free list with NoFreelistSync): the file holds the unsynced pages
 	// of the logged commits its meta will point to (invariant 2), all in
@@ -335,6 +342,37 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 		if err := db.appendAnchor(&tx.meta); err != nil {
 			db.logf("%v", err)
 		}
+	}
+	return slot, nil
+}
+
+// commitOneSync is steps 4 to 6 for a commit whose runs fit in the list
+// of its meta page: it writes the runs and the meta listing them, then
+// syncs once, where the two-sync protocol syncs the pages before it
+// writes the meta. A crash before that sync can leave the meta on disk
+// without some of its pages; Open checks the listed runs against their
+// checksums (page.VerifyCommit) and uses the other meta if one is not
+// whole. That meta's pages are intact: this commit wrote only pages free
+// in its state (copy-on-write). One sync instead of two: a one-put
+// commit's p50 went from ~0.46 to ~0.3 ms here (README, "Performance").
+func (tx *Tx) commitOneSync() (slot int, err error) {
+	db := tx.db
+	if err := db.writeRuns(tx.dirty); err != nil {
+		return 0, err
+	}
+	runs := db.commitRuns[:0]
+	for _, r := range tx.dirty {
+		runs = append(runs, page.CommitRun{ID: r.id, Pages: uint32(len(r.run) / tx.r.pageSize), Sum: page.PageChecksum(r.run)})
+	}
+	db.commitRuns = runs
+	if slot, err = db.writeMetaCommit(&tx.meta, runs, false); err != nil {
+		return 0, err
+	}
+	// tx.dirty is sorted: the range from the meta slots to the last run
+	// holds every page this commit wrote.
+	last := tx.dirty[len(tx.dirty)-1]
+	if err := db.syncRange(0, int64(last.id)*int64(tx.r.pageSize)+int64(len(last.run))); err != nil {
+		return 0, err
 	}
 	return slot, nil
 }

@@ -100,6 +100,7 @@ type DB struct {
 	freelistRun freelistRun
 	extents     []page.Extent
 	metaBuf     []byte
+	commitRuns  []page.CommitRun // reused by commitOneSync
 
 	batchMu sync.Mutex
 	batch   *batch // calls queued for the next batch transaction
@@ -244,10 +245,12 @@ func (db *DB) mapLocked(size int64) (*view, error) {
 // chooseMeta reads both meta pages and returns the valid one with the
 // higher txid. A meta page that does not decode (torn or zeroed by a crash
 // during its write) makes Open use the other one; that fallback is noted
-// in Stats and logged, never silent. A meta that decodes but points at
-// pages that fail their checks is corruption, not a crash artifact (its
-// pages were durable before it was written, invariant 2), and fails Open
-// rather than silently serving an older state.
+// in Stats and logged, never silent. So does a newest meta listing runs
+// (a one-sync commit) that did not all reach the disk. Otherwise a meta
+// that decodes but points at pages that fail their checks is corruption,
+// not a crash artifact (its pages were durable before it was written,
+// invariant 2), and fails Open rather than silently serving an older
+// state.
 //
 // Two meta pages that both decode must agree on the page size, and meta
 // page 1 must sit at the offset of the size it says. folio writes both
@@ -289,15 +292,28 @@ func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 	switch {
 	case err0 == nil && err1 == nil:
 		m, db.metaSlot = m0, 0
+		older := m1
 		if m1.TxID > m0.TxID {
-			m, db.metaSlot = m1, 1
+			m, db.metaSlot, older = m1, 1, m0
+		}
+		if verr := db.verifyCommit(data, m, db.metaSlot); verr != nil {
+			// A one-sync commit torn by a crash: it was never
+			// acknowledged, and the older meta's pages are intact.
+			slot := 1 - db.metaSlot
+			if err := db.checkOlderMeta(data, older, slot); err != nil {
+				return page.Meta{}, fmt.Errorf("folio: open %s: %w (the older meta page %d: %v)", db.path, verr, slot, err)
+			}
+			db.metaSlot = slot
+			db.fallback = fmt.Sprintf("meta page %d names txid %d, whose commit did not reach the disk whole (%v); opened txid %d from meta page %d", 1-slot, m.TxID, verr, older.TxID, slot)
+			db.logf("folio: %s: %s", db.path, db.fallback)
+			return older, nil
 		}
 	case err0 == nil || err1 == nil:
 		m, bad, badErr := m0, 1, err1
 		if err1 == nil {
 			m, bad, badErr = m1, 0, err0
 		}
-		if err := db.checkMeta(data, m); err != nil {
+		if err := db.checkOlderMeta(data, m, 1-bad); err != nil {
 			return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, err)
 		}
 		db.metaSlot = 1 - bad
@@ -322,6 +338,27 @@ func firstVersionErr(a, b error) error {
 		return a
 	}
 	return b
+}
+
+// verifyCommit checks the runs the meta in slot lists, if any: a commit
+// that synced its pages and meta together (commitOneSync) is whole only
+// if all of them reached the disk.
+func (db *DB) verifyCommit(data []byte, m page.Meta, slot int) error {
+	runs := page.MetaCommitRuns(data[slot*int(m.PageSize):], db.commitRuns[:0])
+	if len(runs) == 0 {
+		return nil
+	}
+	return page.VerifyCommit(data, int(m.PageSize), &m, runs)
+}
+
+// checkOlderMeta is checkMeta and verifyCommit for a meta Open falls back
+// to. Its commit was acknowledged before the newer one began, so a run
+// it lists that fails is damage, not a crash.
+func (db *DB) checkOlderMeta(data []byte, m page.Meta, slot int) error {
+	if err := db.verifyCommit(data, m, slot); err != nil {
+		return err
+	}
+	return db.checkMeta(data, m)
 }
 
 // checkMeta checks what a meta points at before it is trusted: the file

@@ -421,13 +421,18 @@ func (db *DB) replayOps() error {
 // be kept out of, and until then a crash could open the failed commit as
 // if it had committed; here that window closes at the restoring sync.
 func (db *DB) writeMeta(m *page.Meta, sync bool) (int, error) {
+	return db.writeMetaCommit(m, nil, sync)
+}
+
+// writeMetaCommit is writeMeta for a meta listing runs, the runs its
+// commit wrote (commitOneSync); nil for one whose pages are durable.
+func (db *DB) writeMetaCommit(m *page.Meta, runs []page.CommitRun, sync bool) (int, error) {
 	if db.metaBuf == nil {
 		db.metaBuf = make([]byte, db.pageSize)
 	}
 	buf := db.metaBuf
-	clear(buf)
 	slot := 1 - db.metaSlot
-	page.EncodeMeta(buf, page.ID(slot), m)
+	page.EncodeMetaCommit(buf, page.ID(slot), m, runs)
 	if err := db.st.WriteAt([][]byte{buf}, int64(slot)*int64(db.pageSize)); err != nil {
 		err = fmt.Errorf("folio: %s: write meta: %w", db.path, err)
 		if rerr := db.restoreMeta(slot, sync); rerr != nil {
