@@ -118,6 +118,8 @@ it even then.`,
 				return usagef("--value-size %d: want 0 to 64 MiB", cfg.ValueSize)
 			case cfg.Batch < 1:
 				return usagef("--batch %d: want at least 1", cfg.Batch)
+			case checkPageSizeFlag(cfg.PageSize) != nil:
+				return checkPageSizeFlag(cfg.PageSize)
 			case cfg.DurableCommits < 0:
 				return usagef("--durable-commits %d: want 0 (skip) or more", cfg.DurableCommits)
 			case cfg.RWTime < 0:
@@ -335,7 +337,9 @@ func (b *bencher) load(name string, bucket []byte, per int, counter func(uint64)
 		lat = append(lat, time.Since(t0))
 		prog.Add(int64(hi - lo))
 	}
-	b.result(benchResult{Name: name, What: what, Ops: int64(n), Unit: "keys"}, time.Since(start), b.kvBytes(int64(n)), lat)
+	el := time.Since(start)
+	prog.Done() // erase the bar first: stdout may be the same terminal
+	b.result(benchResult{Name: name, What: what, Ops: int64(n), Unit: "keys"}, el, b.kvBytes(int64(n)), lat)
 	return nil
 }
 
@@ -376,7 +380,9 @@ func (b *bencher) reads(name string, n, per int, what string) error {
 		}
 		prog.Add(int64(m))
 	}
-	b.result(benchResult{Name: name, What: what, Ops: int64(n), Unit: "reads"}, time.Since(start), b.kvBytes(int64(n)), nil)
+	el := time.Since(start)
+	prog.Done() // erase the bar first: stdout may be the same terminal
+	b.result(benchResult{Name: name, What: what, Ops: int64(n), Unit: "reads"}, el, b.kvBytes(int64(n)), nil)
 	return nil
 }
 
@@ -411,7 +417,9 @@ func (b *bencher) scan() error {
 	if n != int64(b.cfg.Keys) {
 		return fmt.Errorf("%s: scanned %d keys, loaded %d", name, n, b.cfg.Keys)
 	}
-	b.result(benchResult{Name: name, What: "cursor over the W1 keys, 1 read tx", Ops: n, Unit: "keys"}, time.Since(start), size, nil)
+	el := time.Since(start)
+	prog.Done() // erase the bar first: stdout may be the same terminal
+	b.result(benchResult{Name: name, What: "cursor over the W1 keys, 1 read tx", Ops: n, Unit: "keys"}, el, size, nil)
 	return nil
 }
 
@@ -440,7 +448,9 @@ func (b *bencher) durable() error {
 		lat = append(lat, time.Since(t0))
 		prog.Add(1)
 	}
-	b.result(benchResult{Name: name, What: "1 put per tx", Ops: int64(n), Unit: "commits"}, time.Since(start), b.kvBytes(int64(n)), lat)
+	el := time.Since(start)
+	prog.Done() // erase the bar first: stdout may be the same terminal
+	b.result(benchResult{Name: name, What: "1 put per tx", Ops: int64(n), Unit: "commits"}, el, b.kvBytes(int64(n)), lat)
 	return nil
 }
 

@@ -194,7 +194,7 @@ func checkLog(dir string) (*checkLogJSON, []checkProblem, error) {
 		return res, nil, nil
 	}
 	if !errors.Is(err, wal.ErrCorrupt) {
-		return nil, nil, fmt.Errorf("%s: read the write-ahead log: %w", dir, err)
+		return nil, nil, pathErrorf(dir, "read the write-ahead log: %w", err)
 	}
 	return res, []checkProblem{logProblemOf(err)}, nil
 }
@@ -219,7 +219,7 @@ func checkDB(db *folio.DB, path string) (checkJSON, error) {
 	res := checkJSON{Path: path, Problems: []checkProblem{}}
 	in, err := db.Info()
 	if err != nil {
-		return res, fmt.Errorf("%s: %w", path, err)
+		return res, &pathError{path: path, err: err}
 	}
 	res.Pages = uint64(in.HighPage)
 	err = db.View(func(tx *folio.Tx) error {
@@ -237,7 +237,7 @@ func checkDB(db *folio.DB, path string) (checkJSON, error) {
 	})
 	if err != nil {
 		if !errors.Is(err, folio.ErrCorrupt) {
-			return res, fmt.Errorf("%s: check: %w", path, err)
+			return res, pathErrorf(path, "check: %w", err)
 		}
 		// Check missed what the count met: report it as a problem all
 		// the same.

@@ -58,7 +58,7 @@ func checkpointDB(a *app, path string) (err error) {
 		defer closeDB(db, &err)
 		in, err := db.Info()
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return &pathError{path: path, err: err}
 		}
 		fmt.Fprintf(a.stdout, "%s: no write-ahead log (%s does not exist): nothing to checkpoint; the file holds every commit (txid %d)\n",
 			path, dir, in.TxID)
@@ -87,14 +87,14 @@ func checkpointDB(a *app, path string) (err error) {
 	defer closeDB(db, &err)
 	replayed, err := db.Info() // the open replayed the log
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return &pathError{path: path, err: err}
 	}
 	if err := db.Checkpoint(); err != nil {
-		return fmt.Errorf("%s: checkpoint: %w", path, err)
+		return pathErrorf(path, "checkpoint: %w", err)
 	}
 	in, err := db.Info()
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return &pathError{path: path, err: err}
 	}
 
 	what := "nothing to replay: the file held every commit"

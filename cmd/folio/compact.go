@@ -34,10 +34,12 @@ pages each such insert splits one), at the price of a file about 1/F
 times as large.
 
 DST is built under a temporary name beside it and verified before it is
-renamed into place: a full check, the key count of every bucket and a
+moved into place: a full check, the key count of every bucket and a
 SHA-256 over all buckets, sequences, keys and values, compared with SRC.
 The sizes before and after are printed. A failed or interrupted compact
 (SIGINT, SIGTERM: exit 130, 143) leaves neither the temporary file nor DST.
+DST must not exist, and a DST made by something else while the copy was
+built is left alone: compact then fails.
 
 SRC is opened read-only (shared lock) and read in one transaction, so other
 programs may go on reading it. A writer in another process holds an
@@ -144,7 +146,8 @@ type copyResult struct {
 // copyTree copies src into a new database at dst (compact, migrate):
 // built as a temporary file beside dst, with keys in order and pages
 // packed full, then checked and compared with src (key counts per bucket
-// and a digest of everything) and renamed into place. src must stay
+// and a digest of everything) and put into place (placeNew: never over
+// a file made at dst meanwhile). src must stay
 // unchanged meanwhile (one read transaction). A failure or an interrupt
 // leaves neither the temporary file nor dst.
 func copyTree(a *app, src tree, dst string, pageSize int, fill float64, what string) (res copyResult, err error) {
@@ -207,7 +210,7 @@ func copyTree(a *app, src tree, dst string, pageSize int, fill float64, what str
 	if err := sameDigest(srcDigest, dstDigest); err != nil {
 		return res, fmt.Errorf("verify: %w", err)
 	}
-	if err := cl.done(func() error { return os.Rename(tmp, dst) }); err != nil {
+	if err := cl.done(func() error { return placeNew(tmp, dst) }); err != nil {
 		return res, err
 	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {
@@ -215,6 +218,39 @@ func copyTree(a *app, src tree, dst string, pageSize int, fill float64, what str
 	}
 	return copyResult{keys: c.keys, buckets: c.buckets, size: fileSize(dst), digest: dstDigest.Sum(),
 		elapsed: time.Since(start)}, nil
+}
+
+// placeNew puts the finished file tmp at path, which must not exist. The
+// caller's check that it did not was made before the copy, which can take
+// minutes, and a file made at path since (a second compact into the same
+// name, a program creating its database there) is not this command's to
+// replace: tmp is linked at path, which fails if path exists, never
+// renamed over it (as folio.Open places a new database). Where the file
+// system has no hard links, path is claimed by creating it exclusively
+// and the claim then replaced. tmp is gone when placeNew succeeds.
+func placeNew(tmp, path string) error {
+	err := os.Link(tmp, path)
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		// No hard links here (vfat, some FUSE).
+		var f *os.File
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+			err = f.Close()
+			if err == nil {
+				err = os.Rename(tmp, path)
+			}
+			if err != nil {
+				_ = os.Remove(path) // the claim
+			}
+			return err
+		}
+	}
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s %w (it was made while the copy was built)", path, errExists)
+	}
+	if err != nil {
+		return err
+	}
+	return os.Remove(tmp)
 }
 
 func truncateSync(path string, size int64) error {

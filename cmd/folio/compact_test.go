@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -294,5 +296,65 @@ func TestFillFlag(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "x.db")); !os.IsNotExist(err) {
 			t.Errorf("%v made a file", args)
 		}
+	}
+}
+
+// TestCopyKeepsFileMadeMeanwhile: compact and migrate check that DST does
+// not exist before they copy, which can take minutes; a DST made in that
+// time (by a second compact into the same name, or a program creating its
+// database) is left as it is, and the copy fails and leaves nothing.
+func TestCopyKeepsFileMadeMeanwhile(t *testing.T) {
+	src := sampleDB(t)
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "new.db")
+	db, err := folio.Open(src, 0o600, &folio.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := newApp(strings.NewReader(""), io.Discard, io.Discard)
+	err = db.View(func(tx *folio.Tx) error {
+		// Made after the command's check, as the copy begins.
+		if err := os.WriteFile(dst, []byte("made meanwhile"), 0o600); err != nil {
+			return err
+		}
+		_, err := copyTree(a, folioTree{tx: tx}, dst, 1024, 1, "compact")
+		return err
+	})
+	if !errors.Is(err, errExists) {
+		t.Errorf("copyTree over a file made meanwhile: %v, want %v", err, errExists)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "made meanwhile" {
+		t.Errorf("the file made meanwhile was replaced")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d files in the directory, want 1: the copy left its temporary file", len(entries))
+	}
+}
+
+// TestPlaceNew: placeNew moves a file into place only where nothing is.
+func TestPlaceNew(t *testing.T) {
+	dir := t.TempDir()
+	tmp, path := filepath.Join(dir, "tmp"), filepath.Join(dir, "path")
+	if err := os.WriteFile(tmp, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := placeNew(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new" {
+		t.Errorf("placed %q", b)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("tmp left: %v", err)
+	}
+	if err := os.WriteFile(tmp, []byte("newer"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := placeNew(tmp, path); !errors.Is(err, errExists) {
+		t.Errorf("placeNew over a file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new" {
+		t.Errorf("replaced with %q", b)
 	}
 }

@@ -84,7 +84,11 @@ verified; the file is not changed.`,
 			}
 			cw := &countWriter{w: w}
 			start := time.Now()
-			st, err := dumpDB(a, db, path, cw, f, compress)
+			// A dump going to a terminal shows its own progress, and a
+			// bar drawn on stderr, the same terminal most likely, would
+			// break into its lines.
+			bar := !isTerminal(w)
+			st, err := dumpDB(a, db, path, cw, f, compress, bar)
 			if err != nil {
 				return fmt.Errorf("dump %s: %w", args[0], err)
 			}
@@ -121,8 +125,9 @@ verified; the file is not changed.`,
 type dumpStats struct{ Buckets, Keys int64 }
 
 // dumpDB writes the dump of the bucket at path (nil: everything) to w in
-// one read transaction, so the dump is one consistent snapshot.
-func dumpDB(a *app, db *folio.DB, path [][]byte, w io.Writer, f dumpfmt.Format, compress bool) (dumpStats, error) {
+// one read transaction, so the dump is one consistent snapshot; with bar
+// set, a progress bar counts the keys (on a terminal: newProgress).
+func dumpDB(a *app, db *folio.DB, path [][]byte, w io.Writer, f dumpfmt.Format, compress, bar bool) (dumpStats, error) {
 	// mdb_load sizes its map by the dump's mapsize, or 1 MiB: ask for
 	// room to spare (address space only; LMDB's file grows as it fills).
 	mapSize := max(int64(1)<<30, 4*fileSize(db.Path()))
@@ -130,7 +135,10 @@ func dumpDB(a *app, db *folio.DB, path [][]byte, w io.Writer, f dumpfmt.Format, 
 	if err != nil {
 		return dumpStats{}, err
 	}
-	prog := newProgress(a, 0, "dump: keys")
+	var prog progress = noProgress{}
+	if bar {
+		prog = newProgress(a, 0, "dump: keys")
+	}
 	defer prog.Done()
 	v := &progressVisitor{v: dw, prog: prog}
 	err = db.View(func(tx *folio.Tx) error {
@@ -144,9 +152,13 @@ func dumpDB(a *app, db *folio.DB, path [][]byte, w io.Writer, f dumpfmt.Format, 
 		return walkTree(folioTree{tx: tx, b: b}, path, v)
 	})
 	v.flush()
-	if cerr := dw.Close(); err == nil {
-		err = cerr
+	if err != nil {
+		// Written to standard output or a FIFO, part of the data must
+		// not read as a complete dump.
+		dw.Abort()
+		return dumpStats{dw.Buckets, dw.Keys}, err
 	}
+	err = dw.Close()
 	return dumpStats{dw.Buckets, dw.Keys}, err
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -186,6 +187,73 @@ func TestDumpCorruptPage(t *testing.T) {
 	if code != exitFail || !strings.Contains(stderr, "checksum") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
+}
+
+// TestDumpFailureIsCutShort: a dump that fails part way (a damaged page)
+// to standard output, where no temporary file can be taken back, ends
+// unfinished, so a load reading it fails as on a dump cut short instead
+// of loading the buckets before the damage as if they were all.
+func TestDumpFailureIsCutShort(t *testing.T) {
+	path := sampleDB(t)
+	leaf := findLeafWithUsers(t, path)
+	flipByte(t, path, int64(leaf)*1024+600)
+	for _, format := range []string{"text", "print", "binary"} {
+		for _, z := range []bool{false, true} {
+			args := []string{"dump", path, "--format", format}
+			if z {
+				args = append(args, "--zstd")
+			}
+			code, dump, stderr := runCLI(t, args...)
+			if code != exitFail || !strings.Contains(stderr, "checksum") {
+				t.Fatalf("%v: exit %d: %s", args, code, stderr)
+			}
+			if len(dump) == 0 {
+				t.Fatalf("%v: nothing written before the damage", args)
+			}
+			dst := filepath.Join(t.TempDir(), "new.db")
+			code, out, stderr := runCLIIn(t, dump, "load", dst)
+			if code != exitFail || !strings.Contains(stderr, "cut short") && !strings.Contains(stderr, "unexpected end of input") {
+				t.Errorf("%v | load: exit %d: %s%s", args, code, out, stderr)
+			}
+		}
+	}
+}
+
+// TestDumpDeepBucketPath: a bucket path too long for a text dump's
+// header line (buckets nest without limit; here 9 names of 32000 bytes,
+// 4 characters each) fails a text dump, saying to use the binary format,
+// rather than writing a dump that load refuses; the binary dump loads.
+func TestDumpDeepBucketPath(t *testing.T) {
+	path := makeDB(t, func(tx *folio.Tx) error {
+		b, err := tx.CreateBucket([]byte("top"))
+		for i := 0; err == nil && i < 9; i++ {
+			b, err = b.CreateBucket(bytes.Repeat([]byte{byte(0x80 + i)}, 32000))
+		}
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	dir := t.TempDir()
+	for _, format := range []string{"text", "print"} {
+		out := filepath.Join(dir, format+".dump")
+		code, _, stderr := runCLI(t, "dump", path, "--format", format, "-o", out)
+		if code != exitFail || !strings.Contains(stderr, "use the binary format") {
+			t.Errorf("dump --format %s: exit %d: %s", format, code, stderr)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("dump --format %s left %s", format, out)
+		}
+	}
+	out := filepath.Join(dir, "binary.dump")
+	if code, _, stderr := runCLI(t, "dump", path, "--format", "binary", "-o", out); code != exitOK {
+		t.Fatalf("dump --format binary: exit %d: %s", code, stderr)
+	}
+	dst := filepath.Join(dir, "loaded.db")
+	if code, _, stderr := runCLI(t, "load", dst, "-i", out); code != exitOK {
+		t.Fatalf("load: exit %d: %s", code, stderr)
+	}
+	sameModel(t, readModel(t, dst), readModel(t, path), true)
 }
 
 // findLeafWithUsers finds a leaf page holding user keys.

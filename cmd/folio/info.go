@@ -64,7 +64,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 			defer closeDB(db, &err)
 			in, err := db.Info()
 			if err != nil {
-				return fmt.Errorf("%s: info: %w", args[0], err)
+				return pathErrorf(args[0], "info: %w", err)
 			}
 			out := infoJSON{
 				Path:          args[0],

@@ -31,7 +31,8 @@ import (
 // the one in progress, as after a crash; the files read are opened
 // read-only.
 //
-// INVARIANT: a tracked file is created, renamed into place and untracked
+// INVARIANT: a tracked file is created, renamed into place (copyTree
+// links it, then removes the temporary name: placeNew) and untracked
 // only with cleanups.mu held, and the handler takes mu and never releases
 // it before the exit. So the handler runs either before a file is made
 // (and the maker waits for the exit) or after it is tracked (and removes

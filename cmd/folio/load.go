@@ -93,6 +93,9 @@ later inserts between the keys (see "folio compact --help").`,
 			if err := l.run(); err != nil {
 				return fmt.Errorf("load %s: %s: %w", args[0], name, err)
 			}
+			// Erase the bar before the summary: on a terminal that is
+			// stdout too, the summary would go on the bar's line.
+			prog.Done()
 			z := ""
 			if rd.Compressed() {
 				z = ", zstd"

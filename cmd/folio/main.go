@@ -53,6 +53,13 @@ type app struct {
 	// cleanups removes the files a command is making if it is
 	// interrupted (interrupt.go).
 	cleanups cleanups
+	// running is set once cobra has accepted the command line and the
+	// command runs: an error before that is cobra's verdict on the
+	// command line (an unknown command or flag, missing arguments), bad
+	// usage whatever it says, and one after it is the command's failure.
+	// We rejected telling them apart by their text: a failure naming a
+	// key "accepts terms" or a file "unknown command.db" is no usage error.
+	running bool
 }
 
 // newApp returns the app for a run writing to the given streams.
@@ -75,10 +82,19 @@ func newRoot(a *app) *cobra.Command {
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 5*time.Second,
 		"how long to wait for the database file lock held by another process (0: forever)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if a.timeout < 0 {
 			return usagef("--timeout %v: want 0 (wait forever) or more", a.timeout)
 		}
+		// NB: cobra checks these after this hook; check them first, so
+		// that all that fails after it is the command.
+		if err := cmd.ValidateRequiredFlags(); err != nil {
+			return usageError{err}
+		}
+		if err := cmd.ValidateFlagGroups(); err != nil {
+			return usageError{err}
+		}
+		a.running = true
 		return nil
 	}
 	for _, mk := range commands {
@@ -110,14 +126,10 @@ func (a *app) run(args []string) int {
 	}
 	fmt.Fprintln(a.stderr, "folio:", errorMessage(err))
 	var ue usageError
-	var ce checkFailed
-	switch {
-	case errors.As(err, &ue) || isCobraUsage(err):
+	if errors.As(err, &ue) || !a.running {
 		return exitUsage
-	case errors.As(err, &ce):
-		return exitFail
 	}
-	return exitFail
+	return exitFail // checkFailed too
 }
 
 // outWriter is standard output, remembering the first error writing it:
@@ -142,17 +154,6 @@ func (o *outWriter) Write(p []byte) (int, error) {
 type checkFailed struct{ n int }
 
 func (e checkFailed) Error() string { return fmt.Sprintf("%d problems found", e.n) }
-
-// isCobraUsage recognises cobra's own argument errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires exactly", "unknown flag", "unknown shorthand", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
-}
 
 // isTerminal reports whether w is a terminal (isTerminalFile).
 func isTerminal(w io.Writer) bool {
@@ -181,7 +182,7 @@ func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
 func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no such file", path)
+		return nil, pathErrorf(path, "no such file")
 	}
 	if err != nil {
 		return nil, err
@@ -193,7 +194,7 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	// in its place when opening read-write; a tool must not do that to a
 	// file it was only asked to use.
 	if fi.Mode().IsRegular() && fi.Size() == 0 {
-		return nil, fmt.Errorf("%s: %w (the file is empty)", path, folio.ErrInvalid)
+		return nil, pathErrorf(path, "%w (the file is empty)", folio.ErrInvalid)
 	}
 	opts.Timeout = a.timeout
 	opts.VerifyChecksums = true
@@ -209,10 +210,10 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	if errors.Is(err, folio.ErrLogPending) {
 		return nil, logPendingError{path}
 	}
-	if err != nil && !namesPath(err.Error(), path) {
+	if err != nil {
 		// Some open errors (a file too short to be a database) do not
 		// name the file.
-		err = fmt.Errorf("%s: %w", path, err)
+		err = withPath(path, err)
 	}
 	return db, err
 }
@@ -257,19 +258,4 @@ func main() {
 	// NB: an interrupt the command saw exits before run returns (settle);
 	// one coming later finds nothing tracked and races this exit.
 	os.Exit(a.run(os.Args[1:]))
-}
-
-// errorMessage is err's text for the one "folio: " line: the library's
-// errors start with "folio: " too, and a command's context ("backup DB: ")
-// can repeat what the error it wraps already says ("create X: create X:").
-func errorMessage(err error) string {
-	parts := strings.Split(err.Error(), ": ")
-	out := parts[:0]
-	for _, p := range parts {
-		if p == "folio" || len(out) > 0 && p == out[len(out)-1] {
-			continue
-		}
-		out = append(out, p)
-	}
-	return strings.Join(out, ": ")
 }

@@ -30,10 +30,12 @@ them (--fill as compact's). DST keeps bbolt's page size unless --page-size
 says otherwise.
 
 DST is built under a temporary name beside it and verified before it is
-renamed into place: a full check, the key count of every bucket and a
+moved into place: a full check, the key count of every bucket and a
 SHA-256 over all buckets, sequences, keys and values, compared with what
 bbolt read. A failed or interrupted migrate (SIGINT, SIGTERM: exit 130,
-143) leaves neither the temporary file nor DST.
+143) leaves neither the temporary file nor DST. DST must not exist, and
+a DST made by something else while the copy was built is left alone:
+migrate then fails.
 
 LMDB databases migrate through a dump instead:
   mdb_dump -a lmdb-env/ | folio load app.db`,
@@ -99,20 +101,20 @@ LMDB databases migrate through a dump instead:
 func (a *app) openBolt(path string) (*bolt.DB, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no such file", path)
+		return nil, pathErrorf(path, "no such file")
 	}
 	if err != nil {
 		return nil, err
 	}
 	if fi.Mode().IsRegular() && fi.Size() == 0 {
-		return nil, fmt.Errorf("%s: not a bbolt database (the file is empty)", path)
+		return nil, pathErrorf(path, "not a bbolt database (the file is empty)")
 	}
 	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: a.timeout})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", path, a.timeout, err)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
-		return nil, fmt.Errorf("%s: not a bbolt database: %w", path, err)
+		return nil, pathErrorf(path, "not a bbolt database: %w", err)
 	case err != nil:
 		return nil, fmt.Errorf("open %s with bbolt: %w", path, err)
 	}

@@ -78,7 +78,7 @@ type pageFile struct {
 func openPageFile(db *folio.DB, path string) (*pageFile, error) {
 	in, err := db.Info()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, &pathError{path: path, err: err}
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +60,70 @@ func TestProgressUnknownTotal(t *testing.T) {
 	b.Add(50000)
 	if got := w.String(); !strings.Contains(got, "scan 50.0k 25.0k/s 2s") {
 		t.Errorf("draw %q", got)
+	}
+}
+
+// screen is what a terminal shows of s: "\r" returns to the line's start,
+// "\x1b[K" clears the rest of the line, "\n" starts a new one, and other
+// bytes overwrite what is under the cursor.
+func screen(s string) []string {
+	var lines []string
+	var cur []byte
+	col := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\n':
+			lines, cur, col = append(lines, string(cur)), nil, 0
+		case s[i] == '\r':
+			col = 0
+		case strings.HasPrefix(s[i:], "\x1b[K"):
+			cur = cur[:col]
+			i += len("\x1b[K") - 1
+		default:
+			if col < len(cur) {
+				cur[col] = s[i]
+			} else {
+				cur = append(cur, s[i])
+			}
+			col++
+		}
+	}
+	if len(cur) > 0 {
+		lines = append(lines, string(cur))
+	}
+	return lines
+}
+
+// TestProgressLeavesLinesWhole: where stderr and stdout are one terminal,
+// the bar is gone before a command prints a line, which starts a line of
+// its own instead of running on from the bar.
+func TestProgressLeavesLinesWhole(t *testing.T) {
+	dump := "VERSION=3\nformat=print\ndatabase=a\ntype=btree\nHEADER=END\n k\n v\nDATA=END\n"
+	for _, tc := range []struct {
+		args  []string
+		stdin string
+		want  []string // prefixes of lines the terminal must show
+	}{
+		{[]string{"load", filepath.Join(t.TempDir(), "new.db")}, dump, []string{"loaded 1 keys into 1 buckets"}},
+		{[]string{"bench", "--keys", "20", "--batch", "5", "--durable-commits", "2", "--rw-time", "0", "--dir", t.TempDir()}, "",
+			[]string{"folio bench:", "W1-seq-load ", "W2-rand-load ", "W3-get ", "W3-get-batch ", "W4-scan ", "W5-durable ", "check: ok"}},
+	} {
+		var term bytes.Buffer // stdout and stderr
+		a := newApp(strings.NewReader(tc.stdin), &term, &term)
+		a.isTerminal = true
+		if code := a.run(tc.args); code != exitOK {
+			t.Fatalf("%s: exit %d: %q", tc.args[0], code, term.String())
+		}
+		lines := screen(term.String())
+		for _, w := range tc.want {
+			if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, w) }) {
+				t.Errorf("%s: no line starts with %q; the terminal shows:\n%s", tc.args[0], w, strings.Join(lines, "\n"))
+			}
+		}
+		for _, l := range lines {
+			if strings.Contains(l, "%") || strings.Contains(l, "/s ") && strings.Contains(l, "[") {
+				t.Errorf("%s: a bar is left on the terminal: %q", tc.args[0], l)
+			}
+		}
 	}
 }

@@ -52,12 +52,14 @@ func quoteKey(b []byte) string {
 }
 
 // withPath prefixes err with path unless its message names the path
-// already (the library's transaction errors do: "folio: PATH: ...").
+// already (the library's transaction errors do: "folio: PATH: ..."). The
+// message is read as errorMessage writes it, without the library's
+// "folio: " prefixes, which would otherwise name a file called folio.
 func withPath(path string, err error) error {
-	if namesPath(err.Error(), path) {
+	if namesPath(errorMessage(err), path) {
 		return err
 	}
-	return fmt.Errorf("%s: %w", path, err)
+	return &pathError{path: path, err: err}
 }
 
 // closeDB closes db at the end of a command, reporting a close error

@@ -270,6 +270,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bench", "--key-size", "4"},
 		{"bench", "--value-size", "-1"},
 		{"bench", "--batch", "0"},
+		{"bench", "--page-size", "1000"},
+		{"bench", "--page-size", "131072"},
 	} {
 		code, _, stderr := runCLI(t, args...)
 		if code != exitUsage {
@@ -371,19 +373,6 @@ func TestErrorsSayEachPartOnce(t *testing.T) {
 			if parts[i] == parts[i-1] {
 				t.Errorf("%v: stderr %q repeats %q", args, stderr, parts[i])
 			}
-		}
-	}
-}
-
-func TestErrorMessage(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"folio: open a.db: folio/page: bad", "open a.db: folio/page: bad"},
-		{"backup a.db: folio: open a.db: x", "backup a.db: open a.db: x"},
-		{"compact a: create t: folio: create t: open t.new: no such file", "compact a: create t: open t.new: no such file"},
-		{`a.db: bucket "folio": folio: bucket not found`, `a.db: bucket "folio": bucket not found`},
-	} {
-		if got := errorMessage(errors.New(tc.in)); got != tc.want {
-			t.Errorf("errorMessage(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -172,7 +172,7 @@ func statsRow(path string, s folio.BucketStats, pageSize int) bucketStatsJSON {
 func fileStats(db *folio.DB, path string) (fileStatsJSON, error) {
 	in, err := db.Info()
 	if err != nil {
-		return fileStatsJSON{}, fmt.Errorf("%s: %w", path, err)
+		return fileStatsJSON{}, &pathError{path: path, err: err}
 	}
 	ps := int64(in.PageSize)
 	fs := fileStatsJSON{
@@ -207,7 +207,7 @@ func fileStats(db *folio.DB, path string) (fileStatsJSON, error) {
 		exts, err = page.DecodeFreelist(p[page.HeaderSize:], in.Freelist, in.HighPage)
 	}
 	if err != nil {
-		return fs, fmt.Errorf("%s: reading the free list: %w", path, err)
+		return fs, pathErrorf(path, "reading the free list: %w", err)
 	}
 	var total uint64
 	fs.FreeExtents = len(exts)

@@ -466,3 +466,76 @@ func (r repeatReader) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestAbort: a dump aborted part way reads as cut short in every format,
+// compressed or not, whether or not a block was begun: never as a
+// complete dump of the part written.
+func TestAbort(t *testing.T) {
+	for _, f := range []Format{Text, Print, Binary} {
+		for _, z := range []bool{false, true} {
+			for _, recs := range [][]rec{
+				nil,
+				{{Bucket: &Bucket{Path: [][]byte{[]byte("a")}}}},
+				{{Bucket: &Bucket{Path: [][]byte{[]byte("a")}}}, {K: []byte("k"), V: []byte("v")}},
+			} {
+				var buf bytes.Buffer
+				w, err := NewWriter(&buf, f, Options{Zstd: z})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					if r.Bucket != nil {
+						err = w.BeginBucket(*r.Bucket)
+					} else {
+						err = w.Put(r.K, r.V)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				w.Abort()
+				got, _, err := readAll(buf.Bytes())
+				if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "cut short") && !strings.Contains(err.Error(), "unexpected end of input") {
+					t.Errorf("%v zstd=%v, %d items: read %d items, err %v; want a dump cut short", f, z, len(recs), len(got), err)
+				}
+			}
+		}
+	}
+}
+
+// TestLongBlockName: a text dump never holds a header line longer than
+// its reader takes: the writer refuses a block name that would make one
+// (buckets nest without limit), and the binary format carries it.
+func TestLongBlockName(t *testing.T) {
+	var path [][]byte
+	for i := range 9 { // 9 names of 32000 bytes, 4 characters each
+		path = append(path, bytes.Repeat([]byte{byte(0x80 + i)}, 32000))
+	}
+	recs := []rec{{Bucket: &Bucket{Path: path}}, {K: []byte("k"), V: []byte("v")}}
+	for _, f := range []Format{Text, Print} {
+		var buf bytes.Buffer
+		w, err := NewWriter(&buf, f, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.BeginBucket(*recs[0].Bucket); err == nil || !strings.Contains(err.Error(), "use the binary format") {
+			t.Errorf("%v: BeginBucket of a %d-name path: %v", f, len(path), err)
+		}
+		w.Abort()
+	}
+	got, _, err := readAll(writeAll(t, Binary, Options{}, recs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecs(t, got, recs)
+	// The longest name that fits still loads.
+	name := bytes.Repeat([]byte{0xfe}, (maxHeaderLine-len("database="))/4)
+	recs[0].Bucket.Path = [][]byte{name}
+	for _, f := range []Format{Text, Print} {
+		got, _, err := readAll(writeAll(t, f, Options{}, recs))
+		if err != nil {
+			t.Fatalf("%v: %v", f, err)
+		}
+		sameRecs(t, got, recs)
+	}
+}

@@ -21,6 +21,14 @@ type textEncoder struct {
 }
 
 func (e *textEncoder) beginBucket(b Bucket) error {
+	name := EncodePath(b.Path)
+	if n := len("database=") + len(name); n > maxHeaderLine {
+		// Buckets nest as deep as a program likes, each name up to a key's
+		// size, so no bound on header lines holds every path; the writer
+		// keeps to the reader's rather than write a dump no reader loads.
+		return fmt.Errorf("the block name of bucket %s (%d nested names) makes a header line of %d bytes, "+
+			"more than the %d a text dump may hold: use the binary format", clip([]byte(name)), len(b.Path), n, maxHeaderLine)
+	}
 	buf := e.buf[:0]
 	if e.open {
 		buf = append(buf, "DATA=END\n"...)
@@ -33,7 +41,7 @@ func (e *textEncoder) beginBucket(b Bucket) error {
 	}
 	if len(b.Path) > 0 {
 		buf = append(buf, "database="...)
-		buf = append(buf, EncodePath(b.Path)...)
+		buf = append(buf, name...)
 		buf = append(buf, '\n')
 	}
 	buf = append(buf, "type=btree\n"...)
@@ -85,6 +93,17 @@ func (e *textEncoder) appendLine(buf, b []byte) []byte {
 	return append(buf, '\n')
 }
 
+// abort leaves the dump inside a block, whose DATA=END never comes, or
+// before any, inside a header that never ends: readers refuse both as a
+// dump cut short, where an empty text dump would be a valid one.
+func (e *textEncoder) abort() error {
+	if e.open {
+		return nil
+	}
+	_, err := e.w.WriteString("VERSION=3\n")
+	return err
+}
+
 func (e *textEncoder) finish() error {
 	if !e.open {
 		return nil
@@ -131,6 +150,9 @@ const (
 // valid line of its kind (dataLimit bounds the data lines). The longest
 // header line is database= with a bucket path, at most 4 characters a
 // byte ("\xHH"): 1 MiB is room for 8 nested names of the longest size.
+// NB: buckets nest without limit, so a path can be longer still; the
+// writer refuses to write such a block name (textEncoder.beginBucket),
+// and the binary format, with no lines, carries it.
 const maxHeaderLine = 1 << 20
 
 // readLine returns the next line without its newline, valid until the

@@ -40,6 +40,8 @@ type encoder interface {
 	beginBucket(b Bucket) error
 	put(k, v []byte) error
 	finish() error
+	// abort leaves the dump visibly unfinished (Writer.Abort).
+	abort() error
 }
 
 // NewWriter starts a dump in format f on w. Close does not close w.
@@ -95,6 +97,25 @@ func (w *Writer) Put(key, value []byte) error {
 	w.Keys++
 	w.err = w.enc.put(key, value)
 	return w.err
+}
+
+// Abort ends a dump that failed part way (the database could not be read
+// to its end) and leaves what was written visibly unfinished: a binary
+// dump without its end frame, a text dump inside a block (no DATA=END
+// after its last pair) or inside a header. A reader of the stream (a
+// pipe into folio load, whose writer's exit status a shell drops) then
+// fails on a dump cut short, as it would on one cut by a crash, instead
+// of loading part of the data as if it were all; Close would seal the
+// part as a complete dump. What was buffered is flushed, so the dump
+// shows how far it got. Call Abort instead of Close.
+func (w *Writer) Abort() {
+	if w.err == nil && w.enc.abort() == nil {
+		_ = w.bw.Flush()
+	}
+	if w.zw != nil {
+		_ = w.zw.Close()
+	}
+	w.err = errors.New("dumpfmt: writer aborted")
 }
 
 // Close ends the dump and flushes it (and the compressor) to the

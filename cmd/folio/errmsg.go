@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// How a failure becomes the one "folio: ..." line on stderr.
+//
+// The library's errors start with "folio: " (and wrap others that do),
+// which the line says once; a command's context can repeat what the
+// error it wraps begins with ("create X: " around "create X: ..."). We
+// rejected cutting the text at ": " and dropping the parts that read
+// "folio" (the first way this was done): a database file named folio
+// then lost its name ("folio: no such file"), and a bucket or key named
+// folio could lose it too. errorMessage follows the chain of wrapped
+// errors instead and drops a "folio: " only where a library error's text
+// begins.
+//
+// INVARIANT: the tool's own errors never begin with a path in a plain
+// fmt.Errorf or errors.New: a path goes first through pathErrorf (or one
+// of the tool's own error types), since a plain error beginning "folio: "
+// is taken for the library's (TestNoPathFirstErrorf checks).
+
+// libPrefix opens the text of every error of the library (floor 3 and
+// below; "folio/page: " and "folio/wal: " are kept, as they say where).
+const libPrefix = "folio: "
+
+// pathError is an error about the file at path: "PATH: err".
+type pathError struct {
+	path string
+	err  error
+}
+
+func (e *pathError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
+
+// pathErrorf is fmt.Errorf(format, args...) about the file at path.
+func pathErrorf(path, format string, args ...any) error {
+	return &pathError{path: path, err: fmt.Errorf(format, args...)}
+}
+
+// toolPkg is the package path of the tool's own error types.
+var toolPkg = reflect.TypeOf(pathError{}).PkgPath()
+
+// ownText reports whether err is of one of the tool's own error types
+// (pathError, lockedError, logPendingError...), whose text is the tool's
+// even where it begins with a path.
+func ownText(err error) bool {
+	t := reflect.TypeOf(err)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.PkgPath() == toolPkg
+}
+
+// errorMessage is err's text for the one "folio: " line.
+func errorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	if pe, ok := err.(*pathError); ok {
+		return pe.path + ": " + errorMessage(pe.err)
+	}
+	s := err.Error()
+	var wrapped []error
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		wrapped = []error{u.Unwrap()}
+	case interface{ Unwrap() []error }:
+		wrapped = u.Unwrap()
+	}
+	// Place the text of each wrapped error in s, from the last back: a
+	// wrapper writes its own words before what it wraps. An error whose
+	// text does not hold what it wraps (logPendingError) stays as it is.
+	type span struct {
+		start, end int
+		msg        string
+	}
+	var spans []span // last first
+	end := len(s)
+	for i := len(wrapped) - 1; i >= 0; i-- {
+		if wrapped[i] == nil {
+			continue
+		}
+		inner := wrapped[i].Error()
+		j := strings.LastIndex(s[:end], inner)
+		if inner == "" || j < 0 {
+			continue
+		}
+		spans = append(spans, span{j, j + len(inner), errorMessage(wrapped[i])})
+		end = j
+	}
+	lib := !ownText(err)
+	var b strings.Builder
+	pos := 0
+	for i := len(spans) - 1; i >= 0; i-- {
+		sp := spans[i]
+		own := s[pos:sp.start]
+		if pos == 0 && lib {
+			own = strings.TrimPrefix(own, libPrefix)
+		}
+		b.WriteString(dropRepeat(own, sp.msg))
+		b.WriteString(sp.msg)
+		pos = sp.end
+	}
+	rest := s[pos:]
+	if pos == 0 && lib {
+		rest = strings.TrimPrefix(rest, libPrefix)
+	}
+	b.WriteString(rest)
+	return b.String()
+}
+
+// dropRepeat drops the last part of own, a wrapper's words before the
+// error it wraps, when that error's message begins with the same part:
+// "create X: " before "create X: open X.new: ..." says it once.
+func dropRepeat(own, next string) string {
+	body, ok := strings.CutSuffix(own, ": ")
+	if !ok {
+		return own
+	}
+	start := 0
+	if i := strings.LastIndex(body, ": "); i >= 0 {
+		start = i + 2
+	}
+	if last := body[start:]; last != "" && strings.HasPrefix(next, last+": ") {
+		return own[:start]
+	}
+	return own
+}
