@@ -149,11 +149,13 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 		(m.Freelist != 0 && (m.Freelist < 2 || m.Freelist >= m.High)) {
 		return m, corruptInt(id, "meta page ids", fmt.Sprintf("root, freelist in [2, %d)", m.High), fmt.Sprintf("root %d, freelist %d", m.Root, m.Freelist))
 	}
+	next := ID(2) // runs are listed in page order and disjoint: a commit writes each page once
 	for _, r := range MetaCommitRuns(p, nil) {
 		// NB: compare without adding: ID and Pages come from the file.
-		if r.ID < 2 || r.ID >= m.High || r.Pages == 0 || uint64(r.Pages) > uint64(m.High-r.ID) {
-			return m, corruptInt(id, "meta commit run", fmt.Sprintf("pages in [2, %d)", m.High), fmt.Sprintf("%d pages at %d", r.Pages, r.ID))
+		if r.ID < next || r.ID >= m.High || r.Pages == 0 || uint64(r.Pages) > uint64(m.High-r.ID) {
+			return m, corruptInt(id, "meta commit run", fmt.Sprintf("runs in page order, disjoint, in [%d, %d)", next, m.High), fmt.Sprintf("%d pages at %d", r.Pages, r.ID))
 		}
+		next = r.ID + ID(r.Pages)
 	}
 	return m, nil
 }

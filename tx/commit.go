@@ -372,6 +372,9 @@ func (tx *Tx) commitOneSync() (slot int, err error) {
 	// holds every page this commit wrote.
 	last := tx.dirty[len(tx.dirty)-1]
 	if err := db.syncRange(0, int64(last.id)*int64(tx.r.pageSize)+int64(len(last.run))); err != nil {
+		// The meta is in the page cache, and a reopen would adopt it
+		// although the failed sync may have lost its pages.
+		_ = db.restoreMeta(slot, true)
 		return 0, err
 	}
 	return slot, nil

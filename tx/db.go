@@ -101,6 +101,7 @@ type DB struct {
 	extents     []page.Extent
 	metaBuf     []byte
 	commitRuns  []page.CommitRun // reused by commitOneSync
+	tornSlot    int              // meta slot of a torn one-sync commit Open fell back from, or -1
 
 	batchMu sync.Mutex
 	batch   *batch // calls queued for the next batch transaction
@@ -143,6 +144,7 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		MaxBatchSize: DefaultMaxBatchSize, MaxBatchDelay: DefaultMaxBatchDelay, AllocSize: DefaultAllocSize,
 		logf:      func(string, ...any) {},
 		batchLead: make(chan struct{}, 1),
+		tornSlot:  -1,
 	}
 	if opts.Logger != nil {
 		db.logf = opts.Logger.Printf
@@ -161,6 +163,20 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	db.pageSize = int(s.meta.PageSize)
+	if db.tornSlot >= 0 && !db.readOnly {
+		// The torn commit's meta names free pages that the next commit
+		// may write again, byte for byte: replace it before any does.
+		buf := make([]byte, db.pageSize)
+		page.EncodeMeta(buf, page.ID(db.tornSlot), &s.meta)
+		off := int64(db.tornSlot) * int64(db.pageSize)
+		if err := db.st.WriteAt([][]byte{buf}, off); err == nil {
+			err = db.st.SyncRange(off, int64(db.pageSize))
+		}
+		if err != nil {
+			_ = v.v.Close()
+			return nil, fmt.Errorf("folio: open %s: replace the torn commit's meta: %w", path, err)
+		}
+	}
 	if lg != nil {
 		db.wal = walState{log: lg, ckptTime: time.Now(), ckptBytes: opts.CheckpointBytes, ckptEvery: opts.CheckpointInterval, held: freelist.New()}
 		if db.wal.ckptBytes <= 0 {
@@ -304,6 +320,7 @@ func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 				return page.Meta{}, fmt.Errorf("folio: open %s: %w (the older meta page %d: %v)", db.path, verr, slot, err)
 			}
 			db.metaSlot = slot
+			db.tornSlot = 1 - slot
 			db.fallback = fmt.Sprintf("meta page %d names txid %d, whose commit did not reach the disk whole (%v); opened txid %d from meta page %d", 1-slot, m.TxID, verr, older.TxID, slot)
 			db.logf("folio: %s: %s", db.path, db.fallback)
 			return older, nil

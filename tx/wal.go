@@ -435,7 +435,7 @@ func (db *DB) writeMetaCommit(m *page.Meta, runs []page.CommitRun, sync bool) (i
 	page.EncodeMetaCommit(buf, page.ID(slot), m, runs)
 	if err := db.st.WriteAt([][]byte{buf}, int64(slot)*int64(db.pageSize)); err != nil {
 		err = fmt.Errorf("folio: %s: write meta: %w", db.path, err)
-		if rerr := db.restoreMeta(slot, sync); rerr != nil {
+		if rerr := db.restoreMeta(slot, sync || len(runs) > 0); rerr != nil {
 			db.mu.Lock()
 			if db.failed == nil {
 				db.failed = rerr
