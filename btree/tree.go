@@ -429,29 +429,56 @@ func (t *Tree) child(n *Node, i int) (*Node, error) {
 }
 
 // leafFor materialises the path to the leaf that holds (or would hold) key.
-func (t *Tree) leafFor(key []byte) (*Node, error) {
-	n, err := t.rootForWrite()
-	if err != nil {
-		return nil, err
+// fresh is the depth of the first node on the path that this call
+// materialised (0 for the root), or -1 if it materialised none: while
+// nothing on the path has changed, forget(fresh) takes the copies back.
+func (t *Tree) leafFor(key []byte) (n *Node, fresh int, err error) {
+	fresh = -1
+	if t.rootNode == nil {
+		fresh = 0
+	}
+	if n, err = t.rootForWrite(); err != nil {
+		return nil, -1, err
 	}
 	t.pathNode[0], t.pathLen, t.pathOK = n, 1, true
 	for depth := 0; !n.leaf; depth++ {
 		if depth+1 >= MaxDepth {
-			return nil, errDepth(n.id)
+			return nil, -1, errDepth(n.id)
 		}
 		if len(n.inodes) == 0 {
 			t.pathOK = false
-			return nil, page.Corruptf(n.id, "branch", "children", "none")
+			return nil, -1, page.Corruptf(n.id, "branch", "children", "none")
 		}
 		i := n.branchIndex(key)
+		if fresh < 0 && n.inodes[i].node == nil {
+			fresh = depth + 1
+		}
 		if n, err = t.child(n, i); err != nil {
 			t.pathOK = false
-			return nil, err
+			return nil, -1, err
 		}
 		t.pathIdx[depth] = i
 		t.pathNode[depth+1], t.pathLen = n, depth+2
 	}
-	return n, nil
+	return n, fresh, nil
+}
+
+// forget unhooks the nodes of the last path from depth fresh down (see
+// leafFor), so that a write refused after its descent copies no pages:
+// they are unchanged copies of committed pages, which stay where they
+// are. The nodes stay in the slabs until the tree is spilled or reset.
+// REQUIRES: nothing on the path changed since leafFor.
+func (t *Tree) forget(fresh int) {
+	if fresh < 0 {
+		return
+	}
+	if fresh == 0 {
+		t.rootNode = nil
+	} else {
+		t.pathNode[fresh-1].inodes[t.pathIdx[fresh-1]].node = nil
+	}
+	clear(t.pathNode[fresh:t.pathLen])
+	t.pathLen, t.pathOK = fresh, false
 }
 
 // maxNodePages bounds a materialised node between commits: past it, Put
@@ -522,10 +549,11 @@ type Check func(exists bool, flags uint32) error
 // page.LeafBucket), after check (if not nil) approves. Key and value are
 // copied. A value over LargeThreshold is written out of line at commit.
 func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
+	fresh := -1 // an append to the last path materialises nothing
 	n := t.appendLeaf(key)
 	if n == nil {
 		var err error
-		if n, err = t.leafFor(key); err != nil {
+		if n, fresh, err = t.leafFor(key); err != nil {
 			return err
 		}
 	}
@@ -542,6 +570,11 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 			old = n.inodes[i].flags &^ largePending
 		}
 		if err := check(exact, old); err != nil {
+			// A refused Put writes no pages, as a Delete of a missing
+			// key does not: its path is not copied after all. (Rejected:
+			// looking the key up before the descent, as Delete does. It
+			// would descend twice on every Put to refuse a rare one.)
+			t.forget(fresh)
 			return err
 		}
 	}
@@ -570,30 +603,27 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 // Delete removes key after check (if not nil) approves; it reports
 // whether the key was there.
 func (t *Tree) Delete(key []byte, check Check) (bool, error) {
-	// Look before copying the path: deleting a key that is not there
-	// writes no pages (bbolt's does not either).
-	if _, _, _, found, err := t.lookup(key); err != nil || !found {
-		if err == nil && check != nil {
-			err = check(false, 0)
-		}
+	// Look before copying the path: deleting a key that is not there, or
+	// one that check refuses, writes no pages (bbolt's does not either).
+	_, flags, _, found, err := t.lookup(key)
+	if err != nil {
 		return false, err
 	}
-	n, err := t.leafFor(key)
+	if check != nil {
+		if err := check(found, flags&^largePending); err != nil {
+			return false, err
+		}
+	}
+	if !found {
+		return false, nil
+	}
+	n, _, err := t.leafFor(key)
 	if err != nil {
 		return false, err
 	}
 	i, exact := n.search(key)
-	if check != nil {
-		var old uint32
-		if exact {
-			old = n.inodes[i].flags &^ largePending
-		}
-		if err := check(exact, old); err != nil {
-			return false, err
-		}
-	}
 	if !exact {
-		return false, nil
+		return false, nil // not reached: lookup found it
 	}
 	t.freeValue(n.inodes[i].flags, n.inodes[i].value(), n.id)
 	n.inodes = append(n.inodes[:i], n.inodes[i+1:]...)

@@ -1,0 +1,81 @@
+package folio
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/foliodb/folio/page"
+)
+
+// TestCheckTopLevel: Check reports a top-level element that is not a
+// bucket once, and a top-level bucket header it cannot decode twice: from
+// the check of the directory, naming its root (here its one leaf), and
+// from the walk into the buckets, naming page 0.
+func TestCheckTopLevel(t *testing.T) {
+	path := tempPath(t)
+	db, err := Open(path, 0o600, &Options{PageSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		for _, name := range []string{"a", "b", "c"} {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	closeChecked(t, db)
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEditImage(t, img)
+	dir := e.meta.Root
+	if p := e.pages[dir]; p.kind != page.FlagLeaf || p.bucket != nil || len(p.keys) != 3 {
+		t.Fatalf("the directory is not one leaf of three buckets: %+v", p)
+	}
+	run := e.run(dir)
+	binary.LittleEndian.PutUint32(run[elemOffset(run, 0):], 0) // "a": a plain key now
+	_, v, _ := page.LeafValue(run, 1)
+	binary.LittleEndian.PutUint32(v[12:], 1) // "b": its header's reserved field
+	e.reseal(dir)
+	writeImage(t, path, e.b)
+
+	db, err = Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeUnlessFailed(t, db)
+	errs := checkErrs(db)
+	plain, header := 0, map[page.ID]int{}
+	for _, err := range errs {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, `top-level key "a" is not a bucket`):
+			plain++
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("check: %v, want ErrCorrupt", err)
+			}
+		case strings.Contains(msg, "bucket header reserved field"):
+			var ce *CorruptError
+			if !errors.As(err, &ce) {
+				t.Errorf("check: %v, want a *CorruptError", err)
+				continue
+			}
+			header[ce.Page]++
+		}
+	}
+	if plain != 1 || header[dir] != 1 || header[0] != 1 || len(header) != 2 {
+		t.Errorf("Check reported the plain top-level key %d times, the bad header %v times by page; want once, and once naming page %d and once page 0:", plain, header, dir)
+		for _, err := range errs {
+			t.Errorf("  %v", err)
+		}
+	}
+}
