@@ -201,3 +201,36 @@ func writeRaw(t *testing.T, path string, img []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestOneSyncBigValueSyncsTwice: a commit writing more than a MiB (one
+// large value) syncs twice and lists nothing, so that no Open has to
+// read and checksum it.
+func TestOneSyncBigValueSyncsTwice(t *testing.T) {
+	const ps = 4096
+	path := tempPath(t)
+	db, err := Open(path, 0o600, &Options{PageSize: ps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("big"), make([]byte, 2<<20))
+	})
+	info, _ := db.Info()
+	mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte("small"), []byte("v")) })
+	info2, _ := db.Info()
+	closeChecked(t, db)
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs := page.MetaCommitRuns(img[info.MetaSlot*ps:], nil); len(runs) != 0 {
+		t.Errorf("a commit of a 2 MiB value listed %d runs; want a two-sync commit", len(runs))
+	}
+	if runs := page.MetaCommitRuns(img[info2.MetaSlot*ps:], nil); len(runs) == 0 {
+		t.Errorf("the one-put commit after it listed no runs; want a one-sync commit")
+	}
+}

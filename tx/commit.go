@@ -301,7 +301,7 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 		return 0, err
 	}
 	sync := !db.NoSync
-	if sync && db.wal.log == nil && len(tx.dirty) > 0 && len(tx.dirty) <= page.MaxCommitRuns(tx.r.pageSize) {
+	if sync && db.wal.log == nil && tx.oneSyncFits() {
 		return tx.commitOneSync()
 	}
 	if err := db.writeRuns(tx.dirty); err != nil {
@@ -344,6 +344,27 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 		}
 	}
 	return slot, nil
+}
+
+// maxOneSyncBytes bounds what a one-sync commit writes: every Open
+// checksums the newest commit's runs (VerifyCommit), and a commit of a
+// 1 GiB value would make each open read it all. Past a MiB the second
+// sync is a small part of the commit anyway.
+const maxOneSyncBytes = 1 << 20
+
+// oneSyncFits reports whether the commit may sync once: it wrote runs,
+// its meta page can list them all, and they are at most maxOneSyncBytes.
+func (tx *Tx) oneSyncFits() bool {
+	if len(tx.dirty) == 0 || len(tx.dirty) > page.MaxCommitRuns(tx.r.pageSize) {
+		return false
+	}
+	n := 0
+	for _, r := range tx.dirty {
+		if n += len(r.run); n > maxOneSyncBytes {
+			return false
+		}
+	}
+	return true
 }
 
 // commitOneSync is steps 4 to 6 for a commit whose runs fit in the list
