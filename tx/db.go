@@ -101,7 +101,6 @@ type DB struct {
 	extents     []page.Extent
 	metaBuf     []byte
 	commitRuns  []page.CommitRun // reused by commitOneSync
-	tornSlot    int              // meta slot of a torn one-sync commit Open fell back from, or -1
 
 	batchMu sync.Mutex
 	batch   *batch // calls queued for the next batch transaction
@@ -144,7 +143,6 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		MaxBatchSize: DefaultMaxBatchSize, MaxBatchDelay: DefaultMaxBatchDelay, AllocSize: DefaultAllocSize,
 		logf:      func(string, ...any) {},
 		batchLead: make(chan struct{}, 1),
-		tornSlot:  -1,
 	}
 	if opts.Logger != nil {
 		db.logf = opts.Logger.Printf
@@ -158,21 +156,16 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	s := &snapshot{view: v}
-	if s.meta, err = db.chooseMeta(v.bytes[:db.fileSize]); err != nil {
+	var torn int
+	if s.meta, torn, err = db.chooseMeta(v.bytes[:db.fileSize]); err != nil {
 		_ = v.v.Close()
 		return nil, err
 	}
 	db.pageSize = int(s.meta.PageSize)
-	if db.tornSlot >= 0 && !db.readOnly {
+	if torn >= 0 && !db.readOnly {
 		// The torn commit's meta names free pages that the next commit
 		// may write again, byte for byte: replace it before any does.
-		buf := make([]byte, db.pageSize)
-		page.EncodeMeta(buf, page.ID(db.tornSlot), &s.meta)
-		off := int64(db.tornSlot) * int64(db.pageSize)
-		if err := db.st.WriteAt([][]byte{buf}, off); err == nil {
-			err = db.st.SyncRange(off, int64(db.pageSize))
-		}
-		if err != nil {
+		if err := db.putMeta(torn, &s.meta, true); err != nil {
 			_ = v.v.Close()
 			return nil, fmt.Errorf("folio: open %s: replace the torn commit's meta: %w", path, err)
 		}
@@ -259,7 +252,8 @@ func (db *DB) mapLocked(size int64) (*view, error) {
 }
 
 // chooseMeta reads both meta pages and returns the valid one with the
-// higher txid. A meta page that does not decode (torn or zeroed by a crash
+// higher txid, and the slot of a torn one-sync commit it passed over
+// (-1 if none), which Open then overwrites. A meta page that does not decode (torn or zeroed by a crash
 // during its write) makes Open use the other one; that fallback is noted
 // in Stats and logged, never silent. So does a newest meta listing runs
 // (a one-sync commit) that did not all reach the disk. Otherwise a meta
@@ -276,7 +270,7 @@ func (db *DB) mapLocked(size int64) (*view, error) {
 // damaged or hostile. Neither reading is safe (the page size decides
 // where every page is), so Open fails with ErrCorrupt naming both sizes
 // rather than trusting the meta with the higher txid.
-func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
+func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 	m0, err0 := page.DecodeMeta(data, 0)
 	var m1 page.Meta
 	var err1 error = ErrInvalid
@@ -284,7 +278,7 @@ func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 		// NB: DecodeMeta checked that the page size fits in data.
 		m1, err1 = page.DecodeMeta(data[m0.PageSize:], 1)
 		if err1 == nil && m1.PageSize != m0.PageSize {
-			return page.Meta{}, fmt.Errorf("folio: open %s: the meta pages disagree on the page size (meta page 0: %d, meta page 1: %d): %w",
+			return page.Meta{}, -1, fmt.Errorf("folio: open %s: the meta pages disagree on the page size (meta page 0: %d, meta page 1: %d): %w",
 				db.path, m0.PageSize, m1.PageSize, page.Corruptf(1, "meta page size",
 					fmt.Sprintf("%d bytes (meta page 0's)", m0.PageSize), fmt.Sprintf("%d bytes", m1.PageSize)))
 		}
@@ -296,7 +290,7 @@ func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 		for size := page.MinPageSize; size <= page.MaxPageSize && 2*size <= len(data); size *= 2 {
 			if m1, err1 = page.DecodeMeta(data[size:], 1); err1 == nil {
 				if int(m1.PageSize) != size {
-					return page.Meta{}, fmt.Errorf("folio: open %s: meta page 0 unusable (%v), and meta page 1, found at offset %d (page size %d), says page size %d: %w",
+					return page.Meta{}, -1, fmt.Errorf("folio: open %s: meta page 0 unusable (%v), and meta page 1, found at offset %d (page size %d), says page size %d: %w",
 						db.path, err0, size, size, m1.PageSize, page.Corruptf(1, "meta page size",
 							fmt.Sprintf("%d bytes (its offset)", size), fmt.Sprintf("%d bytes", m1.PageSize)))
 				}
@@ -317,13 +311,12 @@ func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 			// acknowledged, and the older meta's pages are intact.
 			slot := 1 - db.metaSlot
 			if err := db.checkOlderMeta(data, older, slot); err != nil {
-				return page.Meta{}, fmt.Errorf("folio: open %s: %w (the older meta page %d: %v)", db.path, verr, slot, err)
+				return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w (the older meta page %d: %v)", db.path, verr, slot, err)
 			}
 			db.metaSlot = slot
-			db.tornSlot = 1 - slot
 			db.fallback = fmt.Sprintf("meta page %d names txid %d, whose commit did not reach the disk whole (%v); opened txid %d from meta page %d", 1-slot, m.TxID, verr, older.TxID, slot)
 			db.logf("folio: %s: %s", db.path, db.fallback)
-			return older, nil
+			return older, 1 - slot, nil
 		}
 	case err0 == nil || err1 == nil:
 		m, bad, badErr := m0, 1, err1
@@ -331,23 +324,23 @@ func (db *DB) chooseMeta(data []byte) (page.Meta, error) {
 			m, bad, badErr = m1, 0, err0
 		}
 		if err := db.checkOlderMeta(data, m, 1-bad); err != nil {
-			return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, err)
+			return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w", db.path, err)
 		}
 		db.metaSlot = 1 - bad
 		db.fallback = fmt.Sprintf("meta page %d unusable (%v); opened txid %d from meta page %d", bad, badErr, m.TxID, 1-bad)
 		db.logf("folio: %s: %s", db.path, db.fallback)
-		return m, nil
+		return m, -1, nil
 	case errors.Is(err0, ErrVersionMismatch) || errors.Is(err1, ErrVersionMismatch):
-		return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, firstVersionErr(err0, err1))
+		return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w", db.path, firstVersionErr(err0, err1))
 	case errors.Is(err0, ErrInvalid) && errors.Is(err1, ErrInvalid):
-		return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, err0)
+		return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w", db.path, err0)
 	default:
-		return page.Meta{}, fmt.Errorf("folio: open %s: no usable meta page: %w (meta 1: %v)", db.path, err0, err1)
+		return page.Meta{}, -1, fmt.Errorf("folio: open %s: no usable meta page: %w (meta 1: %v)", db.path, err0, err1)
 	}
 	if err := db.checkMeta(data, m); err != nil {
-		return page.Meta{}, fmt.Errorf("folio: open %s: %w", db.path, err)
+		return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w", db.path, err)
 	}
-	return m, nil
+	return m, -1, nil
 }
 
 func firstVersionErr(a, b error) error {

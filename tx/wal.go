@@ -471,13 +471,22 @@ func (db *DB) restoreMeta(slot int, sync bool) error {
 	if err != nil {
 		return fmt.Errorf("reading meta page %d: %w", cur, err)
 	}
-	buf := db.metaBuf
-	page.EncodeMeta(buf, page.ID(slot), &m)
-	if err := db.st.WriteAt([][]byte{buf}, int64(slot)*int64(ps)); err != nil {
+	return db.putMeta(slot, &m, sync)
+}
+
+// putMeta writes m, listing no runs, into meta slot slot and syncs it if
+// sync is set: restoreMeta, and Open replacing a torn commit's meta.
+func (db *DB) putMeta(slot int, m *page.Meta, sync bool) error {
+	if db.metaBuf == nil {
+		db.metaBuf = make([]byte, db.pageSize)
+	}
+	off, ps := int64(slot)*int64(db.pageSize), int64(db.pageSize)
+	page.EncodeMeta(db.metaBuf, page.ID(slot), m)
+	if err := db.st.WriteAt([][]byte{db.metaBuf}, off); err != nil {
 		return err
 	}
 	if sync {
-		return db.syncRange(int64(slot)*int64(ps), int64(ps))
+		return db.syncRange(off, ps)
 	}
 	return nil
 }
