@@ -107,3 +107,31 @@ func TestPutRefusedCopiesNothing(t *testing.T) {
 		t.Errorf("%d keys, want %d", len(got), n+1)
 	}
 }
+
+// A tree whose only writes were refused gives its inode chunks back to
+// the pool when spilled, as one with accepted writes does.
+func TestRefusedPutReleasesInodes(t *testing.T) {
+	m := newMemPages(1024)
+	tr := New(m, 0, 0)
+	key := func(i int) []byte { return []byte(fmt.Sprintf("k%05d", i)) }
+	for i := 0; i < 2000; i++ {
+		if err := tr.Put(key(i), []byte("value"), page.LeafBucket, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commitTree(t, tr, m)
+	root, sum := tr.Root()
+	tr = New(m, root, sum)
+	if err := tr.Put(key(1500), []byte("v"), 0, refuseBuckets); !errors.Is(err, errRefused) {
+		t.Fatalf("Put: %v, want %v", err, errRefused)
+	}
+	if len(tr.inodeChunks) == 0 {
+		t.Fatal("the refused Put's descent cut no inodes: the test tests nothing")
+	}
+	if err := tr.Spill(); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.inodeChunks) != 0 || tr.inodeSlab != nil {
+		t.Errorf("after Spill the tree keeps %d inode chunks", len(tr.inodeChunks))
+	}
+}

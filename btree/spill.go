@@ -12,6 +12,8 @@ func (t *Tree) Spill() error {
 	t.pathOK = false
 	n := t.rootNode
 	if n == nil {
+		// Refused writes may have copied nodes and forgotten them (forget).
+		t.releaseInodes()
 		return nil
 	}
 	entries, err := t.spill(n, nil)
