@@ -33,7 +33,8 @@ import (
 // changes nothing a reader or a reopen can see, and the DB's freelist is
 // the transaction's clone only after step 6 succeeds (5). A failed sync
 // is sticky: the DB then refuses writes (ErrSyncFailed). So is a failed
-// meta write whose slot could not be restored (writeMeta).
+// meta write whose slot could not be restored (writeMeta), and a
+// checkpoint refused over a file cut underneath (checkFileLocked).
 func (tx *Tx) Commit() (err error) {
 	switch {
 	case tx.managed:
@@ -114,7 +115,15 @@ func (tx *Tx) Commit() (err error) {
 		return tx.err
 	}
 
-	// Step 3.
+	// Step 3. A checkpoint (a direct commit in WAL mode) first checks
+	// that the file still holds the pages it is to make durable: growing
+	// a truncated file would fill the gap with zeros that no later check
+	// tells apart from pages.
+	if db.wal.log != nil && !logged {
+		if err := db.checkFileLocked(tx.r.high); err != nil {
+			return err
+		}
+	}
 	if err := db.grow(int64(tx.high) * int64(tx.r.pageSize)); err != nil {
 		return err
 	}
@@ -173,10 +182,10 @@ func (tx *Tx) Commit() (err error) {
 		// Sync and publish under the write lock, then checkpoint.
 		err := db.syncLogged(s, lsn)
 		if err == nil {
-			if cerr := db.checkpointAfterCommit(); cerr != nil {
+			if cerr := db.checkpointLocked(); cerr != nil {
 				// The commit is durable in the log; a failed checkpoint
-				// sync, or a fault, has already stopped further writes
-				// (ErrSyncFailed).
+				// sync, a fault or a truncated file has already stopped
+				// further writes (ErrSyncFailed).
 				db.logf("folio: %s: checkpoint after txid %d: %v", db.path, tx.meta.TxID, cerr)
 			}
 		}
@@ -222,35 +231,6 @@ func (tx *Tx) commitManaged() (err error) {
 		}
 	}()
 	return tx.Commit()
-}
-
-// checkpointAfterCommit is the checkpoint a logged commit runs once it
-// is durable and published (Commit), under a fault guard of its own: a
-// memory fault reading the mapping in it (a file truncated underneath)
-// becomes the checkpoint's error, not the commit's. Otherwise it would
-// reach commitManaged, which would report ErrCorrupt, and a Batch hand
-// it to every caller, for a commit that happened.
-//
-// NB: what the checkpoint had written when the fault came is unknown
-// (its pages, its meta, the log's truncation), and the mapping no longer
-// matches the file: as after a failed sync, the DB refuses writes until
-// reopened (ErrSyncFailed); the log still holds every commit. REQUIRES:
-// the write lock.
-func (db *DB) checkpointAfterCommit() (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			if err = faultError(r, db.path, " to checkpoint"); err == nil {
-				panic(r)
-			}
-			db.mu.Lock()
-			if db.failed == nil {
-				db.failed = err
-			}
-			db.mu.Unlock()
-		}
-	}()
-	return db.checkpointLocked()
 }
 
 // removeRun takes the pages [id, id+n) out of sorted, merged extents:
@@ -323,6 +303,13 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 			end = int64(last.id)*int64(tx.r.pageSize) + int64(len(last.run))
 		}
 		if err := db.syncRange(first, end-first); err != nil {
+			return 0, err
+		}
+	}
+	if db.wal.log != nil {
+		// Again, next to the meta write: the sync cannot tell that the
+		// file was cut meanwhile.
+		if err := db.checkFileLocked(tx.meta.High); err != nil {
 			return 0, err
 		}
 	}

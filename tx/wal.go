@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -436,12 +437,12 @@ func (db *DB) writeMetaCommit(m *page.Meta, runs []page.CommitRun, sync bool) (i
 	if err := db.st.WriteAt([][]byte{buf}, int64(slot)*int64(db.pageSize)); err != nil {
 		err = fmt.Errorf("folio: %s: write meta: %w", db.path, err)
 		if rerr := db.restoreMeta(slot, sync || len(runs) > 0); rerr != nil {
-			db.mu.Lock()
-			if db.failed == nil {
-				db.failed = rerr
+			db.refuseWrites(rerr)
+			// NB: a failed restoring sync says ErrSyncFailed itself.
+			if !errors.Is(rerr, ErrSyncFailed) {
+				rerr = fmt.Errorf("%w (%w)", rerr, ErrSyncFailed)
 			}
-			db.mu.Unlock()
-			return 0, fmt.Errorf("%w; then restoring meta page %d: %v (%w)", err, slot, rerr, ErrSyncFailed)
+			return 0, fmt.Errorf("%w; then restoring meta page %d: %w", err, slot, rerr)
 		}
 		return 0, err
 	}
@@ -475,7 +476,9 @@ func (db *DB) restoreMeta(slot int, sync bool) error {
 }
 
 // putMeta writes m, listing no runs, into meta slot slot and syncs it if
-// sync is set: restoreMeta, and Open replacing a torn commit's meta.
+// sync is set: restoreMeta, and Open replacing a torn commit's meta. A
+// failed sync refuses later writes, as syncRange does; the error names
+// no path, which its callers' errors do.
 func (db *DB) putMeta(slot int, m *page.Meta, sync bool) error {
 	if db.metaBuf == nil {
 		db.metaBuf = make([]byte, db.pageSize)
@@ -485,16 +488,32 @@ func (db *DB) putMeta(slot int, m *page.Meta, sync bool) error {
 	if err := db.st.WriteAt([][]byte{db.metaBuf}, off); err != nil {
 		return err
 	}
-	if sync {
-		return db.syncRange(off, ps)
+	if !sync {
+		return nil
+	}
+	if err := db.st.SyncRange(off, ps); err != nil {
+		db.refuseWrites(err)
+		return fmt.Errorf("sync: %w (%w)", err, ErrSyncFailed)
 	}
 	return nil
+}
+
+// refuseWrites makes every later write transaction fail with
+// ErrSyncFailed, citing err unless an earlier cause is already noted.
+func (db *DB) refuseWrites(err error) {
+	db.mu.Lock()
+	if db.failed == nil {
+		db.failed = err
+	}
+	db.mu.Unlock()
 }
 
 // Checkpoint makes every commit durable in the file itself: it syncs the
 // file, writes the current meta durably and lets the log drop what it
 // held. WAL mode does this by itself every CheckpointBytes of log or
-// CheckpointInterval, and on Close; without a log it does nothing.
+// CheckpointInterval, and on Close; without a log it does nothing. Over
+// a file truncated underneath the database it fails with ErrCorrupt,
+// keeps the log, and later writes fail with ErrSyncFailed.
 func (db *DB) Checkpoint() error {
 	db.writer.Lock()
 	defer db.writer.Unlock()
@@ -517,8 +536,35 @@ func (db *DB) syncFailed() error {
 	return nil
 }
 
-// checkpointLocked: REQUIRES the write lock.
-func (db *DB) checkpointLocked() error {
+// checkpointLocked is every checkpoint (Checkpoint, Close, the end of
+// replayOps, and a logged commit's once it is durable: Commit) under one
+// fault guard: a memory fault reading the mapping in it (a file
+// truncated underneath) becomes the checkpoint's error instead of
+// killing the process. For a commit's checkpoint that error is not the
+// commit's: commitManaged would otherwise report ErrCorrupt, and a Batch
+// hand it to every caller, for a commit that happened.
+//
+// NB: what the checkpoint had written when the fault came is unknown
+// (its pages, its meta, the log's truncation), and the mapping no longer
+// matches the file: as after a failed sync, the DB refuses writes until
+// reopened (ErrSyncFailed); the log still holds every commit. REQUIRES:
+// the write lock.
+func (db *DB) checkpointLocked() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if err = faultError(r, db.path, " to checkpoint"); err == nil {
+				panic(r)
+			}
+			db.refuseWrites(err)
+		}
+	}()
+	return db.checkpointTxLocked()
+}
+
+// checkpointTxLocked is checkpointLocked's work, unguarded. REQUIRES:
+// the write lock.
+func (db *DB) checkpointTxLocked() error {
 	if db.wal.log == nil {
 		return nil
 	}
@@ -550,11 +596,43 @@ func (db *DB) checkpointLocked() error {
 
 // checkpointHook, if set, runs in each checkpoint's transaction before it
 // commits. Only tests set it (export_ckpt_test.go), to make a checkpoint
-// meet a memory fault (checkpointAfterCommit): a checkpoint changes no
+// meet a memory fault (checkpointLocked): a checkpoint changes no
 // tree and frees no run whose header it would read (the logged commit
 // before it freed the free list's run), so no file truncated under it
 // makes today's checkpoint fault.
 var checkpointHook func(*Tx)
+
+// checkFileLocked checks, before a checkpoint grows the file and again
+// before it writes its meta, that the file still holds every page of a
+// meta with high pages, and has not shrunk below the length the DB gave
+// it (fileSize). Logged commits' pages are in the file unsynced, and the
+// log holds their only durable copy until a checkpoint's meta is
+// written: a meta over a truncated file names pages that are gone, and
+// the log truncation after it drops that copy. So the checkpoint fails
+// with ErrCorrupt before it writes a meta, the log is kept, and the DB
+// refuses writes as after a failed sync (ErrSyncFailed): a reopen, once
+// the file is restored, replays the log.
+//
+// Any shrink is refused, not only one reaching high: nothing shrinks a
+// live file (Close gives the tail back once it is closed), so a shrink is
+// someone else changing the file, and the mapping faults past its new
+// end. Rejected: reading back the pages written since the last
+// checkpoint against their checksums, which would also catch a file cut
+// and grown back with zeros, for a read of all it syncs; an fstat costs
+// next to nothing beside a checkpoint's two syncs. REQUIRES: the write
+// lock.
+func (db *DB) checkFileLocked(high page.ID) error {
+	ps := int64(db.pageSize)
+	size, need := db.st.Size(), max(db.fileSize, int64(high)*ps)
+	if size >= need {
+		return nil
+	}
+	err := fmt.Errorf("folio: checkpoint %s: no meta written, the log kept: %w", db.path, page.Corruptf(page.ID(size/ps), "file length",
+		fmt.Sprintf("at least %d bytes (the meta reaches %d pages of %d bytes), and %d as grown", int64(high)*ps, high, ps, db.fileSize),
+		fmt.Sprintf("%d bytes (truncated underneath the database?)", size)))
+	db.refuseWrites(err)
+	return err
+}
 
 // checkpointDue reports whether the log has grown or aged enough for a
 // checkpoint. REQUIRES: the write lock.
