@@ -149,8 +149,12 @@ func TestCheckpointRefusesTruncatedFile(t *testing.T) {
 			if got, err := db.Info(); err != nil || got.CheckpointTxID != ckpt.TxID || got.LogPending != in.LogPending {
 				t.Errorf("after the refused checkpoint: %+v, %v; want checkpoint txid %d, %d commits in the log", got, err, ckpt.TxID, in.LogPending)
 			}
-			if err := putModel(db, map[string]string{}, 0, 1); !errors.Is(err, folio.ErrSyncFailed) {
-				t.Errorf("a write after the refused checkpoint: %v, want ErrSyncFailed", err)
+			// The refusal names its cause, the file's damage (the first
+			// cause, not Close's or a later write's), and the path once.
+			if err := putModel(db, map[string]string{}, 0, 1); !errors.Is(err, folio.ErrSyncFailed) || !errors.Is(err, folio.ErrCorrupt) {
+				t.Errorf("a write after the refused checkpoint: %v, want ErrSyncFailed and ErrCorrupt", err)
+			} else if n := strings.Count(err.Error(), path); n != 1 {
+				t.Errorf("a write after the refused checkpoint: %v: names the path %d times", err, n)
 			}
 			if err := db.Close(); !errors.Is(err, folio.ErrSyncFailed) {
 				t.Errorf("Close after the refused checkpoint: %v, want its checkpoint refused (ErrSyncFailed)", err)
@@ -212,8 +216,8 @@ func TestCheckpointFaultGuarded(t *testing.T) {
 				t.Fatalf("%s whose checkpoint faulted: %v, want the fault as ErrCorrupt", name, err)
 			}
 			if name == "Checkpoint" {
-				if err := putModel(db, map[string]string{}, 0, 1); !errors.Is(err, folio.ErrSyncFailed) {
-					t.Errorf("a write after the checkpoint faulted: %v, want ErrSyncFailed", err)
+				if err := putModel(db, map[string]string{}, 0, 1); !errors.Is(err, folio.ErrSyncFailed) || !errors.Is(err, folio.ErrCorrupt) {
+					t.Errorf("a write after the checkpoint faulted: %v, want ErrSyncFailed and ErrCorrupt", err)
 				}
 				if err := db.Close(); !errors.Is(err, folio.ErrSyncFailed) {
 					t.Errorf("Close after the checkpoint faulted: %v, want ErrSyncFailed", err)

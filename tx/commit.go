@@ -412,9 +412,7 @@ func (tx *Tx) appendLogged(logical bool) (uint64, error) {
 	if err != nil {
 		// The log may hold part of a record now: stop writing until a
 		// reopen recovers what is really there.
-		db.mu.Lock()
-		db.failed = err
-		db.mu.Unlock()
+		db.refuseWrites(err)
 		return 0, fmt.Errorf("folio: commit %s: append to the log: %w (%w)", db.path, err, ErrSyncFailed)
 	}
 	db.wal.lastLSN = lsn
@@ -477,9 +475,7 @@ func (tx *Tx) logMode() (logged, logical bool) {
 func (db *DB) syncLogged(s *snapshot, lsn uint64) error {
 	if !db.NoSync {
 		if err := db.wal.log.SyncTo(lsn); err != nil {
-			db.mu.Lock()
-			db.failed = err
-			db.mu.Unlock()
+			db.refuseWrites(err)
 			return fmt.Errorf("folio: commit %s: sync the log: %w (%w)", db.path, err, ErrSyncFailed)
 		}
 	}
@@ -645,9 +641,7 @@ func (db *DB) writeRuns(runs []dirtyRun) error {
 // and a second sync could then report success for data that is gone.
 func (db *DB) syncRange(off, n int64) error {
 	if err := db.st.SyncRange(off, n); err != nil {
-		db.mu.Lock()
-		db.failed = err
-		db.mu.Unlock()
+		db.refuseWrites(err)
 		return fmt.Errorf("folio: commit %s: sync: %w (%w)", db.path, err, ErrSyncFailed)
 	}
 	return nil

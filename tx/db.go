@@ -213,9 +213,7 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		if err := db.replayOps(); err != nil {
 			// Nothing of the replay may reach the file: no checkpoint,
 			// no truncation on the way out.
-			db.mu.Lock()
-			db.failed = err
-			db.mu.Unlock()
+			db.refuseWrites(err)
 			_ = db.Close()
 			return nil, err
 		}
@@ -598,9 +596,7 @@ func (db *DB) syncAll() error {
 		err = db.wal.log.SyncTo(db.wal.lastLSN)
 	}
 	if err != nil {
-		db.mu.Lock()
-		db.failed = err
-		db.mu.Unlock()
+		db.refuseWrites(err)
 		return fmt.Errorf("folio: sync %s: %w (%w)", db.path, err, ErrSyncFailed)
 	}
 	return nil
@@ -738,7 +734,7 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 	if db.failed != nil {
 		err := db.failed
 		db.mu.Unlock()
-		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, err)
+		return db.failedError(err)
 	}
 	db.freelist.Release(db.oldestReaderLocked())
 	fl := db.freelist.Clone()

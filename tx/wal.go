@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -531,9 +532,18 @@ func (db *DB) syncFailed() error {
 	failed := db.failed
 	db.mu.Unlock()
 	if failed != nil {
-		return fmt.Errorf("%w: %s: %v", ErrSyncFailed, db.path, failed)
+		return db.failedError(failed)
 	}
 	return nil
+}
+
+// failedError is the error of a write refused after failed (db.failed):
+// ErrSyncFailed and, wrapped, the cause, naming the path once.
+func (db *DB) failedError(failed error) error {
+	if strings.Contains(failed.Error(), db.path) {
+		return fmt.Errorf("%w: %w", ErrSyncFailed, failed)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrSyncFailed, db.path, failed)
 }
 
 // checkpointLocked is every checkpoint (Checkpoint, Close, the end of

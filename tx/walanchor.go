@@ -89,9 +89,7 @@ func (a logAnchor) follows(m page.Meta, lsn uint64) error {
 func (db *DB) appendAnchor(m *page.Meta) error {
 	lsn, err := db.wal.log.Append(encodeAnchor(m))
 	if err != nil {
-		db.mu.Lock()
-		db.failed = err
-		db.mu.Unlock()
+		db.refuseWrites(err)
 		return fmt.Errorf("folio: %s: append an anchor to the log: %w (%w)", db.path, err, ErrSyncFailed)
 	}
 	db.wal.lastLSN = lsn
