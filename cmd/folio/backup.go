@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/foliodb/folio"
@@ -26,7 +30,8 @@ reading the database meanwhile. The copy is written to a temporary file
 beside OUT, synced, verified (opened and fully checked: checksums, tree
 order, page accounting) and only then renamed to OUT, so OUT may not be a
 FIFO or a device. A failed or interrupted backup (SIGINT, SIGTERM: exit
-130, 143) removes the temporary file.
+130, 143) removes the temporary file. A new OUT gets DB's mode less the
+umask (as cp gives a copy); a replaced OUT keeps its own.
 
 With --zstd the copy is zstd-compressed; it is verified by decompressing
 it to a temporary file. Restore it with "zstd -d < OUT > app.db".
@@ -86,7 +91,14 @@ func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error
 	if err != nil {
 		return st, err
 	}
-	out, err := a.createOut(dst)
+	// The copy is as private as the database: a new OUT takes its mode
+	// (less the umask), as cp gives a copy.
+	fi, err := os.Stat(src)
+	if err != nil {
+		_ = db.Close()
+		return st, err
+	}
+	out, err := a.createOut(dst, fi.Mode().Perm())
 	if err != nil {
 		_ = db.Close()
 		return st, err
@@ -189,7 +201,7 @@ func verifyBackup(a *app, path string, compressed bool, txid int) (string, error
 		return "", fmt.Errorf("verify: %w", err)
 	}
 	if !res.OK {
-		return "", fmt.Errorf("verify: the copy has %d problems, the first: %s", len(res.Problems), res.Problems[0].Error)
+		return "", fmt.Errorf("verify: the copy has %d problems, the first: %w", len(res.Problems), res.Problems[0].cause())
 	}
 	if res.TxID != txid {
 		return "", fmt.Errorf("verify: the copy is at txid %d, the snapshot was %d", res.TxID, txid)
@@ -210,7 +222,14 @@ type outFile struct {
 	done      bool
 }
 
-func (a *app) createOut(path string) (*outFile, error) {
+// createOut starts the output path. The file it makes has the mode of
+// the file it replaces, or, new, perm less the umask, as a shell's
+// redirection or cp gives it: we rejected the 0600 of os.CreateTemp, which
+// left every output, even one replacing a file others read, readable by
+// its owner alone. A symbolic link at path is followed, also to a file
+// that does not exist yet, which is made (as a shell's > makes it): the
+// link stays and what it names is written.
+func (a *app) createOut(path string, perm os.FileMode) (*outFile, error) {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		if fi.IsDir() {
 			return nil, fmt.Errorf("create %s: it is a directory", path)
@@ -221,25 +240,84 @@ func (a *app) createOut(path string) (*outFile, error) {
 		}
 		return &outFile{f: f, path: path}, nil
 	}
-	// Through a symbolic link to a file, the file is replaced and the
-	// link kept.
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
+	target, err := linkTarget(path)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	replace := false
+	if fi, err := os.Stat(target); err == nil {
+		perm, replace = fi.Mode().Perm(), true
 	}
 	var f *os.File
 	cl, err := a.cleanups.track(func() (func(), error) {
 		var err error
-		f, err = os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-		if err != nil {
+		if f, err = createTemp(target, perm); err != nil {
 			return nil, err
 		}
 		tmp := f.Name()
-		return func() { _ = os.Remove(tmp) }, nil
+		if replace {
+			// The umask applied at creation; the mode replaced is kept whole.
+			err = f.Chmod(perm)
+		}
+		return func() { _ = os.Remove(tmp) }, err
 	})
 	if err != nil {
+		if f != nil {
+			_ = f.Close()
+			_ = cl.done(func() error { return os.Remove(f.Name()) })
+		}
+		if target != path {
+			return nil, fmt.Errorf("create %s (a link to %s): %w", path, target, err)
+		}
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	return &outFile{f: f, path: path, tmp: f.Name(), cl: cl}, nil
+	return &outFile{f: f, path: target, tmp: f.Name(), cl: cl}, nil
+}
+
+// createTemp creates a new file beside path, named after it, with perm
+// less the umask (os.CreateTemp's files are 0600 whatever the umask).
+func createTemp(path string, perm os.FileMode) (*os.File, error) {
+	prefix := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	for try := 0; ; try++ {
+		name := prefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) && try < 1000 {
+			continue
+		}
+		return f, err
+	}
+}
+
+// maxLinks bounds the symbolic links linkTarget follows, as the kernel
+// does (Linux's MAXSYMLINKS), so a loop of links ends.
+const maxLinks = 40
+
+// linkTarget is the path of the file path names once every symbolic link
+// at its end is followed: path itself if it is no link, the file a link
+// names even if that does not exist (a dangling link). A relative link is
+// read from the real directory that holds the link: joined lexically to
+// a directory reached through a link, "../x" would name another file than
+// the kernel's.
+func linkTarget(path string) (string, error) {
+	for range maxLinks {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return path, nil // not a link: creating it says what is wrong, if anything
+		}
+		to, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(to) {
+			dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+			if err != nil {
+				return "", err
+			}
+			to = filepath.Join(dir, to)
+		}
+		path = to
+	}
+	return "", fmt.Errorf("%w (more than %d in a row: a loop?)", syscall.ELOOP, maxLinks)
 }
 
 // commit syncs the file, renames it into place and syncs the directory;

@@ -125,3 +125,30 @@ func TestBackupInUse(t *testing.T) {
 		t.Error("a failed backup created its output")
 	}
 }
+
+// TestBackupOutputMode: a new OUT gets the database's mode less the
+// umask, as cp gives a copy (a backup is as private as its database; it
+// was 0600 whatever the database's), and an OUT it replaces keeps its own.
+func TestBackupOutputMode(t *testing.T) {
+	withUmask(t, 0o027)
+	path := sampleDB(t)
+	if err := os.Chmod(path, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fresh, old := filepath.Join(dir, "new.db"), filepath.Join(dir, "old.db")
+	if err := os.WriteFile(old, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(old, 0o604); err != nil {
+		t.Fatal(err)
+	}
+	for out, want := range map[string]os.FileMode{fresh: 0o640, old: 0o604} {
+		if code, _, stderr := runCLI(t, "backup", path, out); code != exitOK {
+			t.Fatalf("backup to %s: exit %d: %s", filepath.Base(out), code, stderr)
+		}
+		if got := modeOf(t, out); got != want {
+			t.Errorf("backup to %s: mode %v, want %v", filepath.Base(out), got, want)
+		}
+	}
+}

@@ -527,7 +527,7 @@ func (b *bencher) check() (string, error) {
 		return "", err
 	}
 	if !res.OK {
-		return "", fmt.Errorf("check found %d problems, the first: %s", len(res.Problems), res.Problems[0].Error)
+		return "", fmt.Errorf("check found %d problems, the first: %w", len(res.Problems), res.Problems[0].cause())
 	}
 	return fmt.Sprintf("ok (%d pages, %d keys in %d buckets, txid %d)", res.Pages, res.Keys, res.Buckets, res.TxID), nil
 }

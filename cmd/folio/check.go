@@ -38,6 +38,18 @@ type checkProblem struct {
 	Segment string `json:"segment,omitempty"`
 	Offset  *int64 `json:"offset,omitempty"`
 	Error   string `json:"error"`
+	// err is the error Error is the text of, if there is one: a message
+	// saying the problem wraps it (cause), so the error line drops the
+	// library's "folio: " from it.
+	err error
+}
+
+// cause is the problem as an error, to wrap in a message.
+func (p checkProblem) cause() error {
+	if p.err != nil {
+		return p.err
+	}
+	return errors.New(p.Error)
 }
 
 // checkLogJSON describes the write-ahead log as check read it.
@@ -237,7 +249,8 @@ func checkDB(db *folio.DB, path string) (checkJSON, error) {
 	})
 	if err != nil {
 		if !errors.Is(err, folio.ErrCorrupt) {
-			return res, pathErrorf(path, "check: %w", err)
+			// The library's transaction errors name the file already.
+			return res, withPath(path, fmt.Errorf("check: %w", err))
 		}
 		// Check missed what the count met: report it as a problem all
 		// the same.
@@ -289,7 +302,7 @@ func checkRefused(a *app, path string, openErr error) checkJSON {
 }
 
 func problemOf(err error) checkProblem {
-	p := checkProblem{Error: err.Error()}
+	p := checkProblem{Error: err.Error(), err: err}
 	var ce *folio.CorruptError
 	if errors.As(err, &ce) {
 		id := uint64(ce.Page)

@@ -90,7 +90,8 @@ func checkpointDB(a *app, path string) (err error) {
 		return &pathError{path: path, err: err}
 	}
 	if err := db.Checkpoint(); err != nil {
-		return pathErrorf(path, "checkpoint: %w", err)
+		// A failed sync names the file already.
+		return withPath(path, fmt.Errorf("checkpoint: %w", err))
 	}
 	in, err := db.Info()
 	if err != nil {

@@ -286,7 +286,7 @@ func verifyCopy(path string) (*dumpfmt.Digest, error) {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	if !res.OK {
-		return nil, fmt.Errorf("verify: the copy has %d problems, the first: %s", len(res.Problems), res.Problems[0].Error)
+		return nil, fmt.Errorf("verify: the copy has %d problems, the first: %w", len(res.Problems), res.Problems[0].cause())
 	}
 	d := dumpfmt.NewDigest()
 	if err := db.View(func(tx *folio.Tx) error { return walkTree(folioTree{tx: tx}, nil, d) }); err != nil {

@@ -33,14 +33,18 @@ Formats:
 
 A nested bucket's block is named by its path (database=a/b/c), with "\/"
 for a slash and "\\" for a backslash inside a name, "\xHH" for other bytes:
-the notation of --bucket. Bucket sequences (folio_sequence=N) and the page
-size (folio_pagesize=N) go in extra header keys, which mdb_load ignores.
+the notation of --bucket. Bucket sequences (folio_sequence=N, 0 included)
+and the page size (folio_pagesize=N) go in extra header keys, which
+mdb_load ignores.
 
 --zstd compresses the dump; load recognises it. With -o the dump is written
 to a temporary file beside FILE and renamed into place when complete, so a
 failed or interrupted dump (SIGINT, SIGTERM: exit 130, 143) leaves nothing
-behind; an existing FILE that is not a regular
-file (a FIFO, /dev/stdout) is written directly, and FILE may not be DB.
+behind. A new FILE gets the mode "> FILE" would give it (0666 less the
+umask), a replaced one keeps its mode, and a symbolic link is followed,
+also one to a file yet to be made. An existing FILE that is not a regular
+file (a FIFO, /dev/stdout) is written directly. Neither FILE nor standard
+output may be DB.
 
 The database is opened read-only (shared lock), with every page checksum
 verified; the file is not changed.`,
@@ -76,7 +80,8 @@ verified; the file is not changed.`,
 			var w io.Writer = a.stdout
 			var out *outFile
 			if !toStdout {
-				if out, err = a.createOut(output); err != nil {
+				// A new FILE gets the mode "> FILE" would give it.
+				if out, err = a.createOut(output, 0o666); err != nil {
 					return fmt.Errorf("dump %s: %w", args[0], err)
 				}
 				defer out.abort()

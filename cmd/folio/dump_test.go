@@ -31,10 +31,10 @@ func TestDump(t *testing.T) {
 		lack []string
 	}{
 		{"text", []string{"dump", path}, exitOK, []string{
-			"VERSION=3\nformat=bytevalue\ndatabase=a\ntype=btree\nmapsize=1073741824\nfolio_pagesize=1024\nHEADER=END\nDATA=END\n",
-			"database=a/b/c\ntype=btree\nHEADER=END\nDATA=END\n",
+			"VERSION=3\nformat=bytevalue\ndatabase=a\ntype=btree\nmapsize=1073741824\nfolio_sequence=0\nfolio_pagesize=1024\nHEADER=END\nDATA=END\n",
+			"database=a/b/c\ntype=btree\nfolio_sequence=0\nHEADER=END\nDATA=END\n",
 			"database=users/admins\ntype=btree\nfolio_sequence=1\nHEADER=END\n 726f6f74\n 796573\nDATA=END\n",
-			"database=we\\/ird\ntype=btree\nHEADER=END\n 00ff\n 01\nDATA=END\n",
+			"database=we\\/ird\ntype=btree\nfolio_sequence=0\nHEADER=END\n 00ff\n 01\nDATA=END\n",
 			" 75736572323939\n", // user299
 		}, []string{" 61646d696e73\n"}}, // the nested bucket "admins" is no data line
 		{"print", []string{"dump", path, "--format", "print"}, exitOK, []string{
@@ -112,11 +112,14 @@ func TestDumpOutputFile(t *testing.T) {
 func TestDumpOutputNotReplaced(t *testing.T) {
 	path := sampleDB(t)
 	before := fileSum(t, path)
-	link := filepath.Join(t.TempDir(), "link")
+	link, hard := filepath.Join(t.TempDir(), "link"), filepath.Join(t.TempDir(), "hard")
 	if err := os.Symlink(path, link); err != nil {
 		t.Fatal(err)
 	}
-	for _, out := range []string{path, link} {
+	if err := os.Link(path, hard); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{path, link, hard} {
 		code, _, stderr := runCLI(t, "dump", path, "-o", out)
 		if code != exitUsage || !strings.Contains(stderr, "is the database itself") {
 			t.Errorf("-o %s: exit %d: %s", out, code, stderr)
@@ -297,5 +300,113 @@ func TestBlockNamesAreBucketPaths(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, p) {
 			t.Errorf("parsePath(%q) = %q, %v; want %q", enc, got, err, p)
 		}
+	}
+}
+
+// withUmask sets the process's umask for the test. NB: process-wide;
+// no test of this package runs in parallel.
+func withUmask(t *testing.T, mask int) {
+	t.Helper()
+	old := unix.Umask(mask)
+	t.Cleanup(func() { unix.Umask(old) })
+}
+
+func modeOf(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode()
+}
+
+// TestDumpOutputMode: -o FILE makes a new FILE with the mode "> FILE"
+// gives (0666 less the umask), not 0600, and a FILE it replaces keeps its
+// mode whole (the umask does not narrow it). Before, both were 0600.
+func TestDumpOutputMode(t *testing.T) {
+	withUmask(t, 0o027)
+	path := sampleDB(t)
+	dir := t.TempDir()
+	fresh, old := filepath.Join(dir, "new.dump"), filepath.Join(dir, "old.dump")
+	if err := os.WriteFile(old, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(old, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	for out, want := range map[string]os.FileMode{fresh: 0o640, old: 0o664} {
+		if code, _, stderr := runCLI(t, "dump", path, "-o", out); code != exitOK {
+			t.Fatalf("-o %s: exit %d: %s", filepath.Base(out), code, stderr)
+		}
+		if got := modeOf(t, out); got != want {
+			t.Errorf("-o %s: mode %v, want %v", filepath.Base(out), got, want)
+		}
+	}
+	if b, err := os.ReadFile(old); err != nil || !strings.HasSuffix(string(b), "DATA=END\n") {
+		t.Errorf("old.dump not replaced by the dump: %q, %v", b, err)
+	}
+}
+
+// TestDumpOutputDanglingLink: -o through a symbolic link to a file that
+// does not exist yet makes that file and keeps the link, as "> LINK"
+// does (before, the link was replaced by a file); a relative link is read
+// from the real directory holding it, a chain of links is followed, and
+// a loop of links fails, making nothing.
+func TestDumpOutputDanglingLink(t *testing.T) {
+	withUmask(t, 0o022)
+	path := sampleDB(t)
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "real", "sub")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	symlink := func(to, at string) {
+		t.Helper()
+		if err := os.Symlink(to, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	symlink(sub, filepath.Join(dir, "alias")) // dir/alias -> dir/real/sub
+	symlink("../a.dump", filepath.Join(sub, "l1"))
+	symlink(filepath.Join(dir, "alias", "l1"), filepath.Join(dir, "chain"))
+	for _, tc := range []struct {
+		out, made string // -o and the file it must make
+	}{
+		// Through alias, "../a.dump" is dir/real/a.dump, not dir/a.dump.
+		{filepath.Join(dir, "alias", "l1"), filepath.Join(dir, "real", "a.dump")},
+		{filepath.Join(dir, "chain"), filepath.Join(dir, "real", "a.dump")},
+	} {
+		_ = os.Remove(tc.made)
+		code, stdout, stderr := runCLI(t, "dump", path, "-o", tc.out)
+		if code != exitOK || !strings.Contains(stdout, "to "+tc.out) {
+			t.Fatalf("-o %s: exit %d: %s%s", tc.out, code, stdout, stderr)
+		}
+		if m := modeOf(t, tc.out); m&os.ModeSymlink == 0 {
+			t.Errorf("-o %s: the link was replaced by a %v file", tc.out, m)
+		}
+		if m := modeOf(t, tc.made); m != 0o644 {
+			t.Errorf("-o %s: %s has mode %v, want a file of mode 0644", tc.out, tc.made, m)
+		}
+		if b, err := os.ReadFile(tc.made); err != nil || !strings.HasSuffix(string(b), "DATA=END\n") {
+			t.Errorf("-o %s: %s does not hold the dump: %v", tc.out, tc.made, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "a.dump")); err == nil {
+		t.Error("a relative link was read from the directory it was reached through")
+	}
+
+	loop := filepath.Join(dir, "loop")
+	symlink("loop2", loop)
+	symlink("loop", filepath.Join(dir, "loop2"))
+	before, _ := os.ReadDir(dir)
+	code, _, stderr := runCLI(t, "dump", path, "-o", loop)
+	if code != exitFail || !strings.Contains(stderr, "create "+loop+": ") || !strings.Contains(stderr, "symbolic links") {
+		t.Errorf("-o a loop of links: exit %d: %s", code, stderr)
+	}
+	if after, _ := os.ReadDir(dir); len(after) != len(before) {
+		t.Errorf("-o a loop of links: %d files in the directory, was %d", len(after), len(before))
+	}
+	if m := modeOf(t, loop); m&os.ModeSymlink == 0 {
+		t.Errorf("-o a loop of links replaced the link by a %v file", m)
 	}
 }

@@ -61,7 +61,8 @@ func errorMessage(err error) string {
 		return ""
 	}
 	if pe, ok := err.(*pathError); ok {
-		return pe.path + ": " + errorMessage(pe.err)
+		own, inner := dropRepeat(pe.path+": ", errorMessage(pe.err))
+		return own + inner
 	}
 	s := err.Error()
 	var wrapped []error
@@ -101,8 +102,9 @@ func errorMessage(err error) string {
 		if pos == 0 && lib {
 			own = strings.TrimPrefix(own, libPrefix)
 		}
-		b.WriteString(dropRepeat(own, sp.msg))
-		b.WriteString(sp.msg)
+		own, inner := dropRepeat(own, sp.msg)
+		b.WriteString(own)
+		b.WriteString(inner)
 		pos = sp.end
 	}
 	rest := s[pos:]
@@ -113,20 +115,32 @@ func errorMessage(err error) string {
 	return b.String()
 }
 
-// dropRepeat drops the last part of own, a wrapper's words before the
-// error it wraps, when that error's message begins with the same part:
-// "create X: " before "create X: open X.new: ..." says it once.
-func dropRepeat(own, next string) string {
+// dropRepeat says once what own, a wrapper's words before the error it
+// wraps, and next, that error's message, both say where they meet. When
+// own's last part and next's first are the same ("create X: " before
+// "create X: open X.new: ..."), or next's first names a file own's last
+// only names ("X: " before "open X: ..."), own's is dropped; when own's
+// last names the file next's first only names ("dump X: " before "X:
+// bucket ..."), next's is. A part names X where it is X or ends in " X".
+func dropRepeat(own, next string) (string, string) {
 	body, ok := strings.CutSuffix(own, ": ")
 	if !ok {
-		return own
+		return own, next
 	}
 	start := 0
 	if i := strings.LastIndex(body, ": "); i >= 0 {
 		start = i + 2
 	}
-	if last := body[start:]; last != "" && strings.HasPrefix(next, last+": ") {
-		return own[:start]
+	last := body[start:]
+	first, rest, ok := strings.Cut(next, ": ")
+	if last == "" || !ok {
+		return own, next
 	}
-	return own
+	switch {
+	case first == last || strings.HasSuffix(first, " "+last):
+		return own[:start], next
+	case strings.HasSuffix(last, " "+first):
+		return own, rest
+	}
+	return own, next
 }

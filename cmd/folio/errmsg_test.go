@@ -49,6 +49,21 @@ func TestErrorMessage(t *testing.T) {
 		{lockedError{"folio", time.Second}, "folio is locked by another process (waited 1s; try --timeout)"},
 		{usageError{fmt.Errorf("--fill %v: want a fraction from 0.1 to 1", 2)}, "--fill 2: want a fraction from 0.1 to 1"},
 		{errors.Join(folio.ErrTimeout, errors.New("b")), "timeout waiting for the database file lock\nb"},
+		// A wrapper naming the file before an error that begins with it
+		// alone says it once; so does an error that begins with it alone
+		// before one naming it.
+		{fmt.Errorf("dump %s: %w", "a.db", fmt.Errorf("folio: %s: %w", "a.db", fmt.Errorf("bucket %q: %w", "b", errors.New("x")))),
+			`dump a.db: bucket "b": x`},
+		{fmt.Errorf("backup %s: %w", "a.db", pathErrorf("a.db", "no such file")), "backup a.db: no such file"},
+		{fmt.Errorf("load %s: %w", "a.db", dbFileError{pathErrorf("a.db", "%w (the file is empty)", folio.ErrInvalid)}),
+			"load a.db: folio/page: not a folio database (the file is empty)"},
+		{&pathError{path: "a.db", err: &fs.PathError{Op: "open", Path: "a.db", Err: syscall.EACCES}}, "open a.db: permission denied"},
+		{withPath("a.db", fmt.Errorf("check: %w", fmt.Errorf("folio: %s: %w", "a.db", errors.New("x")))), "check: a.db: x"},
+		{withPath("a.db", fmt.Errorf("check: %w", errors.New("x"))), "a.db: check: x"},
+		// Each names it with words of its own: both kept.
+		{fmt.Errorf("load %s: %w", "a.db", &fs.PathError{Op: "open", Path: "a.db", Err: syscall.EACCES}), "load a.db: open a.db: permission denied"},
+		// Not a file's name at the end of a word.
+		{fmt.Errorf("get key%s: %w", "a", errors.New("a: x")), "get keya: a: x"},
 	} {
 		if got := errorMessage(tc.err); got != tc.want {
 			t.Errorf("errorMessage(%q) = %q, want %q", tc.err, got, tc.want)

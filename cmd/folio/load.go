@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -79,7 +80,7 @@ later inserts between the keys (see "folio compact --help").`,
 					return fmt.Errorf("load %s: %w", args[0], err)
 				}
 				defer f.Close()
-				src, name, total = f, input, fileSize(input)
+				src, name, total = bareReadErrors{f}, input, fileSize(input)
 			}
 			prog := newProgress(a, total, "load: bytes")
 			defer prog.Done()
@@ -91,6 +92,9 @@ later inserts between the keys (see "folio compact --help").`,
 			l.rd = rd
 			start := time.Now()
 			if err := l.run(); err != nil {
+				if errors.As(err, new(dbFileError)) {
+					return fmt.Errorf("load %s: %w", args[0], err)
+				}
 				return fmt.Errorf("load %s: %s: %w", args[0], name, err)
 			}
 			// Erase the bar before the summary: on a terminal that is
@@ -183,8 +187,8 @@ func (l *loader) run() (err error) {
 			return nil
 		})
 	}()
-	if err := l.failed(l.openExisting()); err != nil {
-		return err
+	if err := l.openExisting(); err != nil {
+		return l.failed(dbFileError{err})
 	}
 	for {
 		it, err := l.rd.Next()
@@ -214,10 +218,19 @@ func (l *loader) run() (err error) {
 	}
 	if l.db == nil {
 		// An empty dump still leaves the database it was loaded into.
-		return l.create()
+		if err := l.create(); err != nil {
+			return dbFileError{err}
+		}
 	}
 	return nil
 }
+
+// dbFileError is an error opening or creating the database file, not
+// one in the dump: the load's message names the database, not the dump.
+type dbFileError struct{ err error }
+
+func (e dbFileError) Error() string { return e.err.Error() }
+func (e dbFileError) Unwrap() error { return e.err }
 
 // failed adds to err how much was committed before it.
 func (l *loader) failed(err error) error {
@@ -283,7 +296,7 @@ func (l *loader) flush() error {
 	}
 	if l.db == nil {
 		if err := l.create(); err != nil {
-			return err
+			return dbFileError{err}
 		}
 	}
 	var skipped, buckets int64
@@ -431,6 +444,20 @@ func (l *loader) create() error {
 func isTerminalReader(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	return ok && isTerminalFile(f)
+}
+
+// bareReadErrors reads r, an error's *fs.PathError cut to its cause:
+// the load's message names the input already, and a reader's
+// "byte offset 0: read: " before the cause says the rest ("read FILE: "
+// again said both).
+type bareReadErrors struct{ r io.Reader }
+
+func (b bareReadErrors) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if pe, ok := err.(*fs.PathError); ok {
+		err = pe.Err
+	}
+	return n, err
 }
 
 // progressReader counts bytes read on a progress bar.

@@ -570,3 +570,48 @@ func TestLMDBInterop(t *testing.T) {
 		sameModel(t, readModel(t, dst), dbModel{"main": {KV: map[string]string{"k\x01": "v"}}}, true)
 	})
 }
+
+// TestDumpLoadSequenceZero: a bucket's sequence of 0 is part of the
+// dump in every format. Into a new database it makes no difference (0 is
+// where a bucket starts), but loaded over an existing bucket, which takes
+// the dump's sequence, a text block without one left the bucket's own: a
+// restore from a text dump kept sequence 7 where the binary dump of the
+// same database set 0.
+func TestDumpLoadSequenceZero(t *testing.T) {
+	want := dbModel{
+		"zero":  {Seq: 0, KV: map[string]string{"k": "v"}},
+		"reset": {Seq: 0, KV: map[string]string{}}, // set, then set back to 0
+		"nine":  {Seq: 9, KV: map[string]string{}},
+	}
+	src := modelDB(t, dbModel{"zero": want["zero"], "reset": {Seq: 4, KV: map[string]string{}}, "nine": want["nine"]})
+	db, err := folio.Open(src, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *folio.Tx) error { return tx.Bucket([]byte("reset")).SetSequence(0) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"text", "print", "binary"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			dump := filepath.Join(dir, "x.dump")
+			if code, _, stderr := runCLI(t, "dump", src, "--format", format, "-o", dump); code != exitOK {
+				t.Fatalf("dump: exit %d: %s", code, stderr)
+			}
+			fresh := filepath.Join(dir, "fresh.db")
+			if code, _, stderr := runCLI(t, "load", fresh, "-i", dump); code != exitOK {
+				t.Fatalf("load: exit %d: %s", code, stderr)
+			}
+			sameModel(t, readModel(t, fresh), want, true)
+
+			old := modelDB(t, dbModel{"zero": {Seq: 7, KV: map[string]string{}}, "reset": {Seq: 7, KV: map[string]string{}}})
+			if code, _, stderr := runCLI(t, "load", old, "-i", dump); code != exitOK {
+				t.Fatalf("load over: exit %d: %s", code, stderr)
+			}
+			sameModel(t, readModel(t, old), want, true)
+		})
+	}
+}

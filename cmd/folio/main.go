@@ -190,6 +190,9 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	if fi.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a database file", path)
 	}
+	if err := a.notStdout(path, fi); err != nil {
+		return nil, err
+	}
 	// NB: folio.Open treats an empty file as absent and builds a database
 	// in its place when opening read-write; a tool must not do that to a
 	// file it was only asked to use.
@@ -216,6 +219,23 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 		err = withPath(path, err)
 	}
 	return db, err
+}
+
+// notStdout fails, as bad usage, when standard output is the regular
+// file at path, whose FileInfo is fi: "folio dump a.db >> a.db" would
+// write the dump, or any command its report, into the file it reads.
+// Commands open their files before they write anything, so this check
+// comes first. (A device is no database, and /dev/null both input and
+// output is left to fail as what it is.)
+func (a *app) notStdout(path string, fi os.FileInfo) error {
+	f, ok := a.out.w.(*os.File)
+	if !ok || !fi.Mode().IsRegular() {
+		return nil
+	}
+	if out, err := f.Stat(); err == nil && os.SameFile(fi, out) {
+		return usagef("standard output is %s itself: not writing into it (redirect the output elsewhere)", path)
+	}
+	return nil
 }
 
 // namesPath reports whether msg names path as a word of its own ("open

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -28,5 +31,61 @@ func TestExitCodeNotByText(t *testing.T) {
 		if code != tc.code {
 			t.Errorf("%q: exit %d, want %d: %s", tc.args[1:], code, tc.code, stderr)
 		}
+	}
+}
+
+// TestStdoutIsDatabase: "folio dump a.db >> a.db", and any command whose
+// standard output is the file it reads (through a hard link too), fails
+// as bad usage before writing anything, and the file is unchanged.
+// Before, the dump, or the command's report, went into the database.
+func TestStdoutIsDatabase(t *testing.T) {
+	path := sampleDB(t)
+	link := filepath.Join(t.TempDir(), "hard.db")
+	if err := os.Link(path, link); err != nil {
+		t.Fatal(err)
+	}
+	bolt := boltDB(t, dbModel{"b": {KV: map[string]string{"k": "v"}}})
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		stdout string // the file standard output appends to
+		args   []string
+	}{
+		{path, []string{"dump", path}},
+		{link, []string{"dump", path}},
+		{path, []string{"dump", path, "--format", "binary", "-o", filepath.Join(dir, "x.dump")}},
+		{path, []string{"info", path}},
+		{path, []string{"pages", path}},
+		{path, []string{"check", path}},
+		{path, []string{"get", path, "users", "user001"}},
+		{path, []string{"put", path, "users", "k", "v"}},
+		{path, []string{"load", path, "-i", "/dev/null"}},
+		{path, []string{"backup", path, filepath.Join(dir, "b.db")}},
+		{path, []string{"compact", path, filepath.Join(dir, "c.db")}},
+		{bolt, []string{"migrate", "--from", "bbolt", bolt, filepath.Join(dir, "m.db")}},
+	} {
+		before := fileSum(t, tc.stdout)
+		out, err := os.OpenFile(tc.stdout, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		code := run(tc.args, strings.NewReader(""), out, &stderr)
+		if err := out.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db := path
+		if tc.stdout == bolt {
+			db = bolt
+		}
+		want := "standard output is " + db + " itself"
+		if code != exitUsage || !strings.Contains(stderr.String(), want) {
+			t.Errorf("%v >> %s: exit %d, stderr %q; want %d and %q", tc.args, filepath.Base(tc.stdout), code, stderr.String(), exitUsage, want)
+		}
+		if fileSum(t, tc.stdout) != before {
+			t.Errorf("%v >> %s: the file changed", tc.args, filepath.Base(tc.stdout))
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the commands left %d files", len(entries))
 	}
 }

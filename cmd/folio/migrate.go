@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"time"
@@ -109,6 +110,9 @@ func (a *app) openBolt(path string) (*bolt.DB, error) {
 	if fi.Mode().IsRegular() && fi.Size() == 0 {
 		return nil, pathErrorf(path, "not a bbolt database (the file is empty)")
 	}
+	if err := a.notStdout(path, fi); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: a.timeout})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
@@ -116,6 +120,9 @@ func (a *app) openBolt(path string) (*bolt.DB, error) {
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
 		return nil, pathErrorf(path, "not a bbolt database: %w", err)
 	case err != nil:
+		if pe, ok := err.(*fs.PathError); ok && pe.Path == path {
+			err = pe.Err // "open X with bbolt: open X: ..." said X twice
+		}
 		return nil, fmt.Errorf("open %s with bbolt: %w", path, err)
 	}
 	return db, nil

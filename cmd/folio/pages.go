@@ -113,6 +113,12 @@ func (a *app) openPages(path string) (*pageFile, error) {
 		return nil, err
 	}
 	pf, rerr := openRawPageFile(path, a.timeout)
+	var mse metaSizeError
+	if errors.As(rerr, &mse) {
+		// The library refuses the file for this reason too (chooseMeta),
+		// and its error says so, naming both sizes.
+		return nil, err
+	}
 	if rerr != nil {
 		return nil, fmt.Errorf("%w (and reading its meta pages: %v)", err, rerr)
 	}
@@ -151,23 +157,13 @@ func openRawPageFile(path string, timeout time.Duration) (pf *pageFile, err erro
 	if err != nil {
 		return nil, err
 	}
-	// Slot 0 tells the page size; if it is bad, look for slot 1 at every
-	// page size the format allows.
 	head := make([]byte, min(fi.Size(), 2*page.MaxPageSize))
 	if _, err := f.ReadAt(head, 0); err != nil {
 		return nil, err
 	}
-	var metas [2]page.Meta
-	var errs [2]error
-	metas[0], errs[0] = page.DecodeMeta(head, 0)
-	errs[1] = errors.New("not found")
-	for ps := page.MinPageSize; ps <= page.MaxPageSize && 2*ps <= len(head); ps *= 2 {
-		if errs[0] == nil && ps != int(metas[0].PageSize) {
-			continue
-		}
-		if metas[1], errs[1] = page.DecodeMeta(head[ps:], 1); errs[1] == nil {
-			break
-		}
+	metas, errs, err := readMetas(head)
+	if err != nil {
+		return nil, err
 	}
 	slot := 0
 	switch {
@@ -182,6 +178,45 @@ func openRawPageFile(path string, timeout time.Duration) (pf *pageFile, err erro
 	}
 	return &pageFile{f: f, path: path, pageSize: in.PageSize, pages: uint64(fi.Size()) / uint64(in.PageSize), info: in}, nil
 }
+
+// readMetas decodes the meta pages at the head of a file as Open does
+// (tx's chooseMeta): meta page 1 at the offset of meta page 0's page
+// size, or, meta page 0 unreadable, at the first page size where one
+// decodes. Two metas that disagree on the page size, or a meta page 1
+// not at the offset of the size it says, fail: the page size decides
+// where every page is, no crash leaves such metas, and neither reading is
+// safe to follow. chooseMeta itself is no use here even were it exported:
+// it also checks what the meta points at, which is what a file the
+// library refused fails, and the CLI reads pages with page/ alone.
+func readMetas(head []byte) (metas [2]page.Meta, errs [2]error, err error) {
+	metas[0], errs[0] = page.DecodeMeta(head, 0)
+	if errs[0] == nil {
+		// NB: DecodeMeta checked that the page size fits in head.
+		ps := int(metas[0].PageSize)
+		if metas[1], errs[1] = page.DecodeMeta(head[ps:], 1); errs[1] == nil && metas[1].PageSize != metas[0].PageSize {
+			return metas, errs, metaSizeError{fmt.Sprintf("the meta pages disagree on the page size (meta page 0: %d, meta page 1: %d)",
+				metas[0].PageSize, metas[1].PageSize)}
+		}
+		return metas, errs, nil
+	}
+	errs[1] = errors.New("not found")
+	for ps := page.MinPageSize; ps <= page.MaxPageSize && 2*ps <= len(head); ps *= 2 {
+		if metas[1], errs[1] = page.DecodeMeta(head[ps:], 1); errs[1] == nil {
+			if int(metas[1].PageSize) != ps {
+				return metas, errs, metaSizeError{fmt.Sprintf("meta page 0 unusable (%v), and meta page 1, found at offset %d (page size %d), says page size %d",
+					errs[0], ps, ps, metas[1].PageSize)}
+			}
+			break
+		}
+	}
+	return metas, errs, nil
+}
+
+// metaSizeError is readMetas' refusal of meta pages whose page sizes
+// do not fit together.
+type metaSizeError struct{ msg string }
+
+func (e metaSizeError) Error() string { return e.msg }
 
 // page reads one page.
 func (pf *pageFile) page(id page.ID) ([]byte, error) {

@@ -280,3 +280,54 @@ func TestPagesRefusedFile(t *testing.T) {
 		t.Errorf("the file changed")
 	}
 }
+
+// TestPagesMetaPageSizes: a file whose meta pages disagree on the page
+// size, or whose meta page 1 lies where its own size would not put it,
+// is refused by pages, page and check, as the library refuses it,
+// naming both sizes: neither reading says where the pages are. (The
+// library refusing it, pages read the metas itself and followed the one
+// with the higher txid at the size it said.)
+func TestPagesMetaPageSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// at is where meta page 1 is written (page size 4096 in it);
+		// slot0 breaks meta page 0 first.
+		at    int
+		slot0 bool
+		want  string
+	}{
+		{"disagree", 1024, false, "the meta pages disagree on the page size (meta page 0: 1024, meta page 1: 4096)"},
+		{"misplaced", 2048, true, "meta page 1, found at offset 2048 (page size 2048), says page size 4096"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := sampleDB(t)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := page.DecodeMeta(b[:1024], 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.slot0 {
+				b[page.HeaderSize] ^= 0xff // the magic
+			}
+			clear(b[1024:2048]) // the first meta page 1 at 1 KiB
+			m.PageSize, m.TxID = 4096, m.TxID+10
+			page.EncodeMeta(b[tc.at:tc.at+4096], 1, &m)
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"pages", path}, {"page", path, "0"}} {
+				code, out, stderr := runCLI(t, args...)
+				if code != exitFail || !strings.Contains(stderr, tc.want) || strings.Count(stderr, tc.want) != 1 || strings.Contains(stderr, "warning") || out != "" {
+					t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d and %q", args[0], code, out, stderr, exitFail, tc.want)
+				}
+			}
+			code, out, _ := runCLI(t, "check", path)
+			if code != exitFail || !regexp.MustCompile(`(?m)^page -: reading the meta pages: .*`+regexp.QuoteMeta(tc.want)).MatchString(out) {
+				t.Errorf("check: exit %d:\n%s", code, out)
+			}
+		})
+	}
+}

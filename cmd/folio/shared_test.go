@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/page"
 )
 
 // runCLI runs the command line in process and returns its exit code and
@@ -344,7 +346,9 @@ func TestNegativeTimeout(t *testing.T) {
 }
 
 // A command's context and the library's errors each start with what the
-// other already said; the line says "folio:" once and each part once.
+// other already said; the line says "folio:" once and each part once: no
+// part the same as another, and no file named by one part alone
+// ("X: ...") that another names ("open X: ...", "dump X: ...").
 func TestErrorsSayEachPartOnce(t *testing.T) {
 	dir := t.TempDir()
 	db := sampleDB(t)
@@ -352,26 +356,63 @@ func TestErrorsSayEachPartOnce(t *testing.T) {
 	if err := os.WriteFile(text, bytes.Repeat([]byte("not a database\n"), 400), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := sampleDB(t)
+	flipByte(t, corrupt, int64(findPage(t, corrupt, page.FlagLeaf))*1024+600)
+	sock := filepath.Join(dir, "s.db")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	nodir := filepath.Join(dir, "nodir", "out.db")
-	for _, args := range [][]string{
-		{"backup", text, filepath.Join(dir, "b.db")},
-		{"backup", db, nodir},
-		{"compact", db, nodir},
-		{"get", db, "nobucket", "k"},
-		{"load", "-i", "/dev/null", text},
+	out := filepath.Join(dir, "out.db")
+	for _, tc := range []struct {
+		args []string
+		want string // the whole line, if set
+	}{
+		{args: []string{"backup", text, filepath.Join(dir, "b.db")}},
+		{args: []string{"backup", db, nodir}},
+		{args: []string{"compact", db, nodir}},
+		{args: []string{"get", db, "nobucket", "k"}},
+		{args: []string{"load", "-i", "/dev/null", text}},
+		{args: []string{"backup", filepath.Join(dir, "missing.db"), out}},
+		{args: []string{"backup", empty, out}},
+		{args: []string{"dump", corrupt}},
+		{args: []string{"compact", corrupt, out}},
+		{args: []string{"backup", corrupt, out}},
+		{args: []string{"load", empty, "-i", "/dev/null"},
+			want: "folio: load " + empty + ": folio/page: not a folio database (the file is empty); nothing was loaded"},
+		{args: []string{"load", db, "-i", dir},
+			want: "folio: load " + db + ": " + dir + ": byte offset 0: read: is a directory; nothing was loaded"},
+		{args: []string{"migrate", "--from", "bbolt", sock, out},
+			want: "folio: open " + sock + " with bbolt: no such device or address"},
 	} {
-		code, _, stderr := runCLI(t, args...)
+		code, _, stderr := runCLI(t, tc.args...)
 		if code != exitFail {
-			t.Errorf("%v: exit %d, want %d", args, code, exitFail)
+			t.Errorf("%v: exit %d, want %d", tc.args, code, exitFail)
 		}
 		line := strings.TrimSuffix(stderr, "\n")
+		if tc.want != "" && line != tc.want {
+			t.Errorf("%v: stderr %q, want %q", tc.args, line, tc.want)
+		}
 		if !strings.HasPrefix(line, "folio: ") || strings.Contains(line, ": folio: ") || strings.Contains(line, "\n") {
-			t.Errorf("%v: stderr %q, want one line saying \"folio:\" once", args, stderr)
+			t.Errorf("%v: stderr %q, want one line saying \"folio:\" once", tc.args, stderr)
+		}
+		isPath := map[string]bool{}
+		for _, a := range tc.args {
+			isPath[a] = strings.HasPrefix(a, "/")
 		}
 		parts := strings.Split(line, ": ")
 		for i := 1; i < len(parts); i++ {
-			if parts[i] == parts[i-1] {
-				t.Errorf("%v: stderr %q repeats %q", args, stderr, parts[i])
+			for j := range i {
+				p, q := parts[j], parts[i]
+				if p == q || isPath[q] && strings.HasSuffix(p, " "+q) || isPath[p] && strings.HasSuffix(q, " "+p) {
+					t.Errorf("%v: stderr %q says %q and %q", tc.args, stderr, p, q)
+				}
 			}
 		}
 	}

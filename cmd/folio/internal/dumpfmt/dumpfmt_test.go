@@ -178,15 +178,20 @@ func TestTextGolden(t *testing.T) {
 		{Bucket: &Bucket{Path: [][]byte{[]byte("users"), []byte("a/b")}, Sequence: 7, HasSequence: true}},
 		{K: []byte("k\\1"), V: []byte{0, 'x', '\n'}},
 		{K: []byte("e"), V: nil},
+		// A sequence of 0 is written: loaded over a bucket with another,
+		// it must set 0 (TestDumpLoadSequenceZero).
 		{Bucket: &Bucket{Path: [][]byte{[]byte("z")}, HasSequence: true}},
+		{Bucket: &Bucket{Path: [][]byte{[]byte("zz")}}}, // none known: none written
 	}
 	want := map[Format]string{
 		Text: "VERSION=3\nformat=bytevalue\ndatabase=users/a\\/b\ntype=btree\nfolio_sequence=7\nfolio_pagesize=1024\nHEADER=END\n" +
 			" 6b5c31\n 00780a\n 65\n \nDATA=END\n" +
-			"VERSION=3\nformat=bytevalue\ndatabase=z\ntype=btree\nHEADER=END\nDATA=END\n",
+			"VERSION=3\nformat=bytevalue\ndatabase=z\ntype=btree\nfolio_sequence=0\nHEADER=END\nDATA=END\n" +
+			"VERSION=3\nformat=bytevalue\ndatabase=zz\ntype=btree\nHEADER=END\nDATA=END\n",
 		Print: "VERSION=3\nformat=print\ndatabase=users/a\\/b\ntype=btree\nfolio_sequence=7\nfolio_pagesize=1024\nHEADER=END\n" +
 			" k\\5c1\n \\00x\\0a\n e\n \nDATA=END\n" +
-			"VERSION=3\nformat=print\ndatabase=z\ntype=btree\nHEADER=END\nDATA=END\n",
+			"VERSION=3\nformat=print\ndatabase=z\ntype=btree\nfolio_sequence=0\nHEADER=END\nDATA=END\n" +
+			"VERSION=3\nformat=print\ndatabase=zz\ntype=btree\nHEADER=END\nDATA=END\n",
 	}
 	for f, w := range want {
 		if got := string(writeAll(t, f, Options{PageSize: 1024}, recs)); got != w {

@@ -49,7 +49,12 @@ func (e *textEncoder) beginBucket(b Bucket) error {
 		buf = fmt.Appendf(buf, "mapsize=%d\n", e.mapSize)
 		e.mapSize = 0 // mdb_load reads only the first block's
 	}
-	if b.HasSequence && b.Sequence != 0 {
+	// NB: a sequence of 0 is written too. Loaded into an existing
+	// bucket, a block without one leaves the bucket's sequence as it is
+	// (a dump from LMDB has none); folio's bucket had 0, and the load
+	// must set that as it sets any other (the binary format always
+	// carries it).
+	if b.HasSequence {
 		buf = fmt.Appendf(buf, "folio_sequence=%d\n", b.Sequence)
 	}
 	if e.pageSize > 0 {
