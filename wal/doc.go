@@ -9,14 +9,17 @@
 // A live segment is named by its number in 16 hex digits
 // ("0000000000000007.wal"). Numbers only grow and are never given to a second
 // segment, so "this frame was written in segment 7" is a test that a stale
-// frame, left in a recycled file by its earlier life, fails. A new segment is
-// preallocated to Options.SegmentSize. A segment the log no longer needs is
-// renamed "<number>.free" and later renamed to the next number and reused:
-// the commit path writes only inside allocated blocks of a file whose size
-// does not change, so fdatasync has no size metadata to flush. Blocks that
-// were allocated but never written still cost a journal commit on their
-// first sync, so a background goroutine keeps a spare segment written full
-// of zeros ready when no recycled one is (spare.go).
+// frame, left in a recycled file by its earlier life, fails. Other entries
+// in the directory are not segments (upper-case hex included), but keep
+// their numbers from new segments; a symbolic link to a segment file is
+// that segment. A new segment is preallocated to Options.SegmentSize. A
+// segment the log no longer needs is renamed "<number>.free" and later
+// renamed to the next number and reused: the commit path writes only
+// inside allocated blocks of a file whose size does not change, so
+// fdatasync has no size metadata to flush. Blocks that were allocated but
+// never written still cost a journal commit on their first sync, so a
+// background goroutine keeps a spare segment written full of zeros ready
+// when no recycled one is (spare.go).
 //
 // All integers are little-endian. A segment starts with a 32-byte header:
 //
@@ -55,6 +58,12 @@
 //
 // Open reads every live segment from its start, up to the largest size the
 // log makes (Options.SegmentSize); the scans past a stop point skip holes.
+// The log starts at the first segment whose header is valid; a segment
+// before it whose header is not valid for any segment, yet which holds a
+// frame of its own, had its header damaged (a header is durable before
+// any frame goes in, invariant 2 below): Open returns an error wrapping
+// ErrCorrupt rather than pass over its records.
+//
 // A frame is whole when both checksums match, its segment field names the
 // segment it is in and its lsn is the next one expected. Reading a segment
 // stops at the first frame that is not whole, and then:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -231,27 +232,39 @@ func (l *Log) openReadOnly() (*Log, error) {
 }
 
 // readDir opens the live segments in number order, reading their headers,
-// and lists the free ones. It also sets nextNum past every number in use.
+// and lists the free ones. It also sets nextNum past every number a name
+// in dir holds, segment or not.
 func (l *Log) readDir() ([]*segment, error) {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return nil, err
 	}
+	return l.readEntries(entries)
+}
+
+// readEntries is readDir for the listing entries, which may be stale.
+func (l *Log) readEntries(entries []os.DirEntry) ([]*segment, error) {
 	var files []*segment
 	for _, e := range entries {
+		// Every name the log could make, in either case and whatever the
+		// entry is, keeps its number from new segments: a create or a
+		// rename onto it would fail (EEXIST, EISDIR: Open or the next
+		// segment switch, for good) or replace it (a symbolic link).
+		if num, _, ok := parseName(strings.ToLower(e.Name())); ok {
+			l.nextNum = max(l.nextNum, num+1)
+		}
 		num, free, ok := parseName(e.Name())
-		if !ok || !e.Type().IsRegular() {
+		if !ok || free && l.opts.ReadOnly {
 			continue
 		}
-		l.nextNum = max(l.nextNum, num+1)
-		if free && l.opts.ReadOnly {
-			continue
+		info, ok, err := regularFile(l.dir, e, !free)
+		if err != nil {
+			return files, err
+		}
+		if !ok {
+			continue // a directory, a device, a pipe: not a segment
 		}
 		if free {
-			info, err := e.Info()
-			if err != nil {
-				return files, err
-			}
 			if info.Size() < l.opts.SegmentSize || info.Size() > l.maxSegmentSize() || len(l.free) >= l.opts.MaxFreeSegments {
 				// Too small since SegmentSize grew, or the pool shrank, or
 				// a spare that was being made when the process died; or
@@ -267,6 +280,9 @@ func (l *Log) readDir() ([]*segment, error) {
 			continue
 		}
 		s, err := openSegment(l.dir, num, l.opts.ReadOnly, l.maxSegmentSize())
+		if errors.Is(err, os.ErrNotExist) {
+			continue // gone since ReadDir, as in regularFile
+		}
 		if err != nil {
 			return files, err
 		}
@@ -276,9 +292,40 @@ func (l *Log) readDir() ([]*segment, error) {
 	return files, nil
 }
 
+// regularFile reports whether directory entry e is a regular file or a
+// symbolic link to one (a segment moved to another disk), and returns
+// that file's info. An entry gone since ReadDir is none: a writer in
+// another process truncated the log (Options.ReadOnly), and a ReadDir a
+// moment later would not have listed it. A dangling link is no segment
+// either, but under a live name (live) it is an error: it stands for
+// records of the log that cannot be read, and skipping it would drop
+// them, or every record before them.
+func regularFile(dir string, e os.DirEntry, live bool) (os.FileInfo, bool, error) {
+	path := filepath.Join(dir, e.Name())
+	info, err := e.Info() // lstat
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case info.Mode().IsRegular():
+		return info, true, nil
+	case info.Mode()&os.ModeSymlink == 0:
+		return nil, false, nil
+	}
+	if info, err = os.Stat(path); err != nil {
+		if _, lerr := os.Lstat(path); errors.Is(lerr, os.ErrNotExist) || !live {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("folio/wal: segment link: %w", err)
+	}
+	return info, info.Mode().IsRegular(), nil
+}
+
 // openSegment opens segment num and reads its header; first is 0 when the
 // header is not valid for this file (a segment whose activation did not
-// finish, or a file renamed by hand). Its size is the file's, up to limit.
+// finish, or a file renamed by hand), and renamed is set when it is valid
+// for another. Its size is the file's, up to limit.
 func openSegment(dir string, num uint64, readOnly bool, limit int64) (*segment, error) {
 	path := filepath.Join(dir, liveName(num))
 	flag := os.O_RDWR
@@ -302,6 +349,8 @@ func openSegment(dir string, num uint64, readOnly bool, limit int64) (*segment, 
 	}
 	if n, first, err := parseSegHeader(hdr[:]); err == nil && n == num {
 		s.first = first
+	} else if err == nil {
+		s.renamed = true
 	}
 	return s, nil
 }
@@ -508,21 +557,31 @@ func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) err
 			continue
 		}
 		sr.reset(s.f, sp.end)
+		var fnErr error // fn's error, or a damaged payload's
 		st, err := scanFrames(&sr, s.num, segHeaderSize, sp.end, s.first, func(off int64, h frameHeader, stored []byte) error {
 			if h.lsn < from {
 				return nil
 			}
 			p, err := decodePayload(h, stored, buf, MaxRecordSize)
 			if err != nil {
-				return &CorruptError{Path: s.path, Segment: s.num, Offset: off, LSN: h.lsn, What: err.Error()}
+				fnErr = &CorruptError{Path: s.path, Segment: s.num, Offset: off, LSN: h.lsn, What: err.Error()}
+				return fnErr
 			}
 			if h.flags&flagS2 != 0 {
 				buf = p
 			}
-			return fn(h.lsn, p)
+			fnErr = fn(h.lsn, p)
+			return fnErr
 		})
-		if err != nil {
+		switch {
+		case err != nil && err == fnErr:
 			return err
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			// The file is shorter than the frames the log wrote in it.
+			return &CorruptError{Path: s.path, Segment: s.num, Offset: st.off, LSN: st.next,
+				What: fmt.Sprintf("segment file ends before offset %d (the segment changed after it was written)", sp.end)}
+		case err != nil:
+			return readError(&sr, s.path, err)
 		}
 		if st.why != nil || st.next != sp.last+1 {
 			what := fmt.Sprintf("segment ends at lsn %d, expected %d", st.next-1, sp.last)

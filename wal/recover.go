@@ -38,6 +38,36 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 	}()
 
 	i := nextValid(-1)
+	// The files before the first valid header would be recycled unread:
+	// never-used segments (an activation cut short, recovery invariant
+	// 2). One holding a frame of its own once had a valid header, as the
+	// writer makes the header durable before any frame goes in: damage
+	// took it, and passing over the file would drop its records, and with
+	// a lone segment restart the log at LSN 1, without a word. Not so a
+	// header valid for another number: a recycled segment (its own frames
+	// still in it) that Log.activateLocked gave a new number and header,
+	// where a crash kept the header but not the rename.
+	for k := range len(files) {
+		if k == i {
+			break
+		}
+		s := files[k]
+		if s.renamed {
+			continue
+		}
+		sr.reset(s.f, s.size)
+		own, err := firstOwnFrame(&sr, s.num)
+		if err != nil {
+			return rec, readError(&sr, s.path, err)
+		}
+		if own.evidence >= 0 {
+			return rec, &CorruptError{
+				Path: s.path, Segment: s.num, Offset: 0, LSN: own.claim.lsn,
+				What: fmt.Sprintf("segment header not valid, yet offset %d holds a frame of this segment (lsn %d)",
+					own.evidence, own.claim.lsn),
+			}
+		}
+	}
 	if i < 0 {
 		rec.next, rec.reuse = 1, false
 		return rec, nil
@@ -48,7 +78,7 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 		sr.reset(s.f, s.size)
 		st, err := scanFrames(&sr, s.num, segHeaderSize, s.size, next, nil)
 		if err != nil {
-			return rec, fmt.Errorf("folio/wal: read %s: %w", s.path, err)
+			return rec, readError(&sr, s.path, err)
 		}
 		s.end, next = st.off, st.next
 		rec.chain, inChain[i] = append(rec.chain, s), true
@@ -67,7 +97,7 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 		j := nextValid(i)
 		for j >= 0 && files[j].first < next {
 			if own, err := holdsFrames(&sr, files[j]); err != nil {
-				return rec, fmt.Errorf("folio/wal: read %s: %w", files[j].path, err)
+				return rec, readError(&sr, files[j].path, err)
 			} else if own {
 				break
 			}
@@ -83,14 +113,14 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 		sr.reset(s.f, s.size) // holdsFrames may have moved it
 		rep, err := scanTail(&sr, s.num, st.off, next)
 		if err != nil {
-			return rec, fmt.Errorf("folio/wal: read %s: %w", s.path, err)
+			return rec, readError(&sr, s.path, err)
 		}
 		ev, evSeg := rep, s
 		for k := i + 1; k < len(files) && ev.evidence < 0; k++ {
 			evSeg = files[k]
 			sr.reset(evSeg.f, evSeg.size)
 			if ev, err = scanTail(&sr, evSeg.num, segHeaderSize, next); err != nil {
-				return rec, fmt.Errorf("folio/wal: read %s: %w", evSeg.path, err)
+				return rec, readError(&sr, evSeg.path, err)
 			}
 		}
 		if ev.evidence >= 0 {
@@ -117,6 +147,15 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 		rec.next, rec.reuse = next, !rep.own
 		return rec, nil
 	}
+}
+
+// firstOwnFrame finds the first whole frame header of segment num past its
+// segment header: rep.evidence is its offset (-1: none), rep.claim the
+// header.
+func firstOwnFrame(sr *segReader, num uint64) (tailReport, error) {
+	// NB: every header's durable claim is at least 0, so scanTail stops at
+	// the first one of num's own.
+	return scanTail(sr, num, segHeaderSize, 0)
 }
 
 // holdsFrames reports whether segment s holds any whole frame header of

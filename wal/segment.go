@@ -42,14 +42,17 @@ func liveName(num uint64) string { return fmt.Sprintf("%016x%s", num, liveSuffix
 func freeName(num uint64) string { return fmt.Sprintf("%016x%s", num, freeSuffix) }
 
 // parseName reports the number in a segment file's name and whether the
-// file is a free (recycled) one; ok is false for any other file.
+// file is a free (recycled) one; ok is false for any other file, and for
+// upper-case hex, which the log never writes: "…0A.wal" is not segment 10
+// (liveName(10) would name another file, or the same one where names fold
+// case).
 func parseName(name string) (num uint64, free, ok bool) {
 	base, found := strings.CutSuffix(name, liveSuffix)
 	if !found {
 		base, found = strings.CutSuffix(name, freeSuffix)
 		free = true
 	}
-	if !found || len(base) != 16 {
+	if !found || len(base) != 16 || strings.ContainsAny(base, "ABCDEF") {
 		return 0, false, false
 	}
 	num, err := strconv.ParseUint(base, 16, 64)
@@ -103,6 +106,11 @@ type segment struct {
 	size  int64 // file size; frames must end within it
 	cold  bool  // its blocks were fallocated and never written (spare.go)
 
+	// renamed: the header is a valid one for another segment number
+	// (first is 0). Recovery reads it as a free segment's activation of
+	// which the disk kept the new header but not the new name.
+	renamed bool
+
 	// Guarded by Log.mu.
 	end     int64 // offset just past its last frame
 	dirty   bool  // written since the last sync leader took its snapshot
@@ -124,6 +132,13 @@ type segReader struct {
 	start int64 // file offset of buf[0]
 	n     int   // valid bytes in buf
 	read  int64 // bytes read in all (tests)
+	errAt int64 // offset of the last read that failed
+}
+
+// readError is err, from a read of the segment file at path through sr,
+// with the file and the offset.
+func readError(sr *segReader, path string, err error) error {
+	return fmt.Errorf("folio/wal: read %s offset %d: %w", path, sr.errAt, err)
 }
 
 func (sr *segReader) reset(r io.ReaderAt, size int64) {
@@ -147,7 +162,7 @@ func (sr *segReader) bytes(off int64, n int) ([]byte, error) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		sr.n = 0
+		sr.n, sr.errAt = 0, off
 		return nil, err
 	}
 	sr.start, sr.n = off, m
@@ -165,7 +180,7 @@ type stop struct {
 // LSNs next, next+1, ..., and calls fn (if not nil) with each frame's
 // offset, header and stored payload, which stay valid until fn returns. It
 // stops at limit, or at the first frame that is not whole, and says where.
-// The error is a read error or fn's.
+// The error is a read error or fn's; the stop then names the frame.
 func scanFrames(sr *segReader, num uint64, off, limit int64, next uint64,
 	fn func(off int64, h frameHeader, stored []byte) error) (stop, error) {
 	for off < limit {
@@ -174,7 +189,7 @@ func scanFrames(sr *segReader, num uint64, off, limit int64, next uint64,
 		}
 		b, err := sr.bytes(off, frameHeaderSize)
 		if err != nil {
-			return stop{}, err
+			return stop{off, next, nil}, err
 		}
 		h, err := parseFrameHeader(b)
 		switch {
@@ -193,14 +208,14 @@ func scanFrames(sr *segReader, num uint64, off, limit int64, next uint64,
 		}
 		stored, err := sr.bytes(off+frameHeaderSize, int(h.length))
 		if err != nil {
-			return stop{}, err
+			return stop{off, next, nil}, err
 		}
 		if checksum(stored) != h.payloadSum {
 			return stop{off, next, errPayloadSum}, nil
 		}
 		if fn != nil {
 			if err := fn(off, h, stored); err != nil {
-				return stop{}, err
+				return stop{off, next, nil}, err
 			}
 		}
 		off += h.size()
