@@ -59,10 +59,10 @@
 // Open reads every live segment from its start, up to the largest size the
 // log makes (Options.SegmentSize); the scans past a stop point skip holes.
 // The log starts at the first segment whose header is valid; a segment
-// before it whose header is not valid for any segment, yet which holds a
-// frame of its own, had its header damaged (a header is durable before
-// any frame goes in, invariant 2 below): Open returns an error wrapping
-// ErrCorrupt rather than pass over its records.
+// before it, or past the log's end, whose header is not valid for any
+// segment, yet which holds a frame of its own, had its header damaged (a
+// header is durable before any frame goes in, invariant 2 below): Open
+// returns an error wrapping ErrCorrupt rather than pass over its records.
 //
 // A frame is whole when both checksums match, its segment field names the
 // segment it is in and its lsn is the next one expected. Reading a segment

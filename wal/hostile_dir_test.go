@@ -270,3 +270,39 @@ func TestReadStaleListing(t *testing.T) {
 		t.Fatalf("recovered lsns %d..%d, want %d..%d", rec.chain[0].first, rec.next-1, from, len(want))
 	}
 }
+
+// TestDamagedActiveHeader: a damaged header on the newest segment, whose
+// synced records no later frame vouches for (they went in before one
+// sync), is corruption naming that segment. Before, the log ended at the
+// previous segment and those acknowledged records were dropped.
+func TestDamagedActiveHeader(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{SegmentSize: 4096, NoCompression: true, MaxFreeSegments: -1, noSpares: true}
+	l := openLog(t, dir, o)
+	for i := range 5 {
+		appendT(t, l, payload(i, 400))
+		syncT(t, l)
+	}
+	for i := 5; i < 15; i++ {
+		appendT(t, l, payload(i, 400))
+	}
+	syncT(t, l)
+	if len(l.segs) < 2 {
+		t.Fatalf("%d segments: the test needs two", len(l.segs))
+	}
+	last := l.segs[len(l.segs)-1]
+	closeLog(t, l)
+	flip(t, last.path, offSegNumber)
+
+	l, err := Open(dir, o)
+	if err == nil {
+		t.Fatalf("Open succeeded, LastLSN %d of 15", l.LastLSN())
+	}
+	var ce *CorruptError
+	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) || ce.Path != last.path {
+		t.Fatalf("Open: %v, want ErrCorrupt naming %s", err, last.path)
+	}
+	if _, err := os.Stat(last.path); err != nil {
+		t.Fatalf("the damaged segment is gone: %v", err)
+	}
+}

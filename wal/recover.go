@@ -122,6 +122,16 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 			if ev, err = scanTail(&sr, evSeg.num, segHeaderSize, next); err != nil {
 				return rec, readError(&sr, evSeg.path, err)
 			}
+			// A frame of its own under a header valid for no segment:
+			// damage, as before the log (above), not an activation cut
+			// short. Its records may be synced ones no later frame
+			// vouches for.
+			if ev.evidence < 0 && ev.own && evSeg.first == 0 && !evSeg.renamed {
+				return rec, &CorruptError{
+					Path: evSeg.path, Segment: evSeg.num, Offset: 0, LSN: next,
+					What: "segment header not valid, yet the segment holds frames of its own",
+				}
+			}
 		}
 		if ev.evidence >= 0 {
 			why := "end of segment"
