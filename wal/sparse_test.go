@@ -132,3 +132,42 @@ func TestFrameLengthBound(t *testing.T) {
 		t.Fatalf("the scan read %d bytes", sr.read)
 	}
 }
+
+// TestHugeFrameClaimBoundedMemory: a frame header claiming a payload of
+// hundreds of MiB in a sparse segment (a crafted or damaged file) costs
+// recovery a window of memory, not the claimed size: it checks the
+// payload's checksum a window at a time. Before, Open allocated the whole
+// claim to read it.
+func TestHugeFrameClaimBoundedMemory(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
+	want := buildLog(t, dir, opts, 10, 1000, true)
+	rec := recoverDir(t, dir, opts)
+	last := rec.chain[len(rec.chain)-1]
+	const claim = 64 << 20
+	var hdr [frameHeaderSize]byte
+	putFrameHeader(hdr[:], frameHeader{payloadSum: 1, length: claim, lsn: rec.next, segment: uint32(last.num), unsynced: 1})
+	f, err := os.OpenFile(last.path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(hdr[:], last.end); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(last.end + frameSize(claim)); err != nil {
+		t.Skipf("no sparse file here: %v", err)
+	}
+	f.Close()
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rec = recoverDir(t, dir, opts)
+	runtime.ReadMemStats(&after)
+	if rec.next != uint64(len(want))+1 {
+		t.Fatalf("recovery ends at lsn %d, want %d (the forged frame's checksum fails)", rec.next-1, len(want))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+		t.Fatalf("recovery allocated %d MiB for a frame claiming %d MiB", got>>20, claim>>20)
+	}
+}
