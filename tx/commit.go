@@ -472,17 +472,34 @@ func (tx *Tx) logMode() (logged, logical bool) {
 // no write lock: concurrent callers share syncs (Log.SyncTo). A failed
 // sync fails this and every later commit (the log's error is sticky), so
 // a snapshot built on a lost record is never published.
+//
+// A snapshot never published releases no view, so a view this commit
+// mapped (grow) and no published snapshot took up is unmapped here when
+// a later commit's view replaced it, or by Close after a failed sync (a
+// writer begun on s may still read it then).
 func (db *DB) syncLogged(s *snapshot, lsn uint64) error {
 	if !db.NoSync {
 		if err := db.wal.log.SyncTo(lsn); err != nil {
 			db.refuseWrites(err)
+			db.mu.Lock()
+			db.wal.unpublished = append(db.wal.unpublished, s.view)
+			db.mu.Unlock()
 			return fmt.Errorf("folio: commit %s: sync the log: %w (%w)", db.path, err, ErrSyncFailed)
 		}
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	if cur := db.current.Load(); cur != nil && cur.meta.TxID < s.meta.TxID {
+	cur := db.current.Load()
+	switch {
+	case cur == nil:
+	case cur.meta.TxID < s.meta.TxID:
 		db.publishLocked(s)
+	case s.view.refs == 0 && !s.view.closed:
+		// INVARIANT: views only get newer along commits, so the
+		// published one (refs > 0) is newer than s's, and so are those
+		// of head and of the writer begun on it: nothing reads s's.
+		s.view.closed = true
+		_ = s.view.v.Close()
 	}
 	return nil
 }

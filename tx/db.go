@@ -121,6 +121,11 @@ type DB struct {
 	stats   statCounters
 	txPool  sync.Pool
 	closing atomic.Bool
+
+	// closeMu serialises Close: a second Close returns once the first
+	// has released the file. (Close gives up the write lock while it
+	// waits for readers, so that lock cannot do this.)
+	closeMu sync.Mutex
 }
 
 // Open opens the database held by st (see the root package's Open, which
@@ -620,10 +625,14 @@ func (db *DB) leaveFn() {
 }
 
 // Close waits for open transactions to end, then releases the file.
-// Calling Close again returns nil.
+// Once it has begun, new transactions, Sync and Checkpoint return
+// ErrDatabaseNotOpen, also from a goroutine whose read transaction Close
+// is waiting for. Calling Close again returns nil, once the first Close
+// has returned.
 func (db *DB) Close() error {
+	db.closeMu.Lock()
+	defer db.closeMu.Unlock()
 	db.writer.Lock()
-	defer db.writer.Unlock()
 	var ckptErr error
 	if db.wal.log != nil && db.current.Load() != nil {
 		// A clean close leaves everything in the file: the log can go.
@@ -633,12 +642,20 @@ func (db *DB) Close() error {
 	s := db.current.Swap(nil)
 	if s == nil {
 		db.mu.Unlock()
+		db.writer.Unlock()
 		return nil
 	}
 	db.olds = append(db.olds, s)
 	db.mu.Unlock()
 	// Wait for readers (bbolt blocks Close the same way); they cannot
-	// begin anew, as current is nil.
+	// begin anew, as current is nil. NB: without the write lock. A
+	// reader may call Sync, Checkpoint, Update or Batch before it ends
+	// its transaction; with current nil each returns ErrDatabaseNotOpen
+	// once it has the lock (holding it here, Close waited for the reader
+	// and the reader for Close). No write can begin meanwhile: every
+	// path to one checks current under the lock, and the checkpoint
+	// above waited for the logged commits in flight.
+	db.writer.Unlock()
 	for {
 		db.mu.Lock()
 		db.pruneLocked()
@@ -649,10 +666,15 @@ func (db *DB) Close() error {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// After a failed log sync the newest logged commit was never
-	// published, and its view (if it mapped one) has no other owner.
-	if v := db.head.view; v.refs == 0 && !v.closed {
-		_ = v.v.Close()
+	db.writer.Lock()
+	defer db.writer.Unlock()
+	// After a failed log sync the logged commits since were never
+	// published, and the views they mapped have no other owner.
+	for _, v := range db.wal.unpublished {
+		if v.refs == 0 && !v.closed {
+			v.closed = true
+			_ = v.v.Close()
+		}
 	}
 	if v := db.pendingView; v != nil { // mapped by a commit that failed later
 		_ = v.v.Close()

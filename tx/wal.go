@@ -76,6 +76,10 @@ type walState struct {
 	// inflight counts logged commits that released the write lock and
 	// wait for their log sync; a checkpoint waits for them (Commit).
 	inflight sync.WaitGroup
+	// unpublished holds the views of logged commits whose sync failed:
+	// no snapshot releases them, Close unmaps them (syncLogged). Under
+	// DB.mu.
+	unpublished []*view
 	// replayed and replayedTxID say what the open replayed: how many
 	// logged commits, and the txid of the last (Info).
 	replayed     int
