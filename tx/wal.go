@@ -518,7 +518,10 @@ func (db *DB) refuseWrites(err error) {
 // held. WAL mode does this by itself every CheckpointBytes of log or
 // CheckpointInterval, and on Close; without a log it does nothing. Over
 // a file truncated underneath the database it fails with ErrCorrupt,
-// keeps the log, and later writes fail with ErrSyncFailed.
+// keeps the log, and later writes fail with ErrSyncFailed. It waits for
+// the write transaction in progress, as Begin(true) does: called inside
+// an Update or Batch function, or by the goroutine holding a Begin(true)
+// transaction, it waits forever (call it after the transaction ends).
 func (db *DB) Checkpoint() error {
 	db.writer.Lock()
 	defer db.writer.Unlock()
