@@ -27,6 +27,13 @@ type Info struct {
 
 // Info returns the file's current state.
 func (db *DB) Info() (Info, error) {
+	// The sizes are read before mu: an fstat, and the log's size waits
+	// for an append in progress, while publishing a commit waits for mu.
+	fileSize := db.st.Size()
+	var logBytes int64
+	if db.wal.log != nil { // set once, at Open
+		logBytes = db.wal.log.Size()
+	}
 	// The snapshot is read under mu, as a commit publishes it, so that it
 	// and the checkpoint txid are of one moment (a snapshot pinned before
 	// taking mu could be commits older).
@@ -39,7 +46,7 @@ func (db *DB) Info() (Info, error) {
 	in := Info{
 		Version:      page.Version,
 		PageSize:     db.pageSize,
-		FileSize:     db.st.Size(),
+		FileSize:     fileSize,
 		TxID:         s.meta.TxID,
 		MetaSlot:     db.metaSlot,
 		HighPage:     s.meta.High,
@@ -49,7 +56,7 @@ func (db *DB) Info() (Info, error) {
 	}
 	if db.wal.log != nil {
 		in.WAL = true
-		in.LogBytes = db.wal.log.Size()
+		in.LogBytes = logBytes
 		// INVARIANT: a checkpoint's txid and meta slot change as its
 		// commit is published, under mu (Commit, step 7): they are the
 		// published snapshot's, so LogPending is never negative.
