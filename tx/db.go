@@ -120,7 +120,6 @@ type DB struct {
 
 	stats   statCounters
 	txPool  sync.Pool
-	closing atomic.Bool
 
 	// closeMu serialises Close: a second Close returns once the first
 	// has released the file. (Close gives up the write lock while it
