@@ -118,8 +118,8 @@ type DB struct {
 	fnSyncs sync.WaitGroup
 	syncMu  sync.Mutex
 
-	stats   statCounters
-	txPool  sync.Pool
+	stats  statCounters
+	txPool sync.Pool
 
 	// closeMu serialises Close: a second Close returns once the first
 	// has released the file. (Close gives up the write lock while it
