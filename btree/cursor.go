@@ -443,8 +443,15 @@ func (c *Cursor) prevOrBack(back bool) bool {
 			}
 		}
 		if i < 0 {
-			if moved && back {
-				c.nextOrBack(false)
+			// At the start the cursor stays on the first element: it
+			// goes back there if it moved over empty leaves, or if it
+			// rests on none (a Delete emptied its leaf, and what
+			// followed is the next leaf's first; Next would return it
+			// again).
+			if back && c.depth > 0 {
+				if f := &c.stack[c.depth-1]; moved || f.index >= f.len() {
+					c.nextOrBack(false)
+				}
 			}
 			return false
 		}

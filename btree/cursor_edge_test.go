@@ -204,3 +204,54 @@ func TestCursorEnds(t *testing.T) {
 		}
 	})
 }
+
+// TestCursorPrevAtStartAfterDelete: Deletes from the first key on, then
+// a Prev, which finds nothing before: the cursor stays on the first
+// element left, so Next returns the one after it, whether the Deletes
+// emptied the first leaf or not. (When they had, the cursor rested on
+// the empty leaf, before the first element, and Next returned that
+// element; found by TestBboltDiff, where bbolt goes on from the first.)
+func TestCursorPrevAtStartAfterDelete(t *testing.T) {
+	m := newMemPages(1024)
+	root, sum := twoLevelTree(t, m, 600)
+	p, err := m.Run(root, page.FlagBranch, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, csum := page.BranchChild(p, 0)
+	leaf, err := m.Run(id, page.FlagLeaf, csum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(i int) string { return fmt.Sprintf("k%05d", i) }
+	n := page.PageCount(leaf) // the first leaf's keys
+	for _, deletes := range []int{1, n - 1, n, n + 1} {
+		t.Run(fmt.Sprintf("deletes=%d", deletes), func(t *testing.T) {
+			tr := New(m, root, sum)
+			c := tr.NewCursor()
+			if k, _, _ := c.First(); string(k) != key(0) {
+				t.Fatalf("First = %q", k)
+			}
+			for range deletes {
+				if err := c.Delete(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, step := range []struct {
+				move func() ([]byte, []byte, uint32)
+				name string
+				want string
+			}{
+				{c.Prev, "Prev", ""},
+				{c.Next, "Next", key(deletes + 1)},
+				{c.Prev, "Prev", key(deletes)},
+				{c.Prev, "Prev", ""},
+				{c.Next, "Next", key(deletes + 1)},
+			} {
+				if k, _, _ := step.move(); string(k) != step.want {
+					t.Fatalf("%d Deletes from the first key, then ... %s = %q, want %q", deletes, step.name, k, step.want)
+				}
+			}
+		})
+	}
+}

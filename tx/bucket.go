@@ -130,15 +130,17 @@ func (b *Bucket) Put(key, value []byte) error {
 	if err := b.writeCheck(); err != nil {
 		return err
 	}
+	// The key and value first, as bbolt checks them: an invalid key is
+	// refused as such at the top level too.
 	switch {
-	case b.parent == nil:
-		return errRootKey
 	case len(key) == 0:
 		return ErrKeyRequired
 	case len(key) > MaxKeySize:
 		return ErrKeyTooLarge
 	case int64(len(value)) > MaxValueSize:
 		return ErrValueTooLarge
+	case b.parent == nil:
+		return errRootKey
 	}
 	b.setFill()
 	if err := b.tree.Put(key, value, 0, notBucket); err != nil {
@@ -371,12 +373,14 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 	if dst.tx != b.tx {
 		return ErrDifferentDB
 	}
-	if dst == b {
-		return ErrSameBuckets
-	}
+	// The key first, as bbolt: moving a missing bucket is
+	// ErrBucketNotFound whatever the destination.
 	c, err := b.mustBucket(key)
 	if err != nil {
 		return err
+	}
+	if dst == b {
+		return ErrSameBuckets
 	}
 	for p := dst; p != nil; p = p.parent {
 		if p == c {
