@@ -152,3 +152,28 @@ func TestBackupOutputMode(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyOutputMode: compact and migrate give DST the source's mode less
+// the umask, as backup and cp do (it was 0600 whatever the source's).
+func TestCopyOutputMode(t *testing.T) {
+	withUmask(t, 0o027)
+	for _, tc := range []struct {
+		name string
+		src  string
+		args func(src, dst string) []string
+	}{
+		{"compact", sampleDB(t), func(src, dst string) []string { return []string{"compact", src, dst} }},
+		{"migrate", boltDB(t, dbModel{"a": {KV: map[string]string{"k": "v"}}}), func(src, dst string) []string { return []string{"migrate", "--from", "bbolt", src, dst} }},
+	} {
+		if err := os.Chmod(tc.src, 0o664); err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(t.TempDir(), "dst.db")
+		if code, _, stderr := runCLI(t, tc.args(tc.src, dst)...); code != exitOK {
+			t.Fatalf("%s: exit %d: %s", tc.name, code, stderr)
+		}
+		if got := modeOf(t, dst); got != 0o640 {
+			t.Errorf("%s: mode %v, want %v", tc.name, got, os.FileMode(0o640))
+		}
+	}
+}

@@ -81,7 +81,7 @@ it a log of its own.`,
 			}
 			var res copyResult
 			err = db.View(func(tx *folio.Tx) error {
-				res, err = copyTree(a, folioTree{tx: tx}, dst, pageSize, fill, "compact")
+				res, err = copyTree(a, folioTree{tx: tx}, dst, srcPerm(src), pageSize, fill, "compact")
 				return err
 			})
 			if err != nil {
@@ -150,7 +150,10 @@ type copyResult struct {
 // a file made at dst meanwhile). src must stay
 // unchanged meanwhile (one read transaction). A failure or an interrupt
 // leaves neither the temporary file nor dst.
-func copyTree(a *app, src tree, dst string, pageSize int, fill float64, what string) (res copyResult, err error) {
+//
+// The new file gets perm less the umask: the source's mode, as cp gives
+// a copy (srcPerm), so a copy is as private as what it copies.
+func copyTree(a *app, src tree, dst string, perm os.FileMode, pageSize int, fill float64, what string) (res copyResult, err error) {
 	start := time.Now()
 	if err := noLogBeside(dst); err != nil {
 		return res, err
@@ -159,7 +162,7 @@ func copyTree(a *app, src tree, dst string, pageSize int, fill float64, what str
 	var db *folio.DB
 	cl, err := a.cleanups.track(func() (func(), error) {
 		var err error
-		db, err = folio.Open(tmp, 0o600, &folio.Options{PageSize: pageSize, NoSync: true})
+		db, err = folio.Open(tmp, perm, &folio.Options{PageSize: pageSize, NoSync: true})
 		return func() { _ = os.Remove(tmp) }, err
 	})
 	defer func() {
@@ -218,6 +221,16 @@ func copyTree(a *app, src tree, dst string, pageSize int, fill float64, what str
 	}
 	return copyResult{keys: c.keys, buckets: c.buckets, size: fileSize(dst), digest: dstDigest.Sum(),
 		elapsed: time.Since(start)}, nil
+}
+
+// srcPerm is the permission bits of the file at path, or 0600 if it
+// cannot be read (the mode a copy gets falls back to owner-only).
+func srcPerm(path string) os.FileMode {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0o600
+	}
+	return fi.Mode().Perm()
 }
 
 // placeNew puts the finished file tmp at path, which must not exist. The

@@ -318,7 +318,7 @@ func TestCopyKeepsFileMadeMeanwhile(t *testing.T) {
 		if err := os.WriteFile(dst, []byte("made meanwhile"), 0o600); err != nil {
 			return err
 		}
-		_, err := copyTree(a, folioTree{tx: tx}, dst, 1024, 1, "compact")
+		_, err := copyTree(a, folioTree{tx: tx}, dst, 0o600, 1024, 1, "compact")
 		return err
 	})
 	if !errors.Is(err, errExists) {

@@ -80,7 +80,7 @@ LMDB databases migrate through a dump instead:
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 			var res copyResult
 			err = bdb.View(func(tx *bolt.Tx) error {
-				res, err = copyTree(a, boltTree{tx: tx, path: src}, dst, pageSize, fill, "migrate")
+				res, err = copyTree(a, boltTree{tx: tx, path: src}, dst, srcPerm(src), pageSize, fill, "migrate")
 				return err
 			})
 			if err != nil {
