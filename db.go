@@ -136,6 +136,10 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 			// One sentinel for damage, whichever file holds it.
 			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w", path, logDir, ErrCorrupt, err)
 		}
+		if pe, ok := err.(*os.PathError); ok && pe.Path == logDir {
+			// It names the directory itself ("mkdir a.db.wal: ...").
+			return nil, fmt.Errorf("folio: open %s: write-ahead log: %w", path, err)
+		}
 		return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w", path, logDir, err)
 	}
 	db, err := tx.OpenWithLog(path, st, lg, opts)

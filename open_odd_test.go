@@ -229,3 +229,19 @@ func TestOpenDanglingSymlink(t *testing.T) {
 		t.Errorf("the symlink was replaced: %v, %v", fi.Mode(), err)
 	}
 }
+
+// TestWALPathNotADirectory: a regular file where the log's directory goes
+// fails Open with the system's error, naming that path once.
+func TestWALPathNotADirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	if err := os.WriteFile(path+".wal", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path, 0o600, &Options{WAL: true})
+	if !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("Open: %v, want ENOTDIR", err)
+	}
+	if n := strings.Count(err.Error(), path+".wal"); n != 1 {
+		t.Errorf("Open: %q names the log's path %d times", err, n)
+	}
+}
