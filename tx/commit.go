@@ -494,12 +494,12 @@ func (db *DB) syncLogged(s *snapshot, lsn uint64) error {
 	case cur == nil:
 	case cur.meta.TxID < s.meta.TxID:
 		db.publishLocked(s)
-	case s.view.refs == 0 && !s.view.closed:
+	default:
 		// INVARIANT: views only get newer along commits, so the
-		// published one (refs > 0) is newer than s's, and so are those
-		// of head and of the writer begun on it: nothing reads s's.
-		s.view.closed = true
-		_ = s.view.v.Close()
+		// published one (refs > 0) is newer than s's, or is s's, and so
+		// are those of head and of the writer begun on it: nothing else
+		// reads s's.
+		unmapUnusedLocked(s.view)
 	}
 	return nil
 }

@@ -670,10 +670,7 @@ func (db *DB) Close() error {
 	// After a failed log sync the logged commits since were never
 	// published, and the views they mapped have no other owner.
 	for _, v := range db.wal.unpublished {
-		if v.refs == 0 && !v.closed {
-			v.closed = true
-			_ = v.v.Close()
-		}
+		unmapUnusedLocked(v)
 	}
 	if v := db.pendingView; v != nil { // mapped by a commit that failed later
 		_ = v.v.Close()

@@ -198,6 +198,15 @@ func (db *DB) releaseViewLocked(v *view) {
 	}
 }
 
+// unmapUnusedLocked unmaps v if no snapshot holds it: the view of a
+// logged commit never published (syncLogged, Close).
+func unmapUnusedLocked(v *view) {
+	if v.refs == 0 && !v.closed {
+		v.closed = true
+		_ = v.v.Close()
+	}
+}
+
 // oldestReaderLocked is the txid of the oldest snapshot a reader still
 // holds, or the current txid if none. Pages freed by transactions up to
 // it can be reused (invariant 1). REQUIRES: db.mu held.
