@@ -27,16 +27,28 @@ type Info struct {
 
 // Info returns the file's current state.
 func (db *DB) Info() (Info, error) {
-	// The sizes are read before mu: an fstat, and the log's size waits
-	// for an append in progress, while publishing a commit waits for mu.
-	fileSize := db.st.Size()
+	// The log's size is read before mu, as it waits for an append in
+	// progress, while publishing a commit waits for mu.
 	var logBytes int64
 	if db.wal.log != nil { // set once, at Open
 		logBytes = db.wal.log.Size()
 	}
-	// The snapshot is read under mu, as a commit publishes it, so that it
-	// and the checkpoint txid are of one moment (a snapshot pinned before
-	// taking mu could be commits older).
+	in, err := db.infoLocked(logBytes)
+	if err != nil {
+		return Info{}, err
+	}
+	// The file's size is read after mu (an fstat, kept off the lock), so
+	// that it holds every page of the snapshot read under it: an open
+	// file never shrinks below a published meta. Read before, a commit in
+	// between could publish pages past it.
+	in.FileSize = db.st.Size()
+	return in, nil
+}
+
+// infoLocked reads the published snapshot under mu, as a commit publishes
+// it, so that it and the checkpoint txid are of one moment (a snapshot
+// pinned before taking mu could be commits older).
+func (db *DB) infoLocked(logBytes int64) (Info, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	s := db.current.Load()
@@ -46,7 +58,6 @@ func (db *DB) Info() (Info, error) {
 	in := Info{
 		Version:      page.Version,
 		PageSize:     db.pageSize,
-		FileSize:     fileSize,
 		TxID:         s.meta.TxID,
 		MetaSlot:     db.metaSlot,
 		HighPage:     s.meta.High,
