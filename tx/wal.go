@@ -619,38 +619,6 @@ func (db *DB) checkpointTxLocked() error {
 // makes today's checkpoint fault.
 var checkpointHook func(*Tx)
 
-// checkFileLocked checks, before a checkpoint grows the file and again
-// before it writes its meta, that the file still holds every page of a
-// meta with high pages, and has not shrunk below the length the DB gave
-// it (fileSize). Logged commits' pages are in the file unsynced, and the
-// log holds their only durable copy until a checkpoint's meta is
-// written: a meta over a truncated file names pages that are gone, and
-// the log truncation after it drops that copy. So the checkpoint fails
-// with ErrCorrupt before it writes a meta, the log is kept, and the DB
-// refuses writes as after a failed sync (ErrSyncFailed): a reopen, once
-// the file is restored, replays the log.
-//
-// Any shrink is refused, not only one reaching high: nothing shrinks a
-// live file (Close gives the tail back once it is closed), so a shrink is
-// someone else changing the file, and the mapping faults past its new
-// end. Rejected: reading back the pages written since the last
-// checkpoint against their checksums, which would also catch a file cut
-// and grown back with zeros, for a read of all it syncs; an fstat costs
-// next to nothing beside a checkpoint's two syncs. REQUIRES: the write
-// lock.
-func (db *DB) checkFileLocked(high page.ID) error {
-	ps := int64(db.pageSize)
-	size, need := db.st.Size(), max(db.fileSize, int64(high)*ps)
-	if size >= need {
-		return nil
-	}
-	err := fmt.Errorf("folio: checkpoint %s: no meta written, the log kept: %w", db.path, page.Corruptf(page.ID(size/ps), "file length",
-		fmt.Sprintf("at least %d bytes (the meta reaches %d pages of %d bytes), and %d as grown", int64(high)*ps, high, ps, db.fileSize),
-		fmt.Sprintf("%d bytes (truncated underneath the database?)", size)))
-	db.refuseWrites(err)
-	return err
-}
-
 // checkpointDue reports whether the log has grown or aged enough for a
 // checkpoint. REQUIRES: the write lock.
 func (db *DB) checkpointDue() bool {
