@@ -20,6 +20,11 @@ var (
 
 	// ErrTooLarge is returned by Append for a payload over MaxRecordSize.
 	ErrTooLarge = errors.New("folio/wal: record too large")
+
+	// ErrReplaying is returned by Truncate and Close called while a Replay
+	// is under way, from its callback or from another goroutine; they do
+	// nothing then.
+	ErrReplaying = errors.New("folio/wal: Truncate or Close called during a Replay")
 )
 
 // errLSNsExhausted is only reachable from a segment header (damaged, or

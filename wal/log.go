@@ -86,9 +86,10 @@ type Log struct {
 	opts Options
 	gate compressGate
 
-	// truncMu keeps segments from being recycled under a Replay: Replay
-	// holds it shared; Truncate and Close hold it exclusively.
-	truncMu sync.RWMutex
+	// truncMu serializes Truncate and Close: Truncate recycles segments
+	// oldest first (recovery 3), and a failed one puts segments back for
+	// Close to close.
+	truncMu sync.Mutex
 
 	// mu serializes appends and guards the fields after it. Append holds
 	// it across its write, so frames land in LSN order and a sync leader
@@ -99,13 +100,17 @@ type Log struct {
 	dirty   []*segment // segments written since the last sync snapshot
 	free    []freeSeg  // recycled segments in the directory
 	nextNum uint64     // the number the next new segment gets
-	closing bool       // Close has begun: no more appends
+	closing bool       // Close has begun: no more appends or replays
 	closed  bool       // files are closed
 	failed  error      // a write or sync failed: no more appends
 	making  bool       // the spare maker is running (spare.go)
 	// truncFailed: a Truncate failed and could not put back a segment
 	// it had not recycled; no more truncation until a reopen.
 	truncFailed error
+	// replays counts the Replay calls under way. Truncate and Close refuse
+	// while it is not zero, rather than wait for it: called from a
+	// Replay's callback, they would wait for themselves.
+	replays int
 
 	bg       sync.WaitGroup // the spare maker; Close waits for it
 	stopping atomic.Bool    // set by Close: the spare maker gives up
@@ -524,21 +529,33 @@ func (l *Log) Append(payload []byte) (lsn uint64, err error) {
 // is. Records Truncate dropped are not replayed, except that after a
 // reopen the part of a segment below the truncation point may be. A record
 // that no longer reads back as written is an error wrapping ErrCorrupt.
-// fn must not call Truncate or Close.
+// Replay after Close has begun returns ErrClosed.
+//
+// fn may call Append, Sync, SyncTo, Replay and the other methods that
+// read; records it appends are not replayed by this Replay. Truncate and
+// Close called while a Replay is under way, from fn or from another
+// goroutine, return ErrReplaying and do nothing.
+//
+// NB: they refuse rather than wait for the Replay to end (as they did
+// once, Replay holding a lock they took exclusively): called from fn,
+// they waited for themselves. Without a goroutine's identity the two
+// callers cannot be told apart, and a Truncate or Close that comes to
+// nothing can be called again; one that never returns cannot.
 func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) error {
-	l.truncMu.RLock()
-	defer l.truncMu.RUnlock()
-
 	type span struct {
 		s    *segment
 		end  int64
 		last uint64 // LSN of its last record; first-1 when it has none
 	}
 	l.mu.Lock()
-	if l.closed {
+	if l.closing {
 		l.mu.Unlock()
 		return ErrClosed
 	}
+	// INVARIANT: while replays is not zero, no segment is recycled
+	// (Truncate) or closed (Close), so each span's file stays open and
+	// holds what it held here.
+	l.replays++
 	spans := make([]span, len(l.segs))
 	for i, s := range l.segs {
 		last := l.last
@@ -548,6 +565,11 @@ func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) err
 		spans[i] = span{s, s.end, last}
 	}
 	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.replays--
+		l.mu.Unlock()
+	}()
 
 	var sr segReader
 	var buf []byte
@@ -602,7 +624,8 @@ func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) err
 // drops less. Call it after the records are no longer needed (after a
 // checkpoint): it is not on the commit path, and it syncs the directory
 // once per segment it recycles. If it fails, the segments it did not
-// recycle stay in the log, and the next Truncate tries them again.
+// recycle stay in the log, and the next Truncate tries them again. While
+// a Replay is under way it returns ErrReplaying (see Replay).
 func (l *Log) Truncate(upTo uint64) error {
 	if l.opts.ReadOnly {
 		return ErrReadOnly
@@ -611,13 +634,16 @@ func (l *Log) Truncate(upTo uint64) error {
 	defer l.truncMu.Unlock()
 
 	l.mu.Lock()
-	if l.closed {
+	switch {
+	case l.closed:
 		l.mu.Unlock()
 		return ErrClosed
-	}
-	if l.truncFailed != nil {
+	case l.truncFailed != nil:
 		l.mu.Unlock()
 		return l.truncFailed
+	case l.replays > 0:
+		l.mu.Unlock()
+		return ErrReplaying
 	}
 	limit := min(upTo, l.durable.Load())
 	k := 0
@@ -697,12 +723,17 @@ func (l *Log) LastLSN() uint64 {
 func (l *Log) SyncedLSN() uint64 { return l.durable.Load() }
 
 // Close makes every appended record durable and closes the log. It waits
-// for Replay and Truncate calls under way.
+// for a Truncate under way. While a Replay is under way it returns
+// ErrReplaying and the log stays open (see Replay).
 func (l *Log) Close() error {
 	l.mu.Lock()
-	if l.closing {
+	switch {
+	case l.closing:
 		l.mu.Unlock()
 		return ErrClosed
+	case l.replays > 0:
+		l.mu.Unlock()
+		return ErrReplaying
 	}
 	l.closing = true
 	last := l.last

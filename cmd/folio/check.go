@@ -311,6 +311,39 @@ func problemOf(err error) checkProblem {
 	return p
 }
 
+// text is p's message on its line of check's output, after the "page N:
+// " (or "log segment S offset O: ") that starts the line. The library's
+// problem reads "folio: check PATH: folio: corrupt page N: WHAT"; the
+// line says WHAT: errorMessage drops the library's "folio: "s, the
+// summary line names the file, and the line's start names the page.
+// The library's refusal to open the file ("folio: open PATH: ...") says
+// "open refused: " instead. --json keeps the library's text whole.
+func (p checkProblem) text(path string) string {
+	if p.err == nil {
+		return p.Error
+	}
+	msg := errorMessage(p.err)
+	if rest, ok := strings.CutPrefix(msg, "check "+path+": "); ok {
+		msg = rest
+	} else if rest, ok := strings.CutPrefix(msg, "open "+path+": "); ok {
+		msg = "open refused: " + rest
+	}
+	// NB: only the corrupt error's own text, found whole in msg, is
+	// shortened, not the first "corrupt page N: " in msg: a bucket named
+	// in the words around it may read that too.
+	var ce *folio.CorruptError
+	if p.Page == nil || !errors.As(p.err, &ce) || uint64(ce.Page) != *p.Page {
+		return msg
+	}
+	long := errorMessage(ce)
+	short, ok := strings.CutPrefix(long, fmt.Sprintf("corrupt page %d: ", ce.Page))
+	i := strings.LastIndex(msg, long)
+	if !ok || i < 0 {
+		return msg
+	}
+	return msg[:i] + short + msg[i+len(long):]
+}
+
 // countBucket adds b's keys (nested bucket names not included) and
 // buckets (b included) to keys and buckets.
 func countBucket(b *folio.Bucket, keys, buckets *int64) error {
@@ -333,11 +366,8 @@ func countBucket(b *folio.Bucket, keys, buckets *int64) error {
 }
 
 func printCheck(a *app, res checkJSON) {
-	// Every problem starts with the same "folio: check PATH: "; the
-	// summary line names the file once instead.
-	prefix := "folio: check " + res.Path + ": "
 	for _, p := range res.Problems {
-		msg := strings.TrimPrefix(p.Error, prefix)
+		msg := p.text(res.Path)
 		if p.Segment != "" {
 			off := "?"
 			if p.Offset != nil {
