@@ -219,7 +219,8 @@ func writeImage(t *testing.T, path string, img []byte) {
 // run (none a root) and in the free-extent page. Check must name the
 // page; with VerifyChecksums, reading everything must fail with
 // ErrCorrupt naming it. The free list is read when the file is opened,
-// which refuses the file naming the page.
+// which rebuilds it from the tree and says so (MetaFallback); reads never
+// touch it.
 func TestCorruptBitFlip(t *testing.T) {
 	const ps = 1024
 	path, img, _ := corruptFixture(t, ps)

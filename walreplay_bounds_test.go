@@ -104,8 +104,10 @@ func TestWALReplayHighBound(t *testing.T) {
 				db.Close()
 				t.Fatal("open succeeded")
 			}
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "log record ") {
-				t.Fatalf("open: %v, want ErrCorrupt naming log record 3", err)
+			// recs[0] is the anchor logged at open (LSN 1), recs[i] commit
+			// i (LSN i+1, txid i+1).
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "log record 4 (txid 4)") {
+				t.Fatalf("open: %v, want ErrCorrupt naming log record 4 (txid 4), the damaged one", err)
 			}
 			for _, op := range st.ops {
 				if op.kind != opWrite || op.off < 2*ps || op.off >= 1<<30 {

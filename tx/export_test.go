@@ -45,3 +45,14 @@ func RecycledViewTx(db *DB, fn func(*Tx) error) (reused, fresh Tx, err error) {
 	}
 	return used, other, err
 }
+
+// QueuedBatchCalls is how many Batch calls are queued for the next batch
+// transaction (its leader's own call included, until it takes them).
+func QueuedBatchCalls(db *DB) int {
+	db.batchMu.Lock()
+	defer db.batchMu.Unlock()
+	if db.batch == nil {
+		return 0
+	}
+	return len(db.batch.calls)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -187,8 +188,8 @@ func TestDumpCorruptPage(t *testing.T) {
 	leaf := findLeafWithUsers(t, path)
 	flipByte(t, path, int64(leaf)*1024+600)
 	code, _, stderr := runCLI(t, "dump", path, "-o", filepath.Join(t.TempDir(), "x"))
-	if code != exitFail || !strings.Contains(stderr, "checksum") {
-		t.Fatalf("exit %d: %s", code, stderr)
+	if code != exitFail || !strings.Contains(stderr, "checksum") || !strings.Contains(stderr, fmt.Sprintf("page %d:", leaf)) {
+		t.Fatalf("exit %d, want 1 and a checksum error naming page %d: %s", code, leaf, stderr)
 	}
 }
 
