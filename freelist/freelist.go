@@ -94,7 +94,20 @@ type List struct {
 
 	freePages    uint64
 	pendingPages uint64
+
+	// recent is a stack of the starts of the extents Release made free
+	// last, newest on top (recent[(top-1) mod recentCap], n of them).
+	recent    [recentCap]page.ID
+	top, nRec int
 }
+
+// recentCap bounds the recently released extents Allocate(1) looks at.
+const recentCap = 64
+
+// window is the span, in pages, that one fault maps of a cached file:
+// Linux's fault-around (64 KiB by default) of 4 KiB pages. Other page
+// sizes only make the window a guess; placement stays correct.
+const window = 16
 
 // New returns an empty List.
 func New() *List {
@@ -142,13 +155,18 @@ func (l *List) Clone() *List {
 		byTx:         l.byTx.Clone(),
 		freePages:    l.freePages,
 		pendingPages: l.pendingPages,
+		recent:       l.recent,
+		top:          l.top,
+		nRec:         l.nRec,
 	}
 }
 
 // Allocate returns the first page of a contiguous run of n free pages, or
 // ok=false if no free extent is that long (the caller then grows the file).
 //
-// The policy is best fit: the shortest free extent with at least n pages,
+// A one-page allocation first tries the windows of the extents released
+// last (allocateRecent). Otherwise, and for longer runs, the policy is
+// best fit: the shortest free extent with at least n pages,
 // the lowest-starting one among equals, and the run is taken from its
 // start. Best fit keeps long extents whole for the large values and
 // multi-page nodes that need them, and taking from the start keeps what
@@ -163,6 +181,11 @@ func (l *List) Clone() *List {
 func (l *List) Allocate(n int) (id page.ID, ok bool) {
 	if n <= 0 {
 		panic(fmt.Sprintf("folio/freelist: Allocate(%d): run length must be positive", n))
+	}
+	if n == 1 {
+		if id, ok := l.allocateRecent(); ok {
+			return id, true
+		}
 	}
 	// (n, 0) sorts before every extent of length n, so the first extent at
 	// or after it is the best fit.
@@ -180,6 +203,56 @@ func (l *List) Allocate(n int) (id page.ID, ok bool) {
 	l.freePages -= uint64(n)
 	l.checkInvariants()
 	return e.Start, true
+}
+
+// allocateRecent takes one free page in the window of a recently
+// released one, newest first. Those pages were just read by the
+// transaction that freed them, so a process that maps the file already
+// has their window resident: rewriting there keeps the mapped set from
+// spreading over the file. It takes an end of the free extent, never its
+// middle, so that Allocate never increases ExtentCount.
+func (l *List) allocateRecent() (page.ID, bool) {
+	for l.nRec > 0 {
+		l.top = (l.top + recentCap - 1) % recentCap
+		l.nRec--
+		p := l.recent[l.top]
+		e, ok := floor(l.free, page.Extent{Start: p})
+		if !ok || end(e) <= p {
+			continue // allocated since
+		}
+		l.free.Delete(e)
+		l.sizes.Delete(e)
+		var id page.ID
+		var rest page.Extent
+		switch {
+		case e.Start/window == p/window:
+			id, rest = e.Start, page.Extent{Start: e.Start + 1, Len: e.Len - 1}
+		case (end(e)-1)/window == p/window:
+			id, rest = end(e)-1, page.Extent{Start: e.Start, Len: e.Len - 1}
+		default:
+			l.free.ReplaceOrInsert(e)
+			l.sizes.ReplaceOrInsert(e)
+			continue // the middle of a long extent
+		}
+		if rest.Len > 0 {
+			// INVARIANT 2: rest has the same neighbours e had.
+			l.free.ReplaceOrInsert(rest)
+			l.sizes.ReplaceOrInsert(rest)
+			if id == e.Start && rest.Start/window == p/window {
+				l.pushRecent(rest.Start) // more of the window is free
+			}
+		}
+		l.freePages--
+		l.checkInvariants()
+		return id, true
+	}
+	return 0, false
+}
+
+func (l *List) pushRecent(id page.ID) {
+	l.recent[l.top] = id
+	l.top = (l.top + 1) % recentCap
+	l.nRec = min(l.nRec+1, recentCap)
 }
 
 // Free records the n pages [id, id+n) as pending, freed by transaction tx;
@@ -236,6 +309,7 @@ func (l *List) Release(upTo page.TxID) {
 		l.pendingPages -= p.Len
 		// INVARIANT 4: p overlaps no free extent, so addFree may merge.
 		l.addFree(p.Extent)
+		l.pushRecent(p.Start)
 	}
 	l.checkInvariants()
 }
