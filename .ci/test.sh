@@ -29,6 +29,6 @@ echo "== allocation checks (need a build without -race)"
 go test -count=1 -run 'TestReadPathAllocs|TestViewBucketGetAllocs' .
 
 if [ -d bench ]; then
-  echo "== bench module builds"
-  (cd bench && go vet ./...)
+  echo "== bench module: vet, and its tests (tiny runs of every engine and workload)"
+  (cd bench && go vet ./... && go test -count=1 ./...)
 fi
