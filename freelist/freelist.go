@@ -95,13 +95,14 @@ type List struct {
 	freePages    uint64
 	pendingPages uint64
 
-	// recent is a stack of the starts of the extents Release made free
-	// last, newest on top (recent[(top-1) mod recentCap], n of them).
+	// recent is a stack of pages whose windows were touched last: the
+	// starts of the extents Release made free, and pages Hint names,
+	// newest on top (recent[(top-1) mod recentCap], nRec of them).
 	recent    [recentCap]page.ID
 	top, nRec int
 }
 
-// recentCap bounds the recently released extents Allocate(1) looks at.
+// recentCap bounds the recent pages Allocate(1) looks at.
 const recentCap = 64
 
 // window is the span, in pages, that one fault maps of a cached file:
@@ -164,8 +165,8 @@ func (l *List) Clone() *List {
 // Allocate returns the first page of a contiguous run of n free pages, or
 // ok=false if no free extent is that long (the caller then grows the file).
 //
-// A one-page allocation first tries the windows of the extents released
-// last (allocateRecent). Otherwise, and for longer runs, the policy is
+// A one-page allocation first tries the windows of the pages released or
+// freed last (allocateRecent). Otherwise, and for longer runs, the policy is
 // best fit: the shortest free extent with at least n pages,
 // the lowest-starting one among equals, and the run is taken from its
 // start. Best fit keeps long extents whole for the large values and
@@ -205,42 +206,40 @@ func (l *List) Allocate(n int) (id page.ID, ok bool) {
 	return e.Start, true
 }
 
-// allocateRecent takes one free page in the window of a recently
-// released one, newest first. Those pages were just read by the
+// allocateRecent takes one free page in the window of a page recently
+// released or freed, newest first. Those pages were just read by the
 // transaction that freed them, so a process that maps the file already
-// has their window resident: rewriting there keeps the mapped set from
-// spreading over the file. It takes an end of the free extent, never its
+// has their window resident: writing there keeps the mapped set from
+// spreading over the file. It takes an end of a free extent, never its
 // middle, so that Allocate never increases ExtentCount.
 func (l *List) allocateRecent() (page.ID, bool) {
 	for l.nRec > 0 {
-		l.top = (l.top + recentCap - 1) % recentCap
-		l.nRec--
-		p := l.recent[l.top]
-		e, ok := floor(l.free, page.Extent{Start: p})
-		if !ok || end(e) <= p {
-			continue // allocated since
-		}
-		l.free.Delete(e)
-		l.sizes.Delete(e)
+		p := l.recent[(l.top+recentCap-1)%recentCap]
+		lo := p / window * window
+		// The last free extent starting in or before the window.
+		e, ok := floor(l.free, page.Extent{Start: lo + window - 1})
 		var id page.ID
 		var rest page.Extent
 		switch {
-		case e.Start/window == p/window:
+		case !ok || end(e) <= lo:
+			// No free page in the window.
+		case e.Start >= lo:
 			id, rest = e.Start, page.Extent{Start: e.Start + 1, Len: e.Len - 1}
-		case (end(e)-1)/window == p/window:
+		case end(e) <= lo+window:
 			id, rest = end(e)-1, page.Extent{Start: e.Start, Len: e.Len - 1}
-		default:
-			l.free.ReplaceOrInsert(e)
-			l.sizes.ReplaceOrInsert(e)
-			continue // the middle of a long extent
 		}
+		if id == 0 {
+			l.top = (l.top + recentCap - 1) % recentCap
+			l.nRec--
+			continue
+		}
+		// The entry stays: the window may hold more free pages.
+		l.free.Delete(e)
+		l.sizes.Delete(e)
 		if rest.Len > 0 {
 			// INVARIANT 2: rest has the same neighbours e had.
 			l.free.ReplaceOrInsert(rest)
 			l.sizes.ReplaceOrInsert(rest)
-			if id == e.Start && rest.Start/window == p/window {
-				l.pushRecent(rest.Start) // more of the window is free
-			}
 		}
 		l.freePages--
 		l.checkInvariants()
@@ -248,6 +247,11 @@ func (l *List) allocateRecent() (page.ID, bool) {
 	}
 	return 0, false
 }
+
+// Hint tells the List that the page at id was just read and freed (or
+// held) by the writer: Allocate(1) looks for a free page in its window
+// first.
+func (l *List) Hint(id page.ID) { l.pushRecent(id) }
 
 func (l *List) pushRecent(id page.ID) {
 	l.recent[l.top] = id

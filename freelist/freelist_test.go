@@ -99,10 +99,10 @@ func TestAllocate(t *testing.T) {
 }
 
 // TestAllocateRecent: a one-page allocation takes a free page in the
-// fault-around window of the extent released last (the page itself, or an
-// end of the free extent it joined), before best fit; it never splits an
-// extent in the middle, skips entries allocated since, and a reopen
-// (Load) forgets them.
+// fault-around window of the page released or hinted last (an end of a
+// free extent there), before best fit; it never splits an extent in the
+// middle, drops windows with no free page left, and a reopen (Load)
+// forgets them.
 func TestAllocateRecent(t *testing.T) {
 	// released frees each page of rel in a transaction of its own, in
 	// order, and releases them all: the last is the newest.
@@ -128,9 +128,9 @@ func TestAllocateRecent(t *testing.T) {
 		{"start of the extent it joined", released([]page.Extent{x(10, 1), x(496, 9), x(506, 54)}, 505),
 			[]page.ID{496, 497, 498}},
 		// 517 joins [490, 517) and [518, 528): its window (512-527)
-		// holds the extent's end, not its start.
+		// holds the extent's end, not its start, and so the next ones.
 		{"end of the extent it joined", released([]page.Extent{x(10, 1), x(490, 27), x(518, 10)}, 517),
-			[]page.ID{527, 10, 490}},
+			[]page.ID{527, 526, 525}},
 		// 600 joins [560, 600) and [601, 700): neither end is in its
 		// window, so best fit decides, and the long extent stays whole.
 		{"not the middle of a long extent", released([]page.Extent{x(10, 1), x(560, 40), x(601, 99)}, 600),
@@ -149,6 +149,19 @@ func TestAllocateRecent(t *testing.T) {
 			}
 		})
 	}
+	t.Run("hinted", func(t *testing.T) {
+		// 103 is freed (pending, not free) and hinted, as the tx package
+		// does: its window (96-111) holds the free 100 and 110.
+		l := load(x(10, 1), x(100, 1), x(110, 1), x(1000, 1))
+		l.Free(1, 103, 1)
+		l.Hint(103)
+		for i, want := range []page.ID{110, 100, 10, 1000} {
+			if id, _ := l.Allocate(1); id != want {
+				t.Fatalf("Allocate(1) #%d = %d, want %d", i+1, id, want)
+			}
+			mustVerify(t, l)
+		}
+	})
 	t.Run("gone since", func(t *testing.T) {
 		// 500 is the tail; TrimTail gives it back to the file.
 		l := released([]page.Extent{x(10, 1), x(20, 1)}, 300, 500)
@@ -627,31 +640,36 @@ func (m *model) set(e page.Extent, s int64) {
 }
 
 // allocate is best fit by brute force, after a one-page allocation has
-// looked for a free end of a free run in the window of a recently released
-// extent, newest first.
+// looked for a free page in the window of a recent page (newest first):
+// the start of the last free run starting at or before the window's end,
+// if it starts in the window, else that run's end, if it ends in the
+// window; a window without either is dropped.
 func (m *model) allocate(n int) (page.ID, bool) {
 	for n == 1 && len(m.recent) > 0 {
 		p := m.recent[len(m.recent)-1]
-		m.recent = m.recent[:len(m.recent)-1]
-		if int(p) >= len(m.pages) || m.pages[p] != pageFree {
-			continue
+		lo := p / window * window
+		q := min(lo+window, m.high()) - 1 // the last free page up to the window's end
+		for q >= metaPages && m.pages[q] != pageFree {
+			q--
 		}
-		s, e := p, p+1
-		for m.pages[s-1] == pageFree {
-			s--
-		}
-		for int(e) < len(m.pages) && m.pages[e] == pageFree {
-			e++
-		}
-		id := s
-		switch {
-		case s/window == p/window:
-			if e-s > 1 && (s+1)/window == p/window {
-				m.pushRecent(s + 1)
+		var id page.ID
+		if q >= lo && q >= metaPages {
+			s, e := q, q+1
+			for m.pages[s-1] == pageFree {
+				s--
 			}
-		case (e-1)/window == p/window:
-			id = e - 1
-		default:
+			for e < m.high() && m.pages[e] == pageFree {
+				e++
+			}
+			switch {
+			case s >= lo:
+				id = s
+			case e <= lo+window:
+				id = e - 1
+			}
+		}
+		if id == 0 {
+			m.recent = m.recent[:len(m.recent)-1]
 			continue
 		}
 		m.pages[id] = pageUsed
@@ -779,6 +797,10 @@ func (r *randomized) step(l *List, m *model, depth int) (*List, *model, string) 
 		e := x(o.Start+page.ID(a), b-a)
 		l.Free(r.tx, e.Start, int(e.Len))
 		m.set(e, int64(r.tx))
+		if r.rng.IntN(2) == 0 { // as the tx package hints each page it frees
+			l.Hint(e.Start)
+			m.pushRecent(e.Start)
+		}
 		return l, m, fmt.Sprintf("Free(%d, %d, %d)", r.tx, e.Start, e.Len)
 	case k < 80:
 		// Commit. The oldest reader lags a few transactions behind, and
