@@ -99,8 +99,8 @@ func TestAllocate(t *testing.T) {
 }
 
 // TestAllocateRecent: a one-page allocation takes a free page in the
-// fault-around window of the page released or hinted last (an end of a
-// free extent there), before best fit; it never splits an extent in the
+// fault-around window of the page released last (an end of a free
+// extent there), before best fit; it never splits an extent in the
 // middle, drops windows with no free page left, and a reopen (Load)
 // forgets them.
 func TestAllocateRecent(t *testing.T) {
@@ -149,19 +149,6 @@ func TestAllocateRecent(t *testing.T) {
 			}
 		})
 	}
-	t.Run("hinted", func(t *testing.T) {
-		// 103 is freed (pending, not free) and hinted, as the tx package
-		// does: its window (96-111) holds the free 100 and 110.
-		l := load(x(10, 1), x(100, 1), x(110, 1), x(1000, 1))
-		l.Free(1, 103, 1)
-		l.Hint(103)
-		for i, want := range []page.ID{110, 100, 10, 1000} {
-			if id, _ := l.Allocate(1); id != want {
-				t.Fatalf("Allocate(1) #%d = %d, want %d", i+1, id, want)
-			}
-			mustVerify(t, l)
-		}
-	})
 	t.Run("gone since", func(t *testing.T) {
 		// 500 is the tail; TrimTail gives it back to the file.
 		l := released([]page.Extent{x(10, 1), x(20, 1)}, 300, 500)
@@ -797,10 +784,6 @@ func (r *randomized) step(l *List, m *model, depth int) (*List, *model, string) 
 		e := x(o.Start+page.ID(a), b-a)
 		l.Free(r.tx, e.Start, int(e.Len))
 		m.set(e, int64(r.tx))
-		if r.rng.IntN(2) == 0 { // as the tx package hints each page it frees
-			l.Hint(e.Start)
-			m.pushRecent(e.Start)
-		}
 		return l, m, fmt.Sprintf("Free(%d, %d, %d)", r.tx, e.Start, e.Len)
 	case k < 80:
 		// Commit. The oldest reader lags a few transactions behind, and

@@ -34,8 +34,7 @@ import (
 // the transaction's clone only after step 6 succeeds (5). A failed sync
 // is sticky: the DB then refuses writes (ErrSyncFailed). So is a failed
 // meta write whose slot could not be restored (writeMeta), and a
-// direct commit or checkpoint refused over a file cut underneath
-// (checkFileLocked).
+// checkpoint refused over a file cut underneath (checkFileLocked).
 func (tx *Tx) Commit() (err error) {
 	switch {
 	case tx.managed:
@@ -116,13 +115,14 @@ func (tx *Tx) Commit() (err error) {
 		return tx.err
 	}
 
-	// Step 3. A direct commit (a checkpoint in WAL mode) first checks
-	// that the file still holds the pages its meta will reach: growing a
-	// truncated file would fill the gap with zeros that no later check
-	// tells apart from pages, and so would writing this commit's pages
-	// past its end. Both commit paths (commitDirect) write their meta
-	// after this. A logged commit writes no meta; its checkpoint checks.
-	if !logged {
+	// Step 3. A checkpoint (a direct commit in WAL mode) first checks
+	// that the file still holds the pages it is to make durable: growing
+	// a truncated file would fill the gap with zeros that no later check
+	// tells apart from pages, and the log truncation after its meta would
+	// drop the only durable copy of the logged commits. Without a log
+	// there is nothing left to save, and an fstat a commit measured ~10%
+	// of W5's one-put commits (see checkFileLocked).
+	if db.wal.log != nil && !logged {
 		if err := db.checkFileLocked(tx.r.high); err != nil {
 			return err
 		}
@@ -583,29 +583,28 @@ func (db *DB) grow(size int64) error {
 	return db.growView(target)
 }
 
-// checkFileLocked checks, before a direct commit grows the file (and in
-// WAL mode again before a checkpoint writes its meta), that the file
-// still holds every page of a meta with high pages, and has not shrunk
-// below the length the DB gave it (fileSize). A meta over a truncated
-// file names pages that are gone, and growing the file back fills them
-// with zeros no later check tells apart from pages: so the commit fails
-// with ErrCorrupt before it writes anything, and the DB refuses writes
-// as after a failed sync (ErrSyncFailed). Without a log the refused
-// commit is lost and the file keeps the last meta; in WAL mode logged
-// commits' pages are in the file unsynced, the log holds their only
-// durable copy until a checkpoint's meta is written, and the log
-// truncation after that meta would drop it: the log is kept, and a
-// reopen, once the file is restored, replays it.
+// checkFileLocked checks, before a checkpoint grows the file and again
+// before it writes its meta, that the file still holds every page of a
+// meta with high pages, and has not shrunk below the length the DB gave
+// it (fileSize). Logged commits' pages are in the file unsynced, and the
+// log holds their only durable copy until a checkpoint's meta is
+// written: a meta over a truncated file names pages that are gone, and
+// the log truncation after it drops that copy. So the checkpoint fails
+// with ErrCorrupt before it writes a meta, the log is kept, and the DB
+// refuses writes as after a failed sync (ErrSyncFailed): a reopen, once
+// the file is restored, replays the log.
 //
 // Any shrink is refused, not only one reaching high: nothing shrinks a
 // live file (Close gives the tail back once it is closed), so a shrink is
 // someone else changing the file, and the mapping faults past its new
 // end. Rejected: reading back the pages written since the last
 // checkpoint against their checksums, which would also catch a file cut
-// and grown back with zeros, for a read of all it syncs. The fstat is
-// the only one on the commit path but Grow's, when the file grows, after
-// it: ~2 µs on the test VM, under 1% of a synced one-put commit (~300
-// µs) and ~4% of one with NoSync (~50 µs). REQUIRES: the write lock.
+// and grown back with zeros, for a read of all it syncs. Also rejected:
+// the same check before every direct commit. Its data is lost already
+// (reads of the cut pages fail with ErrCorrupt naming them), and in
+// paired runs on the test VM the fstat cost W5 ~11% of its commits a
+// second (8 rounds each, medians 1,820 against 2,055), far more than the
+// ~2.5 µs the call takes alone. REQUIRES: the write lock.
 func (db *DB) checkFileLocked(high page.ID) error {
 	ps := int64(db.pageSize)
 	size, need := db.st.Size(), max(db.fileSize, int64(high)*ps)
@@ -617,11 +616,7 @@ func (db *DB) checkFileLocked(high page.ID) error {
 	if need > db.fileSize {
 		want = fmt.Sprintf("at least %d bytes (the meta reaches %d pages of %d bytes)", need, high, ps)
 	}
-	op, kept := "commit", ""
-	if db.wal.log != nil {
-		op, kept = "checkpoint", ", the log kept"
-	}
-	err := fmt.Errorf("folio: %s %s: no meta written%s: %w", op, db.path, kept, page.Corruptf(page.ID(size/ps), "file length",
+	err := fmt.Errorf("folio: checkpoint %s: no meta written, the log kept: %w", db.path, page.Corruptf(page.ID(size/ps), "file length",
 		want, fmt.Sprintf("%d bytes (truncated underneath the database?)", size)))
 	db.refuseWrites(err)
 	return err

@@ -382,7 +382,6 @@ func (tx *Tx) Free(id page.ID, n int) {
 		tx.fail(page.Corruptf(id, "run to free", "in use once, not free", why+" (referenced twice, or in use and on the free list)"))
 		return
 	}
-	tx.freelist.Hint(id)
 	if tx.held != nil && !tx.afterCheckpoint(id) {
 		if why := tx.held.Conflict(id, n); why != "" {
 			tx.fail(page.Corruptf(id, "run to free", "in use once, not free", why+" (referenced twice)"))
