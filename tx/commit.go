@@ -120,7 +120,7 @@ func (tx *Tx) Commit() (err error) {
 	// a truncated file would fill the gap with zeros that no later check
 	// tells apart from pages, and the log truncation after its meta would
 	// drop the only durable copy of the logged commits. Without a log
-	// there is nothing left to save, and an fstat a commit measured ~10%
+	// there is nothing left to save, and an fstat a commit measured ~11%
 	// of W5's one-put commits (see checkFileLocked).
 	if db.wal.log != nil && !logged {
 		if err := db.checkFileLocked(tx.r.high); err != nil {
@@ -581,45 +581,6 @@ func (db *DB) grow(size int64) error {
 	}
 	db.fileSize = target
 	return db.growView(target)
-}
-
-// checkFileLocked checks, before a checkpoint grows the file and again
-// before it writes its meta, that the file still holds every page of a
-// meta with high pages, and has not shrunk below the length the DB gave
-// it (fileSize). Logged commits' pages are in the file unsynced, and the
-// log holds their only durable copy until a checkpoint's meta is
-// written: a meta over a truncated file names pages that are gone, and
-// the log truncation after it drops that copy. So the checkpoint fails
-// with ErrCorrupt before it writes a meta, the log is kept, and the DB
-// refuses writes as after a failed sync (ErrSyncFailed): a reopen, once
-// the file is restored, replays the log.
-//
-// Any shrink is refused, not only one reaching high: nothing shrinks a
-// live file (Close gives the tail back once it is closed), so a shrink is
-// someone else changing the file, and the mapping faults past its new
-// end. Rejected: reading back the pages written since the last
-// checkpoint against their checksums, which would also catch a file cut
-// and grown back with zeros, for a read of all it syncs. Also rejected:
-// the same check before every direct commit. Its data is lost already
-// (reads of the cut pages fail with ErrCorrupt naming them), and in
-// paired runs on the test VM the fstat cost W5 ~11% of its commits a
-// second (8 rounds each, medians 1,820 against 2,055), far more than the
-// ~2.5 µs the call takes alone. REQUIRES: the write lock.
-func (db *DB) checkFileLocked(high page.ID) error {
-	ps := int64(db.pageSize)
-	size, need := db.st.Size(), max(db.fileSize, int64(high)*ps)
-	if size >= need {
-		return nil
-	}
-	// Each size once: the file is normally as long as grown, past high.
-	want := fmt.Sprintf("%d bytes as grown (the meta reaches %d pages of %d bytes)", db.fileSize, high, ps)
-	if need > db.fileSize {
-		want = fmt.Sprintf("at least %d bytes (the meta reaches %d pages of %d bytes)", need, high, ps)
-	}
-	err := fmt.Errorf("folio: checkpoint %s: no meta written, the log kept: %w", db.path, page.Corruptf(page.ID(size/ps), "file length",
-		want, fmt.Sprintf("%d bytes (truncated underneath the database?)", size)))
-	db.refuseWrites(err)
-	return err
 }
 
 // growView maps the file anew for the next snapshot if the newest view is
