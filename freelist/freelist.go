@@ -172,7 +172,8 @@ func (l *List) Clone() *List {
 // start. Best fit keeps long extents whole for the large values and
 // multi-page nodes that need them, and taking from the start keeps what
 // remains where it was, so the remainder needs no merging (its neighbours
-// did not change) and a free tail stays at the tail for TrimTail. First fit
+// did not change) and best fit leaves a free tail at the tail for
+// TrimTail (allocateRecent may take its last page). First fit
 // (lowest start) was rejected: a one-page allocation would split whatever
 // long extent comes first, even with a one-page hole further on.
 //
