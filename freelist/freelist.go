@@ -94,21 +94,7 @@ type List struct {
 
 	freePages    uint64
 	pendingPages uint64
-
-	// recent is a stack of pages whose windows were touched last, the
-	// starts of the extents Release made free, newest on top
-	// (recent[(top-1) mod recentCap], nRec of them).
-	recent    [recentCap]page.ID
-	top, nRec int
 }
-
-// recentCap bounds the recent pages Allocate(1) looks at.
-const recentCap = 64
-
-// window is the span, in pages, that one fault maps of a cached file:
-// Linux's fault-around (64 KiB by default) of 4 KiB pages. Other page
-// sizes only make the window a guess; placement stays correct.
-const window = 16
 
 // New returns an empty List.
 func New() *List {
@@ -156,24 +142,18 @@ func (l *List) Clone() *List {
 		byTx:         l.byTx.Clone(),
 		freePages:    l.freePages,
 		pendingPages: l.pendingPages,
-		recent:       l.recent,
-		top:          l.top,
-		nRec:         l.nRec,
 	}
 }
 
 // Allocate returns the first page of a contiguous run of n free pages, or
 // ok=false if no free extent is that long (the caller then grows the file).
 //
-// A one-page allocation first tries the windows of the pages released
-// last (allocateRecent). Otherwise, and for longer runs, the policy is
-// best fit: the shortest free extent with at least n pages,
+// The policy is best fit: the shortest free extent with at least n pages,
 // the lowest-starting one among equals, and the run is taken from its
 // start. Best fit keeps long extents whole for the large values and
 // multi-page nodes that need them, and taking from the start keeps what
 // remains where it was, so the remainder needs no merging (its neighbours
-// did not change) and best fit leaves a free tail at the tail for
-// TrimTail (allocateRecent may take its last page). First fit
+// did not change) and a free tail stays at the tail for TrimTail. First fit
 // (lowest start) was rejected: a one-page allocation would split whatever
 // long extent comes first, even with a one-page hole further on.
 //
@@ -183,11 +163,6 @@ func (l *List) Clone() *List {
 func (l *List) Allocate(n int) (id page.ID, ok bool) {
 	if n <= 0 {
 		panic(fmt.Sprintf("folio/freelist: Allocate(%d): run length must be positive", n))
-	}
-	if n == 1 {
-		if id, ok := l.allocateRecent(); ok {
-			return id, true
-		}
 	}
 	// (n, 0) sorts before every extent of length n, so the first extent at
 	// or after it is the best fit.
@@ -205,61 +180,6 @@ func (l *List) Allocate(n int) (id page.ID, ok bool) {
 	l.freePages -= uint64(n)
 	l.checkInvariants()
 	return e.Start, true
-}
-
-// allocateRecent takes one free page in the window of a page released
-// recently, newest first. The transaction that freed it had read it, so a
-// process that maps the file already has its window resident: writing
-// there keeps the mapped set from spreading over the file. It takes an
-// end of a free extent, never its middle, so that Allocate never
-// increases ExtentCount.
-//
-// Rejected: also trying the window of each page a writer frees, before
-// Release (a copy next to the page it replaces). In WAL mode, where the
-// pages the last checkpoint reaches are held rather than released, it cut
-// W6's resident file pages from 136 to 118 MiB, but in paired runs it
-// cost W5 ~3% and W6 ~6% of their commits a second, and direct mode's
-// W5 ~9% with no smaller RSS. The targets are throughput.
-func (l *List) allocateRecent() (page.ID, bool) {
-	for l.nRec > 0 {
-		p := l.recent[(l.top+recentCap-1)%recentCap]
-		lo := p / window * window
-		// The last free extent starting in or before the window.
-		e, ok := floor(l.free, page.Extent{Start: lo + window - 1})
-		var id page.ID
-		var rest page.Extent
-		switch {
-		case !ok || end(e) <= lo:
-			// No free page in the window.
-		case e.Start >= lo:
-			id, rest = e.Start, page.Extent{Start: e.Start + 1, Len: e.Len - 1}
-		case end(e) <= lo+window:
-			id, rest = end(e)-1, page.Extent{Start: e.Start, Len: e.Len - 1}
-		}
-		if id == 0 {
-			l.top = (l.top + recentCap - 1) % recentCap
-			l.nRec--
-			continue
-		}
-		// The entry stays: the window may hold more free pages.
-		l.free.Delete(e)
-		l.sizes.Delete(e)
-		if rest.Len > 0 {
-			// INVARIANT 2: rest has the same neighbours e had.
-			l.free.ReplaceOrInsert(rest)
-			l.sizes.ReplaceOrInsert(rest)
-		}
-		l.freePages--
-		l.checkInvariants()
-		return id, true
-	}
-	return 0, false
-}
-
-func (l *List) pushRecent(id page.ID) {
-	l.recent[l.top] = id
-	l.top = (l.top + 1) % recentCap
-	l.nRec = min(l.nRec+1, recentCap)
 }
 
 // Free records the n pages [id, id+n) as pending, freed by transaction tx;
@@ -316,7 +236,6 @@ func (l *List) Release(upTo page.TxID) {
 		l.pendingPages -= p.Len
 		// INVARIANT 4: p overlaps no free extent, so addFree may merge.
 		l.addFree(p.Extent)
-		l.pushRecent(p.Start)
 	}
 	l.checkInvariants()
 }

@@ -1,7 +1,6 @@
 package freelist
 
 import (
-	"cmp"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -96,90 +95,6 @@ func TestAllocate(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestAllocateRecent: a one-page allocation takes a free page in the
-// fault-around window of the page released last (an end of a free
-// extent there), before best fit; it never splits an extent in the
-// middle, drops windows with no free page left, and a reopen (Load)
-// forgets them.
-func TestAllocateRecent(t *testing.T) {
-	// released frees each page of rel in a transaction of its own, in
-	// order, and releases them all: the last is the newest.
-	released := func(free []page.Extent, rel ...page.ID) *List {
-		l := load(free...)
-		for i, id := range rel {
-			l.Free(page.TxID(i+1), id, 1)
-		}
-		l.Release(page.TxID(len(rel)))
-		mustVerify(t, l)
-		return l
-	}
-	for _, tc := range []struct {
-		name string
-		l    *List
-		want []page.ID // successive Allocate(1)
-	}{
-		// Best fit alone would take 10 (the lowest single) first.
-		{"newest released first", released([]page.Extent{x(10, 1), x(20, 1)}, 500, 300),
-			[]page.ID{300, 500, 10, 20}},
-		// 505 joins [496, 505) and [506, 560): the extent's start shares
-		// its window (pages 496-511), and so does the next page.
-		{"start of the extent it joined", released([]page.Extent{x(10, 1), x(496, 9), x(506, 54)}, 505),
-			[]page.ID{496, 497, 498}},
-		// 517 joins [490, 517) and [518, 528): its window (512-527)
-		// holds the extent's end, not its start, and so the next ones.
-		{"end of the extent it joined", released([]page.Extent{x(10, 1), x(490, 27), x(518, 10)}, 517),
-			[]page.ID{527, 526, 525}},
-		// 600 joins [560, 600) and [601, 700): neither end is in its
-		// window, so best fit decides, and the long extent stays whole.
-		{"not the middle of a long extent", released([]page.Extent{x(10, 1), x(560, 40), x(601, 99)}, 600),
-			[]page.ID{10, 560}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for i, want := range tc.want {
-				count := tc.l.ExtentCount()
-				if id, ok := tc.l.Allocate(1); id != want || !ok {
-					t.Fatalf("Allocate(1) #%d = %d, %v; want %d", i+1, id, ok, want)
-				}
-				mustVerify(t, tc.l)
-				if tc.l.ExtentCount() > count {
-					t.Fatalf("Allocate(1) #%d raised ExtentCount from %d to %d", i+1, count, tc.l.ExtentCount())
-				}
-			}
-		})
-	}
-	t.Run("gone since", func(t *testing.T) {
-		// 500 is the tail; TrimTail gives it back to the file.
-		l := released([]page.Extent{x(10, 1), x(20, 1)}, 300, 500)
-		if high := l.TrimTail(501); high != 500 {
-			t.Fatalf("TrimTail(501) = %d, want 500", high)
-		}
-		for i, want := range []page.ID{300, 10} {
-			if id, _ := l.Allocate(1); id != want {
-				t.Fatalf("Allocate(1) #%d = %d, want %d", i+1, id, want)
-			}
-		}
-	})
-	t.Run("clones apart", func(t *testing.T) {
-		l := released([]page.Extent{x(10, 1), x(20, 1)}, 500)
-		c := l.Clone()
-		for i, want := range []page.ID{500, 10} {
-			if id, _ := c.Allocate(1); id != want {
-				t.Fatalf("clone: Allocate(1) #%d = %d, want %d", i+1, id, want)
-			}
-		}
-		if id, _ := l.Allocate(1); id != 500 {
-			t.Fatalf("original after its clone allocated: Allocate(1) = %d, want 500", id)
-		}
-	})
-	t.Run("Load forgets", func(t *testing.T) {
-		l := released([]page.Extent{x(10, 1), x(20, 1)}, 500)
-		l.Load(l.Extents())
-		if id, _ := l.Allocate(1); id != 10 {
-			t.Fatalf("after Load: Allocate(1) = %d, want 10 (best fit)", id)
-		}
-	})
 }
 
 func TestFreeRelease(t *testing.T) {
@@ -547,9 +462,6 @@ type model struct {
 	pages []int64
 	// owned are runs the test allocated and has not freed yet.
 	owned []page.Extent
-	// recent are the starts of the extents release freed, newest last,
-	// at most recentCap of them.
-	recent []page.ID
 }
 
 // Page states in model.pages besides a pending txid (always > 0).
@@ -561,7 +473,7 @@ const (
 func newModel() *model { return &model{pages: []int64{pageUsed, pageUsed}} }
 
 func (m *model) clone() *model {
-	return &model{pages: slices.Clone(m.pages), owned: slices.Clone(m.owned), recent: slices.Clone(m.recent)}
+	return &model{pages: slices.Clone(m.pages), owned: slices.Clone(m.owned)}
 }
 
 func (m *model) high() page.ID { return page.ID(len(m.pages)) }
@@ -626,42 +538,8 @@ func (m *model) set(e page.Extent, s int64) {
 	}
 }
 
-// allocate is best fit by brute force, after a one-page allocation has
-// looked for a free page in the window of a recent page (newest first):
-// the start of the last free run starting at or before the window's end,
-// if it starts in the window, else that run's end, if it ends in the
-// window; a window without either is dropped.
+// allocate is best fit by brute force.
 func (m *model) allocate(n int) (page.ID, bool) {
-	for n == 1 && len(m.recent) > 0 {
-		p := m.recent[len(m.recent)-1]
-		lo := p / window * window
-		q := min(lo+window, m.high()) - 1 // the last free page up to the window's end
-		for q >= metaPages && m.pages[q] != pageFree {
-			q--
-		}
-		var id page.ID
-		if q >= lo && q >= metaPages {
-			s, e := q, q+1
-			for m.pages[s-1] == pageFree {
-				s--
-			}
-			for e < m.high() && m.pages[e] == pageFree {
-				e++
-			}
-			switch {
-			case s >= lo:
-				id = s
-			case e <= lo+window:
-				id = e - 1
-			}
-		}
-		if id == 0 {
-			m.recent = m.recent[:len(m.recent)-1]
-			continue
-		}
-		m.pages[id] = pageUsed
-		return id, true
-	}
 	var best page.Extent
 	for _, e := range m.free() {
 		if e.Len >= uint64(n) && (best.Len == 0 || e.Len < best.Len) {
@@ -675,22 +553,7 @@ func (m *model) allocate(n int) (page.ID, bool) {
 	return best.Start, true
 }
 
-func (m *model) pushRecent(id page.ID) {
-	m.recent = append(m.recent, id)
-	if len(m.recent) > recentCap {
-		m.recent = m.recent[1:]
-	}
-}
-
 func (m *model) release(upTo page.TxID) {
-	// The released extents, oldest txid first, then by start.
-	ps := m.pending()
-	slices.SortStableFunc(ps, func(a, b pend) int { return cmp.Compare(a.tx, b.tx) })
-	for _, p := range ps {
-		if p.tx <= upTo {
-			m.pushRecent(p.e.Start)
-		}
-	}
 	for i, s := range m.pages {
 		if s > 0 && page.TxID(s) <= upTo {
 			m.pages[i] = pageFree
@@ -812,7 +675,6 @@ func (r *randomized) step(l *List, m *model, depth int) (*List, *model, string) 
 		checkRoundTrip(r.t, exts, m.high())
 		l.Load(exts)
 		m.release(^page.TxID(0))
-		m.recent = nil
 		return l, m, "reopen"
 	default:
 		if depth > 1 {
