@@ -93,12 +93,7 @@ func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error
 	}
 	// The copy is as private as the database: a new OUT takes its mode
 	// (less the umask), as cp gives a copy.
-	fi, err := os.Stat(src)
-	if err != nil {
-		_ = db.Close()
-		return st, err
-	}
-	out, err := a.createOut(dst, fi.Mode().Perm())
+	out, err := a.createOut(dst, srcPerm(src))
 	if err != nil {
 		_ = db.Close()
 		return st, err
