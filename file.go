@@ -210,8 +210,9 @@ func (s *fileStorage) SyncRange(off, n int64) error {
 // Grow extends the file to size bytes (fallocate on Linux, so the blocks are
 // reserved now and a full disk fails here rather than in a later write;
 // ftruncate where fallocate is unsupported). With sync set, and unless the
-// storage was opened with noGrowSync, the new size is made durable too. A
-// file already size bytes or longer is left alone, unsynced.
+// storage was opened with noGrowSync, the new size is made durable too;
+// an error from that sync wraps tx.ErrSyncFailed. A file already size
+// bytes or longer is left alone, unsynced.
 func (s *fileStorage) Grow(size int64, sync bool) error {
 	if s.readOnly {
 		return errReadOnlyFile
@@ -229,7 +230,13 @@ func (s *fileStorage) Grow(size int64, sync bool) error {
 	}
 	s.lastSize.Store(size)
 	if sync && !s.noGrowSync {
-		return s.datasync()
+		if err := s.datasync(); err != nil {
+			// NB: fdatasync syncs the file's dirty pages as well as its
+			// size (in WAL mode, the unsynced pages of logged commits),
+			// and the kernel may drop those it failed to write: the DB
+			// must refuse writes as after any failed sync, not retry.
+			return fmt.Errorf("%w (%w)", err, tx.ErrSyncFailed)
+		}
 	}
 	return nil
 }

@@ -6,10 +6,12 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/foliodb/folio/freelist"
 	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/wal"
 )
 
 // Commit writes the transaction's changes and makes them durable:
@@ -412,6 +414,11 @@ func (tx *Tx) appendLogged(logical bool) (uint64, error) {
 		}
 	}
 	lsn, err := db.wal.log.Append(rec)
+	if errors.Is(err, wal.ErrNotAppended) {
+		// Nothing reached the log (no room for a new segment): the
+		// commit fails alone, as after a failed page write above.
+		return 0, fmt.Errorf("folio: commit %s: append to the log: %w", db.path, err)
+	}
 	if err != nil {
 		// The log may hold part of a record now: stop writing until a
 		// reopen recovers what is really there.
@@ -576,11 +583,34 @@ func (db *DB) grow(size int64) error {
 		}
 		target = max / ps * ps
 	}
-	if err := db.st.Grow(target, !db.NoGrowSync && !db.NoSync); err != nil {
+	sync := !db.NoGrowSync && !db.NoSync
+	err := db.st.Grow(target, sync)
+	if err != nil && noSpace(err) && !errors.Is(err, ErrSyncFailed) && size < target {
+		// The step is room ahead of the data; on a nearly full disk, or
+		// near the process's file size limit, the commit itself may still
+		// fit. Measured without this, on a 4 MiB tmpfs: a 2.7 MiB file
+		// asked for 5.4 MiB for a 300 KB value, and every commit failed,
+		// also after 1 MiB was freed. (A failed growth is given back:
+		// fileStorage.allocate.)
+		target, err = size, db.st.Grow(size, sync)
+	}
+	if err != nil {
+		if errors.Is(err, ErrSyncFailed) {
+			// The sync covered the file's unsynced pages too (WAL mode):
+			// as after any failed sync, a retry could report success for
+			// pages the kernel dropped.
+			db.refuseWrites(err)
+		}
 		return fmt.Errorf("folio: grow %s to %d bytes: %w", db.path, target, err)
 	}
 	db.fileSize = target
 	return db.growView(target)
+}
+
+// noSpace reports whether err says the disk, the user's quota or the
+// process's file size limit (RLIMIT_FSIZE) has no room for what was asked.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
 }
 
 // growView maps the file anew for the next snapshot if the newest view is

@@ -25,6 +25,12 @@ var (
 	// is under way, from its callback or from another goroutine; they do
 	// nothing then.
 	ErrReplaying = errors.New("folio/wal: Truncate or Close called during a Replay")
+
+	// ErrNotAppended is wrapped by an Append error that left the log as
+	// it was: the record needed a new segment, and making it failed
+	// before anything of it was on disk (no room for the file, most
+	// often). The log stays usable; a later Append may succeed.
+	ErrNotAppended = errors.New("folio/wal: record not appended")
 )
 
 // errLSNsExhausted is only reachable from a segment header (damaged, or

@@ -196,7 +196,7 @@ func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(
 	l.segs, l.last = rec.chain, rec.next-1
 	l.durable.Store(l.last)
 	if !rec.reuse || len(l.segs) == 0 {
-		seg, err := l.activateLocked(rec.next, 0)
+		seg, _, err := l.activateLocked(rec.next, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -371,9 +371,12 @@ func (l *Log) maxSegmentSize() int64 { return l.segmentSizeFor(frameSize(MaxReco
 // first, able to hold a frame of need bytes: a free segment renamed to the
 // next number if one is big enough, else a new preallocated file. Its
 // header is written and synced, then the directory, so neither the LSN
-// count nor a record synced into it can vanish with its name.
+// count nor a record synced into it can vanish with its name. On failure,
+// clean reports that nothing is left under the new number (the file could
+// not be made, or was removed again): the log is as it was, but for the
+// number, which is not used again.
 // REQUIRES: l.mu held, or l not yet shared.
-func (l *Log) activateLocked(first uint64, need int64) (*segment, error) {
+func (l *Log) activateLocked(first uint64, need int64) (_ *segment, clean bool, _ error) {
 	size := l.segmentSizeFor(need)
 	num := l.nextNum
 	l.nextNum++
@@ -390,22 +393,23 @@ func (l *Log) activateLocked(first uint64, need int64) (*segment, error) {
 		fs := l.free[i]
 		l.free = slices.Delete(l.free, i, i+1)
 		if err = os.Rename(filepath.Join(l.dir, freeName(fs.num)), path); err != nil {
-			return nil, err
+			return nil, true, err // a failed rename changes nothing
 		}
 		size, cold = fs.size, !fs.warm
 		f, err = os.OpenFile(path, os.O_RDWR, 0)
 	} else {
 		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			if cold, err = preallocate(f, size); err != nil {
-				f.Close()
-				os.Remove(path)
-				return nil, err
-			}
+		if err != nil {
+			return nil, true, err
+		}
+		if cold, err = preallocate(f, size); err != nil {
+			// No room for the segment, mostly (a full disk).
+			f.Close()
+			return nil, os.Remove(path) == nil, err
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// NB: a failure from here on leaves a live-named file whose header is
 	// stale or missing; the next Open recycles it as a never-used segment.
@@ -419,19 +423,19 @@ func (l *Log) activateLocked(first uint64, need int64) (*segment, error) {
 	putSegHeader(hdr[:], num, first)
 	if _, err := f.WriteAt(hdr[:], 0); err != nil {
 		f.Close()
-		return nil, err
+		return nil, false, err
 	}
 	if err := l.fdatasync(f); err != nil {
 		f.Close()
-		return nil, err
+		return nil, false, err
 	}
 	if err := l.dirSync(l.dir); err != nil {
 		f.Close()
-		return nil, err
+		return nil, false, err
 	}
 	s := &segment{num: num, first: first, path: path, f: f, size: size, cold: cold, end: segHeaderSize}
 	l.maybeMakeSpareLocked()
-	return s, nil
+	return s, false, nil
 }
 
 // recycle renames segment num (closed) to the free pool, or deletes it if
@@ -458,7 +462,9 @@ func (l *Log) recycle(num uint64, size int64, warm bool) error {
 // payload. After Append fails to write a frame or to switch to a new
 // segment, the log is failed: every later Append, and every Sync or SyncTo
 // of a record not yet durable, returns that error, and the log must be
-// reopened (and recovered) before it is used again.
+// reopened (and recovered) before it is used again. The exception is an
+// error wrapping ErrNotAppended: a switch that failed before it left
+// anything on disk.
 func (l *Log) Append(payload []byte) (lsn uint64, err error) {
 	if l.opts.ReadOnly {
 		return 0, ErrReadOnly
@@ -490,8 +496,18 @@ func (l *Log) Append(payload []byte) (lsn uint64, err error) {
 	lsn = l.last + 1
 	s := l.segs[len(l.segs)-1]
 	if n > s.size-s.end || s.cold && l.warmSpareLocked(n) {
-		ns, err := l.activateLocked(lsn, n)
-		if err != nil {
+		ns, clean, err := l.activateLocked(lsn, n)
+		switch {
+		case err != nil && clean && n <= s.size-s.end:
+			// Only the move to a warm spare failed: s takes the frame.
+		case err != nil && clean:
+			// Nothing is on disk under the new number (no room for the
+			// segment: a full disk, most often), so no orphan can claim
+			// lsn, and s still ends at lsn-1. Appends may go on: a
+			// smaller frame may fit in s, and a later switch may find
+			// room once some is freed.
+			return 0, fmt.Errorf("%w: no new segment: %w", ErrNotAppended, err)
+		case err != nil:
 			// NB: the failure is permanent, as a failed write's is. The new
 			// segment may already be on disk with a valid header saying
 			// it starts at lsn. If appends went on, smaller records would
@@ -503,10 +519,11 @@ func (l *Log) Append(payload []byte) (lsn uint64, err error) {
 			// lsn-1, and the orphan, if it survived, continues it empty.
 			l.failed = fmt.Errorf("folio/wal: new segment failed, log must be reopened: %w", err)
 			return 0, l.failed
+		default:
+			s.handedOver = n <= s.size-s.end
+			l.segs = append(l.segs, ns)
+			s = ns
 		}
-		s.handedOver = n <= s.size-s.end
-		l.segs = append(l.segs, ns)
-		s = ns
 	}
 	fb.seal(lsn, s.num, l.durable.Load())
 	if _, err := s.f.WriteAt(fb.b, s.end); err != nil {
