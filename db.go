@@ -109,6 +109,9 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	if opts == nil {
 		opts = DefaultOptions
 	}
+	if err := checkOptions(path, opts); err != nil {
+		return nil, err
+	}
 	f, err := openFile(path, mode, opts)
 	if err != nil {
 		return nil, err
@@ -160,6 +163,19 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		return nil, fmt.Errorf("folio: open %s: remove the write-ahead log: %w", path, err)
 	}
 	return Open(path, mode, options)
+}
+
+// checkOptions refuses Options no database can honour. NB: whether or
+// not the file exists: a page size folio cannot use was refused only
+// when the file was created (and then with no sentinel to test), so a
+// program's mistake showed on its first run and never after. The other
+// sizes keep bbolt's meaning for zero and negative values (options.go).
+func checkOptions(path string, opts *Options) error {
+	if opts.PageSize != 0 && !page.ValidPageSize(opts.PageSize) {
+		return fmt.Errorf("%w: open %s: PageSize %d is not a power of two from %d to %d",
+			ErrInvalidOptions, path, opts.PageSize, page.MinPageSize, page.MaxPageSize)
+	}
+	return nil
 }
 
 // LogDir is where the write-ahead log of the database at path lives.
@@ -285,8 +301,9 @@ func create(path string, mode os.FileMode, pageSize int, replace bool) error {
 		pageSize = os.Getpagesize()
 	}
 	if !page.ValidPageSize(pageSize) {
-		return fmt.Errorf("folio: create %s: page size %d is not a power of two from %d to %d",
-			path, pageSize, page.MinPageSize, page.MaxPageSize)
+		// The OS page size, when Options left it 0.
+		return fmt.Errorf("%w: create %s: page size %d is not a power of two from %d to %d",
+			ErrInvalidOptions, path, pageSize, page.MinPageSize, page.MaxPageSize)
 	}
 	tmp := fmt.Sprintf("%s.new-%d-%x", path, os.Getpid(), rand.Uint32())
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)

@@ -26,6 +26,8 @@ var (
 	ErrIncompatibleValue  = tx.ErrIncompatibleValue
 	ErrSameBuckets        = tx.ErrSameBuckets
 	ErrDifferentDB        = tx.ErrDifferentDB
+	ErrSequenceOverflow   = tx.ErrSequenceOverflow
+	ErrInvalidOptions     = tx.ErrInvalidOptions
 	ErrMaxSizeReached     = tx.ErrMaxSizeReached
 	ErrBatchGoexit        = tx.ErrBatchGoexit
 )

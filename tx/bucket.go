@@ -2,13 +2,22 @@ package tx
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/page"
 )
 
 // Bucket is a collection of keys and values, and of nested buckets, inside
-// a transaction. It is valid until the transaction ends.
+// a transaction. It is valid until the transaction ends, or until it (or
+// a bucket above it) is deleted: then reads find nothing, writes return
+// ErrBucketNotFound and its cursors return nil. A bucket moved keeps its
+// handle, which follows it.
+//
+// The nil *Bucket that Tx.Bucket and Bucket.Bucket return for a missing
+// name reads as an empty bucket too (Get, Bucket, Cursor), and its writes
+// and ForEach return ErrBucketNotFound: bbolt's panic with a nil pointer.
 type Bucket struct {
 	// FillPercent is how full a split leaves a page (0.1 to 1.0): 0.5 by
 	// default. A leaf that overflows between its keys first shares the
@@ -51,11 +60,16 @@ func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) 
 	b.deleted, b.moved = false, false
 }
 
-// Tx returns the transaction the bucket belongs to.
-func (b *Bucket) Tx() *Tx { return b.tx }
+// Tx returns the transaction the bucket belongs to (nil for a nil Bucket).
+func (b *Bucket) Tx() *Tx {
+	if b == nil {
+		return nil
+	}
+	return b.tx
+}
 
-// Writable reports whether the bucket can be changed.
-func (b *Bucket) Writable() bool { return b.tx.writable }
+// Writable reports whether the bucket's transaction can write.
+func (b *Bucket) Writable() bool { return b != nil && b.tx.writable }
 
 // path names the bucket in errors, e.g. "a/b".
 func (b *Bucket) path() string {
@@ -68,6 +82,54 @@ func (b *Bucket) path() string {
 	return b.name
 }
 
+// where names the bucket in errors: its quoted path, or the top level.
+func (b *Bucket) where() string {
+	if b.parent == nil {
+		return "the top level"
+	}
+	return strconv.Quote(b.path())
+}
+
+// quoteKey quotes a key for an error message, clipped: a key or bucket
+// name may be 32 KiB, and errors are read (and logged) by people.
+func quoteKey(k []byte) string {
+	const show = 64
+	if len(k) <= show {
+		return strconv.Quote(string(k))
+	}
+	return fmt.Sprintf("%q... (%d bytes)", k[:show], len(k))
+}
+
+// keyErr adds the key and the bucket to err, a refusal of key in b: the
+// sentinel alone did not say which of a program's writes failed.
+func (b *Bucket) keyErr(err error, key []byte) error {
+	return fmt.Errorf("%w: %s in %s", err, quoteKey(key), b.where())
+}
+
+// wrapKey is wrap for an error from a change to key: a corrupt page
+// fails the transaction; any other refusal gets the key and bucket.
+func (b *Bucket) wrapKey(err error, key []byte) error {
+	if err == nil || isCorrupt(err) {
+		return b.wrap(err)
+	}
+	return b.keyErr(err, key)
+}
+
+// checkKey refuses a key (or bucket name) no page can hold.
+func (b *Bucket) checkKey(key []byte, required error) error {
+	switch {
+	case len(key) == 0:
+		return fmt.Errorf("%w in %s", required, b.where())
+	case len(key) > MaxKeySize:
+		return fmt.Errorf("%w: %s in %s; at most %d bytes", ErrKeyTooLarge, quoteKey(key), b.where(), MaxKeySize)
+	}
+	return nil
+}
+
+// errNilBucket is a write to (or ForEach of) the nil *Bucket returned
+// for a missing name.
+var errNilBucket = fmt.Errorf("%w: nil *Bucket (no bucket of the name asked for)", ErrBucketNotFound)
+
 // errRootKey refuses a plain key at the top level (the root bucket that
 // Tx.Cursor().Bucket() gives): the top level holds only buckets, and
 // Check reports anything else there as corruption.
@@ -76,16 +138,23 @@ var errRootKey = fmt.Errorf("%w: the top level holds only buckets", ErrIncompati
 // writeCheck returns the error a write to b must fail with, if any.
 func (b *Bucket) writeCheck() error {
 	switch {
+	case b == nil:
+		return errNilBucket
 	case b.tx.db == nil:
 		return ErrTxClosed
 	case !b.tx.writable:
 		return ErrTxNotWritable
 	case b.deleted:
-		return fmt.Errorf("%w: %q was deleted", ErrBucketNotFound, b.path())
+		return b.deletedErr()
 	case b.tx.err != nil:
 		return b.tx.err
 	}
 	return nil
+}
+
+// deletedErr is the refusal of a bucket deleted in this transaction.
+func (b *Bucket) deletedErr() error {
+	return fmt.Errorf("%w: %q was deleted", ErrBucketNotFound, b.path())
 }
 
 // wrap adds the bucket's path to an error from the tree; a corrupt page
@@ -107,7 +176,7 @@ func (b *Bucket) wrap(err error) error {
 // transaction ends, and in a write transaction until the next change to
 // the bucket. It must not be modified. Get does not allocate.
 func (b *Bucket) Get(key []byte) []byte {
-	if b.tx.db == nil {
+	if b == nil || b.tx.db == nil {
 		return nil
 	}
 	v, flags, found, err := b.tree.Get(key)
@@ -132,19 +201,18 @@ func (b *Bucket) Put(key, value []byte) error {
 	}
 	// The key and value first, as bbolt checks them: an invalid key is
 	// refused as such at the top level too.
+	if err := b.checkKey(key, ErrKeyRequired); err != nil {
+		return err
+	}
 	switch {
-	case len(key) == 0:
-		return ErrKeyRequired
-	case len(key) > MaxKeySize:
-		return ErrKeyTooLarge
 	case int64(len(value)) > MaxValueSize:
-		return ErrValueTooLarge
+		return fmt.Errorf("%w: %d bytes for %s in %s; at most %d", ErrValueTooLarge, len(value), quoteKey(key), b.where(), MaxValueSize)
 	case b.parent == nil:
 		return errRootKey
 	}
 	b.setFill()
 	if err := b.tree.Put(key, value, 0, notBucket); err != nil {
-		return b.wrap(err)
+		return b.wrapKey(err, key)
 	}
 	if b.tx.logging {
 		b.tx.logOp(opPut, b, key, value, 0, nil)
@@ -169,7 +237,7 @@ func (b *Bucket) Delete(key []byte) error {
 	}
 	found, err := b.tree.Delete(key, notBucket)
 	if err != nil {
-		return b.wrap(err)
+		return b.wrapKey(err, key)
 	}
 	if found && b.tx.logging {
 		b.tx.logOp(opDelete, b, key, nil, 0, nil)
@@ -179,7 +247,7 @@ func (b *Bucket) Delete(key []byte) error {
 
 // Bucket returns the nested bucket name, or nil if there is none.
 func (b *Bucket) Bucket(name []byte) *Bucket {
-	if b.tx.db == nil {
+	if b == nil || b.tx.db == nil {
 		return nil
 	}
 	if c := b.children.get(name); c != nil {
@@ -224,11 +292,8 @@ func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
 	if err := b.writeCheck(); err != nil {
 		return nil, err
 	}
-	switch {
-	case len(name) == 0:
-		return nil, ErrBucketNameRequired
-	case len(name) > MaxKeySize:
-		return nil, ErrKeyTooLarge
+	if err := b.checkKey(name, ErrBucketNameRequired); err != nil {
+		return nil, err
 	}
 	var hdr [page.BucketHeaderSize]byte
 	b.setFill()
@@ -242,7 +307,7 @@ func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, b.wrap(err)
+		return nil, b.wrapKey(err, name)
 	}
 	if b.tx.logging {
 		b.tx.logOp(opCreate, b, name, nil, 0, nil)
@@ -291,7 +356,7 @@ func (b *Bucket) DeleteBucket(name []byte) error {
 // mustBucket opens nested bucket name or says why it cannot.
 func (b *Bucket) mustBucket(name []byte) (*Bucket, error) {
 	if len(name) == 0 {
-		return nil, ErrBucketNameRequired
+		return nil, fmt.Errorf("%w in %s", ErrBucketNameRequired, b.where())
 	}
 	if c := b.Bucket(name); c != nil {
 		return c, nil
@@ -300,9 +365,9 @@ func (b *Bucket) mustBucket(name []byte) (*Bucket, error) {
 		return nil, b.tx.err
 	}
 	if _, _, found, _ := b.tree.Get(name); found {
-		return nil, ErrIncompatibleValue
+		return nil, b.keyErr(ErrIncompatibleValue, name)
 	}
-	return nil, fmt.Errorf("%w: %q in %q", ErrBucketNotFound, name, b.path())
+	return nil, b.keyErr(ErrBucketNotFound, name)
 }
 
 // deleteContents frees b's pages and those of every bucket under it.
@@ -371,7 +436,7 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 		return err
 	}
 	if dst.tx != b.tx {
-		return ErrDifferentDB
+		return b.keyErr(ErrDifferentDB, key)
 	}
 	// The key first, as bbolt: moving a missing bucket is
 	// ErrBucketNotFound whatever the destination.
@@ -380,7 +445,7 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 		return err
 	}
 	if dst == b {
-		return ErrSameBuckets
+		return b.keyErr(ErrSameBuckets, key)
 	}
 	for p := dst; p != nil; p = p.parent {
 		if p == c {
@@ -399,7 +464,7 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 		return nil
 	})
 	if err != nil {
-		return dst.wrap(err)
+		return dst.wrapKey(err, key)
 	}
 	if _, err := b.tree.Delete(key, nil); err != nil {
 		return b.wrap(err)
@@ -424,15 +489,36 @@ func (b *Bucket) header() page.BucketHeader {
 // with a nil value.
 func (b *Bucket) Cursor() *Cursor {
 	c := &Cursor{bucket: b}
-	c.c.Reset(&b.tree)
+	if b != nil {
+		c.c.Reset(&b.tree)
+	}
 	return c
 }
 
-// ForEach calls fn for every key in order (nested buckets with a nil
-// value), stopping at fn's first error. fn must not change the bucket.
-func (b *Bucket) ForEach(fn func(k, v []byte) error) error {
-	if b.tx.db == nil {
+// walkCheck returns the error a walk of b (ForEach) must stop with, if
+// any: checked before each call of fn too, as fn may end a transaction
+// from Begin (its snapshot may then be unmapped) or delete b, whose
+// freed pages the walk would go on reading as if they were still b's.
+func (b *Bucket) walkCheck() error {
+	switch {
+	case b == nil:
+		return errNilBucket
+	case b.tx.db == nil:
 		return ErrTxClosed
+	case b.deleted:
+		return b.deletedErr()
+	}
+	return nil
+}
+
+// ForEach calls fn for every key in order (nested buckets with a nil
+// value), stopping at fn's first error. fn should not change the bucket:
+// nothing panics if it does, but the walk, as a Cursor's, may then skip
+// keys or return one twice. If fn deletes the bucket (or one above it),
+// ForEach stops with ErrBucketNotFound.
+func (b *Bucket) ForEach(fn func(k, v []byte) error) error {
+	if err := b.walkCheck(); err != nil {
+		return err
 	}
 	var c btree.Cursor
 	c.Reset(&b.tree)
@@ -444,14 +530,18 @@ func (b *Bucket) ForEach(fn func(k, v []byte) error) error {
 		if err := fn(k, v); err != nil {
 			return err
 		}
+		if err := b.walkCheck(); err != nil {
+			return err
+		}
 	}
 	return b.wrap(c.Err())
 }
 
-// ForEachBucket calls fn for every nested bucket's name, in order.
+// ForEachBucket calls fn for every nested bucket's name, in order, as
+// ForEach does.
 func (b *Bucket) ForEachBucket(fn func(k []byte) error) error {
-	if b.tx.db == nil {
-		return ErrTxClosed
+	if err := b.walkCheck(); err != nil {
+		return err
 	}
 	var c btree.Cursor
 	c.Reset(&b.tree)
@@ -462,12 +552,20 @@ func (b *Bucket) ForEachBucket(fn func(k []byte) error) error {
 		if err := fn(k); err != nil {
 			return err
 		}
+		if err := b.walkCheck(); err != nil {
+			return err
+		}
 	}
 	return b.wrap(c.Err())
 }
 
 // Sequence returns the bucket's sequence number.
-func (b *Bucket) Sequence() uint64 { return b.seq }
+func (b *Bucket) Sequence() uint64 {
+	if b == nil {
+		return 0
+	}
+	return b.seq
+}
 
 // SetSequence sets the bucket's sequence number.
 func (b *Bucket) SetSequence(v uint64) error {
@@ -475,7 +573,7 @@ func (b *Bucket) SetSequence(v uint64) error {
 		return err
 	}
 	if b.parent == nil {
-		return ErrIncompatibleValue
+		return errRootSequence
 	}
 	b.seq = v
 	if b.tx.logging {
@@ -484,14 +582,24 @@ func (b *Bucket) SetSequence(v uint64) error {
 	return nil
 }
 
+// errRootSequence: the top level's header is the meta's root, which
+// has no sequence.
+var errRootSequence = fmt.Errorf("%w: the top level has no sequence", ErrIncompatibleValue)
+
 // NextSequence increments and returns the bucket's sequence number: the
-// first call on a new bucket returns 1.
+// first call on a new bucket returns 1. At the largest uint64 it returns
+// ErrSequenceOverflow and leaves the sequence as it is.
 func (b *Bucket) NextSequence() (uint64, error) {
 	if err := b.writeCheck(); err != nil {
 		return 0, err
 	}
 	if b.parent == nil {
-		return 0, ErrIncompatibleValue
+		return 0, errRootSequence
+	}
+	if b.seq == math.MaxUint64 {
+		// bbolt wraps to 0: a program numbering its keys with it would
+		// get numbers it had already used.
+		return 0, fmt.Errorf("%w: %s is at %d", ErrSequenceOverflow, b.where(), b.seq)
 	}
 	b.seq++
 	if b.tx.logging {

@@ -8,7 +8,9 @@ import (
 // Cursor iterates over a bucket's keys in order. Nested buckets appear
 // with a nil value. Keys and values are valid as Bucket.Get's are. A
 // cursor meeting a corrupt page returns nil, as at the end, and fails the
-// transaction (View and Update return ErrCorrupt).
+// transaction (View and Update return ErrCorrupt). So does, without an
+// error, a cursor whose transaction ended or whose bucket was deleted
+// (or is the nil *Bucket of a missing name); its Delete says why.
 type Cursor struct {
 	bucket *Bucket
 	c      btree.Cursor
@@ -31,7 +33,13 @@ func (c *Cursor) out(k, v []byte, flags uint32) ([]byte, []byte) {
 	return k, v
 }
 
-func (c *Cursor) closed() bool { return c.bucket.tx.db == nil }
+// closed reports whether the cursor has nothing to walk. NB: a deleted
+// bucket's tree is emptied, but a cursor that stood in it still holds
+// its pages (freed, not yet reused) and went on returning its keys.
+func (c *Cursor) closed() bool {
+	b := c.bucket
+	return b == nil || b.tx.db == nil || b.deleted
+}
 
 // First moves to the first key.
 func (c *Cursor) First() (key, value []byte) {
@@ -94,7 +102,7 @@ func (c *Cursor) Delete() error {
 	// (deleting its element would leak the bucket's pages).
 	k, flags := c.c.Target()
 	if flags&page.LeafBucket != 0 {
-		return ErrIncompatibleValue
+		return c.bucket.keyErr(ErrIncompatibleValue, k)
 	}
 	tx := c.bucket.tx
 	mark, count := len(tx.ops), tx.opCount

@@ -60,6 +60,14 @@ var (
 	ErrSameBuckets = errors.New("folio: the source and target are the same bucket")
 	// ErrDifferentDB is returned when MoveBucket is given a bucket of another DB.
 	ErrDifferentDB = errors.New("folio: the source and target buckets are in different database files")
+	// ErrSequenceOverflow is returned by NextSequence when the bucket's
+	// sequence is already the largest uint64: bbolt's wraps to 0 and then
+	// hands out the numbers it gave before.
+	ErrSequenceOverflow = errors.New("folio: bucket sequence overflow")
+	// ErrInvalidOptions is returned by Open for Options no database can
+	// honour: a PageSize that is not 0 or a power of two from 1 KiB to
+	// 64 KiB, whether or not the file exists.
+	ErrInvalidOptions = errors.New("folio: invalid options")
 	// ErrMaxSizeReached is returned when a commit would grow the file past Options.MaxSize.
 	ErrMaxSizeReached = errors.New("folio: database reached maximum size")
 	// ErrBatchGoexit is returned by Batch to a caller whose function

@@ -7,7 +7,9 @@ import (
 
 // Options configure Open. The zero value is valid; nil means DefaultOptions.
 type Options struct {
-	// Timeout is how long Open waits for the file lock (0: forever).
+	// Timeout is how long Open waits for the file lock: 0 waits forever,
+	// and a negative Timeout tries once (ErrTimeout if the lock is held),
+	// as bbolt's does.
 	Timeout time.Duration
 	// NoGrowSync skips syncing the file size after growing it.
 	NoGrowSync bool
@@ -24,18 +26,21 @@ type Options struct {
 	ReadOnly bool
 	// MmapFlags are passed to mmap (e.g. syscall.MAP_POPULATE).
 	MmapFlags int
-	// InitialMmapSize is the initial size of the read mapping in bytes.
+	// InitialMmapSize is the initial size of the read mapping in bytes;
+	// the mapping is never smaller than 16 MiB, so a smaller value (0 or
+	// negative included) maps 16 MiB.
 	InitialMmapSize int
-	// PageSize is the page size of a new database (default: the OS page
-	// size); any power of two from 1 KiB to 64 KiB. An existing file keeps
-	// its own.
+	// PageSize is the page size of a new database (0: the OS page size);
+	// any power of two from 1 KiB to 64 KiB. An existing file keeps its
+	// own, but Open refuses any other value (ErrInvalidOptions) even then.
 	PageSize int
 	// NoSync skips every sync: fast, but a crash can lose or tear commits.
 	NoSync bool
 	// Mlock is accepted for bbolt compatibility and ignored.
 	Mlock bool
-	// MaxSize caps the file size in bytes (0: no cap); a commit that would
-	// pass it fails with ErrMaxSizeReached and changes nothing.
+	// MaxSize caps the file size in bytes (0 or negative: no cap, as in
+	// bbolt); a commit that would pass it fails with ErrMaxSizeReached and
+	// changes nothing.
 	MaxSize int
 	// VerifyChecksums recomputes every page's CRC-32C when it is read.
 	// Without it a read still compares the page's stored checksum with
@@ -53,10 +58,11 @@ type Options struct {
 	// durable transactions and many concurrent writers. A log left by an
 	// earlier run is replayed on open whether or not WAL is set.
 	WAL bool
-	// CheckpointBytes of log trigger a checkpoint (default 64 MiB).
+	// CheckpointBytes of log trigger a checkpoint (0 or negative: the
+	// default, 64 MiB).
 	CheckpointBytes int64
 	// CheckpointInterval since the last checkpoint triggers one at the
-	// next commit (default 30 s).
+	// next commit (0 or negative: the default, 30 s).
 	CheckpointInterval time.Duration
 }
 

@@ -228,8 +228,14 @@ func (tx *Tx) Size() int64 {
 	return int64(high) * int64(tx.r.pageSize)
 }
 
-// OnCommit registers fn to run after a successful commit.
-func (tx *Tx) OnCommit(fn func()) { tx.commitHandlers = append(tx.commitHandlers, fn) }
+// OnCommit registers fn to run after a successful commit. A nil fn is
+// ignored: run, it would panic after the commit, and Update or Batch
+// would pass the panic on as if the commit had failed.
+func (tx *Tx) OnCommit(fn func()) {
+	if fn != nil {
+		tx.commitHandlers = append(tx.commitHandlers, fn)
+	}
+}
 
 // Bucket returns the top-level bucket name, or nil if there is none.
 // The bucket is valid for the life of the transaction.
@@ -317,6 +323,10 @@ func (tx *Tx) Copy(w io.Writer) error {
 
 // CopyFile writes a consistent copy of the database to path and syncs it.
 func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
+	if tx.db == nil {
+		// Before the open: O_TRUNC would empty a file there for nothing.
+		return ErrTxClosed
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
 		return err
@@ -332,15 +342,30 @@ func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 	return f.Close()
 }
 
-// Pages implementation for the write transaction.
+// Run, RunHead, VerifiesRuns, PageSize, TxID, Allocate, Free, Write and
+// Buffer are how package btree reads and changes a transaction's pages
+// (btree.Pages). They are exported only because btree's interface names
+// them: a program has no use for them, and Free or Write in a write
+// transaction change what Commit writes. NB: on a transaction that
+// ended they return ErrTxClosed or do nothing: its snapshot may be
+// unmapped (a read crashed the process with SIGSEGV, which no recover
+// stops), and its freelist and the DB's spare buffers are gone or
+// another writer's.
 
+// Run returns the committed run at id, checked against kind and sum.
 func (tx *Tx) Run(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
+	if tx.db == nil {
+		return nil, ErrTxClosed
+	}
 	tx.runsRead++
 	return tx.r.Run(id, kind, sum)
 }
 
 // RunHead is the reader's, for FreeAll (DeleteBucket) under VerifyChecksums.
 func (tx *Tx) RunHead(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
+	if tx.db == nil {
+		return nil, ErrTxClosed
+	}
 	return tx.r.RunHead(id, kind, sum)
 }
 
@@ -354,6 +379,12 @@ func (tx *Tx) TxID() page.TxID { return tx.r.txid }
 // Allocate takes n contiguous free pages, or extends the file's high water
 // mark; the file itself grows at commit.
 func (tx *Tx) Allocate(n int) (page.ID, error) {
+	switch {
+	case tx.db == nil:
+		return 0, ErrTxClosed
+	case !tx.writable:
+		return 0, ErrTxNotWritable
+	}
 	tx.stats.PageCount += int64(n)
 	tx.stats.PageAlloc += int64(n * tx.r.pageSize)
 	if id, ok := tx.freelist.Allocate(n); ok {
@@ -374,6 +405,9 @@ func (tx *Tx) Allocate(n int) (page.ID, error) {
 // stays where it is, instead of freelist.Free panicking or a page still
 // in use being handed out again.
 func (tx *Tx) Free(id page.ID, n int) {
+	if tx.db == nil || !tx.writable {
+		return // nothing to give back to: no freelist
+	}
 	if n <= 0 || id < 2 || uint64(id) >= uint64(tx.high) || uint64(n) > uint64(tx.high)-uint64(id) {
 		tx.fail(page.Corruptf(id, "run to free", fmt.Sprintf("inside [2, %d)", tx.high), fmt.Sprintf("%d pages", n)))
 		return
@@ -412,7 +446,9 @@ func (tx *Tx) Write(id page.ID, run []byte) { tx.dirty = append(tx.dirty, dirtyR
 // earlier commits, which spares the garbage collector a page per write.
 func (tx *Tx) Buffer(n int) []byte {
 	db := tx.db
-	if k := len(db.spareBufs); n == 1 && k > 0 {
+	// The spares are the write transaction's, under the write lock.
+	if n == 1 && tx.writable && db != nil && len(db.spareBufs) > 0 {
+		k := len(db.spareBufs)
 		b := db.spareBufs[k-1]
 		db.spareBufs = db.spareBufs[:k-1]
 		clear(b)
