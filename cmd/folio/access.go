@@ -365,11 +365,32 @@ value. The database is opened read-write (exclusive lock).`,
 	return cmd
 }
 
-// readValue reads a value from r (put without VALUE).
+// maxValueInput is the most put reads of a raw value on standard input:
+// the largest value folio holds (a variable, so a test can lower it).
+var maxValueInput int64 = folio.MaxValueSize
+
+// readValue reads a value from r (put without VALUE). It reads no more
+// than the largest value given in format could take, and fails beyond
+// it: reading all of a larger input (a device, a wrong file) cost its
+// size in memory before Put refused it.
 func readValue(r io.Reader, format dataFormat) ([]byte, error) {
-	b, err := io.ReadAll(r)
+	limit := maxValueInput
+	switch format {
+	case formatHex:
+		limit = 2*limit + 64<<10 // and surrounding white space
+	case formatBase64:
+		limit = (limit+2)/3*4 + 64<<10
+	}
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read the value from standard input: %w", err)
+	}
+	if int64(len(b)) > limit {
+		if format == formatRaw {
+			return nil, fmt.Errorf("the value on standard input is longer than %d bytes, the most a value holds: %w", limit, folio.ErrValueTooLarge)
+		}
+		return nil, fmt.Errorf("the value on standard input is longer than %d bytes, the most %s of a value of %d bytes takes: %w",
+			limit, format, maxValueInput, folio.ErrValueTooLarge)
 	}
 	if format == formatRaw {
 		return b, nil

@@ -135,7 +135,7 @@ func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error
 	if err := out.f.Sync(); err != nil {
 		return st, fmt.Errorf("sync %s: %w", out.tmp, err)
 	}
-	if st.verified, err = verifyBackup(a, out.tmp, compress, st.txid); err != nil {
+	if st.verified, err = verifyBackup(a, src, out.tmp, compress, st.txid); err != nil {
 		return st, err
 	}
 	if err := out.commit(); err != nil {
@@ -145,9 +145,9 @@ func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error
 	return st, nil
 }
 
-// verifyBackup opens the copy at path (decompressed into a temporary file
-// first, if compressed) and checks all of it.
-func verifyBackup(a *app, path string, compressed bool, txid int) (string, error) {
+// verifyBackup opens the copy at path of the database src (decompressed
+// into a temporary file first, if compressed) and checks all of it.
+func verifyBackup(a *app, src, path string, compressed bool, txid int) (string, error) {
 	what := "check ok"
 	if compressed {
 		f, err := os.Open(path)
@@ -196,7 +196,9 @@ func verifyBackup(a *app, path string, compressed bool, txid int) (string, error
 		return "", fmt.Errorf("verify: %w", err)
 	}
 	if !res.OK {
-		return "", fmt.Errorf("verify: the copy has %d problems, the first: %w", len(res.Problems), res.Problems[0].cause())
+		// The copy holds the pages as the snapshot read them, checksums
+		// and all: damage found in it is most likely the source's.
+		return "", fmt.Errorf("%w (\"folio check %s\" tells whether the database holds it)", copyProblems(res, path), src)
 	}
 	if res.TxID != txid {
 		return "", fmt.Errorf("verify: the copy is at txid %d, the snapshot was %d", res.TxID, txid)
@@ -262,9 +264,9 @@ func (a *app) createOut(path string, perm os.FileMode) (*outFile, error) {
 			_ = cl.done(func() error { return os.Remove(f.Name()) })
 		}
 		if target != path {
-			return nil, fmt.Errorf("create %s (a link to %s): %w", path, target, err)
+			return nil, pathErrorf(path, "a link to %w", createError(target, err))
 		}
-		return nil, fmt.Errorf("create %s: %w", path, err)
+		return nil, createError(path, err)
 	}
 	return &outFile{f: f, path: target, tmp: f.Name(), cl: cl}, nil
 }

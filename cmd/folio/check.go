@@ -27,6 +27,12 @@ type checkJSON struct {
 	Problems []checkProblem `json:"problems"`
 	// Log is the write-ahead log's part, when the database has one.
 	Log *checkLogJSON `json:"log,omitempty"`
+	// MetaFallback says why the database was opened from its older meta
+	// page, or with its free list rebuilt (folio.Info.MetaFallback): what
+	// was checked is the state before the newest commit, which is lost.
+	// Not a problem: a commit a crash tore is one the library never
+	// acknowledged.
+	MetaFallback string `json:"meta_fallback,omitempty"`
 }
 
 type checkProblem struct {
@@ -103,6 +109,7 @@ log is changed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			path := args[0]
+			a.showsFallback = true // a note in the report
 			var res checkJSON
 			// The database first: its shared lock keeps a writer, and so
 			// appends to the log, away while the log is read.
@@ -140,6 +147,9 @@ log is changed.`,
 			default:
 				if res, err = checkDB(db, path); err != nil {
 					return err
+				}
+				if in, err := db.Info(); err == nil {
+					res.MetaFallback = in.MetaFallback
 				}
 			}
 			res.Log = lg
@@ -381,6 +391,9 @@ func printCheck(a *app, res checkJSON) {
 		} else {
 			fmt.Fprintf(a.stdout, "page -: %s\n", msg)
 		}
+	}
+	if res.MetaFallback != "" {
+		fmt.Fprintf(a.stdout, "note: %s was opened from an older state: %s\n", res.Path, res.MetaFallback)
 	}
 	if lg := res.Log; lg != nil && lg.OK {
 		fmt.Fprintf(a.stdout, "log %s: ok: %d records%s, %s, last lsn %d\n",

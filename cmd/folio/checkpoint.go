@@ -145,7 +145,7 @@ func isDir(path string) bool {
 	return err == nil && fi.IsDir()
 }
 
-func plural(n int, one, many string) string {
+func plural[N ~int | ~int64](n N, one, many string) string {
 	if n == 1 {
 		return one
 	}

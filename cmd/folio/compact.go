@@ -159,10 +159,14 @@ func copyTree(a *app, src tree, dst string, perm os.FileMode, pageSize int, fill
 		return res, err
 	}
 	tmp := fmt.Sprintf("%s.%s-%x", dst, what, rand.Uint32())
+	// The copy is built with its owner's read and write bits, which a
+	// read-only source's mode (0444) lacks: the library reopens the file
+	// it creates for writing, and the check reads it. They are taken off
+	// again before the copy is put in place (finalPerm).
 	var db *folio.DB
 	cl, err := a.cleanups.track(func() (func(), error) {
 		var err error
-		db, err = folio.Open(tmp, perm, &folio.Options{PageSize: pageSize, NoSync: true})
+		db, err = folio.Open(tmp, perm|0o600, &folio.Options{PageSize: pageSize, NoSync: true})
 		return func() { _ = os.Remove(tmp) }, err
 	})
 	defer func() {
@@ -174,7 +178,7 @@ func copyTree(a *app, src tree, dst string, perm os.FileMode, pageSize int, fill
 		}
 	}()
 	if err != nil {
-		return res, fmt.Errorf("create %s: %w", tmp, err)
+		return res, createError(dst, err)
 	}
 	prog := newProgress(a, 0, what+": keys")
 	c := &copier{db: db, prog: prog, fill: fill}
@@ -193,8 +197,15 @@ func copyTree(a *app, src tree, dst string, perm os.FileMode, pageSize int, fill
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
+	var se srcError
+	if errors.As(err, &se) {
+		// The source's own error names it; "copy into" would blame the
+		// copy.
+		return res, se.err
+	}
 	if err != nil {
-		return res, fmt.Errorf("copy into %s: %w", tmp, err)
+		// Named after dst: tmp is no name the user gave.
+		return res, fmt.Errorf("copy into %s: %w", dst, err)
 	}
 	// The file grows in large steps; give back the tail past the last
 	// page in use.
@@ -212,6 +223,9 @@ func copyTree(a *app, src tree, dst string, perm os.FileMode, pageSize int, fill
 	}
 	if err := sameDigest(srcDigest, dstDigest); err != nil {
 		return res, fmt.Errorf("verify: %w", err)
+	}
+	if err := finalPerm(tmp, perm); err != nil {
+		return res, err
 	}
 	if err := cl.done(func() error { return placeNew(tmp, dst) }); err != nil {
 		return res, err
@@ -231,6 +245,24 @@ func srcPerm(path string) os.FileMode {
 		return 0o600
 	}
 	return fi.Mode().Perm()
+}
+
+// finalPerm takes off the file at path the owner's read and write bits
+// it was made with beyond perm (copyTree), leaving what perm less the
+// umask gives.
+func finalPerm(path string, perm os.FileMode) error {
+	extra := 0o600 &^ perm.Perm()
+	if extra == 0 {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err == nil {
+		err = os.Chmod(path, fi.Mode().Perm()&^extra)
+	}
+	if err != nil {
+		return fmt.Errorf("set the mode of %s: %w", path, err)
+	}
+	return nil
 }
 
 // placeNew puts the finished file tmp at path, which must not exist. The
@@ -299,13 +331,26 @@ func verifyCopy(path string) (*dumpfmt.Digest, error) {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	if !res.OK {
-		return nil, fmt.Errorf("verify: the copy has %d problems, the first: %w", len(res.Problems), res.Problems[0].cause())
+		return nil, copyProblems(res, path)
 	}
 	d := dumpfmt.NewDigest()
 	if err := db.View(func(tx *folio.Tx) error { return walkTree(folioTree{tx: tx}, nil, d) }); err != nil {
 		return nil, fmt.Errorf("verify: read the copy: %w", err)
 	}
 	return d, nil
+}
+
+// copyProblems is the error of a copy at path whose check found
+// problems: how many, and the first with its page, without the copy's
+// temporary name, which the user never gave and which is removed (the
+// library's "check PATH: corrupt page N: " named it).
+func copyProblems(res checkJSON, path string) error {
+	p, n := res.Problems[0], len(res.Problems)
+	where := ""
+	if p.Page != nil {
+		where = fmt.Sprintf("page %d: ", *p.Page)
+	}
+	return fmt.Errorf("verify: the copy has %d %s, the first: %s%s", n, plural(n, "problem", "problems"), where, p.text(path))
 }
 
 // sameDigest says how a copy differs from its source, if it does.
@@ -373,24 +418,42 @@ func (c *copier) run(src tree) (err error) {
 	return err
 }
 
+// srcError marks an error reading the tree being copied (a damaged page
+// of the source), as against one writing the copy.
+type srcError struct{ err error }
+
+func (e srcError) Error() string { return e.err.Error() }
+func (e srcError) Unwrap() error { return e.err }
+
 func (c *copier) copy(t tree) error {
-	return t.each(func(k, v []byte, nested bool) error {
-		if !nested {
-			return c.put(k, v)
-		}
-		child, err := t.child(k)
-		if err != nil {
-			return err
-		}
-		if err := c.enter(k, child.sequence()); err != nil {
-			return err
-		}
-		if err := c.copy(child); err != nil {
-			return err
-		}
-		c.path, c.stack = c.path[:len(c.path)-1], c.stack[:len(c.stack)-1]
-		return nil
+	var fnErr error // the callback's, marked already if the source's
+	err := t.each(func(k, v []byte, nested bool) error {
+		fnErr = c.entry(t, k, v, nested)
+		return fnErr
 	})
+	if err != nil && err != fnErr {
+		return srcError{err}
+	}
+	return err
+}
+
+// entry copies one entry of t: a pair, or a nested bucket and all in it.
+func (c *copier) entry(t tree, k, v []byte, nested bool) error {
+	if !nested {
+		return c.put(k, v)
+	}
+	child, err := t.child(k)
+	if err != nil {
+		return srcError{err}
+	}
+	if err := c.enter(k, child.sequence()); err != nil {
+		return err
+	}
+	if err := c.copy(child); err != nil {
+		return err
+	}
+	c.path, c.stack = c.path[:len(c.path)-1], c.stack[:len(c.stack)-1]
+	return nil
 }
 
 func (c *copier) enter(name []byte, seq uint64) error {

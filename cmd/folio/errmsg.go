@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 )
@@ -121,7 +125,9 @@ func errorMessage(err error) string {
 // "create X: open X.new: ..."), or next's first names a file own's last
 // only names ("X: " before "open X: ..."), own's is dropped; when own's
 // last names the file next's first only names ("dump X: " before "X:
-// bucket ..."), next's is. A part names X where it is X or ends in " X".
+// bucket ..."), next's is; when next begins with the name own's last
+// ends in, followed by a space ("backup X: " before "X is locked ..."),
+// own's is. A part names X where it is X or ends in " X".
 func dropRepeat(own, next string) (string, string) {
 	body, ok := strings.CutSuffix(own, ": ")
 	if !ok {
@@ -132,6 +138,11 @@ func dropRepeat(own, next string) (string, string) {
 		start = i + 2
 	}
 	last := body[start:]
+	// "backup X: " before "X is locked by another process": next is a
+	// sentence about X, naming it first; own's part only names it again.
+	if word := last[strings.LastIndex(last, " ")+1:]; word != "" && strings.HasPrefix(next, word+" ") {
+		return own[:start], next
+	}
 	first, rest, ok := strings.Cut(next, ": ")
 	if last == "" || !ok {
 		return own, next
@@ -143,4 +154,22 @@ func dropRepeat(own, next string) (string, string) {
 		return own, rest
 	}
 	return own, next
+}
+
+// createError is the error of making the new file path through a
+// temporary file beside it (backup, dump -o, compact, migrate, a load's
+// new database): named after path, which the user gave, not after the
+// temporary name, which they did not ("create X: open .X.tmp-123:
+// permission denied" named both, and the second one nowhere to be found).
+// A file-system error is cut to its cause; a missing directory is named.
+func createError(path string, err error) error {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return pathErrorf(path, "cannot create it: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if _, serr := os.Stat(dir); errors.Is(pe.Err, fs.ErrNotExist) && errors.Is(serr, fs.ErrNotExist) {
+		return pathErrorf(path, "cannot create it: directory %s: %w", dir, pe.Err)
+	}
+	return pathErrorf(path, "cannot create it: %w", pe.Err)
 }

@@ -57,6 +57,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
   folio info --timeout 1s app.db   # give up after 1s if a writer holds it`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			a.showsFallback = true // "meta fallback:"
 			db, err := a.openDB(args[0], true)
 			if err != nil {
 				return err

@@ -44,6 +44,19 @@ type cleanups struct {
 	mu sync.Mutex // NB: held for good once an interrupt is handled
 	// pending holds the tracked removals; guarded by mu.
 	pending map[*cleanup]struct{}
+	// note says what an interrupt leaves that the command did not make
+	// ("x.db keeps the 20000 keys committed before it"): a load into an
+	// existing database keeps its whole transactions, and the message
+	// must say so. Guarded by mu.
+	note string
+}
+
+// setNote sets what the interrupt message says is left behind ("" for
+// nothing).
+func (c *cleanups) setNote(note string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.note = note
 }
 
 // cleanup is one tracked removal; nil is a valid cleanup tracking
@@ -143,17 +156,28 @@ func (a *app) exitOnSignal() {
 		sig := <-ch
 		signal.Stop(ch)
 		n := a.cleanups.interrupt()
-		what := ""
-		if n > 0 {
-			what = "; removed the files it was making"
-		}
-		erase := ""
-		if a.isTerminal {
-			erase = "\r\x1b[K" // the progress bar's line
-		}
-		fmt.Fprintf(a.stderr, "%sfolio: interrupted (%v)%s\n", erase, sig, what)
+		// INVARIANT: interrupt keeps mu.
+		fmt.Fprint(a.stderr, a.interruptMessageLocked(sig, n))
 		os.Exit(signalExit(sig))
 	}()
+}
+
+// interruptMessageLocked is the line an interrupt by sig prints, once it
+// removed n files: what stopped the command, what it removed and what it
+// leaves (cleanups.note). REQUIRES: a.cleanups.mu held.
+func (a *app) interruptMessageLocked(sig os.Signal, n int) string {
+	what := ""
+	if n > 0 {
+		what = "; removed the files it was making"
+	}
+	if note := a.cleanups.note; note != "" {
+		what += "; " + note
+	}
+	erase := ""
+	if a.isTerminal {
+		erase = "\r\x1b[K" // the progress bar's line
+	}
+	return fmt.Sprintf("%sfolio: interrupted (%v)%s\n", erase, sig, what)
 }
 
 // signalExit is the exit status for a command a signal stopped: 128 +

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/foliodb/folio"
 	"github.com/foliodb/folio/cmd/folio/internal/dumpfmt"
+	"github.com/foliodb/folio/page"
 	"github.com/spf13/cobra"
 )
 
@@ -45,9 +48,10 @@ would replay that log's commits into it.
 
 Interrupted (SIGINT, SIGTERM: exit 130, 143), a load that created DB
 removes it, however much it committed. One into an existing DB stops at
-once: the transactions it committed stay, whole and consistent, and the
-one in progress is lost, as after a crash (a DB in WAL mode is then
-refused by read-only commands until "folio checkpoint DB" replays its log).
+once: the transactions it committed stay, whole and consistent (the
+message says how many keys), and the one in progress is lost, as after a
+crash (a DB in WAL mode is then refused by read-only commands until
+"folio checkpoint DB" replays its log).
 
 --no-overwrite keeps keys that exist (and the sequences of buckets that
 existed), as mdb_load -N does.
@@ -75,16 +79,26 @@ later inserts between the keys (see "folio compact --help").`,
 				return usagef("no dump to read: give -i FILE or pipe one in")
 			}
 			if input != "" && input != "-" {
+				if sameFile(args[0], input) {
+					return usagef("-i %s is the database itself", input)
+				}
 				f, err := os.Open(input)
 				if err != nil {
 					return fmt.Errorf("load %s: %w", args[0], err)
 				}
 				defer f.Close()
 				src, name, total = bareReadErrors{f}, input, fileSize(input)
+			} else if isDB(args[0], a.stdin) {
+				return usagef("standard input is %s itself", args[0])
 			}
 			prog := newProgress(a, total, "load: bytes")
 			defer prog.Done()
-			rd, err := dumpfmt.NewReader(&progressReader{r: src, prog: prog})
+			br := bufio.NewReader(&progressReader{r: src, prog: prog})
+			if isDatabaseFile(br) {
+				return fmt.Errorf("load %s: %s: a folio database file, not a dump "+
+					"(copy a database with \"folio backup\" or \"folio compact\"; write a dump with \"folio dump\"); nothing was loaded", args[0], name)
+			}
+			rd, err := dumpfmt.NewReader(br)
 			if err != nil {
 				return fmt.Errorf("load %s: %s: %w; nothing was loaded", args[0], name, err)
 			}
@@ -257,6 +271,7 @@ func (l *loader) openExisting() error {
 		return err
 	}
 	l.db = db
+	l.a.cleanups.setNote(l.path + " is as it was")
 	return nil
 }
 
@@ -342,6 +357,10 @@ func (l *loader) flush() error {
 		}
 		return nil
 	})
+	if errors.Is(err, folio.ErrCorrupt) {
+		// Damage in DB, not in the dump: the message names DB alone.
+		return dbFileError{err}
+	}
 	if err != nil {
 		return err
 	}
@@ -355,6 +374,11 @@ func (l *loader) flush() error {
 		l.lastPos = l.ops[n-1].pos
 	} else if n := len(l.blocks); n > 0 {
 		l.lastPos = l.blocks[n-1].pos
+	}
+	if !l.createdDB {
+		// An interrupt leaves this much in the existing database.
+		l.a.cleanups.setNote(fmt.Sprintf("%s keeps the %d %s in %d %s loaded and committed before it, up to %s",
+			l.path, l.keys, plural(l.keys, "key", "keys"), l.buckets, plural(l.buckets, "bucket", "buckets"), l.rd.PosString(l.lastPos)))
 	}
 	// The current block carries on into the next batch.
 	if n := len(l.blocks); n > 0 {
@@ -423,7 +447,11 @@ func (l *loader) create() error {
 		return func() { _ = os.Remove(l.path) }, err
 	})
 	if errors.Is(err, folio.ErrTimeout) {
-		return fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", l.path, l.a.timeout, err)
+		return lockTimeout(l.path, l.a.timeout, err)
+	}
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		// Named after DB, not the temporary file Open makes beside it.
+		err = createError(l.path, err)
 	}
 	if err != nil {
 		// NB: Open writes the new file before it fails on what lies
@@ -438,6 +466,31 @@ func (l *loader) create() error {
 	}
 	l.db, l.createdDB = db, true
 	return nil
+}
+
+// isDB reports whether r is a file and the same file as the one at path.
+func isDB(path string, r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	dfi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, dfi)
+}
+
+// isDatabaseFile reports whether br begins as a folio database file
+// does: meta page 0, whose magic follows the page header. The dump
+// reader would take the file's first bytes for a text line and fail on
+// them ("want a header line, found "I\x13..."), which says nothing of
+// what was wrong. NB: only the first HeaderSize+4 bytes are peeked, which
+// a pipe fed slowly has at once.
+func isDatabaseFile(br *bufio.Reader) bool {
+	head, err := br.Peek(page.HeaderSize + 4)
+	return err == nil && binary.LittleEndian.Uint32(head[page.HeaderSize:]) == page.Magic
 }
 
 // isTerminalReader reports whether r is a terminal (isTerminalFile).

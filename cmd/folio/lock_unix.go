@@ -46,3 +46,20 @@ type lockedError struct {
 func (e lockedError) Error() string {
 	return fmt.Sprintf("%s is locked by another process (waited %v; try --timeout)", e.path, e.timeout)
 }
+
+// timeoutError is lockedError for an open the library gave up (its
+// ErrTimeout, which it wraps for errors.Is): its text is lockedError's
+// alone, as the library's says the same again ("timeout waiting for the
+// database file lock: X is held by another process (waited T)").
+type timeoutError struct {
+	lockedError
+	err error
+}
+
+func (e timeoutError) Unwrap() error { return e.err }
+
+// lockTimeout is the error of an open of path that waited timeout for
+// another process's lock; err is the library's.
+func lockTimeout(path string, timeout time.Duration, err error) error {
+	return timeoutError{lockedError{path, timeout}, err}
+}

@@ -60,6 +60,10 @@ type app struct {
 	// We rejected telling them apart by their text: a failure naming a
 	// key "accepts terms" or a file "unknown command.db" is no usage error.
 	running bool
+	// showsFallback is set by a command whose report says when the
+	// database was opened from its older meta page (info, check), so
+	// openDBWith does not warn of it on stderr too.
+	showsFallback bool
 }
 
 // newApp returns the app for a run writing to the given streams.
@@ -208,7 +212,7 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	}
 	db, err := folio.Open(path, 0o600, &opts)
 	if errors.Is(err, folio.ErrTimeout) {
-		return nil, fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", path, a.timeout, err)
+		return nil, lockTimeout(path, a.timeout, err)
 	}
 	if errors.Is(err, folio.ErrLogPending) {
 		return nil, logPendingError{path}
@@ -216,9 +220,26 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	if err != nil {
 		// Some open errors (a file too short to be a database) do not
 		// name the file.
-		err = withPath(path, err)
+		return nil, withPath(path, err)
 	}
-	return db, err
+	a.warnFallback(db)
+	return db, nil
+}
+
+// warnFallback says on stderr when db was opened from its older meta page
+// (the newest one, or a page of the commit it names, unusable) or with
+// its free list rebuilt: what every command then reads, copies or writes
+// is the state before the newest commit, and a read-write open makes
+// that for good. The library says so only to a Logger, and a command
+// reporting "ok", or copying the database, without a word of it hid that
+// a commit was lost (a page of it damaged, or the file cut short).
+func (a *app) warnFallback(db *folio.DB) {
+	if a.showsFallback {
+		return
+	}
+	if in, err := db.Info(); err == nil && in.MetaFallback != "" {
+		fmt.Fprintf(a.stderr, "folio: warning: %s: %s\n", db.Path(), in.MetaFallback)
+	}
 }
 
 // notStdout fails, as bad usage, when standard output is the regular

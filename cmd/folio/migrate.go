@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -107,6 +108,10 @@ func (a *app) openBolt(path string) (*bolt.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fi.IsDir() {
+		// bbolt would call it "invalid database".
+		return nil, fmt.Errorf("%s is a directory, not a database file", path)
+	}
 	if fi.Mode().IsRegular() && fi.Size() == 0 {
 		return nil, pathErrorf(path, "not a bbolt database (the file is empty)")
 	}
@@ -116,7 +121,9 @@ func (a *app) openBolt(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: a.timeout})
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, fmt.Errorf("%s is locked by another process (waited %v; try --timeout): %w", path, a.timeout, err)
+		return nil, lockTimeout(path, a.timeout, err)
+	case errors.Is(err, bolterrors.ErrInvalid) && isFolioFile(path):
+		return nil, pathErrorf(path, "not a bbolt database: a folio one already, nothing to migrate (\"folio compact\" copies it)")
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
 		return nil, pathErrorf(path, "not a bbolt database: %w", err)
 	case err != nil:
@@ -126,6 +133,17 @@ func (a *app) openBolt(path string) (*bolt.DB, error) {
 		return nil, fmt.Errorf("open %s with bbolt: %w", path, err)
 	}
 	return db, nil
+}
+
+// isFolioFile reports whether the file at path begins as a folio
+// database does (isDatabaseFile).
+func isFolioFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return isDatabaseFile(bufio.NewReader(f))
 }
 
 // boltTree is a bbolt bucket, or with b nil the top level, of the bbolt

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -123,7 +124,12 @@ func (a *app) openPages(path string) (*pageFile, error) {
 		return nil, fmt.Errorf("%w (and reading its meta pages: %v)", err, rerr)
 	}
 	pf.refused = err
-	fmt.Fprintf(a.stderr, "folio: warning: the library refuses %s (%v); reading its pages from meta page %d\n", path, err, pf.info.MetaSlot)
+	// The line names the file once: errorMessage drops the library's
+	// "folio: ", and its "open PATH: " says what the line says already.
+	why := errorMessage(err)
+	why = strings.TrimPrefix(why, "open "+path+": ")
+	why = strings.TrimPrefix(why, path+": ")
+	fmt.Fprintf(a.stderr, "folio: warning: the library refuses %s (%s); reading its pages from meta page %d\n", path, why, pf.info.MetaSlot)
 	return pf, nil
 }
 

@@ -3,6 +3,7 @@ package dumpfmt
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
@@ -47,7 +48,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
 		rd.zr, rd.compressed = zr, true
-		br = bufio.NewReaderSize(zr, 256<<10)
+		br = bufio.NewReaderSize(zstdErrors{zr}, 256<<10)
 		if head, err = peek(br, true); err != nil {
 			zr.Close()
 			return nil, err
@@ -73,6 +74,33 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 	return rd, nil
 }
+
+// zstdErrors reads the decompressor, marking its errors as zstd's: a
+// dump cut short or damaged inside its compressed bytes otherwise failed
+// with "read: unexpected EOF" or "read: maximum output size exceeded" at
+// some line or offset of the decompressed stream, which said nothing of
+// what was wrong.
+type zstdErrors struct{ r io.Reader }
+
+func (z zstdErrors) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = zstdError{err}
+	}
+	return n, err
+}
+
+// zstdError is an error of the zstd decompressor.
+type zstdError struct{ err error }
+
+func (e zstdError) Error() string {
+	if errors.Is(e.err, io.ErrUnexpectedEOF) {
+		return "zstd: the compressed input ends inside a frame (cut short or damaged)"
+	}
+	return "zstd: damaged compressed input: " + e.err.Error()
+}
+
+func (e zstdError) Unwrap() error { return e.err }
 
 // peek returns up to 8 bytes from the start of br.
 func peek(br *bufio.Reader, compressed bool) ([]byte, error) {
