@@ -53,7 +53,7 @@ func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) 
 	if b.name != string(name) { // a reused bucket often had this name: no allocation
 		b.name = string(name)
 	}
-	b.tree.Reset(tx, h.Root, h.RootSum)
+	b.tree.Reset(tx.pages(), h.Root, h.RootSum)
 	b.tree.Map(tx.r.data, tx.r.pageSize) // Get prefetches each page's head
 	// Kept allocated: pooled transactions reuse buckets.
 	b.children.reset()
@@ -392,7 +392,7 @@ func (b *Bucket) deleteContents() error {
 		if w.b != nil {
 			t = &w.b.tree
 		} else {
-			t.Reset(b.tx, w.h.Root, w.h.RootSum)
+			t.Reset(b.tx.pages(), w.h.Root, w.h.RootSum)
 		}
 		err := t.FreeAll(seen, func(from page.ID, key, header []byte) error {
 			if w.b != nil {

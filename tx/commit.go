@@ -72,7 +72,7 @@ func (tx *Tx) Commit() (err error) {
 	if tx.meta.Freelist != 0 {
 		// A count of 0: the meta's run is pages of the tree (loadFreelist).
 		if n := tx.freelistPagesCount(); n > 0 {
-			tx.Free(tx.meta.Freelist, n)
+			tx.pages().Free(tx.meta.Freelist, n)
 		}
 	}
 	if !logged && tx.held != nil {
@@ -91,7 +91,7 @@ func (tx *Tx) Commit() (err error) {
 		exts := tx.freelist.AppendExtents(db.extents)
 		size := page.FreelistSize(exts) + freelistSlack
 		n := page.RunPages(size, tx.r.pageSize)
-		id, err := tx.Allocate(n)
+		id, err := tx.pages().Allocate(n)
 		if err != nil {
 			return err
 		}
@@ -99,11 +99,11 @@ func (tx *Tx) Commit() (err error) {
 		if got := page.FreelistSize(exts); page.HeaderSize+got > n*tx.r.pageSize {
 			panic(fmt.Sprintf("folio: bug: free list grew from %d to %d bytes while its run was allocated", size-freelistSlack, got))
 		}
-		run := tx.Buffer(n)
+		run := tx.pages().Buffer(n)
 		page.PutHeader(run, id, tx.r.txid, page.FlagFreelist, 0, uint32(n-1))
 		page.EncodeFreelist(run[page.HeaderSize:], exts)
 		tx.meta.Freelist, tx.meta.FreelistSum = id, page.Seal(run)
-		tx.Write(id, run)
+		tx.pages().Write(id, run)
 		db.freelistRun = freelistRun{id, n}
 		if cap(exts) <= maxKeptExtents {
 			db.extents = exts[:0]

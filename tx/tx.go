@@ -342,49 +342,40 @@ func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 	return f.Close()
 }
 
-// Run, RunHead, VerifiesRuns, PageSize, TxID, Allocate, Free, Write and
-// Buffer are how package btree reads and changes a transaction's pages
-// (btree.Pages). They are exported only because btree's interface names
-// them: a program has no use for them, and Free or Write in a write
-// transaction change what Commit writes. NB: on a transaction that
-// ended they return ErrTxClosed or do nothing: its snapshot may be
-// unmapped (a read crashed the process with SIGSEGV, which no recover
-// stops), and its freelist and the DB's spare buffers are gone or
-// another writer's.
+// txPages is a transaction as package btree reads and changes its pages
+// (btree.Pages). NB: a type of its own, not methods of Tx: Tx is the
+// public API (folio.Tx), and a program calling Free or Write in a write
+// transaction would change what Commit writes, or Run on a transaction
+// that ended would read an unmapped snapshot (SIGSEGV, which no recover
+// stops). Trees get it from Tx.pages; no tree outlives its transaction's
+// checks (Bucket and Cursor test for an ended one first).
+type txPages Tx
+
+// pages is tx as btree.Pages.
+func (tx *Tx) pages() *txPages { return (*txPages)(tx) }
 
 // Run returns the committed run at id, checked against kind and sum.
-func (tx *Tx) Run(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
-	if tx.db == nil {
-		return nil, ErrTxClosed
-	}
-	tx.runsRead++
-	return tx.r.Run(id, kind, sum)
+func (p *txPages) Run(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
+	p.runsRead++
+	return p.r.Run(id, kind, sum)
 }
 
 // RunHead is the reader's, for FreeAll (DeleteBucket) under VerifyChecksums.
-func (tx *Tx) RunHead(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
-	if tx.db == nil {
-		return nil, ErrTxClosed
-	}
-	return tx.r.RunHead(id, kind, sum)
+func (p *txPages) RunHead(id page.ID, kind page.Flags, sum uint32) ([]byte, error) {
+	return p.r.RunHead(id, kind, sum)
 }
 
 // VerifiesRuns reports whether Run checks each run's whole checksum
 // (VerifyChecksums), so that a write need not check again what it copies.
-func (tx *Tx) VerifiesRuns() bool { return tx.r.verify }
+func (p *txPages) VerifiesRuns() bool { return p.r.verify }
 
-func (tx *Tx) PageSize() int   { return tx.r.pageSize }
-func (tx *Tx) TxID() page.TxID { return tx.r.txid }
+func (p *txPages) PageSize() int   { return p.r.pageSize }
+func (p *txPages) TxID() page.TxID { return p.r.txid }
 
 // Allocate takes n contiguous free pages, or extends the file's high water
-// mark; the file itself grows at commit.
-func (tx *Tx) Allocate(n int) (page.ID, error) {
-	switch {
-	case tx.db == nil:
-		return 0, ErrTxClosed
-	case !tx.writable:
-		return 0, ErrTxNotWritable
-	}
+// mark; the file itself grows at commit. REQUIRES: a live write tx.
+func (p *txPages) Allocate(n int) (page.ID, error) {
+	tx := (*Tx)(p)
 	tx.stats.PageCount += int64(n)
 	tx.stats.PageAlloc += int64(n * tx.r.pageSize)
 	if id, ok := tx.freelist.Allocate(n); ok {
@@ -403,11 +394,9 @@ func (tx *Tx) Allocate(n int) (page.ID, error) {
 // file, already free, or freed twice in this transaction means a damaged
 // file, not a bug: the transaction fails with ErrCorrupt and the run
 // stays where it is, instead of freelist.Free panicking or a page still
-// in use being handed out again.
-func (tx *Tx) Free(id page.ID, n int) {
-	if tx.db == nil || !tx.writable {
-		return // nothing to give back to: no freelist
-	}
+// in use being handed out again. REQUIRES: a live write tx.
+func (p *txPages) Free(id page.ID, n int) {
+	tx := (*Tx)(p)
 	if n <= 0 || id < 2 || uint64(id) >= uint64(tx.high) || uint64(n) > uint64(tx.high)-uint64(id) {
 		tx.fail(page.Corruptf(id, "run to free", fmt.Sprintf("inside [2, %d)", tx.high), fmt.Sprintf("%d pages", n)))
 		return
@@ -440,21 +429,21 @@ func (tx *Tx) afterCheckpoint(id page.ID) bool {
 	return page.PageID(p) == id && w > tx.db.wal.ckptTxID && w < tx.r.txid
 }
 
-func (tx *Tx) Write(id page.ID, run []byte) { tx.dirty = append(tx.dirty, dirtyRun{id, run}) }
+// Write hands over a sealed run to be written at commit.
+func (p *txPages) Write(id page.ID, run []byte) { p.dirty = append(p.dirty, dirtyRun{id, run}) }
 
 // Buffer returns a zeroed run buffer; one-page buffers are recycled from
 // earlier commits, which spares the garbage collector a page per write.
-func (tx *Tx) Buffer(n int) []byte {
-	db := tx.db
-	// The spares are the write transaction's, under the write lock.
-	if n == 1 && tx.writable && db != nil && len(db.spareBufs) > 0 {
-		k := len(db.spareBufs)
+// REQUIRES: a live write tx (the spares are its, under the write lock).
+func (p *txPages) Buffer(n int) []byte {
+	db := p.db
+	if k := len(db.spareBufs); n == 1 && k > 0 {
 		b := db.spareBufs[k-1]
 		db.spareBufs = db.spareBufs[:k-1]
 		clear(b)
 		return b
 	}
-	return make([]byte, n*tx.r.pageSize)
+	return make([]byte, n*p.r.pageSize)
 }
 
 // maxSpareBufs bounds the recycled page buffers kept between commits.
@@ -471,7 +460,7 @@ func (tx *Tx) recycle() {
 	}
 }
 
-var _ btree.Pages = (*Tx)(nil)
+var _ btree.Pages = (*txPages)(nil)
 
 func sortDirty(d []dirtyRun) {
 	slices.SortFunc(d, func(a, b dirtyRun) int { return cmp.Compare(a.id, b.id) })
