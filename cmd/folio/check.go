@@ -404,7 +404,7 @@ func printCheck(a *app, res checkJSON) {
 			res.Pages, res.TxID, res.Keys, res.Buckets)
 		return
 	}
-	fmt.Fprintf(a.stdout, "%s: %d problems found at txid %d\n", res.Path, len(res.Problems), res.TxID)
+	fmt.Fprintf(a.stdout, "%s: %d %s found at txid %d\n", res.Path, len(res.Problems), plural(len(res.Problems), "problem", "problems"), res.TxID)
 }
 
 func lsnRange(lg *checkLogJSON) string {

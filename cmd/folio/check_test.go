@@ -65,7 +65,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"clean", []string{"check", clean}, exitOK, []string{"ok: ", "303 keys in 7 buckets"}},
 		{"empty", []string{"check", makeDB(t, nil)}, exitOK, []string{"ok: 2 pages checked at txid 1, 0 keys in 0 buckets"}},
-		{"corrupt", []string{"check", corrupt}, exitFail, []string{fmt.Sprintf("page %d: ", leaf), "checksum", "problems found"}},
+		{"corrupt", []string{"check", corrupt}, exitFail, []string{fmt.Sprintf("page %d: ", leaf), "checksum", "problem found"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, stderr := runCLI(t, tc.args...)
@@ -205,7 +205,7 @@ func TestCheckLogCorrupt(t *testing.T) {
 	flipByte(t, v.seg, v.off+32+3)
 	code, out, stderr := runCLI(t, "check", path)
 	want := fmt.Sprintf("log segment %s offset %d: record %d: ", filepath.Base(v.seg), v.off, v.lsn)
-	if code != exitFail || !strings.Contains(out, want) || !strings.Contains(out, "1 problems found") {
+	if code != exitFail || !strings.Contains(out, want) || !strings.Contains(out, "1 problem found") {
 		t.Errorf("exit %d, want 1 and %q:\n%s%s", code, want, out, stderr)
 	}
 	code, out, _ = runCLI(t, "check", "--json", path)

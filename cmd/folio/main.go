@@ -157,7 +157,9 @@ func (o *outWriter) Write(p []byte) (int, error) {
 // checkFailed is returned when a command found problems in the database.
 type checkFailed struct{ n int }
 
-func (e checkFailed) Error() string { return fmt.Sprintf("%d problems found", e.n) }
+func (e checkFailed) Error() string {
+	return fmt.Sprintf("%d %s found", e.n, plural(e.n, "problem", "problems"))
+}
 
 // isTerminal reports whether w is a terminal (isTerminalFile).
 func isTerminal(w io.Writer) bool {

@@ -247,7 +247,7 @@ func TestPagesRefusedFile(t *testing.T) {
 		t.Fatalf("info with a damaged free list: exit %d, %s; want it rebuilt", code, stderr)
 	}
 	code, out, _ := runCLI(t, "check", path)
-	if code != exitFail || !strings.HasPrefix(out, fmt.Sprintf("page %d: ", fl)) || !strings.Contains(out, "problems found") {
+	if code != exitFail || !strings.HasPrefix(out, fmt.Sprintf("page %d: ", fl)) || !strings.Contains(out, " found at txid") {
 		t.Errorf("check: exit %d:\n%s", code, out)
 	}
 	code, out, _ = runCLI(t, "check", "--json", path)
@@ -273,7 +273,7 @@ func TestPagesRefusedFile(t *testing.T) {
 		t.Errorf("page: exit %d:\n%s", code, out)
 	}
 	code, out, _ = runCLI(t, "check", path)
-	if code != exitFail || !strings.Contains(out, fmt.Sprintf("page %d: ", root)) || !strings.Contains(out, "problems found") {
+	if code != exitFail || !strings.Contains(out, fmt.Sprintf("page %d: ", root)) || !strings.Contains(out, " found at txid") {
 		t.Errorf("check: exit %d:\n%s", code, out)
 	}
 	if fileSum(t, path) != before {
