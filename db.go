@@ -135,6 +135,12 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly, SegmentSize: 8 << 20})
 	if err != nil {
 		_ = st.Close()
+		if statErr != nil {
+			// Made by this Open (no room for the first segment, most
+			// often): left there, empty, it would put every later open
+			// of the file into WAL mode. Remove fails unless it is empty.
+			_ = os.Remove(logDir)
+		}
 		if errors.Is(err, wal.ErrCorrupt) {
 			// One sentinel for damage, whichever file holds it.
 			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w", path, logDir, ErrCorrupt, err)
