@@ -460,7 +460,18 @@ func (tx *Tx) recycle() {
 	}
 }
 
-var _ btree.Pages = (*txPages)(nil)
+// Size is Tx.Size: a btree cursor bounds how many leaves a scan may meet
+// by it (a damaged file cannot loop a scan forever).
+func (p *txPages) Size() int64 { return (*Tx)(p).Size() }
+
+// NB: btree also asks its Pages for these by type assertion; a method
+// missing here would switch off a check without a compile error.
+var _ interface {
+	btree.Pages
+	Size() int64                                                     // Cursor.countLeaf
+	VerifiesRuns() bool                                              // verifyingPages
+	RunHead(id page.ID, kind page.Flags, sum uint32) ([]byte, error) // headPages
+} = (*txPages)(nil)
 
 func sortDirty(d []dirtyRun) {
 	slices.SortFunc(d, func(a, b dirtyRun) int { return cmp.Compare(a.id, b.id) })
