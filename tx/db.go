@@ -532,8 +532,32 @@ func (db *DB) Path() string { return db.path }
 // IsReadOnly reports whether the DB was opened read-only.
 func (db *DB) IsReadOnly() bool { return db.readOnly }
 
-// String describes the DB.
-func (db *DB) String() string { return fmt.Sprintf("DB<%q>", db.path) }
+// String describes the DB by its path; a nil *DB prints "<nil>", as
+// fmt prints a nil pointer (format.go).
+func (db *DB) String() string {
+	if db == nil {
+		return nilString
+	}
+	return fmt.Sprintf("DB<%q>", db.path)
+}
+
+// GoString is String, for %#v: fmt's default printed every field, the
+// page buffers kept for the next commit included (tens of KiB), reading
+// them as a commit changed them.
+func (db *DB) GoString() string { return db.String() }
+
+// notOpen is ErrDatabaseNotOpen naming the database, and readOnlyErr
+// ErrDatabaseReadOnly: a program with several databases learns which
+// one refused. The sentinel comes first, as ErrMaxSizeReached's does.
+func (db *DB) notOpen() error     { return db.withPath(ErrDatabaseNotOpen) }
+func (db *DB) readOnlyErr() error { return db.withPath(ErrDatabaseReadOnly) }
+
+func (db *DB) withPath(err error) error {
+	if db.path == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, db.path)
+}
 
 // PageSize is the database's page size.
 func (db *DB) PageSize() int { return db.pageSize }
@@ -582,7 +606,7 @@ func (db *DB) syncAll() error {
 	db.syncMu.Lock()
 	defer db.syncMu.Unlock()
 	if db.current.Load() == nil {
-		return ErrDatabaseNotOpen
+		return db.notOpen()
 	}
 	if db.readOnly {
 		return nil // nothing written; the storage refuses syncs
@@ -627,7 +651,9 @@ func (db *DB) leaveFn() {
 // Once it has begun, new transactions, Sync and Checkpoint return
 // ErrDatabaseNotOpen, also from a goroutine whose read transaction Close
 // is waiting for. Calling Close again returns nil, once the first Close
-// has returned.
+// has returned. Called inside an Update, Batch or View function (or with
+// a Tx from Begin open in the calling goroutine) it waits forever, for
+// the transaction it runs in, as bbolt's does.
 func (db *DB) Close() error {
 	db.closeMu.Lock()
 	defer db.closeMu.Unlock()
@@ -705,8 +731,10 @@ func (db *DB) Close() error {
 }
 
 // Begin starts a transaction. Only one write transaction runs at a time:
-// Begin(true) waits for the current one to end. A read transaction must
-// be rolled back when done, or its pages can never be reused.
+// Begin(true) waits for the current one to end, so inside an Update or
+// Batch function, or with a write Tx open in the calling goroutine, it
+// waits forever (as bbolt's does). A read transaction must be rolled
+// back when done, or its pages can never be reused.
 //
 // A corrupt page met through a Tx from Begin makes Get and cursors return
 // nil, as at the end of the data; Tx.Err then holds the ErrCorrupt error
@@ -725,13 +753,13 @@ func (db *DB) begin(tx *Tx, writable bool) error {
 	if !writable {
 		s, stripe := db.pin()
 		if s == nil {
-			return ErrDatabaseNotOpen
+			return db.notOpen()
 		}
 		tx.init(db, s, stripe, false)
 		return nil
 	}
 	if db.readOnly {
-		return ErrDatabaseReadOnly
+		return db.readOnlyErr()
 	}
 	db.writer.Lock()
 	if err := db.beginWriteLocked(tx); err != nil {
@@ -747,7 +775,7 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 	s := db.head
 	if db.current.Load() == nil {
 		db.mu.Unlock()
-		return ErrDatabaseNotOpen
+		return db.notOpen()
 	}
 	if db.failed != nil {
 		err := db.failed
@@ -775,7 +803,10 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 // View runs fn in a read transaction and returns its error, or the error
 // of a corrupt page fn met (ErrCorrupt: Get and cursors then return nil,
 // as at the end of the data). The Tx must not be used after fn returns.
-// If fn panics or calls runtime.Goexit, the snapshot is released.
+// If fn panics or calls runtime.Goexit, the snapshot is released; a nil
+// fn panics too, as calling any nil func does. fn may call View, Update
+// and Batch (these commit; fn keeps its snapshot), but not Close, which
+// waits for fn's transaction forever.
 func (db *DB) View(fn func(*Tx) error) error {
 	tx, _ := db.txPool.Get().(*Tx)
 	if tx == nil {
@@ -804,7 +835,11 @@ func (db *DB) View(fn func(*Tx) error) error {
 // Update runs fn in a write transaction and commits it if fn returns nil;
 // otherwise, or if fn met a corrupt page, it rolls back and returns the
 // error. If fn panics or calls runtime.Goexit (t.FailNow), the
-// transaction is rolled back and the write lock freed on the way out.
+// transaction is rolled back and the write lock freed on the way out; a
+// nil fn panics too, as calling any nil func does. Update, Batch,
+// Begin(true), Checkpoint and Close called inside fn wait forever, as in
+// bbolt: they wait for fn's transaction. View may be called (it reads
+// the last commit, not fn's changes).
 func (db *DB) Update(fn func(*Tx) error) error {
 	tx, err := db.Begin(true)
 	if err != nil {

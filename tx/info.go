@@ -53,7 +53,7 @@ func (db *DB) infoLocked(logBytes int64) (Info, error) {
 	defer db.mu.Unlock()
 	s := db.current.Load()
 	if s == nil {
-		return Info{}, ErrDatabaseNotOpen
+		return Info{}, db.notOpen()
 	}
 	in := Info{
 		Version:      page.Version,

@@ -172,10 +172,17 @@ func (s *BucketStats) Add(o BucketStats) {
 	s.BucketN += o.BucketN
 }
 
-// Stats returns statistics on the bucket's committed state.
+// Stats returns statistics on the bucket's committed state. The nil
+// *Bucket of a missing name, a bucket deleted in this transaction (or
+// under a deleted one) and a bucket whose transaction ended report zero
+// stats, BucketN too: an empty bucket counts itself (bbolt's also a
+// Depth of 1 and an inline bucket), but these name no bucket, and Stats
+// summed over names should count only those that exist. (bbolt panics
+// on nil.) NB: a deleted bucket's orig still names its committed tree,
+// whose pages the deletion freed: the walk reported it as committed.
 func (b *Bucket) Stats() BucketStats {
 	var s BucketStats
-	if b.tx.db == nil {
+	if b == nil || b.tx.db == nil || b.deleted {
 		return s
 	}
 	root, sum := b.orig.Root, b.orig.RootSum
