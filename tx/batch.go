@@ -49,9 +49,9 @@ func (p panicked) Error() string { return fmt.Sprintf("folio: panic in batch fun
 // waiting forever. A panic in fn (a nil fn's included) reaches the
 // caller whose fn it was, in its own goroutine, after the rollback.
 //
-// Batch, Update and Begin(true) called inside fn wait forever, as in
-// bbolt: fn runs in the write transaction they wait for. View may be
-// called there (it reads the last commit, not fn's changes).
+// Batch, Update, Begin(true), Checkpoint and Close called inside fn wait
+// forever, as in bbolt: fn runs in the write transaction they wait for.
+// View may be called there (it reads the last commit, not fn's changes).
 func (db *DB) Batch(fn func(*Tx) error) error {
 	c := &call{fn: fn, done: make(chan error, 1)}
 	db.batchMu.Lock()
