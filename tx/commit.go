@@ -83,7 +83,7 @@ func (tx *Tx) Commit() (err error) {
 		tx.held = freelist.New()
 	}
 	tx.meta.Freelist, tx.meta.FreelistSum = 0, 0
-	if !db.NoFreelistSync && !logged {
+	if !db.NoFreelistSync && !logged && !tx.noFreelist {
 		// Allocating the run changes one extent at most (it shrinks or
 		// goes, its gap merging into the next): a few bytes of slack
 		// cover that, so the size is known before the pages are, and
@@ -329,8 +329,10 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 		if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
 			db.logf("folio: %s: truncate the log: %v", db.path, err)
 		}
-		// The commit is durable: a failed anchor stops later writes
-		// (appendAnchor) but does not fail this one.
+		// The commit is durable: a failed anchor does not fail it. One
+		// that found no room waits for the next logged commit, which
+		// appends it first or fails alone; any other failure stops
+		// later writes (appendAnchor).
 		if err := db.appendAnchor(&tx.meta); err != nil {
 			db.logf("%v", err)
 		}
@@ -401,6 +403,11 @@ func (tx *Tx) commitOneSync() (slot int, err error) {
 // syncLogged is step 6.
 func (tx *Tx) appendLogged(logical bool) (uint64, error) {
 	db := tx.db
+	// An anchor that found no room after the last checkpoint goes first
+	// (walanchor.go); still no room fails this commit alone.
+	if err := db.appendUnanchored(); err != nil {
+		return 0, err
+	}
 	if err := db.writeRuns(tx.dirty); err != nil {
 		return 0, err
 	}

@@ -85,6 +85,9 @@ type Tx struct {
 	// checkpoint marks the empty transaction a checkpoint commits
 	// directly, under the write lock its caller holds.
 	checkpoint bool
+	// noFreelist makes a checkpoint write no free list, as NoFreelistSync
+	// does: the retry of one that found no room for it (checkpointTx).
+	noFreelist bool
 	// WAL mode: the transaction's logical record (header, then its
 	// operations, walops.go) while logging; replay marks a transaction
 	// that re-runs logged operations on open, under the write lock its

@@ -67,6 +67,10 @@ type walState struct {
 	opsPending bool
 	// anchor is the last anchor record replayLog read (walanchor.go).
 	anchor logAnchor
+	// unanchored is the meta whose anchor record found no room in the
+	// log (appendAnchor); nil once the log holds one naming the file's
+	// meta. The next logged commit appends it first (appendUnanchored).
+	unanchored *page.Meta
 	// held is the runs freed since the last checkpoint that its meta may
 	// reach: recovery starts from that meta, so they must keep their
 	// contents until the next checkpoint, which moves them to the free
@@ -105,7 +109,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		if recordVersionOf(payload) == recordVersionAnchor {
 			a, err := decodeAnchor(payload, ps)
 			if err != nil {
-				return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+				return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
 			}
 			db.wal.lastLSN = lsn
 			anchor, anchor.lsn = a, lsn
@@ -116,7 +120,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			// no page image may follow the first one past the file.
 			txid, _, err := decodeOps(payload, ps)
 			if err != nil {
-				return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+				return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
 			}
 			db.wal.lastLSN = lsn
 			if txid <= cur.TxID {
@@ -138,7 +142,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		}
 		rec, err := decodeRecord(payload, ps)
 		if err != nil {
-			return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+			return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
 		}
 		db.wal.lastLSN = lsn
 		if rec.meta.TxID <= cur.TxID {
@@ -153,7 +157,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			}
 		}
 		if err := rec.grows(cur.High, ps); err != nil {
-			return fmt.Errorf("%w: log record %d (txid %d): %v", ErrCorrupt, lsn, rec.meta.TxID, err)
+			return fmt.Errorf("%w: log record %d (txid %d): %w", ErrCorrupt, lsn, rec.meta.TxID, unprefixed(err))
 		}
 		if db.readOnly {
 			return ErrLogPending
@@ -180,11 +184,11 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	}
 	if errors.Is(err, ErrLogMismatch) {
 		return page.Meta{}, fmt.Errorf("folio: open %s: %w (was the file replaced or restored beside its old log? "+
-			"move the log directory aside to open the file as it is)", db.path, err)
+			"move the log directory aside to open the file as it is)", db.path, unprefixed(err))
 	}
 	if err != nil {
 		err = asCorrupt(err)
-		return page.Meta{}, fmt.Errorf("folio: open %s: replaying the log: %w", db.path, err)
+		return page.Meta{}, fmt.Errorf("folio: open %s: replaying the log: %w", db.path, unprefixed(err))
 	}
 	db.wal.anchor = anchor
 	db.wal.ckptTxID = cur.TxID
@@ -195,7 +199,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	// does not check fails every later open (chooseMeta): check it first.
 	if err := db.checkReplayed(cur); err != nil {
 		return page.Meta{}, fmt.Errorf("folio: open %s: replaying the log: the meta of the last record (txid %d): %w",
-			db.path, cur.TxID, err)
+			db.path, cur.TxID, unprefixed(err))
 	}
 	db.wal.replayed, db.wal.replayedTxID = replayed, cur.TxID
 	db.fileSize = db.st.Size()
@@ -339,7 +343,7 @@ func (db *DB) replayOps() error {
 			// the file's meta does not show (a fallback to the older
 			// meta): replay goes on by txids, from the state it rebuilt.
 			if _, err := decodeAnchor(payload, ps); err != nil {
-				return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+				return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
 			}
 			return nil
 		}
@@ -352,7 +356,7 @@ func (db *DB) replayOps() error {
 		}
 		txid, d, err := decodeOps(payload, ps)
 		if err != nil {
-			return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+			return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
 		}
 		if txid <= cur {
 			return nil
@@ -370,13 +374,13 @@ func (db *DB) replayOps() error {
 		for {
 			more, err := d.next(&op)
 			if err != nil {
-				return fmt.Errorf("%w: record %d: %v", ErrCorrupt, lsn, err)
+				return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
 			}
 			if !more {
 				break
 			}
 			if err := tx.apply(&op); err != nil {
-				return fmt.Errorf("%w: log record %d (txid %d) does not apply to the file: %v", ErrCorrupt, lsn, txid, err)
+				return fmt.Errorf("%w: log record %d (txid %d) does not apply to the file: %w", ErrCorrupt, lsn, txid, unprefixed(err))
 			}
 		}
 		cur = txid
@@ -393,7 +397,7 @@ func (db *DB) replayOps() error {
 		tx.end()
 	}
 	if err != nil {
-		return fmt.Errorf("folio: open %s: replaying the log: %w", db.path, asCorrupt(err))
+		return fmt.Errorf("folio: open %s: replaying the log: %w", db.path, unprefixed(asCorrupt(err)))
 	}
 	db.wal.opsPending = false
 	if replayed > 0 {
@@ -401,7 +405,7 @@ func (db *DB) replayOps() error {
 		db.wal.replayedTxID = cur
 	}
 	if err := db.checkpointLocked(); err != nil {
-		return fmt.Errorf("folio: open %s: checkpoint after replay: %w", db.path, err)
+		return fmt.Errorf("folio: open %s: checkpoint after replay: %w", db.path, unprefixed(err))
 	}
 	db.logf("folio: %s: replayed %d logged transactions, now at txid %d", db.path, replayed, cur)
 	return nil
@@ -597,18 +601,55 @@ func (db *DB) checkpointTxLocked() error {
 	if db.readOnly || (m.TxID == db.wal.ckptTxID && (m.Freelist != 0 || db.NoFreelistSync)) {
 		return nil
 	}
-	// An empty transaction committed directly: it writes the free list
-	// (logged commits leave it out), syncs the pages written since the
-	// last checkpoint, logged commits' included, then writes the meta
-	// (invariant 2) and truncates the log.
-	tx := &Tx{checkpoint: true}
+	err := db.checkpointTx(false)
+	if err != nil && !db.NoFreelistSync && noRoom(err) && db.syncFailed() == nil {
+		err = db.checkpointTx(true)
+	}
+	return err
+}
+
+// checkpointTx is one try at a checkpoint: an empty transaction committed
+// directly. It writes the free list (logged commits leave it out), syncs
+// the pages written since the last checkpoint, logged commits' included,
+// then writes the meta (invariant 2) and truncates the log.
+//
+// Without room for the free list's run (the file cannot grow: a full
+// disk, the file size limit, MaxSize), checkpointTxLocked tries again
+// with noFreelist set: the meta then names no free list, and Open
+// rebuilds it from the tree, as after NoFreelistSync or a replay; the
+// next checkpoint writes it again. The pages held for recovery
+// (walState.held) are released only by a checkpoint and are not free
+// before it: when they were all that was left, every checkpoint failed
+// to grow the file, and so did every commit after them, until a reopen
+// (TestWALFullCheckpointHeld). The failed try changed nothing a meta
+// reaches: it fails at growth (Commit, step 3) before it writes, or at
+// a write of its free list into free pages.
+//
+// REQUIRES: the write lock.
+func (db *DB) checkpointTx(noFreelist bool) error {
+	tx := &Tx{checkpoint: true, noFreelist: noFreelist}
 	if err := db.beginWriteLocked(tx); err != nil {
 		return err
 	}
 	if checkpointHook != nil {
 		checkpointHook(tx)
 	}
-	return tx.Commit()
+	if !noFreelist {
+		return tx.Commit()
+	}
+	txid := tx.meta.TxID
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	db.logf("folio: %s: checkpoint at txid %d wrote no free list (no room for it); open rebuilds it from the tree",
+		db.path, txid)
+	return nil
+}
+
+// noRoom reports whether err is a commit's failure for want of room: the
+// disk, quota or file size limit (noSpace), or MaxSize; not a failed sync.
+func noRoom(err error) bool {
+	return errors.Is(err, ErrMaxSizeReached) || (noSpace(err) && !errors.Is(err, ErrSyncFailed))
 }
 
 // checkpointHook, if set, runs in each checkpoint's transaction before it
@@ -680,6 +721,19 @@ func (db *DB) checkpointDue() bool {
 	held := int64(w.held.PendingCount())
 	return held*int64(db.pageSize) >= w.ckptBytes/8 && held*4 >= int64(db.head.meta.High)
 }
+
+// unprefixed is err inside the message of another folio error, which says
+// "folio: " once, at its start: err's text without that prefix, and
+// errors.Is and errors.As still reach err. Before, such errors were
+// formatted with %v, which cut the chain ("record 5: folio: bad
+// write-ahead log record: ..." and no errors.Is for errRecord or a
+// *page.CorruptError).
+func unprefixed(err error) error { return unprefixedError{err} }
+
+type unprefixedError struct{ err error }
+
+func (e unprefixedError) Error() string { return strings.TrimPrefix(e.err.Error(), "folio: ") }
+func (e unprefixedError) Unwrap() error { return e.err }
 
 // walErrCorrupt is package wal's damage sentinel, reported as ErrCorrupt.
 var walErrCorrupt = wal.ErrCorrupt

@@ -6,14 +6,16 @@ import (
 	"fmt"
 
 	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/wal"
 )
 
 // An anchor record ties the log to the file. After every checkpoint, and
 // when a database opens read-write with a log that does not name its state
 // last already, the log gets one naming the meta the file now holds (its
-// txid and root checksum). Recovery applies the first
-// record past the file's meta only if the last anchor before it names that
-// meta: a log kept beside a file that was replaced (a restored backup,
+// txid and root checksum; when the log has no room for it, the next
+// logged commit appends it first: appendAnchor). Recovery applies the
+// first record past the file's meta only if the last anchor before it
+// names that meta: a log kept beside a file that was replaced (a restored backup,
 // another copy of the database) can hold records whose txids follow the
 // file's and yet belong to another history, and replaying them would
 // write another database's pages, or operations, into this one. Txids
@@ -83,14 +85,78 @@ func (a logAnchor) follows(m page.Meta, lsn uint64) error {
 		"the file holds txid %d with root checksum %#08x", ErrLogMismatch, lsn, a.lsn, a.txid, a.sum, m.TxID, m.RootSum)
 }
 
-// appendAnchor logs an anchor for m, the meta the file holds now. It is
-// not synced: the sync of the next logged commit covers it. A failed
-// append stops writes, as a failed commit append does (appendLogged).
+// appendAnchor logs an anchor for m, the meta the file holds now: after
+// a checkpoint, or at Open. It is not synced: the sync of the next logged
+// commit covers it.
+//
+// An append that failed cleanly (wal.ErrNotAppended: the log had no room
+// for a new segment, and nothing reached the disk) stops nothing: m is
+// noted in walState.unanchored, and the next logged commit appends the
+// anchor before its own record, or fails alone if there is still no room
+// (appendUnanchored). Until then no record follows m, so a crash loses
+// nothing: Open finds m in the file and no record past it. The failure is
+// logged, not returned: the checkpoint, or the open, succeeded. Before, a
+// clean failure stopped writes until a reopen, although the log was as it
+// had been, and failed Open with "an earlier sync failed". Rejected:
+// failing Open still: a full disk would keep the database from opening
+// read-write, reads included, for a record no commit needs yet.
+//
+// Any other failure may have left part of a frame in the log: later
+// writes stop until a reopen, as after a failed commit append
+// (appendLogged); at Open it is the open's error, which no sync caused.
 func (db *DB) appendAnchor(m *page.Meta) error {
+	db.wal.unanchored = nil
+	err := db.putAnchor(m)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, wal.ErrNotAppended):
+		a := *m
+		db.wal.unanchored = &a
+		db.logf("folio: %s: no room in the log for the anchor of txid %d; the next logged commit appends it first: %v",
+			db.path, m.TxID, err)
+		return nil
+	case db.current.Load() == nil:
+		// Not published yet: Open's anchor. The DB is not handed out.
+		return fmt.Errorf("folio: open %s: append an anchor to the log: %w", db.path, err)
+	}
+	err = fmt.Errorf("append an anchor to the log: %w", err)
+	db.refuseWrites(err)
+	return fmt.Errorf("folio: %s: %w (%w)", db.path, err, ErrSyncFailed)
+}
+
+// appendUnanchored appends the anchor appendAnchor found no room for, if
+// one waits (walState.unanchored). A logged commit calls it before it
+// appends its record (appendLogged): Open applies the first record past
+// the file's meta only after an anchor naming that meta, and would
+// refuse the log (ErrLogMismatch) if the last anchor before it named an
+// older one. Still no room fails that commit alone, with an error that
+// wraps wal.ErrNotAppended and the system's; any other failure stops
+// writes, as a failed commit append does. REQUIRES: the write lock.
+func (db *DB) appendUnanchored() error {
+	m := db.wal.unanchored
+	if m == nil {
+		return nil
+	}
+	err := db.putAnchor(m)
+	switch {
+	case err == nil:
+		db.wal.unanchored = nil
+		return nil
+	case errors.Is(err, wal.ErrNotAppended):
+		return fmt.Errorf("folio: commit %s: append the anchor of txid %d to the log first: %w", db.path, m.TxID, err)
+	}
+	err = fmt.Errorf("append the anchor of txid %d to the log: %w", m.TxID, err)
+	db.refuseWrites(err)
+	return fmt.Errorf("folio: commit %s: %w (%w)", db.path, err, ErrSyncFailed)
+}
+
+// putAnchor appends an anchor record for m. REQUIRES: the write lock, or
+// an Open not yet returned.
+func (db *DB) putAnchor(m *page.Meta) error {
 	lsn, err := db.wal.log.Append(encodeAnchor(m))
 	if err != nil {
-		db.refuseWrites(err)
-		return fmt.Errorf("folio: %s: append an anchor to the log: %w (%w)", db.path, err, ErrSyncFailed)
+		return err
 	}
 	db.wal.lastLSN = lsn
 	return nil
