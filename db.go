@@ -134,13 +134,15 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	// first sync costs a journal commit.
 	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly, SegmentSize: 8 << 20})
 	if err != nil {
-		_ = st.Close()
 		if statErr != nil {
 			// Made by this Open (no room for the first segment, most
 			// often): left there, empty, it would put every later open
 			// of the file into WAL mode. Remove fails unless it is empty.
+			// NB: before st releases the lock, after which the
+			// directory may be another opener's.
 			_ = os.Remove(logDir)
 		}
+		_ = st.Close()
 		if errors.Is(err, wal.ErrCorrupt) {
 			// One sentinel for damage, whichever file holds it.
 			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w", path, logDir, ErrCorrupt, err)
@@ -151,25 +153,58 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w", path, logDir, err)
 	}
-	db, err := tx.OpenWithLog(path, st, lg, opts)
+	leaving := !opts.WAL && !opts.ReadOnly
+	var dbst tx.Storage = st
+	if leaving {
+		dbst = keepOpen{st}
+	}
+	db, err := tx.OpenWithLog(path, dbst, lg, opts)
 	if err != nil {
 		_ = lg.Close()
+		if errors.Is(statErr, os.ErrNotExist) {
+			// Made by this Open (a first WAL-mode open of a file that
+			// turned out damaged, most often): it holds no commit, an
+			// anchor at most, and left there it kept a preallocated
+			// segment (8 MiB) and put every later open of the file into
+			// WAL mode. All of it is ours: the file's exclusive lock
+			// kept every other opener out, so it goes before st
+			// releases the lock.
+			_ = os.RemoveAll(logDir)
+		}
 		_ = st.Close()
 		return nil, err
 	}
-	if opts.WAL || opts.ReadOnly {
+	if !leaving {
 		return db, nil
 	}
 	// Leaving WAL mode: the replay checkpointed everything; close (which
 	// checkpoints again, a no-op), drop the log and open without it.
+	// NB: the file stays open and locked throughout (keepOpen). Closing
+	// it with the DB let the lock go before the log was removed: a
+	// WAL-mode opener (another process, or a DB in this one) taking it
+	// then had the log it had just begun, with commits it had
+	// acknowledged, removed under it.
 	if err := db.Close(); err != nil {
+		_ = st.Close()
 		return nil, err
 	}
 	if err := os.RemoveAll(logDir); err != nil {
+		_ = st.Close()
 		return nil, fmt.Errorf("folio: open %s: remove the write-ahead log: %w", path, err)
 	}
-	return Open(path, mode, options)
+	db, err = tx.Open(path, st, opts)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return db, nil
 }
+
+// keepOpen is a Storage whose Close leaves the file open and locked, for
+// a DB that Open closes and then opens again over the same file.
+type keepOpen struct{ tx.Storage }
+
+func (keepOpen) Close() error { return nil }
 
 // checkOptions refuses Options no database can honour. NB: whether or
 // not the file exists: a page size folio cannot use was refused only

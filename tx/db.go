@@ -250,7 +250,7 @@ func (db *DB) mapLocked(size int64) (*view, error) {
 		return nil, fmt.Errorf("folio: map %s (%d bytes): %w", db.path, want, err)
 	}
 	db.viewSize = want
-	return &view{v: v, bytes: v.Bytes()}, nil
+	return &view{v: v, bytes: v.Bytes(), db: db}, nil
 }
 
 // chooseMeta reads both meta pages and returns the valid one with the

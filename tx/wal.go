@@ -530,7 +530,7 @@ func (db *DB) Checkpoint() error {
 	db.writer.Lock()
 	defer db.writer.Unlock()
 	if db.current.Load() == nil {
-		return ErrDatabaseNotOpen
+		return db.notOpen() // naming the file, as every other call's
 	}
 	return db.checkpointLocked()
 }
