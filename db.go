@@ -119,7 +119,13 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	st := openFileStorage(f, opts.ReadOnly, opts.NoGrowSync, opts.MmapFlags)
 	logDir := LogDir(path)
 	_, statErr := os.Stat(logDir)
-	if !opts.WAL && statErr != nil {
+	// NB: a read-only open asking for WAL mode opens a file without a log
+	// directly: with no log nothing is pending, and it may not make one
+	// (it failed with "no such file or directory", so a reader given the
+	// writer's Options could not open a database no WAL-mode writer had
+	// opened yet).
+	noLog := statErr != nil && (!opts.WAL || opts.ReadOnly && errors.Is(statErr, os.ErrNotExist))
+	if noLog {
 		db, err := tx.Open(path, st, opts)
 		if err != nil {
 			_ = st.Close()
