@@ -3,7 +3,6 @@ package folio
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/foliodb/folio/wal"
 )
 
 // openUnder counts this process's descriptors and mappings of files
@@ -297,40 +294,6 @@ func mustRead(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-// appendDropBucket logs, past the file's state, a logical record that
-// drops a bucket the file does not hold (TestWALLogicalReplayMismatch).
-func appendDropBucket(t testing.TB, path string) {
-	t.Helper()
-	db, err := Open(path, 0o600, &Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := db.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rec := make([]byte, 24)
-	copy(rec, "fTXR")
-	binary.LittleEndian.PutUint32(rec[4:], 3)
-	binary.LittleEndian.PutUint64(rec[8:], uint64(in.TxID)+1)
-	binary.LittleEndian.PutUint32(rec[16:], uint32(in.PageSize))
-	binary.LittleEndian.PutUint32(rec[20:], 1)
-	rec = append(rec, 4, 0, 4, 'n', 'o', 'p', 'e')
-	lg, err := wal.Open(LogDir(path), wal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lg.Append(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := lg.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestLeakCloseFailed makes Close fail (WAL mode, the file truncated

@@ -261,35 +261,7 @@ func TestWALLogicalReplayMismatch(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := Open(path, 0o600, &Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ro.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ro.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// The next txid's record: drop bucket "nope" at the top (depth 0).
-	rec := make([]byte, 24)
-	copy(rec, "fTXR")
-	binary.LittleEndian.PutUint32(rec[4:], 3)
-	binary.LittleEndian.PutUint64(rec[8:], uint64(in.TxID)+1)
-	binary.LittleEndian.PutUint32(rec[16:], 1024)
-	binary.LittleEndian.PutUint32(rec[20:], 1)
-	rec = append(rec, 4, 0, 4, 'n', 'o', 'p', 'e')
-	lg, err := wal.Open(LogDir(path), wal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lg.Append(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := lg.Close(); err != nil {
-		t.Fatal(err)
-	}
+	appendDropBucket(t, path)
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -301,5 +273,39 @@ func TestWALLogicalReplayMismatch(t *testing.T) {
 		if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, before) {
 			t.Fatalf("the failed replay changed the file (%v)", err)
 		}
+	}
+}
+
+// appendDropBucket logs, past the file's state, a logical record that
+// drops a bucket the file does not hold (TestWALLogicalReplayMismatch).
+func appendDropBucket(t testing.TB, path string) {
+	t.Helper()
+	db, err := Open(path, 0o600, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := db.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec := make([]byte, 24)
+	copy(rec, "fTXR")
+	binary.LittleEndian.PutUint32(rec[4:], 3)
+	binary.LittleEndian.PutUint64(rec[8:], uint64(in.TxID)+1)
+	binary.LittleEndian.PutUint32(rec[16:], uint32(in.PageSize))
+	binary.LittleEndian.PutUint32(rec[20:], 1)
+	rec = append(rec, 4, 0, 4, 'n', 'o', 'p', 'e')
+	lg, err := wal.Open(LogDir(path), wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lg.Append(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := lg.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
