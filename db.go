@@ -10,9 +10,19 @@
 // (ErrCorrupt, naming the page) rather than served.
 //
 // A program written against go.etcd.io/bbolt moves over by changing its
-// import path. Differences a program could notice are improvements: Put
-// copies the value, Cursor.Delete followed by Next skips nothing, Batch
-// never waits on a timer, and misuse returns errors instead of panicking.
+// import path, unless it uses the few parts of bbolt's API folio lacks
+// (README.md, "The API"). Differences a program could notice are
+// improvements: Put copies the value, Cursor.Delete followed by Next
+// skips nothing, Batch never waits on a timer, and misuse returns errors
+// instead of panicking.
+//
+// DB, Tx, Bucket, Cursor, Options and the other types are aliases of
+// package tx's, where their methods and fields are documented:
+// go doc github.com/foliodb/folio/tx.DB, for one.
+//
+// folio runs on Linux (tested) and builds on the other Unix systems
+// (macOS, the BSDs), where syncs cover the whole file; Windows is not
+// supported.
 package folio
 
 import (
@@ -102,8 +112,16 @@ const (
 // (vfat, some FUSE), path is first claimed with an empty file, which the
 // opener then replaces under its lock: a crash in between leaves that
 // empty file, which a read-write Open takes for no file; a read-only Open
-// refuses it (ErrInvalid) as it refuses a missing file, also while
-// another opener is creating the database.
+// refuses it (ErrInvalid), as it refuses a missing file (fs.ErrNotExist),
+// also while another opener is creating the database.
+//
+// Open returns ErrInvalidOptions for Options no database can honour,
+// ErrTimeout when the lock is not had in time, ErrInvalid for a file that
+// is not a folio database, ErrVersionMismatch for another format version,
+// ErrCorrupt when neither meta page (or the tree it names) is usable,
+// and, with a write-ahead log beside the file (LogDir), ErrLogPending
+// (read-only, commits to replay) or ErrLogMismatch (a log of another
+// state of the file). Every error names the file.
 func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	opts := options
 	if opts == nil {

@@ -3,8 +3,10 @@ package folio
 import "github.com/foliodb/folio/tx"
 
 // The errors folio returns; each is the same value as in package tx, so
-// errors.Is works whichever name a program uses. See tx/errors.go for
-// when each is returned.
+// errors.Is works whichever name a program uses. Returned errors are
+// wrapped with the path, bucket, key or page: test them with errors.Is,
+// not ==. When each is returned: go doc github.com/foliodb/folio/tx
+// (ErrChecksum, bbolt's, never is).
 var (
 	ErrDatabaseNotOpen    = tx.ErrDatabaseNotOpen
 	ErrInvalid            = tx.ErrInvalid

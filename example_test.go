@@ -2,6 +2,7 @@ package folio_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -161,4 +162,96 @@ func ExampleDB_Batch() {
 		return nil
 	})
 	// Output: 8 workers recorded
+}
+
+// WAL mode: a commit appends one record to a write-ahead log beside the
+// file (LogDir) and syncs only the log. Checkpoint writes the commits into
+// the file itself and lets the log drop them; WAL mode also checkpoints
+// by itself (Options.CheckpointBytes, CheckpointInterval) and on Close.
+func ExampleDB_Checkpoint() {
+	dir, err := os.MkdirTemp("", "folio-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "app.db")
+	db, err := folio.Open(path, 0o600, &folio.Options{WAL: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+
+	for _, colour := range []string{"red", "green", "blue"} {
+		err := db.Update(func(tx *folio.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("config"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("colour"), []byte(colour))
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	info, err := db.Info()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("WAL mode:", info.WAL)
+	fmt.Println("commits only in the log:", info.LogPending)
+
+	if err := db.Checkpoint(); err != nil {
+		log.Fatal(err)
+	}
+	info, err = db.Info()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("after Checkpoint:", info.LogPending)
+	if _, err := os.Stat(folio.LogDir(path)); err == nil {
+		fmt.Println("the log stays in", filepath.Base(folio.LogDir(path)))
+	}
+	// Output:
+	// WAL mode: true
+	// commits only in the log: 3
+	// after Checkpoint: 0
+	// the log stays in app.db.wal
+}
+
+// Errors are sentinel values wrapped with the file, bucket or key they
+// concern: test them with errors.Is, as == does not match a wrapped one.
+// (A *folio.CorruptError, behind ErrCorrupt, names the damaged page:
+// errors.As finds it.)
+func Example_errors() {
+	db, done := exampleDB()
+	defer done()
+
+	err := db.Update(func(tx *folio.Tx) error {
+		if _, err := tx.CreateBucket([]byte("users")); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket([]byte("users"))
+		return err // Update rolls back
+	})
+	fmt.Println(errors.Is(err, folio.ErrBucketExists), err == folio.ErrBucketExists)
+	fmt.Println(err)
+
+	err = db.View(func(tx *folio.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("users"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("alice"), []byte("admin"))
+	})
+	fmt.Println(errors.Is(err, folio.ErrTxNotWritable))
+
+	err = db.Update(func(tx *folio.Tx) error {
+		return tx.Bucket([]byte("users")).Put([]byte("alice"), []byte("admin"))
+	})
+	fmt.Println(errors.Is(err, folio.ErrBucketNotFound))
+	// Output:
+	// true false
+	// folio: bucket already exists: "users" in the top level
+	// true
+	// true
 }

@@ -31,7 +31,9 @@ type Pages interface {
 	Write(id page.ID, run []byte)
 	// Buffer returns a zeroed buffer for a run of n pages.
 	Buffer(n int) []byte
+	// PageSize is the database's page size in bytes.
 	PageSize() int
+	// TxID is the txid that pages written now carry in their headers.
 	TxID() page.TxID
 }
 

@@ -11,12 +11,13 @@ var ErrCorrupt = errors.New("folio: database file is corrupt")
 
 // CorruptError says which page is bad, what was expected and what was found.
 type CorruptError struct {
-	Page     ID
+	Page     ID     // the damaged page (its first, for a run)
 	What     string // what was being checked, e.g. "checksum", "key order"
-	Expected string
-	Found    string
+	Expected string // what a page folio wrote holds there
+	Found    string // what the file holds
 }
 
+// Error says "folio: corrupt page N: what (expected ..., found ...)".
 func (e *CorruptError) Error() string {
 	s := fmt.Sprintf("folio: corrupt page %d: %s", e.Page, e.What)
 	if e.Expected != "" || e.Found != "" {
@@ -25,6 +26,7 @@ func (e *CorruptError) Error() string {
 	return s
 }
 
+// Is makes errors.Is(err, ErrCorrupt) true.
 func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
 // Corruptf builds a *CorruptError.

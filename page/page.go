@@ -72,6 +72,7 @@ const (
 // Flags says what a page holds. Wire format.
 type Flags uint16
 
+// Page kinds. Wire format.
 const (
 	FlagMeta     Flags = 0x01
 	FlagBranch   Flags = 0x02
@@ -80,6 +81,7 @@ const (
 	FlagFreelist Flags = 0x10
 )
 
+// String names the kind ("meta", "branch", ...; "unknown" for others).
 func (f Flags) String() string {
 	switch f {
 	case FlagMeta:
@@ -120,11 +122,22 @@ func Checksum(run []byte) uint32 {
 
 // Header accessors. REQUIRES: len(p) >= HeaderSize.
 
+// PageChecksum is the CRC-32C the header records (see Checksum).
 func PageChecksum(p []byte) uint32 { return binary.LittleEndian.Uint32(p[offChecksum:]) }
-func PageFlags(p []byte) Flags     { return Flags(binary.LittleEndian.Uint16(p[offFlags:])) }
-func PageCount(p []byte) int       { return int(binary.LittleEndian.Uint16(p[offCount:])) }
-func PageID(p []byte) ID           { return ID(binary.LittleEndian.Uint64(p[offID:])) }
-func PageTxID(p []byte) TxID       { return TxID(binary.LittleEndian.Uint64(p[offTxID:])) }
+
+// PageFlags is the page's kind.
+func PageFlags(p []byte) Flags { return Flags(binary.LittleEndian.Uint16(p[offFlags:])) }
+
+// PageCount is the number of elements in a branch or leaf page.
+func PageCount(p []byte) int { return int(binary.LittleEndian.Uint16(p[offCount:])) }
+
+// PageID is the id the page claims, to catch misdirected writes.
+func PageID(p []byte) ID { return ID(binary.LittleEndian.Uint64(p[offID:])) }
+
+// PageTxID is the txid of the commit that wrote the page.
+func PageTxID(p []byte) TxID { return TxID(binary.LittleEndian.Uint64(p[offTxID:])) }
+
+// PageOverflow is the number of pages that follow this one in its run.
 func PageOverflow(p []byte) uint32 { return binary.LittleEndian.Uint32(p[offOverflow:]) }
 
 // PutHeader writes a header; the checksum is left for Seal.

@@ -44,10 +44,14 @@ func (p panicked) Error() string { return fmt.Sprintf("folio: panic in batch fun
 // fn runs in the goroutine leading the batch, which may be another
 // caller's. If it calls runtime.Goexit (t.FailNow), that goroutine ends,
 // the transaction is rolled back and the write lock freed; a caller whose
-// fn exited in another goroutine gets an error, and the others run
+// fn exited in another goroutine gets ErrBatchGoexit, and the others run
 // theirs again alone. bbolt frees the lock too, but leaves the others
 // waiting forever. A panic in fn (a nil fn's included) reaches the
 // caller whose fn it was, in its own goroutine, after the rollback.
+//
+// Batch returns fn's error, or the error Update would: ErrDatabaseNotOpen
+// once Close has begun, ErrDatabaseReadOnly on a read-only DB,
+// ErrSyncFailed after a failed sync, or Commit's.
 //
 // Batch, Update, Begin(true), Checkpoint and Close called inside fn wait
 // forever, as in bbolt: fn runs in the write transaction they wait for.

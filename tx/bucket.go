@@ -18,6 +18,16 @@ import (
 // The nil *Bucket that Tx.Bucket and Bucket.Bucket return for a missing
 // name reads as an empty bucket too (Get, Bucket, Cursor), and its writes
 // and ForEach return ErrBucketNotFound: bbolt's panic with a nil pointer.
+//
+// Every write (Put, Delete, CreateBucket, CreateBucketIfNotExists,
+// DeleteBucket, MoveBucket, SetSequence, NextSequence, Cursor.Delete)
+// returns ErrTxNotWritable in a read transaction, ErrTxClosed once the
+// transaction has ended, ErrBucketNotFound on a nil or deleted bucket,
+// and, once the transaction has met a damaged page, that ErrCorrupt
+// error. The top level (Tx.Cursor().Bucket()) holds only buckets: Put,
+// Delete, SetSequence and NextSequence there return ErrIncompatibleValue.
+// A refused write changes nothing; its error names the key and the
+// bucket, so test it with errors.Is.
 type Bucket struct {
 	// FillPercent is how full a split leaves a page (0.1 to 1.0): 0.5 by
 	// default. A leaf that overflows between its keys first shares the
@@ -194,7 +204,11 @@ func (b *Bucket) Get(key []byte) []byte {
 }
 
 // Put sets key to value. Unlike bbolt, Put copies value: the caller may
-// reuse its buffer as soon as Put returns.
+// reuse its buffer as soon as Put returns. A nil value is stored as an
+// empty one. It returns ErrKeyRequired for an empty key, ErrKeyTooLarge
+// past MaxKeySize, ErrValueTooLarge past MaxValueSize,
+// ErrIncompatibleValue if key holds a nested bucket, and the errors of
+// every write (see Bucket).
 func (b *Bucket) Put(key, value []byte) error {
 	if err := b.writeCheck(); err != nil {
 		return err
@@ -227,7 +241,9 @@ func notBucket(exists bool, flags uint32) error {
 	return nil
 }
 
-// Delete removes key; a missing key is not an error.
+// Delete removes key; a missing key is not an error, and writes nothing.
+// A key that holds a nested bucket is ErrIncompatibleValue (DeleteBucket
+// removes it); the other errors are those of every write (see Bucket).
 func (b *Bucket) Delete(key []byte) error {
 	if err := b.writeCheck(); err != nil {
 		return err
@@ -287,7 +303,10 @@ func (b *Bucket) open(name []byte, h page.BucketHeader) *Bucket {
 	return c
 }
 
-// CreateBucket creates the nested bucket name.
+// CreateBucket creates the nested bucket name. It returns
+// ErrBucketExists if name holds a bucket, ErrIncompatibleValue if it
+// holds a value, ErrBucketNameRequired for an empty name, ErrKeyTooLarge
+// past MaxKeySize, and the errors of every write (see Bucket).
 func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
 	if err := b.writeCheck(); err != nil {
 		return nil, err
@@ -316,7 +335,7 @@ func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
 }
 
 // CreateBucketIfNotExists returns the nested bucket name, creating it if
-// needed.
+// needed. Its errors are CreateBucket's, but for ErrBucketExists.
 func (b *Bucket) CreateBucketIfNotExists(name []byte) (*Bucket, error) {
 	if err := b.writeCheck(); err != nil {
 		return nil, err
@@ -331,7 +350,10 @@ func (b *Bucket) CreateBucketIfNotExists(name []byte) (*Bucket, error) {
 }
 
 // DeleteBucket deletes the nested bucket name and everything in it,
-// giving all its pages back.
+// giving all its pages back; handles to it, and to buckets under it, then
+// read as empty. It returns ErrBucketNotFound if there is no such bucket,
+// ErrIncompatibleValue if name holds a value, ErrBucketNameRequired for
+// an empty name, and the errors of every write (see Bucket).
 func (b *Bucket) DeleteBucket(name []byte) error {
 	if err := b.writeCheck(); err != nil {
 		return err
@@ -423,8 +445,14 @@ func (b *Bucket) deleteContents() error {
 	return nil
 }
 
-// MoveBucket moves the nested bucket key from b into dst, keeping its
-// contents and sequence.
+// MoveBucket moves the nested bucket key from b into dst (nil: the top
+// level), keeping its contents and sequence, as this transaction left
+// them; handles to it follow it. It returns ErrBucketNotFound if b has no
+// bucket key (checked first, whatever dst is), ErrIncompatibleValue if
+// key holds a value in b or in dst, ErrBucketExists if dst has a bucket
+// key, ErrSameBuckets if dst is b, the bucket moved or one under it,
+// ErrDifferentDB if dst belongs to another transaction, and the errors of
+// every write (see Bucket), for b or dst.
 func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 	if err := b.writeCheck(); err != nil {
 		return err
@@ -512,10 +540,12 @@ func (b *Bucket) walkCheck() error {
 }
 
 // ForEach calls fn for every key in order (nested buckets with a nil
-// value), stopping at fn's first error. fn should not change the bucket:
-// nothing panics if it does, but the walk, as a Cursor's, may then skip
-// keys or return one twice. If fn deletes the bucket (or one above it),
-// ForEach stops with ErrBucketNotFound.
+// value), stopping at fn's first error, which it returns. fn should not
+// change the bucket: nothing panics if it does, but the walk, as a
+// Cursor's, may then skip keys or return one twice. If fn deletes the
+// bucket (or one above it), ForEach stops with ErrBucketNotFound. On a
+// nil bucket it returns ErrBucketNotFound, once the transaction ended
+// ErrTxClosed, and at a damaged page the transaction's ErrCorrupt error.
 func (b *Bucket) ForEach(fn func(k, v []byte) error) error {
 	if err := b.walkCheck(); err != nil {
 		return err
@@ -538,7 +568,7 @@ func (b *Bucket) ForEach(fn func(k, v []byte) error) error {
 }
 
 // ForEachBucket calls fn for every nested bucket's name, in order, as
-// ForEach does.
+// ForEach does, and fails as ForEach does.
 func (b *Bucket) ForEachBucket(fn func(k []byte) error) error {
 	if err := b.walkCheck(); err != nil {
 		return err
@@ -567,7 +597,8 @@ func (b *Bucket) Sequence() uint64 {
 	return b.seq
 }
 
-// SetSequence sets the bucket's sequence number.
+// SetSequence sets the bucket's sequence number. Its errors are those of
+// every write (see Bucket).
 func (b *Bucket) SetSequence(v uint64) error {
 	if err := b.writeCheck(); err != nil {
 		return err

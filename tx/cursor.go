@@ -11,6 +11,12 @@ import (
 // transaction (View and Update return ErrCorrupt). So does, without an
 // error, a cursor whose transaction ended or whose bucket was deleted
 // (or is the nil *Bucket of a missing name); its Delete says why.
+//
+// A cursor that runs off either end stays on the last (first) key, as
+// bbolt's does: Seek(end) then Prev returns the last key before end.
+// Changing the bucket while a cursor walks it never panics, but the
+// cursor may then skip keys or return one twice: reposition it with
+// First, Last or Seek to read the bucket as it now is.
 type Cursor struct {
 	bucket *Bucket
 	c      btree.Cursor
@@ -92,7 +98,10 @@ func (c *Cursor) Seek(seek []byte) (key, value []byte) {
 }
 
 // Delete removes the key under the cursor. Unlike bbolt, a following Next
-// returns the key after the deleted one: no key is skipped.
+// returns the key after the deleted one: no key is skipped. On a cursor
+// never moved it deletes nothing and returns nil (bbolt's panics). A
+// nested bucket under the cursor is ErrIncompatibleValue, and nothing is
+// deleted; the other errors are those of every write (see Bucket).
 func (c *Cursor) Delete() error {
 	if err := c.bucket.writeCheck(); err != nil {
 		return err

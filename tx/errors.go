@@ -10,19 +10,28 @@ import (
 // same name; test them with errors.Is, as the returned errors are often
 // wrapped with the path, bucket or page they concern.
 var (
-	// ErrDatabaseNotOpen is returned when the DB is used after Close.
+	// ErrDatabaseNotOpen is returned when the DB is used once Close has
+	// begun: by Begin, View, Update, Batch, Sync, Checkpoint and Info.
 	ErrDatabaseNotOpen = errors.New("folio: database not open")
-	// ErrInvalid is returned when the file is not a folio database.
+	// ErrInvalid is returned by Open when the file is not a folio
+	// database (another magic number, shorter than two meta pages, empty
+	// in a read-only open) or not a regular file (a FIFO, a directory).
 	ErrInvalid = page.ErrNotFolio
 	// ErrVersionMismatch is returned when the file was written by a folio
 	// with another format version.
 	ErrVersionMismatch = page.ErrVersion
-	// ErrChecksum is returned when both meta pages fail their checksum.
+	// ErrChecksum is bbolt's, kept so that programs naming it compile;
+	// folio never returns it. Both meta pages failing their checksum is
+	// ErrCorrupt.
 	ErrChecksum = errors.New("folio: checksum error")
 	// ErrCorrupt is returned when bytes read from the file are not what
-	// folio wrote; the error is a *page.CorruptError naming the page.
+	// folio wrote; errors.As finds the *page.CorruptError naming the page,
+	// what was expected and what was found. A memory fault reading a file
+	// truncated underneath the mapping is ErrCorrupt naming the file.
 	ErrCorrupt = page.ErrCorrupt
-	// ErrTimeout is returned when the file lock is not obtained in time.
+	// ErrTimeout is returned by Open when the file lock, held by another
+	// process (or another Open of the file), is not obtained within
+	// Options.Timeout.
 	ErrTimeout = errors.New("folio: timeout waiting for the database file lock")
 
 	// ErrTxNotWritable is returned when a read-only transaction is asked to write.
@@ -33,7 +42,8 @@ var (
 	// Update, View or Batch, which end the transaction themselves (bbolt
 	// panics here).
 	ErrTxManaged = errors.New("folio: managed tx: the enclosing Update/View/Batch commits or rolls back")
-	// ErrDatabaseReadOnly is returned when a write is asked of a DB opened read-only.
+	// ErrDatabaseReadOnly is returned by Begin(true), Update and Batch on
+	// a DB opened read-only.
 	ErrDatabaseReadOnly = errors.New("folio: database is in read-only mode")
 	// ErrSyncFailed is returned by every write after a sync failed: what
 	// the failed sync covered may not be durable, and retrying it could
@@ -45,20 +55,24 @@ var (
 	ErrBucketNotFound = errors.New("folio: bucket not found")
 	// ErrBucketExists is returned when creating a bucket that exists.
 	ErrBucketExists = errors.New("folio: bucket already exists")
-	// ErrBucketNameRequired is returned for an empty bucket name.
+	// ErrBucketNameRequired is returned for an empty bucket name
+	// (CreateBucket, DeleteBucket, MoveBucket).
 	ErrBucketNameRequired = errors.New("folio: bucket name required")
 	// ErrKeyRequired is returned for an empty key.
 	ErrKeyRequired = errors.New("folio: key required")
-	// ErrKeyTooLarge is returned for a key longer than MaxKeySize.
+	// ErrKeyTooLarge is returned for a key, or a bucket name, longer than
+	// MaxKeySize.
 	ErrKeyTooLarge = errors.New("folio: key too large")
 	// ErrValueTooLarge is returned for a value longer than MaxValueSize.
 	ErrValueTooLarge = errors.New("folio: value too large")
 	// ErrIncompatibleValue is returned when a key holds a bucket and a
 	// value operation is asked of it, or the other way round.
 	ErrIncompatibleValue = errors.New("folio: incompatible value")
-	// ErrSameBuckets is returned when MoveBucket's source and destination are the same.
+	// ErrSameBuckets is returned when MoveBucket's source and destination
+	// are the same, or the destination is the bucket moved or under it.
 	ErrSameBuckets = errors.New("folio: the source and target are the same bucket")
-	// ErrDifferentDB is returned when MoveBucket is given a bucket of another DB.
+	// ErrDifferentDB is returned when MoveBucket is given a destination in
+	// another DB.
 	ErrDifferentDB = errors.New("folio: the source and target buckets are in different database files")
 	// ErrSequenceOverflow is returned by NextSequence when the bucket's
 	// sequence is already the largest uint64: bbolt's wraps to 0 and then

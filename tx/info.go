@@ -25,7 +25,9 @@ type Info struct {
 	ReplayedTxID   page.TxID // txid of the last of them (0: none)
 }
 
-// Info returns the file's current state.
+// Info returns the file's current state, or ErrDatabaseNotOpen once
+// Close has begun. NB: bbolt's Info returns *Info (the map's address and
+// the page size); this one's fields are folio's.
 func (db *DB) Info() (Info, error) {
 	// The log's size is read before mu, as it waits for an append in
 	// progress, while publishing a commit waits for mu.

@@ -52,9 +52,11 @@ type Options struct {
 	Logger Logger
 
 	// WAL turns on the write-ahead log (a directory beside the file, named
-	// like it with ".wal" added): a commit appends its pages to the log and
-	// syncs the log once, sequentially, instead of syncing pages and meta
-	// in the file; the file is synced at checkpoints. Pick it for small
+	// like it with ".wal" added: LogDir): a commit writes its pages into
+	// the file unsynced, appends one record (its operations, or its page
+	// images) to the log and syncs the log once, sequentially, instead of
+	// syncing pages and meta in the file; the file is synced at
+	// checkpoints (DB.Checkpoint). Pick it for small
 	// durable transactions and many concurrent writers. A log left by an
 	// earlier run is replayed on open whether or not WAL is set.
 	WAL bool

@@ -16,7 +16,8 @@ type Stats struct {
 	FreelistInuse int // bytes the free-extent set takes on disk
 	TxN           int // read transactions ended
 	OpenTxN       int // read transactions open
-	TxStats       TxStats
+	// TxStats sums the write transactions' stats over commits.
+	TxStats TxStats
 
 	// MetaFallback, if not empty, says why Open used the older meta page
 	// (the newer one was torn, zeroed or pointed at a bad root).
@@ -43,20 +44,43 @@ type TxStats struct {
 	Commits       int64         // commits (folio's addition)
 }
 
-// Getters, as bbolt has them.
+// Getters, as bbolt has them: each returns the field of its name.
 
-func (s *TxStats) GetPageCount() int64             { return s.PageCount }
-func (s *TxStats) GetPageAlloc() int64             { return s.PageAlloc }
-func (s *TxStats) GetCursorCount() int64           { return s.CursorCount }
-func (s *TxStats) GetNodeCount() int64             { return s.NodeCount }
-func (s *TxStats) GetNodeDeref() int64             { return s.NodeDeref }
-func (s *TxStats) GetRebalance() int64             { return s.Rebalance }
+// GetPageCount returns PageCount.
+func (s *TxStats) GetPageCount() int64 { return s.PageCount }
+
+// GetPageAlloc returns PageAlloc.
+func (s *TxStats) GetPageAlloc() int64 { return s.PageAlloc }
+
+// GetCursorCount returns CursorCount (always 0).
+func (s *TxStats) GetCursorCount() int64 { return s.CursorCount }
+
+// GetNodeCount returns NodeCount (always 0).
+func (s *TxStats) GetNodeCount() int64 { return s.NodeCount }
+
+// GetNodeDeref returns NodeDeref (always 0).
+func (s *TxStats) GetNodeDeref() int64 { return s.NodeDeref }
+
+// GetRebalance returns Rebalance (always 0).
+func (s *TxStats) GetRebalance() int64 { return s.Rebalance }
+
+// GetRebalanceTime returns RebalanceTime (always 0).
 func (s *TxStats) GetRebalanceTime() time.Duration { return s.RebalanceTime }
-func (s *TxStats) GetSplit() int64                 { return s.Split }
-func (s *TxStats) GetSpill() int64                 { return s.Spill }
-func (s *TxStats) GetSpillTime() time.Duration     { return s.SpillTime }
-func (s *TxStats) GetWrite() int64                 { return s.Write }
-func (s *TxStats) GetWriteTime() time.Duration     { return s.WriteTime }
+
+// GetSplit returns Split (always 0).
+func (s *TxStats) GetSplit() int64 { return s.Split }
+
+// GetSpill returns Spill (always 0).
+func (s *TxStats) GetSpill() int64 { return s.Spill }
+
+// GetSpillTime returns SpillTime (always 0).
+func (s *TxStats) GetSpillTime() time.Duration { return s.SpillTime }
+
+// GetWrite returns Write.
+func (s *TxStats) GetWrite() int64 { return s.Write }
+
+// GetWriteTime returns WriteTime.
+func (s *TxStats) GetWriteTime() time.Duration { return s.WriteTime }
 
 // Sub returns the difference s - other, as bbolt's Stats.Sub: the
 // activity between two calls of DB.Stats.
@@ -149,8 +173,8 @@ type BucketStats struct {
 	Depth             int // levels of the deepest tree
 	BranchAlloc       int // bytes allocated to branch pages
 	BranchInuse       int // bytes used in them
-	LeafAlloc         int
-	LeafInuse         int
+	LeafAlloc         int // bytes allocated to leaf pages
+	LeafInuse         int // bytes used in them
 	BucketN           int // buckets, this one included
 	InlineBucketN     int // always 0
 	InlineBucketInuse int // always 0

@@ -17,12 +17,19 @@ import (
 // Log is the write-ahead log as a DB uses it; package wal's *Log is one.
 // Records are opaque to it: this package encodes them (walrecord.go).
 type Log interface {
+	// Append adds a record, not yet durable, and returns its LSN.
 	Append(payload []byte) (lsn uint64, err error)
+	// SyncTo makes the records up to lsn durable.
 	SyncTo(lsn uint64) error
+	// Replay calls fn for each record from LSN from on, in order.
 	Replay(from uint64, fn func(lsn uint64, payload []byte) error) error
+	// Truncate drops the records up to upTo (after a checkpoint).
 	Truncate(upTo uint64) error
+	// Size is the log's live bytes.
 	Size() int64
+	// LastLSN is the LSN of the last record appended.
 	LastLSN() uint64
+	// Close releases the log.
 	Close() error
 }
 
@@ -526,6 +533,7 @@ func (db *DB) refuseWrites(err error) {
 // the write transaction in progress, as Begin(true) does: called inside
 // an Update or Batch function, or by the goroutine holding a Begin(true)
 // transaction, it waits forever (call it after the transaction ends).
+// Once Close has begun it returns ErrDatabaseNotOpen.
 func (db *DB) Checkpoint() error {
 	db.writer.Lock()
 	defer db.writer.Unlock()

@@ -46,6 +46,7 @@ type CorruptError struct {
 	What    string // what was wrong, and what shows that it matters
 }
 
+// Error names the segment file, the offset and LSN, and what was wrong.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("folio/wal: corrupt log: %s offset %d (lsn %d): %s", e.Path, e.Offset, e.LSN, e.What)
 }

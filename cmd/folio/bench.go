@@ -89,10 +89,11 @@ full check of the database. Commits are synced (durable) throughout, as a
 program would run with default options.
 
 --wal runs the same workloads in WAL mode (Options.WAL): each commit writes
-its pages into the file without syncing them, appends one record of them
-to a write-ahead log (the directory beside the database, bench.db.wal) and
-syncs only the log: one sequential sync per commit instead of two syncs of
-scattered pages, and concurrent commits share it. Checkpoints (by log size
+its pages into the file without syncing them, appends one record of it
+(its operations, or its page images) to a write-ahead log (the directory
+beside the database, bench.db.wal) and syncs only the log:
+one sequential sync per commit instead of syncing scattered pages, and
+concurrent commits share it. Checkpoints (by log size
 or age, and on close) make the file durable and let the log drop its
 records. It is meant for small durable commits (W5, W7) and random loads
 (W2); reads (W3, W4) go through the file's map as before.
@@ -192,7 +193,7 @@ it even then.`,
 	f.IntVar(&cfg.Keys, "keys", 100000, "keys to load (each load)")
 	f.IntVar(&cfg.KeySize, "key-size", 16, "key size in bytes")
 	f.IntVar(&cfg.ValueSize, "value-size", 100, "value size in bytes")
-	f.IntVar(&cfg.Batch, "batch", 1000, "keys per transaction in the random load and reads per transaction in W4; the sequential load uses 10 times as many")
+	f.IntVar(&cfg.Batch, "batch", 1000, "keys per transaction in the random load and reads per transaction in W3 get-batch; the sequential load uses 10 times as many")
 	f.IntVar(&cfg.DurableCommits, "durable-commits", 1000, "synced one-put commits in W5 (0: skip)")
 	f.DurationVar(&cfg.RWTime, "rw-time", 3*time.Second, "how long W7 reads while writing (0: skip)")
 	f.IntVar(&cfg.PageSize, "page-size", 0, "page size of the database (0: the OS page size)")
