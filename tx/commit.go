@@ -20,7 +20,9 @@ import (
 //     allocated pages; each parent records its children's checksums.
 //  2. Write the free-extent set (free and pending pages) to new pages.
 //  3. Grow the file if the high water mark passed its end (large steps).
-//  4. Write the dirty runs in page order, adjacent runs in one pwritev.
+//  4. Write the dirty runs in page order, adjacent runs in one
+//     Storage.WriteAt (the file writes a long run with pwritev, in calls
+//     of up to 256 KiB, a short one a pwrite per page: file_linux.go).
 //  5. Sync the written range (msync over the read-write shared mapping).
 //  6. Write the meta page into the slot not holding the current meta and
 //     sync it (WAL mode: append the pages and meta, or the operations, to
@@ -37,6 +39,15 @@ import (
 // is sticky: the DB then refuses writes (ErrSyncFailed). So is a failed
 // meta write whose slot could not be restored (writeMeta), and a
 // checkpoint refused over a file cut underneath (checkFileLocked).
+//
+// Commit returns ErrTxManaged inside a View, Update or Batch function
+// (they commit or roll back themselves), ErrTxClosed once the
+// transaction ended, and ErrTxNotWritable for a read transaction. Any
+// other error ends the transaction, rolled back, and leaves the database
+// as it was: the ErrCorrupt error the transaction met (Tx.Err),
+// ErrMaxSizeReached, a full disk or a failed write (the system's error:
+// errors.Is(err, syscall.ENOSPC)), or a failed sync (ErrSyncFailed: the
+// DB then refuses writes until it is reopened).
 func (tx *Tx) Commit() (err error) {
 	switch {
 	case tx.managed:
@@ -474,7 +485,9 @@ func (tx *Tx) logMode() (logged, logical bool) {
 	}
 	size := tx.recordSize()
 	switch {
-	case db.WALImageLimit > 0 && size <= db.WALImageLimit && !db.wal.logical:
+	case db.WALImageLimit > 0 && size <= min(db.WALImageLimit, maxReplayBytes) && !db.wal.logical:
+		// NB: never past maxReplayBytes, which replay's decoder refuses:
+		// an acknowledged commit would make the next Open ErrCorrupt.
 		return true, false
 	case len(tx.ops) <= size/4:
 		return true, true

@@ -22,7 +22,9 @@ import (
 )
 
 // DB is an open database. Any number of read transactions and one write
-// transaction may run at once, from any goroutines.
+// transaction may run at once, from any goroutines. Once Close has begun,
+// every method that starts a transaction, Sync, Checkpoint and Info
+// return ErrDatabaseNotOpen.
 type DB struct {
 	// NoSync skips syncs on commit (see Options.NoSync). May be changed
 	// between transactions.
@@ -45,7 +47,8 @@ type DB struct {
 	// default): its operations (keys and values) when they take a
 	// quarter of its page images or less, else the images up to 1 MiB,
 	// else nothing (a direct commit). Positive: the images whenever they
-	// take at most WALImageLimit bytes, then as the default. Negative:
+	// take at most WALImageLimit bytes (64 MiB at most, the largest
+	// record replay takes), then as the default. Negative:
 	// operations always. After an operations record, every commit logs
 	// operations until the next checkpoint.
 	WALImageLimit int
@@ -734,7 +737,10 @@ func (db *DB) Close() error {
 // Begin(true) waits for the current one to end, so inside an Update or
 // Batch function, or with a write Tx open in the calling goroutine, it
 // waits forever (as bbolt's does). A read transaction must be rolled
-// back when done, or its pages can never be reused.
+// back when done, or its pages can never be reused, and Close waits for
+// it. Begin returns ErrDatabaseNotOpen once Close has begun; Begin(true)
+// returns ErrDatabaseReadOnly on a DB opened ReadOnly, and ErrSyncFailed
+// (wrapping the first failure) once a sync has failed.
 //
 // A corrupt page met through a Tx from Begin makes Get and cursors return
 // nil, as at the end of the data; Tx.Err then holds the ErrCorrupt error
@@ -802,7 +808,8 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 
 // View runs fn in a read transaction and returns its error, or the error
 // of a corrupt page fn met (ErrCorrupt: Get and cursors then return nil,
-// as at the end of the data). The Tx must not be used after fn returns.
+// as at the end of the data), or ErrDatabaseNotOpen once Close has
+// begun. The Tx must not be used after fn returns.
 // If fn panics or calls runtime.Goexit, the snapshot is released; a nil
 // fn panics too, as calling any nil func does. fn may call View, Update
 // and Batch (these commit; fn keeps its snapshot), but not Close, which
@@ -834,7 +841,8 @@ func (db *DB) View(fn func(*Tx) error) error {
 
 // Update runs fn in a write transaction and commits it if fn returns nil;
 // otherwise, or if fn met a corrupt page, it rolls back and returns the
-// error. If fn panics or calls runtime.Goexit (t.FailNow), the
+// error. It also returns Begin(true)'s errors (ErrDatabaseNotOpen,
+// ErrDatabaseReadOnly, ErrSyncFailed) and Commit's. If fn panics or calls runtime.Goexit (t.FailNow), the
 // transaction is rolled back and the write lock freed on the way out; a
 // nil fn panics too, as calling any nil func does. Update, Batch,
 // Begin(true), Checkpoint and Close called inside fn wait forever, as in
