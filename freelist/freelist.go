@@ -55,10 +55,12 @@ const metaPages = 2
 // only so that tests can make trees deep with few extents.
 var degree = 16
 
-// pendingExt is an extent freed by transaction tx.
+// pendingExt is an extent freed by transaction tx, and written by
+// transaction written or later (0: unknown, as old as any reader).
 type pendingExt struct {
 	page.Extent
-	tx page.TxID
+	tx      page.TxID
+	written page.TxID
 }
 
 func end(e page.Extent) page.ID { return e.Start + page.ID(e.Len) }
@@ -94,6 +96,13 @@ type List struct {
 
 	freePages    uint64
 	pendingPages uint64
+
+	// What ReleaseUnseen last scanned: the readers it was given and the
+	// published txid then. An extent it kept stays pending at least until
+	// one of those readers ends (a later reader sees no extent freed
+	// before it).
+	unseenReaders []page.TxID
+	unseenTo      page.TxID
 }
 
 // New returns an empty List.
@@ -142,6 +151,10 @@ func (l *List) Clone() *List {
 		byTx:         l.byTx.Clone(),
 		freePages:    l.freePages,
 		pendingPages: l.pendingPages,
+		// NB: never written in place (ReleaseUnseen replaces it), so the
+		// two Lists may share it.
+		unseenReaders: l.unseenReaders,
+		unseenTo:      l.unseenTo,
 	}
 }
 
@@ -194,23 +207,31 @@ func (l *List) Allocate(n int) (id page.ID, ok bool) {
 // free left undetected would hand the same page to two owners.
 //
 // REQUIRES: n > 0; no page of [id, id+n) is free or pending; id >= 2.
-func (l *List) Free(tx page.TxID, id page.ID, n int) {
+func (l *List) Free(tx page.TxID, id page.ID, n int) { l.FreeWritten(tx, 0, id, n) }
+
+// FreeWritten is Free for pages that transaction written wrote (their
+// headers say so), so that ReleaseUnseen can release them while older
+// readers remain; 0 means unknown. A merged extent keeps the oldest
+// writer of its parts (unknown if any is), which only keeps it longer.
+func (l *List) FreeWritten(tx, written page.TxID, id page.ID, n int) {
 	e := page.Extent{Start: id, Len: uint64(max(n, 0))}
 	if why := l.conflict(e); why != "" {
 		panic(fmt.Sprintf("folio/freelist: Free(tx %d) of %d pages at %d: %s", tx, n, id, why))
 	}
 
-	p := pendingExt{Extent: e, tx: tx}
+	p := pendingExt{Extent: e, tx: tx, written: written}
 	if prev, ok := floor(l.pending, pendingExt{Extent: page.Extent{Start: e.Start - 1}}); ok &&
 		prev.tx == tx && end(prev.Extent) == e.Start {
 		l.pending.Delete(prev)
 		l.byTx.Delete(prev)
 		p.Start, p.Len = prev.Start, prev.Len+p.Len
+		p.written = min(p.written, prev.written)
 	}
 	if next, ok := l.pending.Get(pendingExt{Extent: page.Extent{Start: end(e)}}); ok && next.tx == tx {
 		l.pending.Delete(next)
 		l.byTx.Delete(next)
 		p.Len += next.Len
+		p.written = min(p.written, next.written)
 	}
 	l.pending.ReplaceOrInsert(p)
 	l.byTx.ReplaceOrInsert(p)
@@ -238,6 +259,77 @@ func (l *List) Release(upTo page.TxID) {
 		l.addFree(p.Extent)
 	}
 	l.checkInvariants()
+}
+
+// ReleaseUnseen makes free the pending extents that Release(readers[0])
+// keeps but no reader can see: an extent written by W and freed by F
+// (FreeWritten) is in the snapshots S with W <= S < F only, so it goes
+// once the newest reader older than F is older than W too. Without this
+// a reader held across many commits kept every page they freed, not only
+// its snapshot's, and the file grew with the writes it outlived
+// (TestSpaceChurnLongReader: 300 commits of 10 puts under one reader
+// grew a 1,300-page file by 8,900 pages, now by 1,300; bbolt's
+// releaseRange does the same).
+//
+// Only extents freed by cur or before are released: a reader may yet
+// begin on a later snapshot (in WAL mode, a logged commit awaiting its
+// sync is published after it). Only extents that can have become free
+// are scanned: those freed after the previous call's cur, and those
+// freed after a reader of the previous call that has ended (a reader
+// that began since holds cur or later, and sees none of the others).
+// So a long reader costs each commit the extents freed since, not all
+// it holds back.
+//
+// REQUIRES: readers are the snapshots open readers hold that are older
+// than cur, the published one, ascending; as for Release, no meta that
+// recovery could fall back to reaches a page released (DESIGN.md
+// invariant 1).
+func (l *List) ReleaseUnseen(readers []page.TxID, cur page.TxID) {
+	if len(readers) == 0 {
+		// Release(cur) took every extent freed by cur or before.
+		l.unseenReaders, l.unseenTo = nil, cur
+		return
+	}
+	from := l.unseenTo
+	for _, r := range l.unseenReaders {
+		if _, found := slices.BinarySearch(readers, r); !found {
+			from = min(from, r)
+		}
+	}
+	from = max(from, readers[0]) // Release(readers[0]) took the rest
+	var done []pendingExt
+	l.byTx.AscendGreaterOrEqual(pendingExt{tx: from + 1}, func(p pendingExt) bool {
+		if p.tx > cur {
+			return false
+		}
+		// The newest reader older than p.tx is readers[i-1].
+		i, _ := slices.BinarySearch(readers, p.tx)
+		if p.written > readers[i-1] {
+			done = append(done, p)
+		}
+		return true
+	})
+	for _, p := range done {
+		l.byTx.Delete(p)
+		l.pending.Delete(p)
+		l.pendingPages -= p.Len
+		// INVARIANT 4: p overlaps no free extent, so addFree may merge.
+		l.addFree(p.Extent)
+	}
+	l.unseenReaders, l.unseenTo = slices.Clone(readers), cur
+	l.checkInvariants()
+}
+
+// PendInto frees each pending extent of l into dst, under the txid that
+// freed it and its writer: the runs a WAL checkpoint held, released to
+// the free list once its meta is durable. REQUIRES: as for Free.
+func (l *List) PendInto(dst *List) {
+	l.pending.Ascend(func(p pendingExt) bool {
+		dst.FreeWritten(p.tx, p.written, p.Start, int(p.Len))
+		// Freed before dst's last ReleaseUnseen, but not in it then.
+		dst.unseenTo = min(dst.unseenTo, p.tx-1)
+		return true
+	})
 }
 
 // FreeCount is the number of free pages.

@@ -764,28 +764,28 @@ func TestVerifyDetects(t *testing.T) {
 		{"size tree has an extra", func(l *List) { l.sizes.ReplaceOrInsert(x(50, 1)) }, "by size (invariant 3)"},
 		{"free count", func(l *List) { l.freePages++ }, "FreeCount says 6 (invariant 6)"},
 		{"pending over free", func(l *List) {
-			p := pendingExt{x(14, 2), 9}
+			p := pendingExt{Extent: x(14, 2), tx: 9}
 			l.pending.ReplaceOrInsert(p)
 			l.byTx.ReplaceOrInsert(p)
 			l.pendingPages += 2
 		}, "overlaps free extent [10, +5) (invariant 4)"},
 		{"pending over pending", func(l *List) {
-			p := pendingExt{x(31, 5), 9}
+			p := pendingExt{Extent: x(31, 5), tx: 9}
 			l.pending.ReplaceOrInsert(p)
 			l.byTx.ReplaceOrInsert(p)
 			l.pendingPages += 5
 		}, "overlap (invariant 4)"},
 		{"adjacent pending of one tx", func(l *List) {
-			p := pendingExt{x(34, 1), 3}
+			p := pendingExt{Extent: x(34, 1), tx: 3}
 			l.pending.ReplaceOrInsert(p)
 			l.byTx.ReplaceOrInsert(p)
 			l.pendingPages++
 		}, "of tx 3 are adjacent, not merged (invariant 4)"},
 		{"txid tree disagrees", func(l *List) {
-			l.byTx.ReplaceOrInsert(pendingExt{x(30, 3), 3})
+			l.byTx.ReplaceOrInsert(pendingExt{Extent: x(30, 3), tx: 3})
 		}, "missing from the txid tree (invariant 5)"},
 		{"txid tree has an extra", func(l *List) {
-			l.byTx.ReplaceOrInsert(pendingExt{x(60, 1), 1})
+			l.byTx.ReplaceOrInsert(pendingExt{Extent: x(60, 1), tx: 1})
 		}, "by txid (invariant 5)"},
 		{"pending count", func(l *List) { l.pendingPages-- }, "PendingCount says 3 (invariant 6)"},
 	} {

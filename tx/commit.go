@@ -90,7 +90,7 @@ func (tx *Tx) Commit() (err error) {
 		// A direct commit in WAL mode is a checkpoint: once its meta is
 		// durable, nothing recovery starts from reaches the held runs.
 		// They become pending under the txids that freed them.
-		tx.held.ForEachPending(func(t page.TxID, e page.Extent) { tx.freelist.Free(t, e.Start, int(e.Len)) })
+		tx.held.PendInto(tx.freelist)
 		tx.held = freelist.New()
 	}
 	tx.meta.Freelist, tx.meta.FreelistSum = 0, 0

@@ -789,10 +789,15 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 		return db.failedError(err)
 	}
 	db.freelist.Release(db.oldestReaderLocked())
+	// NB: the published snapshot, not head: in WAL mode logged commits
+	// after it may still be published, and readers begin on them.
+	older, cur := db.olderSnapshotsLocked(), db.current.Load().meta.TxID
+	db.freelist.ReleaseUnseen(older, cur)
 	fl := db.freelist.Clone()
 	db.mu.Unlock()
 	tx.init(db, s, -1, true)
 	tx.freelist = fl
+	tx.unseen = len(older) > 0 || cur < s.meta.TxID
 	if db.wal.held != nil {
 		tx.held = db.wal.held.Clone()
 	}

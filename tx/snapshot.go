@@ -1,6 +1,7 @@
 package tx
 
 import (
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -242,6 +243,22 @@ func unmapUnusedLocked(v *view) {
 		v.closed = true
 		_ = v.v.Close()
 	}
+}
+
+// olderSnapshotsLocked returns, ascending, the snapshots older than the
+// published one that readers still hold. Pages freed since one of them
+// stay pending unless it cannot see them (freelist.ReleaseUnseen).
+// REQUIRES: db.mu held, after oldestReaderLocked (which prunes).
+func (db *DB) olderSnapshotsLocked() []page.TxID {
+	if len(db.olds) == 0 {
+		return nil
+	}
+	ids := make([]page.TxID, 0, len(db.olds))
+	for _, s := range db.olds {
+		ids = append(ids, s.meta.TxID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // oldestReaderLocked is the txid of the oldest snapshot a reader still

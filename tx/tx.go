@@ -77,6 +77,7 @@ type Tx struct {
 	// Write transactions only.
 	freelist       *freelist.List
 	held           *freelist.List // WAL mode: runs the last checkpoint reaches (walState.held)
+	unseen         bool           // readers of older snapshots: Free notes each run's writer (ReleaseUnseen)
 	high           page.ID        // pages allocated so far: [0, high)
 	dirty          []dirtyRun
 	commitHandlers []func()
@@ -244,19 +245,22 @@ func (tx *Tx) OnCommit(fn func()) {
 // The bucket is valid for the life of the transaction.
 func (tx *Tx) Bucket(name []byte) *Bucket { return tx.root.Bucket(name) }
 
-// CreateBucket creates a top-level bucket.
+// CreateBucket creates a top-level bucket; its errors are
+// Bucket.CreateBucket's.
 func (tx *Tx) CreateBucket(name []byte) (*Bucket, error) { return tx.root.CreateBucket(name) }
 
-// CreateBucketIfNotExists creates a top-level bucket unless it exists.
+// CreateBucketIfNotExists returns the top-level bucket name, creating it
+// unless it exists; its errors are Bucket.CreateBucketIfNotExists's.
 func (tx *Tx) CreateBucketIfNotExists(name []byte) (*Bucket, error) {
 	return tx.root.CreateBucketIfNotExists(name)
 }
 
-// DeleteBucket deletes a top-level bucket and everything in it.
+// DeleteBucket deletes a top-level bucket and everything in it; its
+// errors are Bucket.DeleteBucket's (ErrBucketNotFound if there is none).
 func (tx *Tx) DeleteBucket(name []byte) error { return tx.root.DeleteBucket(name) }
 
 // MoveBucket moves bucket key from src to dst; a nil src or dst means
-// the top level.
+// the top level. Its errors are Bucket.MoveBucket's.
 func (tx *Tx) MoveBucket(key []byte, src, dst *Bucket) error {
 	if src == nil {
 		src = &tx.root
@@ -267,7 +271,8 @@ func (tx *Tx) MoveBucket(key []byte, src, dst *Bucket) error {
 	return src.MoveBucket(key, dst)
 }
 
-// ForEach calls fn for each top-level bucket, stopping at its first error.
+// ForEach calls fn for each top-level bucket, stopping at its first
+// error, which it returns; it fails as Bucket.ForEach does.
 func (tx *Tx) ForEach(fn func(name []byte, b *Bucket) error) error {
 	return tx.root.ForEach(func(k, _ []byte) error { return fn(k, tx.root.Bucket(k)) })
 }
@@ -276,7 +281,9 @@ func (tx *Tx) ForEach(fn func(name []byte, b *Bucket) error) error {
 func (tx *Tx) Cursor() *Cursor { return tx.root.Cursor() }
 
 // Rollback ends the transaction, discarding its changes. Rolling back a
-// transaction that already ended returns ErrTxClosed.
+// transaction that already ended returns ErrTxClosed; inside a View,
+// Update or Batch function, which end the transaction themselves, it
+// returns ErrTxManaged and does nothing.
 func (tx *Tx) Rollback() error {
 	if tx.managed {
 		return ErrTxManaged
@@ -288,8 +295,12 @@ func (tx *Tx) Rollback() error {
 	return nil
 }
 
-// WriteTo writes a consistent copy of the database, as this transaction
-// sees it, to w: both meta pages describe this snapshot.
+// WriteTo writes a consistent copy of the database, as it was when this
+// transaction began, to w: both meta pages describe that snapshot (a
+// write transaction's own changes are not in it, as in bbolt). It returns
+// ErrTxClosed once the transaction ended, or w's error. It copies the
+// pages as they are, without checking them: check the copy (Tx.Check
+// after opening it), as folio backup does.
 func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 	if tx.db == nil {
 		return 0, ErrTxClosed
@@ -324,7 +335,9 @@ func (tx *Tx) Copy(w io.Writer) error {
 	return err
 }
 
-// CopyFile writes a consistent copy of the database to path and syncs it.
+// CopyFile writes a consistent copy of the database to path (created
+// with mode, or truncated) and syncs it. It returns ErrTxClosed once the
+// transaction ended, before touching path, or the file's error.
 func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 	if tx.db == nil {
 		// Before the open: O_TRUNC would empty a file there for nothing.
@@ -408,15 +421,34 @@ func (p *txPages) Free(id page.ID, n int) {
 		tx.fail(page.Corruptf(id, "run to free", "in use once, not free", why+" (referenced twice, or in use and on the free list)"))
 		return
 	}
+	var written page.TxID // unknown: kept for every older reader
+	if tx.unseen {
+		written = tx.writtenBy(id)
+	}
 	if tx.held != nil && !tx.afterCheckpoint(id) {
 		if why := tx.held.Conflict(id, n); why != "" {
 			tx.fail(page.Corruptf(id, "run to free", "in use once, not free", why+" (referenced twice)"))
 			return
 		}
-		tx.held.Free(tx.r.txid, id, n)
+		tx.held.FreeWritten(tx.r.txid, written, id, n)
 		return
 	}
-	tx.freelist.Free(tx.r.txid, id, n)
+	tx.freelist.FreeWritten(tx.r.txid, written, id, n)
+}
+
+// writtenBy is the txid that wrote the committed run at id, as its
+// header says, or 0 (unknown) if the header does not name the run or an
+// earlier commit. NB: read only while older readers remain: it touches
+// the run's page, which freeing a deleted bucket's leaves would not.
+func (tx *Tx) writtenBy(id page.ID) page.TxID {
+	if id >= tx.r.high {
+		return 0
+	}
+	p := tx.r.data[int(id)*tx.r.pageSize:]
+	if w := page.PageTxID(p); page.PageID(p) == id && w < tx.r.txid {
+		return w
+	}
+	return 0
 }
 
 // afterCheckpoint reports whether the committed run at id was written
