@@ -3,6 +3,7 @@ package folio
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -279,8 +280,9 @@ func BenchmarkPutSeq(b *testing.B) {
 		b.Run(fmt.Sprintf("per_txn=1e4/sync=%v", sync), func(b *testing.B) {
 			db := benchDB(b, 0)
 			db.NoSync = !sync
-			// Keys of a set of 2^40, in order: far more than any run takes.
-			const space = 1 << 40
+			// Keys of a set of 2^40 (2^31-1 where int has 32 bits), in
+			// order: far more than any run takes.
+			const space = min(1<<40, math.MaxInt)
 			i := 0
 			benchLoad(b, db, 10_000, func(k []byte) { benchKey(k, i, space); i++ })
 		})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/foliodb/folio/page"
+	"golang.org/x/sys/unix"
 )
 
 // writeMetas writes a file whose two meta pages both hold m (slot ids and
@@ -78,7 +79,7 @@ func TestOpenShortFile(t *testing.T) {
 func TestOpenNotRegular(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
 	// A reader and a writer of its own keep a read-only or read-write open

@@ -123,10 +123,13 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 	// only one way.
 	runs := 0
 	if int(ps) >= commitRunsOff {
-		runs = int(binary.LittleEndian.Uint32(p[metaSize:]))
-	}
-	if runs > MaxCommitRuns(int(ps)) {
-		return m, corruptInt(id, "meta commit runs", fmt.Sprintf("<= %d", MaxCommitRuns(int(ps))), runs)
+		// NB: compared before the int conversion, which makes a count of
+		// 2^31 or more negative on 32-bit platforms.
+		n := binary.LittleEndian.Uint32(p[metaSize:])
+		if n > uint32(MaxCommitRuns(int(ps))) {
+			return m, corruptInt(id, "meta commit runs", fmt.Sprintf("<= %d", MaxCommitRuns(int(ps))), n)
+		}
+		runs = int(n)
 	}
 	if PageCount(p) != 0 || PageOverflow(p) != 0 || binary.LittleEndian.Uint32(p[offOverflow+4:]) != 0 ||
 		binary.LittleEndian.Uint32(b[12:]) != 0 || (runs == 0 && !allZero(p[metaSize:ps])) ||

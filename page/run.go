@@ -24,7 +24,9 @@ func CheckRun(p []byte, id ID, pageSize int, want Flags, expectSum uint32, verif
 		return 0, corruptInt(id, "header reserved field", 0, z)
 	}
 	ov := PageOverflow(p)
-	if ov >= MaxRunPages || (int(ov)+1)*pageSize > len(p) {
+	// NB: in uint64: (ov+1)*pageSize wraps a 32-bit int (2^20 pages of
+	// 4 KiB); a division would cost every page read a div.
+	if ov >= MaxRunPages || (uint64(ov)+1)*uint64(pageSize) > uint64(len(p)) {
 		return 0, corruptInt(id, "overflow", fmt.Sprintf("< %d pages", len(p)/pageSize), ov+1)
 	}
 	n := (int(ov) + 1) * pageSize

@@ -571,7 +571,9 @@ func freelistRunPages(data []byte, ps int, m page.Meta) int {
 		return 0
 	}
 	if p := data[int(m.Freelist)*ps:]; page.PageID(p) == m.Freelist {
-		return min(int(page.PageOverflow(p))+1, int(m.High-m.Freelist))
+		// NB: bounded before the int conversion, which makes an overflow
+		// of 2^31 or more negative on 32-bit platforms.
+		return int(min(uint64(page.PageOverflow(p))+1, uint64(m.High-m.Freelist)))
 	}
 	return 1
 }

@@ -11,6 +11,7 @@ package tx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -241,6 +242,11 @@ func (db *DB) mapSize(size int64) int64 {
 	}
 	if m < size {
 		m = (size + 1<<30 - 1) &^ (1<<30 - 1)
+	}
+	// NB: on 32-bit platforms, room to grow must not make a file that
+	// fits in an int unmappable (a 1.5 GiB file rounded up to 2 GiB).
+	if lim := int64(math.MaxInt &^ (1<<16 - 1)); m > lim && size <= lim {
+		m = lim
 	}
 	return m
 }

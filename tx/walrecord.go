@@ -187,7 +187,8 @@ func decodeRecord(b []byte, ps int) (walRecord, error) {
 	if trimmed {
 		minRun = rh + trimmedMinBytes
 	}
-	if count > (len(b)-off)/minRun {
+	// NB: count < 0 where int has 32 bits and the field is 2^31 or more.
+	if count < 0 || count > (len(b)-off)/minRun {
 		return rec, fmt.Errorf("%w: %d runs in %d bytes", errRecord, count, len(b)-off)
 	}
 	rec.runs = make([]dirtyRun, 0, count)
