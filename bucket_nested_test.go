@@ -259,32 +259,43 @@ func (o *nestedOps) op(tx *Tx, m *mbucket) error {
 		}
 		err = tx.MoveBucket([]byte(name), b, dst)
 		dcur := walkModel(m, dpath)
-		moved := append(slices.Clone(path), name)
-		switch {
-		case slices.Equal(path, dpath):
-			if !errors.Is(err, ErrSameBuckets) {
-				return fmt.Errorf("%s: move %q into the same bucket: %v", where, name, err)
-			}
-		case len(dpath) >= len(moved) && slices.Equal(dpath[:len(moved)], moved):
-			if !errors.Is(err, ErrSameBuckets) {
-				return fmt.Errorf("%s: move %q into itself (%v): %v", where, name, dpath, err)
-			}
-		case dcur.subs[name] != nil:
-			if !errors.Is(err, ErrBucketExists) {
-				return fmt.Errorf("%s: move %q onto a bucket: %v", where, name, err)
-			}
-		case hasKey(dcur.kv, name):
-			if !errors.Is(err, ErrIncompatibleValue) {
-				return fmt.Errorf("%s: move %q onto a value: %v", where, name, err)
-			}
-		case err != nil:
-			return fmt.Errorf("%s: move %q to %v: %w", where, name, dpath, err)
-		default:
-			dcur.subs[name] = cur.subs[name]
-			delete(cur.subs, name)
+		if _, err := applyModelMove(where, name, path, dpath, cur, dcur, err); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// applyModelMove checks err, what moving bucket name from cur (at path)
+// into dcur (at dpath) returned, against the model's expectation, and
+// applies the move to the model if it succeeded (done).
+func applyModelMove(where, name string, path, dpath []string, cur, dcur *mbucket, err error) (done bool, _ error) {
+	moved := append(slices.Clone(path), name)
+	switch {
+	case slices.Equal(path, dpath):
+		if !errors.Is(err, ErrSameBuckets) {
+			return false, fmt.Errorf("%s: move %q into the same bucket: %v", where, name, err)
+		}
+	case len(dpath) >= len(moved) && slices.Equal(dpath[:len(moved)], moved):
+		if !errors.Is(err, ErrSameBuckets) {
+			return false, fmt.Errorf("%s: move %q into itself (%v): %v", where, name, dpath, err)
+		}
+	case dcur.subs[name] != nil:
+		if !errors.Is(err, ErrBucketExists) {
+			return false, fmt.Errorf("%s: move %q onto a bucket: %v", where, name, err)
+		}
+	case hasKey(dcur.kv, name):
+		if !errors.Is(err, ErrIncompatibleValue) {
+			return false, fmt.Errorf("%s: move %q onto a value: %v", where, name, err)
+		}
+	case err != nil:
+		return false, fmt.Errorf("%s: move %q to %v: %w", where, name, dpath, err)
+	default:
+		dcur.subs[name] = cur.subs[name]
+		delete(cur.subs, name)
+		return true, nil
+	}
+	return false, nil
 }
 
 // compareTree checks every bucket against the model through Get,

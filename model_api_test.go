@@ -1350,7 +1350,6 @@ func (a *apiTx) move(path []string, b *Bucket, cur *mbucket, where string) error
 	default:
 		err = a.tx.MoveBucket([]byte(name), b, dst)
 	}
-	moved := append(slices.Clone(path), name)
 	switch {
 	case cur.subs[name] == nil && hasKey(cur.kv, name):
 		if !errors.Is(err, ErrIncompatibleValue) {
@@ -1360,28 +1359,14 @@ func (a *apiTx) move(path []string, b *Bucket, cur *mbucket, where string) error
 		if !errors.Is(err, ErrBucketNotFound) {
 			return fmt.Errorf("%s: move missing %q: %v", where, name, err)
 		}
-	case slices.Equal(path, dpath):
-		if !errors.Is(err, ErrSameBuckets) {
-			return fmt.Errorf("%s: move %q into the same bucket: %v", where, name, err)
-		}
-	case len(dpath) >= len(moved) && slices.Equal(dpath[:len(moved)], moved):
-		if !errors.Is(err, ErrSameBuckets) {
-			return fmt.Errorf("%s: move %q into itself (%v): %v", where, name, dpath, err)
-		}
-	case dcur.subs[name] != nil:
-		if !errors.Is(err, ErrBucketExists) {
-			return fmt.Errorf("%s: move %q onto a bucket: %v", where, name, err)
-		}
-	case hasKey(dcur.kv, name):
-		if !errors.Is(err, ErrIncompatibleValue) {
-			return fmt.Errorf("%s: move %q onto a value: %v", where, name, err)
-		}
-	case err != nil:
-		return fmt.Errorf("%s: move %q to %v: %w", where, name, dpath, err)
 	default:
-		r.ops["move done"]++
-		dcur.subs[name] = cur.subs[name]
-		delete(cur.subs, name)
+		done, err := applyModelMove(where, name, path, dpath, cur, dcur, err)
+		if err != nil {
+			return err
+		}
+		if done {
+			r.ops["move done"]++
+		}
 	}
 	return nil
 }
