@@ -422,10 +422,13 @@ func (p *txPages) Free(id page.ID, n int) {
 		return
 	}
 	var written page.TxID // unknown: kept for every older reader
-	if tx.unseen {
+	if tx.unseen || tx.held != nil {
 		written = tx.writtenBy(id)
 	}
-	if tx.held != nil && !tx.afterCheckpoint(id) {
+	// A run written after the last checkpoint (WAL mode) is one the
+	// checkpoint's meta, which recovery starts from, cannot reach; in
+	// doubt (written 0: a header that does not match) it is held.
+	if tx.held != nil && written <= tx.db.wal.ckptTxID {
 		if why := tx.held.Conflict(id, n); why != "" {
 			tx.fail(page.Corruptf(id, "run to free", "in use once, not free", why+" (referenced twice)"))
 			return
@@ -438,8 +441,9 @@ func (p *txPages) Free(id page.ID, n int) {
 
 // writtenBy is the txid that wrote the committed run at id, as its
 // header says, or 0 (unknown) if the header does not name the run or an
-// earlier commit. NB: read only while older readers remain: it touches
-// the run's page, which freeing a deleted bucket's leaves would not.
+// earlier commit. NB: read only in WAL mode or while older readers
+// remain: it touches the run's page, which freeing a deleted bucket's
+// leaves would not otherwise.
 func (tx *Tx) writtenBy(id page.ID) page.TxID {
 	if id >= tx.r.high {
 		return 0
@@ -449,19 +453,6 @@ func (tx *Tx) writtenBy(id page.ID) page.TxID {
 		return w
 	}
 	return 0
-}
-
-// afterCheckpoint reports whether the committed run at id was written
-// after the last checkpoint (its header's txid says so), so that the
-// checkpoint's meta, which recovery starts from, cannot reach it. In
-// doubt (a header that does not match) it says no: the run is held.
-func (tx *Tx) afterCheckpoint(id page.ID) bool {
-	if id >= tx.r.high {
-		return false
-	}
-	p := tx.r.data[int(id)*tx.r.pageSize:]
-	w := page.PageTxID(p)
-	return page.PageID(p) == id && w > tx.db.wal.ckptTxID && w < tx.r.txid
 }
 
 // Write hands over a sealed run to be written at commit.
