@@ -281,7 +281,8 @@ func (l *List) Release(upTo page.TxID) {
 // it holds back.
 //
 // REQUIRES: readers are the snapshots open readers hold that are older
-// than cur, the published one, ascending; as for Release, no meta that
+// than cur, the published one, ascending, in a slice the List may keep
+// and the caller no longer changes; as for Release, no meta that
 // recovery could fall back to reaches a page released (DESIGN.md
 // invariant 1).
 func (l *List) ReleaseUnseen(readers []page.TxID, cur page.TxID) {
@@ -316,7 +317,7 @@ func (l *List) ReleaseUnseen(readers []page.TxID, cur page.TxID) {
 		// INVARIANT 4: p overlaps no free extent, so addFree may merge.
 		l.addFree(p.Extent)
 	}
-	l.unseenReaders, l.unseenTo = slices.Clone(readers), cur
+	l.unseenReaders, l.unseenTo = readers, cur // NB: kept, not copied
 	l.checkInvariants()
 }
 

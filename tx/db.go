@@ -794,10 +794,14 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 		db.mu.Unlock()
 		return db.failedError(err)
 	}
-	db.freelist.Release(db.oldestReaderLocked())
 	// NB: the published snapshot, not head: in WAL mode logged commits
 	// after it may still be published, and readers begin on them.
-	older, cur := db.olderSnapshotsLocked(), db.current.Load().meta.TxID
+	older, cur := db.readersLocked(), db.current.Load().meta.TxID
+	oldest := cur
+	if len(older) > 0 {
+		oldest = older[0]
+	}
+	db.freelist.Release(oldest)
 	db.freelist.ReleaseUnseen(older, cur)
 	fl := db.freelist.Clone()
 	db.mu.Unlock()

@@ -245,11 +245,15 @@ func unmapUnusedLocked(v *view) {
 	}
 }
 
-// olderSnapshotsLocked returns, ascending, the snapshots older than the
-// published one that readers still hold. Pages freed since one of them
-// stay pending unless it cannot see them (freelist.ReleaseUnseen).
-// REQUIRES: db.mu held, after oldestReaderLocked (which prunes).
-func (db *DB) olderSnapshotsLocked() []page.TxID {
+// readersLocked prunes the old snapshots no reader holds and returns,
+// ascending, those readers still hold, all older than the published one.
+// Pages freed by transactions up to the oldest of them (the published
+// txid if none) can be reused (invariant 1); pages freed since, only if
+// no reader can see them (freelist.ReleaseUnseen). NB: in WAL mode the
+// runs the last checkpoint reaches are not in the free list at all until
+// the next checkpoint (walState.held). REQUIRES: db.mu held.
+func (db *DB) readersLocked() []page.TxID {
+	db.pruneLocked()
 	if len(db.olds) == 0 {
 		return nil
 	}
@@ -259,20 +263,4 @@ func (db *DB) olderSnapshotsLocked() []page.TxID {
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
-}
-
-// oldestReaderLocked is the txid of the oldest snapshot a reader still
-// holds, or the current txid if none. Pages freed by transactions up to
-// it can be reused (invariant 1). REQUIRES: db.mu held.
-func (db *DB) oldestReaderLocked() page.TxID {
-	db.pruneLocked()
-	oldest := db.current.Load().meta.TxID
-	// NB: in WAL mode the runs the last checkpoint reaches are not in
-	// the free list at all until the next checkpoint (walState.held).
-	for _, s := range db.olds {
-		if s.meta.TxID < oldest {
-			oldest = s.meta.TxID
-		}
-	}
-	return oldest
 }
