@@ -186,6 +186,9 @@ func (tx *Tx) Commit() (err error) {
 		db.publishLocked(s)
 	}
 	db.mu.Unlock()
+	if !logged && !tx.replay {
+		db.giveBackTail()
+	}
 	dirty, pages := len(tx.dirty), int(tx.stats.PageCount)
 	handlers := tx.commitHandlers
 	switch {
@@ -590,11 +593,7 @@ func (db *DB) grow(size int64) error {
 	target := size
 	// Double a small file (a tiny database stays tiny), then grow by
 	// AllocSize steps: few size changes, little space past the data.
-	step := max(db.fileSize, 64<<10)
-	if alloc := int64(db.AllocSize); alloc > 0 && step > alloc {
-		step = alloc
-	}
-	if t := db.fileSize + step; t > target {
+	if t := db.fileSize + db.growStep(db.fileSize); t > target {
 		target = t
 	}
 	ps := int64(db.pageSize)

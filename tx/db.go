@@ -712,14 +712,15 @@ func (db *DB) Close() error {
 	}
 	// Give back the space grown ahead of the data: a closed file ends at
 	// its high water mark, as small as what it holds. Nothing maps it
-	// now, and the meta (durable, or checkpointed in WAL mode) reaches
-	// no page past it. Not synced: a crash leaves the longer file, whose
-	// tail is free anyway.
+	// now, and neither meta (durable, or checkpointed in WAL mode)
+	// reaches a page past the higher of their marks (otherMetaHigh). Not
+	// synced: a crash leaves the longer file, whose tail is free anyway.
 	db.mu.Lock()
 	failed := db.failed
 	db.mu.Unlock()
 	if !db.readOnly && failed == nil && ckptErr == nil {
-		if end := int64(db.head.meta.High) * int64(db.pageSize); end < db.st.Size() {
+		other, ok := db.otherMetaHigh()
+		if end := int64(max(db.head.meta.High, other)) * int64(db.pageSize); ok && end < db.st.Size() {
 			if err := db.st.Truncate(end); err != nil {
 				db.logf("folio: %s: give back the file's free tail on close: %v", db.path, err)
 			}
@@ -811,7 +812,13 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 	if db.wal.held != nil {
 		tx.held = db.wal.held.Clone()
 	}
-	tx.high = s.meta.High
+	// A free extent ending at the high water mark leaves the mark, before
+	// anything is allocated: best fit would otherwise put small runs in
+	// it (it is often the shortest extent) and keep the tail in use.
+	// Pages past the mark are taken back from its start when needed. The
+	// file shrinks after a durable commit once enough lies past the mark
+	// (giveBackTail).
+	tx.high = fl.TrimTail(s.meta.High)
 	tx.meta.TxID++
 	if db.wal.log != nil && !tx.checkpoint && !tx.replay {
 		tx.logging = true

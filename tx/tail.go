@@ -1,0 +1,91 @@
+package tx
+
+import "github.com/foliodb/folio/page"
+
+// growStep is how far the file grows past size bytes when it must grow:
+// a small file doubles (a tiny database stays tiny), a large one grows
+// by AllocSize.
+func (db *DB) growStep(size int64) int64 {
+	step := max(size, 64<<10)
+	if alloc := int64(db.AllocSize); alloc > 0 && step > alloc {
+		step = alloc
+	}
+	return step
+}
+
+// giveBackTail shrinks the file once more than two growth steps lie past
+// the last page anything may read, to one step past it: a file that
+// shrinks here is not grown again by the next few commits. Commit calls
+// it once its meta is durable and published (a direct commit, or a
+// checkpoint in WAL mode: between checkpoints recovery starts from the
+// checkpoint's meta, which may reach further). Not synced, as Close's
+// truncation is not: a crash leaves the longer file, whose tail is free.
+// A failure is logged, not returned: the commit is durable already.
+// REQUIRES: the write lock.
+func (db *DB) giveBackTail() {
+	if db.readOnly {
+		return
+	}
+	db.mu.Lock()
+	high := db.readableHighLocked()
+	db.mu.Unlock()
+	if !db.tailTooLong(high) {
+		return
+	}
+	other, ok := db.otherMetaHigh()
+	if high = max(high, other); !ok || !db.tailTooLong(high) {
+		return
+	}
+	ps := int64(db.pageSize)
+	need := int64(high) * ps
+	size := (need + db.growStep(need) + ps - 1) / ps * ps
+	if err := db.st.Truncate(size); err != nil {
+		db.logf("folio: %s: give back the file's free tail: %v", db.path, err)
+		return
+	}
+	db.fileSize = size
+}
+
+// tailTooLong reports whether more than two growth steps of the file lie
+// past page high.
+func (db *DB) tailTooLong(high page.ID) bool {
+	need := int64(high) * int64(db.pageSize)
+	return db.fileSize-need > 2*db.growStep(need)
+}
+
+// readableHighLocked is the end of what readers and the head may read:
+// the head's high water mark and every open snapshot's, whose WriteTo
+// and Check read every page below their own mark, free ones included.
+// The high water mark can fall (Commit gives back a free tail), so the
+// head's is not always the highest. REQUIRES: db.mu.
+func (db *DB) readableHighLocked() page.ID {
+	high := db.head.meta.High
+	if c := db.current.Load(); c != nil {
+		high = max(high, c.meta.High)
+	}
+	db.pruneLocked()
+	for _, s := range db.olds {
+		high = max(high, s.meta.High)
+	}
+	return high
+}
+
+// otherMetaHigh is the high water mark of the meta in the slot the head's
+// does not hold, as the file has it (0 if it does not decode), and false
+// if the file could not be read. Open falls back to that meta if the
+// newest is damaged, and refuses one reaching past the end of the file.
+// REQUIRES: the write lock.
+func (db *DB) otherMetaHigh() (page.ID, bool) {
+	ps := db.pageSize
+	v, err := db.st.Map(int64(2 * ps))
+	if err != nil {
+		return 0, false
+	}
+	defer v.Close()
+	other := 1 - db.metaSlot
+	m, err := page.DecodeMeta(v.Bytes()[other*ps:(other+1)*ps], page.ID(other))
+	if err != nil {
+		return 0, true
+	}
+	return m.High, true
+}
