@@ -180,36 +180,46 @@ func TestMetaLostRootWrite(t *testing.T) {
 }
 
 // TestMetaBothBad checks that a file whose two meta pages are both
-// damaged is refused with an error, not opened empty.
+// damaged is refused with an error, not opened empty, and that the error
+// quotes meta page 1's own problem (its checksum), found at the page size
+// meta page 0 claims, not the last size tried (a 1 MiB file is searched up
+// to 64 KiB pages, where no meta page 1 is).
 func TestMetaBothBad(t *testing.T) {
-	const ps = 1024
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: ps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err }); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for slot := int64(0); slot < 2; slot++ {
-		b := readAtFile(t, f, slot*ps+60, 1)
-		writeAtFile(t, f, slot*ps+60, []byte{b[0] ^ 1})
-	}
-	_ = f.Close()
-	db, err = Open(path, 0o600, nil)
-	if err == nil {
-		_ = db.Close()
-		t.Fatal("opened a file with both meta pages damaged")
-	}
-	if !errors.Is(err, ErrCorrupt) {
-		t.Errorf("open: %v, want ErrCorrupt", err)
+	for _, ps := range []int64{1024, 16384} {
+		path := tempPath(t)
+		db, err := Open(path, 0o600, &Options{PageSize: int(ps)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(path, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for slot := int64(0); slot < 2; slot++ {
+			b := readAtFile(t, f, slot*ps+60, 1)
+			writeAtFile(t, f, slot*ps+60, []byte{b[0] ^ 1})
+		}
+		_ = f.Close()
+		db, err = Open(path, 0o600, nil)
+		if err == nil {
+			_ = db.Close()
+			t.Fatal("opened a file with both meta pages damaged")
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("open: %v, want ErrCorrupt", err)
+		}
+		if want := fmt.Sprintf("meta 1: at offset %d: folio: corrupt page 1: meta checksum", ps); !strings.Contains(err.Error(), want) {
+			t.Errorf("page size %d: open: %v; want it to say %q", ps, err, want)
+		}
 	}
 }
 

@@ -91,6 +91,19 @@ func EncodeMetaCommit(p []byte, id ID, m *Meta, runs []CommitRun) {
 	Seal(p)
 }
 
+// ClaimedPageSize is the page size field of a meta page that may not
+// decode, or 0 if p is too short or the field is not a valid size: where
+// to look for a damaged meta's twin, for an error message.
+func ClaimedPageSize(p []byte) int {
+	if len(p) < metaSize {
+		return 0
+	}
+	if ps := int(binary.LittleEndian.Uint32(p[HeaderSize+8:])); ValidPageSize(ps) {
+		return ps
+	}
+	return 0
+}
+
 // DecodeMeta validates and decodes a meta page read from slot id. It checks
 // magic first (ErrNotFolio), then the checksum, then the version, so a file
 // from a newer folio is reported as ErrVersion rather than corrupt.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -298,8 +299,19 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 		// The first meta page that decodes must be at the offset of its
 		// own page size: one found elsewhere lies inside page 0 or where
 		// a page-1 meta of its size was not, written by no folio.
+		// If none does, the error quoted for meta page 1 is the one at the
+		// page size meta page 0 claims, or else at the OS page size: not
+		// that of the last size tried, likely no folio page size at all.
+		quote := page.ClaimedPageSize(data)
+		if quote == 0 {
+			quote = os.Getpagesize() // what a file created without Options.PageSize has
+		}
+		var quoted error
 		for size := page.MinPageSize; size <= page.MaxPageSize && 2*size <= len(data); size *= 2 {
-			if m1, err1 = page.DecodeMeta(data[size:], 1); err1 == nil {
+			if m1, err1 = page.DecodeMeta(data[size:], 1); err1 != nil && (size == quote || quoted == nil) {
+				quoted = fmt.Errorf("at offset %d: %w", size, err1)
+			}
+			if err1 == nil {
 				if int(m1.PageSize) != size {
 					return page.Meta{}, -1, fmt.Errorf("folio: open %s: meta page 0 unusable (%v), and meta page 1, found at offset %d (page size %d), says page size %d: %w",
 						db.path, err0, size, size, m1.PageSize, page.Corruptf(1, "meta page size",
@@ -307,6 +319,9 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 				}
 				break
 			}
+		}
+		if err1 != nil && quoted != nil {
+			err1 = quoted
 		}
 	}
 	var m page.Meta
