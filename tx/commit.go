@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
-	"syscall"
 	"time"
 
 	"github.com/foliodb/folio/freelist"
@@ -626,12 +625,6 @@ func (db *DB) grow(size int64) error {
 	}
 	db.fileSize = target
 	return db.growView(target)
-}
-
-// noSpace reports whether err says the disk, the user's quota or the
-// process's file size limit (RLIMIT_FSIZE) has no room for what was asked.
-func noSpace(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
 }
 
 // growView maps the file anew for the next snapshot if the newest view is
