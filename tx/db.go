@@ -734,8 +734,15 @@ func (db *DB) Close() error {
 	failed := db.failed
 	db.mu.Unlock()
 	if !db.readOnly && failed == nil && ckptErr == nil {
-		other, ok := db.otherMetaHigh()
-		if end := int64(max(db.head.meta.High, other)) * int64(db.pageSize); ok && end < db.st.Size() {
+		// The head's view may be unmapped by now (its last reader ended):
+		// a mapping of the two meta pages of its own.
+		var other page.ID
+		v, err := db.st.Map(int64(2 * db.pageSize))
+		if err == nil {
+			other = otherMetaHigh(v.Bytes(), db.pageSize, db.metaSlot)
+			_ = v.Close()
+		}
+		if end := int64(max(db.head.meta.High, other)) * int64(db.pageSize); err == nil && end < db.st.Size() {
 			if err := db.st.Truncate(end); err != nil {
 				db.logf("folio: %s: give back the file's free tail on close: %v", db.path, err)
 			}

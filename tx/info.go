@@ -35,16 +35,22 @@ func (db *DB) Info() (Info, error) {
 	if db.wal.log != nil { // set once, at Open
 		logBytes = db.wal.log.Size()
 	}
-	in, err := db.infoLocked(logBytes)
-	if err != nil {
-		return Info{}, err
-	}
 	// The file's size is read after mu (an fstat, kept off the lock), so
-	// that it holds every page of the snapshot read under it: an open
-	// file never shrinks below a published meta. Read before, a commit in
-	// between could publish pages past it.
-	in.FileSize = db.st.Size()
-	return in, nil
+	// that it holds every page of the snapshot read under it: read
+	// before, a commit in between could publish pages past it. The file
+	// can shrink, though (giveBackTail): when two commits between the
+	// two reads lowered the high water mark and cut the file, the size
+	// is short of the snapshot, and both are read again.
+	for try := 0; ; try++ {
+		in, err := db.infoLocked(logBytes)
+		if err != nil {
+			return Info{}, err
+		}
+		in.FileSize = db.st.Size()
+		if in.FileSize >= int64(in.HighPage)*int64(in.PageSize) || try == 100 {
+			return in, nil
+		}
+	}
 }
 
 // infoLocked reads the published snapshot under mu, as a commit publishes

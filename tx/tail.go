@@ -32,13 +32,18 @@ func (db *DB) giveBackTail() {
 	if !db.tailTooLong(high) {
 		return
 	}
-	other, ok := db.otherMetaHigh()
-	if high = max(high, other); !ok || !db.tailTooLong(high) {
+	// NB: the head's view, not a new Map: the storage syncs through its
+	// newest mapping, and a two-page one would make it fall back to
+	// fdatasync. The head is published, so its view stays mapped.
+	if high = max(high, otherMetaHigh(db.head.view.bytes, db.pageSize, db.metaSlot)); !db.tailTooLong(high) {
 		return
 	}
 	ps := int64(db.pageSize)
 	need := int64(high) * ps
 	size := (need + db.growStep(need) + ps - 1) / ps * ps
+	if size >= db.fileSize {
+		return // a growth step under a page (AllocSize): nothing to cut
+	}
 	if err := db.st.Truncate(size); err != nil {
 		db.logf("folio: %s: give back the file's free tail: %v", db.path, err)
 		return
@@ -70,22 +75,18 @@ func (db *DB) readableHighLocked() page.ID {
 	return high
 }
 
-// otherMetaHigh is the high water mark of the meta in the slot the head's
-// does not hold, as the file has it (0 if it does not decode), and false
-// if the file could not be read. Open falls back to that meta if the
-// newest is damaged, and refuses one reaching past the end of the file.
-// REQUIRES: the write lock.
-func (db *DB) otherMetaHigh() (page.ID, bool) {
-	ps := db.pageSize
-	v, err := db.st.Map(int64(2 * ps))
-	if err != nil {
-		return 0, false
+// otherMetaHigh is the high water mark of the meta in the slot other
+// than slot, in data (the file from its start, two pages at least), or 0
+// if it does not decode. Open falls back to that meta if the newest is
+// damaged, and refuses one reaching past the end of the file.
+func otherMetaHigh(data []byte, ps, slot int) page.ID {
+	other := 1 - slot
+	if len(data) < 2*ps {
+		return 0
 	}
-	defer v.Close()
-	other := 1 - db.metaSlot
-	m, err := page.DecodeMeta(v.Bytes()[other*ps:(other+1)*ps], page.ID(other))
+	m, err := page.DecodeMeta(data[other*ps:(other+1)*ps], page.ID(other))
 	if err != nil {
-		return 0, true
+		return 0
 	}
-	return m.High, true
+	return m.High
 }
