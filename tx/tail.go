@@ -23,7 +23,9 @@ func (db *DB) growStep(size int64) int64 {
 // A failure is logged, not returned: the commit is durable already.
 // REQUIRES: the write lock.
 func (db *DB) giveBackTail() {
-	if db.readOnly {
+	// The head's mark is the lowest the limit can be: most commits stop
+	// here, without the lock.
+	if db.readOnly || !db.tailTooLong(db.head.meta.High) {
 		return
 	}
 	db.mu.Lock()
