@@ -617,15 +617,11 @@ func TestPowerLossTailTwice(t *testing.T) {
 			const ps = 1024
 			seed := testSeed(t)
 			opts := tailOptions(Options{WAL: walMode}, ps, false)
-			// NB: a log of one kind of record, page images or operations
-			// by the seed. A log of images then operations (what the
-			// default logs for a load and then small commits) is not
-			// recovered twice: a crash after recovery has written the
-			// meta of the last image record, before the checkpoint that
-			// ends its replay of the operations, leaves a file that Open
-			// refuses (ErrLogMismatch: the last anchor in the log names
-			// the meta before). TestPowerLossTail crashes mixed logs once.
-			limit := recordsLimit[[]string{"images", "operations"}[seed%2]]
+			// The default record choice: a load is logged as operations
+			// after small commits logged as images, so the second crash
+			// lands in recoveries that wrote the last image record's meta
+			// and then replayed operations (TestRecoverImagesThenOpsTwice).
+			limit := recordsLimit["auto"]
 			// Two cycles: the first crash lands in the delete of either.
 			txns := 2 * tailCycleLen
 			more := tailShrinks + 2

@@ -111,7 +111,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	ps := int(m.PageSize)
 	cur := m
 	replayed := 0
-	var anchor logAnchor
+	var anchor, prev logAnchor // prev: the state of the record before (imageState)
 	apply := func(lsn uint64, payload []byte) error {
 		if recordVersionOf(payload) == recordVersionAnchor {
 			a, err := decodeAnchor(payload, ps)
@@ -131,13 +131,14 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			}
 			db.wal.lastLSN = lsn
 			if txid <= cur.TxID {
+				prev = logAnchor{}
 				return nil
 			}
 			if txid != cur.TxID+1 {
 				return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, txid, cur.TxID+1)
 			}
 			if replayed == 0 {
-				if err := anchor.follows(m, lsn); err != nil {
+				if err := anchor.follows(prev, m, lsn); err != nil {
 					return err
 				}
 			}
@@ -153,13 +154,14 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		}
 		db.wal.lastLSN = lsn
 		if rec.meta.TxID <= cur.TxID {
+			prev = imageState(rec.meta, lsn)
 			return nil // already in the file
 		}
 		if rec.meta.TxID != cur.TxID+1 {
 			return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, rec.meta.TxID, cur.TxID+1)
 		}
 		if replayed == 0 {
-			if err := anchor.follows(m, lsn); err != nil {
+			if err := anchor.follows(prev, m, lsn); err != nil {
 				return err
 			}
 		}
@@ -239,9 +241,10 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 func (db *DB) checkSequence(m page.Meta) error {
 	ps := int(m.PageSize)
 	cur, applied := m.TxID, 0
-	var anchor logAnchor
+	var anchor, prev logAnchor
 	return db.wal.log.Replay(0, func(lsn uint64, payload []byte) error {
-		switch v := recordVersionOf(payload); {
+		v := recordVersionOf(payload)
+		switch {
 		case v == recordVersionAnchor:
 			if a, err := decodeAnchor(payload, ps); err == nil {
 				anchor, anchor.lsn = a, lsn
@@ -253,10 +256,18 @@ func (db *DB) checkSequence(m page.Meta) error {
 		txid := page.TxID(binary.LittleEndian.Uint64(payload[8:]))
 		switch {
 		case txid <= cur:
+			prev = logAnchor{}
+			if v != recordVersionOps && txid == m.TxID {
+				// Only the meta of the record with the file's txid can
+				// name it; the others' are not decoded.
+				if rm, _, err := decodeRecordMeta(payload, ps); err == nil {
+					prev = imageState(rm, lsn)
+				}
+			}
 			return nil
 		case txid == cur+1:
 			if applied == 0 {
-				if err := anchor.follows(m, lsn); err != nil {
+				if err := anchor.follows(prev, m, lsn); err != nil {
 					return err
 				}
 			}

@@ -75,14 +75,38 @@ func decodeAnchor(b []byte, ps int) (logAnchor, error) {
 	}, nil
 }
 
+// names reports whether a names the meta m.
+func (a logAnchor) names(m page.Meta) bool {
+	return a.ok && a.txid == m.TxID && a.sum == m.RootSum
+}
+
 // follows checks, before the first record past the file's meta m is
-// applied, that the last anchor read (if any) names m.
-func (a logAnchor) follows(m page.Meta, lsn uint64) error {
-	if !a.ok || (a.txid == m.TxID && a.sum == m.RootSum) {
+// applied, that the last anchor read (if any) names m, or that the
+// record just before it is a page image whose meta is m (prev; see
+// imageState).
+func (a logAnchor) follows(prev logAnchor, m page.Meta, lsn uint64) error {
+	if !a.ok || a.names(m) || prev.names(m) {
 		return nil
 	}
-	return fmt.Errorf("%w: log record %d follows the state of anchor %d (txid %d, root checksum %#08x), "+
-		"the file holds txid %d with root checksum %#08x", ErrLogMismatch, lsn, a.lsn, a.txid, a.sum, m.TxID, m.RootSum)
+	what := "anchor"
+	if prev.ok && prev.txid == m.TxID {
+		a, what = prev, "record" // the nearer state, and the file's txid
+	}
+	return fmt.Errorf("%w: log record %d follows the state of %s %d (txid %d, root checksum %#08x), "+
+		"the file holds txid %d with root checksum %#08x", ErrLogMismatch, lsn, what, a.lsn, a.txid, a.sum, m.TxID, m.RootSum)
+}
+
+// imageState is the state a page-image record leaves, as an anchor: its
+// meta's txid and root checksum. A recovery whose log holds images and
+// then operations writes the meta of the last image record durably
+// before it replays the operations (replayLog) and anchors only at the
+// checkpoint that ends that replay; the log is append-only, so no anchor
+// can go between. A crash in between leaves the file at that record's
+// state, which only the record names. The root checksum ties the file to
+// this log as an anchor's does. After an operation record the callers
+// keep no state: it carries no root checksum to compare.
+func imageState(m page.Meta, lsn uint64) logAnchor {
+	return logAnchor{txid: m.TxID, sum: m.RootSum, lsn: lsn, ok: true}
 }
 
 // appendAnchor logs an anchor for m, the meta the file holds now: after

@@ -28,15 +28,23 @@ func TestAnchorRoundTrip(t *testing.T) {
 			t.Errorf("%d bytes: %v, want errRecord", n, err)
 		}
 	}
-	if err := a.follows(m, 5); err != nil {
+	if err := a.follows(logAnchor{}, m, 5); err != nil {
 		t.Errorf("follows its own meta: %v", err)
 	}
 	for _, other := range []page.Meta{{TxID: 77, RootSum: 1}, {TxID: 76, RootSum: 0xdeadbeef}} {
-		if err := a.follows(other, 5); !errors.Is(err, ErrLogMismatch) {
+		if err := a.follows(logAnchor{}, other, 5); !errors.Is(err, ErrLogMismatch) {
 			t.Errorf("follows %+v: %v, want ErrLogMismatch", other, err)
 		}
+		// The record before names the file's state: a recovery that
+		// wrote an image record's meta and stopped (imageState).
+		if err := a.follows(imageState(other, 4), other, 5); err != nil {
+			t.Errorf("follows %+v after an image record naming it: %v", other, err)
+		}
+		if err := a.follows(imageState(page.Meta{TxID: other.TxID, RootSum: other.RootSum + 1}, 4), other, 5); !errors.Is(err, ErrLogMismatch) {
+			t.Errorf("follows %+v after an image record of another state: %v, want ErrLogMismatch", other, err)
+		}
 	}
-	if err := (logAnchor{}).follows(page.Meta{TxID: 3}, 5); err != nil {
+	if err := (logAnchor{}).follows(logAnchor{}, page.Meta{TxID: 3}, 5); err != nil {
 		t.Errorf("no anchor read (a log from before anchors): %v, want nil", err)
 	}
 }

@@ -57,6 +57,55 @@ const (
 // errRecord marks a log record that does not decode.
 var errRecord = errors.New("folio: bad write-ahead log record")
 
+// decodeRecordMeta checks a record's header and decodes its meta page,
+// for a file of page size ps; it returns where the runs start.
+func decodeRecordMeta(b []byte, ps int) (_ page.Meta, runsAt int, _ error) {
+	if len(b) < recordHeaderV1 {
+		return page.Meta{}, 0, fmt.Errorf("%w: %d bytes", errRecord, len(b))
+	}
+	if m := binary.LittleEndian.Uint32(b[0:]); m != recordMagic {
+		return page.Meta{}, 0, fmt.Errorf("%w: magic %#x", errRecord, m)
+	}
+	v := binary.LittleEndian.Uint32(b[4:])
+	if v != recordVersion && v != recordVersion1 {
+		return page.Meta{}, 0, fmt.Errorf("%w: version %d", errRecord, v)
+	}
+	if got := int(binary.LittleEndian.Uint32(b[16:])); got != ps {
+		return page.Meta{}, 0, fmt.Errorf("%w: page size %d, the file's is %d", errRecord, got, ps)
+	}
+	trimmed := v == recordVersion
+	off, metaLen := recordHeaderV1, ps
+	if trimmed {
+		if len(b) < recordHeader {
+			return page.Meta{}, 0, fmt.Errorf("%w: %d bytes", errRecord, len(b))
+		}
+		off, metaLen = recordHeader, int(binary.LittleEndian.Uint32(b[24:]))
+	}
+	if len(b)-off < metaLen {
+		return page.Meta{}, 0, fmt.Errorf("%w: no room for the meta page", errRecord)
+	}
+	if trimmed && (metaLen < trimmedMinBytes || metaLen > ps || b[off+metaLen-1] == 0) {
+		return page.Meta{}, 0, fmt.Errorf("%w: meta of %d bytes", errRecord, metaLen)
+	}
+	mp := b[off : off+metaLen]
+	if trimmed {
+		mp = make([]byte, ps)
+		copy(mp, b[off:off+metaLen])
+	}
+	m, err := page.DecodeMeta(mp, 0)
+	if err != nil {
+		return page.Meta{}, 0, fmt.Errorf("%w: meta: %v", errRecord, err)
+	}
+	if m.PageSize != uint32(ps) {
+		// Replay would write this meta into the file as it is.
+		return page.Meta{}, 0, fmt.Errorf("%w: meta page size %d, the file's is %d", errRecord, m.PageSize, ps)
+	}
+	if m.TxID != page.TxID(binary.LittleEndian.Uint64(b[8:])) {
+		return page.Meta{}, 0, fmt.Errorf("%w: txid %d, meta says %d", errRecord, binary.LittleEndian.Uint64(b[8:]), m.TxID)
+	}
+	return m, off + metaLen, nil
+}
+
 // walRecord is a decoded record. Runs alias the payload (version 1) or
 // one buffer of the record's own (version 2).
 type walRecord struct {
@@ -137,51 +186,16 @@ func encodeRecord(buf []byte, meta *page.Meta, ps int, runs []dirtyRun) []byte {
 // Every run must be a sealed run whose header names its page id.
 func decodeRecord(b []byte, ps int) (walRecord, error) {
 	var rec walRecord
-	if len(b) < recordHeaderV1 {
-		return rec, fmt.Errorf("%w: %d bytes", errRecord, len(b))
-	}
-	if m := binary.LittleEndian.Uint32(b[0:]); m != recordMagic {
-		return rec, fmt.Errorf("%w: magic %#x", errRecord, m)
-	}
-	v := binary.LittleEndian.Uint32(b[4:])
-	if v != recordVersion && v != recordVersion1 {
-		return rec, fmt.Errorf("%w: version %d", errRecord, v)
-	}
-	if got := int(binary.LittleEndian.Uint32(b[16:])); got != ps {
-		return rec, fmt.Errorf("%w: page size %d, the file's is %d", errRecord, got, ps)
-	}
-	trimmed := v == recordVersion
-	off, metaLen, rh := recordHeaderV1, ps, runHeaderV1
-	if trimmed {
-		if len(b) < recordHeader {
-			return rec, fmt.Errorf("%w: %d bytes", errRecord, len(b))
-		}
-		off, metaLen, rh = recordHeader, int(binary.LittleEndian.Uint32(b[24:])), runHeader
-	}
-	if len(b)-off < metaLen {
-		return rec, fmt.Errorf("%w: no room for the meta page", errRecord)
-	}
-	if trimmed && (metaLen < trimmedMinBytes || metaLen > ps || b[off+metaLen-1] == 0) {
-		return rec, fmt.Errorf("%w: meta of %d bytes", errRecord, metaLen)
-	}
-	mp := b[off : off+metaLen]
-	if trimmed {
-		mp = make([]byte, ps)
-		copy(mp, b[off:off+metaLen])
-	}
-	m, err := page.DecodeMeta(mp, 0)
+	m, off, err := decodeRecordMeta(b, ps)
 	if err != nil {
-		return rec, fmt.Errorf("%w: meta: %v", errRecord, err)
+		return rec, err
 	}
-	if m.PageSize != uint32(ps) {
-		// Replay would write this meta into the file as it is.
-		return rec, fmt.Errorf("%w: meta page size %d, the file's is %d", errRecord, m.PageSize, ps)
-	}
-	if m.TxID != page.TxID(binary.LittleEndian.Uint64(b[8:])) {
-		return rec, fmt.Errorf("%w: txid %d, meta says %d", errRecord, binary.LittleEndian.Uint64(b[8:]), m.TxID)
+	trimmed := binary.LittleEndian.Uint32(b[4:]) == recordVersion
+	rh := runHeaderV1
+	if trimmed {
+		rh = runHeader
 	}
 	rec.meta = m
-	off += metaLen
 	count := int(binary.LittleEndian.Uint32(b[20:]))
 	minRun := rh + ps
 	if trimmed {
