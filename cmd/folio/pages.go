@@ -32,7 +32,9 @@ func newPagesCmd(a *app) *cobra.Command {
 meta page: one line per page or run of pages, with its id, its kind (meta,
 branch, leaf, large value, freelist; free for pages on the free list, free
 or pending; unreachable for pages neither reachable nor free, which check
-reports as leaked; unallocated for the file's preallocated tail), how many
+reports as leaked; unallocated for the file's preallocated tail and for
+the pages the older meta page still reaches past the current one's high
+water mark, which the file keeps while Open may fall back to it), how many
 overflow pages follow it, whether its checksum holds (the CRC-32C of its
 bytes, and the checksum its parent expects of it) and the transaction that
 wrote it. The note says which bucket a tree page belongs to.
@@ -282,6 +284,10 @@ type pageMap struct {
 	free     []page.Extent
 	freeNote string // why free pages are not known from the free list, if they are not
 	problems []string
+	// olderHigh is the older meta's high water mark (0 if it does not
+	// decode): the file keeps the pages below it, past the current
+	// meta's, while Open may still fall back to that meta.
+	olderHigh uint64
 }
 
 // walkPages decodes the current meta and follows every tree from it.
@@ -301,6 +307,9 @@ func walkPages(pf *pageFile) *pageMap {
 		return m
 	}
 	m.meta = metas[cur]
+	if m.metaErr[1-cur] == nil {
+		m.olderHigh = uint64(metas[1-cur].High)
+	}
 	w := walker{pf: pf, m: m}
 	if m.meta.Root != 0 {
 		w.tree(m.meta.Root, m.meta.RootSum, nil, 0)
@@ -485,6 +494,11 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 				note = nPages(n) + ", not reachable (" + m.freeNote + ": free or leaked)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\n", idRange(id, n), kind, note)
+			id += n
+		case id < m.olderHigh:
+			n := min(m.olderHigh, pf.pages) - id
+			fmt.Fprintf(tw, "%s\tunallocated\t-\t-\t-\t%s past the high water mark and below the older meta's (%d): kept while Open may fall back to that meta\n",
+				idRange(id, n), nPages(n), m.olderHigh)
 			id += n
 		default:
 			n := pf.pages - id
