@@ -16,13 +16,14 @@ import (
 //
 // crashStorage wraps the real fileStorage over an in-memory file (memfd on
 // Linux), so mappings, msync and fallocate behave as in production, and
-// records every WriteAt, SyncRange and Grow. From that log it builds the
-// images a power cut could leave after the first k calls: only what was
-// synced; that plus any subset of the writes not yet synced, each page of
-// a write on its own (the page cache writes pages back in any order); and
-// such an image with one unsynced page torn at a 512-byte boundary. It can
-// also fail the n-th call (WriteAt, SyncRange, Grow or Map), as a full
-// disk or an I/O error would.
+// records every WriteAt, SyncRange, Grow and Truncate. From that log it
+// builds the images a power cut could leave after the first k calls: only
+// what was synced; that plus any subset of the writes not yet synced, each
+// page of a write on its own (the page cache writes pages back in any
+// order); and such an image with one unsynced page torn at a 512-byte
+// boundary (image says what truncation and growth leave). It can also
+// fail the n-th call (WriteAt, SyncRange, Grow, Truncate or Map), as a
+// full disk or an I/O error would.
 
 type crashOpKind uint8
 
@@ -74,9 +75,10 @@ type crashStorage struct {
 	ops  []crashOp // mutating calls since, in order (failed ones excluded)
 	tag  int       // label for the calls made from now on
 	// failAt, when >= 0, fails the call numbered failAt (counting every
-	// WriteAt, SyncRange, Grow and Map from 0) with errInjected; a failed
-	// WriteAt first writes the first half of its pages, as a short write
-	// before an error might. calls counts calls; failedOp is what failed.
+	// WriteAt, SyncRange, Grow, Truncate and Map from 0) with errInjected;
+	// a failed WriteAt first writes the first half of its pages, as a
+	// short write before an error might. calls counts calls; failedOp is
+	// what failed.
 	failAt   int
 	calls    int
 	failedOp *crashOp
@@ -241,21 +243,46 @@ type unsynced struct {
 
 // image returns the file a power cut right after the first k recorded
 // calls could leave, for mode (rng picks the subset, the torn page and,
-// where growth was not synced, the length). pageSize is the unit in which
-// writes reach the disk independently.
+// where growth or a truncation was not synced, the length). pageSize is
+// the unit in which writes reach the disk independently.
 //
 // A sync makes the writes it covers durable, and the file length up to
-// the end of its range (fdatasync semantics); a synced Grow makes the new
-// length durable. Unsynced growth may or may not survive.
+// the end of its range (fdatasync semantics); a synced Grow that grows the
+// file makes the new length durable (a Grow to no more than the length is
+// a no-op, as in fileStorage). Unsynced growth may or may not survive.
+//
+// A Truncate below the durable length is durable only once a sync or a
+// synced Grow makes the length durable; until then the image is either
+// the old file (the old length, with whatever of its tail was durable) or
+// the new one. In the new one, and once the truncation is durable, the
+// bytes past the lowest cut read zero wherever the file has grown back
+// (by Grow or by a write past the end) and they were not written again:
+// the kernel drops the cut pages and their blocks, and the regrown range
+// is a hole or fallocated, unwritten blocks. (A real file may also be
+// left in a state in between, such as the cut length before it grew back;
+// the double makes only the two ends. None holds the old bytes in a
+// regrown range.)
 func (s *crashStorage) image(k int, mode imageMode, pageSize int, rng *rand.Rand) []byte {
 	s.mu.Lock()
 	ops := s.ops[:k]
 	s.mu.Unlock()
+	// INVARIANT: len(durable) <= dsize; the durable file reads zero in
+	// [len(durable), dsize).
 	durable := bytes.Clone(s.base)
 	dsize := int64(len(durable)) // durable length
 	cur := dsize                 // length the program saw
 	var pend []unsynced
-	var truncAt []int64 // truncations not yet known durable
+	// cut, when >= 0, is the lowest length a truncation not yet durable
+	// cut the file to: the new file holds none of durable past it.
+	cut := int64(-1)
+	// settleCut makes a pending truncation durable, with the length the
+	// file has now (the caller sets dsize).
+	settleCut := func() {
+		if cut >= 0 {
+			durable = durable[:min(int64(len(durable)), cut)]
+			cut = -1
+		}
+	}
 	for _, op := range ops {
 		switch op.kind {
 		case opWrite:
@@ -265,6 +292,13 @@ func (s *crashStorage) image(k int, mode imageMode, pageSize int, rng *rand.Rand
 			}
 			cur = max(cur, op.off+int64(len(op.data)))
 		case opSync:
+			// Syncing data syncs the length too (fdatasync), truncations
+			// included. NB: the cut first: writes synced now may lie in
+			// a range that was cut and has grown back.
+			if cut >= 0 {
+				settleCut()
+				dsize = cur
+			}
 			kept := pend[:0]
 			for _, u := range pend {
 				if u.off >= op.off && u.off+int64(len(u.data)) <= op.off+op.n {
@@ -275,43 +309,46 @@ func (s *crashStorage) image(k int, mode imageMode, pageSize int, rng *rand.Rand
 			}
 			clear(pend[len(kept):])
 			pend = kept
-			// Syncing data syncs the length too (fdatasync), truncations
-			// included.
-			if len(truncAt) > 0 {
-				dsize, truncAt = cur, nil
-				durable = durable[:min(int64(len(durable)), cur)]
-			}
 			dsize = max(dsize, min(op.off+op.n, cur))
 		case opGrow:
-			cur = max(cur, op.off)
+			if op.off <= cur {
+				break // fileStorage.Grow leaves a long enough file alone, unsynced
+			}
+			cur = op.off
 			if op.sync {
+				settleCut()
 				dsize = cur
 			}
 		case opTruncate:
-			// The bytes past the new end are gone from the page cache;
-			// the shorter length is durable only once something syncs
-			// the file's size, so until then either length may survive
-			// (the old tail with whatever of it was durable).
+			if op.off >= cur {
+				cur = op.off // extended sparsely: zeros, and not durable
+				break
+			}
+			// The bytes past the new end are gone from the page cache
+			// (a page the cut splits keeps its part below it); the
+			// shorter length is durable only once something syncs the
+			// file's size, so until then either file may survive.
 			cur = op.off
 			kept := pend[:0]
 			for _, u := range pend {
-				if u.off+int64(len(u.data)) <= cur {
+				if u.off < cur {
+					u.data = u.data[:min(int64(len(u.data)), cur-u.off)]
 					kept = append(kept, u)
 				}
 			}
 			clear(pend[len(kept):])
 			pend = kept
-			if int64(len(durable)) > cur && dsize > cur {
-				truncAt = append(truncAt, cur)
+			if dsize > cur && (cut < 0 || cur < cut) {
+				cut = cur
 			}
 		}
 	}
+	// Either the old length (and with a pending truncation the old file)
+	// or the program's, which is the new file.
 	size := dsize
 	if mode == imageAll || (mode != imageSynced && rng.IntN(2) == 0) {
 		size = cur
-	}
-	if mode == imageAll {
-		durable = durable[:min(int64(len(durable)), cur)]
+		settleCut()
 	}
 	img := make([]byte, size)
 	copy(img, durable)
