@@ -188,7 +188,7 @@ func TestRecoverImagesThenOpsOtherLog(t *testing.T) {
 }
 
 // logKinds names the records the log double holds, in order.
-func logKinds(t *testing.T, lg *crashLog) string {
+func logKinds(t testing.TB, lg *crashLog) string {
 	t.Helper()
 	var kinds []string
 	for _, r := range lg.recs {
