@@ -136,6 +136,11 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	}
 	st := openFileStorage(f, opts.ReadOnly, opts.NoGrowSync, opts.MmapFlags)
 	logDir := LogDir(path)
+	if !opts.ReadOnly {
+		// A log a crash left half removed (removeLogDir). NB: under the
+		// file's lock, as every removal of the log is.
+		_ = os.RemoveAll(logTombstone(logDir))
+	}
 	_, statErr := os.Stat(logDir)
 	// NB: a read-only open asking for WAL mode opens a file without a log
 	// directly: with no log nothing is pending, and it may not make one
@@ -193,7 +198,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 			// WAL mode. All of it is ours: the file's exclusive lock
 			// kept every other opener out, so it goes before st
 			// releases the lock.
-			_ = os.RemoveAll(logDir)
+			_ = removeLogDir(logDir)
 		}
 		_ = st.Close()
 		return nil, err
@@ -212,7 +217,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	if err := os.RemoveAll(logDir); err != nil {
+	if err := removeLogDir(logDir); err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("folio: open %s: remove the write-ahead log: %w", path, err)
 	}
@@ -223,6 +228,44 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	}
 	return db, nil
 }
+
+// logTombstone is where removeLogDir moves a log directory to remove it.
+func logTombstone(logDir string) string { return logDir + ".removing" }
+
+// removeLogDir removes the write-ahead log directory logDir so that no
+// crash leaves part of it: it renames the directory aside, makes the
+// rename durable, and only then removes its files. Removed in place
+// (os.RemoveAll, in directory order, unsynced), a crash could leave a
+// log missing a middle segment, which package wal refuses as corrupt:
+// every later Open failed, though the file held every commit. A
+// tombstone left by a crash is no log; a read-write Open removes it.
+// REQUIRES: the database file's exclusive lock.
+func removeLogDir(logDir string) error {
+	tomb := logTombstone(logDir)
+	if err := os.RemoveAll(tomb); err != nil {
+		return err
+	}
+	if err := os.Rename(logDir, tomb); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if err := syncDir(filepath.Dir(logDir)); err != nil {
+		return err
+	}
+	if logRenamedHook != nil && logRenamedHook(tomb) {
+		return nil
+	}
+	// NB: a failure here leaves only the tombstone, which the next
+	// read-write Open removes again; the log is gone either way.
+	_ = os.RemoveAll(tomb)
+	return nil
+}
+
+// logRenamedHook, if set, runs once removeLogDir has renamed a log aside
+// durably; true stops the removal there, as a crash would. Tests only.
+var logRenamedHook func(tomb string) (stop bool)
 
 // keepOpen is a Storage whose Close leaves the file open and locked, for
 // a DB that Open closes and then opens again over the same file.
