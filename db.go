@@ -173,8 +173,9 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		}
 		_ = st.Close()
 		if errors.Is(err, wal.ErrCorrupt) {
-			// One sentinel for damage, whichever file holds it.
-			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w", path, logDir, ErrCorrupt, err)
+			// One sentinel for damage, whichever file holds it, and one
+			// that says it is the log.
+			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w", path, logDir, ErrLogCorrupt, err)
 		}
 		if pe, ok := err.(*os.PathError); ok && pe.Path == logDir {
 			// It names the directory itself ("mkdir a.db.wal: ...").

@@ -13,6 +13,7 @@ var (
 	ErrVersionMismatch    = tx.ErrVersionMismatch
 	ErrChecksum           = tx.ErrChecksum
 	ErrCorrupt            = tx.ErrCorrupt
+	ErrLogCorrupt         = tx.ErrLogCorrupt
 	ErrTimeout            = tx.ErrTimeout
 	ErrTxNotWritable      = tx.ErrTxNotWritable
 	ErrTxClosed           = tx.ErrTxClosed

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/foliodb/folio/tx"
@@ -147,11 +148,15 @@ func TestWALLeaveCrashMidRemoval(t *testing.T) {
 	// segment is still refused (package wal cannot tell it from lost
 	// records), so no removal may leave one.
 	reset(LogDir(path), 1)
-	if db, err := Open(path, 0o600, &Options{ReadOnly: true}); !errors.Is(err, ErrCorrupt) {
+	db, err = Open(path, 0o600, &Options{ReadOnly: true})
+	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrLogCorrupt) {
 		if err == nil {
 			_ = db.Close()
 		}
-		t.Fatalf("a log missing a middle segment: %v, want ErrCorrupt", err)
+		t.Fatalf("a log missing a middle segment: %v, want ErrLogCorrupt and ErrCorrupt", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "write-ahead log is damaged") || strings.Contains(msg, "database file is corrupt") {
+		t.Errorf("%q: the message should blame the log, not the file", msg)
 	}
 }
 

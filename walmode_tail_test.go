@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/foliodb/folio/tx"
@@ -240,8 +241,11 @@ func TestWALReplayDamagedPayload(t *testing.T) {
 					db.Close()
 					t.Fatal("open succeeded")
 				}
-				if !errors.Is(err, ErrCorrupt) {
-					t.Fatalf("open: %v, want ErrCorrupt", err)
+				if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrLogCorrupt) {
+					t.Fatalf("open: %v, want ErrLogCorrupt and ErrCorrupt", err)
+				}
+				if msg := err.Error(); !strings.Contains(msg, "write-ahead log is damaged") || strings.Contains(msg, "database file is corrupt") {
+					t.Errorf("open: %q: the message should blame the log, not the file", msg)
 				}
 				// The records before the bad one may have had their pages
 				// written (to pages the checkpoint does not reach), but

@@ -29,6 +29,11 @@ var (
 	// what was expected and what was found. A memory fault reading a file
 	// truncated underneath the mapping is ErrCorrupt naming the file.
 	ErrCorrupt = page.ErrCorrupt
+	// ErrLogCorrupt is ErrCorrupt for damage in the write-ahead log: a
+	// record that does not decode, a frame that fails its checksum
+	// before records that were synced, txids that skip. errors.Is finds
+	// both sentinels; the message says the log, not the file, is damaged.
+	ErrLogCorrupt error = logCorrupt{}
 	// ErrTimeout is returned by Open when the file lock, held by another
 	// process (or another Open of the file), is not obtained within
 	// Options.Timeout.
@@ -98,3 +103,9 @@ const (
 	// MaxValueSize is the longest value.
 	MaxValueSize = (1 << 31) - 2
 )
+
+// logCorrupt is ErrLogCorrupt's type: an ErrCorrupt of its own message.
+type logCorrupt struct{}
+
+func (logCorrupt) Error() string        { return "folio: the write-ahead log is damaged" }
+func (logCorrupt) Is(target error) bool { return target == ErrCorrupt }

@@ -116,7 +116,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		if recordVersionOf(payload) == recordVersionAnchor {
 			a, err := decodeAnchor(payload, ps)
 			if err != nil {
-				return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
+				return fmt.Errorf("%w: record %d: %w", ErrLogCorrupt, lsn, unprefixed(err))
 			}
 			db.wal.lastLSN = lsn
 			anchor, anchor.lsn = a, lsn
@@ -127,7 +127,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			// no page image may follow the first one past the file.
 			txid, _, err := decodeOps(payload, ps)
 			if err != nil {
-				return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
+				return fmt.Errorf("%w: record %d: %w", ErrLogCorrupt, lsn, unprefixed(err))
 			}
 			db.wal.lastLSN = lsn
 			if txid <= cur.TxID {
@@ -135,7 +135,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 				return nil
 			}
 			if txid != cur.TxID+1 {
-				return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, txid, cur.TxID+1)
+				return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrLogCorrupt, lsn, txid, cur.TxID+1)
 			}
 			if replayed == 0 {
 				if err := anchor.follows(prev, m, lsn); err != nil {
@@ -150,7 +150,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		}
 		rec, err := decodeRecord(payload, ps)
 		if err != nil {
-			return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
+			return fmt.Errorf("%w: record %d: %w", ErrLogCorrupt, lsn, unprefixed(err))
 		}
 		db.wal.lastLSN = lsn
 		if rec.meta.TxID <= cur.TxID {
@@ -158,7 +158,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			return nil // already in the file
 		}
 		if rec.meta.TxID != cur.TxID+1 {
-			return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, rec.meta.TxID, cur.TxID+1)
+			return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrLogCorrupt, lsn, rec.meta.TxID, cur.TxID+1)
 		}
 		if replayed == 0 {
 			if err := anchor.follows(prev, m, lsn); err != nil {
@@ -166,7 +166,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			}
 		}
 		if err := rec.grows(cur.High, ps); err != nil {
-			return fmt.Errorf("%w: log record %d (txid %d): %w", ErrCorrupt, lsn, rec.meta.TxID, unprefixed(err))
+			return fmt.Errorf("%w: log record %d (txid %d): %w", ErrLogCorrupt, lsn, rec.meta.TxID, unprefixed(err))
 		}
 		if db.readOnly {
 			return ErrLogPending
@@ -292,7 +292,7 @@ func (db *DB) txidGap(lsn uint64, txid, have, file page.TxID, applied int, a log
 		return fmt.Errorf("%w: the file holds txid %d, and the first commit the log holds past it is txid %d (log record %d)",
 			ErrLogMismatch, have, txid, lsn)
 	}
-	return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, txid, have+1)
+	return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrLogCorrupt, lsn, txid, have+1)
 }
 
 // checkReplayed checks, as open checks the file's meta, the meta that
@@ -361,7 +361,7 @@ func (db *DB) replayOps() error {
 			// the file's meta does not show (a fallback to the older
 			// meta): replay goes on by txids, from the state it rebuilt.
 			if _, err := decodeAnchor(payload, ps); err != nil {
-				return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
+				return fmt.Errorf("%w: record %d: %w", ErrLogCorrupt, lsn, unprefixed(err))
 			}
 			return nil
 		}
@@ -370,17 +370,17 @@ func (db *DB) replayOps() error {
 			if err == nil && rec.meta.TxID <= cur {
 				return nil
 			}
-			return fmt.Errorf("%w: log record %d: a page-image record after a logical one", ErrCorrupt, lsn)
+			return fmt.Errorf("%w: log record %d: a page-image record after a logical one", ErrLogCorrupt, lsn)
 		}
 		txid, d, err := decodeOps(payload, ps)
 		if err != nil {
-			return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
+			return fmt.Errorf("%w: record %d: %w", ErrLogCorrupt, lsn, unprefixed(err))
 		}
 		if txid <= cur {
 			return nil
 		}
 		if txid != cur+1 {
-			return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrCorrupt, lsn, txid, cur+1)
+			return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrLogCorrupt, lsn, txid, cur+1)
 		}
 		if tx == nil {
 			tx = &Tx{replay: true}
@@ -392,7 +392,7 @@ func (db *DB) replayOps() error {
 		for {
 			more, err := d.next(&op)
 			if err != nil {
-				return fmt.Errorf("%w: record %d: %w", ErrCorrupt, lsn, unprefixed(err))
+				return fmt.Errorf("%w: record %d: %w", ErrLogCorrupt, lsn, unprefixed(err))
 			}
 			if !more {
 				break
@@ -757,10 +757,11 @@ func (e unprefixedError) Unwrap() error { return e.err }
 // walErrCorrupt is package wal's damage sentinel, reported as ErrCorrupt.
 var walErrCorrupt = wal.ErrCorrupt
 
-// asCorrupt makes damage the log found (wal.ErrCorrupt) an ErrCorrupt too.
+// asCorrupt makes damage the log found (wal.ErrCorrupt) an ErrLogCorrupt,
+// and so an ErrCorrupt, too.
 func asCorrupt(err error) error {
 	if !errors.Is(err, ErrCorrupt) && errors.Is(err, walErrCorrupt) {
-		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return fmt.Errorf("%w: %w", ErrLogCorrupt, err)
 	}
 	return err
 }

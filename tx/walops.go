@@ -300,32 +300,33 @@ func (tx *Tx) apply(op *walOp) error {
 // would (every page image's checksum and header, every operation's
 // fields) and returns its kind, "pages", "operations" or "anchor" (the
 // file state the records after it follow, walanchor.go), and txid, or
-// why it does not decode (an error wrapping ErrCorrupt). For folio check.
+// why it does not decode (an error wrapping ErrLogCorrupt, and so
+// ErrCorrupt). For folio check.
 func CheckLogRecord(payload []byte) (kind string, txid uint64, err error) {
 	if len(payload) < 20 {
-		return "", 0, fmt.Errorf("%w: %w: %d bytes", ErrCorrupt, errRecord, len(payload))
+		return "", 0, fmt.Errorf("%w: %w: %d bytes", ErrLogCorrupt, errRecord, len(payload))
 	}
 	ps := int(binary.LittleEndian.Uint32(payload[16:]))
 	if !page.ValidPageSize(ps) {
-		return "", 0, fmt.Errorf("%w: %w: page size %d", ErrCorrupt, errRecord, ps)
+		return "", 0, fmt.Errorf("%w: %w: page size %d", ErrLogCorrupt, errRecord, ps)
 	}
 	if recordVersionOf(payload) == recordVersionAnchor {
 		a, err := decodeAnchor(payload, ps)
 		if err != nil {
-			return "", 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+			return "", 0, fmt.Errorf("%w: %w", ErrLogCorrupt, err)
 		}
 		return "anchor", uint64(a.txid), nil
 	}
 	if recordVersionOf(payload) == recordVersionOps {
 		id, d, err := decodeOps(payload, ps)
 		if err != nil {
-			return "", 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+			return "", 0, fmt.Errorf("%w: %w", ErrLogCorrupt, err)
 		}
 		var op walOp
 		for {
 			more, err := d.next(&op)
 			if err != nil {
-				return "", 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+				return "", 0, fmt.Errorf("%w: %w", ErrLogCorrupt, err)
 			}
 			if !more {
 				return "operations", uint64(id), nil
@@ -334,7 +335,7 @@ func CheckLogRecord(payload []byte) (kind string, txid uint64, err error) {
 	}
 	rec, err := decodeRecord(payload, ps)
 	if err != nil {
-		return "", 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return "", 0, fmt.Errorf("%w: %w", ErrLogCorrupt, err)
 	}
 	return "pages", uint64(rec.meta.TxID), nil
 }

@@ -136,7 +136,7 @@ log is changed.`,
 					return openErr
 				}
 				res = checkJSON{Path: path, Problems: []checkProblem{{Error: openErr.Error()}}}
-			case corrupt && errors.Is(openErr, wal.ErrCorrupt) && len(logProblems) > 0:
+			case corrupt && errors.Is(openErr, folio.ErrLogCorrupt) && len(logProblems) > 0:
 				// The library refused the database for the damage to its
 				// log, listed already; the file itself is still walked.
 				res = checkRefused(a, path, nil)
