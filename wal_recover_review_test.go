@@ -251,6 +251,7 @@ func (c *wrrChecker) recover(where string, img []byte, recs []logRecord) (*crash
 	t := c.t
 	t.Helper()
 	st := newCrashStorage(t, img)
+	defer st.Close() // images and counts need no file
 	lg := newCrashLogWith(st, recs)
 	db, err := tx.OpenWithLog("crash.db", st, lg, c.opts)
 	if err != nil {
@@ -319,7 +320,11 @@ func (c *wrrChecker) open(where string, fimg []byte, recs []logRecord) {
 	c.classify(fimg, recs)
 	ro := *c.opts
 	ro.ReadOnly = true
+	// NB: each storage is closed on the way out: it keeps its newest
+	// mapping until then, and -wrr.deep's thousands of opens ran the
+	// process out of mappings.
 	st := newCrashStorage(t, fimg)
+	defer st.Close()
 	db, err := tx.OpenWithLog("crash.db", st, newCrashLogWith(st, recs), &ro)
 	switch {
 	case errors.Is(err, ErrLogPending):
@@ -338,6 +343,7 @@ func (c *wrrChecker) open(where string, fimg []byte, recs []logRecord) {
 	}
 
 	st = newCrashStorage(t, fimg)
+	defer st.Close()
 	lg := newCrashLogWith(st, recs)
 	db, err = tx.OpenWithLog("crash.db", st, lg, c.opts)
 	if err != nil {
@@ -357,6 +363,7 @@ func (c *wrrChecker) open(where string, fimg []byte, recs []logRecord) {
 	}
 	// What Close left opens again, the commit included.
 	st2 := newCrashStorage(t, st.image(st.opCount(), imageAll, wrrPageSize, nil))
+	defer st2.Close()
 	lg.mu.Lock()
 	live := append([]logRecord(nil), lg.recs[lg.first-1:]...)
 	lg.mu.Unlock()
