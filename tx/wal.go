@@ -110,7 +110,7 @@ type walState struct {
 func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	ps := int(m.PageSize)
 	cur := m
-	replayed := 0
+	replayed, stale := 0, 0    // stale: commit records the file holds already
 	var anchor, prev logAnchor // prev: the state of the record before (imageState)
 	apply := func(lsn uint64, payload []byte) error {
 		if recordVersionOf(payload) == recordVersionAnchor {
@@ -132,6 +132,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			db.wal.lastLSN = lsn
 			if txid <= cur.TxID {
 				prev = logAnchor{}
+				stale++
 				return nil
 			}
 			if txid != cur.TxID+1 {
@@ -155,6 +156,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		db.wal.lastLSN = lsn
 		if rec.meta.TxID <= cur.TxID {
 			prev = imageState(rec.meta, lsn)
+			stale++
 			return nil // already in the file
 		}
 		if rec.meta.TxID != cur.TxID+1 {
@@ -202,6 +204,9 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	db.wal.anchor = anchor
 	db.wal.ckptTxID = cur.TxID
 	if replayed == 0 {
+		if stale > 0 && !db.readOnly && !db.wal.opsPending {
+			return cur, db.dropStaleLog(cur)
+		}
 		return cur, nil
 	}
 	// The meta is written for good below, and once written one whose root
@@ -225,6 +230,24 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		return cur, nil // replayOps truncates the log once it is done
 	}
 	return cur, db.wal.log.Truncate(db.wal.lastLSN)
+}
+
+// dropStaleLog truncates a log whose commits the file m holds all: what a
+// crash after a checkpoint's meta, before its log truncation, leaves.
+// Kept, those records stayed until the next checkpoint, which a database
+// that commits nothing more never runs: every open read them again, and
+// an Open leaving WAL mode had a log of several segments to delete. The
+// file is synced first: after a process death its meta may be in the page
+// cache only, and the log is then the commits' one durable copy. A failed
+// truncation is logged, as a checkpoint's is; the records stay harmless.
+func (db *DB) dropStaleLog(m page.Meta) error {
+	if err := db.st.SyncRange(0, int64(m.High)*int64(m.PageSize)); err != nil {
+		return fmt.Errorf("folio: open %s: sync before truncating the log: %w", db.path, err)
+	}
+	if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
+		db.logf("folio: %s: truncate the log of commits the file holds: %v", db.path, err)
+	}
+	return nil
 }
 
 // checkSequence reads the txids and anchors of the log before replay
