@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -336,8 +337,12 @@ func (tx *Tx) Copy(w io.Writer) error {
 }
 
 // CopyFile writes a consistent copy of the database to path (created
-// with mode, or truncated) and syncs it. It returns ErrTxClosed once the
-// transaction ended, before touching path, or the file's error.
+// with mode, or truncated) and syncs it and the directory holding it, so
+// that a copy it returned nil for survives a power loss under its name.
+// It returns ErrTxClosed once the transaction ended, before touching
+// path, or the file's error. NB: as bbolt's, it writes in place: a crash
+// midway leaves a partial copy at path (folio backup writes aside and
+// renames).
 func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 	if tx.db == nil {
 		// Before the open: O_TRUNC would empty a file there for nothing.
@@ -355,7 +360,24 @@ func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 		_ = f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDirOf(path)
+}
+
+// syncDirOf syncs the directory holding path: a file's new name is
+// durable only once its directory is.
+func syncDirOf(path string) error {
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // txPages is a transaction as package btree reads and changes its pages

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // DefaultSegmentSize is the segment size when Options leave it zero.
@@ -141,13 +142,41 @@ func Open(dir string, opts Options) (*Log, error) {
 	return open(dir, opts, fdatasync, syncDir)
 }
 
+// mkdirDurable makes dir and any parent missing, and syncs the directory
+// that holds each one it makes: a directory's entry is durable only once
+// its parent is synced, and before, a power loss could take a new log
+// whole, records the log had synced and acknowledged with it (the next
+// Open began a new log at LSN 1 without a word). The log syncs dir itself
+// for the entries it makes inside.
+func mkdirDurable(dir string, dirSync func(string) error) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return &os.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirDurable(parent, dirSync); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return dirSync(parent)
+}
+
 func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(string) error) (_ *Log, err error) {
 	l := &Log{dir: dir, opts: opts.normalize(), nextNum: 1, fdatasync: datasync, dirSync: dirSync}
 	l.syncCond.L = &l.syncMu
 	if l.opts.ReadOnly {
 		return l.openReadOnly()
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirDurable(dir, l.dirSync); err != nil {
 		return nil, err
 	}
 	var files []*segment
