@@ -168,8 +168,12 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 			// often): left there, empty, it would put every later open
 			// of the file into WAL mode. Remove fails unless it is empty.
 			// NB: before st releases the lock, after which the
-			// directory may be another opener's.
-			_ = os.Remove(logDir)
+			// directory may be another opener's. Synced: wal.Open made
+			// the directory's entry durable, and a power loss could
+			// otherwise bring the empty directory back.
+			if os.Remove(logDir) == nil {
+				_ = syncDir(filepath.Dir(logDir))
+			}
 		}
 		_ = st.Close()
 		if errors.Is(err, wal.ErrCorrupt) {
