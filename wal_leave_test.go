@@ -113,8 +113,7 @@ func TestWALLeaveCrashMidRemoval(t *testing.T) {
 			t.Fatalf("leaving WAL mode did not rename the log aside first (renamed to %q; log directory there: %v)", renamed, exists(LogDir(path)))
 		}
 		// The crash's tombstone: the log as it was, a middle segment
-		// gone. (The open above truncated the stale log first, so its
-		// own tombstone holds one segment.)
+		// gone.
 		reset(tomb, 1)
 		db, err = Open(path, 0o600, &o)
 		if err != nil {

@@ -110,7 +110,7 @@ type walState struct {
 func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	ps := int(m.PageSize)
 	cur := m
-	replayed, stale := 0, 0    // stale: commit records the file holds already
+	replayed := 0
 	var anchor, prev logAnchor // prev: the state of the record before (imageState)
 	apply := func(lsn uint64, payload []byte) error {
 		if recordVersionOf(payload) == recordVersionAnchor {
@@ -120,6 +120,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			}
 			db.wal.lastLSN = lsn
 			anchor, anchor.lsn = a, lsn
+			prev = logAnchor{} // the anchor names the state from here on
 			return nil
 		}
 		if recordVersionOf(payload) == recordVersionOps {
@@ -132,7 +133,6 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 			db.wal.lastLSN = lsn
 			if txid <= cur.TxID {
 				prev = logAnchor{}
-				stale++
 				return nil
 			}
 			if txid != cur.TxID+1 {
@@ -156,14 +156,15 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		db.wal.lastLSN = lsn
 		if rec.meta.TxID <= cur.TxID {
 			prev = imageState(rec.meta, lsn)
-			stale++
 			return nil // already in the file
 		}
 		if rec.meta.TxID != cur.TxID+1 {
 			return fmt.Errorf("%w: log record %d holds txid %d, expected %d", ErrLogCorrupt, lsn, rec.meta.TxID, cur.TxID+1)
 		}
 		if replayed == 0 {
-			if err := anchor.follows(prev, m, lsn); err != nil {
+			// NB: no prev: a page image past the file's meta never
+			// follows a stopped recovery (imageState).
+			if err := anchor.follows(logAnchor{}, m, lsn); err != nil {
 				return err
 			}
 		}
@@ -204,9 +205,12 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	db.wal.anchor = anchor
 	db.wal.ckptTxID = cur.TxID
 	if replayed == 0 {
-		if stale > 0 && !db.readOnly && !db.wal.opsPending {
-			return cur, db.dropStaleLog(cur)
-		}
+		// NB: a log of commits the file holds already is kept until the
+		// next checkpoint. Truncated here after a sync of the file, it
+		// lost them when an earlier checkpoint's meta sync had failed:
+		// the page cache still held that meta, clean, so this sync had
+		// nothing to write, and a power cut left the older meta with no
+		// log (TestReview19StaleDropAfterFailedMetaSync).
 		return cur, nil
 	}
 	// The meta is written for good below, and once written one whose root
@@ -232,24 +236,6 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	return cur, db.wal.log.Truncate(db.wal.lastLSN)
 }
 
-// dropStaleLog truncates a log whose commits the file m holds all: what a
-// crash after a checkpoint's meta, before its log truncation, leaves.
-// Kept, those records stayed until the next checkpoint, which a database
-// that commits nothing more never runs: every open read them again, and
-// an Open leaving WAL mode had a log of several segments to delete. The
-// file is synced first: after a process death its meta may be in the page
-// cache only, and the log is then the commits' one durable copy. A failed
-// truncation is logged, as a checkpoint's is; the records stay harmless.
-func (db *DB) dropStaleLog(m page.Meta) error {
-	if err := db.st.SyncRange(0, int64(m.High)*int64(m.PageSize)); err != nil {
-		return fmt.Errorf("folio: open %s: sync before truncating the log: %w", db.path, err)
-	}
-	if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
-		db.logf("folio: %s: truncate the log of commits the file holds: %v", db.path, err)
-	}
-	return nil
-}
-
 // checkSequence reads the txids and anchors of the log before replay
 // writes anything, so that a log that does not follow the file's meta m
 // is refused with the file untouched: its first commit past the file
@@ -265,12 +251,20 @@ func (db *DB) checkSequence(m page.Meta) error {
 	ps := int(m.PageSize)
 	cur, applied := m.TxID, 0
 	var anchor, prev logAnchor
-	return db.wal.log.Replay(0, func(lsn uint64, payload []byte) error {
+	// unanchored is the first record past the file when no anchor came
+	// before it, later the first anchor after it (see below).
+	var unanchored uint64
+	var later logAnchor
+	err := db.wal.log.Replay(0, func(lsn uint64, payload []byte) error {
 		v := recordVersionOf(payload)
 		switch {
 		case v == recordVersionAnchor:
 			if a, err := decodeAnchor(payload, ps); err == nil {
 				anchor, anchor.lsn = a, lsn
+				prev = logAnchor{}
+				if unanchored != 0 && !later.ok {
+					later = anchor
+				}
 			}
 			return nil
 		case v != recordVersion && v != recordVersion1 && v != recordVersionOps || len(payload) < 16:
@@ -290,8 +284,15 @@ func (db *DB) checkSequence(m page.Meta) error {
 			return nil
 		case txid == cur+1:
 			if applied == 0 {
-				if err := anchor.follows(prev, m, lsn); err != nil {
+				p := prev
+				if v != recordVersionOps {
+					p = logAnchor{} // as replayLog: only before operations
+				}
+				if err := anchor.follows(p, m, lsn); err != nil {
 					return err
+				}
+				if !anchor.ok && !p.names(m) {
+					unanchored = lsn
 				}
 			}
 			cur, applied = txid, applied+1
@@ -299,6 +300,17 @@ func (db *DB) checkSequence(m page.Meta) error {
 		}
 		return db.txidGap(lsn, txid, cur, m.TxID, applied, anchor)
 	})
+	if err == nil && later.ok {
+		// The log has anchors, so it is not one from before them: the
+		// anchor that named the file's state once stood before this
+		// record, and a checkpoint past it truncated it away (package
+		// wal drops whole segments). The file is older than that
+		// checkpoint: a backup restored beside the log of later commits,
+		// which replay would roll forward.
+		return fmt.Errorf("%w: log record %d, the first past the file's txid %d, follows no anchor, and anchor record %d names txid %d: "+
+			"the log's head was truncated by a checkpoint the file does not hold", ErrLogMismatch, unanchored, m.TxID, later.lsn, later.txid)
+	}
+	return err
 }
 
 // txidGap is the error for log record lsn holding txid where have+1 was

@@ -103,8 +103,17 @@ func (a logAnchor) follows(prev logAnchor, m page.Meta, lsn uint64) error {
 // checkpoint that ends that replay; the log is append-only, so no anchor
 // can go between. A crash in between leaves the file at that record's
 // state, which only the record names. The root checksum ties the file to
-// this log as an anchor's does. After an operation record the callers
-// keep no state: it carries no root checksum to compare.
+// this log as an anchor's does.
+//
+// So the callers pass it to follows only in that shape: the record just
+// before the first operation record past the file, with no anchor
+// between (an anchor names the state from its place on: a file of
+// another history at the same txid was opened beside this log). Before
+// a page image past the file it counts for nothing: recovery writes no
+// meta before its last image, and a backup restored at a logged commit's
+// txid beside the log of later commits must still be refused, not
+// rolled forward. After an operation record the callers keep no state:
+// it carries no root checksum to compare.
 func imageState(m page.Meta, lsn uint64) logAnchor {
 	return logAnchor{txid: m.TxID, sum: m.RootSum, lsn: lsn, ok: true}
 }

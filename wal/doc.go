@@ -114,6 +114,7 @@
 //     oldest first, syncing the directory after each, so no crash leaves a
 //     hole that would read as lost records (Log.Truncate).
 //  4. The log's directory has a durable name before a record in it is
-//     synced: Open syncs the parent of each directory it makes
-//     (mkdirDurable), or a power loss could take the whole log.
+//     synced: a read-write Open syncs its parent, and that of each
+//     directory it makes (mkdirDurable), or a power loss could take the
+//     whole log.
 package wal

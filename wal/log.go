@@ -143,16 +143,19 @@ func Open(dir string, opts Options) (*Log, error) {
 }
 
 // mkdirDurable makes dir and any parent missing, and syncs the directory
-// that holds each one it makes: a directory's entry is durable only once
-// its parent is synced, and before, a power loss could take a new log
-// whole, records the log had synced and acknowledged with it (the next
-// Open began a new log at LSN 1 without a word). The log syncs dir itself
-// for the entries it makes inside.
+// that holds each one it makes, and dir's parent even when dir was there:
+// a directory's entry is durable only once its parent is synced, and
+// before, a power loss could take a new log whole, records the log had
+// synced and acknowledged with it (the next Open began a new log at LSN 1
+// without a word). A process that died between a Mkdir and that sync left
+// a directory no later Open could tell from one made durable long ago,
+// hence one fsync a read-write Open. The log syncs dir itself for the
+// entries it makes inside.
 func mkdirDurable(dir string, dirSync func(string) error) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case err == nil && fi.IsDir():
-		return nil
+		return dirSync(filepath.Dir(dir))
 	case err == nil:
 		return &os.PathError{Op: "mkdir", Path: dir, Err: syscall.ENOTDIR}
 	case !errors.Is(err, os.ErrNotExist):
@@ -160,7 +163,7 @@ func mkdirDurable(dir string, dirSync func(string) error) error {
 	}
 	parent := filepath.Dir(dir)
 	if parent != dir {
-		if err := mkdirDurable(parent, dirSync); err != nil {
+		if err := makeParents(parent, dirSync); err != nil {
 			return err
 		}
 	}
@@ -168,6 +171,15 @@ func mkdirDurable(dir string, dirSync func(string) error) error {
 		return err
 	}
 	return dirSync(parent)
+}
+
+// makeParents is mkdirDurable for dir's missing ancestors: one that is
+// there already costs no sync (its entry is not the log's to vouch for).
+func makeParents(dir string, dirSync func(string) error) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	return mkdirDurable(dir, dirSync)
 }
 
 func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(string) error) (_ *Log, err error) {
