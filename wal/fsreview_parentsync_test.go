@@ -2,6 +2,7 @@ package wal
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,41 +11,50 @@ import (
 	"testing"
 )
 
-// TestFSReviewOpenSyncsNewDirParent: Open makes its directory when it
-// does not exist, and must sync the parent that holds the directory's
-// own entry (mkdirDurable); the log syncs the directory itself for the
-// entries inside. Until 2026-12-06 it did not: after a power loss a
+// TestFSReviewOpenSyncsNewDirParent: a read-write Open syncs the parent
+// that holds the log directory's own entry (mkdirDurable), whether it
+// made the directory or found it (a process may have died between a
+// Mkdir and that sync); the log syncs the directory itself for the
+// entries inside. Until 2026-12-06 it did neither: after a power loss a
 // directory entry survives only if its parent was synced since it was
-// made, so a log Open created, whose records Sync then called durable,
-// could vanish whole, and the next Open started a new log at LSN 1
-// without a word.
+// made, so a log whose records Sync had called durable could vanish
+// whole, and the next Open started a new log at LSN 1 without a word.
 func TestFSReviewOpenSyncsNewDirParent(t *testing.T) {
-	parent := t.TempDir()
-	dir := filepath.Join(parent, "db.wal")
-	var mu sync.Mutex
-	var synced []string
-	dirSync := func(d string) error {
-		mu.Lock()
-		synced = append(synced, filepath.Clean(d))
-		mu.Unlock()
-		return syncDir(d)
-	}
-	l, err := open(dir, Options{SegmentSize: minSegmentSize, NoCompression: true, noSpares: true}, fdatasync, dirSync)
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendT(t, l, payload(1, 100))
-	syncT(t, l) // record 1 is now acknowledged as durable
-	mu.Lock()
-	got := slices.Clone(synced)
-	mu.Unlock()
-	closeLog(t, l)
-	if !slices.Contains(got, filepath.Clean(dir)) {
-		t.Fatalf("the log's own directory was never synced (%q): the seam sees no syncs, the test is broken", got)
-	}
-	if !slices.Contains(got, filepath.Clean(parent)) {
-		t.Errorf("Open created %s and a Sync acknowledged a record in it, but %s, which holds the directory's entry, "+
-			"was never synced (directories synced: %q): a power loss can take the whole log", dir, parent, got)
+	for _, leftover := range []bool{false, true} {
+		t.Run(fmt.Sprintf("leftover=%v", leftover), func(t *testing.T) {
+			parent := t.TempDir()
+			dir := filepath.Join(parent, "db.wal")
+			if leftover {
+				if err := os.Mkdir(dir, 0o755); err != nil { // a dead process's Mkdir
+					t.Fatal(err)
+				}
+			}
+			var mu sync.Mutex
+			var synced []string
+			dirSync := func(d string) error {
+				mu.Lock()
+				synced = append(synced, filepath.Clean(d))
+				mu.Unlock()
+				return syncDir(d)
+			}
+			l, err := open(dir, Options{SegmentSize: minSegmentSize, NoCompression: true, noSpares: true}, fdatasync, dirSync)
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendT(t, l, payload(1, 100))
+			syncT(t, l) // record 1 is now acknowledged as durable
+			mu.Lock()
+			got := slices.Clone(synced)
+			mu.Unlock()
+			closeLog(t, l)
+			if !slices.Contains(got, filepath.Clean(dir)) {
+				t.Fatalf("the log's own directory was never synced (%q): the seam sees no syncs, the test is broken", got)
+			}
+			if !slices.Contains(got, filepath.Clean(parent)) {
+				t.Errorf("a Sync acknowledged a record in %s, but %s, which holds the directory's entry, "+
+					"was never synced (directories synced: %q): a power loss can take the whole log", dir, parent, got)
+			}
+		})
 	}
 }
 
