@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,32 +44,59 @@ const bulkRun = 256
 const bulkChunk = 256 << 10
 
 func (s *fileStorage) writeAt(bufs [][]byte, off int64) error {
-	var err error
-	if cerr := s.fd(func(fd int) {
-		if len(bufs) >= bulkRun {
-			for len(bufs) > 0 {
-				n, size := 1, len(bufs[0])
-				for n < len(bufs) && size+len(bufs[n]) <= bulkChunk {
-					size += len(bufs[n])
-					n++
-				}
-				if err = pwritevFull(fd, bufs[:n], off); err != nil {
-					return
-				}
-				bufs, off = bufs[n:], off+int64(size)
-			}
-			return
-		}
-		for _, b := range bufs {
-			if err = pwriteFull(fd, b, off); err != nil {
-				return
-			}
-			off += int64(len(b))
-		}
-	}); cerr != nil {
-		return cerr
+	op := writeOps.Get().(*writeOp)
+	op.bufs, op.off, op.err = bufs, off, nil
+	cerr := s.rc.Control(op.run)
+	err := op.err
+	op.bufs, op.err = nil, nil // hold no caller's buffers while pooled
+	writeOps.Put(op)
+	if cerr != nil {
+		// For a non-nil file, Control fails only once the file is closed.
+		return os.ErrClosed
 	}
 	return err
+}
+
+// writeOp carries one writeAt's arguments and result into RawConn.Control.
+// It is pooled with its run method bound once, since a closure handed to
+// Control escapes: four allocations a call, about 40 of a one-put
+// commit's 76 (BenchmarkCommitDurable, keys=1e4).
+type writeOp struct {
+	bufs [][]byte
+	off  int64
+	err  error
+	run  func(fd uintptr) // op.write, bound when the op was made
+}
+
+var writeOps = sync.Pool{New: func() any {
+	op := new(writeOp)
+	op.run = op.write
+	return op
+}}
+
+// write is writeAt's body, run with the descriptor held open.
+func (op *writeOp) write(ufd uintptr) {
+	fd, bufs, off := int(ufd), op.bufs, op.off
+	if len(bufs) >= bulkRun {
+		for len(bufs) > 0 {
+			n, size := 1, len(bufs[0])
+			for n < len(bufs) && size+len(bufs[n]) <= bulkChunk {
+				size += len(bufs[n])
+				n++
+			}
+			if op.err = pwritevFull(fd, bufs[:n], off); op.err != nil {
+				return
+			}
+			bufs, off = bufs[n:], off+int64(size)
+		}
+		return
+	}
+	for _, b := range bufs {
+		if op.err = pwriteFull(fd, b, off); op.err != nil {
+			return
+		}
+		off += int64(len(b))
+	}
 }
 
 // pwriteFull writes b at off, going on after a short write or EINTR as

@@ -1,6 +1,7 @@
 package folio
 
 import (
+	"errors"
 	"os"
 	"slices"
 	"strconv"
@@ -106,5 +107,32 @@ func TestFileStorageGrowAllocates(t *testing.T) {
 	}
 	if st.Blocks*512 < size {
 		t.Errorf("Grow left a hole: %d bytes allocated of %d", st.Blocks*512, size)
+	}
+}
+
+// TestFileStorageWriteAtAllocs pins WriteAt at zero allocations for a run
+// shorter than bulkRun: a commit makes one call per run of pages, and a
+// closure handed to RawConn.Control cost four allocations a call. (A bulk
+// run allocates in unix.Pwritev, which builds its iovec array: a dozen
+// allocations per 256 pages, left alone.)
+func TestFileStorageWriteAtAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates (and sync.Pool drops items); run without -race")
+	}
+	s, path := newTestStorage(t, 0)
+	bufs := [][]byte{pattern(1, 4096), pattern(2, 4096), pattern(3, 100)}
+	var err error
+	if n := testing.AllocsPerRun(50, func() { err = s.WriteAt(bufs, 8192) }); n != 0 {
+		t.Errorf("WriteAt: %v allocs, want 0", n)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantWritten(t, path, 8192, bufs)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteAt(bufs, 0); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("WriteAt after Close: %v, want os.ErrClosed", err)
 	}
 }

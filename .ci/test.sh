@@ -26,7 +26,7 @@ echo "== go test -race (seed corpora of every fuzz target included)"
 go test -race -count=1 -timeout 12m ./...
 
 echo "== allocation checks (need a build without -race)"
-go test -count=1 -run 'TestReadPathAllocs|TestViewBucketGetAllocs' .
+go test -count=1 -run 'TestReadPathAllocs|TestViewBucketGetAllocs|TestFileStorageWriteAtAllocs' .
 
 if [ -d bench ]; then
   echo "== bench module: vet, and its tests (tiny runs of every engine and workload)"
