@@ -139,7 +139,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	if !opts.ReadOnly {
 		// A log a crash left half removed (removeLogDir). NB: under the
 		// file's lock, as every removal of the log is.
-		_ = os.RemoveAll(logTombstone(logDir))
+		_ = removeTombstone(logTombstone(logDir), logDir)
 	}
 	_, statErr := os.Stat(logDir)
 	// NB: a read-only open asking for WAL mode opens a file without a log
@@ -247,7 +247,7 @@ func logTombstone(logDir string) string { return logDir + ".removing" }
 // REQUIRES: the database file's exclusive lock.
 func removeLogDir(logDir string) error {
 	tomb := logTombstone(logDir)
-	if err := os.RemoveAll(tomb); err != nil {
+	if err := removeTombstone(tomb, logDir); err != nil {
 		return err
 	}
 	if err := os.Rename(logDir, tomb); err != nil {
@@ -264,8 +264,34 @@ func removeLogDir(logDir string) error {
 	}
 	// NB: a failure here leaves only the tombstone, which the next
 	// read-write Open removes again; the log is gone either way.
-	_ = os.RemoveAll(tomb)
+	_ = removeTombstone(tomb, logDir)
 	return nil
+}
+
+// removeTombstone removes a log removeLogDir renamed aside. A log
+// directory reached through a symbolic link (the log on another disk)
+// leaves a link: its segments go from the target, which may hold other
+// files and stays, and then the link. Not when the target is also the
+// live log's (the link made again): those segments are a newer log's.
+func removeTombstone(tomb, logDir string) error {
+	fi, err := os.Lstat(tomb)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSymlink == 0 {
+		return os.RemoveAll(tomb)
+	}
+	target, terr := os.Stat(tomb)
+	live, lerr := os.Stat(logDir)
+	if terr == nil && target.IsDir() && (lerr != nil || !os.SameFile(target, live)) {
+		if err := wal.RemoveSegments(tomb); err != nil {
+			return err
+		}
+	}
+	return os.Remove(tomb)
 }
 
 // logRenamedHook, if set, runs once removeLogDir has renamed a log aside
