@@ -172,7 +172,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 			// the directory's entry durable, and a power loss could
 			// otherwise bring the empty directory back.
 			if os.Remove(logDir) == nil {
-				_ = syncDir(filepath.Dir(logDir))
+				_ = wal.SyncDir(filepath.Dir(logDir))
 			}
 		}
 		_ = st.Close()
@@ -256,7 +256,7 @@ func removeLogDir(logDir string) error {
 		}
 		return err
 	}
-	if err := syncDir(filepath.Dir(logDir)); err != nil {
+	if err := wal.SyncDir(filepath.Dir(logDir)); err != nil {
 		return err
 	}
 	if logRenamedHook != nil && logRenamedHook(tomb) {
@@ -480,7 +480,7 @@ func create(path string, mode os.FileMode, pageSize int, replace bool) error {
 		}
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = wal.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		_ = os.Remove(tmp)

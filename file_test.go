@@ -594,20 +594,3 @@ func TestFlock(t *testing.T) {
 		t.Fatalf("flock of a closed file: got %v, want os.ErrClosed", err)
 	}
 }
-
-func TestSyncDir(t *testing.T) {
-	dir := t.TempDir()
-	aside := filepath.Join(dir, "db.tmp")
-	if err := os.WriteFile(aside, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(aside, filepath.Join(dir, "db")); err != nil {
-		t.Fatal(err)
-	}
-	if err := syncDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := syncDir(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("syncDir of a missing directory: got %v, want os.ErrNotExist", err)
-	}
-}

@@ -32,19 +32,3 @@ func (s *fileStorage) mmap(size int) ([]byte, error) {
 func munmap(data []byte) error {
 	return os.NewSyscallError("munmap", unix.Munmap(data))
 }
-
-// syncDir fsyncs the directory at path, making the creation, removal or
-// renaming of an entry in it durable: after a database is written aside and
-// renamed into place, the rename is only durable once its directory is.
-func syncDir(path string) (err error) {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := d.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	return d.Sync()
-}

@@ -18,7 +18,6 @@ var _ = folio_supports_unix_only
 
 func (s *fileStorage) mmap(size int) ([]byte, error)          { return nil, errors.ErrUnsupported }
 func munmap(data []byte) error                                { return errors.ErrUnsupported }
-func syncDir(path string) error                               { return errors.ErrUnsupported }
 func (s *fileStorage) writeAt(bufs [][]byte, off int64) error { return errors.ErrUnsupported }
 func (s *fileStorage) syncRange(off, n int64) error           { return errors.ErrUnsupported }
 func (s *fileStorage) allocate(cur, size int64) error         { return errors.ErrUnsupported }

@@ -13,6 +13,7 @@ import (
 	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/freelist"
 	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/wal"
 )
 
 // reader serves committed runs from a mapping, bounded by a snapshot's
@@ -363,21 +364,8 @@ func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return syncDirOf(path)
-}
-
-// syncDirOf syncs the directory holding path: a file's new name is
-// durable only once its directory is.
-func syncDirOf(path string) error {
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	// NB: the copy's name is durable only once its directory is.
+	return wal.SyncDir(filepath.Dir(path))
 }
 
 // txPages is a transaction as package btree reads and changes its pages

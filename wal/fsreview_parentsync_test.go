@@ -35,7 +35,7 @@ func TestFSReviewOpenSyncsNewDirParent(t *testing.T) {
 				mu.Lock()
 				synced = append(synced, filepath.Clean(d))
 				mu.Unlock()
-				return syncDir(d)
+				return SyncDir(d)
 			}
 			l, err := open(dir, Options{SegmentSize: minSegmentSize, NoCompression: true, noSpares: true}, fdatasync, dirSync)
 			if err != nil {
@@ -65,7 +65,7 @@ func TestMkdirDurableNested(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "a", "b", "db.wal")
 	var synced []string
-	rec := func(d string) error { synced = append(synced, d); return syncDir(d) }
+	rec := func(d string) error { synced = append(synced, d); return SyncDir(d) }
 	if err := mkdirDurable(dir, rec); err != nil {
 		t.Fatal(err)
 	}

@@ -139,7 +139,7 @@ type Log struct {
 // Records a previous session appended but never synced may survive or not;
 // those that survive are made durable here.
 func Open(dir string, opts Options) (*Log, error) {
-	return open(dir, opts, fdatasync, syncDir)
+	return open(dir, opts, fdatasync, SyncDir)
 }
 
 // mkdirDurable makes dir and any parent missing, and syncs the directory

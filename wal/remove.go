@@ -34,5 +34,5 @@ func RemoveSegments(dir string) error {
 	if !removed {
 		return nil
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }

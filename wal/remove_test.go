@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,5 +70,24 @@ func TestRemoveSegments(t *testing.T) {
 	}
 	if err := RemoveSegments(filepath.Join(dir, "missing")); err != nil {
 		t.Fatalf("missing directory: %v", err)
+	}
+}
+
+// TestSyncDir: a directory syncs (after a rename in it); a missing one is
+// os.ErrNotExist.
+func TestSyncDir(t *testing.T) {
+	dir := t.TempDir()
+	aside := filepath.Join(dir, "db.tmp")
+	if err := os.WriteFile(aside, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(aside, filepath.Join(dir, "db")); err != nil {
+		t.Fatal(err)
+	}
+	if err := SyncDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := SyncDir(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("SyncDir of a missing directory: got %v, want os.ErrNotExist", err)
 	}
 }

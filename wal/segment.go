@@ -304,9 +304,11 @@ func scanTail(sr *segReader, num uint64, off int64, next uint64) (tailReport, er
 	return rep, nil
 }
 
-// syncDir makes the directory's entries durable: a created or renamed
-// segment must not vanish, or come back under its old name, after a crash.
-func syncDir(dir string) error {
+// SyncDir makes the directory's entries durable: a created, removed or
+// renamed entry (a segment, or a database file written aside and renamed
+// into place) must not vanish, or come back under its old name, after a
+// crash. The one directory sync of folio's packages and its CLI.
+func SyncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil // NB: directories cannot be synced there; renames are durable on their own
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/wal"
 	"github.com/klauspost/compress/zstd"
 	"github.com/spf13/cobra"
 )
@@ -336,7 +337,7 @@ func (o *outFile) commit() error {
 		err = o.cl.done(func() error { return os.Rename(o.tmp, o.path) })
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(o.path))
+		err = wal.SyncDir(filepath.Dir(o.path))
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", o.path, err)
@@ -358,19 +359,6 @@ func (o *outFile) abort() {
 		})
 	}
 	o.done = true
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // sameFile reports whether a and b exist and are the same file.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/foliodb/folio"
 	"github.com/foliodb/folio/cmd/folio/internal/dumpfmt"
+	"github.com/foliodb/folio/wal"
 	"github.com/spf13/cobra"
 )
 
@@ -230,7 +231,7 @@ func copyTree(a *app, src tree, dst string, perm os.FileMode, pageSize int, fill
 	if err := cl.done(func() error { return placeNew(tmp, dst) }); err != nil {
 		return res, err
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := wal.SyncDir(filepath.Dir(dst)); err != nil {
 		return res, err
 	}
 	return copyResult{keys: c.keys, buckets: c.buckets, size: fileSize(dst), digest: dstDigest.Sum(),
