@@ -318,7 +318,25 @@ func checkOptions(path string, opts *Options) error {
 }
 
 // LogDir is where the write-ahead log of the database at path lives.
-func LogDir(path string) string { return path + ".wal" }
+//
+// NB: a symbolic link at path has its log beside the file it names (its
+// target's LogDir), where an open of that file by its own name looks, so
+// that both names find the one log; a log made beside the link itself is
+// still taken. Looking beside the link alone, an open through it read the
+// file without the log's commits and a read-write one committed onto it,
+// stranding them (ErrLogMismatch by the file's own name).
+func LogDir(path string) string {
+	own := path + ".wal"
+	if _, err := os.Lstat(own); err == nil {
+		return own
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			return LogDir(real)
+		}
+	}
+	return own
+}
 
 // openFile opens and locks the database file at path, creating it (or
 // replacing an empty file) unless read-only. It returns the file only once

@@ -29,6 +29,7 @@ var (
 	ErrIncompatibleValue  = tx.ErrIncompatibleValue
 	ErrSameBuckets        = tx.ErrSameBuckets
 	ErrDifferentDB        = tx.ErrDifferentDB
+	ErrCopyOntoDB         = tx.ErrCopyOntoDB
 	ErrSequenceOverflow   = tx.ErrSequenceOverflow
 	ErrInvalidOptions     = tx.ErrInvalidOptions
 	ErrMaxSizeReached     = tx.ErrMaxSizeReached

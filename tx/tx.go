@@ -340,17 +340,30 @@ func (tx *Tx) Copy(w io.Writer) error {
 // CopyFile writes a consistent copy of the database to path (created
 // with mode, or truncated) and syncs it and the directory holding it, so
 // that a copy it returned nil for survives a power loss under its name.
-// It returns ErrTxClosed once the transaction ended, before touching
-// path, or the file's error. NB: as bbolt's, it writes in place: a crash
+// It returns ErrTxClosed once the transaction ended, and ErrCopyOntoDB
+// when path is the database file (by any name), before changing path;
+// otherwise the file's error. NB: as bbolt's, it writes in place: a crash
 // midway leaves a partial copy at path (folio backup writes aside and
 // renames).
 func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 	if tx.db == nil {
-		// Before the open: O_TRUNC would empty a file there for nothing.
+		// Before the open: it would make a file there for nothing.
 		return ErrTxClosed
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, mode)
+	// NB: truncated only once it is known not to be the database itself
+	// (its path, or a link to it): O_TRUNC emptied the file being read.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, mode)
 	if err != nil {
+		return err
+	}
+	if fi, err := f.Stat(); err == nil {
+		if dfi, derr := os.Stat(tx.db.path); derr == nil && os.SameFile(fi, dfi) {
+			_ = f.Close()
+			return fmt.Errorf("%w: copy %s: it is the database file %s", ErrCopyOntoDB, path, tx.db.path)
+		}
+	}
+	if err := f.Truncate(0); err != nil {
+		_ = f.Close()
 		return err
 	}
 	if _, err := tx.WriteTo(f); err != nil {
@@ -364,7 +377,11 @@ func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	// NB: the copy's name is durable only once its directory is.
+	// NB: the copy's name is durable only once its directory is: the
+	// directory of the file made, which a symbolic link at path names.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	return wal.SyncDir(filepath.Dir(path))
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -81,6 +82,9 @@ LMDB databases migrate through a dump instead:
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 			var res copyResult
 			err = bdb.View(func(tx *bolt.Tx) error {
+				if err := checkBoltPages(tx, src); err != nil {
+					return err
+				}
 				res, err = copyTree(a, boltTree{tx: tx, path: src}, dst, srcPerm(src), pageSize, fill, "migrate")
 				return err
 			})
@@ -215,4 +219,79 @@ func (t boltTree) sequence() uint64 {
 		return 0
 	}
 	return t.b.Sequence()
+}
+
+// checkBoltPages walks the page tree of every bucket of the bbolt file at
+// path, as tx sees it, reading each page once from the file: a page id
+// outside the file, a page that is not where its id says, one that is
+// neither branch nor leaf, or one reached twice (a cycle, two parents)
+// is damage. NB: bbolt follows page ids unchecked, and a branch page
+// naming itself sends its cursor down for ever, allocating until the
+// process dies, with no panic for boltTree.damaged to turn into an error.
+func checkBoltPages(tx *bolt.Tx, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	ps := uint64(tx.DB().Info().PageSize)
+	high := uint64(tx.Size()) / ps
+	le16, le32, le64 := binary.LittleEndian.Uint16, binary.LittleEndian.Uint32, binary.LittleEndian.Uint64
+	damaged := func(id uint64, what string) error {
+		return fmt.Errorf("bbolt file %s is damaged: page %d: %s", path, id, what)
+	}
+	seen := map[uint64]bool{}
+	stack := []uint64{uint64(tx.Cursor().Bucket().Root())}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if id < 2 || id >= high {
+			return damaged(id, fmt.Sprintf("outside the file's %d pages", high))
+		}
+		if seen[id] {
+			return damaged(id, "reached twice (a loop in the tree?)")
+		}
+		seen[id] = true
+		p := make([]byte, ps)
+		if _, err := f.ReadAt(p, int64(id*ps)); err != nil {
+			return damaged(id, err.Error())
+		}
+		if over := uint64(le32(p[12:])); over > 0 {
+			if over >= high-id {
+				return damaged(id, "overflow past the end of the file")
+			}
+			p = make([]byte, (over+1)*ps)
+			if _, err := f.ReadAt(p, int64(id*ps)); err != nil {
+				return damaged(id, err.Error())
+			}
+		}
+		if le64(p) != id {
+			return damaged(id, fmt.Sprintf("its header names page %d", le64(p)))
+		}
+		flags, count := le16(p[8:]), uint64(le16(p[10:]))
+		if 16+count*16 > uint64(len(p)) {
+			return damaged(id, "elements past the page")
+		}
+		for i := range count {
+			e := p[16+i*16:]
+			switch flags {
+			case 0x01: // branch: pos, ksize (4 bytes each), page id
+				stack = append(stack, le64(e[8:]))
+			case 0x02: // leaf: flags, pos, ksize, vsize (4 bytes each)
+				if le32(e)&0x01 == 0 {
+					continue // a pair, not a bucket
+				}
+				v := 16 + i*16 + uint64(le32(e[4:])) + uint64(le32(e[8:]))
+				if n := uint64(le32(e[12:])); n < 16 || v+n > uint64(len(p)) {
+					return damaged(id, "a bucket's value past the page")
+				}
+				if root := le64(p[v:]); root != 0 { // 0: inline, no pages
+					stack = append(stack, root)
+				}
+			default:
+				return damaged(id, fmt.Sprintf("flags %#x: not a branch or leaf page", flags))
+			}
+		}
+	}
+	return nil
 }
