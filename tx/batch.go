@@ -13,6 +13,9 @@ type batch struct {
 type call struct {
 	fn   func(*Tx) error
 	done chan error
+	// handlerPanic is what an OnCommit handler fn registered panicked
+	// with, once the batch committed (runBatch).
+	handlerPanic any
 }
 
 // errTrySolo tells a batch caller to run its function alone: it failed
@@ -166,12 +169,27 @@ func (db *DB) runBatch(tx *Tx, calls []*call) {
 		inFn = true
 		for i, c := range calls {
 			running = i
+			from := len(tx.commitHandlers)
 			err := runCall(tx, c.fn)
 			running = -1
 			if err != nil {
 				failed = i
 				calls[i].done <- err
 				break
+			}
+			// A panic in a handler c.fn registered is c's, as one in c.fn
+			// is: it ran in the leader's goroutine, and the others'
+			// writes committed.
+			for j := from; j < len(tx.commitHandlers); j++ {
+				h := tx.commitHandlers[j]
+				tx.commitHandlers[j] = func() {
+					defer func() {
+						if r := recover(); r != nil && c.handlerPanic == nil {
+							c.handlerPanic = r
+						}
+					}()
+					h()
+				}
 			}
 		}
 		inFn = false
@@ -181,6 +199,10 @@ func (db *DB) runBatch(tx *Tx, calls []*call) {
 			err := tx.commitManaged()
 			returned = true
 			for _, c := range calls {
+				if c.handlerPanic != nil {
+					c.done <- panicked{c.handlerPanic}
+					continue
+				}
 				c.done <- err
 			}
 			return

@@ -188,6 +188,18 @@ func (tx *Tx) Commit() (err error) {
 	if !logged && !tx.replay {
 		db.giveBackTail()
 	}
+	if logged && !tx.replay && db.NoSync {
+		// NB: a NoSync commit is published without a sync, and its
+		// snapshot holds the logged commits before it: those still
+		// waiting for their sync (NoSync was off for them) must have it
+		// first, or readers would see them early, and for good if it
+		// failed.
+		db.wal.inflight.Wait()
+		if err := db.syncFailed(); err != nil {
+			tx.end()
+			return err
+		}
+	}
 	dirty, pages := len(tx.dirty), int(tx.stats.PageCount)
 	handlers := tx.commitHandlers
 	switch {
@@ -299,6 +311,12 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 		return 0, err
 	}
 	sync := !db.NoSync
+	if db.wal.log != nil && db.wal.durableLSN.Load() > db.wal.ckptLSN {
+		// NB: the truncation below drops durable records (Sync made them
+		// so under NoSync, or Open found them): the meta that replaces
+		// them must be durable first.
+		sync = true
+	}
 	if sync && db.wal.log == nil && tx.oneSyncFits() {
 		return tx.commitOneSync()
 	}
@@ -335,6 +353,9 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 		return 0, err
 	}
 	if db.wal.log != nil {
+		if sync {
+			db.wal.ckptLSN = db.wal.lastLSN
+		}
 		db.wal.unsyncedLo, db.wal.unsyncedHi = 0, 0
 		db.wal.ckptTime = time.Now()
 		db.wal.appended = 0
@@ -518,6 +539,7 @@ func (db *DB) syncLogged(s *snapshot, lsn uint64) error {
 			db.mu.Unlock()
 			return fmt.Errorf("folio: commit %s: sync the log: %w (%w)", db.path, err, ErrSyncFailed)
 		}
+		db.noteDurable(lsn)
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -712,3 +734,13 @@ func (db *DB) syncRange(off, n int64) error {
 }
 
 func isCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }
+
+// noteDurable records that the log is durable through lsn (walState.durableLSN).
+func (db *DB) noteDurable(lsn uint64) {
+	for {
+		d := db.wal.durableLSN.Load()
+		if lsn <= d || db.wal.durableLSN.CompareAndSwap(d, lsn) {
+			return
+		}
+	}
+}

@@ -191,6 +191,8 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 			_ = v.v.Close()
 			return nil, err
 		}
+		// What the log held at open is durable (wal.Open syncs it).
+		db.noteDurable(db.wal.lastLSN)
 		// Logged commits from now on follow this state (walanchor.go);
 		// logical records still to replay end in a checkpoint, which
 		// anchors its own. A log that names it last already gets no
@@ -645,7 +647,9 @@ func (db *DB) syncAll() error {
 	// would refuse it (ErrLogMismatch).
 	err := db.st.SyncRange(0, db.fileSize)
 	if err == nil && db.wal.log != nil {
-		err = db.wal.log.SyncTo(db.wal.lastLSN)
+		if err = db.wal.log.SyncTo(db.wal.lastLSN); err == nil {
+			db.noteDurable(db.wal.lastLSN)
+		}
 	}
 	if err != nil {
 		db.refuseWrites(err)

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/foliodb/folio/freelist"
@@ -84,6 +85,14 @@ type walState struct {
 	// list's pending set. Runs written after the checkpoint are freed as
 	// usual and reused once no reader needs them (Tx.Free).
 	held *freelist.List
+	// durableLSN is the highest LSN known durable in the log: found there
+	// by Open, or synced by a commit or Sync. ckptLSN is the last LSN a
+	// checkpoint whose meta is durable covers (write lock). A checkpoint
+	// truncates the log; while records past ckptLSN are durable it must
+	// be durable itself, NoSync or not, or a power cut would leave the
+	// file's older meta beside a log without them (commitDirect).
+	durableLSN atomic.Uint64
+	ckptLSN    uint64
 	// inflight counts logged commits that released the write lock and
 	// wait for their log sync; a checkpoint waits for them (Commit).
 	inflight sync.WaitGroup
@@ -651,8 +660,13 @@ func (db *DB) checkpointTxLocked() error {
 	}
 	m := db.head.meta
 	// Nothing since the last checkpoint, and the file holds a free list
-	// (after a replay it does not: logged commits leave it out).
-	if db.readOnly || (m.TxID == db.wal.ckptTxID && (m.Freelist != 0 || db.NoFreelistSync)) {
+	// (after a replay it does not: logged commits leave it out). NB: not
+	// when leaving WAL mode (Options.WAL unset: Open removes the log once
+	// Close returns): the last checkpoint's meta may be durable only in
+	// the page cache (its sync failed, then a reopen in the same boot),
+	// where a sync writes nothing; a new meta, synced, must replace it.
+	leaving := !db.opts.WAL
+	if db.readOnly || (!leaving && m.TxID == db.wal.ckptTxID && (m.Freelist != 0 || db.NoFreelistSync)) {
 		return nil
 	}
 	err := db.checkpointTx(false)
