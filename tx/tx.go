@@ -302,10 +302,21 @@ func (tx *Tx) Rollback() error {
 // write transaction's own changes are not in it, as in bbolt). It returns
 // ErrTxClosed once the transaction ended, or w's error. It copies the
 // pages as they are, without checking them: check the copy (Tx.Check
-// after opening it), as folio backup does.
+// after opening it), as folio backup does. In WAL mode a write
+// transaction may begin on logged commits whose syncs are still running;
+// its WriteTo waits for them, and returns ErrSyncFailed if one failed.
 func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 	if tx.db == nil {
 		return 0, ErrTxClosed
+	}
+	if tx.writable && tx.db.wal.log != nil {
+		// NB: a copy must hold acknowledged commits only: one whose sync
+		// then failed is not in the database, and would be in the copy.
+		// The commits waited for hold no lock this transaction holds.
+		tx.db.wal.inflight.Wait()
+		if err := tx.db.syncFailed(); err != nil {
+			return 0, err
+		}
 	}
 	ps := tx.r.pageSize
 	meta := tx.snap.meta
