@@ -430,10 +430,12 @@ func (l *loader) create() error {
 	if err := noLogBeside(l.path); err != nil {
 		return err
 	}
-	_, statErr := os.Lstat(l.path)
 	var db *folio.DB
 	var err error
 	l.newDB, err = l.a.cleanups.track(func() (func(), error) {
+		// NB: under the cleanups' lock, as close to the Open as can be:
+		// a file another process made before it is not ours to remove.
+		_, statErr := os.Lstat(l.path)
 		var err error
 		db, err = folio.Open(l.path, 0o600, &folio.Options{PageSize: ps, Timeout: l.a.timeout})
 		// NB: if another process made DB meanwhile and holds it, an
