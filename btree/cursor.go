@@ -61,6 +61,8 @@ type Cursor struct {
 	// lie, for prefetchNext and prefetchPrev.
 	mapping  []byte
 	pageSize int
+	// strict: Seek checks the key it lands on (SetStrict).
+	strict bool
 }
 
 // NewCursor returns a cursor over t, positioned nowhere.
@@ -69,8 +71,16 @@ func (t *Tree) NewCursor() *Cursor { return &Cursor{t: t} }
 // Reset reuses c for tree t.
 func (c *Cursor) Reset(t *Tree) {
 	c.t, c.depth, c.deleted, c.err, c.maxLeaves = t, 0, false, nil, 0
-	c.mapping, c.pageSize = nil, 0
+	c.mapping, c.pageSize, c.strict = nil, 0, false
 }
+
+// SetStrict makes Seek check that the key it lands on, in a committed
+// leaf, sorts before the separator of that leaf's next sibling in the
+// parent, or fail with ErrCorrupt naming the leaf: where keys pass
+// their neighbour's (every checksum intact), Seek would return one ahead
+// of smaller keys. It costs a compare and maybe a cache miss a Seek, so
+// it is for files not trusted (VerifyChecksums); Get makes no such check.
+func (c *Cursor) SetStrict(on bool) { c.strict = on }
 
 // Map tells c that committed page id starts at mapping[id*pageSize:], so
 // that a scan can ask the CPU for the leaves ahead early (prefetchNext,
@@ -556,10 +566,40 @@ func (c *Cursor) nextSlow() ([]byte, []byte, uint32) {
 			return c.current()
 		}
 	}
-	if !c.next() || !c.countLeaf() {
+	prev := c.leafKey()
+	if !c.next() || !c.countLeaf() || !c.after(prev, 1) {
 		return nil, nil, 0
 	}
 	return c.current()
+}
+
+// leafKey is the key under the cursor if it rests on an element of a
+// committed leaf of an unchanged tree, else nil.
+func (c *Cursor) leafKey() []byte {
+	if c.depth == 0 || c.t.rootNode != nil {
+		return nil
+	}
+	f := &c.stack[c.depth-1]
+	if f.n != nil || uint(f.index) >= uint(f.count) || !f.isLeaf() {
+		return nil
+	}
+	k, _ := page.LeafKey(f.p, f.index)
+	return k
+}
+
+// after checks that a move (dir 1 forward, -1 backward) from a leaf
+// whose key was prev onto the next leaf went on in key order: a leaf
+// whose keys pass its neighbour's (every checksum intact: a parent
+// records its child's checksum, not its keys) fails the cursor, where
+// a scan would serve keys out of order. One compare a leaf.
+func (c *Cursor) after(prev []byte, dir int) bool {
+	k := c.leafKey()
+	if prev == nil || k == nil || bytes.Compare(k, prev)*dir > 0 {
+		return true
+	}
+	f := &c.stack[c.depth-1]
+	c.fail(page.Corruptf(f.id, "key order across leaves", fmt.Sprintf("%s %q", map[int]string{1: ">", -1: "<"}[dir], prev), fmt.Sprintf("%q", k)))
+	return false
 }
 
 // countLeaf counts a committed leaf a scan moved onto. A valid tree's
@@ -613,7 +653,8 @@ func (c *Cursor) Prev() ([]byte, []byte, uint32) {
 
 // prevSlow is Prev off its fast path, as nextSlow.
 func (c *Cursor) prevSlow() ([]byte, []byte, uint32) {
-	if !c.prev() || !c.countLeaf() {
+	prev := c.leafKey()
+	if !c.prev() || !c.countLeaf() || !c.after(prev, -1) {
 		return nil, nil, 0
 	}
 	return c.current()
@@ -669,8 +710,32 @@ func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
 		if !c.next() {
 			return nil, nil, 0
 		}
+	} else if c.strict && !c.belowNext() {
+		return nil, nil, 0
 	}
 	return c.current()
+}
+
+// belowNext checks that the key Seek landed on, in a committed leaf of
+// an unchanged tree, sorts before the separator of the leaf's next
+// sibling in its parent: a leaf holding keys past it would have Seek
+// return one of them ahead of the sibling's smaller keys.
+func (c *Cursor) belowNext() bool {
+	k := c.leafKey()
+	if k == nil || c.depth < 2 {
+		return true
+	}
+	g := &c.stack[c.depth-2]
+	if g.n != nil || g.index+1 >= g.count {
+		return true
+	}
+	hi, ok := page.BranchKey(g.p, g.index+1)
+	if !ok || bytes.Compare(k, hi) < 0 {
+		return true
+	}
+	f := &c.stack[c.depth-1]
+	c.fail(page.Corruptf(f.id, "key vs next separator in parent", fmt.Sprintf("< %q", hi), fmt.Sprintf("%q", k)))
+	return false
 }
 
 // Delete removes the element under the cursor, or after a Delete the one

@@ -23,6 +23,10 @@ type Walker struct {
 	// NewPageSet with the file's page count; nil: a set of this walk's
 	// own.
 	Seen *PageSet
+	// MaxTxID, if not 0, is the txid of the meta the walk started from:
+	// a page whose header claims a later one is a problem (no commit the
+	// meta holds wrote it).
+	MaxTxID page.TxID
 }
 
 // PageSet is a set of page ids, for walks that must read each page once.
@@ -259,6 +263,9 @@ func (wk *walk) run(id page.ID, kind page.Flags, sum uint32, depth int) []byte {
 			wk.problem(page.Corruptf(id, "checksum", fmt.Sprintf("%#08x", page.PageChecksum(p)), fmt.Sprintf("%#08x", got)))
 		}
 	}
+	if tx := page.PageTxID(p); wk.w.MaxTxID != 0 && tx > wk.w.MaxTxID {
+		wk.problem(page.Corruptf(id, "txid in header", fmt.Sprintf("<= %d (the meta's)", wk.w.MaxTxID), fmt.Sprint(tx)))
+	}
 	if wk.w.Page != nil {
 		wk.w.Page(id, len(p)/wk.t.pages.PageSize(), page.PageFlags(p), depth)
 	}
@@ -327,6 +334,10 @@ func (wk *walk) node(id page.ID, sum uint32, lo, hi []byte, depth int) {
 			wk.problem(page.Corruptf(id, "first key vs parent separator", fmt.Sprintf(">= %q", lo), fmt.Sprintf("%q", key)))
 		case hi != nil && bytes.Compare(key, hi) >= 0:
 			wk.problem(page.Corruptf(id, fmt.Sprintf("key %d vs next separator in parent", i), fmt.Sprintf("< %q", hi), fmt.Sprintf("%q", key)))
+		}
+		if leaf && len(key) == 0 {
+			// Put refuses an empty key (a dump holding one does not load).
+			wk.problem(page.Corruptf(id, fmt.Sprintf("key %d", i), "1 byte or more", "empty"))
 		}
 		if page.Hint(p, i) != page.KeyHint(key) {
 			wk.problem(page.Corruptf(id, fmt.Sprintf("key hint %d", i), fmt.Sprintf("%#x", page.KeyHint(key)), fmt.Sprintf("%#x", page.Hint(p, i))))

@@ -3,6 +3,7 @@ package page
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 )
 
 // CheckRun validates the header of a run read for page id: the id it
@@ -18,7 +19,7 @@ func CheckRun(p []byte, id ID, pageSize int, want Flags, expectSum uint32, verif
 		return 0, corruptInt(id, "page id in header", id, got)
 	}
 	if f := PageFlags(p); f&want == 0 || f&(f-1) != 0 {
-		return 0, Corruptf(id, "page kind", want.String(), fmt.Sprintf("%s (%#x)", f, uint16(f)))
+		return 0, Corruptf(id, "page kind", kinds(want), fmt.Sprintf("%s (%#x)", f, uint16(f)))
 	}
 	if z := binary.LittleEndian.Uint32(p[offOverflow+4:]); z != 0 {
 		return 0, corruptInt(id, "header reserved field", 0, z)
@@ -39,6 +40,18 @@ func CheckRun(p []byte, id ID, pageSize int, want Flags, expectSum uint32, verif
 		}
 	}
 	return n, nil
+}
+
+// kinds names the page kinds in want: "branch or leaf" for a tree's
+// child (Flags.String names one kind, and "unknown" for any other value).
+func kinds(want Flags) string {
+	var names []string
+	for f := FlagMeta; f <= FlagFreelist; f <<= 1 {
+		if want&f != 0 {
+			names = append(names, f.String())
+		}
+	}
+	return strings.Join(names, " or ")
 }
 
 // VerifyChecksum checks a whole run's bytes against the checksum its

@@ -519,6 +519,7 @@ func (b *Bucket) Cursor() *Cursor {
 	c := &Cursor{bucket: b}
 	if b != nil {
 		c.c.Reset(&b.tree)
+		c.c.SetStrict(b.tx.r.verify)
 	}
 	return c
 }

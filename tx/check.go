@@ -98,6 +98,7 @@ func (tx *Tx) check() (problems []error) {
 	walkTrees(&r, m.Root, m.RootSum, true, btree.Walker{
 		Page:    func(id page.ID, n int, kind page.Flags, _ int) { mark(id, n, kind.String()+" page") },
 		Problem: report,
+		MaxTxID: m.TxID,
 	}, nil)
 	tx.checkDirectory(&r, report)
 

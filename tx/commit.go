@@ -310,14 +310,21 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 	if err := db.syncFailed(); err != nil {
 		return 0, err
 	}
-	sync := !db.NoSync
-	if db.wal.log != nil && db.wal.durableLSN.Load() > db.wal.ckptLSN {
-		// NB: the truncation below drops durable records (Sync made them
-		// so under NoSync, or Open found them): the meta that replaces
-		// them must be durable first.
-		sync = true
+	// NB: in WAL mode this is a checkpoint, which syncs, NoSync or not:
+	// the log truncation below may drop records a Sync (or an earlier
+	// session) made durable, and the anchor appended after it names its
+	// meta, which a later log sync (a synced commit, or wal.Open at the
+	// next open) would make durable while the meta was not: every commit
+	// lost, or ErrLogMismatch at Open.
+	sync := !db.NoSync || db.wal.log != nil
+	if !sync {
+		// The next synced commit's tree may reach these pages.
+		db.unsyncedEnd = max(db.unsyncedEnd, db.fileSize)
 	}
-	if sync && db.wal.log == nil && tx.oneSyncFits() {
+	// NB: not with unsynced writes before this commit (unsyncedEnd): a
+	// meta listing only its own runs would be adopted by Open without
+	// the earlier pages its tree may reach.
+	if sync && db.wal.log == nil && db.unsyncedEnd == 0 && tx.oneSyncFits() {
 		return tx.commitOneSync()
 	}
 	if err := db.writeRuns(tx.dirty); err != nil {
@@ -329,14 +336,17 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 	// the range writeRuns noted since the last checkpoint. (Syncing the
 	// whole file instead cost a WAL-mode sequential load, where every
 	// commit is such a checkpoint, 8%: 1.61M against 1.75M keys/s.)
-	if sync && (len(tx.dirty) > 0 || db.wal.unsyncedHi > 0) {
+	if sync && (len(tx.dirty) > 0 || db.wal.unsyncedHi > 0 || db.unsyncedEnd > 0) {
 		var first, end int64
 		if db.wal.log != nil {
 			first, end = db.wal.unsyncedLo, db.wal.unsyncedHi
-		} else {
+		} else if len(tx.dirty) > 0 {
 			first = int64(tx.dirty[0].id) * int64(tx.r.pageSize)
 			last := tx.dirty[len(tx.dirty)-1]
 			end = int64(last.id)*int64(tx.r.pageSize) + int64(len(last.run))
+		}
+		if db.unsyncedEnd > 0 {
+			first, end = 0, max(end, db.unsyncedEnd)
 		}
 		if err := db.syncRange(first, end-first); err != nil {
 			return 0, err
@@ -352,10 +362,10 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 	if slot, err = db.writeMeta(&tx.meta, sync); err != nil {
 		return 0, err
 	}
+	if sync {
+		db.unsyncedEnd = 0
+	}
 	if db.wal.log != nil {
-		if sync {
-			db.wal.ckptLSN = db.wal.lastLSN
-		}
 		db.wal.unsyncedLo, db.wal.unsyncedHi = 0, 0
 		db.wal.ckptTime = time.Now()
 		db.wal.appended = 0
@@ -539,7 +549,6 @@ func (db *DB) syncLogged(s *snapshot, lsn uint64) error {
 			db.mu.Unlock()
 			return fmt.Errorf("folio: commit %s: sync the log: %w (%w)", db.path, err, ErrSyncFailed)
 		}
-		db.noteDurable(lsn)
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -734,13 +743,3 @@ func (db *DB) syncRange(off, n int64) error {
 }
 
 func isCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }
-
-// noteDurable records that the log is durable through lsn (walState.durableLSN).
-func (db *DB) noteDurable(lsn uint64) {
-	for {
-		d := db.wal.durableLSN.Load()
-		if lsn <= d || db.wal.durableLSN.CompareAndSwap(d, lsn) {
-			return
-		}
-	}
-}

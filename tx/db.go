@@ -92,7 +92,12 @@ type DB struct {
 	pendingView *view          // mapped by grow, for the next snapshot
 	fallback    string         // why open fell back to the older meta, if it did
 	metaSlot    int            // the meta page (0 or 1) holding the durable meta
-	wal         walState       // WAL mode when wal.log != nil; under the write lock
+	// unsyncedEnd (direct mode, write lock): the file may hold writes no
+	// sync covered below this offset (NoSync commits): the next synced
+	// commit, whose tree may reach them, makes [0, unsyncedEnd) durable
+	// before its meta (an open syncs what an earlier process left).
+	unsyncedEnd int64
+	wal         walState // WAL mode when wal.log != nil; under the write lock
 
 	// spareBufs are page buffers of earlier commits, for the writer's
 	// reuse; touched only under the write lock, as are extents (the free
@@ -179,6 +184,17 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 			return nil, fmt.Errorf("folio: open %s: replace the torn commit's meta: %w", path, err)
 		}
 	}
+	if lg == nil && !db.readOnly {
+		// An earlier process may have left writes no sync covered (a
+		// NoSync session). This session's first synced commit may reach
+		// them, and a one-sync commit's meta lists only its own runs for
+		// Open to verify: make them durable first (cheap when nothing is
+		// dirty). Within a session, unsyncedEnd does the same.
+		if err := st.SyncRange(0, db.fileSize); err != nil {
+			_ = v.v.Close()
+			return nil, fmt.Errorf("folio: open %s: sync the file: %w", path, err)
+		}
+	}
 	if lg != nil {
 		db.wal = walState{log: lg, ckptTime: time.Now(), ckptBytes: opts.CheckpointBytes, ckptEvery: opts.CheckpointInterval, held: freelist.New()}
 		if db.wal.ckptBytes <= 0 {
@@ -191,8 +207,6 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 			_ = v.v.Close()
 			return nil, err
 		}
-		// What the log held at open is durable (wal.Open syncs it).
-		db.noteDurable(db.wal.lastLSN)
 		// Logged commits from now on follow this state (walanchor.go);
 		// logical records still to replay end in a checkpoint, which
 		// anchors its own. A log that names it last already gets no
@@ -425,6 +439,23 @@ func (db *DB) loadFreelist(s *snapshot) error {
 	keep := 0 // pages of a damaged freelist run, kept out of the free set
 	if s.meta.Freelist != 0 {
 		exts, err := db.readFreelist(&r, s.meta)
+		if err == nil && db.opts.VerifyChecksums && !db.readOnly {
+			// A file not trusted: a list naming a page in use would
+			// have a commit overwrite it; a page two parents reach would
+			// be freed through one and overwritten under the other.
+			var inUse int
+			if exts, inUse, err = db.freeInUse(&r, s.meta, exts); err != nil {
+				return fmt.Errorf("folio: open %s: %w", db.path, err)
+			}
+			if inUse > 0 {
+				note := fmt.Sprintf("free list names %d pages in use; they stay allocated", inUse)
+				if db.fallback != "" {
+					note = db.fallback + "; " + note
+				}
+				db.fallback = note
+				db.logf("folio: %s: %s", db.path, note)
+			}
+		}
 		if err == nil {
 			db.freelist.Load(exts)
 			return nil
@@ -485,6 +516,48 @@ func (db *DB) loadFreelist(s *snapshot) error {
 	}
 	db.freelist.Load(exts)
 	return nil
+}
+
+// freeInUse walks the trees of m (every run checksummed) and returns
+// exts without the pages a tree reaches, and how many those were; or
+// ErrCorrupt naming a page the trees reach twice. Other damage is left
+// for reads and Check to report.
+func (db *DB) freeInUse(r *reader, m page.Meta, exts []page.Extent) ([]page.Extent, int, error) {
+	used := make([]bool, m.High)
+	var twice error
+	walk := *r
+	walk.verify = true
+	walkTrees(&walk, m.Root, m.RootSum, false, btree.Walker{
+		Page: func(id page.ID, n int, _ page.Flags, _ int) {
+			for i := 0; i < n && uint64(id)+uint64(i) < uint64(len(used)); i++ {
+				used[int(id)+i] = true
+			}
+		},
+		Problem: func(err error) {
+			var ce *page.CorruptError
+			if twice == nil && errors.As(err, &ce) && (ce.What == "references" || ce.What == "bucket root") {
+				twice = err
+			}
+		},
+	}, nil)
+	if twice != nil {
+		return nil, 0, twice
+	}
+	var out []page.Extent
+	inUse := 0
+	for _, e := range exts {
+		for id := e.Start; id < e.Start+page.ID(e.Len); id++ {
+			switch n := len(out); {
+			case used[id]:
+				inUse++
+			case n > 0 && out[n-1].Start+page.ID(out[n-1].Len) == id:
+				out[n-1].Len++
+			default:
+				out = append(out, page.Extent{Start: id, Len: 1})
+			}
+		}
+	}
+	return out, inUse, nil
 }
 
 // readFreelist reads and decodes the persisted free extents of m.
@@ -647,9 +720,7 @@ func (db *DB) syncAll() error {
 	// would refuse it (ErrLogMismatch).
 	err := db.st.SyncRange(0, db.fileSize)
 	if err == nil && db.wal.log != nil {
-		if err = db.wal.log.SyncTo(db.wal.lastLSN); err == nil {
-			db.noteDurable(db.wal.lastLSN)
-		}
+		err = db.wal.log.SyncTo(db.wal.lastLSN)
 	}
 	if err != nil {
 		db.refuseWrites(err)

@@ -244,7 +244,12 @@ func (b *Bucket) Stats() BucketStats {
 func runInuse(r *reader, id page.ID, pages, elem int) int {
 	off := int(id) * r.pageSize
 	p := r.data[off : off+pages*r.pageSize]
-	n := page.PageCount(p)
+	// NB: the walk calls Page before it checks the count (and reports
+	// it): a count past the page must not index past it here.
+	n, err := page.CheckElems(p, id, elem)
+	if err != nil {
+		return page.HeaderSize
+	}
 	used := page.HeaderSize + n*elem
 	for i := 0; i < n; i++ {
 		if elem == page.LeafElemSize {

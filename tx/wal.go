@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/foliodb/folio/freelist"
@@ -85,14 +84,6 @@ type walState struct {
 	// list's pending set. Runs written after the checkpoint are freed as
 	// usual and reused once no reader needs them (Tx.Free).
 	held *freelist.List
-	// durableLSN is the highest LSN known durable in the log: found there
-	// by Open, or synced by a commit or Sync. ckptLSN is the last LSN a
-	// checkpoint whose meta is durable covers (write lock). A checkpoint
-	// truncates the log; while records past ckptLSN are durable it must
-	// be durable itself, NoSync or not, or a power cut would leave the
-	// file's older meta beside a log without them (commitDirect).
-	durableLSN atomic.Uint64
-	ckptLSN    uint64
 	// inflight counts logged commits that released the write lock and
 	// wait for their log sync; a checkpoint waits for them (Commit).
 	inflight sync.WaitGroup
