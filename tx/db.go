@@ -663,9 +663,9 @@ func (db *DB) PageSize() int { return db.pageSize }
 
 // Sync makes every commit so far durable, as bbolt's fdatasync does:
 // useful with NoSync, where commits do not sync. It syncs the file, and
-// in WAL mode the log too: with NoSync a checkpoint writes the file's
-// meta unsynced and drops the log before it, and later commits are only
-// in the log. A failed sync is sticky, as a commit's (ErrSyncFailed).
+// in WAL mode the log too: with NoSync the commits since the last
+// checkpoint are only in the log (a checkpoint syncs its meta, NoSync or
+// not). A failed sync is sticky, as a commit's (ErrSyncFailed).
 //
 // Sync may be called from inside an Update or Batch function, and from
 // other goroutines while commits run: it does not take the write lock
