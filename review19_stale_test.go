@@ -23,6 +23,37 @@ import (
 // acknowledged commit must read back. A truncation at open after a sync
 // (68faa6a, reverted) lost them all.
 func TestReview19StaleDropAfterFailedMetaSync(t *testing.T) {
+	const ps = 1024
+	st2, lg2, want := afterFailedMetaSync(t)
+	// The reopen after ErrSyncFailed, same boot (st2, lg2).
+	db2, err := tx.OpenWithLog("a.db", st2, lg2, walOpts(ps))
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	checkWant(t, "reopen", db2, want)
+	if err := db2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reopen: %d log truncations", lg2.truncations())
+
+	// Power cut after that open.
+	st3 := newCrashStorage(t, st2.image(st2.opCount(), imageSynced, ps, nil))
+	lg3 := newCrashLogWith(st3, lg2.image(lg2.opCount(), logSynced, nil).whole())
+	db3, err := tx.OpenWithLog("a.db", st3, lg3, walOpts(ps))
+	if err != nil {
+		t.Fatalf("open after the power cut: %v", err)
+	}
+	defer db3.Close()
+	checkWant(t, "after a power cut following the reopen", db3, want)
+}
+
+// afterFailedMetaSync runs WAL-mode commits (1 KiB pages), then a
+// checkpoint whose meta sync fails (ErrSyncFailed; the log is kept), and
+// returns what a reopen in the same boot finds: the file as the page
+// cache holds it over the disk's image, which lacks what the failed sync
+// covered, and the log as synced; and the commits acknowledged.
+func afterFailedMetaSync(t *testing.T) (*crashStorage, *crashLog, map[string][]byte) {
+	t.Helper()
 	const ps, n = 1024, 4
 	var (
 		db  *DB
@@ -63,29 +94,7 @@ func TestReview19StaleDropAfterFailedMetaSync(t *testing.T) {
 	disk := st.image(st.opCount(), imageSynced, ps, nil)
 	li := lg.image(lg.opCount(), logSynced, nil)
 	_ = db.Close()
-
-	// The reopen after ErrSyncFailed, same boot: the file from the cache;
-	// the disk still lacks the pages the failed sync covered.
 	st2 := newCrashStorage(t, cache)
 	st2.base = disk
-	lg2 := newCrashLogWith(st2, li.whole())
-	db2, err := tx.OpenWithLog("a.db", st2, lg2, walOpts(ps))
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	checkWant(t, "reopen", db2, want)
-	if err := db2.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("reopen: %d log truncations", lg2.truncations())
-
-	// Power cut after that open.
-	st3 := newCrashStorage(t, st2.image(st2.opCount(), imageSynced, ps, nil))
-	lg3 := newCrashLogWith(st3, lg2.image(lg2.opCount(), logSynced, nil).whole())
-	db3, err := tx.OpenWithLog("a.db", st3, lg3, walOpts(ps))
-	if err != nil {
-		t.Fatalf("open after the power cut: %v", err)
-	}
-	defer db3.Close()
-	checkWant(t, "after a power cut following the reopen", db3, want)
+	return st2, newCrashLogWith(st2, li.whole()), want
 }

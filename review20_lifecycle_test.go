@@ -453,50 +453,9 @@ func TestReview20LifeNoSyncCommitPublishesUnsyncedOne(t *testing.T) {
 // (Emulated on the doubles as Open does it: OpenWithLog over the file,
 // Close, the log removed, tx.Open.)
 func TestReview20LifeLeaveWALAfterFailedMetaSync(t *testing.T) {
-	const ps, n = 1024, 4
-	var (
-		db  *DB
-		st  *crashStorage
-		lg  *crashLog
-		err error
-	)
-	want := map[string][]byte{}
-	for step := 0; ; step++ {
-		st = newCrashStorage(t, tx.InitialImage(ps))
-		lg = newCrashLog(st)
-		if db, err = tx.OpenWithLog("a.db", st, lg, walOpts(ps)); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < n; i++ {
-			k, v := fmt.Sprintf("k%d", i), bytes.Repeat([]byte{byte(i + 1)}, 300)
-			review19Put(t, db, k, v)
-			want[k] = v
-		}
-		st.mu.Lock()
-		st.failAt = st.calls + step
-		st.mu.Unlock()
-		err = db.Checkpoint()
-		op := st.failedOp
-		if op == nil {
-			t.Fatal("the checkpoint made no call that could fail")
-		}
-		if op.kind == opSync && op.off < 2*ps && op.n == ps {
-			break // the meta page's sync
-		}
-		_ = db.Close()
-	}
-	if err == nil {
-		t.Fatal("the checkpoint whose meta sync failed returned nil")
-	}
-	cache := st.contents(t)
-	disk := st.image(st.opCount(), imageSynced, ps, nil)
-	li := lg.image(lg.opCount(), logSynced, nil)
-	_ = db.Close()
-
+	const ps = 1024
 	// The reopen without WAL, same boot: Open's leaving path.
-	st2 := newCrashStorage(t, cache)
-	st2.base = disk
-	lg2 := newCrashLogWith(st2, li.whole())
+	st2, lg2, want := afterFailedMetaSync(t)
 	leave := &Options{}
 	db2, err := tx.OpenWithLog("a.db", st2, lg2, leave)
 	if err != nil {
