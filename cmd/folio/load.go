@@ -315,19 +315,21 @@ func (l *loader) flush() error {
 		}
 	}
 	var skipped, buckets int64
-	var created []string
+	// NB: every bucket the transaction creates, those above a block's
+	// too: a block can come after the block of a bucket under it.
+	created := map[string]bool{}
 	err := l.db.Update(func(tx *folio.Tx) error {
 		handles := make([]*folio.Bucket, len(l.blocks))
 		for i, blk := range l.blocks {
-			b, made, err := l.bucket(tx, blk.path)
+			b, first, err := l.bucket(tx, blk.path)
 			if err != nil {
 				return fmt.Errorf("%s: %w", l.rd.PosString(blk.pos), err)
 			}
-			name := formatPath(blk.path)
-			if made {
-				created = append(created, name)
+			for j := first; j < len(blk.path); j++ {
+				created[formatPath(blk.path[:j+1])] = true
 			}
-			fresh := made || l.created[name]
+			name := formatPath(blk.path)
+			fresh := created[name] || l.created[name]
 			if fresh {
 				// Keys arrive in order: pack the pages as compact does.
 				b.FillPercent, b.AppendFillPercent = l.fill, l.fill
@@ -364,7 +366,7 @@ func (l *loader) flush() error {
 	if err != nil {
 		return err
 	}
-	for _, name := range created {
+	for name := range created {
 		l.created[name] = true
 	}
 	l.keys += int64(len(l.ops)) - skipped
@@ -390,9 +392,10 @@ func (l *loader) flush() error {
 	return nil
 }
 
-// bucket opens the bucket at path, creating what is missing; made says
-// whether the bucket itself was created.
-func (l *loader) bucket(tx *folio.Tx, path [][]byte) (b *folio.Bucket, made bool, err error) {
+// bucket opens the bucket at path, creating what is missing; first is
+// the index in path of the first bucket it created, len(path) if none.
+func (l *loader) bucket(tx *folio.Tx, path [][]byte) (b *folio.Bucket, first int, err error) {
+	first = len(path)
 	for i, name := range path {
 		var next *folio.Bucket
 		if i == 0 {
@@ -400,7 +403,6 @@ func (l *loader) bucket(tx *folio.Tx, path [][]byte) (b *folio.Bucket, made bool
 		} else {
 			next = b.Bucket(name)
 		}
-		made = false
 		if next == nil {
 			if i == 0 {
 				next, err = tx.CreateBucket(name)
@@ -408,16 +410,16 @@ func (l *loader) bucket(tx *folio.Tx, path [][]byte) (b *folio.Bucket, made bool
 				next, err = b.CreateBucket(name)
 			}
 			if errors.Is(err, folio.ErrIncompatibleValue) {
-				return nil, false, fmt.Errorf("bucket %q: the name holds a key with a value, not a bucket: %w", formatPath(path[:i+1]), err)
+				return nil, 0, fmt.Errorf("bucket %q: the name holds a key with a value, not a bucket: %w", formatPath(path[:i+1]), err)
 			}
 			if err != nil {
-				return nil, false, fmt.Errorf("create bucket %q: %w", formatPath(path[:i+1]), err)
+				return nil, 0, fmt.Errorf("create bucket %q: %w", formatPath(path[:i+1]), err)
 			}
-			made = true
+			first = min(first, i)
 		}
 		b = next
 	}
-	return b, made, nil
+	return b, first, nil
 }
 
 // create makes the new database, with the dump's page size if it
@@ -492,7 +494,12 @@ func isDB(path string, r io.Reader) bool {
 // a pipe fed slowly has at once.
 func isDatabaseFile(br *bufio.Reader) bool {
 	head, err := br.Peek(page.HeaderSize + 4)
-	return err == nil && binary.LittleEndian.Uint32(head[page.HeaderSize:]) == page.Magic
+	// NB: meta page 0's header too, not the magic alone: bytes 32-35 of
+	// a binary dump, plain or zstd, may be any four bytes of a bucket
+	// name, while its byte 8 ('H', the header frame) and a zstd frame's
+	// bytes 4-5 rule out that header.
+	return err == nil && page.PageFlags(head) == page.FlagMeta && page.PageID(head) == 0 &&
+		binary.LittleEndian.Uint32(head[page.HeaderSize:]) == page.Magic
 }
 
 // isTerminalReader reports whether r is a terminal (isTerminalFile).
