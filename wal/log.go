@@ -219,14 +219,22 @@ func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(
 	// Garbage goes to the free pool, durably, before anything is appended:
 	// a garbage segment that came back under its live name could read as
 	// the continuation of the new records (recovery case 1).
+	var pooled []freeSeg
 	for _, s := range rec.garbage {
 		s.f.Close()
-		if err := l.recycle(s.num, s.size, true); err != nil {
+		fs, kept, err := l.recycle(s.num, s.size, true)
+		if err != nil {
 			return nil, err
+		}
+		if kept {
+			pooled = append(pooled, fs)
 		}
 	}
 	files = rec.chain
-	if len(rec.garbage) > 0 {
+	// The chain's names must be durable before a record in it is synced
+	// (recovery 2), and a previous session may have died, or failed its
+	// directory sync, right after it made the segment reused here.
+	if len(rec.garbage) > 0 || rec.reuse {
 		if err := l.dirSync(dir); err != nil {
 			return nil, err
 		}
@@ -234,6 +242,7 @@ func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.free = append(l.free, pooled...)
 	l.segs, l.last = rec.chain, rec.next-1
 	l.durable.Store(l.last)
 	if !rec.reuse || len(l.segs) == 0 {
@@ -480,22 +489,22 @@ func (l *Log) activateLocked(first uint64, need int64) (_ *segment, clean bool, 
 }
 
 // recycle renames segment num (closed) to the free pool, or deletes it if
-// the pool is full or the segment is cold. The caller syncs the directory.
-func (l *Log) recycle(num uint64, size int64, warm bool) error {
+// the pool is full or the segment is cold. The caller syncs the directory,
+// and only then adds the returned entry to l.free (kept): until the rename
+// is durable, a crash may leave the file under its live name, and a switch
+// that took it meanwhile would be rewriting that live segment's header.
+func (l *Log) recycle(num uint64, size int64, warm bool) (_ freeSeg, kept bool, _ error) {
 	path := filepath.Join(l.dir, liveName(num))
 	l.mu.Lock()
 	keep := warm && len(l.free) < l.opts.MaxFreeSegments && size >= l.opts.SegmentSize
 	l.mu.Unlock()
 	if !keep {
-		return os.Remove(path)
+		return freeSeg{}, false, os.Remove(path)
 	}
 	if err := os.Rename(path, filepath.Join(l.dir, freeName(num))); err != nil {
-		return err
+		return freeSeg{}, false, err
 	}
-	l.mu.Lock()
-	l.free = append(l.free, freeSeg{num: num, size: size, warm: true})
-	l.mu.Unlock()
-	return nil
+	return freeSeg{num: num, size: size, warm: true}, true, nil
 }
 
 // Append adds a record holding payload and returns its LSN. The record is
@@ -721,11 +730,17 @@ func (l *Log) Truncate(upTo uint64) error {
 		}
 		// A segment that rotated full was written all but its last frame's
 		// worth: warm enough. One a warm spare replaced early was not.
-		if err := l.recycle(s.num, s.size, !s.cold || !s.handedOver); err != nil {
+		fs, kept, err := l.recycle(s.num, s.size, !s.cold || !s.handedOver)
+		if err != nil {
 			return l.untruncate(old[i:], true, err)
 		}
 		if err := l.dirSync(l.dir); err != nil {
 			return l.untruncate(old[i+1:], false, err) // s is gone unless a crash brings it back
+		}
+		if kept {
+			l.mu.Lock()
+			l.free = append(l.free, fs)
+			l.mu.Unlock()
 		}
 	}
 	return nil
