@@ -553,6 +553,7 @@ func (b *Bucket) ForEach(fn func(k, v []byte) error) error {
 	}
 	var c btree.Cursor
 	c.Reset(&b.tree)
+	c.SetStrict(b.tx.r.verify)
 	c.Map(b.tx.r.data, b.tx.r.pageSize) // prefetch the leaves ahead
 	for k, v, flags := c.First(); k != nil; k, v, flags = c.Next() {
 		if flags&page.LeafBucket != 0 {
@@ -576,6 +577,7 @@ func (b *Bucket) ForEachBucket(fn func(k []byte) error) error {
 	}
 	var c btree.Cursor
 	c.Reset(&b.tree)
+	c.SetStrict(b.tx.r.verify)
 	for k, _, flags := c.First(); k != nil; k, _, flags = c.Next() {
 		if flags&page.LeafBucket == 0 {
 			continue
