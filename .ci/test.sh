@@ -27,6 +27,7 @@ go test -race -count=1 -timeout 12m ./...
 
 echo "== allocation checks (need a build without -race)"
 go test -count=1 -run 'TestReadPathAllocs|TestViewBucketGetAllocs|TestFileStorageWriteAtAllocs' .
+go test -count=1 -run 'TestBuildFrameAllocs' ./wal
 
 if [ -d bench ]; then
   echo "== bench module: vet, and its tests (tiny runs of every engine and workload)"
