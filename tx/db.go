@@ -471,27 +471,12 @@ func (db *DB) loadFreelist(s *snapshot) error {
 		db.fallback = note
 		db.logf("folio: %s: %s", db.path, note)
 	}
-	used := make([]bool, s.meta.High)
 	var walkErr error
-	mark := func(id page.ID, n int) {
-		// NB: id may be any number a damaged page holds; int(id) can be
-		// negative.
-		for i := 0; i < n && uint64(id)+uint64(i) < uint64(len(used)); i++ {
-			used[int(id)+i] = true
+	used := usedPages(r, s.meta, func(err error) {
+		if walkErr == nil {
+			walkErr = err
 		}
-	}
-	// The walk decides which pages later commits may overwrite, so it
-	// trusts no page whose checksum fails, whatever VerifyChecksums says:
-	// a damaged branch's child ids would free pages that are in use.
-	r.verify = true
-	walkTrees(&r, s.meta.Root, s.meta.RootSum, false, btree.Walker{
-		Page: func(id page.ID, n int, _ page.Flags, _ int) { mark(id, n) },
-		Problem: func(err error) {
-			if walkErr == nil {
-				walkErr = err
-			}
-		},
-	}, nil)
+	})
 	if walkErr != nil {
 		return fmt.Errorf("folio: open %s: rebuilding the free list: %w", db.path, walkErr)
 	}
@@ -501,7 +486,7 @@ func (db *DB) loadFreelist(s *snapshot) error {
 		// as the old run, or a later one overwrites pages in use.
 		db.freelistRun = freelistRun{s.meta.Freelist, 0}
 	} else {
-		mark(s.meta.Freelist, keep)
+		markUsed(used, s.meta.Freelist, keep)
 	}
 	var exts []page.Extent
 	for id := page.ID(2); id < s.meta.High; id++ {
@@ -523,23 +508,14 @@ func (db *DB) loadFreelist(s *snapshot) error {
 // ErrCorrupt naming a page the trees reach twice. Other damage is left
 // for reads and Check to report.
 func (db *DB) freeInUse(r *reader, m page.Meta, exts []page.Extent) ([]page.Extent, int, error) {
-	used := make([]bool, m.High)
 	var twice error
-	walk := *r
-	walk.verify = true
-	walkTrees(&walk, m.Root, m.RootSum, false, btree.Walker{
-		Page: func(id page.ID, n int, _ page.Flags, _ int) {
-			for i := 0; i < n && uint64(id)+uint64(i) < uint64(len(used)); i++ {
-				used[int(id)+i] = true
-			}
-		},
-		Problem: func(err error) {
-			var ce *page.CorruptError
-			if twice == nil && errors.As(err, &ce) && (ce.What == "references" || ce.What == "bucket root") {
-				twice = err
-			}
-		},
-	}, nil)
+	used := usedPages(*r, m, func(err error) {
+		// NB: the Whats of btree's errTwice and of sharedTree (below).
+		var ce *page.CorruptError
+		if twice == nil && errors.As(err, &ce) && (ce.What == "references" || ce.What == "bucket root") {
+			twice = err
+		}
+	})
 	if twice != nil {
 		return nil, 0, twice
 	}
@@ -570,6 +546,29 @@ func (db *DB) readFreelist(r *reader, m page.Meta) ([]page.Extent, error) {
 		return nil, page.Corruptf(m.Freelist, "checksum", fmt.Sprintf("%#08x", m.FreelistSum), fmt.Sprintf("%#08x", page.Checksum(p)))
 	}
 	return page.DecodeFreelist(p[page.HeaderSize:], m.Freelist, m.High)
+}
+
+// usedPages walks the trees of m and marks the pages they reach; problem
+// gets what the walk finds wrong. The walk decides which pages later
+// commits may overwrite, so it trusts no page whose checksum fails,
+// whatever VerifyChecksums says: a damaged branch's child ids would free
+// pages that are in use.
+func usedPages(r reader, m page.Meta, problem func(error)) []bool {
+	used := make([]bool, m.High)
+	r.verify = true
+	walkTrees(&r, m.Root, m.RootSum, false, btree.Walker{
+		Page:    func(id page.ID, n int, _ page.Flags, _ int) { markUsed(used, id, n) },
+		Problem: problem,
+	}, nil)
+	return used
+}
+
+// markUsed marks pages [id, id+n) in used, those below len(used) only.
+// NB: id may be any number a damaged page holds; int(id) can be negative.
+func markUsed(used []bool, id page.ID, n int) {
+	for i := 0; i < n && uint64(id)+uint64(i) < uint64(len(used)); i++ {
+		used[int(id)+i] = true
+	}
 }
 
 // walkTrees walks the bucket directory at root and every bucket under

@@ -241,6 +241,7 @@ func checkBoltPages(tx *bolt.Tx, path string) error {
 		return fmt.Errorf("bbolt file %s is damaged: page %d: %s", path, id, what)
 	}
 	seen := map[uint64]bool{}
+	buf := make([]byte, ps) // one page, or the longest run read so far
 	stack := []uint64{uint64(tx.Cursor().Bucket().Root())}
 	for len(stack) > 0 {
 		id := stack[len(stack)-1]
@@ -252,7 +253,7 @@ func checkBoltPages(tx *bolt.Tx, path string) error {
 			return damaged(id, "reached twice (a loop in the tree?)")
 		}
 		seen[id] = true
-		p := make([]byte, ps)
+		p := buf[:ps]
 		if _, err := f.ReadAt(p, int64(id*ps)); err != nil {
 			return damaged(id, err.Error())
 		}
@@ -260,7 +261,10 @@ func checkBoltPages(tx *bolt.Tx, path string) error {
 			if over >= high-id {
 				return damaged(id, "overflow past the end of the file")
 			}
-			p = make([]byte, (over+1)*ps)
+			if n := (over + 1) * ps; uint64(cap(buf)) < n {
+				buf = make([]byte, n)
+			}
+			p = buf[:(over+1)*ps]
 			if _, err := f.ReadAt(p, int64(id*ps)); err != nil {
 				return damaged(id, err.Error())
 			}
