@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/page"
 	"github.com/foliodb/folio/tx"
 	"github.com/foliodb/folio/wal"
@@ -98,6 +99,8 @@ const (
 	DefaultMaxBatchSize  = tx.DefaultMaxBatchSize
 	DefaultMaxBatchDelay = tx.DefaultMaxBatchDelay
 	DefaultAllocSize     = tx.DefaultAllocSize
+	// DefaultFillPercent is a new Bucket's FillPercent.
+	DefaultFillPercent = btree.DefaultFill
 )
 
 // Open opens the database at path, creating it with mode if it does not

@@ -255,3 +255,40 @@ func Example_errors() {
 	// true
 	// true
 }
+
+// Copy a database into a new, packed file while it stays in use.
+func ExampleCompact() {
+	src, done := exampleDB()
+	defer done()
+	err := src.Update(func(tx *folio.Tx) error {
+		b, err := tx.CreateBucket([]byte("jobs"))
+		if err != nil {
+			return err
+		}
+		for i := range 1000 {
+			if err := b.Put(fmt.Appendf(nil, "job-%04d", i), []byte("queued")); err != nil {
+				return err
+			}
+		}
+		for i := range 900 { // most jobs are done: their pages go free
+			if err := b.Delete(fmt.Appendf(nil, "job-%04d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	dst, done2 := exampleDB()
+	defer done2()
+	if err := folio.Compact(dst, src, 64<<10); err != nil {
+		log.Fatal(err)
+	}
+	_ = dst.View(func(tx *folio.Tx) error {
+		fmt.Println(tx.Bucket([]byte("jobs")).Stats().KeyN, "jobs copied")
+		return nil
+	})
+	// Output: 100 jobs copied
+}

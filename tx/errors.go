@@ -80,8 +80,9 @@ var (
 	// another DB.
 	ErrDifferentDB = errors.New("folio: the source and target buckets are in different database files")
 	// ErrCopyOntoDB is returned by Tx.CopyFile, before it touches the
-	// file, when path names the database file itself (or a link to it).
-	ErrCopyOntoDB = errors.New("folio: the copy's path is the database file itself")
+	// file, when path names the database file itself (or a link to it),
+	// and by folio.Compact when dst is src.
+	ErrCopyOntoDB = errors.New("folio: the copy's destination is the database itself")
 	// ErrSequenceOverflow is returned by NextSequence when the bucket's
 	// sequence is already the largest uint64: bbolt's wraps to 0 and then
 	// hands out the numbers it gave before.

@@ -1,0 +1,143 @@
+package folio
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Compact copies every bucket, nested bucket, bucket sequence, key and
+// value of src into dst, as bbolt's Compact does: src is read in one read
+// transaction, so it may be in use meanwhile and dst gets one consistent
+// state of it; dst is written in key order with full pages (FillPercent
+// 1), in write transactions of at most txMaxSize bytes of keys and values
+// each (0: all in one transaction; an entry larger than that goes alone).
+//
+// The buckets of src must not exist in dst (ErrBucketExists, naming the
+// bucket). dst may not be src (ErrCopyOntoDB). On an error dst keeps the
+// transactions committed before it: start again from an empty database.
+// The folio tool's compact does the same from the shell, builds the copy
+// under a temporary name and checks it before putting it in place.
+func Compact(dst, src *DB, txMaxSize int64) (err error) {
+	if dst == nil || src == nil {
+		return fmt.Errorf("folio: compact: nil database: %w", ErrDatabaseNotOpen)
+	}
+	if dst == src {
+		return fmt.Errorf("folio: compact %s into itself: %w", src.Path(), ErrCopyOntoDB)
+	}
+	c := &compactor{max: txMaxSize, dst: dst}
+	if c.tx, err = dst.Begin(true); err != nil {
+		return fmt.Errorf("folio: compact into %s: %w", dst.Path(), err)
+	}
+	defer func() {
+		if c.tx != nil {
+			_ = c.tx.Rollback()
+		}
+	}()
+	err = src.View(func(tx *Tx) error {
+		return tx.ForEach(func(name []byte, b *Bucket) error { return c.bucket(name, b) })
+	})
+	if err == nil {
+		err = c.tx.Commit()
+		c.tx = nil
+	}
+	if err != nil {
+		return fmt.Errorf("folio: compact %s into %s: %w", src.Path(), dst.Path(), err)
+	}
+	return nil
+}
+
+// compactor is Compact's state: the write transaction on dst and the
+// buckets open in it, from the top, with their names in src (valid for
+// src's read transaction, which outlives the copy).
+type compactor struct {
+	dst   *DB
+	max   int64
+	tx    *Tx
+	size  int64 // bytes of keys and values in tx
+	path  [][]byte
+	stack []*Bucket
+}
+
+// bucket copies src's bucket name (nested in the buckets on c.path) and
+// everything in it.
+func (c *compactor) bucket(name []byte, src *Bucket) error {
+	if err := c.account(len(name)); err != nil {
+		return err
+	}
+	var b *Bucket
+	var err error
+	if len(c.stack) == 0 {
+		b, err = c.tx.CreateBucket(name)
+	} else {
+		b, err = c.stack[len(c.stack)-1].CreateBucket(name)
+	}
+	c.path = append(c.path, name)
+	defer func() { c.path = c.path[:len(c.path)-1] }()
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", c.where(), err)
+	}
+	b.FillPercent = 1
+	if seq := src.Sequence(); seq != 0 {
+		if err := b.SetSequence(seq); err != nil {
+			return fmt.Errorf("bucket %s: %w", c.where(), err)
+		}
+	}
+	c.stack = append(c.stack, b)
+	defer func() { c.stack = c.stack[:len(c.stack)-1] }()
+	return src.ForEach(func(k, v []byte) error {
+		if v == nil {
+			if child := src.Bucket(k); child != nil {
+				return c.bucket(k, child)
+			}
+		}
+		if err := c.account(len(k) + len(v)); err != nil {
+			return err
+		}
+		if err := c.stack[len(c.stack)-1].Put(k, v); err != nil {
+			return fmt.Errorf("bucket %s: %w", c.where(), err)
+		}
+		return nil
+	})
+}
+
+// account makes room for n more bytes in the transaction: past c.max it
+// commits and begins the next, opening the buckets on c.path again.
+func (c *compactor) account(n int) error {
+	if c.max > 0 && c.size > 0 && c.size+int64(n) > c.max {
+		err := c.tx.Commit()
+		c.tx = nil
+		if err != nil {
+			return err
+		}
+		if c.tx, err = c.dst.Begin(true); err != nil {
+			return err
+		}
+		c.size = 0
+		for i, name := range c.path[:len(c.stack)] {
+			var b *Bucket
+			if i == 0 {
+				b = c.tx.Bucket(name)
+			} else {
+				b = c.stack[i-1].Bucket(name)
+			}
+			if b == nil { // dst changed under us between our transactions
+				return fmt.Errorf("bucket %s: %w", formatPath(c.path[:i+1]), ErrBucketNotFound)
+			}
+			b.FillPercent = 1
+			c.stack[i] = b
+		}
+	}
+	c.size += int64(n)
+	return nil
+}
+
+// where names the bucket being copied, from the top.
+func (c *compactor) where() string { return formatPath(c.path) }
+
+func formatPath(path [][]byte) string {
+	parts := make([]string, len(path))
+	for i, p := range path {
+		parts[i] = fmt.Sprintf("%q", p)
+	}
+	return strings.Join(parts, "/")
+}
