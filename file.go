@@ -56,9 +56,10 @@ type fileStorage struct {
 	mu sync.Mutex
 	// mu protects cur and closed.
 	//
-	// cur is the most recent mapping, which SyncRange msyncs through; the
-	// storage holds one reference to it (nil when read-only, since a
-	// read-only storage never syncs, or before the first Map).
+	// cur is the most recent mapping at least as long as the one before,
+	// which SyncRange msyncs through; the storage holds one reference to
+	// it (nil when read-only, since a read-only storage never syncs, or
+	// before the first Map).
 	cur    *mapping
 	closed bool
 }
@@ -147,6 +148,18 @@ func (s *fileStorage) Map(size int64) (tx.View, error) {
 	if s.closed {
 		s.mu.Unlock()
 		return nil, errors.Join(os.ErrClosed, m.release())
+	}
+	if s.cur != nil && len(m.data) < len(s.cur.data) {
+		// NB: a short mapping (the two meta pages a restoring meta write
+		// or Close reads, the pages a replay checks) does not become the
+		// current one: every later sync past its end fell back to
+		// fdatasync of the whole file, until the file outgrew the DB's
+		// view. A DB's own mappings never get shorter (one reopened over
+		// the storage when leaving WAL mode may map less than the one
+		// before it, whose longer mapping then stays current: it covers
+		// more, and goes at Close).
+		s.mu.Unlock()
+		return &fileView{m: m}, nil
 	}
 	m.refs.Add(1) // the storage's, as cur
 	old := s.cur
