@@ -109,8 +109,12 @@ const (
 	MinPageSize = 1 << 10
 	MaxPageSize = 1 << 16
 	// MaxRunPages bounds one run (node or large value) so a hostile
-	// overflow count cannot ask for an unbounded allocation.
-	MaxRunPages = 1 << 20
+	// overflow count cannot ask for an unbounded allocation. NB: above
+	// the 2^21+1 pages a value of the largest size folio takes (2 GiB - 2
+	// bytes, tx.MaxValueSize) needs in 1 KiB pages. At 2^20 a value of
+	// 1 GiB in 1 KiB pages (or of 2 GiB in 2 KiB pages) was committed
+	// and then refused as corrupt by every read.
+	MaxRunPages = 1 << 22
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

@@ -28,7 +28,10 @@ func CheckRun(p []byte, id ID, pageSize int, want Flags, expectSum uint32, verif
 	// NB: in uint64: (ov+1)*pageSize wraps a 32-bit int (2^20 pages of
 	// 4 KiB); a division would cost every page read a div.
 	if ov >= MaxRunPages || (uint64(ov)+1)*uint64(pageSize) > uint64(len(p)) {
-		return 0, corruptInt(id, "overflow", fmt.Sprintf("< %d pages", len(p)/pageSize), ov+1)
+		// NB: the run's length against the lower bound: "< N pages"
+		// with N the buffer's pages read as a contradiction when the
+		// count passed MaxRunPages, not the buffer.
+		return 0, corruptInt(id, "overflow", fmt.Sprintf("at most %d pages", min(len(p)/pageSize, MaxRunPages)), uint64(ov)+1)
 	}
 	n := (int(ov) + 1) * pageSize
 	if got := PageChecksum(p); got != expectSum {

@@ -1,0 +1,101 @@
+package folio
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/foliodb/folio/page"
+)
+
+// Review 21, limits: values at MaxValueSize in the smallest pages.
+
+var review21LimitsDeep = flag.Bool("review21limits.deep", false, "review 21 limits: also commit and read back a 1 GiB value in 1 KiB pages (about 3 GiB of memory, a minute)")
+
+// TestReview21LargestValueRunReadable: the run a value of MaxValueSize
+// bytes is written to passes the checks every read of it makes, in every
+// page size. A run was refused past 2^20 pages (page.MaxRunPages), which
+// a value of 1 GiB takes in 1 KiB pages and one of MaxValueSize in 2 KiB
+// pages: Put and Commit took such a value, and every read of it was
+// ErrCorrupt ("overflow"), Check reported the database corrupt and its
+// pages leaked. The run lives in address space only (MAP_NORESERVE): the
+// checks read its header, not its bytes.
+func TestReview21LargestValueRunReadable(t *testing.T) {
+	for _, ps := range []int{page.MinPageSize, 2048, 4096, page.MaxPageSize} {
+		for _, size := range []int{1<<30 - page.HeaderSize + 1, MaxValueSize} {
+			pages := page.RunPages(size, ps)
+			run, err := syscall.Mmap(-1, 0, pages*ps, syscall.PROT_READ|syscall.PROT_WRITE,
+				syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_NORESERVE)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// As btree's writeLarge writes it (the checksum left zero).
+			page.PutHeader(run, 7, 1, page.FlagLarge, 0, uint32(pages-1))
+			n, err := page.CheckRun(run, 7, ps, page.FlagLarge, 0, false)
+			if err != nil {
+				t.Errorf("page size %d, a %d-byte value: its run of %d pages: %v", ps, size, pages, err)
+			} else if v, err := page.LargeValue(run[:n], page.LargeRef{Page: 7, Size: uint32(size)}); err != nil || len(v) != size {
+				t.Errorf("page size %d: a %d-byte value reads as %d bytes: %v", ps, size, len(v), err)
+			}
+			if err := syscall.Munmap(run); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Past the limit, a damaged overflow count is still refused, and the
+	// message's bound is one the count passes.
+	const ps = page.MinPageSize
+	run := make([]byte, 4*ps)
+	page.PutHeader(run, 7, 1, page.FlagLarge, 0, page.MaxRunPages)
+	_, err := page.CheckRun(run, 7, ps, page.FlagLarge, 0, false)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("an overflow of MaxRunPages: %v, want ErrCorrupt", err)
+	}
+	if want := "at most 4 pages"; !bytes.Contains([]byte(err.Error()), []byte(want)) {
+		t.Errorf("%v: does not say %q", err, want)
+	}
+}
+
+// TestReview21GiantValueDeep commits a value of 1 GiB in 1 KiB pages,
+// reads it back in the transaction after and after a reopen, and checks
+// the file. Before the fix the commit succeeded and every read after it
+// failed (ErrCorrupt, "overflow"). Only with -review21limits.deep: it
+// takes about 3 GiB of memory and a minute.
+func TestReview21GiantValueDeep(t *testing.T) {
+	if !*review21LimitsDeep {
+		t.Skip("-review21limits.deep not set (TestReview21LargestValueRunReadable checks the limit)")
+	}
+	const size = 1 << 30
+	db := openTest(t, &Options{PageSize: page.MinPageSize, NoSync: true})
+	v := make([]byte, size)
+	for i := 0; i < size; i += 4096 {
+		v[i] = byte(i >> 12)
+	}
+	v[size-1] = 0xee
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("giant"), v)
+	})
+	read := func(db *DB) {
+		t.Helper()
+		if err := db.View(func(tx *Tx) error {
+			if got := tx.Bucket([]byte("b")).Get([]byte("giant")); !bytes.Equal(got, v) {
+				return fmt.Errorf("the %d-byte value reads back as %d bytes", size, len(got))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read(db)
+	db = reopen(t, db, &Options{NoSync: true})
+	read(db)
+	mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b")).Delete([]byte("giant")) })
+}
+
