@@ -441,8 +441,16 @@ func lockWait(timeout time.Duration, deadline time.Time) time.Duration {
 	return -1
 }
 
+// lockTimeout is Open's ErrTimeout. The holder may be another Open in
+// this process as well as another process (flock locks belong to open
+// file descriptions), and a negative timeout waited for nothing: it said
+// "waited -1ns".
 func lockTimeout(path string, timeout time.Duration) error {
-	return fmt.Errorf("%w: %s is held by another process (waited %v)", ErrTimeout, path, timeout)
+	waited := fmt.Sprintf("waited %v", timeout)
+	if timeout < 0 {
+		waited = "tried once: Options.Timeout < 0"
+	}
+	return fmt.Errorf("%w: %s is held by another process, or another Open of it in this one (%s)", ErrTimeout, path, waited)
 }
 
 func notRegular(path string, fi os.FileInfo) error {
