@@ -6,12 +6,15 @@ import "github.com/foliodb/folio/tx"
 // errors.Is works whichever name a program uses. Returned errors are
 // wrapped with the path, bucket, key or page: test them with errors.Is,
 // not ==. When each is returned: go doc github.com/foliodb/folio/tx
-// (ErrChecksum, bbolt's, never is).
+// (ErrChecksum, ErrInvalidMapping and ErrFreePagesNotLoaded, bbolt's,
+// never are).
 var (
 	ErrDatabaseNotOpen    = tx.ErrDatabaseNotOpen
 	ErrInvalid            = tx.ErrInvalid
 	ErrVersionMismatch    = tx.ErrVersionMismatch
 	ErrChecksum           = tx.ErrChecksum
+	ErrInvalidMapping     = tx.ErrInvalidMapping
+	ErrFreePagesNotLoaded = tx.ErrFreePagesNotLoaded
 	ErrCorrupt            = tx.ErrCorrupt
 	ErrLogCorrupt         = tx.ErrLogCorrupt
 	ErrTimeout            = tx.ErrTimeout

@@ -30,3 +30,30 @@ func TestReview21DocsTimeoutTriedOnceMessage(t *testing.T) {
 		t.Errorf("Open with Timeout -1: %q; want the path, and that another Open (in this process too) may hold it", msg)
 	}
 }
+
+// TestReview21DocsBboltNamesCompile: README says a bbolt program moves
+// over by changing its import path unless it uses a part of bbolt's API
+// it lists as missing, and that the Err… variables are bbolt's. bbolt's
+// root package also exports ErrInvalidMapping, ErrFreePagesNotLoaded
+// and TxStats.Sub, which folio lacked, unlisted: a program naming them
+// did not compile. The errors are kept as ErrChecksum is (never
+// returned); TxStats.Sub is the difference of every counter, as bbolt's.
+func TestReview21DocsBboltNamesCompile(t *testing.T) {
+	var _ func(*TxStats, *TxStats) TxStats = (*TxStats).Sub
+	for _, err := range []error{ErrInvalidMapping, ErrFreePagesNotLoaded} {
+		if err == nil || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrChecksum) {
+			t.Errorf("%v: want a sentinel of its own", err)
+		}
+	}
+	a := TxStats{PageCount: 7, PageAlloc: 7 << 12, Write: 5, WriteTime: 9, Commits: 4}
+	b := TxStats{PageCount: 2, PageAlloc: 2 << 12, Write: 1, WriteTime: 4, Commits: 1}
+	want := TxStats{PageCount: 5, PageAlloc: 5 << 12, Write: 4, WriteTime: 5, Commits: 3}
+	if d := a.Sub(&b); d != want {
+		t.Errorf("TxStats.Sub: %+v, want %+v", d, want)
+	}
+	// Stats.Sub subtracts the same way (bbolt's calls TxStats.Sub).
+	sa, sb := Stats{TxN: 3, TxStats: a}, Stats{TxN: 1, TxStats: b}
+	if d := sa.Sub(&sb); d.TxStats != want || d.TxN != 2 {
+		t.Errorf("Stats.Sub: %+v, want TxN 2 and TxStats %+v", d, want)
+	}
+}

@@ -24,6 +24,11 @@ var (
 	// folio never returns it. Both meta pages failing their checksum is
 	// ErrCorrupt.
 	ErrChecksum = errors.New("folio: checksum error")
+	// ErrInvalidMapping and ErrFreePagesNotLoaded are bbolt's too, kept
+	// for the same reason; folio never returns them (a failed mapping is
+	// the system's error, wrapped, and the free list is always loaded).
+	ErrInvalidMapping     = errors.New("folio: database isn't correctly mapped")
+	ErrFreePagesNotLoaded = errors.New("folio: free pages are not pre-loaded")
 	// ErrCorrupt is returned when bytes read from the file are not what
 	// folio wrote; errors.As finds the *page.CorruptError naming the page,
 	// what was expected and what was found. A memory fault reading a file

@@ -82,6 +82,26 @@ func (s *TxStats) GetWrite() int64 { return s.Write }
 // GetWriteTime returns WriteTime.
 func (s *TxStats) GetWriteTime() time.Duration { return s.WriteTime }
 
+// Sub returns the difference s - other, as bbolt's TxStats.Sub: every
+// counter, those that stay zero included.
+func (s *TxStats) Sub(other *TxStats) TxStats {
+	return TxStats{
+		PageCount:     s.PageCount - other.PageCount,
+		PageAlloc:     s.PageAlloc - other.PageAlloc,
+		CursorCount:   s.CursorCount - other.CursorCount,
+		NodeCount:     s.NodeCount - other.NodeCount,
+		NodeDeref:     s.NodeDeref - other.NodeDeref,
+		Rebalance:     s.Rebalance - other.Rebalance,
+		RebalanceTime: s.RebalanceTime - other.RebalanceTime,
+		Split:         s.Split - other.Split,
+		Spill:         s.Spill - other.Spill,
+		SpillTime:     s.SpillTime - other.SpillTime,
+		Write:         s.Write - other.Write,
+		WriteTime:     s.WriteTime - other.WriteTime,
+		Commits:       s.Commits - other.Commits,
+	}
+}
+
 // Sub returns the difference s - other, as bbolt's Stats.Sub: the
 // activity between two calls of DB.Stats.
 func (s *Stats) Sub(other *Stats) Stats {
@@ -90,11 +110,7 @@ func (s *Stats) Sub(other *Stats) Stats {
 	}
 	d := *s
 	d.TxN -= other.TxN
-	d.TxStats.PageCount -= other.TxStats.PageCount
-	d.TxStats.PageAlloc -= other.TxStats.PageAlloc
-	d.TxStats.Write -= other.TxStats.Write
-	d.TxStats.WriteTime -= other.TxStats.WriteTime
-	d.TxStats.Commits -= other.TxStats.Commits
+	d.TxStats = s.TxStats.Sub(&other.TxStats)
 	return d
 }
 
