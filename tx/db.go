@@ -31,7 +31,9 @@ type DB struct {
 	// NoSync skips syncs on commit (see Options.NoSync). May be changed
 	// between transactions.
 	NoSync bool
-	// NoGrowSync skips syncing the file size after growth.
+	// NoGrowSync skips syncing the file size after growth. Options.NoGrowSync
+	// holds for the whole session: the file then never syncs its growth,
+	// whatever this field says later.
 	NoGrowSync bool
 	// NoFreelistSync skips persisting the free-extent set.
 	NoFreelistSync bool
@@ -56,8 +58,9 @@ type DB struct {
 	WALImageLimit int
 
 	// Accepted for bbolt compatibility; folio ignores them (it checks
-	// with Tx.Check, keeps one free-list type, loads it on open, and
-	// takes MmapFlags and Mlock from Options).
+	// with Tx.Check, keeps one free-list type, loads it on open, takes
+	// MmapFlags from Options, and locks no memory: Options.Mlock is
+	// ignored too).
 	StrictMode      bool
 	FreelistType    FreelistType
 	PreLoadFreelist bool

@@ -38,9 +38,9 @@ type Options struct {
 	NoSync bool
 	// Mlock is accepted for bbolt compatibility and ignored.
 	Mlock bool
-	// MaxSize caps the file size in bytes (0 or negative: no cap, as in
-	// bbolt); a commit that would pass it fails with ErrMaxSizeReached and
-	// changes nothing.
+	// MaxSize caps the file size in bytes (0 or negative: no cap; folio's,
+	// bbolt 1.4 has no such option); a commit that would pass it fails
+	// with ErrMaxSizeReached and changes nothing.
 	MaxSize int
 	// VerifyChecksums recomputes every page's CRC-32C when it is read.
 	// Without it a read still compares the page's stored checksum with
