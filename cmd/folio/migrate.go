@@ -228,6 +228,8 @@ func (t boltTree) sequence() uint64 {
 // is damage. NB: bbolt follows page ids unchecked, and a branch page
 // naming itself sends its cursor down for ever, allocating until the
 // process dies, with no panic for boltTree.damaged to turn into an error.
+// The walk looks inside inline buckets too (boltLeafRoots): they have no
+// page, but a bucket nested in one may.
 func checkBoltPages(tx *bolt.Tx, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -276,26 +278,54 @@ func checkBoltPages(tx *bolt.Tx, path string) error {
 		if 16+count*16 > uint64(len(p)) {
 			return damaged(id, "elements past the page")
 		}
-		for i := range count {
-			e := p[16+i*16:]
-			switch flags {
-			case 0x01: // branch: pos, ksize (4 bytes each), page id
-				stack = append(stack, le64(e[8:]))
-			case 0x02: // leaf: flags, pos, ksize, vsize (4 bytes each)
-				if le32(e)&0x01 == 0 {
-					continue // a pair, not a bucket
-				}
-				v := 16 + i*16 + uint64(le32(e[4:])) + uint64(le32(e[8:]))
-				if n := uint64(le32(e[12:])); n < 16 || v+n > uint64(len(p)) {
-					return damaged(id, "a bucket's value past the page")
-				}
-				if root := le64(p[v:]); root != 0 { // 0: inline, no pages
-					stack = append(stack, root)
-				}
-			default:
-				return damaged(id, fmt.Sprintf("flags %#x: not a branch or leaf page", flags))
+		switch flags {
+		case 0x01: // branch: pos, ksize (4 bytes each), page id
+			for i := range count {
+				stack = append(stack, le64(p[16+i*16+8:]))
 			}
+		case 0x02:
+			var what string
+			if stack, what = boltLeafRoots(p, stack); what != "" {
+				return damaged(id, what)
+			}
+		default:
+			return damaged(id, fmt.Sprintf("flags %#x: not a branch or leaf page", flags))
 		}
 	}
 	return nil
+}
+
+// boltLeafRoots appends to roots the root page of every bucket in the
+// bbolt leaf page p (a page of the file or an inline bucket's page),
+// looking into inline buckets (root 0: their page follows the bucket
+// header in the value) for buckets nested in them; what says how p is
+// damaged, if it is. Inline pages nest only as deep as the bytes of p
+// allow (each takes 32 bytes at least), so the recursion ends.
+func boltLeafRoots(p []byte, roots []uint64) (_ []uint64, what string) {
+	le16, le32, le64 := binary.LittleEndian.Uint16, binary.LittleEndian.Uint32, binary.LittleEndian.Uint64
+	count := uint64(le16(p[10:]))
+	for i := range count {
+		// A leaf element: flags, pos, ksize, vsize (4 bytes each).
+		e := p[16+i*16:]
+		if le32(e)&0x01 == 0 {
+			continue // a pair, not a bucket
+		}
+		v := 16 + i*16 + uint64(le32(e[4:])) + uint64(le32(e[8:]))
+		n := uint64(le32(e[12:]))
+		if n < 16 || v+n > uint64(len(p)) {
+			return roots, "a bucket's value past the page"
+		}
+		if root := le64(p[v:]); root != 0 {
+			roots = append(roots, root)
+			continue
+		}
+		inline := p[v+16 : v+n]
+		if len(inline) < 16 || le16(inline[8:]) != 0x02 || 16+uint64(le16(inline[10:]))*16 > uint64(len(inline)) {
+			return roots, "an inline bucket that is not a leaf page inside its value"
+		}
+		if roots, what = boltLeafRoots(inline, roots); what != "" {
+			return roots, what
+		}
+	}
+	return roots, ""
 }
