@@ -280,6 +280,12 @@ func checkBoltPages(tx *bolt.Tx, path string) error {
 		}
 		switch flags {
 		case 0x01: // branch: pos, ksize (4 bytes each), page id
+			if count == 0 {
+				// NB: bbolt's cursor reads a first child from an empty
+				// branch all the same, from whatever bytes follow the
+				// header; bbolt never writes one.
+				return damaged(id, "a branch page with no elements")
+			}
 			for i := range count {
 				stack = append(stack, le64(p[16+i*16+8:]))
 			}

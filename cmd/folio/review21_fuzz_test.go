@@ -163,3 +163,39 @@ func TestReview21MigrateInlineBucketLoop(t *testing.T) {
 		t.Error("migrate left the new database")
 	}
 }
+
+// TestReview21MigrateEmptyBranchLoop: a branch page with no elements
+// passed checkBoltPages (it has no children to walk), but bbolt's cursor
+// reads a first child from it regardless, from the bytes where the first
+// element would be: here the page's own id, so migrate went down it for
+// ever. bbolt never writes an empty branch page.
+func TestReview21MigrateEmptyBranchLoop(t *testing.T) {
+	kv := map[string]string{}
+	for i := range 30 {
+		kv[fmt.Sprintf("k%02d", i)] = strings.Repeat("v", 100) // too much for an inline bucket
+	}
+	src := boltDB(t, dbModel{"b": {KV: kv}})
+	f := readBoltFile(t, src)
+	root := f.page(binary.LittleEndian.Uint64(f.b[f.meta()+16:]))
+	_, bv := leafValue(t, root, "b")
+	id := binary.LittleEndian.Uint64(bv)
+	if id == 0 {
+		t.Fatal(`bucket "b" is inline`)
+	}
+	p := f.page(id)
+	binary.LittleEndian.PutUint16(p[8:], 0x01) // a branch
+	binary.LittleEndian.PutUint16(p[10:], 0)   // of no elements
+	binary.LittleEndian.PutUint64(p[24:], id)  // where the first would name its child
+	if err := os.WriteFile(src, f.b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(src, 0o400, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(func(tx *bolt.Tx) error { return checkBoltPages(tx, src) })
+	db.Close()
+	if want := fmt.Sprintf("is damaged: page %d: ", id); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("checkBoltPages: %v, want %q", err, want)
+	}
+}
