@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/foliodb/folio"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -18,7 +19,7 @@ type boltFile struct {
 	ps int
 }
 
-func readBoltFile(t *testing.T, path string) *boltFile {
+func readBoltFile(t testing.TB, path string) *boltFile {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -41,7 +42,7 @@ func (f *boltFile) meta() int {
 func (f *boltFile) page(id uint64) []byte { return f.b[int(id)*f.ps : int(id+1)*f.ps] }
 
 // freePage returns a page the current meta's free list names.
-func (f *boltFile) freePage(t *testing.T) uint64 {
+func (f *boltFile) freePage(t testing.TB) uint64 {
 	t.Helper()
 	fl := f.page(binary.LittleEndian.Uint64(f.b[f.meta()+32:]))
 	count, ids := int(binary.LittleEndian.Uint16(fl[10:])), fl[16:]
@@ -55,7 +56,7 @@ func (f *boltFile) freePage(t *testing.T) uint64 {
 }
 
 // leafValue returns the value of key in the leaf page p, in place.
-func leafValue(t *testing.T, p []byte, key string) (elem int, v []byte) {
+func leafValue(t testing.TB, p []byte, key string) (elem int, v []byte) {
 	t.Helper()
 	for i := range int(binary.LittleEndian.Uint16(p[10:])) {
 		e := 16 + i*16
@@ -85,10 +86,10 @@ func (f *boltFile) putSelfBranch(id uint64) {
 // its parent's leaf, no page of its own) and, forged, holds a nested
 // bucket "n" whose root is a branch page naming itself as its child:
 // bbolt's cursor goes down it for ever. It returns the file's path.
-func hiddenLoopBolt(t *testing.T) string {
+func hiddenLoopBolt(t testing.TB, pageSize int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "loop.bolt")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true, PageSize: pageSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func hiddenLoopBolt(t *testing.T) string {
 // bucket nested in one has pages of its own, and a loop there passed
 // the check, so migrate allocated until the process died.
 func TestReview21MigrateInlineBucketLoop(t *testing.T) {
-	src := hiddenLoopBolt(t)
+	src := hiddenLoopBolt(t, 0)
 	db, err := bolt.Open(src, 0o400, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -170,11 +171,42 @@ func TestReview21MigrateInlineBucketLoop(t *testing.T) {
 // element would be: here the page's own id, so migrate went down it for
 // ever. bbolt never writes an empty branch page.
 func TestReview21MigrateEmptyBranchLoop(t *testing.T) {
-	kv := map[string]string{}
-	for i := range 30 {
-		kv[fmt.Sprintf("k%02d", i)] = strings.Repeat("v", 100) // too much for an inline bucket
+	src, id := emptyBranchBolt(t, 0)
+	db, err := bolt.Open(src, 0o400, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	src := boltDB(t, dbModel{"b": {KV: kv}})
+	err = db.View(func(tx *bolt.Tx) error { return checkBoltPages(tx, src) })
+	db.Close()
+	if want := fmt.Sprintf("is damaged: page %d: ", id); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("checkBoltPages: %v, want %q", err, want)
+	}
+}
+
+// emptyBranchBolt builds a bbolt file whose bucket "b" has a root page
+// forged into an empty branch, followed by its own id where a first
+// element would name a child. It returns the path and the page.
+func emptyBranchBolt(t testing.TB, pageSize int) (string, uint64) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "empty.bolt")
+	db, err := bolt.Open(src, 0o600, &bolt.Options{NoSync: true, PageSize: pageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		for i := 0; err == nil && i < 30; i++ {
+			// Too much for an inline bucket (a quarter of a page).
+			err = b.Put([]byte(fmt.Sprintf("k%02d", i)), bytes.Repeat([]byte{'v'}, 100))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 	f := readBoltFile(t, src)
 	root := f.page(binary.LittleEndian.Uint64(f.b[f.meta()+16:]))
 	_, bv := leafValue(t, root, "b")
@@ -189,13 +221,102 @@ func TestReview21MigrateEmptyBranchLoop(t *testing.T) {
 	if err := os.WriteFile(src, f.b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(src, 0o400, &bolt.Options{ReadOnly: true})
+	return src, id
+}
+
+// FuzzMigrate runs migrate on a mutated bbolt file. bbolt trusts its
+// pages; migrate's guards (checkBoltPages, boltTree.damaged) must turn
+// every damage into one line of error (exit 1) that leaves nothing
+// behind, or migrate succeeds and the new file checks clean: no panic,
+// no hang (the engine fails an input that runs 10 s), no allocation
+// without bound. Seeds: a 1 KiB-page bbolt file with nested, inline and
+// empty buckets, an overflow value and sequences, and the two loops
+// checkBoltPages once let through.
+func FuzzMigrate(f *testing.F) {
+	const ps = 1024
+	seed := func(path string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	path := filepath.Join(f.TempDir(), "seed.bolt")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true, PageSize: ps})
 	if err != nil {
-		t.Fatal(err)
+		f.Fatal(err)
 	}
-	err = db.View(func(tx *bolt.Tx) error { return checkBoltPages(tx, src) })
-	db.Close()
-	if want := fmt.Sprintf("is damaged: page %d: ", id); err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("checkBoltPages: %v, want %q", err, want)
+	err = db.Update(func(tx *bolt.Tx) error {
+		a, err := tx.CreateBucket([]byte("a"))
+		for i := 0; err == nil && i < 40; i++ {
+			err = a.Put([]byte(fmt.Sprintf("k%02d", i)), bytes.Repeat([]byte{byte(i)}, i*3))
+		}
+		if err != nil {
+			return err
+		}
+		if err := a.SetSequence(7); err != nil {
+			return err
+		}
+		n, err := a.CreateBucket([]byte("nested-inline"))
+		if err == nil {
+			err = n.Put([]byte("x"), []byte("y"))
+		}
+		if err == nil {
+			_, err = tx.CreateBucket([]byte("empty"))
+		}
+		if err == nil {
+			err = a.Put([]byte("large"), bytes.Repeat([]byte("L"), 3*ps))
+		}
+		return err
+	})
+	if err == nil {
+		err = db.Close()
 	}
+	if err != nil {
+		f.Fatal(err)
+	}
+	seed(path)
+	seed(hiddenLoopBolt(f, ps))
+	src, _ := emptyBranchBolt(f, ps)
+	seed(src)
+	f.Fuzz(func(t *testing.T, img []byte) {
+		if len(img) > 256<<10 {
+			return
+		}
+		dir := t.TempDir()
+		src, dst := filepath.Join(dir, "src.bolt"), filepath.Join(dir, "dst.db")
+		if err := os.WriteFile(src, img, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"migrate", "--from", "bbolt", src, dst}
+		code, _, stderr := runCLI(t, args...)
+		ents, _ := os.ReadDir(dir)
+		switch code {
+		case exitOK:
+			if len(ents) != 2 {
+				t.Errorf("migrate succeeded, and left %d files", len(ents))
+			}
+			db, err := folio.Open(dst, 0, &folio.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatalf("migrate succeeded, but its file does not open: %v", err)
+			}
+			defer db.Close()
+			if err := db.View(func(tx *folio.Tx) error {
+				for err := range tx.Check() {
+					return err
+				}
+				return nil
+			}); err != nil {
+				t.Errorf("migrate succeeded, but its file fails Check: %v", err)
+			}
+		case exitFail:
+			oneLine(t, args, stderr)
+			noTempNames(t, args, stderr)
+			if len(ents) != 1 {
+				t.Errorf("migrate failed (%s), and left %d files", strings.TrimSpace(stderr), len(ents))
+			}
+		default:
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+	})
 }
