@@ -12,8 +12,8 @@ import (
 
 // TestCheckTopLevel: Check reports a top-level element that is not a
 // bucket once, and a top-level bucket header it cannot decode twice: from
-// the check of the directory, naming its root (here its one leaf), and
-// from the walk into the buckets, naming page 0.
+// the check of the directory and from the walk into the buckets, both
+// naming the leaf that holds it (the walk named page 0, a meta page).
 func TestCheckTopLevel(t *testing.T) {
 	path := tempPath(t)
 	db, err := Open(path, 0o600, &Options{PageSize: 1024})
@@ -60,8 +60,8 @@ func TestCheckTopLevel(t *testing.T) {
 		switch msg := err.Error(); {
 		case strings.Contains(msg, `top-level key "a" is not a bucket`):
 			plain++
-			if !errors.Is(err, ErrCorrupt) {
-				t.Errorf("check: %v, want ErrCorrupt", err)
+			if ce := (*CorruptError)(nil); !errors.As(err, &ce) || ce.Page != dir {
+				t.Errorf("check: %v, want a *CorruptError naming page %d", err, dir)
 			}
 		case strings.Contains(msg, "bucket header reserved field"):
 			var ce *CorruptError
@@ -72,8 +72,8 @@ func TestCheckTopLevel(t *testing.T) {
 			header[ce.Page]++
 		}
 	}
-	if plain != 1 || header[dir] != 1 || header[0] != 1 || len(header) != 2 {
-		t.Errorf("Check reported the plain top-level key %d times, the bad header %v times by page; want once, and once naming page %d and once page 0:", plain, header, dir)
+	if plain != 1 || header[dir] != 2 || len(header) != 1 {
+		t.Errorf("Check reported the plain top-level key %d times, the bad header %v times by page; want once, and twice naming page %d:", plain, header, dir)
 		for _, err := range errs {
 			t.Errorf("  %v", err)
 		}

@@ -180,6 +180,18 @@ func (t *Tree) Get(key []byte) (value []byte, flags uint32, found bool, err erro
 	return v, fl &^ largePending, true, err
 }
 
+// GetFrom is Get that also returns the page holding the element, for an
+// error about the value to name it (a bucket header that does not
+// decode, say).
+func (t *Tree) GetFrom(key []byte) (value []byte, flags uint32, from page.ID, found bool, err error) {
+	v, fl, from, found, err := t.lookup(key)
+	if !found || err != nil {
+		return nil, 0, 0, false, err
+	}
+	v, err = t.resolve(fl, v, from)
+	return v, fl &^ largePending, from, true, err
+}
+
 // lookup finds key's element: its stored value and flags (largePending
 // included) and the page holding it, without resolving a large value.
 func (t *Tree) lookup(key []byte) (value []byte, flags uint32, from page.ID, found bool, err error) {

@@ -277,7 +277,7 @@ func (b *Bucket) Bucket(name []byte) *Bucket {
 			return b.open(name, h)
 		}
 	}
-	v, flags, found, err := b.tree.Get(name)
+	v, flags, from, found, err := b.tree.GetFrom(name)
 	if err != nil {
 		_ = b.wrap(err)
 		return nil
@@ -285,7 +285,7 @@ func (b *Bucket) Bucket(name []byte) *Bucket {
 	if !found || flags&page.LeafBucket == 0 {
 		return nil
 	}
-	h, err := page.DecodeBucketHeader(v, 0)
+	h, err := page.DecodeBucketHeader(v, from)
 	if err != nil {
 		_ = b.wrap(err)
 		return nil

@@ -157,13 +157,21 @@ func (tx *Tx) checkDirectory(r *reader, report func(error)) {
 	if m.Root == 0 {
 		return
 	}
+	// leaf is the page whose elements Elem is given (Walk calls Page for
+	// a run before its elements), for the problems to name it.
+	var leaf page.ID
 	btree.New(r, m.Root, m.RootSum).Walk(false, btree.Walker{
+		Page: func(id page.ID, _ int, kind page.Flags, _ int) {
+			if kind == page.FlagLeaf {
+				leaf = id
+			}
+		},
 		Elem: func(key, stored []byte, flags uint32) {
 			if flags&page.LeafBucket == 0 {
-				report(fmt.Errorf("%w: top-level key %q is not a bucket", ErrCorrupt, key))
+				report(page.Corruptf(leaf, fmt.Sprintf("top-level key %q is not a bucket", key), "", ""))
 				return
 			}
-			if _, err := page.DecodeBucketHeader(stored, m.Root); err != nil {
+			if _, err := page.DecodeBucketHeader(stored, leaf); err != nil {
 				report(err)
 			}
 		},

@@ -587,8 +587,19 @@ func markUsed(used []bool, id page.ID, n int) {
 func walkTrees(r *reader, root page.ID, sum uint32, verify bool, w btree.Walker, bucket func()) {
 	seen := map[page.ID]bool{}
 	work := []page.BucketHeader{{Root: root, RootSum: sum}}
-	elem := w.Elem
+	elem, pageFn := w.Elem, w.Page
 	w.Seen = btree.NewPageSet(r.high) // each page once, across the trees too
+	// leaf is the leaf whose elements Elem is given: Walk calls Page for
+	// a run before its elements, so a bad header names its page.
+	var leaf page.ID
+	w.Page = func(id page.ID, pages int, kind page.Flags, depth int) {
+		if kind == page.FlagLeaf {
+			leaf = id
+		}
+		if pageFn != nil {
+			pageFn(id, pages, kind, depth)
+		}
+	}
 	w.Elem = func(key, stored []byte, flags uint32) {
 		if elem != nil {
 			elem(key, stored, flags)
@@ -596,7 +607,7 @@ func walkTrees(r *reader, root page.ID, sum uint32, verify bool, w btree.Walker,
 		if flags&page.LeafBucket == 0 {
 			return
 		}
-		nested, err := page.DecodeBucketHeader(stored, 0)
+		nested, err := page.DecodeBucketHeader(stored, leaf)
 		if err != nil {
 			w.Problem(err)
 			return
