@@ -29,7 +29,10 @@ func FuzzOpenWithLog(f *testing.F) {
 	}
 	base := tx.InitialImage(ps)
 	want := fileTxID(base, ps) + fuzzLogTxns
-	f.Fuzz(func(t *testing.T, in []byte) { openWithFuzzLog(t, base, want, in) })
+	f.Fuzz(func(t *testing.T, in []byte) {
+		defer slowGuard("FuzzOpenWithLog", in)()
+		openWithFuzzLog(t, base, want, in)
+	})
 }
 
 // openWithFuzzLog is FuzzOpenWithLog's body: base is the file, want the
