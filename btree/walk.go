@@ -48,6 +48,8 @@ type PageSet struct {
 	// wary: a run was reached twice, or could not be read; from then on
 	// runOverlap reads each run's header before its CRC is computed.
 	wary bool
+	// read counts the pages whose CRC the walks computed, for overRead.
+	read uint64
 }
 
 const chunkPages = 4096
@@ -169,6 +171,23 @@ func (s *PageSet) runOverlap(h headPages, id page.ID, kind page.Flags, sum uint3
 	return dup, n, twice
 }
 
+// overRead reports whether checksumming a run of n pages more would take
+// the walks past reading as many pages as the file has (high): runs that
+// do not overlap never do, and a hostile file's runs that each lie
+// inside the one before and fail their CRC start at increasing pages,
+// so runOverlap finds no page walked before (a failed run marks its
+// first page only) and each cost its length in CRC, quadratic in all.
+// (Rejected: marking a failed run's pages, which a damaged length would
+// claim from healthy runs, as runOverlap's NB says.)
+func (s *PageSet) overRead(n int) bool {
+	return s.high != 0 && s.read+uint64(n) > uint64(s.high)
+}
+
+func errOverRead(id page.ID, n int, s *PageSet) error {
+	return page.Corruptf(id, "run length", fmt.Sprintf("runs that do not overlap (the walk has checksummed %d of the file's %d pages)", s.read, s.high),
+		fmt.Sprintf("%d pages more, not read", n))
+}
+
 // firstTwice reports whether page id is reached twice for the first
 // time, so that a page a branch repeats a hundred times is one problem.
 func (s *PageSet) firstTwice(id page.ID) bool {
@@ -234,8 +253,12 @@ func (wk *walk) run(id page.ID, kind page.Flags, sum uint32, depth int) []byte {
 		wk.twice(id)
 		return nil
 	}
-	if wk.seen.wary && wk.overlaps(id, kind, sum) {
-		return nil
+	n := 0 // the run's length from its header, read once wary
+	if wk.seen.wary {
+		var refused bool
+		if n, refused = wk.overlaps(id, kind, sum, depth); refused {
+			return nil
+		}
 	}
 	p, err := wk.t.pages.Run(id, kind, sum)
 	if err != nil {
@@ -243,6 +266,7 @@ func (wk *walk) run(id page.ID, kind page.Flags, sum uint32, depth int) []byte {
 		// all of it, and a thousand references would read it a thousand
 		// times.
 		wk.seen.add(id, 1)
+		wk.seen.read += uint64(max(n, 1))
 		wk.seen.wary = true
 		wk.problem(err)
 		// The page is still referenced: account for it (one page, its
@@ -252,6 +276,7 @@ func (wk *walk) run(id page.ID, kind page.Flags, sum uint32, depth int) []byte {
 		}
 		return nil
 	}
+	wk.seen.read += uint64(len(p) / wk.t.pages.PageSize())
 	if dup, twice := wk.seen.add(id, len(p)/wk.t.pages.PageSize()); twice {
 		// Overlaps a run walked before: not walked, its other pages then
 		// count as unreachable.
@@ -273,20 +298,32 @@ func (wk *walk) run(id page.ID, kind page.Flags, sum uint32, depth int) []byte {
 }
 
 // overlaps reports whether the run at id overlaps pages walked before,
-// from its header (runOverlap), and if so, reports the problem as run
-// does for an overlap it finds after Run.
+// from its header (runOverlap), or would take the walks past reading the
+// file's worth of pages (overRead), and if so, reports the problem as run
+// does for an overlap it finds after Run. n is the run's length from its
+// header (0 if unread).
 //
 // NB: headFirst is asked here, on the wary path only. Asked once in Walk
 // and kept in the walk, it made Check's page source escape to the heap
 // (5 allocations more a Check) and Check of 1M keys some 8% slower,
 // without a header ever being read (BenchmarkCheck, 8 alternating runs).
-func (wk *walk) overlaps(id page.ID, kind page.Flags, sum uint32) bool {
+func (wk *walk) overlaps(id page.ID, kind page.Flags, sum uint32, depth int) (n int, refused bool) {
 	dup, n, twice := wk.seen.runOverlap(headFirst(wk.t.pages), id, kind, sum, wk.t.pages.PageSize())
-	if twice {
+	switch {
+	case twice:
 		wk.seen.add(id, n)
 		wk.twice(dup)
+	case wk.seen.overRead(n):
+		wk.seen.add(id, 1)
+		wk.problem(errOverRead(id, n, wk.seen))
+		// Referenced: accounted for as a run that cannot be read is.
+		if wk.w.Page != nil && id >= 2 {
+			wk.w.Page(id, 1, kind, depth)
+		}
+	default:
+		return n, false
 	}
-	return twice
+	return n, true
 }
 
 // node walks the subtree at id whose keys must lie in [lo, hi) (nil: open).
@@ -513,19 +550,28 @@ func (f *freeing) value(key []byte, flags uint32, v []byte, from page.ID) error 
 	}
 	// A run whose Run fails is passed over, not an error: without this,
 	// runs that overlap and fail their CRC would each be checksummed.
+	n := 0
 	if f.seen.wary {
-		if dup, _, twice := f.seen.runOverlap(headFirst(f.t.pages), ref.Page, page.FlagLarge, ref.Sum, f.t.pages.PageSize()); twice {
+		dup, m, twice := f.seen.runOverlap(headFirst(f.t.pages), ref.Page, page.FlagLarge, ref.Sum, f.t.pages.PageSize())
+		if twice {
 			return errTwice(dup)
 		}
+		if f.seen.overRead(m) {
+			f.seen.add(ref.Page, 1)
+			return nil // passed over, as a run that fails
+		}
+		n = m
 	}
 	p, err := f.t.pages.Run(ref.Page, page.FlagLarge, ref.Sum)
 	if err != nil {
 		// As freeValue: the run stays allocated, and Check reports it.
 		f.seen.add(ref.Page, 1)
+		f.seen.read += uint64(max(n, 1))
 		f.seen.wary = true
 		return nil
 	}
 	pages := len(p) / f.t.pages.PageSize()
+	f.seen.read += uint64(pages)
 	if dup, twice := f.seen.add(ref.Page, pages); twice {
 		return errTwice(dup)
 	}
