@@ -53,6 +53,15 @@ type Cursor struct {
 	// deleted is set by Delete: the leaf index already points at the next
 	// element, so the following Next must not advance (bbolt skips one).
 	deleted bool
+	// key is the key of the element the cursor last returned, or rests
+	// on after a Next or Prev that returned none (settle; nil past the
+	// end, or after a First, Last or Seek that found none): in a
+	// materialised leaf, Delete removes that one.
+	// NB: in a materialised leaf the index alone does not say which: a
+	// Bucket.Put or Delete since the move shifts the node's elements
+	// under it, and the index then names a neighbour (a committed page's
+	// bytes do not change, so there the element at the index is it).
+	key []byte
 	// leaves counts the committed leaves moved onto since the last
 	// descent from the root; maxLeaves bounds it (0: not known yet).
 	leaves, maxLeaves int
@@ -70,7 +79,7 @@ func (t *Tree) NewCursor() *Cursor { return &Cursor{t: t} }
 
 // Reset reuses c for tree t.
 func (c *Cursor) Reset(t *Tree) {
-	c.t, c.depth, c.deleted, c.err, c.maxLeaves = t, 0, false, nil, 0
+	c.t, c.depth, c.deleted, c.err, c.maxLeaves, c.key = t, 0, false, nil, 0, nil
 	c.mapping, c.pageSize, c.strict = nil, 0, false
 }
 
@@ -108,7 +117,7 @@ func (c *Cursor) fail(err error) {
 // pushRoot starts a descent at the root; false if the tree is empty.
 func (c *Cursor) pushRoot() bool {
 	c.depth = 0
-	c.deleted, c.leaves = false, 0
+	c.deleted, c.leaves, c.key = false, 0, nil
 	if c.err != nil {
 		return false
 	}
@@ -508,6 +517,7 @@ func (c *Cursor) current() ([]byte, []byte, uint32) {
 			return nil, nil, 0
 		}
 	}
+	c.key = k
 	return k, v, flags &^ largePending
 }
 
@@ -574,10 +584,28 @@ func (c *Cursor) nextSlow() ([]byte, []byte, uint32) {
 	if c.strict {
 		prev = c.leafKey()
 	}
-	if !c.next() || !c.countLeaf() || !c.after(prev, 1) {
+	if !c.next() {
+		c.settle()
+		return nil, nil, 0
+	}
+	if !c.countLeaf() || !c.after(prev, 1) {
 		return nil, nil, 0
 	}
 	return c.current()
+}
+
+// settle sets key after a Next or Prev that returned none: the cursor
+// rests on the last (first) element, or past the end, and Delete removes
+// the element there (after a Delete of the first element, a Prev leaves
+// the cursor on the one that followed, which it never returned).
+func (c *Cursor) settle() {
+	c.key = nil
+	if c.depth == 0 {
+		return
+	}
+	if f := &c.stack[c.depth-1]; f.n != nil && f.n.leaf && uint(f.index) < uint(len(f.n.inodes)) {
+		c.key = f.n.inodes[f.index].key()
+	}
 }
 
 // leafKey is the key under the cursor if it rests on an element of a
@@ -667,7 +695,11 @@ func (c *Cursor) prevSlow() ([]byte, []byte, uint32) {
 	if c.strict {
 		prev = c.leafKey()
 	}
-	if !c.prev() || !c.countLeaf() || !c.after(prev, -1) {
+	if !c.prev() {
+		c.settle()
+		return nil, nil, 0
+	}
+	if !c.countLeaf() || !c.after(prev, -1) {
 		return nil, nil, 0
 	}
 	return c.current()
@@ -765,6 +797,11 @@ func (c *Cursor) Delete() error {
 		err := page.ElemError(f.id, f.index)
 		c.fail(err)
 		return err
+	}
+	if c.shifted(f, key) {
+		if key = c.key; key == nil {
+			return nil // at rest past the end: nothing under the cursor
+		}
 	}
 	n, err := c.node(key)
 	if err != nil {

@@ -1,6 +1,10 @@
 package btree
 
-import "github.com/foliodb/folio/page"
+import (
+	"bytes"
+
+	"github.com/foliodb/folio/page"
+)
 
 // Target returns the key and flags of the element Delete would remove, or
 // a nil key if it would remove none. After a Delete the cursor rests on
@@ -12,7 +16,28 @@ func (c *Cursor) Target() ([]byte, uint32) {
 		return nil, 0
 	}
 	k, flags, _ := c.elemKey(f)
+	if c.shifted(f, k) {
+		if c.key == nil {
+			return nil, 0
+		}
+		// Where the element is now, if it is still there (Delete finds
+		// it the same way, by key).
+		_, flags, _, found, err := c.t.lookup(c.key)
+		if err != nil || !found {
+			return nil, 0
+		}
+		return c.key, flags &^ largePending
+	}
 	return k, flags
+}
+
+// shifted reports that the element at f's index, whose key is k, is not
+// the one the cursor last returned: f is a materialised leaf whose
+// elements a Bucket.Put or Delete moved since (after a Delete the cursor
+// rests on the element that followed, at the index, and that is the
+// target).
+func (c *Cursor) shifted(f *frame, k []byte) bool {
+	return f.n != nil && !c.deleted && !bytes.Equal(k, c.key)
 }
 
 // target returns the leaf frame whose index is the element Delete would
