@@ -3,6 +3,7 @@ package folio
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -130,4 +131,118 @@ func TestReview21CursorDeleteAfterChangeInNode(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// TestReview21CursorDeleteKeyChangedKind: a cursor standing on a key of a
+// committed leaf, which the transaction then deleted and created again
+// as the other kind (a nested bucket for a value, a value for a bucket),
+// judges Cursor.Delete by what the key holds now. It judged by the
+// committed page: it removed a new bucket's element and returned nil
+// (the commit then put the bucket back from its open handle; in WAL mode
+// the logged delete of a bucket's key made the replay after a crash fail
+// Open with ErrCorrupt), and refused a new value as a bucket.
+func TestReview21CursorDeleteKeyChangedKind(t *testing.T) {
+	for _, walMode := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) {
+			dir := t.TempDir()
+			path, crash := filepath.Join(dir, "a.db"), filepath.Join(dir, "crash.db")
+			opts := &Options{PageSize: 1024}
+			if walMode {
+				opts = logicalOpts()
+			}
+			db, err := Open(path, 0o600, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.WALImageLimit = -1 // log operations
+			mustUpdate(t, db, func(tx *Tx) error {
+				b, err := tx.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				for _, k := range []string{"a", "x", "z"} {
+					if err := b.Put([]byte(k), []byte("v")); err != nil {
+						return err
+					}
+				}
+				_, err = b.CreateBucket([]byte("y"))
+				return err
+			})
+			if walMode {
+				if err := db.Checkpoint(); err != nil {
+					t.Fatal(err)
+				}
+				copyFile(t, path, crash)
+			}
+			mustUpdate(t, db, func(tx *Tx) error {
+				b := tx.Bucket([]byte("b"))
+				// Both on committed leaves: x a value, y a bucket.
+				c, cy := b.Cursor(), b.Cursor()
+				if k, _ := c.Seek([]byte("x")); string(k) != "x" {
+					return fmt.Errorf("Seek = %q", k)
+				}
+				if k, _ := cy.Seek([]byte("y")); string(k) != "y" {
+					return fmt.Errorf("Seek = %q", k)
+				}
+				if err := b.Delete([]byte("x")); err != nil {
+					return err
+				}
+				nb, err := b.CreateBucket([]byte("x"))
+				if err != nil {
+					return err
+				}
+				if err := nb.Put([]byte("in"), []byte("v")); err != nil {
+					return err
+				}
+				if err := b.DeleteBucket([]byte("y")); err != nil {
+					return err
+				}
+				if err := b.Put([]byte("y"), []byte("now a value")); err != nil {
+					return err
+				}
+				if err := c.Delete(); !errors.Is(err, ErrIncompatibleValue) {
+					t.Errorf("Cursor.Delete on x, now a bucket: %v, want ErrIncompatibleValue", err)
+				}
+				if k, v := c.Seek([]byte("x")); string(k) != "x" || v != nil {
+					t.Errorf("Seek(x) after the refused Delete = %q, %q; want the bucket", k, v)
+				}
+				if err := cy.Delete(); err != nil {
+					t.Errorf("Cursor.Delete on y, now a value: %v", err)
+				}
+				if v := b.Get([]byte("y")); v != nil {
+					t.Errorf("y = %q after Cursor.Delete", v)
+				}
+				return nil
+			})
+			check := func(db *DB) {
+				t.Helper()
+				err := db.View(func(tx *Tx) error {
+					b := tx.Bucket([]byte("b"))
+					if got, want := review21Keys(t, b), []string{"a", "x", "z"}; !slices.Equal(got, want) {
+						t.Errorf("keys %v, want %v", got, want)
+					}
+					if v := b.Bucket([]byte("x")).Get([]byte("in")); string(v) != "v" {
+						t.Errorf("x/in = %q, want v", v)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			check(db)
+			if walMode {
+				copyDir(t, LogDir(path), LogDir(crash))
+			}
+			closeChecked(t, db)
+			if walMode {
+				db2, err := Open(crash, 0o600, logicalOpts())
+				if err != nil {
+					t.Fatalf("open after the crash: %v", err)
+				}
+				check(db2)
+				closeChecked(t, db2)
+			}
+		})
+	}
 }

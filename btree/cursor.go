@@ -784,23 +784,19 @@ func (c *Cursor) belowNext() bool {
 }
 
 // Delete removes the element under the cursor, or after a Delete the one
-// that followed (Target says which). The cursor then rests between its
-// neighbours: Next returns the element after the deleted one and Prev the
-// one before. It returns the cursor's error, if it met one.
-func (c *Cursor) Delete() error {
-	f := c.target()
-	if f == nil {
-		return c.err
-	}
-	key, _, ok := c.elemKey(f)
-	if !ok {
-		err := page.ElemError(f.id, f.index)
-		c.fail(err)
+// that followed (Target says which), if check (when not nil) approves
+// its flags as the tree holds them now; check's error is returned as it
+// is, and nothing changes. The cursor then rests between its neighbours:
+// Next returns the element after the deleted one and Prev the one
+// before. It returns the cursor's error, if it met one.
+func (c *Cursor) Delete(check Check) error {
+	key, flags, found, err := c.resolve()
+	if err != nil || key == nil {
 		return err
 	}
-	if c.shifted(f, key) {
-		if key = c.key; key == nil {
-			return nil // at rest past the end: nothing under the cursor
+	if check != nil {
+		if err := check(found, flags); err != nil {
+			return err
 		}
 	}
 	n, err := c.node(key)
@@ -811,7 +807,7 @@ func (c *Cursor) Delete() error {
 	if n == nil {
 		return nil // key is gone: deleted by other means
 	}
-	f = &c.stack[c.depth-1]
+	f := &c.stack[c.depth-1]
 	c.t.freeValue(n.inodes[f.index].flags, n.inodes[f.index].value(), n.id)
 	n.inodes = append(n.inodes[:f.index], n.inodes[f.index+1:]...)
 	n.unbalanced, n.appendOnly = true, false

@@ -11,24 +11,50 @@ import (
 // the element that followed, which a second Delete removes: the element a
 // caller last saw is not always the one deleted.
 func (c *Cursor) Target() ([]byte, uint32) {
-	f := c.target()
-	if f == nil {
+	k, flags, found, err := c.resolve()
+	if err != nil || !found {
 		return nil, 0
 	}
-	k, flags, _ := c.elemKey(f)
-	if c.shifted(f, k) {
-		if c.key == nil {
-			return nil, 0
-		}
-		// Where the element is now, if it is still there (Delete finds
-		// it the same way, by key).
-		_, flags, _, found, err := c.t.lookup(c.key)
-		if err != nil || !found {
-			return nil, 0
-		}
-		return c.key, flags &^ largePending
-	}
 	return k, flags
+}
+
+// resolve returns the key of the element Delete would remove (nil:
+// none), with its flags as the tree holds it now and whether it is still
+// there.
+//
+// NB: what the cursor's frame says is not always the tree as it is now.
+// In a materialised leaf a Bucket.Put or Delete since the move shifts
+// the elements under the index (shifted): the key is the one the cursor
+// returned, looked up afresh. A committed leaf's bytes never change, so
+// its key is right, but a leaf changed since may hold the key under
+// other flags: deleted and created again as a nested bucket, the page's
+// plain value let Cursor.Delete drop the bucket's element (whose pages
+// the commit then put back or leaked, and a WAL replay refused).
+func (c *Cursor) resolve() ([]byte, uint32, bool, error) {
+	f := c.target()
+	if f == nil {
+		return nil, 0, false, c.err
+	}
+	k, flags, ok := c.elemKey(f)
+	switch {
+	case !ok:
+		err := page.ElemError(f.id, f.index)
+		c.fail(err)
+		return nil, 0, false, err
+	case c.shifted(f, k):
+		if k = c.key; k == nil {
+			return nil, 0, false, nil // at rest past the end
+		}
+	case f.n == nil && c.t.rootNode != nil:
+	default:
+		return k, flags, true, nil
+	}
+	_, flags, _, found, err := c.t.lookup(k)
+	if err != nil {
+		c.fail(err)
+		return nil, 0, false, err
+	}
+	return k, flags &^ largePending, found, nil
 }
 
 // shifted reports that the element at f's index, whose key is k, is not

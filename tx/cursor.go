@@ -108,22 +108,20 @@ func (c *Cursor) Delete() error {
 	}
 	// The element under the cursor, not the one last returned: after a
 	// Delete the cursor rests on the next one, which may be a bucket
-	// (deleting its element would leak the bucket's pages).
-	k, flags := c.c.Target()
-	if flags&page.LeafBucket != 0 {
-		return c.bucket.keyErr(ErrIncompatibleValue, k)
-	}
+	// (deleting its element would leak the bucket's pages): the btree
+	// cursor refuses it by its flags as the tree holds them now.
+	k, _ := c.c.Target()
 	tx := c.bucket.tx
 	mark, count := len(tx.ops), tx.opCount
 	if tx.logging && k != nil {
 		// Logged first: the key aliases the element Delete removes.
 		tx.logOp(opDelete, c.bucket, k, nil, 0, nil)
 	}
-	if err := c.c.Delete(); err != nil {
+	if err := c.c.Delete(notBucket); err != nil {
 		if tx.ops != nil {
 			tx.ops, tx.opCount = tx.ops[:mark], count
 		}
-		return c.bucket.wrap(err)
+		return c.bucket.wrapKey(err, k)
 	}
 	return nil
 }
