@@ -285,12 +285,15 @@ func TestCompactWhileWritten(t *testing.T) {
 	}()
 	// Copies go on until the writer has committed meanwhile.
 	for i := 0; i < 5 || commits.Load() < 20 && i < 1000; i++ {
-		dst := openTest(t, &Options{PageSize: 1024, NoSync: true})
+		dst, err := Open(tempPath(t), 0o600, &Options{PageSize: 1024, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := Compact(dst, src, 256); err != nil {
 			t.Fatal(err)
 		}
 		sums := map[string]int64{}
-		err := dst.View(func(tx *Tx) error {
+		err = dst.View(func(tx *Tx) error {
 			return tx.ForEach(func(name []byte, b *Bucket) error {
 				return b.ForEach(func(_, v []byte) error {
 					n, _ := binary.Varint(v)
@@ -300,6 +303,10 @@ func TestCompactWhileWritten(t *testing.T) {
 			})
 		})
 		if err != nil {
+			t.Fatal(err)
+		}
+		mustCheck(t, dst)
+		if err := dst.Close(); err != nil {
 			t.Fatal(err)
 		}
 		if sums["a"]+sums["b"] != 0 {

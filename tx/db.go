@@ -680,6 +680,11 @@ func (db *DB) PageSize() int { return db.pageSize }
 // checkpoint are only in the log (a checkpoint syncs its meta, NoSync or
 // not). A failed sync is sticky, as a commit's (ErrSyncFailed).
 //
+// NB: in direct mode the state Sync made durable stays so only until the
+// next NoSync commit: those reuse its freed pages and may cut the file's
+// tail, unsynced, so a crash after them can leave a file that does not
+// open, as in bbolt.
+//
 // Sync may be called from inside an Update or Batch function, and from
 // other goroutines while commits run: it does not take the write lock
 // while the transaction holding it runs its function, but no commit's
