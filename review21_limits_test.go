@@ -98,4 +98,3 @@ func TestReview21GiantValueDeep(t *testing.T) {
 	read(db)
 	mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b")).Delete([]byte("giant")) })
 }
-
