@@ -155,22 +155,55 @@ const (
 	inodeSlabLen = 2048
 )
 
+// Slab holds the not yet used part of the last chunks that materialised
+// nodes and their inodes are cut from (newNode, newInodes), and the
+// pooled inode chunks it took, to give back (Release). A tree has its
+// own, given back when it is spilled; ShareSlab lets the trees of one
+// write transaction cut from one, given back when the transaction ends.
+//
+// NB: shared because a tree's first node took a whole chunk (2048 inodes,
+// 112 KiB) and a node slab (64 nodes, 5 KiB), held to the commit: a
+// transaction putting a key in each of 100,000 one-leaf buckets took
+// 12 GB.
+type Slab struct {
+	nodes  []Node
+	inodes []inode
+	chunks []usedChunk
+}
+
+func (s *Slab) empty() bool { return s.nodes == nil && s.inodes == nil && s.chunks == nil }
+
+// slab is where t cuts nodes from.
+func (t *Tree) slab() *Slab {
+	if t.shared != nil {
+		return t.shared
+	}
+	return &t.own
+}
+
+// ShareSlab makes t cut its nodes from s (nil: its own slab) until the
+// next Reset. The caller gives s back (Release) once no tree cutting
+// from it holds a materialised node.
+func (t *Tree) ShareSlab(s *Slab) { t.shared = s }
+
 // newNode returns a zero Node from the tree's node slab.
 func (t *Tree) newNode() *Node {
-	if len(t.nodeSlab) == 0 {
-		t.nodeSlab = make([]Node, nodeSlabLen)
+	s := t.slab()
+	if len(s.nodes) == 0 {
+		s.nodes = make([]Node, nodeSlabLen)
 	}
-	n := &t.nodeSlab[0]
-	t.nodeSlab = t.nodeSlab[1:]
+	n := &s.nodes[0]
+	s.nodes = s.nodes[1:]
 	return n
 }
 
 // inodeChunk is the unit the inode slab is refilled by. Chunks go back to
-// inodeChunks when a Spill leaves the tree without materialised nodes:
-// a fresh 160 KiB chunk costs its zeroing and, as often as not, the page
-// faults of memory the runtime had given back to the OS, for every
-// chunk of every write transaction. (Rejected: keeping the chunks in the
-// Tree. A Tree lives as long as its Bucket, one transaction.)
+// inodeChunks when a Spill leaves the tree without materialised nodes
+// (or the transaction sharing a slab ends): a fresh 160 KiB chunk costs
+// its zeroing and, as often as not, the page faults of memory the
+// runtime had given back to the OS, for every chunk of every write
+// transaction. (Rejected: keeping the chunks in the Tree. A Tree lives
+// as long as its Bucket, one transaction.)
 type inodeChunk [inodeSlabLen]inode
 
 var inodeChunks = sync.Pool{New: func() any { return new(inodeChunk) }}
@@ -192,32 +225,34 @@ func (t *Tree) newInodes(n, c int) []inode {
 	if c > inodeSlabLen/8 {
 		return make([]inode, n, c)
 	}
-	if len(t.inodeSlab) < c {
-		if k := len(t.inodeChunks); k > 0 {
-			t.inodeChunks[k-1].used = inodeSlabLen - len(t.inodeSlab)
+	s := t.slab()
+	if len(s.inodes) < c {
+		if k := len(s.chunks); k > 0 {
+			s.chunks[k-1].used = inodeSlabLen - len(s.inodes)
 		}
 		ch := inodeChunks.Get().(*inodeChunk)
-		t.inodeChunks = append(t.inodeChunks, usedChunk{ch, inodeSlabLen})
-		t.inodeSlab = ch[:]
+		s.chunks = append(s.chunks, usedChunk{ch, inodeSlabLen})
+		s.inodes = ch[:]
 	}
-	s := t.inodeSlab[:n:c]
-	t.inodeSlab = t.inodeSlab[c:]
-	return s
+	in := s.inodes[:n:c]
+	s.inodes = s.inodes[c:]
+	return in
 }
 
 // poisonKey marks the inodes of a released chunk in invariant builds.
 var poisonKey = []byte("folio/btree: inode used after its chunk was released")
 
-// releaseInodes gives the tree's inode chunks back to inodeChunks.
-// They are cleared, so a pooled chunk keeps no keys or pages alive (and
-// holds no pointer into a mapping that may be unmapped); invariant builds
-// fill them with poisonKey instead, so a use after release shows.
-// REQUIRES: the tree holds no materialised node (the end of Spill).
-func (t *Tree) releaseInodes() {
-	if k := len(t.inodeChunks); k > 0 {
-		t.inodeChunks[k-1].used = inodeSlabLen - len(t.inodeSlab)
+// Release gives the slab's inode chunks back to inodeChunks. They are
+// cleared, so a pooled chunk keeps no keys or pages alive (and holds no
+// pointer into a mapping that may be unmapped); invariant builds fill
+// them with poisonKey instead, so a use after release shows.
+// REQUIRES: no tree cutting from s will read a materialised node again
+// (each was spilled, or the transaction ended).
+func (s *Slab) Release() {
+	if k := len(s.chunks); k > 0 {
+		s.chunks[k-1].used = inodeSlabLen - len(s.inodes)
 	}
-	for i, c := range t.inodeChunks {
+	for i, c := range s.chunks {
 		used := c.ch[:c.used]
 		if page.Invariants {
 			for j := range used {
@@ -227,9 +262,16 @@ func (t *Tree) releaseInodes() {
 			clear(used)
 		}
 		inodeChunks.Put(c.ch)
-		t.inodeChunks[i] = usedChunk{}
+		s.chunks[i] = usedChunk{}
 	}
-	t.inodeChunks, t.inodeSlab = t.inodeChunks[:0], nil
+	s.chunks, s.inodes = s.chunks[:0], nil
+}
+
+// releaseInodes gives the tree's own inode chunks back (a shared slab's
+// go back when its owner releases it) and forgets the last path.
+// REQUIRES: the tree holds no materialised node (the end of Spill).
+func (t *Tree) releaseInodes() {
+	t.own.Release()
 	// The last path points at nodes that are gone.
 	t.pathNode, t.pathLen, t.pathOK = [MaxDepth]*Node{}, 0, false
 }

@@ -46,13 +46,10 @@ type Tree struct {
 	// arena holds copies of small keys and values put in this
 	// transaction: one allocation for many Puts.
 	arena []byte
-	// nodeSlab and inodeSlab hold the not yet used part of the last
-	// chunk that materialised nodes are cut from (newNode, newInodes).
-	nodeSlab  []Node
-	inodeSlab []inode
-	// inodeChunks are the chunks inodeSlab was cut from, to be given
-	// back when the tree is spilled (releaseInodes).
-	inodeChunks []usedChunk
+	// own is where materialised nodes are cut from (newNode, newInodes)
+	// unless ShareSlab gave the tree a slab shared with other trees.
+	own    Slab
+	shared *Slab
 	// parts is split's scratch, reused by every split.
 	parts []part
 	// removed: an element was removed since the last Rebalance, which
@@ -142,7 +139,7 @@ func (t *Tree) Map(mapping []byte, pageSize int) {
 // materialising the root.)
 func (t *Tree) pristine() bool {
 	return t.rootNode == nil && t.pathLen == 0 && !t.pathOK && t.arena == nil &&
-		t.nodeSlab == nil && t.inodeSlab == nil && t.inodeChunks == nil && t.parts == nil && !t.removed &&
+		t.own.empty() && t.parts == nil && !t.removed &&
 		t.pathNode[0] == nil
 }
 

@@ -64,6 +64,11 @@ func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) 
 		b.name = string(name)
 	}
 	b.tree.Reset(tx.pages(), h.Root, h.RootSum)
+	if tx.writable {
+		b.tree.ShareSlab(&tx.slab)
+	} else {
+		b.tree.ShareSlab(nil)
+	}
 	b.tree.Map(tx.r.data, tx.r.pageSize) // Get prefetches each page's head
 	// Kept allocated: pooled transactions reuse buckets.
 	b.children.reset()

@@ -104,6 +104,11 @@ type Tx struct {
 	// commit (replayOps bounds it).
 	runsRead int
 
+	// slab (write transactions) is what every tree of the transaction
+	// cuts its materialised nodes from, given back when it ends: a tree's
+	// own took a chunk of 112 KiB for its first node (btree.Slab).
+	slab btree.Slab
+
 	// Buckets opened by this transaction, and spares from earlier uses of
 	// a pooled Tx, so that opening a bucket in a View does not allocate.
 	opened []*Bucket
@@ -156,6 +161,9 @@ func (tx *Tx) end() {
 	}
 	if tx.writable {
 		tx.recycle()
+		// Spilled, or rolled back: no tree reads its nodes again (every
+		// handle's method checks tx.db first).
+		tx.slab.Release()
 		tx.freelist, tx.held, tx.dirty = nil, nil, nil
 		if tx.ops != nil && cap(tx.ops) <= 16<<20 {
 			db.wal.opsBuf = tx.ops[:0]
