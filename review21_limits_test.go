@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -150,4 +151,37 @@ func TestReview21ManyBucketsWriteMemory(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReview21LongBucketNameInErrors: errors naming a bucket clip its
+// path, as they clip keys. A bucket's name may be MaxKeySize bytes, and
+// every refusal in it (an empty key, a key too long, a deleted bucket)
+// repeated the whole 32 KiB name.
+func TestReview21LongBucketNameInErrors(t *testing.T) {
+	db := openTest(t, nil)
+	long := bytes.Repeat([]byte{'n'}, MaxKeySize)
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket(long)
+		if err != nil {
+			return err
+		}
+		n, err := b.CreateBucket([]byte("nested"))
+		if err != nil {
+			return err
+		}
+		_, err = b.CreateBucket(nil)
+		errs := []error{b.Put(nil, []byte("v")), b.Put(append(long, 'x'), nil), err}
+		if err := tx.DeleteBucket(long); err != nil {
+			return err
+		}
+		errs = append(errs, n.Put([]byte("k"), nil), b.SetSequence(1))
+		for i, err := range errs {
+			if err == nil {
+				t.Errorf("error %d: nil", i)
+			} else if msg := err.Error(); len(msg) > 400 || !strings.Contains(msg, " bytes)") {
+				t.Errorf("error %d: a %d-byte message that does not say the name's length: %.200s", i, len(msg), msg)
+			}
+		}
+		return nil
+	})
 }

@@ -97,12 +97,14 @@ func (b *Bucket) path() string {
 	return b.name
 }
 
-// where names the bucket in errors: its quoted path, or the top level.
+// where names the bucket in errors: its quoted path, clipped as a key
+// is (a bucket's name may be 32 KiB, and its path longer), or the top
+// level.
 func (b *Bucket) where() string {
 	if b.parent == nil {
 		return "the top level"
 	}
-	return strconv.Quote(b.path())
+	return quoteKey([]byte(b.path()))
 }
 
 // quoteKey quotes a key for an error message, clipped: a key or bucket
@@ -169,7 +171,7 @@ func (b *Bucket) writeCheck() error {
 
 // deletedErr is the refusal of a bucket deleted in this transaction.
 func (b *Bucket) deletedErr() error {
-	return fmt.Errorf("%w: %q was deleted", ErrBucketNotFound, b.path())
+	return fmt.Errorf("%w: %s was deleted", ErrBucketNotFound, b.where())
 }
 
 // wrap adds the bucket's path to an error from the tree; a corrupt page
@@ -179,7 +181,7 @@ func (b *Bucket) wrap(err error) error {
 		return nil
 	}
 	if isCorrupt(err) {
-		b.tx.fail(fmt.Errorf("bucket %q: %w", b.path(), err))
+		b.tx.fail(fmt.Errorf("bucket %s: %w", quoteKey([]byte(b.path())), err))
 		return b.tx.err
 	}
 	return err
@@ -482,7 +484,7 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 	}
 	for p := dst; p != nil; p = p.parent {
 		if p == c {
-			return fmt.Errorf("%w: cannot move %q into itself", ErrSameBuckets, c.path())
+			return fmt.Errorf("%w: cannot move %s into itself", ErrSameBuckets, c.where())
 		}
 	}
 	var hdr [page.BucketHeaderSize]byte

@@ -291,9 +291,9 @@ The database is opened read-only (shared lock); the file is not changed.`,
 // missingKey says why b has no value for key.
 func missingKey(b *folio.Bucket, names [][]byte, key []byte) error {
 	if b.Bucket(key) != nil {
-		return fmt.Errorf("key %s in bucket %s holds a nested bucket, not a value: %w", quoteKey(key), formatPath(names), folio.ErrIncompatibleValue)
+		return fmt.Errorf("key %s in bucket %s holds a nested bucket, not a value: %w", quoteKey(key), clipPath(names), folio.ErrIncompatibleValue)
 	}
-	return fmt.Errorf("bucket %s: %w: %s", formatPath(names), errKeyNotFound, quoteKey(key))
+	return fmt.Errorf("bucket %s: %w: %s", clipPath(names), errKeyNotFound, quoteKey(key))
 }
 
 func newPutCmd(a *app) *cobra.Command {
@@ -350,7 +350,7 @@ value. The database is opened read-write (exclusive lock).`,
 					return err
 				}
 				if err := b.Put(key, value); err != nil {
-					return fmt.Errorf("put %s in bucket %s: %w", quoteKey(key), formatPath(names), err)
+					return fmt.Errorf("put %s in bucket %s: %w", quoteKey(key), clipPath(names), err)
 				}
 				return nil
 			})
@@ -438,7 +438,7 @@ are not deleted by this command. The database is opened read-write
 					return err
 				}
 				if err := b.Delete(key); err != nil {
-					return fmt.Errorf("delete %s from bucket %s: %w", quoteKey(key), formatPath(names), err)
+					return fmt.Errorf("delete %s from bucket %s: %w", quoteKey(key), clipPath(names), err)
 				}
 				return nil
 			})

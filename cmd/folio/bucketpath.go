@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/foliodb/folio"
 	"github.com/foliodb/folio/cmd/folio/internal/dumpfmt"
@@ -23,6 +24,28 @@ func parsePath(s string) ([][]byte, error) { return dumpfmt.DecodePath(s) }
 
 // formatPath joins names into a path that parsePath reads back.
 func formatPath(names [][]byte) string { return dumpfmt.EncodePath(names) }
+
+// clipPath is formatPath for an error message, clipped as quoteKey clips
+// a key: a bucket name may be 32 KiB (one over the limit is a mistake the
+// message reports), and echoing the path whole buried the message.
+func clipPath(names [][]byte) string {
+	const show = 64
+	p := formatPath(names)
+	if len(p) <= show {
+		return p
+	}
+	return fmt.Sprintf("%s... (%d bytes)", p[:show], len(p))
+}
+
+// quotePath is clipPath quoted.
+func quotePath(names [][]byte) string {
+	const show = 64
+	p := formatPath(names)
+	if len(p) <= show {
+		return strconv.Quote(p)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", p[:show], len(p))
+}
 
 // lookupBucket opens the bucket at names in tx, or says which part of the
 // path is missing (an error wrapping folio.ErrBucketNotFound).
@@ -47,18 +70,18 @@ func createBuckets(tx *folio.Tx, names [][]byte) (*folio.Bucket, error) {
 	for i := 1; err == nil && i < len(names); i++ {
 		b, err = b.CreateBucketIfNotExists(names[i])
 		if err != nil {
-			return nil, fmt.Errorf("create bucket %q: %w", formatPath(names[:i+1]), err)
+			return nil, fmt.Errorf("create bucket %s: %w", quotePath(names[:i+1]), err)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create bucket %q: %w", formatPath(names[:1]), err)
+		return nil, fmt.Errorf("create bucket %s: %w", quotePath(names[:1]), err)
 	}
 	return b, nil
 }
 
 func missingBucket(names [][]byte, isValue bool) error {
 	if isValue {
-		return fmt.Errorf("%q is a key holding a value, not a bucket: %w", formatPath(names), folio.ErrIncompatibleValue)
+		return fmt.Errorf("%s is a key holding a value, not a bucket: %w", quotePath(names), folio.ErrIncompatibleValue)
 	}
-	return fmt.Errorf("bucket %q: %w", formatPath(names), folio.ErrBucketNotFound)
+	return fmt.Errorf("bucket %s: %w", quotePath(names), folio.ErrBucketNotFound)
 }

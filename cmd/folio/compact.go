@@ -467,12 +467,12 @@ func (c *copier) enter(name []byte, seq uint64) error {
 	}
 	c.path = append(c.path, append([]byte(nil), name...))
 	if err != nil {
-		return fmt.Errorf("create bucket %q: %w", formatPath(c.path), err)
+		return fmt.Errorf("create bucket %s: %w", quotePath(c.path), err)
 	}
 	b.FillPercent, b.AppendFillPercent = c.fill, c.fill
 	if seq != 0 {
 		if err := b.SetSequence(seq); err != nil {
-			return fmt.Errorf("bucket %q: set sequence: %w", formatPath(c.path), err)
+			return fmt.Errorf("bucket %s: set sequence: %w", quotePath(c.path), err)
 		}
 	}
 	c.stack = append(c.stack, b)
@@ -482,7 +482,7 @@ func (c *copier) enter(name []byte, seq uint64) error {
 
 func (c *copier) put(k, v []byte) error {
 	if err := c.stack[len(c.stack)-1].Put(k, v); err != nil {
-		return fmt.Errorf("bucket %q: put %s: %w", formatPath(c.path), quoteKey(k), err)
+		return fmt.Errorf("bucket %s: put %s: %w", quotePath(c.path), quoteKey(k), err)
 	}
 	c.keys++
 	if c.keys-c.shown >= 1000 {
@@ -517,7 +517,7 @@ func (c *copier) account(n int) error {
 			b = c.stack[i-1].Bucket(name)
 		}
 		if b == nil {
-			return fmt.Errorf("bucket %q vanished between copy transactions", formatPath(c.path[:i+1]))
+			return fmt.Errorf("bucket %s vanished between copy transactions", quotePath(c.path[:i+1]))
 		}
 		b.FillPercent, b.AppendFillPercent = c.fill, c.fill
 		c.stack[i] = b

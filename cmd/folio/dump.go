@@ -252,7 +252,7 @@ func walkTree(t tree, path [][]byte, v dumpfmt.Visitor) error {
 	for _, name := range nested {
 		c, err := t.child(name)
 		if err != nil {
-			return fmt.Errorf("bucket %q: %w", formatPath(path), err)
+			return fmt.Errorf("bucket %s: %w", quotePath(path), err)
 		}
 		if err := walkTree(c, append(path[:len(path):len(path)], name), v); err != nil {
 			return err

@@ -338,7 +338,7 @@ func (l *loader) flush() error {
 				buckets++
 				if blk.hasSeq && (fresh || !l.noOverwrite) {
 					if err := b.SetSequence(blk.seq); err != nil {
-						return fmt.Errorf("%s: bucket %q: set sequence: %w", l.rd.PosString(blk.pos), name, err)
+						return fmt.Errorf("%s: bucket %s: set sequence: %w", l.rd.PosString(blk.pos), quotePath(blk.path), err)
 					}
 				}
 			}
@@ -353,8 +353,8 @@ func (l *loader) flush() error {
 				continue
 			}
 			if err := b.Put(k, v); err != nil {
-				return fmt.Errorf("%s: bucket %q: put key %s: %w", l.rd.PosString(op.pos),
-					formatPath(l.blocks[op.block].path), quoteKey(k), err)
+				return fmt.Errorf("%s: bucket %s: put key %s: %w", l.rd.PosString(op.pos),
+					quotePath(l.blocks[op.block].path), quoteKey(k), err)
 			}
 		}
 		return nil
@@ -410,10 +410,10 @@ func (l *loader) bucket(tx *folio.Tx, path [][]byte) (b *folio.Bucket, first int
 				next, err = b.CreateBucket(name)
 			}
 			if errors.Is(err, folio.ErrIncompatibleValue) {
-				return nil, 0, fmt.Errorf("bucket %q: the name holds a key with a value, not a bucket: %w", formatPath(path[:i+1]), err)
+				return nil, 0, fmt.Errorf("bucket %s: the name holds a key with a value, not a bucket: %w", quotePath(path[:i+1]), err)
 			}
 			if err != nil {
-				return nil, 0, fmt.Errorf("create bucket %q: %w", formatPath(path[:i+1]), err)
+				return nil, 0, fmt.Errorf("create bucket %s: %w", quotePath(path[:i+1]), err)
 			}
 			first = min(first, i)
 		}
