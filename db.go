@@ -376,7 +376,7 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("folio: open %s: %w", path, err)
+			return nil, openError(path, err)
 		}
 		if err := lockFile(f, !opts.ReadOnly, lockWait(opts.Timeout, deadline)); err != nil {
 			_ = f.Close()
@@ -388,7 +388,7 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 		fi, err := f.Stat()
 		if err != nil {
 			_ = f.Close()
-			return nil, fmt.Errorf("folio: open %s: %w", path, err)
+			return nil, openError(path, err)
 		}
 		if !fi.Mode().IsRegular() {
 			_ = f.Close()
@@ -418,6 +418,16 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 		}
 		return f, nil
 	}
+}
+
+// openError is err, from opening the file at path, naming path once: the
+// system's *os.PathError says "open PATH: ..." already, and wrapped as
+// the others are it named the file twice.
+func openError(path string, err error) error {
+	if pe, ok := err.(*os.PathError); ok && pe.Path == path {
+		return fmt.Errorf("folio: %w", err)
+	}
+	return fmt.Errorf("folio: open %s: %w", path, err)
 }
 
 // hardLink is os.Link, a variable so that a test can take hard links

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"runtime"
 	"strings"
 	"syscall"
@@ -184,4 +185,18 @@ func TestReview21LongBucketNameInErrors(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestReview21OpenErrorNamesPathOnce: an Open refused by the system names
+// the file once, as every other Open error does: a read-only Open of a
+// missing file said "folio: open P: open P: no such file or directory".
+func TestReview21OpenErrorNamesPathOnce(t *testing.T) {
+	path := tempPath(t)
+	_, err := Open(path, 0o600, &Options{ReadOnly: true})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("read-only Open of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if n := strings.Count(err.Error(), path); n != 1 {
+		t.Errorf("%v: names the file %d times, want once", err, n)
+	}
 }
