@@ -11,18 +11,20 @@
 //
 // A program written against go.etcd.io/bbolt moves over by changing its
 // import path, unless it uses the few parts of bbolt's API folio lacks
-// (README.md, "The API"). Differences a program could notice are
+// (README.md, "The API"). Most differences a program could notice are
 // improvements: Put copies the value, Cursor.Delete followed by Next
 // skips nothing, Batch never waits on a timer, and misuse returns errors
-// instead of panicking.
+// instead of panicking. The others are listed there too (for one, a
+// WAL-mode checkpoint takes a transaction id of its own, and
+// DB.MaxBatchSize <= 0 means the default, not bbolt's no batching).
 //
 // DB, Tx, Bucket, Cursor, Options and the other types are aliases of
 // package tx's, where their methods and fields are documented:
 // go doc github.com/foliodb/folio/tx.DB, for one.
 //
 // folio runs on Linux (tested) and builds on the other Unix systems
-// (macOS, the BSDs), where syncs cover the whole file; Windows is not
-// supported.
+// (macOS, the BSDs, Solaris), where syncs cover the whole file; Windows,
+// WebAssembly, Plan 9 and AIX (which lacks flock) are not supported.
 package folio
 
 import (

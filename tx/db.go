@@ -37,7 +37,8 @@ type DB struct {
 	NoGrowSync bool
 	// NoFreelistSync skips persisting the free-extent set.
 	NoFreelistSync bool
-	// MaxBatchSize caps how many Batch functions share one transaction.
+	// MaxBatchSize caps how many Batch functions share one transaction
+	// (0 or negative: DefaultMaxBatchSize; bbolt's then batches nothing).
 	MaxBatchSize int
 	// MaxBatchDelay is accepted for bbolt compatibility. folio never waits
 	// to fill a batch: a batch is whatever queued while the previous

@@ -34,7 +34,9 @@ type Options struct {
 	// any power of two from 1 KiB to 64 KiB. An existing file keeps its
 	// own, but Open refuses any other value (ErrInvalidOptions) even then.
 	PageSize int
-	// NoSync skips every sync: fast, but a crash can lose or tear commits.
+	// NoSync skips every commit's sync: fast, but a crash can lose or
+	// tear commits. In WAL mode a checkpoint still syncs the file and its
+	// meta (DB.Sync, DB.Checkpoint).
 	NoSync bool
 	// Mlock is accepted for bbolt compatibility and ignored.
 	Mlock bool
