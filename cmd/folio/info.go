@@ -107,7 +107,14 @@ func printInfo(a *app, in infoJSON) error {
 	fmt.Fprintf(tw, "file size:\t%s (%d bytes, %d pages)\n", humanBytes(in.FileSize), in.FileSize, in.FilePages)
 	fmt.Fprintf(tw, "last txid:\t%d\n", in.TxID)
 	fmt.Fprintf(tw, "current meta:\tpage %d\n", in.MetaSlot)
-	fmt.Fprintf(tw, "high water:\t%d pages (%s); the file beyond is preallocated\n", in.HighPage, humanBytes(int64(in.HighPage)*ps))
+	// What lies past the mark: room a writer grew into ahead of its
+	// data. A file cut back at Close ends at the mark, and saying "the
+	// file beyond is preallocated" there named space that is not there.
+	past := "nothing past it"
+	if n := in.FileSize - int64(in.HighPage)*ps; n > 0 {
+		past = humanBytes(n) + " past it preallocated"
+	}
+	fmt.Fprintf(tw, "high water:\t%d pages (%s); %s\n", in.HighPage, humanBytes(int64(in.HighPage)*ps), past)
 	fmt.Fprintf(tw, "pages in use:\t%d (%s, 2 meta pages included)\n", in.PagesInUse, humanBytes(in.PagesInUse*ps))
 	fmt.Fprintf(tw, "pages free:\t%d (%s)\n", in.FreePages, humanBytes(int64(in.FreePages)*ps))
 	fmt.Fprintf(tw, "pages pending:\t%d (%s)\n", in.PendingPages, humanBytes(int64(in.PendingPages)*ps))
