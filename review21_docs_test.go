@@ -57,3 +57,41 @@ func TestReview21DocsBboltNamesCompile(t *testing.T) {
 		t.Errorf("Stats.Sub: %+v, want TxN 2 and TxStats %+v", d, want)
 	}
 }
+
+// TestReview21DocsTxStatsAfterCommit: TxStats documents Write (page runs
+// written), WriteTime (time spent committing) and Commits, and Tx.Stats
+// returns what the transaction did; but only DB.Stats counted them: the
+// transaction's own Stats, after Commit or in an OnCommit handler, said
+// 0 for all three (bbolt's counts its writes there). They now match what
+// the commit added to DB.Stats, in both modes.
+func TestReview21DocsTxStatsAfterCommit(t *testing.T) {
+	for _, wal := range []bool{false, true} {
+		db := openTest(t, &Options{PageSize: 1024, WAL: wal})
+		before := db.Stats()
+		tx, err := db.Begin(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Put([]byte("k"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		var inHandler TxStats
+		tx.OnCommit(func() { inHandler = tx.Stats() })
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		after := db.Stats()
+		d := after.Sub(&before).TxStats
+		got := tx.Stats()
+		if got.Commits != 1 || got.Write == 0 || got.WriteTime <= 0 || got.Write != d.Write || got.PageCount != d.PageCount {
+			t.Errorf("WAL %v: Tx.Stats after Commit %+v; DB.Stats grew by %+v", wal, got, d)
+		}
+		if inHandler != got {
+			t.Errorf("WAL %v: Tx.Stats in OnCommit %+v, after Commit %+v", wal, inHandler, got)
+		}
+	}
+}

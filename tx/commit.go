@@ -235,7 +235,13 @@ func (tx *Tx) Commit() (err error) {
 			return err
 		}
 	}
-	db.stats.commit(dirty, pages, time.Since(start))
+	// The transaction's own stats as well (Tx.Stats after Commit, or in
+	// an OnCommit handler): only DB.Stats counted the writes, and the
+	// transaction said it wrote nothing. NB: after end, but a write Tx
+	// is never reused, so no other writer can be using this one.
+	elapsed := time.Since(start)
+	tx.stats.Write, tx.stats.WriteTime, tx.stats.Commits = int64(dirty), elapsed, 1
+	db.stats.commit(dirty, pages, elapsed)
 	for _, fn := range handlers {
 		fn()
 	}
