@@ -217,7 +217,7 @@ func TestMetaBothBad(t *testing.T) {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("open: %v, want ErrCorrupt", err)
 		}
-		if want := fmt.Sprintf("meta 1: at offset %d: folio: corrupt page 1: meta checksum", ps); !strings.Contains(err.Error(), want) {
+		if want := fmt.Sprintf("meta 1: at offset %d: corrupt page 1: meta checksum", ps); !strings.Contains(err.Error(), want) {
 			t.Errorf("page size %d: open: %v; want it to say %q", ps, err, want)
 		}
 	}

@@ -329,7 +329,7 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 		var quoted error
 		for size := page.MinPageSize; size <= page.MaxPageSize && 2*size <= len(data); size *= 2 {
 			if m1, err1 = page.DecodeMeta(data[size:], 1); err1 != nil && (size == quote || quoted == nil) {
-				quoted = fmt.Errorf("at offset %d: %w", size, err1)
+				quoted = fmt.Errorf("at offset %d: %w", size, unprefixed(err1))
 			}
 			if err1 == nil {
 				if int(m1.PageSize) != size {
@@ -381,7 +381,9 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 	case errors.Is(err0, ErrInvalid) && errors.Is(err1, ErrInvalid):
 		return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w", db.path, err0)
 	default:
-		return page.Meta{}, -1, fmt.Errorf("folio: open %s: no usable meta page: %w (meta 1: %v)", db.path, err0, err1)
+		// NB: err1 is quoted, not wrapped: its "folio: " is dropped here,
+		// where a wrapped error's is dropped by whoever prints the chain.
+		return page.Meta{}, -1, fmt.Errorf("folio: open %s: no usable meta page: %w (meta 1: %v)", db.path, err0, unprefixed(err1))
 	}
 	if err := db.checkMeta(data, m); err != nil {
 		return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w", db.path, err)

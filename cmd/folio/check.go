@@ -281,6 +281,10 @@ func checkRefused(a *app, path string, openErr error) checkJSON {
 		first = res.Problems[0].Page
 	}
 	pf, err := openRawPageFile(path, a.timeout)
+	var nme noMetaError
+	if openErr != nil && errors.As(err, &nme) {
+		return res // the open error said why no meta page serves
+	}
 	if err != nil {
 		res.Problems = append(res.Problems, checkProblem{Error: "reading the meta pages: " + err.Error()})
 		return res

@@ -117,9 +117,11 @@ func (a *app) openPages(path string) (*pageFile, error) {
 	}
 	pf, rerr := openRawPageFile(path, a.timeout)
 	var mse metaSizeError
-	if errors.As(rerr, &mse) {
+	var nme noMetaError
+	if errors.As(rerr, &mse) || errors.As(rerr, &nme) {
 		// The library refuses the file for this reason too (chooseMeta),
-		// and its error says so, naming both sizes.
+		// and its error says so, naming both sizes or both meta pages'
+		// problems.
 		return nil, err
 	}
 	if rerr != nil {
@@ -176,7 +178,7 @@ func openRawPageFile(path string, timeout time.Duration) (pf *pageFile, err erro
 	slot := 0
 	switch {
 	case errs[0] != nil && errs[1] != nil:
-		return nil, fmt.Errorf("no valid meta page: %v; %v", errs[0], errs[1])
+		return nil, noMetaError{fmt.Sprintf("no valid meta page: %v; %v", errs[0], errs[1])}
 	case errs[0] != nil || (errs[1] == nil && metas[1].TxID > metas[0].TxID):
 		slot = 1
 	}
@@ -219,6 +221,12 @@ func readMetas(head []byte) (metas [2]page.Meta, errs [2]error, err error) {
 	}
 	return metas, errs, nil
 }
+
+// noMetaError is openRawPageFile's refusal of a file neither of whose
+// meta pages decodes, which the library refuses too, saying why.
+type noMetaError struct{ msg string }
+
+func (e noMetaError) Error() string { return e.msg }
 
 // metaSizeError is readMetas' refusal of meta pages whose page sizes
 // do not fit together.
