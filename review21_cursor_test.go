@@ -98,6 +98,70 @@ func TestReview21CursorDeleteAfterChangeInNode(t *testing.T) {
 			})
 		})
 	}
+	// The cursor on the leaf's last key but one: deletes before it leave
+	// the index past the node's end, and puts before it split the node
+	// (a node past four pages splits at once) so that the key is in
+	// another one. Delete removed nothing.
+	for _, tc := range []struct {
+		name     string
+		change   func(b *Bucket) error
+		prevWant string
+	}{
+		{name: "index past the end", prevWant: "k16", change: func(b *Bucket) error {
+			for i := 0; i < 10; i += 2 {
+				if err := b.Delete([]byte(fmt.Sprintf("k%02d", i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{name: "node split", prevWant: "k17-199", change: func(b *Bucket) error {
+			for i := range 200 {
+				if err := b.Put([]byte(fmt.Sprintf("k17-%03d", i)), make([]byte, 50)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTest(t, nil)
+			mustUpdate(t, db, func(tx *Tx) error {
+				b, err := tx.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				for i := range 10 {
+					if err := b.Put([]byte(fmt.Sprintf("k%02d", 2*i)), []byte("v")); err != nil {
+						return err
+					}
+				}
+				if err := b.Put([]byte("k99"), []byte("v")); err != nil {
+					return err
+				}
+				c := b.Cursor()
+				if k, _ := c.Seek([]byte("k18")); string(k) != "k18" {
+					return fmt.Errorf("Seek = %q", k)
+				}
+				if err := tc.change(b); err != nil {
+					return err
+				}
+				if err := c.Delete(); err != nil {
+					return fmt.Errorf("Delete: %w", err)
+				}
+				if v := b.Get([]byte("k18")); v != nil {
+					t.Errorf("k18 still there after Cursor.Delete")
+				}
+				if k, _ := c.Next(); string(k) != "k99" {
+					t.Errorf("Next after Delete = %q, want k99", k)
+				}
+				if k, _ := c.Prev(); string(k) != tc.prevWant {
+					t.Errorf("Prev = %q, want %s", k, tc.prevWant)
+				}
+				return nil
+			})
+		})
+	}
 	// The cursor on a nested bucket: after a Delete before it moved the
 	// key that follows under the index, Cursor.Delete still refuses.
 	t.Run("on a bucket", func(t *testing.T) {

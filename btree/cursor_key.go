@@ -24,13 +24,27 @@ func (c *Cursor) Target() ([]byte, uint32) {
 //
 // NB: what the cursor's frame says is not always the tree as it is now.
 // In a materialised leaf a Bucket.Put or Delete since the move shifts
-// the elements under the index (shifted): the key is the one the cursor
-// returned, looked up afresh. A committed leaf's bytes never change, so
-// its key is right, but a leaf changed since may hold the key under
-// other flags: deleted and created again as a nested bucket, the page's
-// plain value let Cursor.Delete drop the bucket's element (whose pages
-// the commit then put back or leaked, and a WAL replay refused).
+// the elements under the index, or leaves it past the node's end (a
+// split, or deletes before it): the key is the one the cursor returned
+// (key), looked up afresh unless the element at the index is it. A
+// committed leaf's bytes never change, so its key is right, but a leaf
+// changed since may hold the key under other flags: deleted and created
+// again as a nested bucket, the page's plain value let Cursor.Delete
+// drop the bucket's element (whose pages the commit then put back or
+// leaked, and a WAL replay refused).
 func (c *Cursor) resolve() ([]byte, uint32, bool, error) {
+	if c.depth > 0 && !c.deleted && c.stack[c.depth-1].n != nil {
+		k := c.key
+		if k == nil {
+			return nil, 0, false, nil // at rest past the end
+		}
+		if f := &c.stack[c.depth-1]; f.n.leaf && uint(f.index) < uint(len(f.n.inodes)) {
+			if in := &f.n.inodes[f.index]; bytes.Equal(in.key(), k) {
+				return k, in.flags &^ largePending, true, nil
+			}
+		}
+		return c.lookup(k)
+	}
 	f := c.target()
 	if f == nil {
 		return nil, 0, false, c.err
@@ -41,29 +55,20 @@ func (c *Cursor) resolve() ([]byte, uint32, bool, error) {
 		err := page.ElemError(f.id, f.index)
 		c.fail(err)
 		return nil, 0, false, err
-	case c.shifted(f, k):
-		if k = c.key; k == nil {
-			return nil, 0, false, nil // at rest past the end
-		}
 	case f.n == nil && c.t.rootNode != nil:
-	default:
-		return k, flags, true, nil
+		return c.lookup(k)
 	}
-	_, flags, _, found, err := c.t.lookup(k)
+	return k, flags, true, nil
+}
+
+// lookup is resolve's: key's flags in the tree as it is now.
+func (c *Cursor) lookup(key []byte) ([]byte, uint32, bool, error) {
+	_, flags, _, found, err := c.t.lookup(key)
 	if err != nil {
 		c.fail(err)
 		return nil, 0, false, err
 	}
-	return k, flags &^ largePending, found, nil
-}
-
-// shifted reports that the element at f's index, whose key is k, is not
-// the one the cursor last returned: f is a materialised leaf whose
-// elements a Bucket.Put or Delete moved since (after a Delete the cursor
-// rests on the element that followed, at the index, and that is the
-// target).
-func (c *Cursor) shifted(f *frame, k []byte) bool {
-	return f.n != nil && !c.deleted && !bytes.Equal(k, c.key)
+	return key, flags &^ largePending, found, nil
 }
 
 // target returns the leaf frame whose index is the element Delete would
