@@ -1,0 +1,596 @@
+package folio
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var (
+	review21CursorDeep = flag.Bool("review21cursor.deep", false,
+		"TestReview21CursorModel: more seeds, transactions and operations")
+	review21CursorTrace = flag.Bool("review21cursor.trace", false,
+		"TestReview21CursorModel: compare the whole bucket after every operation, and log every operation of a failing transaction")
+)
+
+// r21Model is the model of bucket p/b: its plain keys and values, its
+// nested buckets (each a map of plain keys) and its sequence, with the
+// keys of both kinds in order.
+type r21Model struct {
+	kv   map[string]string
+	subs map[string]map[string]string
+	seq  uint64
+	keys []string
+}
+
+func (m *r21Model) clone() *r21Model {
+	c := &r21Model{kv: maps.Clone(m.kv), subs: map[string]map[string]string{}, seq: m.seq, keys: slices.Clone(m.keys)}
+	for k, s := range m.subs {
+		c.subs[k] = maps.Clone(s)
+	}
+	return c
+}
+
+func (m *r21Model) add(k string) {
+	if i, found := slices.BinarySearch(m.keys, k); !found {
+		m.keys = slices.Insert(m.keys, i, k)
+	}
+}
+
+func (m *r21Model) remove(k string) {
+	if i, found := slices.BinarySearch(m.keys, k); found {
+		m.keys = slices.Delete(m.keys, i, i+1)
+	}
+}
+
+// r21Cursor is where the model says the cursor stands. Known: pos in
+// keys as apiCursor's (-1 never moved, len(keys) past the end; deleted:
+// a Delete left it on the key that followed). After a change to the
+// bucket not made through the cursor, where Next and Prev go is not
+// exact (README), so the cursor is unknown until First, Last or Seek;
+// but Delete still removes the key it last returned or rests on (rest;
+// none if restNone), unless restLost says even that is not known.
+type r21Cursor struct {
+	known    bool
+	pos      int
+	deleted  bool
+	rest     string
+	restNone bool
+	restLost bool
+}
+
+// r21Key is key i of the key space: lengths vary, so leaves hold more or
+// fewer of them.
+func r21Key(i int) string { return fmt.Sprintf("k%04d%s", i, strings.Repeat("-", i%17)) }
+
+// TestReview21CursorModel interleaves, in write transactions, cursor
+// moves and Cursor.Deletes with Bucket.Put and Delete (single keys, and
+// runs that split leaves or empty them), CreateBucket, DeleteBucket,
+// writes into nested buckets, sequences and Gets, against a sorted model.
+// Where the README promises exact results it checks them: a cursor
+// repositioned with First, Last or Seek walks the bucket as it is now
+// (keys and values, nested buckets with nil), Cursor.Delete then Next or
+// Prev, and Cursor.Delete after a change removes the key the cursor
+// stands on (or nothing if it is gone, or ErrIncompatibleValue on a
+// bucket). After changes, unrepositioned moves are only run (they must
+// not panic). Each transaction commits or rolls back, and the database
+// is compared with the model after it, and after reopens. Small by
+// default; -review21cursor.deep runs more.
+func TestReview21CursorModel(t *testing.T) {
+	seeds, txs, ops := 1, 6, 300
+	if *review21CursorDeep {
+		seeds, txs, ops = 20, 30, 2000
+	}
+	for _, tc := range []struct {
+		ps  int
+		wal bool
+	}{{1024, false}, {1024, true}, {4096, false}} {
+		t.Run(fmt.Sprintf("page=%d/wal=%v", tc.ps, tc.wal), func(t *testing.T) {
+			base := testSeed(t)
+			for s := range seeds {
+				seed := base + uint64(s)
+				r := &r21Run{t: t, rng: rand.New(rand.NewPCG(seed, uint64(tc.ps))), ps: tc.ps}
+				opts := &Options{PageSize: tc.ps, NoSync: true}
+				if tc.wal {
+					opts = &Options{PageSize: tc.ps, NoSync: true, WAL: true, CheckpointBytes: 256 << 10}
+				}
+				r.run(tempPath(t), opts, txs, ops)
+				if t.Failed() {
+					t.Logf("failed with seed %d (rerun with -run '%s' -seed %d)", seed, t.Name(), seed)
+					return
+				}
+			}
+		})
+	}
+}
+
+type r21Run struct {
+	t     *testing.T
+	rng   *rand.Rand
+	ps    int
+	model *r21Model // as committed
+	log   []string  // the transaction's operations, for a failure
+	wtx   *Tx       // the write transaction in progress
+	vers  int
+}
+
+func (r *r21Run) fail(format string, args ...any) {
+	r.t.Helper()
+	n := 16
+	if *review21CursorTrace {
+		n = len(r.log)
+	}
+	r.t.Fatalf("%s; last ops: %v", fmt.Sprintf(format, args...), r.log[max(0, len(r.log)-n):])
+}
+
+func (r *r21Run) value() string {
+	r.vers++
+	n := r.rng.IntN(60)
+	switch r.rng.IntN(20) {
+	case 0:
+		n = 0
+	case 1:
+		n = r.ps/4 + 1 + r.rng.IntN(r.ps) // a large value
+	}
+	v := fmt.Sprintf("v%d:", r.vers)
+	return (v + strings.Repeat("x", n))[:max(n, len(v))]
+}
+
+func (r *r21Run) run(path string, opts *Options, txs, ops int) {
+	t := r.t
+	db, err := Open(path, 0o600, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if r.wtx != nil {
+			_ = r.wtx.Rollback() // a failure in it: Close would wait
+		}
+		if db != nil {
+			closeChecked(t, db)
+		}
+	}()
+	r.model = &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
+	// A committed start: leaves the first transaction reads as pages.
+	mustUpdate(t, db, func(tx *Tx) error {
+		p, err := tx.CreateBucket([]byte("p"))
+		if err != nil {
+			return err
+		}
+		b, err := p.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := 0; i < 1000; i += 1 + r.rng.IntN(3) {
+			k, v := r21Key(i), r.value()
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+			r.model.kv[k] = v
+			r.model.add(k)
+		}
+		return nil
+	})
+	r.compare(db)
+	for round := range txs {
+		tx, err := db.Begin(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.wtx = tx
+		m := r.model.clone()
+		r.log = r.log[:0]
+		r.txOps(tx, m, ops)
+		if t.Failed() {
+			return
+		}
+		r.wtx = nil
+		if r.rng.IntN(3) == 0 {
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if err := tx.Commit(); err != nil {
+				t.Fatalf("round %d: commit: %v", round, err)
+			}
+			r.model = m
+		}
+		r.compare(db)
+		if r.rng.IntN(4) == 0 {
+			closeChecked(t, db)
+			if db, err = Open(path, 0o600, opts); err != nil {
+				db = nil
+				t.Fatal(err)
+			}
+			r.compare(db)
+		}
+	}
+}
+
+// compare checks the committed database against r.model.
+func (r *r21Run) compare(db *DB) {
+	r.t.Helper()
+	err := db.View(func(tx *Tx) error {
+		b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
+		return r.compareBucket(b, r.model)
+	})
+	if err != nil {
+		r.t.Fatalf("committed state: %v", err)
+	}
+}
+
+// compareBucket checks b against m whole: both walk directions, ForEach,
+// the nested buckets and the sequence.
+func (r *r21Run) compareBucket(b *Bucket, m *r21Model) error {
+	if b == nil {
+		return errors.New("bucket p/b missing")
+	}
+	if b.Sequence() != m.seq {
+		return fmt.Errorf("sequence %d, model %d", b.Sequence(), m.seq)
+	}
+	check := func(k, v []byte) error {
+		if s, ok := m.subs[string(k)]; ok {
+			if v != nil {
+				return fmt.Errorf("bucket %q has value %q", k, v)
+			}
+			nb := b.Bucket(k)
+			n := 0
+			err := nb.ForEach(func(k, v []byte) error {
+				n++
+				if s[string(k)] != string(v) {
+					return fmt.Errorf("nested %q: %q = %q, model %q", k, k, v, s[string(k)])
+				}
+				return nil
+			})
+			if err == nil && n != len(s) {
+				err = fmt.Errorf("nested bucket %q: %d keys, model %d", k, n, len(s))
+			}
+			return err
+		}
+		if mv, ok := m.kv[string(k)]; !ok || v == nil || string(v) != mv {
+			return fmt.Errorf("%q = %.20q (%d bytes), model %.20q (%v)", k, v, len(v), mv, ok)
+		}
+		return nil
+	}
+	c := b.Cursor()
+	i := 0
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if i >= len(m.keys) || string(k) != m.keys[i] {
+			return fmt.Errorf("forward walk: key %d is %q, model %v", i, k, m.keys[i:min(i+1, len(m.keys))])
+		}
+		if err := check(k, v); err != nil {
+			return err
+		}
+		i++
+	}
+	if i != len(m.keys) {
+		return fmt.Errorf("forward walk: %d keys, model %d", i, len(m.keys))
+	}
+	i = len(m.keys) - 1
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		if i < 0 || string(k) != m.keys[i] {
+			return fmt.Errorf("backward walk: key %d is %q", i, k)
+		}
+		if err := check(k, v); err != nil {
+			return err
+		}
+		i--
+	}
+	if i != -1 {
+		return fmt.Errorf("backward walk stopped at %d", i)
+	}
+	i = 0
+	err := b.ForEach(func(k, v []byte) error {
+		if i >= len(m.keys) || string(k) != m.keys[i] {
+			return fmt.Errorf("ForEach: key %d is %q", i, k)
+		}
+		i++
+		return check(k, v)
+	})
+	if err == nil && i != len(m.keys) {
+		err = fmt.Errorf("ForEach: %d keys, model %d", i, len(m.keys))
+	}
+	return err
+}
+
+// txOps runs n operations in tx against m.
+func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
+	t := r.t
+	b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
+	c := b.Cursor()
+	mc := &r21Cursor{pos: -1, known: true}
+	// changed is called after a change to b not made through c.
+	changed := func() {
+		if mc.known {
+			switch {
+			case mc.deleted:
+				mc.restLost = true
+			case mc.pos >= 0 && mc.pos < len(m.keys):
+				mc.rest, mc.restNone, mc.restLost = m.keys[mc.pos], false, false
+			default:
+				mc.restNone, mc.restLost = true, false
+			}
+		}
+		mc.known = false
+	}
+	randKey := func() string {
+		if len(m.keys) > 0 && r.rng.IntN(2) == 0 {
+			return m.keys[r.rng.IntN(len(m.keys))]
+		}
+		return r21Key(r.rng.IntN(1100))
+	}
+	put := func(k string) {
+		v := r.value()
+		err := b.Put([]byte(k), []byte(v))
+		if _, sub := m.subs[k]; sub {
+			if !errors.Is(err, ErrIncompatibleValue) {
+				r.fail("Put %q on a bucket: %v", k, err)
+			}
+			return
+		}
+		if err != nil {
+			r.fail("Put %q: %v", k, err)
+		}
+		changed() // before the keys move: the cursor stood on keys[pos]
+		m.kv[k] = v
+		m.add(k)
+	}
+	del := func(k string) {
+		err := b.Delete([]byte(k))
+		if _, sub := m.subs[k]; sub {
+			if !errors.Is(err, ErrIncompatibleValue) {
+				r.fail("Delete %q on a bucket: %v", k, err)
+			}
+			return
+		}
+		if err != nil {
+			r.fail("Delete %q: %v", k, err)
+		}
+		if _, ok := m.kv[k]; ok {
+			changed()
+			delete(m.kv, k)
+			m.remove(k)
+		}
+	}
+	// got checks a known cursor's result against the model's.
+	got := func(op string, k, v []byte, want string, ok bool) {
+		if ok != (k != nil) || string(k) != want {
+			r.fail("%s = %q, model %q (%v)", op, k, want, ok)
+		}
+		if !ok {
+			return
+		}
+		if _, sub := m.subs[want]; sub {
+			if v != nil {
+				r.fail("%s: bucket %q has a value", op, want)
+			}
+		} else if v == nil || string(v) != m.kv[want] {
+			r.fail("%s: %q = %.20q (%d bytes), model %d bytes", op, want, v, len(v), len(m.kv[want]))
+		}
+	}
+	am := func() *apiCursor { return &apiCursor{keys: m.keys, pos: mc.pos, deleted: mc.deleted} }
+	from := func(a *apiCursor) { mc.pos, mc.deleted = a.pos, a.deleted }
+	for range n {
+		if t.Failed() {
+			return
+		}
+		var op string
+		switch x := r.rng.IntN(100); {
+		case x < 14:
+			k := randKey()
+			op = "put " + k
+			put(k)
+		case x < 22:
+			k := randKey()
+			op = "delete " + k
+			del(k)
+		case x < 24: // a run of deletes: empties leaves
+			i, _ := slices.BinarySearch(m.keys, randKey())
+			cnt := 10 + r.rng.IntN(80)
+			op = fmt.Sprintf("delete run of %d from %d", cnt, i)
+			for _, k := range slices.Clone(m.keys[i:min(i+cnt, len(m.keys))]) {
+				del(k)
+			}
+		case x < 26: // a run of puts: splits leaves
+			start := r.rng.IntN(1100)
+			cnt := 10 + r.rng.IntN(80)
+			op = fmt.Sprintf("put run of %d from %d", cnt, start)
+			for i := start; i < start+cnt; i++ {
+				put(r21Key(i))
+			}
+		case x < 28:
+			k := r21Key(r.rng.IntN(1100))
+			op = "create bucket " + k
+			_, err := b.CreateBucket([]byte(k))
+			_, sub := m.subs[k]
+			_, val := m.kv[k]
+			switch {
+			case sub && !errors.Is(err, ErrBucketExists), val && !errors.Is(err, ErrIncompatibleValue):
+				r.fail("CreateBucket %q: %v", k, err)
+			case sub || val:
+			case err != nil:
+				r.fail("CreateBucket %q: %v", k, err)
+			default:
+				changed()
+				m.subs[k] = map[string]string{}
+				m.add(k)
+			}
+		case x < 30:
+			k := randKey()
+			if len(m.subs) > 0 && r.rng.IntN(2) == 0 {
+				k = slices.Sorted(maps.Keys(m.subs))[r.rng.IntN(len(m.subs))]
+			}
+			op = "delete bucket " + k
+			err := b.DeleteBucket([]byte(k))
+			_, sub := m.subs[k]
+			_, val := m.kv[k]
+			switch {
+			case sub && err != nil, val && !errors.Is(err, ErrIncompatibleValue), !sub && !val && !errors.Is(err, ErrBucketNotFound):
+				r.fail("DeleteBucket %q: %v", k, err)
+			case sub:
+				changed()
+				delete(m.subs, k)
+				m.remove(k)
+			}
+		case x < 32:
+			if len(m.subs) == 0 {
+				continue
+			}
+			k := slices.Sorted(maps.Keys(m.subs))[r.rng.IntN(len(m.subs))]
+			nk, nv := fmt.Sprintf("n%03d", r.rng.IntN(50)), r.value()
+			op = "put in bucket " + k
+			if err := b.Bucket([]byte(k)).Put([]byte(nk), []byte(nv)); err != nil {
+				r.fail("Put into %q: %v", k, err)
+			}
+			m.subs[k][nk] = nv // b's own tree is unchanged: the cursor stays known
+		case x < 34:
+			op = "sequence"
+			if r.rng.IntN(2) == 0 {
+				s, err := b.NextSequence()
+				if err != nil || s != m.seq+1 {
+					r.fail("NextSequence = %d, %v; model %d", s, err, m.seq+1)
+				}
+				m.seq = s
+			} else {
+				s := r.rng.Uint64N(1 << 40)
+				if err := b.SetSequence(s); err != nil {
+					r.fail("SetSequence: %v", err)
+				}
+				m.seq = s
+			}
+		case x < 40:
+			k := randKey()
+			op = "get " + k
+			v := b.Get([]byte(k))
+			if _, sub := m.subs[k]; sub {
+				if v != nil || b.Bucket([]byte(k)) == nil {
+					r.fail("Get %q of a bucket = %q", k, v)
+				}
+			} else if mv, ok := m.kv[k]; ok != (v != nil) || string(v) != mv {
+				r.fail("Get %q = %.20q, model %.20q (%v)", k, v, mv, ok)
+			}
+		case x < 41:
+			op = "compare"
+			if err := r.compareBucket(b, m); err != nil {
+				r.fail("in the transaction: %v", err)
+			}
+		case x < 44:
+			op = "first"
+			k, v := c.First()
+			a := am()
+			want, ok := a.first()
+			from(a)
+			mc.known = true
+			got(op, k, v, want, ok)
+		case x < 47:
+			op = "last"
+			k, v := c.Last()
+			a := am()
+			want, ok := a.last()
+			from(a)
+			mc.known = true
+			got(op, k, v, want, ok)
+		case x < 55:
+			sk := randKey()
+			if r.rng.IntN(4) == 0 {
+				sk = r21Key(r.rng.IntN(1100))[:5] // between keys
+			}
+			op = "seek " + sk
+			k, v := c.Seek([]byte(sk))
+			a := am()
+			want, ok := a.seek(sk)
+			from(a)
+			mc.known = true
+			got(op, k, v, want, ok)
+		case x < 88:
+			fwd := x < 73
+			op = map[bool]string{true: "next", false: "prev"}[fwd]
+			var k, v []byte
+			if fwd {
+				k, v = c.Next()
+			} else {
+				k, v = c.Prev()
+			}
+			if !mc.known {
+				// Not exact (README); but Delete removes what it returned.
+				if k != nil {
+					mc.rest, mc.restNone, mc.restLost = string(k), false, false
+				} else {
+					mc.restLost = true
+				}
+				break
+			}
+			a := am()
+			var want string
+			var ok bool
+			if fwd {
+				want, ok = a.next()
+			} else {
+				want, ok = a.prev()
+			}
+			from(a)
+			got(op, k, v, want, ok)
+		default:
+			op = "cursor delete"
+			if !mc.known && mc.restLost {
+				continue
+			}
+			var target string
+			on := false
+			if mc.known {
+				target, on = am().at()
+				if mc.pos < 0 {
+					on = false
+				}
+			} else if !mc.restNone {
+				target, on = mc.rest, true
+			}
+			_, sub := m.subs[target]
+			_, val := m.kv[target]
+			err := c.Delete()
+			switch {
+			case on && sub:
+				if !errors.Is(err, ErrIncompatibleValue) {
+					r.fail("cursor delete of bucket %q: %v", target, err)
+				}
+			case err != nil:
+				r.fail("cursor delete of %q (%v): %v", target, on, err)
+			case on && mc.known:
+				delete(m.kv, target)
+				m.keys = slices.Delete(m.keys, mc.pos, mc.pos+1)
+				mc.deleted = true
+			case on && val:
+				// Found by key: the cursor now rests before the key
+				// that followed it.
+				delete(m.kv, target)
+				m.remove(target)
+				mc.pos, _ = slices.BinarySearch(m.keys, target)
+				mc.known, mc.deleted = true, true
+			case on:
+				// Gone already: nothing is deleted, and where the
+				// cursor rests is not said.
+				mc.restLost = true
+			}
+			if on && !sub {
+				op += " " + target
+			}
+		}
+		r.log = append(r.log, op)
+		if *review21CursorTrace && !t.Failed() {
+			if err := r.compareBucket(b, m); err != nil {
+				r.fail("after the op: %v", err)
+			}
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	if err := r.compareBucket(b, m); err != nil {
+		r.fail("at the end of the transaction: %v", err)
+	}
+}
