@@ -54,7 +54,8 @@ func (m *r21Model) remove(k string) {
 // bucket not made through the cursor, where Next and Prev go is not
 // exact (README), so the cursor is unknown until First, Last or Seek;
 // but Delete still removes the key it last returned or rests on (rest;
-// none if restNone), unless restLost says even that is not known.
+// none if restNone), or after a Delete the first key after the one
+// deleted (restAfter), unless restLost says even that is not known.
 type r21Cursor struct {
 	known    bool
 	pos      int
@@ -62,6 +63,12 @@ type r21Cursor struct {
 	rest     string
 	restNone bool
 	restLost bool
+	// restAfter: Delete removes the first key after rest (a Delete left
+	// the cursor resting before it: rest is the key deleted).
+	restAfter bool
+	// delKey is the key a Delete of the known cursor removed, or found
+	// gone (while deleted).
+	delKey string
 }
 
 // r21Key is key i of the key space: lengths vary, so leaves hold more or
@@ -99,9 +106,15 @@ func TestReview21CursorModel(t *testing.T) {
 				if tc.wal {
 					opts = &Options{PageSize: tc.ps, NoSync: true, WAL: true, CheckpointBytes: 256 << 10}
 				}
-				r.run(tempPath(t), opts, txs, ops)
+				func() {
+					defer func() {
+						if t.Failed() {
+							t.Logf("failed with seed %d (rerun with -run '%s' -seed %d)", seed, t.Name(), seed)
+						}
+					}()
+					r.run(tempPath(t), opts, txs, ops)
+				}()
 				if t.Failed() {
-					t.Logf("failed with seed %d (rerun with -run '%s' -seed %d)", seed, t.Name(), seed)
 					return
 				}
 			}
@@ -309,11 +322,11 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 		if mc.known {
 			switch {
 			case mc.deleted:
-				mc.restLost = true
+				mc.rest, mc.restNone, mc.restLost, mc.restAfter = mc.delKey, false, false, true
 			case mc.pos >= 0 && mc.pos < len(m.keys):
-				mc.rest, mc.restNone, mc.restLost = m.keys[mc.pos], false, false
+				mc.rest, mc.restNone, mc.restLost, mc.restAfter = m.keys[mc.pos], false, false, false
 			default:
-				mc.restNone, mc.restLost = true, false
+				mc.restNone, mc.restLost, mc.restAfter = true, false, false
 			}
 		}
 		mc.known = false
@@ -519,7 +532,7 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 			if !mc.known {
 				// Not exact (README); but Delete removes what it returned.
 				if k != nil {
-					mc.rest, mc.restNone, mc.restLost = string(k), false, false
+					mc.rest, mc.restNone, mc.restLost, mc.restAfter = string(k), false, false, false
 				} else {
 					mc.restLost = true
 				}
@@ -547,6 +560,14 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 				if mc.pos < 0 {
 					on = false
 				}
+			} else if mc.restAfter {
+				i, found := slices.BinarySearch(m.keys, mc.rest)
+				if found {
+					i++
+				}
+				if i < len(m.keys) {
+					target, on = m.keys[i], true
+				}
 			} else if !mc.restNone {
 				target, on = mc.rest, true
 			}
@@ -563,18 +584,17 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 			case on && mc.known:
 				delete(m.kv, target)
 				m.keys = slices.Delete(m.keys, mc.pos, mc.pos+1)
-				mc.deleted = true
-			case on && val:
-				// Found by key: the cursor now rests before the key
-				// that followed it.
-				delete(m.kv, target)
-				m.remove(target)
-				mc.pos, _ = slices.BinarySearch(m.keys, target)
-				mc.known, mc.deleted = true, true
+				mc.deleted, mc.delKey = true, target
 			case on:
-				// Gone already: nothing is deleted, and where the
-				// cursor rests is not said.
-				mc.restLost = true
+				// Found by key (or gone already, and nothing is
+				// deleted): the cursor now rests before the key that
+				// followed it.
+				if val {
+					delete(m.kv, target)
+					m.remove(target)
+				}
+				mc.pos, _ = slices.BinarySearch(m.keys, target)
+				mc.known, mc.deleted, mc.delKey = true, true, target
 			}
 			if on && !sub {
 				op += " " + target

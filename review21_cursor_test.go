@@ -1,6 +1,7 @@
 package folio
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -307,6 +308,62 @@ func TestReview21CursorDeleteKeyChangedKind(t *testing.T) {
 				check(db2)
 				closeChecked(t, db2)
 			}
+		})
+	}
+}
+
+// TestReview21CursorSecondDeleteAfterChange: after Cursor.Delete the
+// cursor rests before the key that followed the one deleted, and a
+// second Delete removes that key (README) even if a Bucket.Put or Delete
+// in between moved the leaf's elements. It removed the element then at
+// the cursor's index: the key just put before it, or the one after it.
+func TestReview21CursorSecondDeleteAfterChange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(b *Bucket) error
+		want   []string
+		next   string // what Next returns then: g if empty
+	}{
+		{name: "put before", change: func(b *Bucket) error { return b.Put([]byte("b"), []byte("new")) }, want: []string{"a", "b", "g"}},
+		{name: "delete before", change: func(b *Bucket) error { return b.Delete([]byte("a")) }, want: []string{"g"}},
+		// d is now what follows c: it goes, and e follows.
+		{name: "put between", next: "e", change: func(b *Bucket) error { return b.Put([]byte("d"), []byte("new")) }, want: []string{"a", "e", "g"}},
+		{name: "put it again", change: func(b *Bucket) error { return b.Put([]byte("c"), []byte("new")) }, want: []string{"a", "c", "g"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTest(t, nil)
+			mustUpdate(t, db, func(tx *Tx) error {
+				b, err := tx.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				for _, k := range []string{"a", "c", "e", "g"} {
+					if err := b.Put([]byte(k), []byte("v")); err != nil {
+						return err
+					}
+				}
+				c := b.Cursor()
+				if k, _ := c.Seek([]byte("c")); string(k) != "c" {
+					return fmt.Errorf("Seek = %q", k)
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				if err := tc.change(b); err != nil {
+					return err
+				}
+				if err := c.Delete(); err != nil {
+					return fmt.Errorf("second Delete: %w", err)
+				}
+				if got := review21Keys(t, b); !slices.Equal(got, tc.want) {
+					t.Errorf("keys %v, want %v", got, tc.want)
+				}
+				next := cmp.Or(tc.next, "g")
+				if k, _ := c.Next(); string(k) != next {
+					t.Errorf("Next after the second Delete = %q, want %s", k, next)
+				}
+				return nil
+			})
 		})
 	}
 }

@@ -56,12 +56,18 @@ type Cursor struct {
 	// key is the key of the element the cursor last returned, or rests
 	// on after a Next or Prev that returned none (settle; nil past the
 	// end, or after a First, Last or Seek that found none): in a
-	// materialised leaf, Delete removes that one.
+	// materialised leaf, Delete removes that one. With deleted, it is
+	// the key deleted (or found gone), and the cursor rests before the
+	// first key after it.
 	// NB: in a materialised leaf the index alone does not say which: a
 	// Bucket.Put or Delete since the move shifts the node's elements
 	// under it, and the index then names a neighbour (a committed page's
 	// bytes do not change, so there the element at the index is it).
 	key []byte
+	// gen is the tree's gen when the cursor last went down from the root
+	// or deleted: if it is the tree's, nothing changed the tree since,
+	// and the frames are the tree as it is.
+	gen uint64
 	// leaves counts the committed leaves moved onto since the last
 	// descent from the root; maxLeaves bounds it (0: not known yet).
 	leaves, maxLeaves int
@@ -117,7 +123,7 @@ func (c *Cursor) fail(err error) {
 // pushRoot starts a descent at the root; false if the tree is empty.
 func (c *Cursor) pushRoot() bool {
 	c.depth = 0
-	c.deleted, c.leaves, c.key = false, 0, nil
+	c.deleted, c.leaves, c.key, c.gen = false, 0, nil, c.t.gen
 	if c.err != nil {
 		return false
 	}
@@ -812,7 +818,7 @@ func (c *Cursor) Delete(check Check) error {
 	n.inodes = append(n.inodes[:f.index], n.inodes[f.index+1:]...)
 	n.unbalanced, n.appendOnly = true, false
 	c.t.removed = true
-	c.deleted = true
+	c.deleted, c.key, c.gen = true, key, c.t.gen // walk or Seek went down the tree as it is
 	return nil
 }
 
@@ -835,7 +841,7 @@ func (c *Cursor) node(key []byte) (*Node, error) {
 		return n, err
 	}
 	if k, _, _ := c.Seek(key); !bytes.Equal(k, key) {
-		c.deleted = c.err == nil
+		c.deleted, c.key, c.gen = c.err == nil, key, c.t.gen
 		return nil, c.err
 	}
 	if n, ok, err = c.walk(key); !ok {

@@ -33,6 +33,21 @@ func (c *Cursor) Target() ([]byte, uint32) {
 // drop the bucket's element (whose pages the commit then put back or
 // leaked, and a WAL replay refused).
 func (c *Cursor) resolve() ([]byte, uint32, bool, error) {
+	if c.gen == c.t.gen {
+		// Nothing changed the tree since the cursor went down it: the
+		// element at the index is the one (a Delete streak's case).
+		f := c.target()
+		if f == nil {
+			return nil, 0, false, c.err
+		}
+		k, flags, ok := c.elemKey(f)
+		if !ok {
+			err := page.ElemError(f.id, f.index)
+			c.fail(err)
+			return nil, 0, false, err
+		}
+		return k, flags, true, nil
+	}
 	if c.depth > 0 && !c.deleted && c.stack[c.depth-1].n != nil {
 		k := c.key
 		if k == nil {
@@ -44,6 +59,17 @@ func (c *Cursor) resolve() ([]byte, uint32, bool, error) {
 			}
 		}
 		return c.lookup(k)
+	}
+	if c.deleted && c.key != nil && c.depth > 0 && !c.follows(&c.stack[c.depth-1]) {
+		// After a Delete, changes to the leaf moved what followed the
+		// deleted key from under the index: find it again.
+		key := c.key
+		if k, _, _ := c.Seek(key); c.err != nil {
+			return nil, 0, false, c.err
+		} else if bytes.Equal(k, key) {
+			c.stack[c.depth-1].index++ // put again since: what followed is after it
+		}
+		c.deleted, c.key = true, key
 	}
 	f := c.target()
 	if f == nil {
@@ -59,6 +85,26 @@ func (c *Cursor) resolve() ([]byte, uint32, bool, error) {
 		return c.lookup(k)
 	}
 	return k, flags, true, nil
+}
+
+// follows reports that f's index still lies where the key deleted
+// (c.key) was: after the keys before it and before those after it, as
+// Delete left it, within the leaf. A committed leaf's page does not show the changes
+// since, so there it holds only while the tree is unchanged (after a
+// Delete the cursor stands in materialised leaves, but for one that
+// found its key gone and rests where Seek left it).
+func (c *Cursor) follows(f *frame) bool {
+	if f.n == nil {
+		return c.t.rootNode == nil
+	}
+	in, i := f.n.inodes, f.index
+	if !f.n.leaf || i < 0 || i > len(in) {
+		return false
+	}
+	// NB: i > 0: at a leaf's start a key put since just after the one
+	// deleted may have gone to the end of the leaf before.
+	return (i == len(in) || bytes.Compare(in[i].key(), c.key) > 0) &&
+		i > 0 && bytes.Compare(in[i-1].key(), c.key) < 0
 }
 
 // lookup is resolve's: key's flags in the tree as it is now.

@@ -55,6 +55,9 @@ type Tree struct {
 	// removed: an element was removed since the last Rebalance, which
 	// then has nodes to look at.
 	removed bool
+	// gen counts Put and Delete calls: a cursor that moved at the same
+	// count reads the tree as it is (Cursor.resolve).
+	gen uint64
 }
 
 // arenaChunk is the largest arena allocation; copies over a quarter of
@@ -558,6 +561,7 @@ type Check func(exists bool, flags uint32) error
 // page.LeafBucket), after check (if not nil) approves. Key and value are
 // copied. A value over LargeThreshold is written out of line at commit.
 func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
+	t.gen++
 	fresh := -1 // an append to the last path materialises nothing
 	n := t.appendLeaf(key)
 	if n == nil {
@@ -612,6 +616,7 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 // Delete removes key after check (if not nil) approves; it reports
 // whether the key was there.
 func (t *Tree) Delete(key []byte, check Check) (bool, error) {
+	t.gen++
 	// Look before copying the path: deleting a key that is not there, or
 	// one that check refuses, writes no pages (bbolt's does not either).
 	_, flags, _, found, err := t.lookup(key)
