@@ -515,6 +515,10 @@ func (c *Cursor) current() ([]byte, []byte, uint32) {
 			c.fail(page.ElemError(f.id, f.index))
 			return nil, nil, 0
 		}
+		if flags&largePending != 0 {
+			c.fail(errMemoryFlag(f.id, f.index, flags))
+			return nil, nil, 0
+		}
 	}
 	if flags&page.LeafLarge != 0 {
 		var err error
@@ -570,7 +574,7 @@ func (c *Cursor) Next() ([]byte, []byte, uint32) {
 	if f := &c.stack[c.depth-1]; f.n == nil && !c.deleted && f.index+1 < f.count {
 		f.index++
 		flags, k, v, ok := page.LeafElem(f.p, f.count, f.index)
-		if ok && flags&page.LeafLarge == 0 {
+		if ok && flags&(page.LeafLarge|largePending) == 0 {
 			return k, v, flags
 		}
 		return c.current()
@@ -687,7 +691,7 @@ func (c *Cursor) Prev() ([]byte, []byte, uint32) {
 	if f := &c.stack[c.depth-1]; f.n == nil && f.index > 0 {
 		f.index--
 		flags, k, v, ok := page.LeafElem(f.p, f.count, f.index)
-		if ok && flags&page.LeafLarge == 0 {
+		if ok && flags&(page.LeafLarge|largePending) == 0 {
 			return k, v, flags
 		}
 		return c.current()

@@ -10,6 +10,7 @@ package btree
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"sync"
 
@@ -40,6 +41,15 @@ type Pages interface {
 // largePending marks, in memory only, a large value not yet written to its
 // own run: the inode holds the value itself. Never stored on disk.
 const largePending uint32 = 1 << 31
+
+// errMemoryFlag is the problem of element i of page id, whose flags
+// (read from the file) hold largePending: no folio wrote it. Taken as
+// read, it made a write size the element as a descriptor while encoding
+// its value, past the end of the run it allocated (a panic), and a read
+// serve a large value's descriptor as its value.
+func errMemoryFlag(id page.ID, i int, flags uint32) error {
+	return page.Corruptf(id, fmt.Sprintf("element %d flags", i), "0, bucket or large", fmt.Sprintf("%#x", flags))
+}
 
 // inode is one element of a materialised node: its key, and for a leaf the
 // stored value (a BucketHeader, a LargeRef, or with largePending the large
@@ -118,6 +128,9 @@ func (t *Tree) read(p []byte, id page.ID) (*Node, error) {
 			flags, key, value, ok := page.LeafElem(p, count, i)
 			if !ok {
 				return nil, page.ElemError(id, i)
+			}
+			if flags&largePending != 0 {
+				return nil, errMemoryFlag(id, i, flags)
 			}
 			in := &n.inodes[i]
 			// NB: LeafElem returns the value right after the key, so a

@@ -242,6 +242,9 @@ func (t *Tree) lookup(key []byte) (value []byte, flags uint32, from page.ID, fou
 			if !ok {
 				return nil, 0, 0, false, page.ElemError(id, i)
 			}
+			if fl&largePending != 0 {
+				return nil, 0, 0, false, errMemoryFlag(id, i, fl)
+			}
 			return v, fl, id, true, nil
 		}
 		count, err := page.CheckElems(p, id, page.BranchElemSize)
