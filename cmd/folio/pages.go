@@ -524,12 +524,14 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 			fmt.Fprintf(tw, "%d\t%v\t%d\t%s\t%d\t%s\n", id, u.kind, u.pages-1, u.checksum, u.txid, note)
 			id += uint64(u.pages)
 		case free[page.ID(id)] > 0:
-			n := free[page.ID(id)]
+			n := min(free[page.ID(id)], pf.pages-id) // as far as the file holds it
 			fmt.Fprintf(tw, "%s\tfree\t-\t-\t-\t%s\n", idRange(id, n), nPages(n))
 			id += n
 		case id < high:
+			// NB: the pages the file holds; a file cut short has fewer
+			// than its high water mark says, and they were listed too.
 			n := uint64(1)
-			for id+n < high && m.runs[page.ID(id+n)] == nil && free[page.ID(id+n)] == 0 {
+			for id+n < min(high, pf.pages) && m.runs[page.ID(id+n)] == nil && free[page.ID(id+n)] == 0 {
 				n++
 			}
 			kind, note := "unreachable", nPages(n)+", neither reachable nor on the free list (leaked)"

@@ -104,9 +104,10 @@ func FuzzPages(f *testing.F) {
 		if len(ids) == 2 {
 			return
 		}
+		listing := stdout
 		code, stdout, stderr = runCLI(t, ids...)
 		if code != exitOK {
-			t.Fatalf("%v: exit %d (%s), though pages listed %d pages", ids, code, stderr, next)
+			t.Fatalf("%v: exit %d (%s), though pages listed %d pages:\n%s", ids, code, stderr, next, listing)
 		}
 		if got := strings.Count(stdout, "\npage ") + 1; !strings.HasPrefix(stdout, "page 0\n") || got != len(ids)-2 {
 			t.Fatalf("%v: %d pages shown:\n%s", ids, got, stdout)
