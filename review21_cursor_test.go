@@ -367,3 +367,38 @@ func TestReview21CursorSecondDeleteAfterChange(t *testing.T) {
 		})
 	}
 }
+
+// TestReview21CursorDeleteAfterOtherCursorDelete: a Cursor.Delete by
+// another cursor of the bucket is a change like Bucket.Delete: the
+// first cursor's Delete still removes the key it stands on.
+func TestReview21CursorDeleteAfterOtherCursorDelete(t *testing.T) {
+	db := openTest(t, nil)
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for _, k := range []string{"a", "c", "e", "g"} {
+			if err := b.Put([]byte(k), []byte("v")); err != nil {
+				return err
+			}
+		}
+		c1, c2 := b.Cursor(), b.Cursor()
+		if k, _ := c1.Seek([]byte("e")); string(k) != "e" {
+			return fmt.Errorf("Seek = %q", k)
+		}
+		if k, _ := c2.Seek([]byte("a")); string(k) != "a" {
+			return fmt.Errorf("Seek = %q", k)
+		}
+		if err := c2.Delete(); err != nil {
+			return err
+		}
+		if err := c1.Delete(); err != nil {
+			return err
+		}
+		if got, want := review21Keys(t, b), []string{"c", "g"}; !slices.Equal(got, want) {
+			t.Errorf("keys %v, want %v", got, want)
+		}
+		return nil
+	})
+}

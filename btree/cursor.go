@@ -822,7 +822,10 @@ func (c *Cursor) Delete(check Check) error {
 	n.inodes = append(n.inodes[:f.index], n.inodes[f.index+1:]...)
 	n.unbalanced, n.appendOnly = true, false
 	c.t.removed = true
-	c.deleted, c.key, c.gen = true, key, c.t.gen // walk or Seek went down the tree as it is
+	// Another cursor on the tree no longer reads it as it is; this one
+	// does (walk or Seek went down the tree as it is).
+	c.t.gen++
+	c.deleted, c.key, c.gen = true, key, c.t.gen
 	return nil
 }
 

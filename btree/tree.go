@@ -55,8 +55,8 @@ type Tree struct {
 	// removed: an element was removed since the last Rebalance, which
 	// then has nodes to look at.
 	removed bool
-	// gen counts Put and Delete calls: a cursor that moved at the same
-	// count reads the tree as it is (Cursor.resolve).
+	// gen counts Put and Delete calls (and Cursor.Deletes): a cursor that
+	// moved at the same count reads the tree as it is (Cursor.resolve).
 	gen uint64
 }
 
