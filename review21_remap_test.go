@@ -16,11 +16,11 @@ import (
 // holds commits past its meta, logged as page images and as operations,
 // then commits more that grow the file within the database's view: the
 // storage's current mapping, which SyncRange msyncs through, must still
-// cover the whole file. (TestWALReplayKeepsFullMapping asks the same, but
-// its small puts are logged as operations, whose replay maps nothing of
-// its own; a replay of images checks its meta through a mapping as long
-// as the replayed pages, which stayed the current one, so every later
-// sync past it fell back to fdatasync of the whole file.)
+// cover the whole file. (It replaces TestWALReplayKeepsFullMapping, the
+// "operations" case, whose replay maps nothing of its own, so it passed
+// while a replay of images checked its meta through a mapping as long as
+// the replayed pages, which stayed the current one: every later sync
+// past it fell back to fdatasync of the whole file.)
 func TestReview21RemapReplayKeepsFullMapping(t *testing.T) {
 	for _, c := range []struct {
 		name  string
