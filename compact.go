@@ -1,9 +1,6 @@
 package folio
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Compact copies every bucket, nested bucket, bucket sequence, key and
 // value of src into dst, as bbolt's Compact does: src is read in one read
@@ -71,19 +68,18 @@ func (c *compactor) bucket(name []byte, src *Bucket) error {
 	} else {
 		b, err = c.stack[len(c.stack)-1].CreateBucket(name)
 	}
-	c.path = append(c.path, name)
-	defer func() { c.path = c.path[:len(c.path)-1] }()
+	// NB: dst's errors name the key and the bucket already (clipped).
 	if err != nil {
-		return fmt.Errorf("bucket %s: %w", c.where(), err)
+		return err
 	}
 	b.FillPercent = 1
 	if seq := src.Sequence(); seq != 0 {
 		if err := b.SetSequence(seq); err != nil {
-			return fmt.Errorf("bucket %s: %w", c.where(), err)
+			return err
 		}
 	}
-	c.stack = append(c.stack, b)
-	defer func() { c.stack = c.stack[:len(c.stack)-1] }()
+	c.path, c.stack = append(c.path, name), append(c.stack, b)
+	defer func() { c.path, c.stack = c.path[:len(c.path)-1], c.stack[:len(c.stack)-1] }()
 	return src.ForEach(func(k, v []byte) error {
 		if v == nil {
 			if child := src.Bucket(k); child != nil {
@@ -93,10 +89,7 @@ func (c *compactor) bucket(name []byte, src *Bucket) error {
 		if err := c.account(len(k) + len(v)); err != nil {
 			return err
 		}
-		if err := c.stack[len(c.stack)-1].Put(k, v); err != nil {
-			return fmt.Errorf("bucket %s: %w", c.where(), err)
-		}
-		return nil
+		return c.stack[len(c.stack)-1].Put(k, v)
 	})
 }
 
@@ -113,7 +106,7 @@ func (c *compactor) account(n int) error {
 			return err
 		}
 		c.size = 0
-		for i, name := range c.path[:len(c.stack)] {
+		for i, name := range c.path {
 			var b *Bucket
 			if i == 0 {
 				b = c.tx.Bucket(name)
@@ -121,7 +114,7 @@ func (c *compactor) account(n int) error {
 				b = c.stack[i-1].Bucket(name)
 			}
 			if b == nil { // dst changed under us between our transactions
-				return fmt.Errorf("bucket %s: %w", formatPath(c.path[:i+1]), ErrBucketNotFound)
+				return fmt.Errorf("%w: %.64q (level %d) left dst between its transactions", ErrBucketNotFound, name, i+1)
 			}
 			b.FillPercent = 1
 			c.stack[i] = b
@@ -129,15 +122,4 @@ func (c *compactor) account(n int) error {
 	}
 	c.size += int64(n)
 	return nil
-}
-
-// where names the bucket being copied, from the top.
-func (c *compactor) where() string { return formatPath(c.path) }
-
-func formatPath(path [][]byte) string {
-	parts := make([]string, len(path))
-	for i, p := range path {
-		parts[i] = fmt.Sprintf("%q", p)
-	}
-	return strings.Join(parts, "/")
 }
