@@ -204,7 +204,7 @@ func verifyBackup(a *app, src, path string, compressed bool, txid int) (string, 
 	if res.TxID != txid {
 		return "", fmt.Errorf("verify: the copy is at txid %d, the snapshot was %d", res.TxID, txid)
 	}
-	return fmt.Sprintf("%s (%d keys in %d buckets)", what, res.Keys, res.Buckets), nil
+	return fmt.Sprintf("%s (%s)", what, keysInBuckets(res.Keys, "in", res.Buckets)), nil
 }
 
 // outFile is an output written to a temporary file beside its path and

@@ -404,8 +404,8 @@ func printCheck(a *app, res checkJSON) {
 			lg.Dir, lg.Records, lsnRange(lg), humanBytes(lg.Bytes), lg.LastLSN)
 	}
 	if res.OK {
-		fmt.Fprintf(a.stdout, "ok: %d pages checked at txid %d, %d keys in %d buckets\n",
-			res.Pages, res.TxID, res.Keys, res.Buckets)
+		fmt.Fprintf(a.stdout, "ok: %d pages checked at txid %d, %s\n",
+			res.Pages, res.TxID, keysInBuckets(res.Keys, "in", res.Buckets))
 		return
 	}
 	fmt.Fprintf(a.stdout, "%s: %d %s found at txid %d\n", res.Path, len(res.Problems), plural(len(res.Problems), "problem", "problems"), res.TxID)

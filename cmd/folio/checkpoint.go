@@ -151,3 +151,9 @@ func plural[N ~int | ~int64](n N, one, many string) string {
 	}
 	return many
 }
+
+// keysInBuckets is "1 key in 1 bucket", "2 keys into 3 buckets" and so on:
+// the summary line every command that copies a database prints.
+func keysInBuckets[N ~int | ~int64](keys N, in string, buckets N) string {
+	return fmt.Sprintf("%d %s %s %d %s", keys, plural(keys, "key", "keys"), in, buckets, plural(buckets, "bucket", "buckets"))
+}

@@ -89,9 +89,9 @@ it a log of its own.`,
 				return fmt.Errorf("compact %s: %w", src, err)
 			}
 			before := fileSize(src)
-			fmt.Fprintf(a.stdout, "compacted %s (%s) into %s (%s, %.1f%%) in %v: %d keys in %d buckets, page size %d\n",
+			fmt.Fprintf(a.stdout, "compacted %s (%s) into %s (%s, %.1f%%) in %v: %s, page size %d\n",
 				src, humanBytes(before), dst, humanBytes(res.size), 100*float64(res.size)/float64(max(before, 1)),
-				res.elapsed.Round(time.Millisecond), res.keys, res.buckets, pageSize)
+				res.elapsed.Round(time.Millisecond), keysInBuckets(res.keys, "in", res.buckets), pageSize)
 			fmt.Fprintf(a.stdout, "verified: check ok, key counts equal, sha256 %s\n", res.digest)
 			return nil
 		},

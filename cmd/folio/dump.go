@@ -114,8 +114,8 @@ verified; the file is not changed.`,
 			if out.tmp == "" {
 				sum = a.stderr
 			}
-			fmt.Fprintf(sum, "dumped %d keys in %d buckets (%v%s) to %s: %s in %v (%.1f MB/s)\n",
-				st.Keys, st.Buckets, f, z, output, humanBytes(cw.n), el.Round(time.Millisecond), float64(cw.n)/1e6/el.Seconds())
+			fmt.Fprintf(sum, "dumped %s (%v%s) to %s: %s in %v (%.1f MB/s)\n",
+				keysInBuckets(st.Keys, "in", st.Buckets), f, z, output, humanBytes(cw.n), el.Round(time.Millisecond), float64(cw.n)/1e6/el.Seconds())
 			return nil
 		},
 	}

@@ -118,10 +118,10 @@ later inserts between the keys (see "folio compact --help").`,
 			if rd.Compressed() {
 				z = ", zstd"
 			}
-			fmt.Fprintf(a.stdout, "loaded %d keys into %d buckets from %s (%v%s) in %v", l.keys, l.buckets,
+			fmt.Fprintf(a.stdout, "loaded %s from %s (%v%s) in %v", keysInBuckets(l.keys, "into", l.buckets),
 				name, rd.Format(), z, time.Since(start).Round(time.Millisecond))
 			if l.skipped > 0 {
-				fmt.Fprintf(a.stdout, "; %d keys existed and were kept", l.skipped)
+				fmt.Fprintf(a.stdout, "; %d %s existed and %s kept", l.skipped, plural(l.skipped, "key", "keys"), plural(l.skipped, "was", "were"))
 			}
 			fmt.Fprintln(a.stdout)
 			return nil
@@ -254,8 +254,8 @@ func (l *loader) failed(err error) error {
 	if l.keys == 0 && l.buckets == 0 {
 		return fmt.Errorf("%w; nothing was loaded", err)
 	}
-	return fmt.Errorf("%w; %d keys in %d buckets, up to %s, were loaded and committed before it",
-		err, l.keys, l.buckets, l.rd.PosString(l.lastPos))
+	return fmt.Errorf("%w; %s, up to %s, %s loaded and committed before it",
+		err, keysInBuckets(l.keys, "in", l.buckets), l.rd.PosString(l.lastPos), plural(l.keys, "was", "were"))
 }
 
 // openExisting opens DB now if it exists, so a locked or damaged file
@@ -379,8 +379,8 @@ func (l *loader) flush() error {
 	}
 	if !l.createdDB {
 		// An interrupt leaves this much in the existing database.
-		l.a.cleanups.setNote(fmt.Sprintf("%s keeps the %d %s in %d %s loaded and committed before it, up to %s",
-			l.path, l.keys, plural(l.keys, "key", "keys"), l.buckets, plural(l.buckets, "bucket", "buckets"), l.rd.PosString(l.lastPos)))
+		l.a.cleanups.setNote(fmt.Sprintf("%s keeps the %s loaded and committed before it, up to %s",
+			l.path, keysInBuckets(l.keys, "in", l.buckets), l.rd.PosString(l.lastPos)))
 	}
 	// The current block carries on into the next batch.
 	if n := len(l.blocks); n > 0 {

@@ -314,7 +314,7 @@ func TestLoadStopsAtMalformedLine(t *testing.T) {
 	before := readModel(t, db)
 	code, _, stderr := runCLIIn(t, sb.String(), "load", db)
 	if code != exitFail || !strings.Contains(stderr, "line 76: key:") ||
-		!strings.Contains(stderr, "29 keys in 1 buckets, up to line 62, were loaded") {
+		!strings.Contains(stderr, "29 keys in 1 bucket, up to line 62, were loaded") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	got := readModel(t, db)
@@ -330,7 +330,7 @@ func TestLoadNoOverwriteAndPrefix(t *testing.T) {
 	db := modelDB(t, dbModel{"a": {Seq: 5, KV: map[string]string{"k": "old"}}})
 	dump := "VERSION=3\nformat=print\ndatabase=a\nfolio_sequence=9\nHEADER=END\n k\n new\n k2\n v2\nDATA=END\n"
 	code, out, stderr := runCLIIn(t, dump, "load", db, "--no-overwrite")
-	if code != exitOK || !strings.Contains(out, "loaded 1 keys") || !strings.Contains(out, "1 keys existed and were kept") {
+	if code != exitOK || !strings.Contains(out, "loaded 1 key into 1 bucket") || !strings.Contains(out, "; 1 key existed and was kept") {
 		t.Fatalf("exit %d: %s%s", code, out, stderr)
 	}
 	sameModel(t, readModel(t, db), dbModel{"a": {Seq: 5, KV: map[string]string{"k": "old", "k2": "v2"}}}, true)

@@ -91,8 +91,8 @@ LMDB databases migrate through a dump instead:
 			if err != nil {
 				return fmt.Errorf("migrate %s: %w", src, err)
 			}
-			fmt.Fprintf(a.stdout, "migrated %s (bbolt, %s) into %s (folio, %s) in %v: %d keys in %d buckets\n",
-				src, humanBytes(fileSize(src)), dst, humanBytes(res.size), res.elapsed.Round(time.Millisecond), res.keys, res.buckets)
+			fmt.Fprintf(a.stdout, "migrated %s (bbolt, %s) into %s (folio, %s) in %v: %s\n",
+				src, humanBytes(fileSize(src)), dst, humanBytes(res.size), res.elapsed.Round(time.Millisecond), keysInBuckets(res.keys, "in", res.buckets))
 			fmt.Fprintf(a.stdout, "verified: check ok, key counts equal, sha256 %s\n", res.digest)
 			return nil
 		},

@@ -104,7 +104,7 @@ func TestProgressLeavesLinesWhole(t *testing.T) {
 		stdin string
 		want  []string // prefixes of lines the terminal must show
 	}{
-		{[]string{"load", filepath.Join(t.TempDir(), "new.db")}, dump, []string{"loaded 1 keys into 1 buckets"}},
+		{[]string{"load", filepath.Join(t.TempDir(), "new.db")}, dump, []string{"loaded 1 key into 1 bucket"}},
 		{[]string{"bench", "--keys", "20", "--batch", "5", "--durable-commits", "2", "--rw-time", "0", "--dir", t.TempDir()}, "",
 			[]string{"folio bench:", "W1-seq-load ", "W2-rand-load ", "W3-get ", "W3-get-batch ", "W4-scan ", "W5-durable ", "check: ok"}},
 	} {
