@@ -69,7 +69,8 @@ type Cursor struct {
 	// and the frames are the tree as it is.
 	gen uint64
 	// leaves counts the committed leaves moved onto since the last
-	// descent from the root; maxLeaves bounds it (0: not known yet).
+	// descent from the root, less those moved back onto (countLeaf);
+	// maxLeaves bounds it either way (0: not known yet).
 	leaves, maxLeaves int
 	err               error
 	// mapping and pageSize, when Map set them, say where committed pages
@@ -598,7 +599,7 @@ func (c *Cursor) nextSlow() ([]byte, []byte, uint32) {
 		c.settle()
 		return nil, nil, 0
 	}
-	if !c.countLeaf() || !c.after(prev, 1) {
+	if !c.countLeaf(1) || !c.after(prev, 1) {
 		return nil, nil, 0
 	}
 	return c.current()
@@ -650,17 +651,22 @@ func (c *Cursor) after(prev []byte, dir int) bool {
 	return false
 }
 
-// countLeaf counts a committed leaf a scan moved onto. A valid tree's
-// committed leaves are distinct pages of the file, so a scan that meets
-// more than the file has pages is walking a file whose branches repeat a
-// child (every checksum intact: a parent records its child's checksum,
-// not that it has one parent), which would take fanout^depth leaves.
-func (c *Cursor) countLeaf() bool {
+// countLeaf counts a committed leaf a scan moved onto (dir 1 forward,
+// -1 backward). A valid tree's committed leaves are distinct pages of the
+// file, so a scan that gets more leaves away from where it went down than
+// the file has pages is walking a file whose branches repeat a child
+// (every checksum intact: a parent records its child's checksum, not
+// that it has one parent), which would take fanout^depth leaves.
+// NB: the distance, not the leaves moved onto: a cursor walked back and
+// forth meets the same leaves again, and counting those took a healthy
+// file for damage (TestReview22CursorRepeatOperations).
+func (c *Cursor) countLeaf(dir int) bool {
 	f := &c.stack[c.depth-1]
 	if f.n != nil {
 		return true
 	}
-	if c.leaves++; c.leaves <= c.maxLeaves {
+	c.leaves += dir
+	if c.leaves <= c.maxLeaves && -c.leaves <= c.maxLeaves {
 		return true
 	}
 	if c.maxLeaves == 0 {
@@ -671,7 +677,7 @@ func (c *Cursor) countLeaf() bool {
 				c.maxLeaves = int(n)
 			}
 		}
-		if c.leaves <= c.maxLeaves {
+		if c.leaves <= c.maxLeaves && -c.leaves <= c.maxLeaves {
 			return true
 		}
 	}
@@ -709,7 +715,7 @@ func (c *Cursor) prevSlow() ([]byte, []byte, uint32) {
 		c.settle()
 		return nil, nil, 0
 	}
-	if !c.countLeaf() || !c.after(prev, -1) {
+	if !c.countLeaf(-1) || !c.after(prev, -1) {
 		return nil, nil, 0
 	}
 	return c.current()
