@@ -2,7 +2,10 @@ package folio
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Behaviours bbolt's own test suite (go.etcd.io/bbolt v1.4.3: db_test.go,
@@ -88,6 +91,120 @@ func TestReview22CursorRepeatOperations(t *testing.T) {
 			}
 			if err := tx.Err(); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// bbolt's TestBucket_Stats_Small, _EmptyBucket, _Nested and _Large: the
+// keys and buckets Bucket.Stats counts are bbolt's for the same contents.
+// Page counts are not compared: folio has no inline buckets and packs
+// pages its own way (BucketStats says so). Depth is the deepest single
+// tree's (0 for an empty bucket, which has none), where bbolt's adds the
+// depths of nested buckets and counts an empty one 1 (README, "The API").
+func TestReview22BucketStatsCountsLikeBbolt(t *testing.T) {
+	type shape struct {
+		name  string
+		depth int
+		fill  func(put func(path []string, k, v []byte), mk func(path []string))
+	}
+	shapes := []shape{
+		{"empty", 0, func(put func([]string, []byte, []byte), mk func([]string)) {
+			mk([]string{"b"})
+		}},
+		{"small", 1, func(put func([]string, []byte, []byte), mk func([]string)) {
+			mk([]string{"b"})
+			put([]string{"b"}, []byte("foo"), []byte("bar"))
+		}},
+		{"nested", 1, func(put func([]string, []byte, []byte), mk func([]string)) {
+			mk([]string{"b"})
+			for i := 0; i < 100; i++ {
+				put([]string{"b"}, []byte(fmt.Sprintf("%02d", i)), []byte(fmt.Sprintf("%02d", i)))
+			}
+			mk([]string{"b", "bar"})
+			for i := 0; i < 10; i++ {
+				put([]string{"b", "bar"}, []byte(fmt.Sprint(i)), []byte(fmt.Sprint(i)))
+			}
+			mk([]string{"b", "bar", "baz"})
+			for i := 0; i < 10; i++ {
+				put([]string{"b", "bar", "baz"}, []byte(fmt.Sprint(i)), []byte(fmt.Sprint(i)))
+			}
+			mk([]string{"b", "empty"})
+		}},
+		{"large", 3, func(put func([]string, []byte, []byte), mk func([]string)) {
+			mk([]string{"b"})
+			for i := 0; i < 20000; i++ {
+				put([]string{"b"}, []byte(fmt.Sprintf("%08d", i*7919%20000)), make([]byte, 40))
+			}
+			mk([]string{"b", "sub"})
+			for i := 0; i < 3000; i++ {
+				put([]string{"b", "sub"}, []byte(fmt.Sprintf("%06d", i)), []byte("v"))
+			}
+		}},
+	}
+	for _, s := range shapes {
+		t.Run(s.name, func(t *testing.T) {
+			db := openTest(t, &Options{PageSize: 4096})
+			bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, &bolt.Options{PageSize: 4096})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bdb.Close()
+			if err := db.Update(func(tx *Tx) error {
+				return bdb.Update(func(btx *bolt.Tx) error {
+					fb := func(path []string) *Bucket {
+						b := tx.Bucket([]byte(path[0]))
+						for _, n := range path[1:] {
+							b = b.Bucket([]byte(n))
+						}
+						return b
+					}
+					bb := func(path []string) *bolt.Bucket {
+						b := btx.Bucket([]byte(path[0]))
+						for _, n := range path[1:] {
+							b = b.Bucket([]byte(n))
+						}
+						return b
+					}
+					s.fill(func(path []string, k, v []byte) {
+						if err := fb(path).Put(k, v); err != nil {
+							t.Fatal(err)
+						}
+						if err := bb(path).Put(k, v); err != nil {
+							t.Fatal(err)
+						}
+					}, func(path []string) {
+						name, parent := []byte(path[len(path)-1]), path[:len(path)-1]
+						var err, berr error
+						if len(parent) == 0 {
+							_, err = tx.CreateBucket(name)
+							_, berr = btx.CreateBucket(name)
+						} else {
+							_, err = fb(parent).CreateBucket(name)
+							_, berr = bb(parent).CreateBucket(name)
+						}
+						if err != nil || berr != nil {
+							t.Fatal(err, berr)
+						}
+					})
+					return nil
+				})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var fs BucketStats
+			var bs bolt.BucketStats
+			if err := db.View(func(tx *Tx) error { fs = tx.Bucket([]byte("b")).Stats(); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if err := bdb.View(func(tx *bolt.Tx) error { bs = tx.Bucket([]byte("b")).Stats(); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if fs.KeyN != bs.KeyN || fs.BucketN != bs.BucketN {
+				t.Errorf("KeyN %d BucketN %d; bbolt's %d %d", fs.KeyN, fs.BucketN, bs.KeyN, bs.BucketN)
+			}
+			if fs.Depth != s.depth {
+				t.Errorf("Depth %d, want %d (bbolt's %d)", fs.Depth, s.depth, bs.Depth)
 			}
 		})
 	}

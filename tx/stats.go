@@ -186,7 +186,7 @@ type BucketStats struct {
 	LeafOverflowN     int // extra pages of overflowing leaf runs
 	LargePageN        int // pages holding large values
 	KeyN              int // keys, nested bucket names included
-	Depth             int // levels of the deepest tree
+	Depth             int // levels of the deepest tree (bbolt's adds nested buckets' depths)
 	BranchAlloc       int // bytes allocated to branch pages
 	BranchInuse       int // bytes used in them
 	LeafAlloc         int // bytes allocated to leaf pages
