@@ -10,8 +10,9 @@
 // (ErrCorrupt, naming the page) rather than served.
 //
 // A program written against go.etcd.io/bbolt moves over by changing its
-// import path, unless it uses the few parts of bbolt's API folio lacks
-// (README.md, "The API"). Most differences a program could notice are
+// import path, and err == comparisons into errors.Is (folio's errors name
+// their bucket, key or file), unless it uses the few parts of bbolt's API
+// folio lacks (README.md, "The API"). Most differences a program could notice are
 // improvements: Put copies the value, Cursor.Delete followed by Next
 // skips nothing, Batch never waits on a timer, and misuse returns errors
 // instead of panicking. The others are listed there too (for one, a

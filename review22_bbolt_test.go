@@ -1,6 +1,7 @@
 package folio
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -207,5 +208,76 @@ func TestReview22BucketStatsCountsLikeBbolt(t *testing.T) {
 				t.Errorf("Depth %d, want %d (bbolt's %d)", fs.Depth, s.depth, bs.Depth)
 			}
 		})
+	}
+}
+
+// bbolt's tests, and bbolt programs, compare errors with ==
+// (TestTx_CreateBucket_ErrBucketExists: err != bolt.ErrBucketExists). In
+// folio an error that names its bucket, key or file is wrapped, so only
+// errors.Is finds it: the comparisons below are false in folio, true in
+// bbolt, and README says so where it says a program moves over by its
+// import path. ErrTxClosed and ErrTxNotWritable come unwrapped, and ==
+// still finds them.
+func TestReview22ErrorsWrappedUnlikeBbolt(t *testing.T) {
+	path := tempPath(t)
+	db, err := Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[error]error{}
+	if err := db.Update(func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		if _, err := b.CreateBucket([]byte("sub")); err != nil {
+			return err
+		}
+		if err := b.Put([]byte("k"), []byte("v")); err != nil {
+			return err
+		}
+		_, got[ErrBucketExists] = tx.CreateBucket([]byte("b"))
+		_, got[ErrBucketNameRequired] = tx.CreateBucket(nil)
+		got[ErrBucketNotFound] = tx.DeleteBucket([]byte("missing"))
+		got[ErrKeyRequired] = b.Put(nil, []byte("v"))
+		got[ErrKeyTooLarge] = b.Put(make([]byte, MaxKeySize+1), []byte("v"))
+		got[ErrIncompatibleValue] = b.Put([]byte("sub"), []byte("v"))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.View(func(tx *Tx) error {
+		got[ErrTxNotWritable] = tx.Bucket([]byte("b")).Put([]byte("k"), []byte("v"))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	got[ErrTxClosed] = tx.Commit()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, got[ErrDatabaseNotOpen] = db.Begin(false)
+	ro, err := Open(path, 0o600, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got[ErrDatabaseReadOnly] = ro.Begin(true)
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	unwrapped := map[error]bool{ErrTxClosed: true, ErrTxNotWritable: true}
+	for want, err := range got {
+		if !errors.Is(err, want) {
+			t.Errorf("%v: want errors.Is %v", err, want)
+		} else if (err == want) != unwrapped[want] {
+			t.Errorf("%v == %v is %v; README says %v", err, want, err == want, unwrapped[want])
+		}
 	}
 }
