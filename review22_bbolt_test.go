@@ -1,8 +1,10 @@
 package folio
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -279,5 +281,235 @@ func TestReview22ErrorsWrappedUnlikeBbolt(t *testing.T) {
 		} else if (err == want) != unwrapped[want] {
 			t.Errorf("%v == %v is %v; README says %v", err, want, err == want, unwrapped[want])
 		}
+	}
+}
+
+// bbolt's TestTx_ID-style expectations and TestTx_CopyFile, TestTx_WriteTo:
+// a read transaction's ID is the last commit's, a write transaction's
+// the next one; WriteTo writes Size bytes and says so, and the copy opens
+// with the same contents; a closed transaction's ID and Size do not
+// panic. Each step is run on bbolt too.
+func TestReview22TxIDSizeWriteToLikeBbolt(t *testing.T) {
+	db := openTest(t, &Options{PageSize: 4096})
+	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, &bolt.Options{PageSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	ids := func() (fr, fw, br, bw int) {
+		ftx, _ := db.Begin(false)
+		btx, _ := bdb.Begin(false)
+		fr, br = ftx.ID(), btx.ID()
+		ftx.Rollback()
+		btx.Rollback()
+		ftx, _ = db.Begin(true)
+		btx, _ = bdb.Begin(true)
+		fw, bw = ftx.ID(), btx.ID()
+		ftx.Rollback()
+		btx.Rollback()
+		return
+	}
+	fr0, fw0, br0, bw0 := ids()
+	if fw0 != fr0+1 || bw0 != br0+1 {
+		t.Fatalf("fresh: read/write IDs folio %d/%d, bbolt %d/%d", fr0, fw0, br0, bw0)
+	}
+	for i := 0; i < 3; i++ {
+		if err := db.Update(func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(fmt.Sprint(i)), make([]byte, 3000))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := bdb.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(fmt.Sprint(i)), make([]byte, 3000))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr, fw, br, bw := ids()
+	if fr-fr0 != br-br0 || fw != fr+1 || bw != br+1 {
+		t.Errorf("after 3 commits: read/write IDs folio %d/%d (from %d), bbolt %d/%d (from %d)", fr, fw, fr0, br, bw, br0)
+	}
+	for _, writable := range []bool{false, true} {
+		tx, err := db.Begin(writable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		n, err := tx.WriteTo(&buf)
+		if err != nil || n != tx.Size() || int64(buf.Len()) != n {
+			t.Errorf("writable=%v: WriteTo = %d, %v; wrote %d; Size %d", writable, n, err, buf.Len(), tx.Size())
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		tx.ID()
+		tx.Size()
+		path := filepath.Join(t.TempDir(), "copy.db")
+		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cp, err := Open(path, 0o600, &Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cp.View(func(tx *Tx) error {
+			n := 0
+			err := tx.Bucket([]byte("b")).ForEach(func(k, v []byte) error {
+				if len(v) != 3000 {
+					t.Errorf("copy: %q holds %d bytes", k, len(v))
+				}
+				n++
+				return nil
+			})
+			if n != 3 {
+				t.Errorf("copy: %d keys, want 3", n)
+			}
+			return err
+		}); err != nil {
+			t.Error(err)
+		}
+		cp.Close()
+	}
+	btx, _ := bdb.Begin(false)
+	var bbuf bytes.Buffer
+	if n, err := btx.WriteTo(&bbuf); err != nil || n != btx.Size() {
+		t.Errorf("bbolt: WriteTo = %d, %v; Size %d", n, err, btx.Size())
+	}
+	btx.Rollback()
+}
+
+// bbolt's TestTx_OnCommit and TestTx_OnCommit_Rollback: handlers run
+// after a commit, in the order registered, seeing the committed state
+// from a new transaction; a rollback or a failed Update runs none. The
+// same on bbolt.
+func TestReview22OnCommitLikeBbolt(t *testing.T) {
+	db := openTest(t, nil)
+	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	var folio, bbolt []string
+	fail := errors.New("fail")
+	for _, round := range []struct {
+		name string
+		err  error
+	}{{"commit", nil}, {"error", fail}} {
+		ferr := db.Update(func(tx *Tx) error {
+			for i := range 3 {
+				tx.OnCommit(func() {
+					v := "missing"
+					db.View(func(tx *Tx) error {
+						if b := tx.Bucket([]byte(round.name)); b != nil {
+							v = string(b.Get([]byte("k")))
+						}
+						return nil
+					})
+					folio = append(folio, fmt.Sprintf("%s %d %s", round.name, i, v))
+				})
+			}
+			b, err := tx.CreateBucket([]byte(round.name))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+				return err
+			}
+			return round.err
+		})
+		berr := bdb.Update(func(tx *bolt.Tx) error {
+			for i := range 3 {
+				tx.OnCommit(func() {
+					v := "missing"
+					bdb.View(func(tx *bolt.Tx) error {
+						if b := tx.Bucket([]byte(round.name)); b != nil {
+							v = string(b.Get([]byte("k")))
+						}
+						return nil
+					})
+					bbolt = append(bbolt, fmt.Sprintf("%s %d %s", round.name, i, v))
+				})
+			}
+			b, err := tx.CreateBucket([]byte(round.name))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+				return err
+			}
+			return round.err
+		})
+		if ferr != round.err || berr != round.err {
+			t.Errorf("%s: Update = %v, bbolt's %v", round.name, ferr, berr)
+		}
+	}
+	ftx, _ := db.Begin(true)
+	ftx.OnCommit(func() { folio = append(folio, "rolled back") })
+	ftx.Rollback()
+	btx, _ := bdb.Begin(true)
+	btx.OnCommit(func() { bbolt = append(bbolt, "rolled back") })
+	btx.Rollback()
+	want := []string{"commit 0 v", "commit 1 v", "commit 2 v"}
+	if fmt.Sprint(folio) != fmt.Sprint(want) || fmt.Sprint(bbolt) != fmt.Sprint(want) {
+		t.Errorf("handlers ran: folio %q, bbolt %q; want %q", folio, bbolt, want)
+	}
+}
+
+// bbolt's TestDB_Stats and TestDB_BeginRW: Stats' OpenTxN counts the
+// read transactions open and TxN the read transactions, as bbolt's
+// (bbolt counts one at its start, folio at its end: README); a second
+// Begin(true) waits for the first writer and then sees its commit.
+func TestReview22StatsAndSecondWriterLikeBbolt(t *testing.T) {
+	db := openTest(t, nil)
+	before := db.Stats()
+	r1, _ := db.Begin(false)
+	r2, _ := db.Begin(false)
+	if s := db.Stats(); s.OpenTxN != 2 {
+		t.Errorf("two readers open: OpenTxN %d", s.OpenTxN)
+	}
+	r1.Rollback()
+	r2.Rollback()
+	if s := db.Stats(); s.OpenTxN != 0 || s.TxN-before.TxN != 2 {
+		t.Errorf("both ended: OpenTxN %d, TxN %d more", s.OpenTxN, s.TxN-before.TxN)
+	}
+
+	w1, err := db.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		w2, err := db.Begin(true)
+		if err != nil {
+			got <- []byte(err.Error())
+			return
+		}
+		defer w2.Rollback()
+		if b := w2.Bucket([]byte("b")); b != nil {
+			got <- b.Get([]byte("k"))
+			return
+		}
+		got <- []byte("no bucket")
+	}()
+	b, err := w1.CreateBucket([]byte("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put([]byte("k"), []byte("first writer")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w1.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if v := <-got; string(v) != "first writer" {
+		t.Errorf("second writer saw %q: it did not wait for the first", v)
 	}
 }
