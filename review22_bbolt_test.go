@@ -513,3 +513,57 @@ func TestReview22StatsAndSecondWriterLikeBbolt(t *testing.T) {
 		t.Errorf("second writer saw %q: it did not wait for the first", v)
 	}
 }
+
+// bbolt's TestIssue72 (tests/failpoint): a key buffer the caller changes
+// once Put returned must not change the stored key, nor a bucket name
+// once CreateBucket returned; bbolt 1.4 clones them. Checked across
+// splits and the commit, with the buffers reused for every call.
+func TestReview22CallerBuffersReused(t *testing.T) {
+	db := openTest(t, &Options{PageSize: 4096})
+	key, name := make([]byte, 8), make([]byte, 4)
+	if err := db.Update(func(tx *Tx) error {
+		copy(name, "top1")
+		top, err := tx.CreateBucket(name)
+		if err != nil {
+			return err
+		}
+		copy(name, "sub1")
+		if _, err := top.CreateBucket(name); err != nil {
+			return err
+		}
+		copy(name, "zzzz")
+		for i := 0; i < 2000; i++ {
+			copy(key, fmt.Sprintf("%08d", i))
+			if err := top.Put(key, key); err != nil {
+				return err
+			}
+			copy(key, "XXXXXXXX")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.View(func(tx *Tx) error {
+		top := tx.Bucket([]byte("top1"))
+		if top == nil || top.Bucket([]byte("sub1")) == nil {
+			t.Fatalf("bucket names changed with the caller's buffer")
+		}
+		i := 0
+		c := top.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if v == nil {
+				continue // sub1
+			}
+			if want := fmt.Sprintf("%08d", i); string(k) != want || string(v) != want {
+				t.Fatalf("element %d: %q = %q, want %q", i, k, v, want)
+			}
+			i++
+		}
+		if i != 2000 {
+			t.Errorf("%d keys, want 2000", i)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
