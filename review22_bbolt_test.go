@@ -567,3 +567,96 @@ func TestReview22CallerBuffersReused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// bbolt's TestFailpoint_LackOfDiskSpace and TestTx_Rollback_Freelist
+// (tests/failpoint): a commit that fails to grow the file returns the
+// error, a Rollback after it ErrTxClosed, nothing of it is visible, and
+// the database takes the next commits, its free pages intact. folio's
+// MaxSize makes the growth fail.
+func TestReview22FailedCommitThenMore(t *testing.T) {
+	for _, wal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wal=%v", wal), func(t *testing.T) {
+			db := openTest(t, &Options{PageSize: 4096, MaxSize: 1 << 20, WAL: wal})
+			val := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1500) }
+			if err := db.Update(func(tx *Tx) error {
+				b, err := tx.CreateBucket([]byte("data"))
+				if err != nil {
+					return err
+				}
+				for i := 0; i <= 10; i++ {
+					if err := b.Put([]byte(fmt.Sprintf("k%02d", i)), val(i)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(func(tx *Tx) error {
+				for i := 0; i < 6; i++ {
+					if err := tx.Bucket([]byte("data")).Delete([]byte(fmt.Sprintf("k%02d", i))); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			before := db.Stats()
+			tx, err := db.Begin(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := tx.Bucket([]byte("data"))
+			for i := 6; i <= 10; i++ {
+				if err := b.Put([]byte(fmt.Sprintf("k%02d", i)), val(100+i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Put([]byte("big"), make([]byte, 2<<20)); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); !errors.Is(err, ErrMaxSizeReached) {
+				t.Fatalf("commit past MaxSize: %v", err)
+			}
+			if err := tx.Rollback(); !errors.Is(err, ErrTxClosed) {
+				t.Errorf("Rollback after a failed Commit: %v, want ErrTxClosed", err)
+			}
+			if s := db.Stats(); s.FreePageN+s.PendingPageN != before.FreePageN+before.PendingPageN {
+				t.Errorf("free pages %d+%d after the failed commit, %d+%d before", s.FreePageN, s.PendingPageN, before.FreePageN, before.PendingPageN)
+			}
+			check := func(when string, want func(i int) []byte) {
+				t.Helper()
+				if err := db.View(func(tx *Tx) error {
+					b := tx.Bucket([]byte("data"))
+					if b.Get([]byte("big")) != nil {
+						t.Errorf("%s: the failed commit's key is visible", when)
+					}
+					for i := 6; i <= 10; i++ {
+						if v := b.Get([]byte(fmt.Sprintf("k%02d", i))); !bytes.Equal(v, want(i)) {
+							t.Errorf("%s: k%02d holds %d bytes of %v", when, i, len(v), v[:min(len(v), 1)])
+						}
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check("after the failed commit", val)
+			if err := db.Update(func(tx *Tx) error {
+				for i := 6; i <= 10; i++ {
+					if err := tx.Bucket([]byte("data")).Put([]byte(fmt.Sprintf("k%02d", i)), val(200+i)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("commit after the failed one: %v", err)
+			}
+			check("after the next commit", func(i int) []byte { return val(200 + i) })
+			mustCheck(t, db)
+			db = reopen(t, db, &Options{WAL: wal})
+			check("reopened", func(i int) []byte { return val(200 + i) })
+		})
+	}
+}
