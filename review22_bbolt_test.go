@@ -660,3 +660,38 @@ func TestReview22FailedCommitThenMore(t *testing.T) {
 		})
 	}
 }
+
+// bbolt's TestDB_Open_ReadOnly_NoCreate: a read-only Open of a missing
+// file is os.ErrNotExist and creates nothing (folio puts no log directory
+// there either, WAL or not); of an empty file, an error (ErrInvalid in
+// folio, README), and the file stays empty, where a read-write Open
+// would make it a database.
+func TestReview22OpenReadOnlyMissingOrEmpty(t *testing.T) {
+	for _, wal := range []bool{false, true} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "db")
+		_, err := Open(path, 0o600, &Options{ReadOnly: true, WAL: wal})
+		if !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("wal=%v: read-only Open of a missing file: %v", wal, err)
+		}
+		if _, berr := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true}); !errors.Is(berr, os.ErrNotExist) {
+			t.Errorf("bbolt: %v", berr)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("wal=%v: read-only Open of a missing file left %v", wal, ents)
+		}
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(path, 0o600, &Options{ReadOnly: true, WAL: wal})
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("wal=%v: read-only Open of an empty file: %v", wal, err)
+		}
+		if _, berr := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true}); berr == nil {
+			t.Errorf("bbolt opened an empty file read-only")
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+			t.Errorf("wal=%v: the empty file after read-only Opens: %v, %v", wal, fi, err)
+		}
+	}
+}
