@@ -24,9 +24,11 @@ func (c *Cursor) Target() ([]byte, uint32) {
 //
 // NB: what the cursor's frame says is not always the tree as it is now.
 // In a materialised leaf a Bucket.Put or Delete since the move shifts
-// the elements under the index, or leaves it past the node's end (a
-// split, or deletes before it): the key is the one the cursor returned
-// (key), looked up afresh unless the element at the index is it. A
+// the elements under the index, or leaves it past the node's end
+// (deletes before it), or splits the node (replaced: it keeps its
+// elements as they were, out of the tree): the key is the one the
+// cursor returned (key), looked up afresh unless the element at the
+// index of a node still in the tree is it. A
 // committed leaf's bytes never change, so its key is right, but a leaf
 // changed since may hold the key under other flags: deleted and created
 // again as a nested bucket, the page's plain value let Cursor.Delete
@@ -53,7 +55,7 @@ func (c *Cursor) resolve() ([]byte, uint32, bool, error) {
 		if k == nil {
 			return nil, 0, false, nil // at rest past the end
 		}
-		if f := &c.stack[c.depth-1]; f.n.leaf && uint(f.index) < uint(len(f.n.inodes)) {
+		if f := &c.stack[c.depth-1]; f.n.leaf && !f.n.replaced && uint(f.index) < uint(len(f.n.inodes)) {
 			if in := &f.n.inodes[f.index]; bytes.Equal(in.key(), k) {
 				return k, in.flags &^ largePending, true, nil
 			}
@@ -100,6 +102,14 @@ func (c *Cursor) follows(f *frame) bool {
 	in, i := f.n.inodes, f.index
 	if !f.n.leaf || i < 0 || i > len(in) {
 		return false
+	}
+	// A node a Put split since is no longer in the tree: its inodes
+	// are the leaf as it was, and target's step to the next leaf may
+	// go through a parent that was split too.
+	for _, g := range c.stack[:c.depth] {
+		if g.n != nil && g.n.replaced {
+			return false
+		}
 	}
 	// NB: i > 0: at a leaf's start a key put since just after the one
 	// deleted may have gone to the end of the leaf before.

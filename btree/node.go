@@ -102,6 +102,9 @@ type Node struct {
 	hasPending bool
 	// even: a split cuts the node into equal parts (shareSplits).
 	even bool
+	// replaced: splitPath put parts in its place. A cursor's frame may
+	// still point at it; its inodes are the tree as it was (resolve).
+	replaced bool
 }
 
 // read materialises the node at id from its validated run p. The Node

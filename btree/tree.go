@@ -519,6 +519,7 @@ func (t *Tree) splitPath(level int) {
 			return
 		}
 		t.discard(n) // its committed run is replaced by the parts
+		n.replaced = true
 		entries := make([]inode, len(t.parts))
 		for i, p := range t.parts {
 			ins := n.inodes[p.lo:p.hi:p.hi]
