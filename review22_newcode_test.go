@@ -2,7 +2,11 @@ package folio
 
 import (
 	"errors"
+	"flag"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -184,6 +188,532 @@ func TestReview22CursorDeleteAfterSplit(t *testing.T) {
 				check(db2)
 				closeChecked(t, db2)
 			}
+		})
+	}
+}
+
+var review22Deep = flag.Bool("review22newcode.deep", false,
+	"TestReview22CursorsModel, TestReview22CompactModel: more seeds and operations")
+
+// TestReview22CursorsModel is TestReview21CursorModel with several
+// cursors on the bucket at once, each one's Cursor.Delete a change to
+// the bucket for the others, and runs of puts long enough to split a
+// leaf within the transaction (a node past four pages splits at once).
+// What it checks is what the README promises: a repositioned cursor
+// reads the bucket as it is, Cursor.Delete then Next or Prev is exact,
+// and Cursor.Delete removes the key the cursor last returned (or after
+// a Delete the first key after the one deleted), or refuses it if it is
+// a bucket now. Commits, rollbacks and reopens; WAL mode logs
+// operations, and each round's log is replayed into a copy of the file
+// as the last checkpoint left it.
+func TestReview22CursorsModel(t *testing.T) {
+	seeds, txs, ops := 2, 6, 400
+	if *review22Deep {
+		seeds, txs, ops = 30, 20, 1500
+	}
+	for _, tc := range []struct {
+		ps  int
+		wal bool
+	}{{1024, false}, {1024, true}, {4096, false}} {
+		t.Run(fmt.Sprintf("page=%d/wal=%v", tc.ps, tc.wal), func(t *testing.T) {
+			base := testSeed(t)
+			for s := range seeds {
+				seed := base + uint64(s)
+				r := &r21Run{t: t, rng: rand.New(rand.NewPCG(seed, uint64(tc.ps)+22)), ps: tc.ps}
+				func() {
+					defer func() {
+						if t.Failed() {
+							t.Logf("failed with seed %d (rerun with -run '%s' -seed %d)", seed, t.Name(), seed)
+						}
+					}()
+					review22CursorsRun(r, t.TempDir(), tc.wal, txs, ops)
+				}()
+				if t.Failed() {
+					return
+				}
+			}
+		})
+	}
+}
+
+func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
+	t := r.t
+	path, crash := filepath.Join(dir, "a.db"), filepath.Join(dir, "crash.db")
+	opts := &Options{PageSize: r.ps, NoSync: true}
+	if walMode {
+		opts = logicalOpts()
+	}
+	open := func(p string) *DB {
+		db, err := Open(p, 0o600, opts)
+		if err != nil {
+			t.Fatalf("open %s: %v", p, err)
+		}
+		db.WALImageLimit = -1
+		return db
+	}
+	db := open(path)
+	defer func() {
+		if r.wtx != nil {
+			_ = r.wtx.Rollback()
+		}
+		if db != nil {
+			closeChecked(t, db)
+		}
+	}()
+	r.model = &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
+	mustUpdate(t, db, func(tx *Tx) error {
+		p, err := tx.CreateBucket([]byte("p"))
+		if err != nil {
+			return err
+		}
+		b, err := p.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := 0; i < 1000; i += 1 + r.rng.IntN(3) {
+			k, v := r21Key(i), r.value()
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+			r.model.kv[k] = v
+			r.model.add(k)
+		}
+		return nil
+	})
+	r.compare(db)
+	for round := range txs {
+		if walMode {
+			if err := db.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			copyFile(t, path, crash)
+		}
+		tx, err := db.Begin(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.wtx = tx
+		m := r.model.clone()
+		r.log = r.log[:0]
+		review22CursorsOps(r, tx, m, ops)
+		if t.Failed() {
+			return
+		}
+		r.wtx = nil
+		if r.rng.IntN(4) == 0 {
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if err := tx.Commit(); err != nil {
+				t.Fatalf("round %d: commit: %v", round, err)
+			}
+			r.model = m
+		}
+		r.compare(db)
+		if walMode {
+			// The log's operations, replayed into the file as the
+			// checkpoint left it, give the same state.
+			_ = os.RemoveAll(LogDir(crash))
+			copyDir(t, LogDir(path), LogDir(crash))
+			cdb, err := Open(crash, 0o600, opts)
+			if err != nil {
+				t.Fatalf("round %d: open of the crashed copy: %v; last ops %v", round, err, r.log[max(0, len(r.log)-16):])
+			}
+			if err := cdb.View(func(tx *Tx) error {
+				return r.compareBucket(tx.Bucket([]byte("p")).Bucket([]byte("b")), r.model)
+			}); err != nil {
+				t.Fatalf("round %d: the crashed copy after replay: %v; last ops %v", round, err, r.log[max(0, len(r.log)-16):])
+			}
+			closeChecked(t, cdb)
+		}
+		if r.rng.IntN(4) == 0 {
+			closeChecked(t, db)
+			db = nil
+			db = open(path)
+			r.compare(db)
+		}
+	}
+}
+
+// review22CursorsOps runs n operations in tx against m with 3 cursors.
+func review22CursorsOps(r *r21Run, tx *Tx, m *r21Model, n int) {
+	t := r.t
+	b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
+	const nc = 3
+	var cs [nc]*Cursor
+	var mcs [nc]*r21Cursor
+	for i := range cs {
+		cs[i], mcs[i] = b.Cursor(), &r21Cursor{pos: -1, known: true}
+	}
+	// changed is called after a change to b not made through cursor
+	// but (-1: none of them), before the model's keys move.
+	changed := func(but int) {
+		for i, mc := range mcs {
+			if i == but {
+				continue
+			}
+			if mc.known {
+				switch {
+				case mc.deleted:
+					mc.rest, mc.restNone, mc.restLost, mc.restAfter = mc.delKey, false, false, true
+				case mc.pos >= 0 && mc.pos < len(m.keys):
+					mc.rest, mc.restNone, mc.restLost, mc.restAfter = m.keys[mc.pos], false, false, false
+				default:
+					mc.restNone, mc.restLost, mc.restAfter = true, false, false
+				}
+			}
+			mc.known = false
+		}
+	}
+	randKey := func() string {
+		if len(m.keys) > 0 && r.rng.IntN(2) == 0 {
+			return m.keys[r.rng.IntN(len(m.keys))]
+		}
+		return r21Key(r.rng.IntN(1100))
+	}
+	put := func(k, v string) {
+		err := b.Put([]byte(k), []byte(v))
+		if _, sub := m.subs[k]; sub {
+			if !errors.Is(err, ErrIncompatibleValue) {
+				r.fail("Put %q on a bucket: %v", k, err)
+			}
+			return
+		}
+		if err != nil {
+			r.fail("Put %q: %v", k, err)
+		}
+		changed(-1)
+		m.kv[k] = v
+		m.add(k)
+	}
+	del := func(k string) {
+		err := b.Delete([]byte(k))
+		if _, sub := m.subs[k]; sub {
+			if !errors.Is(err, ErrIncompatibleValue) {
+				r.fail("Delete %q on a bucket: %v", k, err)
+			}
+			return
+		}
+		if err != nil {
+			r.fail("Delete %q: %v", k, err)
+		}
+		if _, ok := m.kv[k]; ok {
+			changed(-1)
+			delete(m.kv, k)
+			m.remove(k)
+		}
+	}
+	got := func(op string, k, v []byte, want string, ok bool) {
+		if ok != (k != nil) || string(k) != want {
+			r.fail("%s = %q, model %q (%v)", op, k, want, ok)
+		}
+		if !ok {
+			return
+		}
+		if _, sub := m.subs[want]; sub {
+			if v != nil {
+				r.fail("%s: bucket %q has a value", op, want)
+			}
+		} else if v == nil || string(v) != m.kv[want] {
+			r.fail("%s: %q = %.20q (%d bytes), model %d bytes", op, want, v, len(v), len(m.kv[want]))
+		}
+	}
+	for range n {
+		if t.Failed() {
+			return
+		}
+		ci := r.rng.IntN(nc)
+		c, mc := cs[ci], mcs[ci]
+		am := func() *apiCursor { return &apiCursor{keys: m.keys, pos: mc.pos, deleted: mc.deleted} }
+		from := func(a *apiCursor) { mc.pos, mc.deleted = a.pos, a.deleted }
+		var op string
+		switch x := r.rng.IntN(100); {
+		case x < 12:
+			k := randKey()
+			op = "put " + k
+			put(k, r.value())
+		case x < 20:
+			k := randKey()
+			op = "delete " + k
+			del(k)
+		case x < 22:
+			i, _ := slices.BinarySearch(m.keys, randKey())
+			cnt := 10 + r.rng.IntN(80)
+			op = fmt.Sprintf("delete run of %d from %d", cnt, i)
+			for _, k := range slices.Clone(m.keys[i:min(i+cnt, len(m.keys))]) {
+				del(k)
+			}
+		case x < 25: // a run of puts of new keys between others: splits a leaf now
+			start := r.rng.IntN(1100)
+			cnt := 50 + r.rng.IntN(200)
+			op = fmt.Sprintf("put run of %d from %d", cnt, start)
+			for i := range cnt {
+				put(fmt.Sprintf("%s.%03d", r21Key(start), i), strings.Repeat("s", 20+r.rng.IntN(40)))
+			}
+		case x < 28:
+			k := randKey()
+			op = "create bucket " + k
+			_, err := b.CreateBucket([]byte(k))
+			_, sub := m.subs[k]
+			_, val := m.kv[k]
+			switch {
+			case sub && !errors.Is(err, ErrBucketExists), val && !errors.Is(err, ErrIncompatibleValue):
+				r.fail("CreateBucket %q: %v", k, err)
+			case sub || val:
+			case err != nil:
+				r.fail("CreateBucket %q: %v", k, err)
+			default:
+				changed(-1)
+				m.subs[k] = map[string]string{}
+				m.add(k)
+			}
+		case x < 31: // a key deleted and created again as a bucket
+			k := randKey()
+			if _, val := m.kv[k]; !val {
+				continue
+			}
+			op = "delete and create bucket " + k
+			del(k)
+			if _, err := b.CreateBucket([]byte(k)); err != nil {
+				r.fail("CreateBucket %q: %v", k, err)
+			}
+			changed(-1)
+			m.subs[k] = map[string]string{}
+			m.add(k)
+		case x < 33:
+			if len(m.subs) == 0 {
+				continue
+			}
+			k := slices.Sorted(maps.Keys(m.subs))[r.rng.IntN(len(m.subs))]
+			op = "delete bucket " + k
+			if err := b.DeleteBucket([]byte(k)); err != nil {
+				r.fail("DeleteBucket %q: %v", k, err)
+			}
+			changed(-1)
+			delete(m.subs, k)
+			m.remove(k)
+		case x < 35:
+			if len(m.subs) == 0 {
+				continue
+			}
+			k := slices.Sorted(maps.Keys(m.subs))[r.rng.IntN(len(m.subs))]
+			nk, nv := fmt.Sprintf("n%03d", r.rng.IntN(50)), r.value()
+			op = "put in bucket " + k
+			if err := b.Bucket([]byte(k)).Put([]byte(nk), []byte(nv)); err != nil {
+				r.fail("Put into %q: %v", k, err)
+			}
+			m.subs[k][nk] = nv
+		case x < 38:
+			op = fmt.Sprintf("c%d first", ci)
+			k, v := c.First()
+			a := am()
+			want, ok := a.first()
+			from(a)
+			mc.known = true
+			got(op, k, v, want, ok)
+		case x < 41:
+			op = fmt.Sprintf("c%d last", ci)
+			k, v := c.Last()
+			a := am()
+			want, ok := a.last()
+			from(a)
+			mc.known = true
+			got(op, k, v, want, ok)
+		case x < 50:
+			sk := randKey()
+			op = fmt.Sprintf("c%d seek %s", ci, sk)
+			k, v := c.Seek([]byte(sk))
+			a := am()
+			want, ok := a.seek(sk)
+			from(a)
+			mc.known = true
+			got(op, k, v, want, ok)
+		case x < 80:
+			fwd := x < 67
+			op = fmt.Sprintf("c%d %s", ci, map[bool]string{true: "next", false: "prev"}[fwd])
+			var k, v []byte
+			if fwd {
+				k, v = c.Next()
+			} else {
+				k, v = c.Prev()
+			}
+			if !mc.known {
+				if k != nil {
+					mc.rest, mc.restNone, mc.restLost, mc.restAfter = string(k), false, false, false
+				} else {
+					mc.restLost = true
+				}
+				break
+			}
+			a := am()
+			var want string
+			var ok bool
+			if fwd {
+				want, ok = a.next()
+			} else {
+				want, ok = a.prev()
+			}
+			from(a)
+			got(op, k, v, want, ok)
+		default:
+			op = fmt.Sprintf("c%d cursor delete", ci)
+			if !mc.known && mc.restLost {
+				continue
+			}
+			var target string
+			on := false
+			if mc.known {
+				target, on = am().at()
+				if mc.pos < 0 {
+					on = false
+				}
+			} else if mc.restAfter {
+				i, found := slices.BinarySearch(m.keys, mc.rest)
+				if found {
+					i++
+				}
+				if i < len(m.keys) {
+					target, on = m.keys[i], true
+				}
+			} else if !mc.restNone {
+				target, on = mc.rest, true
+			}
+			_, sub := m.subs[target]
+			_, val := m.kv[target]
+			err := c.Delete()
+			switch {
+			case on && sub:
+				if !errors.Is(err, ErrIncompatibleValue) {
+					r.fail("%s of bucket %q: %v", op, target, err)
+				}
+			case err != nil:
+				r.fail("%s of %q (%v): %v", op, target, on, err)
+			case on && mc.known:
+				changed(ci)
+				delete(m.kv, target)
+				m.keys = slices.Delete(m.keys, mc.pos, mc.pos+1)
+				mc.deleted, mc.delKey = true, target
+			case on:
+				if val {
+					changed(ci)
+					delete(m.kv, target)
+					m.remove(target)
+				}
+				mc.pos, _ = slices.BinarySearch(m.keys, target)
+				mc.known, mc.deleted, mc.delKey = true, true, target
+			}
+			if on && !sub {
+				op += " " + target
+			}
+		}
+		r.log = append(r.log, op)
+		if *review21CursorTrace && !t.Failed() {
+			if err := r.compareBucket(b, m); err != nil {
+				r.fail("after the op: %v", err)
+			}
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	if err := r.compareBucket(b, m); err != nil {
+		r.fail("at the end of the transaction: %v", err)
+	}
+}
+
+// TestReview22CursorSecondDeleteAfterParentChanged: a second
+// Cursor.Delete, after the cursor's first one emptied the end of its
+// leaf and a Put split a leaf before it (adding entries to their parent
+// ahead of the cursor's), stepped to the next leaf by its stale index in
+// the parent: into a leaf before its own. In WAL mode tx's Cursor.Delete
+// logged that leaf's first key while the delete itself (which sought the
+// key afresh) removed the right one, so the replay after a crash
+// deleted another key than the commit had, and kept the one it removed.
+func TestReview22CursorSecondDeleteAfterParentChanged(t *testing.T) {
+	val := []byte(strings.Repeat("v", 250)) // inline: 3 elements a leaf
+	big := func(i int) string { return fmt.Sprintf("b%02d", i) }
+	const n = 12
+	for pos := 3; pos < n-1; pos++ {
+		t.Run(fmt.Sprintf("pos=%d", pos), func(t *testing.T) {
+			dir := t.TempDir()
+			path, crash := filepath.Join(dir, "a.db"), filepath.Join(dir, "crash.db")
+			db, err := Open(path, 0o600, logicalOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.WALImageLimit = -1
+			mustUpdate(t, db, func(tx *Tx) error {
+				b, err := tx.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				for i := range n {
+					if err := b.Put([]byte(big(i)), val); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err := db.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			copyFile(t, path, crash)
+			var want []string
+			mustUpdate(t, db, func(tx *Tx) error {
+				b := tx.Bucket([]byte("b"))
+				if err := b.Put([]byte(big(pos)), val[1:]); err != nil { // the path is now nodes
+					return err
+				}
+				c := b.Cursor()
+				if k, _ := c.Seek([]byte(big(pos))); string(k) != big(pos) {
+					return fmt.Errorf("Seek = %.3q", k)
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				for j := range 40 { // splits the leaf of b01
+					if err := b.Put(fmt.Appendf(nil, "b01.%03d", j), val); err != nil {
+						return err
+					}
+				}
+				if err := c.Delete(); err != nil { // removes b(pos+1)
+					return err
+				}
+				for i := range n {
+					if i != pos && i != pos+1 {
+						want = append(want, big(i)[:3])
+					}
+				}
+				return nil
+			})
+			check := func(what string, db *DB) {
+				t.Helper()
+				var got []string
+				err := db.View(func(tx *Tx) error {
+					return tx.Bucket([]byte("b")).ForEach(func(k, _ []byte) error {
+						if len(k) == len(big(0)) {
+							got = append(got, string(k[:3]))
+						}
+						return nil
+					})
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: %q, want %q", what, got, want)
+				}
+			}
+			check("committed", db)
+			copyDir(t, LogDir(path), LogDir(crash))
+			closeChecked(t, db)
+			db2, err := Open(crash, 0o600, logicalOpts())
+			if err != nil {
+				t.Fatalf("open after the crash: %v", err)
+			}
+			check("replayed after a crash", db2)
+			closeChecked(t, db2)
 		})
 	}
 }

@@ -100,20 +100,16 @@ func (c *Cursor) follows(f *frame) bool {
 		return c.t.rootNode == nil
 	}
 	in, i := f.n.inodes, f.index
-	if !f.n.leaf || i < 0 || i > len(in) {
+	// NB: i < len(in): at the leaf's end what followed is the next
+	// leaf's first key, which target reaches by the parents' indices,
+	// and a Put that split a leaf before this one moved those. A leaf
+	// a Put split (replaced) is no longer in the tree.
+	if !f.n.leaf || f.n.replaced || i < 0 || i >= len(in) {
 		return false
-	}
-	// A node a Put split since is no longer in the tree: its inodes
-	// are the leaf as it was, and target's step to the next leaf may
-	// go through a parent that was split too.
-	for _, g := range c.stack[:c.depth] {
-		if g.n != nil && g.n.replaced {
-			return false
-		}
 	}
 	// NB: i > 0: at a leaf's start a key put since just after the one
 	// deleted may have gone to the end of the leaf before.
-	return (i == len(in) || bytes.Compare(in[i].key(), c.key) > 0) &&
+	return bytes.Compare(in[i].key(), c.key) > 0 &&
 		i > 0 && bytes.Compare(in[i-1].key(), c.key) < 0
 }
 
