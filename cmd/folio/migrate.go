@@ -310,15 +310,25 @@ func checkBoltPages(tx *bolt.Tx, path string) error {
 func boltLeafRoots(p []byte, roots []uint64) (_ []uint64, what string) {
 	le16, le32, le64 := binary.LittleEndian.Uint16, binary.LittleEndian.Uint32, binary.LittleEndian.Uint64
 	count := uint64(le16(p[10:]))
+	// NB: bbolt writes the keys and values after the elements, in their
+	// order. Elements whose values overlap (two buckets sharing one
+	// inline page, each level holding two) made 2^n walks of n levels
+	// in a few KiB, and migrate never ended.
+	data := 16 + count*16
 	for i := range count {
 		// A leaf element: flags, pos, ksize, vsize (4 bytes each).
 		e := p[16+i*16:]
+		start := 16 + i*16 + uint64(le32(e[4:]))
+		v := start + uint64(le32(e[8:]))
+		n := uint64(le32(e[12:]))
+		if start < data || v+n > uint64(len(p)) {
+			return roots, fmt.Sprintf("element %d's key and value overlap another's, or lie past the page", i)
+		}
+		data = v + n
 		if le32(e)&0x01 == 0 {
 			continue // a pair, not a bucket
 		}
-		v := 16 + i*16 + uint64(le32(e[4:])) + uint64(le32(e[8:]))
-		n := uint64(le32(e[12:]))
-		if n < 16 || v+n > uint64(len(p)) {
+		if n < 16 {
 			return roots, "a bucket's value past the page"
 		}
 		if root := le64(p[v:]); root != 0 {
