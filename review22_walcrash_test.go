@@ -1,0 +1,450 @@
+package folio
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/foliodb/folio/tx"
+	"github.com/foliodb/folio/wal"
+)
+
+// Review 22: WAL-mode durability under schedules the earlier crash tests
+// run one transaction at a time: several goroutines committing at once
+// (Update and Batch, group commit), with DB.Sync and DB.Checkpoint called
+// beside them, every call of the file and log doubles a crash point.
+//
+// -review22walcrash.deep runs more goroutines, commits and images.
+
+var review22WALCrashDeep = flag.Bool("review22walcrash.deep", false,
+	"review 22 WAL crash tests: more goroutines, commits and images per crash point")
+
+// rv22Op is one change of a writer's commit, in the writer's own bucket
+// "w<g>": put or delete a key, create a nested bucket holding a key,
+// delete one, move one into the nested bucket "moved", bump the sequence.
+type rv22Op struct {
+	kind   int // 0 put, 1 delete, 2 create nested, 3 drop nested, 4 move nested, 5 sequence
+	key    string
+	val    []byte
+	nested string
+}
+
+// rv22Commit returns the operations of writer g's commit i (1-based),
+// from (seed, g, i) alone.
+func rv22Commit(seed uint64, g, i, ps int) []rv22Op {
+	rng := rand.New(rand.NewPCG(seed, uint64(g)<<32|uint64(i)))
+	size := rng.IntN(120)
+	if rng.IntN(5) == 0 {
+		size = ps/4 + 1 + rng.IntN(3*ps) // out of line
+	}
+	val := make([]byte, size)
+	for j := range val {
+		val[j] = byte(rng.Uint32())
+	}
+	ops := []rv22Op{{kind: 0, key: fmt.Sprintf("k%03d", i), val: val}}
+	if i > 2 && rng.IntN(3) == 0 {
+		ops = append(ops, rv22Op{kind: 1, key: fmt.Sprintf("k%03d", rng.IntN(i-1)+1)})
+	}
+	switch rng.IntN(6) {
+	case 0:
+		ops = append(ops, rv22Op{kind: 2, nested: fmt.Sprintf("t%03d", i), key: "x", val: val[:min(len(val), 30)]})
+	case 1:
+		ops = append(ops, rv22Op{kind: 3, nested: fmt.Sprintf("t%03d", rng.IntN(i)+1)})
+	case 2:
+		ops = append(ops, rv22Op{kind: 4, nested: fmt.Sprintf("t%03d", rng.IntN(i)+1)})
+	case 3:
+		ops = append(ops, rv22Op{kind: 5})
+	}
+	return ops
+}
+
+func rv22Apply(tx *Tx, g, i int, ops []rv22Op) error {
+	b, err := tx.CreateBucketIfNotExists([]byte("w" + strconv.Itoa(g)))
+	if err != nil {
+		return err
+	}
+	for _, op := range ops {
+		switch op.kind {
+		case 0:
+			err = b.Put([]byte(op.key), op.val)
+		case 1:
+			err = b.Delete([]byte(op.key))
+		case 2:
+			var n *Bucket
+			if n, err = b.CreateBucket([]byte(op.nested)); err == nil {
+				err = n.Put([]byte(op.key), op.val)
+			}
+		case 3:
+			if b.Bucket([]byte(op.nested)) != nil {
+				err = b.DeleteBucket([]byte(op.nested))
+			}
+		case 4:
+			var mv *Bucket
+			if mv, err = b.CreateBucketIfNotExists([]byte("moved")); err == nil &&
+				b.Bucket([]byte(op.nested)) != nil && mv.Bucket([]byte(op.nested)) == nil {
+				err = b.MoveBucket([]byte(op.nested), mv)
+			}
+		case 5:
+			_, err = b.NextSequence()
+		}
+		if err != nil {
+			return fmt.Errorf("writer %d commit %d: %+v: %w", g, i, op.kind, err)
+		}
+	}
+	c, err := tx.CreateBucketIfNotExists([]byte("ctr"))
+	if err != nil {
+		return err
+	}
+	return c.Put([]byte("w"+strconv.Itoa(g)), []byte(strconv.Itoa(i)))
+}
+
+func rv22ApplyModel(m *mbucket, ops []rv22Op) {
+	for _, op := range ops {
+		switch op.kind {
+		case 0:
+			m.kv[op.key] = string(op.val)
+		case 1:
+			delete(m.kv, op.key)
+		case 2:
+			n := newMBucket()
+			n.kv[op.key] = string(op.val)
+			m.subs[op.nested] = n
+		case 3:
+			delete(m.subs, op.nested)
+		case 4:
+			mv := m.subs["moved"]
+			if mv == nil {
+				mv = newMBucket()
+				m.subs["moved"] = mv
+			}
+			if n := m.subs[op.nested]; n != nil && op.nested != "moved" && mv.subs[op.nested] == nil {
+				mv.subs[op.nested] = n
+				delete(m.subs, op.nested)
+			}
+		case 5:
+			m.seq++
+		}
+	}
+}
+
+// rv22Models returns, per writer, its bucket's model after each commit:
+// models[g][i] (nil for i == 0: no bucket yet).
+func rv22Models(seed uint64, writers, commits, ps int) [][]*mbucket {
+	models := make([][]*mbucket, writers)
+	for g := range models {
+		models[g] = []*mbucket{nil}
+		m := newMBucket()
+		for i := 1; i <= commits; i++ {
+			rv22ApplyModel(m, rv22Commit(seed, g, i, ps))
+			models[g] = append(models[g], m.clone())
+		}
+	}
+	return models
+}
+
+// rv22Book records, per writer and commit, the calls recorded by the
+// doubles when the commit began and when it was acknowledged (its
+// Update or Batch returned nil; with NoSync, a Sync or Checkpoint begun
+// after it returned nil).
+type rv22Book struct {
+	mu       sync.Mutex
+	st       *crashStorage
+	lg       *crashLog
+	begun    [][]int // -1: not yet
+	acked    [][]int
+	returned []int // per writer, the last commit returned
+}
+
+func newRV22Book(st *crashStorage, lg *crashLog, writers, commits int) *rv22Book {
+	b := &rv22Book{st: st, lg: lg, returned: make([]int, writers)}
+	for range writers {
+		bg, ak := make([]int, commits+1), make([]int, commits+1)
+		for i := range bg {
+			bg[i], ak[i] = -1, -1
+		}
+		bg[0], ak[0] = 0, 0
+		b.begun, b.acked = append(b.begun, bg), append(b.acked, ak)
+	}
+	return b
+}
+
+// calls is the count of calls both doubles recorded: a crash point index.
+func (b *rv22Book) calls() int { return b.st.opCount() + b.lg.opCount() }
+
+// bounds returns the commits of writer g a crash after p calls may hold:
+// at least the last acknowledged, at most the last begun.
+func (b *rv22Book) bounds(g, p int) (lo, hi int) {
+	for i := range b.begun[g] {
+		if a := b.acked[g][i]; a >= 0 && a <= p {
+			lo = i
+		}
+		if bg := b.begun[g][i]; bg >= 0 && bg < p {
+			hi = i
+		}
+	}
+	return lo, max(lo, hi)
+}
+
+type rv22Case struct {
+	name       string
+	ps         int
+	ckpt       int64
+	imageLimit int
+	noSync     bool // commits with NoSync; a goroutine calls Sync and Checkpoint
+	noFreelist bool
+	batch      bool // odd writers use Batch
+	checkpoint bool // a goroutine calls Checkpoint beside the writers
+}
+
+// TestReview22WALCrashConcurrent runs writers committing at once in WAL
+// mode over the file and log doubles, then opens images of both at every
+// call (each writer's state must be one whole commit of its, between the
+// last it was told was durable and the last it began), runs Check, and
+// takes a write.
+func TestReview22WALCrashConcurrent(t *testing.T) {
+	cases := []rv22Case{
+		{name: "update-images", ps: 1024, ckpt: 8 << 10, imageLimit: 1 << 20},
+		{name: "update-ops", ps: 1024, ckpt: 2 << 10, imageLimit: -1},
+		{name: "batch-auto", ps: 1024, ckpt: 1 << 10, batch: true},
+		{name: "batch-ops-checkpoints", ps: 4096, ckpt: 4 << 10, imageLimit: -1, batch: true, checkpoint: true},
+		{name: "update-auto-nofreelist-checkpoints", ps: 1024, ckpt: 1 << 10, noFreelist: true, checkpoint: true},
+		{name: "nosync-sync-checkpoints-auto", ps: 1024, ckpt: 1 << 10, noSync: true, batch: true, checkpoint: true},
+		{name: "nosync-sync-images", ps: 1024, ckpt: 4 << 10, imageLimit: 1 << 20, noSync: true},
+	}
+	writers, commits, perPoint := 3, 7, 3
+	if *review22WALCrashDeep {
+		writers, commits, perPoint = 5, 16, 6
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			seed := testSeed(t)
+			rv22RunConcurrent(t, c, seed, writers, commits, perPoint)
+		})
+	}
+}
+
+func rv22RunConcurrent(t *testing.T, c rv22Case, seed uint64, writers, commits, perPoint int) {
+	st := newCrashStorage(t, tx.InitialImage(c.ps))
+	lg := newCrashLog(st)
+	opts := &Options{WAL: true, CheckpointBytes: c.ckpt, NoFreelistSync: c.noFreelist, NoSync: c.noSync}
+	db, err := tx.OpenWithLog("crash.db", st, lg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.AllocSize = 4 * c.ps
+	db.WALImageLimit = c.imageLimit
+	db.MaxBatchDelay = 0
+	models := rv22Models(seed, writers, commits, c.ps)
+	book := newRV22Book(st, lg, writers, commits)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+2)
+	stop := make(chan struct{})
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; i <= commits; i++ {
+				ops := rv22Commit(seed, g, i, c.ps)
+				fn := func(tx *Tx) error { return rv22Apply(tx, g, i, ops) }
+				book.mu.Lock()
+				book.begun[g][i] = book.calls()
+				book.mu.Unlock()
+				var err error
+				if c.batch && g%2 == 1 {
+					err = db.Batch(fn)
+				} else {
+					err = db.Update(fn)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				book.mu.Lock()
+				book.returned[g] = i
+				if !c.noSync {
+					book.acked[g][i] = book.calls()
+				}
+				book.mu.Unlock()
+			}
+		}()
+	}
+	// Sync and Checkpoint acknowledge every commit that returned before
+	// they began (with NoSync, nothing else does).
+	ackers := 0
+	if c.noSync {
+		ackers++
+	}
+	if c.checkpoint {
+		ackers++
+	}
+	var side sync.WaitGroup
+	for k := range ackers {
+		side.Add(1)
+		go func() {
+			defer side.Done()
+			useSync := c.noSync && k == 0
+			seen := -1
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				book.mu.Lock()
+				snap := append([]int(nil), book.returned...)
+				book.mu.Unlock()
+				total := 0
+				for _, n := range snap {
+					total += n
+				}
+				// Once per commit or two returned, not in a busy loop:
+				// every Sync is a call of the doubles, a crash point.
+				if total < seen+1+k {
+					time.Sleep(50 * time.Microsecond)
+					continue
+				}
+				seen = total
+				var err error
+				if useSync {
+					err = db.Sync()
+				} else {
+					err = db.Checkpoint()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				book.mu.Lock()
+				at := book.calls()
+				for g, last := range snap {
+					for i := 1; i <= last; i++ {
+						if book.acked[g][i] < 0 {
+							book.acked[g][i] = at
+						}
+					}
+				}
+				book.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	side.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	mustCheck(t, db)
+	// Checkpoints (and direct commits, which are checkpoints) write a
+	// meta; logged commits do not.
+	metas := 0
+	st.mu.Lock()
+	for _, op := range st.ops {
+		if op.kind == opWrite && op.off < int64(2*c.ps) {
+			metas++
+		}
+	}
+	st.mu.Unlock()
+	if metas < 2 {
+		t.Fatalf("%d checkpoints before Close: the workload should cross several", metas)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := scratchDir(t)
+	rng := rand.New(rand.NewPCG(seed, 22))
+	pts := lg.points(st.opCount())
+	images := 0
+	for p, pt := range pts {
+		prev := pts[max(p-1, 0)]
+		for k := range perPoint {
+			fm, lm := walImageModes(k, rng)
+			li := lg.image(pt.log, lm, rng)
+			img := st.image(pt.file, fm, c.ps, rng)
+			where := fmt.Sprintf("crash after call %d/%d (%s), file image %s, log image %s (%d records, torn %d)",
+				p, len(pts)-1, lg.describe(st, pt, prev), fm, lm, len(li.recs), li.torn)
+			images++
+			rv22CheckImage(t, where, filepath.Join(dir, strconv.Itoa(images)), opts, img, li, rng,
+				func(g int) (int, int) { return book.bounds(g, p) }, models)
+			if t.Failed() {
+				t.FailNow()
+			}
+		}
+	}
+	t.Logf("%d writers x %d commits, %d file calls, %d log calls, %d checkpoints, %d log truncations, %d images",
+		writers, commits, st.opCount(), lg.opCount(), metas, lg.truncations(), images)
+}
+
+// rv22CheckImage opens the file image img with the log image li and
+// checks each writer's state against bounds and models.
+func rv22CheckImage(t *testing.T, where, dir string, opts *Options, img []byte, li logImage, rng *rand.Rand,
+	bounds func(g int) (lo, hi int), models [][]*mbucket) {
+	t.Helper()
+	defer os.RemoveAll(dir)
+	li.write(t, dir, rng)
+	wl, err := wal.Open(dir, wal.Options{SegmentSize: walSegmentSize(li.recs), MaxFreeSegments: -1})
+	if err != nil {
+		t.Errorf("%s: open the log: %v", where, err)
+		return
+	}
+	fst := openFileStorage(memFile(t, img), false, false, 0)
+	o := *opts
+	o.VerifyChecksums = true
+	o.NoSync = false
+	db, err := tx.OpenWithLog("crash.db", fst, wl, &o)
+	if err != nil {
+		_ = wl.Close()
+		_ = fst.Close()
+		t.Errorf("%s: open: %v", where, err)
+		return
+	}
+	db.AllocSize = 64 << 10
+	for _, err := range checkErrs(db) {
+		t.Errorf("%s: check: %v", where, err)
+	}
+	err = db.View(func(tx *Tx) error {
+		ctr := tx.Bucket([]byte("ctr"))
+		for g := range models {
+			name := "w" + strconv.Itoa(g)
+			n := 0
+			if ctr != nil {
+				if v := ctr.Get([]byte(name)); v != nil {
+					var err error
+					if n, err = strconv.Atoi(string(v)); err != nil {
+						return err
+					}
+				}
+			}
+			lo, hi := bounds(g)
+			if n < lo || n > hi {
+				return fmt.Errorf("writer %d: holds commit %d, want %d..%d", g, n, lo, hi)
+			}
+			b := tx.Bucket([]byte(name))
+			if n == 0 {
+				if b != nil {
+					return fmt.Errorf("writer %d: no commit, yet its bucket is there", g)
+				}
+				continue
+			}
+			if err := diffBucket(b, name, models[g][n]); err != nil {
+				return fmt.Errorf("writer %d: commit %d partly present: %w", g, n, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+	}
+	writeAfterCrash(t, where, db)
+	if err := db.Close(); err != nil {
+		t.Errorf("%s: close: %v", where, err)
+	}
+}
