@@ -448,3 +448,54 @@ func rv22CheckImage(t *testing.T, where, dir string, opts *Options, img []byte, 
 		t.Errorf("%s: close: %v", where, err)
 	}
 }
+
+// TestReview22WALNoSyncLogTruncated: in WAL mode with NoSync, commits
+// append to the log without syncing it, and package wal's Truncate drops
+// only records a sync made durable. Every checkpoint (by CheckpointBytes,
+// here) truncated nothing, so the log grew by every record written until
+// Close: for a file of a few hundred KiB, a log of tens of MiB (and a
+// replay of all of it after a crash), however small CheckpointBytes.
+func TestReview22WALNoSyncLogTruncated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.db")
+	const ckpt = 256 << 10
+	db, err := Open(path, 0o644, &Options{WAL: true, NoSync: true, CheckpointBytes: ckpt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rng := rand.New(rand.NewPCG(22, 1))
+	val := make([]byte, 8<<10)
+	var maxLog int64
+	checkpoints := 0
+	for i := range 2500 { // ~20 MiB of incompressible records
+		for j := range val {
+			val[j] = byte(rng.Uint32())
+		}
+		if err := db.Update(func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(fmt.Sprintf("k%03d", i%100)), val)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		in, err := db.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.LogPending == 0 {
+			checkpoints++
+		}
+		maxLog = max(maxLog, in.LogBytes)
+	}
+	if checkpoints < 10 {
+		t.Fatalf("%d checkpoints; the workload should cross many", checkpoints)
+	}
+	// The active segment (8 MiB) stays whole; records past the last
+	// checkpoint are at most CheckpointBytes and one record.
+	if limit := int64(8<<20 + ckpt + 64<<10); maxLog > limit {
+		t.Fatalf("the log reached %d bytes over %d checkpoints (CheckpointBytes %d): checkpoints do not truncate it",
+			maxLog, checkpoints, ckpt)
+	}
+}

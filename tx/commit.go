@@ -376,7 +376,18 @@ func (tx *Tx) commitDirect() (slot int, err error) {
 		db.wal.ckptTime = time.Now()
 		db.wal.appended = 0
 		db.wal.logical = false
-		if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
+		// NB: Truncate drops only durable records, and with NoSync no
+		// commit synced them: the log was never truncated and grew by
+		// every record until Close. The meta is durable now, so syncing
+		// the log after it is safe (syncAll's order).
+		err := error(nil)
+		if db.NoSync {
+			err = db.wal.log.SyncTo(db.wal.lastLSN)
+		}
+		if err == nil {
+			err = db.wal.log.Truncate(db.wal.lastLSN)
+		}
+		if err != nil {
 			db.logf("folio: %s: truncate the log: %v", db.path, err)
 		}
 		// The commit is durable: a failed anchor does not fail it. One
