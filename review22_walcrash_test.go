@@ -499,3 +499,90 @@ func TestReview22WALNoSyncLogTruncated(t *testing.T) {
 			maxLog, checkpoints, ckpt)
 	}
 }
+
+// TestReview22WALOpenAfterNoSyncSession: a direct-mode session with
+// NoSync leaves its commits (pages and meta) unsynced in the page cache,
+// and exits. A WAL-mode open of the file then appended an anchor naming
+// that meta and acknowledged logged commits on top of it, the log synced
+// and the file not: after a power cut the file held an older meta, the
+// log's anchor named one it did not have, and Open refused the database
+// (ErrLogMismatch), every commit of the WAL session with it. A direct
+// open syncs what an earlier process left unsynced; a WAL-mode one
+// (with the log, or leaving it) must too.
+func TestReview22WALOpenAfterNoSyncSession(t *testing.T) {
+	const ps = 1024
+	for _, second := range []string{"logged", "direct", "checkpoint"} {
+		t.Run(second, func(t *testing.T) {
+			st := newCrashStorage(t, tx.InitialImage(ps))
+			put := func(db *DB, key string, n int) {
+				t.Helper()
+				if err := db.Update(func(tx *Tx) error {
+					b, err := tx.CreateBucketIfNotExists([]byte("a"))
+					if err != nil {
+						return err
+					}
+					return b.Put([]byte(key), make([]byte, n))
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db, err := tx.Open("x.db", keepOpen{st}, &Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			put(db, "nosync", 3000) // not acknowledged as durable
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			lg := newCrashLog(st)
+			db, err = tx.OpenWithLog("x.db", keepOpen{st}, lg, &Options{WAL: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch second {
+			case "logged":
+				put(db, "synced", 10) // a logged commit, acknowledged
+			case "direct":
+				db.WALImageLimit = 0
+				put(db, "synced", 2<<20) // too big to log: committed directly, a checkpoint
+			case "checkpoint":
+				put(db, "synced", 10)
+				if err := db.Checkpoint(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			defer db.Close()
+
+			pt := lg.points(st.opCount())
+			last := pt[len(pt)-1]
+			img := st.image(last.file, imageSynced, ps, nil)
+			li := lg.image(last.log, logSynced, nil)
+			dir := scratchDir(t)
+			li.write(t, dir, nil)
+			wl, err := wal.Open(dir, wal.Options{SegmentSize: walSegmentSize(li.recs), MaxFreeSegments: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fst := openFileStorage(memFile(t, img), false, false, 0)
+			db2, err := tx.OpenWithLog("x.db", fst, wl, &Options{WAL: true, VerifyChecksums: true})
+			if err != nil {
+				_ = wl.Close()
+				_ = fst.Close()
+				t.Fatalf("power cut after an acknowledged commit: open: %v", err)
+			}
+			defer db2.Close()
+			for _, err := range checkErrs(db2) {
+				t.Errorf("check: %v", err)
+			}
+			if err := db2.View(func(tx *Tx) error {
+				b := tx.Bucket([]byte("a"))
+				if b == nil || b.Get([]byte("synced")) == nil || b.Get([]byte("nosync")) == nil {
+					return fmt.Errorf("the acknowledged commit (or the state it was made on) is missing")
+				}
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}

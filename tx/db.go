@@ -211,6 +211,19 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 			_ = v.v.Close()
 			return nil, err
 		}
+		// What an earlier process left unsynced, as above (after the
+		// replay, which writes nothing if it refuses the log): the
+		// anchor below names this meta, and a checkpoint syncs only what
+		// this session wrote. Until 2026-12-07 a power cut after a
+		// WAL-mode session on a NoSync session's file left a log its
+		// file did not follow, or a checkpoint over lost pages
+		// (TestReview22WALOpenAfterNoSyncSession).
+		if !db.readOnly {
+			if err := st.SyncRange(0, db.fileSize); err != nil {
+				_ = v.v.Close()
+				return nil, fmt.Errorf("folio: open %s: sync the file: %w", path, err)
+			}
+		}
 		// Logged commits from now on follow this state (walanchor.go);
 		// logical records still to replay end in a checkpoint, which
 		// anchors its own. A log that names it last already gets no
