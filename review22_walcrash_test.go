@@ -586,3 +586,35 @@ func TestReview22WALOpenAfterNoSyncSession(t *testing.T) {
 		})
 	}
 }
+
+// TestReview22WALOptsSwitch runs review 20's option-combination power-loss
+// check (review20_opts_crash_test.go) over sessions that go from NoSync,
+// in direct mode, to WAL mode, and back: the first WAL-mode session
+// commits on a file whose last commits no sync covered.
+func TestReview22WALOptsSwitch(t *testing.T) {
+	nosync := ro20Combo{o: Options{NoSync: true}} // never synced
+	nosync3 := ro20Combo{o: Options{NoSync: true}, syncEvery: 3}
+	walNoSync := roWAL(2<<10, 0)
+	walNoSync.o.NoSync = true
+	walAll := roWAL(1<<10, 0)
+	walAll.o.NoFreelistSync, walAll.o.NoGrowSync, walAll.alloc = true, true, 1
+	cases := []ro20Case{
+		{name: "nosync-to-wal-auto", ps: 1024, txns: 5, sessions: []ro20Combo{nosync, roWAL(2<<10, 0)}},
+		{name: "nosync-to-wal-images", ps: 1024, txns: 5, sessions: []ro20Combo{nosync3, roWAL(4<<10, 1<<20)}},
+		{name: "nosync-to-wal-ops-to-direct", ps: 1024, txns: 4, sessions: []ro20Combo{nosync, roWAL(1<<10, -1), {}}},
+		{name: "walnosync-to-nosync-to-wal", ps: 1024, txns: 4, sessions: []ro20Combo{walNoSync, nosync, walAll}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			seed := testSeed(t)
+			_, perPoint := ro20Scale(c)
+			r := ro20Record(t, c, seed)
+			st := &ro20Stats{byPhase: map[string]int{}}
+			r.check(perPoint, rand.New(rand.NewPCG(seed, 2022)), st)
+			t.Logf("%v", st)
+			if st.checkpoints == 0 || st.replays == 0 {
+				t.Fatalf("the run did not reach what it aims at (%v)", st)
+			}
+		})
+	}
+}
