@@ -618,3 +618,77 @@ func TestReview22WALOptsSwitch(t *testing.T) {
 		})
 	}
 }
+
+// TestReview22WALRecoverNoSync recovers crash images of WAL-mode runs
+// with NoSync set (in WAL mode, and leaving it), commits more with
+// NoSync, and cuts the power at every call of that: the commits the
+// crashed session acknowledged must survive a crash during, or after, a
+// recovery that syncs nothing of its own commits.
+func TestReview22WALRecoverNoSync(t *testing.T) {
+	walNoSync := roWAL(1<<10, 0)
+	walNoSync.o.NoSync = true
+	walNoSyncOps := roWAL(1<<10, -1)
+	walNoSyncOps.o.NoSync = true
+	directNoSync := ro20Combo{o: Options{NoSync: true}}
+	recoverWith := []ro20Combo{walNoSync, walNoSyncOps, directNoSync}
+	cases := []ro20Case{
+		{name: "wal-ops", ps: 1024, txns: 10, sessions: []ro20Combo{roWAL(1<<10, -1)}},
+		{name: "wal-auto", ps: 1024, txns: 10, sessions: []ro20Combo{roWAL(1<<10, 0)}},
+		{name: "wal-images", ps: 1024, txns: 10, sessions: []ro20Combo{roWAL(2<<10, 64<<20)}},
+	}
+	rounds := 4
+	if *review22WALCrashDeep {
+		rounds = 16
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			seed := testSeed(t)
+			r := ro20Record(t, c, seed)
+			rng := rand.New(rand.NewPCG(seed, 2023))
+			pts := r.points()
+			st := &ro20Stats{byPhase: map[string]int{}}
+			for round := range rounds {
+				p := rng.IntN(len(pts))
+				pt := pts[p]
+				lo, hi := r.expect(p)
+				fm, lm := imageMode(rng.IntN(4)), logMode(rng.IntN(4))
+				img := r.st.image(pt.file, fm, c.ps, rng)
+				var recs []logRecord
+				if pt.gen >= 0 {
+					li := r.gens[pt.gen].lg.image(pt.log, lm, rng)
+					recs = li.whole()
+				}
+				other := recoverWith[round%len(recoverWith)]
+				r2 := &ro20Run{t: t, ps: c.ps, seed: seed, txnFn: r.txnFn, models: r.models, ack: map[int]int{}, begun: map[int]int{}, noSync: map[int]bool{}}
+				r2.st = newCrashStorage(t, img)
+				if len(recs) > 0 {
+					r2.gens = []ro20Gen{{lg: newCrashLogWith(r2.st, recs), removedAt: -1}}
+				}
+				where := fmt.Sprintf("round %d: crash after call %d (%s), file %s, log %s (%d records); recovered with %v",
+					round, p, r.phases[max(p-1, 0)], fm, lm, len(recs), other)
+				db := r2.open(other)
+				var j int
+				if err := db.View(func(tx *Tx) error {
+					var err error
+					if j, err = readMarker(tx); err != nil {
+						return err
+					}
+					return diffDB(tx, r.models[j])
+				}); err != nil {
+					t.Fatalf("%s: recovered: %v", where, err)
+				}
+				if j < lo || j > hi {
+					t.Fatalf("%s: recovered transaction %d, want %d..%d", where, j, lo, hi)
+				}
+				r2.first, r2.next = j, j+1
+				r2.commit(db, other, j+3)
+				r2.close(db, other)
+				r2.check(3, rng, st)
+			}
+			t.Logf("%v", st)
+			if st.byPhase["open"]+st.byPhase["open (leave WAL)"] == 0 {
+				t.Fatalf("no image of a crash during a recovery")
+			}
+		})
+	}
+}
