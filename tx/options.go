@@ -36,7 +36,7 @@ type Options struct {
 	PageSize int
 	// NoSync skips every commit's sync: fast, but a crash can lose or
 	// tear commits. In WAL mode a checkpoint still syncs the file and its
-	// meta (DB.Sync, DB.Checkpoint).
+	// meta, then the log, which it truncates (DB.Sync, DB.Checkpoint).
 	NoSync bool
 	// Mlock is accepted for bbolt compatibility and ignored.
 	Mlock bool
