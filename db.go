@@ -320,6 +320,31 @@ func checkOptions(path string, opts *Options) error {
 		return fmt.Errorf("%w: open %s: PageSize %d is not a power of two from %d to %d",
 			ErrInvalidOptions, path, opts.PageSize, page.MinPageSize, page.MaxPageSize)
 	}
+	if bad := opts.MmapFlags & refusedMmapFlags; bad != 0 {
+		return fmt.Errorf("%w: open %s: MmapFlags %#x: %#x would not map the file shared where the system chooses",
+			ErrInvalidOptions, path, opts.MmapFlags, bad)
+	}
+	return nil
+}
+
+// checkMapping tries the mapping a DB over f (size bytes long) would
+// make first, if Options.MmapFlags or InitialMmapSize change it, and
+// returns ErrInvalidOptions naming the field if the system refuses it.
+// NB: create calls it on the new file before linking it at path: the
+// mapping was tried first by the DB, after the file was in place, and a
+// refused Open left a new database behind, with the system's bare error
+// (ENOMEM, EINVAL).
+func checkMapping(path string, f *os.File, size int64, opts *Options) error {
+	if opts.MmapFlags != 0 {
+		if err := tryMap(f, tx.MapSize(0, size), opts.MmapFlags); err != nil {
+			return fmt.Errorf("%w: open %s: MmapFlags %#x: %w", ErrInvalidOptions, path, opts.MmapFlags, err)
+		}
+	}
+	if n := tx.MapSize(opts.InitialMmapSize, size); n > tx.MapSize(0, size) {
+		if err := tryMap(f, n, opts.MmapFlags); err != nil {
+			return fmt.Errorf("%w: open %s: InitialMmapSize %d: %w", ErrInvalidOptions, path, opts.InitialMmapSize, err)
+		}
+	}
 	return nil
 }
 
@@ -373,7 +398,7 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 			// NB: bounded, as a dangling symlink at path is never
 			// created through: linking to it finds it exists.
 			created++
-			if err := create(path, mode, opts.PageSize, false); err != nil {
+			if err := create(path, mode, opts, false); err != nil {
 				return nil, err
 			}
 			continue
@@ -397,6 +422,10 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 			_ = f.Close()
 			return nil, notRegular(path, fi)
 		}
+		if err := checkMapping(path, f, fi.Size(), opts); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
 		if now, err := os.Stat(path); err != nil || !os.SameFile(fi, now) {
 			_ = f.Close() // replaced (or removed) while we waited: again
 			// NB: past the deadline, each attempt tries the lock once,
@@ -412,7 +441,7 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 		// place, under the lock, so that an opener waiting for it finds
 		// the path renamed away and opens the new file instead.
 		if fi.Size() == 0 && !opts.ReadOnly {
-			err := create(path, mode, opts.PageSize, true)
+			err := create(path, mode, opts, true)
 			_ = f.Close()
 			if err != nil {
 				return nil, err
@@ -471,13 +500,15 @@ func notRegular(path string, fi os.FileInfo) error {
 }
 
 // create writes an empty database to a temporary file beside path, syncs
-// it, puts it at path and syncs the directory. Unless replace, the new
+// it, checks that it maps as opts ask (checkMapping), puts it at path and
+// syncs the directory. Unless replace, the new
 // file is linked at path, never renamed there, so it cannot replace a
 // database another opener created meanwhile (and perhaps wrote to); if
 // one did, create leaves theirs and returns nil. With replace, it renames
 // over path. REQUIRES: with replace, the caller holds the lock on the
 // empty file at path.
-func create(path string, mode os.FileMode, pageSize int, replace bool) error {
+func create(path string, mode os.FileMode, opts *Options, replace bool) error {
+	pageSize := opts.PageSize
 	if pageSize == 0 {
 		pageSize = os.Getpagesize()
 	}
@@ -491,12 +522,21 @@ func create(path string, mode os.FileMode, pageSize int, replace bool) error {
 	if err != nil {
 		return fmt.Errorf("folio: create %s: %w", path, err)
 	}
-	_, err = f.Write(tx.InitialImage(pageSize))
+	img := tx.InitialImage(pageSize)
+	_, err = f.Write(img)
 	if err == nil {
 		err = f.Sync()
 	}
+	var mapErr error
+	if err == nil {
+		mapErr = checkMapping(path, f, int64(len(img)), opts)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if mapErr != nil {
+		_ = os.Remove(tmp)
+		return mapErr
 	}
 	if err == nil {
 		if replace {

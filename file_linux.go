@@ -9,6 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// refusedMmapFlags are the Options.MmapFlags bits that would not map the
+// file shared, read-only, where the kernel chooses: the mapping's type
+// (MAP_PRIVATE; MAP_SHARED_VALIDATE), MAP_FIXED and MAP_FIXED_NOREPLACE
+// (over address 0, or whatever is there: the process crashed), MAP_ANON
+// (zeros, not the file).
+const refusedMmapFlags = unix.MAP_TYPE&^unix.MAP_SHARED | unix.MAP_FIXED | unix.MAP_FIXED_NOREPLACE | unix.MAP_ANONYMOUS
+
 // iovMax is the most buffers one pwritev takes (IOV_MAX, UIO_MAXIOV on
 // Linux); more fail with EINVAL, so WriteAt passes them in chunks.
 const iovMax = 1024

@@ -2,11 +2,17 @@
 
 package folio
 
+import "golang.org/x/sys/unix"
+
 // The portable halves of fileStorage for Unix systems other than Linux.
 // They give up the Linux refinements (one pwritev per commit, range syncs,
 // reserved blocks) for calls every Unix has, not for a lack of correctness:
 // msync's effect on pages written with pwrite, and fallocate, differ too
 // much among the BSDs, macOS and illumos to rely on without testing each.
+
+// refusedMmapFlags are the Options.MmapFlags bits that would not map the
+// file shared where the kernel chooses (file_linux.go).
+const refusedMmapFlags = unix.MAP_PRIVATE | unix.MAP_FIXED | unix.MAP_ANON
 
 func (s *fileStorage) writeAt(bufs [][]byte, off int64) error {
 	for _, b := range bufs {

@@ -32,3 +32,26 @@ func (s *fileStorage) mmap(size int) ([]byte, error) {
 func munmap(data []byte) error {
 	return os.NewSyscallError("munmap", unix.Munmap(data))
 }
+
+// tryMap maps f's first size bytes as a fileStorage over f would (flags
+// ORed into MAP_SHARED), and unmaps them at once: whether the system can
+// map f so, before a DB depends on it. REQUIRES: size > 0.
+func tryMap(f *os.File, size int64, flags int) error {
+	if int64(int(size)) != size {
+		return os.NewSyscallError("mmap", unix.ENOMEM)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var data []byte
+	if cerr := rawControl(rc, func(fd int) {
+		data, err = unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_SHARED|flags)
+	}); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return os.NewSyscallError("mmap", err)
+	}
+	return munmap(data)
+}

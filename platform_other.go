@@ -2,7 +2,10 @@
 
 package folio
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 // folio runs on Unix only: it maps the file with mmap, locks it with flock
 // and syncs it with msync and fsync, all through golang.org/x/sys/unix.
@@ -16,8 +19,12 @@ import "errors"
 // compiler has nothing else to report first.
 var _ = folio_supports_unix_only
 
-func (s *fileStorage) mmap(size int) ([]byte, error)          { return nil, errors.ErrUnsupported }
-func munmap(data []byte) error                                { return errors.ErrUnsupported }
+func (s *fileStorage) mmap(size int) ([]byte, error) { return nil, errors.ErrUnsupported }
+func munmap(data []byte) error                       { return errors.ErrUnsupported }
+func tryMap(f *os.File, size int64, flags int) error { return errors.ErrUnsupported }
+
+const refusedMmapFlags = 0
+
 func (s *fileStorage) writeAt(bufs [][]byte, off int64) error { return errors.ErrUnsupported }
 func (s *fileStorage) syncRange(off, n int64) error           { return errors.ErrUnsupported }
 func (s *fileStorage) allocate(cur, size int64) error         { return errors.ErrUnsupported }

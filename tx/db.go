@@ -266,10 +266,15 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 // mapSize is how much to map for a file of size bytes: room to grow
 // without remapping at every step (address space is cheap; the kernel
 // fills only what is read).
-func (db *DB) mapSize(size int64) int64 {
+func (db *DB) mapSize(size int64) int64 { return MapSize(db.opts.InitialMmapSize, size) }
+
+// MapSize is how much a DB opened with Options.InitialMmapSize initial
+// maps of a file of size bytes (the root's Open tries such a mapping
+// before it creates a file).
+func MapSize(initial int, size int64) int64 {
 	m := int64(1 << 24)
-	if int64(db.opts.InitialMmapSize) > m {
-		m = int64(db.opts.InitialMmapSize)
+	if int64(initial) > m {
+		m = int64(initial)
 	}
 	for m < size && m < 1<<30 {
 		m *= 2

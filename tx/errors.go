@@ -94,7 +94,8 @@ var (
 	ErrSequenceOverflow = errors.New("folio: bucket sequence overflow")
 	// ErrInvalidOptions is returned by Open for Options no database can
 	// honour: a PageSize that is not 0 or a power of two from 1 KiB to
-	// 64 KiB, whether or not the file exists.
+	// 64 KiB, MmapFlags or an InitialMmapSize that do not map the file,
+	// whether or not the file exists.
 	ErrInvalidOptions = errors.New("folio: invalid options")
 	// ErrMaxSizeReached is returned when a commit would grow the file past Options.MaxSize.
 	ErrMaxSizeReached = errors.New("folio: database reached maximum size")

@@ -24,11 +24,15 @@ type Options struct {
 	PreLoadFreelist bool
 	// ReadOnly opens the file read-only under a shared lock.
 	ReadOnly bool
-	// MmapFlags are passed to mmap (e.g. syscall.MAP_POPULATE).
+	// MmapFlags are passed to mmap (e.g. syscall.MAP_POPULATE). Flags
+	// that would not map the file shared where the system chooses
+	// (MAP_PRIVATE, MAP_FIXED, MAP_ANON), or that the system refuses, are
+	// ErrInvalidOptions.
 	MmapFlags int
 	// InitialMmapSize is the initial size of the read mapping in bytes;
 	// the mapping is never smaller than 16 MiB, so a smaller value (0 or
-	// negative included) maps 16 MiB.
+	// negative included) maps 16 MiB. More than the system can map is
+	// ErrInvalidOptions.
 	InitialMmapSize int
 	// PageSize is the page size of a new database (0: the OS page size);
 	// any power of two from 1 KiB to 64 KiB. An existing file keeps its
