@@ -117,3 +117,44 @@ func review22CheckMmapOptions(t *testing.T, cases []review22MmapCase) {
 func TestReview22LifeMmapOptions(t *testing.T) {
 	review22CheckMmapOptions(t, review22MmapCases())
 }
+
+// review22CutFixture is a database of a few commits at path, with 4 KiB
+// pages, open in direct mode.
+func review22CutFixture(t *testing.T, path string) *DB {
+	t.Helper()
+	db, err := Open(path, 0o600, &Options{PageSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if err := db.Update(fillDeep(i*1000, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
+// TestReview22LifeCloseAfterFileCut: Close of a DB whose file another
+// process cut below its two meta pages returns ErrCorrupt naming the
+// file. It read the older meta through the mapping, past the file's end,
+// and the process died of SIGBUS.
+func TestReview22LifeCloseAfterFileCut(t *testing.T) {
+	for _, cut := range []int64{0, 4096} {
+		path := filepath.Join(t.TempDir(), "cut.db")
+		db := review22CutFixture(t, path)
+		if err := os.Truncate(path, cut); err != nil {
+			t.Fatal(err)
+		}
+		err := db.Close()
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+			t.Errorf("cut to %d bytes: Close: %v; want ErrCorrupt naming the file", cut, err)
+		}
+		wantIs(t, "View after Close", db.View(func(*Tx) error { return nil }), ErrDatabaseNotOpen)
+		if err := db.Close(); err != nil {
+			t.Errorf("cut to %d bytes: second Close: %v", cut, err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() != cut {
+			t.Errorf("cut to %d bytes: after Close: %v, %v; want the file left as it was", cut, fi, err)
+		}
+	}
+}

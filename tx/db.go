@@ -847,14 +847,11 @@ func (db *DB) Close() error {
 	db.mu.Lock()
 	failed := db.failed
 	db.mu.Unlock()
+	var tailErr error
 	if !db.readOnly && failed == nil && ckptErr == nil {
-		// The head's view may be unmapped by now (its last reader ended):
-		// a mapping of the two meta pages of its own.
-		var other page.ID
-		v, err := db.st.Map(int64(2 * db.pageSize))
-		if err == nil {
-			other = otherMetaHigh(v.Bytes(), db.pageSize, db.metaSlot)
-			_ = v.Close()
+		other, err := db.mappedOtherMetaHigh()
+		if errors.Is(err, ErrCorrupt) {
+			tailErr = err // the file was cut under the DB
 		}
 		if end := int64(max(db.head.meta.High, other)) * int64(db.pageSize); err == nil && end < db.st.Size() {
 			if err := db.st.Truncate(end); err != nil {
@@ -873,7 +870,7 @@ func (db *DB) Close() error {
 	if ckptErr != nil {
 		return fmt.Errorf("folio: close %s: checkpoint: %w", db.path, ckptErr)
 	}
-	return nil
+	return tailErr
 }
 
 // Begin starts a transaction. Only one write transaction runs at a time:

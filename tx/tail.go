@@ -1,6 +1,10 @@
 package tx
 
-import "github.com/foliodb/folio/page"
+import (
+	"runtime/debug"
+
+	"github.com/foliodb/folio/page"
+)
 
 // growStep is how far the file grows past size bytes when it must grow:
 // a small file doubles (a tiny database stays tiny), a large one grows
@@ -75,6 +79,28 @@ func (db *DB) readableHighLocked() page.ID {
 		high = max(high, s.meta.High)
 	}
 	return high
+}
+
+// mappedOtherMetaHigh is otherMetaHigh of the file, read through a
+// mapping of the two meta pages of its own (at Close the head's view may
+// be unmapped, its last reader gone). NB: under a fault guard: a file
+// cut under the DB (by another process) made Close die of SIGBUS; the
+// fault is an ErrCorrupt error naming the file.
+func (db *DB) mappedOtherMetaHigh() (high page.ID, err error) {
+	v, err := db.st.Map(int64(2 * db.pageSize))
+	if err != nil {
+		return 0, err
+	}
+	defer v.Close()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if err = faultError(r, db.path, " to close it"); err == nil {
+				panic(r)
+			}
+		}
+	}()
+	return otherMetaHigh(v.Bytes(), db.pageSize, db.metaSlot), nil
 }
 
 // otherMetaHigh is the high water mark of the meta in the slot other
