@@ -1,7 +1,9 @@
 package folio
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -156,5 +158,47 @@ func TestReview22LifeCloseAfterFileCut(t *testing.T) {
 		if fi, err := os.Stat(path); err != nil || fi.Size() != cut {
 			t.Errorf("cut to %d bytes: after Close: %v, %v; want the file left as it was", cut, fi, err)
 		}
+	}
+}
+
+// TestReview22LifeWriteToAfterFileCut: Tx.WriteTo from a Begin
+// transaction over a file cut underneath returns ErrCorrupt naming the
+// file, whatever the writer does with the bytes (a bytes.Buffer copies
+// them in WriteTo's goroutine, an io.Pipe in its reader's). The copy
+// read the mapping unguarded (View's guard covers View only), and the
+// process died of SIGBUS.
+func TestReview22LifeWriteToAfterFileCut(t *testing.T) {
+	for _, w := range []string{"buffer", "pipe"} {
+		path := filepath.Join(t.TempDir(), "cut.db")
+		db := review22CutFixture(t, path)
+		tx, err := db.Begin(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(path, 8192); err != nil {
+			t.Fatal(err)
+		}
+		switch w {
+		case "buffer":
+			var buf bytes.Buffer
+			_, err = tx.WriteTo(&buf)
+		case "pipe":
+			pr, pw := io.Pipe()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = io.Copy(io.Discard, pr)
+			}()
+			_, err = tx.WriteTo(pw)
+			_ = pw.Close()
+			<-done
+		}
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: WriteTo: %v; want ErrCorrupt naming the file", w, err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Error(err)
+		}
+		_ = db.Close()
 	}
 }

@@ -313,7 +313,10 @@ func (tx *Tx) Rollback() error {
 // after opening it), as folio backup does. In WAL mode a write
 // transaction may begin on logged commits whose syncs are still running;
 // its WriteTo waits for them, and returns ErrSyncFailed if one failed.
-func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
+// A file cut under the mapping (by another process) is ErrCorrupt naming
+// it, from a Tx of Begin too (the copy goes through a buffer of its own,
+// so w never holds bytes of the mapping).
+func (tx *Tx) WriteTo(w io.Writer) (total int64, err error) {
 	if tx.db == nil {
 		return 0, ErrTxClosed
 	}
@@ -332,14 +335,30 @@ func (tx *Tx) WriteTo(w io.Writer) (int64, error) {
 	page.EncodeMeta(buf[:ps], 0, &meta)
 	page.EncodeMeta(buf[ps:], 1, &meta)
 	n, err := w.Write(buf)
-	total := int64(n)
+	total = int64(n)
 	if err != nil {
 		return total, err
 	}
+	// NB: the pages are copied out of the mapping under a fault guard,
+	// and w gets the copy: a fault reading a file cut underneath (a
+	// Begin transaction has no guard of View's) killed the process, also
+	// when w handed the mapped bytes to another goroutine (io.Pipe).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if err = faultError(r, tx.db.path, " to copy it"); err == nil {
+				panic(r)
+			}
+		}
+	}()
 	end := int64(meta.High) * int64(ps)
+	if end > 2*int64(ps) {
+		buf = make([]byte, min(end-2*int64(ps), 1<<20))
+	}
 	for off := int64(2 * ps); off < end; {
-		chunk := min(end-off, 1<<20)
-		n, err := w.Write(tx.r.data[off : off+chunk])
+		chunk := min(end-off, int64(len(buf)))
+		copy(buf, tx.r.data[off:off+chunk])
+		n, err := w.Write(buf[:chunk])
 		total += int64(n)
 		if err != nil {
 			return total, err
