@@ -108,8 +108,9 @@ const (
 
 // Open opens the database at path, creating it with mode if it does not
 // exist. A read-write open takes an exclusive lock on the file, a
-// ReadOnly open a shared one; Options.Timeout bounds the whole wait
-// (ErrTimeout), however often the file is replaced meanwhile.
+// ReadOnly open a shared one, and so on the write-ahead log's directory
+// if there is one; Options.Timeout bounds the whole wait (ErrTimeout),
+// however often the file is replaced meanwhile.
 //
 // A new database is built beside path and linked into place once it is
 // durable, so a crash while creating leaves either no file or a valid
@@ -136,7 +137,10 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	if err := checkOptions(path, opts); err != nil {
 		return nil, err
 	}
-	f, err := openFile(path, mode, opts)
+	// One deadline for the whole open: each lock attempt (the file's, and
+	// the log's) waits only for what is left of Timeout.
+	deadline := openDeadline(opts)
+	f, err := openFileUntil(path, mode, opts, deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -164,10 +168,26 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	}
 	// WAL mode, or a log left by a WAL-mode run: its commits must be
 	// replayed before anyone reads the file.
+	if statErr == nil {
+		if st.logLock, err = lockLogDir(path, logDir, opts, deadline); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+	}
 	// Segments of 8 MiB: a new one is zero-filled in the background
 	// quickly, so appends rarely land in merely fallocated blocks, whose
 	// first sync costs a journal commit.
 	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly, SegmentSize: 8 << 20})
+	if err == nil && st.logLock == nil {
+		// Made by this Open: locked before anything is logged in it.
+		// NB: a lock refused means another DB made it meanwhile (of a
+		// file put at path since): its log, left alone.
+		if st.logLock, err = lockLogDir(path, logDir, opts, deadline); err != nil {
+			_ = lg.Close()
+			_ = st.Close()
+			return nil, err
+		}
+	}
 	if err != nil {
 		if statErr != nil {
 			// Made by this Open (no room for the first segment, most
@@ -375,16 +395,26 @@ func LogDir(path string) string {
 // waited for its lock (an empty one, by another opener) is not the
 // database.
 func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
+	return openFileUntil(path, mode, opts, openDeadline(opts))
+}
+
+// openDeadline is when an Open with opts stops waiting for locks (zero:
+// never).
+func openDeadline(opts *Options) time.Time {
+	if opts.Timeout > 0 {
+		return time.Now().Add(opts.Timeout)
+	}
+	return time.Time{}
+}
+
+// openFileUntil is openFile with the open's deadline, which bounds the
+// whole wait: each lock attempt waits only for what is left of Timeout,
+// as the file may be replaced again and again while we wait (each time,
+// a new file to wait for).
+func openFileUntil(path string, mode os.FileMode, opts *Options, deadline time.Time) (*os.File, error) {
 	flag := os.O_RDWR
 	if opts.ReadOnly {
 		flag = os.O_RDONLY
-	}
-	// One deadline for the whole open: each lock attempt waits only for
-	// what is left of Timeout, as the file may be replaced again and
-	// again while we wait (each time, a new file to wait for).
-	var deadline time.Time
-	if opts.Timeout > 0 {
-		deadline = time.Now().Add(opts.Timeout)
 	}
 	for created := 0; ; {
 		// NB: checked before opening, as opening a FIFO read-only blocks
@@ -450,6 +480,29 @@ func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
 		}
 		return f, nil
 	}
+}
+
+// lockLogDir locks the log directory logDir of the database at path as
+// openFile locks the file (shared if read-only), for the DB's life.
+//
+// Why: the file's lock guards the log only while the file stays at path.
+// A file replaced by rename under an open DB (a backup restored in
+// place) is a new file with a lock of its own, and an Open of it took
+// the open DB's log: without WAL it replayed and removed the log the DB
+// was appending to, with WAL both appended to it.
+func lockLogDir(path, logDir string, opts *Options, deadline time.Time) (*os.File, error) {
+	d, err := os.Open(logDir)
+	if err != nil {
+		return nil, fmt.Errorf("folio: open %s: write-ahead log: %w", path, err)
+	}
+	if err := lockFile(d, !opts.ReadOnly, lockWait(opts.Timeout, deadline)); err != nil {
+		_ = d.Close()
+		if errors.Is(err, errLockTimeout) {
+			return nil, fmt.Errorf("%w: the write-ahead log %s of %s is held by another DB: one of a file that was at that path (replaced while open?)", ErrTimeout, logDir, path)
+		}
+		return nil, fmt.Errorf("folio: lock %s: %w", logDir, err)
+	}
+	return d, nil
 }
 
 // openError is err, from opening the file at path, naming path once: the

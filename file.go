@@ -53,6 +53,10 @@ type fileStorage struct {
 
 	lastSize atomic.Int64 // the size last seen (Size, Grow, Truncate); Size returns it if fstat fails
 
+	// logLock is the write-ahead log's directory, locked as f is
+	// (lockLogDir), or nil; Close closes it after f.
+	logLock *os.File
+
 	mu sync.Mutex
 	// mu protects cur and closed.
 	//
@@ -288,7 +292,11 @@ func (s *fileStorage) Close() error {
 	if m != nil {
 		err = m.release()
 	}
-	return errors.Join(err, s.f.Close())
+	err = errors.Join(err, s.f.Close())
+	if s.logLock != nil {
+		err = errors.Join(err, s.logLock.Close())
+	}
+	return err
 }
 
 // mapping is one mmap of the file, unmapped when its last reference goes:

@@ -1,14 +1,18 @@
 package folio
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -200,5 +204,240 @@ func TestReview22LifeWriteToAfterFileCut(t *testing.T) {
 			t.Error(err)
 		}
 		_ = db.Close()
+	}
+}
+
+// The child side of TestReview22LifeTwoProcesses: with FOLIO_R22_CHILD
+// naming a database, it opens it as FOLIO_R22_CHILD_MODE says ("rw",
+// "wal" or "ro"), commits key "child" unless read-only, prints "opened",
+// and closes it when its standard input ends.
+const review22ChildEnv = "FOLIO_R22_CHILD"
+
+func TestReview22LifeChild(t *testing.T) {
+	path := os.Getenv(review22ChildEnv)
+	if path == "" {
+		t.Skip("the child of TestReview22LifeTwoProcesses; runs only when it starts it")
+	}
+	mode := os.Getenv(review22ChildEnv + "_MODE")
+	db, err := Open(path, 0o600, &Options{PageSize: 1024, ReadOnly: mode == "ro", WAL: mode == "wal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode != "ro" {
+		if err := db.Update(func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("child"), []byte(mode))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stdout.WriteString("opened\n"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// review22Child is a child process holding the database open.
+type review22Child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   strings.Builder
+}
+
+// review22StartChild starts the child on path in mode and returns once
+// it has the database open.
+func review22StartChild(t *testing.T, path, mode string) *review22Child {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &review22Child{cmd: exec.Command(exe, "-test.run=^TestReview22LifeChild$", "-test.count=1")}
+	c.cmd.Env = append(os.Environ(), review22ChildEnv+"="+path, review22ChildEnv+"_MODE="+mode)
+	c.cmd.Stderr = &c.out
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c.cmd.ProcessState == nil {
+			_ = c.cmd.Process.Kill()
+			_ = c.cmd.Wait()
+		}
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if sc.Text() == "opened" {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return c
+		}
+	}
+	_ = c.cmd.Wait()
+	t.Fatalf("the %s child did not open %s: %s", mode, path, c.out.String())
+	return nil
+}
+
+// close lets the child close the database and waits for it to exit.
+func (c *review22Child) close(t *testing.T) {
+	t.Helper()
+	_ = c.stdin.Close()
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("child: %v: %s", err, c.out.String())
+	}
+}
+
+// kill SIGKILLs the child, holding the database open, and reaps it.
+func (c *review22Child) kill(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.cmd.Wait()
+}
+
+// review22Get reads key "child" of bucket "b" in path, opened with opts.
+func review22Get(t *testing.T, path string, opts *Options) string {
+	t.Helper()
+	db, err := Open(path, 0o600, opts)
+	if err != nil {
+		t.Fatalf("open %+v: %v", *opts, err)
+	}
+	defer closeChecked(t, db)
+	var v string
+	if err := db.View(func(tx *Tx) error {
+		if b := tx.Bucket([]byte("b")); b != nil {
+			v = string(b.Get([]byte("child")))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestReview22LifeTwoProcesses opens a database another process holds:
+// beside a writer, every open (read-write or read-only) with Timeout < 0
+// or > 0 is ErrTimeout naming the file, and one with Timeout 0 waits and
+// then opens the writer's commit; beside a read-only process, read-only
+// opens share the file and a writer waits; a writer killed while holding
+// the lock (direct or WAL mode) leaves it to the kernel, which lets it go:
+// the next open, trying the lock once, recovers the commit it made.
+func TestReview22LifeTwoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "two.db")
+
+	c := review22StartChild(t, path, "rw")
+	for _, o := range []Options{{Timeout: -1}, {Timeout: -1, ReadOnly: true}, {Timeout: 50 * time.Millisecond}, {Timeout: 50 * time.Millisecond, ReadOnly: true}} {
+		db, err := Open(path, 0o600, &o)
+		if err == nil {
+			_ = db.Close()
+			t.Errorf("beside a writer, %+v: opened", o)
+		} else if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), path) {
+			t.Errorf("beside a writer, %+v: %v; want ErrTimeout naming the file", o, err)
+		}
+	}
+	// Timeout 0 waits (while the child runs, if it starts first).
+	opened := make(chan *DB, 1)
+	go func() {
+		db, err := Open(path, 0o600, &Options{ReadOnly: true})
+		if err != nil {
+			t.Errorf("a read-only open waiting for the writer: %v", err)
+		}
+		opened <- db
+	}()
+	c.close(t)
+	if db := <-opened; db != nil {
+		_ = db.Close()
+	}
+	if v := review22Get(t, path, &Options{ReadOnly: true, Timeout: -1}); v != "rw" {
+		t.Errorf("after the writer closed: reads %q, want its commit", v)
+	}
+
+	c = review22StartChild(t, path, "ro")
+	if v := review22Get(t, path, &Options{ReadOnly: true, Timeout: -1}); v != "rw" {
+		t.Errorf("beside a read-only process: reads %q", v)
+	}
+	if db, err := Open(path, 0o600, &Options{Timeout: -1}); !errors.Is(err, ErrTimeout) {
+		if err == nil {
+			_ = db.Close()
+		}
+		t.Errorf("a writer beside a read-only process: %v; want ErrTimeout", err)
+	}
+	c.close(t)
+
+	for _, mode := range []string{"rw", "wal"} {
+		c = review22StartChild(t, path, mode)
+		c.kill(t)
+		if v := review22Get(t, path, &Options{Timeout: -1}); v != mode {
+			t.Errorf("after a %s writer was killed: reads %q, want its commit", mode, v)
+		}
+	}
+}
+
+// TestReview22LifeLogOfReplacedFile: the file of a WAL-mode DB is
+// replaced by rename while it is open (a backup restored in place, a
+// copy moved over it), and the path opened again. The new file has a
+// lock of its own, but the log beside it is the open DB's: an Open that
+// took it (no WAL: replayed and removed it under the DB appending to it;
+// WAL: appended beside it) is ErrTimeout naming the log, and the DB's
+// log and commits go on. Until 2026-12-07 both opens succeeded.
+func TestReview22LifeLogOfReplacedFile(t *testing.T) {
+	for _, wal := range []bool{false, true} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "app.db")
+		db, err := Open(path, 0o600, &Options{PageSize: 1024, WAL: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		put := func(db *DB, k string) error {
+			return db.Update(func(tx *Tx) error {
+				b, err := tx.CreateBucketIfNotExists([]byte("b"))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte(k), []byte("v"))
+			})
+		}
+		if err := put(db, "before"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.View(func(tx *Tx) error { return tx.CopyFile(path+".copy", 0o600) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".copy", path); err != nil {
+			t.Fatal(err)
+		}
+		other, err := Open(path, 0o600, &Options{WAL: wal, Timeout: -1})
+		if err == nil {
+			_ = put(other, "other")
+			_ = other.Close()
+			t.Errorf("WAL %v: an open of the new file beside the open DB's log succeeded", wal)
+		} else if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), LogDir(path)) {
+			t.Errorf("WAL %v: %v; want ErrTimeout naming the log", wal, err)
+		}
+		if err := put(db, "after"); err != nil {
+			t.Errorf("WAL %v: the open DB's commit: %v", wal, err)
+		}
+		if in, err := db.Info(); err != nil || in.LogPending != 2 {
+			t.Errorf("WAL %v: the open DB's log holds %d commits (%v), want 2", wal, in.LogPending, err)
+		}
+		if err := db.Close(); err != nil {
+			t.Errorf("WAL %v: Close: %v", wal, err)
+		}
 	}
 }
