@@ -123,6 +123,10 @@ func (s *fileStorage) Size() int64 {
 	return fi.Size()
 }
 
+// Stat is the open file's os.FileInfo (Tx.CopyFile tells the database's
+// own file by it).
+func (s *fileStorage) Stat() (os.FileInfo, error) { return s.f.Stat() }
+
 // Map maps the file's first size bytes read-only and shared. size may
 // exceed the file; touching bytes past the end of the file faults (SIGBUS),
 // so a caller reads only pages it knows are in the file.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -440,4 +441,80 @@ func TestReview22LifeLogOfReplacedFile(t *testing.T) {
 			t.Errorf("WAL %v: Close: %v", wal, err)
 		}
 	}
+}
+
+// TestReview22LifeCopyFileAfterMove: the file of an open DB is removed,
+// or renamed away, while open. CopyFile to the path it was at saves the
+// database (it was refused as a copy onto itself, leaving an empty file
+// there), and CopyFile to its new name is ErrCopyOntoDB (it truncated
+// the live file, which the DB went on reading: every key was lost).
+func TestReview22LifeCopyFileAfterMove(t *testing.T) {
+	for _, wal := range []bool{false, true} {
+		for _, how := range []string{"removed", "renamed"} {
+			what := fmt.Sprintf("WAL %v, %s", wal, how)
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.db")
+			moved := filepath.Join(dir, "moved.db")
+			db, err := Open(path, 0o600, &Options{PageSize: 1024, WAL: wal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustUpdate(t, db, func(tx *Tx) error {
+				b, err := tx.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte("k"), []byte("v"))
+			})
+			if how == "removed" {
+				err = os.Remove(path)
+			} else {
+				err = os.Rename(path, moved)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.View(func(tx *Tx) error { return tx.CopyFile(path, 0o600) }); err != nil {
+				t.Errorf("%s: CopyFile to the path it was at: %v", what, err)
+			}
+			if how == "renamed" {
+				err := db.View(func(tx *Tx) error { return tx.CopyFile(moved, 0o600) })
+				if !errors.Is(err, ErrCopyOntoDB) {
+					t.Errorf("%s: CopyFile to its new name: %v; want ErrCopyOntoDB", what, err)
+				}
+			}
+			if err := db.View(func(tx *Tx) error {
+				if v := tx.Bucket([]byte("b")).Get([]byte("k")); string(v) != "v" {
+					return fmt.Errorf("%s: the open DB reads %q", what, v)
+				}
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+			closeChecked(t, db)
+			if v := review22GetKey(t, path, "k"); v != "v" {
+				t.Errorf("%s: the copy at the old path reads %q", what, v)
+			}
+		}
+	}
+}
+
+// review22GetKey reads key k of bucket "b" in path.
+func review22GetKey(t *testing.T, path, k string) string {
+	t.Helper()
+	db, err := Open(path, 0o600, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v string
+	if err := db.View(func(tx *Tx) error {
+		if b := tx.Bucket([]byte("b")); b != nil {
+			v = string(b.Get([]byte(k)))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

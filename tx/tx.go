@@ -394,11 +394,9 @@ func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if fi, err := f.Stat(); err == nil {
-		if dfi, derr := os.Stat(tx.db.path); derr == nil && os.SameFile(fi, dfi) {
-			_ = f.Close()
-			return fmt.Errorf("%w: copy %s: it is the database file %s", ErrCopyOntoDB, path, tx.db.path)
-		}
+	if fi, err := f.Stat(); err == nil && tx.db.isFile(fi) {
+		_ = f.Close()
+		return fmt.Errorf("%w: copy %s: it is the database file %s", ErrCopyOntoDB, path, tx.db.path)
 	}
 	if err := f.Truncate(0); err != nil {
 		_ = f.Close()
@@ -421,6 +419,24 @@ func (tx *Tx) CopyFile(path string, mode os.FileMode) error {
 		path = real
 	}
 	return wal.SyncDir(filepath.Dir(path))
+}
+
+// isFile reports whether fi is the database's file: the one its Storage
+// has open if the Storage says (Stat), else the one at its path.
+//
+// NB: the path's file is another once the database's was removed or
+// renamed away while open: CopyFile to the path, the way to save such a
+// database, was refused as a copy onto itself, after creating an empty
+// file there.
+func (db *DB) isFile(fi os.FileInfo) bool {
+	var dfi os.FileInfo
+	var err error
+	if st, ok := db.st.(interface{ Stat() (os.FileInfo, error) }); ok {
+		dfi, err = st.Stat()
+	} else {
+		dfi, err = os.Stat(db.path)
+	}
+	return err == nil && os.SameFile(fi, dfi)
 }
 
 // txPages is a transaction as package btree reads and changes its pages
