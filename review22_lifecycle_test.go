@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -517,4 +519,131 @@ func review22GetKey(t *testing.T, path, k string) string {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestReview22LifeCloseWhileBusy closes a DB while goroutines run View,
+// Update, Batch, Begin, Sync, Checkpoint, Info and Stats in loops, in
+// both modes: every call returns nil or ErrDatabaseNotOpen naming the
+// file, none hangs, and Close, waiting for the read transaction held
+// open meanwhile, leaves Path, String, IsReadOnly, PageSize and Stats
+// answering throughout; a second Close (concurrent, then later) is nil,
+// and every Update and Batch that returned nil is in the file.
+func TestReview22LifeCloseWhileBusy(t *testing.T) {
+	for _, wal := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "busy.db")
+		db, err := Open(path, 0o600, &Options{PageSize: 1024, WAL: wal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+		held, err := db.Begin(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := map[string]func(i int) error{
+			"View": func(int) error {
+				return db.View(func(tx *Tx) error { _ = tx.Bucket([]byte("b")).Get([]byte("k")); return nil })
+			},
+			"Update": func(i int) error {
+				return db.Update(func(tx *Tx) error { return tx.Bucket([]byte("b")).Put(fmt.Appendf(nil, "u%d", i), []byte("v")) })
+			},
+			"Batch": func(i int) error {
+				return db.Batch(func(tx *Tx) error { return tx.Bucket([]byte("b")).Put(fmt.Appendf(nil, "b%d", i), []byte("v")) })
+			},
+			"Begin": func(int) error {
+				tx, err := db.Begin(false)
+				if err == nil {
+					err = tx.Rollback()
+				}
+				return err
+			},
+			"Sync":       func(int) error { return db.Sync() },
+			"Checkpoint": func(int) error { return db.Checkpoint() },
+			"Info":       func(int) error { _, err := db.Info(); return err },
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var stopped, committed []string
+		for name, call := range calls {
+			for g := 0; g < 2; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; ; i++ {
+						err := call(i)
+						if err == nil && (name == "Update" || name == "Batch") {
+							mu.Lock()
+							committed = append(committed, fmt.Sprintf("%c%d", name[0]|0x20, i))
+							mu.Unlock()
+						}
+						if err == nil {
+							select {
+							case <-stop:
+								return
+							default:
+								continue
+							}
+						}
+						if !errors.Is(err, ErrDatabaseNotOpen) || !strings.Contains(err.Error(), path) {
+							t.Errorf("WAL %v: %s: %v; want nil or ErrDatabaseNotOpen naming the file", wal, name, err)
+						}
+						mu.Lock()
+						stopped = append(stopped, name)
+						mu.Unlock()
+						return
+					}
+				}()
+			}
+		}
+		closed := make(chan error, 2)
+		go func() { closed <- db.Close() }()
+		go func() { closed <- db.Close() }()
+		// Close waits for held; meanwhile the plain accessors answer.
+		for range 100 {
+			if db.Path() != path || db.String() == "" || db.IsReadOnly() || db.PageSize() != 1024 {
+				t.Fatalf("WAL %v: while closing: Path %q, String %q, IsReadOnly %v, PageSize %d", wal, db.Path(), db.String(), db.IsReadOnly(), db.PageSize())
+			}
+			_ = db.Stats()
+			runtime.Gosched()
+		}
+		if v := held.Bucket([]byte("b")); v == nil {
+			t.Errorf("WAL %v: the held transaction lost its bucket while Close waited", wal)
+		}
+		if err := held.Rollback(); err != nil {
+			t.Error(err)
+		}
+		for range 2 {
+			if err := <-closed; err != nil {
+				t.Errorf("WAL %v: Close: %v", wal, err)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		if len(stopped) != 2*len(calls) {
+			t.Errorf("WAL %v: %d of %d loops saw ErrDatabaseNotOpen", wal, len(stopped), 2*len(calls))
+		}
+		if err := db.Close(); err != nil {
+			t.Errorf("WAL %v: third Close: %v", wal, err)
+		}
+		if db.Path() != path || db.IsReadOnly() || db.Stats().OpenTxN != 0 {
+			t.Errorf("WAL %v: after Close: Path %q, IsReadOnly %v, OpenTxN %d", wal, db.Path(), db.IsReadOnly(), db.Stats().OpenTxN)
+		}
+		// Every Update and Batch that returned nil is in the file.
+		rdb, err := Open(path, 0o600, &Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.View(func(tx *Tx) error {
+			for _, k := range committed {
+				if v := tx.Bucket([]byte("b")).Get([]byte(k)); string(v) != "v" {
+					return fmt.Errorf("WAL %v: %s, committed before Close, reads %q", wal, k, v)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+		_ = rdb.Close()
+	}
 }
