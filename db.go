@@ -168,7 +168,8 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	}
 	// WAL mode, or a log left by a WAL-mode run: its commits must be
 	// replayed before anyone reads the file.
-	if statErr == nil {
+	locked := statErr == nil
+	if locked {
 		if st.logLock, err = lockLogDir(path, logDir, opts, deadline); err != nil {
 			_ = st.Close()
 			return nil, err
@@ -178,7 +179,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	// quickly, so appends rarely land in merely fallocated blocks, whose
 	// first sync costs a journal commit.
 	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly, SegmentSize: 8 << 20})
-	if err == nil && st.logLock == nil {
+	if err == nil && !locked {
 		// Made by this Open: locked before anything is logged in it.
 		// NB: a lock refused means another DB made it meanwhile (of a
 		// file put at path since): its log, left alone.
@@ -500,7 +501,11 @@ func lockLogDir(path, logDir string, opts *Options, deadline time.Time) (*os.Fil
 		if errors.Is(err, errLockTimeout) {
 			return nil, fmt.Errorf("%w: the write-ahead log %s of %s is held by another DB: one of a file that was at that path (replaced while open?)", ErrTimeout, logDir, path)
 		}
-		return nil, fmt.Errorf("folio: lock %s: %w", logDir, err)
+		// NB: a file system that cannot lock a directory (NFS emulates
+		// flock with fcntl locks, whose exclusive lock wants a
+		// descriptor open for writing) keeps the file's lock alone, as
+		// before, rather than refuse WAL mode.
+		return nil, nil
 	}
 	return d, nil
 }

@@ -647,3 +647,41 @@ func TestReview22LifeCloseWhileBusy(t *testing.T) {
 		_ = rdb.Close()
 	}
 }
+
+// TestReview22LifeLogLockUnsupported: on a file system that cannot lock
+// a directory (NFS refuses an exclusive lock on a descriptor not open for
+// writing), WAL mode works on the file's lock alone, as before the log
+// had a lock of its own.
+func TestReview22LifeLogLockUnsupported(t *testing.T) {
+	defer func(old func(*os.File, bool, time.Duration) error) { lockFile = old }(lockFile)
+	old := lockFile
+	refused := 0
+	lockFile = func(f *os.File, exclusive bool, timeout time.Duration) error {
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			refused++
+			return os.NewSyscallError("flock", syscall.EBADF)
+		}
+		return old(f, exclusive, timeout)
+	}
+	path := filepath.Join(t.TempDir(), "nfs.db")
+	for i := range 2 {
+		db, err := Open(path, 0o600, &Options{WAL: true, PageSize: 1024})
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		mustUpdate(t, db, func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
+		})
+		closeChecked(t, db)
+	}
+	if refused != 2 {
+		t.Errorf("the log's lock was tried %d times, want 2", refused)
+	}
+	if review22GetKey(t, path, "k0") != "v" || review22GetKey(t, path, "k1") != "v" {
+		t.Error("commits lost")
+	}
+}
