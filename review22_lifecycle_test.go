@@ -685,3 +685,64 @@ func TestReview22LifeLogLockUnsupported(t *testing.T) {
 		t.Error("commits lost")
 	}
 }
+
+// TestReview22LifeOddPaths opens paths no database can be at, in every
+// mode: a missing file read-only (fs.ErrNotExist), a missing directory,
+// /dev/null, a directory with a trailing slash (ErrInvalid), a symbolic
+// link to itself and a loop of two (ELOOP). Each error names the path,
+// and nothing is created: no file, no log, no temporary file.
+func TestReview22LifeOddPaths(t *testing.T) {
+	dir := t.TempDir()
+	loop := filepath.Join(dir, "loop")
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for _, l := range [][2]string{{loop, loop}, {b, a}, {a, b}} {
+		if err := os.Symlink(l[0], l[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path string
+		ro   []bool
+		want error
+	}{
+		{filepath.Join(dir, "missing.db"), []bool{true}, os.ErrNotExist},
+		{filepath.Join(dir, "nodir", "x.db"), []bool{false, true}, os.ErrNotExist},
+		{"/dev/null", []bool{false, true}, ErrInvalid},
+		{sub + "/", []bool{false, true}, ErrInvalid},
+		{loop, []bool{false, true}, syscall.ELOOP},
+		{a, []bool{false, true}, syscall.ELOOP},
+	}
+	for _, c := range cases {
+		for _, ro := range c.ro {
+			for _, wal := range []bool{false, true} {
+				db, err := Open(c.path, 0o600, &Options{ReadOnly: ro, WAL: wal, Timeout: -1})
+				if err == nil {
+					_ = db.Close()
+					t.Errorf("%s, read-only %v, WAL %v: opened", c.path, ro, wal)
+					continue
+				}
+				if !errors.Is(err, c.want) || !strings.Contains(err.Error(), strings.TrimSuffix(c.path, "/")) {
+					t.Errorf("%s, read-only %v, WAL %v: %v; want %v naming the path", c.path, ro, wal, err, c.want)
+				}
+			}
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != "a b loop sub" {
+		t.Errorf("the directory holds %s; want a b loop sub", got)
+	}
+	if ents, _ := os.ReadDir(sub); len(ents) != 0 {
+		t.Errorf("%s holds %d entries", sub, len(ents))
+	}
+}
