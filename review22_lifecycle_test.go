@@ -386,6 +386,16 @@ func TestReview22LifeTwoProcesses(t *testing.T) {
 	for _, mode := range []string{"rw", "wal"} {
 		c = review22StartChild(t, path, mode)
 		c.kill(t)
+		if mode == "wal" {
+			// Its commit is in the log only: a read-only open may not
+			// replay it.
+			if db, err := Open(path, 0o600, &Options{ReadOnly: true, Timeout: -1}); !errors.Is(err, ErrLogPending) || !strings.Contains(err.Error(), path) {
+				if err == nil {
+					_ = db.Close()
+				}
+				t.Errorf("read-only after a WAL-mode writer was killed: %v; want ErrLogPending naming the file", err)
+			}
+		}
 		if v := review22Get(t, path, &Options{Timeout: -1}); v != mode {
 			t.Errorf("after a %s writer was killed: reads %q, want its commit", mode, v)
 		}
