@@ -16,6 +16,12 @@ import (
 // (zeros, not the file).
 const refusedMmapFlags = unix.MAP_TYPE&^unix.MAP_SHARED | unix.MAP_FIXED | unix.MAP_FIXED_NOREPLACE | unix.MAP_ANONYMOUS
 
+// untriedMmapFlags are left out of tryMap's trial mapping: MAP_POPULATE
+// reads the whole mapping in, so the trial of a big InitialMmapSize read
+// the file once more before the DB's own mapping did, and it cannot make
+// a mapping fail.
+const untriedMmapFlags = unix.MAP_POPULATE
+
 // iovMax is the most buffers one pwritev takes (IOV_MAX, UIO_MAXIOV on
 // Linux); more fail with EINVAL, so WriteAt passes them in chunks.
 const iovMax = 1024

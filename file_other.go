@@ -14,6 +14,9 @@ import "golang.org/x/sys/unix"
 // file shared where the kernel chooses (file_linux.go).
 const refusedMmapFlags = unix.MAP_PRIVATE | unix.MAP_FIXED | unix.MAP_ANON
 
+// untriedMmapFlags are left out of tryMap's trial mapping (file_linux.go).
+const untriedMmapFlags = 0
+
 func (s *fileStorage) writeAt(bufs [][]byte, off int64) error {
 	for _, b := range bufs {
 		// os.File.WriteAt loops on short writes and fails unless all of b

@@ -46,7 +46,7 @@ func tryMap(f *os.File, size int64, flags int) error {
 	}
 	var data []byte
 	if cerr := rawControl(rc, func(fd int) {
-		data, err = unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_SHARED|flags)
+		data, err = unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_SHARED|flags&^untriedMmapFlags)
 	}); cerr != nil {
 		return cerr
 	}

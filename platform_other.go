@@ -23,7 +23,7 @@ func (s *fileStorage) mmap(size int) ([]byte, error) { return nil, errors.ErrUns
 func munmap(data []byte) error                       { return errors.ErrUnsupported }
 func tryMap(f *os.File, size int64, flags int) error { return errors.ErrUnsupported }
 
-const refusedMmapFlags = 0
+const refusedMmapFlags, untriedMmapFlags = 0, 0
 
 func (s *fileStorage) writeAt(bufs [][]byte, off int64) error { return errors.ErrUnsupported }
 func (s *fileStorage) syncRange(off, n int64) error           { return errors.ErrUnsupported }
