@@ -43,7 +43,35 @@ func fsreviewTrace(t *testing.T, test, arg, calls string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Split(string(b), "\n")
+	return joinResumed(strings.Split(string(b), "\n"))
+}
+
+// joinResumed joins the halves strace splits a call into when another
+// thread's call comes between ("PID call(args <unfinished ...>", then
+// "PID <... call resumed>) = 0") into one line, where the call ended. A
+// call never resumed (its process exited) did not return, and goes.
+// NB: TestFSReviewLogDirEntryDurable once failed on a mkdir split so:
+// neither half was a whole call.
+func joinResumed(lines []string) []string {
+	held := map[string]string{} // by PID
+	var out []string
+	for _, l := range lines {
+		pid, rest, _ := strings.Cut(l, " ")
+		if start, ok := strings.CutSuffix(l, " <unfinished ...>"); ok {
+			held[pid] = start
+			continue
+		}
+		if strings.HasPrefix(rest, "<... ") {
+			if _, end, ok := strings.Cut(rest, " resumed>"); ok {
+				if start, ok := held[pid]; ok {
+					l = start + end
+					delete(held, pid)
+				}
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // fsyncsOf returns the indexes of the lines of trace that fsync dir.
@@ -200,4 +228,28 @@ func TestFSReviewCopyFileDirSync(t *testing.T) {
 	}
 	t.Errorf("CopyFile created %s and returned nil, but never fsynced %s: a power loss can drop the copy's name",
 		copyPath, filepath.Join(dir, "out"))
+}
+
+// TestFSReviewJoinResumed: a call strace split around another thread's
+// is one line, at its end, and the lines between keep their order.
+func TestFSReviewJoinResumed(t *testing.T) {
+	in := []string{
+		`10 fsync(3</d>) = 0`,
+		`11 mkdirat(AT_FDCWD</d>, "/d/a.db.wal", 0755 <unfinished ...>`,
+		`10 fsync(4</d/a.db>) = 0`,
+		`11 <... mkdirat resumed>) = 0`,
+		`12 fsync(5</d>) = 0`,
+		`12 fsync(5</d> <unfinished ...>`,
+		``,
+	}
+	want := []string{
+		`10 fsync(3</d>) = 0`,
+		`10 fsync(4</d/a.db>) = 0`,
+		`11 mkdirat(AT_FDCWD</d>, "/d/a.db.wal", 0755) = 0`,
+		`12 fsync(5</d>) = 0`,
+		``,
+	}
+	if got := joinResumed(in); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("joined:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
