@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -485,6 +486,7 @@ func TestReview22StatsAndSecondWriterLikeBbolt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer w1.Rollback() // after a Fatal, for the Close of cleanup
 	got := make(chan []byte, 1)
 	go func() {
 		w2, err := db.Begin(true)
@@ -607,6 +609,7 @@ func TestReview22FailedCommitThenMore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer tx.Rollback() // after a Fatal, for the Close of cleanup
 			b := tx.Bucket([]byte("data"))
 			for i := 6; i <= 10; i++ {
 				if err := b.Put([]byte(fmt.Sprintf("k%02d", i)), val(100+i)); err != nil {
@@ -693,5 +696,136 @@ func TestReview22OpenReadOnlyMissingOrEmpty(t *testing.T) {
 		if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
 			t.Errorf("wal=%v: the empty file after read-only Opens: %v, %v", wal, fi, err)
 		}
+	}
+}
+
+// Long random cursor walks (First, Last, Next, Prev, Seek, runs of Next
+// or Prev past either end) on folio and bbolt side by side, over the same
+// bucket: committed, in a read and a write transaction, and in a write
+// transaction that changed some leaves before the cursor was made. Every
+// key and value returned must be bbolt's. TestReview22CursorRepeatOperations
+// is one such walk; this runs many, each far longer than the file has
+// pages, as a cursor a program keeps for paging would.
+func TestReview22CursorRandomMovesLikeBbolt(t *testing.T) {
+	seed := testSeed(t)
+	r := rand.New(rand.NewPCG(seed, 22))
+	db := openTest(t, &Options{PageSize: 4096})
+	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, &bolt.Options{PageSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	const n = 3000
+	key := func(i int) []byte { return []byte(fmt.Sprintf("%06d", i*2)) }
+	fill := func(put func(k, v []byte) error, mk func(k []byte) error) error {
+		for i := 0; i < n; i++ {
+			if i%500 == 7 {
+				if err := mk(key(i)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := put(key(i), bytes.Repeat(key(i), 1+i%5)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := db.Update(func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return fill(b.Put, func(k []byte) error { _, err := b.CreateBucket(k); return err })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return fill(b.Put, func(k []byte) error { _, err := b.CreateBucket(k); return err })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"read", "write", "changed"} {
+		ftx, err := db.Begin(mode != "read")
+		if err != nil {
+			t.Fatal(err)
+		}
+		btx, err := bdb.Begin(mode != "read")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A Fatalf with either open would hang the Close of cleanup.
+		defer ftx.Rollback()
+		defer btx.Rollback()
+		fb, bb := ftx.Bucket([]byte("b")), btx.Bucket([]byte("b"))
+		if mode == "changed" {
+			// Materialise some leaves: change values in place (no key
+			// comes or goes, so both cursors see the same keys).
+			for i := 0; i < n; i += 97 {
+				if i%500 == 7 {
+					continue
+				}
+				if err := fb.Put(key(i), []byte("changed")); err != nil {
+					t.Fatal(err)
+				}
+				if err := bb.Put(key(i), []byte("changed")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		fc, bc := fb.Cursor(), bb.Cursor()
+		var log []string
+		for step := 0; step < 1500; step++ {
+			// Mostly runs of Next or Prev, a leaf or more long, with a
+			// rare repositioning: a cursor paging back and forth.
+			op, times := "Next", 1+r.IntN(400)
+			switch x := r.IntN(100); {
+			case x < 2:
+				op, times = "First", 1
+			case x < 4:
+				op, times = "Last", 1
+			case x < 6:
+				op, times = fmt.Sprintf("Seek(%06d)", r.IntN(2*n+2)), 1
+			case x < 53:
+				op = "Prev"
+			}
+			log = append(log, fmt.Sprintf("%s x%d", op, times))
+			if len(log) > 8 {
+				log = log[1:]
+			}
+			for j := 0; j < times; j++ {
+				var fk, fv, bk, bv []byte
+				switch op {
+				case "First":
+					fk, fv = fc.First()
+					bk, bv = bc.First()
+				case "Last":
+					fk, fv = fc.Last()
+					bk, bv = bc.Last()
+				case "Next":
+					fk, fv = fc.Next()
+					bk, bv = bc.Next()
+				case "Prev":
+					fk, fv = fc.Prev()
+					bk, bv = bc.Prev()
+				default:
+					seek := []byte(op[5:11])
+					fk, fv = fc.Seek(seek)
+					bk, bv = bc.Seek(seek)
+				}
+				if !bytes.Equal(fk, bk) || !bytes.Equal(fv, bv) || (fv == nil) != (bv == nil) {
+					t.Fatalf("%s step %d, move %d: %q=%q, bbolt's %q=%q (moves %v; tx: %v)", mode, step, j, fk, fv, bk, bv, log, ftx.Err())
+				}
+			}
+		}
+		if err := ftx.Err(); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		ftx.Rollback()
+		btx.Rollback()
 	}
 }
