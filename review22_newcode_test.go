@@ -1,6 +1,7 @@
 package folio
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // review22SplitLeaf grows the leaf of bucket b holding k000..k019 past
@@ -714,6 +716,298 @@ func TestReview22CursorSecondDeleteAfterParentChanged(t *testing.T) {
 			}
 			check("replayed after a crash", db2)
 			closeChecked(t, db2)
+		})
+	}
+}
+
+// review22Tree builds a random tree of buckets in db over a few
+// transactions (some rolled back): nesting up to 8 deep, empty buckets,
+// empty values, values over a page, keys of a few KiB, sequences, and
+// deletes of keys and buckets. It returns the state as dumpTree lists it.
+func review22Tree(t *testing.T, db *DB, rng *rand.Rand, txs int) {
+	t.Helper()
+	for range txs {
+		tx, err := db.Begin(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 1 + rng.IntN(60) {
+			b, err := tx.CreateBucketIfNotExists([]byte{'t', byte('0' + rng.IntN(4))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for d := rng.IntN(8); d > 0 && b != nil; d-- {
+				name := []byte{'n', byte('0' + rng.IntN(3))}
+				if rng.IntN(20) == 0 {
+					name = []byte(strings.Repeat("N", 2000+rng.IntN(3000)))
+				}
+				nb, err := b.CreateBucketIfNotExists(name)
+				if errors.Is(err, ErrIncompatibleValue) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				b = nb
+			}
+			k := fmt.Appendf(nil, "k%03d", rng.IntN(300))
+			if rng.IntN(15) == 0 {
+				k = append(k, strings.Repeat("K", 1000+rng.IntN(4000))...)
+			}
+			switch op := rng.IntN(12); {
+			case op < 6:
+				var v []byte
+				switch rng.IntN(6) {
+				case 0:
+					v = []byte{}
+				case 1:
+					v = bytes.Repeat([]byte{byte(rng.IntN(256))}, 1000+rng.IntN(20000))
+				default:
+					v = fmt.Appendf(nil, "v%d", rng.Int())
+				}
+				if err := b.Put(k, v); err != nil && !errors.Is(err, ErrIncompatibleValue) {
+					t.Fatal(err)
+				}
+			case op < 8:
+				if err := b.Delete(k); err != nil && !errors.Is(err, ErrIncompatibleValue) {
+					t.Fatal(err)
+				}
+			case op < 9:
+				if err := b.SetSequence(rng.Uint64()); err != nil {
+					t.Fatal(err)
+				}
+			case op < 10:
+				if _, err := b.CreateBucketIfNotExists(fmt.Appendf(nil, "e%d", rng.IntN(5))); err != nil &&
+					!errors.Is(err, ErrIncompatibleValue) {
+					t.Fatal(err)
+				}
+			default:
+				if err := b.DeleteBucket([]byte{'n', byte('0' + rng.IntN(3))}); err != nil &&
+					!errors.Is(err, ErrBucketNotFound) && !errors.Is(err, ErrIncompatibleValue) {
+					t.Fatal(err)
+				}
+			}
+		}
+		if rng.IntN(5) == 0 {
+			err = tx.Rollback()
+		} else {
+			err = tx.Commit()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReview22CompactModel: Compact of random trees (src in WAL mode
+// with its commits still in the log, or not; dst in WAL mode or not, of
+// another page size, with and without a room cap) at transaction sizes
+// from one entry to unbounded, compared line by line with src, checked,
+// and again after a reopen. A Compact that fails for want of room
+// returns ErrMaxSizeReached and leaves dst whole and usable.
+func TestReview22CompactModel(t *testing.T) {
+	seeds := 3
+	if *review22Deep {
+		seeds = 20
+	}
+	base := testSeed(t)
+	for s := range seeds {
+		seed := base + uint64(s)
+		rng := rand.New(rand.NewPCG(seed, 22))
+		srcWAL, dstWAL := rng.IntN(2) == 0, rng.IntN(2) == 0
+		max := []int64{0, 1, 7, 300, 4096, 1 << 20}[rng.IntN(6)]
+		capped := rng.IntN(4) == 0
+		t.Run(fmt.Sprintf("seed=%d/srcwal=%v/dstwal=%v/max=%d/capped=%v", seed, srcWAL, dstWAL, max, capped), func(t *testing.T) {
+			srcOpts := &Options{PageSize: 4096, NoSync: true}
+			if srcWAL {
+				srcOpts = &Options{PageSize: 4096, NoSync: true, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour}
+			}
+			src := openTest(t, srcOpts)
+			review22Tree(t, src, rng, 12)
+			want := dumpTree(t, src)
+			dstOpts := &Options{PageSize: 1024, NoSync: true, WAL: dstWAL}
+			if capped {
+				dstOpts.MaxSize = 256 << 10
+			}
+			dstPath := tempPath(t)
+			dst, err := Open(dstPath, 0o600, dstOpts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { closeChecked(t, dst) }()
+			err = Compact(dst, src, max)
+			if capped && err != nil {
+				if !errors.Is(err, ErrMaxSizeReached) {
+					t.Fatalf("Compact into a capped file: %v, want ErrMaxSizeReached", err)
+				}
+				mustCheck(t, dst)
+				got := dumpTree(t, dst)
+				if max == 0 && len(got) != 0 {
+					t.Fatalf("a failed one-transaction Compact left %d lines", len(got))
+				}
+				mustUpdate(t, dst, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("after")); return err })
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := dumpTree(t, dst); !slices.Equal(want, got) {
+				t.Fatalf("copy differs: %d lines against %d; first difference %.200q", len(got), len(want), firstDiff(want, got))
+			}
+			mustCheck(t, dst)
+			closeChecked(t, dst)
+			dstOpts.MaxSize = 0
+			if dst, err = Open(dstPath, 0o600, dstOpts); err != nil {
+				t.Fatal(err)
+			}
+			if got := dumpTree(t, dst); !slices.Equal(want, got) {
+				t.Fatalf("copy differs after reopen: first difference %.200q", firstDiff(want, got))
+			}
+		})
+	}
+}
+
+// TestReview22WALOpsReplayMatches: random transactions over nested
+// buckets (puts, deletes, runs of puts that split leaves at once, bucket
+// creation, deletion and moves, sequences, several cursors walking and
+// deleting, in buckets that move or whose parents change), logged as
+// operations; after each commit the log, replayed into the file as the
+// last checkpoint left it, must give the database the commit left, and
+// after a rollback nothing. The live database is the oracle: no model
+// can say what a cursor walked after changes, but the log must say what
+// the cursor did.
+func TestReview22WALOpsReplayMatches(t *testing.T) {
+	seeds, txs, ops := 3, 8, 200
+	if *review22Deep {
+		seeds, txs, ops = 40, 15, 600
+	}
+	base := testSeed(t)
+	for s := range seeds {
+		seed := base + uint64(s)
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 2222))
+			dir := t.TempDir()
+			path, crash := filepath.Join(dir, "a.db"), filepath.Join(dir, "crash.db")
+			db, err := Open(path, 0o600, logicalOpts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { closeChecked(t, db) }()
+			db.WALImageLimit = -1
+			name := func() []byte { return []byte{"abc"[rng.IntN(3)]} }
+			for round := range txs {
+				if err := db.Checkpoint(); err != nil {
+					t.Fatal(err)
+				}
+				copyFile(t, path, crash)
+				var log []string
+				err := db.Update(func(tx *Tx) error {
+					// Handles to buckets at random paths, up to 3 deep.
+					open := func() *Bucket {
+						b, err := tx.CreateBucketIfNotExists(name())
+						if err != nil {
+							return nil
+						}
+						for d := rng.IntN(3); d > 0 && b != nil; d-- {
+							if b, err = b.CreateBucketIfNotExists(name()); err != nil {
+								return nil
+							}
+						}
+						return b
+					}
+					var curs []*Cursor
+					for range ops {
+						b := open()
+						if b == nil {
+							continue
+						}
+						k := fmt.Appendf(nil, "k%03d", rng.IntN(200))
+						var op string
+						var err error
+						switch x := rng.IntN(100); {
+						case x < 25:
+							v := fmt.Appendf(nil, "v%d", rng.Int())
+							if rng.IntN(10) == 0 {
+								v = bytes.Repeat(v, 200)
+							}
+							op, err = "put", b.Put(k, v)
+						case x < 30:
+							op = "put run"
+							for i := range 60 {
+								if err = b.Put(fmt.Appendf(nil, "%s.%02d", k, i), bytes.Repeat([]byte{'r'}, 40)); err != nil {
+									break
+								}
+							}
+						case x < 38:
+							op, err = "delete", b.Delete(k)
+						case x < 42:
+							_, err = b.CreateBucket(k)
+							op = "create bucket"
+						case x < 45:
+							op, err = "delete bucket", b.DeleteBucket(name())
+						case x < 50:
+							var dst *Bucket
+							if rng.IntN(3) > 0 {
+								dst = open()
+							}
+							op, err = "move bucket", b.MoveBucket(name(), dst)
+						case x < 53:
+							_, err = b.NextSequence()
+							op = "sequence"
+						case x < 60:
+							op = "new cursor"
+							c := b.Cursor()
+							c.Seek(k)
+							curs = append(curs, c)
+						case x < 85:
+							if len(curs) == 0 {
+								continue
+							}
+							c := curs[rng.IntN(len(curs))]
+							switch rng.IntN(5) {
+							case 0:
+								op = "cursor prev"
+								c.Prev()
+							case 1:
+								op = "cursor seek"
+								c.Seek(k)
+							default:
+								op = "cursor next"
+								c.Next()
+							}
+						default:
+							if len(curs) == 0 {
+								continue
+							}
+							op, err = "cursor delete", curs[rng.IntN(len(curs))].Delete()
+						}
+						log = append(log, fmt.Sprintf("%s %s %s: %v", op, b, k, err))
+						if err != nil && !errors.Is(err, ErrIncompatibleValue) && !errors.Is(err, ErrBucketNotFound) &&
+							!errors.Is(err, ErrBucketExists) && !errors.Is(err, ErrSameBuckets) {
+							return fmt.Errorf("%s: %w", op, err)
+						}
+					}
+					if rng.IntN(5) == 0 {
+						return errors.New("roll back")
+					}
+					return nil
+				})
+				if err != nil && err.Error() != "roll back" {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				want := dumpTree(t, db)
+				_ = os.RemoveAll(LogDir(crash))
+				copyDir(t, LogDir(path), LogDir(crash))
+				cdb, err := Open(crash, 0o600, logicalOpts())
+				if err != nil {
+					t.Fatalf("round %d: open of the crashed copy: %v; last ops %q", round, err, log[max(0, len(log)-20):])
+				}
+				got := dumpTree(t, cdb)
+				closeChecked(t, cdb)
+				if !slices.Equal(want, got) {
+					t.Fatalf("round %d: the log replayed gives another database: first difference %.200q; last ops %q", round, firstDiff(want, got), log[max(0, len(log)-20):])
+				}
+			}
 		})
 	}
 }
