@@ -706,15 +706,19 @@ func TestReview22WALKillThenPowerLoss(t *testing.T) {
 	nosync := ro20Combo{o: Options{NoSync: true}}
 	walNoSync := roWAL(1<<10, 0)
 	walNoSync.o.NoSync = true
+	walAll := roWAL(1<<10, 0)
+	walAll.o.NoFreelistSync, walAll.o.NoGrowSync, walAll.alloc, walAll.batch = true, true, 1, true
 	cases := []ro20Case{
 		{name: "nosync-wal", ps: 1024, txns: 5, sessions: []ro20Combo{nosync, roWAL(2<<10, 0)}},
 		{name: "wal-ops", ps: 1024, txns: 8, sessions: []ro20Combo{roWAL(1<<10, -1)}},
 		{name: "wal-images", ps: 1024, txns: 8, sessions: []ro20Combo{roWAL(2<<10, 64<<20)}},
 		{name: "wal-nosync", ps: 1024, txns: 8, sessions: []ro20Combo{walNoSync}},
 		{name: "nosync", ps: 1024, txns: 8, sessions: []ro20Combo{nosync}},
+		{name: "wal-nofreelist-nogrowsync-batch", ps: 1024, txns: 8, sessions: []ro20Combo{walAll}},
+		{name: "tail-wal", ps: 1024, tail: true, txns: 10, sessions: []ro20Combo{roWAL(2<<10, 0)}},
 	}
-	recoverWith := []ro20Combo{roWAL(1<<10, 0), {}, roWAL(2<<10, -1), walNoSync, nosync}
-	rounds := 6
+	recoverWith := []ro20Combo{roWAL(1<<10, 0), {}, roWAL(2<<10, -1), walNoSync, nosync, walAll}
+	rounds := 4
 	if *review22WALCrashDeep {
 		rounds = 25
 	}
