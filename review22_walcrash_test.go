@@ -598,7 +598,10 @@ func TestReview22WALOptsSwitch(t *testing.T) {
 	walNoSync.o.NoSync = true
 	walAll := roWAL(1<<10, 0)
 	walAll.o.NoFreelistSync, walAll.o.NoGrowSync, walAll.alloc = true, true, 1
+	every := roWAL(64<<20, 0)
+	every.o.CheckpointInterval = 1 // a checkpoint after every logged commit
 	cases := []ro20Case{
+		{name: "wal-checkpoint-every-commit-to-nosync-to-wal", ps: 1024, txns: 4, sessions: []ro20Combo{every, nosync, every}},
 		{name: "nosync-to-wal-auto", ps: 1024, txns: 5, sessions: []ro20Combo{nosync, roWAL(2<<10, 0)}},
 		{name: "nosync-to-wal-images", ps: 1024, txns: 5, sessions: []ro20Combo{nosync3, roWAL(4<<10, 1<<20)}},
 		{name: "nosync-to-wal-ops-to-direct", ps: 1024, txns: 4, sessions: []ro20Combo{nosync, roWAL(1<<10, -1), {}}},
