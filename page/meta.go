@@ -117,8 +117,12 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 		return m, fmt.Errorf("%w: page %d has magic %#x", ErrNotFolio, id, magic)
 	}
 	ps := binary.LittleEndian.Uint32(b[8:])
-	if !ValidPageSize(int(ps)) || int(ps) > len(p) {
+	if !ValidPageSize(int(ps)) {
 		return m, corruptInt(id, "meta page size field", "power of two 1KiB..64KiB", ps)
+	}
+	if int(ps) > len(p) {
+		// A sound size in a file cut short: say so, not that the size is bad.
+		return m, corruptInt(id, "meta page size field", fmt.Sprintf("at most the %d bytes the file has from this page on (truncated?)", len(p)), ps)
 	}
 	if got, want := PageChecksum(p), Checksum(p[:ps]); got != want {
 		return m, corruptInt(id, "meta checksum", fmt.Sprintf("%#08x", want), fmt.Sprintf("%#08x", got))
