@@ -708,10 +708,19 @@ func TestReview22OpenReadOnlyMissingOrEmpty(t *testing.T) {
 // key and value returned must be bbolt's. TestReview22CursorRepeatOperations
 // is one such walk; this runs many, each far longer than the file has
 // pages, as a cursor a program keeps for paging would.
+// With VerifyChecksums the cursor also checks key order where leaves
+// meet, another guard a healthy walk must never trip.
 func TestReview22CursorRandomMovesLikeBbolt(t *testing.T) {
 	seed := testSeed(t)
-	r := rand.New(rand.NewPCG(seed, 22))
-	db := openTest(t, &Options{PageSize: 4096})
+	for _, verify := range []bool{false, true} {
+		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) {
+			review22CursorRandomMoves(t, rand.New(rand.NewPCG(seed, 22)), verify)
+		})
+	}
+}
+
+func review22CursorRandomMoves(t *testing.T, r *rand.Rand, verify bool) {
+	db := openTest(t, &Options{PageSize: 4096, VerifyChecksums: verify})
 	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, &bolt.Options{PageSize: 4096})
 	if err != nil {
 		t.Fatal(err)
