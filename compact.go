@@ -1,6 +1,9 @@
 package folio
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Compact copies every bucket, nested bucket, bucket sequence, key and
 // value of src into dst, as bbolt's Compact does: src is read in one read
@@ -16,14 +19,14 @@ import "fmt"
 // under a temporary name and checks it before putting it in place.
 func Compact(dst, src *DB, txMaxSize int64) (err error) {
 	if dst == nil || src == nil {
-		return fmt.Errorf("folio: compact: nil database: %w", ErrDatabaseNotOpen)
+		return fmt.Errorf("folio: compact: nil database: %w", unprefixed{ErrDatabaseNotOpen})
 	}
 	if dst == src {
-		return fmt.Errorf("folio: compact %s into itself: %w", src.Path(), ErrCopyOntoDB)
+		return fmt.Errorf("folio: compact %s into itself: %w", src.Path(), unprefixed{ErrCopyOntoDB})
 	}
 	c := &compactor{max: txMaxSize, dst: dst}
 	if c.tx, err = dst.Begin(true); err != nil {
-		return fmt.Errorf("folio: compact into %s: %w", dst.Path(), err)
+		return fmt.Errorf("folio: compact: %w", unprefixed{err}) // it names dst
 	}
 	defer func() {
 		if c.tx != nil {
@@ -38,10 +41,18 @@ func Compact(dst, src *DB, txMaxSize int64) (err error) {
 		c.tx = nil
 	}
 	if err != nil {
-		return fmt.Errorf("folio: compact %s into %s: %w", src.Path(), dst.Path(), err)
+		return fmt.Errorf("folio: compact %s into %s: %w", src.Path(), dst.Path(), unprefixed{err})
 	}
 	return nil
 }
+
+// unprefixed is err inside Compact's message, which says "folio: " once:
+// err's text without its own "folio: " (errors.Is and errors.As still
+// reach err).
+type unprefixed struct{ err error }
+
+func (e unprefixed) Error() string { return strings.TrimPrefix(e.err.Error(), "folio: ") }
+func (e unprefixed) Unwrap() error { return e.err }
 
 // compactor is Compact's state: the write transaction on dst and the
 // buckets open in it, from the top, with their names in src (valid for

@@ -1011,3 +1011,41 @@ func TestReview22WALOpsReplayMatches(t *testing.T) {
 		})
 	}
 }
+
+// TestReview22CompactErrorsSayFolioOnce: Compact's errors quoted dst's
+// with its "folio: " inside ("folio: compact A into B: folio: bucket
+// already exists: ...") and, for a dst Begin refused, named dst twice
+// ("folio: compact into B: folio: database is in read-only mode: B").
+func TestReview22CompactErrorsSayFolioOnce(t *testing.T) {
+	src := openTest(t, nil)
+	mustUpdate(t, src, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b1")); return err })
+	dst := openTest(t, nil)
+	mustUpdate(t, dst, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b1")); return err })
+	path := tempPath(t)
+	ro, err := Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ro, err = Open(path, 0o600, &Options{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	for _, tc := range []struct {
+		err  error
+		is   error
+		path string
+	}{
+		{Compact(dst, src, 0), ErrBucketExists, dst.Path()},
+		{Compact(ro, src, 0), ErrDatabaseReadOnly, path},
+		{Compact(src, src, 0), ErrCopyOntoDB, src.Path()},
+		{Compact(nil, src, 0), ErrDatabaseNotOpen, ""},
+	} {
+		msg := fmt.Sprint(tc.err)
+		if !errors.Is(tc.err, tc.is) || strings.Count(msg, "folio: ") != 1 || tc.path != "" && strings.Count(msg, tc.path) != 1 {
+			t.Errorf("%q: want %v, \"folio: \" once and %s once", msg, tc.is, tc.path)
+		}
+	}
+}
