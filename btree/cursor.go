@@ -804,24 +804,31 @@ func (c *Cursor) belowNext() bool {
 // its flags as the tree holds them now; check's error is returned as it
 // is, and nothing changes. The cursor then rests between its neighbours:
 // Next returns the element after the deleted one and Prev the one
-// before. It returns the cursor's error, if it met one.
-func (c *Cursor) Delete(check Check) error {
+// before. It returns the key it removed (nil if none: past the end, or
+// the key was deleted by other means), valid until the transaction
+// ends, and the cursor's error, if it met one.
+//
+// NB: the key removed, not one asked for before: a WAL-mode commit logs
+// it, and Target then Delete resolved the cursor twice; twice they
+// disagreed, and a replay deleted another key than the commit had
+// (TestReview22CursorSecondDeleteAfterParentChanged).
+func (c *Cursor) Delete(check Check) ([]byte, error) {
 	key, flags, found, err := c.resolve()
 	if err != nil || key == nil {
-		return err
+		return nil, err
 	}
 	if check != nil {
 		if err := check(found, flags); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	n, err := c.node(key)
 	if err != nil {
 		c.fail(err)
-		return err
+		return nil, err
 	}
 	if n == nil {
-		return nil // key is gone: deleted by other means
+		return nil, nil // key is gone: deleted by other means
 	}
 	f := &c.stack[c.depth-1]
 	c.t.freeValue(n.inodes[f.index].flags, n.inodes[f.index].value(), n.id)
@@ -832,7 +839,7 @@ func (c *Cursor) Delete(check Check) error {
 	// does (walk or Seek went down the tree as it is).
 	c.t.gen++
 	c.deleted, c.key, c.gen = true, key, c.t.gen
-	return nil
+	return key, nil
 }
 
 // node materialises the path under the cursor and returns the leaf node,

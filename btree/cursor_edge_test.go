@@ -44,7 +44,7 @@ func TestCursorNodeShrinksUnder(t *testing.T) {
 			case "target":
 				k, _ = c.Target()
 			case "delete":
-				if err := c.Delete(nil); err != nil {
+				if _, err := c.Delete(nil); err != nil {
 					t.Fatal(err)
 				}
 				k, _, _ = c.Next()
@@ -96,13 +96,13 @@ func TestCursorTargetAtLeafEnd(t *testing.T) {
 	if k, _, _ := c.Seek(last); string(k) != string(last) {
 		t.Fatalf("Seek = %q, want %s", k, last)
 	}
-	if err := c.Delete(nil); err != nil {
+	if _, err := c.Delete(nil); err != nil {
 		t.Fatal(err)
 	}
 	if k, flags := c.Target(); string(k) != string(next) || flags != page.LeafBucket {
 		t.Fatalf("Target after a Delete at the leaf's end = %q, %#x; want %s, the bucket flag", k, flags, next)
 	}
-	if err := c.Delete(nil); err != nil {
+	if _, err := c.Delete(nil); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := walkAll(t, tr)
@@ -199,7 +199,7 @@ func TestCursorEnds(t *testing.T) {
 		if k, _ := c.Target(); k != nil {
 			t.Fatalf("Target = %q in an emptied tree", k)
 		}
-		if err := c.Delete(nil); err != nil {
+		if _, err := c.Delete(nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -233,7 +233,7 @@ func TestCursorPrevAtStartAfterDelete(t *testing.T) {
 				t.Fatalf("First = %q", k)
 			}
 			for range deletes {
-				if err := c.Delete(nil); err != nil {
+				if _, err := c.Delete(nil); err != nil {
 					t.Fatal(err)
 				}
 			}

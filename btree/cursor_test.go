@@ -404,7 +404,7 @@ func TestCursorReverseScanWriteTx(t *testing.T) {
 			t.Fatalf("Prev at %s: a %d-byte value, want the large one", k, len(v))
 		}
 	}
-	if err := c.Delete(nil); err != nil { // k000900
+	if _, err := c.Delete(nil); err != nil { // k000900
 		t.Fatal(err)
 	}
 	if k, _, _ := c.Prev(); string(k) != "k000899" {

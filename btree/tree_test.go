@@ -223,7 +223,7 @@ func TestCursorSeekPrevDelete(t *testing.T) {
 	n := 0
 	for k, _, _ := c.First(); k != nil; k, _, _ = c.Next() {
 		if n%2 == 0 {
-			if err := c.Delete(nil); err != nil {
+			if _, err := c.Delete(nil); err != nil {
 				t.Fatal(err)
 			}
 		}

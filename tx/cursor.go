@@ -110,18 +110,17 @@ func (c *Cursor) Delete() error {
 	// Delete the cursor rests on the next one, which may be a bucket
 	// (deleting its element would leak the bucket's pages): the btree
 	// cursor refuses it by its flags as the tree holds them now.
-	k, _ := c.c.Target()
-	tx := c.bucket.tx
-	mark, count := len(tx.ops), tx.opCount
-	if tx.logging && k != nil {
-		// Logged first: the key aliases the element Delete removes.
-		tx.logOp(opDelete, c.bucket, k, nil, 0, nil)
-	}
-	if err := c.c.Delete(notBucket); err != nil {
-		if tx.ops != nil {
-			tx.ops, tx.opCount = tx.ops[:mark], count
-		}
+	k, err := c.c.Delete(notBucket)
+	if err != nil {
+		k, _ = c.c.Target()
 		return c.bucket.wrapKey(err, k)
+	}
+	// The key Delete removed is the one logged: resolved once, so the
+	// log cannot name another (it did, twice: Target, then Delete,
+	// resolved the cursor apart). Its bytes stay valid until the
+	// transaction ends, and logOp copies them.
+	if tx := c.bucket.tx; tx.logging && k != nil {
+		tx.logOp(opDelete, c.bucket, k, nil, 0, nil)
 	}
 	return nil
 }
