@@ -43,8 +43,9 @@ failed or interrupted dump (SIGINT, SIGTERM: exit 130, 143) leaves nothing
 behind. A new FILE gets the mode "> FILE" would give it (0666 less the
 umask), a replaced one keeps its mode, and a symbolic link is followed,
 also one to a file yet to be made. An existing FILE that is not a regular
-file (a FIFO, /dev/stdout) is written directly. Neither FILE nor standard
-output may be DB.
+file (a FIFO, a device) is written directly, and FILE naming standard
+output (/dev/stdout) is standard output, as without -o (so ">> log"
+appends). Neither FILE nor standard output may be DB.
 
 The database is opened read-only (shared lock), with every page checksum
 verified; the file is not changed.`,
@@ -64,7 +65,9 @@ verified; the file is not changed.`,
 					return usagef("--bucket: %v", err)
 				}
 			}
-			toStdout := output == "" || output == "-"
+			// NB: /dev/stdout on a regular file (">> log") is that file:
+			// renamed over, it lost what it held.
+			toStdout := output == "" || output == "-" || a.isStdout(output)
 			if !toStdout && sameFile(args[0], output) {
 				return usagef("-o %s is the database itself", output)
 			}

@@ -261,6 +261,21 @@ func (a *app) notStdout(path string, fi os.FileInfo) error {
 	return nil
 }
 
+// isStdout reports whether path names the file standard output is
+// (/dev/stdout, /dev/fd/1, or the file by its name).
+func (a *app) isStdout(path string) bool {
+	f, ok := a.out.w.(*os.File)
+	if !ok {
+		return false
+	}
+	out, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, out)
+}
+
 // namesPath reports whether msg names path as a word of its own ("open
 // data: ...", "data is held"), not inside another word: a file named
 // "data" is not named by "not a folio database".
