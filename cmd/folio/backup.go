@@ -264,10 +264,21 @@ func (a *app) createOut(path string, perm os.FileMode) (*outFile, error) {
 			_ = f.Close()
 			_ = cl.done(func() error { return os.Remove(f.Name()) })
 		}
-		if target != path {
-			return nil, pathErrorf(path, "a link to %w", createError(target, err))
+		if replace {
+			// NB: what failed is the new file beside it: FILE itself
+			// may well be writable ("> FILE" would do).
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				err = pe.Err
+			}
+			err = pathErrorf(target, "cannot replace it: no new file can be made beside it, in %s "+
+				"(the output is written there, then renamed over it): %w", filepath.Dir(target), err)
+		} else {
+			err = createError(target, err)
 		}
-		return nil, createError(path, err)
+		if target != path {
+			return nil, pathErrorf(path, "a link to %w", err)
+		}
+		return nil, err
 	}
 	return &outFile{f: f, path: target, tmp: f.Name(), cl: cl}, nil
 }

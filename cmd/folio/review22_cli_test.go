@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +70,48 @@ func TestReview22CLIDumpDevStdoutAppends(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Dir(log)); len(ents) != 1 {
 		t.Errorf("the directory holds %d files, want log.txt alone", len(ents))
+	}
+}
+
+// TestReview22CLIReplaceInReadOnlyDir: dump -o and backup replace an
+// existing FILE by renaming a new file over it; in a directory the user
+// cannot write, where only that new file fails, the message says so. It
+// said "FILE: cannot create it: permission denied" of a FILE that
+// existed and that the user could write, and "> FILE" could.
+func TestReview22CLIReplaceInReadOnlyDir(t *testing.T) {
+	db := sampleDB(t)
+	if err := os.Chmod(db, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ro := filepath.Join(dir, "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(ro, "out")
+	if err := os.WriteFile(out, []byte("old"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(out, 0o666); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if err := os.Chmod(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(ro, 0o755) })
+	for _, args := range [][]string{
+		{"dump", db, "-o", out},
+		{"backup", db, out},
+	} {
+		code, _, stderr := runAsNobody(t, []string{filepath.Dir(db), dir}, args...)
+		line := oneLine(t, args, stderr)
+		want := out + ": cannot replace it: no new file can be made beside it, in " + ro +
+			" (the output is written there, then renamed over it): permission denied"
+		if code != exitFail || !strings.HasSuffix(line, want) {
+			t.Errorf("%v: exit %d, %q; want %d and ...%q", args, code, line, exitFail, want)
+		}
+		if b, err := os.ReadFile(out); err != nil || string(b) != "old" {
+			t.Errorf("%v: %s holds %q (%v)", args, out, b, err)
+		}
 	}
 }
