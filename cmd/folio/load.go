@@ -44,7 +44,9 @@ malformed dump stops the load at the line (text) or byte offset (binary)
 it names; what was committed before stays, consistent, and the message
 says how much that was. If the load created DB and nothing was committed,
 DB is removed again. A new DB is refused while DB.wal exists: opening DB
-would replay that log's commits into it.
+would replay that log's commits into it. An empty pipe is refused: the
+command writing it failed before its first byte ("folio dump" of a
+missing or locked DB); an empty file or </dev/null makes an empty DB.
 
 Interrupted (SIGINT, SIGTERM: exit 130, 143), a load that created DB
 removes it, however much it committed. One into an existing DB stops at
@@ -75,6 +77,7 @@ later inserts between the keys (see "folio compact --help").`,
 				}
 			}
 			src, name, total := a.stdin, "standard input", int64(0)
+			pipe := isPipe(a.stdin)
 			if (input == "" || input == "-") && isTerminalReader(a.stdin) {
 				return usagef("no dump to read: give -i FILE or pipe one in")
 			}
@@ -88,12 +91,19 @@ later inserts between the keys (see "folio compact --help").`,
 				}
 				defer f.Close()
 				src, name, total = bareReadErrors{f}, input, fileSize(input)
+				pipe = isPipe(f)
 			} else if isDB(args[0], a.stdin) {
 				return usagef("standard input is %s itself", args[0])
 			}
 			prog := newProgress(a, total, "load: bytes")
 			defer prog.Done()
 			br := bufio.NewReader(&progressReader{r: src, prog: prog})
+			if _, err := br.Peek(1); err == io.EOF && pipe {
+				// NB: "folio dump app.db | folio load new.db" with app.db
+				// missing, locked or damaged: the dump wrote nothing, and
+				// an empty new.db and exit 0 said the copy was made.
+				return fmt.Errorf("load %s: %s: an empty pipe: the command writing it wrote nothing (did it fail?); nothing was loaded", args[0], name)
+			}
 			if isDatabaseFile(br) {
 				return fmt.Errorf("load %s: %s: a folio database file, not a dump "+
 					"(copy a database with \"folio backup\" or \"folio compact\"; write a dump with \"folio dump\"); nothing was loaded", args[0], name)
@@ -500,6 +510,16 @@ func isDatabaseFile(br *bufio.Reader) bool {
 	// bytes 4-5 rule out that header.
 	return err == nil && page.PageFlags(head) == page.FlagMeta && page.PageID(head) == 0 &&
 		binary.LittleEndian.Uint32(head[page.HeaderSize:]) == page.Magic
+}
+
+// isPipe reports whether r is a pipe (or a FIFO).
+func isPipe(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&fs.ModeNamedPipe != 0
 }
 
 // isTerminalReader reports whether r is a terminal (isTerminalFile).

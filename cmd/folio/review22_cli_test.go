@@ -115,3 +115,31 @@ func TestReview22CLIReplaceInReadOnlyDir(t *testing.T) {
 		}
 	}
 }
+
+// TestReview22CLILoadEmptyPipe: "folio dump app.db | folio load new.db"
+// where the dump fails before writing a byte (a missing, locked or
+// damaged app.db, a log pending) fails: load took the empty pipe for the
+// dump of an empty database, made new.db empty and exited 0, so the
+// pipe's status said the copy was made. An empty input that is no pipe
+// (</dev/null) still makes an empty database.
+func TestReview22CLILoadEmptyPipe(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "new.db")
+	cmd := exec.Command(exe, "load", dst)
+	cmd.Env = append(os.Environ(), "FOLIO_TEST_MAIN=1")
+	cmd.Stdin = strings.NewReader("") // a pipe, closed with nothing written
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	want := "folio: load " + dst + ": standard input: an empty pipe: the command writing it wrote nothing (did it fail?); nothing was loaded"
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != exitFail || strings.TrimSpace(errb.String()) != want {
+		t.Errorf("load from an empty pipe: %v, %q; want exit %d and %q", err, errb.String(), exitFail, want)
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("new.db was made (%v)", err)
+	}
+}
