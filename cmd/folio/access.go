@@ -306,7 +306,9 @@ func newPutCmd(a *app) *cobra.Command {
 		Short: "Set the value of a key",
 		Long: `Put sets KEY to VALUE in the bucket at PATH and commits (synced). Without
 VALUE, the value is read from standard input (all of it, as it is; with
---format hex or base64 surrounding white space is ignored).
+--format hex or base64 surrounding white space is ignored); an empty pipe
+is refused, as the command writing it failed before its first byte (an
+empty value is given as VALUE: '').
 
 The bucket must exist, unless --create is given: then every missing bucket
 on the path is created. A key that holds a nested bucket cannot be given a
@@ -384,6 +386,11 @@ func readValue(r io.Reader, format dataFormat) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read the value from standard input: %w", err)
+	}
+	if len(b) == 0 && isPipe(r) {
+		// NB: "produce | folio put ..." with produce failing set the
+		// key to nothing, and exited 0.
+		return nil, errors.New("standard input is an empty pipe: the command writing it wrote nothing (did it fail?); give an empty value as VALUE ('')")
 	}
 	if int64(len(b)) > limit {
 		if format == formatRaw {

@@ -143,3 +143,31 @@ func TestReview22CLILoadEmptyPipe(t *testing.T) {
 		t.Errorf("new.db was made (%v)", err)
 	}
 }
+
+// TestReview22CLIPutEmptyPipe: "produce | folio put DB PATH KEY" where
+// produce fails before writing a byte fails, and the value is kept: put
+// set KEY to the empty value and exited 0. An empty value is given as
+// an empty VALUE argument.
+func TestReview22CLIPutEmptyPipe(t *testing.T) {
+	db := sampleDB(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "put", db, "users", "user001")
+	cmd.Env = append(os.Environ(), "FOLIO_TEST_MAIN=1")
+	cmd.Stdin = strings.NewReader("") // a pipe, closed with nothing written
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	want := "folio: standard input is an empty pipe: the command writing it wrote nothing (did it fail?); give an empty value as VALUE ('')"
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != exitFail || strings.TrimSpace(errb.String()) != want {
+		t.Errorf("put from an empty pipe: %v, %q; want exit %d and %q", err, errb.String(), exitFail, want)
+	}
+	if code, out, stderr := runCLI(t, "get", db, "users", "user001"); code != exitOK || out != "value of user 1\n" {
+		t.Errorf("user001 is %q now (exit %d: %s)", out, code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "put", db, "users", "user001", ""); code != exitOK {
+		t.Errorf("put of an empty VALUE: exit %d: %s", code, stderr)
+	}
+}
