@@ -71,8 +71,13 @@ verified; the file is not changed.`,
 			if !toStdout && sameFile(args[0], output) {
 				return usagef("-o %s is the database itself", output)
 			}
-			if toStdout && f == dumpfmt.Binary && isTerminal(a.stdout) {
-				return usagef("not writing a binary dump to a terminal: use -o FILE or a pipe")
+			if toStdout && (f == dumpfmt.Binary || compress) && isTerminal(a.stdout) {
+				// zstd frames are no more for a terminal than binary ones.
+				what := "a binary"
+				if f != dumpfmt.Binary {
+					what = "a compressed"
+				}
+				return usagef("not writing %s dump to a terminal: use -o FILE or a pipe", what)
 			}
 			db, err := a.openSource(args[0])
 			if err != nil {
