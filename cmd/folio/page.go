@@ -29,6 +29,8 @@ descriptors; a free list's extents; the start of a large value.
 Keys are shown quoted and escaped. A page that does not decode is shown as
 far as it goes, with the decode error; free pages may hold stale content
 from an earlier transaction ("folio pages" says which pages are free).
+A page inside a reachable run (a large value's, say) is named as such,
+with the page the run starts at.
 A file the library refuses to open (its root or free list damaged) can
 still be inspected; a warning says so.
 
@@ -55,9 +57,22 @@ The database is opened read-only (shared lock); the file is not changed.`,
 					return usagef("page %d is beyond the end of %s (%d pages of %d bytes)", id, args[0], pf.pages, pf.pageSize)
 				}
 			}
+			var m *pageMap // walked once, for a page that is not its own
 			for i, id := range ids {
 				if i > 0 {
 					fmt.Fprintln(a.stdout)
+				}
+				if p, err := pf.page(id); err == nil && id >= 2 && page.PageID(p) != id {
+					// NB: decoded as a header, a run's data read as a
+					// corrupt page ("misdirected write").
+					if m == nil {
+						m = walkPages(pf)
+					}
+					if start, u := m.runHolding(id); u != nil {
+						fmt.Fprintf(a.stdout, "page %d\n  inside the run of page %d (%v, %d pages), its page %d: the run's data, not a page of its own (folio page %s %d)\n",
+							id, start, u.kind, u.pages, id-start+1, args[0], start)
+						continue
+					}
 				}
 				printPage(a.stdout, pf, id)
 			}

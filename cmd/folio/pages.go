@@ -342,6 +342,17 @@ func walkPages(pf *pageFile) *pageMap {
 	return m
 }
 
+// runHolding returns the reachable run that holds page id past its
+// first page, and where it starts; nil if none does.
+func (m *pageMap) runHolding(id page.ID) (page.ID, *runUse) {
+	for start, u := range m.runs {
+		if start < id && uint64(id) < uint64(start)+uint64(u.pages) {
+			return start, u
+		}
+	}
+	return 0, nil
+}
+
 type walker struct {
 	pf *pageFile
 	m  *pageMap
