@@ -277,6 +277,10 @@ func (l *loader) openExisting() error {
 		return noLogBeside(l.path)
 	}
 	db, err := l.a.openDB(l.path, false)
+	if fi, serr := os.Stat(l.path); err != nil && serr == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		// A mktemp name, most likely: say what to do.
+		return fmt.Errorf("%w; remove it, and load makes the database there", err)
+	}
 	if err != nil {
 		return err
 	}

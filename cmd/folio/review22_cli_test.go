@@ -202,3 +202,22 @@ func TestReview22CLIPageInsideRun(t *testing.T) {
 		t.Errorf("page %s: exit %d, %q (%s); want %q", id, code, out, stderr, want)
 	}
 }
+
+// TestReview22CLILoadIntoEmptyFile: load into an existing empty file (a
+// mktemp name) is refused, as before, and now says what to do: it said
+// only that the file is no folio database.
+func TestReview22CLILoadIntoEmptyFile(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "tmp.XXXX")
+	if err := os.WriteFile(dst, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"load", dst}
+	code, _, stderr := runCLIIn(t, "VERSION=3\nformat=print\ndatabase=b\ntype=btree\nHEADER=END\n k\n v\nDATA=END\n", args...)
+	line := oneLine(t, args, stderr)
+	if code != exitFail || !strings.HasSuffix(line, "(the file is empty); remove it, and load makes the database there; nothing was loaded") {
+		t.Errorf("exit %d, %q", code, line)
+	}
+	if fi, err := os.Stat(dst); err != nil || fi.Size() != 0 {
+		t.Errorf("the empty file changed: %v", err)
+	}
+}
