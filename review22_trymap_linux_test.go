@@ -31,7 +31,7 @@ func TestReview22TryMapDoesNotPopulate(t *testing.T) {
 		if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
 			t.Fatal(err)
 		}
-		return ru.Minflt + ru.Majflt
+		return int64(ru.Minflt) + int64(ru.Majflt)
 	}
 	// The measure measures: a populating map of the same file faults.
 	before := faults()
