@@ -13,8 +13,11 @@ var review22ScaleDeep = flag.Bool("review22scale.deep", false,
 
 // review22ScaleN is how many keys the scale tests put in one transaction.
 func review22ScaleN() int {
-	if *review22ScaleDeep {
+	switch {
+	case *review22ScaleDeep:
 		return 1_000_000
+	case raceEnabled:
+		return 25_000 // the bounds are per key; -race is ~5x slower
 	}
 	return 100_000
 }
