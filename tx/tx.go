@@ -141,14 +141,28 @@ func (tx *Tx) init(db *DB, s *snapshot, stripe int, writable bool) {
 	tx.root.init(tx, nil, nil, page.BucketHeader{Root: s.meta.Root, RootSum: s.meta.RootSum})
 }
 
+// maxSpareBuckets bounds the bucket handles a pooled Tx keeps for the
+// next View.
+const maxSpareBuckets = 64
+
 // reset readies a pooled read transaction (View) for reuse, keeping the
 // buckets it opened as spares. Only what a read transaction can set
 // besides what init sets anew is cleared: zeroing all of Tx (1.1 KiB)
 // was 7% of a View that gets one key with the pages in cache.
 // TestViewTxReset checks that a reset Tx begins as a new one does.
 func (tx *Tx) reset() {
-	tx.spare = append(tx.spare, tx.opened...)
-	tx.opened = tx.opened[:0]
+	// A View that opened many buckets (a walk over nested ones) keeps
+	// only a few: it kept them all, ~1 KiB each, for as long as later
+	// Views reused this Tx.
+	if len(tx.spare)+len(tx.opened) > maxSpareBuckets || cap(tx.opened) > maxSpareBuckets {
+		keep := make([]*Bucket, 0, maxSpareBuckets)
+		keep = append(keep, tx.spare[:min(len(tx.spare), maxSpareBuckets)]...)
+		keep = append(keep, tx.opened[:min(len(tx.opened), maxSpareBuckets-len(keep))]...)
+		tx.spare, tx.opened = keep, nil
+	} else {
+		tx.spare = append(tx.spare, tx.opened...)
+		tx.opened = tx.opened[:0]
+	}
 	tx.root.children.reset()
 	tx.snap, tx.err, tx.commitHandlers, tx.runsRead, tx.managed = nil, nil, nil, 0, false
 }
