@@ -370,24 +370,6 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 			m.remove(k)
 		}
 	}
-	// got checks a known cursor's result against the model's.
-	got := func(op string, k, v []byte, want string, ok bool) {
-		if ok != (k != nil) || string(k) != want {
-			r.fail("%s = %q, model %q (%v)", op, k, want, ok)
-		}
-		if !ok {
-			return
-		}
-		if _, sub := m.subs[want]; sub {
-			if v != nil {
-				r.fail("%s: bucket %q has a value", op, want)
-			}
-		} else if v == nil || string(v) != m.kv[want] {
-			r.fail("%s: %q = %.20q (%d bytes), model %d bytes", op, want, v, len(v), len(m.kv[want]))
-		}
-	}
-	am := func() *apiCursor { return &apiCursor{keys: m.keys, pos: mc.pos, deleted: mc.deleted} }
-	from := func(a *apiCursor) { mc.pos, mc.deleted = a.pos, a.deleted }
 	for range n {
 		if t.Failed() {
 			return
@@ -493,111 +475,20 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 				r.fail("in the transaction: %v", err)
 			}
 		case x < 44:
-			op = "first"
-			k, v := c.First()
-			a := am()
-			want, ok := a.first()
-			from(a)
-			mc.known = true
-			got(op, k, v, want, ok)
+			op = r.cursorOp(m, c, mc, "first", "", nil)
 		case x < 47:
-			op = "last"
-			k, v := c.Last()
-			a := am()
-			want, ok := a.last()
-			from(a)
-			mc.known = true
-			got(op, k, v, want, ok)
+			op = r.cursorOp(m, c, mc, "last", "", nil)
 		case x < 55:
 			sk := randKey()
 			if r.rng.IntN(4) == 0 {
 				sk = r21Key(r.rng.IntN(1100))[:5] // between keys
 			}
-			op = "seek " + sk
-			k, v := c.Seek([]byte(sk))
-			a := am()
-			want, ok := a.seek(sk)
-			from(a)
-			mc.known = true
-			got(op, k, v, want, ok)
+			op = r.cursorOp(m, c, mc, "seek", sk, nil)
 		case x < 88:
-			fwd := x < 73
-			op = map[bool]string{true: "next", false: "prev"}[fwd]
-			var k, v []byte
-			if fwd {
-				k, v = c.Next()
-			} else {
-				k, v = c.Prev()
-			}
-			if !mc.known {
-				// Not exact (README); but Delete removes what it returned.
-				if k != nil {
-					mc.rest, mc.restNone, mc.restLost, mc.restAfter = string(k), false, false, false
-				} else {
-					mc.restLost = true
-				}
-				break
-			}
-			a := am()
-			var want string
-			var ok bool
-			if fwd {
-				want, ok = a.next()
-			} else {
-				want, ok = a.prev()
-			}
-			from(a)
-			got(op, k, v, want, ok)
+			op = r.cursorOp(m, c, mc, map[bool]string{true: "next", false: "prev"}[x < 73], "", nil)
 		default:
-			op = "cursor delete"
-			if !mc.known && mc.restLost {
+			if op = r.cursorOp(m, c, mc, "delete", "", nil); op == "" {
 				continue
-			}
-			var target string
-			on := false
-			if mc.known {
-				target, on = am().at()
-				if mc.pos < 0 {
-					on = false
-				}
-			} else if mc.restAfter {
-				i, found := slices.BinarySearch(m.keys, mc.rest)
-				if found {
-					i++
-				}
-				if i < len(m.keys) {
-					target, on = m.keys[i], true
-				}
-			} else if !mc.restNone {
-				target, on = mc.rest, true
-			}
-			_, sub := m.subs[target]
-			_, val := m.kv[target]
-			err := c.Delete()
-			switch {
-			case on && sub:
-				if !errors.Is(err, ErrIncompatibleValue) {
-					r.fail("cursor delete of bucket %q: %v", target, err)
-				}
-			case err != nil:
-				r.fail("cursor delete of %q (%v): %v", target, on, err)
-			case on && mc.known:
-				delete(m.kv, target)
-				m.keys = slices.Delete(m.keys, mc.pos, mc.pos+1)
-				mc.deleted, mc.delKey = true, target
-			case on:
-				// Found by key (or gone already, and nothing is
-				// deleted): the cursor now rests before the key that
-				// followed it.
-				if val {
-					delete(m.kv, target)
-					m.remove(target)
-				}
-				mc.pos, _ = slices.BinarySearch(m.keys, target)
-				mc.known, mc.deleted, mc.delKey = true, true, target
-			}
-			if on && !sub {
-				op += " " + target
 			}
 		}
 		r.log = append(r.log, op)
@@ -613,4 +504,140 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 	if err := r.compareBucket(b, m); err != nil {
 		r.fail("at the end of the transaction: %v", err)
 	}
+}
+
+// cursorOp moves c (what: first, last, seek to sk, next, prev) or
+// deletes through it (delete), and checks the result against the model
+// cursor mc on m. Before a delete changes m's keys it calls changed (nil:
+// no other cursor to tell). It returns what to log, or "" for a delete
+// it did not try (the model cannot tell where the cursor rests).
+func (r *r21Run) cursorOp(m *r21Model, c *Cursor, mc *r21Cursor, what, sk string, changed func()) string {
+	am := func() *apiCursor { return &apiCursor{keys: m.keys, pos: mc.pos, deleted: mc.deleted} }
+	from := func(a *apiCursor) { mc.pos, mc.deleted = a.pos, a.deleted }
+	var k, v []byte
+	var want string
+	var ok bool
+	switch what {
+	case "first":
+		k, v = c.First()
+		a := am()
+		want, ok = a.first()
+		from(a)
+	case "last":
+		k, v = c.Last()
+		a := am()
+		want, ok = a.last()
+		from(a)
+	case "seek":
+		what = "seek " + sk
+		k, v = c.Seek([]byte(sk))
+		a := am()
+		want, ok = a.seek(sk)
+		from(a)
+	case "next", "prev":
+		if what == "next" {
+			k, v = c.Next()
+		} else {
+			k, v = c.Prev()
+		}
+		if !mc.known {
+			// Not exact (README); but Delete removes what it returned.
+			if k != nil {
+				mc.rest, mc.restNone, mc.restLost, mc.restAfter = string(k), false, false, false
+			} else {
+				mc.restLost = true
+			}
+			return what
+		}
+		a := am()
+		if what == "next" {
+			want, ok = a.next()
+		} else {
+			want, ok = a.prev()
+		}
+		from(a)
+	case "delete":
+		return r.cursorDelete(m, c, mc, changed)
+	default:
+		panic(what)
+	}
+	mc.known = true
+	r.got(m, what, k, v, want, ok)
+	return what
+}
+
+// got checks a known cursor's result against the model's.
+func (r *r21Run) got(m *r21Model, op string, k, v []byte, want string, ok bool) {
+	if ok != (k != nil) || string(k) != want {
+		r.fail("%s = %q, model %q (%v)", op, k, want, ok)
+	}
+	if !ok {
+		return
+	}
+	if _, sub := m.subs[want]; sub {
+		if v != nil {
+			r.fail("%s: bucket %q has a value", op, want)
+		}
+	} else if v == nil || string(v) != m.kv[want] {
+		r.fail("%s: %q = %.20q (%d bytes), model %d bytes", op, want, v, len(v), len(m.kv[want]))
+	}
+}
+
+// cursorDelete is cursorOp's delete.
+func (r *r21Run) cursorDelete(m *r21Model, c *Cursor, mc *r21Cursor, changed func()) string {
+	op := "cursor delete"
+	if !mc.known && mc.restLost {
+		return ""
+	}
+	if changed == nil {
+		changed = func() {}
+	}
+	var target string
+	on := false
+	if mc.known {
+		target, on = (&apiCursor{keys: m.keys, pos: mc.pos, deleted: mc.deleted}).at()
+		if mc.pos < 0 {
+			on = false
+		}
+	} else if mc.restAfter {
+		i, found := slices.BinarySearch(m.keys, mc.rest)
+		if found {
+			i++
+		}
+		if i < len(m.keys) {
+			target, on = m.keys[i], true
+		}
+	} else if !mc.restNone {
+		target, on = mc.rest, true
+	}
+	_, sub := m.subs[target]
+	_, val := m.kv[target]
+	err := c.Delete()
+	switch {
+	case on && sub:
+		if !errors.Is(err, ErrIncompatibleValue) {
+			r.fail("cursor delete of bucket %q: %v", target, err)
+		}
+	case err != nil:
+		r.fail("cursor delete of %q (%v): %v", target, on, err)
+	case on && mc.known:
+		changed()
+		delete(m.kv, target)
+		m.keys = slices.Delete(m.keys, mc.pos, mc.pos+1)
+		mc.deleted, mc.delKey = true, target
+	case on:
+		// Found by key (or gone already, and nothing is deleted): the
+		// cursor now rests before the key that followed it.
+		if val {
+			changed()
+			delete(m.kv, target)
+			m.remove(target)
+		}
+		mc.pos, _ = slices.BinarySearch(m.keys, target)
+		mc.known, mc.deleted, mc.delKey = true, true, target
+	}
+	if on && !sub {
+		op += " " + target
+	}
+	return op
 }

@@ -406,29 +406,12 @@ func review22CursorsOps(r *r21Run, tx *Tx, m *r21Model, n int) {
 			m.remove(k)
 		}
 	}
-	got := func(op string, k, v []byte, want string, ok bool) {
-		if ok != (k != nil) || string(k) != want {
-			r.fail("%s = %q, model %q (%v)", op, k, want, ok)
-		}
-		if !ok {
-			return
-		}
-		if _, sub := m.subs[want]; sub {
-			if v != nil {
-				r.fail("%s: bucket %q has a value", op, want)
-			}
-		} else if v == nil || string(v) != m.kv[want] {
-			r.fail("%s: %q = %.20q (%d bytes), model %d bytes", op, want, v, len(v), len(m.kv[want]))
-		}
-	}
 	for range n {
 		if t.Failed() {
 			return
 		}
 		ci := r.rng.IntN(nc)
 		c, mc := cs[ci], mcs[ci]
-		am := func() *apiCursor { return &apiCursor{keys: m.keys, pos: mc.pos, deleted: mc.deleted} }
-		from := func(a *apiCursor) { mc.pos, mc.deleted = a.pos, a.deleted }
 		var op string
 		switch x := r.rng.IntN(100); {
 		case x < 12:
@@ -507,107 +490,19 @@ func review22CursorsOps(r *r21Run, tx *Tx, m *r21Model, n int) {
 			}
 			m.subs[k][nk] = nv
 		case x < 38:
-			op = fmt.Sprintf("c%d first", ci)
-			k, v := c.First()
-			a := am()
-			want, ok := a.first()
-			from(a)
-			mc.known = true
-			got(op, k, v, want, ok)
+			op = fmt.Sprintf("c%d ", ci) + r.cursorOp(m, c, mc, "first", "", nil)
 		case x < 41:
-			op = fmt.Sprintf("c%d last", ci)
-			k, v := c.Last()
-			a := am()
-			want, ok := a.last()
-			from(a)
-			mc.known = true
-			got(op, k, v, want, ok)
+			op = fmt.Sprintf("c%d ", ci) + r.cursorOp(m, c, mc, "last", "", nil)
 		case x < 50:
-			sk := randKey()
-			op = fmt.Sprintf("c%d seek %s", ci, sk)
-			k, v := c.Seek([]byte(sk))
-			a := am()
-			want, ok := a.seek(sk)
-			from(a)
-			mc.known = true
-			got(op, k, v, want, ok)
+			op = fmt.Sprintf("c%d ", ci) + r.cursorOp(m, c, mc, "seek", randKey(), nil)
 		case x < 80:
-			fwd := x < 67
-			op = fmt.Sprintf("c%d %s", ci, map[bool]string{true: "next", false: "prev"}[fwd])
-			var k, v []byte
-			if fwd {
-				k, v = c.Next()
-			} else {
-				k, v = c.Prev()
-			}
-			if !mc.known {
-				if k != nil {
-					mc.rest, mc.restNone, mc.restLost, mc.restAfter = string(k), false, false, false
-				} else {
-					mc.restLost = true
-				}
-				break
-			}
-			a := am()
-			var want string
-			var ok bool
-			if fwd {
-				want, ok = a.next()
-			} else {
-				want, ok = a.prev()
-			}
-			from(a)
-			got(op, k, v, want, ok)
+			op = fmt.Sprintf("c%d ", ci) + r.cursorOp(m, c, mc, map[bool]string{true: "next", false: "prev"}[x < 67], "", nil)
 		default:
-			op = fmt.Sprintf("c%d cursor delete", ci)
-			if !mc.known && mc.restLost {
+			del := r.cursorOp(m, c, mc, "delete", "", func() { changed(ci) })
+			if del == "" {
 				continue
 			}
-			var target string
-			on := false
-			if mc.known {
-				target, on = am().at()
-				if mc.pos < 0 {
-					on = false
-				}
-			} else if mc.restAfter {
-				i, found := slices.BinarySearch(m.keys, mc.rest)
-				if found {
-					i++
-				}
-				if i < len(m.keys) {
-					target, on = m.keys[i], true
-				}
-			} else if !mc.restNone {
-				target, on = mc.rest, true
-			}
-			_, sub := m.subs[target]
-			_, val := m.kv[target]
-			err := c.Delete()
-			switch {
-			case on && sub:
-				if !errors.Is(err, ErrIncompatibleValue) {
-					r.fail("%s of bucket %q: %v", op, target, err)
-				}
-			case err != nil:
-				r.fail("%s of %q (%v): %v", op, target, on, err)
-			case on && mc.known:
-				changed(ci)
-				delete(m.kv, target)
-				m.keys = slices.Delete(m.keys, mc.pos, mc.pos+1)
-				mc.deleted, mc.delKey = true, target
-			case on:
-				if val {
-					changed(ci)
-					delete(m.kv, target)
-					m.remove(target)
-				}
-				mc.pos, _ = slices.BinarySearch(m.keys, target)
-				mc.known, mc.deleted, mc.delKey = true, true, target
-			}
-			if on && !sub {
-				op += " " + target
-			}
+			op = fmt.Sprintf("c%d ", ci) + del
 		}
 		r.log = append(r.log, op)
 		if *review21CursorTrace && !t.Failed() {
