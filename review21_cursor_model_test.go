@@ -168,28 +168,7 @@ func (r *r21Run) run(path string, opts *Options, txs, ops int) {
 			closeChecked(t, db)
 		}
 	}()
-	r.model = &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
-	// A committed start: leaves the first transaction reads as pages.
-	mustUpdate(t, db, func(tx *Tx) error {
-		p, err := tx.CreateBucket([]byte("p"))
-		if err != nil {
-			return err
-		}
-		b, err := p.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		for i := 0; i < 1000; i += 1 + r.rng.IntN(3) {
-			k, v := r21Key(i), r.value()
-			if err := b.Put([]byte(k), []byte(v)); err != nil {
-				return err
-			}
-			r.model.kv[k] = v
-			r.model.add(k)
-		}
-		return nil
-	})
-	r.compare(db)
+	r.start(db)
 	for round := range txs {
 		tx, err := db.Begin(true)
 		if err != nil {
@@ -223,6 +202,94 @@ func (r *r21Run) run(path string, opts *Options, txs, ops int) {
 			r.compare(db)
 		}
 	}
+}
+
+// lose makes mc unknown after a change to its bucket not made through
+// it, noting where it rested: call it before the model's keys move.
+func (mc *r21Cursor) lose(m *r21Model) {
+	if mc.known {
+		switch {
+		case mc.deleted:
+			mc.rest, mc.restNone, mc.restLost, mc.restAfter = mc.delKey, false, false, true
+		case mc.pos >= 0 && mc.pos < len(m.keys):
+			mc.rest, mc.restNone, mc.restLost, mc.restAfter = m.keys[mc.pos], false, false, false
+		default:
+			mc.restNone, mc.restLost, mc.restAfter = true, false, false
+		}
+	}
+	mc.known = false
+}
+
+// randKey is a key of m or one near them.
+func (r *r21Run) randKey(m *r21Model) string {
+	if len(m.keys) > 0 && r.rng.IntN(2) == 0 {
+		return m.keys[r.rng.IntN(len(m.keys))]
+	}
+	return r21Key(r.rng.IntN(1100))
+}
+
+// put puts k=v in b and m (a bucket's key: ErrIncompatibleValue),
+// calling changed before m's keys move.
+func (r *r21Run) put(b *Bucket, m *r21Model, k, v string, changed func()) {
+	err := b.Put([]byte(k), []byte(v))
+	if _, sub := m.subs[k]; sub {
+		if !errors.Is(err, ErrIncompatibleValue) {
+			r.fail("Put %q on a bucket: %v", k, err)
+		}
+		return
+	}
+	if err != nil {
+		r.fail("Put %q: %v", k, err)
+	}
+	changed()
+	m.kv[k] = v
+	m.add(k)
+}
+
+// del deletes k from b and m (a bucket's key: ErrIncompatibleValue),
+// calling changed before m's keys move.
+func (r *r21Run) del(b *Bucket, m *r21Model, k string, changed func()) {
+	err := b.Delete([]byte(k))
+	if _, sub := m.subs[k]; sub {
+		if !errors.Is(err, ErrIncompatibleValue) {
+			r.fail("Delete %q on a bucket: %v", k, err)
+		}
+		return
+	}
+	if err != nil {
+		r.fail("Delete %q: %v", k, err)
+	}
+	if _, ok := m.kv[k]; ok {
+		changed()
+		delete(m.kv, k)
+		m.remove(k)
+	}
+}
+
+// start commits bucket p/b with ~500 keys and makes r.model hold them: a
+// committed start, leaves the first transaction reads as pages.
+func (r *r21Run) start(db *DB) {
+	r.model = &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
+	mustUpdate(r.t, db, func(tx *Tx) error {
+		p, err := tx.CreateBucket([]byte("p"))
+		if err != nil {
+			return err
+		}
+		b, err := p.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := 0; i < 1000; i += 1 + r.rng.IntN(3) {
+			k, v := r21Key(i), r.value()
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+			r.model.kv[k] = v
+			r.model.add(k)
+		}
+		return nil
+	})
+	r.compare(db)
 }
 
 // compare checks the committed database against r.model.
@@ -318,58 +385,10 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 	c := b.Cursor()
 	mc := &r21Cursor{pos: -1, known: true}
 	// changed is called after a change to b not made through c.
-	changed := func() {
-		if mc.known {
-			switch {
-			case mc.deleted:
-				mc.rest, mc.restNone, mc.restLost, mc.restAfter = mc.delKey, false, false, true
-			case mc.pos >= 0 && mc.pos < len(m.keys):
-				mc.rest, mc.restNone, mc.restLost, mc.restAfter = m.keys[mc.pos], false, false, false
-			default:
-				mc.restNone, mc.restLost, mc.restAfter = true, false, false
-			}
-		}
-		mc.known = false
-	}
-	randKey := func() string {
-		if len(m.keys) > 0 && r.rng.IntN(2) == 0 {
-			return m.keys[r.rng.IntN(len(m.keys))]
-		}
-		return r21Key(r.rng.IntN(1100))
-	}
-	put := func(k string) {
-		v := r.value()
-		err := b.Put([]byte(k), []byte(v))
-		if _, sub := m.subs[k]; sub {
-			if !errors.Is(err, ErrIncompatibleValue) {
-				r.fail("Put %q on a bucket: %v", k, err)
-			}
-			return
-		}
-		if err != nil {
-			r.fail("Put %q: %v", k, err)
-		}
-		changed() // before the keys move: the cursor stood on keys[pos]
-		m.kv[k] = v
-		m.add(k)
-	}
-	del := func(k string) {
-		err := b.Delete([]byte(k))
-		if _, sub := m.subs[k]; sub {
-			if !errors.Is(err, ErrIncompatibleValue) {
-				r.fail("Delete %q on a bucket: %v", k, err)
-			}
-			return
-		}
-		if err != nil {
-			r.fail("Delete %q: %v", k, err)
-		}
-		if _, ok := m.kv[k]; ok {
-			changed()
-			delete(m.kv, k)
-			m.remove(k)
-		}
-	}
+	changed := func() { mc.lose(m) }
+	randKey := func() string { return r.randKey(m) }
+	put := func(k string) { r.put(b, m, k, r.value(), changed) }
+	del := func(k string) { r.del(b, m, k, changed) }
 	for range n {
 		if t.Failed() {
 			return

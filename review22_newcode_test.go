@@ -262,27 +262,7 @@ func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 			closeChecked(t, db)
 		}
 	}()
-	r.model = &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
-	mustUpdate(t, db, func(tx *Tx) error {
-		p, err := tx.CreateBucket([]byte("p"))
-		if err != nil {
-			return err
-		}
-		b, err := p.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		for i := 0; i < 1000; i += 1 + r.rng.IntN(3) {
-			k, v := r21Key(i), r.value()
-			if err := b.Put([]byte(k), []byte(v)); err != nil {
-				return err
-			}
-			r.model.kv[k] = v
-			r.model.add(k)
-		}
-		return nil
-	})
-	r.compare(db)
+	r.start(db)
 	for round := range txs {
 		if walMode {
 			if err := db.Checkpoint(); err != nil {
@@ -355,57 +335,12 @@ func review22CursorsOps(r *r21Run, tx *Tx, m *r21Model, n int) {
 			if i == but {
 				continue
 			}
-			if mc.known {
-				switch {
-				case mc.deleted:
-					mc.rest, mc.restNone, mc.restLost, mc.restAfter = mc.delKey, false, false, true
-				case mc.pos >= 0 && mc.pos < len(m.keys):
-					mc.rest, mc.restNone, mc.restLost, mc.restAfter = m.keys[mc.pos], false, false, false
-				default:
-					mc.restNone, mc.restLost, mc.restAfter = true, false, false
-				}
-			}
-			mc.known = false
+			mc.lose(m)
 		}
 	}
-	randKey := func() string {
-		if len(m.keys) > 0 && r.rng.IntN(2) == 0 {
-			return m.keys[r.rng.IntN(len(m.keys))]
-		}
-		return r21Key(r.rng.IntN(1100))
-	}
-	put := func(k, v string) {
-		err := b.Put([]byte(k), []byte(v))
-		if _, sub := m.subs[k]; sub {
-			if !errors.Is(err, ErrIncompatibleValue) {
-				r.fail("Put %q on a bucket: %v", k, err)
-			}
-			return
-		}
-		if err != nil {
-			r.fail("Put %q: %v", k, err)
-		}
-		changed(-1)
-		m.kv[k] = v
-		m.add(k)
-	}
-	del := func(k string) {
-		err := b.Delete([]byte(k))
-		if _, sub := m.subs[k]; sub {
-			if !errors.Is(err, ErrIncompatibleValue) {
-				r.fail("Delete %q on a bucket: %v", k, err)
-			}
-			return
-		}
-		if err != nil {
-			r.fail("Delete %q: %v", k, err)
-		}
-		if _, ok := m.kv[k]; ok {
-			changed(-1)
-			delete(m.kv, k)
-			m.remove(k)
-		}
-	}
+	randKey := func() string { return r.randKey(m) }
+	put := func(k, v string) { r.put(b, m, k, v, func() { changed(-1) }) }
+	del := func(k string) { r.del(b, m, k, func() { changed(-1) }) }
 	for range n {
 		if t.Failed() {
 			return
