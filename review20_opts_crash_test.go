@@ -138,6 +138,39 @@ func (r *ro20Run) setTag(n int) {
 // open opens a session with c, as the root package's Open would over
 // the doubles: a log if there is one or c asks for WAL; leaving WAL
 // mode replays and checkpoints, closes, removes the log, opens without.
+// successor is the run of a process that goes on from a crash image of
+// r's: on st, with the log records recs (if any) in its log.
+func (r *ro20Run) successor(st *crashStorage, recs []logRecord) *ro20Run {
+	r2 := &ro20Run{t: r.t, ps: r.ps, seed: r.seed, txnFn: r.txnFn, models: r.models, ack: map[int]int{}, begun: map[int]int{}, noSync: map[int]bool{}}
+	r2.st = st
+	if len(recs) > 0 {
+		r2.gens = []ro20Gen{{lg: newCrashLogWith(st, recs), removedAt: -1}}
+	}
+	return r2
+}
+
+// openRecovered opens r's crash image with c and checks that it holds the
+// state after one whole transaction, from lo to hi, which it returns.
+// where names the image in failures.
+func (r *ro20Run) openRecovered(c ro20Combo, lo, hi int, where string) (*DB, int) {
+	t := r.t
+	db := r.open(c)
+	var j int
+	if err := db.View(func(tx *Tx) error {
+		var err error
+		if j, err = readMarker(tx); err != nil {
+			return err
+		}
+		return diffDB(tx, r.models[j])
+	}); err != nil {
+		t.Fatalf("%s: recovered: %v", where, err)
+	}
+	if j < lo || j > hi {
+		t.Fatalf("%s: recovered transaction %d, want %d..%d", where, j, lo, hi)
+	}
+	return db, j
+}
+
 func (r *ro20Run) open(c ro20Combo) *DB {
 	t := r.t
 	t.Helper()
@@ -680,27 +713,10 @@ func TestReview20OptsRecoverChanged(t *testing.T) {
 				if other.o.NoSync {
 					other.o.NoSync = false
 				}
-				r2 := &ro20Run{t: t, ps: c.ps, seed: seed, txnFn: r.txnFn, models: r.models, ack: map[int]int{}, begun: map[int]int{}, noSync: map[int]bool{}}
-				r2.st = newCrashStorage(t, img)
-				if len(recs) > 0 {
-					r2.gens = []ro20Gen{{lg: newCrashLogWith(r2.st, recs), removedAt: -1}}
-				}
+				r2 := r.successor(newCrashStorage(t, img), recs)
 				where := fmt.Sprintf("round %d: crash after call %d (%s), file %s, log %s (%d records); recovered with %v",
 					round, p, r.phases[max(p-1, 0)], fm, lm, len(recs), other)
-				db := r2.open(other)
-				var j int
-				if err := db.View(func(tx *Tx) error {
-					var err error
-					if j, err = readMarker(tx); err != nil {
-						return err
-					}
-					return diffDB(tx, r.models[j])
-				}); err != nil {
-					t.Fatalf("%s: recovered: %v", where, err)
-				}
-				if j < lo || j > hi {
-					t.Fatalf("%s: recovered transaction %d, want %d..%d", where, j, lo, hi)
-				}
+				db, j := r2.openRecovered(other, lo, hi, where)
 				r2.first, r2.next = j, j+1
 				r2.commit(db, other, j+3)
 				r2.close(db, other)

@@ -177,19 +177,7 @@ func TestReview22CursorDeleteAfterSplit(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			check(db)
-			if walMode {
-				copyDir(t, LogDir(path), LogDir(crash))
-			}
-			closeChecked(t, db)
-			if walMode {
-				db2, err := Open(crash, 0o600, logicalOpts())
-				if err != nil {
-					t.Fatalf("open after the crash: %v", err)
-				}
-				check(db2)
-				closeChecked(t, db2)
-			}
+			review21CheckReplayed(t, db, path, crash, walMode, check)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package folio
 import (
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -662,27 +663,10 @@ func TestReview22WALRecoverNoSync(t *testing.T) {
 					recs = li.whole()
 				}
 				other := recoverWith[round%len(recoverWith)]
-				r2 := &ro20Run{t: t, ps: c.ps, seed: seed, txnFn: r.txnFn, models: r.models, ack: map[int]int{}, begun: map[int]int{}, noSync: map[int]bool{}}
-				r2.st = newCrashStorage(t, img)
-				if len(recs) > 0 {
-					r2.gens = []ro20Gen{{lg: newCrashLogWith(r2.st, recs), removedAt: -1}}
-				}
+				r2 := r.successor(newCrashStorage(t, img), recs)
 				where := fmt.Sprintf("round %d: crash after call %d (%s), file %s, log %s (%d records); recovered with %v",
 					round, p, r.phases[max(p-1, 0)], fm, lm, len(recs), other)
-				db := r2.open(other)
-				var j int
-				if err := db.View(func(tx *Tx) error {
-					var err error
-					if j, err = readMarker(tx); err != nil {
-						return err
-					}
-					return diffDB(tx, r.models[j])
-				}); err != nil {
-					t.Fatalf("%s: recovered: %v", where, err)
-				}
-				if j < lo || j > hi {
-					t.Fatalf("%s: recovered transaction %d, want %d..%d", where, j, lo, hi)
-				}
+				db, j := r2.openRecovered(other, lo, hi, where)
 				r2.first, r2.next = j, j+1
 				r2.commit(db, other, j+3)
 				r2.close(db, other)
@@ -741,11 +725,10 @@ func TestReview22WALKillThenPowerLoss(t *testing.T) {
 				// the synced images are promised.
 				unp := r.unpromised(p)
 				other := recoverWith[(round+rng.IntN(2))%len(recoverWith)]
-				r2 := &ro20Run{t: t, ps: c.ps, seed: seed, txnFn: r.txnFn, models: r.models, ack: map[int]int{}, begun: map[int]int{}, noSync: map[int]bool{}}
 				// The disk as of the last syncs, and the page cache on top.
 				synced := r.st.image(pt.file, imageSynced, c.ps, rng)
 				cache := r.st.image(pt.file, imageAll, c.ps, rng)
-				r2.st = newCrashStorage(t, synced)
+				r2 := r.successor(newCrashStorage(t, synced), nil)
 				rv22Dirty(t, r2.st, synced, cache, c.ps)
 				if pt.gen >= 0 {
 					li := r.gens[pt.gen].lg.image(pt.log, logAll, rng)
@@ -769,20 +752,8 @@ func TestReview22WALKillThenPowerLoss(t *testing.T) {
 					r2.gens = []ro20Gen{{lg: lg, removedAt: -1}}
 				}
 				where := fmt.Sprintf("round %d: killed after call %d (%s); recovered with %v", round, p, r.phases[max(p-1, 0)], other)
-				db := r2.open(other)
-				var j int
-				if err := db.View(func(tx *Tx) error {
-					var err error
-					if j, err = readMarker(tx); err != nil {
-						return err
-					}
-					return diffDB(tx, r.models[j])
-				}); err != nil {
-					t.Fatalf("%s: recovered: %v", where, err)
-				}
-				if j < lo {
-					t.Fatalf("%s: recovered transaction %d, but %d was acknowledged", where, j, lo)
-				}
+				// Any transaction from the acknowledged one on.
+				db, j := r2.openRecovered(other, lo, math.MaxInt, where)
 				// A power cut before the open returned may find any state
 				// from the last acknowledged to the one recovered; once it
 				// has returned, that one.
