@@ -859,9 +859,20 @@ func (db *DB) Close() error {
 			}
 		}
 	}
+	var logErr error
 	if db.wal.log != nil {
-		if err := db.wal.log.Close(); err != nil && ckptErr == nil {
-			ckptErr = err
+		// NB: the log's last records (the anchor the checkpoint appended)
+		// are synced here rather than by the log's Close, so that a
+		// failure reads as the failed sync it is (ErrSyncFailed); it was
+		// reported as the checkpoint's, which had succeeded. Nothing is
+		// lost then: the file's meta is durable.
+		if !db.readOnly && ckptErr == nil {
+			if err := db.wal.log.SyncTo(db.wal.lastLSN); err != nil {
+				logErr = fmt.Errorf("sync the write-ahead log: %w (%w)", err, ErrSyncFailed)
+			}
+		}
+		if err := db.wal.log.Close(); err != nil && logErr == nil {
+			logErr = fmt.Errorf("close the write-ahead log: %w", err)
 		}
 	}
 	if err := db.st.Close(); err != nil {
@@ -869,6 +880,9 @@ func (db *DB) Close() error {
 	}
 	if ckptErr != nil {
 		return fmt.Errorf("folio: close %s: checkpoint: %w", db.path, ckptErr)
+	}
+	if logErr != nil {
+		return fmt.Errorf("folio: close %s: %w", db.path, logErr)
 	}
 	return tailErr
 }

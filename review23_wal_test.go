@@ -1,0 +1,69 @@
+package folio
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/foliodb/folio/tx"
+)
+
+// closeSyncLog is a log whose syncs fail once fail is set, and whose
+// Close syncs what was appended first, as package wal's does.
+type closeSyncLog struct {
+	tx.Log
+	mu   sync.Mutex
+	fail error
+}
+
+func (l *closeSyncLog) SyncTo(lsn uint64) error {
+	l.mu.Lock()
+	err := l.fail
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return l.Log.SyncTo(lsn)
+}
+
+func (l *closeSyncLog) Close() error {
+	err := l.SyncTo(l.LastLSN())
+	if cerr := l.Log.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close in WAL mode ends with a sync of the log (the anchor its
+// checkpoint appended): a failure there is a failed sync, ErrSyncFailed,
+// and said so; it was reported as the checkpoint's error, without the
+// sentinel.
+func TestReview23WALCloseLogSyncFailed(t *testing.T) {
+	st := newCrashStorage(t, tx.InitialImage(1024))
+	lg := &closeSyncLog{Log: newCrashLog(st)}
+	db, err := tx.OpenWithLog("close.db", st, lg, walOpts(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	eio := &os.PathError{Op: "fdatasync", Path: "close.db.wal/0000000000000001.wal", Err: syscall.EIO}
+	lg.mu.Lock()
+	lg.fail = eio
+	lg.mu.Unlock()
+	err = db.Close()
+	if !errors.Is(err, ErrSyncFailed) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Close with a failing log sync: %v, want ErrSyncFailed wrapping EIO", err)
+	}
+	if strings.Contains(err.Error(), "checkpoint") {
+		t.Errorf("Close's error %q blames the checkpoint, which succeeded", err)
+	}
+}
