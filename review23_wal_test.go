@@ -2,7 +2,9 @@ package folio
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,5 +67,55 @@ func TestReview23WALCloseLogSyncFailed(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "checkpoint") {
 		t.Errorf("Close's error %q blames the checkpoint, which succeeded", err)
+	}
+}
+
+// Every method of a nil *DB (an Open whose error went unchecked) returns
+// ErrDatabaseNotOpen or a zero value: each panicked with a nil pointer.
+func TestReview23NilDB(t *testing.T) {
+	var db *DB
+	fn := func(*Tx) error { return nil }
+	calls := map[string]func() error{
+		"Begin(false)": func() error { _, err := db.Begin(false); return err },
+		"Begin(true)":  func() error { _, err := db.Begin(true); return err },
+		"View":         func() error { return db.View(fn) },
+		"Update":       func() error { return db.Update(fn) },
+		"Batch":        func() error { return db.Batch(fn) },
+		"Sync":         func() error { return db.Sync() },
+		"Checkpoint":   func() error { return db.Checkpoint() },
+		"Info":         func() error { _, err := db.Info(); return err },
+		"Close":        func() error { return db.Close() },
+	}
+	for name, call := range calls {
+		var err error
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("panic: %v", r)
+				}
+			}()
+			err = call()
+		}()
+		if !errors.Is(err, ErrDatabaseNotOpen) {
+			t.Errorf("%s on a nil *DB: %v, want ErrDatabaseNotOpen", name, err)
+		}
+	}
+	zero := map[string]func() any{
+		"Path":       func() any { return db.Path() },
+		"IsReadOnly": func() any { return db.IsReadOnly() },
+		"PageSize":   func() any { return db.PageSize() },
+		"Stats":      func() any { return db.Stats() },
+	}
+	for name, call := range zero {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s on a nil *DB panicked: %v", name, r)
+				}
+			}()
+			if got := call(); !reflect.ValueOf(got).IsZero() {
+				t.Errorf("%s on a nil *DB: %v, want the zero value", name, got)
+			}
+		}()
 	}
 }

@@ -26,7 +26,8 @@ import (
 // DB is an open database. Any number of read transactions and one write
 // transaction may run at once, from any goroutines. Once Close has begun,
 // every method that starts a transaction, Sync, Checkpoint and Info
-// return ErrDatabaseNotOpen.
+// return ErrDatabaseNotOpen, as they and Close do on a nil *DB (whose
+// other methods return zero values).
 type DB struct {
 	// NoSync skips syncs on commit (see Options.NoSync). May be changed
 	// between transactions.
@@ -660,10 +661,15 @@ func sharedTree(root page.ID) error {
 }
 
 // Path returns the path of the database file.
-func (db *DB) Path() string { return db.path }
+func (db *DB) Path() string {
+	if db == nil {
+		return ""
+	}
+	return db.path
+}
 
 // IsReadOnly reports whether the DB was opened read-only.
-func (db *DB) IsReadOnly() bool { return db.readOnly }
+func (db *DB) IsReadOnly() bool { return db != nil && db.readOnly }
 
 // String describes the DB by its path; a nil *DB prints "<nil>", as
 // fmt prints a nil pointer (format.go).
@@ -682,8 +688,19 @@ func (db *DB) GoString() string { return db.String() }
 // notOpen is ErrDatabaseNotOpen naming the database, and readOnlyErr
 // ErrDatabaseReadOnly: a program with several databases learns which
 // one refused. The sentinel comes first, as ErrMaxSizeReached's does.
-func (db *DB) notOpen() error     { return db.withPath(ErrDatabaseNotOpen) }
+func (db *DB) notOpen() error {
+	if db == nil {
+		return errNilDB
+	}
+	return db.withPath(ErrDatabaseNotOpen)
+}
 func (db *DB) readOnlyErr() error { return db.withPath(ErrDatabaseReadOnly) }
+
+// errNilDB is what a nil *DB's methods return (an Open whose error went
+// unchecked): each panicked with a nil pointer, where a closed DB's
+// return ErrDatabaseNotOpen. Methods without an error return a zero
+// value. One compare each; View's was not measurable.
+var errNilDB = fmt.Errorf("%w: a nil *DB (did Open fail?)", ErrDatabaseNotOpen)
 
 func (db *DB) withPath(err error) error {
 	if db.path == "" {
@@ -693,7 +710,12 @@ func (db *DB) withPath(err error) error {
 }
 
 // PageSize is the database's page size.
-func (db *DB) PageSize() int { return db.pageSize }
+func (db *DB) PageSize() int {
+	if db == nil {
+		return 0
+	}
+	return db.pageSize
+}
 
 // Sync makes every commit so far durable, as bbolt's fdatasync does:
 // useful with NoSync, where commits do not sync. It syncs the file, and
@@ -713,6 +735,9 @@ func (db *DB) PageSize() int { return db.pageSize }
 // transaction to end: from the goroutine holding one that Begin started,
 // it would wait forever (call it after Commit).
 func (db *DB) Sync() error {
+	if db == nil {
+		return db.notOpen()
+	}
 	// NB: the file has one descriptor, and Linux reports a failed
 	// writeback to one sync of it only (errseq): a Sync beside a
 	// commit's msync could take the error for the commit's pages, and
@@ -793,6 +818,9 @@ func (db *DB) leaveFn() {
 // a Tx from Begin open in the calling goroutine) it waits forever, for
 // the transaction it runs in, as bbolt's does.
 func (db *DB) Close() error {
+	if db == nil {
+		return db.notOpen()
+	}
 	db.closeMu.Lock()
 	defer db.closeMu.Unlock()
 	db.writer.Lock()
@@ -911,6 +939,9 @@ func (db *DB) Begin(writable bool) (*Tx, error) {
 }
 
 func (db *DB) begin(tx *Tx, writable bool) error {
+	if db == nil {
+		return db.notOpen()
+	}
 	if !writable {
 		s, stripe := db.pin()
 		if s == nil {
@@ -985,6 +1016,9 @@ func (db *DB) beginWriteLocked(tx *Tx) error {
 // and Batch (these commit; fn keeps its snapshot), but not Close, which
 // waits for fn's transaction forever.
 func (db *DB) View(fn func(*Tx) error) error {
+	if db == nil {
+		return db.notOpen()
+	}
 	tx, _ := db.txPool.Get().(*Tx)
 	if tx == nil {
 		tx = &Tx{}

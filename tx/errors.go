@@ -11,7 +11,8 @@ import (
 // wrapped with the path, bucket or page they concern.
 var (
 	// ErrDatabaseNotOpen is returned when the DB is used once Close has
-	// begun: by Begin, View, Update, Batch, Sync, Checkpoint and Info.
+	// begun: by Begin, View, Update, Batch, Sync, Checkpoint and Info;
+	// and by those and Close on a nil *DB.
 	ErrDatabaseNotOpen = errors.New("folio: database not open")
 	// ErrInvalid is returned by Open when the file is not a folio
 	// database (another magic number, shorter than two meta pages, empty

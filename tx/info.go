@@ -29,6 +29,9 @@ type Info struct {
 // Close has begun. NB: bbolt's Info returns *Info (the map's address and
 // the page size); this one's fields are folio's.
 func (db *DB) Info() (Info, error) {
+	if db == nil {
+		return Info{}, db.notOpen()
+	}
 	// The log's size is read before mu, as it waits for an append in
 	// progress, while publishing a commit waits for mu.
 	var logBytes int64

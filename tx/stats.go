@@ -145,6 +145,9 @@ func (s *statCounters) commit(writes, pages int, d time.Duration) {
 
 // Stats returns the database's statistics.
 func (db *DB) Stats() Stats {
+	if db == nil {
+		return Stats{}
+	}
 	st := Stats{
 		TxN: int(db.stats.readsEnded()),
 		TxStats: TxStats{

@@ -581,6 +581,9 @@ func (db *DB) refuseWrites(err error) {
 // transaction, it waits forever (call it after the transaction ends).
 // Once Close has begun it returns ErrDatabaseNotOpen.
 func (db *DB) Checkpoint() error {
+	if db == nil {
+		return db.notOpen()
+	}
 	db.writer.Lock()
 	defer db.writer.Unlock()
 	if db.current.Load() == nil {
