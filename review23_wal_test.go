@@ -1,10 +1,12 @@
 package folio
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,5 +119,58 @@ func TestReview23NilDB(t *testing.T) {
 				t.Errorf("%s on a nil *DB: %v, want the zero value", name, got)
 			}
 		}()
+	}
+}
+
+// A value read in a write transaction and used in its OnCommit handler,
+// by a commit that grew the file past the mapping: the commit mapped the
+// file anew and dropped the old mapping, which no reader held, before
+// the handlers ran, so the value pointed into unmapped memory (a fault,
+// which commitManaged turned into a panic). The old mapping is now kept
+// until the handlers have run.
+func TestReview23OnCommitValueAcrossRemap(t *testing.T) {
+	for _, walMode := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) {
+			opts := &Options{PageSize: 4096}
+			if walMode {
+				opts = walOpts(4096)
+			}
+			db := openTest(t, opts)
+			want := bytes.Repeat([]byte("v"), 200)
+			mustUpdate(t, db, func(tx *Tx) error {
+				b, err := tx.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte("k"), want)
+			})
+			var got []byte
+			var fault any
+			mustUpdate(t, db, func(tx *Tx) error {
+				v := tx.Bucket([]byte("b")).Get([]byte("k"))
+				// Past the 16 MiB the file is first mapped for, in
+				// another bucket (a change to v's would end v's
+				// validity, README says).
+				big, err := tx.CreateBucket([]byte("big"))
+				if err != nil {
+					return err
+				}
+				if err := big.Put([]byte("big"), make([]byte, 24<<20)); err != nil {
+					return err
+				}
+				tx.OnCommit(func() {
+					defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+					defer func() { fault = recover() }()
+					got = bytes.Clone(v)
+				})
+				return nil
+			})
+			if fault != nil {
+				t.Fatalf("reading a value of the transaction in its OnCommit handler: %v", fault)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("OnCommit read %q, want %q", got, want)
+			}
+		})
 	}
 }

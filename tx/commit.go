@@ -166,6 +166,19 @@ func (tx *Tx) Commit() (err error) {
 	// visible to readers only once the log sync covering it returns.
 	db.mu.Lock()
 	s := &snapshot{meta: tx.meta, view: db.newestView()}
+	if len(tx.commitHandlers) > 0 {
+		// Values the transaction read point into its view, and its
+		// OnCommit handlers may use them: a commit that mapped the file
+		// anew (or a later one, in WAL mode) would otherwise unmap it
+		// before they run, and they faulted. Kept until they return.
+		kept := tx.snap.view
+		kept.refs++
+		defer func() {
+			db.mu.Lock()
+			db.releaseViewLocked(kept)
+			db.mu.Unlock()
+		}()
+	}
 	db.freelist = tx.freelist
 	if tx.held != nil {
 		db.wal.held = tx.held
