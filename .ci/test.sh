@@ -9,6 +9,17 @@ if ! command -v mdb_load >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   (apt-get update -qq && apt-get install -y -qq lmdb-utils) >/dev/null 2>&1 || echo "lmdb-utils could not be installed"
 fi
 
+# go test -race needs cgo, so a C compiler: on Linux Go's race runtime is
+# linked by the host toolchain, and without one the go command turns cgo off.
+if [ "$(go env CGO_ENABLED)" != 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing gcc (go test -race needs cgo)"
+  (apt-get update -qq && apt-get install -y -qq gcc libc6-dev) >/dev/null 2>&1 || echo "gcc could not be installed"
+fi
+if [ "$(go env CGO_ENABLED)" != 1 ]; then
+  echo "go test -race needs cgo and a C compiler (gcc, or CC=...); none found" >&2
+  exit 1
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
