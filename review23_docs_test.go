@@ -2,6 +2,7 @@ package folio
 
 import (
 	"encoding/json"
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -286,4 +287,58 @@ func withoutRecv(m reflect.Type) reflect.Type {
 		out = append(out, m.Out(i))
 	}
 	return reflect.FuncOf(in, out, m.IsVariadic())
+}
+
+// TestReview23DocsEmptyKey: README's Errors table said ErrKeyRequired
+// is returned for "an empty key"; Put returns it, but Delete of an
+// empty key, as bbolt's, is the delete of a missing key: nil, nothing
+// removed. bbolt 1.4.3 is run beside it.
+func TestReview23DocsEmptyKey(t *testing.T) {
+	db := openTest(t, nil)
+	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	for _, key := range [][]byte{nil, {}} {
+		if err := db.Update(func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+				return err
+			}
+			if err := b.Put(key, []byte("v")); !errors.Is(err, ErrKeyRequired) {
+				t.Errorf("Put(%#v): %v, want ErrKeyRequired", key, err)
+			}
+			if err := b.Delete(key); err != nil {
+				t.Errorf("Delete(%#v): %v, want nil (a missing key)", key, err)
+			}
+			if b.Get([]byte("k")) == nil {
+				t.Errorf("Delete(%#v) removed another key", key)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := bdb.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+				return err
+			}
+			if err := b.Put(key, []byte("v")); !errors.Is(err, bolt.ErrKeyRequired) {
+				t.Errorf("bbolt Put(%#v): %v, want ErrKeyRequired", key, err)
+			}
+			if err := b.Delete(key); err != nil {
+				t.Errorf("bbolt Delete(%#v): %v, want nil", key, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

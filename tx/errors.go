@@ -40,9 +40,9 @@ var (
 	// before records that were synced, txids that skip. errors.Is finds
 	// both sentinels; the message says the log, not the file, is damaged.
 	ErrLogCorrupt error = logCorrupt{}
-	// ErrTimeout is returned by Open when the file lock, held by another
-	// process (or another Open of the file), is not obtained within
-	// Options.Timeout.
+	// ErrTimeout is returned by Open when the file lock, or the lock of
+	// the file's write-ahead log directory, held by another process (or
+	// another Open of the file), is not obtained within Options.Timeout.
 	ErrTimeout = errors.New("folio: timeout waiting for the database file lock")
 
 	// ErrTxNotWritable is returned when a read-only transaction is asked to write.
@@ -69,7 +69,8 @@ var (
 	// ErrBucketNameRequired is returned for an empty bucket name
 	// (CreateBucket, DeleteBucket, MoveBucket).
 	ErrBucketNameRequired = errors.New("folio: bucket name required")
-	// ErrKeyRequired is returned for an empty key.
+	// ErrKeyRequired is returned by Put for an empty key (Delete takes
+	// it for a missing key, as bbolt's does).
 	ErrKeyRequired = errors.New("folio: key required")
 	// ErrKeyTooLarge is returned for a key, or a bucket name, longer than
 	// MaxKeySize.
