@@ -46,7 +46,7 @@ type DB struct {
 	// commit ran, so an idle system commits at once.
 	MaxBatchDelay time.Duration
 	// AllocSize is the largest step the file grows by (smaller files
-	// double).
+	// double; 0 or negative: no cap, the file always doubles).
 	AllocSize int
 
 	// WALImageLimit (WAL mode) chooses what a commit logs. 0 (the
