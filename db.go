@@ -3,9 +3,13 @@
 //
 // Readers see pages straight from a read-only shared mapping of the file,
 // without copying and without a user-space cache; one writer at a time
-// builds new pages, writes them with pwrite, makes them durable and only
-// then flips a meta page, so a crash leaves either the old or the new
-// state. Every page carries a CRC-32C and every parent the checksum it
+// builds new pages, writes them with pwrite and then a meta page naming
+// them, so a crash leaves either the old or the new state: a large
+// commit syncs its pages before it writes the meta, a small one syncs
+// both at once and Open checks the pages that meta lists, falling back
+// to the older meta if one is not whole. With Options.WAL a commit syncs
+// one record appended to a log instead, and the file gets its meta at
+// checkpoints. Every page carries a CRC-32C and every parent the checksum it
 // expects of each child, so damaged files and lost writes are reported
 // (ErrCorrupt, naming the page) rather than served.
 //
