@@ -69,7 +69,8 @@ func newStatsCmd(a *app) *cobra.Command {
 nested buckets, tree depth, branch, leaf and large-value pages, and the
 bytes its branch and leaf pages use against what they take (fill). Like du,
 each row counts the bucket and everything nested in it; the total row sums
-the top-level buckets.
+the top-level buckets, and counts them among its buckets (every bucket of
+the database).
 
 The file part shows free and pending pages, how many extents (runs) they
 form and the largest one; fragmentation is the share of free pages outside
