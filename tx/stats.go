@@ -148,11 +148,14 @@ func (db *DB) Stats() Stats {
 	if db == nil {
 		return Stats{}
 	}
+	// NB: the page counter is loaded once: loaded for each field, a
+	// commit in between made PageAlloc disagree with PageCount.
+	pages := db.stats.pages.Load()
 	st := Stats{
 		TxN: int(db.stats.readsEnded()),
 		TxStats: TxStats{
-			PageCount: db.stats.pages.Load(),
-			PageAlloc: db.stats.pages.Load() * int64(db.pageSize),
+			PageCount: pages,
+			PageAlloc: pages * int64(db.pageSize),
 			Write:     db.stats.writes.Load(),
 			WriteTime: time.Duration(db.stats.writeNanos.Load()),
 			Commits:   db.stats.commits.Load(),

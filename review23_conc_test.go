@@ -1,0 +1,754 @@
+package folio
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Review 23, concurrency: stress tests whose readers check invariants the
+// writers keep, in direct and WAL mode with checkpoints by size, by time
+// and on request, beside Stats, Info and Close.
+//
+// The data (r23Bank): bucket "acc" holds nested buckets of accounts,
+// each an 8-byte balance and a filler its key determines; bucket "meta"
+// holds the total of the balances (constant), the number of accounts,
+// and the number of commits ("gen", also the bucket's sequence); bucket
+// "big" holds large values whose every byte says which commit wrote
+// them. Every write transaction moves money, opens and deletes accounts
+// and nested buckets, moves buckets, and bumps gen: a reader that sees
+// a total or count that does not add up has seen half a commit, or two.
+
+const (
+	r23Total    = 1_000_000
+	r23Accounts = 160
+	r23Nested   = 4
+	r23ValueLen = 40
+)
+
+// r23Key is account i's key, and r23Value its value with balance bal.
+func r23Key(i int) []byte { return []byte(fmt.Sprintf("k%05d", i)) }
+
+func r23Value(key []byte, bal int64) []byte {
+	v := make([]byte, r23ValueLen)
+	binary.BigEndian.PutUint64(v, uint64(bal))
+	for i := 8; i < len(v); i++ {
+		v[i] = key[len(key)-1-(i%len(key))]
+	}
+	return v
+}
+
+// r23Balance decodes an account's value, checking its filler.
+func r23Balance(key, v []byte) (int64, error) {
+	if len(v) != r23ValueLen {
+		return 0, fmt.Errorf("account %s: %d bytes, want %d", key, len(v), r23ValueLen)
+	}
+	want := r23Value(key, 0)
+	if !bytes.Equal(v[8:], want[8:]) {
+		return 0, fmt.Errorf("account %s: filler %x, want %x", key, v[8:], want[8:])
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+func r23Uint(v []byte) uint64 {
+	if len(v) != 8 {
+		return ^uint64(0)
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func r23PutUint(b *Bucket, key string, n uint64) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], n)
+	return b.Put([]byte(key), v[:])
+}
+
+// r23BigValue is big value slot's content written by commit gen: n bytes,
+// each 8-byte word holding gen and the slot.
+func r23BigValue(slot int, gen uint64, n int) []byte {
+	v := make([]byte, n&^7)
+	for i := 0; i+8 <= len(v); i += 8 {
+		binary.BigEndian.PutUint64(v[i:], gen<<8|uint64(slot))
+	}
+	return v
+}
+
+// r23CheckBig checks a big value read in a transaction whose gen is at
+// least as new as the value: every word equal, naming its slot, and
+// written no later than gen.
+func r23CheckBig(key, v []byte, gen uint64) error {
+	if len(v) < 8 || len(v)%8 != 0 {
+		return fmt.Errorf("big %s: %d bytes", key, len(v))
+	}
+	w := binary.BigEndian.Uint64(v)
+	if int(w&0xff) != int(key[len(key)-1]-'0')+10*int(key[len(key)-2]-'0') || w>>8 > gen {
+		return fmt.Errorf("big %s: first word %#x (commit %d, slot %d), transaction at gen %d", key, w, w>>8, w&0xff, gen)
+	}
+	for _, i := range []int{len(v) / 2 &^ 7, len(v) - 8} {
+		if got := binary.BigEndian.Uint64(v[i:]); got != w {
+			return fmt.Errorf("big %s: word at %d is %#x, first is %#x (torn value)", key, i, got, w)
+		}
+	}
+	return nil
+}
+
+// r23Setup creates the bank: r23Accounts accounts spread over r23Nested
+// nested buckets, the total on the first one.
+func r23Setup(tx *Tx) error {
+	acc, err := tx.CreateBucket([]byte("acc"))
+	if err != nil {
+		return err
+	}
+	for n := range r23Nested {
+		nb, err := acc.CreateBucket([]byte(fmt.Sprintf("n%d", n)))
+		if err != nil {
+			return err
+		}
+		for i := n; i < r23Accounts; i += r23Nested {
+			bal := int64(0)
+			if i == 0 {
+				bal = r23Total
+			}
+			if err := nb.Put(r23Key(i), r23Value(r23Key(i), bal)); err != nil {
+				return err
+			}
+		}
+	}
+	meta, err := tx.CreateBucket([]byte("meta"))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucket([]byte("big")); err != nil {
+		return err
+	}
+	if err := r23PutUint(meta, "total", r23Total); err != nil {
+		return err
+	}
+	if err := r23PutUint(meta, "count", r23Accounts); err != nil {
+		return err
+	}
+	return r23PutUint(meta, "gen", 0)
+}
+
+// r23Account is an account as a writer finds it.
+type r23Account struct {
+	nested []byte
+	key    []byte
+	bal    int64
+}
+
+// r23Accounts lists every account, in nested bucket and key order.
+func r23List(tx *Tx) []r23Account {
+	var out []r23Account
+	acc := tx.Bucket([]byte("acc"))
+	c := acc.Cursor()
+	for nk, v := c.First(); nk != nil; nk, v = c.Next() {
+		if v != nil {
+			continue
+		}
+		nb := acc.Bucket(nk)
+		_ = nb.ForEach(func(k, v []byte) error {
+			bal, _ := r23Balance(k, v)
+			out = append(out, r23Account{bytes.Clone(nk), bytes.Clone(k), bal})
+			return nil
+		})
+	}
+	return out
+}
+
+// r23Write is one write transaction's work, chosen by rng: transfers,
+// maybe an account opened or closed, maybe accounts moved to a new
+// nested bucket or an empty one deleted, maybe a big value replaced or
+// deleted (bigLen > 0); then gen goes up by one. It returns the gen it
+// committed as (if it commits).
+func r23Write(tx *Tx, rng *rand.Rand, bigLen int) (uint64, error) {
+	acc := tx.Bucket([]byte("acc"))
+	meta := tx.Bucket([]byte("meta"))
+	list := r23List(tx)
+	if len(list) < 2 {
+		return 0, fmt.Errorf("writer: %d accounts", len(list))
+	}
+	set := func(a r23Account) error {
+		return acc.Bucket(a.nested).Put(a.key, r23Value(a.key, a.bal))
+	}
+	for range 1 + rng.IntN(6) {
+		i, j := rng.IntN(len(list)), rng.IntN(len(list))
+		if i == j {
+			continue
+		}
+		amt := rng.Int64N(1000) - 200
+		list[i].bal -= amt
+		list[j].bal += amt
+		if err := set(list[i]); err != nil {
+			return 0, err
+		}
+		if err := set(list[j]); err != nil {
+			return 0, err
+		}
+	}
+	count := r23Uint(meta.Get([]byte("count")))
+	gen := r23Uint(meta.Get([]byte("gen"))) + 1
+	switch op := rng.IntN(10); {
+	case op < 2: // open an account
+		key := r23Key(r23Accounts + int(gen))
+		nk := list[rng.IntN(len(list))].nested
+		if err := acc.Bucket(nk).Put(key, r23Value(key, 0)); err != nil {
+			return 0, err
+		}
+		count++
+	case op < 4 && len(list) > r23Accounts/2: // close one, its money to another
+		i := rng.IntN(len(list))
+		j := (i + 1) % len(list)
+		list[j].bal += list[i].bal
+		if err := set(list[j]); err != nil {
+			return 0, err
+		}
+		if err := acc.Bucket(list[i].nested).Delete(list[i].key); err != nil {
+			return 0, err
+		}
+		count--
+	case op < 5: // a few accounts into a new nested bucket, created or moved in
+		nk := []byte(fmt.Sprintf("x%06d", gen))
+		var nb *Bucket
+		var err error
+		if rng.IntN(2) == 0 {
+			nb, err = acc.CreateBucket(nk)
+		} else {
+			// Built at the top level, then moved under acc.
+			if nb, err = tx.CreateBucket(nk); err == nil {
+				err = tx.MoveBucket(nk, nil, acc)
+				nb = acc.Bucket(nk)
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+		for range 1 + rng.IntN(3) {
+			a := list[rng.IntN(len(list))]
+			old := acc.Bucket(a.nested)
+			if old == nil || old.Get(a.key) == nil {
+				continue // moved already
+			}
+			if err := old.Delete(a.key); err != nil {
+				return 0, err
+			}
+			if err := nb.Put(a.key, r23Value(a.key, a.bal)); err != nil {
+				return 0, err
+			}
+		}
+	case op < 6: // delete an empty nested bucket, if there is one
+		c := acc.Cursor()
+		for nk, v := c.First(); nk != nil; nk, v = c.Next() {
+			if v != nil {
+				continue
+			}
+			if k, _ := acc.Bucket(nk).Cursor().First(); k == nil {
+				if err := acc.DeleteBucket(nk); err != nil {
+					return 0, err
+				}
+				break
+			}
+		}
+	}
+	if bigLen > 0 && rng.IntN(3) == 0 {
+		big := tx.Bucket([]byte("big"))
+		slot := rng.IntN(24)
+		key := []byte(fmt.Sprintf("b%02d", slot))
+		if rng.IntN(4) == 0 {
+			if err := big.Delete(key); err != nil {
+				return 0, err
+			}
+		} else if err := big.Put(key, r23BigValue(slot, gen, bigLen/2+rng.IntN(bigLen))); err != nil {
+			return 0, err
+		}
+	}
+	if err := r23PutUint(meta, "count", count); err != nil {
+		return 0, err
+	}
+	if err := r23PutUint(meta, "gen", gen); err != nil {
+		return 0, err
+	}
+	return gen, meta.SetSequence(gen)
+}
+
+// r23Snapshot is what a reader saw of the bank in one walk.
+type r23Snapshot struct {
+	gen, count uint64
+	sum        int64
+	digest     uint64 // of every key and value in acc and big, in order
+	keys       int
+}
+
+// r23Walk reads the bank in tx, forwards or backwards, and checks what
+// must hold in any committed state.
+func r23Walk(tx *Tx, backwards bool) (r23Snapshot, error) {
+	var s r23Snapshot
+	meta := tx.Bucket([]byte("meta"))
+	if meta == nil {
+		return s, errors.New("no bucket meta")
+	}
+	s.gen = r23Uint(meta.Get([]byte("gen")))
+	s.count = r23Uint(meta.Get([]byte("count")))
+	if seq := meta.Sequence(); seq != s.gen {
+		return s, fmt.Errorf("meta's sequence %d, gen %d", seq, s.gen)
+	}
+	if total := r23Uint(meta.Get([]byte("total"))); total != r23Total {
+		return s, fmt.Errorf("total %d", total)
+	}
+	h := uint64(14695981039346656037)
+	mix := func(b []byte) {
+		for _, c := range b {
+			h = (h ^ uint64(c)) * 1099511628211
+		}
+		h = (h ^ 0xff) * 1099511628211
+	}
+	first, next := (*Cursor).First, (*Cursor).Next
+	if backwards {
+		first, next = (*Cursor).Last, (*Cursor).Prev
+	}
+	acc := tx.Bucket([]byte("acc"))
+	c := acc.Cursor()
+	var nested int
+	var prevNK []byte
+	for nk, v := first(c); nk != nil; nk, v = next(c) {
+		if v != nil {
+			return s, fmt.Errorf("acc holds key %s with a value", nk)
+		}
+		if prevNK != nil && (bytes.Compare(prevNK, nk) >= 0) != backwards {
+			return s, fmt.Errorf("acc: bucket %s after %s", nk, prevNK)
+		}
+		prevNK = nk
+		nested++
+		nb := acc.Bucket(nk)
+		if nb == nil {
+			return s, fmt.Errorf("acc: cursor names bucket %s, Bucket finds none", nk)
+		}
+		mix(nk)
+		nc := nb.Cursor()
+		var prev []byte
+		for k, v := first(nc); k != nil; k, v = next(nc) {
+			if prev != nil && (bytes.Compare(prev, k) >= 0) != backwards {
+				return s, fmt.Errorf("bucket %s: key %s after %s", nk, k, prev)
+			}
+			prev = k
+			bal, err := r23Balance(k, v)
+			if err != nil {
+				return s, fmt.Errorf("bucket %s: %w", nk, err)
+			}
+			s.sum += bal
+			s.keys++
+			mix(k)
+			mix(v)
+		}
+	}
+	big := tx.Bucket([]byte("big"))
+	bc := big.Cursor()
+	for k, v := first(bc); k != nil; k, v = next(bc) {
+		if err := r23CheckBig(k, v, s.gen); err != nil {
+			return s, err
+		}
+		mix(k)
+		mix(v[:8])
+	}
+	if s.sum != r23Total || uint64(s.keys) != s.count {
+		return s, fmt.Errorf("gen %d: %d accounts in %d buckets summing to %d; meta says %d accounts, total %d (half a commit seen?)",
+			s.gen, s.keys, nested, s.sum, s.count, r23Total)
+	}
+	if backwards {
+		s.digest = 0 // the order differs: compare forwards walks only
+	} else {
+		s.digest = h
+	}
+	return s, tx.Err()
+}
+
+// r23Held is a value a reader keeps from its first walk, with a copy, to
+// compare at the end of its transaction.
+type r23Held struct {
+	key, v, copy []byte
+}
+
+// r23Hold takes up to n values of tx's bank (accounts and big values).
+func r23Hold(tx *Tx, rng *rand.Rand, n int) []r23Held {
+	var out []r23Held
+	acc := tx.Bucket([]byte("acc"))
+	c := acc.Cursor()
+	for nk, _ := c.First(); nk != nil && len(out) < n; nk, _ = c.Next() {
+		nb := acc.Bucket(nk)
+		if nb == nil {
+			continue
+		}
+		k, v := nb.Cursor().Seek(r23Key(rng.IntN(r23Accounts)))
+		if k != nil {
+			out = append(out, r23Held{k, v, bytes.Clone(v)})
+		}
+	}
+	bc := tx.Bucket([]byte("big")).Cursor()
+	for k, v := bc.Seek([]byte(fmt.Sprintf("b%02d", rng.IntN(24)))); k != nil && len(out) < n+2; k, v = bc.Next() {
+		out = append(out, r23Held{k, v, bytes.Clone(v)})
+	}
+	return out
+}
+
+func r23CheckHeld(held []r23Held) error {
+	for _, h := range held {
+		if !bytes.Equal(h.v, h.copy) {
+			return fmt.Errorf("value of %s changed under its reader: %d bytes, first %x, was %x", h.key, len(h.v), h.v[:min(16, len(h.v))], h.copy[:min(16, len(h.copy))])
+		}
+	}
+	return nil
+}
+
+// r23Config is one run of TestReview23ConcBank.
+type r23Config struct {
+	name       string
+	opts       Options
+	ckptLoop   bool // a goroutine calls Checkpoint in a loop
+	imageLimit int  // DB.WALImageLimit
+	bigLen     int  // big values of bigLen/2 to 3*bigLen/2 bytes; 0: none
+}
+
+// TestReview23ConcBank runs Update and Batch writers, short and long
+// readers (View and Begin), and Stats and Info callers on one database,
+// in direct mode and in WAL mode with checkpoints by size, by time and
+// on request, logging pages or operations:
+//
+//   - every walk of a snapshot adds up (sum, count, sequence), forwards
+//     and backwards, through nested buckets created, moved and deleted
+//     by the writers;
+//   - a long reader's snapshot is the same, digest for digest, however
+//     many commits and checkpoints pass meanwhile, and the values it
+//     took stay equal to their copies until it ends, while the file
+//     grows and large values are freed and rewritten;
+//   - a reader's successive transactions never go back (txid, gen), and
+//     a writer sees its own commit at once;
+//   - Stats and Info agree with themselves: PageAlloc is PageCount
+//     pages, the txid and checkpoint txid never go back, LogPending is
+//     the distance between them;
+//   - every acknowledged Update and Batch is in the file after a reopen,
+//     once (gen counts them exactly).
+func TestReview23ConcBank(t *testing.T) {
+	seed := testSeed(t)
+	configs := []r23Config{
+		{name: "direct", opts: Options{PageSize: 1024, NoSync: true}, bigLen: 96 << 10},
+		// Checkpoints by size (about every other commit) and by time.
+		{name: "wal-auto", opts: Options{PageSize: 1024, WAL: true, CheckpointBytes: 24 << 10, CheckpointInterval: time.Millisecond}, bigLen: 48 << 10},
+		// Checkpoints on request only, beside operations records.
+		{name: "wal-ops", opts: Options{PageSize: 1024, WAL: true, NoSync: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour}, ckptLoop: true, imageLimit: -1, bigLen: 8 << 10},
+		// Page images, 4 KiB pages.
+		{name: "wal-images", opts: Options{PageSize: 4096, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour}, ckptLoop: true, imageLimit: 1 << 20},
+	}
+	before := runtime.NumGoroutine()
+	for ci, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			r23Bank(t, seed+uint64(ci), c)
+		})
+	}
+	noLeak(t, before)
+}
+
+func r23Bank(t *testing.T, seed uint64, c r23Config) {
+	path := tempPath(t)
+	db, err := Open(path, 0o600, &c.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.WALImageLimit = c.imageLimit
+	db.AllocSize = 64 << 10 // grow often
+	mustUpdate(t, db, r23Setup)
+
+	errs := make(chan error, 8)
+	report := func(format string, args ...any) {
+		select {
+		case errs <- fmt.Errorf(format, args...):
+		default:
+		}
+	}
+	const writers, each = 4, 25
+	var acked atomic.Int64   // successful write calls
+	var lastGen atomic.Int64 // the highest gen a writer has had acknowledged
+	stop := make(chan struct{})
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
+	within(t, c.name, func() {
+		var wg, others sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					call := uint64(w*each + i)
+					var gen uint64
+					fn := func(tx *Tx) error {
+						// A Batch function may run more than once: the
+						// same choices each time.
+						rng := rand.New(rand.NewPCG(seed, call))
+						var err error
+						gen, err = r23Write(tx, rng, c.bigLen)
+						if err == nil && call%11 == 5 {
+							return errR23Refused // fails, alone too: no commit
+						}
+						return err
+					}
+					var err error
+					if (w+i)%3 == 0 {
+						err = db.Update(fn)
+					} else {
+						err = db.Batch(fn)
+					}
+					if errors.Is(err, errR23Refused) {
+						continue
+					}
+					if err != nil {
+						report("writer %d, call %d: %v", w, i, err)
+						return
+					}
+					acked.Add(1)
+					for {
+						g := lastGen.Load()
+						if int64(gen) <= g || lastGen.CompareAndSwap(g, int64(gen)) {
+							break
+						}
+					}
+					// Its own commit, or a later one, at once.
+					if err := db.View(func(tx *Tx) error {
+						s, err := r23Walk(tx, false)
+						if err == nil && s.gen < gen {
+							err = fmt.Errorf("sees gen %d after its commit of gen %d was acknowledged", s.gen, gen)
+						}
+						return err
+					}); err != nil {
+						report("writer %d, call %d: %v", w, i, err)
+						return
+					}
+				}
+			}()
+		}
+		// Short readers: one walk each way per View, values held across.
+		for r := range 2 {
+			others.Add(1)
+			go func() {
+				defer others.Done()
+				rng := rand.New(rand.NewPCG(seed, 1000+uint64(r)))
+				lastID, lastGenSeen := 0, uint64(0)
+				for !stopped() {
+					floor := uint64(lastGen.Load()) // acknowledged before this View began
+					err := db.View(func(tx *Tx) error {
+						if tx.ID() < lastID {
+							return fmt.Errorf("txid %d after %d", tx.ID(), lastID)
+						}
+						lastID = tx.ID()
+						held := r23Hold(tx, rng, 4)
+						fw, err := r23Walk(tx, false)
+						if err != nil {
+							return err
+						}
+						if fw.gen < lastGenSeen || fw.gen < floor {
+							return fmt.Errorf("gen %d after %d; %d was acknowledged before the View began", fw.gen, lastGenSeen, floor)
+						}
+						lastGenSeen = fw.gen
+						bw, err := r23Walk(tx, true)
+						if err != nil {
+							return fmt.Errorf("backwards: %w", err)
+						}
+						if bw.gen != fw.gen || bw.keys != fw.keys {
+							return fmt.Errorf("backwards walk: gen %d, %d keys; forwards: gen %d, %d keys", bw.gen, bw.keys, fw.gen, fw.keys)
+						}
+						return r23CheckHeld(held)
+					})
+					if err != nil {
+						report("reader %d: %v", r, err)
+						return
+					}
+				}
+			}()
+		}
+		// Long readers: a Begin held across commits, walked again and
+		// again; the same digest every time.
+		for r := range 2 {
+			others.Add(1)
+			go func() {
+				defer others.Done()
+				rng := rand.New(rand.NewPCG(seed, 2000+uint64(r)))
+				for !stopped() {
+					rtx, err := db.Begin(false)
+					if err != nil {
+						report("long reader %d: %v", r, err)
+						return
+					}
+					err = func() error {
+						held := r23Hold(rtx, rng, 6)
+						first, err := r23Walk(rtx, false)
+						if err != nil {
+							return err
+						}
+						until := acked.Load() + 1 + int64(rng.IntN(8))
+						for pass := 1; ; pass++ {
+							runtime.Gosched()
+							again, err := r23Walk(rtx, pass%2 == 0)
+							if err != nil {
+								return fmt.Errorf("pass %d: %w", pass, err)
+							}
+							if again.gen != first.gen || again.keys != first.keys || (pass%2 == 1 && again.digest != first.digest) {
+								return fmt.Errorf("pass %d: snapshot changed: %+v, first %+v", pass, again, first)
+							}
+							if err := r23CheckHeld(held); err != nil {
+								return fmt.Errorf("pass %d: %w", pass, err)
+							}
+							if acked.Load() >= until || stopped() {
+								return nil
+							}
+							time.Sleep(100 * time.Microsecond)
+						}
+					}()
+					if rerr := rtx.Rollback(); err == nil {
+						err = rerr
+					}
+					if err != nil {
+						report("long reader %d: %v", r, err)
+						return
+					}
+				}
+			}()
+		}
+		// Stats and Info.
+		others.Add(1)
+		go func() {
+			defer others.Done()
+			var lastTx, lastCkpt uint64
+			for !stopped() {
+				st := db.Stats()
+				if st.TxStats.PageAlloc != st.TxStats.PageCount*int64(db.PageSize()) {
+					report("Stats: PageAlloc %d, PageCount %d pages of %d bytes", st.TxStats.PageAlloc, st.TxStats.PageCount, db.PageSize())
+					return
+				}
+				if st.OpenTxN < 0 || st.FreePageN < 0 || st.PendingPageN < 0 {
+					report("Stats: %+v", st)
+					return
+				}
+				in, err := db.Info()
+				if err != nil {
+					report("Info: %v", err)
+					return
+				}
+				if uint64(in.TxID) < lastTx || uint64(in.CheckpointTxID) < lastCkpt {
+					report("Info: txid %d, checkpoint %d after %d, %d", in.TxID, in.CheckpointTxID, lastTx, lastCkpt)
+					return
+				}
+				lastTx, lastCkpt = uint64(in.TxID), uint64(in.CheckpointTxID)
+				if in.WAL && (in.CheckpointTxID > in.TxID || in.LogPending != int(in.TxID-in.CheckpointTxID)) {
+					report("Info: txid %d, checkpoint %d, %d pending", in.TxID, in.CheckpointTxID, in.LogPending)
+					return
+				}
+				if int64(in.HighPage)*int64(in.PageSize) > in.FileSize {
+					report("Info: high page %d of %d bytes past the file's %d bytes", in.HighPage, in.PageSize, in.FileSize)
+					return
+				}
+				time.Sleep(200 * time.Microsecond)
+			}
+		}()
+		if c.ckptLoop {
+			others.Add(1)
+			go func() {
+				defer others.Done()
+				for !stopped() {
+					if err := db.Checkpoint(); err != nil {
+						report("Checkpoint: %v", err)
+						return
+					}
+					time.Sleep(500 * time.Microsecond)
+				}
+			}()
+		}
+		wg.Wait()
+		close(stop)
+		others.Wait()
+	})
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	var final r23Snapshot
+	if err := db.View(func(tx *Tx) error {
+		var err error
+		final, err = r23Walk(tx, false)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if int64(final.gen) != acked.Load() {
+		t.Fatalf("gen %d after %d acknowledged commits", final.gen, acked.Load())
+	}
+	mustCheck(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, 0o600, &c.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeChecked(t, db)
+	if err := db.View(func(tx *Tx) error {
+		s, err := r23Walk(tx, false)
+		if err == nil && s != final {
+			err = fmt.Errorf("reopened: %+v, before Close: %+v", s, final)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d commits acknowledged", acked.Load())
+}
+
+var errR23Refused = errors.New("refused by the test")
+
+// TestReview23ConcStatsPageAlloc reads DB.Stats in a loop while a writer
+// commits: PageAlloc is always PageCount pages. Stats loaded the page
+// counter twice, once for each field, and a commit in between made
+// them disagree (5 of 200,000 calls here under -race, before the fix).
+func TestReview23ConcStatsPageAlloc(t *testing.T) {
+	db := openTest(t, &Options{PageSize: 1024, NoSync: true})
+	mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := db.Update(func(tx *Tx) error {
+				return tx.Bucket([]byte("b")).Put([]byte(fmt.Sprint(i%500)), make([]byte, 100))
+			}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer close(stop)
+	ps := int64(db.PageSize())
+	for range 300_000 {
+		st := db.Stats()
+		if st.TxStats.PageAlloc != st.TxStats.PageCount*ps {
+			t.Fatalf("Stats: PageAlloc %d bytes, PageCount %d pages of %d bytes", st.TxStats.PageAlloc, st.TxStats.PageCount, ps)
+		}
+	}
+}
