@@ -30,7 +30,7 @@ a consistent snapshot, taken under a shared lock, so programs may go on
 reading the database meanwhile. The copy is written to a temporary file
 beside OUT, synced, verified (opened and fully checked: checksums, tree
 order, page accounting) and only then renamed to OUT, so OUT may not be a
-FIFO or a device. A failed or interrupted backup (SIGINT, SIGTERM: exit
+FIFO, a device or standard output (/dev/stdout). A failed or interrupted backup (SIGINT, SIGTERM: exit
 130, 143) removes the temporary file. A new OUT gets DB's mode less the
 umask (as cp gives a copy); a replaced OUT keeps its own.
 
@@ -54,6 +54,12 @@ saying so: run "folio checkpoint DB" first.`,
 			src, dst := args[0], args[1]
 			if sameFile(src, dst) {
 				return usagef("OUT %s is the database itself", dst)
+			}
+			if a.isStdout(dst) {
+				// NB: /dev/stdout on a regular file (">> log") is that
+				// file: the verified copy was renamed over it, and what it
+				// held was lost.
+				return usagef("OUT %s is standard output: backup writes a file it verifies and renames into place; name that file", dst)
 			}
 			if fi, err := os.Stat(dst); err == nil && !fi.Mode().IsRegular() {
 				// The copy is verified by opening it, which needs a file.
