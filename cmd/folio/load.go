@@ -56,7 +56,9 @@ crash (a DB in WAL mode is then refused by read-only commands until
 "folio checkpoint DB" replays its log).
 
 --no-overwrite keeps keys that exist (and the sequences of buckets that
-existed), as mdb_load -N does.
+existed), as mdb_load -N does; a key that exists as a nested bucket is kept
+too. A block whose bucket name holds a key with a value fails the load,
+with or without it: its keys have nowhere to go.
 
 Buckets the load creates take their keys in order and pack their pages
 full; --fill F (0.1 to 1) packs them only that full, leaving room for
@@ -362,7 +364,9 @@ func (l *loader) flush() error {
 			b := handles[op.block]
 			k := l.arena[op.kOff : op.kOff+op.kLen]
 			v := l.arena[op.vOff : op.vOff+op.vLen]
-			if l.noOverwrite && b.Get(k) != nil {
+			// NB: Get is nil for a nested bucket's name too; such a key
+			// exists, and --no-overwrite keeps it as it keeps a value.
+			if l.noOverwrite && (b.Get(k) != nil || b.Bucket(k) != nil) {
 				skipped++
 				continue
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/foliodb/folio"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,5 +47,39 @@ func TestReview23CLIBackupDevStdoutRefused(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Dir(log)); len(ents) != 1 {
 		t.Errorf("the directory holds %d files, want log.txt alone", len(ents))
+	}
+}
+
+// TestReview23CLILoadNoOverwriteBucketKey: "folio load --no-overwrite"
+// keeps a key that exists as a nested bucket, as it keeps one with a
+// value: a dump giving that name a value failed the whole load
+// ("incompatible value"), since only keys with values were taken to
+// exist. The bucket keeps its keys, and the dump's other keys load.
+func TestReview23CLILoadNoOverwriteBucketKey(t *testing.T) {
+	db := makeDB(t, func(tx *folio.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		n, err := b.CreateBucket([]byte("n"))
+		if err != nil {
+			return err
+		}
+		return n.Put([]byte("inner"), []byte("kept"))
+	})
+	dump := "VERSION=3\nformat=print\ndatabase=b\ntype=btree\nHEADER=END\n k\n v\n n\n plain\nDATA=END\n"
+	code, stdout, stderr := runCLIIn(t, dump, "load", "--no-overwrite", db)
+	if code != exitOK || !strings.Contains(stdout, "loaded 1 key into 1 bucket") || !strings.Contains(stdout, "1 key existed and was kept") {
+		t.Fatalf("load --no-overwrite: exit %d, %q%q", code, stdout, stderr)
+	}
+	if code, out, stderr := runCLI(t, "get", db, "b/n", "inner"); code != exitOK || out != "kept\n" {
+		t.Errorf("b/n inner: exit %d, %q %s", code, out, stderr)
+	}
+	if code, out, stderr := runCLI(t, "get", db, "b", "k"); code != exitOK || out != "v\n" {
+		t.Errorf("b k: exit %d, %q %s", code, out, stderr)
+	}
+	// Without --no-overwrite a value still does not replace a bucket.
+	if code, _, stderr := runCLIIn(t, dump, "load", db); code != exitFail || !strings.Contains(stderr, "incompatible value") {
+		t.Errorf("load over a bucket: exit %d, %s", code, stderr)
 	}
 }
