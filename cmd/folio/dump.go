@@ -144,26 +144,35 @@ func dumpDB(a *app, db *folio.DB, path [][]byte, w io.Writer, f dumpfmt.Format, 
 	// mdb_load sizes its map by the dump's mapsize, or 1 MiB: ask for
 	// room to spare (address space only; LMDB's file grows as it fills).
 	mapSize := max(int64(1)<<30, 4*fileSize(db.Path()))
-	dw, err := dumpfmt.NewWriter(w, f, dumpfmt.Options{PageSize: db.PageSize(), MapSize: mapSize, Zstd: compress})
-	if err != nil {
-		return dumpStats{}, err
-	}
 	var prog progress = noProgress{}
 	if bar {
 		prog = newProgress(a, 0, "dump: keys")
 	}
 	defer prog.Done()
-	v := &progressVisitor{v: dw, prog: prog}
-	err = db.View(func(tx *folio.Tx) error {
-		if len(path) == 0 {
-			return walkTree(folioTree{tx: tx}, nil, v)
+	var dw *dumpfmt.Writer
+	var v *progressVisitor
+	err := db.View(func(tx *folio.Tx) error {
+		t := folioTree{tx: tx}
+		if len(path) > 0 {
+			b, err := lookupBucket(tx, path)
+			if err != nil {
+				return err
+			}
+			t.b = b
 		}
-		b, err := lookupBucket(tx, path)
-		if err != nil {
+		// NB: the writer starts with the dump's header: made before the
+		// bucket was found, a pipe's reader got the start of a dump
+		// followed by nothing.
+		var err error
+		if dw, err = dumpfmt.NewWriter(w, f, dumpfmt.Options{PageSize: db.PageSize(), MapSize: mapSize, Zstd: compress}); err != nil {
 			return err
 		}
-		return walkTree(folioTree{tx: tx, b: b}, path, v)
+		v = &progressVisitor{v: dw, prog: prog}
+		return walkTree(t, path, v)
 	})
+	if dw == nil {
+		return dumpStats{}, err
+	}
 	v.flush()
 	if err != nil {
 		// Written to standard output or a FIFO, part of the data must

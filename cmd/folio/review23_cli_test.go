@@ -83,3 +83,23 @@ func TestReview23CLILoadNoOverwriteBucketKey(t *testing.T) {
 		t.Errorf("load over a bucket: exit %d, %s", code, stderr)
 	}
 }
+
+// TestReview23CLIDumpMissingBucketWritesNothing: "folio dump DB --bucket
+// PATH" with no bucket PATH fails before its first byte: it wrote the
+// dump's header (text's VERSION=3 line, binary's frame, a zstd frame)
+// and then the error, so a pipe's reader got the start of a dump.
+func TestReview23CLIDumpMissingBucketWritesNothing(t *testing.T) {
+	db := sampleDB(t)
+	for _, args := range [][]string{
+		{"--format", "text"},
+		{"--format", "print"},
+		{"--format", "binary"},
+		{"--zstd"},
+		{"--format", "binary", "--zstd"},
+	} {
+		code, stdout, stderr := runCLI(t, append([]string{"dump", db, "--bucket", "users/nope"}, args...)...)
+		if code != exitFail || stdout != "" || !strings.Contains(stderr, "bucket not found") {
+			t.Errorf("dump %v of a missing bucket: exit %d, %d bytes out, %q", args, code, len(stdout), stderr)
+		}
+	}
+}
