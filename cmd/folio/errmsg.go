@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+
+	"github.com/foliodb/folio"
 )
 
 // How a failure becomes the one "folio: ..." line on stderr.
@@ -172,4 +174,17 @@ func createError(path string, err error) error {
 		return pathErrorf(path, "cannot create it: directory %s: %w", dir, pe.Err)
 	}
 	return pathErrorf(path, "cannot create it: %w", pe.Err)
+}
+
+// damageHint is msg, the message of err, ending with the command that
+// lists all the damage when err comes from a damaged file: the error
+// names the first damaged page the command met, and there may be more.
+// A message naming folio check already (backup's, checkpoint's) is left
+// as it is, and so is check's own.
+func (a *app) damageHint(err error, msg string) string {
+	damaged := errors.Is(err, folio.ErrCorrupt) || errors.Is(err, folio.ErrChecksum) || errors.Is(err, folio.ErrLogCorrupt)
+	if !damaged || a.dbPath == "" || a.cmdName == "check" || strings.Contains(msg, "folio check ") {
+		return msg
+	}
+	return fmt.Sprintf("%s; run \"folio check %s\" to list all the damage", msg, a.dbPath)
 }

@@ -433,7 +433,7 @@ func TestHostileLoadDamagedDB(t *testing.T) {
 	code, _, stderr := runCLI(t, args...)
 	line := oneLine(t, args, stderr)
 	want := fmt.Sprintf("folio: load %s: bucket \"users\": corrupt page %d: ", path, leaf)
-	if code != exitFail || !strings.HasPrefix(line, want) || !strings.HasSuffix(line, "; nothing was loaded") {
+	if code != exitFail || !strings.HasPrefix(line, want) || !strings.HasSuffix(line, "; nothing was loaded; run \"folio check "+path+"\" to list all the damage") {
 		t.Errorf("exit %d, stderr %q; want %d and %q", code, line, exitFail, want)
 	}
 	if strings.Contains(line, dump) {

@@ -50,6 +50,10 @@ type app struct {
 	isTerminal bool
 	// out is stdout, remembering its first write error.
 	out *outWriter
+	// dbPath is the first database the command opened (openDBWith), and
+	// cmdName the command: a failure on a damaged page names "folio
+	// check dbPath" (damageHint).
+	dbPath, cmdName string
 	// cleanups removes the files a command is making if it is
 	// interrupted (interrupt.go).
 	cleanups cleanups
@@ -99,6 +103,7 @@ func newRoot(a *app) *cobra.Command {
 			return usageError{err}
 		}
 		a.running = true
+		a.cmdName = cmd.Name()
 		return nil
 	}
 	for _, mk := range commands {
@@ -128,7 +133,7 @@ func (a *app) run(args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(a.stderr, "folio:", errorMessage(err))
+	fmt.Fprintln(a.stderr, "folio:", a.damageHint(err, errorMessage(err)))
 	var ue usageError
 	if errors.As(err, &ue) || !a.running {
 		return exitUsage
@@ -186,6 +191,9 @@ func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
 // file fails with a message naming the command that replays them
 // (logPendingError).
 func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
+	if a.dbPath == "" {
+		a.dbPath = path
+	}
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, pathErrorf(path, "no such file")

@@ -103,3 +103,35 @@ func TestReview23CLIDumpMissingBucketWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestReview23CLIDamageHintsCheck: a command failing on a damaged page
+// (folio.ErrCorrupt) ends its message by naming the command that lists
+// all the damage, "folio check DB": it named the page and stopped, so
+// the operator learnt of one page of what may be many. A message that
+// names folio check already (backup's, checkpoint's) says it once.
+func TestReview23CLIDamageHintsCheck(t *testing.T) {
+	path := sampleDB(t)
+	leaf := findLeafWithUsers(t, path)
+	flipByte(t, path, int64(leaf)*1024+600)
+	d := t.TempDir()
+	hint := `; run "folio check ` + path + `" to list all the damage` + "\n"
+	for _, args := range [][]string{
+		{"dump", path},
+		{"get", path, "users", "user001"},
+		{"keys", path, "users"},
+		{"buckets", path},
+		{"stats", path},
+		{"compact", path, filepath.Join(d, "c.db")},
+		{"put", path, "users", "user001", "x"},
+		{"delete", path, "users", "user001"},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != exitFail || !strings.Contains(stderr, "corrupt page") || !strings.HasSuffix(stderr, hint) {
+			t.Errorf("%s: exit %d, %q; want exit %d and a message ending %q", args[0], code, stderr, exitFail, hint)
+		}
+	}
+	code, _, stderr := runCLI(t, "backup", path, filepath.Join(d, "b.db"))
+	if code != exitFail || strings.Count(stderr, "folio check") != 1 {
+		t.Errorf("backup: exit %d, %q; want folio check named once", code, stderr)
+	}
+}
