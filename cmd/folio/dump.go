@@ -35,7 +35,9 @@ A nested bucket's block is named by its path (database=a/b/c), with "\/"
 for a slash and "\\" for a backslash inside a name, "\xHH" for other bytes:
 the notation of --bucket. Bucket sequences (folio_sequence=N, 0 included)
 and the page size (folio_pagesize=N) go in extra header keys, which
-mdb_load ignores.
+mdb_load ignores; so does the folio_dump=1 line a text dump opens with,
+which makes an empty database's dump that line rather than nothing (load
+refuses an empty pipe).
 
 --zstd compresses the dump; load recognises it. With -o the dump is written
 to a temporary file beside FILE and renamed into place when complete, so a

@@ -172,7 +172,8 @@ func TestEmptyDump(t *testing.T) {
 	}
 }
 
-// TestTextGolden pins the text formats byte for byte.
+// TestTextGolden pins the text formats byte for byte, from the
+// folio_dump=1 line every folio text dump opens with.
 func TestTextGolden(t *testing.T) {
 	recs := []rec{
 		{Bucket: &Bucket{Path: [][]byte{[]byte("users"), []byte("a/b")}, Sequence: 7, HasSequence: true}},
@@ -184,11 +185,11 @@ func TestTextGolden(t *testing.T) {
 		{Bucket: &Bucket{Path: [][]byte{[]byte("zz")}}}, // none known: none written
 	}
 	want := map[Format]string{
-		Text: "VERSION=3\nformat=bytevalue\ndatabase=users/a\\/b\ntype=btree\nfolio_sequence=7\nfolio_pagesize=1024\nHEADER=END\n" +
+		Text: "folio_dump=1\nVERSION=3\nformat=bytevalue\ndatabase=users/a\\/b\ntype=btree\nfolio_sequence=7\nfolio_pagesize=1024\nHEADER=END\n" +
 			" 6b5c31\n 00780a\n 65\n \nDATA=END\n" +
 			"VERSION=3\nformat=bytevalue\ndatabase=z\ntype=btree\nfolio_sequence=0\nHEADER=END\nDATA=END\n" +
 			"VERSION=3\nformat=bytevalue\ndatabase=zz\ntype=btree\nHEADER=END\nDATA=END\n",
-		Print: "VERSION=3\nformat=print\ndatabase=users/a\\/b\ntype=btree\nfolio_sequence=7\nfolio_pagesize=1024\nHEADER=END\n" +
+		Print: "folio_dump=1\nVERSION=3\nformat=print\ndatabase=users/a\\/b\ntype=btree\nfolio_sequence=7\nfolio_pagesize=1024\nHEADER=END\n" +
 			" k\\5c1\n \\00x\\0a\n e\n \nDATA=END\n" +
 			"VERSION=3\nformat=print\ndatabase=z\ntype=btree\nfolio_sequence=0\nHEADER=END\nDATA=END\n" +
 			"VERSION=3\nformat=print\ndatabase=zz\ntype=btree\nHEADER=END\nDATA=END\n",

@@ -4,6 +4,7 @@
 //
 // # Text formats (db_dump, as LMDB's mdb_dump and mdb_load use them)
 //
+//	folio_dump=1              folio only: the first line of the dump
 //	VERSION=3
 //	format=bytevalue          or: format=print
 //	database=users/admins     the bucket's path (see below)
@@ -28,7 +29,13 @@
 // and says to dump such data without -p.
 //
 // mdb_load ignores header keys it does not know (it prints a notice), so
-// the folio_ keys cost LMDB nothing. The reader ignores mdb_dump's own
+// the folio_ keys cost LMDB nothing. folio_dump=1 opens every text dump
+// folio writes, before the first block (mdb_load reads header lines in
+// any order and takes it for one of the first header's), so an empty
+// database's dump is that line alone, not empty: a reader tells it from
+// an empty input, which a failed writer leaves. The reader takes a
+// header of nothing but folio_dump lines for no header, and reads dumps
+// without the line (mdb_dump's, an earlier folio's) as before. The reader ignores mdb_dump's own
 // extras (mapsize, maxreaders, db_pagesize...) and refuses databases with
 // duplicate keys (dupsort and its relatives), which a bucket cannot hold.
 //

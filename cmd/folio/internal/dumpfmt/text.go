@@ -11,6 +11,9 @@ import (
 	"strings"
 )
 
+// textMark is the first line of every text dump folio writes (format.go).
+const textMark = "folio_dump=1"
+
 // textEncoder writes db_dump's text formats (Text, Print).
 type textEncoder struct {
 	w        *bufio.Writer
@@ -279,11 +282,20 @@ func (d *textDecoder) readHeader() (Item, error) {
 		if err != nil {
 			return Item{}, err
 		}
+		line := string(raw)
+		if key, val, ok := strings.Cut(line, "="); ok && key == "folio_dump" {
+			// The mark a folio text dump opens with: no header of its
+			// own, so a dump of nothing but marks (an empty database's,
+			// concatenated ones) is a whole, empty dump.
+			if line != textMark {
+				return Item{}, d.errorf("unsupported folio_dump=%s (want 1): the dump was written by a newer folio", clip([]byte(val)))
+			}
+			continue
+		}
 		if !started {
 			started = true
 			d.itemLine = d.line
 		}
-		line := string(raw)
 		if line == "HEADER=END" {
 			d.inBlock = true
 			if d.first == 0 {

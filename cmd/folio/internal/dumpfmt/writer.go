@@ -62,6 +62,11 @@ func NewWriter(w io.Writer, f Format, opts Options) (*Writer, error) {
 	switch f {
 	case Text, Print:
 		wr.enc = &textEncoder{w: wr.bw, print: f == Print, pageSize: opts.PageSize, mapSize: opts.MapSize}
+		// NB: an empty database's dump has no block; without this line it
+		// was empty, and load refuses an empty pipe (its writer failed).
+		if _, err := wr.bw.WriteString(textMark + "\n"); err != nil {
+			return nil, err
+		}
 	case Binary:
 		enc, err := newBinaryEncoder(wr.bw, opts.PageSize)
 		if err != nil {
