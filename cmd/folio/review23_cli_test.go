@@ -1,11 +1,14 @@
 package main
 
 import (
-	"github.com/foliodb/folio"
+	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/foliodb/folio"
 )
 
 // TestReview23CLIBackupDevStdoutRefused: "folio backup DB /dev/stdout >>
