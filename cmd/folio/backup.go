@@ -401,6 +401,19 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // ever creates.
 var errExists = errors.New("already exists (this command writes a new file; remove it first)")
 
+// newFileFree fails when dst, the new file a copying command (compact,
+// migrate) makes, exists: as bad usage when it is src itself (by name or
+// a link), where "remove it first" would have the user remove the source.
+func newFileFree(cmd, src, dst string) error {
+	if sameFile(src, dst) {
+		return usagef("DST %s is the database itself (SRC): name a new file for the copy", dst)
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("%s: %s %w", cmd, dst, errExists)
+	}
+	return nil
+}
+
 // noLogBeside fails if a write-ahead log directory lies where the new
 // database path would look for one: folio.Open would replay another
 // database's commits into the copy.

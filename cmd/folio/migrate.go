@@ -58,8 +58,8 @@ LMDB databases migrate through a dump instead:
 				return err
 			}
 			src, dst := args[0], args[1]
-			if _, err := os.Lstat(dst); err == nil {
-				return fmt.Errorf("migrate: %s %w", dst, errExists)
+			if err := newFileFree("migrate", src, dst); err != nil {
+				return err
 			}
 			bdb, err := a.openBolt(src)
 			if err != nil {

@@ -198,3 +198,28 @@ func TestReview23CLIEmptyDBDumpPipes(t *testing.T) {
 		t.Errorf("load of a newer dump: exit %d %s%s", code, out, stderr)
 	}
 }
+
+// TestReview23CLICopyOntoSource: "folio compact app.db app.db" (and
+// migrate with DST its SRC) is refused as bad usage naming the mistake:
+// it said "app.db already exists (this command writes a new file; remove
+// it first)", advice that removes the database to be copied.
+func TestReview23CLICopyOntoSource(t *testing.T) {
+	db := sampleDB(t)
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Link(db, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"compact", db, db},
+		{"compact", db, link},
+		{"migrate", "--from", "bbolt", db, db},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != exitUsage || !strings.Contains(stderr, "is the database itself") || strings.Contains(stderr, "remove it") {
+			t.Errorf("%v: exit %d, %q; want exit %d and \"is the database itself\"", args, code, stderr, exitUsage)
+		}
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Fatal(err)
+	}
+}
