@@ -326,7 +326,7 @@ value. The database is opened read-write (exclusive lock).`,
 			var value []byte
 			if len(args) == 4 {
 				value, err = format.decode(args[3], "value")
-			} else {
+			} else if err = a.needStdin(cmd); err == nil {
 				value, err = readValue(a.stdin, format)
 			}
 			if err != nil {

@@ -80,6 +80,11 @@ later inserts between the keys (see "folio compact --help").`,
 			}
 			src, name, total := a.stdin, "standard input", int64(0)
 			pipe := isPipe(a.stdin)
+			if input == "" || input == "-" {
+				if err := a.needStdin(cmd); err != nil {
+					return err
+				}
+			}
 			if (input == "" || input == "-") && isTerminalReader(a.stdin) {
 				return usagef("no dump to read: give -i FILE or pipe one in")
 			}

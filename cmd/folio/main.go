@@ -50,6 +50,8 @@ type app struct {
 	isTerminal bool
 	// out is stdout, remembering its first write error.
 	out *outWriter
+	// stdinClosed is set when standard input was closed (stdClosed).
+	stdinClosed bool
 	// dbPath is the first database the command opened (openDBWith), and
 	// cmdName the command: a failure on a damaged page names "folio
 	// check dbPath" (damageHint).
@@ -269,6 +271,18 @@ func (a *app) notStdout(path string, fi os.FileInfo) error {
 	return nil
 }
 
+// needStdin fails when standard input is closed, for a command about to
+// read its data there (put without VALUE, load): it would take nothing
+// for the data, an empty value or an empty dump (stdClosed).
+func (a *app) needStdin(cmd *cobra.Command) error {
+	if !a.stdinClosed {
+		return nil
+	}
+	return fmt.Errorf("standard input is closed (or is /dev/null open for reading and writing, "+
+		"which a closed one becomes in a Go program): %s has nothing to read; "+
+		"for empty input, redirect it with < /dev/null", cmd.Name())
+}
+
 // isStdout reports whether path names the file standard output is
 // (/dev/stdout, /dev/fd/1, or the file by its name).
 func (a *app) isStdout(path string) bool {
@@ -320,6 +334,7 @@ func (e logPendingError) Unwrap() error { return folio.ErrLogPending }
 
 func main() {
 	a := newApp(os.Stdin, os.Stdout, os.Stderr)
+	a.stdinClosed = stdClosed(os.Stdin)
 	a.exitOnSignal()
 	// NB: an interrupt the command saw exits before run returns (settle);
 	// one coming later finds nothing tracked and races this exit.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,5 +222,55 @@ func TestReview23CLICopyOntoSource(t *testing.T) {
 	}
 	if _, err := os.Stat(db); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// runShell runs script with sh, "$0" being this test binary as folio
+// (TestMain): a closed standard input ("<&-") needs a shell to make it.
+func runShell(t *testing.T, script string, args ...string) (code int, stderr string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", append([]string{"-c", script, exe}, args...)...)
+	cmd.Env = append(os.Environ(), "FOLIO_TEST_MAIN=1")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), errb.String()
+}
+
+// TestReview23CLIClosedStdin: put without VALUE and load from standard
+// input fail when standard input is closed ("<&-"): put set the key to
+// the empty value and load made an empty database, both exiting 0, as
+// the Go runtime opens /dev/null on a closed standard descriptor.
+// "</dev/null" is still an empty value or an empty dump.
+func TestReview23CLIClosedStdin(t *testing.T) {
+	db := sampleDB(t)
+	const want = "folio: standard input is closed"
+	code, stderr := runShell(t, `"$0" put "$1" users user001 <&-`, db)
+	if code != exitFail || !strings.HasPrefix(stderr, want) {
+		t.Errorf("put <&-: exit %d, %q; want exit %d and %q...", code, stderr, exitFail, want)
+	}
+	if code, out, stderr := runCLI(t, "get", db, "users", "user001"); code != exitOK || out != "value of user 1\n" {
+		t.Errorf("user001 is %q now (exit %d: %s)", out, code, stderr)
+	}
+	dst := filepath.Join(t.TempDir(), "new.db")
+	code, stderr = runShell(t, `"$0" load "$1" <&-`, dst)
+	if code != exitFail || !strings.HasPrefix(stderr, want) {
+		t.Errorf("load <&-: exit %d, %q; want exit %d and %q...", code, stderr, exitFail, want)
+	}
+	if _, err := os.Stat(dst); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("load <&- made new.db (%v)", err)
+	}
+	if code, stderr := runShell(t, `"$0" load "$1" </dev/null`, dst); code != exitOK {
+		t.Errorf("load </dev/null: exit %d, %q", code, stderr)
+	}
+	if code, stderr := runShell(t, `"$0" put "$1" users user001 </dev/null`, db); code != exitOK {
+		t.Errorf("put </dev/null: exit %d, %q", code, stderr)
 	}
 }
