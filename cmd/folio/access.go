@@ -185,7 +185,8 @@ func newKeysCmd(a *app) *cobra.Command {
 		Long: `Keys prints the keys of the bucket at PATH that hold values, one per line
 in key order; nested buckets are listed by "folio buckets". --prefix keeps
 the keys that start with a prefix (given in --format, like the keys);
---limit stops after N keys.
+--limit stops after N keys. A key holding a newline fails the raw format
+(it would read as two keys): list such keys with --format hex or base64.
 
 The database is opened read-only (shared lock); the file is not changed.`,
 		Example: `  folio keys app.db users
@@ -222,6 +223,11 @@ The database is opened read-only (shared lock); the file is not changed.`,
 					}
 					if limit > 0 && n == limit {
 						break
+					}
+					if format == formatRaw && bytes.IndexByte(k, '\n') >= 0 {
+						// One per line, it would read as two keys.
+						return fmt.Errorf("bucket %s: key %s holds a newline, which raw format cannot print one per line: use --format hex or base64",
+							clipPath(names), quoteKey(k))
 					}
 					if err := format.write(a.stdout, k); err != nil {
 						return err

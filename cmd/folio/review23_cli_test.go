@@ -274,3 +274,29 @@ func TestReview23CLIClosedStdin(t *testing.T) {
 		t.Errorf("put </dev/null: exit %d, %q", code, stderr)
 	}
 }
+
+// TestReview23CLIKeysNewlineRaw: "folio keys" in raw format fails on a
+// key holding a newline, which "one per line" printed as two keys ("a\nb"
+// read as keys a and b, neither of which exists), saying to use hex or
+// base64; those print it.
+func TestReview23CLIKeysNewlineRaw(t *testing.T) {
+	db := makeDB(t, func(tx *folio.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for _, k := range []string{"a", "a\nb", "c"} {
+			if err := b.Put([]byte(k), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	code, out, stderr := runCLI(t, "keys", db, "b")
+	if code != exitFail || strings.Contains(out, "a\nb\n") || !strings.Contains(stderr, "--format hex") {
+		t.Errorf("keys: exit %d, %q, %q; want exit %d, no split key, and --format hex named", code, out, stderr, exitFail)
+	}
+	if code, out, stderr := runCLI(t, "keys", db, "b", "--format", "hex"); code != exitOK || out != "61\n610a62\n63\n" {
+		t.Errorf("keys --format hex: exit %d, %q %s", code, out, stderr)
+	}
+}
