@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -130,7 +131,11 @@ func (a *app) run(args []string) int {
 	// caused (its file removed from under the command) goes unreported.
 	a.cleanups.settle()
 	if err == nil && a.out.err != nil {
-		err = fmt.Errorf("write standard output: %w", a.out.err)
+		werr := a.out.err
+		if pe := (*fs.PathError)(nil); errors.As(werr, &pe) {
+			werr = pe.Err // "write /dev/stdout: ": the words before say it
+		}
+		err = fmt.Errorf("write standard output: %w", werr)
 	}
 	if err == nil {
 		return exitOK
