@@ -174,6 +174,7 @@ type loader struct {
 	createdDB bool            // this load created the file
 	newDB     *cleanup        // removes the file this load created if interrupted
 	created   map[string]bool // buckets this load created, by formatPath
+	loaded    map[string]bool // buckets with a block committed, by formatPath
 
 	// The batch: the blocks it touches (blocks[0] may carry on from the
 	// previous batch) and its pairs, whose bytes live in arena.
@@ -335,7 +336,8 @@ func (l *loader) flush() error {
 			return dbFileError{err}
 		}
 	}
-	var skipped, buckets int64
+	var skipped int64
+	var begun []string // the buckets whose blocks begin in this batch
 	// NB: every bucket the transaction creates, those above a block's
 	// too: a block can come after the block of a bucket under it.
 	created := map[string]bool{}
@@ -356,7 +358,7 @@ func (l *loader) flush() error {
 				b.FillPercent, b.AppendFillPercent = l.fill, l.fill
 			}
 			if blk.begun {
-				buckets++
+				begun = append(begun, name)
 				if blk.hasSeq && (fresh || !l.noOverwrite) {
 					if err := b.SetSequence(blk.seq); err != nil {
 						return fmt.Errorf("%s: bucket %s: set sequence: %w", l.rd.PosString(blk.pos), quotePath(blk.path), err)
@@ -394,7 +396,16 @@ func (l *loader) flush() error {
 	}
 	l.keys += int64(len(l.ops)) - skipped
 	l.skipped += skipped
-	l.buckets += buckets
+	// NB: buckets, not blocks: concatenated dumps give a bucket several.
+	if l.loaded == nil {
+		l.loaded = map[string]bool{}
+	}
+	for _, name := range begun {
+		if !l.loaded[name] {
+			l.loaded[name] = true
+			l.buckets++
+		}
+	}
 	if n := len(l.ops); n > 0 {
 		l.lastPos = l.ops[n-1].pos
 	} else if n := len(l.blocks); n > 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -298,5 +299,18 @@ func TestReview23CLIKeysNewlineRaw(t *testing.T) {
 	}
 	if code, out, stderr := runCLI(t, "keys", db, "b", "--format", "hex"); code != exitOK || out != "61\n610a62\n63\n" {
 		t.Errorf("keys --format hex: exit %d, %q %s", code, out, stderr)
+	}
+}
+
+// TestReview23CLILoadCountsBucketsOnce: a dump holding two blocks of one
+// bucket (dumps concatenated) loads "into 1 bucket": the summary counted
+// blocks ("2 keys into 2 buckets" of one bucket).
+func TestReview23CLILoadCountsBucketsOnce(t *testing.T) {
+	block := "VERSION=3\nformat=print\ndatabase=b\ntype=btree\nHEADER=END\n k%d\n v\nDATA=END\n"
+	dump := fmt.Sprintf(block, 1) + fmt.Sprintf(block, 2)
+	dst := filepath.Join(t.TempDir(), "new.db")
+	code, out, stderr := runCLIIn(t, dump, "load", dst)
+	if code != exitOK || !strings.HasPrefix(out, "loaded 2 keys into 1 bucket ") {
+		t.Errorf("load: exit %d, %q %s; want \"loaded 2 keys into 1 bucket\"", code, out, stderr)
 	}
 }
