@@ -401,15 +401,13 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // ever creates.
 var errExists = errors.New("already exists (this command writes a new file; remove it first)")
 
-// newFileFree fails when dst, the new file a copying command (compact,
-// migrate) makes, exists: as bad usage when it is src itself (by name or
-// a link), where "remove it first" would have the user remove the source.
-func newFileFree(cmd, src, dst string) error {
+// notSource fails, as bad usage, when dst, the new file a copying
+// command (compact, migrate) makes, is src itself (by name or a link):
+// its "already exists (... remove it first)" would have the user remove
+// the source.
+func notSource(src, dst string) error {
 	if sameFile(src, dst) {
 		return usagef("DST %s is the database itself (SRC): name a new file for the copy", dst)
-	}
-	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("%s: %s %w", cmd, dst, errExists)
 	}
 	return nil
 }

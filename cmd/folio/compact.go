@@ -66,8 +66,11 @@ it a log of its own.`,
 				return err
 			}
 			src, dst := args[0], args[1]
-			if err := newFileFree("compact", src, dst); err != nil {
+			if err := notSource(src, dst); err != nil {
 				return err
+			}
+			if _, err := os.Lstat(dst); err == nil {
+				return fmt.Errorf("compact: %s %w", dst, errExists)
 			}
 			if err := noLogBeside(dst); err != nil {
 				return fmt.Errorf("compact: %w", err)

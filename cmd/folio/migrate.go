@@ -58,8 +58,11 @@ LMDB databases migrate through a dump instead:
 				return err
 			}
 			src, dst := args[0], args[1]
-			if err := newFileFree("migrate", src, dst); err != nil {
+			if err := notSource(src, dst); err != nil {
 				return err
+			}
+			if _, err := os.Lstat(dst); err == nil {
+				return fmt.Errorf("migrate: %s %w", dst, errExists)
 			}
 			bdb, err := a.openBolt(src)
 			if err != nil {
