@@ -10,7 +10,9 @@ import (
 // transaction, so it may be in use meanwhile and dst gets one consistent
 // state of it; dst is written in key order with full pages (FillPercent
 // 1), in write transactions of at most txMaxSize bytes of keys and values
-// each (0: all in one transaction; an entry larger than that goes alone).
+// each (0 or negative: all in one transaction, where bbolt's commits
+// before every entry for a negative one; an entry larger than txMaxSize
+// goes alone).
 //
 // The buckets of src must not exist in dst (ErrBucketExists, naming the
 // bucket). dst may not be src (ErrCopyOntoDB). On an error dst keeps the

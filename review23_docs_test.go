@@ -342,3 +342,48 @@ func TestReview23DocsEmptyKey(t *testing.T) {
 		}
 	}
 }
+
+// TestReview23DocsCompactTxMaxSize: Compact's doc and README say
+// txMaxSize 0 copies in one transaction, and said nothing of a negative
+// one, which bbolt's takes as a limit every entry passes (a commit
+// before each). folio copies in one transaction for both; a positive
+// limit splits the copy.
+func TestReview23DocsCompactTxMaxSize(t *testing.T) {
+	src := openTest(t, nil)
+	if err := src.Update(func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range 100 {
+			if err := b.Put([]byte{byte(i)}, make([]byte, 50)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		max     int64
+		commits int64 // at least, for a positive max
+	}{{0, 1}, {-1, 1}, {1000, 5}} {
+		dst := openTest(t, nil)
+		before := dst.Stats().TxStats.Commits
+		if err := Compact(dst, src, tc.max); err != nil {
+			t.Fatalf("Compact with txMaxSize %d: %v", tc.max, err)
+		}
+		got := dst.Stats().TxStats.Commits - before
+		if tc.max <= 0 && got != tc.commits || tc.max > 0 && got < tc.commits {
+			t.Errorf("Compact with txMaxSize %d: %d commits, want %d", tc.max, got, tc.commits)
+		}
+		if err := dst.View(func(tx *Tx) error {
+			if n := tx.Bucket([]byte("b")).Stats().KeyN; n != 100 {
+				t.Errorf("txMaxSize %d: %d keys copied, want 100", tc.max, n)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
