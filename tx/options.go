@@ -48,9 +48,15 @@ type Options struct {
 	// bbolt 1.4 has no such option); a commit that would pass it fails
 	// with ErrMaxSizeReached and changes nothing.
 	MaxSize int
-	// VerifyChecksums recomputes every page's CRC-32C when it is read.
-	// Without it a read still compares the page's stored checksum with
-	// what its parent expects, which catches lost and misdirected writes.
+	// VerifyChecksums recomputes every page's CRC-32C when it is read,
+	// and a scan checks key order where leaves meet. Without it a read
+	// still compares the page's stored checksum with what its parent
+	// expects, which catches lost and misdirected writes. It is the
+	// option for a file not trusted: a read-write Open with it also
+	// walks every tree once, so that pages the free list names but a
+	// tree reaches stay allocated (said in Stats.MetaFallback) and a
+	// page two parents reach is ErrCorrupt, before a commit could
+	// overwrite live data.
 	VerifyChecksums bool
 	// OpenFile is accepted for bbolt compatibility and ignored.
 	OpenFile func(string, int, os.FileMode) (*os.File, error)
