@@ -22,7 +22,10 @@ type Options struct {
 	// PreLoadFreelist is accepted for bbolt compatibility: folio always
 	// loads the free list on open.
 	PreLoadFreelist bool
-	// ReadOnly opens the file read-only under a shared lock.
+	// ReadOnly opens the file read-only under a shared lock, so Open
+	// waits (Timeout) while a read-write DB, in any process, has the
+	// file open, as bbolt's does. Writes return ErrDatabaseReadOnly; a
+	// write-ahead log holding commits the file lacks is ErrLogPending.
 	ReadOnly bool
 	// MmapFlags are passed to mmap (e.g. syscall.MAP_POPULATE). Flags
 	// that would not map the file shared where the system chooses
