@@ -424,7 +424,8 @@ type r23Config struct {
 //     and backwards, through nested buckets created, moved and deleted
 //     by the writers;
 //   - a long reader's snapshot is the same, digest for digest, however
-//     many commits and checkpoints pass meanwhile, and the values it
+//     many commits and checkpoints pass meanwhile, Tx.Check finds it
+//     whole (page accounting included), and the values it
 //     took stay equal to their copies until it ends, while the file
 //     grows and large values are freed and rewritten;
 //   - a reader's successive transactions never go back (txid, gen), and
@@ -596,6 +597,13 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 							return err
 						}
 						until := acked.Load() + 1 + int64(rng.IntN(8))
+						if rng.IntN(10) == 0 {
+							// The page accounting of a snapshot the
+							// writers have moved past.
+							for err := range rtx.Check() {
+								return fmt.Errorf("check: %w", err)
+							}
+						}
 						for pass := 1; ; pass++ {
 							runtime.Gosched()
 							again, err := r23Walk(rtx, pass%2 == 0)
@@ -750,5 +758,351 @@ func TestReview23ConcStatsPageAlloc(t *testing.T) {
 		if st.TxStats.PageAlloc != st.TxStats.PageCount*ps {
 			t.Fatalf("Stats: PageAlloc %d bytes, PageCount %d pages of %d bytes", st.TxStats.PageAlloc, st.TxStats.PageCount, ps)
 		}
+	}
+}
+
+// TestReview23ConcCloseOutcomes closes a database while Update and Batch
+// callers (some of whose functions fail, so batches retry), Views and
+// Begin readers are in flight, in both modes, and checks both sides of
+// every outcome: Close returns only once no View function is running
+// and no Begin reader is open; after it, every call that starts work
+// returns ErrDatabaseNotOpen; after a reopen every acknowledged write is
+// there, and no write whose call returned an error is.
+func TestReview23ConcCloseOutcomes(t *testing.T) {
+	seed := testSeed(t)
+	before := runtime.NumGoroutine()
+	for round := range 4 {
+		walMode := round%2 == 1
+		t.Run(fmt.Sprintf("round=%d,wal=%v", round, walMode), func(t *testing.T) {
+			withProcs([]int{2, 1, 4}[round%3], func() {
+				r23CloseOutcomes(t, seed+uint64(round), walMode)
+			})
+		})
+	}
+	noLeak(t, before)
+}
+
+func r23CloseOutcomes(t *testing.T, seed uint64, walMode bool) {
+	path := tempPath(t)
+	opts := &Options{PageSize: 1024, NoSync: true, WAL: walMode, CheckpointBytes: 16 << 10}
+	db, err := Open(path, 0o600, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.MaxBatchSize = 4
+	mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+	var mu sync.Mutex
+	acked, refused := map[string]bool{}, map[string]error{}
+	var inView atomic.Int64 // View functions running, and Begin readers open
+	errs := make(chan error, 4)
+	report := func(format string, args ...any) {
+		select {
+		case errs <- fmt.Errorf(format, args...):
+		default:
+		}
+	}
+	var closed atomic.Bool
+	rng := rand.New(rand.NewPCG(seed, 0))
+	wait := time.Duration(rng.IntN(15)) * time.Millisecond
+	within(t, "Close under load", func() {
+		var wg sync.WaitGroup
+		started := make(chan struct{}, 16)
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					if i == 3 {
+						started <- struct{}{}
+					}
+					key := fmt.Sprintf("w%d-%05d", w, i)
+					fails := i%7 == 3
+					fn := func(tx *Tx) error {
+						if err := tx.Bucket([]byte("b")).Put([]byte(key), []byte(key)); err != nil {
+							return err
+						}
+						if fails {
+							return errR23Refused
+						}
+						return nil
+					}
+					var err error
+					if w%4 == 0 {
+						err = db.Update(fn)
+					} else {
+						err = db.Batch(fn)
+					}
+					mu.Lock()
+					if err == nil {
+						acked[key] = true
+					} else {
+						refused[key] = err
+					}
+					mu.Unlock()
+					switch {
+					case err == nil && fails:
+						report("call %s: nil, its function failed", key)
+						return
+					case err == nil, errors.Is(err, errR23Refused) && fails:
+					case errors.Is(err, ErrDatabaseNotOpen):
+						return
+					default:
+						report("call %s: %v", key, err)
+						return
+					}
+				}
+			}()
+		}
+		for r := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					if i == 3 {
+						started <- struct{}{}
+					}
+					var err error
+					if r%2 == 0 {
+						err = db.View(func(tx *Tx) error {
+							inView.Add(1)
+							defer inView.Add(-1)
+							n := 0
+							err := tx.Bucket([]byte("b")).ForEach(func(k, v []byte) error {
+								if !bytes.Equal(k, v) {
+									return fmt.Errorf("key %s holds %s", k, v)
+								}
+								n++
+								return nil
+							})
+							if closed.Load() {
+								return fmt.Errorf("a View function runs after Close returned (%d keys read)", n)
+							}
+							return err
+						})
+					} else {
+						var rtx *Tx
+						if rtx, err = db.Begin(false); err == nil {
+							inView.Add(1)
+							held := map[string][]byte{}
+							c := rtx.Bucket([]byte("b")).Cursor()
+							for k, v := c.First(); k != nil && len(held) < 20; k, v = c.Next() {
+								held[string(k)] = v
+							}
+							runtime.Gosched()
+							for k, v := range held {
+								if string(v) != k {
+									report("Begin reader: value of %s changed to %q", k, v)
+								}
+							}
+							if closed.Load() {
+								report("a Begin reader open after Close returned")
+							}
+							inView.Add(-1)
+							err = rtx.Rollback()
+						}
+					}
+					if errors.Is(err, ErrDatabaseNotOpen) {
+						return
+					}
+					if err != nil {
+						report("reader %d: %v", r, err)
+						return
+					}
+				}
+			}()
+		}
+		for range 12 {
+			<-started
+		}
+		time.Sleep(wait)
+		err := db.Close()
+		closed.Store(true)
+		if err != nil {
+			report("Close: %v", err)
+		}
+		if n := inView.Load(); n != 0 {
+			report("Close returned with %d read transactions running", n)
+		}
+		wg.Wait()
+	})
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	nop := func(*Tx) error { return nil }
+	for name, err := range map[string]error{
+		"View":       db.View(nop),
+		"Update":     db.Update(nop),
+		"Batch":      db.Batch(nop),
+		"Sync":       db.Sync(),
+		"Checkpoint": db.Checkpoint(),
+	} {
+		if !errors.Is(err, ErrDatabaseNotOpen) {
+			t.Errorf("%s after Close: %v, want ErrDatabaseNotOpen", name, err)
+		}
+	}
+	for _, writable := range []bool{false, true} {
+		if tx, err := db.Begin(writable); !errors.Is(err, ErrDatabaseNotOpen) {
+			t.Errorf("Begin(%v) after Close: %v, want ErrDatabaseNotOpen", writable, err)
+			if tx != nil {
+				_ = tx.Rollback()
+			}
+		}
+	}
+	if _, err := db.Info(); !errors.Is(err, ErrDatabaseNotOpen) {
+		t.Errorf("Info after Close: %v, want ErrDatabaseNotOpen", err)
+	}
+	_ = db.Stats()
+	db, err = Open(path, 0o600, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeChecked(t, db)
+	if err := db.View(func(tx *Tx) error {
+		b := tx.Bucket([]byte("b"))
+		for k := range acked {
+			if b.Get([]byte(k)) == nil {
+				return fmt.Errorf("acknowledged key %s lost", k)
+			}
+		}
+		for k, err := range refused {
+			if b.Get([]byte(k)) != nil {
+				return fmt.Errorf("key %s is in the file, its call returned %v", k, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d writes acknowledged, %d refused, Close after %v", len(acked), len(refused), wait)
+}
+
+// TestReview23ConcOpenCloseCycles has writers open the database, commit
+// and close it again and again, entering and leaving WAL mode (a first
+// WAL-mode open makes the log, a later open without WAL replays and
+// removes it), while readers open it read-only, walk it and close it, all
+// at once (each Open is its own open file description, so they lock one
+// another out as processes would). Every open succeeds, every reader's
+// snapshot adds up and holds every commit acknowledged before its Open
+// began, and the final file holds them all.
+func TestReview23ConcOpenCloseCycles(t *testing.T) {
+	seed := testSeed(t)
+	path := tempPath(t)
+	db, err := Open(path, 0o600, &Options{PageSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, r23Setup)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var acked atomic.Int64
+	errs := make(chan error, 4)
+	report := func(format string, args ...any) {
+		select {
+		case errs <- fmt.Errorf(format, args...):
+		default:
+		}
+	}
+	const writers, each = 3, 7
+	stop := make(chan struct{})
+	within(t, "open and close cycles", func() {
+		var wg, readers sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					opts := &Options{WAL: (w+i)%3 != 0, NoSync: i%2 == 0, CheckpointBytes: 8 << 10}
+					db, err := Open(path, 0o600, opts)
+					if err != nil {
+						report("writer %d, open %d (%+v): %v", w, i, *opts, err)
+						return
+					}
+					for j := range 1 + i%3 {
+						call := uint64(w*1000 + i*10 + j)
+						err := db.Update(func(tx *Tx) error {
+							_, err := r23Write(tx, rand.New(rand.NewPCG(seed, call)), 0)
+							return err
+						})
+						if err != nil {
+							report("writer %d, open %d: %v", w, i, err)
+							_ = db.Close()
+							return
+						}
+						acked.Add(1)
+					}
+					if err := db.Close(); err != nil {
+						report("writer %d, close %d: %v", w, i, err)
+						return
+					}
+				}
+			}()
+		}
+		for r := range 2 {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				last := int64(-1)
+				for i := 0; ; i++ {
+					// One open per commit at most: readers that open
+					// again at once hold shared locks back to back,
+					// and a writer's lock (polled, as bbolt's) never
+					// comes free.
+					floor := acked.Load()
+					for floor == last {
+						select {
+						case <-stop:
+							return
+						case <-time.After(time.Millisecond):
+						}
+						floor = acked.Load()
+					}
+					last = floor
+					db, err := Open(path, 0o600, &Options{ReadOnly: true, WAL: i%2 == 0})
+					if err != nil {
+						report("reader %d, open %d: %v", r, i, err)
+						return
+					}
+					err = db.View(func(tx *Tx) error {
+						s, err := r23Walk(tx, i%2 == 1)
+						if err == nil && int64(s.gen) < floor {
+							err = fmt.Errorf("gen %d; %d commits were acknowledged before the open", s.gen, floor)
+						}
+						return err
+					})
+					if cerr := db.Close(); err == nil {
+						err = cerr
+					}
+					if err != nil {
+						report("reader %d, open %d: %v", r, i, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(stop)
+		readers.Wait()
+	})
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	db, err = Open(path, 0o600, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeChecked(t, db)
+	if err := db.View(func(tx *Tx) error {
+		s, err := r23Walk(tx, false)
+		if err == nil && int64(s.gen) != acked.Load() {
+			err = fmt.Errorf("gen %d after %d acknowledged commits", s.gen, acked.Load())
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
