@@ -319,6 +319,9 @@ func linkTarget(path string) (string, error) {
 		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 			return path, nil // not a link: creating it says what is wrong, if anything
 		}
+		if err := trustLink(path, fi); err != nil {
+			return "", err
+		}
 		to, err := os.Readlink(path)
 		if err != nil {
 			return "", err

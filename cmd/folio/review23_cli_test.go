@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,5 +313,50 @@ func TestReview23CLILoadCountsBucketsOnce(t *testing.T) {
 	code, out, stderr := runCLIIn(t, dump, "load", dst)
 	if code != exitOK || !strings.HasPrefix(out, "loaded 2 keys into 1 bucket ") {
 		t.Errorf("load: exit %d, %q %s; want \"loaded 2 keys into 1 bucket\"", code, out, stderr)
+	}
+}
+
+// TestReview23CLIOutLinkInStickyDir: dump -o and backup refuse to follow
+// a symbolic link in a sticky world-writable directory (/tmp) that
+// another user owns, as the kernel's protected_symlinks refuses a
+// shell's "> /tmp/x": they read the link and made the file it names
+// themselves, so a link planted in /tmp had a root "folio dump app.db -o
+// /tmp/report" replace or create any file (here: victim). A link of the
+// directory's owner or of the user is followed as before.
+func TestReview23CLIOutLinkInStickyDir(t *testing.T) {
+	db := sampleDB(t)
+	sticky := t.TempDir()
+	if err := os.Chmod(sticky, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(t.TempDir(), "victim")
+	link := filepath.Join(sticky, "report")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	// The link's owner as another user, neither the directory's nor ours.
+	defer func(f func(fs.FileInfo) int) { fileOwner = f }(fileOwner)
+	own := fileOwner
+	fileOwner = func(fi fs.FileInfo) int {
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return own(fi) + 4242
+		}
+		return own(fi)
+	}
+	for _, args := range [][]string{{"dump", db, "-o", link}, {"backup", db, link}} {
+		code, _, stderr := runCLI(t, args...)
+		if code != exitFail || !strings.Contains(stderr, "not following it") || strings.Count(stderr, link) != 1 {
+			t.Errorf("%s to a planted link: exit %d, %q; want exit %d and a refusal", args[0], code, stderr, exitFail)
+		}
+		if _, err := os.Lstat(victim); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s made the file the planted link names (%v)", args[0], err)
+		}
+	}
+	fileOwner = own
+	if code, _, stderr := runCLI(t, "dump", db, "-o", link); code != exitOK {
+		t.Errorf("dump to our own link: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Errorf("dump to our own link did not make its file: %v", err)
 	}
 }
