@@ -466,6 +466,14 @@ func (l *loader) create() error {
 	if err := noLogBeside(l.path); err != nil {
 		return err
 	}
+	if fi, err := os.Lstat(l.path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		// NB: Open makes a new database by linking a file into place,
+		// never through a link; it failed with "no such file or
+		// directory", of a directory that exists.
+		to, _ := os.Readlink(l.path)
+		return pathErrorf(l.path, "a symbolic link to %s, which does not exist: load makes a new database "+
+			"only where no file is (give the link's target as DB, or remove the link)", to)
+	}
 	var db *folio.DB
 	var err error
 	l.newDB, err = l.a.cleanups.track(func() (func(), error) {

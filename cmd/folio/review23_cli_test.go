@@ -360,3 +360,22 @@ func TestReview23CLIOutLinkInStickyDir(t *testing.T) {
 		t.Errorf("dump to our own link did not make its file: %v", err)
 	}
 }
+
+// TestReview23CLILoadDanglingLink: load into DB, a symbolic link to a
+// file that does not exist, says so: it said "cannot create it: no such
+// file or directory", of a directory that exists.
+func TestReview23CLILoadDanglingLink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.db")
+	link := filepath.Join(dir, "app.db")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLIIn(t, "folio_dump=1\n", "load", link)
+	if code != exitFail || !strings.Contains(stderr, "a symbolic link to "+target+", which does not exist") {
+		t.Errorf("load into a dangling link: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the link's target was made (%v)", err)
+	}
+}
