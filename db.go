@@ -182,7 +182,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	// Segments of 8 MiB: a new one is zero-filled in the background
 	// quickly, so appends rarely land in merely fallocated blocks, whose
 	// first sync costs a journal commit.
-	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly, SegmentSize: 8 << 20})
+	lg, err := wal.Open(logDir, wal.Options{ReadOnly: opts.ReadOnly, SegmentSize: 8 << 20, AllowHole: true})
 	if err == nil && !locked {
 		// Made by this Open: locked before anything is logged in it.
 		// NB: a lock refused means another DB made it meanwhile (of a

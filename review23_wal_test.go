@@ -2,11 +2,16 @@ package folio
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -173,4 +178,142 @@ func TestReview23OnCommitValueAcrossRemap(t *testing.T) {
 			}
 		})
 	}
+}
+
+// review23DamagedLog makes a WAL-mode database whose log holds commits
+// a and b, the anchor of a checkpoint after them, then commits c and d,
+// every record synced, and returns a crash image of it (file and log
+// copied while open) with the payload of the log record of commit
+// damaged ("a" or "c") flipped.
+func review23DamagedLog(t *testing.T, damaged string) string {
+	t.Helper()
+	path := tempPath(t)
+	db, err := Open(path, 0o600, walOpts(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reopened, the log appends to the segment it has: a new log leaves
+	// its first (cold) segment for a warm spare once one is ready, and
+	// the checkpoint could then drop every record before it.
+	closeChecked(t, db)
+	if db, err = Open(path, 0o600, walOpts(4096)); err != nil {
+		t.Fatal(err)
+	}
+	put := func(k string) {
+		mustUpdate(t, db, func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(k), []byte("value-"+k))
+		})
+	}
+	put("a")
+	put("b")
+	if err := db.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	put("c")
+	put("d")
+	img := filepath.Join(t.TempDir(), "img.db")
+	copyFile(t, path, img)
+	copyDir(t, LogDir(path), LogDir(img))
+	closeChecked(t, db)
+
+	// The log's frames (package wal's layout: 32-byte segment header,
+	// then frames of a 32-byte header, the payload and padding to 8):
+	// the last five are a, b, the checkpoint's anchor, c, d.
+	type frame struct {
+		seg string
+		at  int64 // payload offset
+		lsn uint64
+	}
+	ents, err := os.ReadDir(LogDir(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []frame
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".wal") {
+			continue
+		}
+		num, err := strconv.ParseUint(strings.TrimSuffix(name, ".wal"), 16, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg := filepath.Join(LogDir(img), name)
+		b, err := os.ReadFile(seg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := int64(32); off+32 <= int64(len(b)); {
+			n := int64(binary.LittleEndian.Uint32(b[off+8:]))
+			if n == 0 || binary.LittleEndian.Uint32(b[off+24:]) != uint32(num) {
+				break
+			}
+			frames = append(frames, frame{seg, off + 32, binary.LittleEndian.Uint64(b[off+16:])})
+			off += 32 + (n+7)&^7
+		}
+	}
+	slices.SortFunc(frames, func(x, y frame) int { return cmp.Compare(x.lsn, y.lsn) })
+	if len(frames) < 5 {
+		t.Fatalf("%d frames in the log, want a, b, anchor, c, d at least", len(frames))
+	}
+	f := frames[len(frames)-5+map[string]int{"a": 0, "c": 3}[damaged]]
+	b, err := os.ReadFile(f.seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[f.at+1] ^= 0xff
+	if err := os.WriteFile(f.seg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// A damaged record the last checkpoint already covers (before its
+// anchor) no longer fails Open: the file holds it, and the records after
+// the checkpoint are replayed; folio check still reports the damage (it
+// reads the log strictly: check.go). Damage after the checkpoint is
+// still ErrLogCorrupt: a commit the file lacks is lost.
+func TestReview23WALDamageBeforeCheckpoint(t *testing.T) {
+	t.Run("before", func(t *testing.T) {
+		img := review23DamagedLog(t, "a")
+		for round := range 2 { // the damage stays until a checkpoint drops its segment
+			db, err := Open(img, 0o600, walOpts(4096))
+			if err != nil {
+				t.Fatalf("round %d: Open with a damaged record the checkpoint holds: %v", round, err)
+			}
+			if err := db.View(func(tx *Tx) error {
+				for _, k := range []string{"a", "b", "c", "d"} {
+					if got := tx.Bucket([]byte("b")).Get([]byte(k)); string(got) != "value-"+k {
+						return fmt.Errorf("%s = %q", k, got)
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if round == 0 {
+				mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte("e"), []byte("value-e")) })
+			}
+			closeChecked(t, db)
+		}
+		ro := walOpts(4096)
+		ro.ReadOnly = true
+		db, err := Open(img, 0o600, ro)
+		if err != nil {
+			t.Fatalf("read-only Open: %v", err)
+		}
+		_ = db.Close()
+	})
+	t.Run("after", func(t *testing.T) {
+		img := review23DamagedLog(t, "c")
+		_, err := Open(img, 0o600, walOpts(4096))
+		if !errors.Is(err, ErrLogCorrupt) {
+			t.Fatalf("Open with a damaged record past the checkpoint: %v, want ErrLogCorrupt", err)
+		}
+		t.Log(err)
+	})
 }

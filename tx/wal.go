@@ -187,9 +187,10 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		return nil
 	}
 	// Nothing is written unless the whole log follows the file.
+	from, hole := db.logHole()
 	err := db.checkSequence(m)
 	if err == nil {
-		err = db.wal.log.Replay(0, apply)
+		err = db.wal.log.Replay(from, apply)
 	}
 	if errors.Is(err, errStopImages) {
 		err = nil
@@ -204,6 +205,10 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	}
 	db.wal.anchor = anchor
 	db.wal.ckptTxID = cur.TxID
+	if hole != nil {
+		db.logf("folio: %s: the write-ahead log has damaged records the file holds since a checkpoint; "+
+			"passed over (later checkpoints drop them, folio check reports them): %v", db.path, hole)
+	}
 	if replayed == 0 {
 		// NB: a log of commits the file holds already is kept until the
 		// next checkpoint. Truncated here after a sync of the file, it
@@ -247,6 +252,11 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 // A skip is how a backup restored beside the log of its database shows:
 // the log holds commits from before the backup, then, past a checkpoint
 // the backup never saw, commits that follow a later state.
+//
+// A log Open passed over damage in (logHole) is read from past it, and
+// followed only if, before any record past the file, an anchor or a
+// page image there names the file's state: the lost records are then
+// older, and the file holds them. Otherwise the damage is the error.
 func (db *DB) checkSequence(m page.Meta) error {
 	ps := int(m.PageSize)
 	cur, applied := m.TxID, 0
@@ -255,13 +265,18 @@ func (db *DB) checkSequence(m page.Meta) error {
 	// before it, later the first anchor after it (see below).
 	var unanchored uint64
 	var later logAnchor
-	err := db.wal.log.Replay(0, func(lsn uint64, payload []byte) error {
+	from, hole := db.logHole()
+	covered := hole == nil // the file's state named past the hole
+	err := db.wal.log.Replay(from, func(lsn uint64, payload []byte) error {
 		v := recordVersionOf(payload)
 		switch {
 		case v == recordVersionAnchor:
 			if a, err := decodeAnchor(payload, ps); err == nil {
 				anchor, anchor.lsn = a, lsn
 				prev = logAnchor{}
+				if applied == 0 && a.names(m) {
+					covered = true
+				}
 				if unanchored != 0 && !later.ok {
 					later = anchor
 				}
@@ -279,9 +294,14 @@ func (db *DB) checkSequence(m page.Meta) error {
 				// name it; the others' are not decoded.
 				if rm, _, err := decodeRecordMeta(payload, ps); err == nil {
 					prev = imageState(rm, lsn)
+					covered = covered || prev.names(m)
 				}
 			}
 			return nil
+		case applied == 0 && !covered:
+			// The first record past the file, with its state not named
+			// since the hole: the lost records may be ones it lacks.
+			return hole
 		case txid == cur+1:
 			if applied == 0 {
 				p := prev
@@ -300,6 +320,9 @@ func (db *DB) checkSequence(m page.Meta) error {
 		}
 		return db.txidGap(lsn, txid, cur, m.TxID, applied, anchor)
 	})
+	if err == nil && !covered {
+		return hole
+	}
 	if err == nil && later.ok {
 		// The log has anchors, so it is not one from before them: the
 		// anchor that named the file's state once stood before this
@@ -796,6 +819,21 @@ type unprefixedError struct{ err error }
 
 func (e unprefixedError) Error() string { return strings.TrimPrefix(e.err.Error(), "folio: ") }
 func (e unprefixedError) Unwrap() error { return e.err }
+
+// holedLog is a Log that Open let pass over damaged records (package
+// wal's, opened with AllowHole): Hole says where reading resumes.
+type holedLog interface {
+	Hole() (next uint64, err error)
+}
+
+// logHole is the damage the log passed over, if any, and the first LSN
+// after it, from which the log is read. REQUIRES: the log is set.
+func (db *DB) logHole() (from uint64, err error) {
+	if h, ok := db.wal.log.(holedLog); ok {
+		return h.Hole()
+	}
+	return 0, nil
+}
 
 // walErrCorrupt is package wal's damage sentinel, reported as ErrCorrupt.
 var walErrCorrupt = wal.ErrCorrupt

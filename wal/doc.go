@@ -79,7 +79,10 @@
 //     segment, and says through its unsynced field that the expected LSN
 //     was already durable when it was written, a record the log had made
 //     durable is damaged. Open returns an error wrapping ErrCorrupt that
-//     names the segment and offset. It never skips the record.
+//     names the segment and offset. It never skips the record, unless
+//     asked to (Options.AllowHole): then, once, if that frame is in the
+//     same segment or the next, the log resumes there; Log.Hole reports
+//     the damage, and Replay reads only from past it.
 //  3. Otherwise the stop point is the torn tail of the log: what lies there
 //     was never made durable (a crash mid-write, zeros of a preallocated
 //     region, stale frames of a recycled file). The log ends at the last

@@ -262,7 +262,7 @@ func TestReadStaleListing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading a listing made before a Truncate: %v", err)
 	}
-	rec, err := recoverLog(files)
+	rec, err := recoverLog(files, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,14 @@ type Options struct {
 	// whole when it opened. Append and Truncate return ErrReadOnly.
 	ReadOnly bool
 
+	// AllowHole makes Open pass over one damaged stretch of durable
+	// records (recovery case 2) rather than fail, when a whole frame of
+	// the same segment, or of the next, follows it: Replay then starts
+	// after it, and Hole reports it. For a caller that may not need the
+	// records before the hole (a database whose file holds them since a
+	// checkpoint), and that returns Hole's error if it does.
+	AllowHole bool
+
 	// noSpares turns the spare maker off, so that tests know which
 	// segment holds what.
 	noSpares bool
@@ -108,6 +116,10 @@ type Log struct {
 	// truncFailed: a Truncate failed and could not put back a segment
 	// it had not recycled; no more truncation until a reopen.
 	truncFailed error
+	// hole is the damage Open passed over (Options.AllowHole), and
+	// holeNext the first LSN after it; set by Open, never changed.
+	hole     *CorruptError
+	holeNext uint64
 	// replays counts the Replay calls under way. Truncate and Close refuse
 	// while it is not zero, rather than wait for it: called from a
 	// Replay's callback, they would wait for themselves.
@@ -203,10 +215,11 @@ func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(
 	if err != nil {
 		return nil, err
 	}
-	rec, err := recoverLog(files)
+	rec, err := recoverLog(files, l.opts.AllowHole)
 	if err != nil {
 		return nil, err
 	}
+	l.hole, l.holeNext = rec.hole, rec.holeNext
 
 	// The chain's bytes may still be only in the page cache (the previous
 	// process died, the machine did not): make them durable before any new
@@ -263,12 +276,14 @@ func (l *Log) openReadOnly() (*Log, error) {
 		files, err := l.readDir()
 		var rec recovery
 		if err == nil {
-			rec, err = recoverLog(files)
+			// NB: a hole only once a torn read is ruled out (below).
+			rec, err = recoverLog(files, l.opts.AllowHole && try == 3)
 		}
 		if err == nil {
 			for _, s := range rec.garbage {
 				s.f.Close()
 			}
+			l.hole, l.holeNext = rec.hole, rec.holeNext
 			l.segs, l.last = rec.chain, rec.next-1
 			l.durable.Store(l.last) // nothing to sync: Sync and Close succeed
 			return l, nil
@@ -619,6 +634,10 @@ func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) err
 		l.mu.Unlock()
 		return ErrClosed
 	}
+	if l.hole != nil && from < l.holeNext {
+		l.mu.Unlock()
+		return l.hole
+	}
 	// INVARIANT: while replays is not zero, no segment is recycled
 	// (Truncate) or closed (Close), so each span's file stays open and
 	// holds what it held here.
@@ -642,12 +661,18 @@ func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) err
 	var buf []byte
 	for _, sp := range spans {
 		s := sp.s
-		if sp.last < from || sp.last < s.first {
+		// A segment Open resumed in after a hole (Options.AllowHole) is
+		// read from there: from is past the hole.
+		off, first := int64(segHeaderSize), s.first
+		if s.resume > 0 {
+			off, first = s.resume, s.resumeLSN
+		}
+		if sp.last < from || sp.last < first {
 			continue
 		}
 		sr.reset(s.f, sp.end)
 		var fnErr error // fn's error, or a damaged payload's
-		st, err := scanFrames(&sr, s.num, segHeaderSize, sp.end, s.first, func(off int64, h frameHeader, stored []byte) error {
+		st, err := scanFrames(&sr, s.num, off, sp.end, first, func(off int64, h frameHeader, stored []byte) error {
 			if h.lsn < from {
 				return nil
 			}
@@ -790,6 +815,16 @@ func (l *Log) LastLSN() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.last
+}
+
+// Hole returns the damage Open passed over with Options.AllowHole, a
+// *CorruptError, and the first LSN after it, from which Replay reads;
+// (0, nil) if there was none. Replay from an LSN before it returns err.
+func (l *Log) Hole() (next uint64, err error) {
+	if l.hole == nil {
+		return 0, nil
+	}
+	return l.holeNext, l.hole
 }
 
 // SyncedLSN returns the highest LSN known durable.

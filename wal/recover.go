@@ -13,11 +13,19 @@ type recovery struct {
 	reuse   bool       // appends may go at the end of the chain's last segment
 	garbage []*segment // .wal files outside the chain: to be recycled
 	read    int64      // bytes read (tests)
+	// hole is the damage passed over with allowHole, holeNext the LSN
+	// of the whole frame the chain resumed at.
+	hole     *CorruptError
+	holeNext uint64
 }
 
 // recoverLog finds the log in files, the *.wal files in number order. A
-// file whose header is not valid for its name has first == 0.
-func recoverLog(files []*segment) (rec recovery, err error) {
+// file whose header is not valid for its name has first == 0. With
+// allowHole, damage to durable records (case 2) is passed over once if
+// the frame that shows it (the evidence) is in the same segment or the
+// next one: the chain resumes there (segment.resume) and rec.hole says
+// what was passed over.
+func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 	nextValid := func(i int) int {
 		for i++; i < len(files); i++ {
 			if files[i].first != 0 {
@@ -73,15 +81,18 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 		return rec, nil
 	}
 	next := files[i].first
+	start := int64(segHeaderSize)
 	for {
 		s := files[i]
 		sr.reset(s.f, s.size)
-		st, err := scanFrames(&sr, s.num, segHeaderSize, s.size, next, nil)
+		st, err := scanFrames(&sr, s.num, start, s.size, next, nil)
 		if err != nil {
 			return rec, readError(&sr, s.path, err)
 		}
-		s.end, next = st.off, st.next
-		rec.chain, inChain[i] = append(rec.chain, s), true
+		s.end, next, start = st.off, st.next, segHeaderSize
+		if !inChain[i] { // resumed in after a hole, it is there already
+			rec.chain, inChain[i] = append(rec.chain, s), true
+		}
 
 		// Case 1: the writer moved on to the next segment here.
 		if j := nextValid(i); j >= 0 && files[j].first == next {
@@ -115,9 +126,9 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 		if err != nil {
 			return rec, readError(&sr, s.path, err)
 		}
-		ev, evSeg := rep, s
+		ev, evSeg, evAt := rep, s, i
 		for k := i + 1; k < len(files) && ev.evidence < 0; k++ {
-			evSeg = files[k]
+			evSeg, evAt = files[k], k
 			sr.reset(evSeg.f, evSeg.size)
 			if ev, err = scanTail(&sr, evSeg.num, segHeaderSize, next); err != nil {
 				return rec, readError(&sr, evSeg.path, err)
@@ -145,11 +156,21 @@ func recoverLog(files []*segment) (rec recovery, err error) {
 					why += fmt.Sprintf(", and %s starts at lsn %d", files[j].path, files[j].first)
 				}
 			}
-			return rec, &CorruptError{
+			cerr := &CorruptError{
 				Path: s.path, Segment: s.num, Offset: st.off, LSN: next,
 				What: fmt.Sprintf("%s; yet %s offset %d holds lsn %d, written after lsn %d was durable",
 					why, evSeg.path, ev.evidence, ev.claim.lsn, ev.claim.durableClaim()),
 			}
+			// NB: the evidence's segment must be this one or the next
+			// with a valid header: segments between would fall out of
+			// the chain, and be recycled, with whatever they hold.
+			if !allowHole || rec.hole != nil || evAt > i+1 || evSeg.first == 0 || ev.claim.lsn <= next {
+				return rec, cerr
+			}
+			rec.hole, rec.holeNext = cerr, ev.claim.lsn
+			evSeg.resume, evSeg.resumeLSN = ev.evidence, ev.claim.lsn
+			i, start, next = evAt, ev.evidence, ev.claim.lsn
+			continue
 		}
 		// Case 3: a torn tail. Appending right here is safe only if no
 		// header of this segment's own lies past the stop point, whole

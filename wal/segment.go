@@ -118,6 +118,12 @@ type segment struct {
 	syncing bool  // in the snapshot a sync leader is now syncing
 
 	handedOver bool // cold, and left for a warm spare before it was full
+
+	// resume is where Open took the log up again after a hole
+	// (Options.AllowHole), and resumeLSN the LSN of the frame there;
+	// 0 if it did not in this segment. Set by Open only.
+	resume    int64
+	resumeLSN uint64
 }
 
 // readWindow is how much a segReader reads at a time: large enough that

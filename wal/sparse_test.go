@@ -23,7 +23,7 @@ func recoverDir(t *testing.T, dir string, opts Options) recovery {
 			s.f.Close()
 		}
 	}()
-	rec, err := recoverLog(files)
+	rec, err := recoverLog(files, false)
 	if err != nil {
 		t.Fatal(err)
 	}
