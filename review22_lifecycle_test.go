@@ -580,6 +580,12 @@ func TestReview22LifeCloseWhileBusy(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					// NB: a loop that saw stop (Close has returned)
+					// calls once more, which must fail: one whose last
+					// call succeeded before Close began, and which ran
+					// again only after stop, returned without an error,
+					// and was counted against the DB (on a busy machine).
+					afterStop := false
 					for i := 0; ; i++ {
 						err := call(i)
 						if err == nil && (name == "Update" || name == "Batch") {
@@ -590,10 +596,14 @@ func TestReview22LifeCloseWhileBusy(t *testing.T) {
 						if err == nil {
 							select {
 							case <-stop:
-								return
+								if afterStop {
+									t.Errorf("WAL %v: %s succeeded after Close returned", wal, name)
+									return
+								}
+								afterStop = true
 							default:
-								continue
 							}
+							continue
 						}
 						if !errors.Is(err, ErrDatabaseNotOpen) || !strings.Contains(err.Error(), path) {
 							t.Errorf("WAL %v: %s: %v; want nil or ErrDatabaseNotOpen naming the file", wal, name, err)
