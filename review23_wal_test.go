@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -316,4 +317,62 @@ func TestReview23WALDamageBeforeCheckpoint(t *testing.T) {
 		}
 		t.Log(err)
 	})
+}
+
+// truncFailLog is a log whose Truncate fails.
+type truncFailLog struct{ tx.Log }
+
+func (truncFailLog) Truncate(uint64) error {
+	return &os.PathError{Op: "fsync", Path: "crash.db.wal", Err: syscall.EIO}
+}
+
+// A replay whose log truncation fails still opens: the replayed commits
+// are in the file, under a durable meta, and the log keeps records the
+// file holds, which the next checkpoint drops. Open failed with the
+// log's bare error (no file named), as no checkpoint's truncation does
+// (commitDirect logs it).
+func TestReview23WALReplayTruncateFails(t *testing.T) {
+	opts := &Options{PageSize: 1024, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: 1 << 62}
+	st := newCrashStorage(t, tx.InitialImage(1024))
+	lg := newCrashLog(st)
+	db, err := tx.OpenWithLog("crash.db", st, lg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.WALImageLimit = 1 << 20 // page images: replayLog truncates, not replayOps' checkpoint
+	for _, k := range []string{"a", "b"} {
+		mustUpdate(t, db, func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(k), []byte("value-"+k))
+		})
+	}
+	if kinds := logKinds(t, lg); kinds != "[anchor images images]" {
+		t.Fatalf("the log holds %q; the test needs page images", kinds)
+	}
+	img, recs := st.contents(t), append([]logRecord(nil), lg.recs...)
+
+	st2 := newCrashStorage(t, img)
+	var logged strings.Builder
+	opts.Logger = log.New(&logged, "", 0)
+	db2, err := tx.OpenWithLog("crash.db", st2, truncFailLog{newCrashLogWith(st2, recs)}, opts)
+	if err != nil {
+		t.Fatalf("Open whose log truncation after the replay fails: %v", err)
+	}
+	defer db2.Close()
+	if err := db2.View(func(tx *Tx) error {
+		for _, k := range []string{"a", "b"} {
+			if got := tx.Bucket([]byte("b")).Get([]byte(k)); string(got) != "value-"+k {
+				return fmt.Errorf("%s = %q", k, got)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logged.String(), "input/output error") {
+		t.Errorf("the failed truncation was not logged: %q", logged.String())
+	}
 }

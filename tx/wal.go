@@ -238,7 +238,14 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 	if db.wal.opsPending {
 		return cur, nil // replayOps truncates the log once it is done
 	}
-	return cur, db.wal.log.Truncate(db.wal.lastLSN)
+	// NB: a failure is logged, as a checkpoint's is (commitDirect): the
+	// replayed commits are in the file under a durable meta, and the
+	// records kept are ones it holds, which the next checkpoint drops.
+	// Returned, it failed the Open with the log's bare error.
+	if err := db.wal.log.Truncate(db.wal.lastLSN); err != nil {
+		db.logf("folio: %s: truncate the log after the replay: %v", db.path, err)
+	}
+	return cur, nil
 }
 
 // checkSequence reads the txids and anchors of the log before replay
