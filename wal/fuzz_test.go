@@ -115,6 +115,7 @@ func checkRecovery(t *testing.T, dir string) {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Open: %v", err)
 			}
+			checkHoleRecovery(t, dir)
 			return
 		}
 		got := replayAll(t, l, 0)
@@ -148,6 +149,60 @@ func checkRecovery(t *testing.T, dir string) {
 			if again[i].lsn != got[i].lsn || !bytes.Equal(again[i].payload, got[i].payload) {
 				t.Fatalf("record %d differs after reopen: lsn %d, was %d", i, again[i].lsn, got[i].lsn)
 			}
+		}
+	}
+}
+
+// checkHoleRecovery opens with Options.AllowHole a log in dir that Open
+// refused: it fails with ErrCorrupt too, or reports a hole and replays
+// whole records from past it to LastLSN, refuses a replay from before
+// it, appends, and reopens to the same records.
+func checkHoleRecovery(t *testing.T, dir string) {
+	opts := fuzzOpts
+	opts.AllowHole = true
+	l, err := open(dir, opts, noDataSync, noDirSync)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open with AllowHole: %v", err)
+		}
+		return
+	}
+	next, herr := l.Hole()
+	if !errors.Is(herr, ErrCorrupt) {
+		t.Fatalf("Open with AllowHole took a log Open refused, and reports no hole (%d, %v)", next, herr)
+	}
+	got := replayAll(t, l, next)
+	for i, r := range got {
+		if r.lsn != next+uint64(i) {
+			t.Fatalf("replay from the hole: record %d has lsn %d, want %d", i, r.lsn, next+uint64(i))
+		}
+	}
+	if len(got) > 0 && got[len(got)-1].lsn != l.LastLSN() {
+		t.Fatalf("replay ends at lsn %d, LastLSN is %d", got[len(got)-1].lsn, l.LastLSN())
+	}
+	if err := l.Replay(next-1, func(uint64, []byte) error { return nil }); err != herr {
+		t.Fatalf("Replay from before the hole: %v, want %v", err, herr)
+	}
+	if lsn, err := l.Append([]byte("after")); err == nil {
+		got = append(got, record{lsn, []byte("after")})
+	} else if !errors.Is(err, errLSNsExhausted) {
+		t.Fatalf("Append: %v", err)
+	}
+	closeLog(t, l)
+	if l, err = open(dir, opts, noDataSync, noDirSync); err != nil {
+		t.Fatalf("reopen with AllowHole: %v", err)
+	}
+	defer closeLog(t, l)
+	if n, _ := l.Hole(); n != next {
+		t.Fatalf("reopened: hole before lsn %d, was %d", n, next)
+	}
+	again := replayAll(t, l, next)
+	if len(again) != len(got) {
+		t.Fatalf("reopened log replays %d records, %d before", len(again), len(got))
+	}
+	for i := range got {
+		if again[i].lsn != got[i].lsn || !bytes.Equal(again[i].payload, got[i].payload) {
+			t.Fatalf("record %d differs after reopen: lsn %d, was %d", i, again[i].lsn, got[i].lsn)
 		}
 	}
 }
