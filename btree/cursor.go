@@ -79,6 +79,9 @@ type Cursor struct {
 	pageSize int
 	// strict: scans and Seek check key order (SetStrict).
 	strict bool
+	// steps counts the nodes and pages the cursor moved onto from their
+	// parents: what its moves cost, for tests (not reset).
+	steps int
 }
 
 // NewCursor returns a cursor over t, positioned nowhere.
@@ -160,6 +163,7 @@ func (c *Cursor) pushPage(id page.ID, sum uint32) bool {
 	}
 	c.stack[c.depth] = frame{p: p, id: id, count: count, behind: count}
 	c.depth++
+	c.steps++
 	return true
 }
 
@@ -342,6 +346,7 @@ func (c *Cursor) pushChild() bool {
 			}
 			c.stack[c.depth] = frame{n: in.node, id: in.node.id}
 			c.depth++
+			c.steps++
 			return true
 		}
 		return c.pushPage(in.child, in.sum)
@@ -391,10 +396,15 @@ func (c *Cursor) last() bool {
 func (c *Cursor) next() bool { return c.nextOrBack(true) }
 
 // nextOrBack is next; back says whether to return to where it started
-// when it fails after moving: over empty leaves, which Deletes leave
-// until the commit rebalances. (bbolt stays on the empty leaf, so what
-// Prev returns next depends on where leaves split; here it does not.)
+// when it fails after moving: over empty leaves (a tree's only leaf
+// emptied, whose chain of parents Deletes leave until the commit
+// rebalances, or a damaged file's; Deletes take other emptied leaves
+// out at once: dropEmpty). (bbolt stays on the empty leaf, so what Prev
+// returns next depends on where leaves split; here it does not.)
 func (c *Cursor) nextOrBack(back bool) bool {
+	if k := c.strayKey(); k != nil {
+		return c.reseek(k, 1, back)
+	}
 	past := false
 	if f := &c.stack[c.depth-1]; f.index >= f.len() {
 		past = true
@@ -423,6 +433,83 @@ func (c *Cursor) nextOrBack(back bool) bool {
 			return true
 		}
 	}
+}
+
+// strayKey returns, if the cursor's path has left the tree, the key
+// where it stands, to find its place again by (reseek); nil if the path
+// is the tree's, or no key says where the cursor is.
+//
+// The path leaves the tree when a materialised frame's index no longer
+// names the next frame's node (or page): a delete took that child out
+// (dropEmpty), or children before it, or a Put split it or a child
+// before it (splitPath). Its indices would then step over a child, or
+// onto one again. (A path of committed pages below the last
+// materialised frame is one snapshot, as the file was: a scan reads it
+// as it did before the tree changed.)
+//
+// The key: the one the cursor last returned or rests on in a
+// materialised leaf, or deleted (key), else the one at its index in a
+// committed leaf (the fast paths do not set key). The cursor goes on to
+// the first key after it, or the last before it. (At rest past the end,
+// after a Seek past the last key, there is none: it goes back by its
+// indices, as before.)
+func (c *Cursor) strayKey() []byte {
+	if c.depth < 2 {
+		return nil
+	}
+	stray := c.stack[0].n != nil && c.stack[0].n != c.t.rootNode
+	for i := 0; !stray && i < c.depth-1; i++ {
+		f := &c.stack[i]
+		if f.n == nil {
+			return nil // committed pages from here down
+		}
+		stray = uint(f.index) >= uint(len(f.n.inodes)) || !f.n.inodes[f.index].is(&c.stack[i+1])
+	}
+	if !stray {
+		return nil
+	}
+	f := &c.stack[c.depth-1]
+	switch {
+	case f.n != nil:
+		return c.key
+	case f.count == 0 || !f.isLeaf():
+		return nil
+	}
+	k, _ := page.LeafKey(f.p, min(max(f.index, 0), f.count-1))
+	return k
+}
+
+// is reports whether the branch element in names the child frame g.
+func (in *inode) is(g *frame) bool {
+	if g.n != nil {
+		return in.node == g.n
+	}
+	return in.child == g.id // a node read from g's page keeps its id in child
+}
+
+// reseek is nextOrBack (dir 1) or prevOrBack (-1) for a cursor whose
+// path left the tree (strayKey): it goes down from the root, as Seek
+// does, to the first key after k or the last before it. deleted and key
+// stay as they were, and so does leaves: a scan that goes down again at
+// every leaf it empties still meets countLeaf's bound.
+func (c *Cursor) reseek(k []byte, dir int, back bool) bool {
+	deleted, key, leaves := c.deleted, c.key, c.leaves
+	ok := c.descend(k)
+	c.deleted, c.key, c.leaves = deleted, key, leaves
+	if !ok {
+		return false
+	}
+	f := &c.stack[c.depth-1]
+	switch {
+	case dir < 0:
+		return c.prevOrBack(back) // from the first key >= k (or past them)
+	case f.index >= f.len():
+		return c.nextOrBack(back)
+	}
+	if ek, _, ok := c.elemKey(f); ok && bytes.Equal(ek, k) {
+		return c.nextOrBack(back) // k is there (put again): the one after it
+	}
+	return true
 }
 
 // scanning is called when the cursor moves forward onto a leaf (First,
@@ -461,6 +548,9 @@ func (c *Cursor) prev() bool { return c.prevOrBack(true) }
 
 // prevOrBack is prev; back as for nextOrBack.
 func (c *Cursor) prevOrBack(back bool) bool {
+	if k := c.strayKey(); k != nil {
+		return c.reseek(k, -1, back)
+	}
 	for moved := false; ; moved = true {
 		i := c.depth - 1
 		for ; i >= 0; i-- {
@@ -723,8 +813,25 @@ func (c *Cursor) prevSlow() ([]byte, []byte, uint32) {
 
 // Seek moves to the first element with key >= key.
 func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
-	if !c.pushRoot() {
+	if !c.descend(key) {
 		return nil, nil, 0
+	}
+	if f := &c.stack[c.depth-1]; f.index >= f.len() {
+		if !c.next() {
+			return nil, nil, 0
+		}
+	} else if c.strict && !c.belowNext() {
+		return nil, nil, 0
+	}
+	return c.current()
+}
+
+// descend goes down from the root to the leaf that holds key or would,
+// its index at the first element >= key (or past the last); false if
+// the tree is empty or on an error.
+func (c *Cursor) descend(key []byte) bool {
+	if !c.pushRoot() {
+		return false
 	}
 	for {
 		f := &c.stack[c.depth-1]
@@ -735,14 +842,14 @@ func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
 				i, _, err := leafSearch(f.p, f.id, f.count, key)
 				if err != nil {
 					c.fail(err)
-					return nil, nil, 0
+					return false
 				}
 				f.index = i
 			}
-			break
+			return true
 		}
 		if f.len() == 0 {
-			break
+			return true
 		}
 		if f.n != nil {
 			f.index = f.n.branchIndex(key)
@@ -750,7 +857,7 @@ func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
 			i, err := branchSearch(f.p, f.id, f.count, key)
 			if err != nil {
 				c.fail(err)
-				return nil, nil, 0
+				return false
 			}
 			f.index = i
 			// As Tree.Get: the child's head is on its way before its
@@ -759,22 +866,14 @@ func (c *Cursor) Seek(key []byte) ([]byte, []byte, uint32) {
 			id, sum := page.BranchChild(f.p, i)
 			c.prefetchAt(id, headLines)
 			if !c.pushPage(id, sum) {
-				return nil, nil, 0
+				return false
 			}
 			continue
 		}
 		if !c.pushChild() {
-			return nil, nil, 0
+			return false
 		}
 	}
-	if f := &c.stack[c.depth-1]; f.index >= f.len() {
-		if !c.next() {
-			return nil, nil, 0
-		}
-	} else if c.strict && !c.belowNext() {
-		return nil, nil, 0
-	}
-	return c.current()
 }
 
 // belowNext checks that the key Seek landed on, in a committed leaf of
@@ -839,6 +938,16 @@ func (c *Cursor) Delete(check Check) ([]byte, error) {
 	// does (walk or Seek went down the tree as it is).
 	c.t.gen++
 	c.deleted, c.key, c.gen = true, key, c.t.gen
+	if len(n.inodes) == 0 {
+		// The leaf goes (dropEmpty); the cursor stays on it, at rest
+		// between its neighbours. INVARIANT: node walked the path,
+		// every frame's node is the tree's.
+		for i := range c.depth {
+			c.t.pathNode[i], c.t.pathIdx[i] = c.stack[i].n, c.stack[i].index
+		}
+		c.t.pathLen, c.t.pathOK = c.depth, false
+		c.t.dropEmpty()
+	}
 	return key, nil
 }
 

@@ -21,6 +21,7 @@ func TestCursorNodeShrinksUnder(t *testing.T) {
 	key := func(i int) []byte { return fmt.Appendf(nil, "k%06d", i) }
 	for _, move := range []string{"next", "prev", "target", "delete"} {
 		t.Run(move, func(t *testing.T) {
+			m.rollback()
 			tr := New(m, root, sum)
 			if err := tr.Put(key(1000), []byte("changed"), 0, nil); err != nil {
 				t.Fatal(err)
@@ -184,6 +185,7 @@ func TestCursorEnds(t *testing.T) {
 		})
 	}
 	t.Run("empty", func(t *testing.T) {
+		m.rollback() // changed's frees
 		tr := New(m, root, sum)
 		for i := range 3000 {
 			if _, err := tr.Delete([]byte(key(i)), nil); err != nil {
@@ -227,6 +229,7 @@ func TestCursorPrevAtStartAfterDelete(t *testing.T) {
 	n := page.PageCount(leaf) // the first leaf's keys
 	for _, deletes := range []int{1, n - 1, n, n + 1} {
 		t.Run(fmt.Sprintf("deletes=%d", deletes), func(t *testing.T) {
+			m.rollback()
 			tr := New(m, root, sum)
 			c := tr.NewCursor()
 			if k, _, _ := c.First(); string(k) != key(0) {

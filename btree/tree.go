@@ -647,7 +647,52 @@ func (t *Tree) Delete(key []byte, check Check) (bool, error) {
 	n.inodes = append(n.inodes[:i], n.inodes[i+1:]...)
 	n.unbalanced, n.appendOnly = true, false
 	t.removed = true
+	if len(n.inodes) == 0 {
+		t.dropEmpty()
+	}
 	return true, nil
+}
+
+// dropEmpty takes the leaf at the end of the last path, which a delete
+// has just emptied, out of its parent, and each parent that this leaves
+// without children out of its own, up to the first branch that keeps
+// others. Rebalance would at the commit; until then each First (or Last)
+// after deletes from the front (or back) stepped over every leaf they
+// had emptied, and draining a tree that way in one transaction took time
+// quadratic in its keys (1M keys: minutes). The tree's only leaf stays:
+// Rebalance empties the tree. The dropped nodes' committed runs are
+// freed now, as Rebalance would free them.
+//
+// NB: a cursor may still stand on a dropped node (the one that deleted,
+// or another), which stays empty, and one standing after it in the same
+// parent holds an index one too far: its path has left the tree, and
+// its next move finds its place again by key (strayKey). (Rejected:
+// moving the deleting cursor onto a neighbour leaf. It reads a page
+// Delete has no other use for, and left the other cursors to skip a
+// leaf.)
+func (t *Tree) dropEmpty() {
+	d := t.pathLen - 1
+	if d < 1 || len(t.pathNode[d].inodes) > 0 {
+		return
+	}
+	k := d - 1
+	for k >= 0 && len(t.pathNode[k].inodes) == 1 {
+		k--
+	}
+	if k < 0 {
+		return // the tree's only leaf
+	}
+	p, j := t.pathNode[k], t.pathIdx[k]
+	if uint(j) >= uint(len(p.inodes)) || p.inodes[j].node != t.pathNode[k+1] {
+		return // not reached: the path is the tree's
+	}
+	for _, n := range t.pathNode[k+1 : d+1] {
+		t.discard(n)
+		n.inodes = n.inodes[:0]
+	}
+	p.inodes = append(p.inodes[:j], p.inodes[j+1:]...)
+	p.unbalanced = true
+	t.pathOK = false // appendLeaf must not reuse a dropped leaf
 }
 
 // freeValue gives back the run of a committed large value being replaced.

@@ -1,0 +1,324 @@
+package folio
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var review23DeleteDeep = flag.Bool("review23delete.deep", false,
+	"TestReview23QueueModel: more seeds, transactions and operations")
+
+// r23Queue is one bucket the model test uses as a queue: its path, its
+// model, and the key numbers the next puts at either end take.
+type r23Queue struct {
+	path       []string
+	head, tail int
+}
+
+// r23Key is key i: the number fixes the order, the tail varies the
+// length, so leaves hold more or fewer keys.
+func r23Key(i int) string { return fmt.Sprintf("q%08d%s", i, strings.Repeat("-", i%13)) }
+
+func (q *r23Queue) bucket(tx *Tx) *Bucket {
+	b := tx.Bucket([]byte(q.path[0]))
+	for _, name := range q.path[1:] {
+		b = b.Bucket([]byte(name))
+	}
+	return b
+}
+
+// TestReview23QueueModel drains buckets from both ends in write
+// transactions, as a queue does, against a sorted model: bursts of
+// First (or Last) then Cursor.Delete, and of First (Last) then
+// Bucket.Delete of the key it returned, which empty leaves and whole
+// branches (taken out of the tree at once since review 23), between puts
+// at both ends and in between, Seeks, Next and Prev after Deletes, runs
+// of Delete then Next (or Prev), and Bucket.Deletes of keys anywhere;
+// three buckets, one nested, a cursor on each. Where the README promises
+// exact results (a repositioned cursor, Cursor.Delete then Next or Prev,
+// the key Cursor.Delete removes) they are checked at each step (the
+// cursor model of TestReview21CursorModel). After each transaction,
+// committed or rolled back, every bucket is compared with the model
+// (both walks, ForEach), and after reopens. In WAL mode each commit's
+// log, operations only, is replayed into a copy of the file as the last
+// checkpoint left it, which must equal the model too.
+// -review23delete.deep runs more.
+func TestReview23QueueModel(t *testing.T) {
+	seeds, txs, ops := 2, 8, 400
+	if *review23DeleteDeep {
+		seeds, txs, ops = 20, 30, 2000
+	}
+	for _, tc := range []struct {
+		ps  int
+		wal bool
+	}{{1024, false}, {1024, true}, {4096, false}} {
+		t.Run(fmt.Sprintf("page=%d/wal=%v", tc.ps, tc.wal), func(t *testing.T) {
+			base := testSeed(t)
+			for s := range seeds {
+				seed := base + uint64(s)
+				r := &r21Run{t: t, rng: rand.New(rand.NewPCG(seed, uint64(tc.ps)+23)), ps: tc.ps}
+				func() {
+					defer func() {
+						if t.Failed() {
+							t.Logf("failed with seed %d (rerun with -run '%s' -seed %d)", seed, t.Name(), seed)
+						}
+					}()
+					review23QueueRun(r, t.TempDir(), tc.wal, txs, ops)
+				}()
+				if t.Failed() {
+					return
+				}
+			}
+		})
+	}
+}
+
+func review23QueueRun(r *r21Run, dir string, walMode bool, txs, ops int) {
+	t := r.t
+	path, crash := filepath.Join(dir, "a.db"), filepath.Join(dir, "crash.db")
+	opts := &Options{PageSize: r.ps, NoSync: true}
+	if walMode {
+		opts = logicalOpts()
+	}
+	open := func(p string) *DB {
+		db, err := Open(p, 0o600, opts)
+		if err != nil {
+			t.Fatalf("open %s: %v", p, err)
+		}
+		db.WALImageLimit = -1 // log operations: the replay runs the deletes again
+		return db
+	}
+	db := open(path)
+	defer func() {
+		if r.wtx != nil {
+			_ = r.wtx.Rollback()
+		}
+		if db != nil {
+			closeChecked(t, db)
+		}
+	}()
+	// Three levels in q0 at 1 KiB pages; q1 smaller; q2, nested, empty.
+	qs := []*r23Queue{{path: []string{"q0"}}, {path: []string{"q1"}}, {path: []string{"n", "q2"}}}
+	models := make([]*r21Model, len(qs))
+	mustUpdate(t, db, func(tx *Tx) error {
+		n, err := tx.CreateBucket([]byte("n"))
+		if err != nil {
+			return err
+		}
+		if _, err := n.CreateBucket([]byte("q2")); err != nil {
+			return err
+		}
+		for i, q := range qs {
+			if len(q.path) == 1 {
+				if _, err := tx.CreateBucket([]byte(q.path[0])); err != nil {
+					return err
+				}
+			}
+			m := &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
+			models[i] = m
+			q.head, q.tail = 1_000_000, 1_000_000
+			b := q.bucket(tx)
+			for range []int{4000, 600, 0}[i] {
+				k, v := r23Key(q.tail), r.value()
+				q.tail++
+				if err := b.Put([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+				m.kv[k] = v
+				m.add(k)
+			}
+			q.head--
+		}
+		return nil
+	})
+	compare := func(db *DB, what string) {
+		t.Helper()
+		err := db.View(func(tx *Tx) error {
+			for i, q := range qs {
+				if err := r.compareBucket(q.bucket(tx), models[i]); err != nil {
+					return fmt.Errorf("bucket %v: %w", q.path, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v; last ops %v", what, err, r.log[max(0, len(r.log)-16):])
+		}
+	}
+	compare(db, "start")
+	for round := range txs {
+		if walMode {
+			if err := db.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			copyFile(t, path, crash)
+		}
+		tx, err := db.Begin(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.wtx = tx
+		ms := make([]*r21Model, len(models))
+		for i, m := range models {
+			ms[i] = m.clone()
+		}
+		r.log = r.log[:0]
+		review23QueueOps(r, tx, qs, ms, ops)
+		if t.Failed() {
+			return
+		}
+		r.wtx = nil
+		if r.rng.IntN(5) == 0 {
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if err := tx.Commit(); err != nil {
+				t.Fatalf("round %d: commit: %v", round, err)
+			}
+			models = ms
+		}
+		compare(db, fmt.Sprintf("round %d", round))
+		if walMode {
+			// The log's operations, replayed into the file as the
+			// checkpoint left it, give the same state.
+			_ = os.RemoveAll(LogDir(crash))
+			copyDir(t, LogDir(path), LogDir(crash))
+			cdb := open(crash)
+			compare(cdb, fmt.Sprintf("round %d: the crashed copy after replay", round))
+			closeChecked(t, cdb)
+		}
+		if r.rng.IntN(4) == 0 {
+			closeChecked(t, db)
+			db = nil
+			db = open(path)
+			compare(db, fmt.Sprintf("round %d: after a reopen", round))
+		}
+	}
+}
+
+// review23QueueOps runs n operations in tx on the buckets qs, whose
+// models are ms, with a cursor on each.
+func review23QueueOps(r *r21Run, tx *Tx, qs []*r23Queue, ms []*r21Model, n int) {
+	t := r.t
+	bs := make([]*Bucket, len(qs))
+	cs := make([]*Cursor, len(qs))
+	mcs := make([]*r21Cursor, len(qs))
+	for i, q := range qs {
+		bs[i] = q.bucket(tx)
+		cs[i], mcs[i] = bs[i].Cursor(), &r21Cursor{pos: -1, known: true}
+	}
+	for range n {
+		if t.Failed() {
+			return
+		}
+		qi := r.rng.IntN(len(qs))
+		q, b, c, mc, m := qs[qi], bs[qi], cs[qi], mcs[qi], ms[qi]
+		// changed is called after a change to b not made through c.
+		changed := func() { mc.lose(m) }
+		cursor := func(what, sk string) string { return r.cursorOp(m, c, mc, what, sk, nil) }
+		burst := 1 + r.rng.IntN(80)
+		if r.rng.IntN(8) == 0 {
+			burst = 100 + r.rng.IntN(400) // a leaf or more, a branch at times
+		}
+		end := "first"
+		if r.rng.IntN(3) == 0 {
+			end = "last"
+		}
+		var op string
+		switch x := r.rng.IntN(100); {
+		case x < 30: // pop from an end: First (Last) then Cursor.Delete
+			op = fmt.Sprintf("q%d pop %d from %s", qi, burst, end)
+			for range burst {
+				cursor(end, "")
+				if cursor("delete", "") == "" {
+					r.fail("%s: the cursor model lost its place after %s", op, end)
+				}
+			}
+		case x < 40: // First (Last) then Bucket.Delete of the key it returned
+			op = fmt.Sprintf("q%d pop %d from %s by Bucket.Delete", qi, burst, end)
+			for range burst {
+				cursor(end, "")
+				if len(m.keys) == 0 {
+					break
+				}
+				k := m.keys[0]
+				if end == "last" {
+					k = m.keys[len(m.keys)-1]
+				}
+				r.del(b, m, k, changed)
+			}
+		case x < 45: // a run of Delete then Next (or Prev) from a Seek
+			dir := map[bool]string{true: "next", false: "prev"}[r.rng.IntN(2) == 0]
+			sk := r23Key(q.head + r.rng.IntN(q.tail-q.head+1))
+			op = fmt.Sprintf("q%d seek %s, delete then %s %d times", qi, sk, dir, burst)
+			cursor("seek", sk)
+			for range burst {
+				if cursor("delete", "") == "" {
+					break
+				}
+				cursor(dir, "")
+			}
+		case x < 58:
+			dir := map[bool]string{true: "next", false: "prev"}[r.rng.IntN(2) == 0]
+			op = fmt.Sprintf("q%d %s", qi, cursor(dir, ""))
+		case x < 66:
+			sk := r23Key(q.head - 5 + r.rng.IntN(q.tail-q.head+10))
+			if r.rng.IntN(4) == 0 {
+				sk = sk[:1+r.rng.IntN(len(sk))] // between keys
+			}
+			op = fmt.Sprintf("q%d %s", qi, cursor("seek", sk))
+			if r.rng.IntN(2) == 0 {
+				op += ", " + cursor("delete", "")
+			}
+		case x < 80: // puts at the back
+			op = fmt.Sprintf("q%d put %d at the back", qi, burst)
+			for range burst {
+				r.put(b, m, r23Key(q.tail), r.value(), changed)
+				q.tail++
+			}
+		case x < 86: // puts at the front
+			op = fmt.Sprintf("q%d put %d at the front", qi, burst)
+			for range burst {
+				r.put(b, m, r23Key(q.head), r.value(), changed)
+				q.head--
+			}
+		case x < 92: // keys between others, or again
+			op = fmt.Sprintf("q%d put %d between", qi, burst)
+			for range min(burst, 40) {
+				k := r23Key(q.head + r.rng.IntN(q.tail-q.head+1))
+				if r.rng.IntN(3) == 0 {
+					k += "+"
+				}
+				r.put(b, m, k, r.value(), changed)
+			}
+		case x < 97:
+			op = fmt.Sprintf("q%d delete keys anywhere", qi)
+			for range min(burst, 20) {
+				if len(m.keys) == 0 {
+					break
+				}
+				r.del(b, m, m.keys[r.rng.IntN(len(m.keys))], changed)
+			}
+		default:
+			op = fmt.Sprintf("q%d compare", qi)
+			if err := r.compareBucket(b, m); err != nil {
+				r.fail("in the transaction: %v", err)
+			}
+		}
+		r.log = append(r.log, op)
+	}
+	if t.Failed() {
+		return
+	}
+	for i, b := range bs {
+		if err := r.compareBucket(b, ms[i]); err != nil {
+			r.fail("bucket %v at the end of the transaction: %v", qs[i].path, err)
+		}
+	}
+}
