@@ -20,9 +20,9 @@ type r23Queue struct {
 	head, tail int
 }
 
-// r23Key is key i: the number fixes the order, the tail varies the
+// r23QueueKey is key i: the number fixes the order, the tail varies the
 // length, so leaves hold more or fewer keys.
-func r23Key(i int) string { return fmt.Sprintf("q%08d%s", i, strings.Repeat("-", i%13)) }
+func r23QueueKey(i int) string { return fmt.Sprintf("q%08d%s", i, strings.Repeat("-", i%13)) }
 
 func (q *r23Queue) bucket(tx *Tx) *Bucket {
 	b := tx.Bucket([]byte(q.path[0]))
@@ -124,7 +124,7 @@ func review23QueueRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 			q.head, q.tail = 1_000_000, 1_000_000
 			b := q.bucket(tx)
 			for range []int{4000, 600, 0}[i] {
-				k, v := r23Key(q.tail), r.value()
+				k, v := r23QueueKey(q.tail), r.value()
 				q.tail++
 				if err := b.Put([]byte(k), []byte(v)); err != nil {
 					return err
@@ -255,7 +255,7 @@ func review23QueueOps(r *r21Run, tx *Tx, qs []*r23Queue, ms []*r21Model, n int) 
 			}
 		case x < 45: // a run of Delete then Next (or Prev) from a Seek
 			dir := map[bool]string{true: "next", false: "prev"}[r.rng.IntN(2) == 0]
-			sk := r23Key(q.head + r.rng.IntN(q.tail-q.head+1))
+			sk := r23QueueKey(q.head + r.rng.IntN(q.tail-q.head+1))
 			op = fmt.Sprintf("q%d seek %s, delete then %s %d times", qi, sk, dir, burst)
 			cursor("seek", sk)
 			for range burst {
@@ -268,7 +268,7 @@ func review23QueueOps(r *r21Run, tx *Tx, qs []*r23Queue, ms []*r21Model, n int) 
 			dir := map[bool]string{true: "next", false: "prev"}[r.rng.IntN(2) == 0]
 			op = fmt.Sprintf("q%d %s", qi, cursor(dir, ""))
 		case x < 66:
-			sk := r23Key(q.head - 5 + r.rng.IntN(q.tail-q.head+10))
+			sk := r23QueueKey(q.head - 5 + r.rng.IntN(q.tail-q.head+10))
 			if r.rng.IntN(4) == 0 {
 				sk = sk[:1+r.rng.IntN(len(sk))] // between keys
 			}
@@ -279,19 +279,19 @@ func review23QueueOps(r *r21Run, tx *Tx, qs []*r23Queue, ms []*r21Model, n int) 
 		case x < 80: // puts at the back
 			op = fmt.Sprintf("q%d put %d at the back", qi, burst)
 			for range burst {
-				r.put(b, m, r23Key(q.tail), r.value(), changed)
+				r.put(b, m, r23QueueKey(q.tail), r.value(), changed)
 				q.tail++
 			}
 		case x < 86: // puts at the front
 			op = fmt.Sprintf("q%d put %d at the front", qi, burst)
 			for range burst {
-				r.put(b, m, r23Key(q.head), r.value(), changed)
+				r.put(b, m, r23QueueKey(q.head), r.value(), changed)
 				q.head--
 			}
 		case x < 92: // keys between others, or again
 			op = fmt.Sprintf("q%d put %d between", qi, burst)
 			for range min(burst, 40) {
-				k := r23Key(q.head + r.rng.IntN(q.tail-q.head+1))
+				k := r23QueueKey(q.head + r.rng.IntN(q.tail-q.head+1))
 				if r.rng.IntN(3) == 0 {
 					k += "+"
 				}
