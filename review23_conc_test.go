@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -434,7 +435,10 @@ type r23Config struct {
 //     pages, the txid and checkpoint txid never go back, LogPending is
 //     the distance between them;
 //   - every acknowledged Update and Batch is in the file after a reopen,
-//     once (gen counts them exactly).
+//     once (gen counts them exactly), and in WAL mode also in a crash
+//     image (file and log copied while open), whose open replays the
+//     commits since the last checkpoint: page images, or operations on
+//     nested buckets created, moved and deleted by concurrent batches.
 func TestReview23ConcBank(t *testing.T) {
 	seed := testSeed(t)
 	configs := []r23Config{
@@ -690,6 +694,17 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 		t.Fatal(err)
 	default:
 	}
+	// A few commits after the last checkpoint on request, for the crash
+	// image below to replay (with operations records, logical ones).
+	for i := range 5 {
+		if err := db.Update(func(tx *Tx) error {
+			_, err := r23Write(tx, rand.New(rand.NewPCG(seed, 1<<20+uint64(i))), c.bigLen)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		acked.Add(1)
+	}
 	var final r23Snapshot
 	if err := db.View(func(tx *Tx) error {
 		var err error
@@ -702,6 +717,36 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 		t.Fatalf("gen %d after %d acknowledged commits", final.gen, acked.Load())
 	}
 	mustCheck(t, db)
+	if c.opts.WAL {
+		// As a crash would leave it (the page cache kept): the file and
+		// the log copied while open, then opened, which replays the
+		// commits since the last checkpoint from the log.
+		if err := db.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		crashed := filepath.Join(t.TempDir(), "crashed.db")
+		copyFile(t, path, crashed)
+		copyDir(t, LogDir(path), LogDir(crashed))
+		cdb, err := Open(crashed, 0o600, &c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := cdb.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cdb.View(func(tx *Tx) error {
+			s, err := r23Walk(tx, false)
+			if err == nil && s != final {
+				err = fmt.Errorf("after replaying %d commits from the log: %+v, before: %+v", in.Replayed, s, final)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		closeChecked(t, cdb)
+		t.Logf("the crash image replayed %d commits", in.Replayed)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
