@@ -453,7 +453,7 @@ func TestReview23ConcBank(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for ci, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
-			r23Bank(t, seed+uint64(ci), c)
+			withProcs([]int{2, 1, 4}[ci%3], func() { r23Bank(t, seed+uint64(ci), c) })
 		})
 	}
 	noLeak(t, before)
@@ -811,8 +811,10 @@ func TestReview23ConcStatsPageAlloc(t *testing.T) {
 // Begin readers are in flight, in both modes, and checks both sides of
 // every outcome: Close returns only once no View function is running
 // and no Begin reader is open; after it, every call that starts work
-// returns ErrDatabaseNotOpen; after a reopen every acknowledged write is
-// there, and no write whose call returned an error is.
+// returns ErrDatabaseNotOpen; a call's OnCommit handler has run once when
+// it returns nil, never when it returns an error; after a reopen every
+// acknowledged write is there, and no write whose call returned an error
+// is.
 func TestReview23ConcCloseOutcomes(t *testing.T) {
 	seed := testSeed(t)
 	before := runtime.NumGoroutine()
@@ -862,10 +864,12 @@ func r23CloseOutcomes(t *testing.T, seed uint64, walMode bool) {
 					}
 					key := fmt.Sprintf("w%d-%05d", w, i)
 					fails := i%7 == 3
+					var handled atomic.Int32
 					fn := func(tx *Tx) error {
 						if err := tx.Bucket([]byte("b")).Put([]byte(key), []byte(key)); err != nil {
 							return err
 						}
+						tx.OnCommit(func() { handled.Add(1) })
 						if fails {
 							return errR23Refused
 						}
@@ -884,6 +888,14 @@ func r23CloseOutcomes(t *testing.T, seed uint64, walMode bool) {
 						refused[key] = err
 					}
 					mu.Unlock()
+					// OnCommit handlers run once for a call that
+					// committed, before it returns, and never for one
+					// that did not (its function may have run in a
+					// batch rolled back, or alone).
+					if n, want := handled.Load(), map[bool]int32{true: 1, false: 0}[err == nil]; n != want {
+						report("call %s (%v): its OnCommit handler ran %d times", key, err, n)
+						return
+					}
 					switch {
 					case err == nil && fails:
 						report("call %s: nil, its function failed", key)
