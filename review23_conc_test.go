@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/foliodb/folio/tx"
+	"github.com/foliodb/folio/wal"
 )
 
 // Review 23, concurrency: stress tests whose readers check invariants the
@@ -1162,4 +1165,187 @@ func TestReview23ConcOpenCloseCycles(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// r23TruncStorage is a Storage that checks every Truncate against the
+// read transactions the test has registered as open: none may lose a
+// page it can read (its Tx.Size). It counts the truncations.
+type r23TruncStorage struct {
+	tx.Storage
+	mu     sync.Mutex
+	open   map[*Tx]int64
+	truncs atomic.Int64
+	beside atomic.Int64 // truncations with a registered reader open
+	bad    atomic.Pointer[string]
+}
+
+func (s *r23TruncStorage) Truncate(size int64) error {
+	s.mu.Lock()
+	if len(s.open) > 0 {
+		s.beside.Add(1)
+	}
+	for rtx, need := range s.open {
+		if size < need {
+			msg := fmt.Sprintf("file cut to %d bytes under a reader of txid %d, which reads %d", size, rtx.ID(), need)
+			s.bad.CompareAndSwap(nil, &msg)
+		}
+	}
+	s.mu.Unlock()
+	s.truncs.Add(1)
+	return s.Storage.Truncate(size)
+}
+
+func (s *r23TruncStorage) register(rtx *Tx, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.open[rtx] = rtx.Size()
+	} else {
+		delete(s.open, rtx)
+	}
+}
+
+// TestReview23ConcTruncateSparesReaders fills and empties a database with
+// large values, so that commits give back the file's free tail again and
+// again, while readers hold snapshots of the fuller file and read every
+// value twice: no truncation reaches a page an open reader can read, and
+// every value a reader holds stays what it was, in direct mode and in WAL
+// mode (where checkpoints give the tail back).
+func TestReview23ConcTruncateSparesReaders(t *testing.T) {
+	for _, walMode := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) {
+			r23TruncateSparesReaders(t, walMode)
+		})
+	}
+}
+
+func r23TruncateSparesReaders(t *testing.T, walMode bool) {
+	const ps = 1024
+	st := &r23TruncStorage{Storage: openFileStorage(memFile(t, tx.InitialImage(ps)), false, false, 0), open: map[*Tx]int64{}}
+	var lg tx.Log
+	if walMode {
+		l, err := wal.Open(filepath.Join(stressLogDir(t), "log"), wal.Options{SegmentSize: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lg = l
+	}
+	db, err := tx.OpenWithLog("trunc.db", st, lg, &Options{NoSync: true, WAL: walMode, CheckpointBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.AllocSize = 64 << 10
+	mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+	// Value i of round r: n bytes, each 8-byte word r<<16|i.
+	val := func(i, r, n int) []byte {
+		v := make([]byte, n)
+		for j := 0; j+8 <= n; j += 8 {
+			binary.BigEndian.PutUint64(v[j:], uint64(r)<<16|uint64(i))
+		}
+		return v
+	}
+	check := func(k, v []byte) error {
+		if len(v) < 8 {
+			return fmt.Errorf("key %s: %d bytes", k, len(v))
+		}
+		w := binary.BigEndian.Uint64(v)
+		for j := 0; j+8 <= len(v); j += 4096 {
+			if got := binary.BigEndian.Uint64(v[j:]); got != w {
+				return fmt.Errorf("key %s: word %#x at %d, %#x at 0", k, got, j, w)
+			}
+		}
+		return nil
+	}
+	errs := make(chan error, 4)
+	report := func(format string, args ...any) {
+		select {
+		case errs <- fmt.Errorf(format, args...):
+		default:
+		}
+	}
+	stop := make(chan struct{})
+	within(t, "truncation beside readers", func() {
+		var readers sync.WaitGroup
+		for r := range 3 {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					rtx, err := db.Begin(false)
+					if err != nil {
+						report("reader %d: %v", r, err)
+						return
+					}
+					st.register(rtx, true)
+					type held struct{ k, v, c []byte }
+					var hs []held
+					c := rtx.Bucket([]byte("b")).Cursor()
+					for k, v := c.First(); k != nil; k, v = c.Next() {
+						if err := check(k, v); err != nil {
+							report("reader %d: %v", r, err)
+						}
+						hs = append(hs, held{k, v, bytes.Clone(v)})
+					}
+					runtime.Gosched()
+					for _, h := range hs {
+						if !bytes.Equal(h.v, h.c) {
+							report("reader %d: value of %s changed under it", r, h.k)
+						}
+					}
+					st.register(rtx, false)
+					_ = rtx.Rollback()
+				}
+			}()
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		for round := 1; round <= 60; round++ {
+			err := db.Update(func(tx *Tx) error {
+				b := tx.Bucket([]byte("b"))
+				if round%6 == 0 {
+					// Empty it: the tail falls free, and is given back.
+					c := b.Cursor()
+					for k, _ := c.First(); k != nil; k, _ = c.First() {
+						if err := c.Delete(); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				for range 2 {
+					i := rng.IntN(16)
+					if err := b.Put([]byte(fmt.Sprintf("v%02d", i)), val(i, round, 8<<10+rng.IntN(120<<10))); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				report("round %d: %v", round, err)
+				break
+			}
+		}
+		close(stop)
+		readers.Wait()
+	})
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	if msg := st.bad.Load(); msg != nil {
+		t.Fatal(*msg)
+	}
+	if st.truncs.Load() == 0 {
+		t.Fatal("no commit gave back the file's tail")
+	}
+	mustCheck(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d truncations, %d beside readers", st.truncs.Load(), st.beside.Load())
 }
