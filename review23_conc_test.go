@@ -436,7 +436,8 @@ type r23Config struct {
 //     a writer sees its own commit at once;
 //   - Stats and Info agree with themselves: PageAlloc is PageCount
 //     pages, the txid and checkpoint txid never go back, LogPending is
-//     the distance between them;
+//     the distance between them, free and pending pages fit below the
+//     high water mark, and no reader is counted open once all ended;
 //   - every acknowledged Update and Batch is in the file after a reopen,
 //     once (gen counts them exactly), and in WAL mode also in a crash
 //     image (file and log copied while open), whose open replays the
@@ -668,6 +669,10 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 					report("Info: txid %d, checkpoint %d, %d pending", in.TxID, in.CheckpointTxID, in.LogPending)
 					return
 				}
+				if in.FreePages+in.PendingPages > int(in.HighPage)-2 {
+					report("Info: %d free and %d pending pages, more than the %d below high page %d", in.FreePages, in.PendingPages, in.HighPage-2, in.HighPage)
+					return
+				}
 				if int64(in.HighPage)*int64(in.PageSize) > in.FileSize {
 					report("Info: high page %d of %d bytes past the file's %d bytes", in.HighPage, in.PageSize, in.FileSize)
 					return
@@ -696,6 +701,9 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 	case err := <-errs:
 		t.Fatal(err)
 	default:
+	}
+	if n := db.Stats().OpenTxN; n != 0 {
+		t.Fatalf("Stats: %d read transactions open once every reader has ended", n)
 	}
 	// A few commits after the last checkpoint on request, for the crash
 	// image below to replay (with operations records, logical ones).
