@@ -1357,3 +1357,93 @@ func r23TruncateSparesReaders(t *testing.T, walMode bool) {
 	}
 	t.Logf("%d truncations, %d beside readers", st.truncs.Load(), st.beside.Load())
 }
+
+// TestReview23ConcInfoWhileCommitsWaitForSync: in WAL mode, commit A
+// adds values (the file grows past the published high water mark) and
+// waits for its log sync; commit B, begun on A's state, deletes them
+// and waits too. Info describes the published state: its txid, high
+// water mark and meta are the state before A, and so must its free and
+// pending pages be. They were the free list of B, the next writer's:
+// pages past the high water mark it reported, more free and pending
+// pages than the file had below it.
+func TestReview23ConcInfoWhileCommitsWaitForSync(t *testing.T) {
+	st := openFileStorage(memFile(t, tx.InitialImage(1024)), false, false, 0)
+	inner, err := wal.Open(filepath.Join(stressLogDir(t), "log"), wal.Options{SegmentSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGatedLog(inner)
+	db, err := tx.OpenWithLog("info.db", st, g, &Options{WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: 1 << 62})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.release(nil)
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	if err := db.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := db.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.hold()
+	errs := make(chan error, 2)
+	go func() {
+		errs <- db.Update(func(tx *Tx) error {
+			b := tx.Bucket([]byte("b"))
+			for i := range 40 {
+				if err := b.Put([]byte(fmt.Sprintf("a%02d", i)), make([]byte, 900)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}()
+	waitUntil(t, "commit A waits for its sync", func() bool { return g.waiting.Load() == 1 })
+	go func() {
+		errs <- db.Update(func(tx *Tx) error {
+			b := tx.Bucket([]byte("b"))
+			for i := range 40 {
+				if err := b.Delete([]byte(fmt.Sprintf("a%02d", i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}()
+	waitUntil(t, "commit B waits for its sync", func() bool { return g.waiting.Load() == 2 })
+	in, err := db.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.TxID != before.TxID || in.HighPage != before.HighPage {
+		t.Fatalf("Info with A and B waiting for their sync: txid %d, high page %d; before them: %d, %d", in.TxID, in.HighPage, before.TxID, before.HighPage)
+	}
+	if in.FreePages+in.PendingPages != before.FreePages+before.PendingPages || in.FreePages+in.PendingPages > int(in.HighPage)-2 {
+		t.Errorf("Info with A and B waiting for their sync: %d free and %d pending pages below high page %d (txid %d); before them: %d free, %d pending",
+			in.FreePages, in.PendingPages, in.HighPage, in.TxID, before.FreePages, before.PendingPages)
+	}
+	g.release(nil)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := db.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.TxID != before.TxID+2 || after.FreePages+after.PendingPages > int(after.HighPage)-2 {
+		t.Errorf("Info once both are published: %+v", after)
+	}
+	mustCheck(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -183,6 +183,7 @@ func (tx *Tx) Commit() (err error) {
 	if tx.held != nil {
 		db.wal.held = tx.held
 	}
+	s.freePages, s.pendingPages = db.freeCountsLocked()
 	db.head = s
 	if !logged {
 		// The meta slot, and in WAL mode the checkpoint's txid, change

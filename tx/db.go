@@ -250,6 +250,7 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		_ = v.v.Close()
 		return nil, err
 	}
+	s.freePages, s.pendingPages = db.freeCountsLocked()
 	db.publishLocked(s)
 	db.head = s
 	if db.wal.opsPending {

@@ -86,12 +86,25 @@ func (db *DB) infoLocked(logBytes int64) (Info, error) {
 		in.LogPending = int(s.meta.TxID - in.CheckpointTxID)
 		in.Replayed, in.ReplayedTxID = db.wal.replayed, db.wal.replayedTxID
 	}
-	if db.freelist != nil {
-		in.FreePages = int(db.freelist.FreeCount())
-		in.PendingPages = int(db.freelist.PendingCount())
-	}
-	if db.wal.held != nil {
-		in.PendingPages += int(db.wal.held.PendingCount())
+	// NB: the free list is head's, the next writer's: in WAL mode a
+	// logged commit waiting for its sync may be ahead of s, and count
+	// pages it freed past s's high water mark (Info said 48 pending
+	// pages below high page 5). The counts s's commit left stand in.
+	in.FreePages, in.PendingPages = s.freePages, s.pendingPages
+	if db.head == s {
+		in.FreePages, in.PendingPages = db.freeCountsLocked() // a Begin may have released pages since
 	}
 	return in, nil
+}
+
+// freeCountsLocked counts the free list's free and pending pages (held
+// runs among the pending). REQUIRES: db.mu.
+func (db *DB) freeCountsLocked() (free, pending int) {
+	if db.freelist != nil {
+		free, pending = int(db.freelist.FreeCount()), int(db.freelist.PendingCount())
+	}
+	if db.wal.held != nil {
+		pending += int(db.wal.held.PendingCount())
+	}
+	return free, pending
 }

@@ -36,6 +36,12 @@ type snapshot struct {
 	// The slots live in the snapshot, which the writer allocates, so
 	// filling one allocates nothing on the read path.
 	buckets [bucketSlots]bucketSlot
+	// freePages and pendingPages (held runs included) count the free
+	// list as this snapshot's commit left it, for Info while a later
+	// logged commit waits for its sync: DB.freelist is then that
+	// commit's (head's), which may free pages past this snapshot's high
+	// water mark.
+	freePages, pendingPages int
 }
 
 // bucketSlots is how many top-level buckets a snapshot remembers, and
