@@ -480,7 +480,7 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 		default:
 		}
 	}
-	const writers, each = 4, 25
+	const writers, each = 4, 18
 	var acked atomic.Int64   // successful write calls
 	var lastGen atomic.Int64 // the highest gen a writer has had acknowledged
 	stop := make(chan struct{})
