@@ -1447,3 +1447,122 @@ func TestReview23ConcInfoWhileCommitsWaitForSync(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReview23ConcBucketCache: read transactions on one snapshot share
+// the headers of the top-level buckets they open (a few slots per
+// snapshot, filled by whichever reader comes first, for names of up to
+// 48 bytes). Here many readers open many top-level buckets, of names
+// short, 48 and 49 bytes long, in random orders, while writers change
+// them and delete and recreate them: every bucket a reader opens is the
+// one of its name (it holds its name), and every reader of a txid sees
+// the same buckets with the same contents.
+func TestReview23ConcBucketCache(t *testing.T) {
+	db := openTest(t, &Options{PageSize: 1024, NoSync: true})
+	var names []string
+	for i := range 6 {
+		names = append(names, fmt.Sprintf("t%d", i))
+	}
+	names = append(names, string(bytes.Repeat([]byte("L"), 47))+"a", string(bytes.Repeat([]byte("L"), 47))+"b", string(bytes.Repeat([]byte("L"), 48))+"c")
+	mustUpdate(t, db, func(tx *Tx) error {
+		for _, n := range names {
+			b, err := tx.CreateBucket([]byte(n))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("name"), []byte(n)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var seen sync.Map // txid -> the reader's view of it, as a string
+	errs := make(chan error, 4)
+	report := func(format string, args ...any) {
+		select {
+		case errs <- fmt.Errorf(format, args...):
+		default:
+		}
+	}
+	stop := make(chan struct{})
+	within(t, "bucket cache", func() {
+		var readers sync.WaitGroup
+		for r := range 4 {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				rng := rand.New(rand.NewPCG(9, uint64(r)))
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					err := db.View(func(tx *Tx) error {
+						order := rng.Perm(len(names))
+						got := make([]string, len(names))
+						for _, i := range order {
+							b := tx.Bucket([]byte(names[i]))
+							if b == nil {
+								got[i] = "-"
+								continue
+							}
+							if n := b.Get([]byte("name")); string(n) != names[i] {
+								return fmt.Errorf("txid %d: bucket %q holds the name %q", tx.ID(), names[i], n)
+							}
+							got[i] = fmt.Sprintf("%x", b.Get([]byte("gen")))
+						}
+						view := fmt.Sprint(got)
+						if prev, loaded := seen.LoadOrStore(tx.ID(), view); loaded && prev != view {
+							return fmt.Errorf("txid %d: one reader sees %s, another %s", tx.ID(), prev, view)
+						}
+						return nil
+					})
+					if err != nil {
+						report("reader %d: %v", r, err)
+						return
+					}
+				}
+			}()
+		}
+		rng := rand.New(rand.NewPCG(9, 99))
+		for gen := 1; gen <= 150; gen++ {
+			err := db.Update(func(tx *Tx) error {
+				for range 1 + rng.IntN(3) {
+					n := []byte(names[rng.IntN(len(names))])
+					if rng.IntN(5) == 0 {
+						if err := tx.DeleteBucket(n); err != nil && !errors.Is(err, ErrBucketNotFound) {
+							return err
+						}
+						continue
+					}
+					b, err := tx.CreateBucketIfNotExists(n)
+					if err != nil {
+						return err
+					}
+					if err := b.Put([]byte("name"), n); err != nil {
+						return err
+					}
+					if err := r23PutUint(b, "gen", uint64(gen)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				report("writer: %v", err)
+				break
+			}
+			runtime.Gosched()
+		}
+		close(stop)
+		readers.Wait()
+	})
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	n := 0
+	seen.Range(func(_, _ any) bool { n++; return true })
+	t.Logf("%d snapshots read", n)
+}
