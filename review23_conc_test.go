@@ -1566,3 +1566,64 @@ func TestReview23ConcBucketCache(t *testing.T) {
 	seen.Range(func(_, _ any) bool { n++; return true })
 	t.Logf("%d snapshots read", n)
 }
+
+// TestReview23ConcNoSyncCommitAfterFailedSyncUnmaps: in WAL mode, commit
+// A waits for its log sync; NoSync is then set, and commit B, begun on
+// A's state, grows the file past the map and maps it anew; as a NoSync
+// commit it waits for A's sync before it is published. A's sync fails,
+// so B fails too (ErrSyncFailed) and is never published: the mapping it
+// made has no snapshot to release it, and Close must unmap it all the
+// same (it stayed mapped after Close, as the syncs that fail do not).
+func TestReview23ConcNoSyncCommitAfterFailedSyncUnmaps(t *testing.T) {
+	const ps = 4096
+	st := &viewCountStorage{Storage: openFileStorage(memFile(t, tx.InitialImage(ps)), false, false, 0)}
+	inner, err := wal.Open(filepath.Join(stressLogDir(t), "log"), wal.Options{SegmentSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGatedLog(inner)
+	db, err := tx.OpenWithLog("nosync.db", st, g, &Options{WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: 1 << 62})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.release(nil)
+	db.AllocSize = 1 << 20
+	db.WALImageLimit = -1 // operations, however large: no commit here is direct
+	put := func(prefix string, mib int) func(*Tx) error {
+		return func(tx *Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for i := range mib {
+				if err := b.Put([]byte(fmt.Sprintf("%s%03d", prefix, i)), make([]byte, 1<<20-1024)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	mustUpdate(t, db, put("base", 14)) // the first map (16 MiB) holds it
+	views := st.open.Load()
+	g.hold()
+	errA := make(chan error, 1)
+	go func() { errA <- db.Update(put("a", 1)) }()
+	waitUntil(t, "commit A waits for its sync", func() bool { return g.waiting.Load() == 1 })
+	db.NoSync = true // no transaction of this goroutine is open
+	errB := make(chan error, 1)
+	go func() { errB <- db.Update(put("b", 4)) }() // past 16 MiB: a 32 MiB map
+	waitUntil(t, "commit B maps the file anew", func() bool { return st.open.Load() == views+1 })
+	g.release(errInjected)
+	if err := <-errA; !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("commit A with a failed sync: %v, want ErrSyncFailed", err)
+	}
+	if err := <-errB; !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("NoSync commit B after A's failed sync: %v, want ErrSyncFailed", err)
+	}
+	if err := db.Close(); !errors.Is(err, ErrSyncFailed) {
+		t.Fatalf("Close after a failed sync: %v, want ErrSyncFailed", err)
+	}
+	if n := st.open.Load(); n != 0 {
+		t.Fatalf("%d views still mapped after Close", n)
+	}
+}

@@ -210,6 +210,11 @@ func (tx *Tx) Commit() (err error) {
 		// failed.
 		db.wal.inflight.Wait()
 		if err := db.syncFailed(); err != nil {
+			// Never published: a view it mapped is Close's to unmap,
+			// as that of a commit whose own sync failed (syncLogged).
+			db.mu.Lock()
+			db.wal.unpublished = append(db.wal.unpublished, s.view)
+			db.mu.Unlock()
 			tx.end()
 			return err
 		}
