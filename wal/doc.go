@@ -80,9 +80,14 @@
 //     was already durable when it was written, a record the log had made
 //     durable is damaged. Open returns an error wrapping ErrCorrupt that
 //     names the segment and offset. It never skips the record, unless
-//     asked to (Options.AllowHole): then, once, if that frame is in the
-//     same segment or the next, the log resumes there; Log.Hole reports
-//     the damage, and Replay reads only from past it.
+//     asked to (Options.AllowHole): then, once, if only the payloads of
+//     the damaged frames are (their headers are whole, so their lengths
+//     say where the next frame lies), and a whole frame of the chain
+//     after them claims them durable, the log resumes after them;
+//     Log.Hole reports the damage, and Replay reads only from past it.
+//     Not at the frame that showed the damage: a header found at any
+//     8-byte boundary may be a payload's bytes (a record's value, or a
+//     recycled segment's stale ones), and so may that frame.
 //  3. Otherwise the stop point is the torn tail of the log: what lies there
 //     was never made durable (a crash mid-write, zeros of a preallocated
 //     region, stale frames of a recycled file). The log ends at the last

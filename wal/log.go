@@ -55,10 +55,11 @@ type Options struct {
 	ReadOnly bool
 
 	// AllowHole makes Open pass over one damaged stretch of durable
-	// records (recovery case 2) rather than fail, when a whole frame of
-	// the same segment, or of the next, follows it: Replay then starts
-	// after it, and Hole reports it. For a caller that may not need the
-	// records before the hole (a database whose file holds them since a
+	// records (recovery case 2) rather than fail, when the damage is to
+	// the payloads of frames whose headers are whole, and a whole frame
+	// after them claims them durable: Replay then starts after them, and
+	// Hole reports them. For a caller that may not need the records
+	// before the hole (a database whose file holds them since a
 	// checkpoint), and that returns Hole's error if it does.
 	AllowHole bool
 

@@ -22,9 +22,9 @@ type recovery struct {
 // recoverLog finds the log in files, the *.wal files in number order. A
 // file whose header is not valid for its name has first == 0. With
 // allowHole, damage to durable records (case 2) is passed over once if
-// the frame that shows it (the evidence) is in the same segment or the
-// next one: the chain resumes there (segment.resume) and rec.hole says
-// what was passed over.
+// it is to the payloads of frames whose headers are whole, and a whole
+// frame after them, on the chain, claims them durable: the chain resumes
+// after them (segment.resume) and rec.hole says what was passed over.
 func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 	nextValid := func(i int) int {
 		for i++; i < len(files); i++ {
@@ -82,6 +82,7 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 	}
 	next := files[i].first
 	start := int64(segHeaderSize)
+	vouched := false // a frame past the hole claims the damaged records durable
 	for {
 		s := files[i]
 		sr.reset(s.f, s.size)
@@ -90,6 +91,7 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 			return rec, readError(&sr, s.path, err)
 		}
 		s.end, next, start = st.off, st.next, segHeaderSize
+		vouched = vouched || rec.hole != nil && st.claim >= rec.hole.LSN
 		if !inChain[i] { // resumed in after a hole, it is there already
 			rec.chain, inChain[i] = append(rec.chain, s), true
 		}
@@ -126,9 +128,9 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 		if err != nil {
 			return rec, readError(&sr, s.path, err)
 		}
-		ev, evSeg, evAt := rep, s, i
+		ev, evSeg := rep, s
 		for k := i + 1; k < len(files) && ev.evidence < 0; k++ {
-			evSeg, evAt = files[k], k
+			evSeg = files[k]
 			sr.reset(evSeg.f, evSeg.size)
 			if ev, err = scanTail(&sr, evSeg.num, segHeaderSize, next); err != nil {
 				return rec, readError(&sr, evSeg.path, err)
@@ -161,20 +163,40 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 				What: fmt.Sprintf("%s; yet %s offset %d holds lsn %d, written after lsn %d was durable",
 					why, evSeg.path, ev.evidence, ev.claim.lsn, ev.claim.durableClaim()),
 			}
-			// NB: the evidence's segment must be this one or the next
-			// with a valid header: segments between would fall out of
-			// the chain, and be recycled, with whatever they hold.
-			if !allowHole || rec.hole != nil || evAt > i+1 || evSeg.first == 0 || ev.claim.lsn <= next {
+			// The log resumes only past frames whose own headers are
+			// whole (damage to their payloads): their lengths say where
+			// the next frame lies. NB: not at the evidence, which is
+			// any frame header found at any 8-byte boundary: one in a
+			// damaged or torn record's payload, or in a recycled
+			// segment's stale bytes past its new frames, is a payload's
+			// bytes (a database value), and the log resumed at it took
+			// a forged record for a real one, and the real records after
+			// it for a torn tail, recycling their segments
+			// (TestReview23HoleBaitInDamagedRecord).
+			if !allowHole || rec.hole != nil || st.why != errPayloadSum {
 				return rec, cerr
 			}
-			rec.hole, rec.holeNext = cerr, ev.claim.lsn
-			evSeg.resume, evSeg.resumeLSN = ev.evidence, ev.claim.lsn
-			i, start, next = evAt, ev.evidence, ev.claim.lsn
+			sr.reset(s.f, s.size)
+			off, lsn, err := skipDamaged(&sr, s.num, st.off, s.size, next)
+			if err != nil {
+				return rec, readError(&sr, s.path, err)
+			}
+			rec.hole, rec.holeNext = cerr, lsn
+			s.resume, s.resumeLSN = off, lsn
+			start, next = off, lsn
 			continue
 		}
 		// Case 3: a torn tail. Appending right here is safe only if no
 		// header of this segment's own lies past the stop point, whole
 		// frames of the crashed session among them.
+		//
+		// After a hole, the chain resumed past it must itself show the
+		// damaged records durable (a frame of it claims so): the
+		// evidence that made it a hole may be a payload's bytes, and
+		// without it the damage is as likely a torn write.
+		if rec.hole != nil && !vouched {
+			return rec, rec.hole
+		}
 		rec.next, rec.reuse = next, !rep.own
 		return rec, nil
 	}
@@ -199,4 +221,32 @@ func holdsFrames(sr *segReader, s *segment) (bool, error) {
 	}
 	rep, err := scanTail(sr, s.num, segHeaderSize, math.MaxUint64)
 	return rep.own, err
+}
+
+// skipDamaged walks the frames of segment num from off, the first one
+// whose payload does not check, while their headers are whole, of num,
+// with the LSNs expected from next, and their payloads do not check.
+// It returns the offset and LSN after them. REQUIRES: the frame at off
+// has such a header (scanFrames stopped there with errPayloadSum).
+func skipDamaged(sr *segReader, num uint64, off, limit int64, next uint64) (int64, uint64, error) {
+	for off+frameHeaderSize <= limit {
+		b, err := sr.bytes(off, frameHeaderSize)
+		if err != nil {
+			return off, next, err
+		}
+		h, err := parseFrameHeader(b)
+		if err != nil || h.segment != uint32(num) || h.lsn != next || h.length > MaxRecordSize || h.size() > limit-off {
+			break
+		}
+		sum, err := sr.checksum(off+frameHeaderSize, int64(h.length))
+		if err != nil {
+			return off, next, err
+		}
+		if sum == h.payloadSum {
+			break
+		}
+		off += h.size()
+		next++
+	}
+	return off, next, nil
 }

@@ -197,6 +197,8 @@ type stop struct {
 	off  int64
 	next uint64 // the LSN expected at off
 	why  error  // nil when the scan reached its limit
+	// claim is the highest durable claim of the whole frames read.
+	claim uint64
 }
 
 // scanFrames walks the whole frames of segment num from off, expecting
@@ -205,29 +207,31 @@ type stop struct {
 // stops at limit, or at the first frame that is not whole, and says where.
 // The error is a read error or fn's; the stop then names the frame.
 func scanFrames(sr *segReader, num uint64, off, limit int64, next uint64,
-	fn func(off int64, h frameHeader, stored []byte) error) (stop, error) {
+	fn func(off int64, h frameHeader, stored []byte) error) (st stop, _ error) {
+	var claim uint64
+	defer func() { st.claim = claim }()
 	for off < limit {
 		if off+frameHeaderSize > limit {
-			return stop{off, next, errNoRoom}, nil
+			return stop{off: off, next: next, why: errNoRoom}, nil
 		}
 		b, err := sr.bytes(off, frameHeaderSize)
 		if err != nil {
-			return stop{off, next, nil}, err
+			return stop{off: off, next: next}, err
 		}
 		h, err := parseFrameHeader(b)
 		switch {
 		case err != nil:
-			return stop{off, next, err}, nil
+			return stop{off: off, next: next, why: err}, nil
 		case h.segment != uint32(num):
-			return stop{off, next, fmt.Errorf("frame belongs to segment %#x (stale)", h.segment)}, nil
+			return stop{off: off, next: next, why: fmt.Errorf("frame belongs to segment %#x (stale)", h.segment)}, nil
 		case h.lsn != next:
-			return stop{off, next, fmt.Errorf("frame holds lsn %d", h.lsn)}, nil
+			return stop{off: off, next: next, why: fmt.Errorf("frame holds lsn %d", h.lsn)}, nil
 		case h.length > MaxRecordSize:
 			// Never written (Append refuses more), and reading it would
 			// take as much memory.
-			return stop{off, next, errPayloadSize}, nil
+			return stop{off: off, next: next, why: errPayloadSize}, nil
 		case h.size() > limit-off:
-			return stop{off, next, fmt.Errorf("frame of %d bytes overruns the segment", h.size())}, nil
+			return stop{off: off, next: next, why: fmt.Errorf("frame of %d bytes overruns the segment", h.size())}, nil
 		}
 		if fn == nil {
 			// Recovery checks the payload a window at a time: a hostile
@@ -235,27 +239,28 @@ func scanFrames(sr *segReader, num uint64, off, limit int64, next uint64,
 			// otherwise cost that much memory at Open.
 			sum, err := sr.checksum(off+frameHeaderSize, int64(h.length))
 			if err != nil {
-				return stop{off, next, nil}, err
+				return stop{off: off, next: next}, err
 			}
 			if sum != h.payloadSum {
-				return stop{off, next, errPayloadSum}, nil
+				return stop{off: off, next: next, why: errPayloadSum}, nil
 			}
 		} else {
 			stored, err := sr.bytes(off+frameHeaderSize, int(h.length))
 			if err != nil {
-				return stop{off, next, nil}, err
+				return stop{off: off, next: next}, err
 			}
 			if checksum(stored) != h.payloadSum {
-				return stop{off, next, errPayloadSum}, nil
+				return stop{off: off, next: next, why: errPayloadSum}, nil
 			}
 			if err := fn(off, h, stored); err != nil {
-				return stop{off, next, nil}, err
+				return stop{off: off, next: next}, err
 			}
 		}
+		claim = max(claim, h.durableClaim())
 		off += h.size()
 		next++
 	}
-	return stop{off, next, nil}, nil
+	return stop{off: off, next: next}, nil
 }
 
 // tailReport is what scanTail found past a stop point.

@@ -1,0 +1,167 @@
+package wal
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// forgedFrame is a whole frame of segment seg holding lsn, claiming lsn-1
+// durable, with payload p: bytes a record's payload can carry as they are
+// (a database value, logged uncompressed).
+func forgedFrame(seg, lsn uint64, p []byte) []byte {
+	fb := buildFrame(p, false)
+	fb.seal(lsn, seg, lsn-1)
+	return bytes.Clone(fb.b)
+}
+
+// review23Forged is the payload of the forged frames.
+var review23Forged = []byte("a record nobody appended")
+
+// review23Bait is a payload holding forged frames of segments 1 to 7 at
+// lsn 2^40, each at an 8-byte boundary of it: a frame's payload starts at
+// one, so each lies where recovery looks for frame headers.
+func review23Bait() []byte {
+	var b []byte
+	for seg := uint64(1); seg < 8; seg++ {
+		b = append(b, forgedFrame(seg, 1<<40, review23Forged)...)
+	}
+	return b
+}
+
+// checkNoForged opens dir with AllowHole: Open may fail with ErrCorrupt,
+// but a log it opens must not hold a forged record, nor end at its lsn.
+// It returns the log, or nil.
+func checkNoForged(t *testing.T, dir string, opts Options) *Log {
+	t.Helper()
+	opts.AllowHole = true
+	l, err := Open(dir, opts)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open: %v", err)
+		}
+		return nil
+	}
+	if last := l.LastLSN(); last >= 1<<40 {
+		t.Errorf("LastLSN %d: the log took a forged frame for a record", last)
+	}
+	from, _ := l.Hole()
+	if err := l.Replay(from, func(lsn uint64, p []byte) error {
+		if bytes.Equal(p, review23Forged) {
+			t.Errorf("Replay returned a forged record as lsn %d", lsn)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("Replay(%d): %v", from, err)
+	}
+	return l
+}
+
+// A recycled segment keeps its earlier life's bytes past the frames of
+// its new one, payloads included. Forged frames in an old record's
+// payload, of the number the file gets when it is reused, made Open with
+// AllowHole pass over the end of a cleanly closed log as a hole and
+// resume at one of them: Replay returned a record nobody appended, and
+// LastLSN jumped to 2^40.
+func TestReview23HoleForgedInRecycled(t *testing.T) {
+	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
+	dir := t.TempDir()
+	l := openLog(t, dir, opts)
+	// Segment 1: filler first, so that the bait lies far into the file,
+	// past what its next life writes.
+	for range 40 {
+		appendT(t, l, payload(1, 1000))
+	}
+	appendT(t, l, review23Bait())
+	for len(l.segs) == 1 {
+		appendT(t, l, payload(1, 1000))
+	}
+	syncT(t, l)
+	if err := l.Truncate(l.segs[1].first - 1); err != nil {
+		t.Fatal(err)
+	}
+	// Segment 2 fills; the next one is segment 1's file.
+	for n := len(l.segs); len(l.segs) == n; {
+		appendT(t, l, payload(1, 1000))
+	}
+	if s := l.segs[len(l.segs)-1]; s.cold || s.size != opts.SegmentSize {
+		t.Fatalf("the last segment is not a recycled one")
+	}
+	last := appendT(t, l, payload(3, 100))
+	closeLog(t, l)
+
+	if l := checkNoForged(t, dir, opts); l != nil {
+		if got := l.LastLSN(); got != last {
+			t.Errorf("LastLSN %d, want %d", got, last)
+		}
+		closeLog(t, l)
+	}
+}
+
+// Damage to a durable record whose payload carries forged frames: Open
+// with AllowHole resumed at the first forged one (it claims the damaged
+// record durable), ended the log there, and took the real records after
+// it for a torn tail, recycling the segments that held them.
+func TestReview23HoleBaitInDamagedRecord(t *testing.T) {
+	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
+	dir := t.TempDir()
+	l := openLog(t, dir, opts)
+	var want [][]byte
+	add := func(p []byte) {
+		appendT(t, l, p)
+		syncT(t, l)
+		want = append(want, p)
+	}
+	for i := range 5 {
+		add(payload(i, 500))
+	}
+	add(append(payload(1, 64), review23Bait()...)) // lsn 6
+	for i := 0; len(l.segs) < 3; i++ {
+		add(payload(i, 1500))
+	}
+	closeLog(t, l)
+	live, _ := segFiles(t, dir)
+	fr := frames(t, live[0])
+	flip(t, live[0], fr[5].off+frameHeaderSize+1) // lsn 6's payload, before the bait
+
+	l = checkNoForged(t, dir, opts)
+	if l == nil {
+		t.Fatal("Open refused a log with one damaged record and whole records after it")
+	}
+	defer closeLog(t, l)
+	if live2, _ := segFiles(t, dir); len(live2) < len(live) {
+		t.Errorf("Open left %d live segments of %d: it recycled records", len(live2), len(live))
+	}
+	next, herr := l.Hole()
+	if herr == nil || next != 7 {
+		t.Fatalf("Hole() = %d, %v; want 7 and the damage at lsn 6", next, herr)
+	}
+	checkRecords(t, replayAll(t, l, next), next, want[next-1:])
+}
+
+// A crash mid-append of a record carrying forged frames: its header and
+// the bait reached the disk, the rest of its payload did not. That is a
+// torn tail, or damage if Open cannot tell; never a hole to resume in at
+// a forged frame.
+func TestReview23HoleBaitInTornRecord(t *testing.T) {
+	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
+	dir := t.TempDir()
+	want := buildLog(t, dir, opts, 5, 500, true)
+	l := openLog(t, dir, opts)
+	bait := append(review23Bait(), payload(1, 2000)...)
+	appendT(t, l, bait)
+	closeLog(t, l)
+	live, _ := segFiles(t, dir)
+	fr := frames(t, live[0])
+	d := fr[len(fr)-1]
+	tornAt := d.off + frameHeaderSize + int64(len(review23Bait())) + 100
+	patch(t, live[0], tornAt, make([]byte, d.off+d.size-tornAt))
+
+	if l := checkNoForged(t, dir, opts); l != nil {
+		if next, herr := l.Hole(); herr != nil {
+			t.Errorf("a torn tail reported as a hole before lsn %d: %v", next, herr)
+		}
+		checkRecords(t, replayAll(t, l, 1), 1, want)
+		closeLog(t, l)
+	}
+}
