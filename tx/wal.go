@@ -263,7 +263,14 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 // A log Open passed over damage in (logHole) is read from past it, and
 // followed only if, before any record past the file, an anchor or a
 // page image there names the file's state: the lost records are then
-// older, and the file holds them. Otherwise the damage is the error.
+// older, and the file holds them. So they are if no record past the
+// hole is past the file and one is not newer than it (a commit, or an
+// anchor, whose txid is at most the file's): the log holds commits in
+// txid order, and an anchor follows only commits up to its txid.
+// Otherwise the damage is the error. NB: without the second rule, an
+// open that replayed logged operations after a hole, checkpointed them
+// and crashed before the anchor it then appended was durable, left a
+// file the next open refused (TestReview23HoleCrashAfterReplay).
 func (db *DB) checkSequence(m page.Meta) error {
 	ps := int(m.PageSize)
 	cur, applied := m.TxID, 0
@@ -274,6 +281,7 @@ func (db *DB) checkSequence(m page.Meta) error {
 	var later logAnchor
 	from, hole := db.logHole()
 	covered := hole == nil // the file's state named past the hole
+	older := false         // a record past the hole not newer than the file
 	err := db.wal.log.Replay(from, func(lsn uint64, payload []byte) error {
 		v := recordVersionOf(payload)
 		switch {
@@ -284,6 +292,7 @@ func (db *DB) checkSequence(m page.Meta) error {
 				if applied == 0 && a.names(m) {
 					covered = true
 				}
+				older = older || applied == 0 && a.txid <= m.TxID
 				if unanchored != 0 && !later.ok {
 					later = anchor
 				}
@@ -296,6 +305,7 @@ func (db *DB) checkSequence(m page.Meta) error {
 		switch {
 		case txid <= cur:
 			prev = logAnchor{}
+			older = older || applied == 0
 			if v != recordVersionOps && txid == m.TxID {
 				// Only the meta of the record with the file's txid can
 				// name it; the others' are not decoded.
@@ -327,7 +337,8 @@ func (db *DB) checkSequence(m page.Meta) error {
 		}
 		return db.txidGap(lsn, txid, cur, m.TxID, applied, anchor)
 	})
-	if err == nil && !covered {
+	if err == nil && !covered && !older {
+		// NB: !covered at the end means nothing past the file was read.
 		return hole
 	}
 	if err == nil && later.ok {
