@@ -165,3 +165,37 @@ func TestReview23HoleBaitInTornRecord(t *testing.T) {
 		closeLog(t, l)
 	}
 }
+
+// Which damage AllowHole passes over: payloads of consecutive frames
+// whose headers are whole (one hole, resumed after the last), not a
+// damaged frame header, whose length no longer says where the next
+// frame lies (what a scan finds past it may be a payload's bytes).
+func TestReview23HoleShapes(t *testing.T) {
+	opts := Options{SegmentSize: 64 << 10, noSpares: true, AllowHole: true}
+	t.Run("two payloads", func(t *testing.T) {
+		dir := t.TempDir()
+		want := buildLog(t, dir, opts, 20, 1000, true)
+		live, _ := segFiles(t, dir)
+		fr := frames(t, live[0])
+		flip(t, live[0], fr[6].off+frameHeaderSize+3) // lsn 7
+		flip(t, live[0], fr[7].off+frameHeaderSize+3) // lsn 8
+		l := openLog(t, dir, opts)
+		defer closeLog(t, l)
+		next, herr := l.Hole()
+		var ce *CorruptError
+		if next != 9 || !errors.As(herr, &ce) || ce.LSN != 7 {
+			t.Fatalf("Hole() = %d, %v; want 9 and the damage at lsn 7", next, herr)
+		}
+		checkRecords(t, replayAll(t, l, 9), 9, want[8:])
+	})
+	t.Run("frame header", func(t *testing.T) {
+		dir := t.TempDir()
+		buildLog(t, dir, opts, 20, 1000, true)
+		live, _ := segFiles(t, dir)
+		fr := frames(t, live[0])
+		flip(t, live[0], fr[6].off+offLength)
+		if _, err := Open(dir, opts); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Open with a damaged frame header: %v, want ErrCorrupt", err)
+		}
+	})
+}
