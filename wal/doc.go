@@ -80,10 +80,10 @@
 //     was already durable when it was written, a record the log had made
 //     durable is damaged. Open returns an error wrapping ErrCorrupt that
 //     names the segment and offset. It never skips the record, unless
-//     asked to (Options.AllowHole): then, once, if only the payloads of
-//     the damaged frames are (their headers are whole, so their lengths
-//     say where the next frame lies), and a whole frame of the chain
-//     after them claims them durable, the log resumes after them;
+//     asked to (Options.AllowHole): then, once, if the damage is to the
+//     payloads of frames whose headers are whole (their lengths say
+//     where the next frame lies), and a whole frame of the chain after
+//     them claims them durable, the log resumes after them;
 //     Log.Hole reports the damage, and Replay reads only from past it.
 //     Not at the frame that showed the damage: a header found at any
 //     8-byte boundary may be a payload's bytes (a record's value, or a
