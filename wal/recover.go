@@ -124,15 +124,26 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 		// The log ends in s at st.off, unless something after that point
 		// shows the record expected there had been made durable (case 2).
 		sr.reset(s.f, s.size) // holdsFrames may have moved it
-		rep, err := scanTail(&sr, s.num, st.off, next)
+		rep, err := scanTail(&sr, s.num, st.off, next, 0)
 		if err != nil {
 			return rec, readError(&sr, s.path, err)
 		}
 		ev, evSeg := rep, s
+		// room: the bytes the records expected from next on may take
+		// before the segment scanned, for scanTail's bound; none once a
+		// segment number is missing (its size is not known).
+		room := s.size - st.off
 		for k := i + 1; k < len(files) && ev.evidence < 0; k++ {
+			if room >= 0 && files[k].num != files[k-1].num+1 {
+				room = -1
+			}
 			evSeg = files[k]
 			sr.reset(evSeg.f, evSeg.size)
-			if ev, err = scanTail(&sr, evSeg.num, segHeaderSize, next); err != nil {
+			ev, err = scanTail(&sr, evSeg.num, segHeaderSize, next, room)
+			if room >= 0 {
+				room += max(evSeg.size-segHeaderSize, 0)
+			}
+			if err != nil {
 				return rec, readError(&sr, evSeg.path, err)
 			}
 			// A frame of its own under a header valid for no segment:
@@ -208,7 +219,7 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 func firstOwnFrame(sr *segReader, num uint64) (tailReport, error) {
 	// NB: every header's durable claim is at least 0, so scanTail stops at
 	// the first one of num's own.
-	return scanTail(sr, num, segHeaderSize, 0)
+	return scanTail(sr, num, segHeaderSize, 0, -1)
 }
 
 // holdsFrames reports whether segment s holds any whole frame header of
@@ -219,7 +230,7 @@ func holdsFrames(sr *segReader, s *segment) (bool, error) {
 	if err != nil || st.off > segHeaderSize {
 		return true, err
 	}
-	rep, err := scanTail(sr, s.num, segHeaderSize, math.MaxUint64)
+	rep, err := scanTail(sr, s.num, segHeaderSize, math.MaxUint64, -1)
 	return rep.own, err
 }
 

@@ -199,3 +199,63 @@ func TestReview23HoleShapes(t *testing.T) {
 		}
 	})
 }
+
+// A recycled segment's stale bytes past its new frames held forged
+// frames of its new number (a stored value's bytes, in an old payload),
+// claiming lsn 2^40 and the record expected at the end durable: Open
+// took them for proof of damage (recovery case 2), and a cleanly closed
+// log failed every Open with ErrCorrupt. A frame counts as proof now
+// only if the records before it fit between it and the stop point; one
+// claiming an lsn that fits still counts (scanTail's NB).
+func TestReview23RecycledBaitStrictOpen(t *testing.T) {
+	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
+	dir := t.TempDir()
+	l := openLog(t, dir, opts)
+	for range 40 {
+		appendT(t, l, payload(1, 1000))
+	}
+	appendT(t, l, review23Bait())
+	for len(l.segs) == 1 {
+		appendT(t, l, payload(1, 1000))
+	}
+	syncT(t, l)
+	if err := l.Truncate(l.segs[1].first - 1); err != nil {
+		t.Fatal(err)
+	}
+	for n := len(l.segs); len(l.segs) == n; {
+		appendT(t, l, payload(1, 1000))
+	}
+	last := appendT(t, l, payload(3, 100))
+	closeLog(t, l)
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open after a clean Close: %v", err)
+	}
+	defer closeLog(t, l)
+	if got := l.LastLSN(); got != last {
+		t.Fatalf("LastLSN %d, want %d", got, last)
+	}
+}
+
+// The bound on proof is tight for the smallest frames: records with
+// empty payloads (a bare header each), one header damaged, the next
+// frame just after it claiming it durable, is still damage.
+func TestReview23EvidenceBoundTight(t *testing.T) {
+	opts := Options{SegmentSize: 64 << 10, noSpares: true}
+	dir := t.TempDir()
+	l := openLog(t, dir, opts)
+	for range 10 {
+		appendT(t, l, nil)
+		syncT(t, l)
+	}
+	closeLog(t, l)
+	live, _ := segFiles(t, dir)
+	fr := frames(t, live[0])
+	if fr[5].size != frameHeaderSize {
+		t.Fatalf("a frame of an empty record takes %d bytes", fr[5].size)
+	}
+	flip(t, live[0], fr[5].off+offLSN)
+	if _, err := Open(dir, opts); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open: %v, want ErrCorrupt (lsn 7, just after, claims lsn 6 durable)", err)
+	}
+}

@@ -278,8 +278,18 @@ type tailReport struct {
 // fail the segment compare, so the scan runs at memory speed; holes (a
 // file extended by truncate, many GiB of them) read as zeros and are
 // skipped without reading.
-func scanTail(sr *segReader, num uint64, off int64, next uint64) (tailReport, error) {
+//
+// With room >= 0, a header at offset x counts as proof only if the
+// records from next to its lsn fit before it: room bytes elsewhere (in
+// earlier segments), plus x-off here, at least a bare frame header each.
+// Every real one does (frames lie one after another, in LSN order); a
+// header that is a payload's bytes (a stored value, in a torn record or
+// in a recycled segment's stale bytes) and claims an lsn far ahead does
+// not, and the scan goes on. NB: only a mitigation: such bytes naming an
+// lsn that fits still count.
+func scanTail(sr *segReader, num uint64, off int64, next uint64, room int64) (tailReport, error) {
 	rep := tailReport{evidence: -1}
+	base := off
 	want := uint32(num)
 	f, _ := sr.r.(*os.File)
 	for off+frameHeaderSize <= sr.size {
@@ -305,8 +315,9 @@ func scanTail(sr *segReader, num uint64, off int64, next uint64) (tailReport, er
 				continue
 			}
 			rep.own = true
-			if h.durableClaim() >= next {
-				rep.evidence, rep.claim = off+int64(i), h
+			x := off + int64(i)
+			if h.durableClaim() >= next && (room < 0 || h.lsn-next <= uint64(room+x-base)/frameHeaderSize) {
+				rep.evidence, rep.claim = x, h
 				return rep, nil
 			}
 		}
