@@ -77,14 +77,17 @@
 //  2. Otherwise, if any frame header after the stop point (later in this
 //     segment, or in any later segment) is itself whole, belongs to its
 //     segment, and says through its unsynced field that the expected LSN
-//     was already durable when it was written, a record the log had made
-//     durable is damaged. Open returns an error wrapping ErrCorrupt that
-//     names the segment and offset. It never skips the record, unless
-//     asked to (Options.AllowHole): then, once, if the damage is to the
-//     payloads of frames whose headers are whole (their lengths say
-//     where the next frame lies), and a whole frame of the chain after
-//     them claims them durable, the log resumes after them;
-//     Log.Hole reports the damage, and Replay reads only from past it.
+//     was already durable when it was written (and the records before
+//     its LSN fit between the stop point and it, a bare frame header
+//     each: a header that is a payload's bytes may claim any LSN), a
+//     record the log had made durable is damaged. Open returns an error
+//     wrapping ErrCorrupt that names the segment and offset. It never
+//     skips the record, unless asked to (Options.AllowHole): then, once,
+//     if the damage is to the payloads of frames whose headers are whole
+//     (their lengths say where the next frame lies), and a whole frame
+//     of the chain after them claims them durable, the log resumes after
+//     them; Log.Hole reports the damage, and Replay reads only from past
+//     it.
 //     Not at the frame that showed the damage: a header found at any
 //     8-byte boundary may be a payload's bytes (a record's value, or a
 //     recycled segment's stale ones), and so may that frame.
