@@ -93,6 +93,20 @@ func TestReview21CursorModel(t *testing.T) {
 	if *review21CursorDeep {
 		seeds, txs, ops = 20, 30, 2000
 	}
+	r21Seeds(t, seeds, 0, func(r *r21Run, wal bool) {
+		opts := &Options{PageSize: r.ps, NoSync: true}
+		if wal {
+			opts = &Options{PageSize: r.ps, NoSync: true, WAL: true, CheckpointBytes: 256 << 10}
+		}
+		r.run(tempPath(r.t), opts, txs, ops)
+	})
+}
+
+// r21Seeds runs run for seeds seeds in each configuration of the cursor
+// models (1 KiB pages direct and in WAL mode, 4 KiB pages direct), each
+// with an r21Run of its own (salt tells one model's random choices from
+// another's), and names the seed of the first failure.
+func r21Seeds(t *testing.T, seeds int, salt uint64, run func(r *r21Run, wal bool)) {
 	for _, tc := range []struct {
 		ps  int
 		wal bool
@@ -101,18 +115,14 @@ func TestReview21CursorModel(t *testing.T) {
 			base := testSeed(t)
 			for s := range seeds {
 				seed := base + uint64(s)
-				r := &r21Run{t: t, rng: rand.New(rand.NewPCG(seed, uint64(tc.ps))), ps: tc.ps}
-				opts := &Options{PageSize: tc.ps, NoSync: true}
-				if tc.wal {
-					opts = &Options{PageSize: tc.ps, NoSync: true, WAL: true, CheckpointBytes: 256 << 10}
-				}
+				r := &r21Run{t: t, rng: rand.New(rand.NewPCG(seed, uint64(tc.ps)+salt)), ps: tc.ps}
 				func() {
 					defer func() {
 						if t.Failed() {
 							t.Logf("failed with seed %d (rerun with -run '%s' -seed %d)", seed, t.Name(), seed)
 						}
 					}()
-					r.run(tempPath(t), opts, txs, ops)
+					run(r, tc.wal)
 				}()
 				if t.Failed() {
 					return

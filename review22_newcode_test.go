@@ -201,29 +201,7 @@ func TestReview22CursorsModel(t *testing.T) {
 	if *review22Deep {
 		seeds, txs, ops = 30, 20, 1500
 	}
-	for _, tc := range []struct {
-		ps  int
-		wal bool
-	}{{1024, false}, {1024, true}, {4096, false}} {
-		t.Run(fmt.Sprintf("page=%d/wal=%v", tc.ps, tc.wal), func(t *testing.T) {
-			base := testSeed(t)
-			for s := range seeds {
-				seed := base + uint64(s)
-				r := &r21Run{t: t, rng: rand.New(rand.NewPCG(seed, uint64(tc.ps)+22)), ps: tc.ps}
-				func() {
-					defer func() {
-						if t.Failed() {
-							t.Logf("failed with seed %d (rerun with -run '%s' -seed %d)", seed, t.Name(), seed)
-						}
-					}()
-					review22CursorsRun(r, t.TempDir(), tc.wal, txs, ops)
-				}()
-				if t.Failed() {
-					return
-				}
-			}
-		})
-	}
+	r21Seeds(t, seeds, 22, func(r *r21Run, wal bool) { review22CursorsRun(r, r.t.TempDir(), wal, txs, ops) })
 }
 
 func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {

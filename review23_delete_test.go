@@ -3,7 +3,6 @@ package folio
 import (
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,29 +52,7 @@ func TestReview23QueueModel(t *testing.T) {
 	if *review23DeleteDeep {
 		seeds, txs, ops = 20, 30, 2000
 	}
-	for _, tc := range []struct {
-		ps  int
-		wal bool
-	}{{1024, false}, {1024, true}, {4096, false}} {
-		t.Run(fmt.Sprintf("page=%d/wal=%v", tc.ps, tc.wal), func(t *testing.T) {
-			base := testSeed(t)
-			for s := range seeds {
-				seed := base + uint64(s)
-				r := &r21Run{t: t, rng: rand.New(rand.NewPCG(seed, uint64(tc.ps)+23)), ps: tc.ps}
-				func() {
-					defer func() {
-						if t.Failed() {
-							t.Logf("failed with seed %d (rerun with -run '%s' -seed %d)", seed, t.Name(), seed)
-						}
-					}()
-					review23QueueRun(r, t.TempDir(), tc.wal, txs, ops)
-				}()
-				if t.Failed() {
-					return
-				}
-			}
-		})
-	}
+	r21Seeds(t, seeds, 23, func(r *r21Run, wal bool) { review23QueueRun(r, r.t.TempDir(), wal, txs, ops) })
 }
 
 func review23QueueRun(r *r21Run, dir string, walMode bool, txs, ops int) {
