@@ -904,16 +904,25 @@ func (db *DB) Close() error {
 			logErr = fmt.Errorf("close the write-ahead log: %w", err)
 		}
 	}
-	if err := db.st.Close(); err != nil {
-		return fmt.Errorf("folio: close %s: %w", db.path, err)
+	// NB: a failed checkpoint or log sync says the commits are not yet
+	// durable in the file; a failed close of the file only adds to it.
+	// The close error alone hid them.
+	var err error
+	closeErr := db.st.Close()
+	switch {
+	case ckptErr != nil:
+		err = fmt.Errorf("folio: close %s: checkpoint: %w", db.path, ckptErr)
+	case logErr != nil:
+		err = fmt.Errorf("folio: close %s: %w", db.path, logErr)
+	case closeErr != nil:
+		return fmt.Errorf("folio: close %s: %w", db.path, closeErr)
+	default:
+		return tailErr
 	}
-	if ckptErr != nil {
-		return fmt.Errorf("folio: close %s: checkpoint: %w", db.path, ckptErr)
+	if closeErr != nil {
+		err = fmt.Errorf("%w (and closing the file: %w)", err, closeErr)
 	}
-	if logErr != nil {
-		return fmt.Errorf("folio: close %s: %w", db.path, logErr)
-	}
-	return tailErr
+	return err
 }
 
 // Begin starts a transaction. Only one write transaction runs at a time:
