@@ -205,6 +205,31 @@ func TestReview22CursorsModel(t *testing.T) {
 }
 
 func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
+	compare := func(db *DB, what string) {
+		r.t.Helper()
+		if err := db.View(func(tx *Tx) error {
+			return r.compareBucket(tx.Bucket([]byte("p")).Bucket([]byte("b")), r.model)
+		}); err != nil {
+			r.t.Fatalf("%s: %v; last ops %v", what, err, r.log[max(0, len(r.log)-16):])
+		}
+	}
+	r.rounds(dir, walMode, txs, 4, r.start, func(tx *Tx) func() {
+		m := r.model.clone()
+		review22CursorsOps(r, tx, m, ops)
+		return func() { r.model = m }
+	}, compare)
+}
+
+// rounds is the cursor models' transaction loop over a database in dir:
+// start sets it up; each of txs rounds runs ops in a write transaction
+// (ops works on a copy of the model and returns what makes the copy the
+// model), rolls back one round in rollbackOneIn and commits the others,
+// and compares the database with the model (compare); in WAL mode the
+// round's log, operations only, is replayed into a copy of the file as
+// the last checkpoint left it, which is compared too; one round in four
+// reopens the database and compares it again.
+func (r *r21Run) rounds(dir string, walMode bool, txs, rollbackOneIn int,
+	start func(db *DB), ops func(tx *Tx) (commit func()), compare func(db *DB, what string)) {
 	t := r.t
 	path, crash := filepath.Join(dir, "a.db"), filepath.Join(dir, "crash.db")
 	opts := &Options{PageSize: r.ps, NoSync: true}
@@ -214,9 +239,9 @@ func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 	open := func(p string) *DB {
 		db, err := Open(p, 0o600, opts)
 		if err != nil {
-			t.Fatalf("open %s: %v", p, err)
+			t.Fatalf("open %s: %v; last ops %v", p, err, r.log[max(0, len(r.log)-16):])
 		}
-		db.WALImageLimit = -1
+		db.WALImageLimit = -1 // log operations: the replay runs the cursor deletes again
 		return db
 	}
 	db := open(path)
@@ -228,7 +253,8 @@ func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 			closeChecked(t, db)
 		}
 	}()
-	r.start(db)
+	start(db)
+	compare(db, "start")
 	for round := range txs {
 		if walMode {
 			if err := db.Checkpoint(); err != nil {
@@ -241,14 +267,13 @@ func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 			t.Fatal(err)
 		}
 		r.wtx = tx
-		m := r.model.clone()
 		r.log = r.log[:0]
-		review22CursorsOps(r, tx, m, ops)
+		commit := ops(tx)
 		if t.Failed() {
 			return
 		}
 		r.wtx = nil
-		if r.rng.IntN(4) == 0 {
+		if r.rng.IntN(rollbackOneIn) == 0 {
 			if err := tx.Rollback(); err != nil {
 				t.Fatal(err)
 			}
@@ -256,30 +281,21 @@ func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 			if err := tx.Commit(); err != nil {
 				t.Fatalf("round %d: commit: %v", round, err)
 			}
-			r.model = m
+			commit()
 		}
-		r.compare(db)
+		compare(db, fmt.Sprintf("round %d", round))
 		if walMode {
-			// The log's operations, replayed into the file as the
-			// checkpoint left it, give the same state.
 			_ = os.RemoveAll(LogDir(crash))
 			copyDir(t, LogDir(path), LogDir(crash))
-			cdb, err := Open(crash, 0o600, opts)
-			if err != nil {
-				t.Fatalf("round %d: open of the crashed copy: %v; last ops %v", round, err, r.log[max(0, len(r.log)-16):])
-			}
-			if err := cdb.View(func(tx *Tx) error {
-				return r.compareBucket(tx.Bucket([]byte("p")).Bucket([]byte("b")), r.model)
-			}); err != nil {
-				t.Fatalf("round %d: the crashed copy after replay: %v; last ops %v", round, err, r.log[max(0, len(r.log)-16):])
-			}
+			cdb := open(crash)
+			compare(cdb, fmt.Sprintf("round %d: the crashed copy after replay", round))
 			closeChecked(t, cdb)
 		}
 		if r.rng.IntN(4) == 0 {
 			closeChecked(t, db)
 			db = nil
 			db = open(path)
-			r.compare(db)
+			compare(db, fmt.Sprintf("round %d: after a reopen", round))
 		}
 	}
 }

@@ -3,8 +3,6 @@ package folio
 import (
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -57,62 +55,42 @@ func TestReview23QueueModel(t *testing.T) {
 
 func review23QueueRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 	t := r.t
-	path, crash := filepath.Join(dir, "a.db"), filepath.Join(dir, "crash.db")
-	opts := &Options{PageSize: r.ps, NoSync: true}
-	if walMode {
-		opts = logicalOpts()
-	}
-	open := func(p string) *DB {
-		db, err := Open(p, 0o600, opts)
-		if err != nil {
-			t.Fatalf("open %s: %v", p, err)
-		}
-		db.WALImageLimit = -1 // log operations: the replay runs the deletes again
-		return db
-	}
-	db := open(path)
-	defer func() {
-		if r.wtx != nil {
-			_ = r.wtx.Rollback()
-		}
-		if db != nil {
-			closeChecked(t, db)
-		}
-	}()
 	// Three levels in q0 at 1 KiB pages; q1 smaller; q2, nested, empty.
 	qs := []*r23Queue{{path: []string{"q0"}}, {path: []string{"q1"}}, {path: []string{"n", "q2"}}}
 	models := make([]*r21Model, len(qs))
-	mustUpdate(t, db, func(tx *Tx) error {
-		n, err := tx.CreateBucket([]byte("n"))
-		if err != nil {
-			return err
-		}
-		if _, err := n.CreateBucket([]byte("q2")); err != nil {
-			return err
-		}
-		for i, q := range qs {
-			if len(q.path) == 1 {
-				if _, err := tx.CreateBucket([]byte(q.path[0])); err != nil {
-					return err
-				}
+	start := func(db *DB) {
+		mustUpdate(t, db, func(tx *Tx) error {
+			n, err := tx.CreateBucket([]byte("n"))
+			if err != nil {
+				return err
 			}
-			m := &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
-			models[i] = m
-			q.head, q.tail = 1_000_000, 1_000_000
-			b := q.bucket(tx)
-			for range []int{4000, 600, 0}[i] {
-				k, v := r23QueueKey(q.tail), r.value()
-				q.tail++
-				if err := b.Put([]byte(k), []byte(v)); err != nil {
-					return err
-				}
-				m.kv[k] = v
-				m.add(k)
+			if _, err := n.CreateBucket([]byte("q2")); err != nil {
+				return err
 			}
-			q.head--
-		}
-		return nil
-	})
+			for i, q := range qs {
+				if len(q.path) == 1 {
+					if _, err := tx.CreateBucket([]byte(q.path[0])); err != nil {
+						return err
+					}
+				}
+				m := &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
+				models[i] = m
+				q.head, q.tail = 1_000_000, 1_000_000
+				b := q.bucket(tx)
+				for range []int{4000, 600, 0}[i] {
+					k, v := r23QueueKey(q.tail), r.value()
+					q.tail++
+					if err := b.Put([]byte(k), []byte(v)); err != nil {
+						return err
+					}
+					m.kv[k] = v
+					m.add(k)
+				}
+				q.head--
+			}
+			return nil
+		})
+	}
 	compare := func(db *DB, what string) {
 		t.Helper()
 		err := db.View(func(tx *Tx) error {
@@ -127,56 +105,14 @@ func review23QueueRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 			t.Fatalf("%s: %v; last ops %v", what, err, r.log[max(0, len(r.log)-16):])
 		}
 	}
-	compare(db, "start")
-	for round := range txs {
-		if walMode {
-			if err := db.Checkpoint(); err != nil {
-				t.Fatal(err)
-			}
-			copyFile(t, path, crash)
-		}
-		tx, err := db.Begin(true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.wtx = tx
+	r.rounds(dir, walMode, txs, 5, start, func(tx *Tx) func() {
 		ms := make([]*r21Model, len(models))
 		for i, m := range models {
 			ms[i] = m.clone()
 		}
-		r.log = r.log[:0]
 		review23QueueOps(r, tx, qs, ms, ops)
-		if t.Failed() {
-			return
-		}
-		r.wtx = nil
-		if r.rng.IntN(5) == 0 {
-			if err := tx.Rollback(); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			if err := tx.Commit(); err != nil {
-				t.Fatalf("round %d: commit: %v", round, err)
-			}
-			models = ms
-		}
-		compare(db, fmt.Sprintf("round %d", round))
-		if walMode {
-			// The log's operations, replayed into the file as the
-			// checkpoint left it, give the same state.
-			_ = os.RemoveAll(LogDir(crash))
-			copyDir(t, LogDir(path), LogDir(crash))
-			cdb := open(crash)
-			compare(cdb, fmt.Sprintf("round %d: the crashed copy after replay", round))
-			closeChecked(t, cdb)
-		}
-		if r.rng.IntN(4) == 0 {
-			closeChecked(t, db)
-			db = nil
-			db = open(path)
-			compare(db, fmt.Sprintf("round %d: after a reopen", round))
-		}
-	}
+		return func() { models = ms }
+	}, compare)
 }
 
 // review23QueueOps runs n operations in tx on the buckets qs, whose
