@@ -283,7 +283,7 @@ func (t *Tree) resolve(flags uint32, v []byte, from page.ID) ([]byte, error) {
 // branch's hints. The search reads a few of them one after another (a
 // hint line, then another, then an element's); issued together, their
 // misses overlap. W3 on 1M keys: +8% for the leaf's, +8% more for the
-// branch's (bench/README, "What bounds the misses").
+// branch's (bench/README.md, "Experiment log").
 func prefetchLeaf(p []byte, count int) {
 	prefetch(&p[0], (page.HeaderSize+count*(page.HintSize+page.LeafElemSize)+63)/64)
 }

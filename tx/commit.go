@@ -449,7 +449,8 @@ func (tx *Tx) oneSyncFits() bool {
 // checksums (page.VerifyCommit) and uses the other meta if one is not
 // whole. That meta's pages are intact: this commit wrote only pages free
 // in its state (copy-on-write). One sync instead of two: a one-put
-// commit's p50 went from ~0.46 to ~0.3 ms here (README, "Performance").
+// commit's p50 went from ~0.46 to ~0.3 ms here (README, "Small commits
+// sync once").
 func (tx *Tx) commitOneSync() (slot int, err error) {
 	db := tx.db
 	if err := db.writeRuns(tx.dirty); err != nil {
