@@ -749,7 +749,7 @@ func (c *Cursor) after(prev []byte, dir int) bool {
 // that it has one parent), which would take fanout^depth leaves.
 // NB: the distance, not the leaves moved onto: a cursor walked back and
 // forth meets the same leaves again, and counting those took a healthy
-// file for damage (TestReview22CursorRepeatOperations).
+// file for damage (TestCursorRepeatOperations).
 func (c *Cursor) countLeaf(dir int) bool {
 	f := &c.stack[c.depth-1]
 	if f.n != nil {
@@ -910,7 +910,7 @@ func (c *Cursor) belowNext() bool {
 // NB: the key removed, not one asked for before: a WAL-mode commit logs
 // it, and Target then Delete resolved the cursor twice; twice they
 // disagreed, and a replay deleted another key than the commit had
-// (TestReview22CursorSecondDeleteAfterParentChanged).
+// (TestCursorSecondDeleteAfterParentChanged).
 func (c *Cursor) Delete(check Check) ([]byte, error) {
 	key, flags, found, err := c.resolve()
 	if err != nil || key == nil {

@@ -11,9 +11,9 @@ import (
 	"github.com/foliodb/folio/page"
 )
 
-// review23Tree commits n keys k000000.. in key order, in commits of 1000,
+// drainTree commits n keys k000000.. in key order, in commits of 1000,
 // and returns the root and the number of pages the tree takes.
-func review23Tree(t *testing.T, m *memPages, n int) (page.ID, uint32, int) {
+func drainTree(t *testing.T, m *memPages, n int) (page.ID, uint32, int) {
 	t.Helper()
 	var root page.ID
 	var sum uint32
@@ -36,12 +36,12 @@ func review23Tree(t *testing.T, m *memPages, n int) (page.ID, uint32, int) {
 	return root, sum, pages
 }
 
-// review23Drain deletes every key of the committed tree (root, sum) in
+// drainAll deletes every key of the committed tree (root, sum) in
 // one transaction the way pattern says, checking each key is the next
 // one expected, and returns the nodes and pages the cursor moved onto.
 // Then the commit frees every page the tree had, once each (memPages
 // panics on a double free), and leaves it empty.
-func review23Drain(t *testing.T, m *memPages, root page.ID, sum uint32, n, pages int, pattern string) int {
+func drainAll(t *testing.T, m *memPages, root page.ID, sum uint32, n, pages int, pattern string) int {
 	t.Helper()
 	tr := New(m, root, sum)
 	c := tr.NewCursor()
@@ -125,7 +125,7 @@ func review23Drain(t *testing.T, m *memPages, root page.ID, sum uint32, n, pages
 	return steps
 }
 
-// TestReview23DrainIsLinear: deleting every key of a tree in one
+// TestDrainIsLinear: deleting every key of a tree in one
 // transaction by First (or Last, or a Seek to the first key) then
 // Delete, again and again, moved the cursor over every leaf the deletes
 // had emptied: those stayed in their parents until the commit
@@ -133,15 +133,15 @@ func review23Drain(t *testing.T, m *memPages, root page.ID, sum uint32, n, pages
 // keys took 1.25 s and 1M keys minutes. The cost is counted, not timed:
 // the nodes and pages the cursor moves onto, for n and 4n keys, must grow
 // at most 5 times (it grew ~16 times).
-func TestReview23DrainIsLinear(t *testing.T) {
+func TestDrainIsLinear(t *testing.T) {
 	const n = 3000
 	for _, pattern := range []string{"first", "last", "seek", "mixed", "first+tree", "last+tree", "next", "prev"} {
 		t.Run(pattern, func(t *testing.T) {
 			var steps [2]int
 			for i, keys := range []int{n, 4 * n} {
 				m := newMemPages(1024)
-				root, sum, pages := review23Tree(t, m, keys)
-				steps[i] = review23Drain(t, m, root, sum, keys, pages, pattern)
+				root, sum, pages := drainTree(t, m, keys)
+				steps[i] = drainAll(t, m, root, sum, keys, pages, pattern)
 			}
 			t.Logf("%s: %d keys: %d steps, %d keys: %d", pattern, n, steps[0], 4*n, steps[1])
 			if steps[1] > 5*steps[0] {
@@ -157,14 +157,14 @@ func TestReview23DrainIsLinear(t *testing.T) {
 // (deletes free the runs of the leaves they empty at once).
 func (m *memPages) rollback() { m.dirty, m.pending = map[page.ID][]byte{}, map[page.ID]int{} }
 
-// TestReview23CursorOnDroppedNodes: deletes through one cursor empty the
+// TestCursorOnDroppedNodes: deletes through one cursor empty the
 // leaves, and a whole branch, under another, which are taken out of the
 // tree at once (dropEmpty). The other cursor, whose frames are those
 // nodes, goes on from the gap: Next returns the first key after the
 // range, Prev the last before it (its parents' indices named the
 // dropped children, or children after them: realign), and Delete
 // removes nothing.
-func TestReview23CursorOnDroppedNodes(t *testing.T) {
+func TestCursorOnDroppedNodes(t *testing.T) {
 	m := newMemPages(1024)
 	root, sum, _ := threeLevelTree(t, m, 3000)
 	key := func(i int) []byte { return fmt.Appendf(nil, "k%06d", i) }
@@ -227,14 +227,14 @@ func TestReview23CursorOnDroppedNodes(t *testing.T) {
 	}
 }
 
-// TestReview23WalkDeletingCommittedLeaves: a walk whose leaves are
+// TestWalkDeletingCommittedLeaves: a walk whose leaves are
 // committed pages, under parents the transaction materialised, deleting
 // each key it meets by Tree.Delete (ForEach with Bucket.Delete): each
 // leaf it empties is taken out of its parent at once, and the walk,
 // leaving the leaf's page, found its parent's index on the next leaf
 // and stepped past it (a leaf of keys skipped). It meets every key, in
 // order, both ways.
-func TestReview23WalkDeletingCommittedLeaves(t *testing.T) {
+func TestWalkDeletingCommittedLeaves(t *testing.T) {
 	m := newMemPages(1024)
 	root, sum, _ := threeLevelTree(t, m, 3000)
 	key := func(i int) []byte { return fmt.Appendf(nil, "k%06d", i) }
@@ -295,23 +295,23 @@ func TestReview23WalkDeletingCommittedLeaves(t *testing.T) {
 	}
 }
 
-// r23Cursor is where a cursor that only its own Deletes changed the
+// droppedCursor is where a cursor that only its own Deletes changed the
 // tree under stands: on keys[pos], or with deleted before it (past the
 // end when pos is len(keys)); pos -1: never moved.
-type r23Cursor struct {
+type droppedCursor struct {
 	keys    []string
 	pos     int
 	deleted bool
 }
 
-func (m *r23Cursor) at() string {
+func (m *droppedCursor) at() string {
 	if m.pos < 0 || m.pos >= len(m.keys) {
 		return ""
 	}
 	return m.keys[m.pos]
 }
 
-func (m *r23Cursor) move(op string, seek string) string {
+func (m *droppedCursor) move(op string, seek string) string {
 	switch op {
 	case "first":
 		m.pos, m.deleted = 0, false
@@ -344,20 +344,20 @@ func (m *r23Cursor) move(op string, seek string) string {
 	return m.at()
 }
 
-// TestReview23DeleteModel: random First, Last, Seek, Next, Prev and
+// TestDeleteModel: random First, Last, Seek, Next, Prev and
 // Cursor.Delete on one cursor, between Tree.Puts at both ends and
 // Tree.Deletes (after which the cursor is repositioned before it is
 // checked again), against a sorted model: deletes from either end and
 // runs of Delete then Next or Prev empty leaves and branches, which
 // leave the tree at once.
-func TestReview23DeleteModel(t *testing.T) {
+func TestDeleteModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed(t), 23))
 	for round := range 40 {
 		m := newMemPages(1024)
 		n := []int{0, 50, 800, 3000}[round%4]
-		root, sum, _ := review23Tree(t, m, n)
+		root, sum, _ := drainTree(t, m, n)
 		tr := New(m, root, sum)
-		mc := &r23Cursor{pos: -1}
+		mc := &droppedCursor{pos: -1}
 		for i := range n {
 			mc.keys = append(mc.keys, fmt.Sprintf("k%06d", i))
 		}
@@ -492,13 +492,13 @@ func TestReview23DeleteModel(t *testing.T) {
 	}
 }
 
-// TestReview23PrevAfterEndOverDroppedLeaves: Deletes from a key to the
+// TestPrevAfterEndOverDroppedLeaves: Deletes from a key to the
 // end of the tree drop the leaves they empty, and the last Delete finds
 // nothing after them; Next then finds nothing, and Prev and Next go on
 // from the last key left, as bbolt's cursor does at the end (a version
 // that found its place again by the parent's index and the edge of the
 // leaf left it one child short, found by TestBboltDiff).
-func TestReview23PrevAfterEndOverDroppedLeaves(t *testing.T) {
+func TestPrevAfterEndOverDroppedLeaves(t *testing.T) {
 	m := newMemPages(1024)
 	root, sum, _ := threeLevelTree(t, m, 3000)
 	key := func(i int) []byte { return fmt.Appendf(nil, "k%06d", i) }
@@ -541,12 +541,12 @@ func TestReview23PrevAfterEndOverDroppedLeaves(t *testing.T) {
 	}
 }
 
-// TestReview23DrainedTreeRebalances: a parent that loses children to
+// TestDrainedTreeRebalances: a parent that loses children to
 // dropEmpty is marked for Rebalance, which merges it at the commit: a
 // tree drained from either end, or in the middle, but for a few leaves
 // ends with one branch over them, as when the emptied leaves stayed
 // until the commit.
-func TestReview23DrainedTreeRebalances(t *testing.T) {
+func TestDrainedTreeRebalances(t *testing.T) {
 	key := func(i int) []byte { return fmt.Appendf(nil, "k%06d", i) }
 	for _, how := range []string{"first", "last", "middle"} {
 		t.Run(how, func(t *testing.T) {
