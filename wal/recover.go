@@ -183,7 +183,7 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 			// bytes (a database value), and the log resumed at it took
 			// a forged record for a real one, and the real records after
 			// it for a torn tail, recycling their segments
-			// (TestReview23HoleBaitInDamagedRecord).
+			// (TestHoleBaitInDamagedRecord).
 			if !allowHole || rec.hole != nil || st.why != errPayloadSum {
 				return rec, cerr
 			}

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// TestFSReviewOpenSyncsNewDirParent: a read-write Open syncs the parent
+// TestOpenSyncsNewDirParent: a read-write Open syncs the parent
 // that holds the log directory's own entry (mkdirDurable), whether it
 // made the directory or found it (a process may have died between a
 // Mkdir and that sync); the log syncs the directory itself for the
@@ -19,7 +19,7 @@ import (
 // directory entry survives only if its parent was synced since it was
 // made, so a log whose records Sync had called durable could vanish
 // whole, and the next Open started a new log at LSN 1 without a word.
-func TestFSReviewOpenSyncsNewDirParent(t *testing.T) {
+func TestOpenSyncsNewDirParent(t *testing.T) {
 	for _, leftover := range []bool{false, true} {
 		t.Run(fmt.Sprintf("leftover=%v", leftover), func(t *testing.T) {
 			parent := t.TempDir()

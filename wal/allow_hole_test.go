@@ -5,12 +5,12 @@ import (
 	"testing"
 )
 
-// TestReview23AllowHole: with Options.AllowHole, damage to durable
+// TestAllowHole: with Options.AllowHole, damage to durable
 // records is passed over once, when a whole frame of the same segment or
 // the next vouches for them: Replay starts after it, Hole reports it,
 // Replay from before it returns it, and appends go on. Without the
 // option, or with the evidence further on, Open fails as before.
-func TestReview23AllowHole(t *testing.T) {
+func TestAllowHole(t *testing.T) {
 	t.Run("same segment", func(t *testing.T) {
 		opts := Options{SegmentSize: 64 << 10, noSpares: true}
 		dir := t.TempDir()

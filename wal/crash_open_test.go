@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestReview22WALCrashDuringOpen: review 20's crash-at-each-step test
+// TestWALCrashDuringOpen: TestLogCrashAtEachStep
 // stops the log at every sync of a running log, but not inside Open,
 // where recovery syncs the records it found, recycles the segments past
 // the end (or deletes them), syncs the directory and makes a new segment
@@ -16,15 +16,15 @@ import (
 // truncations after it: the directory as it is and as of its last sync.
 // Each must open and hold every record acknowledged by then, each as it
 // was appended.
-func TestReview22WALCrashDuringOpen(t *testing.T) {
+func TestWALCrashDuringOpen(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		spares := seed%2 == 0
 		t.Run(fmt.Sprintf("seed=%d,spares=%v", seed, spares), func(t *testing.T) {
 			opts := Options{SegmentSize: 4096, NoCompression: seed%3 == 0, MaxFreeSegments: 2, noSpares: !spares}
 			r := rand.New(rand.NewPCG(seed, 22))
 			l := openLog(t, t.TempDir(), opts)
-			book := newReview20Book()
-			if err, _ := review20Workload(l, book, seed, 80); err != nil {
+			book := newAckBook()
+			if err, _ := chaosWorkload(l, book, seed, 80); err != nil {
 				t.Fatal(err)
 			}
 			// Unsynced records across a segment switch or two, so that
@@ -47,7 +47,7 @@ func TestReview22WALCrashDuringOpen(t *testing.T) {
 			pre := openLog(t, crashImage(t, img), opts)
 			last := pre.LastLSN()
 			closeLog(t, pre)
-			book2 := newReview20Book()
+			book2 := newAckBook()
 			for lsn, p := range book.appended {
 				if lsn <= last {
 					book2.appended[lsn] = p
@@ -63,10 +63,10 @@ func TestReview22WALCrashDuringOpen(t *testing.T) {
 				trunc uint64
 			}
 			var images []image
-			durableDir := review20List(t, img)
-			s := &review20Seams{}
+			durableDir := listDir(t, img)
+			s := &syncSeams{}
 			s.hook = func(n int, what string) {
-				now := review20List(t, img)
+				now := listDir(t, img)
 				book2.mu.Lock()
 				a, tr := book2.acked, book2.trunc
 				book2.mu.Unlock()
@@ -82,7 +82,7 @@ func TestReview22WALCrashDuringOpen(t *testing.T) {
 			if l2.LastLSN() != last {
 				t.Fatalf("recovered to lsn %d, a copy to %d", l2.LastLSN(), last)
 			}
-			if err, _ := review20Workload(l2, book2, seed+100, 25); err != nil {
+			if err, _ := chaosWorkload(l2, book2, seed+100, 25); err != nil {
 				t.Fatal(err)
 			}
 			closeLog(t, l2)
@@ -94,7 +94,7 @@ func TestReview22WALCrashDuringOpen(t *testing.T) {
 						t.Fatalf("crash at call %d (%s) of the recovery and after, dir %s: Open: %v",
 							im.n, im.what, [2]string{"as is", "as last synced"}[k], err)
 					}
-					sub := &review20Book{appended: book2.appended, acked: im.acked, trunc: im.trunc}
+					sub := &ackBook{appended: book2.appended, acked: im.acked, trunc: im.trunc}
 					t.Run(fmt.Sprintf("call%d-%s-%d", im.n, im.what, k), func(t *testing.T) { sub.check(t, l3) })
 					closeLog(t, l3)
 					opened++

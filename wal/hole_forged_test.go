@@ -15,16 +15,16 @@ func forgedFrame(seg, lsn uint64, p []byte) []byte {
 	return bytes.Clone(fb.b)
 }
 
-// review23Forged is the payload of the forged frames.
-var review23Forged = []byte("a record nobody appended")
+// forgedPayload is the payload of the forged frames.
+var forgedPayload = []byte("a record nobody appended")
 
-// review23Bait is a payload holding forged frames of segments 1 to 7 at
+// baitPayload is a payload holding forged frames of segments 1 to 7 at
 // lsn 2^40, each at an 8-byte boundary of it: a frame's payload starts at
 // one, so each lies where recovery looks for frame headers.
-func review23Bait() []byte {
+func baitPayload() []byte {
 	var b []byte
 	for seg := uint64(1); seg < 8; seg++ {
-		b = append(b, forgedFrame(seg, 1<<40, review23Forged)...)
+		b = append(b, forgedFrame(seg, 1<<40, forgedPayload)...)
 	}
 	return b
 }
@@ -47,7 +47,7 @@ func checkNoForged(t *testing.T, dir string, opts Options) *Log {
 	}
 	from, _ := l.Hole()
 	if err := l.Replay(from, func(lsn uint64, p []byte) error {
-		if bytes.Equal(p, review23Forged) {
+		if bytes.Equal(p, forgedPayload) {
 			t.Errorf("Replay returned a forged record as lsn %d", lsn)
 		}
 		return nil
@@ -63,7 +63,7 @@ func checkNoForged(t *testing.T, dir string, opts Options) *Log {
 // AllowHole pass over the end of a cleanly closed log as a hole and
 // resume at one of them: Replay returned a record nobody appended, and
 // LastLSN jumped to 2^40.
-func TestReview23HoleForgedInRecycled(t *testing.T) {
+func TestHoleForgedInRecycled(t *testing.T) {
 	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
 	dir := t.TempDir()
 	l := openLog(t, dir, opts)
@@ -72,7 +72,7 @@ func TestReview23HoleForgedInRecycled(t *testing.T) {
 	for range 40 {
 		appendT(t, l, payload(1, 1000))
 	}
-	appendT(t, l, review23Bait())
+	appendT(t, l, baitPayload())
 	for len(l.segs) == 1 {
 		appendT(t, l, payload(1, 1000))
 	}
@@ -102,7 +102,7 @@ func TestReview23HoleForgedInRecycled(t *testing.T) {
 // with AllowHole resumed at the first forged one (it claims the damaged
 // record durable), ended the log there, and took the real records after
 // it for a torn tail, recycling the segments that held them.
-func TestReview23HoleBaitInDamagedRecord(t *testing.T) {
+func TestHoleBaitInDamagedRecord(t *testing.T) {
 	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
 	dir := t.TempDir()
 	l := openLog(t, dir, opts)
@@ -115,7 +115,7 @@ func TestReview23HoleBaitInDamagedRecord(t *testing.T) {
 	for i := range 5 {
 		add(payload(i, 500))
 	}
-	add(append(payload(1, 64), review23Bait()...)) // lsn 6
+	add(append(payload(1, 64), baitPayload()...)) // lsn 6
 	for i := 0; len(l.segs) < 3; i++ {
 		add(payload(i, 1500))
 	}
@@ -143,18 +143,18 @@ func TestReview23HoleBaitInDamagedRecord(t *testing.T) {
 // the bait reached the disk, the rest of its payload did not. That is a
 // torn tail, or damage if Open cannot tell; never a hole to resume in at
 // a forged frame.
-func TestReview23HoleBaitInTornRecord(t *testing.T) {
+func TestHoleBaitInTornRecord(t *testing.T) {
 	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
 	dir := t.TempDir()
 	want := buildLog(t, dir, opts, 5, 500, true)
 	l := openLog(t, dir, opts)
-	bait := append(review23Bait(), payload(1, 2000)...)
+	bait := append(baitPayload(), payload(1, 2000)...)
 	appendT(t, l, bait)
 	closeLog(t, l)
 	live, _ := segFiles(t, dir)
 	fr := frames(t, live[0])
 	d := fr[len(fr)-1]
-	tornAt := d.off + frameHeaderSize + int64(len(review23Bait())) + 100
+	tornAt := d.off + frameHeaderSize + int64(len(baitPayload())) + 100
 	patch(t, live[0], tornAt, make([]byte, d.off+d.size-tornAt))
 
 	if l := checkNoForged(t, dir, opts); l != nil {
@@ -170,7 +170,7 @@ func TestReview23HoleBaitInTornRecord(t *testing.T) {
 // whose headers are whole (one hole, resumed after the last), not a
 // damaged frame header, whose length no longer says where the next
 // frame lies (what a scan finds past it may be a payload's bytes).
-func TestReview23HoleShapes(t *testing.T) {
+func TestHoleShapes(t *testing.T) {
 	opts := Options{SegmentSize: 64 << 10, noSpares: true, AllowHole: true}
 	t.Run("two payloads", func(t *testing.T) {
 		dir := t.TempDir()
@@ -207,14 +207,14 @@ func TestReview23HoleShapes(t *testing.T) {
 // log failed every Open with ErrCorrupt. A frame counts as proof now
 // only if the records before it fit between it and the stop point; one
 // claiming an lsn that fits still counts (scanTail's NB).
-func TestReview23RecycledBaitStrictOpen(t *testing.T) {
+func TestHoleRecycledBaitStrictOpen(t *testing.T) {
 	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
 	dir := t.TempDir()
 	l := openLog(t, dir, opts)
 	for range 40 {
 		appendT(t, l, payload(1, 1000))
 	}
-	appendT(t, l, review23Bait())
+	appendT(t, l, baitPayload())
 	for len(l.segs) == 1 {
 		appendT(t, l, payload(1, 1000))
 	}
@@ -240,7 +240,7 @@ func TestReview23RecycledBaitStrictOpen(t *testing.T) {
 // The bound on proof is tight for the smallest frames: records with
 // empty payloads (a bare header each), one header damaged, the next
 // frame just after it claiming it durable, is still damage.
-func TestReview23EvidenceBoundTight(t *testing.T) {
+func TestHoleEvidenceBoundTight(t *testing.T) {
 	opts := Options{SegmentSize: 64 << 10, noSpares: true}
 	dir := t.TempDir()
 	l := openLog(t, dir, opts)

@@ -14,19 +14,19 @@ import (
 	"time"
 )
 
-// review20Book records what Append returned and what SyncTo acknowledged.
-type review20Book struct {
+// ackBook records what Append returned and what SyncTo acknowledged.
+type ackBook struct {
 	mu       sync.Mutex
 	appended map[uint64][]byte // every lsn Append returned, with its payload
 	acked    uint64            // the highest lsn a SyncTo returned nil for
 	trunc    uint64            // the highest upTo a Truncate returned nil for
 }
 
-func newReview20Book() *review20Book {
-	return &review20Book{appended: map[uint64][]byte{}}
+func newAckBook() *ackBook {
+	return &ackBook{appended: map[uint64][]byte{}}
 }
 
-func (b *review20Book) add(lsn uint64, p []byte) error {
+func (b *ackBook) add(lsn uint64, p []byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, dup := b.appended[lsn]; dup {
@@ -36,13 +36,13 @@ func (b *review20Book) add(lsn uint64, p []byte) error {
 	return nil
 }
 
-func (b *review20Book) ack(lsn uint64) {
+func (b *ackBook) ack(lsn uint64) {
 	b.mu.Lock()
 	b.acked = max(b.acked, lsn)
 	b.mu.Unlock()
 }
 
-func (b *review20Book) truncated(upTo uint64) {
+func (b *ackBook) truncated(upTo uint64) {
 	b.mu.Lock()
 	b.trunc = max(b.trunc, upTo)
 	b.mu.Unlock()
@@ -51,7 +51,7 @@ func (b *review20Book) truncated(upTo uint64) {
 // check replays a reopened log and holds it to the book: every acknowledged
 // record past the truncation point is there, in order, once, as appended;
 // every record there was appended with that lsn.
-func (b *review20Book) check(t *testing.T, l *Log) {
+func (b *ackBook) check(t *testing.T, l *Log) {
 	t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -79,19 +79,19 @@ func (b *review20Book) check(t *testing.T, l *Log) {
 	}
 }
 
-// TestReview20WALConcurrentChaos: appenders and SyncTo callers on many
+// TestLogConcurrentChaos: appenders and SyncTo callers on many
 // goroutines while segments rotate (small segments, records crossing them,
 // records bigger than a segment, empty records), the spare maker runs,
 // Truncate recycles, Replay reads, and Close comes in the middle of it
 // all. Every record acknowledged by SyncTo comes back after a reopen, in
 // order, once. Run with -race.
-func TestReview20WALConcurrentChaos(t *testing.T) {
+func TestLogConcurrentChaos(t *testing.T) {
 	for round := range 4 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			dir := t.TempDir()
 			opts := Options{SegmentSize: 4096, NoCompression: round%2 == 0, MaxFreeSegments: 2}
 			l := openLog(t, dir, opts)
-			book := newReview20Book()
+			book := newAckBook()
 			var stop atomic.Bool
 			var wg sync.WaitGroup
 			errc := make(chan error, 64)
@@ -201,7 +201,7 @@ func TestReview20WALConcurrentChaos(t *testing.T) {
 				if !errors.Is(closeErr, ErrReplaying) {
 					break
 				}
-				review20Pause()
+				chaosPause()
 			}
 			stop.Store(true)
 			wg.Wait()
@@ -240,11 +240,11 @@ func TestReview20WALConcurrentChaos(t *testing.T) {
 	}
 }
 
-func review20Pause() { time.Sleep(time.Millisecond) }
+func chaosPause() { time.Sleep(time.Millisecond) }
 
-// review20Seams counts the log's durability calls, fails the one numbered
+// syncSeams counts the log's durability calls, fails the one numbered
 // failAt (1-based; 0: none) with EIO, and may run a hook before each.
-type review20Seams struct {
+type syncSeams struct {
 	mu     sync.Mutex
 	n      int
 	failAt int
@@ -252,9 +252,9 @@ type review20Seams struct {
 	hook   func(n int, what string)
 }
 
-var review20EIO = &os.PathError{Op: "sync", Path: "injected", Err: syscall.EIO}
+var injectedEIO = &os.PathError{Op: "sync", Path: "injected", Err: syscall.EIO}
 
-func (s *review20Seams) call(what string) error {
+func (s *syncSeams) call(what string) error {
 	s.mu.Lock()
 	s.n++
 	n := s.n
@@ -268,27 +268,27 @@ func (s *review20Seams) call(what string) error {
 		hook(n, what)
 	}
 	if fail {
-		return review20EIO
+		return injectedEIO
 	}
 	return nil
 }
 
 // dataSync and dirSync make no real syncs: the tests model a process
 // crash (every write kept) or undo directory changes themselves.
-func (s *review20Seams) dataSync(f *os.File) error {
+func (s *syncSeams) dataSync(f *os.File) error {
 	return s.call("fdatasync " + filepath.Base(f.Name()))
 }
 
-func (s *review20Seams) dirSync(d string) error {
+func (s *syncSeams) dirSync(d string) error {
 	return s.call("dirsync")
 }
 
-// review20Workload appends, syncs and truncates on one goroutine across
+// chaosWorkload appends, syncs and truncates on one goroutine across
 // many small segments, with spares or without. It records what it was
 // told into book and stops at the first error other than a refused
 // Truncate. It returns the error that stopped it and the durable LSN when
 // it happened.
-func review20Workload(l *Log, book *review20Book, seed uint64, steps int) (error, uint64) {
+func chaosWorkload(l *Log, book *ackBook, seed uint64, steps int) (error, uint64) {
 	r := rand.New(rand.NewPCG(seed, 1))
 	for i := range steps {
 		switch op := r.IntN(12); {
@@ -327,24 +327,24 @@ func review20Workload(l *Log, book *review20Book, seed uint64, steps int) (error
 	return nil, l.SyncedLSN()
 }
 
-// TestReview20WALFailEachSync fails each fdatasync and directory sync the
+// TestLogFailEachSync fails each fdatasync and directory sync the
 // log makes in turn (the header sync of a rotation, a commit's sync, the
 // directory sync of a rotation or of a Truncate's recycling). After the
 // failure nothing new is acknowledged unless the log says the failure left
 // it usable, Close returns, no file stays open, and a reopen recovers every
 // acknowledged record.
-func TestReview20WALFailEachSync(t *testing.T) {
+func TestLogFailEachSync(t *testing.T) {
 	const steps = 150
 	for _, spares := range []bool{false, true} {
 		opts := Options{SegmentSize: 4096, NoCompression: true, MaxFreeSegments: 2, noSpares: !spares}
 		// Count the calls of an undisturbed run.
 		total := func() int {
-			s := &review20Seams{}
+			s := &syncSeams{}
 			l, err := open(t.TempDir(), opts, s.dataSync, s.dirSync)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err, _ := review20Workload(l, newReview20Book(), 3, steps); err != nil {
+			if err, _ := chaosWorkload(l, newAckBook(), 3, steps); err != nil {
 				t.Fatal(err)
 			}
 			closeLog(t, l)
@@ -353,7 +353,7 @@ func TestReview20WALFailEachSync(t *testing.T) {
 		for failAt := 1; failAt <= total; failAt++ {
 			t.Run(fmt.Sprintf("spares=%v/fail=%d", spares, failAt), func(t *testing.T) {
 				dir := t.TempDir()
-				s := &review20Seams{failAt: failAt}
+				s := &syncSeams{failAt: failAt}
 				l, err := open(dir, opts, s.dataSync, s.dirSync)
 				if err != nil {
 					if !errors.Is(err, syscall.EIO) {
@@ -361,8 +361,8 @@ func TestReview20WALFailEachSync(t *testing.T) {
 					}
 					return
 				}
-				book := newReview20Book()
-				werr, durableAtFail := review20Workload(l, book, 3, steps)
+				book := newAckBook()
+				werr, durableAtFail := chaosWorkload(l, book, 3, steps)
 				usable := false
 				if werr != nil {
 					if !errors.Is(werr, syscall.EIO) {
@@ -424,8 +424,8 @@ func TestReview20WALFailEachSync(t *testing.T) {
 	}
 }
 
-// review20Inode returns the inode number of the file at path.
-func review20Inode(t *testing.T, path string) uint64 {
+// inodeOf returns the inode number of the file at path.
+func inodeOf(t *testing.T, path string) uint64 {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -434,20 +434,20 @@ func review20Inode(t *testing.T, path string) uint64 {
 	return fi.Sys().(*syscall.Stat_t).Ino
 }
 
-// review20Listing is the directory as names to inodes, with each inode's
+// dirListing is the directory as names to inodes, with each inode's
 // contents as they are now.
-type review20Listing struct {
+type dirListing struct {
 	names    map[string]uint64
 	contents map[uint64][]byte
 }
 
-func review20List(t *testing.T, dir string) review20Listing {
+func listDir(t *testing.T, dir string) dirListing {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := review20Listing{names: map[string]uint64{}, contents: map[uint64][]byte{}}
+	ls := dirListing{names: map[string]uint64{}, contents: map[uint64][]byte{}}
 	for _, e := range ents {
 		p := filepath.Join(dir, e.Name())
 		b, err := os.ReadFile(p)
@@ -457,7 +457,7 @@ func review20List(t *testing.T, dir string) review20Listing {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ino := review20Inode(t, p)
+		ino := inodeOf(t, p)
 		ls.names[e.Name()] = ino
 		ls.contents[ino] = b
 	}
@@ -466,7 +466,7 @@ func review20List(t *testing.T, dir string) review20Listing {
 
 // write makes a directory holding names as they were in ls, each with the
 // newest contents its inode had (in now, if it is still there).
-func (ls review20Listing) write(t *testing.T, now review20Listing) string {
+func (ls dirListing) write(t *testing.T, now dirListing) string {
 	t.Helper()
 	dst := t.TempDir()
 	for name, ino := range ls.names {
@@ -481,19 +481,19 @@ func (ls review20Listing) write(t *testing.T, now review20Listing) string {
 	return dst
 }
 
-// TestReview20WALCrashAtEachStep stops the log at each fdatasync and
+// TestLogCrashAtEachStep stops the log at each fdatasync and
 // directory sync it makes (before the call) during rotations, recycling
 // and truncation, and opens what a crash there could leave: the directory
 // as it is, and the directory as of its last sync (renames, creations and
 // removals since undone; file contents as they are). Open must accept each
 // and recover every record acknowledged by then.
-func TestReview20WALCrashAtEachStep(t *testing.T) {
+func TestLogCrashAtEachStep(t *testing.T) {
 	for _, spares := range []bool{false, true} {
 		t.Run(fmt.Sprintf("spares=%v", spares), func(t *testing.T) {
 			opts := Options{SegmentSize: 4096, NoCompression: true, MaxFreeSegments: 2, noSpares: !spares}
 			dir := t.TempDir()
-			book := newReview20Book()
-			var durableDir review20Listing // as of the last directory sync
+			book := newAckBook()
+			var durableDir dirListing // as of the last directory sync
 			type image struct {
 				n     int
 				what  string
@@ -503,15 +503,15 @@ func TestReview20WALCrashAtEachStep(t *testing.T) {
 			}
 			var images []image
 			var l *Log
-			s := &review20Seams{}
+			s := &syncSeams{}
 			s.hook = func(n int, what string) {
 				if l == nil { // Open's own syncs
 					if what == "dirsync" {
-						durableDir = review20List(t, dir)
+						durableDir = listDir(t, dir)
 					}
 					return
 				}
-				now := review20List(t, dir)
+				now := listDir(t, dir)
 				book.mu.Lock()
 				acked, trunc := book.acked, book.trunc
 				book.mu.Unlock()
@@ -525,8 +525,8 @@ func TestReview20WALCrashAtEachStep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			durableDir = review20List(t, dir)
-			if err, _ := review20Workload(l, book, 5, 120); err != nil {
+			durableDir = listDir(t, dir)
+			if err, _ := chaosWorkload(l, book, 5, 120); err != nil {
 				t.Fatal(err)
 			}
 			closeLog(t, l)
@@ -537,7 +537,7 @@ func TestReview20WALCrashAtEachStep(t *testing.T) {
 					if err != nil {
 						t.Fatalf("crash at call %d (%s), dir as %s: Open: %v", im.n, im.what, [2]string{"is", "last synced"}[k], err)
 					}
-					sub := &review20Book{appended: book.appended, acked: im.acked, trunc: im.trunc}
+					sub := &ackBook{appended: book.appended, acked: im.acked, trunc: im.trunc}
 					t.Run(fmt.Sprintf("call%d-%s-%d", im.n, im.what, k), func(t *testing.T) { sub.check(t, l2) })
 					closeLog(t, l2)
 				}
@@ -546,11 +546,11 @@ func TestReview20WALCrashAtEachStep(t *testing.T) {
 	}
 }
 
-// TestReview20WALBoundaries: a record that exactly fills a segment, an
+// TestLogBoundaries: a record that exactly fills a segment, an
 // empty record, a record over MaxRecordSize, records bigger than a
 // segment, Replay from each LSN around segment boundaries and past the
 // end, Truncate at 0, at the last record and past it.
-func TestReview20WALBoundaries(t *testing.T) {
+func TestLogBoundaries(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentSize: 4096, NoCompression: true, MaxFreeSegments: 2, noSpares: true}
 	l := openLog(t, dir, opts)
@@ -627,16 +627,16 @@ func TestReview20WALBoundaries(t *testing.T) {
 	checkRecords(t, replayAll(t, l, uint64(len(want))+1), uint64(len(want))+1, nil)
 }
 
-// TestReview20WALObstacles: rotations that cannot make their file (a
+// TestLogObstacles: rotations that cannot make their file (a
 // directory where the new segment's name, or a free segment's, would go)
 // fail cleanly with ErrNotAppended when the record does not fit, and the
 // log goes on; a Truncate that cannot rename a segment into the pool
 // keeps it. A reopen recovers everything.
-func TestReview20WALObstacles(t *testing.T) {
+func TestLogObstacles(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentSize: 4096, NoCompression: true, MaxFreeSegments: 2, noSpares: true}
 	l := openLog(t, dir, opts)
-	book := newReview20Book()
+	book := newAckBook()
 	app := func(n int) (uint64, error) {
 		p := payload(n, n)
 		lsn, err := l.Append(p)
@@ -722,18 +722,18 @@ func TestReview20WALObstacles(t *testing.T) {
 	book.check(t, l)
 }
 
-// TestReview20WALTruncateRaceRotation: a Truncate has renamed the oldest
+// TestLogTruncateRaceRotation: a Truncate has renamed the oldest
 // segment into the pool but not yet synced the directory when an Append
 // switches segments and takes that very file, writing its new header. A
 // crash then may keep the directory as it was before both renames: the
 // oldest segment's old name with the new segment's header in it. Open must
 // accept it and recover every acknowledged record.
-func TestReview20WALTruncateRaceRotation(t *testing.T) {
+func TestLogTruncateRaceRotation(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentSize: 4096, NoCompression: true, MaxFreeSegments: 2, noSpares: true}
 	var armed, capture atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
-	var durable review20Listing
+	var durable dirListing
 	var images []string
 	dirSync := func(d string) error {
 		if armed.CompareAndSwap(true, false) {
@@ -741,13 +741,13 @@ func TestReview20WALTruncateRaceRotation(t *testing.T) {
 			<-release
 		}
 		if d == dir {
-			durable = review20List(t, d)
+			durable = listDir(t, d)
 		}
 		return SyncDir(d)
 	}
 	dataSync := func(f *os.File) error {
 		if capture.Load() {
-			now := review20List(t, dir)
+			now := listDir(t, dir)
 			images = append(images, durable.write(t, now), now.write(t, now))
 		}
 		return fdatasync(f)
@@ -756,8 +756,8 @@ func TestReview20WALTruncateRaceRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	durable = review20List(t, dir)
-	book := newReview20Book()
+	durable = listDir(t, dir)
+	book := newAckBook()
 	for i := range 14 {
 		p := payload(i, 900)
 		lsn := appendT(t, l, p)
@@ -838,18 +838,18 @@ func TestReview20WALTruncateRaceRotation(t *testing.T) {
 	}
 }
 
-// TestReview20WALFailConcurrent fails one durability call, at varying
+// TestLogFailConcurrent fails one durability call, at varying
 // points, while appenders sync on several goroutines, a truncator runs
 // and the spare maker makes spares. No SyncTo acknowledges an lsn past
 // what was durable when the failure happened, unless the failure was a
 // Truncate's directory sync (which leaves the log usable); a reopen
 // recovers every acknowledged record.
-func TestReview20WALFailConcurrent(t *testing.T) {
+func TestLogFailConcurrent(t *testing.T) {
 	opts := Options{SegmentSize: 4096, NoCompression: true, MaxFreeSegments: 2}
 	for failAt := 3; failAt < 120; failAt += 7 {
 		t.Run(fmt.Sprint(failAt), func(t *testing.T) {
 			dir := t.TempDir()
-			s := &review20Seams{failAt: failAt}
+			s := &syncSeams{failAt: failAt}
 			var failDurable atomic.Uint64
 			failDurable.Store(1<<64 - 1)
 			var lp atomic.Pointer[Log]
@@ -863,7 +863,7 @@ func TestReview20WALFailConcurrent(t *testing.T) {
 				return // the failure hit Open
 			}
 			lp.Store(l)
-			book := newReview20Book()
+			book := newAckBook()
 			var appenders, truncator sync.WaitGroup
 			var stop atomic.Bool
 			errc := make(chan error, 16)
@@ -930,7 +930,7 @@ func TestReview20WALFailConcurrent(t *testing.T) {
 	}
 }
 
-// TestReview20WALReopenReusesUnsyncedName: a segment switch made the new
+// TestLogReopenReusesUnsyncedName: a segment switch made the new
 // segment's file (name, header synced) but its directory sync failed, or
 // the process died just before it. The reopen reuses that empty segment
 // for appends (recovery: no header of its own past its end) and a Sync
@@ -938,13 +938,13 @@ func TestReview20WALFailConcurrent(t *testing.T) {
 // power loss can take the segment's name and every acknowledged record in
 // it: the log then ends, without a word, at the previous segment (recovery
 // invariant 2: "its name before a record in it is synced").
-func TestReview20WALReopenReusesUnsyncedName(t *testing.T) {
+func TestLogReopenReusesUnsyncedName(t *testing.T) {
 	for _, how := range []string{"dirsync-fails", "crash-before-dirsync"} {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
 			opts := Options{SegmentSize: 4096, NoCompression: true, MaxFreeSegments: -1, noSpares: true}
 			// durable is the directory as of its last successful sync.
-			var durable review20Listing
+			var durable dirListing
 			var armed atomic.Bool
 			var crashImg string
 			dirSync := func(d string) error {
@@ -953,20 +953,20 @@ func TestReview20WALReopenReusesUnsyncedName(t *testing.T) {
 				}
 				if armed.CompareAndSwap(true, false) {
 					if how == "crash-before-dirsync" {
-						now := review20List(t, dir)
+						now := listDir(t, dir)
 						crashImg = now.write(t, now) // the process dies here
 					}
-					return review20EIO
+					return injectedEIO
 				}
-				durable = review20List(t, dir)
+				durable = listDir(t, dir)
 				return nil
 			}
 			l, err := open(dir, opts, noDataSync, dirSync)
 			if err != nil {
 				t.Fatal(err)
 			}
-			durable = review20List(t, dir)
-			book := newReview20Book()
+			durable = listDir(t, dir)
+			book := newAckBook()
 			for i := range 10 {
 				p := payload(i, 200)
 				if err := book.add(appendT(t, l, p), p); err != nil {
@@ -984,13 +984,13 @@ func TestReview20WALReopenReusesUnsyncedName(t *testing.T) {
 				// The next process finds the directory as the dead one left
 				// it; what is durable of it is unchanged.
 				dir2 := crashImg
-				durable = review20Listing{names: map[string]uint64{}, contents: durable.contents}
-				now := review20List(t, dir2)
+				durable = dirListing{names: map[string]uint64{}, contents: durable.contents}
+				now := listDir(t, dir2)
 				// Same names, new inodes: map the durable names to them.
 				old := durable.contents
 				durable.contents = map[uint64][]byte{}
 				for name, ino := range now.names {
-					if _, ok := old[review20InoOf(t, dir, name)]; ok {
+					if _, ok := old[inoOf(t, dir, name)]; ok {
 						durable.names[name] = ino
 						durable.contents[ino] = now.contents[ino]
 					}
@@ -1017,7 +1017,7 @@ func TestReview20WALReopenReusesUnsyncedName(t *testing.T) {
 
 			// Power loss now: directory entries as of the last directory
 			// sync, file contents as they are (all synced).
-			img := durable.write(t, review20List(t, dir))
+			img := durable.write(t, listDir(t, dir))
 			closeLog(t, l)
 			l2, err := Open(img, opts)
 			if err != nil {
@@ -1033,8 +1033,8 @@ func TestReview20WALReopenReusesUnsyncedName(t *testing.T) {
 	}
 }
 
-// review20InoOf is the inode of dir/name, or 0 if it is not there.
-func review20InoOf(t *testing.T, dir, name string) uint64 {
+// inoOf is the inode of dir/name, or 0 if it is not there.
+func inoOf(t *testing.T, dir, name string) uint64 {
 	fi, err := os.Stat(filepath.Join(dir, name))
 	if err != nil {
 		return 0
@@ -1042,12 +1042,12 @@ func review20InoOf(t *testing.T, dir, name string) uint64 {
 	return fi.Sys().(*syscall.Stat_t).Ino
 }
 
-// TestReview20WALMaxRecordSize appends a record of exactly MaxRecordSize
+// TestLogMaxRecordSize appends a record of exactly MaxRecordSize
 // between small ones, reopens and replays it. It writes a GiB, so it runs
-// only with REVIEW20_BIG=1.
-func TestReview20WALMaxRecordSize(t *testing.T) {
-	if os.Getenv("REVIEW20_BIG") == "" {
-		t.Skip("writes a GiB; set REVIEW20_BIG=1")
+// only with FOLIO_WAL_BIG=1.
+func TestLogMaxRecordSize(t *testing.T) {
+	if os.Getenv("FOLIO_WAL_BIG") == "" {
+		t.Skip("writes a GiB; set FOLIO_WAL_BIG=1")
 	}
 	dir := t.TempDir()
 	opts := Options{SegmentSize: 4096, NoCompression: true, noSpares: true}
@@ -1075,8 +1075,8 @@ func TestReview20WALMaxRecordSize(t *testing.T) {
 	}
 }
 
-// TestReview20WALTruncateRaceTornHeader: as in
-// TestReview20WALTruncateRaceRotation, a switch takes the file a Truncate
+// TestLogTruncateRaceTornHeader: as in
+// TestLogTruncateRaceRotation, a switch takes the file a Truncate
 // has just renamed into the pool, before the Truncate's directory sync.
 // A power loss while the new header is being written (not yet synced) may
 // leave the file under its old live name, which is still the durable one,
@@ -1085,12 +1085,12 @@ func TestReview20WALMaxRecordSize(t *testing.T) {
 // Open reads that as a damaged header before the log (ErrCorrupt) and
 // refuses the log, though nothing of it was damaged: the file held only
 // records the Truncate had dropped.
-func TestReview20WALTruncateRaceTornHeader(t *testing.T) {
+func TestLogTruncateRaceTornHeader(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentSize: 4096, NoCompression: true, MaxFreeSegments: 2, noSpares: true}
 	var armed, capture atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
-	var durable review20Listing
+	var durable dirListing
 	var image string
 	var oldest, oldestIno uint64
 	dirSync := func(d string) error {
@@ -1099,7 +1099,7 @@ func TestReview20WALTruncateRaceTornHeader(t *testing.T) {
 			<-release
 		}
 		if d == dir {
-			durable = review20List(t, d)
+			durable = listDir(t, d)
 		}
 		return SyncDir(d)
 	}
@@ -1108,7 +1108,7 @@ func TestReview20WALTruncateRaceTornHeader(t *testing.T) {
 			// The switch's header sync, about to run: power loss. The
 			// header write (32 bytes at 0) did not make it whole; it
 			// matters if the switch took the oldest segment's file.
-			image = durable.write(t, review20List(t, dir))
+			image = durable.write(t, listDir(t, dir))
 			fi, err := f.Stat()
 			if err != nil {
 				t.Error(err)
@@ -1122,7 +1122,7 @@ func TestReview20WALTruncateRaceTornHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	durable = review20List(t, dir)
+	durable = listDir(t, dir)
 	for i := range 14 {
 		appendT(t, l, payload(i, 900))
 	}
@@ -1131,7 +1131,7 @@ func TestReview20WALTruncateRaceTornHeader(t *testing.T) {
 	l.mu.Lock()
 	oldest, upTo := l.segs[0].num, l.segs[1].first-1
 	l.mu.Unlock()
-	oldestIno = review20Inode(t, filepath.Join(dir, liveName(oldest)))
+	oldestIno = inodeOf(t, filepath.Join(dir, liveName(oldest)))
 	armed.Store(true)
 	done := make(chan error, 1)
 	go func() { done <- l.Truncate(upTo) }()
