@@ -218,7 +218,7 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		// this session wrote. Until 2026-12-07 a power cut after a
 		// WAL-mode session on a NoSync session's file left a log its
 		// file did not follow, or a checkpoint over lost pages
-		// (TestReview22WALOpenAfterNoSyncSession).
+		// (TestWALOpenAfterNoSyncSession).
 		if !db.readOnly {
 			if err := st.SyncRange(0, db.fileSize); err != nil {
 				_ = v.v.Close()

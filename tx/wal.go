@@ -215,7 +215,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 		// lost them when an earlier checkpoint's meta sync had failed:
 		// the page cache still held that meta, clean, so this sync had
 		// nothing to write, and a power cut left the older meta with no
-		// log (TestReview19StaleDropAfterFailedMetaSync).
+		// log (TestStaleDropAfterFailedMetaSync).
 		return cur, nil
 	}
 	// The meta is written for good below, and once written one whose root
@@ -270,7 +270,7 @@ func (db *DB) replayLog(m page.Meta) (page.Meta, error) {
 // Otherwise the damage is the error. NB: without the second rule, an
 // open that replayed logged operations after a hole, checkpointed them
 // and crashed before the anchor it then appended was durable, left a
-// file the next open refused (TestReview23HoleCrashAfterReplay).
+// file the next open refused (TestHoleCrashAfterReplay).
 func (db *DB) checkSequence(m page.Meta) error {
 	ps := int(m.PageSize)
 	cur, applied := m.TxID, 0

@@ -8,17 +8,17 @@ import (
 	"github.com/foliodb/folio/tx"
 )
 
-// review20Outcome is how a Batch call in its own goroutine ended: the
+// batchOutcome is how a Batch call in its own goroutine ended: the
 // error it returned, or the value it panicked with.
-type review20Outcome struct {
+type batchOutcome struct {
 	err      error
 	panicked any
 }
 
-func review20Spawn(call func() error) <-chan review20Outcome {
-	ch := make(chan review20Outcome, 1)
+func spawnBatch(call func() error) <-chan batchOutcome {
+	ch := make(chan batchOutcome, 1)
 	go func() {
-		var o review20Outcome
+		var o batchOutcome
 		defer func() {
 			o.panicked = recover()
 			ch <- o
@@ -28,13 +28,13 @@ func review20Spawn(call func() error) <-chan review20Outcome {
 	return ch
 }
 
-// TestReview20LifeBatchOnCommitPanic: three Batch calls share one
+// TestLifecycleBatchOnCommitPanic: three Batch calls share one
 // transaction; call 1 (not the leader) registers an OnCommit handler that
 // panics. Batch's contract is that a panic reaches the caller whose
 // function raised it, and that the other callers get their own result:
 // the batch committed, so calls 0 and 2 must return nil, and the panic,
 // if it is passed on at all, belongs to call 1.
-func TestReview20LifeBatchOnCommitPanic(t *testing.T) {
+func TestLifecycleBatchOnCommitPanic(t *testing.T) {
 	for _, wal := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wal=%v", wal), func(t *testing.T) {
 			db := openGoexit(t)
@@ -55,7 +55,7 @@ func TestReview20LifeBatchOnCommitPanic(t *testing.T) {
 					}
 				})
 			}
-			var outs []<-chan review20Outcome
+			var outs []<-chan batchOutcome
 			db.within("Batch whose commit handler panics", func() {
 				holding, release := make(chan struct{}), make(chan struct{})
 				writer := spawn(func() error {
@@ -70,7 +70,7 @@ func TestReview20LifeBatchOnCommitPanic(t *testing.T) {
 							return put("b1")(tx)
 						}
 					}
-					outs = append(outs, review20Spawn(func() error { return db.Batch(fn) }))
+					outs = append(outs, spawnBatch(func() error { return db.Batch(fn) }))
 					db.until("Batch call queued", func() bool { return tx.BatchQueued(db.DB) == i+1 })
 					if i == 0 {
 						db.until("Batch call leads", func() bool { return tx.BatchLed(db.DB) })

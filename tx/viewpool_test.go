@@ -13,7 +13,7 @@ import (
 // than a View that opens a few: it kept every handle as a spare (and the
 // slices holding them), ~1 KiB a bucket, held for as long as later Views
 // kept reusing that Tx.
-func TestReview22ScaleViewSpareBuckets(t *testing.T) {
+func TestScaleViewSpareBuckets(t *testing.T) {
 	const n = 5000
 	db, err := folio.Open(filepath.Join(t.TempDir(), "db"), 0o600, &folio.Options{NoSync: true})
 	if err != nil {
