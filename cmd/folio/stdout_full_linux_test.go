@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// TestReview23CLIStdoutFullSaysItOnce: a command whose summary cannot be
+// TestCLIStdoutFullSaysItOnce: a command whose summary cannot be
 // written to a full standard output says so once: "write standard
 // output: write /dev/stdout: no space left on device" said it twice.
-func TestReview23CLIStdoutFullSaysItOnce(t *testing.T) {
+func TestCLIStdoutFullSaysItOnce(t *testing.T) {
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

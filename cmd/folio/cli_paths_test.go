@@ -14,12 +14,12 @@ import (
 	"github.com/foliodb/folio"
 )
 
-// TestReview23CLIBackupDevStdoutRefused: "folio backup DB /dev/stdout >>
+// TestCLIBackupDevStdoutRefused: "folio backup DB /dev/stdout >>
 // log" is refused (exit 2), log kept as it was: backup writes a file it
 // verifies and renames into place, and /dev/stdout on a regular file
 // named log, so the backup was renamed over log and what it held was
 // lost (as dump -o did before 0b02ce1).
-func TestReview23CLIBackupDevStdoutRefused(t *testing.T) {
+func TestCLIBackupDevStdoutRefused(t *testing.T) {
 	db := sampleDB(t)
 	log := filepath.Join(t.TempDir(), "log.txt")
 	if err := os.WriteFile(log, []byte("an earlier line\n"), 0o644); err != nil {
@@ -56,12 +56,12 @@ func TestReview23CLIBackupDevStdoutRefused(t *testing.T) {
 	}
 }
 
-// TestReview23CLILoadNoOverwriteBucketKey: "folio load --no-overwrite"
+// TestCLILoadNoOverwriteBucketKey: "folio load --no-overwrite"
 // keeps a key that exists as a nested bucket, as it keeps one with a
 // value: a dump giving that name a value failed the whole load
 // ("incompatible value"), since only keys with values were taken to
 // exist. The bucket keeps its keys, and the dump's other keys load.
-func TestReview23CLILoadNoOverwriteBucketKey(t *testing.T) {
+func TestCLILoadNoOverwriteBucketKey(t *testing.T) {
 	db := makeDB(t, func(tx *folio.Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
 		if err != nil {
@@ -90,11 +90,11 @@ func TestReview23CLILoadNoOverwriteBucketKey(t *testing.T) {
 	}
 }
 
-// TestReview23CLIDumpMissingBucketWritesNothing: "folio dump DB --bucket
+// TestCLIDumpMissingBucketWritesNothing: "folio dump DB --bucket
 // PATH" with no bucket PATH fails before its first byte: it wrote the
 // dump's header (text's VERSION=3 line, binary's frame, a zstd frame)
 // and then the error, so a pipe's reader got the start of a dump.
-func TestReview23CLIDumpMissingBucketWritesNothing(t *testing.T) {
+func TestCLIDumpMissingBucketWritesNothing(t *testing.T) {
 	db := sampleDB(t)
 	for _, args := range [][]string{
 		{"--format", "text"},
@@ -110,12 +110,12 @@ func TestReview23CLIDumpMissingBucketWritesNothing(t *testing.T) {
 	}
 }
 
-// TestReview23CLIDamageHintsCheck: a command failing on a damaged page
+// TestCLIDamageHintsCheck: a command failing on a damaged page
 // (folio.ErrCorrupt) ends its message by naming the command that lists
 // all the damage, "folio check DB": it named the page and stopped, so
 // the operator learnt of one page of what may be many. A message that
 // names folio check already (backup's, checkpoint's) says it once.
-func TestReview23CLIDamageHintsCheck(t *testing.T) {
+func TestCLIDamageHintsCheck(t *testing.T) {
 	path := sampleDB(t)
 	leaf := findLeafWithUsers(t, path)
 	flipByte(t, path, int64(leaf)*1024+600)
@@ -142,13 +142,13 @@ func TestReview23CLIDamageHintsCheck(t *testing.T) {
 	}
 }
 
-// TestReview23CLIEmptyDBDumpPipes: "folio dump empty.db | folio load
+// TestCLIEmptyDBDumpPipes: "folio dump empty.db | folio load
 // new.db" makes an empty new.db: an empty database's text dump was empty,
 // which load refuses from a pipe (the writer failed before its first
 // byte). Every text dump now opens with a folio_dump=1 line, which load
 // recognises and mdb_load ignores; an empty pipe is still refused, and a
 // dump without the line (an earlier folio's, mdb_dump's) still loads.
-func TestReview23CLIEmptyDBDumpPipes(t *testing.T) {
+func TestCLIEmptyDBDumpPipes(t *testing.T) {
 	empty := makeDB(t, nil)
 	exe, err := os.Executable()
 	if err != nil {
@@ -202,11 +202,11 @@ func TestReview23CLIEmptyDBDumpPipes(t *testing.T) {
 	}
 }
 
-// TestReview23CLICopyOntoSource: "folio compact app.db app.db" (and
+// TestCLICopyOntoSource: "folio compact app.db app.db" (and
 // migrate with DST its SRC) is refused as bad usage naming the mistake:
 // it said "app.db already exists (this command writes a new file; remove
 // it first)", advice that removes the database to be copied.
-func TestReview23CLICopyOntoSource(t *testing.T) {
+func TestCLICopyOntoSource(t *testing.T) {
 	db := sampleDB(t)
 	link := filepath.Join(t.TempDir(), "link.db")
 	if err := os.Link(db, link); err != nil {
@@ -246,12 +246,12 @@ func runShell(t *testing.T, script string, args ...string) (code int, stderr str
 	return cmd.ProcessState.ExitCode(), errb.String()
 }
 
-// TestReview23CLIClosedStdin: put without VALUE and load from standard
+// TestCLIClosedStdin: put without VALUE and load from standard
 // input fail when standard input is closed ("<&-"): put set the key to
 // the empty value and load made an empty database, both exiting 0, as
 // the Go runtime opens /dev/null on a closed standard descriptor.
 // "</dev/null" is still an empty value or an empty dump.
-func TestReview23CLIClosedStdin(t *testing.T) {
+func TestCLIClosedStdin(t *testing.T) {
 	db := sampleDB(t)
 	const want = "folio: standard input is closed"
 	code, stderr := runShell(t, `"$0" put "$1" users user001 <&-`, db)
@@ -277,11 +277,11 @@ func TestReview23CLIClosedStdin(t *testing.T) {
 	}
 }
 
-// TestReview23CLIKeysNewlineRaw: "folio keys" in raw format fails on a
+// TestCLIKeysNewlineRaw: "folio keys" in raw format fails on a
 // key holding a newline, which "one per line" printed as two keys ("a\nb"
 // read as keys a and b, neither of which exists), saying to use hex or
 // base64; those print it.
-func TestReview23CLIKeysNewlineRaw(t *testing.T) {
+func TestCLIKeysNewlineRaw(t *testing.T) {
 	db := makeDB(t, func(tx *folio.Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
 		if err != nil {
@@ -303,10 +303,10 @@ func TestReview23CLIKeysNewlineRaw(t *testing.T) {
 	}
 }
 
-// TestReview23CLILoadCountsBucketsOnce: a dump holding two blocks of one
+// TestCLILoadCountsBucketsOnce: a dump holding two blocks of one
 // bucket (dumps concatenated) loads "into 1 bucket": the summary counted
 // blocks ("2 keys into 2 buckets" of one bucket).
-func TestReview23CLILoadCountsBucketsOnce(t *testing.T) {
+func TestCLILoadCountsBucketsOnce(t *testing.T) {
 	block := "VERSION=3\nformat=print\ndatabase=b\ntype=btree\nHEADER=END\n k%d\n v\nDATA=END\n"
 	dump := fmt.Sprintf(block, 1) + fmt.Sprintf(block, 2)
 	dst := filepath.Join(t.TempDir(), "new.db")
@@ -316,14 +316,14 @@ func TestReview23CLILoadCountsBucketsOnce(t *testing.T) {
 	}
 }
 
-// TestReview23CLIOutLinkInStickyDir: dump -o and backup refuse to follow
+// TestCLIOutLinkInStickyDir: dump -o and backup refuse to follow
 // a symbolic link in a sticky world-writable directory (/tmp) that
 // another user owns, as the kernel's protected_symlinks refuses a
 // shell's "> /tmp/x": they read the link and made the file it names
 // themselves, so a link planted in /tmp had a root "folio dump app.db -o
 // /tmp/report" replace or create any file (here: victim). A link of the
 // directory's owner or of the user is followed as before.
-func TestReview23CLIOutLinkInStickyDir(t *testing.T) {
+func TestCLIOutLinkInStickyDir(t *testing.T) {
 	db := sampleDB(t)
 	sticky := t.TempDir()
 	if err := os.Chmod(sticky, 0o777|os.ModeSticky); err != nil {
@@ -361,10 +361,10 @@ func TestReview23CLIOutLinkInStickyDir(t *testing.T) {
 	}
 }
 
-// TestReview23CLILoadDanglingLink: load into DB, a symbolic link to a
+// TestCLILoadDanglingLink: load into DB, a symbolic link to a
 // file that does not exist, says so: it said "cannot create it: no such
 // file or directory", of a directory that exists.
-func TestReview23CLILoadDanglingLink(t *testing.T) {
+func TestCLILoadDanglingLink(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(dir, "real.db")
 	link := filepath.Join(dir, "app.db")

@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// TestReview22CLIZstdDumpNotToTerminal: a compressed dump, text or
+// TestCLIZstdDumpNotToTerminal: a compressed dump, text or
 // binary, is refused on a terminal as a binary one is (it wrote zstd
 // frames to the terminal); the uncompressed text dump still goes there.
-func TestReview22CLIZstdDumpNotToTerminal(t *testing.T) {
+func TestCLIZstdDumpNotToTerminal(t *testing.T) {
 	path := sampleDB(t)
 	tty := openPty(t)
 	for _, tc := range []struct {

@@ -10,10 +10,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// review22AliasedInline returns the value of a bucket whose inline page
+// aliasedInlineBucket returns the value of a bucket whose inline page
 // holds two nested buckets that share one value, each an inline bucket
 // built the same way, depth levels down: 2^depth buckets in a few KiB.
-func review22AliasedInline(depth int) []byte {
+func aliasedInlineBucket(depth int) []byte {
 	le := binary.LittleEndian
 	v := make([]byte, 16+16) // a bucket header (root 0: inline) and an empty leaf
 	le.PutUint16(v[16+8:], 0x02)
@@ -36,13 +36,13 @@ func review22AliasedInline(depth int) []byte {
 	return v
 }
 
-// TestReview22MigrateAliasedInlineBuckets: checkBoltPages walked every
+// TestMigrateAliasedInlineBuckets: checkBoltPages walked every
 // inline bucket inside a leaf as often as elements named it; elements
 // whose values overlap (bbolt writes them in order, apart) made 2^n
 // walks of n levels of inline buckets a few KiB long (40 levels: 2.6
 // KiB, 2^40 calls, and migrate never ended). Overlapping elements are
 // damage now, reported before bbolt walks them.
-func TestReview22MigrateAliasedInlineBuckets(t *testing.T) {
+func TestMigrateAliasedInlineBuckets(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alias.bolt")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true})
 	if err != nil {
@@ -62,7 +62,7 @@ func TestReview22MigrateAliasedInlineBuckets(t *testing.T) {
 	}
 	// "a" gets the forged value: its element is the last, so the value
 	// may grow into the rest of the page.
-	v := review22AliasedInline(22)
+	v := aliasedInlineBucket(22)
 	off := e + int(binary.LittleEndian.Uint32(root[e+4:])) + 1
 	copy(root[off:], v)
 	binary.LittleEndian.PutUint32(root[e+12:], uint32(len(v)))

@@ -116,13 +116,13 @@ func FuzzPages(f *testing.F) {
 	})
 }
 
-// TestReview21NoUsableMeta: a file whose two meta pages both fail their
+// TestNoUsableMeta: a file whose two meta pages both fail their
 // checksum (FuzzPages found it) is refused by info, pages and check in
 // one line saying "folio: " once. The library quoted meta page 1's error
 // with its own "folio: " inside its message; pages added the same two
 // problems again from its own reading of the meta pages ("and reading
 // its meta pages: ..."); check counted that reading as a second problem.
-func TestReview21NoUsableMeta(t *testing.T) {
+func TestNoUsableMeta(t *testing.T) {
 	path := sampleDB(t)
 	b, err := os.ReadFile(path)
 	if err != nil {

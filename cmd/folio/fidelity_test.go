@@ -16,7 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The data-fidelity review of the CLI's conversions: a tree of buckets
+// The data fidelity of the CLI's conversions: a tree of buckets
 // with awkward content is built (with folio or with bbolt), sent through
 // dump+load, compact, backup or migrate, and the whole result (every
 // bucket, key, value and sequence) is compared with the tree it came from.
@@ -542,11 +542,11 @@ var fidFormats = []struct {
 	{"binary-zstd", []string{"--format", "binary", "--zstd"}},
 }
 
-// TestReview20FidelityDumpLoad: every dump format, whole and of one
+// TestFidelityDumpLoad: every dump format, whole and of one
 // bucket (--bucket PATH), loads into a new database as exactly the
 // source: bytes, bucket tree and sequences; and the counts the two
 // commands print are the tree's.
-func TestReview20FidelityDumpLoad(t *testing.T) {
+func TestFidelityDumpLoad(t *testing.T) {
 	want := fidTree(1)
 	src := fidFolioDB(t, want, 1024)
 	fidSame(t, "the source", fidRead(t, src), want)
@@ -598,12 +598,12 @@ func TestReview20FidelityDumpLoad(t *testing.T) {
 	fidSame(t, "the load under --bucket "+formatPath(prefix), fidRead(t, dst), pre)
 }
 
-// TestReview20FidelityLoadOver: a dump loaded into an existing database
+// TestFidelityLoadOver: a dump loaded into an existing database
 // that shares buckets and keys with it: the dump's keys and sequences
 // win; with --no-overwrite the database's keys, and the sequences of its
 // buckets, stay, and new buckets still take the dump's sequences. Small
 // transactions (loadTxKeys) make buckets span batches.
-func TestReview20FidelityLoadOver(t *testing.T) {
+func TestFidelityLoadOver(t *testing.T) {
 	defer func(k int) { loadTxKeys = k }(loadTxKeys)
 	loadTxKeys = 37
 	src := fidTree(2)
@@ -656,9 +656,9 @@ func TestReview20FidelityLoadOver(t *testing.T) {
 	}
 }
 
-// TestReview20FidelityCopies: compact (at several page sizes and fills)
+// TestFidelityCopies: compact (at several page sizes and fills)
 // and backup (plain and zstd) carry every byte, bucket and sequence.
-func TestReview20FidelityCopies(t *testing.T) {
+func TestFidelityCopies(t *testing.T) {
 	want := fidTree(4)
 	src := fidFolioDB(t, want, 4096)
 	keys, buckets := want.counts()
@@ -699,10 +699,10 @@ func TestReview20FidelityCopies(t *testing.T) {
 	}
 }
 
-// TestReview20FidelityMigrate: the same content built with bbolt (inline
+// TestFidelityMigrate: the same content built with bbolt (inline
 // buckets, sequences reached with NextSequence, MaxKeySize keys, freed
 // pages) migrates whole.
-func TestReview20FidelityMigrate(t *testing.T) {
+func TestFidelityMigrate(t *testing.T) {
 	want := fidTree(5)
 	src := fidBoltDB(t, want)
 	keys, buckets := want.counts()
@@ -719,7 +719,7 @@ func TestReview20FidelityMigrate(t *testing.T) {
 	}
 }
 
-// TestReview20FidelityBinaryDumpLooksLikeDB: a binary dump, plain or
+// TestFidelityBinaryDumpLooksLikeDB: a binary dump, plain or
 // zstd-compressed, whose bytes 32-35 happen to be folio's meta magic
 // (0xF0110DB1, little endian) was refused by load as "a folio database
 // file, not a dump" (exit 1, nothing loaded): load.go's isDatabaseFile
@@ -728,7 +728,7 @@ func TestReview20FidelityMigrate(t *testing.T) {
 // zstd dump, inside its raw literals: here, the name's first bytes). A
 // bucket name is any bytes, so the dump of a valid database could not be
 // loaded back, from a file or through a pipe.
-func TestReview20FidelityBinaryDumpLooksLikeDB(t *testing.T) {
+func TestFidelityBinaryDumpLooksLikeDB(t *testing.T) {
 	magic := []byte{0xb1, 0x0d, 0x11, 0xf0} // page.Magic, little endian
 	mk := func(name []byte) string {
 		return makeDB(t, func(tx *folio.Tx) error {
@@ -807,11 +807,11 @@ func fidNoSeq(b *fidBucket) *fidBucket {
 	return c
 }
 
-// TestReview20FidelityLMDB: the awkward tree (names that look like paths
+// TestFidelityLMDB: the awkward tree (names that look like paths
 // or hold escapes, binary keys and values) goes from folio's text dump
 // through mdb_load and "mdb_dump -a" back into folio whole, sequences
 // aside.
-func TestReview20FidelityLMDB(t *testing.T) {
+func TestFidelityLMDB(t *testing.T) {
 	mdbLoad, mdbDump := needTool(t, "mdb_load"), needTool(t, "mdb_dump")
 	want := fidShortKeys(fidTree(6))
 	src := fidFolioDB(t, want, 4096)
@@ -836,7 +836,7 @@ func TestReview20FidelityLMDB(t *testing.T) {
 	}
 }
 
-// TestReview20FidelityNoOverwriteParentAfterChild: with --no-overwrite,
+// TestFidelityNoOverwriteParentAfterChild: with --no-overwrite,
 // a bucket the load itself creates takes the dump's sequence; but one
 // first made as the parent of an earlier block (a dump whose block "x/y"
 // comes before block "x": dumps concatenated, a --bucket dump of x/y
@@ -845,7 +845,7 @@ func TestReview20FidelityLMDB(t *testing.T) {
 // loader.bucket (load.go) says only whether the last name was created,
 // and flush records only that bucket in created, so "x" is not "fresh"
 // when its own block comes, in the same transaction or a later one.
-func TestReview20FidelityNoOverwriteParentAfterChild(t *testing.T) {
+func TestFidelityNoOverwriteParentAfterChild(t *testing.T) {
 	dump := "VERSION=3\nformat=print\ndatabase=x/y\nfolio_sequence=5\nHEADER=END\n k\n v\nDATA=END\n" +
 		"VERSION=3\nformat=print\ndatabase=x\nfolio_sequence=7\nHEADER=END\n k\n v\nDATA=END\n"
 	for _, batch := range []int{10_000, 1} {

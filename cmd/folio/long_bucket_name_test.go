@@ -10,13 +10,13 @@ import (
 	"github.com/foliodb/folio"
 )
 
-// TestReview21LongBucketNameErrors: an error naming a bucket path clips
+// TestLongBucketNameErrors: an error naming a bucket path clips
 // it, as the library and quoteKey clip keys and names. A bucket name may
 // be MaxKeySize bytes (32 KiB), and a name one byte longer is what a user
 // mistyping a path or loading a hostile dump gives: the tool echoed the
 // whole path, once or twice (a 64 KiB line for "put --create" of a name
 // over the limit), burying what went wrong.
-func TestReview21LongBucketNameErrors(t *testing.T) {
+func TestLongBucketNameErrors(t *testing.T) {
 	long := strings.Repeat("b", folio.MaxKeySize)
 	path := makeDB(t, func(tx *folio.Tx) error {
 		b, err := tx.CreateBucket([]byte(long))

@@ -10,13 +10,13 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// TestReview23DocsEveryCommandAndFlagInReadme: README's table of
+// TestDocsEveryCommandAndFlagInReadme: README's table of
 // commands ("The `folio` tool") is where a user learns the CLI. Every
 // command must have a row, and every flag of it must be in that row
 // (by its long name or its shorthand), so a flag added without a word
 // in README fails here; --timeout, which every command takes, must be
 // in the section.
-func TestReview23DocsEveryCommandAndFlagInReadme(t *testing.T) {
+func TestDocsEveryCommandAndFlagInReadme(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

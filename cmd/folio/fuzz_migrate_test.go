@@ -137,12 +137,12 @@ func hiddenLoopBolt(t testing.TB, pageSize int) string {
 	return path
 }
 
-// TestReview21MigrateInlineBucketLoop: checkBoltPages, which exists so
+// TestMigrateInlineBucketLoop: checkBoltPages, which exists so
 // that a bbolt page tree with a loop fails migrate rather than sending
 // bbolt's cursor down for ever, did not look inside inline buckets; a
 // bucket nested in one has pages of its own, and a loop there passed
 // the check, so migrate allocated until the process died.
-func TestReview21MigrateInlineBucketLoop(t *testing.T) {
+func TestMigrateInlineBucketLoop(t *testing.T) {
 	src := hiddenLoopBolt(t, 0)
 	db, err := bolt.Open(src, 0o400, &bolt.Options{ReadOnly: true})
 	if err != nil {
@@ -165,12 +165,12 @@ func TestReview21MigrateInlineBucketLoop(t *testing.T) {
 	}
 }
 
-// TestReview21MigrateEmptyBranchLoop: a branch page with no elements
+// TestMigrateEmptyBranchLoop: a branch page with no elements
 // passed checkBoltPages (it has no children to walk), but bbolt's cursor
 // reads a first child from it regardless, from the bytes where the first
 // element would be: here the page's own id, so migrate went down it for
 // ever. bbolt never writes an empty branch page.
-func TestReview21MigrateEmptyBranchLoop(t *testing.T) {
+func TestMigrateEmptyBranchLoop(t *testing.T) {
 	src, id := emptyBranchBolt(t, 0)
 	db, err := bolt.Open(src, 0o400, &bolt.Options{ReadOnly: true})
 	if err != nil {

@@ -8,11 +8,11 @@ import (
 	"testing"
 )
 
-// TestReview21DocsInfoPreallocated: info said "the file beyond is
+// TestDocsInfoPreallocated: info said "the file beyond is
 // preallocated" after the high water mark whatever lay beyond it, also
 // for a file that ends at the mark (compact's output, a file cut back at
 // Close), where nothing does. It now says how much lies past the mark.
-func TestReview21DocsInfoPreallocated(t *testing.T) {
+func TestDocsInfoPreallocated(t *testing.T) {
 	src := sampleDB(t)
 	tight := filepath.Join(t.TempDir(), "tight.db")
 	if code, _, stderr := runCLI(t, "compact", src, tight); code != exitOK {

@@ -11,14 +11,14 @@ import (
 	"github.com/foliodb/folio/page/pagetest"
 )
 
-// TestReview21PagesNestedRuns: "folio pages" read every run it reached
+// TestPagesNestedRuns: "folio pages" read every run it reached
 // in full before looking at it, and a hostile file whose runs each lie
 // inside the one before (each failing its CRC) cost it every run's
 // length: quadratic in the file (20 s for a 7 MB file of 4 KiB pages,
 // 56 s for 14 MB). The walk now reads no more pages in all than the
 // file has; past that, a run is shown from its header, not read. Each
 // "bad:" line below is a run read in full.
-func TestReview21PagesNestedRuns(t *testing.T) {
+func TestPagesNestedRuns(t *testing.T) {
 	const mids, per = 2, 110
 	path := filepath.Join(t.TempDir(), "nested.db")
 	if err := os.WriteFile(path, pagetest.NestedRuns(4096, mids, per), 0o600); err != nil {
@@ -44,12 +44,12 @@ func TestReview21PagesNestedRuns(t *testing.T) {
 	}
 }
 
-// TestReview21PagesDeepNesting: pages' note for a page names its bucket,
+// TestPagesDeepNesting: pages' note for a page names its bucket,
 // and named every bucket of the path: for buckets nested n deep the
 // notes, and pages' output and memory, grew as n² (a 4 MB file of
 // buckets nested 4000 deep: 670 MB and 18 s). A deep path is shown by
 // its ends now, saying how many names are left out.
-func TestReview21PagesDeepNesting(t *testing.T) {
+func TestPagesDeepNesting(t *testing.T) {
 	const depth = 300
 	path := makeDB(t, func(tx *folio.Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))

@@ -32,12 +32,12 @@ func runExeWithStdout(t *testing.T, out *os.File, args ...string) (code int, std
 	return cmd.ProcessState.ExitCode(), errb.String()
 }
 
-// TestReview22CLIDumpDevStdoutAppends: "folio dump DB -o /dev/stdout >>
+// TestCLIDumpDevStdoutAppends: "folio dump DB -o /dev/stdout >>
 // log" appends the dump to log, as the help promises ("/dev/stdout is
 // written directly"). When standard output was a regular file the dump
 // went to a temporary file beside it, renamed over it: log was replaced,
 // and what it held before was lost.
-func TestReview22CLIDumpDevStdoutAppends(t *testing.T) {
+func TestCLIDumpDevStdoutAppends(t *testing.T) {
 	db := sampleDB(t)
 	code, want, stderr := runCLI(t, "dump", db, "--bucket", "users/admins")
 	if code != exitOK {
@@ -75,12 +75,12 @@ func TestReview22CLIDumpDevStdoutAppends(t *testing.T) {
 	}
 }
 
-// TestReview22CLIReplaceInReadOnlyDir: dump -o and backup replace an
+// TestCLIReplaceInReadOnlyDir: dump -o and backup replace an
 // existing FILE by renaming a new file over it; in a directory the user
 // cannot write, where only that new file fails, the message says so. It
 // said "FILE: cannot create it: permission denied" of a FILE that
 // existed and that the user could write, and "> FILE" could.
-func TestReview22CLIReplaceInReadOnlyDir(t *testing.T) {
+func TestCLIReplaceInReadOnlyDir(t *testing.T) {
 	db := sampleDB(t)
 	if err := os.Chmod(db, 0o644); err != nil {
 		t.Fatal(err)
@@ -118,13 +118,13 @@ func TestReview22CLIReplaceInReadOnlyDir(t *testing.T) {
 	}
 }
 
-// TestReview22CLILoadEmptyPipe: "folio dump app.db | folio load new.db"
+// TestCLILoadEmptyPipe: "folio dump app.db | folio load new.db"
 // where the dump fails before writing a byte (a missing, locked or
 // damaged app.db, a log pending) fails: load took the empty pipe for the
 // dump of an empty database, made new.db empty and exited 0, so the
 // pipe's status said the copy was made. An empty input that is no pipe
 // (</dev/null) still makes an empty database.
-func TestReview22CLILoadEmptyPipe(t *testing.T) {
+func TestCLILoadEmptyPipe(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -146,11 +146,11 @@ func TestReview22CLILoadEmptyPipe(t *testing.T) {
 	}
 }
 
-// TestReview22CLIPutEmptyPipe: "produce | folio put DB PATH KEY" where
+// TestCLIPutEmptyPipe: "produce | folio put DB PATH KEY" where
 // produce fails before writing a byte fails, and the value is kept: put
 // set KEY to the empty value and exited 0. An empty value is given as
 // an empty VALUE argument.
-func TestReview22CLIPutEmptyPipe(t *testing.T) {
+func TestCLIPutEmptyPipe(t *testing.T) {
 	db := sampleDB(t)
 	exe, err := os.Executable()
 	if err != nil {
@@ -174,12 +174,12 @@ func TestReview22CLIPutEmptyPipe(t *testing.T) {
 	}
 }
 
-// TestReview22CLIPageInsideRun: "folio page DB N" for a page inside a
+// TestCLIPageInsideRun: "folio page DB N" for a page inside a
 // reachable run (a large value's, a branch's or a free list's overflow
 // pages) says whose run it is. It decoded the value's bytes as a header
 // and reported a healthy page as "corrupt page N: overflow ..." and a
 // "misdirected write, or stale bytes".
-func TestReview22CLIPageInsideRun(t *testing.T) {
+func TestCLIPageInsideRun(t *testing.T) {
 	path := sampleDB(t) // blobs/big: 3000 bytes in 1 KiB pages, a run of 3
 	code, pages, stderr := runCLI(t, "pages", path)
 	if code != exitOK {
@@ -203,10 +203,10 @@ func TestReview22CLIPageInsideRun(t *testing.T) {
 	}
 }
 
-// TestReview22CLILoadIntoEmptyFile: load into an existing empty file (a
+// TestCLILoadIntoEmptyFile: load into an existing empty file (a
 // mktemp name) is refused, as before, and now says what to do: it said
 // only that the file is no folio database.
-func TestReview22CLILoadIntoEmptyFile(t *testing.T) {
+func TestCLILoadIntoEmptyFile(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "tmp.XXXX")
 	if err := os.WriteFile(dst, nil, 0o600); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 	"github.com/foliodb/folio"
 )
 
-// TestReview20CLISymlinkToWALDB: a database in WAL mode left by a crash
+// TestCLISymlinkToWALDB: a database in WAL mode left by a crash
 // (commits in DB.wal, not yet in the file), named through a symbolic
 // link. The log lies beside the file, not beside the link, and every
 // command looked for it only at LogDir of the name it was given
@@ -29,7 +29,7 @@ import (
 // the file and every later open of the database by its own name failed
 // (ErrLogMismatch): the logged commits, acknowledged to the program,
 // were lost.
-func TestReview20CLISymlinkToWALDB(t *testing.T) {
+func TestCLISymlinkToWALDB(t *testing.T) {
 	crashed := crashedWALDB(t, 3)
 	link := filepath.Join(t.TempDir(), "link.db")
 	if err := os.Symlink(crashed, link); err != nil {
@@ -78,7 +78,7 @@ func TestReview20CLISymlinkToWALDB(t *testing.T) {
 	}
 }
 
-// TestReview20CLIMigrateBoltCycle: a damaged bbolt file whose branch
+// TestCLIMigrateBoltCycle: a damaged bbolt file whose branch
 // page names itself as its first child. bbolt follows page ids without
 // checking them (Cursor.goToFirstElementOnTheStack appends to its stack
 // for ever), and boltTree.each (migrate.go) walks it with a cursor: no
@@ -86,7 +86,7 @@ func TestReview20CLISymlinkToWALDB(t *testing.T) {
 // process grows until it dies ("fatal error: out of memory", exit 2, the
 // status of bad usage) and leaves DST.migrate-* behind. Run in a child
 // under a 2 GB address-space limit, so that the machine is spared.
-func TestReview20CLIMigrateBoltCycle(t *testing.T) {
+func TestCLIMigrateBoltCycle(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh to set the child's memory limit")
 	}
