@@ -16,29 +16,29 @@ import (
 	"github.com/foliodb/folio/wal"
 )
 
-// Review 22: WAL-mode durability under schedules the earlier crash tests
+// WAL-mode durability under schedules the earlier crash tests
 // run one transaction at a time: several goroutines committing at once
 // (Update and Batch, group commit), with DB.Sync and DB.Checkpoint called
 // beside them, every call of the file and log doubles a crash point.
 //
-// -review22walcrash.deep runs more goroutines, commits and images.
+// -walcrash.deep runs more goroutines, commits and images.
 
-var review22WALCrashDeep = flag.Bool("review22walcrash.deep", false,
-	"review 22 WAL crash tests: more goroutines, commits and images per crash point")
+var walCrashDeep = flag.Bool("walcrash.deep", false,
+	"WAL crash tests: more goroutines, commits and images per crash point")
 
-// rv22Op is one change of a writer's commit, in the writer's own bucket
+// wcOp is one change of a writer's commit, in the writer's own bucket
 // "w<g>": put or delete a key, create a nested bucket holding a key,
 // delete one, move one into the nested bucket "moved", bump the sequence.
-type rv22Op struct {
+type wcOp struct {
 	kind   int // 0 put, 1 delete, 2 create nested, 3 drop nested, 4 move nested, 5 sequence
 	key    string
 	val    []byte
 	nested string
 }
 
-// rv22Commit returns the operations of writer g's commit i (1-based),
+// wcCommit returns the operations of writer g's commit i (1-based),
 // from (seed, g, i) alone.
-func rv22Commit(seed uint64, g, i, ps int) []rv22Op {
+func wcCommit(seed uint64, g, i, ps int) []wcOp {
 	rng := rand.New(rand.NewPCG(seed, uint64(g)<<32|uint64(i)))
 	size := rng.IntN(120)
 	if rng.IntN(5) == 0 {
@@ -48,24 +48,24 @@ func rv22Commit(seed uint64, g, i, ps int) []rv22Op {
 	for j := range val {
 		val[j] = byte(rng.Uint32())
 	}
-	ops := []rv22Op{{kind: 0, key: fmt.Sprintf("k%03d", i), val: val}}
+	ops := []wcOp{{kind: 0, key: fmt.Sprintf("k%03d", i), val: val}}
 	if i > 2 && rng.IntN(3) == 0 {
-		ops = append(ops, rv22Op{kind: 1, key: fmt.Sprintf("k%03d", rng.IntN(i-1)+1)})
+		ops = append(ops, wcOp{kind: 1, key: fmt.Sprintf("k%03d", rng.IntN(i-1)+1)})
 	}
 	switch rng.IntN(6) {
 	case 0:
-		ops = append(ops, rv22Op{kind: 2, nested: fmt.Sprintf("t%03d", i), key: "x", val: val[:min(len(val), 30)]})
+		ops = append(ops, wcOp{kind: 2, nested: fmt.Sprintf("t%03d", i), key: "x", val: val[:min(len(val), 30)]})
 	case 1:
-		ops = append(ops, rv22Op{kind: 3, nested: fmt.Sprintf("t%03d", rng.IntN(i)+1)})
+		ops = append(ops, wcOp{kind: 3, nested: fmt.Sprintf("t%03d", rng.IntN(i)+1)})
 	case 2:
-		ops = append(ops, rv22Op{kind: 4, nested: fmt.Sprintf("t%03d", rng.IntN(i)+1)})
+		ops = append(ops, wcOp{kind: 4, nested: fmt.Sprintf("t%03d", rng.IntN(i)+1)})
 	case 3:
-		ops = append(ops, rv22Op{kind: 5})
+		ops = append(ops, wcOp{kind: 5})
 	}
 	return ops
 }
 
-func rv22Apply(tx *Tx, g, i int, ops []rv22Op) error {
+func wcApply(tx *Tx, g, i int, ops []wcOp) error {
 	b, err := tx.CreateBucketIfNotExists([]byte("w" + strconv.Itoa(g)))
 	if err != nil {
 		return err
@@ -105,7 +105,7 @@ func rv22Apply(tx *Tx, g, i int, ops []rv22Op) error {
 	return c.Put([]byte("w"+strconv.Itoa(g)), []byte(strconv.Itoa(i)))
 }
 
-func rv22ApplyModel(m *mbucket, ops []rv22Op) {
+func wcApplyModel(m *mbucket, ops []wcOp) {
 	for _, op := range ops {
 		switch op.kind {
 		case 0:
@@ -134,26 +134,26 @@ func rv22ApplyModel(m *mbucket, ops []rv22Op) {
 	}
 }
 
-// rv22Models returns, per writer, its bucket's model after each commit:
+// wcModels returns, per writer, its bucket's model after each commit:
 // models[g][i] (nil for i == 0: no bucket yet).
-func rv22Models(seed uint64, writers, commits, ps int) [][]*mbucket {
+func wcModels(seed uint64, writers, commits, ps int) [][]*mbucket {
 	models := make([][]*mbucket, writers)
 	for g := range models {
 		models[g] = []*mbucket{nil}
 		m := newMBucket()
 		for i := 1; i <= commits; i++ {
-			rv22ApplyModel(m, rv22Commit(seed, g, i, ps))
+			wcApplyModel(m, wcCommit(seed, g, i, ps))
 			models[g] = append(models[g], m.clone())
 		}
 	}
 	return models
 }
 
-// rv22Book records, per writer and commit, the calls recorded by the
+// wcBook records, per writer and commit, the calls recorded by the
 // doubles when the commit began and when it was acknowledged (its
 // Update or Batch returned nil; with NoSync, a Sync or Checkpoint begun
 // after it returned nil).
-type rv22Book struct {
+type wcBook struct {
 	mu       sync.Mutex
 	st       *crashStorage
 	lg       *crashLog
@@ -162,8 +162,8 @@ type rv22Book struct {
 	returned []int // per writer, the last commit returned
 }
 
-func newRV22Book(st *crashStorage, lg *crashLog, writers, commits int) *rv22Book {
-	b := &rv22Book{st: st, lg: lg, returned: make([]int, writers)}
+func newWCBook(st *crashStorage, lg *crashLog, writers, commits int) *wcBook {
+	b := &wcBook{st: st, lg: lg, returned: make([]int, writers)}
 	for range writers {
 		bg, ak := make([]int, commits+1), make([]int, commits+1)
 		for i := range bg {
@@ -176,11 +176,11 @@ func newRV22Book(st *crashStorage, lg *crashLog, writers, commits int) *rv22Book
 }
 
 // calls is the count of calls both doubles recorded: a crash point index.
-func (b *rv22Book) calls() int { return b.st.opCount() + b.lg.opCount() }
+func (b *wcBook) calls() int { return b.st.opCount() + b.lg.opCount() }
 
 // bounds returns the commits of writer g a crash after p calls may hold:
 // at least the last acknowledged, at most the last begun.
-func (b *rv22Book) bounds(g, p int) (lo, hi int) {
+func (b *wcBook) bounds(g, p int) (lo, hi int) {
 	for i := range b.begun[g] {
 		if a := b.acked[g][i]; a >= 0 && a <= p {
 			lo = i
@@ -192,7 +192,7 @@ func (b *rv22Book) bounds(g, p int) (lo, hi int) {
 	return lo, max(lo, hi)
 }
 
-type rv22Case struct {
+type wcCase struct {
 	name       string
 	ps         int
 	ckpt       int64
@@ -203,13 +203,13 @@ type rv22Case struct {
 	checkpoint bool // a goroutine calls Checkpoint beside the writers
 }
 
-// TestReview22WALCrashConcurrent runs writers committing at once in WAL
+// TestWALCrashConcurrent runs writers committing at once in WAL
 // mode over the file and log doubles, then opens images of both at every
 // call (each writer's state must be one whole commit of its, between the
 // last it was told was durable and the last it began), runs Check, and
 // takes a write.
-func TestReview22WALCrashConcurrent(t *testing.T) {
-	cases := []rv22Case{
+func TestWALCrashConcurrent(t *testing.T) {
+	cases := []wcCase{
 		{name: "update-images", ps: 1024, ckpt: 8 << 10, imageLimit: 1 << 20},
 		{name: "update-ops", ps: 1024, ckpt: 2 << 10, imageLimit: -1},
 		{name: "batch-auto", ps: 1024, ckpt: 1 << 10, batch: true},
@@ -219,18 +219,18 @@ func TestReview22WALCrashConcurrent(t *testing.T) {
 		{name: "nosync-sync-images", ps: 1024, ckpt: 4 << 10, imageLimit: 1 << 20, noSync: true},
 	}
 	writers, commits, perPoint := 3, 7, 3
-	if *review22WALCrashDeep {
+	if *walCrashDeep {
 		writers, commits, perPoint = 5, 16, 6
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			seed := testSeed(t)
-			rv22RunConcurrent(t, c, seed, writers, commits, perPoint)
+			wcRunConcurrent(t, c, seed, writers, commits, perPoint)
 		})
 	}
 }
 
-func rv22RunConcurrent(t *testing.T, c rv22Case, seed uint64, writers, commits, perPoint int) {
+func wcRunConcurrent(t *testing.T, c wcCase, seed uint64, writers, commits, perPoint int) {
 	st := newCrashStorage(t, tx.InitialImage(c.ps))
 	lg := newCrashLog(st)
 	opts := &Options{WAL: true, CheckpointBytes: c.ckpt, NoFreelistSync: c.noFreelist, NoSync: c.noSync}
@@ -241,8 +241,8 @@ func rv22RunConcurrent(t *testing.T, c rv22Case, seed uint64, writers, commits, 
 	db.AllocSize = 4 * c.ps
 	db.WALImageLimit = c.imageLimit
 	db.MaxBatchDelay = 0
-	models := rv22Models(seed, writers, commits, c.ps)
-	book := newRV22Book(st, lg, writers, commits)
+	models := wcModels(seed, writers, commits, c.ps)
+	book := newWCBook(st, lg, writers, commits)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, writers+2)
@@ -252,8 +252,8 @@ func rv22RunConcurrent(t *testing.T, c rv22Case, seed uint64, writers, commits, 
 		go func() {
 			defer wg.Done()
 			for i := 1; i <= commits; i++ {
-				ops := rv22Commit(seed, g, i, c.ps)
-				fn := func(tx *Tx) error { return rv22Apply(tx, g, i, ops) }
+				ops := wcCommit(seed, g, i, c.ps)
+				fn := func(tx *Tx) error { return wcApply(tx, g, i, ops) }
 				book.mu.Lock()
 				book.begun[g][i] = book.calls()
 				book.mu.Unlock()
@@ -373,7 +373,7 @@ func rv22RunConcurrent(t *testing.T, c rv22Case, seed uint64, writers, commits, 
 			where := fmt.Sprintf("crash after call %d/%d (%s), file image %s, log image %s (%d records, torn %d)",
 				p, len(pts)-1, lg.describe(st, pt, prev), fm, lm, len(li.recs), li.torn)
 			images++
-			rv22CheckImage(t, where, filepath.Join(dir, strconv.Itoa(images)), opts, img, li, rng,
+			wcCheckImage(t, where, filepath.Join(dir, strconv.Itoa(images)), opts, img, li, rng,
 				func(g int) (int, int) { return book.bounds(g, p) }, models)
 			if t.Failed() {
 				t.FailNow()
@@ -384,9 +384,9 @@ func rv22RunConcurrent(t *testing.T, c rv22Case, seed uint64, writers, commits, 
 		writers, commits, st.opCount(), lg.opCount(), metas, lg.truncations(), images)
 }
 
-// rv22CheckImage opens the file image img with the log image li and
+// wcCheckImage opens the file image img with the log image li and
 // checks each writer's state against bounds and models.
-func rv22CheckImage(t *testing.T, where, dir string, opts *Options, img []byte, li logImage, rng *rand.Rand,
+func wcCheckImage(t *testing.T, where, dir string, opts *Options, img []byte, li logImage, rng *rand.Rand,
 	bounds func(g int) (lo, hi int), models [][]*mbucket) {
 	t.Helper()
 	defer os.RemoveAll(dir)
@@ -450,13 +450,13 @@ func rv22CheckImage(t *testing.T, where, dir string, opts *Options, img []byte, 
 	}
 }
 
-// TestReview22WALNoSyncLogTruncated: in WAL mode with NoSync, commits
+// TestWALNoSyncLogTruncated: in WAL mode with NoSync, commits
 // append to the log without syncing it, and package wal's Truncate drops
 // only records a sync made durable. Every checkpoint (by CheckpointBytes,
 // here) truncated nothing, so the log grew by every record written until
 // Close: for a file of a few hundred KiB, a log of tens of MiB (and a
 // replay of all of it after a crash), however small CheckpointBytes.
-func TestReview22WALNoSyncLogTruncated(t *testing.T) {
+func TestWALNoSyncLogTruncated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.db")
 	const ckpt = 256 << 10
 	db, err := Open(path, 0o644, &Options{WAL: true, NoSync: true, CheckpointBytes: ckpt})
@@ -501,7 +501,7 @@ func TestReview22WALNoSyncLogTruncated(t *testing.T) {
 	}
 }
 
-// TestReview22WALOpenAfterNoSyncSession: a direct-mode session with
+// TestWALOpenAfterNoSyncSession: a direct-mode session with
 // NoSync leaves its commits (pages and meta) unsynced in the page cache,
 // and exits. A WAL-mode open of the file then appended an anchor naming
 // that meta and acknowledged logged commits on top of it, the log synced
@@ -510,7 +510,7 @@ func TestReview22WALNoSyncLogTruncated(t *testing.T) {
 // (ErrLogMismatch), every commit of the WAL session with it. A direct
 // open syncs what an earlier process left unsynced; a WAL-mode one
 // (with the log, or leaving it) must too.
-func TestReview22WALOpenAfterNoSyncSession(t *testing.T) {
+func TestWALOpenAfterNoSyncSession(t *testing.T) {
 	const ps = 1024
 	for _, second := range []string{"logged", "direct", "checkpoint"} {
 		t.Run(second, func(t *testing.T) {
@@ -588,32 +588,32 @@ func TestReview22WALOpenAfterNoSyncSession(t *testing.T) {
 	}
 }
 
-// TestReview22WALOptsSwitch runs review 20's option-combination power-loss
-// check (review20_opts_crash_test.go) over sessions that go from NoSync,
+// TestWALOptsSwitch runs the option-combination power-loss
+// check (crash_options_test.go) over sessions that go from NoSync,
 // in direct mode, to WAL mode, and back: the first WAL-mode session
 // commits on a file whose last commits no sync covered.
-func TestReview22WALOptsSwitch(t *testing.T) {
-	nosync := ro20Combo{o: Options{NoSync: true}} // never synced
-	nosync3 := ro20Combo{o: Options{NoSync: true}, syncEvery: 3}
+func TestWALOptsSwitch(t *testing.T) {
+	nosync := ocCombo{o: Options{NoSync: true}} // never synced
+	nosync3 := ocCombo{o: Options{NoSync: true}, syncEvery: 3}
 	walNoSync := roWAL(2<<10, 0)
 	walNoSync.o.NoSync = true
 	walAll := roWAL(1<<10, 0)
 	walAll.o.NoFreelistSync, walAll.o.NoGrowSync, walAll.alloc = true, true, 1
 	every := roWAL(64<<20, 0)
 	every.o.CheckpointInterval = 1 // a checkpoint after every logged commit
-	cases := []ro20Case{
-		{name: "wal-checkpoint-every-commit-to-nosync-to-wal", ps: 1024, txns: 4, sessions: []ro20Combo{every, nosync, every}},
-		{name: "nosync-to-wal-auto", ps: 1024, txns: 5, sessions: []ro20Combo{nosync, roWAL(2<<10, 0)}},
-		{name: "nosync-to-wal-images", ps: 1024, txns: 5, sessions: []ro20Combo{nosync3, roWAL(4<<10, 1<<20)}},
-		{name: "nosync-to-wal-ops-to-direct", ps: 1024, txns: 4, sessions: []ro20Combo{nosync, roWAL(1<<10, -1), {}}},
-		{name: "walnosync-to-nosync-to-wal", ps: 1024, txns: 4, sessions: []ro20Combo{walNoSync, nosync, walAll}},
+	cases := []ocCase{
+		{name: "wal-checkpoint-every-commit-to-nosync-to-wal", ps: 1024, txns: 4, sessions: []ocCombo{every, nosync, every}},
+		{name: "nosync-to-wal-auto", ps: 1024, txns: 5, sessions: []ocCombo{nosync, roWAL(2<<10, 0)}},
+		{name: "nosync-to-wal-images", ps: 1024, txns: 5, sessions: []ocCombo{nosync3, roWAL(4<<10, 1<<20)}},
+		{name: "nosync-to-wal-ops-to-direct", ps: 1024, txns: 4, sessions: []ocCombo{nosync, roWAL(1<<10, -1), {}}},
+		{name: "walnosync-to-nosync-to-wal", ps: 1024, txns: 4, sessions: []ocCombo{walNoSync, nosync, walAll}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			seed := testSeed(t)
-			_, perPoint := ro20Scale(c)
-			r := ro20Record(t, c, seed)
-			st := &ro20Stats{byPhase: map[string]int{}}
+			_, perPoint := ocScale(c)
+			r := ocRecord(t, c, seed)
+			st := &ocStats{byPhase: map[string]int{}}
 			r.check(perPoint, rand.New(rand.NewPCG(seed, 2022)), st)
 			t.Logf("%v", st)
 			if st.checkpoints == 0 || st.replays == 0 {
@@ -623,34 +623,34 @@ func TestReview22WALOptsSwitch(t *testing.T) {
 	}
 }
 
-// TestReview22WALRecoverNoSync recovers crash images of WAL-mode runs
+// TestWALRecoverNoSync recovers crash images of WAL-mode runs
 // with NoSync set (in WAL mode, and leaving it), commits more with
 // NoSync, and cuts the power at every call of that: the commits the
 // crashed session acknowledged must survive a crash during, or after, a
 // recovery that syncs nothing of its own commits.
-func TestReview22WALRecoverNoSync(t *testing.T) {
+func TestWALRecoverNoSync(t *testing.T) {
 	walNoSync := roWAL(1<<10, 0)
 	walNoSync.o.NoSync = true
 	walNoSyncOps := roWAL(1<<10, -1)
 	walNoSyncOps.o.NoSync = true
-	directNoSync := ro20Combo{o: Options{NoSync: true}}
-	recoverWith := []ro20Combo{walNoSync, walNoSyncOps, directNoSync}
-	cases := []ro20Case{
-		{name: "wal-ops", ps: 1024, txns: 10, sessions: []ro20Combo{roWAL(1<<10, -1)}},
-		{name: "wal-auto", ps: 1024, txns: 10, sessions: []ro20Combo{roWAL(1<<10, 0)}},
-		{name: "wal-images", ps: 1024, txns: 10, sessions: []ro20Combo{roWAL(2<<10, 64<<20)}},
+	directNoSync := ocCombo{o: Options{NoSync: true}}
+	recoverWith := []ocCombo{walNoSync, walNoSyncOps, directNoSync}
+	cases := []ocCase{
+		{name: "wal-ops", ps: 1024, txns: 10, sessions: []ocCombo{roWAL(1<<10, -1)}},
+		{name: "wal-auto", ps: 1024, txns: 10, sessions: []ocCombo{roWAL(1<<10, 0)}},
+		{name: "wal-images", ps: 1024, txns: 10, sessions: []ocCombo{roWAL(2<<10, 64<<20)}},
 	}
 	rounds := 4
-	if *review22WALCrashDeep {
+	if *walCrashDeep {
 		rounds = 16
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			seed := testSeed(t)
-			r := ro20Record(t, c, seed)
+			r := ocRecord(t, c, seed)
 			rng := rand.New(rand.NewPCG(seed, 2023))
 			pts := r.points()
-			st := &ro20Stats{byPhase: map[string]int{}}
+			st := &ocStats{byPhase: map[string]int{}}
 			for round := range rounds {
 				p := rng.IntN(len(pts))
 				pt := pts[p]
@@ -680,42 +680,42 @@ func TestReview22WALRecoverNoSync(t *testing.T) {
 	}
 }
 
-// TestReview22WALKillThenPowerLoss: a process dies (every write it made
+// TestWALKillThenPowerLoss: a process dies (every write it made
 // is in the page cache, not all of it on disk), the next one recovers
 // the database, maybe with other options, and commits; then the power
-// goes, at any call of that. review 20's RecoverChanged starts its second
+// goes, at any call of that. TestOptionsRecoverChanged starts its second
 // session from the image as if all of it were durable; here the dead
 // process's unsynced writes of the file, and its unsynced log records,
 // stay unsynced until someone syncs them. What the dead process had
 // acknowledged must survive, and so must the state the recovery opened
 // once Open returned.
-func TestReview22WALKillThenPowerLoss(t *testing.T) {
-	nosync := ro20Combo{o: Options{NoSync: true}}
+func TestWALKillThenPowerLoss(t *testing.T) {
+	nosync := ocCombo{o: Options{NoSync: true}}
 	walNoSync := roWAL(1<<10, 0)
 	walNoSync.o.NoSync = true
 	walAll := roWAL(1<<10, 0)
 	walAll.o.NoFreelistSync, walAll.o.NoGrowSync, walAll.alloc, walAll.batch = true, true, 1, true
-	cases := []ro20Case{
-		{name: "nosync-wal", ps: 1024, txns: 5, sessions: []ro20Combo{nosync, roWAL(2<<10, 0)}},
-		{name: "wal-ops", ps: 1024, txns: 8, sessions: []ro20Combo{roWAL(1<<10, -1)}},
-		{name: "wal-images", ps: 1024, txns: 8, sessions: []ro20Combo{roWAL(2<<10, 64<<20)}},
-		{name: "wal-nosync", ps: 1024, txns: 8, sessions: []ro20Combo{walNoSync}},
-		{name: "nosync", ps: 1024, txns: 8, sessions: []ro20Combo{nosync}},
-		{name: "wal-nofreelist-nogrowsync-batch", ps: 1024, txns: 8, sessions: []ro20Combo{walAll}},
-		{name: "tail-wal", ps: 1024, tail: true, txns: 10, sessions: []ro20Combo{roWAL(2<<10, 0)}},
+	cases := []ocCase{
+		{name: "nosync-wal", ps: 1024, txns: 5, sessions: []ocCombo{nosync, roWAL(2<<10, 0)}},
+		{name: "wal-ops", ps: 1024, txns: 8, sessions: []ocCombo{roWAL(1<<10, -1)}},
+		{name: "wal-images", ps: 1024, txns: 8, sessions: []ocCombo{roWAL(2<<10, 64<<20)}},
+		{name: "wal-nosync", ps: 1024, txns: 8, sessions: []ocCombo{walNoSync}},
+		{name: "nosync", ps: 1024, txns: 8, sessions: []ocCombo{nosync}},
+		{name: "wal-nofreelist-nogrowsync-batch", ps: 1024, txns: 8, sessions: []ocCombo{walAll}},
+		{name: "tail-wal", ps: 1024, tail: true, txns: 10, sessions: []ocCombo{roWAL(2<<10, 0)}},
 	}
-	recoverWith := []ro20Combo{roWAL(1<<10, 0), {}, roWAL(2<<10, -1), walNoSync, nosync, walAll}
+	recoverWith := []ocCombo{roWAL(1<<10, 0), {}, roWAL(2<<10, -1), walNoSync, nosync, walAll}
 	rounds := 4
-	if *review22WALCrashDeep {
+	if *walCrashDeep {
 		rounds = 25
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			seed := testSeed(t)
-			r := ro20Record(t, c, seed)
+			r := ocRecord(t, c, seed)
 			rng := rand.New(rand.NewPCG(seed, 2024))
 			pts := r.points()
-			st := &ro20Stats{byPhase: map[string]int{}}
+			st := &ocStats{byPhase: map[string]int{}}
 			for round := range rounds {
 				p := rng.IntN(len(pts))
 				pt := pts[p]
@@ -729,7 +729,7 @@ func TestReview22WALKillThenPowerLoss(t *testing.T) {
 				synced := r.st.image(pt.file, imageSynced, c.ps, rng)
 				cache := r.st.image(pt.file, imageAll, c.ps, rng)
 				r2 := r.successor(newCrashStorage(t, synced), nil)
-				rv22Dirty(t, r2.st, synced, cache, c.ps)
+				wcDirty(t, r2.st, synced, cache, c.ps)
 				if pt.gen >= 0 {
 					li := r.gens[pt.gen].lg.image(pt.log, logAll, rng)
 					durable := 0
@@ -749,7 +749,7 @@ func TestReview22WALKillThenPowerLoss(t *testing.T) {
 					if err := lg.SyncTo(lg.LastLSN()); err != nil {
 						t.Fatal(err)
 					}
-					r2.gens = []ro20Gen{{lg: lg, removedAt: -1}}
+					r2.gens = []ocGen{{lg: lg, removedAt: -1}}
 				}
 				where := fmt.Sprintf("round %d: killed after call %d (%s); recovered with %v", round, p, r.phases[max(p-1, 0)], other)
 				// Any transaction from the acknowledged one on.
@@ -772,9 +772,9 @@ func TestReview22WALKillThenPowerLoss(t *testing.T) {
 	}
 }
 
-// rv22Dirty writes into st, unsynced, what differs between the durable
+// wcDirty writes into st, unsynced, what differs between the durable
 // file synced and the file as the page cache holds it, cache.
-func rv22Dirty(t *testing.T, st *crashStorage, synced, cache []byte, ps int) {
+func wcDirty(t *testing.T, st *crashStorage, synced, cache []byte, ps int) {
 	t.Helper()
 	switch {
 	case len(cache) < len(synced):

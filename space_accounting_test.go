@@ -1,6 +1,6 @@
 package folio
 
-// Review 20: space accounting and the free set. Every page below a
+// Space accounting and the free set. Every page below a
 // snapshot's high water mark must be exactly one of reachable, free or
 // pending. These tests check that with Tx.Check and, independently, with
 // a page walk written here from the on-disk format (package page only),
@@ -22,11 +22,11 @@ import (
 	"github.com/foliodb/folio/tx"
 )
 
-var space20Deep = flag.Bool("review20space.deep", false, "run the review-20 space workloads longer, over more seeds")
+var spaceDeep = flag.Bool("space.deep", false, "run the space workloads longer, over more seeds")
 
-// space20Image is an independent walk of a database image (a file, or a
+// spaceImage is an independent walk of a database image (a file, or a
 // WriteTo copy): which page is held by what.
-type space20Image struct {
+type spaceImage struct {
 	data     []byte
 	ps       int
 	meta     page.Meta
@@ -37,13 +37,13 @@ type space20Image struct {
 	free     []page.Extent
 }
 
-func (w *space20Image) problem(format string, args ...any) {
+func (w *spaceImage) problem(format string, args ...any) {
 	if len(w.problems) < 50 {
 		w.problems = append(w.problems, fmt.Sprintf(format, args...))
 	}
 }
 
-func (w *space20Image) claim(id page.ID, n int, what string) bool {
+func (w *spaceImage) claim(id page.ID, n int, what string) bool {
 	if id < 2 || uint64(id)+uint64(n) > uint64(w.meta.High) || n <= 0 {
 		w.problem("%s: run [%d, +%d) outside [2, %d)", what, id, n, w.meta.High)
 		return false
@@ -63,7 +63,7 @@ func (w *space20Image) claim(id page.ID, n int, what string) bool {
 
 // run returns the run at id after checking its header (own id, kind) and
 // its checksum against the stored one and the parent's.
-func (w *space20Image) run(id page.ID, kinds page.Flags, sum uint32, what string) []byte {
+func (w *spaceImage) run(id page.ID, kinds page.Flags, sum uint32, what string) []byte {
 	if id < 2 || id >= w.meta.High {
 		w.problem("%s: page %d outside [2, %d)", what, id, w.meta.High)
 		return nil
@@ -89,7 +89,7 @@ func (w *space20Image) run(id page.ID, kinds page.Flags, sum uint32, what string
 	return r
 }
 
-func (w *space20Image) tree(root page.ID, sum uint32, what string, depth int) {
+func (w *spaceImage) tree(root page.ID, sum uint32, what string, depth int) {
 	if depth > 64 {
 		w.problem("%s: deeper than 64", what)
 		return
@@ -148,8 +148,8 @@ func (w *space20Image) tree(root page.ID, sum uint32, what string, depth int) {
 	}
 }
 
-// space20Meta decodes both meta slots of img and returns the newest valid.
-func space20Meta(img []byte, ps int) (page.Meta, error) {
+// spaceMeta decodes both meta slots of img and returns the newest valid.
+func spaceMeta(img []byte, ps int) (page.Meta, error) {
 	var best page.Meta
 	var firstErr error
 	found := false
@@ -174,11 +174,11 @@ func space20Meta(img []byte, ps int) (page.Meta, error) {
 	return best, nil
 }
 
-// space20Walk walks the image img as meta m describes it. Every page below
+// spaceWalk walks the image img as meta m describes it. Every page below
 // m.High must be reached once, or be on the persisted free list once, or
 // (with no persisted list) be unreached.
-func space20Walk(img []byte, ps int, m page.Meta) *space20Image {
-	w := &space20Image{data: img, ps: ps, meta: m}
+func spaceWalk(img []byte, ps int, m page.Meta) *spaceImage {
+	w := &spaceImage{data: img, ps: ps, meta: m}
 	if uint64(len(img)) < uint64(m.High)*uint64(ps) {
 		w.problem("image of %d bytes, meta %d reaches %d pages", len(img), m.TxID, m.High)
 		return w
@@ -218,7 +218,7 @@ func space20Walk(img []byte, ps int, m page.Meta) *space20Image {
 	return w
 }
 
-func (w *space20Image) freeCount() int {
+func (w *spaceImage) freeCount() int {
 	n := 0
 	for _, e := range w.free {
 		n += int(e.Len)
@@ -226,41 +226,41 @@ func (w *space20Image) freeCount() int {
 	return n
 }
 
-// space20Snapshot walks tx's snapshot as WriteTo copies it.
-func space20Snapshot(t *testing.T, tx *Tx) *space20Image {
+// spaceSnapshot walks tx's snapshot as WriteTo copies it.
+func spaceSnapshot(t *testing.T, tx *Tx) *spaceImage {
 	t.Helper()
 	var buf bytes.Buffer
 	if _, err := tx.WriteTo(&buf); err != nil {
 		t.Fatal(err)
 	}
 	ps := tx.DB().PageSize()
-	m, err := space20Meta(buf.Bytes(), ps)
+	m, err := spaceMeta(buf.Bytes(), ps)
 	if err != nil {
 		t.Fatalf("snapshot meta: %v", err)
 	}
-	return space20Walk(buf.Bytes(), ps, m)
+	return spaceWalk(buf.Bytes(), ps, m)
 }
 
-// space20File walks the file on disk as its newest meta describes it.
-func space20File(t *testing.T, path string, ps int) *space20Image {
+// spaceFile walks the file on disk as its newest meta describes it.
+func spaceFile(t *testing.T, path string, ps int) *spaceImage {
 	t.Helper()
 	img, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := space20Meta(img, ps)
+	m, err := spaceMeta(img, ps)
 	if err != nil {
 		t.Fatalf("file meta: %v", err)
 	}
-	return space20Walk(img, ps, m)
+	return spaceWalk(img, ps, m)
 }
 
-// space20Check runs Tx.Check on the current snapshot, the independent walk of
+// spaceCheck runs Tx.Check on the current snapshot, the independent walk of
 // it, and compares the page counts with Info (when no reader holds pages
 // and the snapshot is the head: the caller says so).
-func space20Check(t *testing.T, db *DB, when string, counts bool) *space20Image {
+func spaceCheck(t *testing.T, db *DB, when string, counts bool) *spaceImage {
 	t.Helper()
-	var w *space20Image
+	var w *spaceImage
 	var in Info
 	err := db.View(func(tx *Tx) error {
 		var problems []string
@@ -270,7 +270,7 @@ func space20Check(t *testing.T, db *DB, when string, counts bool) *space20Image 
 		if len(problems) > 0 {
 			return fmt.Errorf("Check: %s", strings.Join(problems[:min(10, len(problems))], "\n"))
 		}
-		w = space20Snapshot(t, tx)
+		w = spaceSnapshot(t, tx)
 		var err error
 		in, err = db.Info()
 		if err != nil {
@@ -301,11 +301,11 @@ func space20Check(t *testing.T, db *DB, when string, counts bool) *space20Image 
 	return w
 }
 
-// space20Model is the database as a flat map: "a/b" is a bucket path, and
+// spaceModel is the database as a flat map: "a/b" is a bucket path, and
 // "a/b\x00k" a key in it.
-type space20Model map[string]string
+type spaceModel map[string]string
 
-func (m space20Model) allBuckets() []string {
+func (m spaceModel) allBuckets() []string {
 	var out []string
 	for k := range m {
 		if !strings.Contains(k, "\x00") {
@@ -316,7 +316,7 @@ func (m space20Model) allBuckets() []string {
 	return out
 }
 
-func (m space20Model) keys(b string) []string {
+func (m spaceModel) keys(b string) []string {
 	var out []string
 	for k := range m {
 		if strings.HasPrefix(k, b+"\x00") {
@@ -327,8 +327,8 @@ func (m space20Model) keys(b string) []string {
 	return out
 }
 
-func (m space20Model) clone() space20Model {
-	c := make(space20Model, len(m))
+func (m spaceModel) clone() spaceModel {
+	c := make(spaceModel, len(m))
 	for k, v := range m {
 		c[k] = v
 	}
@@ -336,11 +336,11 @@ func (m space20Model) clone() space20Model {
 }
 
 // under reports whether model key k belongs to bucket b or one below it.
-func space20Under(k, b string) bool {
+func spaceUnder(k, b string) bool {
 	return k == b || strings.HasPrefix(k, b+"/") || strings.HasPrefix(k, b+"\x00")
 }
 
-func space20Open(tx *Tx, path string) *Bucket {
+func spaceOpen(tx *Tx, path string) *Bucket {
 	parts := strings.Split(path, "/")
 	b := tx.Bucket([]byte(parts[0]))
 	for _, p := range parts[1:] {
@@ -352,8 +352,8 @@ func space20Open(tx *Tx, path string) *Bucket {
 	return b
 }
 
-func space20Dump(tx *Tx) (space20Model, error) {
-	out := space20Model{}
+func spaceDump(tx *Tx) (spaceModel, error) {
+	out := spaceModel{}
 	var walk func(b *Bucket, path string) error
 	walk = func(b *Bucket, path string) error {
 		return b.ForEach(func(k, v []byte) error {
@@ -373,8 +373,8 @@ func space20Dump(tx *Tx) (space20Model, error) {
 	return out, err
 }
 
-func space20Compare(tx *Tx, want space20Model) error {
-	got, err := space20Dump(tx)
+func spaceCompare(tx *Tx, want spaceModel) error {
+	got, err := spaceDump(tx)
 	if err != nil {
 		return err
 	}
@@ -393,13 +393,13 @@ func space20Compare(tx *Tx, want space20Model) error {
 	return nil
 }
 
-type space20Reader struct {
+type spaceReader struct {
 	tx   *Tx
-	want space20Model
+	want spaceModel
 	left int // commits until it ends
 }
 
-type space20Config struct {
+type spaceConfig struct {
 	name     string
 	seed     uint64
 	rounds   int
@@ -410,7 +410,7 @@ type space20Config struct {
 	maxSize  int  // Options.MaxSize: commits that pass it fail, changing nothing
 }
 
-func (c space20Config) options(rng *rand.Rand, wal, noFL bool) *Options {
+func (c spaceConfig) options(rng *rand.Rand, wal, noFL bool) *Options {
 	o := &Options{PageSize: c.ps, WAL: wal, NoFreelistSync: noFL, MaxSize: c.maxSize}
 	if rng.IntN(2) == 0 {
 		// Checkpoints by themselves: by bytes logged, and by held pages.
@@ -419,8 +419,8 @@ func (c space20Config) options(rng *rand.Rand, wal, noFL bool) *Options {
 	return o
 }
 
-// space20Run runs a random workload and checks the space after every commit.
-func space20Run(t *testing.T, c space20Config) {
+// spaceRun runs a random workload and checks the space after every commit.
+func spaceRun(t *testing.T, c spaceConfig) {
 	rng := rand.New(rand.NewPCG(c.seed, 20))
 	path := tempPath(t)
 	wal, noFL := c.wal, false
@@ -433,8 +433,8 @@ func space20Run(t *testing.T, c space20Config) {
 	if rng.IntN(2) == 0 {
 		db.WALImageLimit = -1 // operations, in WAL mode
 	}
-	model := space20Model{}
-	var readers []*space20Reader
+	model := spaceModel{}
+	var readers []*spaceReader
 	var lastSize int64
 	cuts, failed := 0, 0
 	defer func() {
@@ -461,15 +461,15 @@ func space20Run(t *testing.T, c space20Config) {
 		}
 		return strings.Repeat(string(rune('a'+rng.IntN(26))), 1+rng.IntN(60))
 	}
-	endReader := func(r *space20Reader, when string) {
+	endReader := func(r *spaceReader, when string) {
 		t.Helper()
-		if err := space20Compare(r.tx, r.want); err != nil {
+		if err := spaceCompare(r.tx, r.want); err != nil {
 			t.Fatalf("%s: reader: %v", when, err)
 		}
 		for err := range r.tx.Check() {
 			t.Fatalf("%s: reader's Check: %v", when, err)
 		}
-		if w := space20Snapshot(t, r.tx); len(w.problems) > 0 {
+		if w := spaceSnapshot(t, r.tx); len(w.problems) > 0 {
 			t.Fatalf("%s: reader's snapshot (txid %d): %s", when, r.tx.ID(), strings.Join(w.problems, "\n"))
 		}
 		_ = r.tx.Rollback()
@@ -493,7 +493,7 @@ func space20Run(t *testing.T, c space20Config) {
 						_, err = tx.CreateBucket([]byte(name))
 						nm[name] = ""
 					} else {
-						_, err = space20Open(tx, parent).CreateBucket([]byte(name))
+						_, err = spaceOpen(tx, parent).CreateBucket([]byte(name))
 						nm[parent+"/"+name] = ""
 					}
 					if err != nil {
@@ -506,13 +506,13 @@ func space20Run(t *testing.T, c space20Config) {
 					if i < 0 {
 						err = tx.DeleteBucket([]byte(b))
 					} else {
-						err = space20Open(tx, b[:i]).DeleteBucket([]byte(b[i+1:]))
+						err = spaceOpen(tx, b[:i]).DeleteBucket([]byte(b[i+1:]))
 					}
 					if err != nil {
 						return fmt.Errorf("delete bucket %s: %w", b, err)
 					}
 					for key := range nm {
-						if space20Under(key, b) {
+						if spaceUnder(key, b) {
 							delete(nm, key)
 						}
 					}
@@ -523,7 +523,7 @@ func space20Run(t *testing.T, c space20Config) {
 					var dst string
 					if rng.IntN(3) > 0 {
 						dst = bs[rng.IntN(len(bs))]
-						if space20Under(dst, b) {
+						if spaceUnder(dst, b) {
 							continue
 						}
 					}
@@ -536,10 +536,10 @@ func space20Run(t *testing.T, c space20Config) {
 					}
 					var sb, db *Bucket
 					if src != "" {
-						sb = space20Open(tx, src)
+						sb = spaceOpen(tx, src)
 					}
 					if dst != "" {
-						db = space20Open(tx, dst)
+						db = spaceOpen(tx, dst)
 					}
 					if err := tx.MoveBucket([]byte(name), sb, db); err != nil {
 						return fmt.Errorf("move %s to %q: %w", b, dst, err)
@@ -549,14 +549,14 @@ func space20Run(t *testing.T, c space20Config) {
 						to = dst + "/" + name
 					}
 					for key, v := range nm {
-						if space20Under(key, b) {
+						if spaceUnder(key, b) {
 							delete(nm, key)
 							nm[to+key[len(b):]] = v
 						}
 					}
 				case k < 22: // cursor deletes
 					b := bs[rng.IntN(len(bs))]
-					bk := space20Open(tx, b)
+					bk := spaceOpen(tx, b)
 					cur := bk.Cursor()
 					n := 0
 					for key, v := cur.First(); key != nil; key, v = cur.Next() {
@@ -576,14 +576,14 @@ func space20Run(t *testing.T, c space20Config) {
 					ks := nm.keys(b)
 					for j := 0; j < min(len(ks), 1+rng.IntN(20)); j++ {
 						key := ks[rng.IntN(len(ks))]
-						if err := space20Open(tx, b).Delete([]byte(key)); err != nil {
+						if err := spaceOpen(tx, b).Delete([]byte(key)); err != nil {
 							return err
 						}
 						delete(nm, b+"\x00"+key)
 					}
 				default: // puts
 					b := bs[rng.IntN(len(bs))]
-					bk := space20Open(tx, b)
+					bk := spaceOpen(tx, b)
 					for j := 0; j < 1+rng.IntN(15); j++ {
 						key := fmt.Sprintf("k%04d", rng.IntN(400))
 						if rng.IntN(25) == 0 {
@@ -600,12 +600,12 @@ func space20Run(t *testing.T, c space20Config) {
 				}
 			}
 			if rng.IntN(12) == 0 {
-				return errSpace20Rollback
+				return errSpaceRollback
 			}
 			return nil
 		})
 		switch {
-		case err == errSpace20Rollback:
+		case err == errSpaceRollback:
 		case c.maxSize > 0 && errors.Is(err, ErrMaxSizeReached):
 			failed++
 		case err != nil:
@@ -625,14 +625,14 @@ func space20Run(t *testing.T, c space20Config) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			readers = append(readers, &space20Reader{tx: tx, want: model.clone(), left: 1 + rng.IntN(40)})
+			readers = append(readers, &spaceReader{tx: tx, want: model.clone(), left: 1 + rng.IntN(40)})
 		}
 		if wal && rng.IntN(10) == 0 {
 			if err := db.Checkpoint(); err != nil {
 				t.Fatalf("%s: checkpoint: %v", when, err)
 			}
 		}
-		space20Check(t, db, when, len(readers) == 0)
+		spaceCheck(t, db, when, len(readers) == 0)
 		if in, err := db.Info(); err == nil {
 			if in.FileSize < lastSize {
 				cuts++
@@ -642,11 +642,11 @@ func space20Run(t *testing.T, c space20Config) {
 		if !wal && !noFL && len(readers) == 0 {
 			// The file's newest meta is the head: its persisted list is
 			// exactly the pages the trees do not reach.
-			if w := space20File(t, path, c.ps); len(w.problems) > 0 {
+			if w := spaceFile(t, path, c.ps); len(w.problems) > 0 {
 				t.Fatalf("%s: file: %s", when, strings.Join(w.problems, "\n"))
 			}
 		}
-		if err := db.View(func(tx *Tx) error { return space20Compare(tx, model) }); err != nil {
+		if err := db.View(func(tx *Tx) error { return spaceCompare(tx, model) }); err != nil {
 			t.Fatalf("%s: %v", when, err)
 		}
 		if rng.IntN(25) == 0 {
@@ -660,7 +660,7 @@ func space20Run(t *testing.T, c space20Config) {
 			}
 			db = nil
 			// Closed: the file's newest meta holds everything.
-			w := space20File(t, path, c.ps)
+			w := spaceFile(t, path, c.ps)
 			if len(w.problems) > 0 {
 				t.Fatalf("%s: closed file: %s", when, strings.Join(w.problems, "\n"))
 			}
@@ -687,8 +687,8 @@ func space20Run(t *testing.T, c space20Config) {
 				t.Fatalf("%s: before close %d free + %d pending (high %d), reopened with %d + %d (high %d)",
 					when, before.FreePages, before.PendingPages, before.HighPage, after.FreePages, after.PendingPages, after.HighPage)
 			}
-			space20Check(t, db, when+" reopened", true)
-			if err := db.View(func(tx *Tx) error { return space20Compare(tx, model) }); err != nil {
+			spaceCheck(t, db, when+" reopened", true)
+			if err := db.View(func(tx *Tx) error { return spaceCompare(tx, model) }); err != nil {
 				t.Fatalf("%s: reopened: %v", when, err)
 			}
 		}
@@ -701,25 +701,25 @@ func space20Run(t *testing.T, c space20Config) {
 		t.Fatal(err)
 	}
 	db = nil
-	if w := space20File(t, path, c.ps); len(w.problems) > 0 {
+	if w := spaceFile(t, path, c.ps); len(w.problems) > 0 {
 		t.Fatalf("closed file: %s", strings.Join(w.problems, "\n"))
 	}
 }
 
-var errSpace20Rollback = fmt.Errorf("review20: roll back")
+var errSpaceRollback = fmt.Errorf("space test: roll back")
 
-// TestReview20SpaceRandom runs random workloads (nested buckets made,
+// TestSpaceAccountingRandom runs random workloads (nested buckets made,
 // moved and deleted, large values, cursor deletes, rollbacks, readers
 // held across commits, checkpoints, reopens switching between WAL and
 // direct mode and NoFreelistSync) and after every commit checks the
 // snapshot with Check, with the independent walk, and against Info's
 // free and pending counts.
-func TestReview20SpaceRandom(t *testing.T) {
+func TestSpaceAccountingRandom(t *testing.T) {
 	seeds, rounds := 1, 80
-	if *space20Deep {
+	if *spaceDeep {
 		seeds, rounds = 40, 600
 	}
-	for _, cfg := range []space20Config{
+	for _, cfg := range []spaceConfig{
 		{name: "direct", wal: false},
 		{name: "wal", wal: true},
 		{name: "readers", readers: true},
@@ -730,16 +730,16 @@ func TestReview20SpaceRandom(t *testing.T) {
 		for s := 0; s < seeds; s++ {
 			c := cfg
 			c.seed, c.rounds, c.ps = uint64(s+1), rounds, 1024
-			t.Run(fmt.Sprintf("%s/%d", c.name, s+1), func(t *testing.T) { space20Run(t, c) })
+			t.Run(fmt.Sprintf("%s/%d", c.name, s+1), func(t *testing.T) { spaceRun(t, c) })
 		}
 	}
 }
 
-// TestReview20SpaceFreelistManyPages fragments the free set until its
+// TestSpaceAccountingFreelistManyPages fragments the free set until its
 // encoding needs several pages, then checks after every commit that the
 // file's persisted list is exactly the unreached pages, and that a reopen
 // loads the same set the DB held (Info's counts; the file's extents).
-func TestReview20SpaceFreelistManyPages(t *testing.T) {
+func TestSpaceAccountingFreelistManyPages(t *testing.T) {
 	const ps = 1024
 	for _, noFL := range []bool{false, true} {
 		t.Run(fmt.Sprintf("nofreelistsync=%v", noFL), func(t *testing.T) {
@@ -780,13 +780,13 @@ func TestReview20SpaceFreelistManyPages(t *testing.T) {
 					t.Fatal(err)
 				}
 				when := fmt.Sprintf("step %d", step)
-				space20Check(t, db, when, true)
+				spaceCheck(t, db, when, true)
 				before, err := db.Info()
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !noFL {
-					w := space20File(t, path, ps)
+					w := spaceFile(t, path, ps)
 					if len(w.problems) > 0 {
 						t.Fatalf("%s: file: %s", when, strings.Join(w.problems, "\n"))
 					}
@@ -811,17 +811,17 @@ func TestReview20SpaceFreelistManyPages(t *testing.T) {
 				if got, want := after.FreePages+after.PendingPages, before.FreePages+before.PendingPages; got != want || after.HighPage != before.HighPage {
 					t.Fatalf("%s: reopened with %d free (high %d), had %d free + pending (high %d)", when, got, after.HighPage, want, before.HighPage)
 				}
-				space20Check(t, db, when+" reopened", true)
+				spaceCheck(t, db, when+" reopened", true)
 			}
 		})
 	}
 }
 
-// TestReview20SpaceSteadyChurn replaces values at a constant live size for
+// TestSpaceAccountingSteadyChurn replaces values at a constant live size for
 // many commits, in both modes, with and without a reader held for a long
 // stretch and then released: the high water mark must stop growing, and
 // what the reader held must come back.
-func TestReview20SpaceSteadyChurn(t *testing.T) {
+func TestSpaceAccountingSteadyChurn(t *testing.T) {
 	const ps = 1024
 	for _, wal := range []bool{false, true} {
 		for _, reader := range []bool{false, true} {
@@ -902,7 +902,7 @@ func TestReview20SpaceSteadyChurn(t *testing.T) {
 				churn(60)
 				h1 := high()
 				if rtx != nil {
-					w := space20Snapshot(t, rtx)
+					w := spaceSnapshot(t, rtx)
 					for err := range rtx.Check() {
 						w.problem("Check: %v", err)
 					}
@@ -918,7 +918,7 @@ func TestReview20SpaceSteadyChurn(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				space20Check(t, db, "end", true)
+				spaceCheck(t, db, "end", true)
 				t.Logf("high water mark: %d after warm-up, %d after the reader's stretch, %d after 150 more", h0, h1, h2)
 				// With no reader, the file stays near its warm-up size;
 				// once a reader is released, the space it held is reused:
@@ -935,14 +935,14 @@ func TestReview20SpaceSteadyChurn(t *testing.T) {
 	}
 }
 
-// TestReview20SpaceCrashImages cuts the power at every storage call of a
+// TestSpaceAccountingCrashImages cuts the power at every storage call of a
 // churning workload (large values, nested buckets made and deleted,
 // readers held across commits, the file grown and its tail given back)
 // and checks each image the crash could leave with Check, with the
 // independent walk (no page both free and reachable, none leaked) and
 // against the free counts the reopened DB holds, then once more after a
 // commit on the recovered file.
-func TestReview20SpaceCrashImages(t *testing.T) {
+func TestSpaceAccountingCrashImages(t *testing.T) {
 	const ps = 1024
 	for _, noFL := range []bool{false, true} {
 		t.Run(fmt.Sprintf("nofreelistsync=%v", noFL), func(t *testing.T) {
@@ -1033,7 +1033,7 @@ func TestReview20SpaceCrashImages(t *testing.T) {
 			}
 			nops := st.opCount()
 			step := 1
-			if !*space20Deep {
+			if !*spaceDeep {
 				step = 4
 			}
 			images := 0
@@ -1048,15 +1048,15 @@ func TestReview20SpaceCrashImages(t *testing.T) {
 						t.Fatalf("%s: open: %v", where, err)
 					}
 					images++
-					if m, err := space20Meta(img, ps); err == nil && db2.Stats().MetaFallback == "" {
+					if m, err := spaceMeta(img, ps); err == nil && db2.Stats().MetaFallback == "" {
 						// The newest meta of the image is the one opened.
-						w := space20Walk(img, ps, m)
+						w := spaceWalk(img, ps, m)
 						if len(w.problems) > 0 {
 							db2.Close()
 							t.Fatalf("%s: image: %s", where, strings.Join(w.problems, "\n"))
 						}
 					}
-					space20Check(t, db2, where, true)
+					spaceCheck(t, db2, where, true)
 					if err := db2.Update(func(tx *Tx) error {
 						b, err := tx.CreateBucketIfNotExists([]byte("after"))
 						if err != nil {
@@ -1066,7 +1066,7 @@ func TestReview20SpaceCrashImages(t *testing.T) {
 					}); err != nil {
 						t.Fatalf("%s: commit after recovery: %v", where, err)
 					}
-					space20Check(t, db2, where+", then a commit", true)
+					spaceCheck(t, db2, where+", then a commit", true)
 					if err := db2.Close(); err != nil {
 						t.Fatal(err)
 					}
@@ -1077,13 +1077,13 @@ func TestReview20SpaceCrashImages(t *testing.T) {
 	}
 }
 
-// TestReview20SpaceCrashImagesWAL is TestReview20SpaceCrashImages in WAL
+// TestSpaceAccountingCrashImagesWAL is TestSpaceAccountingCrashImages in WAL
 // mode: commits logged as page images or as operations, checkpoints by
 // size, held pages, a reader held across checkpoints; every crash image
 // of file and log is recovered, checked by Check, the independent walk
 // and Info's counts, then committed to and checkpointed, and checked
 // again (the free set recovery rebuilt must hand out no page in use).
-func TestReview20SpaceCrashImagesWAL(t *testing.T) {
+func TestSpaceAccountingCrashImagesWAL(t *testing.T) {
 	const ps = 1024
 	for _, records := range []string{"images", "operations"} {
 		t.Run(records, func(t *testing.T) {
@@ -1155,7 +1155,7 @@ func TestReview20SpaceCrashImagesWAL(t *testing.T) {
 			}
 			pts := lg.points(st.opCount())
 			step := 4
-			if *space20Deep {
+			if *spaceDeep {
 				step = 1
 			}
 			images := 0
@@ -1179,7 +1179,7 @@ func TestReview20SpaceCrashImagesWAL(t *testing.T) {
 					db2.WALImageLimit = recordsLimit[records]
 					func() {
 						defer db2.Close()
-						space20Check(t, db2, where, true)
+						spaceCheck(t, db2, where, true)
 						for j := 0; j < 3; j++ {
 							if err := db2.Update(func(tx *Tx) error {
 								b, err := tx.CreateBucketIfNotExists([]byte("after"))
@@ -1190,12 +1190,12 @@ func TestReview20SpaceCrashImagesWAL(t *testing.T) {
 							}); err != nil {
 								t.Fatalf("%s: commit after recovery: %v", where, err)
 							}
-							space20Check(t, db2, fmt.Sprintf("%s, then %d commits", where, j+1), true)
+							spaceCheck(t, db2, fmt.Sprintf("%s, then %d commits", where, j+1), true)
 						}
 						if err := db2.Checkpoint(); err != nil {
 							t.Fatalf("%s: checkpoint: %v", where, err)
 						}
-						space20Check(t, db2, where+", then a checkpoint", true)
+						spaceCheck(t, db2, where+", then a checkpoint", true)
 					}()
 				}
 			}
@@ -1204,15 +1204,15 @@ func TestReview20SpaceCrashImagesWAL(t *testing.T) {
 	}
 }
 
-// space20Page is a page of the free-set model: who wrote its current content
+// spacePage is a page of the free-set model: who wrote its current content
 // (committed, or in the open transaction) and, once freed, by whom.
-type space20Page struct {
+type spacePage struct {
 	state   int // 0 free, 1 used, 2 pending (or held)
 	written page.TxID
 	freed   page.TxID
 }
 
-// TestReview20SpaceReleaseUnseenModel drives freelist.List as package tx
+// TestSpaceAccountingReleaseUnseenModel drives freelist.List as package tx
 // does (Release and ReleaseUnseen at each write transaction's begin, a
 // clone per transaction kept on commit and dropped on rollback, TrimTail,
 // FreeWritten with each run's writer, WAL mode's held runs moved in by
@@ -1221,21 +1221,21 @@ type space20Page struct {
 // no page still visible to an open reader's snapshot is handed out: a
 // run written by W and freed by F is in the snapshots W <= S < F. Once
 // the readers are gone, every freed page must come back.
-func TestReview20SpaceReleaseUnseenModel(t *testing.T) {
+func TestSpaceAccountingReleaseUnseenModel(t *testing.T) {
 	seeds, commits := 3, 600
-	if *space20Deep {
+	if *spaceDeep {
 		seeds, commits = 30, 3000
 	}
 	for s := 1; s <= seeds; s++ {
 		for _, walMode := range []bool{false, true} {
-			space20ReleaseModel(t, uint64(s), commits, walMode)
+			spaceReleaseModel(t, uint64(s), commits, walMode)
 		}
 	}
 }
 
-func space20ReleaseModel(t *testing.T, seed uint64, commits int, walMode bool) {
+func spaceReleaseModel(t *testing.T, seed uint64, commits int, walMode bool) {
 	rng := rand.New(rand.NewPCG(seed, 2020))
-	pages := map[page.ID]*space20Page{}
+	pages := map[page.ID]*spacePage{}
 	var high page.ID = 2
 	committed := freelist.New()
 	held := freelist.New() // WAL mode: runs the checkpoint reaches
@@ -1312,13 +1312,13 @@ func space20ReleaseModel(t *testing.T, seed uint64, commits int, walMode bool) {
 			n  int
 		}
 		var mine []run
-		changed := map[page.ID]space20Page{}
+		changed := map[page.ID]spacePage{}
 		save := func(id page.ID) {
 			if _, ok := changed[id]; !ok {
 				if p := pages[id]; p != nil {
 					changed[id] = *p
 				} else {
-					changed[id] = space20Page{state: -1}
+					changed[id] = spacePage{state: -1}
 				}
 			}
 		}
@@ -1339,7 +1339,7 @@ func space20ReleaseModel(t *testing.T, seed uint64, commits int, walMode bool) {
 					if q := pages[p]; q != nil && q.state != 0 {
 						t.Fatalf("%s: Allocate gave page %d, in state %d", where(), p, q.state)
 					}
-					pages[p] = &space20Page{state: 1, written: txid}
+					pages[p] = &spacePage{state: 1, written: txid}
 				}
 				mine = append(mine, run{id, n})
 				continue

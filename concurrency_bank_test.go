@@ -17,11 +17,11 @@ import (
 	"github.com/foliodb/folio/wal"
 )
 
-// Review 23, concurrency: stress tests whose readers check invariants the
+// Concurrency: stress tests whose readers check invariants the
 // writers keep, in direct and WAL mode with checkpoints by size, by time
 // and on request, beside Stats, Info and Close.
 //
-// The data (r23Bank): bucket "acc" holds nested buckets of accounts,
+// The data (runBank): bucket "acc" holds nested buckets of accounts,
 // each an 8-byte balance and a filler its key determines; bucket "meta"
 // holds the total of the balances (constant), the number of accounts,
 // and the number of commits ("gen", also the bucket's sequence); bucket
@@ -31,17 +31,17 @@ import (
 // a total or count that does not add up has seen half a commit, or two.
 
 const (
-	r23Total    = 1_000_000
-	r23Accounts = 160
-	r23Nested   = 4
-	r23ValueLen = 40
+	bankTotal    = 1_000_000
+	bankAccounts = 160
+	bankNested   = 4
+	bankValueLen = 40
 )
 
-// r23Key is account i's key, and r23Value its value with balance bal.
-func r23Key(i int) []byte { return []byte(fmt.Sprintf("k%05d", i)) }
+// bankKey is account i's key, and bankValue its value with balance bal.
+func bankKey(i int) []byte { return []byte(fmt.Sprintf("k%05d", i)) }
 
-func r23Value(key []byte, bal int64) []byte {
-	v := make([]byte, r23ValueLen)
+func bankValue(key []byte, bal int64) []byte {
+	v := make([]byte, bankValueLen)
 	binary.BigEndian.PutUint64(v, uint64(bal))
 	for i := 8; i < len(v); i++ {
 		v[i] = key[len(key)-1-(i%len(key))]
@@ -49,34 +49,34 @@ func r23Value(key []byte, bal int64) []byte {
 	return v
 }
 
-// r23Balance decodes an account's value, checking its filler.
-func r23Balance(key, v []byte) (int64, error) {
-	if len(v) != r23ValueLen {
-		return 0, fmt.Errorf("account %s: %d bytes, want %d", key, len(v), r23ValueLen)
+// bankBalance decodes an account's value, checking its filler.
+func bankBalance(key, v []byte) (int64, error) {
+	if len(v) != bankValueLen {
+		return 0, fmt.Errorf("account %s: %d bytes, want %d", key, len(v), bankValueLen)
 	}
-	want := r23Value(key, 0)
+	want := bankValue(key, 0)
 	if !bytes.Equal(v[8:], want[8:]) {
 		return 0, fmt.Errorf("account %s: filler %x, want %x", key, v[8:], want[8:])
 	}
 	return int64(binary.BigEndian.Uint64(v)), nil
 }
 
-func r23Uint(v []byte) uint64 {
+func bankUint(v []byte) uint64 {
 	if len(v) != 8 {
 		return ^uint64(0)
 	}
 	return binary.BigEndian.Uint64(v)
 }
 
-func r23PutUint(b *Bucket, key string, n uint64) error {
+func bankPutUint(b *Bucket, key string, n uint64) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], n)
 	return b.Put([]byte(key), v[:])
 }
 
-// r23BigValue is big value slot's content written by commit gen: n bytes,
+// bankBigValue is big value slot's content written by commit gen: n bytes,
 // each 8-byte word holding gen and the slot.
-func r23BigValue(slot int, gen uint64, n int) []byte {
+func bankBigValue(slot int, gen uint64, n int) []byte {
 	v := make([]byte, n&^7)
 	for i := 0; i+8 <= len(v); i += 8 {
 		binary.BigEndian.PutUint64(v[i:], gen<<8|uint64(slot))
@@ -84,10 +84,10 @@ func r23BigValue(slot int, gen uint64, n int) []byte {
 	return v
 }
 
-// r23CheckBig checks a big value read in a transaction whose gen is at
+// bankCheckBig checks a big value read in a transaction whose gen is at
 // least as new as the value: every word equal, naming its slot, and
 // written no later than gen.
-func r23CheckBig(key, v []byte, gen uint64) error {
+func bankCheckBig(key, v []byte, gen uint64) error {
 	if len(v) < 8 || len(v)%8 != 0 {
 		return fmt.Errorf("big %s: %d bytes", key, len(v))
 	}
@@ -103,24 +103,24 @@ func r23CheckBig(key, v []byte, gen uint64) error {
 	return nil
 }
 
-// r23Setup creates the bank: r23Accounts accounts spread over r23Nested
+// bankSetup creates the bank: bankAccounts accounts spread over bankNested
 // nested buckets, the total on the first one.
-func r23Setup(tx *Tx) error {
+func bankSetup(tx *Tx) error {
 	acc, err := tx.CreateBucket([]byte("acc"))
 	if err != nil {
 		return err
 	}
-	for n := range r23Nested {
+	for n := range bankNested {
 		nb, err := acc.CreateBucket([]byte(fmt.Sprintf("n%d", n)))
 		if err != nil {
 			return err
 		}
-		for i := n; i < r23Accounts; i += r23Nested {
+		for i := n; i < bankAccounts; i += bankNested {
 			bal := int64(0)
 			if i == 0 {
-				bal = r23Total
+				bal = bankTotal
 			}
-			if err := nb.Put(r23Key(i), r23Value(r23Key(i), bal)); err != nil {
+			if err := nb.Put(bankKey(i), bankValue(bankKey(i), bal)); err != nil {
 				return err
 			}
 		}
@@ -132,25 +132,25 @@ func r23Setup(tx *Tx) error {
 	if _, err := tx.CreateBucket([]byte("big")); err != nil {
 		return err
 	}
-	if err := r23PutUint(meta, "total", r23Total); err != nil {
+	if err := bankPutUint(meta, "total", bankTotal); err != nil {
 		return err
 	}
-	if err := r23PutUint(meta, "count", r23Accounts); err != nil {
+	if err := bankPutUint(meta, "count", bankAccounts); err != nil {
 		return err
 	}
-	return r23PutUint(meta, "gen", 0)
+	return bankPutUint(meta, "gen", 0)
 }
 
-// r23Account is an account as a writer finds it.
-type r23Account struct {
+// bankAccount is an account as a writer finds it.
+type bankAccount struct {
 	nested []byte
 	key    []byte
 	bal    int64
 }
 
-// r23Accounts lists every account, in nested bucket and key order.
-func r23List(tx *Tx) []r23Account {
-	var out []r23Account
+// bankAccounts lists every account, in nested bucket and key order.
+func bankList(tx *Tx) []bankAccount {
+	var out []bankAccount
 	acc := tx.Bucket([]byte("acc"))
 	c := acc.Cursor()
 	for nk, v := c.First(); nk != nil; nk, v = c.Next() {
@@ -159,28 +159,28 @@ func r23List(tx *Tx) []r23Account {
 		}
 		nb := acc.Bucket(nk)
 		_ = nb.ForEach(func(k, v []byte) error {
-			bal, _ := r23Balance(k, v)
-			out = append(out, r23Account{bytes.Clone(nk), bytes.Clone(k), bal})
+			bal, _ := bankBalance(k, v)
+			out = append(out, bankAccount{bytes.Clone(nk), bytes.Clone(k), bal})
 			return nil
 		})
 	}
 	return out
 }
 
-// r23Write is one write transaction's work, chosen by rng: transfers,
+// bankWrite is one write transaction's work, chosen by rng: transfers,
 // maybe an account opened or closed, maybe accounts moved to a new
 // nested bucket or an empty one deleted, maybe a big value replaced or
 // deleted (bigLen > 0); then gen goes up by one. It returns the gen it
 // committed as (if it commits).
-func r23Write(tx *Tx, rng *rand.Rand, bigLen int) (uint64, error) {
+func bankWrite(tx *Tx, rng *rand.Rand, bigLen int) (uint64, error) {
 	acc := tx.Bucket([]byte("acc"))
 	meta := tx.Bucket([]byte("meta"))
-	list := r23List(tx)
+	list := bankList(tx)
 	if len(list) < 2 {
 		return 0, fmt.Errorf("writer: %d accounts", len(list))
 	}
-	set := func(a r23Account) error {
-		return acc.Bucket(a.nested).Put(a.key, r23Value(a.key, a.bal))
+	set := func(a bankAccount) error {
+		return acc.Bucket(a.nested).Put(a.key, bankValue(a.key, a.bal))
 	}
 	for range 1 + rng.IntN(6) {
 		i, j := rng.IntN(len(list)), rng.IntN(len(list))
@@ -197,17 +197,17 @@ func r23Write(tx *Tx, rng *rand.Rand, bigLen int) (uint64, error) {
 			return 0, err
 		}
 	}
-	count := r23Uint(meta.Get([]byte("count")))
-	gen := r23Uint(meta.Get([]byte("gen"))) + 1
+	count := bankUint(meta.Get([]byte("count")))
+	gen := bankUint(meta.Get([]byte("gen"))) + 1
 	switch op := rng.IntN(10); {
 	case op < 2: // open an account
-		key := r23Key(r23Accounts + int(gen))
+		key := bankKey(bankAccounts + int(gen))
 		nk := list[rng.IntN(len(list))].nested
-		if err := acc.Bucket(nk).Put(key, r23Value(key, 0)); err != nil {
+		if err := acc.Bucket(nk).Put(key, bankValue(key, 0)); err != nil {
 			return 0, err
 		}
 		count++
-	case op < 4 && len(list) > r23Accounts/2: // close one, its money to another
+	case op < 4 && len(list) > bankAccounts/2: // close one, its money to another
 		i := rng.IntN(len(list))
 		j := (i + 1) % len(list)
 		list[j].bal += list[i].bal
@@ -243,7 +243,7 @@ func r23Write(tx *Tx, rng *rand.Rand, bigLen int) (uint64, error) {
 			if err := old.Delete(a.key); err != nil {
 				return 0, err
 			}
-			if err := nb.Put(a.key, r23Value(a.key, a.bal)); err != nil {
+			if err := nb.Put(a.key, bankValue(a.key, a.bal)); err != nil {
 				return 0, err
 			}
 		}
@@ -269,41 +269,41 @@ func r23Write(tx *Tx, rng *rand.Rand, bigLen int) (uint64, error) {
 			if err := big.Delete(key); err != nil {
 				return 0, err
 			}
-		} else if err := big.Put(key, r23BigValue(slot, gen, bigLen/2+rng.IntN(bigLen))); err != nil {
+		} else if err := big.Put(key, bankBigValue(slot, gen, bigLen/2+rng.IntN(bigLen))); err != nil {
 			return 0, err
 		}
 	}
-	if err := r23PutUint(meta, "count", count); err != nil {
+	if err := bankPutUint(meta, "count", count); err != nil {
 		return 0, err
 	}
-	if err := r23PutUint(meta, "gen", gen); err != nil {
+	if err := bankPutUint(meta, "gen", gen); err != nil {
 		return 0, err
 	}
 	return gen, meta.SetSequence(gen)
 }
 
-// r23Snapshot is what a reader saw of the bank in one walk.
-type r23Snapshot struct {
+// bankSnapshot is what a reader saw of the bank in one walk.
+type bankSnapshot struct {
 	gen, count uint64
 	sum        int64
 	digest     uint64 // of every key and value in acc and big, in order
 	keys       int
 }
 
-// r23Walk reads the bank in tx, forwards or backwards, and checks what
+// bankWalk reads the bank in tx, forwards or backwards, and checks what
 // must hold in any committed state.
-func r23Walk(tx *Tx, backwards bool) (r23Snapshot, error) {
-	var s r23Snapshot
+func bankWalk(tx *Tx, backwards bool) (bankSnapshot, error) {
+	var s bankSnapshot
 	meta := tx.Bucket([]byte("meta"))
 	if meta == nil {
 		return s, errors.New("no bucket meta")
 	}
-	s.gen = r23Uint(meta.Get([]byte("gen")))
-	s.count = r23Uint(meta.Get([]byte("count")))
+	s.gen = bankUint(meta.Get([]byte("gen")))
+	s.count = bankUint(meta.Get([]byte("count")))
 	if seq := meta.Sequence(); seq != s.gen {
 		return s, fmt.Errorf("meta's sequence %d, gen %d", seq, s.gen)
 	}
-	if total := r23Uint(meta.Get([]byte("total"))); total != r23Total {
+	if total := bankUint(meta.Get([]byte("total"))); total != bankTotal {
 		return s, fmt.Errorf("total %d", total)
 	}
 	h := uint64(14695981039346656037)
@@ -342,7 +342,7 @@ func r23Walk(tx *Tx, backwards bool) (r23Snapshot, error) {
 				return s, fmt.Errorf("bucket %s: key %s after %s", nk, k, prev)
 			}
 			prev = k
-			bal, err := r23Balance(k, v)
+			bal, err := bankBalance(k, v)
 			if err != nil {
 				return s, fmt.Errorf("bucket %s: %w", nk, err)
 			}
@@ -355,15 +355,15 @@ func r23Walk(tx *Tx, backwards bool) (r23Snapshot, error) {
 	big := tx.Bucket([]byte("big"))
 	bc := big.Cursor()
 	for k, v := first(bc); k != nil; k, v = next(bc) {
-		if err := r23CheckBig(k, v, s.gen); err != nil {
+		if err := bankCheckBig(k, v, s.gen); err != nil {
 			return s, err
 		}
 		mix(k)
 		mix(v[:8])
 	}
-	if s.sum != r23Total || uint64(s.keys) != s.count {
+	if s.sum != bankTotal || uint64(s.keys) != s.count {
 		return s, fmt.Errorf("gen %d: %d accounts in %d buckets summing to %d; meta says %d accounts, total %d (half a commit seen?)",
-			s.gen, s.keys, nested, s.sum, s.count, r23Total)
+			s.gen, s.keys, nested, s.sum, s.count, bankTotal)
 	}
 	if backwards {
 		s.digest = 0 // the order differs: compare forwards walks only
@@ -373,15 +373,15 @@ func r23Walk(tx *Tx, backwards bool) (r23Snapshot, error) {
 	return s, tx.Err()
 }
 
-// r23Held is a value a reader keeps from its first walk, with a copy, to
+// bankHeld is a value a reader keeps from its first walk, with a copy, to
 // compare at the end of its transaction.
-type r23Held struct {
+type bankHeld struct {
 	key, v, copy []byte
 }
 
-// r23Hold takes up to n values of tx's bank (accounts and big values).
-func r23Hold(tx *Tx, rng *rand.Rand, n int) []r23Held {
-	var out []r23Held
+// bankHold takes up to n values of tx's bank (accounts and big values).
+func bankHold(tx *Tx, rng *rand.Rand, n int) []bankHeld {
+	var out []bankHeld
 	acc := tx.Bucket([]byte("acc"))
 	c := acc.Cursor()
 	for nk, _ := c.First(); nk != nil && len(out) < n; nk, _ = c.Next() {
@@ -389,19 +389,19 @@ func r23Hold(tx *Tx, rng *rand.Rand, n int) []r23Held {
 		if nb == nil {
 			continue
 		}
-		k, v := nb.Cursor().Seek(r23Key(rng.IntN(r23Accounts)))
+		k, v := nb.Cursor().Seek(bankKey(rng.IntN(bankAccounts)))
 		if k != nil {
-			out = append(out, r23Held{k, v, bytes.Clone(v)})
+			out = append(out, bankHeld{k, v, bytes.Clone(v)})
 		}
 	}
 	bc := tx.Bucket([]byte("big")).Cursor()
 	for k, v := bc.Seek([]byte(fmt.Sprintf("b%02d", rng.IntN(24)))); k != nil && len(out) < n+2; k, v = bc.Next() {
-		out = append(out, r23Held{k, v, bytes.Clone(v)})
+		out = append(out, bankHeld{k, v, bytes.Clone(v)})
 	}
 	return out
 }
 
-func r23CheckHeld(held []r23Held) error {
+func bankCheckHeld(held []bankHeld) error {
 	for _, h := range held {
 		if !bytes.Equal(h.v, h.copy) {
 			return fmt.Errorf("value of %s changed under its reader: %d bytes, first %x, was %x", h.key, len(h.v), h.v[:min(16, len(h.v))], h.copy[:min(16, len(h.copy))])
@@ -410,8 +410,8 @@ func r23CheckHeld(held []r23Held) error {
 	return nil
 }
 
-// r23Config is one run of TestReview23ConcBank.
-type r23Config struct {
+// bankConfig is one run of TestConcurrentBank.
+type bankConfig struct {
 	name       string
 	opts       Options
 	ckptLoop   bool // a goroutine calls Checkpoint in a loop
@@ -419,7 +419,7 @@ type r23Config struct {
 	bigLen     int  // big values of bigLen/2 to 3*bigLen/2 bytes; 0: none
 }
 
-// TestReview23ConcBank runs Update and Batch writers, short and long
+// TestConcurrentBank runs Update and Batch writers, short and long
 // readers (View and Begin), and Stats and Info callers on one database,
 // in direct mode and in WAL mode with checkpoints by size, by time and
 // on request, logging pages or operations:
@@ -443,9 +443,9 @@ type r23Config struct {
 //     image (file and log copied while open), whose open replays the
 //     commits since the last checkpoint: page images, or operations on
 //     nested buckets created, moved and deleted by concurrent batches.
-func TestReview23ConcBank(t *testing.T) {
+func TestConcurrentBank(t *testing.T) {
 	seed := testSeed(t)
-	configs := []r23Config{
+	configs := []bankConfig{
 		{name: "direct", opts: Options{PageSize: 1024, NoSync: true}, bigLen: 96 << 10},
 		// Checkpoints by size (about every other commit) and by time.
 		{name: "wal-auto", opts: Options{PageSize: 1024, WAL: true, CheckpointBytes: 24 << 10, CheckpointInterval: time.Millisecond}, bigLen: 48 << 10},
@@ -457,13 +457,13 @@ func TestReview23ConcBank(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for ci, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
-			withProcs([]int{2, 1, 4}[ci%3], func() { r23Bank(t, seed+uint64(ci), c) })
+			withProcs([]int{2, 1, 4}[ci%3], func() { runBank(t, seed+uint64(ci), c) })
 		})
 	}
 	noLeak(t, before)
 }
 
-func r23Bank(t *testing.T, seed uint64, c r23Config) {
+func runBank(t *testing.T, seed uint64, c bankConfig) {
 	path := tempPath(t)
 	db, err := Open(path, 0o600, &c.opts)
 	if err != nil {
@@ -471,7 +471,7 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 	}
 	db.WALImageLimit = c.imageLimit
 	db.AllocSize = 64 << 10 // grow often
-	mustUpdate(t, db, r23Setup)
+	mustUpdate(t, db, bankSetup)
 
 	errs := make(chan error, 8)
 	report := func(format string, args ...any) {
@@ -506,9 +506,9 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 						// same choices each time.
 						rng := rand.New(rand.NewPCG(seed, call))
 						var err error
-						gen, err = r23Write(tx, rng, c.bigLen)
+						gen, err = bankWrite(tx, rng, c.bigLen)
 						if err == nil && call%11 == 5 {
-							return errR23Refused // fails, alone too: no commit
+							return errBankRefused // fails, alone too: no commit
 						}
 						return err
 					}
@@ -518,7 +518,7 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 					} else {
 						err = db.Batch(fn)
 					}
-					if errors.Is(err, errR23Refused) {
+					if errors.Is(err, errBankRefused) {
 						continue
 					}
 					if err != nil {
@@ -534,7 +534,7 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 					}
 					// Its own commit, or a later one, at once.
 					if err := db.View(func(tx *Tx) error {
-						s, err := r23Walk(tx, false)
+						s, err := bankWalk(tx, false)
 						if err == nil && s.gen < gen {
 							err = fmt.Errorf("sees gen %d after its commit of gen %d was acknowledged", s.gen, gen)
 						}
@@ -560,8 +560,8 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 							return fmt.Errorf("txid %d after %d", tx.ID(), lastID)
 						}
 						lastID = tx.ID()
-						held := r23Hold(tx, rng, 4)
-						fw, err := r23Walk(tx, false)
+						held := bankHold(tx, rng, 4)
+						fw, err := bankWalk(tx, false)
 						if err != nil {
 							return err
 						}
@@ -569,14 +569,14 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 							return fmt.Errorf("gen %d after %d; %d was acknowledged before the View began", fw.gen, lastGenSeen, floor)
 						}
 						lastGenSeen = fw.gen
-						bw, err := r23Walk(tx, true)
+						bw, err := bankWalk(tx, true)
 						if err != nil {
 							return fmt.Errorf("backwards: %w", err)
 						}
 						if bw.gen != fw.gen || bw.keys != fw.keys {
 							return fmt.Errorf("backwards walk: gen %d, %d keys; forwards: gen %d, %d keys", bw.gen, bw.keys, fw.gen, fw.keys)
 						}
-						return r23CheckHeld(held)
+						return bankCheckHeld(held)
 					})
 					if err != nil {
 						report("reader %d: %v", r, err)
@@ -599,8 +599,8 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 						return
 					}
 					err = func() error {
-						held := r23Hold(rtx, rng, 6)
-						first, err := r23Walk(rtx, false)
+						held := bankHold(rtx, rng, 6)
+						first, err := bankWalk(rtx, false)
 						if err != nil {
 							return err
 						}
@@ -614,14 +614,14 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 						}
 						for pass := 1; ; pass++ {
 							runtime.Gosched()
-							again, err := r23Walk(rtx, pass%2 == 0)
+							again, err := bankWalk(rtx, pass%2 == 0)
 							if err != nil {
 								return fmt.Errorf("pass %d: %w", pass, err)
 							}
 							if again.gen != first.gen || again.keys != first.keys || (pass%2 == 1 && again.digest != first.digest) {
 								return fmt.Errorf("pass %d: snapshot changed: %+v, first %+v", pass, again, first)
 							}
-							if err := r23CheckHeld(held); err != nil {
+							if err := bankCheckHeld(held); err != nil {
 								return fmt.Errorf("pass %d: %w", pass, err)
 							}
 							if acked.Load() >= until || stopped() {
@@ -709,17 +709,17 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 	// image below to replay (with operations records, logical ones).
 	for i := range 5 {
 		if err := db.Update(func(tx *Tx) error {
-			_, err := r23Write(tx, rand.New(rand.NewPCG(seed, 1<<20+uint64(i))), c.bigLen)
+			_, err := bankWrite(tx, rand.New(rand.NewPCG(seed, 1<<20+uint64(i))), c.bigLen)
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 		acked.Add(1)
 	}
-	var final r23Snapshot
+	var final bankSnapshot
 	if err := db.View(func(tx *Tx) error {
 		var err error
-		final, err = r23Walk(tx, false)
+		final, err = bankWalk(tx, false)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -747,7 +747,7 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 			t.Fatal(err)
 		}
 		if err := cdb.View(func(tx *Tx) error {
-			s, err := r23Walk(tx, false)
+			s, err := bankWalk(tx, false)
 			if err == nil && s != final {
 				err = fmt.Errorf("after replaying %d commits from the log: %+v, before: %+v", in.Replayed, s, final)
 			}
@@ -767,7 +767,7 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 	}
 	defer closeChecked(t, db)
 	if err := db.View(func(tx *Tx) error {
-		s, err := r23Walk(tx, false)
+		s, err := bankWalk(tx, false)
 		if err == nil && s != final {
 			err = fmt.Errorf("reopened: %+v, before Close: %+v", s, final)
 		}
@@ -778,13 +778,13 @@ func r23Bank(t *testing.T, seed uint64, c r23Config) {
 	t.Logf("%d commits acknowledged", acked.Load())
 }
 
-var errR23Refused = errors.New("refused by the test")
+var errBankRefused = errors.New("refused by the test")
 
-// TestReview23ConcStatsPageAlloc reads DB.Stats in a loop while a writer
+// TestConcurrentStatsPageAlloc reads DB.Stats in a loop while a writer
 // commits: PageAlloc is always PageCount pages. Stats loaded the page
 // counter twice, once for each field, and a commit in between made
 // them disagree (5 of 200,000 calls here under -race, before the fix).
-func TestReview23ConcStatsPageAlloc(t *testing.T) {
+func TestConcurrentStatsPageAlloc(t *testing.T) {
 	db := openTest(t, &Options{PageSize: 1024, NoSync: true})
 	mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
 	stop := make(chan struct{})
@@ -817,7 +817,7 @@ func TestReview23ConcStatsPageAlloc(t *testing.T) {
 	}
 }
 
-// TestReview23ConcCloseOutcomes closes a database while Update and Batch
+// TestConcurrentCloseOutcomes closes a database while Update and Batch
 // callers (some of whose functions fail, so batches retry), Views and
 // Begin readers are in flight, in both modes, and checks both sides of
 // every outcome: Close returns only once no View function is running
@@ -826,21 +826,21 @@ func TestReview23ConcStatsPageAlloc(t *testing.T) {
 // it returns nil, never when it returns an error; after a reopen every
 // acknowledged write is there, and no write whose call returned an error
 // is.
-func TestReview23ConcCloseOutcomes(t *testing.T) {
+func TestConcurrentCloseOutcomes(t *testing.T) {
 	seed := testSeed(t)
 	before := runtime.NumGoroutine()
 	for round := range 4 {
 		walMode := round%2 == 1
 		t.Run(fmt.Sprintf("round=%d,wal=%v", round, walMode), func(t *testing.T) {
 			withProcs([]int{2, 1, 4}[round%3], func() {
-				r23CloseOutcomes(t, seed+uint64(round), walMode)
+				concurrentCloseOutcomes(t, seed+uint64(round), walMode)
 			})
 		})
 	}
 	noLeak(t, before)
 }
 
-func r23CloseOutcomes(t *testing.T, seed uint64, walMode bool) {
+func concurrentCloseOutcomes(t *testing.T, seed uint64, walMode bool) {
 	path := tempPath(t)
 	opts := &Options{PageSize: 1024, NoSync: true, WAL: walMode, CheckpointBytes: 16 << 10}
 	db, err := Open(path, 0o600, opts)
@@ -882,7 +882,7 @@ func r23CloseOutcomes(t *testing.T, seed uint64, walMode bool) {
 						}
 						tx.OnCommit(func() { handled.Add(1) })
 						if fails {
-							return errR23Refused
+							return errBankRefused
 						}
 						return nil
 					}
@@ -911,7 +911,7 @@ func r23CloseOutcomes(t *testing.T, seed uint64, walMode bool) {
 					case err == nil && fails:
 						report("call %s: nil, its function failed", key)
 						return
-					case err == nil, errors.Is(err, errR23Refused) && fails:
+					case err == nil, errors.Is(err, errBankRefused) && fails:
 					case errors.Is(err, ErrDatabaseNotOpen):
 						return
 					default:
@@ -1046,7 +1046,7 @@ func r23CloseOutcomes(t *testing.T, seed uint64, walMode bool) {
 	t.Logf("%d writes acknowledged, %d refused, Close after %v", len(acked), len(refused), wait)
 }
 
-// TestReview23ConcOpenCloseCycles has writers open the database, commit
+// TestConcurrentOpenCloseCycles has writers open the database, commit
 // and close it again and again, entering and leaving WAL mode (a first
 // WAL-mode open makes the log, a later open without WAL replays and
 // removes it), while readers open it read-only, walk it and close it, all
@@ -1054,14 +1054,14 @@ func r23CloseOutcomes(t *testing.T, seed uint64, walMode bool) {
 // another out as processes would). Every open succeeds, every reader's
 // snapshot adds up and holds every commit acknowledged before its Open
 // began, and the final file holds them all.
-func TestReview23ConcOpenCloseCycles(t *testing.T) {
+func TestConcurrentOpenCloseCycles(t *testing.T) {
 	seed := testSeed(t)
 	path := tempPath(t)
 	db, err := Open(path, 0o600, &Options{PageSize: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, r23Setup)
+	mustUpdate(t, db, bankSetup)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -1091,7 +1091,7 @@ func TestReview23ConcOpenCloseCycles(t *testing.T) {
 					for j := range 1 + i%3 {
 						call := uint64(w*1000 + i*10 + j)
 						err := db.Update(func(tx *Tx) error {
-							_, err := r23Write(tx, rand.New(rand.NewPCG(seed, call)), 0)
+							_, err := bankWrite(tx, rand.New(rand.NewPCG(seed, call)), 0)
 							return err
 						})
 						if err != nil {
@@ -1134,7 +1134,7 @@ func TestReview23ConcOpenCloseCycles(t *testing.T) {
 						return
 					}
 					err = db.View(func(tx *Tx) error {
-						s, err := r23Walk(tx, i%2 == 1)
+						s, err := bankWalk(tx, i%2 == 1)
 						if err == nil && int64(s.gen) < floor {
 							err = fmt.Errorf("gen %d; %d commits were acknowledged before the open", s.gen, floor)
 						}
@@ -1165,7 +1165,7 @@ func TestReview23ConcOpenCloseCycles(t *testing.T) {
 	}
 	defer closeChecked(t, db)
 	if err := db.View(func(tx *Tx) error {
-		s, err := r23Walk(tx, false)
+		s, err := bankWalk(tx, false)
 		if err == nil && int64(s.gen) != acked.Load() {
 			err = fmt.Errorf("gen %d after %d acknowledged commits", s.gen, acked.Load())
 		}
@@ -1175,10 +1175,10 @@ func TestReview23ConcOpenCloseCycles(t *testing.T) {
 	}
 }
 
-// r23TruncStorage is a Storage that checks every Truncate against the
+// truncGateStorage is a Storage that checks every Truncate against the
 // read transactions the test has registered as open: none may lose a
 // page it can read (its Tx.Size). It counts the truncations.
-type r23TruncStorage struct {
+type truncGateStorage struct {
 	tx.Storage
 	mu     sync.Mutex
 	open   map[*Tx]int64
@@ -1187,7 +1187,7 @@ type r23TruncStorage struct {
 	bad    atomic.Pointer[string]
 }
 
-func (s *r23TruncStorage) Truncate(size int64) error {
+func (s *truncGateStorage) Truncate(size int64) error {
 	s.mu.Lock()
 	if len(s.open) > 0 {
 		s.beside.Add(1)
@@ -1203,7 +1203,7 @@ func (s *r23TruncStorage) Truncate(size int64) error {
 	return s.Storage.Truncate(size)
 }
 
-func (s *r23TruncStorage) register(rtx *Tx, on bool) {
+func (s *truncGateStorage) register(rtx *Tx, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if on {
@@ -1213,23 +1213,23 @@ func (s *r23TruncStorage) register(rtx *Tx, on bool) {
 	}
 }
 
-// TestReview23ConcTruncateSparesReaders fills and empties a database with
+// TestConcurrentTruncateSparesReaders fills and empties a database with
 // large values, so that commits give back the file's free tail again and
 // again, while readers hold snapshots of the fuller file and read every
 // value twice: no truncation reaches a page an open reader can read, and
 // every value a reader holds stays what it was, in direct mode and in WAL
 // mode (where checkpoints give the tail back).
-func TestReview23ConcTruncateSparesReaders(t *testing.T) {
+func TestConcurrentTruncateSparesReaders(t *testing.T) {
 	for _, walMode := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) {
-			r23TruncateSparesReaders(t, walMode)
+			truncateSparesReaders(t, walMode)
 		})
 	}
 }
 
-func r23TruncateSparesReaders(t *testing.T, walMode bool) {
+func truncateSparesReaders(t *testing.T, walMode bool) {
 	const ps = 1024
-	st := &r23TruncStorage{Storage: openFileStorage(memFile(t, tx.InitialImage(ps)), false, false, 0), open: map[*Tx]int64{}}
+	st := &truncGateStorage{Storage: openFileStorage(memFile(t, tx.InitialImage(ps)), false, false, 0), open: map[*Tx]int64{}}
 	var lg tx.Log
 	if walMode {
 		l, err := wal.Open(filepath.Join(stressLogDir(t), "log"), wal.Options{SegmentSize: 1 << 20})
@@ -1358,7 +1358,7 @@ func r23TruncateSparesReaders(t *testing.T, walMode bool) {
 	t.Logf("%d truncations, %d beside readers", st.truncs.Load(), st.beside.Load())
 }
 
-// TestReview23ConcInfoWhileCommitsWaitForSync: in WAL mode, commit A
+// TestConcurrentInfoWhileCommitsWaitForSync: in WAL mode, commit A
 // adds values (the file grows past the published high water mark) and
 // waits for its log sync; commit B, begun on A's state, deletes them
 // and waits too. Info describes the published state: its txid, high
@@ -1366,7 +1366,7 @@ func r23TruncateSparesReaders(t *testing.T, walMode bool) {
 // pending pages be. They were the free list of B, the next writer's:
 // pages past the high water mark it reported, more free and pending
 // pages than the file had below it.
-func TestReview23ConcInfoWhileCommitsWaitForSync(t *testing.T) {
+func TestConcurrentInfoWhileCommitsWaitForSync(t *testing.T) {
 	st := openFileStorage(memFile(t, tx.InitialImage(1024)), false, false, 0)
 	inner, err := wal.Open(filepath.Join(stressLogDir(t), "log"), wal.Options{SegmentSize: 1 << 20})
 	if err != nil {
@@ -1448,7 +1448,7 @@ func TestReview23ConcInfoWhileCommitsWaitForSync(t *testing.T) {
 	}
 }
 
-// TestReview23ConcBucketCache: read transactions on one snapshot share
+// TestConcurrentBucketCache: read transactions on one snapshot share
 // the headers of the top-level buckets they open (a few slots per
 // snapshot, filled by whichever reader comes first, for names of up to
 // 48 bytes). Here many readers open many top-level buckets, of names
@@ -1456,7 +1456,7 @@ func TestReview23ConcInfoWhileCommitsWaitForSync(t *testing.T) {
 // them and delete and recreate them: every bucket a reader opens is the
 // one of its name (it holds its name), and every reader of a txid sees
 // the same buckets with the same contents.
-func TestReview23ConcBucketCache(t *testing.T) {
+func TestConcurrentBucketCache(t *testing.T) {
 	db := openTest(t, &Options{PageSize: 1024, NoSync: true})
 	var names []string
 	for i := range 6 {
@@ -1542,7 +1542,7 @@ func TestReview23ConcBucketCache(t *testing.T) {
 					if err := b.Put([]byte("name"), n); err != nil {
 						return err
 					}
-					if err := r23PutUint(b, "gen", uint64(gen)); err != nil {
+					if err := bankPutUint(b, "gen", uint64(gen)); err != nil {
 						return err
 					}
 				}
@@ -1567,14 +1567,14 @@ func TestReview23ConcBucketCache(t *testing.T) {
 	t.Logf("%d snapshots read", n)
 }
 
-// TestReview23ConcNoSyncCommitAfterFailedSyncUnmaps: in WAL mode, commit
+// TestConcurrentNoSyncCommitAfterFailedSyncUnmaps: in WAL mode, commit
 // A waits for its log sync; NoSync is then set, and commit B, begun on
 // A's state, grows the file past the map and maps it anew; as a NoSync
 // commit it waits for A's sync before it is published. A's sync fails,
 // so B fails too (ErrSyncFailed) and is never published: the mapping it
 // made has no snapshot to release it, and Close must unmap it all the
 // same (it stayed mapped after Close, as the syncs that fail do not).
-func TestReview23ConcNoSyncCommitAfterFailedSyncUnmaps(t *testing.T) {
+func TestConcurrentNoSyncCommitAfterFailedSyncUnmaps(t *testing.T) {
 	const ps = 4096
 	st := &viewCountStorage{Storage: openFileStorage(memFile(t, tx.InitialImage(ps)), false, false, 0)}
 	inner, err := wal.Open(filepath.Join(stressLogDir(t), "log"), wal.Options{SegmentSize: 1 << 20})

@@ -10,14 +10,14 @@ import (
 	"time"
 )
 
-// review19Opts: WAL mode, page images for every commit, no checkpoint
+// anchorOpts: WAL mode, page images for every commit, no checkpoint
 // but the ones Open and Close run.
-func review19Opts() *Options {
+func anchorOpts() *Options {
 	return &Options{PageSize: 1024, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour}
 }
 
-// review19Put commits one put into bucket "b", logged as page images.
-func review19Put(t *testing.T, db *DB, k string, v []byte) {
+// anchorPut commits one put into bucket "b", logged as page images.
+func anchorPut(t *testing.T, db *DB, k string, v []byte) {
 	t.Helper()
 	db.WALImageLimit = recordsLimit["images"]
 	err := db.Update(func(tx *Tx) error {
@@ -32,9 +32,9 @@ func review19Put(t *testing.T, db *DB, k string, v []byte) {
 	}
 }
 
-// review19Snapshot copies path and its log directory to dst: what a
+// anchorSnapshot copies path and its log directory to dst: what a
 // process death leaves (the page cache holds every write).
-func review19Snapshot(t *testing.T, path, dst string) {
+func anchorSnapshot(t *testing.T, path, dst string) {
 	t.Helper()
 	copyFile(t, path, dst)
 	if _, err := os.Stat(LogDir(path)); err == nil {
@@ -42,39 +42,39 @@ func review19Snapshot(t *testing.T, path, dst string) {
 	}
 }
 
-// review19Recovered returns a file at txid T recovered from its log by a
+// anchorRecovered returns a file at txid T recovered from its log by a
 // read-write open that then died (before its Close checkpointed), and
 // that log: the last page-image record of the log is the file's meta,
 // an anchor naming it after. salt sets every value: another history
 // with the same txids.
-func review19Recovered(t *testing.T, dir string, salt byte) (file, logDir string) {
+func anchorRecovered(t *testing.T, dir string, salt byte) (file, logDir string) {
 	t.Helper()
 	live := filepath.Join(dir, fmt.Sprintf("live%d.db", salt))
-	db, err := Open(live, 0o600, review19Opts())
+	db, err := Open(live, 0o600, anchorOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		review19Put(t, db, fmt.Sprintf("k%d", i), bytes.Repeat([]byte{salt + byte(i)}, 200))
+		anchorPut(t, db, fmt.Sprintf("k%d", i), bytes.Repeat([]byte{salt + byte(i)}, 200))
 	}
 	died := filepath.Join(dir, fmt.Sprintf("died%d.db", salt))
-	review19Snapshot(t, live, died) // the commits are in the log only
+	anchorSnapshot(t, live, died) // the commits are in the log only
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err = Open(died, 0o600, review19Opts()) // recovery: the file at the last record's meta
+	db, err = Open(died, 0o600, anchorOpts()) // recovery: the file at the last record's meta
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := filepath.Join(dir, fmt.Sprintf("recovered%d.db", salt))
-	review19Snapshot(t, died, rec) // the recovering process died
+	anchorSnapshot(t, died, rec) // the recovering process died
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return rec, LogDir(rec)
 }
 
-// TestReview19AnchorAfterImageRefused: the image record that lets Open
+// TestAnchorAfterImageRefused: the image record that lets Open
 // take a file whose meta no anchor names (imageState) must be the record
 // just before the first one past the file. An anchor after it says the
 // records that follow continue another state; the image record before
@@ -93,22 +93,22 @@ func review19Recovered(t *testing.T, dir string, salt byte) (file, logDir string
 // Between 570fa87 and its fix, Open applied B's commit T+1 to A, a mix of
 // the two trees: an anchor now clears the image record's state, and that
 // state counts only before an operation record.
-func TestReview19AnchorAfterImageRefused(t *testing.T) {
+func TestAnchorAfterImageRefused(t *testing.T) {
 	dir := t.TempDir()
-	fileA, logA := review19Recovered(t, dir, 0)
-	fileB, _ := review19Recovered(t, dir, 0x40)
+	fileA, logA := anchorRecovered(t, dir, 0)
+	fileB, _ := anchorRecovered(t, dir, 0x40)
 
 	// 2. B beside A's log.
 	mixed := filepath.Join(dir, "mixed.db")
 	copyFile(t, fileB, mixed)
 	copyDir(t, logA, LogDir(mixed))
-	db, err := Open(mixed, 0o600, review19Opts())
+	db, err := Open(mixed, 0o600, anchorOpts())
 	if err != nil {
 		t.Fatalf("B beside A's log, every record stale: %v", err)
 	}
-	review19Put(t, db, "z", bytes.Repeat([]byte{0xee}, 200))
+	anchorPut(t, db, "z", bytes.Repeat([]byte{0xee}, 200))
 	died := filepath.Join(dir, "mixed-died.db")
-	review19Snapshot(t, mixed, died)
+	anchorSnapshot(t, mixed, died)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestReview19AnchorAfterImageRefused(t *testing.T) {
 	back := filepath.Join(dir, "back.db")
 	copyFile(t, fileA, back)
 	copyDir(t, LogDir(died), LogDir(back))
-	db, err = Open(back, 0o600, review19Opts())
+	db, err = Open(back, 0o600, anchorOpts())
 	if errors.Is(err, ErrLogMismatch) {
 		return
 	}
@@ -144,7 +144,7 @@ func TestReview19AnchorAfterImageRefused(t *testing.T) {
 		"(want ErrLogMismatch); the result: %q", problems)
 }
 
-// TestReview19BackupAtLoggedTxidRolledForward: a backup taken (CopyFile)
+// TestBackupAtLoggedTxidRolledForward: a backup taken (CopyFile)
 // at the txid of a logged commit, restored beside the log of the
 // database it came from after later commits and the checkpoint of a
 // clean Close, must be refused (ErrLogMismatch), not rolled forward. The
@@ -154,25 +154,25 @@ func TestReview19AnchorAfterImageRefused(t *testing.T) {
 // the fix Open sometimes replayed the later commits into the restored
 // file. The log holds an anchor after it (the checkpoint's): a log with
 // anchors whose head lost the one naming the file's state is refused.
-func TestReview19BackupAtLoggedTxidRolledForward(t *testing.T) {
+func TestBackupAtLoggedTxidRolledForward(t *testing.T) {
 	dir := t.TempDir()
 	path, backup := filepath.Join(dir, "a.db"), filepath.Join(dir, "backup.db")
-	db, err := Open(path, 0o600, review19Opts())
+	db, err := Open(path, 0o600, anchorOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
-	review19Put(t, db, "1", []byte("v"))
-	review19Put(t, db, "2", []byte("v"))
+	anchorPut(t, db, "1", []byte("v"))
+	anchorPut(t, db, "2", []byte("v"))
 	if err := db.View(func(tx *Tx) error { return tx.CopyFile(backup, 0o600) }); err != nil {
 		t.Fatal(err)
 	}
-	review19Put(t, db, "3", []byte("v"))
-	review19Put(t, db, "4", []byte("v"))
+	anchorPut(t, db, "3", []byte("v"))
+	anchorPut(t, db, "4", []byte("v"))
 	if err := db.Close(); err != nil { // checkpoints; the log keeps its one segment
 		t.Fatal(err)
 	}
 	copyDir(t, LogDir(path), LogDir(backup))
-	db, err = Open(backup, 0o600, review19Opts())
+	db, err = Open(backup, 0o600, anchorOpts())
 	if errors.Is(err, ErrLogMismatch) {
 		return
 	}

@@ -20,21 +20,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// review22MmapCase is Options no mapping of the file can honour, and the
+// mmapCase is Options no mapping of the file can honour, and the
 // field the error must name.
-type review22MmapCase struct {
+type mmapCase struct {
 	name  string
 	opts  Options
 	field string
 }
 
-// review22MmapCases are the cases every Unix has: flags that would not
+// mmapCases are the cases every Unix has: flags that would not
 // map the file shared at an address of the kernel's choosing (MAP_FIXED
 // maps over address 0, or whatever is there; MAP_ANON maps zeros, not the
 // file; MAP_PRIVATE asks for a copy), and a mapping bigger than any
 // address space.
-func review22MmapCases() []review22MmapCase {
-	return []review22MmapCase{
+func mmapCases() []mmapCase {
+	return []mmapCase{
 		{"MAP_FIXED", Options{MmapFlags: unix.MAP_FIXED}, "MmapFlags"},
 		{"MAP_ANON", Options{MmapFlags: unix.MAP_ANON}, "MmapFlags"},
 		{"MAP_PRIVATE", Options{MmapFlags: unix.MAP_PRIVATE}, "MmapFlags"},
@@ -43,11 +43,11 @@ func review22MmapCases() []review22MmapCase {
 	}
 }
 
-// review22CheckMmapOptions opens a new and an existing file with each
+// checkMmapOptions opens a new and an existing file with each
 // case: ErrInvalidOptions naming the field and the path, no file left
 // where there was none (nor a temporary one beside it), and the existing
 // file untouched and still opening with default options.
-func review22CheckMmapOptions(t *testing.T, cases []review22MmapCase) {
+func checkMmapOptions(t *testing.T, cases []mmapCase) {
 	t.Helper()
 	dir := t.TempDir()
 	existing := filepath.Join(dir, "existing.db")
@@ -116,20 +116,20 @@ func review22CheckMmapOptions(t *testing.T, cases []review22MmapCase) {
 	closeChecked(t, db)
 }
 
-// TestReview22LifeMmapOptions: Options.MmapFlags and InitialMmapSize that
+// TestLifecycleMmapOptions: Options.MmapFlags and InitialMmapSize that
 // no mapping of the file can honour are ErrInvalidOptions naming the
 // field, from every Open, and create nothing. Until 2026-12-07 a new
 // file was created first and left behind, and the error was the raw
 // mmap one (ENOMEM, EINVAL); MAP_ANON mapped zeros, so the file was
 // reported as not a folio database, and MAP_FIXED mapped over address 0
 // and crashed the process.
-func TestReview22LifeMmapOptions(t *testing.T) {
-	review22CheckMmapOptions(t, review22MmapCases())
+func TestLifecycleMmapOptions(t *testing.T) {
+	checkMmapOptions(t, mmapCases())
 }
 
-// review22CutFixture is a database of a few commits at path, with 4 KiB
+// cutFixture is a database of a few commits at path, with 4 KiB
 // pages, open in direct mode.
-func review22CutFixture(t *testing.T, path string) *DB {
+func cutFixture(t *testing.T, path string) *DB {
 	t.Helper()
 	db, err := Open(path, 0o600, &Options{PageSize: 4096})
 	if err != nil {
@@ -143,14 +143,14 @@ func review22CutFixture(t *testing.T, path string) *DB {
 	return db
 }
 
-// TestReview22LifeCloseAfterFileCut: Close of a DB whose file another
+// TestLifecycleCloseAfterFileCut: Close of a DB whose file another
 // process cut below its two meta pages returns ErrCorrupt naming the
 // file. It read the older meta through the mapping, past the file's end,
 // and the process died of SIGBUS.
-func TestReview22LifeCloseAfterFileCut(t *testing.T) {
+func TestLifecycleCloseAfterFileCut(t *testing.T) {
 	for _, cut := range []int64{0, 4096} {
 		path := filepath.Join(t.TempDir(), "cut.db")
-		db := review22CutFixture(t, path)
+		db := cutFixture(t, path)
 		if err := os.Truncate(path, cut); err != nil {
 			t.Fatal(err)
 		}
@@ -168,16 +168,16 @@ func TestReview22LifeCloseAfterFileCut(t *testing.T) {
 	}
 }
 
-// TestReview22LifeWriteToAfterFileCut: Tx.WriteTo from a Begin
+// TestLifecycleWriteToAfterFileCut: Tx.WriteTo from a Begin
 // transaction over a file cut underneath returns ErrCorrupt naming the
 // file, whatever the writer does with the bytes (a bytes.Buffer copies
 // them in WriteTo's goroutine, an io.Pipe in its reader's). The copy
 // read the mapping unguarded (View's guard covers View only), and the
 // process died of SIGBUS.
-func TestReview22LifeWriteToAfterFileCut(t *testing.T) {
+func TestLifecycleWriteToAfterFileCut(t *testing.T) {
 	for _, w := range []string{"buffer", "pipe"} {
 		path := filepath.Join(t.TempDir(), "cut.db")
-		db := review22CutFixture(t, path)
+		db := cutFixture(t, path)
 		tx, err := db.Begin(false)
 		if err != nil {
 			t.Fatal(err)
@@ -210,18 +210,18 @@ func TestReview22LifeWriteToAfterFileCut(t *testing.T) {
 	}
 }
 
-// The child side of TestReview22LifeTwoProcesses: with FOLIO_R22_CHILD
-// naming a database, it opens it as FOLIO_R22_CHILD_MODE says ("rw",
+// The child side of TestLifecycleTwoProcesses: with FOLIO_LIFECYCLE_CHILD
+// naming a database, it opens it as FOLIO_LIFECYCLE_CHILD_MODE says ("rw",
 // "wal" or "ro"), commits key "child" unless read-only, prints "opened",
 // and closes it when its standard input ends.
-const review22ChildEnv = "FOLIO_R22_CHILD"
+const lifecycleChildEnv = "FOLIO_LIFECYCLE_CHILD"
 
-func TestReview22LifeChild(t *testing.T) {
-	path := os.Getenv(review22ChildEnv)
+func TestLifecycleChild(t *testing.T) {
+	path := os.Getenv(lifecycleChildEnv)
 	if path == "" {
-		t.Skip("the child of TestReview22LifeTwoProcesses; runs only when it starts it")
+		t.Skip("the child of TestLifecycleTwoProcesses; runs only when it starts it")
 	}
-	mode := os.Getenv(review22ChildEnv + "_MODE")
+	mode := os.Getenv(lifecycleChildEnv + "_MODE")
 	db, err := Open(path, 0o600, &Options{PageSize: 1024, ReadOnly: mode == "ro", WAL: mode == "wal"})
 	if err != nil {
 		t.Fatal(err)
@@ -246,23 +246,23 @@ func TestReview22LifeChild(t *testing.T) {
 	}
 }
 
-// review22Child is a child process holding the database open.
-type review22Child struct {
+// lifecycleChild is a child process holding the database open.
+type lifecycleChild struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	out   strings.Builder
 }
 
-// review22StartChild starts the child on path in mode and returns once
+// startLifecycleChild starts the child on path in mode and returns once
 // it has the database open.
-func review22StartChild(t *testing.T, path, mode string) *review22Child {
+func startLifecycleChild(t *testing.T, path, mode string) *lifecycleChild {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &review22Child{cmd: exec.Command(exe, "-test.run=^TestReview22LifeChild$", "-test.count=1")}
-	c.cmd.Env = append(os.Environ(), review22ChildEnv+"="+path, review22ChildEnv+"_MODE="+mode)
+	c := &lifecycleChild{cmd: exec.Command(exe, "-test.run=^TestLifecycleChild$", "-test.count=1")}
+	c.cmd.Env = append(os.Environ(), lifecycleChildEnv+"="+path, lifecycleChildEnv+"_MODE="+mode)
 	c.cmd.Stderr = &c.out
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -293,7 +293,7 @@ func review22StartChild(t *testing.T, path, mode string) *review22Child {
 }
 
 // close lets the child close the database and waits for it to exit.
-func (c *review22Child) close(t *testing.T) {
+func (c *lifecycleChild) close(t *testing.T) {
 	t.Helper()
 	_ = c.stdin.Close()
 	if err := c.cmd.Wait(); err != nil {
@@ -302,7 +302,7 @@ func (c *review22Child) close(t *testing.T) {
 }
 
 // kill SIGKILLs the child, holding the database open, and reaps it.
-func (c *review22Child) kill(t *testing.T) {
+func (c *lifecycleChild) kill(t *testing.T) {
 	t.Helper()
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -310,8 +310,8 @@ func (c *review22Child) kill(t *testing.T) {
 	_ = c.cmd.Wait()
 }
 
-// review22Get reads key "child" of bucket "b" in path, opened with opts.
-func review22Get(t *testing.T, path string, opts *Options) string {
+// getChildKey reads key "child" of bucket "b" in path, opened with opts.
+func getChildKey(t *testing.T, path string, opts *Options) string {
 	t.Helper()
 	db, err := Open(path, 0o600, opts)
 	if err != nil {
@@ -330,21 +330,21 @@ func review22Get(t *testing.T, path string, opts *Options) string {
 	return v
 }
 
-// TestReview22LifeTwoProcesses opens a database another process holds:
+// TestLifecycleTwoProcesses opens a database another process holds:
 // beside a writer, every open (read-write or read-only) with Timeout < 0
 // or > 0 is ErrTimeout naming the file, and one with Timeout 0 waits and
 // then opens the writer's commit; beside a read-only process, read-only
 // opens share the file and a writer waits; a writer killed while holding
 // the lock (direct or WAL mode) leaves it to the kernel, which lets it go:
 // the next open, trying the lock once, recovers the commit it made.
-func TestReview22LifeTwoProcesses(t *testing.T) {
+func TestLifecycleTwoProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "two.db")
 
-	c := review22StartChild(t, path, "rw")
+	c := startLifecycleChild(t, path, "rw")
 	for _, o := range []Options{{Timeout: -1}, {Timeout: -1, ReadOnly: true}, {Timeout: 50 * time.Millisecond}, {Timeout: 50 * time.Millisecond, ReadOnly: true}} {
 		db, err := Open(path, 0o600, &o)
 		if err == nil {
@@ -367,12 +367,12 @@ func TestReview22LifeTwoProcesses(t *testing.T) {
 	if db := <-opened; db != nil {
 		_ = db.Close()
 	}
-	if v := review22Get(t, path, &Options{ReadOnly: true, Timeout: -1}); v != "rw" {
+	if v := getChildKey(t, path, &Options{ReadOnly: true, Timeout: -1}); v != "rw" {
 		t.Errorf("after the writer closed: reads %q, want its commit", v)
 	}
 
-	c = review22StartChild(t, path, "ro")
-	if v := review22Get(t, path, &Options{ReadOnly: true, Timeout: -1}); v != "rw" {
+	c = startLifecycleChild(t, path, "ro")
+	if v := getChildKey(t, path, &Options{ReadOnly: true, Timeout: -1}); v != "rw" {
 		t.Errorf("beside a read-only process: reads %q", v)
 	}
 	if db, err := Open(path, 0o600, &Options{Timeout: -1}); !errors.Is(err, ErrTimeout) {
@@ -384,7 +384,7 @@ func TestReview22LifeTwoProcesses(t *testing.T) {
 	c.close(t)
 
 	for _, mode := range []string{"rw", "wal"} {
-		c = review22StartChild(t, path, mode)
+		c = startLifecycleChild(t, path, mode)
 		c.kill(t)
 		if mode == "wal" {
 			// Its commit is in the log only: a read-only open may not
@@ -396,20 +396,20 @@ func TestReview22LifeTwoProcesses(t *testing.T) {
 				t.Errorf("read-only after a WAL-mode writer was killed: %v; want ErrLogPending naming the file", err)
 			}
 		}
-		if v := review22Get(t, path, &Options{Timeout: -1}); v != mode {
+		if v := getChildKey(t, path, &Options{Timeout: -1}); v != mode {
 			t.Errorf("after a %s writer was killed: reads %q, want its commit", mode, v)
 		}
 	}
 }
 
-// TestReview22LifeLogOfReplacedFile: the file of a WAL-mode DB is
+// TestLifecycleLogOfReplacedFile: the file of a WAL-mode DB is
 // replaced by rename while it is open (a backup restored in place, a
 // copy moved over it), and the path opened again. The new file has a
 // lock of its own, but the log beside it is the open DB's: an Open that
 // took it (no WAL: replayed and removed it under the DB appending to it;
 // WAL: appended beside it) is ErrTimeout naming the log, and the DB's
 // log and commits go on. Until 2026-12-07 both opens succeeded.
-func TestReview22LifeLogOfReplacedFile(t *testing.T) {
+func TestLifecycleLogOfReplacedFile(t *testing.T) {
 	for _, wal := range []bool{false, true} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "app.db")
@@ -455,12 +455,12 @@ func TestReview22LifeLogOfReplacedFile(t *testing.T) {
 	}
 }
 
-// TestReview22LifeCopyFileAfterMove: the file of an open DB is removed,
+// TestLifecycleCopyFileAfterMove: the file of an open DB is removed,
 // or renamed away, while open. CopyFile to the path it was at saves the
 // database (it was refused as a copy onto itself, leaving an empty file
 // there), and CopyFile to its new name is ErrCopyOntoDB (it truncated
 // the live file, which the DB went on reading: every key was lost).
-func TestReview22LifeCopyFileAfterMove(t *testing.T) {
+func TestLifecycleCopyFileAfterMove(t *testing.T) {
 	for _, wal := range []bool{false, true} {
 		for _, how := range []string{"removed", "renamed"} {
 			what := fmt.Sprintf("WAL %v, %s", wal, how)
@@ -504,15 +504,15 @@ func TestReview22LifeCopyFileAfterMove(t *testing.T) {
 				t.Error(err)
 			}
 			closeChecked(t, db)
-			if v := review22GetKey(t, path, "k"); v != "v" {
+			if v := getKeyOfB(t, path, "k"); v != "v" {
 				t.Errorf("%s: the copy at the old path reads %q", what, v)
 			}
 		}
 	}
 }
 
-// review22GetKey reads key k of bucket "b" in path.
-func review22GetKey(t *testing.T, path, k string) string {
+// getKeyOfB reads key k of bucket "b" in path.
+func getKeyOfB(t *testing.T, path, k string) string {
 	t.Helper()
 	db, err := Open(path, 0o600, &Options{ReadOnly: true})
 	if err != nil {
@@ -531,14 +531,14 @@ func review22GetKey(t *testing.T, path, k string) string {
 	return v
 }
 
-// TestReview22LifeCloseWhileBusy closes a DB while goroutines run View,
+// TestLifecycleCloseWhileBusy closes a DB while goroutines run View,
 // Update, Batch, Begin, Sync, Checkpoint, Info and Stats in loops, in
 // both modes: every call returns nil or ErrDatabaseNotOpen naming the
 // file, none hangs, and Close, waiting for the read transaction held
 // open meanwhile, leaves Path, String, IsReadOnly, PageSize and Stats
 // answering throughout; a second Close (concurrent, then later) is nil,
 // and every Update and Batch that returned nil is in the file.
-func TestReview22LifeCloseWhileBusy(t *testing.T) {
+func TestLifecycleCloseWhileBusy(t *testing.T) {
 	for _, wal := range []bool{false, true} {
 		path := filepath.Join(t.TempDir(), "busy.db")
 		db, err := Open(path, 0o600, &Options{PageSize: 1024, WAL: wal})
@@ -668,11 +668,11 @@ func TestReview22LifeCloseWhileBusy(t *testing.T) {
 	}
 }
 
-// TestReview22LifeLogLockUnsupported: on a file system that cannot lock
+// TestLifecycleLogLockUnsupported: on a file system that cannot lock
 // a directory (NFS refuses an exclusive lock on a descriptor not open for
 // writing), WAL mode works on the file's lock alone, as before the log
 // had a lock of its own.
-func TestReview22LifeLogLockUnsupported(t *testing.T) {
+func TestLifecycleLogLockUnsupported(t *testing.T) {
 	defer func(old func(*os.File, bool, time.Duration) error) { lockFile = old }(lockFile)
 	old := lockFile
 	refused := 0
@@ -701,17 +701,17 @@ func TestReview22LifeLogLockUnsupported(t *testing.T) {
 	if refused != 2 {
 		t.Errorf("the log's lock was tried %d times, want 2", refused)
 	}
-	if review22GetKey(t, path, "k0") != "v" || review22GetKey(t, path, "k1") != "v" {
+	if getKeyOfB(t, path, "k0") != "v" || getKeyOfB(t, path, "k1") != "v" {
 		t.Error("commits lost")
 	}
 }
 
-// TestReview22LifeOddPaths opens paths no database can be at, in every
+// TestLifecycleOddPaths opens paths no database can be at, in every
 // mode: a missing file read-only (fs.ErrNotExist), a missing directory,
 // /dev/null, a directory with a trailing slash (ErrInvalid), a symbolic
 // link to itself and a loop of two (ELOOP). Each error names the path,
 // and nothing is created: no file, no log, no temporary file.
-func TestReview22LifeOddPaths(t *testing.T) {
+func TestLifecycleOddPaths(t *testing.T) {
 	dir := t.TempDir()
 	loop := filepath.Join(dir, "loop")
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")

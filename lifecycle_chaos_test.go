@@ -16,11 +16,11 @@ import (
 	"time"
 )
 
-// review20Val is the value writer w puts under key at version n: it names
+// chaosVal is the value writer w puts under key at version n: it names
 // its key (readers check that every value they meet belongs to its key)
 // and is long enough, at some versions, to live out of line and make the
 // file grow and shrink.
-func review20Val(key string, n int) []byte {
+func chaosVal(key string, n int) []byte {
 	size := 40
 	if n%5 == 0 {
 		size = 3000 // out of line at 1 KiB pages: growth, remaps, tail cuts
@@ -33,20 +33,20 @@ func review20Val(key string, n int) []byte {
 	return v
 }
 
-// TestReview20LifeChaos runs writers whose Update and Batch functions
+// TestLifecycleChaos runs writers whose Update and Batch functions
 // panic or call runtime.Goexit part of the time (after they wrote), long
 // readers holding zero-copy slices across growth, remaps, tail cuts and
 // checkpoints, and Sync, Checkpoint and Info callers, then Closes the DB
 // while they run, in both modes. No write of a cut-short function is ever
 // seen; every slice a reader holds keeps its bytes until its transaction
 // ends; every acknowledged write is there after a reopen.
-func TestReview20LifeChaos(t *testing.T) {
+func TestLifecycleChaos(t *testing.T) {
 	for _, walMode := range []bool{false, true} {
-		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) { review20Chaos(t, walMode) })
+		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) { lifecycleChaos(t, walMode) })
 	}
 }
 
-func review20Chaos(t *testing.T, walMode bool) {
+func lifecycleChaos(t *testing.T, walMode bool) {
 	before := runtime.NumGoroutine()
 	path := tempPath(t)
 	opts := &Options{PageSize: 1024, NoSync: true, WAL: walMode, CheckpointBytes: 16 << 10}
@@ -88,7 +88,7 @@ func review20Chaos(t *testing.T, walMode bool) {
 			defer wg.Done()
 			for i := 0; !stop.Load(); i++ {
 				key := fmt.Sprintf("w%d-%d", w, i%40)
-				val := review20Val(key, i)
+				val := chaosVal(key, i)
 				bad := fmt.Sprintf("bad%d-%d", w, i)
 				put := func(tx *Tx) error {
 					b := tx.Bucket([]byte("b"))
@@ -101,7 +101,7 @@ func review20Chaos(t *testing.T, walMode bool) {
 				}
 				cut := func(how int) func(tx *Tx) error {
 					return func(tx *Tx) error {
-						if err := tx.Bucket([]byte("b")).Put([]byte(bad), review20Val(bad, i)); err != nil {
+						if err := tx.Bucket([]byte("b")).Put([]byte(bad), chaosVal(bad, i)); err != nil {
 							return err
 						}
 						if how == 0 {
@@ -261,8 +261,8 @@ func review20Chaos(t *testing.T, walMode bool) {
 	noLeak(t, before)
 }
 
-// review20Keys reports which of keys k001..k<n> db lacks.
-func review20Missing(t *testing.T, db *DB, n int) []string {
+// backupKeys reports which of keys k001..k<n> db lacks.
+func missingKeys(t *testing.T, db *DB, n int) []string {
 	t.Helper()
 	var missing []string
 	err := db.View(func(tx *Tx) error {
@@ -281,7 +281,7 @@ func review20Missing(t *testing.T, db *DB, n int) []string {
 	return missing
 }
 
-func review20Put(i int) func(*Tx) error {
+func putNumbered(i int) func(*Tx) error {
 	return func(tx *Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte("b"))
 		if err != nil {
@@ -291,7 +291,7 @@ func review20Put(i int) func(*Tx) error {
 	}
 }
 
-// TestReview20LifeNoSyncCloseDropsSyncedLog: with NoSync, Sync makes
+// TestLifecycleNoSyncCloseDropsSyncedLog: with NoSync, Sync makes
 // every commit so far durable (README, TestSyncMakesNoSyncCommitsDurable),
 // and without a log a Close after it writes nothing, so the state stays
 // durable. In WAL mode Close checkpoints: it writes the file's meta
@@ -300,7 +300,7 @@ func review20Put(i int) func(*Tx) error {
 // Close returned leaves the file's older meta and a log without those
 // records: every commit Sync acknowledged is lost. (Checkpoint, or one
 // that CheckpointBytes starts, does the same.)
-func TestReview20LifeNoSyncCloseDropsSyncedLog(t *testing.T) {
+func TestLifecycleNoSyncCloseDropsSyncedLog(t *testing.T) {
 	const ps, n = 1024, 20
 	opts := &Options{NoSync: true, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: 1 << 62}
 	st := newCrashStorage(t, tx.InitialImage(ps))
@@ -311,7 +311,7 @@ func TestReview20LifeNoSyncCloseDropsSyncedLog(t *testing.T) {
 	}
 	db.AllocSize = 4 * ps
 	for i := 1; i <= n; i++ {
-		mustUpdate(t, db, review20Put(i))
+		mustUpdate(t, db, putNumbered(i))
 	}
 	if err := db.Sync(); err != nil {
 		t.Fatal(err)
@@ -329,12 +329,12 @@ func TestReview20LifeNoSyncCloseDropsSyncedLog(t *testing.T) {
 		t.Fatalf("open after a power cut that followed Sync and Close: %v", err)
 	}
 	defer db2.Close()
-	if m := review20Missing(t, db2, n); len(m) > 0 {
+	if m := missingKeys(t, db2, n); len(m) > 0 {
 		t.Fatalf("Sync returned nil, then Close; a power cut after it lost %d of %d commits: %v", len(m), n, m)
 	}
 }
 
-// TestReview20LifeNoSyncOpenDropsReplayedLogRealWAL: a WAL-mode program
+// TestLifecycleNoSyncOpenDropsReplayedLogRealWAL: a WAL-mode program
 // commits (synced: each commit acknowledged durable, its operations
 // logged, as small commits log by default) and dies. The next Open, with
 // NoSync, replays the logged operations (replayOps) and ends with a
@@ -347,7 +347,7 @@ func TestReview20LifeNoSyncCloseDropsSyncedLog(t *testing.T) {
 // fails with ErrLogMismatch. Small segments here; a log of the default
 // CheckpointBytes spans eight of Open's 8 MiB segments. Leaving WAL mode
 // (Open without WAL) does the same and then removes the whole log.
-func TestReview20LifeNoSyncOpenDropsReplayedLogRealWAL(t *testing.T) {
+func TestLifecycleNoSyncOpenDropsReplayedLogRealWAL(t *testing.T) {
 	const ps, n = 1024, 60
 	dir := filepath.Join(t.TempDir(), "crash.db.wal")
 	openLog := func() *wal.Log {
@@ -367,7 +367,7 @@ func TestReview20LifeNoSyncOpenDropsReplayedLogRealWAL(t *testing.T) {
 	db.AllocSize = 4 * ps
 	db.WALImageLimit = -1
 	for i := 1; i <= n; i++ {
-		mustUpdate(t, db, review20Put(i))
+		mustUpdate(t, db, putNumbered(i))
 	}
 	// The process dies (its log records were synced by each commit).
 	rng := rand.New(rand.NewPCG(20, 3))
@@ -381,7 +381,7 @@ func TestReview20LifeNoSyncOpenDropsReplayedLogRealWAL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := review20Missing(t, db2, n); len(m) > 0 {
+	if m := missingKeys(t, db2, n); len(m) > 0 {
 		t.Fatalf("the NoSync open lacks %v", m)
 	}
 	// A power cut right after that Open returned: the file as synced; the
@@ -397,19 +397,19 @@ func TestReview20LifeNoSyncOpenDropsReplayedLogRealWAL(t *testing.T) {
 		t.Fatalf("open after a power cut that followed a NoSync open: %v", err)
 	}
 	defer db3.Close()
-	if m := review20Missing(t, db3, n); len(m) > 0 {
+	if m := missingKeys(t, db3, n); len(m) > 0 {
 		t.Fatalf("commits durable before a NoSync open were lost by a power cut after it: %d of %d", len(m), n)
 	}
 }
 
-// TestReview20LifeNoSyncCommitPublishesUnsyncedOne: NoSync may be changed
+// TestLifecycleNoSyncCommitPublishesUnsyncedOne: NoSync may be changed
 // between transactions. A commit k1 made with syncs waits for its log
 // sync; a NoSync commit k2, begun on k1's state, publishes at once, and
 // with it k1: readers see k1 before its commit returned, and after its
 // sync failed and its caller got ErrSyncFailed they still do. A logged
 // commit must not become visible before its sync (TestWALGroupCommit), nor
 // after it failed (TestWALGroupCommitSyncFails).
-func TestReview20LifeNoSyncCommitPublishesUnsyncedOne(t *testing.T) {
+func TestLifecycleNoSyncCommitPublishesUnsyncedOne(t *testing.T) {
 	db, g, _ := openGated(t)
 	g.hold()
 	errs := make(chan error, 1)
@@ -439,8 +439,8 @@ func TestReview20LifeNoSyncCommitPublishesUnsyncedOne(t *testing.T) {
 	}
 }
 
-// TestReview20LifeLeaveWALAfterFailedMetaSync is
-// TestReview19StaleDropAfterFailedMetaSync for an Open that leaves WAL
+// TestLifecycleLeaveWALAfterFailedMetaSync is
+// TestStaleDropAfterFailedMetaSync for an Open that leaves WAL
 // mode (Options.WAL unset on a database with a log). A checkpoint's meta
 // sync fails (ErrSyncFailed; the log is kept, as it must be: the page
 // cache shows the checkpoint's meta, the disk does not). The program
@@ -452,7 +452,7 @@ func TestReview20LifeNoSyncCommitPublishesUnsyncedOne(t *testing.T) {
 // every commit since is lost, and the next Open succeeds without a word.
 // (Emulated on the doubles as Open does it: OpenWithLog over the file,
 // Close, the log removed, tx.Open.)
-func TestReview20LifeLeaveWALAfterFailedMetaSync(t *testing.T) {
+func TestLifecycleLeaveWALAfterFailedMetaSync(t *testing.T) {
 	const ps = 1024
 	// The reopen without WAL, same boot: Open's leaving path.
 	st2, lg2, want := afterFailedMetaSync(t)

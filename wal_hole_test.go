@@ -15,11 +15,11 @@ import (
 	"github.com/foliodb/folio/wal"
 )
 
-// review23ForgedFrames is len(segs) frames in package wal's layout
+// forgedFrames is len(segs) frames in package wal's layout
 // (wal/doc.go), one for each segment number in segs, each holding lsn
 // and claiming every earlier lsn durable: whole frames, as far as bytes
 // go, that no log wrote.
-func review23ForgedFrames(lsn uint64, segs ...uint32) []byte {
+func forgedFrames(lsn uint64, segs ...uint32) []byte {
 	castagnoli := crc32.MakeTable(crc32.Castagnoli)
 	var out []byte
 	for _, seg := range segs {
@@ -44,7 +44,7 @@ func review23ForgedFrames(lsn uint64, segs ...uint32) []byte {
 // records after it (the checkpoint's anchor, later commits) for a torn
 // tail, and failed with ErrLogCorrupt, although only a record the file
 // held was damaged. It now opens with every commit.
-func TestReview23HoleValueForgesFrames(t *testing.T) {
+func TestHoleValueForgesFrames(t *testing.T) {
 	path := tempPath(t)
 	db, err := Open(path, 0o600, walOpts(4096))
 	if err != nil {
@@ -61,10 +61,10 @@ func TestReview23HoleValueForgesFrames(t *testing.T) {
 	for i := range bait {
 		bait[i] = byte(r.Uint32())
 	}
-	forged := review23ForgedFrames(1<<40, 1, 2, 3, 4, 5, 6, 7, 8)
+	forged := forgedFrames(1<<40, 1, 2, 3, 4, 5, 6, 7, 8)
 	for shift := range 8 {
 		bait = append(bait, make([]byte, 1+shift)...)
-		bait = append(bait, review23ForgedFrames(1<<40+uint64(shift), 1, 2, 3, 4, 5, 6, 7, 8)...)
+		bait = append(bait, forgedFrames(1<<40+uint64(shift), 1, 2, 3, 4, 5, 6, 7, 8)...)
 	}
 	want := map[string][]byte{"a": []byte("value-a"), "bait": bait, "b": []byte("value-b"), "c": []byte("value-c"), "d": []byte("value-d")}
 	put := func(k string) {
@@ -156,8 +156,8 @@ func TestReview23HoleValueForgesFrames(t *testing.T) {
 // past it, and failed with ErrLogCorrupt, although the file held every
 // commit: the records past the hole are all older than the file, so the
 // damaged ones before them are too.
-func TestReview23HoleCrashAfterReplay(t *testing.T) {
-	img := review23DamagedLog(t, "a")
+func TestHoleCrashAfterReplay(t *testing.T) {
+	img := damagedLogFile(t, "a")
 	before := filepath.Join(t.TempDir(), "before.db")
 	copyFile(t, img, before)
 	copyDir(t, LogDir(img), LogDir(before))
@@ -222,7 +222,7 @@ func (l holedLog) Replay(from uint64, fn func(uint64, []byte) error) error {
 // restored copy, or a meta fallen back) beside a log whose damage hides
 // the commits after that state, and whose next anchor names a later
 // checkpoint, is ErrLogCorrupt, not opened without those commits.
-func TestReview23HoleAnchorNewerThanFile(t *testing.T) {
+func TestHoleAnchorNewerThanFile(t *testing.T) {
 	opts := &Options{PageSize: 1024, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: 1 << 62}
 	st := newCrashStorage(t, tx.InitialImage(1024))
 	lg := newCrashLog(st)

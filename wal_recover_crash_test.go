@@ -14,7 +14,7 @@ import (
 	"github.com/foliodb/folio/tx"
 )
 
-// A review of WAL crash recovery (after 570fa87). It found one defect,
+// Tests of WAL crash recovery (written after 570fa87). They found one defect,
 // outside the recovery: an Open leaving WAL mode removed the log in place,
 // and a crash could leave it missing a middle segment, which every later
 // Open refused (fixed: removeLogDir; TestWALLeaveCrashMidRemoval).
@@ -29,18 +29,18 @@ import (
 // commit was acknowledged), pass Check and take a commit; a read-only
 // open must either show that state or refuse with ErrLogPending.
 
-var wrrDeep = flag.Bool("wrr.deep", false,
-	"wal_recover_review_test.go: every file/log image mode pair at every crash point, recovered again from each, every variant (minutes)")
+var wrcDeep = flag.Bool("walrecover.deep", false,
+	"wal_recover_crash_test.go: every file/log image mode pair at every crash point, recovered again from each, every variant (minutes)")
 
-// wrrPageSize and wrrOptions are what the tests here open with; a test
-// may change them for its run (wrrVariant).
-var wrrPageSize = 1024
+// wrcPageSize and wrcOptions are what the tests here open with; a test
+// may change them for its run (wrcVariant).
+var wrcPageSize = 1024
 
-var wrrOptions = &Options{WAL: true, CheckpointBytes: 1 << 30, CheckpointInterval: time.Hour}
+var wrcOptions = &Options{WAL: true, CheckpointBytes: 1 << 30, CheckpointInterval: time.Hour}
 
-// wrrSession is a database and its log as a session left them, and
+// wrcSession is a database and its log as a session left them, and
 // what they hold (bucket "b").
-type wrrSession struct {
+type wrcSession struct {
 	st   *crashStorage
 	lg   *crashLog
 	db   *DB
@@ -48,11 +48,11 @@ type wrrSession struct {
 	n    int // keys ever put, for names
 }
 
-func newWrrSession(t *testing.T, img []byte, recs []logRecord, want map[string][]byte) *wrrSession {
+func newWRCSession(t *testing.T, img []byte, recs []logRecord, want map[string][]byte) *wrcSession {
 	t.Helper()
 	st := newCrashStorage(t, img)
 	lg := newCrashLogWith(st, recs)
-	db, err := tx.OpenWithLog("crash.db", st, lg, wrrOptions)
+	db, err := tx.OpenWithLog("crash.db", st, lg, wrcOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,12 +60,12 @@ func newWrrSession(t *testing.T, img []byte, recs []logRecord, want map[string][
 	for k, v := range want {
 		w[k] = v
 	}
-	return &wrrSession{st: st, lg: lg, db: db, want: w, n: len(w) + 1000}
+	return &wrcSession{st: st, lg: lg, db: db, want: w, n: len(w) + 1000}
 }
 
 // put commits n new keys of size bytes and deletes del of the existing
 // ones (the lowest; -del: the highest), in one transaction.
-func (s *wrrSession) put(t *testing.T, n, size, del int) {
+func (s *wrcSession) put(t *testing.T, n, size, del int) {
 	t.Helper()
 	err := s.db.Update(func(tx *Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte("b"))
@@ -104,7 +104,7 @@ func (s *wrrSession) put(t *testing.T, n, size, del int) {
 
 // crash returns the file and the log as a process death leaves them (the
 // log from its first live record) and what they hold.
-func (s *wrrSession) crash(t *testing.T) ([]byte, []logRecord, map[string][]byte) {
+func (s *wrcSession) crash(t *testing.T) ([]byte, []logRecord, map[string][]byte) {
 	t.Helper()
 	s.lg.mu.Lock()
 	recs := append([]logRecord(nil), s.lg.recs[s.lg.first-1:]...)
@@ -112,19 +112,19 @@ func (s *wrrSession) crash(t *testing.T) ([]byte, []logRecord, map[string][]byte
 	return s.st.contents(t), recs, s.want
 }
 
-// wrrLog builds a file and a log of the given shape, no checkpoint
+// wrcLog builds a file and a log of the given shape, no checkpoint
 // since the first commit, as a process death leaves them.
-func wrrLog(t *testing.T, shape string) ([]byte, []logRecord, map[string][]byte) {
+func wrcLog(t *testing.T, shape string) ([]byte, []logRecord, map[string][]byte) {
 	t.Helper()
-	s := wrrShape(t, shape)
+	s := wrcShape(t, shape)
 	img, recs, w := s.crash(t)
 	return img, recs, w
 }
 
-// wrrShape runs the session of wrrLog and returns it, open.
-func wrrShape(t *testing.T, shape string) *wrrSession {
+// wrcShape runs the session of wrcLog and returns it, open.
+func wrcShape(t *testing.T, shape string) *wrcSession {
 	t.Helper()
-	s := newWrrSession(t, tx.InitialImage(wrrPageSize), nil, nil)
+	s := newWRCSession(t, tx.InitialImage(wrcPageSize), nil, nil)
 	// A checkpointed base with a few pages, so that later commits free
 	// pages the checkpoint reaches (held until the next one).
 	s.db.WALImageLimit = recordsLimit["images"]
@@ -156,7 +156,7 @@ func wrrShape(t *testing.T, shape string) *wrrSession {
 		t.Fatalf("shape %q", shape)
 	}
 	s.lg.mu.Lock()
-	k := wrrKinds(s.lg.recs[s.lg.first-1:])
+	k := wrcKinds(s.lg.recs[s.lg.first-1:])
 	s.lg.mu.Unlock()
 	if k != want {
 		t.Fatalf("%s: the log holds %s, want %s", shape, k, want)
@@ -164,7 +164,7 @@ func wrrShape(t *testing.T, shape string) *wrrSession {
 	return s
 }
 
-func wrrKinds(recs []logRecord) string {
+func wrcKinds(recs []logRecord) string {
 	var kinds []string
 	for _, r := range recs {
 		kinds = append(kinds, recordKind(r.payload))
@@ -172,8 +172,8 @@ func wrrKinds(recs []logRecord) string {
 	return fmt.Sprint(kinds)
 }
 
-// wrrStats counts the situations a test aimed at.
-type wrrStats struct {
+// wrcStats counts the situations a test aimed at.
+type wrcStats struct {
 	opens      int // read-write opens of crash images
 	readOnly   int // read-only opens that showed the whole state
 	pending    int // read-only opens refused with ErrLogPending
@@ -185,14 +185,14 @@ type wrrStats struct {
 	afterCut   int // crash images taken after such a cut
 }
 
-func (s wrrStats) String() string {
+func (s wrcStats) String() string {
 	return fmt.Sprintf("%d opens (%d read-only whole, %d ErrLogPending), %d via the older meta, %d images with a torn meta page, "+
 		"%d at an image record's meta with operations pending, %d at the checkpoint's txid with the log untruncated, %d recoveries cut the file, %d images after a cut",
 		s.opens, s.readOnly, s.pending, s.fallback, s.tornMeta, s.imageMeta, s.ckptNoTrun, s.truncated, s.afterCut)
 }
 
-// wrrChecker opens crash images of a chain of recoveries of one log.
-type wrrChecker struct {
+// wrcChecker opens crash images of a chain of recoveries of one log.
+type wrcChecker struct {
 	t    *testing.T
 	opts *Options
 	want map[string][]byte
@@ -202,18 +202,18 @@ type wrrChecker struct {
 	// recovery's checkpoint (0: it made none).
 	imageTxID, ckptTxID page.TxID
 	rng                 *rand.Rand
-	stats               wrrStats
+	stats               wrcStats
 	// after, if set, runs in each recorded recovery once it is open:
 	// commits that change nothing a check of want sees.
 	after func(t *testing.T, where string, db *DB)
 	// recurseFrom is the first of a crash point's images (0: synced, 1:
 	// every write) that chain recovers again at the next level, at every
-	// every-th crash point (all with -wrr.deep); torn-meta images always.
+	// every-th crash point (all with -walrecover.deep); torn-meta images always.
 	recurseFrom, every int
 }
 
-func newWrrChecker(t *testing.T, recs []logRecord, want map[string][]byte) *wrrChecker {
-	c := &wrrChecker{t: t, opts: wrrOptions, want: want, recs: recs, rng: rand.New(rand.NewPCG(testSeed(t), 17)), every: wrrEvery()}
+func newWRCChecker(t *testing.T, recs []logRecord, want map[string][]byte) *wrcChecker {
+	c := &wrcChecker{t: t, opts: wrcOptions, want: want, recs: recs, rng: rand.New(rand.NewPCG(testSeed(t), 17)), every: wrcEvery()}
 	var last page.TxID
 	prev := ""
 	for _, r := range recs {
@@ -236,8 +236,8 @@ func newWrrChecker(t *testing.T, recs []logRecord, want map[string][]byte) *wrrC
 
 // skipDone forgets imageTxID when the file img holds it already: the
 // image records before operations were recovered by an earlier session.
-func (c *wrrChecker) skipDone(img []byte) *wrrChecker {
-	if c.imageTxID <= fileTxID(img, wrrPageSize) {
+func (c *wrcChecker) skipDone(img []byte) *wrcChecker {
+	if c.imageTxID <= fileTxID(img, wrcPageSize) {
 		c.imageTxID = 0
 	}
 	return c
@@ -247,7 +247,7 @@ func (c *wrrChecker) skipDone(img []byte) *wrrChecker {
 // every call, checks the state, commits once (whose record must survive)
 // unless commit is false, and closes: a recovery a crash may cut
 // anywhere. It returns the doubles.
-func (c *wrrChecker) recover(where string, img []byte, recs []logRecord) (*crashStorage, *crashLog) {
+func (c *wrcChecker) recover(where string, img []byte, recs []logRecord) (*crashStorage, *crashLog) {
 	t := c.t
 	t.Helper()
 	st := newCrashStorage(t, img)
@@ -282,8 +282,8 @@ func (c *wrrChecker) recover(where string, img []byte, recs []logRecord) (*crash
 }
 
 // classify counts what a crash image shows.
-func (c *wrrChecker) classify(fimg []byte, recs []logRecord) {
-	ps := wrrPageSize
+func (c *wrcChecker) classify(fimg []byte, recs []logRecord) {
+	ps := wrcPageSize
 	ok := 0
 	for slot := 0; slot < 2 && len(fimg) >= (slot+1)*ps; slot++ {
 		if _, err := page.DecodeMeta(fimg[slot*ps:], page.ID(slot)); err == nil {
@@ -314,14 +314,14 @@ func (c *wrrChecker) classify(fimg []byte, recs []logRecord) {
 // open opens a crash image read-only (it must show the whole state or
 // refuse with ErrLogPending), then read-write (it must show the whole
 // state, pass Check, take a commit and close).
-func (c *wrrChecker) open(where string, fimg []byte, recs []logRecord) {
+func (c *wrcChecker) open(where string, fimg []byte, recs []logRecord) {
 	t := c.t
 	t.Helper()
 	c.classify(fimg, recs)
 	ro := *c.opts
 	ro.ReadOnly = true
 	// NB: each storage is closed on the way out: it keeps its newest
-	// mapping until then, and -wrr.deep's thousands of opens ran the
+	// mapping until then, and -walrecover.deep's thousands of opens ran the
 	// process out of mappings.
 	st := newCrashStorage(t, fimg)
 	defer st.Close()
@@ -362,7 +362,7 @@ func (c *wrrChecker) open(where string, fimg []byte, recs []logRecord) {
 		t.FailNow()
 	}
 	// What Close left opens again, the commit included.
-	st2 := newCrashStorage(t, st.image(st.opCount(), imageAll, wrrPageSize, nil))
+	st2 := newCrashStorage(t, st.image(st.opCount(), imageAll, wrcPageSize, nil))
 	defer st2.Close()
 	lg.mu.Lock()
 	live := append([]logRecord(nil), lg.recs[lg.first-1:]...)
@@ -391,7 +391,7 @@ func (c *wrrChecker) open(where string, fimg []byte, recs []logRecord) {
 
 // modes picks n image mode pairs to try at a crash point (16 or more:
 // every pair): synced/synced, all/all, torn and subset files, then random.
-func (c *wrrChecker) modes(n int) [][2]int {
+func (c *wrcChecker) modes(n int) [][2]int {
 	if n >= 16 {
 		var all [][2]int
 		for fm := 0; fm < 4; fm++ {
@@ -421,8 +421,8 @@ func (c *wrrChecker) modes(n int) [][2]int {
 // of that, and so on: len(perPoint) crashes during recoveries in a row.
 // perPoint[i] is the images per crash point at level i; below the first
 // level, only the first two images of a point (synced, then every write)
-// and the first torn-meta one recurse, unless -wrr.deep.
-func (c *wrrChecker) chain(where string, img []byte, recs []logRecord, perPoint ...int) {
+// and the first torn-meta one recurse, unless -walrecover.deep.
+func (c *wrcChecker) chain(where string, img []byte, recs []logRecord, perPoint ...int) {
 	t := c.t
 	st, lg := c.recover(where, img, recs)
 	pts := lg.points(st.opCount())
@@ -440,11 +440,11 @@ func (c *wrrChecker) chain(where string, img []byte, recs []logRecord, perPoint 
 		for i, m := range c.modes(perPoint[0]) {
 			fm, lm := imageMode(m[0]), logMode(m[1])
 			li := lg.image(pt.log, lm, c.rng)
-			fimg := st.image(pt.file, fm, wrrPageSize, c.rng)
+			fimg := st.image(pt.file, fm, wrcPageSize, c.rng)
 			w := fmt.Sprintf("%s; crash after call %d/%d of its recovery (%s), file %s, log %s (%s)",
-				where, p, len(pts)-1, lg.describe(st, pt, pts[max(p-1, 0)]), fm, lm, wrrKinds(li.whole()))
+				where, p, len(pts)-1, lg.describe(st, pt, pts[max(p-1, 0)]), fm, lm, wrcKinds(li.whole()))
 			c.open(w, fimg, li.whole())
-			if len(perPoint) > 1 && (i < 2 && i >= c.recurseFrom && p%c.every == 0 || *wrrDeep) {
+			if len(perPoint) > 1 && (i < 2 && i >= c.recurseFrom && p%c.every == 0 || *wrcDeep) {
 				c.chain(w, fimg, li.whole(), perPoint[1:]...)
 			}
 		}
@@ -453,9 +453,9 @@ func (c *wrrChecker) chain(where string, img []byte, recs []logRecord, perPoint 
 		for i, fimg := range tornMetaImages(st, pt.file, c.rng) {
 			li := lg.image(pt.log, logMode(c.rng.IntN(4)), c.rng)
 			w := fmt.Sprintf("%s; crash after call %d/%d of its recovery (%s), meta page torn (%d), log %s",
-				where, p, len(pts)-1, lg.describe(st, pt, pts[max(p-1, 0)]), i, wrrKinds(li.whole()))
+				where, p, len(pts)-1, lg.describe(st, pt, pts[max(p-1, 0)]), i, wrcKinds(li.whole()))
 			c.open(w, fimg, li.whole())
-			if len(perPoint) > 1 && (i == 0 || *wrrDeep) {
+			if len(perPoint) > 1 && (i == 0 || *wrcDeep) {
 				c.chain(w, fimg, li.whole(), perPoint[1:]...)
 			}
 		}
@@ -465,22 +465,22 @@ func (c *wrrChecker) chain(where string, img []byte, recs []logRecord, perPoint 
 	}
 }
 
-// TestReviewRecoverThreeCrashes: a session dies with a log of images then
+// TestWALCrashRecoveryThreeCrashes: a session dies with a log of images then
 // operations, operations only, or images only; its recovery is cut by a
 // crash at every call, the recovery of that at every call again, and
 // each image left is opened (read-only, then read-write). Three crashes
 // in a row, counting the session's.
-func TestReviewRecoverThreeCrashes(t *testing.T) {
+func TestWALCrashRecoveryThreeCrashes(t *testing.T) {
 	for _, shape := range []string{"images+ops", "ops", "images"} {
 		t.Run(shape, func(t *testing.T) {
-			img, recs, want := wrrLog(t, shape)
-			c := newWrrChecker(t, recs, want)
+			img, recs, want := wrcLog(t, shape)
+			c := newWRCChecker(t, recs, want)
 			// The session's crash: the file as a process death or a
 			// power cut leaves it (every commit's record was synced).
 			// (A file image with unsynced pages lost is taken from a
 			// re-run, recorded.)
-			per := wrrPer(3, 1)
-			if wrrQuick() {
+			per := wrcPer(3, 1)
+			if wrcQuick() {
 				per = []int{2, 1}
 			}
 			c.chain(shape+": process death", img, recs, per...)
@@ -509,7 +509,7 @@ func tornMetaImages(st *crashStorage, k int, rng *rand.Rand) [][]byte {
 	st.mu.Lock()
 	op := st.ops[k-1]
 	st.mu.Unlock()
-	ps := wrrPageSize
+	ps := wrcPageSize
 	if op.kind != opWrite || op.off >= int64(2*ps) || len(op.data) != ps {
 		return nil
 	}
@@ -521,21 +521,21 @@ func tornMetaImages(st *crashStorage, k int, rng *rand.Rand) [][]byte {
 	return imgs
 }
 
-// wrrStep is one commit of a scripted session: WALImageLimit, then new
-// keys, their size and keys to delete (as wrrSession.put).
-type wrrStep struct{ limit, n, size, del int }
+// wrcStep is one commit of a scripted session: WALImageLimit, then new
+// keys, their size and keys to delete (as wrcSession.put).
+type wrcStep struct{ limit, n, size, del int }
 
-// wrrSessions runs sessions one after another, each dying (a process
+// wrcSessions runs sessions one after another, each dying (a process
 // death) after its commits; each opens what the last left, the log whole
 // from its first record (a log in one segment keeps the records a
 // checkpoint truncated). It returns what the last left.
-func wrrSessions(t *testing.T, sessions ...[]wrrStep) ([]byte, []logRecord, map[string][]byte) {
+func wrcSessions(t *testing.T, sessions ...[]wrcStep) ([]byte, []logRecord, map[string][]byte) {
 	t.Helper()
-	img, recs, want := tx.InitialImage(wrrPageSize), []logRecord(nil), map[string][]byte{}
+	img, recs, want := tx.InitialImage(wrcPageSize), []logRecord(nil), map[string][]byte{}
 	for i, steps := range sessions {
-		s := newWrrSession(t, img, recs, want)
+		s := newWRCSession(t, img, recs, want)
 		if i == 0 {
-			// A checkpointed base, as in wrrLog.
+			// A checkpointed base, as in wrcLog.
 			s.db.WALImageLimit = recordsLimit["images"]
 			s.put(t, 24, 500, 0)
 			if err := s.db.Checkpoint(); err != nil {
@@ -554,39 +554,39 @@ func wrrSessions(t *testing.T, sessions ...[]wrrStep) ([]byte, []logRecord, map[
 	return img, recs, want
 }
 
-// TestReviewRecoverImageLimitChange: WALImageLimit changes between
+// TestWALCrashRecoveryImageLimitChange: WALImageLimit changes between
 // sessions, so that one log holds, past a checkpoint a recovery made, the
 // records of another kind: operations, recovered, then images (and
 // operations); images, recovered (no checkpoint: its meta only), then
 // operations; images then operations, recovered, then images. Each log,
 // whole and with only its live records, is recovered with crashes at
 // every call, twice in a row.
-func TestReviewRecoverImageLimitChange(t *testing.T) {
+func TestWALCrashRecoveryImageLimitChange(t *testing.T) {
 	img, ops := recordsLimit["images"], recordsLimit["operations"]
 	for _, c := range []struct {
 		name     string
-		sessions [][]wrrStep
+		sessions [][]wrcStep
 		kinds    string // of the whole log
 	}{
-		{"ops/images+ops", [][]wrrStep{
+		{"ops/images+ops", [][]wrcStep{
 			{{ops, 16, 600, 4}, {ops, 1, 10, 0}},
 			{{img, 8, 600, 3}, {img, 1, 10, 0}, {ops, 3, 300, 2}},
 		}, "[anchor images anchor ops ops anchor images images ops]"},
-		{"images/ops", [][]wrrStep{
+		{"images/ops", [][]wrcStep{
 			{{img, 16, 600, 4}, {img, 1, 10, 0}},
 			{{ops, 8, 600, 3}, {ops, 3, 300, 2}},
 		}, "[anchor images anchor images images anchor ops ops]"},
-		{"images+ops/images", [][]wrrStep{
+		{"images+ops/images", [][]wrcStep{
 			{{img, 16, 600, 4}, {ops, 1, 10, 2}},
 			{{img, 8, 600, 3}, {img, 3, 300, 2}},
 		}, "[anchor images anchor images ops anchor images images]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if wrrQuick() && c.name != "ops/images+ops" {
-				t.Skip("under the race detector, ops/images+ops only (-wrr.deep: all)")
+			if wrcQuick() && c.name != "ops/images+ops" {
+				t.Skip("under the race detector, ops/images+ops only (-walrecover.deep: all)")
 			}
-			img, recs, want := wrrSessions(t, c.sessions...)
-			if k := wrrKinds(recs); k != c.kinds {
+			img, recs, want := wrcSessions(t, c.sessions...)
+			if k := wrcKinds(recs); k != c.kinds {
 				t.Fatalf("the log holds %s, want %s", k, c.kinds)
 			}
 			var live []logRecord // from the last anchor before the last session's records
@@ -600,12 +600,12 @@ func TestReviewRecoverImageLimitChange(t *testing.T) {
 				name string
 				recs []logRecord
 			}{{"whole log", recs}, {"live records", live}} {
-				if wrrQuick() && v.name != "whole log" {
+				if wrcQuick() && v.name != "whole log" {
 					continue
 				}
-				ch := newWrrChecker(t, v.recs, want).skipDone(img)
-				ch.chain(c.name+", "+v.name, img, v.recs, wrrPer(2, 1)...)
-				t.Logf("%s, %s %s: %s", c.name, v.name, wrrKinds(v.recs), ch.stats)
+				ch := newWRCChecker(t, v.recs, want).skipDone(img)
+				ch.chain(c.name+", "+v.name, img, v.recs, wrcPer(2, 1)...)
+				t.Logf("%s, %s %s: %s", c.name, v.name, wrcKinds(v.recs), ch.stats)
 				if ch.stats.ckptNoTrun == 0 || ch.stats.fallback == 0 || ch.stats.pending == 0 {
 					t.Fatalf("%s: a situation was not reached: %s", v.name, ch.stats)
 				}
@@ -617,43 +617,43 @@ func TestReviewRecoverImageLimitChange(t *testing.T) {
 	}
 }
 
-// TestReviewRecoverTailCut: a session deletes the large values at the end
+// TestWALCrashRecoveryTailCut: a session deletes the large values at the end
 // of a file in logged operations and dies; the recovery replays them,
 // checkpoints, and then commits twice (changing nothing checked) and
 // checkpoints after each, so that the file's free tail is given back
 // (giveBackTail, and Close's cut), with crashes at every call of all that,
 // twice in a row.
-func TestReviewRecoverTailCut(t *testing.T) {
+func TestWALCrashRecoveryTailCut(t *testing.T) {
 	img, ops := recordsLimit["images"], recordsLimit["operations"]
 	for _, c := range []struct {
 		name     string
-		sessions [][]wrrStep
+		sessions [][]wrcStep
 	}{
-		{"ops", [][]wrrStep{{{img, 0, 0, 0}}, {{ops, 60, 3000, 0}}}},
-		{"images+ops", [][]wrrStep{{{img, 60, 3000, 0}, {img, 1, 10, -30}, {ops, 1, 10, -31}}}},
+		{"ops", [][]wrcStep{{{img, 0, 0, 0}}, {{ops, 60, 3000, 0}}}},
+		{"images+ops", [][]wrcStep{{{img, 60, 3000, 0}, {img, 1, 10, -30}, {ops, 1, 10, -31}}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if wrrQuick() && c.name == "ops" {
-				t.Skip("under the race detector, images+ops only (-wrr.deep: both)")
+			if wrcQuick() && c.name == "ops" {
+				t.Skip("under the race detector, images+ops only (-walrecover.deep: both)")
 			}
 			sessions := c.sessions
 			if c.name == "ops" {
 				// 60 large values, checkpointed (a clean close), then
 				// deleted in logged operations.
-				sessions = [][]wrrStep{{{img, 60, 3000, 0}}, {{ops, 1, 10, -30}, {ops, 1, 10, -31}}}
+				sessions = [][]wrcStep{{{img, 60, 3000, 0}}, {{ops, 1, 10, -30}, {ops, 1, 10, -31}}}
 			}
-			img0, recs, want := wrrSessions(t, sessions[0])
+			img0, recs, want := wrcSessions(t, sessions[0])
 			if len(sessions) > 1 {
 				// A clean close in between: everything checkpointed.
-				s := newWrrSession(t, img0, recs, want)
+				s := newWRCSession(t, img0, recs, want)
 				if err := s.db.Close(); err != nil {
 					t.Fatal(err)
 				}
-				img0 = s.st.image(s.st.opCount(), imageAll, wrrPageSize, nil)
+				img0 = s.st.image(s.st.opCount(), imageAll, wrcPageSize, nil)
 				s.lg.mu.Lock()
 				recs = append([]logRecord(nil), s.lg.recs[s.lg.first-1:]...)
 				s.lg.mu.Unlock()
-				s = newWrrSession(t, img0, recs, want)
+				s = newWRCSession(t, img0, recs, want)
 				for _, st := range sessions[1] {
 					s.db.WALImageLimit = st.limit
 					s.put(t, st.n, st.size, st.del)
@@ -663,7 +663,7 @@ func TestReviewRecoverTailCut(t *testing.T) {
 				recs = append([]logRecord(nil), s.lg.recs[s.lg.first-1:]...)
 				s.lg.mu.Unlock()
 			}
-			ch := newWrrChecker(t, recs, want)
+			ch := newWRCChecker(t, recs, want)
 			ch.after = func(t *testing.T, where string, db *DB) {
 				for i := 0; i < 2; i++ {
 					err := db.Update(func(tx *Tx) error {
@@ -682,12 +682,12 @@ func TestReviewRecoverTailCut(t *testing.T) {
 				}
 			}
 			ch.recurseFrom = 1
-			per := wrrPer(2, 1)
-			if wrrQuick() {
+			per := wrcPer(2, 1)
+			if wrcQuick() {
 				per = []int{2} // one crash: the race detector makes these opens slow
 			}
 			ch.chain(c.name, img0, recs, per...)
-			t.Logf("%s: log %s: %s", c.name, wrrKinds(recs), ch.stats)
+			t.Logf("%s: log %s: %s", c.name, wrcKinds(recs), ch.stats)
 			if ch.stats.truncated == 0 || ch.stats.afterCut == 0 || ch.stats.fallback == 0 {
 				t.Fatalf("the recoveries never cut the file: %s", ch.stats)
 			}
@@ -695,63 +695,63 @@ func TestReviewRecoverTailCut(t *testing.T) {
 	}
 }
 
-// wrrPer is the images per crash point at each level of a chain: the
-// given ones, or with -wrr.deep every mode pair at the first level and
+// wrcPer is the images per crash point at each level of a chain: the
+// given ones, or with -walrecover.deep every mode pair at the first level and
 // four at the second, each recovered again.
-func wrrPer(levels ...int) []int {
-	if *wrrDeep {
+func wrcPer(levels ...int) []int {
+	if *wrcDeep {
 		return []int{16, 4}
 	}
 	return levels
 }
 
-// wrrEvery is how sparsely chain recurses at the first level: every third
+// wrcEvery is how sparsely chain recurses at the first level: every third
 // crash point, every eighth under the race detector (six times slower).
-func wrrEvery() int {
+func wrcEvery() int {
 	if raceEnabled {
 		return 8
 	}
 	return 3
 }
 
-// wrrQuick reports whether to run only the main variant of a test: under
-// the race detector, unless -wrr.deep.
-func wrrQuick() bool { return raceEnabled && !*wrrDeep }
+// wrcQuick reports whether to run only the main variant of a test: under
+// the race detector, unless -walrecover.deep.
+func wrcQuick() bool { return raceEnabled && !*wrcDeep }
 
-var wrrDump = flag.String("wrr.dump", "", "TestReviewRecoverRealFiles: also leave the crash images it opens (file and log) in this directory, for the CLI")
+var wrcDump = flag.String("walrecover.dump", "", "TestWALCrashRecoveryRealFiles: also leave the crash images it opens (file and log) in this directory, for the CLI")
 
-// TestReviewRecoverRealFiles opens crash images of a recovery of a log
+// TestWALCrashRecoveryRealFiles opens crash images of a recovery of a log
 // of images then operations as real files beside real logs (written with
 // package wal) through the root package's Open: read-only (the whole
 // state, or ErrLogPending), read-write (the whole state), read-only again
 // (the whole state now), and, on a second copy, without WAL mode (which
 // replays, checkpoints and removes the log).
-func TestReviewRecoverRealFiles(t *testing.T) {
-	img, recs, want := wrrLog(t, "images+ops")
-	c := newWrrChecker(t, recs, want)
+func TestWALCrashRecoveryRealFiles(t *testing.T) {
+	img, recs, want := wrcLog(t, "images+ops")
+	c := newWRCChecker(t, recs, want)
 	st, lg := c.recover("images+ops", img, recs)
 	pts := lg.points(st.opCount())
 	dir := scratchDir(t)
-	if *wrrDump != "" {
-		dir = *wrrDump
+	if *wrcDump != "" {
+		dir = *wrcDump
 	}
 	pending, whole, imageMeta := 0, 0, 0
 	for p, pt := range pts {
 		fm, lm := imageMode(p%4), logMode(c.rng.IntN(4))
 		li := lg.image(pt.log, lm, c.rng)
-		fimg := st.image(pt.file, fm, wrrPageSize, c.rng)
-		if fileTxID(fimg, wrrPageSize) == c.imageTxID {
+		fimg := st.image(pt.file, fm, wrcPageSize, c.rng)
+		if fileTxID(fimg, wrcPageSize) == c.imageTxID {
 			imageMeta++
 		}
 		where := fmt.Sprintf("crash after call %d/%d of the recovery (%s), file %s, log %s (%s)",
-			p, len(pts)-1, lg.describe(st, pt, pts[max(p-1, 0)]), fm, lm, wrrKinds(li.whole()))
+			p, len(pts)-1, lg.describe(st, pt, pts[max(p-1, 0)]), fm, lm, wrcKinds(li.whole()))
 		for _, mode := range []string{"wal", "leave"} {
 			path := fmt.Sprintf("%s/p%02d-%s.db", dir, p, mode)
 			if err := os.WriteFile(path, fimg, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			li.write(t, LogDir(path), c.rng)
-			if *wrrDump != "" && mode == "wal" {
+			if *wrcDump != "" && mode == "wal" {
 				continue // left for the CLI, as the crash left it
 			}
 			ro := &Options{ReadOnly: true, WAL: true}
@@ -800,18 +800,18 @@ func TestReviewRecoverRealFiles(t *testing.T) {
 	}
 }
 
-// TestReviewRecoverCloseCrash: the session of each log shape closes (a
+// TestWALCrashRecoveryCloseCrash: the session of each log shape closes (a
 // checkpoint: free list, file sync, meta, log truncation, anchor, the
 // file's tail cut) and the power fails at every call of that; each image
 // is recovered through the doubles, crashed again at every call of the
 // recovery, and opened.
-func TestReviewRecoverCloseCrash(t *testing.T) {
+func TestWALCrashRecoveryCloseCrash(t *testing.T) {
 	for _, shape := range []string{"images+ops", "ops", "images"} {
 		t.Run(shape, func(t *testing.T) {
-			if wrrQuick() && shape != "images+ops" {
-				t.Skip("under the race detector, images+ops only (-wrr.deep: all)")
+			if wrcQuick() && shape != "images+ops" {
+				t.Skip("under the race detector, images+ops only (-walrecover.deep: all)")
 			}
-			s := wrrShape(t, shape)
+			s := wrcShape(t, shape)
 			s.lg.mu.Lock()
 			recs := append([]logRecord(nil), s.lg.recs...)
 			s.lg.mu.Unlock()
@@ -819,7 +819,7 @@ func TestReviewRecoverCloseCrash(t *testing.T) {
 			if err := s.db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			c := newWrrChecker(t, recs, s.want)
+			c := newWRCChecker(t, recs, s.want)
 			c.recurseFrom = 0
 			pts := s.lg.points(s.st.opCount())
 			metaTorn := 0
@@ -827,7 +827,7 @@ func TestReviewRecoverCloseCrash(t *testing.T) {
 				pt := pts[p]
 				var imgs [][]byte
 				for _, m := range c.modes(2) { // synced, then every write
-					imgs = append(imgs, s.st.image(pt.file, imageMode(m[0]), wrrPageSize, c.rng))
+					imgs = append(imgs, s.st.image(pt.file, imageMode(m[0]), wrcPageSize, c.rng))
 				}
 				torn := tornMetaImages(s.st, pt.file, c.rng)
 				metaTorn += len(torn)
@@ -838,7 +838,7 @@ func TestReviewRecoverCloseCrash(t *testing.T) {
 						li = s.lg.image(pt.log, logAll, c.rng)
 					}
 					w := fmt.Sprintf("%s: crash after call %d/%d of the session's close (%s), image %d, log %s",
-						shape, p, len(pts)-1, s.lg.describe(s.st, pt, pts[p-1]), i, wrrKinds(li.whole()))
+						shape, p, len(pts)-1, s.lg.describe(s.st, pt, pts[p-1]), i, wrcKinds(li.whole()))
 					c.open(w, fimg, li.whole())
 					if i == 0 || i == 1 && p%c.every == 0 || i == 2 {
 						c.chain(w, fimg, li.whole(), 1)
@@ -853,32 +853,32 @@ func TestReviewRecoverCloseCrash(t *testing.T) {
 	}
 }
 
-// wrrVariant sets the page size and options of the tests here until t ends.
-func wrrVariant(t *testing.T, ps int, opts *Options) {
-	oldPS, oldOpts := wrrPageSize, wrrOptions
-	wrrPageSize, wrrOptions = ps, opts
-	t.Cleanup(func() { wrrPageSize, wrrOptions = oldPS, oldOpts })
+// wrcVariant sets the page size and options of the tests here until t ends.
+func wrcVariant(t *testing.T, ps int, opts *Options) {
+	oldPS, oldOpts := wrcPageSize, wrcOptions
+	wrcPageSize, wrcOptions = ps, opts
+	t.Cleanup(func() { wrcPageSize, wrcOptions = oldPS, oldOpts })
 }
 
-// TestReviewRecoverVariants is TestReviewRecoverThreeCrashes's log of
+// TestWALCrashRecoveryVariants is TestWALCrashRecoveryThreeCrashes's log of
 // images then operations with 4 KiB pages, and with NoFreelistSync (no
 // checkpoint writes a free list: every open rebuilds it from the tree).
-func TestReviewRecoverVariants(t *testing.T) {
+func TestWALCrashRecoveryVariants(t *testing.T) {
 	for _, v := range []struct {
 		name string
 		ps   int
 		opts Options
 	}{
-		{"page=4096", 4096, *wrrOptions},
+		{"page=4096", 4096, *wrcOptions},
 		{"nofreelistsync", 1024, Options{WAL: true, CheckpointBytes: 1 << 30, CheckpointInterval: time.Hour, NoFreelistSync: true}},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			if wrrQuick() {
-				t.Skip("under the race detector, skipped (-wrr.deep: run)")
+			if wrcQuick() {
+				t.Skip("under the race detector, skipped (-walrecover.deep: run)")
 			}
 			opts := v.opts
-			wrrVariant(t, v.ps, &opts)
-			img, recs, want := wrrLog(t, "images+ops")
+			wrcVariant(t, v.ps, &opts)
+			img, recs, want := wrcLog(t, "images+ops")
 			m, err := page.DecodeMeta(img[v.ps:], 1)
 			if err != nil || int(m.PageSize) != v.ps {
 				t.Fatalf("the file's meta page 1: page size %d, %v; want %d", m.PageSize, err, v.ps)
@@ -890,8 +890,8 @@ func TestReviewRecoverVariants(t *testing.T) {
 			if (m.Freelist == 0) != opts.NoFreelistSync {
 				t.Fatalf("the checkpointed base's meta names free list page %d, with NoFreelistSync %v", m.Freelist, opts.NoFreelistSync)
 			}
-			c := newWrrChecker(t, recs, want)
-			c.chain(v.name, img, recs, wrrPer(2, 1)...)
+			c := newWRCChecker(t, recs, want)
+			c.chain(v.name, img, recs, wrcPer(2, 1)...)
 			t.Logf("%s: file of %d bytes, %s", v.name, len(img), c.stats)
 			if c.stats.imageMeta == 0 || c.stats.fallback == 0 || c.stats.ckptNoTrun == 0 {
 				t.Fatalf("a situation was not reached: %s", c.stats)

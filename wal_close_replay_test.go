@@ -51,7 +51,7 @@ func (l *closeSyncLog) Close() error {
 // checkpoint appended): a failure there is a failed sync, ErrSyncFailed,
 // and said so; it was reported as the checkpoint's error, without the
 // sentinel.
-func TestReview23WALCloseLogSyncFailed(t *testing.T) {
+func TestWALCloseLogSyncFailed(t *testing.T) {
 	st := newCrashStorage(t, tx.InitialImage(1024))
 	lg := &closeSyncLog{Log: newCrashLog(st)}
 	db, err := tx.OpenWithLog("close.db", st, lg, walOpts(1024))
@@ -80,7 +80,7 @@ func TestReview23WALCloseLogSyncFailed(t *testing.T) {
 
 // Every method of a nil *DB (an Open whose error went unchecked) returns
 // ErrDatabaseNotOpen or a zero value: each panicked with a nil pointer.
-func TestReview23NilDB(t *testing.T) {
+func TestNilDBMethodsRefuse(t *testing.T) {
 	var db *DB
 	fn := func(*Tx) error { return nil }
 	calls := map[string]func() error{
@@ -134,7 +134,7 @@ func TestReview23NilDB(t *testing.T) {
 // the handlers ran, so the value pointed into unmapped memory (a fault,
 // which commitManaged turned into a panic). The old mapping is now kept
 // until the handlers have run.
-func TestReview23OnCommitValueAcrossRemap(t *testing.T) {
+func TestOnCommitValueAcrossRemap(t *testing.T) {
 	for _, walMode := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) {
 			opts := &Options{PageSize: 4096}
@@ -181,12 +181,12 @@ func TestReview23OnCommitValueAcrossRemap(t *testing.T) {
 	}
 }
 
-// review23DamagedLog makes a WAL-mode database whose log holds commits
+// damagedLogFile makes a WAL-mode database whose log holds commits
 // a and b, the anchor of a checkpoint after them, then commits c and d,
 // every record synced, and returns a crash image of it (file and log
 // copied while open) with the payload of the log record of commit
 // damaged ("a" or "c") flipped.
-func review23DamagedLog(t *testing.T, damaged string) string {
+func damagedLogFile(t *testing.T, damaged string) string {
 	t.Helper()
 	path := tempPath(t)
 	db, err := Open(path, 0o600, walOpts(4096))
@@ -278,9 +278,9 @@ func review23DamagedLog(t *testing.T, damaged string) string {
 // the checkpoint are replayed; folio check still reports the damage (it
 // reads the log strictly: check.go). Damage after the checkpoint is
 // still ErrLogCorrupt: a commit the file lacks is lost.
-func TestReview23WALDamageBeforeCheckpoint(t *testing.T) {
+func TestWALDamageBeforeCheckpoint(t *testing.T) {
 	t.Run("before", func(t *testing.T) {
-		img := review23DamagedLog(t, "a")
+		img := damagedLogFile(t, "a")
 		for round := range 2 { // the damage stays until a checkpoint drops its segment
 			db, err := Open(img, 0o600, walOpts(4096))
 			if err != nil {
@@ -310,7 +310,7 @@ func TestReview23WALDamageBeforeCheckpoint(t *testing.T) {
 		_ = db.Close()
 	})
 	t.Run("after", func(t *testing.T) {
-		img := review23DamagedLog(t, "c")
+		img := damagedLogFile(t, "c")
 		_, err := Open(img, 0o600, walOpts(4096))
 		if !errors.Is(err, ErrLogCorrupt) {
 			t.Fatalf("Open with a damaged record past the checkpoint: %v, want ErrLogCorrupt", err)
@@ -331,7 +331,7 @@ func (truncFailLog) Truncate(uint64) error {
 // file holds, which the next checkpoint drops. Open failed with the
 // log's bare error (no file named), as no checkpoint's truncation does
 // (commitDirect logs it).
-func TestReview23WALReplayTruncateFails(t *testing.T) {
+func TestWALReplayTruncateFails(t *testing.T) {
 	opts := &Options{PageSize: 1024, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: 1 << 62}
 	st := newCrashStorage(t, tx.InitialImage(1024))
 	lg := newCrashLog(st)

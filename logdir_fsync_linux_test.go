@@ -13,13 +13,13 @@ import (
 	"testing"
 )
 
-const fsreviewChildEnv = "FOLIO_FSREVIEW_CHILD"
+const straceChildEnv = "FOLIO_STRACE_CHILD"
 
-// fsreviewTrace runs test (this binary, -test.run) as a child under
-// strace -f -y, with fsreviewChildEnv set to arg, tracing calls, and
+// straceChild runs test (this binary, -test.run) as a child under
+// strace -f -y, with straceChildEnv set to arg, tracing calls, and
 // returns the trace's lines. It skips the test where strace is missing or
 // cannot trace.
-func fsreviewTrace(t *testing.T, test, arg, calls string) []string {
+func straceChild(t *testing.T, test, arg, calls string) []string {
 	t.Helper()
 	strace, err := exec.LookPath("strace")
 	if err != nil {
@@ -28,7 +28,7 @@ func fsreviewTrace(t *testing.T, test, arg, calls string) []string {
 	trace := filepath.Join(t.TempDir(), "trace")
 	cmd := exec.Command(strace, "-f", "-qq", "-y", "-e", "trace="+calls, "-o", trace,
 		os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), fsreviewChildEnv+"="+arg, "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), straceChildEnv+"="+arg, "GORACE=atexit_sleep_ms=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		if bytes.Contains(out, []byte("ptrace")) || bytes.Contains(out, []byte("PTRACE")) {
@@ -36,7 +36,7 @@ func fsreviewTrace(t *testing.T, test, arg, calls string) []string {
 		}
 		t.Fatalf("child: %v\n%s", err, out)
 	}
-	if !bytes.Contains(out, []byte("fsreview: acked")) {
+	if !bytes.Contains(out, []byte("strace child: acked")) {
 		t.Fatalf("child did not finish:\n%s", out)
 	}
 	b, err := os.ReadFile(trace)
@@ -50,7 +50,7 @@ func fsreviewTrace(t *testing.T, test, arg, calls string) []string {
 // thread's call comes between ("PID call(args <unfinished ...>", then
 // "PID <... call resumed>) = 0") into one line, where the call ended. A
 // call never resumed (its process exited) did not return, and goes.
-// NB: TestFSReviewLogDirEntryDurable once failed on a mkdir split so:
+// NB: TestLogDirEntryDurable once failed on a mkdir split so:
 // neither half was a whole call.
 func joinResumed(lines []string) []string {
 	held := map[string]string{} // by PID
@@ -86,7 +86,7 @@ func fsyncsOf(trace []string, dir string) []int {
 	return at
 }
 
-// TestFSReviewLogDirEntryDurable: the first WAL-mode Open of a file makes
+// TestLogDirEntryDurable: the first WAL-mode Open of a file makes
 // the log directory (path.wal). Until 2026-12-06 nothing fsynced the
 // directory holding its entry (create synced it before the log existed,
 // and wal synced only the log directory's own entries), so a commit
@@ -97,8 +97,8 @@ func fsyncsOf(trace []string, dir string) []int {
 // under strace: the parent must be fsynced after the mkdir. If it is
 // not, the test also opens the power-loss image that allows (the file as
 // written, no log directory) to show the commit lost.
-func TestFSReviewLogDirEntryDurable(t *testing.T) {
-	if dir := os.Getenv(fsreviewChildEnv); dir != "" {
+func TestLogDirEntryDurable(t *testing.T) {
+	if dir := os.Getenv(straceChildEnv); dir != "" {
 		db, err := Open(filepath.Join(dir, "a.db"), 0o600, &Options{WAL: true})
 		if err != nil {
 			t.Fatal(err)
@@ -112,14 +112,14 @@ func TestFSReviewLogDirEntryDurable(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Println("fsreview: acked")
+		fmt.Println("strace child: acked")
 		os.Exit(0) // no Close: no checkpoint
 	}
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	trace := fsreviewTrace(t, "TestFSReviewLogDirEntryDurable", dir, "mkdir,mkdirat,fsync")
+	trace := straceChild(t, "TestLogDirEntryDurable", dir, "mkdir,mkdirat,fsync")
 	logDir := filepath.Join(dir, "a.db.wal")
 	mkdir := -1
 	for i, l := range trace {
@@ -181,13 +181,13 @@ func TestFSReviewLogDirEntryDurable(t *testing.T) {
 	}
 }
 
-// TestFSReviewCopyFileDirSync: Tx.CopyFile creates (or truncates) path,
+// TestCopyFileDirSync: Tx.CopyFile creates (or truncates) path,
 // writes the copy and fsyncs it, then fsyncs the directory: until
 // 2026-12-06 it did not, and a copy to a new path that CopyFile returned
 // nil for could vanish with a power loss (its data durable, its name
 // not). folio backup (outFile.commit) writes aside, renames and syncs.
-func TestFSReviewCopyFileDirSync(t *testing.T) {
-	if dir := os.Getenv(fsreviewChildEnv); dir != "" {
+func TestCopyFileDirSync(t *testing.T) {
+	if dir := os.Getenv(straceChildEnv); dir != "" {
 		db, err := Open(filepath.Join(dir, "src.db"), 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -199,14 +199,14 @@ func TestFSReviewCopyFileDirSync(t *testing.T) {
 		if err := db.View(func(tx *Tx) error { return tx.CopyFile(filepath.Join(out, "copy.db"), 0o600) }); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Println("fsreview: acked")
+		fmt.Println("strace child: acked")
 		os.Exit(0)
 	}
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	trace := fsreviewTrace(t, "TestFSReviewCopyFileDirSync", dir, "openat,fsync")
+	trace := straceChild(t, "TestCopyFileDirSync", dir, "openat,fsync")
 	copyPath := filepath.Join(dir, "out", "copy.db")
 	created, synced := -1, -1
 	fileSync := regexp.MustCompile(`fsync\(\d+<` + regexp.QuoteMeta(copyPath) + `>`)
@@ -230,9 +230,9 @@ func TestFSReviewCopyFileDirSync(t *testing.T) {
 		copyPath, filepath.Join(dir, "out"))
 }
 
-// TestFSReviewJoinResumed: a call strace split around another thread's
+// TestStraceJoinResumed: a call strace split around another thread's
 // is one line, at its end, and the lines between keep their order.
-func TestFSReviewJoinResumed(t *testing.T) {
+func TestStraceJoinResumed(t *testing.T) {
 	in := []string{
 		`10 fsync(3</d>) = 0`,
 		`11 mkdirat(AT_FDCWD</d>, "/d/a.db.wal", 0755 <unfinished ...>`,

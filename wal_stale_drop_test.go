@@ -8,7 +8,7 @@ import (
 	"github.com/foliodb/folio/tx"
 )
 
-// TestReview19StaleDropAfterFailedMetaSync: an open must not truncate a
+// TestStaleDropAfterFailedMetaSync: an open must not truncate a
 // log of commits the file seems to hold on the strength of a sync of the
 // file alone: the sync makes durable only what is dirty in the page
 // cache. After a failed sync Linux marks the pages it covered clean,
@@ -22,7 +22,7 @@ import (
 // every record of the log is stale. A power cut then: every
 // acknowledged commit must read back. A truncation at open after a sync
 // (68faa6a, reverted) lost them all.
-func TestReview19StaleDropAfterFailedMetaSync(t *testing.T) {
+func TestStaleDropAfterFailedMetaSync(t *testing.T) {
 	const ps = 1024
 	st2, lg2, want := afterFailedMetaSync(t)
 	// The reopen after ErrSyncFailed, same boot (st2, lg2).
@@ -70,7 +70,7 @@ func afterFailedMetaSync(t *testing.T) (*crashStorage, *crashLog, map[string][]b
 		}
 		for i := 0; i < n; i++ {
 			k, v := fmt.Sprintf("k%d", i), bytes.Repeat([]byte{byte(i + 1)}, 300)
-			review19Put(t, db, k, v)
+			anchorPut(t, db, k, v)
 			want[k] = v
 		}
 		st.mu.Lock()

@@ -9,12 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestReview22TryMapDoesNotPopulate: Open's trial mapping (tryMap) leaves
+// TestTryMapDoesNotPopulate: Open's trial mapping (tryMap) leaves
 // MAP_POPULATE out: with it, the trial of an InitialMmapSize read the
 // whole mapping in before the DB's own mapping did it again. Counted in
 // this thread's page faults: populating 64 MiB of a sparse file took
 // ~440 here, the bare map none.
-func TestReview22TryMapDoesNotPopulate(t *testing.T) {
+func TestTryMapDoesNotPopulate(t *testing.T) {
 	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
 	if err != nil {
 		t.Fatal(err)

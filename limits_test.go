@@ -14,12 +14,12 @@ import (
 	"github.com/foliodb/folio/page"
 )
 
-// Review 21, limits: values at MaxValueSize in the smallest pages, and
+// Limits: values at MaxValueSize in the smallest pages, and
 // write transactions over many buckets.
 
-var review21LimitsDeep = flag.Bool("review21limits.deep", false, "review 21 limits: also commit and read back a 1 GiB value in 1 KiB pages (about 3 GiB of memory, a minute)")
+var limitsDeep = flag.Bool("limits.deep", false, "limits: also commit and read back a 1 GiB value in 1 KiB pages (about 3 GiB of memory, a minute)")
 
-// TestReview21LargestValueRunReadable: the run a value of MaxValueSize
+// TestLargestValueRunReadable: the run a value of MaxValueSize
 // bytes is written to passes the checks every read of it makes, in every
 // page size. A run was refused past 2^20 pages (page.MaxRunPages), which
 // a value of 1 GiB takes in 1 KiB pages and one of MaxValueSize in 2 KiB
@@ -27,7 +27,7 @@ var review21LimitsDeep = flag.Bool("review21limits.deep", false, "review 21 limi
 // ErrCorrupt ("overflow"), Check reported the database corrupt and its
 // pages leaked. The run lives in address space only (MAP_NORESERVE): the
 // checks read its header, not its bytes.
-func TestReview21LargestValueRunReadable(t *testing.T) {
+func TestLargestValueRunReadable(t *testing.T) {
 	for _, ps := range []int{page.MinPageSize, 2048, 4096, page.MaxPageSize} {
 		for _, size := range []int{1<<30 - page.HeaderSize + 1, MaxValueSize} {
 			pages := page.RunPages(size, ps)
@@ -63,14 +63,14 @@ func TestReview21LargestValueRunReadable(t *testing.T) {
 	}
 }
 
-// TestReview21GiantValueDeep commits a value of 1 GiB in 1 KiB pages,
+// TestGiantValueDeep commits a value of 1 GiB in 1 KiB pages,
 // reads it back in the transaction after and after a reopen, and checks
 // the file. Before the fix the commit succeeded and every read after it
-// failed (ErrCorrupt, "overflow"). Only with -review21limits.deep: it
+// failed (ErrCorrupt, "overflow"). Only with -limits.deep: it
 // takes about 3 GiB of memory and a minute.
-func TestReview21GiantValueDeep(t *testing.T) {
-	if !*review21LimitsDeep {
-		t.Skip("-review21limits.deep not set (TestReview21LargestValueRunReadable checks the limit)")
+func TestGiantValueDeep(t *testing.T) {
+	if !*limitsDeep {
+		t.Skip("-limits.deep not set (TestLargestValueRunReadable checks the limit)")
 	}
 	const size = 1 << 30
 	db := openTest(t, &Options{PageSize: page.MinPageSize, NoSync: true})
@@ -103,14 +103,14 @@ func TestReview21GiantValueDeep(t *testing.T) {
 	mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b")).Delete([]byte("giant")) })
 }
 
-// TestReview21ManyBucketsWriteMemory: a write transaction that changes
+// TestManyBucketsWriteMemory: a write transaction that changes
 // one key in each of many small buckets costs about what it changes. Each
 // bucket's tree took a chunk of 2048 inodes (112 KiB) and a slab of 64
 // nodes for its first materialised node, held to the commit: a Put into
 // each of 100,000 one-leaf buckets took 12 GB, and "folio load" of a dump
 // of 10,000 one-key buckets into a database holding them 885 MB (64 MB
 // into a new one). The transaction's trees now cut from one slab.
-func TestReview21ManyBucketsWriteMemory(t *testing.T) {
+func TestManyBucketsWriteMemory(t *testing.T) {
 	const n = 2000
 	db := openTest(t, &Options{PageSize: 1024, NoSync: true})
 	name := func(i int) []byte { return fmt.Appendf(nil, "bucket%05d", i) }
@@ -154,11 +154,11 @@ func TestReview21ManyBucketsWriteMemory(t *testing.T) {
 	}
 }
 
-// TestReview21LongBucketNameInErrors: errors naming a bucket clip its
+// TestLongBucketNameInErrors: errors naming a bucket clip its
 // path, as they clip keys. A bucket's name may be MaxKeySize bytes, and
 // every refusal in it (an empty key, a key too long, a deleted bucket)
 // repeated the whole 32 KiB name.
-func TestReview21LongBucketNameInErrors(t *testing.T) {
+func TestLongBucketNameInErrors(t *testing.T) {
 	db := openTest(t, nil)
 	long := bytes.Repeat([]byte{'n'}, MaxKeySize)
 	mustUpdate(t, db, func(tx *Tx) error {
@@ -187,10 +187,10 @@ func TestReview21LongBucketNameInErrors(t *testing.T) {
 	})
 }
 
-// TestReview21OpenErrorNamesPathOnce: an Open refused by the system names
+// TestOpenErrorNamesPathOnce: an Open refused by the system names
 // the file once, as every other Open error does: a read-only Open of a
 // missing file said "folio: open P: open P: no such file or directory".
-func TestReview21OpenErrorNamesPathOnce(t *testing.T) {
+func TestOpenErrorNamesPathOnce(t *testing.T) {
 	path := tempPath(t)
 	_, err := Open(path, 0o600, &Options{ReadOnly: true})
 	if !errors.Is(err, fs.ErrNotExist) {

@@ -12,7 +12,7 @@ import (
 	"github.com/foliodb/folio/wal"
 )
 
-// TestReview21RemapReplayKeepsFullMapping opens a WAL-mode file whose log
+// TestRemapReplayKeepsFullMapping opens a WAL-mode file whose log
 // holds commits past its meta, logged as page images and as operations,
 // then commits more that grow the file within the database's view: the
 // storage's current mapping, which SyncRange msyncs through, must still
@@ -21,7 +21,7 @@ import (
 // while a replay of images checked its meta through a mapping as long as
 // the replayed pages, which stayed the current one: every later sync
 // past it fell back to fdatasync of the whole file.)
-func TestReview21RemapReplayKeepsFullMapping(t *testing.T) {
+func TestRemapReplayKeepsFullMapping(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		limit int // DB.WALImageLimit of the crashed session
@@ -108,14 +108,14 @@ func (s *metaFailStorage) WriteAt(bufs [][]byte, off int64) error {
 	return s.Storage.WriteAt(bufs, off)
 }
 
-// TestReview21RemapRestoredMetaKeepsFullMapping fails a commit's meta
+// TestRemapRestoredMetaKeepsFullMapping fails a commit's meta
 // write; the commit puts back the meta slot it may have half written
 // (restoreMeta), and later commits go on. The storage's current mapping,
 // which SyncRange msyncs through, must still cover the file: restoreMeta
 // read the other slot's meta through a two-page mapping of its own,
 // which became the current one, and every later sync fell back to
 // fdatasync of the whole file until the file outgrew the database's view.
-func TestReview21RemapRestoredMetaKeepsFullMapping(t *testing.T) {
+func TestRemapRestoredMetaKeepsFullMapping(t *testing.T) {
 	for _, walMode := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) {
 			const ps = 4096

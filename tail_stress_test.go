@@ -21,12 +21,12 @@ import (
 // and cuts, in direct and WAL mode; the older meta after a cut; readers
 // racing cuts; failed commits after a trim; odd options.
 
-// reviewTxns is a numbered workload built to trim and cut the file over
+// tailStressTxns is a numbered workload built to trim and cut the file over
 // and over: loads of out-of-line values at the end of the file, deletes
 // of the bucket holding them (a free tail once released), small commits
 // that let the mark fall, and loads again that take the tail back. Its
-// transaction n is reviewTxns(ps)[n-1]; applyTxn and applyModel run it.
-func reviewTxns(ps int) [][]workOp {
+// transaction n is tailStressTxns(ps)[n-1]; applyTxn and applyModel run it.
+func tailStressTxns(ps int) [][]workOp {
 	val := func(n, i, size int) []byte {
 		b := make([]byte, size)
 		for j := range b {
@@ -75,8 +75,8 @@ func reviewTxns(ps int) [][]workOp {
 	return txns
 }
 
-// reviewModels returns the models after transactions 0..len(txns).
-func reviewModels(txns [][]workOp) []*mbucket {
+// tailStressModels returns the models after transactions 0..len(txns).
+func tailStressModels(txns [][]workOp) []*mbucket {
 	models := []*mbucket{newMBucket()}
 	m := newMBucket()
 	for i, ops := range txns {
@@ -86,8 +86,8 @@ func reviewModels(txns [][]workOp) []*mbucket {
 	return models
 }
 
-// reviewCommit commits transaction n of txns and checks it live.
-func reviewCommit(t *testing.T, db *DB, txns [][]workOp, models []*mbucket, n int) {
+// tailStressCommit commits transaction n of txns and checks it live.
+func tailStressCommit(t *testing.T, db *DB, txns [][]workOp, models []*mbucket, n int) {
 	t.Helper()
 	if err := db.Update(func(tx *Tx) error { return applyTxn(tx, n, txns[n-1]) }); err != nil {
 		t.Fatalf("txn %d: %v", n, err)
@@ -100,11 +100,11 @@ func reviewCommit(t *testing.T, db *DB, txns [][]workOp, models []*mbucket, n in
 	}
 }
 
-// reviewStats counts what the workload did to the file: truncations,
+// tailStressStats counts what the workload did to the file: truncations,
 // and commits whose high water mark fell.
-type reviewStats struct{ cuts, falls int }
+type tailStressStats struct{ cuts, falls int }
 
-func (s *reviewStats) note(t *testing.T, db *DB, before tx.Info) {
+func (s *tailStressStats) note(t *testing.T, db *DB, before tx.Info) {
 	t.Helper()
 	in, err := db.Info()
 	if err != nil {
@@ -118,7 +118,7 @@ func (s *reviewStats) note(t *testing.T, db *DB, before tx.Info) {
 	}
 }
 
-func (s *reviewStats) countCuts(st *crashStorage) {
+func (s *tailStressStats) countCuts(st *crashStorage) {
 	s.cuts = 0
 	for _, op := range st.ops {
 		if op.kind == opTruncate {
@@ -127,16 +127,16 @@ func (s *reviewStats) countCuts(st *crashStorage) {
 	}
 }
 
-// TestTailReviewPowerLoss cuts the power at every call of a workload
+// TestTailPowerLoss cuts the power at every call of a workload
 // that trims and cuts the file again and again (direct mode: one-sync
 // commits for the small ones, two syncs for the loads), with the file
 // images a power cut could leave (synced only, all, subsets, torn
 // pages): every image opens, holds the last acknowledged transaction or
 // the one in flight whole, Check finds nothing, and it takes a write.
-func TestTailReviewPowerLoss(t *testing.T) {
+func TestTailPowerLoss(t *testing.T) {
 	const ps = 1024
-	txns := reviewTxns(ps)
-	models := reviewModels(txns)
+	txns := tailStressTxns(ps)
+	models := tailStressModels(txns)
 	st := newCrashStorage(t, tx.InitialImage(ps))
 	opts := &Options{}
 	db, err := tx.Open("crash.db", st, opts)
@@ -145,11 +145,11 @@ func TestTailReviewPowerLoss(t *testing.T) {
 	}
 	db.AllocSize = 4 * ps // cuts come early
 	done := []int{st.opCount()}
-	var rs reviewStats
+	var rs tailStressStats
 	for n := 1; n <= len(txns); n++ {
 		st.setTag(n)
 		before, _ := db.Info()
-		reviewCommit(t, db, txns, models, n)
+		tailStressCommit(t, db, txns, models, n)
 		rs.note(t, db, before)
 		done = append(done, st.opCount())
 	}
@@ -192,16 +192,16 @@ func TestTailReviewPowerLoss(t *testing.T) {
 	t.Logf("%d calls, %d cuts, %d falls of the mark", nops, rs.cuts, rs.falls)
 }
 
-// TestTailReviewPowerLossWAL is the same in WAL mode, with checkpoints
+// TestTailPowerLossWAL is the same in WAL mode, with checkpoints
 // after some transactions (the only commits that cut the file), page
 // images or operations in the log: logged commits lower the mark below
 // the checkpoint's, and recovery starts from the checkpoint.
-func TestTailReviewPowerLossWAL(t *testing.T) {
+func TestTailPowerLossWAL(t *testing.T) {
 	for _, records := range []string{"images", "operations"} {
 		t.Run(records, func(t *testing.T) {
 			const ps = 1024
-			txns := reviewTxns(ps)
-			models := reviewModels(txns)
+			txns := tailStressTxns(ps)
+			models := tailStressModels(txns)
 			st := newCrashStorage(t, tx.InitialImage(ps))
 			lg := newCrashLog(st)
 			opts := &Options{WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour}
@@ -212,12 +212,12 @@ func TestTailReviewPowerLossWAL(t *testing.T) {
 			db.AllocSize = 4 * ps
 			db.WALImageLimit = recordsLimit[records]
 			done := []int{st.opCount() + lg.opCount()}
-			var rs reviewStats
+			var rs tailStressStats
 			for n := 1; n <= len(txns); n++ {
 				st.setTag(n)
 				lg.setTag(n)
 				before, _ := db.Info()
-				reviewCommit(t, db, txns, models, n)
+				tailStressCommit(t, db, txns, models, n)
 				rs.note(t, db, before)
 				// Checkpoints after the loads and deletes, and every
 				// third small commit: logged commits in between lower
@@ -266,16 +266,16 @@ func TestTailReviewPowerLossWAL(t *testing.T) {
 	}
 }
 
-// TestTailReviewOlderMetaAfterEveryCommit damages the newest meta page of
+// TestTailOlderMetaAfterEveryCommit damages the newest meta page of
 // the file as each commit of the workload leaves it (a process death
 // right after the commit), and of the file Close leaves: Open must fall
 // back to the older meta and find its pages, whatever trim or cut the
 // last commits made (one-sync commits for the small ones, two syncs for
 // the loads).
-func TestTailReviewOlderMetaAfterEveryCommit(t *testing.T) {
+func TestTailOlderMetaAfterEveryCommit(t *testing.T) {
 	const ps = 1024
-	txns := reviewTxns(ps)
-	models := reviewModels(txns)
+	txns := tailStressTxns(ps)
+	models := tailStressModels(txns)
 	path := tempPath(t)
 	if err := os.WriteFile(path, tx.InitialImage(ps), 0o600); err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestTailReviewOlderMetaAfterEveryCommit(t *testing.T) {
 	falls := 0 // commits that lowered the mark below the older meta's
 	var prev tx.Info
 	for n := 1; n <= len(txns); n++ {
-		reviewCommit(t, db, txns, models, n)
+		tailStressCommit(t, db, txns, models, n)
 		in, err := db.Info()
 		if err != nil {
 			t.Fatal(err)
@@ -344,7 +344,7 @@ func TestTailReviewOlderMetaAfterEveryCommit(t *testing.T) {
 	damaged("after Close", contents(), in.MetaSlot, len(txns)-1)
 }
 
-// TestTailReviewReadersRaceCuts runs readers that copy and check their
+// TestTailReadersRaceCuts runs readers that copy and check their
 // whole snapshot (WriteTo and Check read every page below its mark, free
 // ones included) while a writer loads, deletes and commits so that the
 // file is cut again and again. Readers from View (which turns a fault
@@ -353,13 +353,13 @@ func TestTailReviewOlderMetaAfterEveryCommit(t *testing.T) {
 // (checkpoints cut; logged commits publish after their log sync). No
 // reader may fault, fail, or copy other than its snapshot's size; Check
 // finds nothing.
-func TestTailReviewReadersRaceCuts(t *testing.T) {
+func TestTailReadersRaceCuts(t *testing.T) {
 	for _, walMode := range []bool{false, true} {
-		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) { testTailReviewReadersRaceCuts(t, walMode) })
+		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) { testTailReadersRaceCuts(t, walMode) })
 	}
 }
 
-func testTailReviewReadersRaceCuts(t *testing.T, walMode bool) {
+func testTailReadersRaceCuts(t *testing.T, walMode bool) {
 	path := tempPath(t)
 	db, err := Open(path, 0o600, &Options{PageSize: 1024, WAL: walMode, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour})
 	if err != nil {
@@ -483,9 +483,9 @@ func testTailReviewReadersRaceCuts(t *testing.T, walMode bool) {
 	mustCheck(t, db)
 }
 
-// reviewFill puts n values of size bytes into bucket name, 100 a
+// tailStressFill puts n values of size bytes into bucket name, 100 a
 // transaction.
-func reviewFill(db *DB, name string, from, n, size int) error {
+func tailStressFill(db *DB, name string, from, n, size int) error {
 	val := make([]byte, size)
 	for i := from; i < from+n; i += 100 {
 		err := db.Update(func(tx *Tx) error {
@@ -507,13 +507,13 @@ func reviewFill(db *DB, name string, from, n, size int) error {
 	return nil
 }
 
-// TestTailReviewFailedCommitKeepsFreeTail begins write transactions on a
+// TestTailFailedCommitKeepsFreeTail begins write transactions on a
 // state whose free tail the begin trims, and ends them without a commit:
 // rolled back, an Update whose function fails, a commit refused by
 // MaxSize. The trim was the transaction's: the DB's high water mark and
 // free pages are as before, a commit after them accounts for every page
 // (Check), the space is reused, and the file reopens.
-func TestTailReviewFailedCommitKeepsFreeTail(t *testing.T) {
+func TestTailFailedCommitKeepsFreeTail(t *testing.T) {
 	path := tempPath(t)
 	opts := &Options{PageSize: 1024, MaxSize: 1 << 20}
 	db, err := Open(path, 0o600, opts)
@@ -522,10 +522,10 @@ func TestTailReviewFailedCommitKeepsFreeTail(t *testing.T) {
 	}
 	db.AllocSize = 64 << 10
 	t.Cleanup(func() { _ = db.Close() })
-	if err := reviewFill(db, "keep", 0, 20, 50); err != nil {
+	if err := tailStressFill(db, "keep", 0, 20, 50); err != nil {
 		t.Fatal(err)
 	}
-	if err := reviewFill(db, "big", 0, 500, 900); err != nil {
+	if err := tailStressFill(db, "big", 0, 500, 900); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *Tx) error { return tx.DeleteBucket([]byte("big")) }); err != nil {
@@ -533,7 +533,7 @@ func TestTailReviewFailedCommitKeepsFreeTail(t *testing.T) {
 	}
 	// One more commit releases what the delete freed: the next begin
 	// finds a free tail.
-	if err := reviewFill(db, "keep", 100, 1, 50); err != nil {
+	if err := tailStressFill(db, "keep", 100, 1, 50); err != nil {
 		t.Fatal(err)
 	}
 	before, err := db.Info()
@@ -565,7 +565,7 @@ func TestTailReviewFailedCommitKeepsFreeTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	same("after a rollback")
-	errFn := errors.New("review: the function fails")
+	errFn := errors.New("test: the function fails")
 	if err := db.Update(func(tx *Tx) error {
 		_ = tx.Bucket([]byte("keep")).Put([]byte("y"), make([]byte, 3000))
 		return errFn
@@ -573,7 +573,7 @@ func TestTailReviewFailedCommitKeepsFreeTail(t *testing.T) {
 		t.Fatalf("Update: %v", err)
 	}
 	same("after a failed Update")
-	if err := reviewFill(db, "huge", 0, 100, 20000); !errors.Is(err, ErrMaxSizeReached) {
+	if err := tailStressFill(db, "huge", 0, 100, 20000); !errors.Is(err, ErrMaxSizeReached) {
 		t.Fatalf("a commit past MaxSize: %v", err)
 	}
 	same("after a commit refused by MaxSize")
@@ -582,7 +582,7 @@ func TestTailReviewFailedCommitKeepsFreeTail(t *testing.T) {
 	}
 	// The free tail is used again: a load as large as the first fits
 	// under MaxSize only if the pages the delete freed are not lost.
-	if err := reviewFill(db, "big", 0, 500, 900); err != nil {
+	if err := tailStressFill(db, "big", 0, 500, 900); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	mustCheck(t, db)
@@ -597,14 +597,14 @@ func TestTailReviewFailedCommitKeepsFreeTail(t *testing.T) {
 	}
 }
 
-// TestTailReviewOptions runs the give-back cycle (load, delete, commits
+// TestTailOptions runs the give-back cycle (load, delete, commits
 // until the file is cut, load again, delete the values written last,
 // reopen) under options that change the growth step or the syncs: 1 KiB
 // pages with unbounded doubling (AllocSize < 0), 64 KiB pages, MaxSize,
 // NoGrowSync, NoSync, NoFreelistSync, and WAL mode with checkpoints. The
 // data stays, Check finds nothing at each step, the file never ends
 // before its high water mark, and a reload fits where the first did.
-func TestTailReviewOptions(t *testing.T) {
+func TestTailOptions(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		opts  Options
@@ -665,10 +665,10 @@ func TestTailReviewOptions(t *testing.T) {
 					t.Fatalf("%s: %v", what, err)
 				}
 			}
-			if err := reviewFill(db, "keep", 0, 10, 40); err != nil {
+			if err := tailStressFill(db, "keep", 0, 10, 40); err != nil {
 				t.Fatal(err)
 			}
-			if err := reviewFill(db, "big", 0, c.n, size); err != nil {
+			if err := tailStressFill(db, "big", 0, c.n, size); err != nil {
 				t.Fatal(err)
 			}
 			ckpt()
@@ -680,7 +680,7 @@ func TestTailReviewOptions(t *testing.T) {
 			ckpt()
 			cut, keep := false, 10+3
 			for i := 0; i < 10 && !cut; i++ {
-				if err := reviewFill(db, "keep", 100+i, 1, 40); err != nil {
+				if err := tailStressFill(db, "keep", 100+i, 1, 40); err != nil {
 					t.Fatal(err)
 				}
 				keep++
@@ -693,7 +693,7 @@ func TestTailReviewOptions(t *testing.T) {
 			}
 			// Again, into the space given back; then delete the values
 			// written last (the tail) and reopen.
-			if err := reviewFill(db, "big", 0, c.n, size); err != nil {
+			if err := tailStressFill(db, "big", 0, c.n, size); err != nil {
 				t.Fatalf("reload: %v", err)
 			}
 			step("reloaded")
@@ -709,7 +709,7 @@ func TestTailReviewOptions(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range 3 {
-				if err := reviewFill(db, "keep", 200+i, 1, 40); err != nil {
+				if err := tailStressFill(db, "keep", 200+i, 1, 40); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -728,33 +728,33 @@ func TestTailReviewOptions(t *testing.T) {
 	}
 }
 
-// reviewStorage is a database file whose Truncate can be made to fail
+// tailStressStorage is a database file whose Truncate can be made to fail
 // (a file system refusing it), counting the calls.
-type reviewStorage struct {
+type tailStressStorage struct {
 	tx.Storage
 	failTruncate atomic.Bool
 	truncates    atomic.Int32
 }
 
-var errReviewTruncate = errors.New("review: truncate refused")
+var errTailStressTruncate = errors.New("test: truncate refused")
 
-func (s *reviewStorage) Truncate(size int64) error {
+func (s *tailStressStorage) Truncate(size int64) error {
 	s.truncates.Add(1)
 	if s.failTruncate.Load() {
-		return errReviewTruncate
+		return errTailStressTruncate
 	}
 	return s.Storage.Truncate(size)
 }
 
-// reviewOpenWAL opens a WAL-mode database over a reviewStorage on path
+// tailStressOpenWAL opens a WAL-mode database over a tailStressStorage on path
 // and a log in path's directory.
-func reviewOpenWAL(t *testing.T, path string, st *reviewStorage, logf func(string, ...any)) *tx.DB {
+func tailStressOpenWAL(t *testing.T, path string, st *tailStressStorage, logf func(string, ...any)) *tx.DB {
 	t.Helper()
 	lg, err := wal.Open(path+".wal", wal.Options{SegmentSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := &Options{WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour, Logger: reviewLogger(logf)}
+	opts := &Options{WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour, Logger: tailStressLogger(logf)}
 	db, err := tx.OpenWithLog(path, st, lg, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -763,17 +763,17 @@ func reviewOpenWAL(t *testing.T, path string, st *reviewStorage, logf func(strin
 	return db
 }
 
-type reviewLogger func(string, ...any)
+type tailStressLogger func(string, ...any)
 
-func (l reviewLogger) Printf(format string, v ...any) { l(format, v...) }
+func (l tailStressLogger) Printf(format string, v ...any) { l(format, v...) }
 
-// TestTailReviewFailedCutThenCheckpoint makes the cut after a WAL
+// TestTailFailedCutThenCheckpoint makes the cut after a WAL
 // checkpoint fail, then goes on: the DB's idea of the file's length must
 // stay the file's, or the next checkpoint's check (checkFileLocked)
 // takes the file for one truncated underneath and refuses writes. Then
 // the cut works again, logged commits grow the file past it, and a
 // checkpoint and a reopen find everything.
-func TestTailReviewFailedCutThenCheckpoint(t *testing.T) {
+func TestTailFailedCutThenCheckpoint(t *testing.T) {
 	path := tempPath(t)
 	if err := os.WriteFile(path, tx.InitialImage(4096), 0o600); err != nil {
 		t.Fatal(err)
@@ -782,7 +782,7 @@ func TestTailReviewFailedCutThenCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &reviewStorage{Storage: openFileStorage(f, false, false, 0)}
+	st := &tailStressStorage{Storage: openFileStorage(f, false, false, 0)}
 	var logged []string
 	var mu sync.Mutex
 	logf := func(format string, v ...any) {
@@ -790,17 +790,17 @@ func TestTailReviewFailedCutThenCheckpoint(t *testing.T) {
 		logged = append(logged, fmt.Sprintf(format, v...))
 		mu.Unlock()
 	}
-	db := reviewOpenWAL(t, path, st, logf)
+	db := tailStressOpenWAL(t, path, st, logf)
 	closed := false
 	t.Cleanup(func() {
 		if !closed {
 			_ = db.Close()
 		}
 	})
-	if err := reviewFill(db, "keep", 0, 10, 40); err != nil {
+	if err := tailStressFill(db, "keep", 0, 10, 40); err != nil {
 		t.Fatal(err)
 	}
-	if err := reviewFill(db, "big", 0, 300, 5000); err != nil {
+	if err := tailStressFill(db, "big", 0, 300, 5000); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Checkpoint(); err != nil {
@@ -812,7 +812,7 @@ func TestTailReviewFailedCutThenCheckpoint(t *testing.T) {
 	}
 	st.failTruncate.Store(true)
 	for i := range 6 {
-		if err := reviewFill(db, "keep", 100+i, 1, 40); err != nil {
+		if err := tailStressFill(db, "keep", 100+i, 1, 40); err != nil {
 			t.Fatalf("commit %d with cuts failing: %v", i, err)
 		}
 		if err := db.Checkpoint(); err != nil {
@@ -827,7 +827,7 @@ func TestTailReviewFailedCutThenCheckpoint(t *testing.T) {
 	}
 	st.failTruncate.Store(false)
 	for i := range 4 {
-		if err := reviewFill(db, "keep", 200+i, 1, 40); err != nil {
+		if err := tailStressFill(db, "keep", 200+i, 1, 40); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Checkpoint(); err != nil {
@@ -839,7 +839,7 @@ func TestTailReviewFailedCutThenCheckpoint(t *testing.T) {
 	}
 	// Logged commits grow the file past the cut; the checkpoint syncs
 	// and checks it.
-	if err := reviewFill(db, "big", 0, 100, 5000); err != nil {
+	if err := tailStressFill(db, "big", 0, 100, 5000); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Checkpoint(); err != nil {
@@ -856,8 +856,8 @@ func TestTailReviewFailedCutThenCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st = &reviewStorage{Storage: openFileStorage(f, false, false, 0)}
-	db = reviewOpenWAL(t, path, st, logf)
+	st = &tailStressStorage{Storage: openFileStorage(f, false, false, 0)}
+	db = tailStressOpenWAL(t, path, st, logf)
 	closed = false
 	if err := db.View(func(tx *Tx) error {
 		if n := tx.Bucket([]byte("big")).Stats().KeyN; n != 100 {
@@ -880,7 +880,7 @@ func TestTailReviewFailedCutThenCheckpoint(t *testing.T) {
 	}
 }
 
-// TestTailReviewNoCutToSameLength sets a growth step smaller than half a
+// TestTailNoCutToSameLength sets a growth step smaller than half a
 // page (AllocSize is a public field; bbolt programs set it): two steps
 // past the mark are then less than the one page a cut rounds up to, so
 // tailTooLong holds for a file one page past its mark, and each commit
@@ -889,24 +889,24 @@ func TestTailReviewFailedCutThenCheckpoint(t *testing.T) {
 // later syncs fall back to fdatasync), and an ftruncate, every commit.
 // A commit that changes neither the mark nor the file's length should
 // call Truncate not at all.
-func TestTailReviewNoCutToSameLength(t *testing.T) {
+func TestTailNoCutToSameLength(t *testing.T) {
 	for _, c := range []struct{ ps, alloc int }{{4096, 1024}, {65536, 16 << 10}} {
 		t.Run(fmt.Sprintf("page=%d,alloc=%d", c.ps, c.alloc), func(t *testing.T) {
-			st := &reviewStorage{Storage: openFileStorage(memFile(t, tx.InitialImage(c.ps)), false, false, 0)}
-			db, err := tx.Open("review.db", st, &Options{})
+			st := &tailStressStorage{Storage: openFileStorage(memFile(t, tx.InitialImage(c.ps)), false, false, 0)}
+			db, err := tx.Open("tail.db", st, &Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer db.Close()
 			db.AllocSize = c.alloc
-			if err := reviewFill(db, "big", 0, 40, c.ps); err != nil {
+			if err := tailStressFill(db, "big", 0, 40, c.ps); err != nil {
 				t.Fatal(err)
 			}
 			if err := db.Update(func(tx *Tx) error { return tx.DeleteBucket([]byte("big")) }); err != nil {
 				t.Fatal(err)
 			}
 			for i := range 10 {
-				if err := reviewFill(db, "keep", i, 1, 40); err != nil {
+				if err := tailStressFill(db, "keep", i, 1, 40); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -939,7 +939,7 @@ func TestTailReviewNoCutToSameLength(t *testing.T) {
 	}
 }
 
-// TestTailReviewInfoFileSizeHoldsItsSnapshot calls Info while commits
+// TestTailInfoFileSizeHoldsItsSnapshot calls Info while commits
 // cut the file. Info reads the published snapshot under the lock, then
 // the file's size, and says why (tx/info.go): "so that it holds every
 // page of the snapshot read under it: an open file never shrinks below
@@ -948,7 +948,7 @@ func TestTailReviewNoCutToSameLength(t *testing.T) {
 // step past it and the older meta) leave FileSize below HighPage pages.
 // NB: a race: it shows within a second in every run here without -race,
 // in most with it; the test stops at the first occurrence.
-func TestTailReviewInfoFileSizeHoldsItsSnapshot(t *testing.T) {
+func TestTailInfoFileSizeHoldsItsSnapshot(t *testing.T) {
 	path := tempPath(t)
 	db, err := Open(path, 0o600, &Options{PageSize: 1024, NoSync: true})
 	if err != nil {
@@ -982,14 +982,14 @@ func TestTailReviewInfoFileSizeHoldsItsSnapshot(t *testing.T) {
 	deadline := time.Now().Add(1500 * time.Millisecond)
 	cycles := 0
 	for time.Now().Before(deadline) && len(bad) == 0 {
-		if err := reviewFill(db, "big", 0, 300, 900); err != nil {
+		if err := tailStressFill(db, "big", 0, 300, 900); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Update(func(tx *Tx) error { return tx.DeleteBucket([]byte("big")) }); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 3 {
-			if err := reviewFill(db, "keep", i, 1, 10); err != nil {
+			if err := tailStressFill(db, "keep", i, 1, 10); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -1003,14 +1003,14 @@ func TestTailReviewInfoFileSizeHoldsItsSnapshot(t *testing.T) {
 	}
 }
 
-// TestTailReviewWALProcessDeathReplay lets logged commits lower the high
+// TestTailWALProcessDeathReplay lets logged commits lower the high
 // water mark below the last checkpoint's (and grow again from there),
 // copies the file and the log as a process death leaves them, and
 // recovers the copy: replay starts from the checkpoint's meta, whose
 // mark is higher, whether the log holds page images, operations or the
 // default's mix. The copy holds every acknowledged commit, Check finds
 // nothing, and the checkpoints after the replay cut the file.
-func TestTailReviewWALProcessDeathReplay(t *testing.T) {
+func TestTailWALProcessDeathReplay(t *testing.T) {
 	for _, records := range []string{"images", "operations", "auto"} {
 		t.Run(records, func(t *testing.T) {
 			path := tempPath(t)
@@ -1028,10 +1028,10 @@ func TestTailReviewWALProcessDeathReplay(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := reviewFill(db, "keep", 0, 10, 40); err != nil {
+			if err := tailStressFill(db, "keep", 0, 10, 40); err != nil {
 				t.Fatal(err)
 			}
-			if err := reviewFill(db, "big", 0, 600, 900); err != nil {
+			if err := tailStressFill(db, "big", 0, 600, 900); err != nil {
 				t.Fatal(err)
 			}
 			ckpt()
@@ -1044,14 +1044,14 @@ func TestTailReviewWALProcessDeathReplay(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range 3 {
-				if err := reviewFill(db, "keep", 100+i, 1, 40); err != nil {
+				if err := tailStressFill(db, "keep", 100+i, 1, 40); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := reviewFill(db, "big2", 0, 30, 1500); err != nil {
+			if err := tailStressFill(db, "big2", 0, 30, 1500); err != nil {
 				t.Fatal(err)
 			}
-			if err := reviewFill(db, "keep", 200, 1, 40); err != nil {
+			if err := tailStressFill(db, "keep", 200, 1, 40); err != nil {
 				t.Fatal(err)
 			}
 			in, err := db.Info()
@@ -1131,14 +1131,14 @@ func TestTailReviewWALProcessDeathReplay(t *testing.T) {
 	}
 }
 
-// TestTailReviewFaultAfterTrim fails each call, in turn, of a commit
+// TestTailFaultAfterTrim fails each call, in turn, of a commit
 // that begins on a free tail (trimmed) and grows the file from the
 // mark (a grow, a map, page writes, syncs, the meta, the cut after it):
 // a commit that fails leaves the DB as it was (invariant 5: the same
 // mark, free and pending pages, Check clean) and usable, or, after a
 // failed sync, refuses writes and reopens whole; either way the data
 // is the acknowledged state.
-func TestTailReviewFaultAfterTrim(t *testing.T) {
+func TestTailFaultAfterTrim(t *testing.T) {
 	const ps = 1024
 	setup := newCrashStorage(t, tx.InitialImage(ps))
 	db, err := tx.Open("fault.db", setup, &Options{})
@@ -1146,16 +1146,16 @@ func TestTailReviewFaultAfterTrim(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.AllocSize = 4 * ps
-	if err := reviewFill(db, "keep", 0, 10, 40); err != nil {
+	if err := tailStressFill(db, "keep", 0, 10, 40); err != nil {
 		t.Fatal(err)
 	}
-	if err := reviewFill(db, "big", 0, 200, 900); err != nil {
+	if err := tailStressFill(db, "big", 0, 200, 900); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *Tx) error { return tx.DeleteBucket([]byte("big")) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := reviewFill(db, "keep", 10, 1, 40); err != nil {
+	if err := tailStressFill(db, "keep", 10, 1, 40); err != nil {
 		t.Fatal(err)
 	}
 	base := setup.contents(t) // as a process death leaves it
@@ -1197,7 +1197,7 @@ func TestTailReviewFaultAfterTrim(t *testing.T) {
 		st.mu.Lock()
 		st.failAt = st.calls + k
 		st.mu.Unlock()
-		err = reviewFill(db, "big", 0, 100, 900) // one commit, from the mark
+		err = tailStressFill(db, "big", 0, 100, 900) // one commit, from the mark
 		st.mu.Lock()
 		hit, op := st.failedOp != nil, st.failedOp
 		st.failAt = -1
@@ -1246,7 +1246,7 @@ func TestTailReviewFaultAfterTrim(t *testing.T) {
 					in.TxID, in.HighPage, in.FreePages+in.PendingPages, before.TxID, before.HighPage, before.FreePages+before.PendingPages)
 			}
 			keys(db, where+", failed", 11, 0)
-			if err := reviewFill(db, "big", 0, 100, 900); err != nil {
+			if err := tailStressFill(db, "big", 0, 100, 900); err != nil {
 				t.Fatalf("%s: the retry: %v", where, err)
 			}
 			keys(db, where+", retried", 11, 100)

@@ -14,7 +14,7 @@ import (
 	"github.com/foliodb/folio/wal"
 )
 
-// Power-loss checks across option combinations (review 20). The existing
+// Power-loss checks across option combinations. The existing
 // crash suites run mostly default options; these run the same kind of
 // check (numbered transactions against the model, every call of the
 // storage and log doubles a crash point, images reopened, Check, the
@@ -30,10 +30,10 @@ import (
 //
 // -opts.deep runs more transactions and images per point.
 
-var optsDeep = flag.Bool("opts.deep", false, "review20 option-combination crash test: more transactions, images and second crashes")
+var optsDeep = flag.Bool("opts.deep", false, "option-combination crash tests: more transactions, images and second crashes")
 
-// ro20Combo is one session's options.
-type ro20Combo struct {
+// ocCombo is one session's options.
+type ocCombo struct {
 	o          Options
 	alloc      int // DB.AllocSize in pages (0: 4)
 	imageLimit int // DB.WALImageLimit
@@ -45,7 +45,7 @@ type ro20Combo struct {
 	toggle int
 }
 
-func (c ro20Combo) String() string {
+func (c ocCombo) String() string {
 	var f []string
 	if c.o.WAL {
 		f = append(f, fmt.Sprintf("wal(ckpt=%d,limit=%d)", c.o.CheckpointBytes, c.imageLimit))
@@ -76,22 +76,22 @@ func (c ro20Combo) String() string {
 	return strings.Join(f, ",")
 }
 
-// ro20Gen is one write-ahead log: a WAL-mode session's, until an open
+// ocGen is one write-ahead log: a WAL-mode session's, until an open
 // without WAL removes it (removedAt: the file calls by then; -1: live).
-type ro20Gen struct {
+type ocGen struct {
 	lg        *crashLog
 	removedAt int
 }
 
-// ro20Run is a recording of sessions over one file double and the logs.
-type ro20Run struct {
+// ocRun is a recording of sessions over one file double and the logs.
+type ocRun struct {
 	t      *testing.T
 	ps     int
 	seed   uint64
 	txnFn  func(seed uint64, n, ps int) []workOp
 	models []*mbucket
 	st     *crashStorage
-	gens   []ro20Gen
+	gens   []ocGen
 	// ack[n], begun[n]: calls recorded when transaction n was
 	// acknowledged (its commit, or with NoSync the Sync after it) and
 	// when it began. first is the transaction the file held at the start.
@@ -103,10 +103,10 @@ type ro20Run struct {
 	next   int // next transaction number
 	// phases[i] names the phase of call i+1 (open, commit, sync, close).
 	phases []string
-	combos []ro20Combo // combos[i]: the session during call i+1
+	combos []ocCombo // combos[i]: the session during call i+1
 }
 
-func (r *ro20Run) calls() int {
+func (r *ocRun) calls() int {
 	n := r.st.opCount()
 	for _, g := range r.gens {
 		n += g.lg.opCount()
@@ -114,21 +114,21 @@ func (r *ro20Run) calls() int {
 	return n
 }
 
-func (r *ro20Run) label(phase string, c ro20Combo) {
+func (r *ocRun) label(phase string, c ocCombo) {
 	for n := r.calls(); len(r.phases) < n; {
 		r.phases = append(r.phases, phase)
 		r.combos = append(r.combos, c)
 	}
 }
 
-func (r *ro20Run) live() *ro20Gen {
+func (r *ocRun) live() *ocGen {
 	if len(r.gens) == 0 || r.gens[len(r.gens)-1].removedAt >= 0 {
 		return nil
 	}
 	return &r.gens[len(r.gens)-1]
 }
 
-func (r *ro20Run) setTag(n int) {
+func (r *ocRun) setTag(n int) {
 	r.st.setTag(n)
 	if g := r.live(); g != nil {
 		g.lg.setTag(n)
@@ -140,11 +140,11 @@ func (r *ro20Run) setTag(n int) {
 // mode replays and checkpoints, closes, removes the log, opens without.
 // successor is the run of a process that goes on from a crash image of
 // r's: on st, with the log records recs (if any) in its log.
-func (r *ro20Run) successor(st *crashStorage, recs []logRecord) *ro20Run {
-	r2 := &ro20Run{t: r.t, ps: r.ps, seed: r.seed, txnFn: r.txnFn, models: r.models, ack: map[int]int{}, begun: map[int]int{}, noSync: map[int]bool{}}
+func (r *ocRun) successor(st *crashStorage, recs []logRecord) *ocRun {
+	r2 := &ocRun{t: r.t, ps: r.ps, seed: r.seed, txnFn: r.txnFn, models: r.models, ack: map[int]int{}, begun: map[int]int{}, noSync: map[int]bool{}}
 	r2.st = st
 	if len(recs) > 0 {
-		r2.gens = []ro20Gen{{lg: newCrashLogWith(st, recs), removedAt: -1}}
+		r2.gens = []ocGen{{lg: newCrashLogWith(st, recs), removedAt: -1}}
 	}
 	return r2
 }
@@ -152,7 +152,7 @@ func (r *ro20Run) successor(st *crashStorage, recs []logRecord) *ro20Run {
 // openRecovered opens r's crash image with c and checks that it holds the
 // state after one whole transaction, from lo to hi, which it returns.
 // where names the image in failures.
-func (r *ro20Run) openRecovered(c ro20Combo, lo, hi int, where string) (*DB, int) {
+func (r *ocRun) openRecovered(c ocCombo, lo, hi int, where string) (*DB, int) {
 	t := r.t
 	db := r.open(c)
 	var j int
@@ -171,14 +171,14 @@ func (r *ro20Run) openRecovered(c ro20Combo, lo, hi int, where string) (*DB, int
 	return db, j
 }
 
-func (r *ro20Run) open(c ro20Combo) *DB {
+func (r *ocRun) open(c ocCombo) *DB {
 	t := r.t
 	t.Helper()
 	r.setTag(r.next)
 	o := c.o
 	g := r.live()
 	if g == nil && o.WAL {
-		r.gens = append(r.gens, ro20Gen{lg: newCrashLog(r.st), removedAt: -1})
+		r.gens = append(r.gens, ocGen{lg: newCrashLog(r.st), removedAt: -1})
 		g = r.live()
 		g.lg.setTag(r.next)
 	}
@@ -211,7 +211,7 @@ func (r *ro20Run) open(c ro20Combo) *DB {
 }
 
 // commit runs transactions r.next..to in db with c.
-func (r *ro20Run) commit(db *DB, c ro20Combo, to int) {
+func (r *ocRun) commit(db *DB, c ocCombo, to int) {
 	t := r.t
 	t.Helper()
 	var unacked []int
@@ -259,7 +259,7 @@ func (r *ro20Run) commit(db *DB, c ro20Combo, to int) {
 	}
 }
 
-func (r *ro20Run) close(db *DB, c ro20Combo) {
+func (r *ocRun) close(db *DB, c ocCombo) {
 	t := r.t
 	t.Helper()
 	mustCheck(t, db)
@@ -270,13 +270,13 @@ func (r *ro20Run) close(db *DB, c ro20Combo) {
 	r.label("close", c)
 }
 
-// ro20Point is a crash point: file calls done, the log then (gen -1:
+// ocPoint is a crash point: file calls done, the log then (gen -1:
 // none) and its calls done.
-type ro20Point struct{ file, gen, log int }
+type ocPoint struct{ file, gen, log int }
 
 // points merges the file's calls with every log's, in order; point i
 // follows i calls.
-func (r *ro20Run) points() []ro20Point {
+func (r *ocRun) points() []ocPoint {
 	type lop struct{ gen, j, f int }
 	var lops []lop
 	for g, gen := range r.gens {
@@ -284,12 +284,12 @@ func (r *ro20Run) points() []ro20Point {
 			lops = append(lops, lop{g, j, op.fileOps})
 		}
 	}
-	cur := ro20Point{gen: -1}
+	cur := ocPoint{gen: -1}
 	if len(r.gens) > 0 && r.gens[0].lg.base > 0 {
 		cur.gen = 0
 	}
 	f := 0
-	var pts []ro20Point
+	var pts []ocPoint
 	emit := func() {
 		p := cur
 		p.file = f
@@ -306,7 +306,7 @@ func (r *ro20Run) points() []ro20Point {
 			f++
 			emit()
 		}
-		cur = ro20Point{gen: o.gen, log: o.j + 1}
+		cur = ocPoint{gen: o.gen, log: o.j + 1}
 		emit()
 	}
 	for f < r.st.opCount() {
@@ -317,7 +317,7 @@ func (r *ro20Run) points() []ro20Point {
 }
 
 // expect is the range of transactions an image at point p may hold.
-func (r *ro20Run) expect(p int) (lo, hi int) {
+func (r *ocRun) expect(p int) (lo, hi int) {
 	lo, hi = r.first, r.first
 	for n, at := range r.ack {
 		if at <= p && n > lo {
@@ -336,7 +336,7 @@ func (r *ro20Run) expect(p int) (lo, hi int) {
 // begun and nothing had yet acknowledged it (a Sync, or a durable commit
 // after it): there, only the synced image is promised (README: with
 // NoSync a crash can lose or tear commits; Sync makes them durable).
-func (r *ro20Run) unpromised(p int) bool {
+func (r *ocRun) unpromised(p int) bool {
 	for n := range r.noSync {
 		if r.begun[n] >= p {
 			continue
@@ -355,22 +355,22 @@ func (r *ro20Run) unpromised(p int) bool {
 	return false
 }
 
-// ro20Stats counts what the images of one combination covered.
-type ro20Stats struct {
+// ocStats counts what the images of one combination covered.
+type ocStats struct {
 	points, images, withLog, replays, fellBack int
 	unpromised                                 int // NoSync images skipped (not synced-only)
 	grows, cuts, checkpoints, syncs            int
 	byPhase                                    map[string]int
 }
 
-func (s *ro20Stats) String() string {
+func (s *ocStats) String() string {
 	return fmt.Sprintf("%d points, %d images (%d with a log, %d replayed, %d via the older meta, %d NoSync ones skipped); %d grows, %d cuts, %d checkpoints; by phase %v",
 		s.points, s.images, s.withLog, s.replays, s.fellBack, s.unpromised, s.grows, s.cuts, s.checkpoints, s.byPhase)
 }
 
 // check opens images at every point and checks them, opening each with
 // the combination of the session it crashed in, or of the one after.
-func (r *ro20Run) check(perPoint int, rng *rand.Rand, st *ro20Stats) {
+func (r *ocRun) check(perPoint int, rng *rand.Rand, st *ocStats) {
 	t := r.t
 	t.Helper()
 	pts := r.points()
@@ -429,7 +429,7 @@ func (r *ro20Run) check(perPoint int, rng *rand.Rand, st *ro20Stats) {
 				st.replays++
 			}
 			if t.Failed() {
-				if os.Getenv("RO20_DUMP") != "" {
+				if os.Getenv("FOLIO_OPTSCRASH_DUMP") != "" {
 					for i, q := range pts[:p+1] {
 						if i == 0 {
 							continue
@@ -447,7 +447,7 @@ func (r *ro20Run) check(perPoint int, rng *rand.Rand, st *ro20Stats) {
 	}
 }
 
-func (r *ro20Run) lastOp(p int, pt ro20Point) string {
+func (r *ocRun) lastOp(p int, pt ocPoint) string {
 	if p == 0 {
 		return "none"
 	}
@@ -457,7 +457,7 @@ func (r *ro20Run) lastOp(p int, pt ro20Point) string {
 // checkImage opens a crash image as Open would with c's options (a log
 // beside it when there is one or c asks for WAL) and checks it holds a
 // transaction in [lo, hi] whole, then takes a write and closes cleanly.
-func (r *ro20Run) checkImage(where, dir string, n int, img []byte, li *logImage, c ro20Combo, lo, hi int, rng *rand.Rand, rc *replayCounter) bool {
+func (r *ocRun) checkImage(where, dir string, n int, img []byte, li *logImage, c ocCombo, lo, hi int, rng *rand.Rand, rc *replayCounter) bool {
 	t := r.t
 	t.Helper()
 	o := c.o
@@ -503,30 +503,30 @@ func (r *ro20Run) checkImage(where, dir string, n int, img []byte, li *logImage,
 	return fell
 }
 
-// ro20Case is a run: sessions of combinations, each committing txns
+// ocCase is a run: sessions of combinations, each committing txns
 // transactions, at page size ps, over a workload.
-type ro20Case struct {
+type ocCase struct {
 	name     string
 	ps       int
 	tail     bool // the tail-freeing workload (tail_crash_test.go)
 	txns     int  // per session
-	sessions []ro20Combo
-	// want says what the run must have produced (ro20Stats fields).
-	want func(s *ro20Stats) string
+	sessions []ocCombo
+	// want says what the run must have produced (ocStats fields).
+	want func(s *ocStats) string
 }
 
-func roWAL(ckpt int64, limit int) ro20Combo {
-	return ro20Combo{o: Options{WAL: true, CheckpointBytes: ckpt}, imageLimit: limit}
+func roWAL(ckpt int64, limit int) ocCombo {
+	return ocCombo{o: Options{WAL: true, CheckpointBytes: ckpt}, imageLimit: limit}
 }
 
-func ro20Cases() []ro20Case {
-	grows := func(s *ro20Stats) string {
+func ocCases() []ocCase {
+	grows := func(s *ocStats) string {
 		if s.grows < 2 {
 			return "fewer than 2 grows"
 		}
 		return ""
 	}
-	ckpts := func(s *ro20Stats) string {
+	ckpts := func(s *ocStats) string {
 		if s.checkpoints < 1 {
 			return "no checkpoint truncated the log"
 		}
@@ -535,14 +535,14 @@ func ro20Cases() []ro20Case {
 		}
 		return ""
 	}
-	cuts := func(s *ro20Stats) string {
+	cuts := func(s *ocStats) string {
 		if s.cuts == 0 {
 			return "the file was never cut"
 		}
 		return grows(s)
 	}
-	all := func(fs ...func(*ro20Stats) string) func(*ro20Stats) string {
-		return func(s *ro20Stats) string {
+	all := func(fs ...func(*ocStats) string) func(*ocStats) string {
+		return func(s *ocStats) string {
 			for _, f := range fs {
 				if m := f(s); m != "" {
 					return m
@@ -551,68 +551,68 @@ func ro20Cases() []ro20Case {
 			return ""
 		}
 	}
-	reopen := func(s *ro20Stats) string {
+	reopen := func(s *ocStats) string {
 		if s.byPhase["open"]+s.byPhase["open (leave WAL)"] == 0 {
 			return "no image at a reopen"
 		}
 		return ""
 	}
-	direct := ro20Combo{}
-	nfl := ro20Combo{o: Options{NoFreelistSync: true}}
-	ngs := ro20Combo{o: Options{NoGrowSync: true}, alloc: 1}
-	nosync := ro20Combo{o: Options{NoSync: true}, syncEvery: 3}
+	direct := ocCombo{}
+	nfl := ocCombo{o: Options{NoFreelistSync: true}}
+	ngs := ocCombo{o: Options{NoGrowSync: true}, alloc: 1}
+	nosync := ocCombo{o: Options{NoSync: true}, syncEvery: 3}
 	walNoSync := roWAL(2<<10, 0)
 	walNoSync.o.NoSync, walNoSync.syncEvery = true, 3
 	walAll := roWAL(1<<10, 0)
 	walAll.o.NoFreelistSync, walAll.o.NoGrowSync, walAll.alloc = true, true, 1
-	batch := ro20Combo{batch: true}
+	batch := ocCombo{batch: true}
 	walBatch := roWAL(1<<10, 1<<20)
 	walBatch.batch = true
-	mmap := ro20Combo{o: Options{InitialMmapSize: 1}, alloc: 1}
+	mmap := ocCombo{o: Options{InitialMmapSize: 1}, alloc: 1}
 	mmapBig := roWAL(2<<10, 0)
 	mmapBig.o.InitialMmapSize = 64 << 20
-	unlimited := ro20Combo{alloc: -1}
-	return []ro20Case{
-		{name: "nofreelistsync", ps: 1024, txns: 10, sessions: []ro20Combo{nfl}, want: grows},
-		{name: "nogrowsync", ps: 1024, txns: 10, sessions: []ro20Combo{ngs}, want: grows},
-		{name: "page64k", ps: 65536, txns: 4, sessions: []ro20Combo{{alloc: 1}}, want: grows},
-		{name: "page4k-mmap", ps: 4096, txns: 8, sessions: []ro20Combo{mmap}, want: grows},
-		{name: "alloc0", ps: 1024, txns: 8, sessions: []ro20Combo{unlimited}, want: func(s *ro20Stats) string {
+	unlimited := ocCombo{alloc: -1}
+	return []ocCase{
+		{name: "nofreelistsync", ps: 1024, txns: 10, sessions: []ocCombo{nfl}, want: grows},
+		{name: "nogrowsync", ps: 1024, txns: 10, sessions: []ocCombo{ngs}, want: grows},
+		{name: "page64k", ps: 65536, txns: 4, sessions: []ocCombo{{alloc: 1}}, want: grows},
+		{name: "page4k-mmap", ps: 4096, txns: 8, sessions: []ocCombo{mmap}, want: grows},
+		{name: "alloc0", ps: 1024, txns: 8, sessions: []ocCombo{unlimited}, want: func(s *ocStats) string {
 			if s.grows == 0 {
 				return "no grow"
 			}
 			return ""
 		}},
-		{name: "batch", ps: 1024, txns: 8, sessions: []ro20Combo{batch}},
-		{name: "nosync-sync", ps: 1024, txns: 10, sessions: []ro20Combo{nosync}},
-		{name: "wal-ops", ps: 1024, txns: 10, sessions: []ro20Combo{roWAL(1<<10, -1)}, want: ckpts},
-		{name: "wal-auto", ps: 1024, txns: 10, sessions: []ro20Combo{roWAL(1<<10, 0)}, want: ckpts},
-		{name: "wal-images", ps: 1024, txns: 10, sessions: []ro20Combo{roWAL(2<<10, 64<<20)}, want: ckpts},
-		{name: "wal-nofreelist-nogrowsync", ps: 1024, txns: 10, sessions: []ro20Combo{walAll}, want: ckpts},
-		{name: "wal-page64k", ps: 65536, txns: 4, sessions: []ro20Combo{roWAL(8<<10, 0)}, want: ckpts},
-		{name: "wal-mmap-page4k", ps: 4096, txns: 8, sessions: []ro20Combo{mmapBig}, want: ckpts},
-		{name: "wal-nosync-sync", ps: 1024, txns: 10, sessions: []ro20Combo{walNoSync}},
-		{name: "wal-batch", ps: 1024, txns: 8, sessions: []ro20Combo{walBatch}, want: ckpts},
-		{name: "tail-direct-nogrowsync", ps: 1024, tail: true, txns: 14, sessions: []ro20Combo{{o: Options{NoGrowSync: true}, alloc: 4}}, want: cuts},
-		{name: "tail-wal-nofreelist", ps: 1024, tail: true, txns: 14, sessions: []ro20Combo{func() ro20Combo {
+		{name: "batch", ps: 1024, txns: 8, sessions: []ocCombo{batch}},
+		{name: "nosync-sync", ps: 1024, txns: 10, sessions: []ocCombo{nosync}},
+		{name: "wal-ops", ps: 1024, txns: 10, sessions: []ocCombo{roWAL(1<<10, -1)}, want: ckpts},
+		{name: "wal-auto", ps: 1024, txns: 10, sessions: []ocCombo{roWAL(1<<10, 0)}, want: ckpts},
+		{name: "wal-images", ps: 1024, txns: 10, sessions: []ocCombo{roWAL(2<<10, 64<<20)}, want: ckpts},
+		{name: "wal-nofreelist-nogrowsync", ps: 1024, txns: 10, sessions: []ocCombo{walAll}, want: ckpts},
+		{name: "wal-page64k", ps: 65536, txns: 4, sessions: []ocCombo{roWAL(8<<10, 0)}, want: ckpts},
+		{name: "wal-mmap-page4k", ps: 4096, txns: 8, sessions: []ocCombo{mmapBig}, want: ckpts},
+		{name: "wal-nosync-sync", ps: 1024, txns: 10, sessions: []ocCombo{walNoSync}},
+		{name: "wal-batch", ps: 1024, txns: 8, sessions: []ocCombo{walBatch}, want: ckpts},
+		{name: "tail-direct-nogrowsync", ps: 1024, tail: true, txns: 14, sessions: []ocCombo{{o: Options{NoGrowSync: true}, alloc: 4}}, want: cuts},
+		{name: "tail-wal-nofreelist", ps: 1024, tail: true, txns: 14, sessions: []ocCombo{func() ocCombo {
 			c := roWAL(2<<10, 0)
 			c.o.NoFreelistSync = true
 			return c
 		}()}, want: cuts},
-		{name: "nosync-toggled", ps: 1024, txns: 12, sessions: []ro20Combo{{toggle: 3, alloc: 1}}, want: grows},
-		{name: "wal-nosync-toggled", ps: 1024, txns: 12, sessions: []ro20Combo{func() ro20Combo {
+		{name: "nosync-toggled", ps: 1024, txns: 12, sessions: []ocCombo{{toggle: 3, alloc: 1}}, want: grows},
+		{name: "wal-nosync-toggled", ps: 1024, txns: 12, sessions: []ocCombo{func() ocCombo {
 			c := roWAL(1<<10, 0)
 			c.toggle, c.alloc = 3, 1
 			return c
 		}()}, want: ckpts},
-		{name: "switch-wal-on-off-on", ps: 1024, txns: 4, sessions: []ro20Combo{direct, roWAL(2<<10, -1), nfl, roWAL(3<<10, 1<<20), ngs}, want: all(ckpts, reopen)},
-		{name: "switch-nofreelist-wal", ps: 4096, txns: 4, sessions: []ro20Combo{walAll, nfl, roWAL(8<<10, 0), direct}, want: all(ckpts, reopen)},
-		{name: "switch-nosync-to-sync", ps: 1024, txns: 5, sessions: []ro20Combo{nosync, direct, walNoSync, direct}},
-		{name: "switch-wal-nosync-to-wal", ps: 1024, txns: 5, sessions: []ro20Combo{walNoSync, roWAL(2<<10, 0)}},
+		{name: "switch-wal-on-off-on", ps: 1024, txns: 4, sessions: []ocCombo{direct, roWAL(2<<10, -1), nfl, roWAL(3<<10, 1<<20), ngs}, want: all(ckpts, reopen)},
+		{name: "switch-nofreelist-wal", ps: 4096, txns: 4, sessions: []ocCombo{walAll, nfl, roWAL(8<<10, 0), direct}, want: all(ckpts, reopen)},
+		{name: "switch-nosync-to-sync", ps: 1024, txns: 5, sessions: []ocCombo{nosync, direct, walNoSync, direct}},
+		{name: "switch-wal-nosync-to-wal", ps: 1024, txns: 5, sessions: []ocCombo{walNoSync, roWAL(2<<10, 0)}},
 	}
 }
 
-func ro20Scale(c ro20Case) (txns, perPoint int) {
+func ocScale(c ocCase) (txns, perPoint int) {
 	if *optsDeep {
 		return c.txns * 3, 6
 	}
@@ -623,10 +623,10 @@ func ro20Scale(c ro20Case) (txns, perPoint int) {
 }
 
 // record runs the sessions of c from a new file.
-func ro20Record(t *testing.T, c ro20Case, seed uint64) *ro20Run {
-	txns, _ := ro20Scale(c)
+func ocRecord(t *testing.T, c ocCase, seed uint64) *ocRun {
+	txns, _ := ocScale(c)
 	total := txns * len(c.sessions)
-	r := &ro20Run{t: t, ps: c.ps, seed: seed, txnFn: workTxn, ack: map[int]int{}, begun: map[int]int{}, noSync: map[int]bool{}, next: 1}
+	r := &ocRun{t: t, ps: c.ps, seed: seed, txnFn: workTxn, ack: map[int]int{}, begun: map[int]int{}, noSync: map[int]bool{}, next: 1}
 	if c.tail {
 		r.txnFn = tailTxn
 		r.models = tailModels(seed, total+8, c.ps)
@@ -642,15 +642,15 @@ func ro20Record(t *testing.T, c ro20Case, seed uint64) *ro20Run {
 	return r
 }
 
-// TestReview20OptsPowerLoss: every combination, every call, images
+// TestOptionsPowerLoss: every combination, every call, images
 // reopened and checked.
-func TestReview20OptsPowerLoss(t *testing.T) {
-	for _, c := range ro20Cases() {
+func TestOptionsPowerLoss(t *testing.T) {
+	for _, c := range ocCases() {
 		t.Run(c.name, func(t *testing.T) {
 			seed := testSeed(t)
-			_, perPoint := ro20Scale(c)
-			r := ro20Record(t, c, seed)
-			st := &ro20Stats{byPhase: map[string]int{}}
+			_, perPoint := ocScale(c)
+			r := ocRecord(t, c, seed)
+			st := &ocStats{byPhase: map[string]int{}}
 			r.check(perPoint, rand.New(rand.NewPCG(seed, 20)), st)
 			t.Logf("%v", st)
 			if st.images == 0 {
@@ -665,13 +665,13 @@ func TestReview20OptsPowerLoss(t *testing.T) {
 	}
 }
 
-// TestReview20OptsRecoverChanged crashes each combination's run at random
+// TestOptionsRecoverChanged crashes each combination's run at random
 // points, recovers the images through the doubles with another
 // combination (so the recovery's own calls are recorded: replay, torn
 // meta replaced, WAL left or entered, checkpoints), commits more, and
 // checks images at every call of that.
-func TestReview20OptsRecoverChanged(t *testing.T) {
-	cases := ro20Cases()
+func TestOptionsRecoverChanged(t *testing.T) {
+	cases := ocCases()
 	rounds, perPoint := 1, 2
 	if *optsDeep {
 		rounds, perPoint = 6, 3
@@ -688,10 +688,10 @@ func TestReview20OptsRecoverChanged(t *testing.T) {
 				t.Skip("64 KiB pages: with -opts.deep")
 			}
 			seed := testSeed(t)
-			r := ro20Record(t, c, seed)
+			r := ocRecord(t, c, seed)
 			rng := rand.New(rand.NewPCG(seed, 21))
 			pts := r.points()
-			st := &ro20Stats{byPhase: map[string]int{}}
+			st := &ocStats{byPhase: map[string]int{}}
 			recovered := 0
 			for round := 0; round < rounds; round++ {
 				p := rng.IntN(len(pts))
@@ -732,14 +732,14 @@ func TestReview20OptsRecoverChanged(t *testing.T) {
 	}
 }
 
-// TestReview20OptsNoSyncThenSyncedCommit: DB.NoSync is changeable between
+// TestOptionsNoSyncThenSyncedCommit: DB.NoSync is changeable between
 // transactions. A NoSync commit writes its pages (here a 20 KiB value)
 // without syncing them; the next commit, with NoSync off, returns nil:
 // it is acknowledged as durable, and its tree still reaches the value.
 // Its sync covers only the range of its own pages, so after a power cut
 // right after it returned (only synced bytes on disk) its meta is there
 // and the value's pages are not: the acknowledged commit reads damaged.
-func TestReview20OptsNoSyncThenSyncedCommit(t *testing.T) {
+func TestOptionsNoSyncThenSyncedCommit(t *testing.T) {
 	const ps = 1024
 	st := newCrashStorage(t, tx.InitialImage(ps))
 	db, err := tx.Open("opts.db", st, &Options{})
@@ -796,7 +796,7 @@ func TestReview20OptsNoSyncThenSyncedCommit(t *testing.T) {
 	}
 }
 
-// TestReview20OptsWALNoSyncCheckpointThenSyncedCommit: in WAL mode a
+// TestOptionsWALNoSyncCheckpointThenSyncedCommit: in WAL mode a
 // checkpoint taken with NoSync (here DB.Checkpoint; Close and the
 // CheckpointBytes trigger do the same) writes its meta unsynced, then
 // appends an anchor naming that meta to the log. The next commit with
@@ -805,7 +805,7 @@ func TestReview20OptsNoSyncThenSyncedCommit(t *testing.T) {
 // checkpoint the file does not hold, and Open refuses the database
 // (ErrLogMismatch): the acknowledged commit, and every one before it,
 // is unreachable. (Sync does this right: syncAll syncs the file first.)
-func TestReview20OptsWALNoSyncCheckpointThenSyncedCommit(t *testing.T) {
+func TestOptionsWALNoSyncCheckpointThenSyncedCommit(t *testing.T) {
 	const ps = 1024
 	for _, how := range []string{"checkpoint", "close-reopen"} {
 		t.Run(how, func(t *testing.T) {

@@ -7,21 +7,21 @@ import (
 	"testing"
 )
 
-var review23DeleteDeep = flag.Bool("review23delete.deep", false,
-	"TestReview23QueueModel: more seeds, transactions and operations")
+var queueModelDeep = flag.Bool("queuemodel.deep", false,
+	"TestQueueModel: more seeds, transactions and operations")
 
-// r23Queue is one bucket the model test uses as a queue: its path, its
+// queueBucket is one bucket the model test uses as a queue: its path, its
 // model, and the key numbers the next puts at either end take.
-type r23Queue struct {
+type queueBucket struct {
 	path       []string
 	head, tail int
 }
 
-// r23QueueKey is key i: the number fixes the order, the tail varies the
+// queueKey is key i: the number fixes the order, the tail varies the
 // length, so leaves hold more or fewer keys.
-func r23QueueKey(i int) string { return fmt.Sprintf("q%08d%s", i, strings.Repeat("-", i%13)) }
+func queueKey(i int) string { return fmt.Sprintf("q%08d%s", i, strings.Repeat("-", i%13)) }
 
-func (q *r23Queue) bucket(tx *Tx) *Bucket {
+func (q *queueBucket) bucket(tx *Tx) *Bucket {
 	b := tx.Bucket([]byte(q.path[0]))
 	for _, name := range q.path[1:] {
 		b = b.Bucket([]byte(name))
@@ -29,35 +29,35 @@ func (q *r23Queue) bucket(tx *Tx) *Bucket {
 	return b
 }
 
-// TestReview23QueueModel drains buckets from both ends in write
+// TestQueueModel drains buckets from both ends in write
 // transactions, as a queue does, against a sorted model: bursts of
 // First (or Last) then Cursor.Delete, and of First (Last) then
 // Bucket.Delete of the key it returned, which empty leaves and whole
-// branches (taken out of the tree at once since review 23), between puts
+// branches (taken out of the tree at once), between puts
 // at both ends and in between, Seeks, Next and Prev after Deletes, runs
 // of Delete then Next (or Prev), and Bucket.Deletes of keys anywhere;
 // three buckets, one nested, a cursor on each. Where the README promises
 // exact results (a repositioned cursor, Cursor.Delete then Next or Prev,
 // the key Cursor.Delete removes) they are checked at each step (the
-// cursor model of TestReview21CursorModel). After each transaction,
+// cursor model of TestCursorModel). After each transaction,
 // committed or rolled back, every bucket is compared with the model
 // (both walks, ForEach), and after reopens. In WAL mode each commit's
 // log, operations only, is replayed into a copy of the file as the last
 // checkpoint left it, which must equal the model too.
-// -review23delete.deep runs more.
-func TestReview23QueueModel(t *testing.T) {
+// -queuemodel.deep runs more.
+func TestQueueModel(t *testing.T) {
 	seeds, txs, ops := 2, 8, 400
-	if *review23DeleteDeep {
+	if *queueModelDeep {
 		seeds, txs, ops = 20, 30, 2000
 	}
-	r21Seeds(t, seeds, 23, func(r *r21Run, wal bool) { review23QueueRun(r, r.t.TempDir(), wal, txs, ops) })
+	cmSeeds(t, seeds, 23, func(r *cmRun, wal bool) { queueRun(r, r.t.TempDir(), wal, txs, ops) })
 }
 
-func review23QueueRun(r *r21Run, dir string, walMode bool, txs, ops int) {
+func queueRun(r *cmRun, dir string, walMode bool, txs, ops int) {
 	t := r.t
 	// Three levels in q0 at 1 KiB pages; q1 smaller; q2, nested, empty.
-	qs := []*r23Queue{{path: []string{"q0"}}, {path: []string{"q1"}}, {path: []string{"n", "q2"}}}
-	models := make([]*r21Model, len(qs))
+	qs := []*queueBucket{{path: []string{"q0"}}, {path: []string{"q1"}}, {path: []string{"n", "q2"}}}
+	models := make([]*cmModel, len(qs))
 	start := func(db *DB) {
 		mustUpdate(t, db, func(tx *Tx) error {
 			n, err := tx.CreateBucket([]byte("n"))
@@ -73,12 +73,12 @@ func review23QueueRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 						return err
 					}
 				}
-				m := &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
+				m := &cmModel{kv: map[string]string{}, subs: map[string]map[string]string{}}
 				models[i] = m
 				q.head, q.tail = 1_000_000, 1_000_000
 				b := q.bucket(tx)
 				for range []int{4000, 600, 0}[i] {
-					k, v := r23QueueKey(q.tail), r.value()
+					k, v := queueKey(q.tail), r.value()
 					q.tail++
 					if err := b.Put([]byte(k), []byte(v)); err != nil {
 						return err
@@ -106,25 +106,25 @@ func review23QueueRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 		}
 	}
 	r.rounds(dir, walMode, txs, 5, start, func(tx *Tx) func() {
-		ms := make([]*r21Model, len(models))
+		ms := make([]*cmModel, len(models))
 		for i, m := range models {
 			ms[i] = m.clone()
 		}
-		review23QueueOps(r, tx, qs, ms, ops)
+		queueOps(r, tx, qs, ms, ops)
 		return func() { models = ms }
 	}, compare)
 }
 
-// review23QueueOps runs n operations in tx on the buckets qs, whose
+// queueOps runs n operations in tx on the buckets qs, whose
 // models are ms, with a cursor on each.
-func review23QueueOps(r *r21Run, tx *Tx, qs []*r23Queue, ms []*r21Model, n int) {
+func queueOps(r *cmRun, tx *Tx, qs []*queueBucket, ms []*cmModel, n int) {
 	t := r.t
 	bs := make([]*Bucket, len(qs))
 	cs := make([]*Cursor, len(qs))
-	mcs := make([]*r21Cursor, len(qs))
+	mcs := make([]*cmCursor, len(qs))
 	for i, q := range qs {
 		bs[i] = q.bucket(tx)
-		cs[i], mcs[i] = bs[i].Cursor(), &r21Cursor{pos: -1, known: true}
+		cs[i], mcs[i] = bs[i].Cursor(), &cmCursor{pos: -1, known: true}
 	}
 	for range n {
 		if t.Failed() {
@@ -168,7 +168,7 @@ func review23QueueOps(r *r21Run, tx *Tx, qs []*r23Queue, ms []*r21Model, n int) 
 			}
 		case x < 45: // a run of Delete then Next (or Prev) from a Seek
 			dir := map[bool]string{true: "next", false: "prev"}[r.rng.IntN(2) == 0]
-			sk := r23QueueKey(q.head + r.rng.IntN(q.tail-q.head+1))
+			sk := queueKey(q.head + r.rng.IntN(q.tail-q.head+1))
 			op = fmt.Sprintf("q%d seek %s, delete then %s %d times", qi, sk, dir, burst)
 			cursor("seek", sk)
 			for range burst {
@@ -181,7 +181,7 @@ func review23QueueOps(r *r21Run, tx *Tx, qs []*r23Queue, ms []*r21Model, n int) 
 			dir := map[bool]string{true: "next", false: "prev"}[r.rng.IntN(2) == 0]
 			op = fmt.Sprintf("q%d %s", qi, cursor(dir, ""))
 		case x < 66:
-			sk := r23QueueKey(q.head - 5 + r.rng.IntN(q.tail-q.head+10))
+			sk := queueKey(q.head - 5 + r.rng.IntN(q.tail-q.head+10))
 			if r.rng.IntN(4) == 0 {
 				sk = sk[:1+r.rng.IntN(len(sk))] // between keys
 			}
@@ -192,19 +192,19 @@ func review23QueueOps(r *r21Run, tx *Tx, qs []*r23Queue, ms []*r21Model, n int) 
 		case x < 80: // puts at the back
 			op = fmt.Sprintf("q%d put %d at the back", qi, burst)
 			for range burst {
-				r.put(b, m, r23QueueKey(q.tail), r.value(), changed)
+				r.put(b, m, queueKey(q.tail), r.value(), changed)
 				q.tail++
 			}
 		case x < 86: // puts at the front
 			op = fmt.Sprintf("q%d put %d at the front", qi, burst)
 			for range burst {
-				r.put(b, m, r23QueueKey(q.head), r.value(), changed)
+				r.put(b, m, queueKey(q.head), r.value(), changed)
 				q.head--
 			}
 		case x < 92: // keys between others, or again
 			op = fmt.Sprintf("q%d put %d between", qi, burst)
 			for range min(burst, 40) {
-				k := r23QueueKey(q.head + r.rng.IntN(q.tail-q.head+1))
+				k := queueKey(q.head + r.rng.IntN(q.tail-q.head+1))
 				if r.rng.IntN(3) == 0 {
 					k += "+"
 				}

@@ -15,11 +15,11 @@ import (
 	"time"
 )
 
-// review22SplitLeaf grows the leaf of bucket b holding k000..k019 past
+// splitLeafOfB grows the leaf of bucket b holding k000..k019 past
 // four pages with appends, so that a Put splits it at once (splitPath),
 // then puts k0035 into the first part (which copies that part's
 // elements: it had no room left).
-func review22SplitLeaf(b *Bucket) error {
+func splitLeafOfB(b *Bucket) error {
 	for i := range 200 {
 		if err := b.Put(fmt.Appendf(nil, "z%03d", i), []byte(strings.Repeat("v", 40))); err != nil {
 			return err
@@ -28,7 +28,7 @@ func review22SplitLeaf(b *Bucket) error {
 	return b.Put([]byte("k0035"), []byte("new"))
 }
 
-// TestReview22CursorDeleteAfterSplit: Cursor.Delete after a Bucket.Put
+// TestCursorDeleteAfterSplit: Cursor.Delete after a Bucket.Put
 // split the cursor's leaf within the transaction (a node past four pages
 // splits at once). The cursor still read the leaf as it was before the
 // split: a second Delete removed the key that had followed the deleted
@@ -36,7 +36,7 @@ func review22SplitLeaf(b *Bucket) error {
 // key since deleted and created again as a nested bucket took the
 // element for the plain value it had been (in WAL mode it logged a
 // delete of the bucket, and the replay after a crash failed Open).
-func TestReview22CursorDeleteAfterSplit(t *testing.T) {
+func TestCursorDeleteAfterSplit(t *testing.T) {
 	setup := func(t *testing.T, opts *Options) *DB {
 		db, err := Open(filepath.Join(t.TempDir(), "a.db"), 0o600, opts)
 		if err != nil {
@@ -99,7 +99,7 @@ func TestReview22CursorDeleteAfterSplit(t *testing.T) {
 			if err := c.Delete(); err != nil {
 				return err
 			}
-			if err := review22SplitLeaf(b); err != nil {
+			if err := splitLeafOfB(b); err != nil {
 				return err
 			}
 			// k0035 now follows the key deleted.
@@ -140,7 +140,7 @@ func TestReview22CursorDeleteAfterSplit(t *testing.T) {
 				if k, _ := c.Seek([]byte("k003")); string(k) != "k003" {
 					return fmt.Errorf("Seek = %q", k)
 				}
-				if err := review22SplitLeaf(b); err != nil {
+				if err := splitLeafOfB(b); err != nil {
 					return err
 				}
 				if err := b.Delete([]byte("k003")); err != nil {
@@ -177,15 +177,15 @@ func TestReview22CursorDeleteAfterSplit(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			review21CheckReplayed(t, db, path, crash, walMode, check)
+			checkReplayedCopy(t, db, path, crash, walMode, check)
 		})
 	}
 }
 
-var review22Deep = flag.Bool("review22newcode.deep", false,
-	"TestReview22CursorsModel, TestReview22CompactModel: more seeds and operations")
+var cursorsCompactDeep = flag.Bool("cursorscompact.deep", false,
+	"TestCursorsModel, TestCompactModel: more seeds and operations")
 
-// TestReview22CursorsModel is TestReview21CursorModel with several
+// TestCursorsModel is TestCursorModel with several
 // cursors on the bucket at once, each one's Cursor.Delete a change to
 // the bucket for the others, and runs of puts long enough to split a
 // leaf within the transaction (a node past four pages splits at once).
@@ -196,15 +196,15 @@ var review22Deep = flag.Bool("review22newcode.deep", false,
 // a bucket now. Commits, rollbacks and reopens; WAL mode logs
 // operations, and each round's log is replayed into a copy of the file
 // as the last checkpoint left it.
-func TestReview22CursorsModel(t *testing.T) {
+func TestCursorsModel(t *testing.T) {
 	seeds, txs, ops := 2, 6, 400
-	if *review22Deep {
+	if *cursorsCompactDeep {
 		seeds, txs, ops = 30, 20, 1500
 	}
-	r21Seeds(t, seeds, 22, func(r *r21Run, wal bool) { review22CursorsRun(r, r.t.TempDir(), wal, txs, ops) })
+	cmSeeds(t, seeds, 22, func(r *cmRun, wal bool) { cursorsRun(r, r.t.TempDir(), wal, txs, ops) })
 }
 
-func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
+func cursorsRun(r *cmRun, dir string, walMode bool, txs, ops int) {
 	compare := func(db *DB, what string) {
 		r.t.Helper()
 		if err := db.View(func(tx *Tx) error {
@@ -215,7 +215,7 @@ func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 	}
 	r.rounds(dir, walMode, txs, 4, r.start, func(tx *Tx) func() {
 		m := r.model.clone()
-		review22CursorsOps(r, tx, m, ops)
+		cursorsOps(r, tx, m, ops)
 		return func() { r.model = m }
 	}, compare)
 }
@@ -228,7 +228,7 @@ func review22CursorsRun(r *r21Run, dir string, walMode bool, txs, ops int) {
 // round's log, operations only, is replayed into a copy of the file as
 // the last checkpoint left it, which is compared too; one round in four
 // reopens the database and compares it again.
-func (r *r21Run) rounds(dir string, walMode bool, txs, rollbackOneIn int,
+func (r *cmRun) rounds(dir string, walMode bool, txs, rollbackOneIn int,
 	start func(db *DB), ops func(tx *Tx) (commit func()), compare func(db *DB, what string)) {
 	t := r.t
 	path, crash := filepath.Join(dir, "a.db"), filepath.Join(dir, "crash.db")
@@ -300,15 +300,15 @@ func (r *r21Run) rounds(dir string, walMode bool, txs, rollbackOneIn int,
 	}
 }
 
-// review22CursorsOps runs n operations in tx against m with 3 cursors.
-func review22CursorsOps(r *r21Run, tx *Tx, m *r21Model, n int) {
+// cursorsOps runs n operations in tx against m with 3 cursors.
+func cursorsOps(r *cmRun, tx *Tx, m *cmModel, n int) {
 	t := r.t
 	b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
 	const nc = 3
 	var cs [nc]*Cursor
-	var mcs [nc]*r21Cursor
+	var mcs [nc]*cmCursor
 	for i := range cs {
-		cs[i], mcs[i] = b.Cursor(), &r21Cursor{pos: -1, known: true}
+		cs[i], mcs[i] = b.Cursor(), &cmCursor{pos: -1, known: true}
 	}
 	// changed is called after a change to b not made through cursor
 	// but (-1: none of them), before the model's keys move.
@@ -351,7 +351,7 @@ func review22CursorsOps(r *r21Run, tx *Tx, m *r21Model, n int) {
 			cnt := 50 + r.rng.IntN(200)
 			op = fmt.Sprintf("put run of %d from %d", cnt, start)
 			for i := range cnt {
-				put(fmt.Sprintf("%s.%03d", r21Key(start), i), strings.Repeat("s", 20+r.rng.IntN(40)))
+				put(fmt.Sprintf("%s.%03d", cmKey(start), i), strings.Repeat("s", 20+r.rng.IntN(40)))
 			}
 		case x < 28:
 			k := randKey()
@@ -422,7 +422,7 @@ func review22CursorsOps(r *r21Run, tx *Tx, m *r21Model, n int) {
 			op = fmt.Sprintf("c%d ", ci) + del
 		}
 		r.log = append(r.log, op)
-		if *review21CursorTrace && !t.Failed() {
+		if *cursorModelTrace && !t.Failed() {
 			if err := r.compareBucket(b, m); err != nil {
 				r.fail("after the op: %v", err)
 			}
@@ -436,7 +436,7 @@ func review22CursorsOps(r *r21Run, tx *Tx, m *r21Model, n int) {
 	}
 }
 
-// TestReview22CursorSecondDeleteAfterParentChanged: a second
+// TestCursorSecondDeleteAfterParentChanged: a second
 // Cursor.Delete, after the cursor's first one emptied the end of its
 // leaf and a Put split a leaf before it (adding entries to their parent
 // ahead of the cursor's), stepped to the next leaf by its stale index in
@@ -444,7 +444,7 @@ func review22CursorsOps(r *r21Run, tx *Tx, m *r21Model, n int) {
 // logged that leaf's first key while the delete itself (which sought the
 // key afresh) removed the right one, so the replay after a crash
 // deleted another key than the commit had, and kept the one it removed.
-func TestReview22CursorSecondDeleteAfterParentChanged(t *testing.T) {
+func TestCursorSecondDeleteAfterParentChanged(t *testing.T) {
 	val := []byte(strings.Repeat("v", 250)) // inline: 3 elements a leaf
 	big := func(i int) string { return fmt.Sprintf("b%02d", i) }
 	const n = 12
@@ -532,11 +532,11 @@ func TestReview22CursorSecondDeleteAfterParentChanged(t *testing.T) {
 	}
 }
 
-// review22Tree builds a random tree of buckets in db over a few
+// compactModelTree builds a random tree of buckets in db over a few
 // transactions (some rolled back): nesting up to 8 deep, empty buckets,
 // empty values, values over a page, keys of a few KiB, sequences, and
 // deletes of keys and buckets. It returns the state as dumpTree lists it.
-func review22Tree(t *testing.T, db *DB, rng *rand.Rand, txs int) {
+func compactModelTree(t *testing.T, db *DB, rng *rand.Rand, txs int) {
 	t.Helper()
 	for range txs {
 		tx, err := db.Begin(true)
@@ -611,15 +611,15 @@ func review22Tree(t *testing.T, db *DB, rng *rand.Rand, txs int) {
 	}
 }
 
-// TestReview22CompactModel: Compact of random trees (src in WAL mode
+// TestCompactModel: Compact of random trees (src in WAL mode
 // with its commits still in the log, or not; dst in WAL mode or not, of
 // another page size, with and without a room cap) at transaction sizes
 // from one entry to unbounded, compared line by line with src, checked,
 // and again after a reopen. A Compact that fails for want of room
 // returns ErrMaxSizeReached and leaves dst whole and usable.
-func TestReview22CompactModel(t *testing.T) {
+func TestCompactModel(t *testing.T) {
 	seeds := 3
-	if *review22Deep {
+	if *cursorsCompactDeep {
 		seeds = 20
 	}
 	base := testSeed(t)
@@ -635,7 +635,7 @@ func TestReview22CompactModel(t *testing.T) {
 				srcOpts = &Options{PageSize: 4096, NoSync: true, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour}
 			}
 			src := openTest(t, srcOpts)
-			review22Tree(t, src, rng, 12)
+			compactModelTree(t, src, rng, 12)
 			want := dumpTree(t, src)
 			dstOpts := &Options{PageSize: 1024, NoSync: true, WAL: dstWAL}
 			if capped {
@@ -679,7 +679,7 @@ func TestReview22CompactModel(t *testing.T) {
 	}
 }
 
-// TestReview22WALOpsReplayMatches: random transactions over nested
+// TestWALOpsReplayMatches: random transactions over nested
 // buckets (puts, deletes, runs of puts that split leaves at once, bucket
 // creation, deletion and moves, sequences, several cursors walking and
 // deleting, in buckets that move or whose parents change), logged as
@@ -688,9 +688,9 @@ func TestReview22CompactModel(t *testing.T) {
 // after a rollback nothing. The live database is the oracle: no model
 // can say what a cursor walked after changes, but the log must say what
 // the cursor did.
-func TestReview22WALOpsReplayMatches(t *testing.T) {
+func TestWALOpsReplayMatches(t *testing.T) {
 	seeds, txs, ops := 3, 8, 200
-	if *review22Deep {
+	if *cursorsCompactDeep {
 		seeds, txs, ops = 40, 15, 600
 	}
 	base := testSeed(t)
@@ -824,11 +824,11 @@ func TestReview22WALOpsReplayMatches(t *testing.T) {
 	}
 }
 
-// TestReview22CompactErrorsSayFolioOnce: Compact's errors quoted dst's
+// TestCompactErrorsSayFolioOnce: Compact's errors quoted dst's
 // with its "folio: " inside ("folio: compact A into B: folio: bucket
 // already exists: ...") and, for a dst Begin refused, named dst twice
 // ("folio: compact into B: folio: database is in read-only mode: B").
-func TestReview22CompactErrorsSayFolioOnce(t *testing.T) {
+func TestCompactErrorsSayFolioOnce(t *testing.T) {
 	src := openTest(t, nil)
 	mustUpdate(t, src, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b1")); return err })
 	dst := openTest(t, nil)

@@ -13,13 +13,13 @@ import (
 	"github.com/foliodb/folio/page"
 )
 
-// TestReview21LeafFlagsMemoryBit: a leaf element whose flags hold bit
+// TestLeafFlagsMemoryBit: a leaf element whose flags hold bit
 // 31, which folio uses in memory only (a large value not yet written),
 // is damage (FuzzResealed found it). A write that materialised the leaf
 // took the bit as its own: the spill sized the element as a large
 // value's descriptor (16 bytes) but encoded its real value, past the end
 // of the run it had allocated, and the commit panicked.
-func TestReview21LeafFlagsMemoryBit(t *testing.T) {
+func TestLeafFlagsMemoryBit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.db")
 	db, err := Open(path, 0o600, &Options{PageSize: 1024, NoSync: true})
 	if err != nil {

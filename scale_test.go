@@ -8,13 +8,13 @@ import (
 	"testing"
 )
 
-var review22ScaleDeep = flag.Bool("review22scale.deep", false,
-	"run the review-22 scale tests with 1M keys instead of 100k")
+var scaleDeep = flag.Bool("scale.deep", false,
+	"run the scale tests with 1M keys instead of 100k")
 
-// review22ScaleN is how many keys the scale tests put in one transaction.
-func review22ScaleN() int {
+// scaleN is how many keys the scale tests put in one transaction.
+func scaleN() int {
 	switch {
-	case *review22ScaleDeep:
+	case *scaleDeep:
 		return 1_000_000
 	case raceEnabled:
 		return 25_000 // the bounds are per key; -race is ~5x slower
@@ -22,8 +22,8 @@ func review22ScaleN() int {
 	return 100_000
 }
 
-// review22Mallocs returns how many heap objects fn allocated.
-func review22Mallocs(fn func()) uint64 {
+// scaleMallocs returns how many heap objects fn allocated.
+func scaleMallocs(fn func()) uint64 {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	fn()
@@ -31,9 +31,9 @@ func review22Mallocs(fn func()) uint64 {
 	return m1.Mallocs - m0.Mallocs
 }
 
-// review22HeapAfterGC is the live heap once pooled memory is let go: a
+// heapAfterGC is the live heap once pooled memory is let go: a
 // sync.Pool keeps what it holds for one more collection.
-func review22HeapAfterGC() uint64 {
+func heapAfterGC() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
@@ -41,7 +41,7 @@ func review22HeapAfterGC() uint64 {
 	return m.HeapAlloc
 }
 
-func review22ScaleKeys(n int, random bool) [][]byte {
+func scaleKeys(n int, random bool) [][]byte {
 	r := rand.New(rand.NewPCG(22, 1))
 	keys := make([][]byte, n)
 	buf := make([]byte, 16*n)
@@ -61,13 +61,13 @@ func review22ScaleKeys(n int, random bool) [][]byte {
 // One transaction over n keys, each way a program empties or rewrites a
 // big bucket, costs allocations linear in n at most (most cost none per
 // key), and the file after a delete-all and a reload is no bigger than
-// two loads' worth. Measured with 1M keys (-review22scale.deep), against
+// two loads' worth. Measured with 1M keys (-scale.deep), against
 // bbolt where it differs: README, "Performance", at scale.
-func TestReview22ScaleOneTransaction(t *testing.T) {
-	n := review22ScaleN()
+func TestScaleOneTransaction(t *testing.T) {
+	n := scaleN()
 	val := make([]byte, 100)
 	for _, random := range []bool{false, true} {
-		keys := review22ScaleKeys(n, random)
+		keys := scaleKeys(n, random)
 		db := openTest(t, &Options{PageSize: 4096})
 		load := func() {
 			t.Helper()
@@ -88,7 +88,7 @@ func TestReview22ScaleOneTransaction(t *testing.T) {
 		}
 		update := func(what string, limit uint64, fn func(*Bucket) error) {
 			t.Helper()
-			got := review22Mallocs(func() {
+			got := scaleMallocs(func() {
 				if err := db.Update(func(tx *Tx) error { return fn(tx.Bucket([]byte("b"))) }); err != nil {
 					t.Fatalf("%s: %v", what, err)
 				}
@@ -97,7 +97,7 @@ func TestReview22ScaleOneTransaction(t *testing.T) {
 				t.Errorf("random=%v: %s over %d keys: %d allocations, want at most %d", random, what, n, got, limit)
 			}
 		}
-		if got := review22Mallocs(load); got > uint64(3*n) {
+		if got := scaleMallocs(load); got > uint64(3*n) {
 			t.Errorf("random=%v: load of %d keys: %d allocations", random, n, got)
 		}
 		loaded := fileSize(t, db.Path())
@@ -141,7 +141,7 @@ func TestReview22ScaleOneTransaction(t *testing.T) {
 			}
 			return nil
 		})
-		if got := review22Mallocs(func() {
+		if got := scaleMallocs(func() {
 			if err := db.Update(func(tx *Tx) error { return tx.DeleteBucket([]byte("b")) }); err != nil {
 				t.Fatal(err)
 			}
@@ -158,9 +158,9 @@ func TestReview22ScaleOneTransaction(t *testing.T) {
 // A rolled-back transaction of n puts gives its memory back, and a
 // reader held while every key is rewritten holds one copy of the tree,
 // not one per rewrite.
-func TestReview22ScaleRollbackAndLongReader(t *testing.T) {
-	n := review22ScaleN()
-	keys := review22ScaleKeys(n, true)
+func TestScaleRollbackAndLongReader(t *testing.T) {
+	n := scaleN()
+	keys := scaleKeys(n, true)
 	val := make([]byte, 100)
 	db := openTest(t, &Options{PageSize: 4096})
 	rewrite := func(tx *Tx) error {
@@ -188,7 +188,7 @@ func TestReview22ScaleRollbackAndLongReader(t *testing.T) {
 	}
 	loaded := high()
 
-	before := review22HeapAfterGC()
+	before := heapAfterGC()
 	tx, err := db.Begin(true)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestReview22ScaleRollbackAndLongReader(t *testing.T) {
 	}
 	// The bound: the spare page buffers a DB keeps (maxSpareBufs pages)
 	// and slack, far below the transaction's ~n*200 bytes.
-	if after := review22HeapAfterGC(); after > before+8<<20 {
+	if after := heapAfterGC(); after > before+8<<20 {
 		t.Errorf("heap %d bytes after a rolled-back transaction of %d puts, %d before", after, n, before)
 	}
 

@@ -12,43 +12,43 @@ import (
 )
 
 var (
-	review21CursorDeep = flag.Bool("review21cursor.deep", false,
-		"TestReview21CursorModel: more seeds, transactions and operations")
-	review21CursorTrace = flag.Bool("review21cursor.trace", false,
-		"TestReview21CursorModel: compare the whole bucket after every operation, and log every operation of a failing transaction")
+	cursorModelDeep = flag.Bool("cursormodel.deep", false,
+		"TestCursorModel: more seeds, transactions and operations")
+	cursorModelTrace = flag.Bool("cursormodel.trace", false,
+		"TestCursorModel: compare the whole bucket after every operation, and log every operation of a failing transaction")
 )
 
-// r21Model is the model of bucket p/b: its plain keys and values, its
+// cmModel is the model of bucket p/b: its plain keys and values, its
 // nested buckets (each a map of plain keys) and its sequence, with the
 // keys of both kinds in order.
-type r21Model struct {
+type cmModel struct {
 	kv   map[string]string
 	subs map[string]map[string]string
 	seq  uint64
 	keys []string
 }
 
-func (m *r21Model) clone() *r21Model {
-	c := &r21Model{kv: maps.Clone(m.kv), subs: map[string]map[string]string{}, seq: m.seq, keys: slices.Clone(m.keys)}
+func (m *cmModel) clone() *cmModel {
+	c := &cmModel{kv: maps.Clone(m.kv), subs: map[string]map[string]string{}, seq: m.seq, keys: slices.Clone(m.keys)}
 	for k, s := range m.subs {
 		c.subs[k] = maps.Clone(s)
 	}
 	return c
 }
 
-func (m *r21Model) add(k string) {
+func (m *cmModel) add(k string) {
 	if i, found := slices.BinarySearch(m.keys, k); !found {
 		m.keys = slices.Insert(m.keys, i, k)
 	}
 }
 
-func (m *r21Model) remove(k string) {
+func (m *cmModel) remove(k string) {
 	if i, found := slices.BinarySearch(m.keys, k); found {
 		m.keys = slices.Delete(m.keys, i, i+1)
 	}
 }
 
-// r21Cursor is where the model says the cursor stands. Known: pos in
+// cmCursor is where the model says the cursor stands. Known: pos in
 // keys as apiCursor's (-1 never moved, len(keys) past the end; deleted:
 // a Delete left it on the key that followed). After a change to the
 // bucket not made through the cursor, where Next and Prev go is not
@@ -56,7 +56,7 @@ func (m *r21Model) remove(k string) {
 // but Delete still removes the key it last returned or rests on (rest;
 // none if restNone), or after a Delete the first key after the one
 // deleted (restAfter), unless restLost says even that is not known.
-type r21Cursor struct {
+type cmCursor struct {
 	known    bool
 	pos      int
 	deleted  bool
@@ -71,11 +71,11 @@ type r21Cursor struct {
 	delKey string
 }
 
-// r21Key is key i of the key space: lengths vary, so leaves hold more or
+// cmKey is key i of the key space: lengths vary, so leaves hold more or
 // fewer of them.
-func r21Key(i int) string { return fmt.Sprintf("k%04d%s", i, strings.Repeat("-", i%17)) }
+func cmKey(i int) string { return fmt.Sprintf("k%04d%s", i, strings.Repeat("-", i%17)) }
 
-// TestReview21CursorModel interleaves, in write transactions, cursor
+// TestCursorModel interleaves, in write transactions, cursor
 // moves and Cursor.Deletes with Bucket.Put and Delete (single keys, and
 // runs that split leaves or empty them), CreateBucket, DeleteBucket,
 // writes into nested buckets, sequences and Gets, against a sorted model.
@@ -87,13 +87,13 @@ func r21Key(i int) string { return fmt.Sprintf("k%04d%s", i, strings.Repeat("-",
 // bucket). After changes, unrepositioned moves are only run (they must
 // not panic). Each transaction commits or rolls back, and the database
 // is compared with the model after it, and after reopens. Small by
-// default; -review21cursor.deep runs more.
-func TestReview21CursorModel(t *testing.T) {
+// default; -cursormodel.deep runs more.
+func TestCursorModel(t *testing.T) {
 	seeds, txs, ops := 1, 6, 300
-	if *review21CursorDeep {
+	if *cursorModelDeep {
 		seeds, txs, ops = 20, 30, 2000
 	}
-	r21Seeds(t, seeds, 0, func(r *r21Run, wal bool) {
+	cmSeeds(t, seeds, 0, func(r *cmRun, wal bool) {
 		opts := &Options{PageSize: r.ps, NoSync: true}
 		if wal {
 			opts = &Options{PageSize: r.ps, NoSync: true, WAL: true, CheckpointBytes: 256 << 10}
@@ -102,11 +102,11 @@ func TestReview21CursorModel(t *testing.T) {
 	})
 }
 
-// r21Seeds runs run for seeds seeds in each configuration of the cursor
+// cmSeeds runs run for seeds seeds in each configuration of the cursor
 // models (1 KiB pages direct and in WAL mode, 4 KiB pages direct), each
-// with an r21Run of its own (salt tells one model's random choices from
+// with an cmRun of its own (salt tells one model's random choices from
 // another's), and names the seed of the first failure.
-func r21Seeds(t *testing.T, seeds int, salt uint64, run func(r *r21Run, wal bool)) {
+func cmSeeds(t *testing.T, seeds int, salt uint64, run func(r *cmRun, wal bool)) {
 	for _, tc := range []struct {
 		ps  int
 		wal bool
@@ -115,7 +115,7 @@ func r21Seeds(t *testing.T, seeds int, salt uint64, run func(r *r21Run, wal bool
 			base := testSeed(t)
 			for s := range seeds {
 				seed := base + uint64(s)
-				r := &r21Run{t: t, rng: rand.New(rand.NewPCG(seed, uint64(tc.ps)+salt)), ps: tc.ps}
+				r := &cmRun{t: t, rng: rand.New(rand.NewPCG(seed, uint64(tc.ps)+salt)), ps: tc.ps}
 				func() {
 					defer func() {
 						if t.Failed() {
@@ -132,26 +132,26 @@ func r21Seeds(t *testing.T, seeds int, salt uint64, run func(r *r21Run, wal bool
 	}
 }
 
-type r21Run struct {
+type cmRun struct {
 	t     *testing.T
 	rng   *rand.Rand
 	ps    int
-	model *r21Model // as committed
-	log   []string  // the transaction's operations, for a failure
-	wtx   *Tx       // the write transaction in progress
+	model *cmModel // as committed
+	log   []string // the transaction's operations, for a failure
+	wtx   *Tx      // the write transaction in progress
 	vers  int
 }
 
-func (r *r21Run) fail(format string, args ...any) {
+func (r *cmRun) fail(format string, args ...any) {
 	r.t.Helper()
 	n := 16
-	if *review21CursorTrace {
+	if *cursorModelTrace {
 		n = len(r.log)
 	}
 	r.t.Fatalf("%s; last ops: %v", fmt.Sprintf(format, args...), r.log[max(0, len(r.log)-n):])
 }
 
-func (r *r21Run) value() string {
+func (r *cmRun) value() string {
 	r.vers++
 	n := r.rng.IntN(60)
 	switch r.rng.IntN(20) {
@@ -164,7 +164,7 @@ func (r *r21Run) value() string {
 	return (v + strings.Repeat("x", n))[:max(n, len(v))]
 }
 
-func (r *r21Run) run(path string, opts *Options, txs, ops int) {
+func (r *cmRun) run(path string, opts *Options, txs, ops int) {
 	t := r.t
 	db, err := Open(path, 0o600, opts)
 	if err != nil {
@@ -216,7 +216,7 @@ func (r *r21Run) run(path string, opts *Options, txs, ops int) {
 
 // lose makes mc unknown after a change to its bucket not made through
 // it, noting where it rested: call it before the model's keys move.
-func (mc *r21Cursor) lose(m *r21Model) {
+func (mc *cmCursor) lose(m *cmModel) {
 	if mc.known {
 		switch {
 		case mc.deleted:
@@ -231,16 +231,16 @@ func (mc *r21Cursor) lose(m *r21Model) {
 }
 
 // randKey is a key of m or one near them.
-func (r *r21Run) randKey(m *r21Model) string {
+func (r *cmRun) randKey(m *cmModel) string {
 	if len(m.keys) > 0 && r.rng.IntN(2) == 0 {
 		return m.keys[r.rng.IntN(len(m.keys))]
 	}
-	return r21Key(r.rng.IntN(1100))
+	return cmKey(r.rng.IntN(1100))
 }
 
 // put puts k=v in b and m (a bucket's key: ErrIncompatibleValue),
 // calling changed before m's keys move.
-func (r *r21Run) put(b *Bucket, m *r21Model, k, v string, changed func()) {
+func (r *cmRun) put(b *Bucket, m *cmModel, k, v string, changed func()) {
 	err := b.Put([]byte(k), []byte(v))
 	if _, sub := m.subs[k]; sub {
 		if !errors.Is(err, ErrIncompatibleValue) {
@@ -258,7 +258,7 @@ func (r *r21Run) put(b *Bucket, m *r21Model, k, v string, changed func()) {
 
 // del deletes k from b and m (a bucket's key: ErrIncompatibleValue),
 // calling changed before m's keys move.
-func (r *r21Run) del(b *Bucket, m *r21Model, k string, changed func()) {
+func (r *cmRun) del(b *Bucket, m *cmModel, k string, changed func()) {
 	err := b.Delete([]byte(k))
 	if _, sub := m.subs[k]; sub {
 		if !errors.Is(err, ErrIncompatibleValue) {
@@ -278,8 +278,8 @@ func (r *r21Run) del(b *Bucket, m *r21Model, k string, changed func()) {
 
 // start commits bucket p/b with ~500 keys and makes r.model hold them: a
 // committed start, leaves the first transaction reads as pages.
-func (r *r21Run) start(db *DB) {
-	r.model = &r21Model{kv: map[string]string{}, subs: map[string]map[string]string{}}
+func (r *cmRun) start(db *DB) {
+	r.model = &cmModel{kv: map[string]string{}, subs: map[string]map[string]string{}}
 	mustUpdate(r.t, db, func(tx *Tx) error {
 		p, err := tx.CreateBucket([]byte("p"))
 		if err != nil {
@@ -290,7 +290,7 @@ func (r *r21Run) start(db *DB) {
 			return err
 		}
 		for i := 0; i < 1000; i += 1 + r.rng.IntN(3) {
-			k, v := r21Key(i), r.value()
+			k, v := cmKey(i), r.value()
 			if err := b.Put([]byte(k), []byte(v)); err != nil {
 				return err
 			}
@@ -303,7 +303,7 @@ func (r *r21Run) start(db *DB) {
 }
 
 // compare checks the committed database against r.model.
-func (r *r21Run) compare(db *DB) {
+func (r *cmRun) compare(db *DB) {
 	r.t.Helper()
 	err := db.View(func(tx *Tx) error {
 		b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
@@ -316,7 +316,7 @@ func (r *r21Run) compare(db *DB) {
 
 // compareBucket checks b against m whole: both walk directions, ForEach,
 // the nested buckets and the sequence.
-func (r *r21Run) compareBucket(b *Bucket, m *r21Model) error {
+func (r *cmRun) compareBucket(b *Bucket, m *cmModel) error {
 	if b == nil {
 		return errors.New("bucket p/b missing")
 	}
@@ -389,11 +389,11 @@ func (r *r21Run) compareBucket(b *Bucket, m *r21Model) error {
 }
 
 // txOps runs n operations in tx against m.
-func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
+func (r *cmRun) txOps(tx *Tx, m *cmModel, n int) {
 	t := r.t
 	b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
 	c := b.Cursor()
-	mc := &r21Cursor{pos: -1, known: true}
+	mc := &cmCursor{pos: -1, known: true}
 	// changed is called after a change to b not made through c.
 	changed := func() { mc.lose(m) }
 	randKey := func() string { return r.randKey(m) }
@@ -425,10 +425,10 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 			cnt := 10 + r.rng.IntN(80)
 			op = fmt.Sprintf("put run of %d from %d", cnt, start)
 			for i := start; i < start+cnt; i++ {
-				put(r21Key(i))
+				put(cmKey(i))
 			}
 		case x < 28:
-			k := r21Key(r.rng.IntN(1100))
+			k := cmKey(r.rng.IntN(1100))
 			op = "create bucket " + k
 			_, err := b.CreateBucket([]byte(k))
 			_, sub := m.subs[k]
@@ -510,7 +510,7 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 		case x < 55:
 			sk := randKey()
 			if r.rng.IntN(4) == 0 {
-				sk = r21Key(r.rng.IntN(1100))[:5] // between keys
+				sk = cmKey(r.rng.IntN(1100))[:5] // between keys
 			}
 			op = r.cursorOp(m, c, mc, "seek", sk, nil)
 		case x < 88:
@@ -521,7 +521,7 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 			}
 		}
 		r.log = append(r.log, op)
-		if *review21CursorTrace && !t.Failed() {
+		if *cursorModelTrace && !t.Failed() {
 			if err := r.compareBucket(b, m); err != nil {
 				r.fail("after the op: %v", err)
 			}
@@ -540,7 +540,7 @@ func (r *r21Run) txOps(tx *Tx, m *r21Model, n int) {
 // cursor mc on m. Before a delete changes m's keys it calls changed (nil:
 // no other cursor to tell). It returns what to log, or "" for a delete
 // it did not try (the model cannot tell where the cursor rests).
-func (r *r21Run) cursorOp(m *r21Model, c *Cursor, mc *r21Cursor, what, sk string, changed func()) string {
+func (r *cmRun) cursorOp(m *cmModel, c *Cursor, mc *cmCursor, what, sk string, changed func()) string {
 	am := func() *apiCursor { return &apiCursor{keys: m.keys, pos: mc.pos, deleted: mc.deleted} }
 	from := func(a *apiCursor) { mc.pos, mc.deleted = a.pos, a.deleted }
 	var k, v []byte
@@ -596,7 +596,7 @@ func (r *r21Run) cursorOp(m *r21Model, c *Cursor, mc *r21Cursor, what, sk string
 }
 
 // got checks a known cursor's result against the model's.
-func (r *r21Run) got(m *r21Model, op string, k, v []byte, want string, ok bool) {
+func (r *cmRun) got(m *cmModel, op string, k, v []byte, want string, ok bool) {
 	if ok != (k != nil) || string(k) != want {
 		r.fail("%s = %q, model %q (%v)", op, k, want, ok)
 	}
@@ -613,7 +613,7 @@ func (r *r21Run) got(m *r21Model, op string, k, v []byte, want string, ok bool) 
 }
 
 // cursorDelete is cursorOp's delete.
-func (r *r21Run) cursorDelete(m *r21Model, c *Cursor, mc *r21Cursor, changed func()) string {
+func (r *cmRun) cursorDelete(m *cmModel, c *Cursor, mc *cmCursor, changed func()) string {
 	op := "cursor delete"
 	if !mc.known && mc.restLost {
 		return ""

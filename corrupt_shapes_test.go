@@ -16,29 +16,29 @@ import (
 	"github.com/foliodb/folio/page"
 )
 
-// Review 20, hostile and corrupted files: structure-aware edits of a valid
+// Hostile and corrupted files: structure-aware edits of a valid
 // multi-level file, every checksum resealed up to the meta (editImage),
 // each then opened, read every way, written to, checked. The promise
 // (README, guarantees): an error naming the page, never a panic, a hang,
 // a write that spreads the damage, or wrong data served silently.
 
-// rc20Model is what the fixture stores: bucket path ("a", "b/n/m") to
+// corModel is what the fixture stores: bucket path ("a", "b/n/m") to
 // key to value.
-type rc20Model map[string]map[string][]byte
+type corModel map[string]map[string][]byte
 
-// rc20Fixture builds a database with 1 KiB pages: "a" three levels deep
+// corFixture builds a database with 1 KiB pages: "a" three levels deep
 // (2,000 keys), "b" with nested "b/n" and "b/n/m" (a large value in the
 // innermost), "c" of large values, and "f", whose every other large value
 // is deleted, so the persisted free list holds hundreds of extents and
 // spans more than one page.
-func rc20Fixture(t *testing.T) (string, []byte, rc20Model) {
+func corFixture(t *testing.T) (string, []byte, corModel) {
 	t.Helper()
 	path := tempPath(t)
 	db, err := Open(path, 0o600, &Options{PageSize: 1024, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := rc20Model{}
+	m := corModel{}
 	put := func(tx *Tx, bpath string, k string, v []byte) error {
 		names := strings.Split(bpath, "/")
 		b, err := tx.CreateBucketIfNotExists([]byte(names[0]))
@@ -119,9 +119,9 @@ func rc20Fixture(t *testing.T) (string, []byte, rc20Model) {
 	return path, img, m
 }
 
-// rc20Edit wraps an editImage of the fixture whose free-list run is known
+// corEdit wraps an editImage of the fixture whose free-list run is known
 // at its real length (pageMap records one page).
-func rc20Edit(t *testing.T, img []byte) *editImage {
+func corEdit(t *testing.T, img []byte) *editImage {
 	t.Helper()
 	e := newEditImage(t, img)
 	if fl := e.meta.Freelist; fl != 0 {
@@ -132,9 +132,9 @@ func rc20Edit(t *testing.T, img []byte) *editImage {
 	return e
 }
 
-// rc20Pages returns the reachable pages of kind in the bucket at path
+// corPages returns the reachable pages of kind in the bucket at path
 // (nil: the directory), roots included when root is set.
-func rc20Pages(e *editImage, kind page.Flags, path string) []walkedPage {
+func corPages(e *editImage, kind page.Flags, path string) []walkedPage {
 	var out []walkedPage
 	for _, p := range e.pages {
 		if p.kind == kind && strings.Join(p.bucket, "/") == path {
@@ -145,8 +145,8 @@ func rc20Pages(e *editImage, kind page.Flags, path string) []walkedPage {
 	return out
 }
 
-// rc20Result is what rc20Exercise saw.
-type rc20Result struct {
+// corResult is what corExercise saw.
+type corResult struct {
 	openErr  error
 	readErrs map[string]error // read path -> error
 	problems []error          // Check before any write
@@ -155,15 +155,15 @@ type rc20Result struct {
 	lost     []string
 }
 
-// rc20Exercise opens the image at path and runs every read path on every
+// corExercise opens the image at path and runs every read path on every
 // bucket of the model, Check, then a write that puts touch[bucket] keys
 // and commits (and three more), then reads again every bucket whose Gets
 // succeeded before the write (res.lost: what it lost). It fails the test
 // on a panic, a hang, an error that is not ErrCorrupt naming a page, or a
 // value read that differs from the model while the read reported nothing.
-func rc20Exercise(t *testing.T, path string, model rc20Model, touch map[string][]string, opts Options) rc20Result {
+func corExercise(t *testing.T, path string, model corModel, touch map[string][]string, opts Options) corResult {
 	t.Helper()
-	res := rc20Result{readErrs: map[string]error{}}
+	res := corResult{readErrs: map[string]error{}}
 	var db *DB
 	guard := func(what string, f func()) {
 		t.Helper()
@@ -179,7 +179,7 @@ func rc20Exercise(t *testing.T, path string, model rc20Model, touch map[string][
 	opts.Timeout = time.Second
 	guard("open", func() { db, res.openErr = Open(path, 0o600, &opts) })
 	if res.openErr != nil {
-		rc20WantPage(t, "open", res.openErr)
+		corWantPage(t, "open", res.openErr)
 		return res
 	}
 	defer db.Close()
@@ -206,7 +206,7 @@ func rc20Exercise(t *testing.T, path string, model rc20Model, touch map[string][
 			if err != nil {
 				res.readErrs[what+" "+bp] = err
 				if !strings.Contains(err.Error(), "missing") && !strings.Contains(err.Error(), "served") {
-					rc20WantPage(t, what+" "+bp, err)
+					corWantPage(t, what+" "+bp, err)
 				}
 			}
 		}
@@ -349,7 +349,7 @@ func rc20Exercise(t *testing.T, path string, model rc20Model, touch map[string][
 	})
 	if res.writeErr != nil {
 		if !strings.Contains(res.writeErr.Error(), "missing") {
-			rc20WantPage(t, "write", res.writeErr)
+			corWantPage(t, "write", res.writeErr)
 		}
 		return res
 	}
@@ -367,7 +367,7 @@ func rc20Exercise(t *testing.T, path string, model rc20Model, touch map[string][
 			})
 		})
 		if res.writeErr != nil {
-			rc20WantPage(t, "more writes", res.writeErr)
+			corWantPage(t, "more writes", res.writeErr)
 			return res
 		}
 	}
@@ -404,8 +404,8 @@ func rc20Exercise(t *testing.T, path string, model rc20Model, touch map[string][
 	return res
 }
 
-// rc20WantPage fails unless err is ErrCorrupt with a *CorruptError.
-func rc20WantPage(t *testing.T, what string, err error) {
+// corWantPage fails unless err is ErrCorrupt with a *CorruptError.
+func corWantPage(t *testing.T, what string, err error) {
 	t.Helper()
 	var ce *CorruptError
 	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) {
@@ -413,8 +413,8 @@ func rc20WantPage(t *testing.T, what string, err error) {
 	}
 }
 
-// rc20Log logs what rc20Exercise saw.
-func rc20Log(t *testing.T, res rc20Result) {
+// corLog logs what corExercise saw.
+func corLog(t *testing.T, res corResult) {
 	t.Helper()
 	t.Logf("open: %v", res.openErr)
 	keys := make([]string, 0, len(res.readErrs))
@@ -437,11 +437,11 @@ func rc20Log(t *testing.T, res rc20Result) {
 	}
 }
 
-// rc20Leaf returns a reachable non-root leaf of bucket bp.
-func rc20Leaf(t *testing.T, e *editImage, bp string, nth int) walkedPage {
+// corLeaf returns a reachable non-root leaf of bucket bp.
+func corLeaf(t *testing.T, e *editImage, bp string, nth int) walkedPage {
 	t.Helper()
 	var leaves []walkedPage
-	for _, p := range rc20Pages(e, page.FlagLeaf, bp) {
+	for _, p := range corPages(e, page.FlagLeaf, bp) {
 		if !p.root {
 			leaves = append(leaves, p)
 		}
@@ -452,9 +452,9 @@ func rc20Leaf(t *testing.T, e *editImage, bp string, nth int) walkedPage {
 	return leaves[nth]
 }
 
-// rc20Header returns the bytes of the bucket header of bp (in its
+// corHeader returns the bytes of the bucket header of bp (in its
 // parent's leaf, to edit) and that leaf's id.
-func rc20Header(t *testing.T, e *editImage, bp string) ([]byte, page.ID) {
+func corHeader(t *testing.T, e *editImage, bp string) ([]byte, page.ID) {
 	t.Helper()
 	names := strings.Split(bp, "/")
 	parent := strings.Join(names[:len(names)-1], "/")
@@ -475,7 +475,7 @@ func rc20Header(t *testing.T, e *editImage, bp string) ([]byte, page.ID) {
 	return nil, 0
 }
 
-// TestReview20CorruptShapes makes, behind resealed checksums, shapes
+// TestCorruptShapes makes, behind resealed checksums, shapes
 // the fuzz targets reach rarely or never: a branch child that is a free
 // page (holding an old leaf of another bucket, keys and all), a meta
 // page, its parent (a checksum its parent no longer matches), a large
@@ -485,10 +485,10 @@ func rc20Header(t *testing.T, e *editImage, bp string) ([]byte, page.ID) {
 // touches the damage, then more commits: errors name a page, nothing
 // panics or hangs, and buckets that read whole before the write still
 // do after it.
-func TestReview20CorruptShapes(t *testing.T) {
-	path, img, model := rc20Fixture(t)
+func TestCorruptShapes(t *testing.T) {
+	path, img, model := corFixture(t)
 	firstBranch := func(e *editImage, bp string) walkedPage {
-		for _, p := range rc20Pages(e, page.FlagBranch, bp) {
+		for _, p := range corPages(e, page.FlagBranch, bp) {
 			if !p.root {
 				return p
 			}
@@ -536,12 +536,12 @@ func TestReview20CorruptShapes(t *testing.T) {
 			return map[string][]string{"a": {k}}, parent
 		}},
 		{"child is a large run", func(e *editImage) (map[string][]string, page.ID) {
-			large := rc20Pages(e, page.FlagLarge, "c")[0]
+			large := corPages(e, page.FlagLarge, "c")[0]
 			k := pointChild(e, firstBranch(e, "a"), large.id, page.PageChecksum(e.run(large.id)))
 			return map[string][]string{"a": {k}}, large.id
 		}},
 		{"leaf key past the next separator", func(e *editImage) (map[string][]string, page.ID) {
-			leaf, key := rc20KeyAboveNext(t, e)
+			leaf, key := corKeyAboveNext(t, e)
 			return map[string][]string{"b": {key, "b0015"}}, leaf
 		}},
 		{"free list past high", func(e *editImage) (map[string][]string, page.ID) {
@@ -552,7 +552,7 @@ func TestReview20CorruptShapes(t *testing.T) {
 			return map[string][]string{"a": {"a00100"}}, e.meta.Freelist
 		}},
 		{"leaf overflow past the file", func(e *editImage) (map[string][]string, page.ID) {
-			leaf := rc20Leaf(t, e, "b", 2)
+			leaf := corLeaf(t, e, "b", 2)
 			binary.LittleEndian.PutUint32(e.run(leaf.id)[24:], 1<<19)
 			e.reseal(leaf.id)
 			return map[string][]string{"b": {string(leaf.keys[0])}}, leaf.id
@@ -560,10 +560,10 @@ func TestReview20CorruptShapes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := rc20Edit(t, img)
+			e := corEdit(t, img)
 			touch, id := c.edit(e)
 			writeImage(t, path, e.b)
-			res := rc20Exercise(t, path, model, touch, Options{})
+			res := corExercise(t, path, model, touch, Options{})
 			if res.openErr == nil {
 				found := false
 				for _, err := range res.problems {
@@ -578,20 +578,20 @@ func TestReview20CorruptShapes(t *testing.T) {
 				t.Errorf("the write spread the damage: %v", res.lost)
 			}
 			if t.Failed() {
-				rc20Log(t, res)
+				corLog(t, res)
 			}
 		})
 	}
 }
 
-// rc20KeyAboveNext edits the last key of a non-root leaf of bucket "b"
+// corKeyAboveNext edits the last key of a non-root leaf of bucket "b"
 // so that it sorts after every key of the next leaf (and after the
 // separator in the parent that bounds it), hint and checksums rewritten:
 // keys out of order across a branch boundary, which only the page
 // accounting of Check (separators against children) sees.
-func rc20KeyAboveNext(t *testing.T, e *editImage) (leaf page.ID, key string) {
+func corKeyAboveNext(t *testing.T, e *editImage) (leaf page.ID, key string) {
 	t.Helper()
-	l := rc20Leaf(t, e, "b", 0)
+	l := corLeaf(t, e, "b", 0)
 	run := e.run(l.id)
 	n := page.PageCount(run)
 	k, _ := page.LeafKey(run, n-1)
@@ -601,18 +601,18 @@ func rc20KeyAboveNext(t *testing.T, e *editImage) (leaf page.ID, key string) {
 	return l.id, string(k)
 }
 
-// TestReview20CorruptScanOrderAcrossLeaves: a forward or backward scan
+// TestCorruptScanOrderAcrossLeaves: a forward or backward scan
 // (ForEach, a cursor; folio dump and compact read with them) over a leaf
 // whose last key sorts after the next leaf's keys, every checksum intact,
 // must stop with ErrCorrupt naming a page, as it does for a branch that
 // repeats a child. It returned the keys out of order with no error:
 // folio dump exits 0 with a dump whose keys go back.
-func TestReview20CorruptScanOrderAcrossLeaves(t *testing.T) {
-	path, img, _ := rc20Fixture(t)
-	e := rc20Edit(t, img)
-	leaf, key := rc20KeyAboveNext(t, e)
+func TestCorruptScanOrderAcrossLeaves(t *testing.T) {
+	path, img, _ := corFixture(t)
+	e := corEdit(t, img)
+	leaf, key := corKeyAboveNext(t, e)
 	writeImage(t, path, e.b)
-	wantProblem(t, rc20CheckPath(t, path), leaf, "separator")
+	wantProblem(t, corCheckPath(t, path), leaf, "separator")
 	db, err := Open(path, 0o600, &Options{VerifyChecksums: true})
 	if err != nil {
 		t.Fatal(err)
@@ -643,8 +643,8 @@ func TestReview20CorruptScanOrderAcrossLeaves(t *testing.T) {
 	}
 }
 
-// rc20CheckPath opens path and returns Check's problems.
-func rc20CheckPath(t *testing.T, path string) []error {
+// corCheckPath opens path and returns Check's problems.
+func corCheckPath(t *testing.T, path string) []error {
 	t.Helper()
 	db, err := Open(path, 0o600, nil)
 	if err != nil {
@@ -654,9 +654,9 @@ func rc20CheckPath(t *testing.T, path string) []error {
 	return checkErrs(db)
 }
 
-// rc20Intact reports the first key of the buckets in paths whose value
+// corIntact reports the first key of the buckets in paths whose value
 // differs from the model, reading in one View; nil if all are intact.
-func rc20Intact(db *DB, model rc20Model, paths ...string) error {
+func corIntact(db *DB, model corModel, paths ...string) error {
 	return db.View(func(tx *Tx) error {
 		for _, bp := range paths {
 			b := bucketAt(tx, strings.Split(bp, "/"))
@@ -673,9 +673,9 @@ func rc20Intact(db *DB, model rc20Model, paths ...string) error {
 	})
 }
 
-// rc20Churn commits n transactions that put into bucket "a" and a new
+// corChurn commits n transactions that put into bucket "a" and a new
 // bucket, so that pages freed or wrongly free are allocated again.
-func rc20Churn(db *DB, n int) error {
+func corChurn(db *DB, n int) error {
 	for i := 0; i < n; i++ {
 		err := db.Update(func(tx *Tx) error {
 			nb, err := tx.CreateBucketIfNotExists([]byte("zz-new"))
@@ -696,7 +696,7 @@ func rc20Churn(db *DB, n int) error {
 	return nil
 }
 
-// TestReview20CorruptFreeListReachableWrite: a persisted free list that
+// TestCorruptFreeListReachableWrite: a persisted free list that
 // names a reachable leaf of bucket "b" (every checksum intact; Check
 // reports "both (on the free list and in use)"). Writes that never touch
 // "b" must not overwrite it: Open or the writes fail with ErrCorrupt, or
@@ -705,15 +705,15 @@ func rc20Churn(db *DB, n int) error {
 // lost data, with VerifyChecksums (the option for a file not trusted)
 // too, which is what this test asserts. Without it the same happens
 // (logged): no check short of a walk of the trees can see it.
-func TestReview20CorruptFreeListReachableWrite(t *testing.T) {
-	path, img, model := rc20Fixture(t)
-	e := rc20Edit(t, img)
-	leaf := rc20Leaf(t, e, "b", 1)
+func TestCorruptFreeListReachableWrite(t *testing.T) {
+	path, img, model := corFixture(t)
+	e := corEdit(t, img)
+	leaf := corLeaf(t, e, "b", 1)
 	free := e.freePages()
 	free[leaf.id] = true
 	e.setFree(free)
 	writeImage(t, path, e.b)
-	wantProblem(t, rc20CheckPath(t, path), leaf.id, "both (on the free list and in use)")
+	wantProblem(t, corCheckPath(t, path), leaf.id, "both (on the free list and in use)")
 	for _, verify := range []bool{false, true} {
 		writeImage(t, path, e.b)
 		db, err := Open(path, 0o600, &Options{VerifyChecksums: verify})
@@ -721,10 +721,10 @@ func TestReview20CorruptFreeListReachableWrite(t *testing.T) {
 			wantCorrupt(t, "open", err, leaf.id)
 			continue
 		}
-		if err := rc20Churn(db, 3); err != nil {
-			rc20WantPage(t, "write", err)
+		if err := corChurn(db, 3); err != nil {
+			corWantPage(t, "write", err)
 		}
-		err = rc20Intact(db, model, "b", "b/n", "b/n/m", "c", "f")
+		err = corIntact(db, model, "b", "b/n", "b/n/m", "c", "f")
 		switch {
 		case err != nil && verify:
 			t.Errorf("VerifyChecksums: after writes to other buckets, the leaf %d the free list named was overwritten: %v", leaf.id, err)
@@ -735,7 +735,7 @@ func TestReview20CorruptFreeListReachableWrite(t *testing.T) {
 	}
 }
 
-// TestReview20CorruptSharedLeafWrite (VerifyChecksums set, as above): the
+// TestCorruptSharedLeafWrite (VerifyChecksums set, as above): the
 // header of nested bucket
 // "b/n/m" names a leaf of bucket "c" as its root (a bucket header whose
 // root is another bucket's page; every checksum intact; Check reports
@@ -744,17 +744,17 @@ func TestReview20CorruptFreeListReachableWrite(t *testing.T) {
 // the keys of that leaf. The same happens when a large value's run is
 // made to cover the next page of the tree and the value is replaced: its
 // run is freed, the tree page with it.
-func TestReview20CorruptSharedLeafWrite(t *testing.T) {
-	path, img, model := rc20Fixture(t)
+func TestCorruptSharedLeafWrite(t *testing.T) {
+	path, img, model := corFixture(t)
 	t.Run("bucket root", func(t *testing.T) {
-		e := rc20Edit(t, img)
-		leaf := rc20Leaf(t, e, "c", 0)
-		v, id := rc20Header(t, e, "b/n/m")
+		e := corEdit(t, img)
+		leaf := corLeaf(t, e, "c", 0)
+		v, id := corHeader(t, e, "b/n/m")
 		binary.LittleEndian.PutUint64(v, uint64(leaf.id))
 		binary.LittleEndian.PutUint32(v[8:], page.PageChecksum(e.run(leaf.id)))
 		e.reseal(id)
 		writeImage(t, path, e.b)
-		wantProblem(t, rc20CheckPath(t, path), leaf.id, "reachable twice")
+		wantProblem(t, corCheckPath(t, path), leaf.id, "reachable twice")
 		db, err := Open(path, 0o600, &Options{VerifyChecksums: true})
 		if err != nil {
 			wantCorrupt(t, "open", err, leaf.id)
@@ -765,19 +765,19 @@ func TestReview20CorruptSharedLeafWrite(t *testing.T) {
 			return bucketAt(tx, []string{"b", "n", "m"}).Put([]byte("m0001"), []byte("x"))
 		})
 		if err == nil {
-			err = rc20Churn(db, 3)
+			err = corChurn(db, 3)
 		}
 		if err != nil {
-			rc20WantPage(t, "write", err)
+			corWantPage(t, "write", err)
 		}
-		if err := rc20Intact(db, model, "c"); err != nil {
+		if err := corIntact(db, model, "c"); err != nil {
 			t.Errorf("a write to b/n/m freed leaf %d of c, which later commits overwrote: %v", leaf.id, err)
 		}
 	})
 	t.Run("large run", func(t *testing.T) {
-		e := rc20Edit(t, img)
+		e := corEdit(t, img)
 		var large, next walkedPage
-		for _, p := range rc20Pages(e, page.FlagLarge, "c") {
+		for _, p := range corPages(e, page.FlagLarge, "c") {
 			if n, ok := e.pages[p.id+page.ID(p.pages)]; ok && (n.kind == page.FlagLeaf || n.kind == page.FlagBranch) && n.parent != p.parent {
 				large, next = p, n
 				break
@@ -799,7 +799,7 @@ func TestReview20CorruptSharedLeafWrite(t *testing.T) {
 		e.pages[large.id] = q
 		e.reseal(large.id)
 		writeImage(t, path, e.b)
-		wantProblem(t, rc20CheckPath(t, path), next.id, "reachable twice")
+		wantProblem(t, corCheckPath(t, path), next.id, "reachable twice")
 		db, err := Open(path, 0o600, &Options{VerifyChecksums: true})
 		if err != nil {
 			wantCorrupt(t, "open", err, next.id)
@@ -809,19 +809,19 @@ func TestReview20CorruptSharedLeafWrite(t *testing.T) {
 		key := large.keys[0]
 		err = db.Update(func(tx *Tx) error { return tx.Bucket([]byte("c")).Put(key, []byte("small now")) })
 		if err == nil {
-			err = rc20Churn(db, 3)
+			err = corChurn(db, 3)
 		}
 		if err != nil {
-			rc20WantPage(t, "write", err)
+			corWantPage(t, "write", err)
 		}
 		owner := strings.Join(next.bucket, "/")
-		m := rc20Model{owner: map[string][]byte{}}
+		m := corModel{owner: map[string][]byte{}}
 		for k, v := range model[owner] {
 			if k != string(key) {
 				m[owner][k] = v
 			}
 		}
-		if err := rc20Intact(db, m, owner); err != nil {
+		if err := corIntact(db, m, owner); err != nil {
 			t.Errorf("replacing %s/%s freed its run with page %d of the tree (%s), which later commits overwrote: %v", "c", key, next.id, next.kind, err)
 		}
 		for _, err := range checkErrs(db) {
@@ -832,25 +832,25 @@ func TestReview20CorruptSharedLeafWrite(t *testing.T) {
 	})
 }
 
-// r20WantPageOrNil is rc20WantPage for an error that may be nil.
-func r20WantPageOrNil(t *testing.T, what string, err error) {
+// corWantPageOrNil is corWantPage for an error that may be nil.
+func corWantPageOrNil(t *testing.T, what string, err error) {
 	t.Helper()
 	if err != nil {
-		rc20WantPage(t, what, err)
+		corWantPage(t, what, err)
 	}
 }
 
-// TestReview20CorruptKindMessage: a branch whose child is a large-value
+// TestCorruptKindMessage: a branch whose child is a large-value
 // run (every checksum intact) is ErrCorrupt naming the run's page, and
 // the message says what kind of page was expected there. It said
 // "page kind (expected unknown, found large (0x8))": page.Flags.String
 // names no combination, and a tree's child may be a branch or a leaf.
-func TestReview20CorruptKindMessage(t *testing.T) {
-	path, img, _ := rc20Fixture(t)
-	e := rc20Edit(t, img)
-	large := rc20Pages(e, page.FlagLarge, "c")[0]
+func TestCorruptKindMessage(t *testing.T) {
+	path, img, _ := corFixture(t)
+	e := corEdit(t, img)
+	large := corPages(e, page.FlagLarge, "c")[0]
 	var br walkedPage
-	for _, p := range rc20Pages(e, page.FlagBranch, "a") {
+	for _, p := range corPages(e, page.FlagBranch, "a") {
 		if !p.root {
 			br = p
 			break
@@ -878,18 +878,18 @@ func TestReview20CorruptKindMessage(t *testing.T) {
 	}
 }
 
-// TestReview20CorruptStatsElementCount: a leaf or branch whose element
+// TestCorruptStatsElementCount: a leaf or branch whose element
 // count runs past its page (every checksum intact). Every read path gets
 // ErrCorrupt naming the page; Bucket.Stats (and so folio stats) panicked
 // with "slice bounds out of range": its per-page byte count (runInuse)
 // reads the header's count before the walk checks it, and the panic is
 // not a fault, so View re-raises it and the process dies.
-func TestReview20CorruptStatsElementCount(t *testing.T) {
-	path, img, _ := rc20Fixture(t)
+func TestCorruptStatsElementCount(t *testing.T) {
+	path, img, _ := corFixture(t)
 	for _, kind := range []page.Flags{page.FlagLeaf, page.FlagBranch} {
-		e := rc20Edit(t, img)
+		e := corEdit(t, img)
 		var p walkedPage
-		for _, q := range rc20Pages(e, kind, "a") {
+		for _, q := range corPages(e, kind, "a") {
 			if !q.root {
 				p = q
 				break
@@ -918,7 +918,7 @@ func TestReview20CorruptStatsElementCount(t *testing.T) {
 	}
 }
 
-// TestReview20CorruptCheckFutureTxID: a reachable leaf whose header
+// TestCorruptCheckFutureTxID: a reachable leaf whose header
 // claims a txid after the meta's (no commit the meta holds wrote it;
 // every checksum intact). Check must name it: WAL mode decides from a
 // page's header txid whether a freed page is one the last checkpoint can
@@ -926,26 +926,26 @@ func TestReview20CorruptStatsElementCount(t *testing.T) {
 // once), so such a page, freed a hundred logged commits later, would be
 // reused while the file's meta, the recovery point, still reaches it.
 // Check said nothing.
-func TestReview20CorruptCheckFutureTxID(t *testing.T) {
-	path, img, _ := rc20Fixture(t)
-	e := rc20Edit(t, img)
-	leaf := rc20Leaf(t, e, "b", 2)
+func TestCorruptCheckFutureTxID(t *testing.T) {
+	path, img, _ := corFixture(t)
+	e := corEdit(t, img)
+	leaf := corLeaf(t, e, "b", 2)
 	binary.LittleEndian.PutUint64(e.run(leaf.id)[16:], uint64(e.meta.TxID+100))
 	e.reseal(leaf.id)
 	writeImage(t, path, e.b)
-	wantProblem(t, rc20CheckPath(t, path), leaf.id, "txid")
+	wantProblem(t, corCheckPath(t, path), leaf.id, "txid")
 }
 
-// TestReview20CorruptRandomHeaders edits header and element fields of
+// TestCorruptRandomHeaders edits header and element fields of
 // random reachable pages (count, overflow, kind, key offsets and sizes,
 // child ids, value sizes, bucket header roots), resealing every page up
 // to the meta, and runs every read path (Stats and Seek included, which
 // the fuzz targets do not call), Check and a write on each: no panic, no
 // hang, errors naming a page; in direct mode, WAL mode and with
 // VerifyChecksums.
-func TestReview20CorruptRandomHeaders(t *testing.T) {
-	path, img, model := rc20Fixture(t)
-	e0 := rc20Edit(t, img)
+func TestCorruptRandomHeaders(t *testing.T) {
+	path, img, model := corFixture(t)
+	e0 := corEdit(t, img)
 	var ids []page.ID
 	for id, p := range e0.pages {
 		if p.kind != page.FlagFreelist {
@@ -965,7 +965,7 @@ func TestReview20CorruptRandomHeaders(t *testing.T) {
 		return int(seed % uint64(n))
 	}
 	for round := 0; round < rounds; round++ {
-		e := rc20Edit(t, img)
+		e := corEdit(t, img)
 		e.lenient = true
 		id := ids[rnd(len(ids))]
 		run := e.run(id)
@@ -1006,23 +1006,23 @@ func TestReview20CorruptRandomHeaders(t *testing.T) {
 			// Every third round in WAL mode, every third with
 			// VerifyChecksums.
 			opts := []Options{{}, {WAL: true}, {VerifyChecksums: true}}[round%3]
-			res := rc20Exercise(t, path, model, map[string][]string{"a": {"a00500"}, "b/n": {"n0050"}}, opts)
+			res := corExercise(t, path, model, map[string][]string{"a": {"a00500"}, "b/n": {"n0050"}}, opts)
 			if t.Failed() {
-				rc20Log(t, res)
+				corLog(t, res)
 			}
 		})
 	}
 }
 
-// TestReview20CorruptSeekPastSeparator: with the same edit as
-// TestReview20CorruptScanOrderAcrossLeaves, Seek("b0015") lands on
+// TestCorruptSeekPastSeparator: with the same edit as
+// TestCorruptScanOrderAcrossLeaves, Seek("b0015") lands on
 // "b9015", a key its parent's next separator ("b0016") says cannot be in
 // that leaf, and returned it with no error; Seek(k) for k in (b0015,
 // b0016] then returns b9015 before keys that precede it.
-func TestReview20CorruptSeekPastSeparator(t *testing.T) {
-	path, img, _ := rc20Fixture(t)
-	e := rc20Edit(t, img)
-	leaf, key := rc20KeyAboveNext(t, e)
+func TestCorruptSeekPastSeparator(t *testing.T) {
+	path, img, _ := corFixture(t)
+	e := corEdit(t, img)
+	leaf, key := corKeyAboveNext(t, e)
 	writeImage(t, path, e.b)
 	db, err := Open(path, 0o600, &Options{VerifyChecksums: true})
 	if err != nil {
@@ -1041,16 +1041,16 @@ func TestReview20CorruptSeekPastSeparator(t *testing.T) {
 	wantCorrupt(t, "Seek", err, leaf)
 }
 
-// TestReview20CorruptCheckEmptyKey: the first key of bucket "b" made
+// TestCorruptCheckEmptyKey: the first key of bucket "b" made
 // empty (its bytes moved to the value's side; hint, checksums rewritten).
 // folio never writes an empty key (Put: ErrKeyRequired), and a dump of
 // such a file does not load ("an empty key ...; nothing was loaded"),
 // yet Check, and so folio check, said the file was sound.
-func TestReview20CorruptCheckEmptyKey(t *testing.T) {
-	path, img, _ := rc20Fixture(t)
-	e := rc20Edit(t, img)
+func TestCorruptCheckEmptyKey(t *testing.T) {
+	path, img, _ := corFixture(t)
+	e := corEdit(t, img)
 	var leaf walkedPage
-	for _, p := range rc20Pages(e, page.FlagLeaf, "b") {
+	for _, p := range corPages(e, page.FlagLeaf, "b") {
 		if len(p.keys) > 0 && string(p.keys[0]) == "b0000" {
 			leaf = p
 		}
@@ -1064,5 +1064,5 @@ func TestReview20CorruptCheckEmptyKey(t *testing.T) {
 	page.PutHint(run, 0, nil)
 	e.reseal(leaf.id)
 	writeImage(t, path, e.b)
-	wantProblem(t, rc20CheckPath(t, path), leaf.id, "key")
+	wantProblem(t, corCheckPath(t, path), leaf.id, "key")
 }

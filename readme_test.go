@@ -45,12 +45,12 @@ func readmeSection(t *testing.T, heading string) string {
 	return s
 }
 
-// TestReview23DocsReadmeExampleRuns: the Go code under "Using it" in
+// TestDocsReadmeExampleRuns: the Go code under "Using it" in
 // README.md is what a user copies first; nothing compiled it (the
 // Example functions are separate code). It is built as the body of a
 // main function, against this module, and run in an empty directory:
 // it must print the value it stored.
-func TestReview23DocsReadmeExampleRuns(t *testing.T) {
+func TestDocsReadmeExampleRuns(t *testing.T) {
 	sec := readmeSection(t, "## Using it")
 	start := strings.Index(sec, "```go\n")
 	end := strings.Index(sec[start+1:], "\n```")
@@ -79,7 +79,7 @@ func TestReview23DocsReadmeExampleRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	overlay, err := json.Marshal(map[string]map[string]string{
-		"Replace": {filepath.Join(root, "review23readme", "main.go"): mainGo},
+		"Replace": {filepath.Join(root, "readmeexample", "main.go"): mainGo},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestReview23DocsReadmeExampleRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(tmp, "readme-example")
-	build := exec.Command("go", "build", "-overlay", ov, "-o", bin, "./review23readme")
+	build := exec.Command("go", "build", "-overlay", ov, "-o", bin, "./readmeexample")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("README.md's example does not build: %v\n%s\nthe program:\n%s", err, out, src)
 	}
@@ -104,12 +104,12 @@ func TestReview23DocsReadmeExampleRuns(t *testing.T) {
 	}
 }
 
-// TestReview23DocsOptionsAndErrorsInReadme: README says it documents
+// TestDocsOptionsAndErrorsInReadme: README says it documents
 // every user-visible behaviour; its Options table must name every
 // field of Options, its Errors table every error the root package
 // exports, and the paragraph after the Options table the DB's tunable
 // fields. A field or error added without a row fails here.
-func TestReview23DocsOptionsAndErrorsInReadme(t *testing.T) {
+func TestDocsOptionsAndErrorsInReadme(t *testing.T) {
 	opts := readmeSection(t, "### Options")
 	for f := range reflect.TypeFor[Options]().Fields() {
 		if f.IsExported() && !strings.Contains(opts, "`"+f.Name+"`") {
@@ -154,14 +154,14 @@ func TestReview23DocsOptionsAndErrorsInReadme(t *testing.T) {
 	}
 }
 
-// TestReview23DocsBboltAPIDifferencesListed: README says a bbolt
+// TestDocsBboltAPIDifferencesListed: README says a bbolt
 // program moves over by changing its import path (and == into
 // errors.Is) unless it uses one of the parts of bbolt's API it lists as
 // lacking. Every method and field of bbolt 1.4.3's exported types that
 // folio lacks, or has with another type, must be in that list (README,
 // "The API, and where it differs from bbolt"); and each listed name
 // must still be one.
-func TestReview23DocsBboltAPIDifferencesListed(t *testing.T) {
+func TestDocsBboltAPIDifferencesListed(t *testing.T) {
 	pairs := []struct{ bolt, folio reflect.Type }{
 		{reflect.TypeFor[*bolt.DB](), reflect.TypeFor[*DB]()},
 		{reflect.TypeFor[*bolt.Tx](), reflect.TypeFor[*Tx]()},
@@ -289,11 +289,11 @@ func withoutRecv(m reflect.Type) reflect.Type {
 	return reflect.FuncOf(in, out, m.IsVariadic())
 }
 
-// TestReview23DocsEmptyKey: README's Errors table said ErrKeyRequired
+// TestDocsEmptyKey: README's Errors table said ErrKeyRequired
 // is returned for "an empty key"; Put returns it, but Delete of an
 // empty key, as bbolt's, is the delete of a missing key: nil, nothing
 // removed. bbolt 1.4.3 is run beside it.
-func TestReview23DocsEmptyKey(t *testing.T) {
+func TestDocsEmptyKey(t *testing.T) {
 	db := openTest(t, nil)
 	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, nil)
 	if err != nil {
@@ -343,12 +343,12 @@ func TestReview23DocsEmptyKey(t *testing.T) {
 	}
 }
 
-// TestReview23DocsCompactTxMaxSize: Compact's doc and README say
+// TestDocsCompactTxMaxSize: Compact's doc and README say
 // txMaxSize 0 copies in one transaction, and said nothing of a negative
 // one, which bbolt's takes as a limit every entry passes (a commit
 // before each). folio copies in one transaction for both; a positive
 // limit splits the copy.
-func TestReview23DocsCompactTxMaxSize(t *testing.T) {
+func TestDocsCompactTxMaxSize(t *testing.T) {
 	src := openTest(t, nil)
 	if err := src.Update(func(tx *Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))

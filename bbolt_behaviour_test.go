@@ -25,7 +25,7 @@ import (
 // which folio's guard against a hostile file's repeated children
 // (TestDAGScan) took for damage: a healthy file gave ErrCorrupt ("leaves
 // a scan reaches") and the walk stopped at a leaf's edge.
-func TestReview22CursorRepeatOperations(t *testing.T) {
+func TestCursorRepeatOperations(t *testing.T) {
 	db := openTest(t, &Options{PageSize: 4096})
 	key := func(i int) []byte { return []byte(fmt.Sprintf("%05d", i)) }
 	if err := db.Update(func(tx *Tx) error {
@@ -108,7 +108,7 @@ func TestReview22CursorRepeatOperations(t *testing.T) {
 // pages its own way (BucketStats says so). Depth is the deepest single
 // tree's (0 for an empty bucket, which has none), where bbolt's adds the
 // depths of nested buckets and counts an empty one 1 (README, "The API").
-func TestReview22BucketStatsCountsLikeBbolt(t *testing.T) {
+func TestBucketStatsCountsLikeBbolt(t *testing.T) {
 	type shape struct {
 		name  string
 		depth int
@@ -223,7 +223,7 @@ func TestReview22BucketStatsCountsLikeBbolt(t *testing.T) {
 // bbolt, and README says so where it says a program moves over by its
 // import path. ErrTxClosed and ErrTxNotWritable come unwrapped, and ==
 // still finds them.
-func TestReview22ErrorsWrappedUnlikeBbolt(t *testing.T) {
+func TestErrorsWrappedUnlikeBbolt(t *testing.T) {
 	path := tempPath(t)
 	db, err := Open(path, 0o600, nil)
 	if err != nil {
@@ -292,7 +292,7 @@ func TestReview22ErrorsWrappedUnlikeBbolt(t *testing.T) {
 // the next one; WriteTo writes Size bytes and says so, and the copy opens
 // with the same contents; a closed transaction's ID and Size do not
 // panic. Each step is run on bbolt too.
-func TestReview22TxIDSizeWriteToLikeBbolt(t *testing.T) {
+func TestTxIDSizeWriteToLikeBbolt(t *testing.T) {
 	db := openTest(t, &Options{PageSize: 4096})
 	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, &bolt.Options{PageSize: 4096})
 	if err != nil {
@@ -393,7 +393,7 @@ func TestReview22TxIDSizeWriteToLikeBbolt(t *testing.T) {
 // after a commit, in the order registered, seeing the committed state
 // from a new transaction; a rollback or a failed Update runs none. The
 // same on bbolt.
-func TestReview22OnCommitLikeBbolt(t *testing.T) {
+func TestOnCommitLikeBbolt(t *testing.T) {
 	db := openTest(t, nil)
 	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, nil)
 	if err != nil {
@@ -470,7 +470,7 @@ func TestReview22OnCommitLikeBbolt(t *testing.T) {
 // read transactions open and TxN the read transactions, as bbolt's
 // (bbolt counts one at its start, folio at its end: README); a second
 // Begin(true) waits for the first writer and then sees its commit.
-func TestReview22StatsAndSecondWriterLikeBbolt(t *testing.T) {
+func TestStatsAndSecondWriterLikeBbolt(t *testing.T) {
 	db := openTest(t, nil)
 	before := db.Stats()
 	r1, _ := db.Begin(false)
@@ -522,7 +522,7 @@ func TestReview22StatsAndSecondWriterLikeBbolt(t *testing.T) {
 // once Put returned must not change the stored key, nor a bucket name
 // once CreateBucket returned; bbolt 1.4 clones them. Checked across
 // splits and the commit, with the buffers reused for every call.
-func TestReview22CallerBuffersReused(t *testing.T) {
+func TestCallerBuffersReused(t *testing.T) {
 	db := openTest(t, &Options{PageSize: 4096})
 	key, name := make([]byte, 8), make([]byte, 4)
 	if err := db.Update(func(tx *Tx) error {
@@ -577,7 +577,7 @@ func TestReview22CallerBuffersReused(t *testing.T) {
 // error, a Rollback after it ErrTxClosed, nothing of it is visible, and
 // the database takes the next commits, its free pages intact. folio's
 // MaxSize makes the growth fail.
-func TestReview22FailedCommitThenMore(t *testing.T) {
+func TestFailedCommitThenMore(t *testing.T) {
 	for _, wal := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wal=%v", wal), func(t *testing.T) {
 			db := openTest(t, &Options{PageSize: 4096, MaxSize: 1 << 20, WAL: wal})
@@ -671,7 +671,7 @@ func TestReview22FailedCommitThenMore(t *testing.T) {
 // there either, WAL or not); of an empty file, an error (ErrInvalid in
 // folio, README), and the file stays empty, where a read-write Open
 // would make it a database.
-func TestReview22OpenReadOnlyMissingOrEmpty(t *testing.T) {
+func TestOpenReadOnlyMissingOrEmpty(t *testing.T) {
 	for _, wal := range []bool{false, true} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "db")
@@ -705,21 +705,21 @@ func TestReview22OpenReadOnlyMissingOrEmpty(t *testing.T) {
 // or Prev past either end) on folio and bbolt side by side, over the same
 // bucket: committed, in a read and a write transaction, and in a write
 // transaction that changed some leaves before the cursor was made. Every
-// key and value returned must be bbolt's. TestReview22CursorRepeatOperations
+// key and value returned must be bbolt's. TestCursorRepeatOperations
 // is one such walk; this runs many, each far longer than the file has
 // pages, as a cursor a program keeps for paging would.
 // With VerifyChecksums the cursor also checks key order where leaves
 // meet, another guard a healthy walk must never trip.
-func TestReview22CursorRandomMovesLikeBbolt(t *testing.T) {
+func TestCursorRandomMovesLikeBbolt(t *testing.T) {
 	seed := testSeed(t)
 	for _, verify := range []bool{false, true} {
 		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) {
-			review22CursorRandomMoves(t, rand.New(rand.NewPCG(seed, 22)), verify)
+			cursorRandomMoves(t, rand.New(rand.NewPCG(seed, 22)), verify)
 		})
 	}
 }
 
-func review22CursorRandomMoves(t *testing.T, r *rand.Rand, verify bool) {
+func cursorRandomMoves(t *testing.T, r *rand.Rand, verify bool) {
 	db := openTest(t, &Options{PageSize: 4096, VerifyChecksums: verify})
 	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "bolt.db"), 0o600, &bolt.Options{PageSize: 4096})
 	if err != nil {
@@ -847,7 +847,7 @@ func review22CursorRandomMoves(t *testing.T, r *rand.Rand, verify bool) {
 // of the smallest meta pages (README's rows). Cut inside its first page,
 // the error said meta page 0's size (4096) was no power of two from 1 KiB
 // to 64 KiB; it now says the file is shorter than the page.
-func TestReview22OpenFileTooSmall(t *testing.T) {
+func TestOpenFileTooSmall(t *testing.T) {
 	path := tempPath(t)
 	db, err := Open(path, 0o600, &Options{PageSize: 4096})
 	if err != nil {

@@ -7,12 +7,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestReview22LifeMmapOptionsLinux: flags Linux refuses for a file
+// TestLifecycleMmapOptionsLinux: flags Linux refuses for a file
 // mapping (MAP_HUGETLB outside hugetlbfs: EINVAL; MAP_SYNC without
 // MAP_SHARED_VALIDATE on a file without DAX: EOPNOTSUPP; a bit of the
 // mapping type: EINVAL) are ErrInvalidOptions too, and create nothing.
-func TestReview22LifeMmapOptionsLinux(t *testing.T) {
-	review22CheckMmapOptions(t, []review22MmapCase{
+func TestLifecycleMmapOptionsLinux(t *testing.T) {
+	checkMmapOptions(t, []mmapCase{
 		{"MAP_HUGETLB", Options{MmapFlags: unix.MAP_HUGETLB}, "MmapFlags"},
 		{"MAP_SYNC", Options{MmapFlags: unix.MAP_SYNC}, "MmapFlags"},
 		{"MAP_TYPE bit 4", Options{MmapFlags: 0x4}, "MmapFlags"},

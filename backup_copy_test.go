@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// review20Fill commits n keys into bucket "b" of db, in one transaction.
-func review20Fill(t *testing.T, db *DB, from, n int) {
+// backupFill commits n keys into bucket "b" of db, in one transaction.
+func backupFill(t *testing.T, db *DB, from, n int) {
 	t.Helper()
 	err := db.Update(func(tx *Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte("b"))
@@ -34,9 +34,9 @@ func review20Fill(t *testing.T, db *DB, from, n int) {
 	}
 }
 
-// review20Keys opens path read-only and returns how many keys bucket "b"
+// backupKeys opens path read-only and returns how many keys bucket "b"
 // holds, after checking the whole file.
-func review20Keys(t *testing.T, path string, opts *Options) int {
+func backupKeys(t *testing.T, path string, opts *Options) int {
 	t.Helper()
 	if opts == nil {
 		opts = &Options{ReadOnly: true}
@@ -64,12 +64,12 @@ func review20Keys(t *testing.T, path string, opts *Options) int {
 	return n
 }
 
-// TestReview20BackupCopyFileOntoItself: Tx.CopyFile given the database's
+// TestBackupCopyFileOntoItself: Tx.CopyFile given the database's
 // own path (or a symbolic or hard link to it) must refuse, not truncate
 // the file it is reading: O_TRUNC emptied the live database, WriteTo then
 // failed with EFAULT reading the mapping past the new end, and every
 // committed key was lost (the file kept two meta pages and nothing else).
-func TestReview20BackupCopyFileOntoItself(t *testing.T) {
+func TestBackupCopyFileOntoItself(t *testing.T) {
 	for _, mode := range []string{"direct", "wal"} {
 		for _, via := range []string{"path", "symlink", "hardlink"} {
 			t.Run(mode+"/"+via, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestReview20BackupCopyFileOntoItself(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				review20Fill(t, db, 0, 500)
+				backupFill(t, db, 0, 500)
 				dst := path
 				switch via {
 				case "symlink":
@@ -104,7 +104,7 @@ func TestReview20BackupCopyFileOntoItself(t *testing.T) {
 				if cerr == nil {
 					t.Errorf("CopyFile onto the database itself (%s) returned nil", via)
 				}
-				if n := review20Keys(t, path, &Options{ReadOnly: mode == "direct", WAL: mode == "wal"}); n != 500 {
+				if n := backupKeys(t, path, &Options{ReadOnly: mode == "direct", WAL: mode == "wal"}); n != 500 {
 					t.Fatalf("after CopyFile onto itself (%s): %d keys, want the 500 committed (CopyFile error: %v)", via, n, cerr)
 				}
 			})
@@ -112,10 +112,10 @@ func TestReview20BackupCopyFileOntoItself(t *testing.T) {
 	}
 }
 
-// review20CrashedWAL makes a WAL-mode database at dir/real.db as a crash
+// crashedWALDir makes a WAL-mode database at dir/real.db as a crash
 // leaves it: 300 keys committed in the log, none of them checkpointed
 // into the file (copied while the database is open, as a crash image).
-func review20CrashedWAL(t *testing.T, dir string) string {
+func crashedWALDir(t *testing.T, dir string) string {
 	t.Helper()
 	live := filepath.Join(t.TempDir(), "live.db")
 	db, err := Open(live, 0o600, &Options{PageSize: 1024, WAL: true, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour})
@@ -123,10 +123,10 @@ func review20CrashedWAL(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
-		review20Fill(t, db, i*100, 100)
+		backupFill(t, db, i*100, 100)
 	}
 	path := filepath.Join(dir, "real.db")
-	review20CopyFile(t, live, path)
+	copyFileVerified(t, live, path)
 	if err := os.Mkdir(LogDir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func review20CrashedWAL(t *testing.T, dir string) string {
 	}
 	for _, e := range ents {
 		if e.Type().IsRegular() {
-			review20CopyFile(t, filepath.Join(LogDir(live), e.Name()), filepath.Join(LogDir(path), e.Name()))
+			copyFileVerified(t, filepath.Join(LogDir(live), e.Name()), filepath.Join(LogDir(path), e.Name()))
 		}
 	}
 	if err := db.Close(); err != nil {
@@ -145,7 +145,7 @@ func review20CrashedWAL(t *testing.T, dir string) string {
 	return path
 }
 
-func review20CopyFile(t *testing.T, from, to string) {
+func copyFileVerified(t *testing.T, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
@@ -159,7 +159,7 @@ func review20CopyFile(t *testing.T, from, to string) {
 	}
 }
 
-// TestReview20BackupOpenThroughSymlinkKeepsLog: Open looks for the log
+// TestBackupOpenThroughSymlinkKeepsLog: Open looks for the log
 // at LogDir(path) of the name it is given (db.go: logDir :=
 // LogDir(path)), so a database opened through a symbolic link after a
 // WAL-mode crash did not see the log beside the file it names. A
@@ -169,9 +169,9 @@ func review20CopyFile(t *testing.T, from, to string) {
 // beside the link and committed onto the stale file, after which the
 // real log no longer followed the file: the acknowledged commits were
 // lost (ErrLogMismatch by the real name).
-func TestReview20BackupOpenThroughSymlinkKeepsLog(t *testing.T) {
+func TestBackupOpenThroughSymlinkKeepsLog(t *testing.T) {
 	dir := t.TempDir()
-	path := review20CrashedWAL(t, dir)
+	path := crashedWALDir(t, dir)
 	link := filepath.Join(t.TempDir(), "link.db")
 	if err := os.Symlink(path, link); err != nil {
 		t.Fatal(err)
@@ -191,27 +191,27 @@ func TestReview20BackupOpenThroughSymlinkKeepsLog(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WAL-mode open through a link: %v", err)
 	}
-	review20Fill(t, db, 1000, 1)
+	backupFill(t, db, 1000, 1)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := review20Keys(t, path, &Options{WAL: true}); n != 301 {
+	if n := backupKeys(t, path, &Options{WAL: true}); n != 301 {
 		t.Errorf("by its real name after a commit through a link: %d keys, want the 300 logged and 1 more", n)
 	}
 }
 
-// review20ChildEnv, set, makes TestReview20BackupCopyFileThroughLinkSyncsTarget
+// backupChildEnv, set, makes TestBackupCopyFileThroughLinkSyncsTarget
 // the child it runs under strace, working in the directory it names.
-const review20ChildEnv = "FOLIO_REVIEW20_BACKUP_CHILD"
+const backupChildEnv = "FOLIO_BACKUP_CHILD"
 
-// TestReview20BackupCopyFileThroughLinkSyncsTarget: CopyFile promises a
+// TestBackupCopyFileThroughLinkSyncsTarget: CopyFile promises a
 // copy it returned nil for survives a power loss under its name, and
 // syncs the directory of path for it (wal.SyncDir(filepath.Dir(path))).
 // A path that is a symbolic link to a file not yet made in another
 // directory (as a shell's > follows it) creates the file there, and that
 // directory was never synced: its new entry could vanish with the power.
-func TestReview20BackupCopyFileThroughLinkSyncsTarget(t *testing.T) {
-	if dir := os.Getenv(review20ChildEnv); dir != "" {
+func TestBackupCopyFileThroughLinkSyncsTarget(t *testing.T) {
+	if dir := os.Getenv(backupChildEnv); dir != "" {
 		db, err := Open(filepath.Join(dir, "src.db"), 0o600, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -219,7 +219,7 @@ func TestReview20BackupCopyFileThroughLinkSyncsTarget(t *testing.T) {
 		if err := db.View(func(tx *Tx) error { return tx.CopyFile(filepath.Join(dir, "link.db"), 0o600) }); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Println("review20: acked")
+		fmt.Println("backup child: acked")
 		os.Exit(0)
 	}
 	if runtime.GOOS != "linux" {
@@ -243,8 +243,8 @@ func TestReview20BackupCopyFileThroughLinkSyncsTarget(t *testing.T) {
 	}
 	trace := filepath.Join(t.TempDir(), "trace")
 	cmd := exec.Command(strace, "-f", "-qq", "-y", "-e", "trace=openat,fsync", "-o", trace,
-		os.Args[0], "-test.run=^TestReview20BackupCopyFileThroughLinkSyncsTarget$", "-test.count=1")
-	cmd.Env = append(os.Environ(), review20ChildEnv+"="+dir, "GORACE=atexit_sleep_ms=0")
+		os.Args[0], "-test.run=^TestBackupCopyFileThroughLinkSyncsTarget$", "-test.count=1")
+	cmd.Env = append(os.Environ(), backupChildEnv+"="+dir, "GORACE=atexit_sleep_ms=0")
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		if bytes.Contains(b, []byte("ptrace")) || bytes.Contains(b, []byte("PTRACE")) {
@@ -252,7 +252,7 @@ func TestReview20BackupCopyFileThroughLinkSyncsTarget(t *testing.T) {
 		}
 		t.Fatalf("child: %v\n%s", err, b)
 	}
-	if !bytes.Contains(b, []byte("review20: acked")) {
+	if !bytes.Contains(b, []byte("backup child: acked")) {
 		t.Fatalf("child did not finish:\n%s", b)
 	}
 	tb, err := os.ReadFile(trace)
@@ -283,8 +283,8 @@ func TestReview20BackupCopyFileThroughLinkSyncsTarget(t *testing.T) {
 		"(it synced the link's directory): a power loss can drop the copy", copyPath, out)
 }
 
-// review20Digest is every key and value of bucket "b" as tx sees it.
-func review20Digest(t *testing.T, tx *Tx) string {
+// txDigest is every key and value of bucket "b" as tx sees it.
+func txDigest(t *testing.T, tx *Tx) string {
 	t.Helper()
 	var sb strings.Builder
 	b := tx.Bucket([]byte("b"))
@@ -300,11 +300,11 @@ func review20Digest(t *testing.T, tx *Tx) string {
 	return sb.String()
 }
 
-// review20SlowWriter hands the copy on a small piece at a time, letting
+// slowWriter hands the copy on a small piece at a time, letting
 // the writer commit (and checkpoint, and cut the tail) in between.
-type review20SlowWriter struct{ buf bytes.Buffer }
+type slowWriter struct{ buf bytes.Buffer }
 
-func (w *review20SlowWriter) Write(p []byte) (int, error) {
+func (w *slowWriter) Write(p []byte) (int, error) {
 	written := len(p)
 	for len(p) > 0 {
 		n := min(len(p), 4096)
@@ -315,13 +315,13 @@ func (w *review20SlowWriter) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// TestReview20BackupCopyDuringCommits: copies taken by readers while a
+// TestBackupCopyDuringCommits: copies taken by readers while a
 // writer commits, deletes (so that the tail is freed and cut) and, in WAL
 // mode, checkpoints after every few commits, are exactly the reader's
 // snapshot: each opens in both modes with nothing beside it, passes
 // Check, and holds what the reader saw, at the reader's txid. A copy by a
 // write transaction holding uncommitted changes is the state it began on.
-func TestReview20BackupCopyDuringCommits(t *testing.T) {
+func TestBackupCopyDuringCommits(t *testing.T) {
 	for _, mode := range []string{"direct", "wal"} {
 		t.Run(mode, func(t *testing.T) {
 			opts := &Options{PageSize: 1024}
@@ -329,7 +329,7 @@ func TestReview20BackupCopyDuringCommits(t *testing.T) {
 				opts.WAL, opts.CheckpointBytes, opts.CheckpointInterval = true, 64<<10, time.Hour
 			}
 			db := openTest(t, opts)
-			review20Fill(t, db, 0, 300)
+			backupFill(t, db, 0, 300)
 			stop := make(chan struct{})
 			done := make(chan error, 1)
 			go func() {
@@ -368,11 +368,11 @@ func TestReview20BackupCopyDuringCommits(t *testing.T) {
 			var txids []int
 			defer func() { t.Logf("snapshots copied at txids %v", txids) }()
 			for round := 0; round < 12; round++ {
-				var w review20SlowWriter
+				var w slowWriter
 				var want string
 				var txid int
 				if err := db.View(func(tx *Tx) error {
-					want, txid = review20Digest(t, tx), tx.ID()
+					want, txid = txDigest(t, tx), tx.ID()
 					n, err := tx.WriteTo(&w)
 					if err == nil && n != tx.Size() {
 						err = fmt.Errorf("WriteTo wrote %d bytes, Size says %d", n, tx.Size())
@@ -395,7 +395,7 @@ func TestReview20BackupCopyDuringCommits(t *testing.T) {
 						if tx.ID() != txid {
 							t.Errorf("round %d: copy at txid %d, the snapshot was %d", round, tx.ID(), txid)
 						}
-						if got := review20Digest(t, tx); got != want {
+						if got := txDigest(t, tx); got != want {
 							t.Errorf("round %d (WAL %v): the copy differs from the reader's snapshot", round, o.WAL)
 						}
 						for err := range tx.Check() {
@@ -424,7 +424,7 @@ func TestReview20BackupCopyDuringCommits(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tx.Rollback()
-			want, txid := review20Digest(t, tx), tx.ID()
+			want, txid := txDigest(t, tx), tx.ID()
 			if err := tx.Bucket([]byte("b")).Put([]byte("uncommitted"), []byte("x")); err != nil {
 				t.Fatal(err)
 			}
@@ -441,7 +441,7 @@ func TestReview20BackupCopyDuringCommits(t *testing.T) {
 			}
 			defer c.Close()
 			if err := c.View(func(ctx *Tx) error {
-				if got := review20Digest(t, ctx); got != want || ctx.ID() != txid-1 {
+				if got := txDigest(t, ctx); got != want || ctx.ID() != txid-1 {
 					t.Errorf("write tx's copy: txid %d (want %d), same content as it began on: %v", ctx.ID(), txid-1, got == want)
 				}
 				for err := range ctx.Check() {

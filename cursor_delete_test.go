@@ -9,11 +9,11 @@ import (
 	"testing"
 )
 
-// review21Keys returns the keys of bucket "b", in order.
-// review21CheckReplayed runs check on db and closes it; in WAL mode it
+// keysOfB returns the keys of bucket "b", in order.
+// checkReplayedCopy runs check on db and closes it; in WAL mode it
 // then runs check again on crash (the file as the last checkpoint left
 // it) with db's log replayed, which must give the same state.
-func review21CheckReplayed(t *testing.T, db *DB, path, crash string, walMode bool, check func(*DB)) {
+func checkReplayedCopy(t *testing.T, db *DB, path, crash string, walMode bool, check func(*DB)) {
 	t.Helper()
 	check(db)
 	if walMode {
@@ -30,7 +30,7 @@ func review21CheckReplayed(t *testing.T, db *DB, path, crash string, walMode boo
 	}
 }
 
-func review21Keys(t *testing.T, b *Bucket) []string {
+func keysOfB(t *testing.T, b *Bucket) []string {
 	t.Helper()
 	var keys []string
 	if err := b.ForEach(func(k, _ []byte) error { keys = append(keys, string(k)); return nil }); err != nil {
@@ -39,7 +39,7 @@ func review21Keys(t *testing.T, b *Bucket) []string {
 	return keys
 }
 
-// TestReview21CursorDeleteAfterChangeInNode: Cursor.Delete removes the
+// TestCursorDeleteAfterChangeInNode: Cursor.Delete removes the
 // key the cursor last returned even when a Bucket.Put or Delete since
 // then moved the elements of its leaf, a leaf this transaction had
 // changed before the cursor moved (a materialised node, which the
@@ -49,7 +49,7 @@ func review21Keys(t *testing.T, b *Bucket) []string {
 // removes the key under the cursor even if the bucket changed since it
 // moved" rules out), and refused or removed by the flags of that
 // neighbour, not of the key.
-func TestReview21CursorDeleteAfterChangeInNode(t *testing.T) {
+func TestCursorDeleteAfterChangeInNode(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(b *Bucket) error
@@ -112,7 +112,7 @@ func TestReview21CursorDeleteAfterChangeInNode(t *testing.T) {
 				}
 				want = slices.DeleteFunc(want, func(k string) bool { return k == tc.gone })
 				slices.Sort(want)
-				if got := review21Keys(t, b); !slices.Equal(got, want) {
+				if got := keysOfB(t, b); !slices.Equal(got, want) {
 					t.Errorf("keys %v, want %v", got, want)
 				}
 				return nil
@@ -210,7 +210,7 @@ func TestReview21CursorDeleteAfterChangeInNode(t *testing.T) {
 			if err := c.Delete(); !errors.Is(err, ErrIncompatibleValue) {
 				t.Errorf("Delete on bucket d = %v, want ErrIncompatibleValue", err)
 			}
-			if got, want := review21Keys(t, b), []string{"c", "d", "e"}; !slices.Equal(got, want) {
+			if got, want := keysOfB(t, b), []string{"c", "d", "e"}; !slices.Equal(got, want) {
 				t.Errorf("keys %v, want %v", got, want)
 			}
 			return nil
@@ -218,7 +218,7 @@ func TestReview21CursorDeleteAfterChangeInNode(t *testing.T) {
 	})
 }
 
-// TestReview21CursorDeleteKeyChangedKind: a cursor standing on a key of a
+// TestCursorDeleteKeyChangedKind: a cursor standing on a key of a
 // committed leaf, which the transaction then deleted and created again
 // as the other kind (a nested bucket for a value, a value for a bucket),
 // judges Cursor.Delete by what the key holds now. It judged by the
@@ -226,7 +226,7 @@ func TestReview21CursorDeleteAfterChangeInNode(t *testing.T) {
 // (the commit then put the bucket back from its open handle; in WAL mode
 // the logged delete of a bucket's key made the replay after a crash fail
 // Open with ErrCorrupt), and refused a new value as a bucket.
-func TestReview21CursorDeleteKeyChangedKind(t *testing.T) {
+func TestCursorDeleteKeyChangedKind(t *testing.T) {
 	for _, walMode := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) {
 			dir := t.TempDir()
@@ -303,7 +303,7 @@ func TestReview21CursorDeleteKeyChangedKind(t *testing.T) {
 				t.Helper()
 				err := db.View(func(tx *Tx) error {
 					b := tx.Bucket([]byte("b"))
-					if got, want := review21Keys(t, b), []string{"a", "x", "z"}; !slices.Equal(got, want) {
+					if got, want := keysOfB(t, b), []string{"a", "x", "z"}; !slices.Equal(got, want) {
 						t.Errorf("keys %v, want %v", got, want)
 					}
 					if v := b.Bucket([]byte("x")).Get([]byte("in")); string(v) != "v" {
@@ -315,17 +315,17 @@ func TestReview21CursorDeleteKeyChangedKind(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			review21CheckReplayed(t, db, path, crash, walMode, check)
+			checkReplayedCopy(t, db, path, crash, walMode, check)
 		})
 	}
 }
 
-// TestReview21CursorSecondDeleteAfterChange: after Cursor.Delete the
+// TestCursorSecondDeleteAfterChange: after Cursor.Delete the
 // cursor rests before the key that followed the one deleted, and a
 // second Delete removes that key (README) even if a Bucket.Put or Delete
 // in between moved the leaf's elements. It removed the element then at
 // the cursor's index: the key just put before it, or the one after it.
-func TestReview21CursorSecondDeleteAfterChange(t *testing.T) {
+func TestCursorSecondDeleteAfterChange(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(b *Bucket) error
@@ -363,7 +363,7 @@ func TestReview21CursorSecondDeleteAfterChange(t *testing.T) {
 				if err := c.Delete(); err != nil {
 					return fmt.Errorf("second Delete: %w", err)
 				}
-				if got := review21Keys(t, b); !slices.Equal(got, tc.want) {
+				if got := keysOfB(t, b); !slices.Equal(got, tc.want) {
 					t.Errorf("keys %v, want %v", got, tc.want)
 				}
 				next := cmp.Or(tc.next, "g")
@@ -376,10 +376,10 @@ func TestReview21CursorSecondDeleteAfterChange(t *testing.T) {
 	}
 }
 
-// TestReview21CursorDeleteAfterOtherCursorDelete: a Cursor.Delete by
+// TestCursorDeleteAfterOtherCursorDelete: a Cursor.Delete by
 // another cursor of the bucket is a change like Bucket.Delete: the
 // first cursor's Delete still removes the key it stands on.
-func TestReview21CursorDeleteAfterOtherCursorDelete(t *testing.T) {
+func TestCursorDeleteAfterOtherCursorDelete(t *testing.T) {
 	db := openTest(t, nil)
 	mustUpdate(t, db, func(tx *Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
@@ -404,7 +404,7 @@ func TestReview21CursorDeleteAfterOtherCursorDelete(t *testing.T) {
 		if err := c1.Delete(); err != nil {
 			return err
 		}
-		if got, want := review21Keys(t, b), []string{"c", "g"}; !slices.Equal(got, want) {
+		if got, want := keysOfB(t, b), []string{"c", "g"}; !slices.Equal(got, want) {
 			t.Errorf("keys %v, want %v", got, want)
 		}
 		return nil

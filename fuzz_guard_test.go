@@ -19,12 +19,12 @@ import (
 // lax to catch an input that merely loops long, and it saves the input
 // only if the worker dies: this guard names the input and stops early.
 var (
-	slowInput    = flag.Duration("review21fuzz.slow", 0, "with -fuzz: fail (and save to -review21fuzz.slowdir) any input of the whole-database fuzz targets that runs longer than this")
-	slowInputDir = flag.String("review21fuzz.slowdir", "", "where slowGuard saves inputs that ran longer than a tenth of -review21fuzz.slow")
+	slowInput    = flag.Duration("fuzz.slow", 0, "with -fuzz: fail (and save to -fuzz.slowdir) any input of the whole-database fuzz targets that runs longer than this")
+	slowInputDir = flag.String("fuzz.slowdir", "", "where slowGuard saves inputs that ran longer than a tenth of -fuzz.slow")
 )
 
-// slowGuard arms a per-input timer when -review21fuzz.slow is set: past
-// the limit it saves in to -review21fuzz.slowdir and panics, which
+// slowGuard arms a per-input timer when -fuzz.slow is set: past
+// the limit it saves in to -fuzz.slowdir and panics, which
 // kills the fuzzing worker, so the engine also saves the input as a
 // crasher. Inputs that take a tenth of the limit are saved without
 // panicking, to study. The returned func disarms it. Off by default:

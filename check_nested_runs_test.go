@@ -8,7 +8,7 @@ import (
 	"github.com/foliodb/folio/page/pagetest"
 )
 
-// TestReview21CheckNestedFailingRuns: Check of a file whose runs each lie
+// TestCheckNestedFailingRuns: Check of a file whose runs each lie
 // inside the one before it, all failing their CRC, checksummed every run
 // in full: the runs start at increasing pages, so none overlaps a page
 // walked before (a failed run marks only its first page), and the work
@@ -17,7 +17,7 @@ import (
 // than the file has: past that, a run is refused from its header, which
 // a file whose runs do not overlap never meets. Each checksum problem
 // below is one run checksummed in full.
-func TestReview21CheckNestedFailingRuns(t *testing.T) {
+func TestCheckNestedFailingRuns(t *testing.T) {
 	const mids, per = 2, 110 // as many as a 4 KiB branch holds
 	img := pagetest.NestedRuns(4096, mids, per)
 	db, err := openImage(t, "x.db", img, &Options{ReadOnly: true})

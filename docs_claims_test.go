@@ -6,12 +6,12 @@ import (
 	"testing"
 )
 
-// TestReview21DocsTimeoutTriedOnceMessage: Options.Timeout < 0 tries the
+// TestDocsTimeoutTriedOnceMessage: Options.Timeout < 0 tries the
 // lock once (README, "Options"), and its ErrTimeout said "waited -1ns",
 // a wait that never happened and a duration no one set. The lock is
 // held here by another Open in this process, which the message must not
 // put down to another process alone.
-func TestReview21DocsTimeoutTriedOnceMessage(t *testing.T) {
+func TestDocsTimeoutTriedOnceMessage(t *testing.T) {
 	path := tempPath(t)
 	db, err := Open(path, 0o600, nil)
 	if err != nil {
@@ -31,14 +31,14 @@ func TestReview21DocsTimeoutTriedOnceMessage(t *testing.T) {
 	}
 }
 
-// TestReview21DocsBboltNamesCompile: README says a bbolt program moves
+// TestDocsBboltNamesCompile: README says a bbolt program moves
 // over by changing its import path unless it uses a part of bbolt's API
 // it lists as missing, and that the Err… variables are bbolt's. bbolt's
 // root package also exports ErrInvalidMapping, ErrFreePagesNotLoaded
 // and TxStats.Sub, which folio lacked, unlisted: a program naming them
 // did not compile. The errors are kept as ErrChecksum is (never
 // returned); TxStats.Sub is the difference of every counter, as bbolt's.
-func TestReview21DocsBboltNamesCompile(t *testing.T) {
+func TestDocsBboltNamesCompile(t *testing.T) {
 	var _ func(*TxStats, *TxStats) TxStats = (*TxStats).Sub
 	for _, err := range []error{ErrInvalidMapping, ErrFreePagesNotLoaded} {
 		if err == nil || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrChecksum) {
@@ -58,13 +58,13 @@ func TestReview21DocsBboltNamesCompile(t *testing.T) {
 	}
 }
 
-// TestReview21DocsTxStatsAfterCommit: TxStats documents Write (page runs
+// TestDocsTxStatsAfterCommit: TxStats documents Write (page runs
 // written), WriteTime (time spent committing) and Commits, and Tx.Stats
 // returns what the transaction did; but only DB.Stats counted them: the
 // transaction's own Stats, after Commit or in an OnCommit handler, said
 // 0 for all three (bbolt's counts its writes there). They now match what
 // the commit added to DB.Stats, in both modes.
-func TestReview21DocsTxStatsAfterCommit(t *testing.T) {
+func TestDocsTxStatsAfterCommit(t *testing.T) {
 	for _, wal := range []bool{false, true} {
 		db := openTest(t, &Options{PageSize: 1024, WAL: wal})
 		before := db.Stats()

@@ -72,14 +72,14 @@ func wantPage(t *testing.T, what string, err error, id page.ID) {
 	}
 }
 
-// TestReview21BucketHeaderErrorsNameTheirPage: a damaged bucket header
+// TestBucketHeaderErrorsNameTheirPage: a damaged bucket header
 // (its reserved field not zero) or a top-level key that is not a bucket
 // is reported naming the leaf that holds it. Bucket and Check's walk of
 // the trees named page 0 (a meta page) for the header, Check's
 // directory walk the directory's root page, and the top-level key
 // nothing at all (ErrCorrupt without a *page.CorruptError, which
 // ErrCorrupt's doc promises).
-func TestReview21BucketHeaderErrorsNameTheirPage(t *testing.T) {
+func TestBucketHeaderErrorsNameTheirPage(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		nested bool // the nested bucket's header, not a top-level one
