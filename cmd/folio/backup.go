@@ -207,10 +207,11 @@ func verifyBackup(a *app, src, path string, compressed bool, txid int) (string, 
 		// and all: damage found in it is most likely the source's.
 		return "", fmt.Errorf("%w (\"folio check %s\" tells whether the database holds it)", copyProblems(res, path), src)
 	}
-	if res.TxID != txid {
-		return "", fmt.Errorf("verify: the copy is at txid %d, the snapshot was %d", res.TxID, txid)
+	// OK: checkDB read and counted everything.
+	if *res.TxID != txid {
+		return "", fmt.Errorf("verify: the copy is at txid %d, the snapshot was %d", *res.TxID, txid)
 	}
-	return fmt.Sprintf("%s (%s)", what, keysInBuckets(res.Keys, "in", res.Buckets)), nil
+	return fmt.Sprintf("%s (%s)", what, keysInBuckets(*res.Keys, "in", *res.Buckets)), nil
 }
 
 // outFile is an output written to a temporary file beside its path and

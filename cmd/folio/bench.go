@@ -530,7 +530,7 @@ func (b *bencher) check() (string, error) {
 	if !res.OK {
 		return "", fmt.Errorf("check found %d problems, the first: %w", len(res.Problems), res.Problems[0].cause())
 	}
-	return fmt.Sprintf("ok (%d pages, %s, txid %d)", res.Pages, keysInBuckets(res.Keys, "in", res.Buckets), res.TxID), nil
+	return fmt.Sprintf("ok (%d pages, %s, txid %d)", *res.Pages, keysInBuckets(*res.Keys, "in", *res.Buckets), *res.TxID), nil
 }
 
 // printBenchLine prints one workload's line. Fixed widths rather than a

@@ -18,12 +18,16 @@ func init() { commands = append(commands, newCheckCmd) }
 
 // checkJSON is check's --json output.
 type checkJSON struct {
-	Path     string         `json:"path"`
-	OK       bool           `json:"ok"`
-	TxID     int            `json:"txid"`
-	Pages    uint64         `json:"pages"`
-	Keys     int64          `json:"keys"`
-	Buckets  int64          `json:"buckets"`
+	Path string `json:"path"`
+	OK   bool   `json:"ok"`
+	// TxID and Pages are nil when no meta page could be read; Keys
+	// (nested bucket names not included) and Buckets are counted only on
+	// a database with no problems, nil otherwise: a count would stop at
+	// the damage, and 0 would read as an empty database.
+	TxID     *int           `json:"txid"`
+	Pages    *uint64        `json:"pages"`
+	Keys     *int64         `json:"keys"`
+	Buckets  *int64         `json:"buckets"`
 	Problems []checkProblem `json:"problems"`
 	// Log is the write-ahead log's part, when the database has one.
 	Log *checkLogJSON `json:"log,omitempty"`
@@ -243,9 +247,9 @@ func checkDB(db *folio.DB, path string) (checkJSON, error) {
 	if err != nil {
 		return res, &pathError{path: path, err: err}
 	}
-	res.Pages = uint64(in.HighPage)
+	res.Pages = new(uint64(in.HighPage))
 	err = db.View(func(tx *folio.Tx) error {
-		res.TxID = tx.ID()
+		res.TxID = new(tx.ID())
 		for perr := range tx.Check() {
 			res.Problems = append(res.Problems, problemOf(perr))
 		}
@@ -253,9 +257,14 @@ func checkDB(db *folio.DB, path string) (checkJSON, error) {
 			// Counting would meet the same damage; the problems say more.
 			return nil
 		}
-		return tx.ForEach(func(name []byte, b *folio.Bucket) error {
-			return countBucket(b, &res.Keys, &res.Buckets)
+		var keys, buckets int64
+		err := tx.ForEach(func(name []byte, b *folio.Bucket) error {
+			return countBucket(b, &keys, &buckets)
 		})
+		if err == nil {
+			res.Keys, res.Buckets = &keys, &buckets
+		}
+		return err
 	})
 	if err != nil {
 		if !errors.Is(err, folio.ErrCorrupt) {
@@ -291,7 +300,7 @@ func checkRefused(a *app, path string, openErr error) checkJSON {
 	}
 	defer pf.Close()
 	m := walkPages(pf)
-	res.Pages, res.TxID = uint64(m.meta.High), int(m.meta.TxID)
+	res.Pages, res.TxID = new(uint64(m.meta.High)), new(int(m.meta.TxID))
 	ids := make([]page.ID, 0, len(m.runs))
 	for id := range m.runs {
 		ids = append(ids, id)
@@ -404,11 +413,16 @@ func printCheck(a *app, res checkJSON) {
 			lg.Dir, lg.Records, lsnRange(lg), humanBytes(lg.Bytes), lg.LastLSN)
 	}
 	if res.OK {
+		// OK: checkDB read and counted everything.
 		fmt.Fprintf(a.stdout, "ok: %d pages checked at txid %d, %s\n",
-			res.Pages, res.TxID, keysInBuckets(res.Keys, "in", res.Buckets))
+			*res.Pages, *res.TxID, keysInBuckets(*res.Keys, "in", *res.Buckets))
 		return
 	}
-	fmt.Fprintf(a.stdout, "%s: %d %s found at txid %d\n", res.Path, len(res.Problems), plural(len(res.Problems), "problem", "problems"), res.TxID)
+	at := ""
+	if res.TxID != nil {
+		at = fmt.Sprintf(" at txid %d", *res.TxID)
+	}
+	fmt.Fprintf(a.stdout, "%s: %d %s found%s\n", res.Path, len(res.Problems), plural(len(res.Problems), "problem", "problems"), at)
 }
 
 func lsnRange(lg *checkLogJSON) string {
