@@ -436,9 +436,9 @@ func TestMisuseKeyLimits(t *testing.T) {
 		if _, err := tx.CreateBucket(long[:MaxKeySize]); err != nil {
 			return fmt.Errorf("a bucket name of MaxKeySize: %w", err)
 		}
-		wantMsg("Put(nil)", n.Put(nil, []byte("v")), ErrKeyRequired, `"b/nested"`)
-		wantMsg("Put(long)", n.Put(long, []byte("v")), ErrKeyTooLarge, `"b/nested"`, "32769 bytes", "32768")
-		wantMsg("Put(huge value)", n.Put([]byte("k"), huge), ErrValueTooLarge, `"b/nested"`, `"k"`, "2147483647 bytes")
+		wantMsg("Put(nil)", n.Put(nil, []byte("v")), ErrKeyRequired, `"b"/"nested"`)
+		wantMsg("Put(long)", n.Put(long, []byte("v")), ErrKeyTooLarge, `"b"/"nested"`, "32769 bytes", "32768")
+		wantMsg("Put(huge value)", n.Put([]byte("k"), huge), ErrValueTooLarge, `"b"/"nested"`, `"k"`, "2147483647 bytes")
 		_, err := tx.CreateBucket(long)
 		wantMsg("top-level CreateBucket(long)", err, ErrKeyTooLarge, "the top level", "32769 bytes")
 		_, err = b.CreateBucketIfNotExists(nil)

@@ -20,8 +20,8 @@ func TestPrintHandles(t *testing.T) {
 				want string
 			}{
 				{tx, "Tx<"},
-				{b, `Bucket<"a/b">`},
-				{b.Cursor(), `Cursor<"a/b">`},
+				{b, `Bucket<"a"/"b">`},
+				{b.Cursor(), `Cursor<"a"/"b">`},
 				{tx.Cursor().Bucket(), `Bucket<"">`},
 			} {
 				if got := fmt.Sprintf(verb, x.v); !strings.HasPrefix(got, x.want) || len(got) > 200 {

@@ -3,7 +3,9 @@ package tx
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/page"
@@ -86,25 +88,43 @@ func (b *Bucket) Tx() *Tx {
 // Writable reports whether the bucket's transaction can write.
 func (b *Bucket) Writable() bool { return b != nil && b.tx.writable }
 
-// path names the bucket in errors, e.g. "a/b".
+// path names the bucket in errors and String: each name quoted, as a key
+// is, joined by '/', e.g. "a"/"b", so that a bucket named "a/b" ("a/b")
+// and bucket "b" in bucket "a" ("a"/"b") read apart; "" for the top
+// level. A path deeper than maxPathNames shows its first and last names.
 func (b *Bucket) path() string {
 	if b.parent == nil {
-		return ""
+		return `""`
 	}
-	if p := b.parent.path(); p != "" {
-		return p + "/" + b.name
+	var names []string
+	for c := b; c.parent != nil; c = c.parent {
+		names = append(names, c.name)
 	}
-	return b.name
+	slices.Reverse(names)
+	const maxPathNames, ends = 8, 3
+	var sb strings.Builder
+	for i, name := range names {
+		if len(names) > maxPathNames && i == ends {
+			fmt.Fprintf(&sb, "/...%d more...", len(names)-2*ends)
+		}
+		if len(names) > maxPathNames && i >= ends && i < len(names)-ends {
+			continue
+		}
+		if i > 0 {
+			sb.WriteByte('/')
+		}
+		sb.WriteString(quoteKey([]byte(name)))
+	}
+	return sb.String()
 }
 
-// where names the bucket in errors: its quoted path, clipped as a key
-// is (a bucket's name may be 32 KiB, and its path longer), or the top
-// level.
+// where names the bucket in errors: its path (names clipped as keys
+// are: a bucket's name may be 32 KiB), or the top level.
 func (b *Bucket) where() string {
 	if b.parent == nil {
 		return "the top level"
 	}
-	return quoteKey([]byte(b.path()))
+	return b.path()
 }
 
 // quoteKey quotes a key for an error message, clipped: a key or bucket
@@ -181,7 +201,7 @@ func (b *Bucket) wrap(err error) error {
 		return nil
 	}
 	if isCorrupt(err) {
-		b.tx.fail(fmt.Errorf("bucket %s: %w", quoteKey([]byte(b.path())), err))
+		b.tx.fail(fmt.Errorf("bucket %s: %w", b.path(), err))
 		return b.tx.err
 	}
 	return err

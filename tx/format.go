@@ -33,12 +33,13 @@ func (tx *Tx) String() string {
 // GoString is String, for %#v.
 func (tx *Tx) GoString() string { return tx.String() }
 
-// String names the bucket by its path ("a/b"; "" for the top level).
+// String names the bucket by its path ("a"/"b" for bucket "b" in bucket
+// "a"; "" for the top level).
 func (b *Bucket) String() string {
 	if b == nil {
 		return nilString
 	}
-	return fmt.Sprintf("Bucket<%q>", b.path())
+	return "Bucket<" + b.path() + ">"
 }
 
 // GoString is String, for %#v.
@@ -53,7 +54,7 @@ func (c *Cursor) String() string {
 	case c.bucket == nil:
 		return "Cursor<nil>"
 	}
-	return fmt.Sprintf("Cursor<%q>", c.bucket.path())
+	return "Cursor<" + c.bucket.path() + ">"
 }
 
 // GoString is String, for %#v.

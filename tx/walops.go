@@ -259,7 +259,7 @@ func (tx *Tx) resolve(path [][]byte) (*Bucket, error) {
 			if tx.err != nil {
 				return nil, tx.err
 			}
-			return nil, fmt.Errorf("bucket %s in %s not found", quoteKey(name), quoteKey([]byte(b.path())))
+			return nil, fmt.Errorf("bucket %s in %s not found", quoteKey(name), b.where())
 		}
 		b = c
 	}
