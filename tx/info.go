@@ -86,15 +86,24 @@ func (db *DB) infoLocked(logBytes int64) (Info, error) {
 		in.LogPending = int(s.meta.TxID - in.CheckpointTxID)
 		in.Replayed, in.ReplayedTxID = db.wal.replayed, db.wal.replayedTxID
 	}
-	// NB: the free list is head's, the next writer's: in WAL mode a
-	// logged commit waiting for its sync may be ahead of s, and count
-	// pages it freed past s's high water mark (Info said 48 pending
-	// pages below high page 5). The counts s's commit left stand in.
-	in.FreePages, in.PendingPages = s.freePages, s.pendingPages
-	if db.head == s {
-		in.FreePages, in.PendingPages = db.freeCountsLocked() // a Begin may have released pages since
-	}
+	in.FreePages, in.PendingPages = db.freeCountsPublishedLocked()
 	return in, nil
+}
+
+// freeCountsPublishedLocked counts the free and pending pages of the
+// published snapshot, for Info and Stats. REQUIRES: db.mu.
+//
+// NB: the free list is head's, the next writer's: in WAL mode a logged
+// commit waiting for its sync may be ahead of the published snapshot,
+// and count pages it freed past its high water mark (Info said 48
+// pending pages below high page 5). The counts the published snapshot's
+// commit left stand in.
+func (db *DB) freeCountsPublishedLocked() (free, pending int) {
+	s := db.current.Load()
+	if s == nil || db.head == s {
+		return db.freeCountsLocked() // a Begin may have released pages since
+	}
+	return s.freePages, s.pendingPages
 }
 
 // freeCountsLocked counts the free list's free and pending pages (held

@@ -10,10 +10,18 @@ import (
 
 // Stats describe the database (see DB.Stats).
 type Stats struct {
-	FreePageN     int // pages free for reuse
-	PendingPageN  int // pages freed but still visible to a reader
-	FreeAlloc     int // bytes in free pages
-	FreelistInuse int // bytes the free-extent set takes on disk
+	// The free list of the published state, as Info's FreePages and
+	// PendingPages: in WAL mode a commit waiting for its log sync is not
+	// in them (nor in TxStats). A checkpoint changes them, though it is
+	// not counted as a commit.
+	FreePageN    int // pages free for reuse
+	PendingPageN int // pages freed but still visible to a reader
+	FreeAlloc    int // bytes in free and pending pages
+	// FreelistInuse is the bytes the free-extent set takes on disk (in
+	// WAL mode: will take, once a checkpoint persists it). NB: it is the
+	// newest commit's set, one waiting for its log sync included: the
+	// published state's set is not kept.
+	FreelistInuse int
 	TxN           int // read transactions ended
 	OpenTxN       int // read transactions open
 	// TxStats sums the write transactions' stats over commits.
@@ -143,7 +151,8 @@ func (s *statCounters) commit(writes, pages int, d time.Duration) {
 	s.writeNanos.Add(int64(d))
 }
 
-// Stats returns the database's statistics.
+// Stats returns the database's statistics: counters since Open, and the
+// free list of the published state (the one Info describes).
 func (db *DB) Stats() Stats {
 	if db == nil {
 		return Stats{}
@@ -165,11 +174,7 @@ func (db *DB) Stats() Stats {
 	db.mu.Lock()
 	st.OpenTxN = int(db.openReadersLocked())
 	if db.freelist != nil {
-		st.FreePageN = int(db.freelist.FreeCount())
-		st.PendingPageN = int(db.freelist.PendingCount())
-		if db.wal.held != nil {
-			st.PendingPageN += int(db.wal.held.PendingCount())
-		}
+		st.FreePageN, st.PendingPageN = db.freeCountsPublishedLocked()
 		st.FreeAlloc = (st.FreePageN + st.PendingPageN) * db.pageSize
 		st.FreelistInuse = page.FreelistSize(db.freelist.Extents())
 	}
