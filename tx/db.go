@@ -208,10 +208,11 @@ func OpenWithLog(path string, st Storage, lg Log, opts *Options) (*DB, error) {
 		if db.wal.ckptEvery <= 0 {
 			db.wal.ckptEvery = DefaultCheckpointInterval
 		}
-		if s.meta, err = db.replayLog(s.meta); err != nil {
-			_ = v.v.Close()
+		if s.meta, err = db.replayLog(s); err != nil {
+			_ = s.view.v.Close()
 			return nil, err
 		}
+		v = s.view // mapped anew if the replay grew the file past it
 		// What an earlier process left unsynced, as above (after the
 		// replay, which writes nothing if it refuses the log): the
 		// anchor below names this meta, and a checkpoint syncs only what
