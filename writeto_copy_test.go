@@ -83,12 +83,12 @@ func openCopy(t *testing.T, path string) *DB {
 
 // TestWriteToFileAfterFileCut: WriteTo into an *os.File from a Begin
 // transaction over a database file cut underneath returns ErrCorrupt
-// naming the file, as into any writer (TestReview22LifeWriteToAfterFileCut):
+// naming the file, as into any writer (TestLifecycleWriteToAfterFileCut):
 // the kernel's read of the mapping past the file's end fails the write
 // with EFAULT, which WriteTo reports as the fault it is.
 func TestWriteToFileAfterFileCut(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cut.db")
-	db := review22CutFixture(t, path)
+	db := cutFixture(t, path)
 	defer db.Close()
 	tx, err := db.Begin(false)
 	if err != nil {
