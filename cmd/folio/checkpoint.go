@@ -51,14 +51,16 @@ func checkpointDB(a *app, path string) (err error) {
 	if !isDir(dir) {
 		// No log: open read-only, so a file that is not a database is
 		// still reported as one, and nothing is created.
-		db, err := a.openDB(path, true)
-		if err != nil {
-			return err
+		// NB: no := of err in this block: the deferred close sets the
+		// result, which a block's own err would shadow.
+		db, oerr := a.openDB(path, true)
+		if oerr != nil {
+			return oerr
 		}
 		defer closeDB(db, &err)
-		in, err := db.Info()
-		if err != nil {
-			return &pathError{path: path, err: err}
+		in, ierr := db.Info()
+		if ierr != nil {
+			return &pathError{path: path, err: ierr}
 		}
 		fmt.Fprintf(a.stdout, "%s: no write-ahead log (%s does not exist): nothing to checkpoint; the file holds every commit (txid %d)\n",
 			path, dir, in.TxID)
