@@ -832,14 +832,6 @@ func TestCorruptSharedLeafWrite(t *testing.T) {
 	})
 }
 
-// corWantPageOrNil is corWantPage for an error that may be nil.
-func corWantPageOrNil(t *testing.T, what string, err error) {
-	t.Helper()
-	if err != nil {
-		corWantPage(t, what, err)
-	}
-}
-
 // TestCorruptKindMessage: a branch whose child is a large-value
 // run (every checksum intact) is ErrCorrupt naming the run's page, and
 // the message says what kind of page was expected there. It said

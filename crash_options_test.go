@@ -359,7 +359,7 @@ func (r *ocRun) unpromised(p int) bool {
 type ocStats struct {
 	points, images, withLog, replays, fellBack int
 	unpromised                                 int // NoSync images skipped (not synced-only)
-	grows, cuts, checkpoints, syncs            int
+	grows, cuts, checkpoints                   int
 	byPhase                                    map[string]int
 }
 

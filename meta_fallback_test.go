@@ -238,8 +238,3 @@ func writeAtFile(t *testing.T, f *os.File, off int64, b []byte) {
 		t.Fatal(err)
 	}
 }
-
-func leUint64(b []byte) uint64 {
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-}

@@ -1435,7 +1435,7 @@ func spaceReleaseModel(t *testing.T, seed uint64, commits int, walMode bool) {
 	if walMode {
 		fl := committed.Clone()
 		held.PendInto(fl)
-		committed, held = fl, freelist.New()
+		committed = fl
 		cur++
 	}
 	for i := 0; i < 2; i++ {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -257,13 +256,4 @@ func TestCheckpointTornTail(t *testing.T) {
 	if code, _, _ := runCLI(t, "get", path, "users", moreKey(4)); code != exitFail {
 		t.Errorf("get of the torn commit's key: exit %d, want 1 (not found)", code)
 	}
-}
-
-func atoi(t *testing.T, s string) int {
-	t.Helper()
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
