@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // readmeSection returns the part of README.md from the heading line
@@ -330,7 +331,7 @@ func TestDocsEmptyKey(t *testing.T) {
 			if err := b.Put([]byte("k"), []byte("v")); err != nil {
 				return err
 			}
-			if err := b.Put(key, []byte("v")); !errors.Is(err, bolt.ErrKeyRequired) {
+			if err := b.Put(key, []byte("v")); !errors.Is(err, berrors.ErrKeyRequired) {
 				t.Errorf("bbolt Put(%#v): %v, want ErrKeyRequired", key, err)
 			}
 			if err := b.Delete(key); err != nil {
