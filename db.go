@@ -394,15 +394,6 @@ func LogDir(path string) string {
 	return own
 }
 
-// openFile opens and locks the database file at path, creating it (or
-// replacing an empty file) unless read-only. It returns the file only once
-// the path still names it with the lock held: a file replaced while we
-// waited for its lock (an empty one, by another opener) is not the
-// database.
-func openFile(path string, mode os.FileMode, opts *Options) (*os.File, error) {
-	return openFileUntil(path, mode, opts, openDeadline(opts))
-}
-
 // openDeadline is when an Open with opts stops waiting for locks (zero:
 // never).
 func openDeadline(opts *Options) time.Time {
@@ -412,10 +403,14 @@ func openDeadline(opts *Options) time.Time {
 	return time.Time{}
 }
 
-// openFileUntil is openFile with the open's deadline, which bounds the
-// whole wait: each lock attempt waits only for what is left of Timeout,
-// as the file may be replaced again and again while we wait (each time,
-// a new file to wait for).
+// openFileUntil opens and locks the database file at path, creating it (or
+// replacing an empty file) unless read-only. It returns the file only once
+// the path still names it with the lock held: a file replaced while we
+// waited for its lock (an empty one, by another opener) is not the
+// database. The open's deadline (openDeadline) bounds the whole wait: each
+// lock attempt waits only for what is left of Timeout, as the file may be
+// replaced again and again while we wait (each time, a new file to wait
+// for).
 func openFileUntil(path string, mode os.FileMode, opts *Options, deadline time.Time) (*os.File, error) {
 	flag := os.O_RDWR
 	if opts.ReadOnly {
@@ -488,7 +483,7 @@ func openFileUntil(path string, mode os.FileMode, opts *Options, deadline time.T
 }
 
 // lockLogDir locks the log directory logDir of the database at path as
-// openFile locks the file (shared if read-only), for the DB's life.
+// openFileUntil locks the file (shared if read-only), for the DB's life.
 //
 // Why: the file's lock guards the log only while the file stays at path.
 // A file replaced by rename under an open DB (a backup restored in
@@ -608,7 +603,7 @@ func create(path string, mode os.FileMode, opts *Options, replace bool) error {
 			if err != nil && !errors.Is(err, os.ErrExist) {
 				// No hard links here (vfat, some FUSE): claim path with an
 				// empty file instead, which the caller then replaces
-				// under its lock, as any zero-length file (openFile). The
+				// under its lock, as any zero-length file (openFileUntil). The
 				// image written aside goes unused: renaming it to path
 				// instead could replace a database another opener
 				// created, and perhaps wrote to, meanwhile.
