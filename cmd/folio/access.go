@@ -68,18 +68,31 @@ func (f dataFormat) decode(s, what string) ([]byte, error) {
 // write prints b in format f and a newline. NB: raw output of binary data
 // is exactly its bytes, so a value holding a newline cannot be told apart
 // from two lines; hex and base64 are for such data.
+//
+// A slice at a time: a value may be 2 GiB. Encoded whole, then copied
+// into fmt's buffer, a hex value allocated 8.5 times its size, base64 4
+// times, and raw copied it whole to append the newline
+// (TestLargeValueCLIGetMemory). A key or small value is still one write.
 func (f dataFormat) write(w io.Writer, b []byte) error {
-	var err error
-	switch f {
-	case formatHex:
-		_, err = fmt.Fprintln(w, hex.EncodeToString(b))
-	case formatBase64:
-		_, err = fmt.Fprintln(w, base64.StdEncoding.EncodeToString(b))
-	default:
-		_, err = w.Write(append(b[:len(b):len(b)], '\n'))
-	}
-	if err != nil {
-		return fmt.Errorf("write: %w", err)
+	const step = 48 << 10 // a multiple of 3: base64 pads only at the end
+	buf := make([]byte, 0, min(len(b), step)*2+1)
+	for first := true; first || len(b) > 0; first = false {
+		chunk := b[:min(len(b), step)]
+		b = b[len(chunk):]
+		switch f {
+		case formatHex:
+			buf = hex.AppendEncode(buf[:0], chunk)
+		case formatBase64:
+			buf = base64.StdEncoding.AppendEncode(buf[:0], chunk)
+		default:
+			buf = append(buf[:0], chunk...)
+		}
+		if len(b) == 0 {
+			buf = append(buf, '\n')
+		}
+		if _, err := w.Write(buf); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
 	}
 	return nil
 }
