@@ -182,6 +182,7 @@ type loader struct {
 	begun  int // blocks whose header is in the batch
 	ops    []loadOp
 	arena  []byte
+	big    bool // an op holds a value of the reader's: flush before the next item
 
 	keys, buckets, skipped int64 // committed
 	lastPos                int64 // where the last committed batch ended
@@ -199,7 +200,15 @@ type loadOp struct {
 	block                  int
 	pos                    int64
 	kOff, kLen, vOff, vLen int
+	big                    []byte // a value over loadBigValue, not in arena (vOff, vLen unused)
 }
+
+// loadBigValue is the size past which a value is not copied into the
+// batch's arena: the batch is committed before the next item is read,
+// while the value is still the reader's. Copied, a 100 MiB value was in
+// memory once more, and the arena kept its size to the end of the load
+// (TestLargeValueCLILoadMemory).
+const loadBigValue = 1 << 20
 
 func (l *loader) run() (err error) {
 	defer func() {
@@ -239,7 +248,7 @@ func (l *loader) run() (err error) {
 			return l.failed(err)
 		}
 		// New blocks count too: a dump of many empty buckets has no pairs.
-		if len(l.ops)+l.begun >= loadTxKeys || len(l.arena) >= loadTxBytes {
+		if len(l.ops)+l.begun >= loadTxKeys || len(l.arena) >= loadTxBytes || l.big {
 			if err := l.flush(); err != nil {
 				return l.failed(err)
 			}
@@ -320,8 +329,12 @@ func (l *loader) add(k, v []byte) error {
 	}
 	op := loadOp{block: len(l.blocks) - 1, pos: pos, kOff: len(l.arena), kLen: len(k)}
 	l.arena = append(l.arena, k...)
-	op.vOff, op.vLen = len(l.arena), len(v)
-	l.arena = append(l.arena, v...)
+	if len(v) > loadBigValue {
+		op.big, l.big = v, true
+	} else {
+		op.vOff, op.vLen = len(l.arena), len(v)
+		l.arena = append(l.arena, v...)
+	}
 	l.ops = append(l.ops, op)
 	return nil
 }
@@ -370,7 +383,10 @@ func (l *loader) flush() error {
 		for _, op := range l.ops {
 			b := handles[op.block]
 			k := l.arena[op.kOff : op.kOff+op.kLen]
-			v := l.arena[op.vOff : op.vOff+op.vLen]
+			v := op.big
+			if v == nil {
+				v = l.arena[op.vOff : op.vOff+op.vLen]
+			}
 			// NB: Get is nil for a nested bucket's name too; such a key
 			// exists, and --no-overwrite keeps it as it keeps a value.
 			if l.noOverwrite && (b.Get(k) != nil || b.Bucket(k) != nil) {
@@ -422,7 +438,8 @@ func (l *loader) flush() error {
 		last.begun = false
 		l.blocks = append(l.blocks[:0], last)
 	}
-	l.ops, l.arena, l.begun = l.ops[:0], l.arena[:0], 0
+	clear(l.ops) // no big value outlives its batch
+	l.ops, l.arena, l.begun, l.big = l.ops[:0], l.arena[:0], 0, false
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math/bits"
 )
 
 // Wire format: see the package doc. Never change these.
@@ -252,8 +253,25 @@ func (d *binaryDecoder) readFrame() (byte, []byte, error) {
 	return kind, d.buf, nil
 }
 
+// growTo returns b with room for need bytes, growing it when it has less
+// to the power of two that holds need and twice its capacity (at most
+// limit). NB: append's growth is a quarter past 256 elements, and a
+// 16 MiB value grown by it a step at a time allocated 5 times its size
+// on the way (TestLargeValueCLILoadMemory).
+func growTo(b []byte, need, limit int) []byte {
+	if need <= cap(b) {
+		return b
+	}
+	c := max(need, 2*cap(b))
+	c = 1 << bits.Len(uint(c-1)) // a power of two: a value of one costs no more
+	nb := make([]byte, len(b), max(need, min(c, limit)))
+	copy(nb, b)
+	return nb
+}
+
 // readPayload reads n bytes into d.buf. A huge length is read in steps,
-// so a damaged length costs memory only as far as the input really goes.
+// so a damaged length costs memory only as far as the input really goes
+// (four times as far at most).
 func (d *binaryDecoder) readPayload(n int) error {
 	const step = 1 << 20
 	if n <= step || n <= cap(d.buf) {
@@ -268,7 +286,11 @@ func (d *binaryDecoder) readPayload(n int) error {
 	for len(d.buf) < n {
 		m := min(n-len(d.buf), step)
 		at := len(d.buf)
-		d.buf = append(d.buf, make([]byte, m)...)
+		need := at + m
+		if need >= n/4 {
+			need = n // the input holds a quarter of it: it is likely whole
+		}
+		d.buf = growTo(d.buf, need, n)[:at+m]
 		if _, err := io.ReadFull(d.br, d.buf[at:]); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,6 +153,7 @@ type textDecoder struct {
 	itemLine int64 // the line of the last item returned
 	long     []byte
 	key, val []byte
+	part     []byte // scratch of readValue
 }
 
 func newTextDecoder(br *bufio.Reader) *textDecoder {
@@ -196,6 +198,12 @@ func (d *textDecoder) readLine(limit int64, what string) ([]byte, error) {
 		}
 		line = d.long
 	}
+	return d.endLine(line, err, limit, what)
+}
+
+// endLine finishes readLine for a line read whole (line and err from
+// ReadSlice, or the line assembled in d.long).
+func (d *textDecoder) endLine(line []byte, err error, limit int64, what string) ([]byte, error) {
 	n := int64(len(line))
 	if err == nil {
 		n-- // the newline
@@ -240,20 +248,96 @@ func (d *textDecoder) next() (Item, error) {
 		if d.key, err = d.decode(d.key[:0], line[1:]); err != nil {
 			return Item{}, d.errorf("key: %v", err)
 		}
-		line, err = d.readLine(d.dataLimit(maxValueSize), "value line")
-		if err == io.EOF {
-			return Item{}, d.errorf("unexpected end of input: the key on line %d has no value line", d.itemLine)
-		}
-		if err != nil {
+		if err := d.readValue(); err != nil {
 			return Item{}, err
 		}
+		return Item{Key: d.key, Value: d.val}, nil
+	}
+}
+
+// readValue reads the value line of the key on line d.itemLine into
+// d.val. A line longer than the reader's buffer is decoded a buffer at a
+// time as it is read: read whole first, a 16 MiB value's line (32 MiB of
+// hex, up to 48 of print) grew a copy at a time, and a load allocated 15
+// to 23 times the value's size (TestLargeValueCLILoadMemory).
+func (d *textDecoder) readValue() error {
+	noValue := func() error {
+		return d.errorf("unexpected end of input: the key on line %d has no value line", d.itemLine)
+	}
+	notValue := func(line []byte) error {
+		return d.errorf("want the value line (a space, then the value) for the key on line %d, found %s", d.itemLine, clip(line))
+	}
+	limit := d.dataLimit(maxValueSize)
+	line, err := d.br.ReadSlice('\n')
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		line, err = d.endLine(line, err, limit, "value line")
+		if err == io.EOF {
+			return noValue()
+		}
+		if err != nil {
+			return err
+		}
 		if len(line) == 0 || line[0] != ' ' {
-			return Item{}, d.errorf("want the value line (a space, then the value) for the key on line %d, found %s", d.itemLine, clip(line))
+			return notValue(line)
 		}
 		if d.val, err = d.decode(d.val[:0], line[1:]); err != nil {
-			return Item{}, d.errorf("value: %v", err)
+			return d.errorf("value: %v", err)
 		}
-		return Item{Key: d.key, Value: d.val}, nil
+		return nil
+	}
+	if line[0] != ' ' {
+		return notValue(line)
+	}
+	d.line++ // errors below are on this line
+	first := clip(line)
+	d.val = d.val[:0]
+	var carry [4]byte // the undecoded end of the last part: half a hex byte, or of an escape
+	nc := 0
+	read := int64(len(line)) // bytes of the line read
+	col := 0                 // characters of the value before part
+	part := line[1:]
+	for {
+		last := !errors.Is(err, bufio.ErrBufferFull)
+		switch {
+		case last && err == nil:
+			read--
+			part = part[:len(part)-1] // the newline
+		case last && err != io.EOF:
+			return &SyntaxError{Format: Text, Line: d.line, Msg: "read: " + err.Error()}
+		}
+		if read > limit {
+			return &SyntaxError{Format: Text, Line: d.line,
+				Msg: fmt.Sprintf("a value line longer than %d bytes, the most a valid one holds (starting %s)", limit, first)}
+		}
+		if nc > 0 {
+			// The carried bytes and enough of part to complete them.
+			both := append(carry[:nc:nc], part[:min(len(part), 2)]...)
+			var used int
+			if d.val, used, err = d.decodePart(d.val, both, col-nc, last && len(part) <= 2); err != nil {
+				return d.errorf("value: %v", err)
+			}
+			if used < nc { // still incomplete: part was all in both
+				nc = copy(carry[:], both[used:])
+				col += len(part)
+				part = nil
+			} else {
+				part = part[used-nc:]
+				col += used - nc
+				nc = 0
+			}
+		}
+		var used int
+		if d.val, used, err = d.decodePart(d.val, part, col, last); err != nil {
+			return d.errorf("value: %v", err)
+		}
+		nc += copy(carry[nc:], part[used:])
+		col += len(part)
+		if last {
+			return nil
+		}
+		line, err = d.br.ReadSlice('\n')
+		read += int64(len(line))
+		part = line
 	}
 }
 
@@ -368,12 +452,41 @@ func (d *textDecoder) readHeader() (Item, error) {
 
 func (d *textDecoder) decode(dst, src []byte) ([]byte, error) {
 	if d.print {
-		return decodePrint(dst, src)
+		dst, _, err := decodePrint(dst, src, 0, true)
+		return dst, err
 	}
-	return decodeHex(dst, src)
+	return decodeHex(dst, src, 0)
 }
 
-func decodeHex(dst, src []byte) ([]byte, error) {
+// decodePart decodes part of a value line that is read a part at a time
+// (readValue): the characters of the value from column col on (0: the
+// first). Unless last, it leaves undecoded an end that may be half a hex
+// byte or of an escape, decoding src[:used]. Errors name columns of the
+// whole line.
+func (d *textDecoder) decodePart(dst, src []byte, col int, last bool) (out []byte, used int, err error) {
+	// Grown by doubling: append's quarter at a time, a part at a time,
+	// allocated 5 times the value.
+	if d.print {
+		// Into scratch first: a part's length decoded is known only then
+		// (a third to all of its characters).
+		d.part, used, err = decodePrint(d.part[:0], src, col, last)
+		dst = append(growTo(dst, len(dst)+len(d.part), math.MaxInt), d.part...)
+		return dst, used, err
+	}
+	dst = growTo(dst, len(dst)+len(src)/2, math.MaxInt)
+	used = len(src) &^ 1
+	if last {
+		if (col+len(src))%2 != 0 {
+			return dst, 0, fmt.Errorf("odd number of hex digits (%d)", col+len(src))
+		}
+	}
+	out, err = decodeHex(dst, src[:used], col)
+	return out, used, err
+}
+
+// decodeHex decodes src, the characters of a line from column col on (0:
+// the first).
+func decodeHex(dst, src []byte, col int) ([]byte, error) {
 	if len(src)%2 != 0 {
 		return dst, fmt.Errorf("odd number of hex digits (%d)", len(src))
 	}
@@ -382,18 +495,21 @@ func decodeHex(dst, src []byte) ([]byte, error) {
 		hi, ok1 := unhex(src[i])
 		lo, ok2 := unhex(src[i+1])
 		if !ok1 || !ok2 {
-			return dst, fmt.Errorf("column %d: %q is not a hex byte", i+2, src[i:i+2])
+			return dst, fmt.Errorf("column %d: %q is not a hex byte", col+i+2, src[i:i+2])
 		}
 		dst = append(dst, hi<<4|lo)
 	}
 	return dst, nil
 }
 
-func decodePrint(dst, src []byte) ([]byte, error) {
+// decodePrint decodes src, the characters of a line from column col on
+// (0: the first). Unless last, an escape cut short by the end is left
+// undecoded: it decodes src[:used].
+func decodePrint(dst, src []byte, col int, last bool) (out []byte, used int, err error) {
 	for i := 0; i < len(src); {
 		j := bytes.IndexByte(src[i:], '\\')
 		if j < 0 {
-			return append(dst, src[i:]...), nil
+			return append(dst, src[i:]...), len(src), nil
 		}
 		dst = append(dst, src[i:i+j]...)
 		i += j
@@ -403,18 +519,21 @@ func decodePrint(dst, src []byte) ([]byte, error) {
 			continue
 		}
 		if i+2 >= len(src) {
-			return dst, fmt.Errorf(`column %d: incomplete escape (want "\\" or "\HH"; mdb_dump -p writes a backslash unescaped, so dump data holding backslashes without -p)`, i+2)
+			if !last {
+				return dst, i, nil
+			}
+			return dst, i, fmt.Errorf(`column %d: incomplete escape (want "\\" or "\HH"; mdb_dump -p writes a backslash unescaped, so dump data holding backslashes without -p)`, col+i+2)
 		}
 		hi, ok1 := unhex(src[i+1])
 		lo, ok2 := unhex(src[i+2])
 		if !ok1 || !ok2 {
-			return dst, fmt.Errorf(`column %d: bad escape %q (want "\\" or "\HH"; mdb_dump -p writes a backslash unescaped, so dump data holding backslashes without -p)`,
-				i+2, src[i:i+3])
+			return dst, i, fmt.Errorf(`column %d: bad escape %q (want "\\" or "\HH"; mdb_dump -p writes a backslash unescaped, so dump data holding backslashes without -p)`,
+				col+i+2, src[i:i+3])
 		}
 		dst = append(dst, hi<<4|lo)
 		i += 3
 	}
-	return dst, nil
+	return dst, len(src), nil
 }
 
 // clip quotes the start of a line for an error message.
