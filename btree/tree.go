@@ -706,12 +706,17 @@ func (t *Tree) freeValue(flags uint32, value []byte, from page.ID) {
 		return
 	}
 	// NB: free the run as long as its own header says, once it proves to
-	// be the run the descriptor expects (id, kind, checksum): a damaged
-	// descriptor's size or page id would free pages still in use, which
-	// later commits would overwrite. A run that does not check out stays
-	// allocated; Check reports it as leaked.
+	// be the run the descriptor expects (id, kind, checksum, and a length
+	// that is the size's): a damaged descriptor's size or page id would
+	// free pages still in use, which later commits would overwrite, and
+	// so would a damaged overflow count in the run's header, which
+	// without VerifyChecksums Run takes on the word of the checksum field
+	// it does not recompute (TestLargeValueDamagedRunLength). A run that
+	// does not check out stays allocated; Check reports it as leaked.
 	if p, err := t.pages.Run(ref.Page, page.FlagLarge, ref.Sum); err == nil {
-		t.pages.Free(ref.Page, len(p)/t.pages.PageSize())
+		if _, err := page.LargeValue(p, ref); err == nil {
+			t.pages.Free(ref.Page, len(p)/t.pages.PageSize())
+		}
 	}
 }
 

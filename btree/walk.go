@@ -563,6 +563,11 @@ func (f *freeing) value(key []byte, flags uint32, v []byte, from page.ID) error 
 		n = m
 	}
 	p, err := f.t.pages.Run(ref.Page, page.FlagLarge, ref.Sum)
+	if err == nil {
+		// As freeValue: a header claiming more or fewer pages than the
+		// size needs is damaged, and may claim pages in use.
+		_, err = page.LargeValue(p, ref)
+	}
 	if err != nil {
 		// As freeValue: the run stays allocated, and Check reports it.
 		f.seen.add(ref.Page, 1)
