@@ -495,6 +495,16 @@ func (f *freeing) committed(id page.ID, sum uint32, depth int) error {
 	if err != nil {
 		return err
 	}
+	// Checked whole, as materialise checks a page a write copies: it is
+	// freed as long as its header says, and without VerifyChecksums Run
+	// compares only the header's checksum field, so a damaged overflow
+	// count freed the page after it, another bucket's, which later
+	// commits overwrote (TestDeleteBucketDamagedNodeLength).
+	if v, ok := f.t.pages.(verifyingPages); !ok || !v.VerifiesRuns() {
+		if err := page.VerifyChecksum(p, id, sum); err != nil {
+			return err
+		}
+	}
 	pages := len(p) / f.t.pages.PageSize()
 	if dup, twice := f.seen.add(id, pages); twice {
 		return errTwice(dup)
