@@ -39,7 +39,8 @@ as needed) and takes the bucket's sequence if the dump records one. With
 name (LMDB's main database, as "mdb_dump ENV" writes it) goes into PATH
 itself; folio keeps data only in buckets, so such a block needs --bucket.
 
-Keys are committed in transactions of at most 10,000 keys or 16 MiB. A
+Keys are committed in transactions of at most 10,000 keys or 16 MiB; a
+value over 1 MiB ends its transaction (it is not copied first). A
 malformed dump stops the load at the line (text) or byte offset (binary)
 it names; what was committed before stays, consistent, and the message
 says how much that was. If the load created DB and nothing was committed,
