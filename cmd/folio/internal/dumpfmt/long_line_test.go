@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -168,4 +171,62 @@ func strip(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// FuzzReaderSmallBuffer reads each input with the reader's usual buffer
+// and with one of 16 bytes, so that nearly every line is longer than the
+// buffer and a value line is decoded a part at a time (readValue), with
+// escapes and hex pairs cut at every place. Both must accept the same
+// inputs as the same items, or fail on the same line. It shares
+// FuzzReader's seed corpus.
+func FuzzReaderSmallBuffer(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzReader", "*"))
+	for _, s := range seeds {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		// The corpus files' format: go test fuzz v1, then []byte("...").
+		if data, ok := corpusBytes(b); ok {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(longLineDump(true, "k", printEncode(longLineValue(100, 1)))))
+	f.Add([]byte(longLineDump(false, "6b", hex.EncodeToString(longLineValue(100, 2)))))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, _, err := readAll(data)
+		defer func(n int) { readerBuffer = n }(readerBuffer)
+		readerBuffer = 16
+		recs2, _, err2 := readAll(data)
+		if (err == nil) != (err2 == nil) {
+			t.Fatalf("usual buffer: %v; 16 bytes: %v", err, err2)
+		}
+		var se, se2 *SyntaxError
+		if errors.As(err, &se) != errors.As(err2, &se2) || se != nil && se.Line != se2.Line {
+			t.Fatalf("usual buffer: %v; 16 bytes: %v", err, err2)
+		}
+		if len(recs) != len(recs2) {
+			t.Fatalf("%d items with the usual buffer, %d with 16 bytes (%v, %v)", len(recs), len(recs2), err, err2)
+		}
+		if err == nil {
+			sameRecs(t, recs2, recs)
+		}
+	})
+}
+
+// corpusBytes decodes a corpus file holding one []byte value.
+func corpusBytes(b []byte) ([]byte, bool) {
+	_, rest, ok := bytes.Cut(b, []byte("\n"))
+	if !ok {
+		return nil, false
+	}
+	s := strings.TrimSpace(string(rest))
+	if !strings.HasPrefix(s, "[]byte(") || !strings.HasSuffix(s, ")") {
+		return nil, false
+	}
+	v, err := strconv.Unquote(s[len("[]byte(") : len(s)-1])
+	if err != nil {
+		return nil, false
+	}
+	return []byte(v), true
 }

@@ -33,11 +33,15 @@ type decoder interface {
 	next() (Item, error)
 }
 
+// readerBuffer is the size of the reader's buffer: a text line longer
+// than it is read in parts (a variable, for FuzzReaderSmallBuffer).
+var readerBuffer = 256 << 10
+
 // NewReader detects the format of the dump in r. An empty input is an
 // empty text dump.
 func NewReader(r io.Reader) (*Reader, error) {
 	rd := &Reader{}
-	br := bufio.NewReaderSize(r, 256<<10)
+	br := bufio.NewReaderSize(r, readerBuffer)
 	head, err := peek(br, false)
 	if err != nil {
 		return nil, err
@@ -48,7 +52,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
 		rd.zr, rd.compressed = zr, true
-		br = bufio.NewReaderSize(zstdErrors{zr}, 256<<10)
+		br = bufio.NewReaderSize(zstdErrors{zr}, readerBuffer)
 		if head, err = peek(br, true); err != nil {
 			zr.Close()
 			return nil, err

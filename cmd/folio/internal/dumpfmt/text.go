@@ -285,10 +285,10 @@ func (d *textDecoder) readValue() error {
 		}
 		return nil
 	}
+	d.line++ // errors below are on this line
 	if line[0] != ' ' {
 		return notValue(line)
 	}
-	d.line++ // errors below are on this line
 	first := clip(line)
 	d.val = d.val[:0]
 	var carry [4]byte // the undecoded end of the last part: half a hex byte, or of an escape
