@@ -170,12 +170,18 @@ func (tx *Tx) Commit() (err error) {
 		// Values the transaction read point into its view, and its
 		// OnCommit handlers may use them: a commit that mapped the file
 		// anew (or a later one, in WAL mode) would otherwise unmap it
-		// before they run, and they faulted. Kept until they return.
-		kept := tx.snap.view
-		kept.refs++
+		// before they run, and they faulted. Kept until they return, and
+		// so are the pages of the snapshot it began on: the handlers run
+		// without the write lock, and later commits reused the pages (a
+		// handler read another commit's data) or cut them from the file
+		// (it faulted): TestOnCommitValuesSurviveLaterCommits.
+		base := tx.snap
+		base.view.refs++
+		db.handleLocked(base)
 		defer func() {
 			db.mu.Lock()
-			db.releaseViewLocked(kept)
+			db.unhandleLocked(base)
+			db.releaseViewLocked(base.view)
 			db.mu.Unlock()
 		}()
 	}

@@ -103,6 +103,13 @@ type DB struct {
 	// before its meta (an open syncs what an earlier process left).
 	unsyncedEnd int64
 	wal         walState // WAL mode when wal.log != nil; under the write lock
+	// handled (under mu) holds the snapshots write transactions began
+	// on while their OnCommit handlers run: the values they read lie in
+	// its pages, which later writers must neither reuse nor cut from the
+	// file until the handlers return (readersLocked, readableHighLocked).
+	// Not a reader's pin: Close does not wait for them (a handler may
+	// call it).
+	handled []*snapshot
 
 	// spareBufs are page buffers of earlier commits, for the writer's
 	// reuse; touched only under the write lock, as are extents (the free

@@ -252,21 +252,44 @@ func unmapUnusedLocked(v *view) {
 }
 
 // readersLocked prunes the old snapshots no reader holds and returns,
-// ascending, those readers still hold, all older than the published one.
-// Pages freed by transactions up to the oldest of them (the published
-// txid if none) can be reused (invariant 1); pages freed since, only if
-// no reader can see them (freelist.ReleaseUnseen). NB: in WAL mode the
-// runs the last checkpoint reaches are not in the free list at all until
-// the next checkpoint (walState.held). REQUIRES: db.mu held.
+// ascending, those readers still hold, all older than the published one,
+// with those of commits whose OnCommit handlers run (db.handled) as if
+// read. Pages freed by transactions up to the oldest of them (the
+// published txid if none) can be reused (invariant 1); pages freed
+// since, only if no reader can see them (freelist.ReleaseUnseen). NB: in
+// WAL mode the runs the last checkpoint reaches are not in the free list
+// at all until the next checkpoint (walState.held). REQUIRES: db.mu held.
 func (db *DB) readersLocked() []page.TxID {
 	db.pruneLocked()
-	if len(db.olds) == 0 {
+	if len(db.olds) == 0 && len(db.handled) == 0 {
 		return nil
 	}
-	ids := make([]page.TxID, 0, len(db.olds))
+	ids := make([]page.TxID, 0, len(db.olds)+len(db.handled))
 	for _, s := range db.olds {
 		ids = append(ids, s.meta.TxID)
 	}
+	// NB: a handler's snapshot at or past the published one (WAL mode:
+	// its commit still waits for its log sync) needs nothing kept yet:
+	// only pages freed by the published txid or before are released.
+	cur := db.current.Load().meta.TxID
+	for _, s := range db.handled {
+		if s.meta.TxID < cur {
+			ids = append(ids, s.meta.TxID)
+		}
+	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// handleLocked keeps the pages of s, the snapshot a committing write
+// transaction began on, until its OnCommit handlers return (unhandle).
+// REQUIRES: db.mu held, and the write lock (the next writer must not
+// begin before s counts).
+func (db *DB) handleLocked(s *snapshot) { db.handled = append(db.handled, s) }
+
+// unhandleLocked ends what handleLocked began. REQUIRES: db.mu held.
+func (db *DB) unhandleLocked(s *snapshot) {
+	if i := slices.Index(db.handled, s); i >= 0 {
+		db.handled = slices.Delete(db.handled, i, i+1)
+	}
 }

@@ -78,6 +78,9 @@ func (db *DB) readableHighLocked() page.ID {
 	for _, s := range db.olds {
 		high = max(high, s.meta.High)
 	}
+	for _, s := range db.handled { // OnCommit handlers read it
+		high = max(high, s.meta.High)
+	}
 	return high
 }
 

@@ -1,0 +1,115 @@
+package folio
+
+import (
+	"bytes"
+	"fmt"
+	"runtime/debug"
+	"testing"
+)
+
+// TestOnCommitValuesSurviveLaterCommits: README says the values a write
+// transaction read stay valid in its OnCommit handlers. The handlers run
+// once the write lock is free, so other writers commit while they run;
+// the pages the transaction read must not be reused (or cut from the
+// file) meanwhile. The transaction here only reads bucket "b"; while its
+// handler waits, a later commit changes (or deletes) "b", which frees the
+// pages the value lies in, and more commits follow: the handler then
+// reads the value. It read another commit's page (the pages went back to
+// the free list at once: no reader held the snapshot), or, once commits
+// had given the file's tail back, faulted.
+func TestOnCommitValuesSurviveLaterCommits(t *testing.T) {
+	for _, walMode := range []bool{false, true} {
+		for _, change := range []string{"rewrite", "delete bucket"} {
+			t.Run(fmt.Sprintf("wal=%v/%s", walMode, change), func(t *testing.T) {
+				onCommitValueAfterCommits(t, walMode, change)
+			})
+		}
+	}
+}
+
+func onCommitValueAfterCommits(t *testing.T, walMode bool, change string) {
+	opts := &Options{PageSize: 1024}
+	if walMode {
+		opts = walOpts(1024)
+	}
+	db := openTest(t, opts)
+	want := bytes.Repeat([]byte{'A'}, 200)
+	// "b" holds the value among enough others (~700 KiB) that deleting
+	// them leaves more than two growth steps of free tail to give back.
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte("other")); err != nil {
+			return err
+		}
+		for i := range 3000 {
+			if err := b.Put(fmt.Appendf(nil, "k%05d", i), bytes.Repeat([]byte{'F'}, 200)); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte("k99999"), want) // the last key: a page near the end
+	})
+	ready, goOn, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- func() error {
+			<-ready
+			defer close(goOn)
+			if err := db.Update(func(tx *Tx) error {
+				if change == "rewrite" {
+					return tx.Bucket([]byte("b")).Put([]byte("k99999"), bytes.Repeat([]byte{'B'}, 200))
+				}
+				return tx.DeleteBucket([]byte("b"))
+			}); err != nil {
+				return err
+			}
+			for i := range 30 {
+				if walMode {
+					// Pages the last checkpoint reaches are reused only
+					// after the next one.
+					if err := db.Checkpoint(); err != nil {
+						return err
+					}
+				}
+				if err := db.Update(func(tx *Tx) error {
+					o := tx.Bucket([]byte("other"))
+					for j := range 10 {
+						if err := o.Put(fmt.Appendf(nil, "%03d-%03d", i, j), bytes.Repeat([]byte{'X'}, 200)); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+	}()
+	var got []byte
+	var fault any
+	mustUpdate(t, db, func(tx *Tx) error {
+		v := tx.Bucket([]byte("b")).Get([]byte("k99999"))
+		if !bytes.Equal(v, want) {
+			return fmt.Errorf("read %q", v)
+		}
+		tx.OnCommit(func() {
+			close(ready)
+			<-goOn
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() { fault = recover() }()
+			got = bytes.Clone(v)
+		})
+		return tx.Bucket([]byte("other")).Put([]byte("x"), []byte("y"))
+	})
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if fault != nil {
+		t.Fatalf("reading the value in the OnCommit handler: %v", fault)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the OnCommit handler read %q, want %q", got[:min(len(got), 24)], want[:24])
+	}
+}
