@@ -3,7 +3,11 @@ package folio
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
+	"runtime"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -111,5 +115,115 @@ func onCommitValueAfterCommits(t *testing.T, walMode bool, change string) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("the OnCommit handler read %q, want %q", got[:min(len(got), 24)], want[:24])
+	}
+}
+
+// TestOnCommitValuesUnderConcurrentWriters: writers in four goroutines,
+// through Update and Batch, either change bucket "b" or read a few of
+// its values (changing only bucket "c": a change to "b" would end their
+// validity, README says) and register a handler that compares them with
+// copies once other commits have had a chance to run. Every handler must
+// read what its transaction read (without the base snapshot's pages
+// kept, some 30 values read another commit's bytes).
+func TestOnCommitValuesUnderConcurrentWriters(t *testing.T) {
+	for _, walMode := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) {
+			opts := &Options{PageSize: 1024}
+			if walMode {
+				opts = &Options{PageSize: 1024, WAL: true, CheckpointBytes: 64 << 10}
+			}
+			db := openTest(t, opts)
+			key := func(i int) []byte { return fmt.Appendf(nil, "k%04d", i) }
+			mustUpdate(t, db, func(tx *Tx) error {
+				b, err := tx.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				for i := range 500 {
+					if err := b.Put(key(i), bytes.Repeat([]byte{byte(i)}, 100+i%200)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			var mu sync.Mutex
+			var bad []string
+			var commits atomic.Int64 // calls returned
+			var wg sync.WaitGroup
+			for g := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rng := rand.New(rand.NewPCG(testSeed(t), uint64(g)))
+					for range 150 {
+						fn := func(tx *Tx) error {
+							b := tx.Bucket([]byte("b"))
+							if rng.IntN(2) == 0 {
+								for range 3 {
+									var err error
+									if i := rng.IntN(500); rng.IntN(3) == 0 {
+										err = b.Delete(key(i))
+									} else {
+										err = b.Put(key(i), bytes.Repeat([]byte{byte(rng.IntN(256))}, rng.IntN(400)))
+									}
+									if err != nil {
+										return err
+									}
+								}
+								return nil
+							}
+							var vs, copies [][]byte
+							for range 5 {
+								v := b.Get(key(rng.IntN(500)))
+								vs, copies = append(vs, v), append(copies, bytes.Clone(v))
+							}
+							tx.OnCommit(func() {
+								// Let a few other commits run (a bounded
+								// wait: the others may all be in handlers).
+								from := commits.Load()
+								for i := 0; i < 2000 && commits.Load() < from+4; i++ {
+									runtime.Gosched()
+								}
+								defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+								defer func() {
+									if r := recover(); r != nil {
+										mu.Lock()
+										bad = append(bad, fmt.Sprint("fault: ", r))
+										mu.Unlock()
+									}
+								}()
+								for i := range vs {
+									if !bytes.Equal(vs[i], copies[i]) {
+										mu.Lock()
+										bad = append(bad, fmt.Sprintf("%.16q, want %.16q", vs[i], copies[i]))
+										mu.Unlock()
+									}
+								}
+							})
+							c, err := tx.CreateBucketIfNotExists([]byte("c"))
+							if err != nil {
+								return err
+							}
+							return c.Put(key(rng.IntN(500)), []byte("v"))
+						}
+						var err error
+						if rng.IntN(2) == 0 {
+							err = db.Batch(fn)
+						} else {
+							err = db.Update(fn)
+						}
+						commits.Add(1)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if len(bad) > 0 {
+				t.Errorf("%d values changed under their OnCommit handlers; first: %s", len(bad), bad[0])
+			}
+		})
 	}
 }
