@@ -256,10 +256,12 @@ func (tx *Tx) Size() int64 {
 	return int64(high) * int64(tx.r.pageSize)
 }
 
-// OnCommit registers fn to run after a successful commit. Values the
-// transaction read stay valid while fn runs (its mapping is kept until
-// the handlers return). A nil fn is ignored: run, it would panic after the commit, and Update or Batch
-// would pass the panic on as if the commit had failed.
+// OnCommit registers fn to run after a successful commit, once the
+// write lock is free. Values the transaction read stay valid while fn
+// runs: its mapping, and the pages of the snapshot it began on, are kept
+// from later commits until the handlers return, as a read transaction's
+// are. A nil fn is ignored: run, it would panic after the commit, and
+// Update or Batch would pass the panic on as if the commit had failed.
 func (tx *Tx) OnCommit(fn func()) {
 	if fn != nil {
 		tx.commitHandlers = append(tx.commitHandlers, fn)
