@@ -50,7 +50,10 @@ func (p panicked) Error() string { return fmt.Sprintf("folio: panic in batch fun
 // fn exited in another goroutine gets ErrBatchGoexit, and the others run
 // theirs again alone. bbolt frees the lock too, but leaves the others
 // waiting forever. A panic in fn (a nil fn's included) reaches the
-// caller whose fn it was, in its own goroutine, after the rollback.
+// caller whose fn it was, in its own goroutine, after the rollback. A
+// commit handler fn registered (OnCommit) runs in that goroutine too,
+// after the commit: its panic reaches fn's caller, and its Goexit ends
+// the goroutine once the other calls' handlers have run.
 //
 // Batch returns fn's error, or the error Update would: ErrDatabaseNotOpen
 // once Close has begun, ErrDatabaseReadOnly on a read-only DB,
@@ -199,6 +202,9 @@ func (db *DB) runBatch(tx *Tx, calls []*call) {
 		db.leaveFn()
 		tx.managed = false
 		if failed < 0 {
+			if hs := tx.commitHandlers; len(hs) > 1 {
+				tx.commitHandlers = []func(){func() { runHandlers(hs) }}
+			}
 			err := tx.commitManaged()
 			returned = true
 			for _, c := range calls {
@@ -263,6 +269,25 @@ func (db *DB) batchExited(tx *Tx, calls []*call, running int, inFn bool) {
 		default:
 			c.done <- errTrySolo
 		}
+	}
+}
+
+// runHandlers runs a batch's commit handlers in order (each wrapped by
+// runBatch to keep a panic to its own call). One that calls
+// runtime.Goexit ends the leader's goroutine, but only after the rest
+// have run: they are other calls', whose callers get nil for the commit
+// (they were skipped: TestBatchOnCommitGoexitOthersHandlersRun).
+func runHandlers(hs []func()) {
+	i := 0
+	defer func() {
+		if i < len(hs) { // hs[i-1] called Goexit
+			runHandlers(hs[i:])
+		}
+	}()
+	for i < len(hs) {
+		h := hs[i]
+		i++
+		h()
 	}
 }
 
