@@ -227,3 +227,48 @@ func TestOnCommitValuesUnderConcurrentWriters(t *testing.T) {
 		})
 	}
 }
+
+// TestOnCommitHandlerMayClose: a handler may close the database, as in
+// bbolt (its handlers run after the write lock is released). The pages
+// kept for the handlers (7c4b198) are not a reader's pin, which Close
+// would wait for forever.
+func TestOnCommitHandlerMayClose(t *testing.T) {
+	for _, walMode := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wal=%v", walMode), func(t *testing.T) {
+			path := tempPath(t)
+			opts := &Options{PageSize: 1024, WAL: walMode}
+			db, err := Open(path, 0o600, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var closeErr error
+			closed := false
+			if err := db.Update(func(tx *Tx) error {
+				b, err := tx.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				tx.OnCommit(func() { closeErr, closed = db.Close(), true })
+				return b.Put([]byte("k"), []byte("v"))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !closed || closeErr != nil {
+				t.Fatalf("Close in the handler: ran %v, %v", closed, closeErr)
+			}
+			db, err = Open(path, 0o600, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeChecked(t, db)
+			if err := db.View(func(tx *Tx) error {
+				if v := tx.Bucket([]byte("b")).Get([]byte("k")); string(v) != "v" {
+					return fmt.Errorf("k = %q after reopen", v)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
