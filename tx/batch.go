@@ -243,7 +243,8 @@ func (db *DB) runBatch(tx *Tx, calls []*call) {
 // A transaction still open is rolled back: a function cut short must not
 // commit as if it had returned. Its caller gets ErrBatchGoexit, and the
 // others run their functions again alone, as after a failure (errTrySolo).
-// A transaction that committed before the exit (a handler) gives nil.
+// A transaction that committed before the exit (a handler) gives nil, or
+// the panic of a call's handler to that call's caller.
 func (db *DB) batchExited(tx *Tx, calls []*call, running int, inFn bool) {
 	if inFn {
 		db.leaveFn()
@@ -262,6 +263,10 @@ func (db *DB) batchExited(tx *Tx, calls []*call, running int, inFn bool) {
 	}
 	for i, c := range calls {
 		switch {
+		case committed && c.handlerPanic != nil:
+			// Its handler panicked before (or after) the one that exited:
+			// that panic is its caller's, as in runBatch.
+			c.done <- panicked{c.handlerPanic}
 		case committed:
 			c.done <- nil
 		case i == running:

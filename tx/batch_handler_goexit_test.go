@@ -66,3 +66,60 @@ func batchHandlersAfterGoexit(t *testing.T, exits int) {
 		t.Errorf("keys %q, want b0,b1,b2", got)
 	}
 }
+
+// TestBatchOnCommitPanicBesideGoexit: in one batch, the leader's commit
+// handler calls Goexit and another call's handler panics. The panic is
+// that call's, as it is without the Goexit: its Batch must pass it on,
+// not return nil (the leader's exit handed every caller of the committed
+// batch nil, and the panic was lost).
+func TestBatchOnCommitPanicBesideGoexit(t *testing.T) {
+	db := openGoexit(t)
+	type result struct {
+		err      error
+		panicked any
+	}
+	var outs []chan result
+	db.within("Batch whose handlers exit and panic", func() {
+		holding, release := make(chan struct{}), make(chan struct{})
+		writer := spawn(func() error {
+			return db.Update(func(tx *folio.Tx) error { close(holding); <-release; return nil })
+		})
+		<-holding
+		for i := 0; i < 3; i++ {
+			fn := func(tx *folio.Tx) error {
+				switch i {
+				case 0:
+					tx.OnCommit(runtime.Goexit)
+				case 1:
+					tx.OnCommit(func() { panic("handler of call 1") })
+				}
+				return put(fmt.Sprintf("b%d", i))(tx)
+			}
+			ch := make(chan result, 1)
+			outs = append(outs, ch)
+			go func() {
+				var r result
+				defer func() {
+					r.panicked = recover()
+					ch <- r
+				}()
+				r.err = db.Batch(fn)
+			}()
+			db.until("Batch call queued", func() bool { return tx.BatchQueued(db.DB) == i+1 })
+			if i == 0 {
+				db.until("Batch call leads", func() bool { return tx.BatchLed(db.DB) })
+			}
+		}
+		close(release)
+		<-writer
+		if r := <-outs[1]; r.panicked != "handler of call 1" {
+			t.Errorf("call 1: returned %v, panicked %v; want its handler's panic", r.err, r.panicked)
+		}
+		if r := <-outs[2]; r.err != nil || r.panicked != nil {
+			t.Errorf("call 2: returned %v, panicked %v; want nil", r.err, r.panicked)
+		}
+	})
+	if got := db.keys(); got != "b0,b1,b2" {
+		t.Errorf("keys %q, want b0,b1,b2", got)
+	}
+}
