@@ -63,7 +63,9 @@ func (p panicked) Error() string { return fmt.Sprintf("folio: panic in batch fun
 // forever, as in bbolt: fn runs in the write transaction they wait for.
 // View may be called there (it reads the last commit, not fn's changes).
 func (db *DB) Batch(fn func(*Tx) error) error {
-	if db == nil {
+	// NB: a DB that Open did not make (new(DB)) has no leader's token:
+	// the send below waited forever (TestZeroDBRefusesAll).
+	if db == nil || db.batchLead == nil {
 		return db.notOpen()
 	}
 	c := &call{fn: fn, done: make(chan error, 1)}
