@@ -38,11 +38,15 @@ func fuzzValue(path, key string) []byte {
 
 // fuzzSeedDB builds a small database (1 KiB pages, file grown a page at
 // a time) with nested buckets, large values, a persisted free list with
-// free pages, and a tree two levels deep in bucket "a" when deep is set.
+// free pages (variant > 0), and a tree two levels deep in bucket "a"
+// (variant 2). Variant 3 is variant 2 committed with syncs: its metas
+// list the runs of one-sync commits, which Open verifies.
 func fuzzSeedDB(t testing.TB, variant int) []byte {
 	t.Helper()
+	synced := variant == 3
+	variant = min(variant, 2)
 	path := filepath.Join(t.TempDir(), "seed.db")
-	db, err := Open(path, 0o600, &Options{PageSize: 1024, NoSync: true})
+	db, err := Open(path, 0o600, &Options{PageSize: 1024, NoSync: !synced})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +100,9 @@ func fuzzSeedDB(t testing.TB, variant int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if synced && len(page.MetaCommitRuns(img[:1024], nil))+len(page.MetaCommitRuns(img[1024:2048], nil)) == 0 {
+		t.Fatal("the synced seed's metas list no commit runs: its commits were not one-sync")
+	}
 	return img
 }
 
@@ -107,7 +114,7 @@ func fuzzSeedDB(t testing.TB, variant int) []byte {
 // one the seed stored; a file Check passes must read without error; a
 // file whose reads fail must fail Check too.
 func FuzzOpenCorrupt(f *testing.F) {
-	for v := 0; v < 3; v++ {
+	for v := 0; v < 4; v++ {
 		f.Add(fuzzSeedDB(f, v))
 	}
 	f.Fuzz(func(t *testing.T, img []byte) {
