@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -318,6 +319,7 @@ func boltLeafRoots(p []byte, roots []uint64) (_ []uint64, what string) {
 	// inline page, each level holding two) made 2^n walks of n levels
 	// in a few KiB, and migrate never ended.
 	data := 16 + count*16
+	var prev []byte
 	for i := range count {
 		// A leaf element: flags, pos, ksize, vsize (4 bytes each).
 		e := p[16+i*16:]
@@ -328,6 +330,17 @@ func boltLeafRoots(p []byte, roots []uint64) (_ []uint64, what string) {
 			return roots, fmt.Sprintf("element %d's key and value overlap another's, or lie past the page", i)
 		}
 		data = v + n
+		// NB: bbolt writes no empty key and keeps a page's keys sorted
+		// and unique; otherwise the copy's Put or CreateBucket refused
+		// them and migrate blamed the new file ("copy into").
+		k := p[start:v]
+		if len(k) == 0 {
+			return roots, fmt.Sprintf("element %d: an empty key", i)
+		}
+		if i > 0 && bytes.Compare(prev, k) >= 0 {
+			return roots, fmt.Sprintf("element %d: keys out of order", i)
+		}
+		prev = k
 		if le32(e)&0x01 == 0 {
 			continue // a pair, not a bucket
 		}
