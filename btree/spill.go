@@ -1,6 +1,8 @@
 package btree
 
 import (
+	"math"
+
 	"github.com/foliodb/folio/page"
 )
 
@@ -224,12 +226,17 @@ func (t *Tree) split(n *Node, size int, parts []part) []part {
 	if size <= ps {
 		return append(parts, part{0, len(n.inodes), size})
 	}
-	fill := t.Fill
+	fill, unset := t.Fill, DefaultFill
 	if n.appendOnly {
-		fill = t.AppendFill
+		fill, unset = t.AppendFill, DefaultAppendFill
 		if fill == 0 {
 			fill = DefaultAppendFill
 		}
+	}
+	// NB: NaN passes both bounds below, and int(NaN) cut every split
+	// after one element, a page a key (TestFillNaN): the default instead.
+	if math.IsNaN(fill) {
+		fill = unset
 	}
 	if fill < 0.1 {
 		fill = 0.1

@@ -31,7 +31,8 @@ import (
 // A refused write changes nothing; its error names the key and the
 // bucket, so test it with errors.Is.
 type Bucket struct {
-	// FillPercent is how full a split leaves a page (0.1 to 1.0): 0.5 by
+	// FillPercent is how full a split leaves a page (0.1 to 1.0, a value
+	// outside taken as the nearest bound, NaN as the default): 0.5 by
 	// default. A leaf that overflows between its keys first shares the
 	// split with a neighbour, cutting the two into equal parts at most
 	// 0.9 full (btree/share.go); FillPercent applies where the two do not
