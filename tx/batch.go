@@ -23,8 +23,15 @@ type call struct {
 // failure was its own.
 var errTrySolo = errors.New("folio: batch function failed; retry solo")
 
-// panicked carries a panic out of a batch to the caller whose fn raised it.
-type panicked struct{ v any }
+// panicked carries a panic out of a batch to the caller whose fn raised
+// it. If fn itself panicked (rerun), the caller runs fn again alone
+// (rerunPanicked). A commit handler's panic (rerun false) came after fn's
+// write committed: running fn again would write twice, so only the value
+// goes, and the caller's stack shows batch code, not the handler.
+type panicked struct {
+	v     any
+	rerun bool
+}
 
 func (p panicked) Error() string { return fmt.Sprintf("folio: panic in batch function: %v", p.v) }
 
@@ -49,11 +56,17 @@ func (p panicked) Error() string { return fmt.Sprintf("folio: panic in batch fun
 // the transaction is rolled back and the write lock freed; a caller whose
 // fn exited in another goroutine gets ErrBatchGoexit, and the others run
 // theirs again alone. bbolt frees the lock too, but leaves the others
-// waiting forever. A panic in fn (a nil fn's included) reaches the
-// caller whose fn it was, in its own goroutine, after the rollback. A
-// commit handler fn registered (OnCommit) runs in that goroutine too,
-// after the commit: its panic reaches fn's caller, and its Goexit ends
-// the goroutine once the other calls' handlers have run.
+// waiting forever. If fn panics, the transaction is rolled back, the
+// others are retried without it, and fn is run again alone in its
+// caller's goroutine, as bbolt does: the panic it raises there unwinds
+// through fn's own frames. If that run does not panic (fn is not
+// deterministic), its result is Batch's. If it cannot begin (Close has
+// begun, a sync failed), the first panic's value is raised instead. A
+// nil fn runs alone at once, as Update(nil) does: it panics without
+// cutting a batch short. A commit handler fn registered (OnCommit) runs
+// in the leader's goroutine, after the commit: its panic reaches fn's
+// caller as a value only (fn is not run again: its write committed), and
+// its Goexit ends the goroutine once the other calls' handlers have run.
 //
 // Batch returns fn's error, or the error Update would: ErrDatabaseNotOpen
 // once Close has begun, ErrDatabaseReadOnly on a read-only DB,
@@ -67,6 +80,11 @@ func (db *DB) Batch(fn func(*Tx) error) error {
 	// the send below waited forever (TestZeroDBRefusesAll).
 	if db == nil || db.batchLead == nil {
 		return db.notOpen()
+	}
+	if fn == nil {
+		// It would panic in the batch, roll it back and be run again
+		// alone (rerunPanicked): only the last step is of use.
+		return db.Update(fn)
 	}
 	c := &call{fn: fn, done: make(chan error, 1)}
 	db.batchMu.Lock()
@@ -128,8 +146,31 @@ func (db *DB) batchResult(fn func(*Tx) error, err error) error {
 	switch {
 	case errors.Is(err, errTrySolo):
 		return db.Update(fn)
+	case errors.As(err, &p) && p.rerun:
+		return db.rerunPanicked(fn, p.v)
 	case errors.As(err, &p):
 		panic(p.v)
+	}
+	return err
+}
+
+// rerunPanicked runs fn, which panicked with v in a batch, alone in its
+// caller's goroutine (a solo Update). Run again, fn panics again, and the
+// panic unwinds through fn's frames and then the caller's: debug.Stack in
+// a deferred recover, or a crash's trace, shows where fn failed. Raising
+// v here would show only batch code. If fn returns instead, it is not
+// deterministic and this run's result stands (Batch's functions may run
+// more than once). If the run cannot begin (ErrDatabaseNotOpen,
+// ErrSyncFailed), v is raised: a panic must not become an error a caller
+// takes for a closed DB.
+func (db *DB) rerunPanicked(fn func(*Tx) error, v any) error {
+	ran := false
+	err := db.Update(func(tx *Tx) error {
+		ran = true
+		return fn(tx)
+	})
+	if !ran {
+		panic(v)
 	}
 	return err
 }
@@ -211,7 +252,7 @@ func (db *DB) runBatch(tx *Tx, calls []*call) {
 			returned = true
 			for _, c := range calls {
 				if c.handlerPanic != nil {
-					c.done <- panicked{c.handlerPanic}
+					c.done <- panicked{v: c.handlerPanic}
 					continue
 				}
 				c.done <- err
@@ -268,7 +309,7 @@ func (db *DB) batchExited(tx *Tx, calls []*call, running int, inFn bool) {
 		case committed && c.handlerPanic != nil:
 			// Its handler panicked before (or after) the one that exited:
 			// that panic is its caller's, as in runBatch.
-			c.done <- panicked{c.handlerPanic}
+			c.done <- panicked{v: c.handlerPanic}
 		case committed:
 			c.done <- nil
 		case i == running:
@@ -299,11 +340,11 @@ func runHandlers(hs []func()) {
 }
 
 // runCall runs one batch function, turning its error into errTrySolo and
-// its panic into a value for its caller.
+// its panic into a panicked its caller runs fn again for.
 func runCall(tx *Tx, fn func(*Tx) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = panicked{r}
+			err = panicked{v: r, rerun: true}
 		}
 	}()
 	if err := tx.run(fn); err != nil {
