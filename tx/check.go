@@ -58,7 +58,7 @@ func (tx *Tx) check() (problems []error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err := faultError(r, tx.db.path, " to check it")
+			err := faultError(tx.db, r, " to check it")
 			if err == nil {
 				panic(r)
 			}

@@ -285,7 +285,7 @@ func (tx *Tx) commitManaged() (err error) {
 			if tx.db == nil {
 				panic(r)
 			}
-			if err = faultError(r, tx.db.path, " to commit"); err == nil {
+			if err = faultError(tx.db, r, " to commit"); err == nil {
 				panic(r)
 			}
 			tx.end()

@@ -110,6 +110,9 @@ type DB struct {
 	// Not a reader's pin: Close does not wait for them (a handler may
 	// call it).
 	handled []*snapshot
+	// maps holds the address ranges of every live view (mapFile), for
+	// the fault guard to tell a fault in the file from any other.
+	maps mapSet
 
 	// spareBufs are page buffers of earlier commits, for the writer's
 	// reuse; touched only under the write lock, as are extents (the free
@@ -303,7 +306,7 @@ func MapSize(initial int, size int64) int64 {
 // mapLocked maps the file for a size of at least size bytes.
 func (db *DB) mapLocked(size int64) (*view, error) {
 	want := db.mapSize(size)
-	v, err := db.st.Map(want)
+	v, err := db.mapFile(want)
 	if err != nil {
 		return nil, fmt.Errorf("folio: map %s (%d bytes): %w", db.path, want, err)
 	}

@@ -90,7 +90,7 @@ func (db *DB) readableHighLocked() page.ID {
 // cut under the DB (by another process) made Close die of SIGBUS; the
 // fault is an ErrCorrupt error naming the file.
 func (db *DB) mappedOtherMetaHigh() (high page.ID, err error) {
-	v, err := db.st.Map(int64(2 * db.pageSize))
+	v, err := db.mapFile(int64(2 * db.pageSize))
 	if err != nil {
 		return 0, err
 	}
@@ -98,7 +98,7 @@ func (db *DB) mappedOtherMetaHigh() (high page.ID, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			if err = faultError(r, db.path, " to close it"); err == nil {
+			if err = faultError(db, r, " to close it"); err == nil {
 				panic(r)
 			}
 		}

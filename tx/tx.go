@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"slices"
 
@@ -195,12 +194,13 @@ func (tx *Tx) end() {
 
 // run calls fn, turning a memory fault met while reading the mapping (a
 // file truncated underneath it) into an ErrCorrupt error, and returning
-// the first corrupt page fn met even if fn itself returned nil.
+// the first corrupt page fn met even if fn itself returned nil. A fault
+// outside the DB's mappings is fn's own and panics on (faultguard.go).
 func (tx *Tx) run(fn func(*Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			if err = faultError(r, tx.db.path, ""); err == nil {
+			if err = faultError(tx.db, r, ""); err == nil {
 				panic(r)
 			}
 		}
@@ -210,19 +210,6 @@ func (tx *Tx) run(fn func(*Tx) error) (err error) {
 		return tx.err
 	}
 	return err
-}
-
-// faultError is the ErrCorrupt for r, recovered from a memory fault
-// reading the mapping of the file at path while doing what (SetPanicOnFault
-// makes the fault a panic), or nil if r is any other panic.
-func faultError(r any, path, what string) error {
-	re, ok := r.(runtime.Error)
-	f, isFault := r.(interface{ Addr() uintptr })
-	if !ok || !isFault {
-		return nil
-	}
-	return fmt.Errorf("%w: %s: memory fault at %#x reading the mapping%s (file truncated or I/O error?): %v",
-		ErrCorrupt, path, f.Addr(), what, re)
 }
 
 // fail records the first corruption met; the transaction then fails.
@@ -360,11 +347,14 @@ func (tx *Tx) WriteTo(w io.Writer) (total int64, err error) {
 	// and w gets the copy: a fault reading a file cut underneath (a
 	// Begin transaction has no guard of View's) killed the process, also
 	// when w handed the mapped bytes to another goroutine (io.Pipe). An
-	// *os.File or io.Discard, below, is the exception.
+	// *os.File or io.Discard, below, is the exception. A fault of w's
+	// own is not folio's and panics on (faultError); db, not tx.db, so
+	// that it does so even if w (wrongly) ended tx.
+	db := tx.db
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			if err = faultError(r, tx.db.path, " to copy it"); err == nil {
+			if err = faultError(db, r, " to copy it"); err == nil {
 				panic(r)
 			}
 		}

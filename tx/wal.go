@@ -574,7 +574,7 @@ func (db *DB) writeMetaCommit(m *page.Meta, runs []page.CommitRun, sync bool) (i
 // hold the same meta; open takes either. REQUIRES: the write lock.
 func (db *DB) restoreMeta(slot int, sync bool) error {
 	ps := db.pageSize
-	v, err := db.st.Map(int64(2 * ps))
+	v, err := db.mapFile(int64(2 * ps))
 	if err != nil {
 		return err
 	}
@@ -683,7 +683,7 @@ func (db *DB) checkpointLocked() (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			if err = faultError(r, db.path, " to checkpoint"); err == nil {
+			if err = faultError(db, r, " to checkpoint"); err == nil {
 				panic(r)
 			}
 			db.refuseWrites(err)
