@@ -12,11 +12,11 @@ import (
 // WriteTo, every checkpoint and Close's read of the meta pages run under
 // debug.SetPanicOnFault, so a read of the mapping past the end of a file
 // cut underneath it (or an I/O error paging it in) panics instead of
-// killing the process, and the guard returns that panic as ErrCorrupt. Only a fault inside one of the DB's own mappings
-// is folio's: a fault anywhere else under the guard (a wild pointer in
-// the caller's function, or in an io.Writer given to WriteTo) is a bug,
-// not damage, and goes on as the panic it is
-// (TestFaultOutsideMappingPanics).
+// killing the process, and the guard returns that panic as ErrCorrupt.
+// Only a fault inside one of the DB's own mappings is folio's: a fault
+// anywhere else under the guard (a wild pointer in the caller's function,
+// or in an io.Writer given to WriteTo) is a bug, not damage, and goes on
+// as the panic it is (TestFaultOutsideMappingPanics).
 //
 // mapSet keeps the address ranges of the DB's live views. Only Map and a
 // view's Close (a remap, a retired mapping, the short mappings of the
