@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,62 @@ type noProgress struct{}
 
 func (noProgress) Add(int64) {}
 func (noProgress) Done()     {}
+
+// watchFileSize shows on prog how f, a new file, grows, polling its size
+// every redrawEvery until stop is called, which reports the rest. It is
+// for a writer that needs f itself (Tx.WriteTo writes into an *os.File
+// directly, not through a counting wrapper). Off a terminal it does
+// nothing.
+func watchFileSize(prog progress, f *os.File) (stop func()) {
+	if _, ok := prog.(noProgress); ok {
+		return func() {}
+	}
+	tick := time.NewTicker(redrawEvery)
+	stopWatch := watchSize(prog, func() (int64, error) {
+		// NB: fstat, which does not wait for a write running on f as
+		// lseek(SEEK_CUR) may; a regular file's size grows as it is
+		// written.
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	}, tick.C)
+	return func() {
+		stopWatch()
+		tick.Stop()
+	}
+}
+
+// watchSize adds to prog what size grew by, read at each tick and once
+// more by stop, which ends the goroutine reading it. A size that fails or
+// shrinks adds nothing.
+func watchSize(prog progress, size func() (int64, error), tick <-chan time.Time) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	var shown int64 // the goroutine's until done is closed, then stop's
+	report := func() {
+		if n, err := size(); err == nil && n > shown {
+			prog.Add(n - shown)
+			shown = n
+		}
+	}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-tick:
+				report()
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+		report()
+	}
+}
 
 // redrawEvery bounds how often the bar is redrawn: often enough to look
 // alive, rarely enough that drawing costs nothing next to the work.

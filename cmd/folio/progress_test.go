@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -127,3 +128,40 @@ func TestProgressLeavesLinesWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressWatchSize: watchSize adds to the bar what the size grew by
+// at each tick, nothing for a size that shrank or failed, and the rest
+// when stopped, so the bar ends at the final size.
+func TestProgressWatchSize(t *testing.T) {
+	sizes := make(chan int64, 8)
+	var last int64
+	size := func() (int64, error) {
+		select {
+		case n := <-sizes:
+			last = n
+		default:
+		}
+		if last < 0 {
+			return 0, errors.New("stat failed")
+		}
+		return last, nil
+	}
+	rec := &recordProgress{}
+	tick := make(chan time.Time)
+	stop := watchSize(rec, size, tick)
+	for _, n := range []int64{100, 250, 200, -1, 400} {
+		sizes <- n
+		tick <- time.Time{} // taken: the size before it was read
+	}
+	sizes <- 1000
+	stop()
+	if want := []int64{100, 150, 150, 600}; !slices.Equal(rec.adds, want) {
+		t.Errorf("added %v, want %v", rec.adds, want)
+	}
+}
+
+// recordProgress records each Add.
+type recordProgress struct{ adds []int64 }
+
+func (r *recordProgress) Add(n int64) { r.adds = append(r.adds, n) }
+func (r *recordProgress) Done()       {}
