@@ -234,6 +234,14 @@ func (t boltTree) sequence() uint64 {
 // process dies, with no panic for boltTree.damaged to turn into an error.
 // The walk looks inside inline buckets too (boltLeafRoots): they have no
 // page, but a bucket nested in one may.
+//
+// Keys are damage out of order within a page, and outside the range the
+// branch above gives a page: from its key for the page up to, not
+// including, its next key (or the range the branch itself was given).
+// bbolt writes a branch's key for a child as the child's first key.
+// NB: its cursor walks the leaves whatever the branches say, but Get
+// looks a key up through them, so such a file migrated, or failed the
+// copy's verification, blaming the new file (TestMigrateBoltBranchOrder).
 func checkBoltPages(tx *bolt.Tx, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -246,12 +254,32 @@ func checkBoltPages(tx *bolt.Tx, path string) error {
 	damaged := func(id uint64, what string) error {
 		return fmt.Errorf("bbolt file %s is damaged: page %d: %s", path, id, what)
 	}
+	// boltPage is a page to visit and the keys it may hold: [lo, hi),
+	// nil for no bound (a bucket's root), each a copy of the key of
+	// element loElem or hiElem of the branch page loPage or hiPage.
+	type boltPage struct {
+		id             uint64
+		lo, hi         []byte
+		loPage, hiPage uint64
+		loElem, hiElem uint64
+	}
+	inRange := func(v boltPage, first, last []byte) error {
+		if v.lo != nil && bytes.Compare(first, v.lo) < 0 {
+			return damaged(v.id, fmt.Sprintf("keys below the key page %d has for it (element %d)", v.loPage, v.loElem))
+		}
+		if v.hi != nil && bytes.Compare(last, v.hi) >= 0 {
+			return damaged(v.id, fmt.Sprintf("keys at or past the next key page %d has (element %d)", v.hiPage, v.hiElem))
+		}
+		return nil
+	}
 	seen := map[uint64]bool{}
 	buf := make([]byte, ps) // one page, or the longest run read so far
-	stack := []uint64{uint64(tx.Cursor().Bucket().Root())}
+	stack := []boltPage{{id: uint64(tx.Cursor().Bucket().Root())}}
+	var roots []uint64
 	for len(stack) > 0 {
-		id := stack[len(stack)-1]
+		v := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		id := v.id
 		if id < 2 || id >= high {
 			return damaged(id, fmt.Sprintf("outside the file's %d pages", high))
 		}
@@ -290,19 +318,73 @@ func checkBoltPages(tx *bolt.Tx, path string) error {
 				// header; bbolt never writes one.
 				return damaged(id, "a branch page with no elements")
 			}
+			keys, what := boltBranchKeys(p)
+			if what != "" {
+				return damaged(id, what)
+			}
+			if err := inRange(v, keys[0], keys[count-1]); err != nil {
+				return err
+			}
 			for i := range count {
-				stack = append(stack, le64(p[16+i*16+8:]))
+				c := boltPage{id: le64(p[16+i*16+8:]), lo: bytes.Clone(keys[i]), loPage: id, loElem: i,
+					hi: v.hi, hiPage: v.hiPage, hiElem: v.hiElem}
+				if i+1 < count {
+					c.hi, c.hiPage, c.hiElem = bytes.Clone(keys[i+1]), id, i+1
+				}
+				stack = append(stack, c)
 			}
 		case 0x02:
 			var what string
-			if stack, what = boltLeafRoots(p, stack); what != "" {
+			if roots, what = boltLeafRoots(p, roots[:0]); what != "" {
 				return damaged(id, what)
+			}
+			if count > 0 {
+				if err := inRange(v, boltLeafKey(p, 0), boltLeafKey(p, count-1)); err != nil {
+					return err
+				}
+			}
+			for _, r := range roots {
+				stack = append(stack, boltPage{id: r})
 			}
 		default:
 			return damaged(id, fmt.Sprintf("flags %#x: not a branch or leaf page", flags))
 		}
 	}
 	return nil
+}
+
+// boltBranchKeys returns the keys of the bbolt branch page p, in place,
+// or what says how p is damaged: a key past the page or over another's
+// (bbolt writes them after the elements, in their order), or keys not in
+// strictly increasing order. REQUIRES: p holds its elements.
+func boltBranchKeys(p []byte) (keys [][]byte, what string) {
+	le16, le32 := binary.LittleEndian.Uint16, binary.LittleEndian.Uint32
+	count := uint64(le16(p[10:]))
+	data := 16 + count*16
+	keys = make([][]byte, count)
+	for i := range count {
+		e := p[16+i*16:]
+		start := 16 + i*16 + uint64(le32(e))
+		end := start + uint64(le32(e[4:]))
+		if start < data || end > uint64(len(p)) {
+			return nil, fmt.Sprintf("element %d's key overlaps another's, or lies past the page", i)
+		}
+		data = end
+		keys[i] = p[start:end]
+		if i > 0 && bytes.Compare(keys[i-1], keys[i]) >= 0 {
+			return nil, fmt.Sprintf("element %d: keys out of order", i)
+		}
+	}
+	return keys, ""
+}
+
+// boltLeafKey is the key of element i of the bbolt leaf page p, in
+// place. REQUIRES: boltLeafRoots found p sound.
+func boltLeafKey(p []byte, i uint64) []byte {
+	le32 := binary.LittleEndian.Uint32
+	e := p[16+i*16:]
+	start := 16 + i*16 + uint64(le32(e[4:]))
+	return p[start : start+uint64(le32(e[8:]))]
 }
 
 // boltLeafRoots appends to roots the root page of every bucket in the
