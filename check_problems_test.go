@@ -19,11 +19,14 @@ import (
 
 // editImage is a database image being edited.
 type editImage struct {
-	t     *testing.T
-	b     []byte
-	ps    int
-	meta  page.Meta
-	slot  int
+	t    *testing.T
+	b    []byte
+	ps   int
+	meta page.Meta
+	slot int
+	// runs are the runs the meta lists (a one-sync commit's), kept
+	// when the meta is resealed, each with its run's new checksum.
+	runs  []page.CommitRun
 	pages map[page.ID]walkedPage
 	// lenient makes reseal stop quietly where an earlier edit broke the
 	// chain of parents (fuzzing), instead of failing the test.
@@ -39,6 +42,7 @@ func newEditImage(t *testing.T, img []byte) *editImage {
 	if m0, err := page.DecodeMeta(img, 0); err != nil || m0.TxID != m.TxID {
 		e.slot = 1
 	}
+	e.runs = page.MetaCommitRuns(e.b[e.slot*e.ps:], nil)
 	return e
 }
 
@@ -63,6 +67,11 @@ func elemOffset(run []byte, i int) int {
 // above it, up to the meta.
 func (e *editImage) reseal(id page.ID) {
 	sum := page.Seal(e.run(id))
+	for i := range e.runs {
+		if e.runs[i].ID == id {
+			e.runs[i].Sum = sum
+		}
+	}
 	wp := e.pages[id]
 	if wp.parent == 0 {
 		switch id {
@@ -73,7 +82,9 @@ func (e *editImage) reseal(id page.ID) {
 		default:
 			e.t.Fatalf("page %d has no parent and is neither root nor free list", id)
 		}
-		page.EncodeMeta(e.b[e.slot*e.ps:(e.slot+1)*e.ps], page.ID(e.slot), &e.meta)
+		// NB: EncodeMeta lists no runs: a one-sync commit's meta lost
+		// them, and Open never verified the runs of an edited image.
+		page.EncodeMetaCommit(e.b[e.slot*e.ps:(e.slot+1)*e.ps], page.ID(e.slot), &e.meta, e.runs)
 		return
 	}
 	p := e.run(wp.parent)

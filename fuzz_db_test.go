@@ -331,35 +331,27 @@ func writeCorpusFile(t *testing.T, path string, args ...any) {
 // hostile file could have written them. Opening, reading everything and
 // Check may then fail with ErrCorrupt, and writing everywhere fail, but
 // nothing may panic or hang; a file Check passes must read and take
-// writes, and pass Check after them.
+// writes, and pass Check after them. The image is picked by variant
+// (resealedSeed); variant 5 is the one-sync image, whose edited runs
+// Open verifies against the meta's list (TestResealedOneSyncSeeds).
 func FuzzResealed(f *testing.F) {
-	var seeds [][]byte
-	for v := 0; v < 3; v++ {
-		seeds = append(seeds, fuzzSeedDB(f, v))
+	var seeds [4][]byte
+	for v := range seeds {
+		seeds[v] = fuzzSeedDB(f, v)
 	}
 	f.Add(uint8(0), []byte{0, 40, 0, 1})
 	f.Add(uint8(1), []byte{3, 0, 50, 7, 5, 0, 70, 0})
 	f.Add(uint8(2), []byte{1, 0, 33, 9})
+	f.Add(uint8(5), resealedValueEdit)
+	f.Add(uint8(5), resealedTxIDEdit)
 	f.Fuzz(func(t *testing.T, variant uint8, edits []byte) {
 		if len(edits) > 64 {
 			return
 		}
 		defer slowGuard("FuzzResealed", variant, edits)()
-		e := newEditImage(t, seeds[int(variant)%len(seeds)])
+		e := newEditImage(t, resealedSeed(seeds, variant))
 		e.lenient = true
-		var ids []page.ID
-		for id := range e.pages {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for len(edits) >= 4 {
-			id := ids[int(edits[0])%len(ids)]
-			run := e.run(id)
-			off := 4 + int(binary.LittleEndian.Uint16(edits[1:]))%(len(run)-4)
-			run[off] = edits[3]
-			e.reseal(id)
-			edits = edits[4:]
-		}
+		applyResealedEdits(e, edits)
 		db, err := openImage(t, "fuzz.db", e.b, &Options{})
 		if err != nil {
 			wantDamageErr(t, "open", err, true)
@@ -388,3 +380,47 @@ func FuzzResealed(f *testing.F) {
 		}
 	})
 }
+
+// resealedSeed is the image FuzzResealed edits for variant: variant % 3
+// picks fuzzSeedDB's variant, as it did before the one-sync image was
+// added, so the inputs in testdata/fuzz/FuzzResealed keep their image;
+// of variant 2, an odd variant / 3 picks its twin committed with syncs
+// (fuzzSeedDB's variant 3), whose newest meta lists the runs its last
+// commit wrote.
+func resealedSeed(seeds [4][]byte, variant uint8) []byte {
+	if v := variant % 3; v != 2 || variant/3%2 == 0 {
+		return seeds[v]
+	}
+	return seeds[3]
+}
+
+// applyResealedEdits applies FuzzResealed's edits to e: each 4 bytes
+// pick a reachable page (by rank in page order), an offset past its
+// checksum and the byte to put there, then reseal the page and those
+// above it.
+func applyResealedEdits(e *editImage, edits []byte) {
+	var ids []page.ID
+	for id := range e.pages {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for len(edits) >= 4 {
+		id := ids[int(edits[0])%len(ids)]
+		run := e.run(id)
+		off := 4 + int(binary.LittleEndian.Uint16(edits[1:]))%(len(run)-4)
+		run[off] = edits[3]
+		e.reseal(id)
+		edits = edits[4:]
+	}
+}
+
+// The one-sync seeds of FuzzResealed, on the image of variant 5 (its last
+// commit wrote pages 24 to 29, b's leaf, c/d/e's, c/d's, c's, the
+// directory and the free list, and its meta lists them). They edit page
+// 25 (rank 17), the leaf of c/d/e: byte 90, in k000's value, resealing
+// pages 25 to 28, all listed; and page 24 (rank 16), b's leaf: byte 16,
+// the low byte of its header's txid, 3 made 7.
+var (
+	resealedValueEdit = []byte{17, 86, 0, 0xaa}
+	resealedTxIDEdit  = []byte{16, 12, 0, 7}
+)
