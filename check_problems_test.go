@@ -147,12 +147,16 @@ func (e *editImage) setFree(free map[page.ID]bool) {
 	}
 	clear(body)
 	page.EncodeFreelist(body, exts)
+	e.meta.FreeDelta = "" // the run holds the whole set now
 	e.reseal(e.meta.Freelist)
 }
 
 func (e *editImage) freePages() map[page.ID]bool {
 	run := e.run(e.meta.Freelist)
 	exts, err := page.DecodeFreelist(run[page.HeaderSize:], e.meta.Freelist, e.meta.High)
+	if err == nil {
+		exts, err = page.ApplyFreeDelta(exts, e.meta, page.ID(e.slot))
+	}
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -198,6 +198,9 @@ func spaceWalk(img []byte, ps int, m page.Meta) *spaceImage {
 	w.flRun = len(r) / ps
 	w.claim(m.Freelist, w.flRun, "free-list run")
 	exts, err := page.DecodeFreelist(r[page.HeaderSize:], m.Freelist, m.High)
+	if err == nil {
+		exts, err = page.ApplyFreeDelta(exts, m, page.ID(m.TxID%2))
+	}
 	if err != nil {
 		w.problem("free list: %v", err)
 		return w

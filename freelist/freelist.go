@@ -103,6 +103,10 @@ type List struct {
 	// before it).
 	unseenReaders []page.TxID
 	unseenTo      page.TxID
+
+	// delta, if not nil, records how free ∪ pending changed since the
+	// commit's base (TrackDelta).
+	delta *delta
 }
 
 // New returns an empty List.
@@ -144,7 +148,7 @@ func (l *List) Load(exts []page.Extent) {
 // so a reader may walk the committed List while the writer changes its
 // clone.
 func (l *List) Clone() *List {
-	return &List{
+	c := &List{
 		free:         l.free.Clone(),
 		sizes:        l.sizes.Clone(),
 		pending:      l.pending.Clone(),
@@ -156,6 +160,10 @@ func (l *List) Clone() *List {
 		unseenReaders: l.unseenReaders,
 		unseenTo:      l.unseenTo,
 	}
+	if l.delta != nil {
+		c.delta = l.delta.clone()
+	}
+	return c
 }
 
 // Allocate returns the first page of a contiguous run of n free pages, or
@@ -191,6 +199,9 @@ func (l *List) Allocate(n int) (id page.ID, ok bool) {
 		l.sizes.ReplaceOrInsert(rest)
 	}
 	l.freePages -= uint64(n)
+	if l.delta != nil {
+		l.delta.leave(page.Extent{Start: e.Start, Len: uint64(n)})
+	}
 	l.checkInvariants()
 	return e.Start, true
 }
@@ -236,6 +247,9 @@ func (l *List) FreeWritten(tx, written page.TxID, id page.ID, n int) {
 	l.pending.ReplaceOrInsert(p)
 	l.byTx.ReplaceOrInsert(p)
 	l.pendingPages += e.Len
+	if l.delta != nil {
+		l.delta.enter(e)
+	}
 	l.checkInvariants()
 }
 
@@ -419,8 +433,20 @@ func (l *List) TrimTail(high page.ID) page.ID {
 	l.free.Delete(last)
 	l.sizes.Delete(last)
 	l.freePages -= last.Len
+	if l.delta != nil {
+		l.delta.leave(last)
+	}
 	l.checkInvariants()
 	return last.Start
+}
+
+// LastFreeEnd is the page after the highest free extent, or 0 if none is
+// free: where a run must begin for TrimTail to reach past it.
+func (l *List) LastFreeEnd() page.ID {
+	if last, ok := l.free.Max(); ok {
+		return end(last)
+	}
+	return 0
 }
 
 // addFree inserts e into the free set, merged with the free extents just

@@ -68,12 +68,29 @@ func readUvarint(body []byte, o int) (uint64, int, bool) {
 // DecodeFreelist decodes the body of freelist page id. Every extent must
 // lie in [2, high), in order and apart from its neighbours.
 func DecodeFreelist(body []byte, id ID, high ID) ([]Extent, error) {
-	count, o, ok := readUvarint(body, 0)
+	exts, o, err := decodeExtents(body, 0, id, high, "freelist")
+	if err != nil {
+		return nil, err
+	}
+	// The rest of the run is zero as written, so a body decodes only one way.
+	for i, b := range body[o:] {
+		if b != 0 {
+			return nil, corruptInt(id, fmt.Sprintf("freelist byte %d past the extents", o+i), 0, b)
+		}
+	}
+	return exts, nil
+}
+
+// decodeExtents decodes an extent list (count | count × (gap | length-1))
+// at body[o:] and returns it and the offset past it; what names the list
+// in errors about page id.
+func decodeExtents(body []byte, o int, id ID, high ID, what string) ([]Extent, int, error) {
+	count, o, ok := readUvarint(body, o)
 	if !ok {
-		return nil, Corruptf(id, "freelist extent count", "a varint", "bad bytes")
+		return nil, o, Corruptf(id, what+" extent count", "a varint", "bad bytes")
 	}
 	if count > uint64(len(body)-o)/2 {
-		return nil, corruptInt(id, "freelist extent count", fmt.Sprintf("<= %d", (len(body)-o)/2), count)
+		return nil, o, corruptInt(id, what+" extent count", fmt.Sprintf("<= %d", (len(body)-o)/2), count)
 	}
 	exts := make([]Extent, count)
 	next := ID(2)
@@ -88,17 +105,11 @@ func DecodeFreelist(body []byte, id ID, high ID) ([]Extent, error) {
 			bad = uint64(e.Start)+e.Len > uint64(high)
 		}
 		if bad {
-			return nil, Corruptf(id, fmt.Sprintf("freelist extent %d", i),
+			return nil, o, Corruptf(id, fmt.Sprintf("%s extent %d", what, i),
 				fmt.Sprintf("sorted, apart, inside [2, %d)", high), fmt.Sprintf("gap %d, length-1 %d (at byte %d)", gap, l, o))
 		}
 		exts[i] = e
 		next = e.Start + ID(e.Len)
 	}
-	// The rest of the run is zero as written, so a body decodes only one way.
-	for i, b := range body[o:] {
-		if b != 0 {
-			return nil, corruptInt(id, fmt.Sprintf("freelist byte %d past the extents", o+i), 0, b)
-		}
-	}
-	return exts, nil
+	return exts, o, nil
 }

@@ -31,6 +31,11 @@ func FuzzDecodeMeta(f *testing.F) {
 		EncodeMetaCommit(q, 1, &Meta{PageSize: uint32(ps), Root: 3, RootSum: 7, High: 5, TxID: 41},
 			[]CommitRun{{ID: 3, Pages: 1, Sum: 7}, {ID: 4, Pages: 1, Sum: 9}})
 		f.Add(q, false)
+		d := FreeDelta{Taken: []Extent{{Start: 2, Len: 1}}, Added: []Extent{{Start: 3, Len: 1}}}.Encode()
+		r := make([]byte, ps)
+		EncodeMetaCommit(r, 0, &Meta{PageSize: uint32(ps), Root: 4, RootSum: 7, Freelist: 2, FreelistSum: 9, High: 5, TxID: 42, FreeDelta: d},
+			[]CommitRun{{ID: 4, Pages: 1, Sum: 7}})
+		f.Add(r, false)
 	}
 	f.Fuzz(func(t *testing.T, p []byte, reseal bool) {
 		if len(p) > 4*MinPageSize { // longer inputs only slow the fuzzer down
@@ -50,6 +55,11 @@ func FuzzDecodeMeta(f *testing.F) {
 			runs := MetaCommitRuns(p, nil)
 			q := make([]byte, m.PageSize)
 			EncodeMetaCommit(q, id, &m, runs)
+			if v := binary.LittleEndian.Uint32(p[HeaderSize+4:]); v == 1 {
+				// A version 1 page decodes as version 2 without a delta.
+				binary.LittleEndian.PutUint32(q[HeaderSize+4:], v)
+				Seal(q)
+			}
 			if !bytes.Equal(q, p[:m.PageSize]) {
 				t.Fatalf("DecodeMeta accepted a page that encodes differently: %+v\ngot  %x\nwant %x", m, p[:m.PageSize], q)
 			}
@@ -60,6 +70,11 @@ func FuzzDecodeMeta(f *testing.F) {
 			}
 			// The input as a file: checking the runs must not panic.
 			_ = VerifyCommit(p, int(m.PageSize), &m, runs)
+			// Nor applying the delta to any list.
+			if _, err := DecodeFreeDelta(m, id); err != nil {
+				t.Fatalf("DecodeMeta accepted a free list delta that does not decode: %v", err)
+			}
+			_, _ = ApplyFreeDelta([]Extent{{Start: 2, Len: 3}, {Start: 7, Len: 2}}, m, id)
 		}
 	})
 }

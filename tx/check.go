@@ -114,6 +114,9 @@ func (tx *Tx) check() (problems []error) {
 	}
 	mark(m.Freelist, len(p)/r.pageSize, "freelist page")
 	exts, err := page.DecodeFreelist(p[page.HeaderSize:], m.Freelist, m.High)
+	if err == nil {
+		exts, err = page.ApplyFreeDelta(exts, m, page.ID(m.TxID%2))
+	}
 	if err != nil {
 		report(err)
 		return problems

@@ -73,53 +73,14 @@ func (tx *Tx) Commit() (err error) {
 	}
 	tx.meta.Root, tx.meta.RootSum = tx.root.tree.Root()
 
-	// Step 2. The old freelist run becomes pending first, so its pages
-	// are persisted as free. A logged commit (WAL mode) leaves the free
-	// list out: between checkpoints pending pages pile up and the list
-	// would fill most of each record; a checkpoint writes it, and a
-	// replay after a crash rebuilds it from the tree.
+	// Step 2. A small commit lists how the free set changed since the
+	// last freelist run in its meta page; others write the list whole.
 	logged, logical := tx.logMode()
-	if tx.meta.Freelist != 0 {
-		// A count of 0: the meta's run is pages of the tree (loadFreelist).
-		if n := tx.freelistPagesCount(); n > 0 {
-			tx.pages().Free(tx.meta.Freelist, n)
-		}
-	}
-	if !logged && tx.held != nil {
-		// A direct commit in WAL mode is a checkpoint: once its meta is
-		// durable, nothing recovery starts from reaches the held runs.
-		// They become pending under the txids that freed them.
-		tx.held.PendInto(tx.freelist)
-		tx.held = freelist.New()
-	}
-	tx.meta.Freelist, tx.meta.FreelistSum = 0, 0
-	if !db.NoFreelistSync && !logged && !tx.noFreelist {
-		// Allocating the run changes one extent at most (it shrinks or
-		// goes, its gap merging into the next): a few bytes of slack
-		// cover that, so the size is known before the pages are, and
-		// the extents are gathered once and adjusted for the run.
-		exts := tx.freelist.AppendExtents(db.extents)
-		size := page.FreelistSize(exts) + freelistSlack
-		n := page.RunPages(size, tx.r.pageSize)
-		id, err := tx.pages().Allocate(n)
-		if err != nil {
-			return err
-		}
-		exts = removeRun(exts, id, n)
-		if got := page.FreelistSize(exts); page.HeaderSize+got > n*tx.r.pageSize {
-			panic(fmt.Sprintf("folio: bug: free list grew from %d to %d bytes while its run was allocated", size-freelistSlack, got))
-		}
-		run := tx.pages().Buffer(n)
-		page.PutHeader(run, id, tx.r.txid, page.FlagFreelist, 0, uint32(n-1))
-		page.EncodeFreelist(run[page.HeaderSize:], exts)
-		tx.meta.Freelist, tx.meta.FreelistSum = id, page.Seal(run)
-		tx.pages().Write(id, run)
-		db.freelistRun = freelistRun{id, n}
-		if cap(exts) <= maxKeptExtents {
-			db.extents = exts[:0]
-		} else {
-			db.extents = nil // a rare, very fragmented file: do not keep megabytes
-		}
+	if delta, ok := tx.freeDelta(logged); ok {
+		// The base run stays: this meta names it, with the changes.
+		tx.meta.FreeDelta = delta.Encode()
+	} else if err := tx.writeFreelist(logged); err != nil {
+		return err
 	}
 	tx.meta.High = tx.high
 	// A run freed while spilling may have shown the file damaged (Free).
@@ -435,7 +396,7 @@ const maxOneSyncBytes = 1 << 20
 // oneSyncFits reports whether the commit may sync once: it wrote runs,
 // its meta page can list them all, and they are at most maxOneSyncBytes.
 func (tx *Tx) oneSyncFits() bool {
-	if len(tx.dirty) == 0 || len(tx.dirty) > page.MaxCommitRuns(tx.r.pageSize) {
+	if len(tx.dirty) == 0 || len(tx.dirty) > page.MaxCommitRunsBeside(tx.r.pageSize, len(tx.meta.FreeDelta)) {
 		return false
 	}
 	n := 0
@@ -631,12 +592,91 @@ func (tx *Tx) freelistPagesCount() int {
 	return freelistRunPages(tx.r.data, tx.r.pageSize, tx.meta)
 }
 
+// writeFreelist is step 2 for a commit that writes its free list whole
+// (or none). The old freelist run becomes pending first, so its pages are
+// persisted as free. A logged commit (WAL mode) leaves the free list out:
+// between checkpoints pending pages pile up and the list would fill most
+// of each record; a checkpoint writes it, and a replay after a crash
+// rebuilds it from the tree.
+func (tx *Tx) writeFreelist(logged bool) error {
+	db := tx.db
+	if tx.meta.Freelist != 0 {
+		// A count of 0: the meta's run is pages of the tree (loadFreelist).
+		if n := tx.freelistPagesCount(); n > 0 {
+			tx.pages().Free(tx.meta.Freelist, n)
+		}
+	}
+	if !logged && tx.held != nil {
+		// A direct commit in WAL mode is a checkpoint: once its meta is
+		// durable, nothing recovery starts from reaches the held runs.
+		// They become pending under the txids that freed them.
+		tx.held.PendInto(tx.freelist)
+		tx.held = freelist.New()
+	}
+	tx.meta.Freelist, tx.meta.FreelistSum, tx.meta.FreeDelta = 0, 0, ""
+	if !db.NoFreelistSync && !logged && !tx.noFreelist {
+		// Allocating the run changes one extent at most (it shrinks or
+		// goes, its gap merging into the next): a few bytes of slack
+		// cover that, so the size is known before the pages are, and
+		// the extents are gathered once and adjusted for the run.
+		exts := tx.freelist.AppendExtents(db.extents)
+		size := page.FreelistSize(exts) + freelistSlack
+		n := page.RunPages(size, tx.r.pageSize)
+		id, err := tx.pages().Allocate(n)
+		if err != nil {
+			return err
+		}
+		exts = removeRun(exts, id, n)
+		if got := page.FreelistSize(exts); page.HeaderSize+got > n*tx.r.pageSize {
+			panic(fmt.Sprintf("folio: bug: free list grew from %d to %d bytes while its run was allocated", size-freelistSlack, got))
+		}
+		run := tx.pages().Buffer(n)
+		page.PutHeader(run, id, tx.r.txid, page.FlagFreelist, 0, uint32(n-1))
+		page.EncodeFreelist(run[page.HeaderSize:], exts)
+		tx.meta.Freelist, tx.meta.FreelistSum = id, page.Seal(run)
+		tx.pages().Write(id, run)
+		db.freelistRun = freelistRun{id, n, tx.high}
+		if cap(exts) <= maxKeptExtents {
+			db.extents = exts[:0]
+		} else {
+			db.extents = nil // a rare, very fragmented file: do not keep megabytes
+		}
+		if db.wal.log == nil {
+			// Later commits may keep this run and list changes instead.
+			tx.freelist.TrackDelta(page.FreeDelta{})
+		}
+	}
+	return nil
+}
+
 // freelistRun is a freelist run a commit wrote: its first page and length.
 // NB: keyed by id, it is right for any meta naming that id even if the
 // commit that wrote it failed: a later run at the same id overwrites it.
 type freelistRun struct {
 	id    page.ID
 	pages int
+	high  page.ID // its extents lie below: what it decodes against
+}
+
+// freeDelta returns the free list delta this commit's meta may list
+// instead of a new freelist run (page.FreeDelta), if it may. Only a
+// direct commit outside WAL mode keeps a base (a checkpoint writes its
+// list whole), and only the run the commit that wrote it noted: its
+// length is known, and it is whole. Its extents lie below its own high
+// water mark, which must not be above this commit's: a meta decodes its
+// run against its own mark. The delta must fit in half the meta page.
+// A run that ends the file with free pages just before it goes too: kept,
+// it would hold the file's free tail in (TrimTail gives back only a free
+// extent that ends the file).
+func (tx *Tx) freeDelta(logged bool) (page.FreeDelta, bool) {
+	db := tx.db
+	fr := db.freelistRun
+	if logged || db.wal.log != nil || db.NoFreelistSync || tx.noFreelist || tx.replay ||
+		tx.meta.Freelist == 0 || fr.id != tx.meta.Freelist || fr.pages == 0 || fr.high > tx.high ||
+		(fr.id+page.ID(fr.pages) == tx.high && tx.freelist.LastFreeEnd() == fr.id) {
+		return page.FreeDelta{}, false
+	}
+	return tx.freelist.Delta(page.MaxFreeDelta(tx.r.pageSize))
 }
 
 // freelistRunPages is the length of m's freelist run as its header gives

@@ -476,11 +476,11 @@ func (db *DB) loadFreelist(s *snapshot) error {
 	keep := 0 // pages of a damaged freelist run, kept out of the free set
 	if s.meta.Freelist != 0 {
 		exts, err := db.readFreelist(&r, s.meta)
+		inUse := 0
 		if err == nil && db.opts.VerifyChecksums && !db.readOnly {
 			// A file not trusted: a list naming a page in use would
 			// have a commit overwrite it; a page two parents reach would
 			// be freed through one and overwritten under the other.
-			var inUse int
 			if exts, inUse, err = db.freeInUse(&r, s.meta, exts); err != nil {
 				return fmt.Errorf("folio: open %s: %w", db.path, err)
 			}
@@ -495,6 +495,13 @@ func (db *DB) loadFreelist(s *snapshot) error {
 		}
 		if err == nil {
 			db.freelist.Load(exts)
+			if d, derr := page.DecodeFreeDelta(s.meta, 0); derr == nil && inUse == 0 && db.wal.log == nil {
+				// The set is the meta's: later commits may keep its run
+				// and list their changes against it (Tx.freeDelta; not
+				// in WAL mode, whose checkpoints write the list whole).
+				db.freelist.TrackDelta(d)
+				db.freelistRun = freelistRun{s.meta.Freelist, freelistRunPages(r.data, r.pageSize, s.meta), s.meta.High}
+			}
 			return nil
 		}
 		// The free list is derived data: rebuild it from the tree rather
@@ -521,7 +528,7 @@ func (db *DB) loadFreelist(s *snapshot) error {
 		// NB: the meta names pages of the tree as its free-list run (a
 		// buggy or hostile writer): the next commit must not free them
 		// as the old run, or a later one overwrites pages in use.
-		db.freelistRun = freelistRun{s.meta.Freelist, 0}
+		db.freelistRun = freelistRun{s.meta.Freelist, 0, 0}
 	} else {
 		markUsed(used, s.meta.Freelist, keep)
 	}
@@ -582,7 +589,11 @@ func (db *DB) readFreelist(r *reader, m page.Meta) ([]page.Extent, error) {
 	if page.Checksum(p) != m.FreelistSum {
 		return nil, page.Corruptf(m.Freelist, "checksum", fmt.Sprintf("%#08x", m.FreelistSum), fmt.Sprintf("%#08x", page.Checksum(p)))
 	}
-	return page.DecodeFreelist(p[page.HeaderSize:], m.Freelist, m.High)
+	base, err := page.DecodeFreelist(p[page.HeaderSize:], m.Freelist, m.High)
+	if err != nil {
+		return nil, err
+	}
+	return page.ApplyFreeDelta(base, m, page.ID(m.TxID%2))
 }
 
 // usedPages walks the trees of m and marks the pages they reach; problem

@@ -168,6 +168,11 @@ func printMetaPage(w io.Writer, p []byte, id page.ID) {
 	} else {
 		fmt.Fprintf(w, "  free list: page %d (checksum %#08x)\n", m.Freelist, m.FreelistSum)
 	}
+	if m.FreeDelta != "" {
+		if d, err := page.DecodeFreeDelta(m, 0); err == nil {
+			fmt.Fprintf(w, "  free list changes since that page: %d extents taken, %d added\n", len(d.Taken), len(d.Added))
+		}
+	}
 }
 
 func printBranch(w io.Writer, p []byte, id page.ID) {

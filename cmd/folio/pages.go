@@ -97,6 +97,26 @@ func openPageFile(db *folio.DB, path string) (*pageFile, error) {
 
 func (pf *pageFile) Close() error { return pf.f.Close() }
 
+// applyFreeDelta returns exts, the extents of freelist run fl, with the
+// free list delta of the current meta page applied if that meta names
+// fl (page.FreeDelta). After a WAL replay the library's state may name a
+// run no meta page on disk does; such a state lists no delta.
+func (pf *pageFile) applyFreeDelta(exts []page.Extent, fl page.ID) ([]page.Extent, error) {
+	slot := page.ID(pf.info.MetaSlot)
+	p, err := pf.page(slot)
+	if err != nil {
+		return nil, err
+	}
+	m, err := page.DecodeMeta(p, slot)
+	if err != nil {
+		return nil, err
+	}
+	if m.Freelist != fl {
+		return exts, nil
+	}
+	return page.ApplyFreeDelta(exts, m, slot)
+}
+
 // openPages opens path for the page-inspection commands: read-only
 // through the library, or, when the library refuses a damaged file, by
 // reading its meta pages here under the same shared lock (the point of
@@ -333,6 +353,9 @@ func walkPages(pf *pageFile) *pageMap {
 	}
 	p, _ := pf.run(m.meta.Freelist)
 	exts, err := page.DecodeFreelist(p[page.HeaderSize:], m.meta.Freelist, m.meta.High)
+	if err == nil {
+		exts, err = page.ApplyFreeDelta(exts, m.meta, page.ID(cur))
+	}
 	if err != nil {
 		u.problem = err.Error()
 		m.freeNote = "free list unreadable"

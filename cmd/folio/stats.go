@@ -207,6 +207,9 @@ func fileStats(db *folio.DB, path string) (fileStatsJSON, error) {
 	if err == nil {
 		exts, err = page.DecodeFreelist(p[page.HeaderSize:], in.Freelist, in.HighPage)
 	}
+	if err == nil {
+		exts, err = pf.applyFreeDelta(exts, in.Freelist)
+	}
 	if err != nil {
 		return fs, pathErrorf(path, "reading the free list: %w", err)
 	}

@@ -1,0 +1,139 @@
+package freelist
+
+import (
+	"github.com/google/btree"
+
+	"github.com/foliodb/folio/page"
+)
+
+// delta tracks how the set a commit persists (free ∪ pending, S) has
+// changed since a base: S = (base − taken) ∪ added, with taken inside the
+// base and added outside it (page.FreeDelta). A page entering S was in
+// the base only if it left since, so it leaves taken if there, else joins
+// added; a page leaving S leaves added if there, else joins taken. Both
+// sets stay canonical (merged, never adjacent), which is what the meta
+// page's encoding wants, and small: a commit persists the delta only
+// while it fits in its meta page, and writes a new base otherwise.
+type delta struct {
+	taken, added *btree.BTreeG[page.Extent] // by start
+	// extents bounds taken.Len()+added.Len() past which the delta is
+	// given up (over): no meta page could hold it, and tracking it
+	// further would cost a large transaction for nothing.
+	extents int
+	over    bool
+}
+
+// maxDeltaExtents is where a delta is given up: a 64 KiB meta page's half
+// holds fewer than 32,768 bytes, at least two per extent.
+const maxDeltaExtents = 1 << 14
+
+func newDelta() *delta {
+	return &delta{taken: btree.NewG(degree, lessStart), added: btree.NewG(degree, lessStart)}
+}
+
+func (d *delta) clone() *delta {
+	return &delta{taken: d.taken.Clone(), added: d.added.Clone(), extents: d.extents, over: d.over}
+}
+
+// enter records that e joined S.
+func (d *delta) enter(e page.Extent) {
+	if d.over {
+		return
+	}
+	d.move(d.taken, d.added, e)
+}
+
+// leave records that e left S.
+func (d *delta) leave(e page.Extent) {
+	if d.over {
+		return
+	}
+	d.move(d.added, d.taken, e)
+}
+
+// move removes e's pages from from where it holds them, and adds the
+// rest of e to to.
+func (d *delta) move(from, to *btree.BTreeG[page.Extent], e page.Extent) {
+	var hits []page.Extent
+	if f, ok := floor(from, page.Extent{Start: e.Start}); ok && end(f) > e.Start {
+		hits = append(hits, f)
+	}
+	from.AscendRange(page.Extent{Start: e.Start + 1}, page.Extent{Start: end(e)}, func(f page.Extent) bool {
+		hits = append(hits, f)
+		return true
+	})
+	at := e.Start
+	for _, f := range hits {
+		from.Delete(f)
+		d.extents--
+		if f.Start < e.Start {
+			d.insert(from, page.Extent{Start: f.Start, Len: uint64(e.Start - f.Start)})
+		}
+		if end(f) > end(e) {
+			d.insert(from, page.Extent{Start: end(e), Len: uint64(end(f) - end(e))})
+		}
+		if s := max(f.Start, e.Start); s > at {
+			d.insert(to, page.Extent{Start: at, Len: uint64(s - at)})
+		}
+		at = min(end(f), end(e))
+	}
+	if at < end(e) {
+		d.insert(to, page.Extent{Start: at, Len: uint64(end(e) - at)})
+	}
+	if d.extents > maxDeltaExtents {
+		d.over = true
+		d.taken.Clear(false)
+		d.added.Clear(false)
+		d.extents = 0
+	}
+}
+
+// insert adds e, which overlaps nothing in t, merged with its neighbours.
+func (d *delta) insert(t *btree.BTreeG[page.Extent], e page.Extent) {
+	if prev, ok := floor(t, page.Extent{Start: e.Start - 1}); ok && end(prev) == e.Start {
+		t.Delete(prev)
+		d.extents--
+		e = page.Extent{Start: prev.Start, Len: prev.Len + e.Len}
+	}
+	if next, ok := t.Get(page.Extent{Start: end(e)}); ok {
+		t.Delete(next)
+		d.extents--
+		e.Len += next.Len
+	}
+	t.ReplaceOrInsert(e)
+	d.extents++
+}
+
+func extentsOf(t *btree.BTreeG[page.Extent]) []page.Extent {
+	out := make([]page.Extent, 0, t.Len())
+	t.Ascend(func(e page.Extent) bool { out = append(out, e); return true })
+	return out
+}
+
+// TrackDelta starts (or restarts) recording how the persisted set
+// changes, from d: the delta of the meta whose base the next commits
+// keep. A commit that writes a new base calls it with an empty d.
+func (l *List) TrackDelta(d page.FreeDelta) {
+	l.delta = newDelta()
+	for _, e := range d.Taken {
+		l.delta.insert(l.delta.taken, e)
+	}
+	for _, e := range d.Added {
+		l.delta.insert(l.delta.added, e)
+	}
+}
+
+// Delta returns how the persisted set differs from the base since
+// TrackDelta, if it is tracked and no larger than maxBytes encoded.
+func (l *List) Delta(maxBytes int) (page.FreeDelta, bool) {
+	d := l.delta
+	// Two bytes at least per extent, one per count.
+	if d == nil || d.over || 2*d.extents+2 > maxBytes {
+		return page.FreeDelta{}, false
+	}
+	fd := page.FreeDelta{Taken: extentsOf(d.taken), Added: extentsOf(d.added)}
+	if fd.Size() > maxBytes {
+		return page.FreeDelta{}, false
+	}
+	return fd, true
+}
