@@ -314,7 +314,7 @@ func checkRefused(a *app, path string, openErr error) checkJSON {
 		pid := uint64(id)
 		msg := fmt.Sprintf("%v page (%s): checksum %s", u.kind, u.note, u.checksum)
 		if u.problem != "" {
-			msg += "; " + u.problem
+			msg += "; " + u.problemText(id)
 		}
 		res.Problems = append(res.Problems, checkProblem{Page: &pid, Error: msg})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -40,6 +41,8 @@ bytes, and the checksum its parent expects of it) and the transaction that
 wrote it. The note says which bucket a tree page belongs to.
 
 Damaged pages are listed with what is wrong with them; the listing goes on.
+Of a file cut short, the pages its trees reach past its end are listed
+after the others, as problems.
 A file the library refuses to open (its root or free list damaged) is
 still listed, from its newest valid meta page, with a warning.
 
@@ -257,7 +260,7 @@ func (e metaSizeError) Error() string { return e.msg }
 // page reads one page.
 func (pf *pageFile) page(id page.ID) ([]byte, error) {
 	if uint64(id) >= pf.pages {
-		return nil, page.Corruptf(id, "page id", fmt.Sprintf("< %d (the file's pages)", pf.pages), fmt.Sprint(id))
+		return nil, page.Corruptf(id, fmt.Sprintf("beyond the end of the file, which holds %s (cut short?)", wholePages(pf.pages)), "", "")
 	}
 	p := make([]byte, pf.pageSize)
 	if _, err := pf.f.ReadAt(p, int64(id)*int64(pf.pageSize)); err != nil {
@@ -588,6 +591,24 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 			id += n
 		}
 	}
+	// The listing above tiles the pages the file holds; what the trees
+	// reach past its end (a file cut short) is listed after it, or the
+	// root of a file cut after its meta pages went unmentioned.
+	if pf.pages < high {
+		fmt.Fprintf(tw, "-\tproblem\t-\t-\t-\tthe file holds %s of the %d its meta page counts (cut short?): pages %s are missing\n",
+			wholePages(pf.pages), high, idRange(pf.pages, high-pf.pages))
+	}
+	var past []page.ID
+	for id := range m.runs {
+		if uint64(id) >= pf.pages {
+			past = append(past, id)
+		}
+	}
+	slices.Sort(past)
+	for _, id := range past {
+		u := m.runs[id]
+		fmt.Fprintf(tw, "-\tproblem\t-\t-\t-\tpage %d (%s): %s\n", id, u.note, u.problemText(id))
+	}
 	for _, p := range m.problems {
 		fmt.Fprintf(tw, "-\tproblem\t-\t-\t-\t%s\n", p)
 	}
@@ -595,6 +616,20 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// problemText is u.problem for a line that names page id already: a
+// corrupt error about that page is cut to what it says of it.
+func (u *runUse) problemText(id page.ID) string {
+	return strings.TrimPrefix(u.problem, fmt.Sprintf("folio: corrupt page %d: ", id))
+}
+
+// wholePages is "N whole page(s)".
+func wholePages(n uint64) string {
+	if n == 1 {
+		return "1 whole page"
+	}
+	return fmt.Sprintf("%d whole pages", n)
 }
 
 func nPages(n uint64) string {

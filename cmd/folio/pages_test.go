@@ -389,3 +389,39 @@ func TestPagesOlderMetaTail(t *testing.T) {
 		t.Errorf("unreachable or bad pages:\n%s", out)
 	}
 }
+
+// TestPagesFileCutShort: of a file cut short (its tail lost, as a copy
+// interrupted leaves it), pages lists what the file holds and then every
+// reachable page past its end, naming whose it is and that the file
+// ends before it. It listed the pages the file holds only, so the pages
+// the trees reach beyond the end, the root among them, went unmentioned:
+// a file cut after its meta pages listed as two healthy meta pages.
+// check named such a page "page id (expected < 2 (the file's pages),
+// found 27)", after a second "folio: corrupt page 27: ".
+func TestPagesFileCutShort(t *testing.T) {
+	path := sampleDB(t)
+	root, _ := rootOf(t, path)
+	for _, keep := range []int64{2, int64(root)} {
+		if err := os.Truncate(path, keep*1024); err != nil {
+			t.Fatal(err)
+		}
+		code, out, stderr := runCLI(t, "pages", path)
+		if code != exitOK {
+			t.Fatalf("cut to %d pages: exit %d: %s", keep, code, stderr)
+		}
+		want := fmt.Sprintf(`(?m)^- +problem +- +- +- +page %d \(bucket directory\): beyond the end of the file, which holds %d whole pages \(cut short\?\)$`, root, keep)
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("cut to %d pages: no line for the root, page %d, past the end (%s):\n%s", keep, root, want, out)
+		}
+		if !strings.Contains(out, fmt.Sprintf("the file holds %d whole pages of the ", keep)) {
+			t.Errorf("cut to %d pages: the listing does not say where the file ends:\n%s", keep, out)
+		}
+		// check walks a refused file with the same code, and names the
+		// root the same way, once.
+		code, out, _ = runCLI(t, "check", path)
+		line := fmt.Sprintf("\npage %d: unknown page (bucket directory): checksum unread; beyond the end of the file, which holds %d whole pages (cut short?)\n", root, keep)
+		if code != exitFail || !strings.Contains("\n"+out, line) {
+			t.Errorf("cut to %d pages: check: exit %d, want %d and the line %q:\n%s", keep, code, exitFail, line[1:], out)
+		}
+	}
+}
