@@ -296,7 +296,7 @@ func VerifyCommit(data []byte, pageSize int, m *Meta, runs []CommitRun) error {
 		off := uint64(r.ID) * uint64(pageSize)
 		n := uint64(r.Pages) * uint64(pageSize)
 		if off > uint64(len(data)) || n > uint64(len(data))-off {
-			return corruptInt(r.ID, "commit run beyond end of file", fmt.Sprintf("%d pages", r.Pages), fmt.Sprintf("%d bytes in the file", len(data)))
+			return corruptInt(r.ID, "commit run beyond end of file", fmt.Sprintf("a file of at least %d bytes", off+n), fmt.Sprintf("%d bytes (truncated?)", len(data)))
 		}
 		run := data[off : off+n]
 		if got := PageID(run); got != r.ID {

@@ -388,7 +388,9 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 			// acknowledged, and the older meta's pages are intact.
 			slot := 1 - db.metaSlot
 			if err := db.checkOlderMeta(data, older, slot); err != nil {
-				return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w (the older meta page %d: %v)", db.path, verr, slot, err)
+				// NB: err is quoted, not wrapped: its "folio: " is dropped
+				// here, as in the default case below.
+				return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w (the older meta page %d: %v)", db.path, verr, slot, unprefixed(err))
 			}
 			db.metaSlot = slot
 			db.fallback = fmt.Sprintf("meta page %d names txid %d, whose commit did not reach the disk whole (%v); opened txid %d from meta page %d", 1-slot, m.TxID, verr, older.TxID, slot)
