@@ -82,7 +82,7 @@ func checkpointDB(a *app, path string) (err error) {
 	db, err := a.openDBWith(path, folio.Options{WAL: true})
 	if err != nil {
 		if errors.Is(err, folio.ErrCorrupt) {
-			return fmt.Errorf("%w (folio check %s lists the damage)", err, path)
+			return fmt.Errorf("%w (folio check %s lists the damage)", err, shellQuote(path))
 		}
 		return err
 	}

@@ -379,3 +379,50 @@ func TestCLILoadDanglingLink(t *testing.T) {
 		t.Errorf("the link's target was made (%v)", err)
 	}
 }
+
+// TestCLIHintsQuotePaths: the command a message tells the user to run
+// ("folio check DB", "folio checkpoint DB") names DB as a shell reads
+// it, quoted where it holds a space or a quote: the path was pasted in
+// as it was, so "folio check my db.db" copied from the message checked
+// "my" and failed on "db.db".
+func TestCLIHintsQuotePaths(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "it's here")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	quoted := `'` + strings.ReplaceAll(dir, `'`, `'\''`)
+
+	damaged := filepath.Join(dir, "my db.db")
+	if err := os.Rename(sampleDB(t), damaged); err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, damaged, int64(findLeafWithUsers(t, damaged))*1024+600)
+	hint := `; run "folio check ` + quoted + `/my db.db'" to list all the damage` + "\n"
+	if code, _, stderr := runCLI(t, "get", damaged, "users", "user001"); code != exitFail || !strings.HasSuffix(stderr, hint) {
+		t.Errorf("get: exit %d, %q; want a message ending %q", code, stderr, hint)
+	}
+	move := func(from, to string) {
+		t.Helper()
+		for _, p := range [][2]string{{from, to}, {folio.LogDir(from), folio.LogDir(to)}} {
+			if err := os.Rename(p[0], p[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pending := filepath.Join(dir, "wal db.db")
+	move(crashedWALDB(t, 2), pending)
+	want := `run "folio checkpoint ` + quoted + `/wal db.db'" to replay them`
+	if code, _, stderr := runCLI(t, "info", pending); code != exitFail || !strings.Contains(stderr, want) {
+		t.Errorf("info: exit %d, %q; want it to say %q", code, stderr, want)
+	}
+
+	// A WAL-mode database whose root is damaged fails checkpoint's open.
+	walDamaged := filepath.Join(dir, "damaged wal.db")
+	move(walDB(t, 0), walDamaged)
+	root, _ := rootOf(t, walDamaged)
+	flipByte(t, walDamaged, int64(root)*1024+40)
+	want = `(folio check ` + quoted + `/damaged wal.db' lists the damage)`
+	if code, _, stderr := runCLI(t, "checkpoint", walDamaged); code != exitFail || !strings.Contains(stderr, want) {
+		t.Errorf("checkpoint: exit %d, %q; want it to say %q", code, stderr, want)
+	}
+}

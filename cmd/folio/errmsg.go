@@ -186,5 +186,5 @@ func (a *app) damageHint(err error, msg string) string {
 	if !damaged || a.dbPath == "" || a.cmdName == "check" || strings.Contains(msg, "folio check ") {
 		return msg
 	}
-	return fmt.Sprintf("%s; run \"folio check %s\" to list all the damage", msg, a.dbPath)
+	return fmt.Sprintf("%s; run \"folio check %s\" to list all the damage", msg, shellQuote(a.dbPath))
 }

@@ -332,7 +332,7 @@ func (e logPendingError) Error() string {
 	return fmt.Sprintf("%s: its write-ahead log %s holds commits not yet in the file "+
 		"(a program using WAL mode stopped without closing the database); "+
 		"run \"folio checkpoint %s\" to replay them into the file, then try again",
-		e.path, folio.LogDir(e.path), e.path)
+		e.path, folio.LogDir(e.path), shellQuote(e.path))
 }
 
 func (e logPendingError) Unwrap() error { return folio.ErrLogPending }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/foliodb/folio"
 )
@@ -49,6 +50,25 @@ func quoteKey(b []byte) string {
 		return quoteBytes(b)
 	}
 	return fmt.Sprintf("%s... (%d bytes)", quoteBytes(b[:show]), len(b))
+}
+
+// shellQuote is path as a POSIX shell reads it back, for a command a
+// message tells the user to run: as it is when it holds only characters
+// no shell treats specially, else in single quotes (a quote inside them
+// written as quote, backslash, quote, quote), so "folio check my db.db"
+// is not pasted as two arguments.
+func shellQuote(path string) string {
+	safe := path != ""
+	for _, r := range path {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%=", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return path
+	}
+	return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
 }
 
 // withPath prefixes err with path unless its message names the path
