@@ -126,7 +126,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func (a *app) run(args []string) int {
 	root := newRoot(a)
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
+	if err != nil && !a.running && cmd != nil {
+		// cobra's verdict ("accepts 3 arg(s), received 2") says nothing
+		// of which arguments the command takes.
+		err = usageError{fmt.Errorf("%w (%s)", err, usageHint(cmd))}
+	}
 	// An interrupt being handled exits before this returns: a failure it
 	// caused (its file removed from under the command) goes unreported.
 	a.cleanups.settle()
@@ -146,6 +151,14 @@ func (a *app) run(args []string) int {
 		return exitUsage
 	}
 	return exitFail // checkFailed too
+}
+
+// usageHint points at the usage of cmd, the command cobra refused.
+func usageHint(cmd *cobra.Command) string {
+	if !cmd.HasParent() {
+		return "see " + cmd.CommandPath() + " --help"
+	}
+	return fmt.Sprintf("usage: %s; see %s --help", cmd.UseLine(), cmd.CommandPath())
 }
 
 // outWriter is standard output, remembering the first error writing it:

@@ -89,3 +89,31 @@ func TestStdoutIsDatabase(t *testing.T) {
 		t.Errorf("the commands left %d files", len(entries))
 	}
 }
+
+// TestUsageErrorsSayUsage: cobra's verdict on a command line (a missing
+// or extra argument, an unknown flag or command) ends with the command's
+// usage line, so the user learns which argument is missing: "folio
+// delete a.db seq" said only "accepts 3 arg(s), received 2".
+func TestUsageErrorsSayUsage(t *testing.T) {
+	path := sampleDB(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"delete", path, "users"}, "accepts 3 arg(s), received 2 (usage: folio delete DB PATH KEY [flags]; see folio delete --help)"},
+		{[]string{"keys", path}, "accepts 2 arg(s), received 1 (usage: folio keys DB PATH [flags]; see folio keys --help)"},
+		{[]string{"info", "--no-such-flag", path}, "unknown flag: --no-such-flag (usage: folio info DB [flags]; see folio info --help)"},
+		{[]string{"page", path}, "requires at least 2 arg(s), only received 1 (usage: folio page DB ID... [flags]; see folio page --help)"},
+		{[]string{"no-such-command"}, `unknown command "no-such-command" for "folio" (see folio --help)`},
+	} {
+		code, _, stderr := runCLI(t, tc.args...)
+		line := oneLine(t, tc.args, stderr)
+		if code != exitUsage || line != "folio: "+tc.want {
+			t.Errorf("%q: exit %d, %q; want %d, %q", tc.args, code, line, exitUsage, "folio: "+tc.want)
+		}
+	}
+	// A command's own usage error is specific already.
+	if code, _, stderr := runCLI(t, "keys", path, "users", "--limit", "-1"); code != exitUsage || strings.Contains(stderr, "usage:") {
+		t.Errorf("keys --limit -1: exit %d, %q; want %d, no usage line", code, stderr, exitUsage)
+	}
+}
