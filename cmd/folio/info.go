@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/foliodb/folio"
 	"github.com/spf13/cobra"
 )
 
@@ -27,10 +28,26 @@ type infoJSON struct {
 	FreelistPage  uint64 `json:"freelist_page"`
 	MetaFallback  string `json:"meta_fallback,omitempty"`
 	// The write-ahead log, when the database has one.
-	WAL            bool   `json:"wal"`
-	LogBytes       int64  `json:"log_bytes,omitempty"`
-	CheckpointTxID uint64 `json:"checkpoint_txid,omitempty"`
-	LogPending     int    `json:"log_pending,omitempty"`
+	WAL bool `json:"wal"`
+	*WALJSON
+}
+
+// WALJSON is the write-ahead log's part of info's and stats' --json,
+// all of it, 0s included, in WAL mode (nil, and none of it, otherwise):
+// omitempty fields left out the 0 of a count a script reads.
+// NB: exported, as encoding/json sets an embedded pointer only then.
+type WALJSON struct {
+	LogBytes       int64  `json:"log_bytes"`
+	CheckpointTxID uint64 `json:"checkpoint_txid"`
+	LogPending     int    `json:"log_pending"`
+}
+
+// walJSON is in's log part: nil without a log.
+func walJSON(in folio.Info) *WALJSON {
+	if !in.WAL {
+		return nil
+	}
+	return &WALJSON{LogBytes: in.LogBytes, CheckpointTxID: uint64(in.CheckpointTxID), LogPending: in.LogPending}
 }
 
 func newInfoCmd(a *app) *cobra.Command {
@@ -83,10 +100,8 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				FreelistPage:  uint64(in.Freelist),
 				MetaFallback:  in.MetaFallback,
 
-				WAL:            in.WAL,
-				LogBytes:       in.LogBytes,
-				CheckpointTxID: uint64(in.CheckpointTxID),
-				LogPending:     in.LogPending,
+				WAL:     in.WAL,
+				WALJSON: walJSON(in),
 			}
 			if asJSON {
 				return printJSON(a.stdout, out)

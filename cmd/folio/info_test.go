@@ -121,3 +121,38 @@ func TestNamesPath(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONLogFieldsInWALMode: info --json and stats --json of a database
+// in WAL mode give every log field, 0 included, as the text gives "0
+// commits since"; of one without a log, none. log_pending was
+// omitempty, and a read-only open refuses a log with commits pending, so
+// it never appeared: a script reading .log_pending got null.
+func TestJSONLogFieldsInWALMode(t *testing.T) {
+	fields := []string{"log_bytes", "checkpoint_txid", "log_pending"}
+	for _, tc := range []struct {
+		path string
+		wal  bool
+	}{{walDB(t, 3), true}, {sampleDB(t), false}} {
+		for _, cmd := range []string{"info", "stats"} {
+			code, out, stderr := runCLI(t, cmd, "--json", tc.path)
+			if code != exitOK {
+				t.Fatalf("%s: exit %d: %s", cmd, code, stderr)
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(out), &m); err != nil {
+				t.Fatalf("%s: %v in %s", cmd, err, out)
+			}
+			if cmd == "stats" {
+				m, _ = m["file"].(map[string]any)
+			}
+			for _, f := range fields {
+				if _, ok := m[f]; ok != tc.wal {
+					t.Errorf("%s --json, WAL mode %v: %q present %v:\n%s", cmd, tc.wal, f, ok, out)
+				}
+			}
+			if tc.wal && m["log_pending"] != 0.0 {
+				t.Errorf("%s --json: log_pending %v, want 0", cmd, m["log_pending"])
+			}
+		}
+	}
+}

@@ -44,10 +44,8 @@ type fileStatsJSON struct {
 	Fragmentation  float64 `json:"fragmentation_percent"` // 100 × (1 − largest extent / free pages)
 	UnallocatedEnd int64   `json:"preallocated_bytes"`    // the file past the high water mark
 	// The write-ahead log, when the database has one (as info shows it).
-	WAL            bool   `json:"wal"`
-	LogBytes       int64  `json:"log_bytes,omitempty"`
-	CheckpointTxID uint64 `json:"checkpoint_txid,omitempty"`
-	LogPending     int    `json:"log_pending,omitempty"`
+	WAL bool `json:"wal"`
+	*WALJSON
 }
 
 type statsJSON struct {
@@ -187,9 +185,7 @@ func fileStats(db *folio.DB, path string) (fileStatsJSON, error) {
 		FreeExtents:    -1,
 		UnallocatedEnd: max(in.FileSize-int64(in.HighPage)*ps, 0),
 		WAL:            in.WAL,
-		LogBytes:       in.LogBytes,
-		CheckpointTxID: uint64(in.CheckpointTxID),
-		LogPending:     in.LogPending,
+		WALJSON:        walJSON(in),
 	}
 	if in.Freelist == 0 {
 		return fs, nil
