@@ -207,7 +207,7 @@ type BucketStats struct {
 	InlineBucketInuse int // always 0
 }
 
-// Add adds other's counts to s.
+// Add adds o's counts to s.
 func (s *BucketStats) Add(o BucketStats) {
 	s.BranchPageN += o.BranchPageN
 	s.BranchOverflowN += o.BranchOverflowN
@@ -223,16 +223,18 @@ func (s *BucketStats) Add(o BucketStats) {
 	s.BucketN += o.BucketN
 }
 
-// Stats returns statistics on the bucket's committed state. The nil
+// Stats returns statistics on the bucket's committed state: a write
+// transaction's own changes are not counted until it commits. The nil
 // *Bucket of a missing name, a bucket deleted in this transaction (or
 // under a deleted one) and a bucket whose transaction ended report zero
 // stats, BucketN too: an empty bucket counts itself (bbolt's also a
 // Depth of 1 and an inline bucket), but these name no bucket, and Stats
 // summed over names should count only those that exist. (bbolt panics
-// on nil.) NB: a deleted bucket's orig still names its committed tree,
-// whose pages the deletion freed: the walk reported it as committed.
+// on nil.)
 func (b *Bucket) Stats() BucketStats {
 	var s BucketStats
+	// NB: a deleted bucket's orig still names its committed tree, whose
+	// pages the deletion freed: the walk reported it as committed.
 	if b == nil || b.tx.db == nil || b.deleted {
 		return s
 	}
