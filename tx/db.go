@@ -393,7 +393,7 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 				return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w (the older meta page %d: %v)", db.path, verr, slot, unprefixed(err))
 			}
 			db.metaSlot = slot
-			db.fallback = fmt.Sprintf("meta page %d names txid %d, whose commit did not reach the disk whole (%v); opened txid %d from meta page %d", 1-slot, m.TxID, verr, older.TxID, slot)
+			db.fallback = fmt.Sprintf("meta page %d names txid %d, whose commit did not reach the disk whole (%v); opened txid %d from meta page %d", 1-slot, m.TxID, unprefixed(verr), older.TxID, slot)
 			db.logf("folio: %s: %s", db.path, db.fallback)
 			return older, 1 - slot, nil
 		}
@@ -406,7 +406,9 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 			return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w", db.path, err)
 		}
 		db.metaSlot = 1 - bad
-		db.fallback = fmt.Sprintf("meta page %d unusable (%v); opened txid %d from meta page %d", bad, badErr, m.TxID, 1-bad)
+		// NB: the errors in a note are quoted without their "folio: ":
+		// the note goes into a line or message that says it once.
+		db.fallback = fmt.Sprintf("meta page %d unusable (%v); opened txid %d from meta page %d", bad, unprefixed(badErr), m.TxID, 1-bad)
 		db.logf("folio: %s: %s", db.path, db.fallback)
 		return m, -1, nil
 	case errors.Is(err0, ErrVersionMismatch) || errors.Is(err1, ErrVersionMismatch):
@@ -510,7 +512,7 @@ func (db *DB) loadFreelist(s *snapshot) error {
 		// than refuse the file. Check still reports the damaged page. The
 		// old run stays allocated: the next commit frees it as usual.
 		keep = freelistRunPages(r.data, r.pageSize, s.meta)
-		note := fmt.Sprintf("free list unreadable (%v); rebuilt from the tree", err)
+		note := fmt.Sprintf("free list unreadable (%v); rebuilt from the tree", unprefixed(err))
 		if db.fallback != "" {
 			note = db.fallback + "; " + note
 		}
