@@ -39,7 +39,8 @@ type Options struct {
 	InitialMmapSize int
 	// PageSize is the page size of a new database (0: the OS page size);
 	// any power of two from 1 KiB to 64 KiB. An existing file keeps its
-	// own, but Open refuses any other value (ErrInvalidOptions) even then.
+	// own, whatever PageSize says; a PageSize no database can have (not 0
+	// nor such a power of two) is ErrInvalidOptions even then.
 	PageSize int
 	// NoSync skips every commit's sync: fast, but a crash can lose or
 	// tear commits. In WAL mode a checkpoint still syncs the file and its
