@@ -88,7 +88,7 @@ func printPage(w io.Writer, pf *pageFile, id page.ID) {
 	fmt.Fprintf(w, "page %d\n", id)
 	p, err := pf.run(id)
 	if p == nil {
-		fmt.Fprintf(w, "  error: %v\n", err)
+		fmt.Fprintf(w, "  error: %s\n", errText(err))
 		return
 	}
 	if bytes.Count(p, []byte{0}) == len(p) {
@@ -102,7 +102,7 @@ func printPage(w io.Writer, pf *pageFile, id page.ID) {
 	}
 	fmt.Fprintln(w)
 	if err != nil {
-		fmt.Fprintf(w, "  error: %v\n", err)
+		fmt.Fprintf(w, "  error: %s\n", errText(err))
 		return
 	}
 	if id < 2 {
@@ -122,7 +122,7 @@ func printPage(w io.Writer, pf *pageFile, id page.ID) {
 	case page.FlagFreelist:
 		exts, err := page.DecodeFreelist(p[page.HeaderSize:], id, page.ID(pf.pages))
 		if err != nil {
-			fmt.Fprintf(w, "  error: %v\n", err)
+			fmt.Fprintf(w, "  error: %s\n", errText(err))
 			return
 		}
 		var total uint64
@@ -153,7 +153,7 @@ func preview(v []byte) string {
 func printMetaPage(w io.Writer, p []byte, id page.ID) {
 	m, err := page.DecodeMeta(p, id)
 	if err != nil {
-		fmt.Fprintf(w, "  error: %v\n", err)
+		fmt.Fprintf(w, "  error: %s\n", errText(err))
 		return
 	}
 	fmt.Fprintf(w, "  checksum: ok (%#08x)\n", page.PageChecksum(p))
@@ -178,14 +178,14 @@ func printMetaPage(w io.Writer, p []byte, id page.ID) {
 func printBranch(w io.Writer, p []byte, id page.ID) {
 	n, err := page.CheckElems(p, id, page.BranchElemSize)
 	if err != nil {
-		fmt.Fprintf(w, "  error: %v\n", err)
+		fmt.Fprintf(w, "  error: %s\n", errText(err))
 		return
 	}
 	for i := range n {
 		child, sum := page.BranchChild(p, i)
 		k, ok := page.BranchKey(p, i)
 		if !ok {
-			fmt.Fprintf(w, "  %d: error: %v (child %d)\n", i, page.ElemError(id, i), child)
+			fmt.Fprintf(w, "  %d: error: %s (child %d)\n", i, errText(page.ElemError(id, i)), child)
 			continue
 		}
 		fmt.Fprintf(w, "  %d: key %s -> child %d (checksum %#08x)\n", i, quoteBytes(k), child, sum)
@@ -195,21 +195,21 @@ func printBranch(w io.Writer, p []byte, id page.ID) {
 func printLeaf(w io.Writer, p []byte, id page.ID) {
 	n, err := page.CheckElems(p, id, page.LeafElemSize)
 	if err != nil {
-		fmt.Fprintf(w, "  error: %v\n", err)
+		fmt.Fprintf(w, "  error: %s\n", errText(err))
 		return
 	}
 	for i := range n {
 		k, kok := page.LeafKey(p, i)
 		flags, v, vok := page.LeafValue(p, i)
 		if !kok || !vok {
-			fmt.Fprintf(w, "  %d: error: %v\n", i, page.ElemError(id, i))
+			fmt.Fprintf(w, "  %d: error: %s\n", i, errText(page.ElemError(id, i)))
 			continue
 		}
 		switch {
 		case flags&page.LeafBucket != 0:
 			h, err := page.DecodeBucketHeader(v, id)
 			if err != nil {
-				fmt.Fprintf(w, "  %d: key %s bucket: error: %v\n", i, quoteBytes(k), err)
+				fmt.Fprintf(w, "  %d: key %s bucket: error: %s\n", i, quoteBytes(k), errText(err))
 				continue
 			}
 			root := "empty"
@@ -220,7 +220,7 @@ func printLeaf(w io.Writer, p []byte, id page.ID) {
 		case flags&page.LeafLarge != 0:
 			ref, err := page.DecodeLargeRef(v, id)
 			if err != nil {
-				fmt.Fprintf(w, "  %d: key %s large value: error: %v\n", i, quoteBytes(k), err)
+				fmt.Fprintf(w, "  %d: key %s large value: error: %s\n", i, quoteBytes(k), errText(err))
 				continue
 			}
 			fmt.Fprintf(w, "  %d: key %s large value: %d bytes at page %d (checksum %#08x)\n", i, quoteBytes(k), ref.Size, ref.Page, ref.Sum)

@@ -130,7 +130,7 @@ func TestPageBadElements(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(out, "checksum: bad") || !strings.Contains(out, "error: folio: corrupt page") || !strings.Contains(out, "element count") {
+	if !strings.Contains(out, "checksum: bad") || !strings.Contains(out, "error: corrupt page") || !strings.Contains(out, "element count") {
 		t.Errorf("no decode error shown:\n%s", out)
 	}
 }

@@ -360,7 +360,7 @@ func walkPages(pf *pageFile) *pageMap {
 		exts, err = page.ApplyFreeDelta(exts, m.meta, page.ID(cur))
 	}
 	if err != nil {
-		u.problem = err.Error()
+		u.problem = errText(err)
 		m.freeNote = "free list unreadable"
 		return m
 	}
@@ -421,13 +421,13 @@ func (w *walker) visit(id page.ID, want page.Flags, sum uint32, note string) *ru
 	p, err := w.pf.run(id)
 	if p == nil {
 		u.checksum = "unread"
-		u.problem = err.Error()
+		u.problem = errText(err)
 		return nil
 	}
 	u.kind, u.txid = page.PageFlags(p), page.PageTxID(p)
 	if err != nil {
 		u.checksum = "unknown"
-		u.problem = err.Error()
+		u.problem = errText(err)
 		return nil
 	}
 	u.pages = len(p) / w.pf.pageSize
@@ -489,7 +489,7 @@ func (w *walker) tree(id page.ID, sum uint32, path [][]byte, depth int) {
 	if page.PageFlags(p) == page.FlagBranch {
 		n, err := page.CheckElems(p, id, page.BranchElemSize)
 		if err != nil {
-			u.problem = err.Error()
+			u.problem = errText(err)
 			return
 		}
 		for i := range n {
@@ -500,21 +500,21 @@ func (w *walker) tree(id page.ID, sum uint32, path [][]byte, depth int) {
 	}
 	n, err := page.CheckElems(p, id, page.LeafElemSize)
 	if err != nil {
-		u.problem = err.Error()
+		u.problem = errText(err)
 		return
 	}
 	for i := range n {
 		k, kok := page.LeafKey(p, i)
 		flags, v, vok := page.LeafValue(p, i)
 		if !kok || !vok {
-			u.problem = appendProblem(u.problem, page.ElemError(id, i).Error())
+			u.problem = appendProblem(u.problem, errText(page.ElemError(id, i)))
 			continue
 		}
 		switch {
 		case flags&page.LeafBucket != 0:
 			h, err := page.DecodeBucketHeader(v, id)
 			if err != nil {
-				u.problem = appendProblem(u.problem, err.Error())
+				u.problem = appendProblem(u.problem, errText(err))
 				continue
 			}
 			if h.Root != 0 {
@@ -527,7 +527,7 @@ func (w *walker) tree(id page.ID, sum uint32, path [][]byte, depth int) {
 		case flags&page.LeafLarge != 0:
 			ref, err := page.DecodeLargeRef(v, id)
 			if err != nil {
-				u.problem = appendProblem(u.problem, err.Error())
+				u.problem = appendProblem(u.problem, errText(err))
 				continue
 			}
 			w.visit(ref.Page, page.FlagLarge, ref.Sum, fmt.Sprintf("%s key %s (%d bytes)", note, quoteBytes(k), ref.Size))
@@ -618,10 +618,14 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 	return nil
 }
 
+// errText is err's text for a note in the listing, without the
+// library's "folio: " in the middle of the table.
+func errText(err error) string { return strings.TrimPrefix(err.Error(), libPrefix) }
+
 // problemText is u.problem for a line that names page id already: a
 // corrupt error about that page is cut to what it says of it.
 func (u *runUse) problemText(id page.ID) string {
-	return strings.TrimPrefix(u.problem, fmt.Sprintf("folio: corrupt page %d: ", id))
+	return strings.TrimPrefix(u.problem, fmt.Sprintf("corrupt page %d: ", id))
 }
 
 // wholePages is "N whole page(s)".
@@ -659,7 +663,7 @@ func printMetaLine(w io.Writer, pf *pageFile, m *pageMap, id page.ID) {
 	sum := "ok"
 	if err := m.metaErr[id]; err != nil {
 		sum = "bad"
-		note += ": " + err.Error()
+		note += ": " + errText(err)
 	}
 	fmt.Fprintf(w, "%d\t%v\t%d\t%s\t%d\t%s\n", id, page.PageFlags(p), page.PageOverflow(p), sum, page.PageTxID(p), note)
 }

@@ -425,3 +425,36 @@ func TestPagesFileCutShort(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesNotesWithoutLibraryPrefix: a note in the pages listing says
+// what is wrong with the page without the library's "folio: " in the
+// middle of the table: a damaged meta page's line read "older meta:
+// folio: corrupt page 1: meta checksum (...)", and a run whose overflow
+// leaves the file "bucket users: folio: corrupt page N: overflow (...)";
+// folio page said "error: folio: corrupt page 1: ...".
+func TestPagesNotesWithoutLibraryPrefix(t *testing.T) {
+	path := sampleDB(t)
+	branch := findPage(t, path, page.FlagBranch)
+	flipByte(t, path, int64(branch)*1024+27) // its overflow: past the end
+	flipByte(t, path, 1024+100)              // the older meta page's body
+	code, out, stderr := runCLI(t, "pages", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"older meta: corrupt page 1: meta checksum (expected ",
+		fmt.Sprintf("bucket users: corrupt page %d: overflow (expected ", branch),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the listing lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "folio: ") {
+		t.Errorf("the listing says \"folio: \":\n%s", out)
+	}
+	// page shows the same errors: "error: folio: corrupt page 1: ...".
+	code, out, stderr = runCLI(t, "page", path, "1", fmt.Sprint(branch))
+	if code != exitOK || !strings.Contains(out, "  error: corrupt page 1: meta checksum") || strings.Contains(out, "folio: ") {
+		t.Errorf("page: exit %d, %s:\n%s", code, stderr, out)
+	}
+}
