@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -424,5 +425,22 @@ func TestCLIHintsQuotePaths(t *testing.T) {
 	want = `(folio check ` + quoted + `/damaged wal.db' lists the damage)`
 	if code, _, stderr := runCLI(t, "checkpoint", walDamaged); code != exitFail || !strings.Contains(stderr, want) {
 		t.Errorf("checkpoint: exit %d, %q; want it to say %q", code, stderr, want)
+	}
+
+	// page on a page inside a run names the page to look at instead.
+	runs := filepath.Join(dir, "runs db.db")
+	if err := os.Rename(sampleDB(t), runs); err != nil {
+		t.Fatal(err)
+	}
+	_, pages, _ := runCLI(t, "pages", runs)
+	start := -1
+	for _, line := range strings.Split(pages, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[1] == "large" && f[2] != "0" {
+			start, _ = strconv.Atoi(f[0])
+		}
+	}
+	want = fmt.Sprintf("(folio page %s/runs db.db' %d)", quoted, start)
+	if code, out, stderr := runCLI(t, "page", runs, strconv.Itoa(start+1)); code != exitOK || !strings.Contains(out, want) {
+		t.Errorf("page: exit %d, %q (%s); want it to say %q", code, out, stderr, want)
 	}
 }

@@ -70,7 +70,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 					}
 					if start, u := m.runHolding(id); u != nil {
 						fmt.Fprintf(a.stdout, "page %d\n  inside the run of page %d (%v, %d pages), its page %d: the run's data, not a page of its own (folio page %s %d)\n",
-							id, start, u.kind, u.pages, id-start+1, args[0], start)
+							id, start, u.kind, u.pages, id-start+1, shellQuote(args[0]), start)
 						continue
 					}
 				}
