@@ -553,7 +553,27 @@ func lockTimeout(path string, timeout time.Duration) error {
 }
 
 func notRegular(path string, fi os.FileInfo) error {
-	return fmt.Errorf("folio: open %s: %w: not a regular file (%v)", path, ErrInvalid, fi.Mode().Type())
+	return fmt.Errorf("folio: open %s: %w: not a regular file (%s)", path, ErrInvalid, fileKind(fi.Mode()))
+}
+
+// fileKind names the kind of file m is, for a message: the mode's type
+// bits as fmt prints them ("p---------") say it to few.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return fmt.Sprintf("file type %v", m.Type())
 }
 
 // create writes an empty database to a temporary file beside path, syncs

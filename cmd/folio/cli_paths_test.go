@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/foliodb/folio"
+	"golang.org/x/sys/unix"
 )
 
 // TestCLIBackupDevStdoutRefused: "folio backup DB /dev/stdout >>
@@ -442,5 +443,29 @@ func TestCLIHintsQuotePaths(t *testing.T) {
 	want = fmt.Sprintf("(folio page %s/runs db.db' %d)", quoted, start)
 	if code, out, stderr := runCLI(t, "page", runs, strconv.Itoa(start+1)); code != exitOK || !strings.Contains(out, want) {
 		t.Errorf("page: exit %d, %q (%s); want it to say %q", code, out, stderr, want)
+	}
+}
+
+// TestNotRegularFileSaysWhatItIs: a database path naming a FIFO or a
+// device is refused saying what it is: the library printed the file
+// mode's type bits, "not a regular file (p---------)" for a FIFO and
+// "(Dc---------)" for /dev/null.
+func TestNotRegularFileSaysWhatItIs(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo.db")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"info", fifo}, "not a regular file (a named pipe)"},
+		{[]string{"put", fifo, "b", "k", "v"}, "not a regular file (a named pipe)"},
+		{[]string{"info", os.DevNull}, "not a regular file (a character device)"},
+	} {
+		code, _, stderr := runCLI(t, tc.args...)
+		if line := oneLine(t, tc.args, stderr); code != exitFail || !strings.Contains(line, tc.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", tc.args, code, line, exitFail, tc.want)
+		}
 	}
 }
