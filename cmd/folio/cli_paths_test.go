@@ -469,3 +469,21 @@ func TestNotRegularFileSaysWhatItIs(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIDanglingLinkSaysSo: a DB path that is a symbolic link to no
+// file fails saying so, as load's refusal does: every other command said
+// "no such file" of a name ls lists.
+func TestCLIDanglingLinkSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink("gone.db", link); err != nil {
+		t.Fatal(err)
+	}
+	want := link + ": no such file: a symbolic link to gone.db, which does not exist"
+	for _, args := range [][]string{{"info", link}, {"dump", link}, {"put", link, "b", "k", "v"}, {"compact", link, filepath.Join(dir, "c.db")}} {
+		code, _, stderr := runCLI(t, args...)
+		if line := oneLine(t, args, stderr); code != exitFail || !strings.HasSuffix(line, want) {
+			t.Errorf("%v: exit %d, %q; want %d, a line ending %q", args, code, line, exitFail, want)
+		}
+	}
+}

@@ -216,6 +216,10 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	}
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
+		if to, lerr := os.Readlink(path); lerr == nil {
+			// ls lists the name: say why it is no file.
+			return nil, pathErrorf(path, "no such file: a symbolic link to %s, which does not exist", to)
+		}
 		return nil, pathErrorf(path, "no such file")
 	}
 	if err != nil {
