@@ -86,6 +86,10 @@ func newRoot(a *app) *cobra.Command {
 		Short:         "Inspect, check, dump, load, compact and benchmark folio databases",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// cobra's "Did you mean this?" took three lines more; usageHint
+		// says it in the one line.
+		DisableSuggestions:         true,
+		SuggestionsMinimumDistance: 2, // cobra's default, set where it suggests
 	}
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
@@ -130,7 +134,7 @@ func (a *app) run(args []string) int {
 	if err != nil && !a.running && cmd != nil {
 		// cobra's verdict ("accepts 3 arg(s), received 2") says nothing
 		// of which arguments the command takes.
-		err = usageError{fmt.Errorf("%w (%s)", err, usageHint(cmd))}
+		err = usageError{fmt.Errorf("%w (%s)", err, usageHint(cmd, err))}
 	}
 	// An interrupt being handled exits before this returns: a failure it
 	// caused (its file removed from under the command) goes unreported.
@@ -153,9 +157,18 @@ func (a *app) run(args []string) int {
 	return exitFail // checkFailed too
 }
 
-// usageHint points at the usage of cmd, the command cobra refused.
-func usageHint(cmd *cobra.Command) string {
+// usageHint points at the usage of cmd, the command cobra refused with
+// err, and for a misspelt command at the ones it may have meant.
+func usageHint(cmd *cobra.Command, err error) string {
 	if !cmd.HasParent() {
+		// NB: cobra's words, "unknown command %q for %q", are the only
+		// place the word it could not find is kept.
+		var word, root string
+		if _, serr := fmt.Sscanf(err.Error(), "unknown command %q for %q", &word, &root); serr == nil {
+			if s := cmd.SuggestionsFor(word); len(s) > 0 {
+				return fmt.Sprintf("did you mean %s? see %s --help", strings.Join(s, " or "), cmd.CommandPath())
+			}
+		}
 		return "see " + cmd.CommandPath() + " --help"
 	}
 	return fmt.Sprintf("usage: %s; see %s --help", cmd.UseLine(), cmd.CommandPath())

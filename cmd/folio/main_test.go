@@ -105,6 +105,8 @@ func TestUsageErrorsSayUsage(t *testing.T) {
 		{[]string{"info", "--no-such-flag", path}, "unknown flag: --no-such-flag (usage: folio info DB [flags]; see folio info --help)"},
 		{[]string{"page", path}, "requires at least 2 arg(s), only received 1 (usage: folio page DB ID... [flags]; see folio page --help)"},
 		{[]string{"no-such-command"}, `unknown command "no-such-command" for "folio" (see folio --help)`},
+		// cobra's suggestion took three more lines, the hint after them.
+		{[]string{"--timeout", "1s", "chekc", path}, `unknown command "chekc" for "folio" (did you mean check? see folio --help)`},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		line := oneLine(t, tc.args, stderr)
