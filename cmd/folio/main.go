@@ -116,6 +116,24 @@ func newRoot(a *app) *cobra.Command {
 	for _, mk := range commands {
 		root.AddCommand(mk(a))
 	}
+	// NB: cobra's completion command only holds the shells' commands, and
+	// cobra shows the help of such a command, exit 0, whatever follows it:
+	// "folio completion bsh > file" wrote the help into file.
+	root.InitDefaultCompletionCmd()
+	if comp, _, err := root.Find([]string{"completion"}); err == nil && comp != root {
+		comp.Args = cobra.ArbitraryArgs
+		comp.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			var shells []string
+			for _, sub := range cmd.Commands() {
+				shells = append(shells, sub.Name())
+			}
+			return usagef("completion: unknown shell %q (want %s or %s)", args[0],
+				strings.Join(shells[:len(shells)-1], ", "), shells[len(shells)-1])
+		}
+	}
 	return root
 }
 

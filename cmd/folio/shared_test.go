@@ -312,6 +312,22 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
+// TestCompletionUnknownShell: "folio completion bsh > ~/.folio-completion"
+// printed the command's help into the file and exited 0, cobra's way with
+// a command that only holds others; it is bad usage, naming the shells.
+// Without a shell the help is still shown.
+func TestCompletionUnknownShell(t *testing.T) {
+	args := []string{"completion", "bsh"}
+	code, out, stderr := runCLI(t, args...)
+	line := oneLine(t, args, stderr)
+	if code != exitUsage || out != "" || !strings.Contains(line, `"bsh"`) || !strings.Contains(line, "bash, fish, powershell or zsh") {
+		t.Errorf("completion bsh: exit %d, stdout %q, stderr %q; want %d, nothing on stdout, the shells named", code, out, line, exitUsage)
+	}
+	if code, out, _ := runCLI(t, "completion"); code != exitOK || !strings.Contains(out, "Available Commands:") {
+		t.Errorf("completion: exit %d:\n%s", code, out)
+	}
+}
+
 // failWriter fails every write, as a full disk or a closed pipe does.
 type failWriter struct{}
 
