@@ -365,7 +365,7 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 			if err1 == nil {
 				if int(m1.PageSize) != size {
 					return page.Meta{}, -1, fmt.Errorf("folio: open %s: meta page 0 unusable (%v), and meta page 1, found at offset %d (page size %d), says page size %d: %w",
-						db.path, err0, size, size, m1.PageSize, page.Corruptf(1, "meta page size",
+						db.path, unprefixed(err0), size, size, m1.PageSize, page.Corruptf(1, "meta page size",
 							fmt.Sprintf("%d bytes (its offset)", size), fmt.Sprintf("%d bytes", m1.PageSize)))
 				}
 				break

@@ -236,8 +236,8 @@ func readMetas(head []byte) (metas [2]page.Meta, errs [2]error, err error) {
 	for ps := page.MinPageSize; ps <= page.MaxPageSize && 2*ps <= len(head); ps *= 2 {
 		if metas[1], errs[1] = page.DecodeMeta(head[ps:], 1); errs[1] == nil {
 			if int(metas[1].PageSize) != ps {
-				return metas, errs, metaSizeError{fmt.Sprintf("meta page 0 unusable (%v), and meta page 1, found at offset %d (page size %d), says page size %d",
-					errs[0], ps, ps, metas[1].PageSize)}
+				return metas, errs, metaSizeError{fmt.Sprintf("meta page 0 unusable (%s), and meta page 1, found at offset %d (page size %d), says page size %d",
+					errText(errs[0]), ps, ps, metas[1].PageSize)}
 			}
 			break
 		}

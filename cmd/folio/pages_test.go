@@ -458,3 +458,39 @@ func TestPagesNotesWithoutLibraryPrefix(t *testing.T) {
 		t.Errorf("page: exit %d, %s:\n%s", code, stderr, out)
 	}
 }
+
+// TestMetaSizeErrorSaysFolioOnce: a file whose meta page 0 fails its
+// checksum and whose meta page 1 lies where its page size would not put
+// it is refused quoting meta page 0's error without the library's
+// "folio: ": info said "meta page 0 unusable (folio: corrupt page 0:
+// meta checksum ...)", and check's line for its own reading of the
+// meta pages the same.
+func TestMetaSizeErrorSaysFolioOnce(t *testing.T) {
+	path := sampleDB(t)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := page.DecodeMeta(b[:1024], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[100] ^= 1         // meta page 0's body: its checksum fails
+	clear(b[1024:2048]) // the meta page 1 of 1 KiB pages
+	m.PageSize, m.TxID = 4096, m.TxID+10
+	page.EncodeMeta(b[2048:2048+4096], 1, &m)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := "meta page 0 unusable (corrupt page 0: meta checksum"
+	for _, args := range [][]string{{"info", path}, {"pages", path}} {
+		code, _, stderr := runCLI(t, args...)
+		if line := oneLine(t, args, stderr); code != exitFail || !strings.Contains(line, want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", args, code, line, exitFail, want)
+		}
+	}
+	code, out, _ := runCLI(t, "check", path)
+	if code != exitFail || !strings.Contains(out, want) || strings.Contains(out, "folio: ") {
+		t.Errorf("check: exit %d, want %d, %q and no \"folio: \":\n%s", code, exitFail, want, out)
+	}
+}
