@@ -16,23 +16,20 @@ import (
 // while it fits in its meta page, and writes a new base otherwise.
 type delta struct {
 	taken, added *btree.BTreeG[page.Extent] // by start
-	// extents bounds taken.Len()+added.Len() past which the delta is
-	// given up (over): no meta page could hold it, and tracking it
-	// further would cost a large transaction for nothing.
-	extents int
-	over    bool
+	extents      int                        // taken.Len() + added.Len()
+	// Past limit extents the delta is given up (over): no meta page
+	// could hold it, and tracking it further would cost a large
+	// transaction (a random load's) for nothing.
+	limit int
+	over  bool
 }
 
-// maxDeltaExtents is where a delta is given up: a 64 KiB meta page's half
-// holds fewer than 32,768 bytes, at least two per extent.
-const maxDeltaExtents = 1 << 14
-
-func newDelta() *delta {
-	return &delta{taken: btree.NewG(degree, lessStart), added: btree.NewG(degree, lessStart)}
+func newDelta(limit int) *delta {
+	return &delta{taken: btree.NewG(degree, lessStart), added: btree.NewG(degree, lessStart), limit: limit}
 }
 
 func (d *delta) clone() *delta {
-	return &delta{taken: d.taken.Clone(), added: d.added.Clone(), extents: d.extents, over: d.over}
+	return &delta{taken: d.taken.Clone(), added: d.added.Clone(), extents: d.extents, limit: d.limit, over: d.over}
 }
 
 // enter records that e joined S.
@@ -80,7 +77,7 @@ func (d *delta) move(from, to *btree.BTreeG[page.Extent], e page.Extent) {
 	if at < end(e) {
 		d.insert(to, page.Extent{Start: at, Len: uint64(end(e) - at)})
 	}
-	if d.extents > maxDeltaExtents {
+	if d.extents > d.limit {
 		d.over = true
 		d.taken.Clear(false)
 		d.added.Clear(false)
@@ -112,9 +109,11 @@ func extentsOf(t *btree.BTreeG[page.Extent]) []page.Extent {
 
 // TrackDelta starts (or restarts) recording how the persisted set
 // changes, from d: the delta of the meta whose base the next commits
-// keep. A commit that writes a new base calls it with an empty d.
-func (l *List) TrackDelta(d page.FreeDelta) {
-	l.delta = newDelta()
+// keep. A commit that writes a new base calls it with an empty d. Past
+// maxBytes encoded (at least two bytes an extent) the delta is given up
+// until the next call: Delta no longer offers it.
+func (l *List) TrackDelta(d page.FreeDelta, maxBytes int) {
+	l.delta = newDelta(maxBytes / 2)
 	for _, e := range d.Taken {
 		l.delta.insert(l.delta.taken, e)
 	}

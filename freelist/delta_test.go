@@ -21,7 +21,7 @@ func TestDeltaTracksPersistedSet(t *testing.T) {
 		baseHigh := high
 		restart := func() {
 			base, baseHigh = l.Extents(), high
-			l.TrackDelta(page.FreeDelta{})
+			l.TrackDelta(page.FreeDelta{}, 1<<20)
 		}
 		restart()
 		var tx page.TxID = 1
@@ -75,26 +75,29 @@ func TestDeltaTracksPersistedSet(t *testing.T) {
 }
 
 // A delta past what the meta page can hold is not offered, and one past
-// maxDeltaExtents is given up for good until the next base.
+// TrackDelta's bound is given up for good until the next base.
 func TestDeltaLimits(t *testing.T) {
 	l := New()
-	l.TrackDelta(page.FreeDelta{})
+	l.TrackDelta(page.FreeDelta{}, 1000) // given up past 500 extents
 	for i := range 100 {
 		l.Free(1, page.ID(2+2*i), 1) // 100 separate extents added
 	}
-	if _, ok := l.Delta(1 << 20); !ok {
+	if _, ok := l.Delta(1000); !ok {
 		t.Fatal("a 100-extent delta was not offered with room for it")
 	}
 	if d, ok := l.Delta(64); ok {
 		t.Fatalf("a delta of %d bytes was offered for 64", d.Size())
 	}
-	for i := range maxDeltaExtents {
+	for i := range 401 {
 		l.Free(1, page.ID(1000+2*i), 1)
 	}
 	if _, ok := l.Delta(1 << 30); ok {
-		t.Fatal("a delta past maxDeltaExtents was offered")
+		t.Fatal("a delta past TrackDelta's bound was offered")
 	}
-	l.TrackDelta(page.FreeDelta{})
+	if l.delta.extents != 0 || l.delta.taken.Len()+l.delta.added.Len() != 0 {
+		t.Fatalf("a delta given up keeps %d extents", l.delta.extents)
+	}
+	l.TrackDelta(page.FreeDelta{}, 1000)
 	if d, ok := l.Delta(64); !ok || !d.Empty() {
 		t.Fatalf("after a restart: %+v, %v; want an empty delta", d, ok)
 	}

@@ -643,7 +643,7 @@ func (tx *Tx) writeFreelist(logged bool) error {
 		}
 		if db.wal.log == nil {
 			// Later commits may keep this run and list changes instead.
-			tx.freelist.TrackDelta(page.FreeDelta{})
+			tx.freelist.TrackDelta(page.FreeDelta{}, page.MaxFreeDelta(tx.r.pageSize))
 		}
 	}
 	return nil

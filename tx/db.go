@@ -503,7 +503,7 @@ func (db *DB) loadFreelist(s *snapshot) error {
 				// The set is the meta's: later commits may keep its run
 				// and list their changes against it (Tx.freeDelta; not
 				// in WAL mode, whose checkpoints write the list whole).
-				db.freelist.TrackDelta(d)
+				db.freelist.TrackDelta(d, page.MaxFreeDelta(db.pageSize))
 				db.freelistRun = freelistRun{s.meta.Freelist, freelistRunPages(r.data, r.pageSize, s.meta), s.meta.High}
 			}
 			return nil
