@@ -532,21 +532,39 @@ func (l *Log) recycle(num uint64, size int64, warm bool) (_ freeSeg, kept bool, 
 // error wrapping ErrNotAppended: a switch that failed before it left
 // anything on disk.
 func (l *Log) Append(payload []byte) (lsn uint64, err error) {
+	parts := [1][]byte{payload}
+	return l.appendParts(parts[:], int64(len(payload)))
+}
+
+// AppendParts is Append of the concatenation of parts, which it does not
+// build: a record over about 1 MiB is written from parts as they are
+// (and checksummed over them), or compressed a chunk at a time, so it
+// costs no buffer of its size. The record reads back (Replay) as one
+// payload. AppendParts does not keep parts.
+func (l *Log) AppendParts(parts ...[]byte) (lsn uint64, err error) {
+	n := int64(0)
+	for _, p := range parts {
+		n += int64(len(p))
+	}
+	return l.appendParts(parts, n)
+}
+
+func (l *Log) appendParts(parts [][]byte, total int64) (lsn uint64, err error) {
 	if l.opts.ReadOnly {
 		return 0, ErrReadOnly
 	}
-	if len(payload) > MaxRecordSize {
-		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(payload), MaxRecordSize)
+	if total > MaxRecordSize {
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, total, MaxRecordSize)
 	}
 	// Compression and the payload checksum happen before the lock, so
 	// concurrent appenders do that work in parallel.
-	try := !l.opts.NoCompression && len(payload) >= compressMin && l.gate.try()
-	fb := buildFrame(payload, try)
+	try := !l.opts.NoCompression && total >= compressMin && l.gate.try()
+	fb := buildFrameParts(parts, int(total), try)
 	if try {
 		l.gate.result(fb.h.flags&flagS2 != 0)
 	}
 	defer fb.release()
-	n := int64(len(fb.b))
+	n := fb.size()
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -592,7 +610,7 @@ func (l *Log) Append(payload []byte) (lsn uint64, err error) {
 		}
 	}
 	fb.seal(lsn, s.num, l.durable.Load())
-	if _, err := s.f.WriteAt(fb.b, s.end); err != nil {
+	if err := fb.writeFrame(s.f, s.end, parts); err != nil {
 		// The frame may be half written; nothing may follow it.
 		l.failed = fmt.Errorf("folio/wal: append failed, log must be reopened: %w", err)
 		return 0, l.failed

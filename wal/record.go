@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"io"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -280,15 +281,29 @@ func decodeFrame(b, buf []byte, max int) (frameHeader, []byte, error) {
 // frameBuf holds one frame being built by Append. Pooled: Append builds the
 // frame (and compresses) outside the log's lock, and a fresh buffer per
 // record would be an allocation per commit.
+//
+// A large frame (over maxPooledFrame) is not copied into a buffer: stored
+// raw, it is written from the caller's parts as they are (writeFrame), its
+// checksum taken over them in turn; compressed, it gets a buffer of its
+// own, about the size it compresses to (compressLarge). Before, a
+// 16 MiB record cost its frame's 16 MiB, and a record built from pages
+// (package tx's page images) one more copy to join them.
 type frameBuf struct {
-	b     []byte // the whole frame, padding included, once built
-	h     frameHeader
-	small bool // whether it is small enough to go back to the pool
+	buf []byte                // pooled storage for small frames
+	b   []byte                // the whole frame, padding included; nil: written from parts
+	hdr [frameHeaderSize]byte // the header of a frame written from parts
+	h   frameHeader
 }
 
-// maxPooledFrame bounds what goes back into framePool, so one huge record
-// does not pin its buffer for the life of the process.
-const maxPooledFrame = 1 << 20
+// maxPooledFrame bounds the frames built in a pooled buffer; larger ones
+// are large frames (frameBuf). maxPooledBuf bounds what goes back into
+// framePool (a small frame built from several parts with compression needs
+// room for both), so one big record does not pin its buffer for the life
+// of the process.
+const (
+	maxPooledFrame = 1 << 20
+	maxPooledBuf   = 2*maxPooledFrame + 64<<10
+)
 
 var framePool = sync.Pool{New: func() any { return new(frameBuf) }}
 
@@ -327,21 +342,61 @@ func (g *compressGate) result(compressed bool) {
 	g.skip.Store(s)
 }
 
-// buildFrame lays out payload (compressed with s2 when compress is set and
-// that saves at least a quarter) behind room for the header, pads it, and
-// fills every header field but those Append knows only under its lock
-// (lsn, segment, unsynced). REQUIRES: len(payload) <= MaxRecordSize.
+// buildFrame is buildFrameParts for one payload.
 func buildFrame(payload []byte, compress bool) *frameBuf {
+	parts := [1][]byte{payload}
+	return buildFrameParts(parts[:], len(payload), compress)
+}
+
+// buildFrameParts lays out the payload, the concatenation of parts (n
+// bytes), compressed with s2 when compress is set and that saves at least
+// a quarter, behind room for the header, pads it, and fills every header
+// field but those Append knows only under its lock (lsn, segment,
+// unsynced). A large frame stored raw is left in parts (fb.b nil): the
+// caller writes it with writeFrame, and parts must not change before.
+// REQUIRES: n <= MaxRecordSize.
+func buildFrameParts(parts [][]byte, n int, compress bool) *frameBuf {
 	fb := framePool.Get().(*frameBuf)
-	need := frameHeaderSize + len(payload) + frameAlign
-	try := compress && len(payload) >= compressMin
+	try := compress && n >= compressMin
+	if frameSize(int64(n)) > maxPooledFrame {
+		fb.b = nil
+		if try {
+			if b, stored := compressLarge(parts, n); b != nil {
+				fb.b = b
+				fb.h = frameHeader{payloadSum: checksum(b[frameHeaderSize : frameHeaderSize+stored]), length: uint32(stored), flags: flagS2}
+				return fb
+			}
+		}
+		sum := uint32(0)
+		for _, p := range parts {
+			sum = crc32.Update(sum, castagnoli, p)
+		}
+		fb.h = frameHeader{payloadSum: sum, length: uint32(n)}
+		return fb
+	}
+	need := frameHeaderSize + n + frameAlign
+	var payload []byte // the payload whole, for s2
+	if len(parts) == 1 {
+		payload = parts[0]
+	}
+	src := 0 // where a payload of several parts is joined for s2, in fb.buf
 	if try {
-		need = max(need, frameHeaderSize+s2.MaxEncodedLen(len(payload))+frameAlign)
+		need = max(need, frameHeaderSize+s2.MaxEncodedLen(n)+frameAlign)
+		if len(parts) > 1 {
+			src, need = need, need+n
+		}
 	}
-	if cap(fb.b) < need {
-		fb.b = make([]byte, need)
+	if cap(fb.buf) < need {
+		fb.buf = make([]byte, need)
 	}
-	b := fb.b[:cap(fb.b)]
+	b := fb.buf[:cap(fb.buf)]
+	if try && len(parts) > 1 {
+		payload = b[src:src]
+		for _, p := range parts {
+			payload = append(payload, p...)
+		}
+		b = b[:src:src] // s2 must not write over its source
+	}
 	stored := b[frameHeaderSize:frameHeaderSize]
 	flags := uint16(0)
 	if try {
@@ -353,31 +408,222 @@ func buildFrame(payload []byte, compress bool) *frameBuf {
 		// so a record that shrinks less (page images of random values:
 		// the element headers) is cheaper raw.
 		c := s2.Encode(b[frameHeaderSize:], payload)
-		if len(c) <= len(payload)-len(payload)/4 {
+		if len(c) <= n-n/4 {
 			stored, flags = c, flagS2
 		}
 	}
 	if flags == 0 {
-		stored = append(stored, payload...)
+		for _, p := range parts {
+			stored = append(stored, p...)
+		}
 	}
-	n := int(frameSize(int64(len(stored))))
-	clear(b[frameHeaderSize+len(stored) : n])
-	fb.b = b[:n]
+	size := int(frameSize(int64(len(stored))))
+	clear(b[frameHeaderSize+len(stored) : size])
+	fb.b = b[:size]
 	fb.h = frameHeader{payloadSum: checksum(stored), length: uint32(len(stored)), flags: flags}
-	fb.small = n <= maxPooledFrame
 	return fb
 }
+
+// s2Chunk is how much of a large payload compressLarge hands s2 at a time:
+// the first chunk decides whether the rest is tried, and the buffers for
+// one (chunkPool) are all a failed try costs.
+const s2Chunk = 512 << 10
+
+// chunkBufs are compressLarge's scratch: a chunk joined from several parts,
+// and the first chunk compressed.
+type chunkBufs struct{ join, enc []byte }
+
+var chunkPool = sync.Pool{New: func() any {
+	return &chunkBufs{join: make([]byte, 0, s2Chunk), enc: make([]byte, s2.MaxEncodedLen(s2Chunk))}
+}}
+
+// compressLarge compresses a large payload (the concatenation of parts, n
+// bytes) into a frame of its own, returned with the stored length, or
+// returns nil if that does not save a quarter. It stops at the first
+// chunk if that one does not, and as soon as the output passes three
+// quarters of n, so a payload that does not compress costs one chunk's
+// work and no buffer of its size (Rejected: s2.Encode of the whole, which
+// wants a buffer of n bytes before it knows, and compressed 16 MiB of a
+// random value to store it raw.)
+//
+// The block is s2's block format, one length header then ops (the frame
+// flag's format, unchanged): each chunk is encoded as a block, and its ops
+// follow the last chunk's without its own length header. A block's ops
+// decode from the state a block begins with (no earlier offset: s2's
+// decoder rejects a repeat before the first copy), and copy only from the
+// chunk's own output, which in the whole lies at the same distance back;
+// so the ops of consecutive chunks decode to the chunks joined. Each
+// chunk's ops lose matches before its start: a ratio a little worse than
+// s2 on the whole (TestLargeValueMemoryLogged's 16 MiB of text: a record
+// of 4,256,392 bytes in the log, against 4,253,936 compressed whole).
+// TestCompressChunksRoundTrip and FuzzCompressChunks hold it to
+// s2.Decode.
+func compressLarge(parts [][]byte, n int) ([]byte, int) {
+	return compressChunks(parts, n, s2Chunk)
+}
+
+// compressChunks is compressLarge in chunks of size bytes, at most
+// s2Chunk; tests use small ones.
+func compressChunks(parts [][]byte, n, size int) ([]byte, int) {
+	cb := chunkPool.Get().(*chunkBufs)
+	defer chunkPool.Put(cb)
+	ch := chunker{parts: parts, join: cb.join, size: size}
+	first := ch.next()
+	if len(first) == 0 {
+		return nil, 0 // no payload: nothing to save
+	}
+	probe := s2.Encode(cb.enc, first)
+	h := uvarintLen(len(first))
+	if len(probe)-h > len(first)-len(first)/4 {
+		return nil, 0
+	}
+	// The buffer is sized for the whole at the first chunk's ratio, with
+	// a quarter more to spare; if that proves short, for the most a
+	// frame worth storing compressed takes. INVARIANT: b has room past
+	// pos for a chunk's worst case and the padding, so s2.Encode writes
+	// into b.
+	maxStored := n - n/4
+	room := s2.MaxEncodedLen(size) + frameAlign
+	est := (len(probe) - h) * (n / len(first)) / 4 * 5
+	b := make([]byte, frameHeaderSize+min(est, maxStored)+room)
+	pos := frameHeaderSize + binary.PutUvarint(b[frameHeaderSize:], uint64(n))
+	pos += copy(b[pos:], probe[h:])
+	for pos-frameHeaderSize <= maxStored {
+		c := ch.next()
+		if c == nil {
+			stored := pos - frameHeaderSize
+			end := int(frameSize(int64(stored)))
+			clear(b[pos:end])
+			return b[:end], stored
+		}
+		if len(b)-pos < room {
+			b = append(make([]byte, 0, frameHeaderSize+maxStored+room), b[:pos]...)
+			b = b[:cap(b)]
+		}
+		// The chunk's length header lands on the last bytes of the ops
+		// before it: saved, and put back over it.
+		h := uvarintLen(len(c))
+		var save [binary.MaxVarintLen64]byte
+		copy(save[:h], b[pos-h:pos])
+		enc := s2.Encode(b[pos-h:], c)
+		copy(b[pos-h:pos], save[:h])
+		pos += len(enc) - h
+	}
+	return nil, 0
+}
+
+func uvarintLen(n int) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], uint64(n))
+}
+
+// chunker cuts the concatenation of parts into chunks of size bytes (the
+// last may be shorter): a subslice of a part where the chunk lies in one,
+// else joined in join (cap at least size).
+type chunker struct {
+	parts [][]byte
+	size  int
+	i     int // the part the next chunk starts in
+	off   int // where in it
+	join  []byte
+}
+
+// next returns the next chunk, or nil at the end. It is valid until the
+// next call.
+func (c *chunker) next() []byte {
+	for c.i < len(c.parts) && c.off == len(c.parts[c.i]) {
+		c.i, c.off = c.i+1, 0
+	}
+	if c.i == len(c.parts) {
+		return nil
+	}
+	if p := c.parts[c.i][c.off:]; len(p) >= c.size || c.i == len(c.parts)-1 {
+		p = p[:min(len(p), c.size)]
+		c.off += len(p)
+		return p
+	}
+	b := c.join[:0]
+	for len(b) < c.size && c.i < len(c.parts) {
+		p := c.parts[c.i][c.off:]
+		k := min(len(p), c.size-len(b))
+		b = append(b, p[:k]...)
+		c.off += k
+		if c.off == len(c.parts[c.i]) {
+			c.i, c.off = c.i+1, 0
+		}
+	}
+	return b
+}
+
+// size is the frame's size on disk.
+func (fb *frameBuf) size() int64 { return fb.h.size() }
 
 // seal fills in what Append decides under its lock and writes the header.
 func (fb *frameBuf) seal(lsn uint64, segment uint64, durable uint64) {
 	fb.h.lsn = lsn
 	fb.h.segment = uint32(segment)
 	fb.h.unsynced = uint32(min(lsn-durable, math.MaxUint32))
-	putFrameHeader(fb.b, fb.h)
+	if fb.b != nil {
+		putFrameHeader(fb.b, fb.h)
+	} else {
+		putFrameHeader(fb.hdr[:], fb.h)
+	}
+}
+
+// writeFrame writes the sealed frame at off in f: fb.b, or the header,
+// parts (the payload buildFrameParts left there) and padding. Parts of
+// writeDirect bytes or more are written as they are, the rest joined in
+// fb.buf first, so a record of many small parts (page images and their
+// headers) takes few writes.
+func (fb *frameBuf) writeFrame(f io.WriterAt, off int64, parts [][]byte) error {
+	if fb.b != nil {
+		_, err := f.WriteAt(fb.b, off)
+		return err
+	}
+	const writeDirect = 32 << 10
+	if cap(fb.buf) < 2*writeDirect {
+		fb.buf = make([]byte, 2*writeDirect)
+	}
+	buf := append(fb.buf[:0], fb.hdr[:]...)
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		_, err := f.WriteAt(buf, off)
+		off += int64(len(buf))
+		buf = buf[:0]
+		return err
+	}
+	for _, p := range parts {
+		if len(p) >= writeDirect || len(buf)+len(p) > cap(buf) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if len(p) < writeDirect {
+			buf = append(buf, p...)
+			continue
+		}
+		if _, err := f.WriteAt(p, off); err != nil {
+			return err
+		}
+		off += int64(len(p))
+	}
+	pad := int(fb.size() - frameHeaderSize - int64(fb.h.length))
+	if len(buf)+pad > cap(buf) {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	var zero [frameAlign]byte
+	buf = append(buf, zero[:pad]...)
+	return flush()
 }
 
 func (fb *frameBuf) release() {
-	if fb.small {
-		framePool.Put(fb)
+	fb.b = nil
+	if cap(fb.buf) > maxPooledBuf {
+		fb.buf = nil
 	}
+	framePool.Put(fb)
 }
