@@ -565,13 +565,23 @@ type Check func(exists bool, flags uint32) error
 // page.LeafBucket), after check (if not nil) approves. Key and value are
 // copied. A value over LargeThreshold is written out of line at commit.
 func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
+	_, err := t.PutCopy(key, value, flags, check)
+	return err
+}
+
+// PutCopy is Put, and returns the tree's copy of value. The tree never
+// writes to a copy once made (a later Put makes a new one), so it holds
+// the value for as long as the caller keeps it, past the transaction
+// too: package tx logs a large value from it rather than copying it once
+// more.
+func (t *Tree) PutCopy(key, value []byte, flags uint32, check Check) ([]byte, error) {
 	t.gen++
 	fresh := -1 // an append to the last path materialises nothing
 	n := t.appendLeaf(key)
 	if n == nil {
 		var err error
 		if n, fresh, err = t.leafFor(key); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var i int
@@ -592,7 +602,7 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 			// looking the key up before the descent, as Delete does. It
 			// would descend twice on every Put to refuse a rare one.)
 			t.forget(fresh)
-			return err
+			return nil, err
 		}
 	}
 	if flags == 0 && len(value) > LargeThreshold(t.pages.PageSize()) {
@@ -603,7 +613,7 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 	if exact {
 		t.freeValue(n.inodes[i].flags, n.inodes[i].value(), n.id)
 		n.inodes[i] = in
-		return nil
+		return in.value(), nil
 	}
 	if i < len(n.inodes) {
 		n.appendOnly = false
@@ -614,7 +624,7 @@ func (t *Tree) Put(key, value []byte, flags uint32, check Check) error {
 	if len(n.inodes)%16 == 0 {
 		t.splitPath(t.pathLen - 1)
 	}
-	return nil
+	return in.value(), nil
 }
 
 // Delete removes key after check (if not nil) approves; it reports

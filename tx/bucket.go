@@ -253,11 +253,12 @@ func (b *Bucket) Put(key, value []byte) error {
 		return errRootKey
 	}
 	b.setFill()
-	if err := b.tree.Put(key, value, 0, notBucket); err != nil {
+	stored, err := b.tree.PutCopy(key, value, 0, notBucket)
+	if err != nil {
 		return b.wrapKey(err, key)
 	}
 	if b.tx.logging {
-		b.tx.logOp(opPut, b, key, value, 0, nil)
+		b.tx.logOp(opPut, b, key, stored, 0, nil)
 	}
 	return nil
 }

@@ -459,16 +459,18 @@ func (tx *Tx) appendLogged(logical bool) (uint64, error) {
 	if err := db.writeRuns(tx.dirty); err != nil {
 		return 0, err
 	}
-	var rec []byte
+	w := &db.wal
+	parts, n := w.recParts[:0], 0
 	if logical {
-		rec = sealOps(tx.ops, tx.meta.TxID, tx.r.pageSize, tx.opCount)
+		parts, n = tx.opsParts(parts), tx.opsLen()
 	} else {
-		rec = encodeRecord(db.wal.recBuf, &tx.meta, tx.r.pageSize, tx.dirty)
-		if cap(rec) <= 16<<20 { // reuse the buffer of all but the largest records
-			db.wal.recBuf = rec[:0]
+		var head []byte
+		head, parts, n = recordParts(w.recHead, parts, &tx.meta, tx.r.pageSize, tx.dirty)
+		if cap(head) <= maxKeptRecordBuf {
+			w.recHead = head
 		}
 	}
-	lsn, err := db.wal.log.Append(rec)
+	lsn, err := w.appendRecord(parts, n)
 	if errors.Is(err, wal.ErrNotAppended) {
 		// Nothing reached the log (no room for a new segment): the
 		// commit fails alone, as after a failed page write above.
@@ -481,7 +483,7 @@ func (tx *Tx) appendLogged(logical bool) (uint64, error) {
 		return 0, fmt.Errorf("folio: commit %s: append to the log: %w (%w)", db.path, err, ErrSyncFailed)
 	}
 	db.wal.lastLSN = lsn
-	db.wal.appended += int64(len(rec))
+	db.wal.appended += int64(n)
 	if logical {
 		db.wal.logical = true
 	}
@@ -515,7 +517,7 @@ func (tx *Tx) logMode() (logged, logical bool) {
 		return false, false
 	case tx.replay:
 		return true, false
-	case !tx.logging || len(tx.ops) > maxOpsBytes:
+	case !tx.logging || tx.opsLen() > maxOpsBytes:
 		return false, false
 	case db.WALImageLimit < 0:
 		return true, true
@@ -526,7 +528,7 @@ func (tx *Tx) logMode() (logged, logical bool) {
 		// NB: never past maxReplayBytes, which replay's decoder refuses:
 		// an acknowledged commit would make the next Open ErrCorrupt.
 		return true, false
-	case len(tx.ops) <= size/4:
+	case tx.opsLen() <= size/4:
 		return true, true
 	case size <= maxRecordBytes:
 		return true, db.wal.logical

@@ -44,6 +44,48 @@ const (
 	maxRecordBytes = 1 << 20
 )
 
+// Bounds on the buffers walState keeps for the next record. A logical
+// record holds no value of opsRefMin bytes or more (it refers to them),
+// so only a transaction of many small ones (a bulk load) fills its
+// operations buffer, which the next load reuses up to 16 MiB, as before.
+const (
+	maxKeptRecordBuf = 1 << 20
+	maxKeptParts     = 1 << 14
+	maxKeptOpsBuf    = 16 << 20
+)
+
+// partsLog is a Log that appends a record from parts without joining
+// them (package wal's): a commit of a large value then costs no copy of
+// it for the log. Another Log gets the parts joined.
+type partsLog interface {
+	AppendParts(parts ...[]byte) (lsn uint64, err error)
+}
+
+// appendRecord appends the record made of parts, n bytes in all, and
+// forgets them: they refer to the transaction's pages and values.
+func (w *walState) appendRecord(parts [][]byte, n int) (uint64, error) {
+	defer func() {
+		clear(parts)
+		if cap(parts) <= maxKeptParts {
+			w.recParts = parts[:0]
+		}
+	}()
+	if l, ok := w.log.(partsLog); ok {
+		return l.AppendParts(parts...)
+	}
+	rec := w.joinBuf[:0]
+	if cap(rec) < n {
+		rec = make([]byte, 0, n)
+	}
+	for _, p := range parts {
+		rec = append(rec, p...)
+	}
+	if cap(rec) <= maxKeptRecordBuf {
+		w.joinBuf = rec[:0]
+	}
+	return w.log.Append(rec)
+}
+
 // ErrLogPending is returned by a read-only open of a database whose log
 // holds commits not yet checkpointed into the file: only a read-write
 // open can replay them, and a reader must not see an older state.
@@ -62,8 +104,16 @@ type walState struct {
 	ckptBytes int64 // record bytes appended since a checkpoint that trigger one
 	appended  int64 // record bytes appended since the last checkpoint
 	ckptEvery time.Duration
-	recBuf    []byte
-	opsBuf    []byte // a logical record's buffer, for the next writer
+	// The buffers of the last record, for the next: a page-image
+	// record's headers (recordParts), the parts of any record, a record
+	// joined for a Log that takes one slice, and a logical record's
+	// operations (held by a writer meanwhile). Each is kept only up to a
+	// bound (maxKeptRecordBuf, maxKeptParts, maxKeptOpsBuf): a single
+	// large commit does not pin its buffers for the life of the DB.
+	recHead  []byte
+	recParts [][]byte
+	joinBuf  []byte
+	opsBuf   []byte
 	// logical is set once a logical record has been logged since the
 	// last checkpoint: every record until the next one is logical then
 	// (walops.go).

@@ -69,12 +69,29 @@ type walOp struct {
 	dst        [][]byte
 }
 
+// opsRefMin is the smallest value a logical record refers to rather than
+// copies (opsRefs): past it, the copy costs more than a reference, and a
+// large value (tens of MiB) was copied into the operations whole, a third
+// copy of it in memory before the commit.
+const opsRefMin = 32 << 10
+
+// opsRefs are the values of a logical record that stay where they are
+// (the tree's copies): value i goes at offset at[i] of tx.ops, where the
+// record is cut (opsParts). size is their bytes.
+type opsRefs struct {
+	at     []int
+	values [][]byte
+	size   int
+}
+
 // logOp appends a successful operation on b to the transaction's
-// record. a is the key or name, c the value (put).
+// record. a is the key or name, c the value (put). REQUIRES: for opPut,
+// c is the tree's copy of the value (btree.Tree.PutCopy), which nothing
+// writes to: from opsRefMin bytes on, the record refers to it.
 func (tx *Tx) logOp(kind byte, b *Bucket, a, c []byte, seq uint64, dst *Bucket) {
-	if len(tx.ops)+len(a)+len(c) > maxOpsBytes {
+	if tx.opsLen()+len(a)+len(c) > maxOpsBytes {
 		// Too big to log: the commit will be direct. Stop copying.
-		tx.logging, tx.ops = false, nil
+		tx.logging, tx.ops, tx.opsRefs = false, nil, nil
 		return
 	}
 	tx.ops = append(tx.ops, kind)
@@ -85,13 +102,43 @@ func (tx *Tx) logOp(kind byte, b *Bucket, a, c []byte, seq uint64, dst *Bucket) 
 	default:
 		tx.ops = appendBytes(tx.ops, a)
 	}
-	switch kind {
-	case opPut:
+	switch {
+	case kind == opPut && len(c) >= opsRefMin:
+		tx.ops = binary.AppendUvarint(tx.ops, uint64(len(c)))
+		r := tx.opsRefs
+		if r == nil {
+			r = new(opsRefs)
+			tx.opsRefs = r
+		}
+		r.at, r.values, r.size = append(r.at, len(tx.ops)), append(r.values, c), r.size+len(c)
+	case kind == opPut:
 		tx.ops = appendBytes(tx.ops, c)
-	case opMove:
+	case kind == opMove:
 		tx.ops = appendPath(tx.ops, dst)
 	}
 	tx.opCount++
+}
+
+// opsLen is the size of the transaction's logical record so far.
+func (tx *Tx) opsLen() int {
+	if tx.opsRefs == nil {
+		return len(tx.ops)
+	}
+	return len(tx.ops) + tx.opsRefs.size
+}
+
+// opsParts appends to parts the logical record in tx.ops, sealed, cut
+// where the values it refers to go in.
+func (tx *Tx) opsParts(parts [][]byte) [][]byte {
+	rec := sealOps(tx.ops, tx.meta.TxID, tx.r.pageSize, tx.opCount)
+	last := 0
+	if r := tx.opsRefs; r != nil {
+		for i, at := range r.at {
+			parts = append(parts, rec[last:at], r.values[i])
+			last = at
+		}
+	}
+	return append(parts, rec[last:])
 }
 
 func appendBytes(dst, b []byte) []byte {

@@ -154,3 +154,50 @@ func FuzzDecodeOps(f *testing.F) {
 		}
 	})
 }
+
+// TestOpsRecordLargeValues: a put of opsRefMin bytes or more is not
+// copied into the operations: the record refers to the value and is cut
+// there (opsParts), and joined it is the record with the value copied,
+// as replay decodes it. Values just under the bound, empty ones and two
+// large ones in a row are copied or referred to as they should be.
+func TestOpsRecordLargeValues(t *testing.T) {
+	tx := &Tx{ops: make([]byte, opsHeader)}
+	root := &tx.root
+	a := &Bucket{tx: tx, parent: root, name: "a"}
+	big1 := bytes.Repeat([]byte{1}, opsRefMin)
+	big2 := bytes.Repeat([]byte{2}, 3*opsRefMin+5)
+	under := bytes.Repeat([]byte{3}, opsRefMin-1)
+	want := []walOp{
+		{kind: opPut, key: []byte("k0"), value: []byte{}},
+		{kind: opPut, key: []byte("k1"), value: big1},
+		{kind: opPut, key: []byte("k2"), value: big2},
+		{kind: opPut, key: []byte("k3"), value: under},
+		{kind: opPut, key: []byte("k4"), value: big1},
+	}
+	for i := range want {
+		tx.logOp(opPut, a, want[i].key, want[i].value, 0, nil)
+		want[i].path, want[i].dst = [][]byte{[]byte("a")}, [][]byte{}
+	}
+	tx.meta.TxID, tx.r.pageSize = 9, testPS
+	parts := tx.opsParts(nil)
+	if len(parts) != 7 || tx.opsRefs == nil || len(tx.opsRefs.values) != 3 {
+		t.Fatalf("%d parts, want 7, with 3 values referred to", len(parts))
+	}
+	if refs := len(big1)*2 + len(big2); tx.opsRefs.size != refs || len(tx.ops) > len(under)+200 {
+		t.Fatalf("%d bytes copied, %d referred to: want the large values (%d bytes) referred to", len(tx.ops), tx.opsRefs.size, refs)
+	}
+	rec := bytes.Join(parts, nil)
+	if len(rec) != tx.opsLen() {
+		t.Fatalf("record of %d bytes, opsLen says %d", len(rec), tx.opsLen())
+	}
+	got, err := decodeAll(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		got[i].dst = [][]byte{}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("joined record decodes to %d operations, not those logged", len(got))
+	}
+}

@@ -149,37 +149,46 @@ func storedLen(b []byte) int {
 	return n
 }
 
-// encodeRecord builds the record of a transaction from its meta and runs.
-func encodeRecord(buf []byte, meta *page.Meta, ps int, runs []dirtyRun) []byte {
-	n := recordHeader + ps
-	for _, r := range runs {
-		n += runHeader + len(r.run)
+// recordParts lays out the record of a transaction from its meta and runs
+// as parts of one payload, appended to parts, without copying the pages:
+// the header and the meta, then each run's header and its stored bytes,
+// a slice of the run. The headers go in head (grown if needed; both are
+// returned for reuse), and n is the payload's length. Before, the record
+// was built in one buffer: a commit of a 16 MiB value copied its run once
+// more for it, and package wal once again to frame it.
+func recordParts(head []byte, parts [][]byte, meta *page.Meta, ps int, runs []dirtyRun) (_ []byte, _ [][]byte, n int) {
+	need := recordHeader + ps + runHeader*len(runs)
+	if cap(head) < need {
+		head = make([]byte, need)
 	}
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	binary.LittleEndian.PutUint32(buf[0:], recordMagic)
-	binary.LittleEndian.PutUint32(buf[4:], recordVersion)
-	binary.LittleEndian.PutUint64(buf[8:], uint64(meta.TxID))
-	binary.LittleEndian.PutUint32(buf[16:], uint32(ps))
-	binary.LittleEndian.PutUint32(buf[20:], uint32(len(runs)))
+	head = head[:need]
+	binary.LittleEndian.PutUint32(head[0:], recordMagic)
+	binary.LittleEndian.PutUint32(head[4:], recordVersion)
+	binary.LittleEndian.PutUint64(head[8:], uint64(meta.TxID))
+	binary.LittleEndian.PutUint32(head[16:], uint32(ps))
+	binary.LittleEndian.PutUint32(head[20:], uint32(len(runs)))
 	// Slot 0 in the image: replay writes it to whichever slot is free.
-	mp := buf[recordHeader : recordHeader+ps]
+	mp := head[recordHeader : recordHeader+ps]
 	clear(mp)
 	page.EncodeMeta(mp, 0, meta)
 	m := storedLen(mp)
-	binary.LittleEndian.PutUint32(buf[24:], uint32(m))
-	off := recordHeader + m
+	binary.LittleEndian.PutUint32(head[24:], uint32(m))
+	// The run headers go after the meta page's image: a part may end
+	// anywhere, so the meta's zero tail is not in the way.
+	off, cut := recordHeader+ps, recordHeader+m
+	parts = append(parts, head[:cut])
+	n = cut
 	for _, r := range runs {
 		s := storedLen(r.run)
-		binary.LittleEndian.PutUint64(buf[off:], uint64(r.id))
-		binary.LittleEndian.PutUint32(buf[off+8:], uint32(len(r.run)/ps))
-		binary.LittleEndian.PutUint32(buf[off+12:], uint32(s))
+		h := head[off : off+runHeader]
+		binary.LittleEndian.PutUint64(h, uint64(r.id))
+		binary.LittleEndian.PutUint32(h[8:], uint32(len(r.run)/ps))
+		binary.LittleEndian.PutUint32(h[12:], uint32(s))
+		parts = append(parts, h, r.run[:s])
 		off += runHeader
-		off += copy(buf[off:], r.run[:s])
+		n += runHeader + s
 	}
-	return buf[:off]
+	return head, parts, n
 }
 
 // decodeRecord checks and decodes a record for a file of page size ps.
