@@ -137,13 +137,17 @@ func freeAndPending(db *DB) int {
 // run plus its delta) holds as many pages as the DB's, Check finds no page
 // both free and in use nor neither, and a reopen loads that set.
 func TestFreeDeltaModel(t *testing.T) {
-	for seed := range uint64(6) {
+	seeds, commits := 6, 150
+	if raceEnabled || testing.Short() {
+		seeds, commits = 2, 80 // Check after each commit is the cost
+	}
+	for seed := range uint64(seeds) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 99))
 			db := openTest(t, &Options{PageSize: 1024})
 			path := db.Path()
 			keys := map[string]bool{}
-			for i := range 150 {
+			for i := range commits {
 				n := 1 + r.IntN(4)
 				if r.IntN(10) == 0 {
 					n = 200 + r.IntN(400) // a big one: past the meta's room
