@@ -25,14 +25,15 @@ func newBackupCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup DB OUT [--zstd]",
 		Short: "Write a consistent, verified copy of a database, even one in use",
-		Long: `Backup copies the database as one read transaction sees it (Tx.WriteTo):
-a consistent snapshot, taken under a shared lock, so programs may go on
+		Long: `Backup copies the database as one read transaction sees it (Tx.WriteTo): a
+consistent snapshot, taken under a shared lock, so programs may go on
 reading the database meanwhile. The copy is written to a temporary file
 beside OUT, synced, verified (opened and fully checked: checksums, tree
 order, page accounting) and only then renamed to OUT, so OUT may not be a
-FIFO, a device or standard output (/dev/stdout). A failed or interrupted backup (SIGINT, SIGTERM: exit
-130, 143) removes the temporary file. A new OUT gets DB's mode less the
-umask (as cp gives a copy); a replaced OUT keeps its own.
+FIFO, a device or standard output (/dev/stdout). A failed or interrupted
+backup (SIGINT, SIGTERM: exit 130, 143) removes the temporary file. A new
+OUT gets DB's mode less the umask (as cp gives a copy); a replaced OUT
+keeps its own.
 
 With --zstd the copy is zstd-compressed; it is verified by decompressing
 it to a temporary file. Restore it with "zstd -d < OUT > app.db".
@@ -215,7 +216,7 @@ func verifyBackup(a *app, src, path string, compressed bool, txid int) (string, 
 	if !res.OK {
 		// The copy holds the pages as the snapshot read them, checksums
 		// and all: damage found in it is most likely the source's.
-		return "", fmt.Errorf("%w (\"folio check %s\" tells whether the database holds it)", copyProblems(res, path), src)
+		return "", fmt.Errorf("%w (\"folio check %s\" tells whether the database holds it)", copyProblems(res, path), shellQuote(src))
 	}
 	// OK: checkDB read and counted everything.
 	if *res.TxID != txid {

@@ -82,11 +82,11 @@ func newBenchCmd(a *app) *cobra.Command {
                   transaction) while another commits one put at a time, synced
 
 (the numbering of the side-by-side comparison in bench/, whose W6 is
-concurrent commits through Batch) and prints one line per workload: what it did, how many operations, how
-fast (operations and MB of keys and values per second), commit latency
-(p50/p99) where it commits, and the file size after it. It ends with a
-full check of the database. Commits are synced (durable) throughout, as a
-program would run with default options.
+concurrent commits through Batch) and prints one line per workload: what
+it did, how many operations, how fast (operations and MB of keys and
+values per second), commit latency (p50/p99) where it commits, and the
+file size after it. It ends with a full check of the database. Commits are
+synced (durable) throughout, as a program would run with default options.
 
 --wal runs the same workloads in WAL mode (Options.WAL): each commit writes
 its pages into the file without syncing them, appends one record of it

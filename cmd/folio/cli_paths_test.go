@@ -403,6 +403,10 @@ func TestCLIHintsQuotePaths(t *testing.T) {
 	if code, _, stderr := runCLI(t, "get", damaged, "users", "user001"); code != exitFail || !strings.HasSuffix(stderr, hint) {
 		t.Errorf("get: exit %d, %q; want a message ending %q", code, stderr, hint)
 	}
+	want := `("folio check ` + quoted + `/my db.db'" tells whether the database holds it)`
+	if code, _, stderr := runCLI(t, "backup", damaged, filepath.Join(t.TempDir(), "b.db")); code != exitFail || !strings.Contains(stderr, want) {
+		t.Errorf("backup: exit %d, %q; want it to say %q", code, stderr, want)
+	}
 	move := func(from, to string) {
 		t.Helper()
 		for _, p := range [][2]string{{from, to}, {folio.LogDir(from), folio.LogDir(to)}} {
@@ -413,7 +417,7 @@ func TestCLIHintsQuotePaths(t *testing.T) {
 	}
 	pending := filepath.Join(dir, "wal db.db")
 	move(crashedWALDB(t, 2), pending)
-	want := `run "folio checkpoint ` + quoted + `/wal db.db'" to replay them`
+	want = `run "folio checkpoint ` + quoted + `/wal db.db'" to replay them`
 	if code, _, stderr := runCLI(t, "info", pending); code != exitFail || !strings.Contains(stderr, want) {
 		t.Errorf("info: exit %d, %q; want it to say %q", code, stderr, want)
 	}

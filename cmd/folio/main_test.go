@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestExitCodeNotByText: a command that fails exits 1 whatever its message
@@ -117,5 +118,19 @@ func TestUsageErrorsSayUsage(t *testing.T) {
 	// A command's own usage error is specific already.
 	if code, _, stderr := runCLI(t, "keys", path, "users", "--limit", "-1"); code != exitUsage || strings.Contains(stderr, "usage:") {
 		t.Errorf("keys --limit -1: exit %d, %q; want %d, no usage line", code, stderr, exitUsage)
+	}
+}
+
+// TestHelpTextWrapped: every command's --help text is wrapped to 80
+// columns, as a terminal shows it: backup's held a 102-character line,
+// which a terminal broke mid-word.
+func TestHelpTextWrapped(t *testing.T) {
+	root := newRoot(newApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}))
+	for _, cmd := range root.Commands() {
+		for i, line := range strings.Split(cmd.Long, "\n") {
+			if n := utf8.RuneCountInString(line); n > 80 {
+				t.Errorf("folio %s --help, line %d of the text: %d columns, want 80 at most: %q", cmd.Name(), i+1, n, line)
+			}
+		}
 	}
 }
