@@ -474,9 +474,9 @@ func TestNotRegularFileSaysWhatItIs(t *testing.T) {
 	}
 }
 
-// TestCLIDanglingLinkSaysSo: a DB path that is a symbolic link to no
-// file fails saying so, as load's refusal does: every other command said
-// "no such file" of a name ls lists.
+// TestCLIDanglingLinkSaysSo: a DB path (or migrate's SRC) that is a
+// symbolic link to no file fails saying so, as load's refusal does: every
+// other command said "no such file" of a name ls lists.
 func TestCLIDanglingLinkSaysSo(t *testing.T) {
 	dir := t.TempDir()
 	link := filepath.Join(dir, "link.db")
@@ -484,7 +484,8 @@ func TestCLIDanglingLinkSaysSo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := link + ": no such file: a symbolic link to gone.db, which does not exist"
-	for _, args := range [][]string{{"info", link}, {"dump", link}, {"put", link, "b", "k", "v"}, {"compact", link, filepath.Join(dir, "c.db")}} {
+	for _, args := range [][]string{{"info", link}, {"dump", link}, {"put", link, "b", "k", "v"}, {"compact", link, filepath.Join(dir, "c.db")},
+		{"migrate", "--from", "bbolt", link, filepath.Join(dir, "m.db")}} {
 		code, _, stderr := runCLI(t, args...)
 		if line := oneLine(t, args, stderr); code != exitFail || !strings.HasSuffix(line, want) {
 			t.Errorf("%v: exit %d, %q; want %d, a line ending %q", args, code, line, exitFail, want)

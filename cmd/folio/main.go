@@ -233,6 +233,15 @@ func (a *app) openDB(path string, readOnly bool) (*folio.DB, error) {
 	return a.openDBWith(path, folio.Options{ReadOnly: readOnly})
 }
 
+// noSuchFile is the refusal of a database path that names no file; a
+// dangling symbolic link says so, since ls lists the name.
+func noSuchFile(path string) error {
+	if to, err := os.Readlink(path); err == nil {
+		return pathErrorf(path, "no such file: a symbolic link to %s, which does not exist", to)
+	}
+	return pathErrorf(path, "no such file")
+}
+
 // openDBWith is openDB with options; a.timeout is filled in, and every
 // page's checksum is verified as it is read: the tool is what an operator
 // reaches for when a file may be damaged, so get and keys must not print
@@ -247,11 +256,7 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	}
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		if to, lerr := os.Readlink(path); lerr == nil {
-			// ls lists the name: say why it is no file.
-			return nil, pathErrorf(path, "no such file: a symbolic link to %s, which does not exist", to)
-		}
-		return nil, pathErrorf(path, "no such file")
+		return nil, noSuchFile(path)
 	}
 	if err != nil {
 		return nil, err

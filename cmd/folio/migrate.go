@@ -111,7 +111,7 @@ LMDB databases migrate through a dump instead:
 func (a *app) openBolt(path string) (*bolt.DB, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, pathErrorf(path, "no such file")
+		return nil, noSuchFile(path)
 	}
 	if err != nil {
 		return nil, err
