@@ -311,9 +311,34 @@ The database is opened read-only (shared lock); the file is not changed.`,
 // missingKey says why b has no value for key.
 func missingKey(b *folio.Bucket, names [][]byte, key []byte) error {
 	if b.Bucket(key) != nil {
-		return fmt.Errorf("key %s in bucket %s holds a nested bucket, not a value: %w", quoteKey(key), clipPath(names), folio.ErrIncompatibleValue)
+		return keyIsBucket(names, key)
 	}
 	return fmt.Errorf("bucket %s: %w: %s", clipPath(names), errKeyNotFound, quoteKey(key))
+}
+
+// keyIsBucket refuses a value operation on key, which holds a nested
+// bucket in the bucket at names.
+func keyIsBucket(names [][]byte, key []byte) error {
+	return fmt.Errorf("key %s in bucket %s holds a nested bucket, not a value: %w", quoteKey(key), clipPath(names), folio.ErrIncompatibleValue)
+}
+
+// putError says why Put of key (and a value of n bytes) into the bucket at
+// names failed, once and in the tool's words. NB: the library's refusals
+// name the key and the bucket already, in its own path form ("a"/"b");
+// wrapped, they said both twice (`put "y" in bucket x: incompatible
+// value: "y" in "x"`), so the ones a user can cause are said anew.
+func putError(names [][]byte, key []byte, n int, err error) error {
+	switch {
+	case errors.Is(err, folio.ErrIncompatibleValue):
+		return keyIsBucket(names, key)
+	case errors.Is(err, folio.ErrKeyRequired):
+		return fmt.Errorf("bucket %s: %w (the key given is empty)", clipPath(names), folio.ErrKeyRequired)
+	case errors.Is(err, folio.ErrKeyTooLarge):
+		return fmt.Errorf("bucket %s: %w: %s; at most %d bytes", clipPath(names), folio.ErrKeyTooLarge, quoteKey(key), folio.MaxKeySize)
+	case errors.Is(err, folio.ErrValueTooLarge):
+		return fmt.Errorf("key %s in bucket %s: %w: %d bytes; at most %d", quoteKey(key), clipPath(names), folio.ErrValueTooLarge, n, int64(folio.MaxValueSize))
+	}
+	return fmt.Errorf("put %s in bucket %s: %w", quoteKey(key), clipPath(names), err)
 }
 
 func newPutCmd(a *app) *cobra.Command {
@@ -372,7 +397,7 @@ value. The database is opened read-write (exclusive lock).`,
 					return err
 				}
 				if err := b.Put(key, value); err != nil {
-					return fmt.Errorf("put %s in bucket %s: %w", quoteKey(key), clipPath(names), err)
+					return putError(names, key, len(value), err)
 				}
 				return nil
 			})

@@ -253,3 +253,56 @@ func TestLongKeyClipped(t *testing.T) {
 		t.Errorf("quoteKey clips a short key: %s", got)
 	}
 }
+
+// TestPutErrorsSayItOnce: a put the library refuses says what went wrong
+// once, naming the bucket path and the key as get and delete do. put
+// wrapped the library's message, which names them already in its own
+// form: `put "y" in bucket x: incompatible value: "y" in "x"`, `put ""
+// in bucket seq: key required in "seq"`.
+func TestPutErrorsSayItOnce(t *testing.T) {
+	path := makeDB(t, func(tx *folio.Tx) error {
+		x, err := tx.CreateBucket([]byte("x"))
+		if err != nil {
+			return err
+		}
+		y, err := x.CreateBucket([]byte("y"))
+		if err != nil {
+			return err
+		}
+		return y.Put([]byte("k"), []byte("v"))
+	})
+	long := strings.Repeat("b", folio.MaxKeySize+1)
+	clipped := `"` + long[:64] + `"...`
+	for _, tc := range []struct {
+		args []string
+		want string // the message after "folio: DB: "
+		same []string
+	}{
+		{[]string{"put", path, "x", "y", "v"},
+			`key "y" in bucket x holds a nested bucket, not a value: incompatible value`,
+			[]string{"get", path, "x", "y"}},
+		{[]string{"put", "--create", path, "x/y/k/z", "k", "v"},
+			`"x/y/k" is a key holding a value, not a bucket: incompatible value`,
+			[]string{"get", path, "x/y/k/z", "k"}},
+		{[]string{"put", "--create", path, "seq", "", "v"},
+			`bucket seq: key required (the key given is empty)`, nil},
+		{[]string{"put", path, "x", long, "v"},
+			fmt.Sprintf(`bucket x: key too large: %s (%d bytes); at most %d bytes`, clipped, len(long), folio.MaxKeySize), nil},
+		{[]string{"put", "--create", path, "x/" + long, "k", "v"},
+			fmt.Sprintf(`create bucket "x/%s"... (%d bytes): key too large (a name holds at most %d bytes)`, long[:62], len(long)+2, folio.MaxKeySize), nil},
+	} {
+		want := "folio: " + path + ": " + tc.want + "\n"
+		code, _, stderr := runCLI(t, tc.args...)
+		if code != exitFail || stderr != want {
+			t.Errorf("%.80q: exit %d, %q; want %d, %q", tc.args, code, stderr, exitFail, want)
+		}
+		if tc.same != nil {
+			if _, _, other := runCLI(t, tc.same...); other != want {
+				t.Errorf("%q says %q, put %q", tc.same, other, stderr)
+			}
+		}
+	}
+	if code, out, stderr := runCLI(t, "check", path); code != exitOK {
+		t.Errorf("check after the refused puts: exit %d: %s%s", code, out, stderr)
+	}
+}

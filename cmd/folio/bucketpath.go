@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -67,16 +68,28 @@ func lookupBucket(tx *folio.Tx, names [][]byte) (*folio.Bucket, error) {
 // createBuckets opens the bucket at names, creating what is missing.
 func createBuckets(tx *folio.Tx, names [][]byte) (*folio.Bucket, error) {
 	b, err := tx.CreateBucketIfNotExists(names[0])
-	for i := 1; err == nil && i < len(names); i++ {
-		b, err = b.CreateBucketIfNotExists(names[i])
-		if err != nil {
-			return nil, fmt.Errorf("create bucket %s: %w", quotePath(names[:i+1]), err)
+	if err != nil {
+		return nil, bucketCreateError(names[:1], err)
+	}
+	for i := 1; i < len(names); i++ {
+		if b, err = b.CreateBucketIfNotExists(names[i]); err != nil {
+			return nil, bucketCreateError(names[:i+1], err)
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("create bucket %s: %w", quotePath(names[:1]), err)
-	}
 	return b, nil
+}
+
+// bucketCreateError says why the bucket at names could not be created,
+// naming it once: the library's refusal names it again in its own form
+// (`"k" in "x"/"y"`).
+func bucketCreateError(names [][]byte, err error) error {
+	switch {
+	case errors.Is(err, folio.ErrIncompatibleValue):
+		return missingBucket(names, true)
+	case errors.Is(err, folio.ErrKeyTooLarge):
+		return fmt.Errorf("create bucket %s: %w (a name holds at most %d bytes)", quotePath(names), folio.ErrKeyTooLarge, folio.MaxKeySize)
+	}
+	return fmt.Errorf("create bucket %s: %w", quotePath(names), err)
 }
 
 func missingBucket(names [][]byte, isValue bool) error {
