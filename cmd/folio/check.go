@@ -102,7 +102,9 @@ commits not yet in the file (a WAL-mode program crashed) must be replayed
 by "folio checkpoint DB" before the file can be checked.
 
 Every problem is listed with its page id (or log segment), and the exit
-status is 1. A clean database prints "ok" with the pages, keys and buckets
+status is 1. With --json, a database that cannot be checked at all (no
+such file, a log to replay first) is a report too, its one problem the
+reason. A clean database prints "ok" with the pages, keys and buckets
 checked.
 
 The database is opened read-only (shared lock); neither the file nor the
@@ -115,6 +117,18 @@ log is changed.`,
 			path := args[0]
 			a.showsFallback = true // a note in the report
 			var res checkJSON
+			printed := false
+			defer func() {
+				// A failure before the report (no such file, a log to
+				// replay first) is reported in JSON too: a script
+				// redirecting --json read an empty report of it. Bad
+				// usage is not: its standard output may be the database.
+				// A failed write is dropped: err is reported either way.
+				var ue usageError
+				if asJSON && !printed && err != nil && !errors.As(err, &ue) {
+					_ = printJSON(a.stdout, checkJSON{Path: path, Problems: []checkProblem{problemOf(err)}})
+				}
+			}()
 			// The database first: its shared lock keeps a writer, and so
 			// appends to the log, away while the log is read.
 			db, openErr := a.openDB(path, true)
@@ -162,6 +176,7 @@ log is changed.`,
 			}
 			res.OK = len(res.Problems) == 0
 			if asJSON {
+				printed = true
 				if err := printJSON(a.stdout, res); err != nil {
 					return err
 				}

@@ -97,6 +97,33 @@ func TestCheckJSON(t *testing.T) {
 	}
 }
 
+// TestCheckJSONReportsRefusal: check --json on a database it cannot
+// check at all (no such file, a directory, a log to replay first) prints
+// a JSON report with the reason as its one problem, and still exits 1:
+// "folio check --json DB > report.json || echo damaged" read an empty
+// report.json, where a damaged file gave JSON.
+func TestCheckJSONReportsRefusal(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{filepath.Join(dir, "nope.db"), "no such file"},
+		{dir, "is a directory"},
+		{crashedWALDB(t, 2), `run "folio checkpoint`},
+	} {
+		code, out, stderr := runCLI(t, "check", "--json", tc.path)
+		var res checkJSON
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Errorf("%s: exit %d, %v in %q (%s)", tc.want, code, err, out, stderr)
+			continue
+		}
+		if code != exitFail || res.OK || res.Path != tc.path || len(res.Problems) != 1 || !strings.Contains(res.Problems[0].Error, tc.want) ||
+			res.TxID != nil || res.Keys != nil || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, %s (stderr %q); want exit %d and the one problem", tc.want, code, out, stderr, exitFail)
+		}
+	}
+}
+
 // logFrames returns the offsets and LSNs of the frames in the log
 // segment file at path, read by their headers (package wal's format: a
 // 32-byte segment header, then frames of a 32-byte header, holding the
