@@ -134,6 +134,21 @@ func newRoot(a *app) *cobra.Command {
 				strings.Join(shells[:len(shells)-1], ", "), shells[len(shells)-1])
 		}
 	}
+	// NB: cobra's help command answers a word naming no command with
+	// "Unknown help topic" and the root's usage, exit 0: a script asking
+	// for help on a command this folio lacks went on. It says what
+	// "folio WORD" says, bad usage.
+	root.InitDefaultHelpCmd()
+	if help, _, err := root.Find([]string{"help"}); err == nil && help != root && help.Run != nil {
+		show := help.Run
+		help.RunE = func(cmd *cobra.Command, args []string) error {
+			if _, _, err := root.Find(args); err != nil {
+				return usageError{fmt.Errorf("%w (%s)", err, usageHint(root, err))}
+			}
+			show(cmd, args)
+			return nil
+		}
+	}
 	return root
 }
 

@@ -134,3 +134,23 @@ func TestHelpTextWrapped(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpUnknownCommand: "folio help bogus" is bad usage, as "folio
+// bogus" is: exit 2 and the same one line, nothing on standard output.
+// cobra's help command printed "Unknown help topic" and the root's usage
+// and exited 0, so a script asking for help on a command this folio does
+// not have went on as if it had it. Help on a command still works.
+func TestHelpUnknownCommand(t *testing.T) {
+	for _, word := range []string{"bogus", "chekc"} {
+		_, _, want := runCLI(t, word)
+		code, out, stderr := runCLI(t, "help", word)
+		if code != exitUsage || out != "" || stderr != want {
+			t.Errorf("help %s: exit %d, stdout %q, stderr %q; want %d, nothing, %q", word, code, out, stderr, exitUsage, want)
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"help", "check"}, {"help", "completion", "bash"}} {
+		if code, out, stderr := runCLI(t, args...); code != exitOK || !strings.Contains(out, "Usage:") || stderr != "" {
+			t.Errorf("%q: exit %d, %d bytes out, stderr %q; want %d and the help", args, code, len(out), stderr, exitOK)
+		}
+	}
+}
