@@ -9,6 +9,7 @@
 package tx
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -597,7 +598,22 @@ func (db *DB) readFreelist(r *reader, m page.Meta) ([]page.Extent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return page.ApplyFreeDelta(base, m, page.ID(m.TxID%2))
+	exts, err := page.ApplyFreeDelta(base, m, page.ID(m.TxID%2))
+	if err != nil {
+		return nil, err
+	}
+	// NB: a list naming its own run's pages free (a hostile or buggy
+	// writer) would have a commit that keeps the run as its base hand
+	// them out, and the next commit writing a new base free them, tree
+	// pages by then: TestFreeListNamingItsRunIsRebuilt.
+	lo, hi := m.Freelist, m.Freelist+page.ID(len(p)/r.pageSize)
+	i, _ := slices.BinarySearchFunc(exts, lo, func(e page.Extent, id page.ID) int {
+		return cmp.Compare(e.Start+page.ID(e.Len), id+1)
+	})
+	if i < len(exts) && exts[i].Start < hi {
+		return nil, page.Corruptf(m.Freelist, "free list", "its own run not free", fmt.Sprintf("free [%d, +%d)", exts[i].Start, exts[i].Len))
+	}
+	return exts, nil
 }
 
 // usedPages walks the trees of m and marks the pages they reach; problem
