@@ -1,9 +1,12 @@
 package folio
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/foliodb/folio/page"
@@ -205,5 +208,233 @@ func TestFreeDeltaModel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Pages the fallback meta reaches, its freelist run included, are never
+// overwritten by the commit after it, whether that commit keeps the run
+// (listing a delta) or writes a new one: random commits of nested
+// buckets, large values, deletes and DeleteBucket, under readers held
+// across several commits (their pages stay pending, in the delta's added
+// set). After each commit the image with the commit's meta page put back
+// as it was (a crash before the meta reached the disk) or zeroed (torn)
+// opens, with VerifyChecksums, at the state before the commit, and Check
+// finds nothing.
+func TestFreeDeltaFallbackMetaIntact(t *testing.T) {
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 5))
+			db := openTest(t, &Options{PageSize: 1024})
+			path := db.Path()
+			type reader struct {
+				tx    *Tx
+				until int
+			}
+			var readers []reader
+			kept, bases := 0, 0
+			for i := range 120 {
+				before, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := dumpTree(t, db)
+				if r.IntN(6) == 0 {
+					rtx, err := db.Begin(false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					readers = append(readers, reader{rtx, i + 1 + r.IntN(8)})
+				}
+				mustUpdate(t, db, func(tx *Tx) error { return freeDeltaRandomCommit(tx, r) })
+				for j := 0; j < len(readers); j++ {
+					if readers[j].until <= i {
+						_ = readers[j].tx.Rollback()
+						readers = slices.Delete(readers, j, j+1)
+						j--
+					}
+				}
+				after, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				slot := -1
+				for s := range 2 {
+					if !bytes.Equal(before[s*1024:(s+1)*1024], after[s*1024:(s+1)*1024]) {
+						slot = s
+					}
+				}
+				if slot < 0 {
+					t.Fatalf("commit %d changed no meta page", i)
+				}
+				m, err := page.DecodeMeta(after[slot*1024:], page.ID(slot))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.FreeDelta != "" {
+					kept++
+				} else if m.Freelist != 0 {
+					bases++
+				}
+				for _, how := range []string{"as before", "zeroed"} {
+					img := bytes.Clone(after)
+					if how == "zeroed" {
+						clear(img[slot*1024 : (slot+1)*1024])
+					} else {
+						copy(img[slot*1024:(slot+1)*1024], before[slot*1024:])
+					}
+					fdb, err := openImage(t, "fallback.db", img, &Options{VerifyChecksums: true})
+					if err != nil {
+						t.Fatalf("commit %d, its meta %s: open: %v", i, how, err)
+					}
+					if got := dumpTree(t, fdb); !slices.Equal(got, want) {
+						t.Errorf("commit %d, its meta %s: the state before it reads differently (%d lines, want %d)", i, how, len(got), len(want))
+					}
+					for _, err := range checkErrs(fdb) {
+						t.Errorf("commit %d, its meta %s: check: %v", i, how, err)
+					}
+					if err := fdb.Close(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if t.Failed() {
+					return
+				}
+				if r.IntN(25) == 0 && len(readers) == 0 {
+					db = reopen(t, db, &Options{PageSize: 1024})
+				}
+			}
+			for _, rd := range readers {
+				_ = rd.tx.Rollback()
+			}
+			t.Logf("of 120 commits %d listed a delta, %d wrote a new run", kept, bases)
+			if kept < 20 || bases < 1 {
+				t.Errorf("of 120 commits %d listed a delta, %d wrote a new run; the test wants both", kept, bases)
+			}
+		})
+	}
+}
+
+// freeDeltaRandomCommit makes a few random changes: puts of small and
+// large values in nested buckets, deletes, and now and then a nested
+// bucket deleted whole; one commit in six makes hundreds (past what a
+// delta holds: it writes a new run), one in twenty deletes a top bucket
+// (the file's tail may come free).
+func freeDeltaRandomCommit(tx *Tx, r *rand.Rand) error {
+	if r.IntN(20) == 0 {
+		if err := tx.DeleteBucket([]byte{'t', byte('0' + r.IntN(3))}); err != nil && !errors.Is(err, ErrBucketNotFound) {
+			return err
+		}
+	}
+	n := 1 + r.IntN(5)
+	if r.IntN(6) == 0 {
+		n = 300 + r.IntN(600)
+	}
+	for range n {
+		top, err := tx.CreateBucketIfNotExists([]byte{'t', byte('0' + r.IntN(3))})
+		if err != nil {
+			return err
+		}
+		b := top
+		if r.IntN(2) == 0 {
+			name := []byte{'n', byte('0' + r.IntN(3))}
+			if r.IntN(12) == 0 {
+				if err := top.DeleteBucket(name); err != nil && !errors.Is(err, ErrBucketNotFound) {
+					return err
+				}
+				continue
+			}
+			if b, err = top.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		k := fmt.Appendf(nil, "k%04d", r.IntN(1500))
+		switch n := r.IntN(10); {
+		case n < 3:
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		case n < 4:
+			if err := b.Put(k, make([]byte, 1500+r.IntN(6000))); err != nil { // large
+				return err
+			}
+		default:
+			v := make([]byte, r.IntN(200))
+			for i := range v {
+				v[i] = byte(r.IntN(256))
+			}
+			if err := b.Put(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// A reader whose snapshot lists a delta against a run keeps that run
+// while later commits replace it and churn the file: its WriteTo copy
+// opens with VerifyChecksums, reads as the snapshot did, and Check finds
+// nothing (the run's pages stay pending while the reader can reach them,
+// ReleaseUnseen included: the run was written before the reader's txid).
+func TestFreeDeltaReaderCopyKeepsTheRun(t *testing.T) {
+	db := fragmentedDB(t, 600)
+	mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b000000")).Put([]byte("x"), []byte("y")) })
+	base, _ := newestMeta(t, db.Path())
+	if base.FreeDelta == "" {
+		t.Fatal("the one-put commit listed no delta")
+	}
+	want := dumpTree(t, db)
+	rtx, err := db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtx.Rollback()
+	// Scattered deletes: past what a delta holds, a new run.
+	mustUpdate(t, db, func(tx *Tx) error {
+		for i := 0; i < 1200; i += 4 {
+			if err := tx.DeleteBucket(fmt.Appendf(nil, "b%06d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if m, _ := newestMeta(t, db.Path()); m.Freelist == base.Freelist {
+		t.Fatalf("300 scattered deletes kept the run (delta of %d bytes)", len(m.FreeDelta))
+	}
+	// Then commits that reuse free pages, other readers coming and
+	// going so that ReleaseUnseen has work.
+	r := rand.New(rand.NewPCG(3, 3))
+	for range 40 {
+		other, err := db.Begin(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustUpdate(t, db, func(tx *Tx) error {
+			for range 20 {
+				b := tx.Bucket(fmt.Appendf(nil, "b%06d", 2+4*r.IntN(300)))
+				if err := b.Put(fmt.Appendf(nil, "k%d", r.IntN(50)), make([]byte, 100+r.IntN(1500))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		_ = other.Rollback()
+	}
+	var buf bytes.Buffer
+	if _, err := rtx.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	cdb, err := openImage(t, "copy.db", buf.Bytes(), &Options{VerifyChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cdb.Close()
+	if fb := cdb.Stats().MetaFallback; fb != "" {
+		t.Errorf("the copy opened with: %s", fb)
+	}
+	if got := dumpTree(t, cdb); !slices.Equal(got, want) {
+		t.Errorf("the copy reads differently from the reader's snapshot (%d lines, want %d)", len(got), len(want))
+	}
+	for _, err := range checkErrs(cdb) {
+		t.Errorf("copy: check: %v", err)
 	}
 }
