@@ -219,7 +219,7 @@ func TestFreeDeltaModel(t *testing.T) {
 // set). After each commit the image with the commit's meta page put back
 // as it was (a crash before the meta reached the disk) or zeroed (torn)
 // opens, with VerifyChecksums, at the state before the commit, and Check
-// finds nothing.
+// finds nothing; and the meta persists the DB's free and pending pages.
 func TestFreeDeltaFallbackMetaIntact(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -274,6 +274,23 @@ func TestFreeDeltaFallbackMetaIntact(t *testing.T) {
 					kept++
 				} else if m.Freelist != 0 {
 					bases++
+				}
+				// As TestFreeDeltaModel, under readers: the meta persists
+				// the DB's free and pending pages.
+				run := after[int(m.Freelist)*1024:]
+				persisted, err := page.DecodeFreelist(run[page.HeaderSize:(1+int(page.PageOverflow(run)))*1024], m.Freelist, m.High)
+				if err == nil {
+					persisted, err = page.ApplyFreeDelta(persisted, m, page.ID(slot))
+				}
+				if err != nil {
+					t.Fatalf("commit %d: %v", i, err)
+				}
+				free := 0
+				for _, e := range persisted {
+					free += int(e.Len)
+				}
+				if want := freeAndPending(db); free != want {
+					t.Fatalf("commit %d: the meta persists %d free pages, the DB holds %d", i, free, want)
 				}
 				for _, how := range []string{"as before", "zeroed"} {
 					img := bytes.Clone(after)
