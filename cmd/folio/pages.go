@@ -43,6 +43,8 @@ wrote it. The note says which bucket a tree page belongs to.
 Damaged pages are listed with what is wrong with them; the listing goes on.
 Of a file cut short, the pages its trees reach past its end are listed
 after the others, as problems.
+A reachable run the free list names too is listed as the run, the free
+pages around it as free, and the conflict after the others, as a problem.
 A file the library refuses to open (its root or free list damaged) is
 still listed, from its newest valid meta page, with a warning.
 
@@ -314,7 +316,11 @@ type pageMap struct {
 	runs     map[page.ID]*runUse
 	free     []page.Extent
 	freeNote string // why free pages are not known from the free list, if they are not
-	problems []string
+	// starts is the reachable runs' first pages, sorted; freeInUse those
+	// of them holding a page the free list names too (check's "both").
+	starts    []page.ID
+	freeInUse []page.ID
+	problems  []string
 	// olderHigh is the older meta's high water mark (0 if it does not
 	// decode): the file keeps the pages below it, past the current
 	// meta's, while Open may still fall back to that meta.
@@ -324,6 +330,7 @@ type pageMap struct {
 // walkPages decodes the current meta and follows every tree from it.
 func walkPages(pf *pageFile) *pageMap {
 	m := &pageMap{runs: make(map[page.ID]*runUse)}
+	defer m.findFreeInUse() // on every return: the listing needs starts
 	var metas [2]page.Meta
 	for slot := range 2 {
 		p, err := pf.page(page.ID(slot))
@@ -366,6 +373,73 @@ func walkPages(pf *pageFile) *pageMap {
 	}
 	m.free = exts
 	return m
+}
+
+// findFreeInUse sorts the runs' starts and finds the runs the free list
+// overlaps: a list naming a page in use (a buggy or hostile writer) is
+// listed as the run it is, and the conflict as a problem.
+func (m *pageMap) findFreeInUse() {
+	m.starts = make([]page.ID, 0, len(m.runs))
+	for id := range m.runs {
+		m.starts = append(m.starts, id)
+	}
+	slices.Sort(m.starts)
+	for _, id := range m.starts {
+		// NB: the extents are sorted and do not overlap (DecodeFreelist,
+		// ApplyFreeDelta): one search per run, not a scan.
+		i, _ := slices.BinarySearchFunc(m.free, id, func(e page.Extent, id page.ID) int {
+			if uint64(e.Start)+e.Len <= uint64(id) {
+				return -1
+			}
+			return 1
+		})
+		if i < len(m.free) && uint64(m.free[i].Start) < uint64(id)+uint64(m.runs[id].pages) {
+			m.freeInUse = append(m.freeInUse, id)
+		}
+	}
+}
+
+// freeAt returns how many pages from id on the free extent holding id
+// covers (0: id is not on the free list).
+func (m *pageMap) freeAt(id uint64) uint64 {
+	i, found := slices.BinarySearchFunc(m.free, id, func(e page.Extent, id uint64) int {
+		switch {
+		case uint64(e.Start)+e.Len <= id:
+			return -1
+		case uint64(e.Start) > id:
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		return 0
+	}
+	return uint64(m.free[i].Start) + m.free[i].Len - id
+}
+
+// nextFree returns the first page after id that starts a free extent or
+// lies in one, or end if none does before end.
+func (m *pageMap) nextFree(id, end uint64) uint64 {
+	i, _ := slices.BinarySearchFunc(m.free, id, func(e page.Extent, id uint64) int {
+		if uint64(e.Start)+e.Len <= id+1 {
+			return -1
+		}
+		return 1
+	})
+	if i < len(m.free) {
+		return min(max(uint64(m.free[i].Start), id+1), end)
+	}
+	return end
+}
+
+// nextRun returns the first page after id a reachable run starts at, or
+// end if none does before end.
+func (m *pageMap) nextRun(id, end uint64) uint64 {
+	i, _ := slices.BinarySearch(m.starts, page.ID(id+1))
+	if i < len(m.starts) {
+		return min(uint64(m.starts[i]), end)
+	}
+	return end
 }
 
 // runHolding returns the reachable run that holds page id past its
@@ -539,10 +613,6 @@ func (w *walker) tree(id page.ID, sum uint32, path [][]byte, depth int) {
 func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tOVERFLOW\tCHECKSUM\tTXID\tNOTE")
-	free := make(map[page.ID]uint64, len(m.free))
-	for _, e := range m.free {
-		free[e.Start] = e.Len
-	}
 	high := uint64(m.meta.High)
 	if m.metaErr[pf.info.MetaSlot] != nil {
 		high = 2
@@ -560,17 +630,17 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 			}
 			fmt.Fprintf(tw, "%d\t%v\t%d\t%s\t%d\t%s\n", id, u.kind, u.pages-1, u.checksum, u.txid, note)
 			id += uint64(u.pages)
-		case free[page.ID(id)] > 0:
-			n := min(free[page.ID(id)], pf.pages-id) // as far as the file holds it
+		case m.freeAt(id) > 0:
+			// NB: up to the next reachable run: a free list naming a
+			// page in use (listed as a problem below) hid the run.
+			n := min(id+m.freeAt(id), m.nextRun(id, pf.pages)) - id // as far as the file holds it
 			fmt.Fprintf(tw, "%s\tfree\t-\t-\t-\t%s\n", idRange(id, n), nPages(n))
 			id += n
 		case id < high:
 			// NB: the pages the file holds; a file cut short has fewer
 			// than its high water mark says, and they were listed too.
-			n := uint64(1)
-			for id+n < min(high, pf.pages) && m.runs[page.ID(id+n)] == nil && free[page.ID(id+n)] == 0 {
-				n++
-			}
+			end := min(high, pf.pages)
+			n := min(m.nextRun(id, end), m.nextFree(id, end)) - id
 			kind, note := "unreachable", nPages(n)+", neither reachable nor on the free list (leaked)"
 			switch {
 			case m.meta.Freelist == 0:
@@ -609,6 +679,10 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 		u := m.runs[id]
 		fmt.Fprintf(tw, "-\tproblem\t-\t-\t-\tpage %d (%s): %s\n", id, u.note, u.problemText(id))
 	}
+	for _, id := range m.freeInUse {
+		u := m.runs[id]
+		fmt.Fprintf(tw, "-\tproblem\t-\t-\t-\t%s (%s): %s\n", pageRange(uint64(id), uint64(u.pages)), u.note, freeInUseText)
+	}
 	for _, p := range m.problems {
 		fmt.Fprintf(tw, "-\tproblem\t-\t-\t-\t%s\n", p)
 	}
@@ -641,6 +715,17 @@ func nPages(n uint64) string {
 		return "1 page"
 	}
 	return fmt.Sprintf("%d pages", n)
+}
+
+// freeInUseText is the problem of a run the free list names too.
+const freeInUseText = "on the free list and in use"
+
+// pageRange is "page N" or "pages N-M".
+func pageRange(id, n uint64) string {
+	if n == 1 {
+		return fmt.Sprint("page ", id)
+	}
+	return "pages " + idRange(id, n)
 }
 
 func idRange(id, n uint64) string {
