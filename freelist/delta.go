@@ -49,28 +49,28 @@ func (d *delta) leave(e page.Extent) {
 }
 
 // move removes e's pages from from where it holds them, and adds the
-// rest of e to to.
+// rest of e to to. Each extent of from that e overlaps is looked up
+// anew (its neighbours change as it goes), which allocates nothing: this
+// runs for every page run a tracked commit allocates or frees.
 func (d *delta) move(from, to *btree.BTreeG[page.Extent], e page.Extent) {
-	var hits []page.Extent
-	if f, ok := floor(from, page.Extent{Start: e.Start}); ok && end(f) > e.Start {
-		hits = append(hits, f)
-	}
-	from.AscendRange(page.Extent{Start: e.Start + 1}, page.Extent{Start: end(e)}, func(f page.Extent) bool {
-		hits = append(hits, f)
-		return true
-	})
-	at := e.Start
-	for _, f := range hits {
+	at := e.Start // e's pages before at are done
+	for at < end(e) {
+		f, ok := floor(from, page.Extent{Start: at})
+		if !ok || end(f) <= at {
+			if f, ok = ceil(from, page.Extent{Start: at}); !ok || f.Start >= end(e) {
+				break
+			}
+		}
 		from.Delete(f)
 		d.extents--
-		if f.Start < e.Start {
-			d.insert(from, page.Extent{Start: f.Start, Len: uint64(e.Start - f.Start)})
+		if f.Start < at {
+			d.insert(from, page.Extent{Start: f.Start, Len: uint64(at - f.Start)})
 		}
 		if end(f) > end(e) {
 			d.insert(from, page.Extent{Start: end(e), Len: uint64(end(f) - end(e))})
 		}
-		if s := max(f.Start, e.Start); s > at {
-			d.insert(to, page.Extent{Start: at, Len: uint64(s - at)})
+		if f.Start > at {
+			d.insert(to, page.Extent{Start: at, Len: uint64(f.Start - at)})
 		}
 		at = min(end(f), end(e))
 	}
