@@ -36,7 +36,9 @@ import (
 // Taken lies inside the base and Added outside it. A small commit changes
 // a few extents: it writes them here, in the meta page it writes anyway,
 // instead of a new run of the whole list (FreeDelta). Version 1 files have
-// no delta and read as before.
+// no delta and read as before; the first meta written to one makes both
+// meta pages version 2 (tx: upgradeMeta), so that a folio reading only
+// version 1 refuses the file rather than open the meta before it.
 const (
 	Magic   uint32 = 0xF011_0DB1
 	Version uint32 = 2
@@ -267,6 +269,12 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 	}
 	return m, nil
 }
+
+// MetaVersion is the format version of meta page p: 1 or Version. An
+// older folio reads only version 1 pages (page/meta.go before format
+// version 2), so a file opens there while one of its meta pages is.
+// REQUIRES: p decoded (DecodeMeta) without error.
+func MetaVersion(p []byte) uint32 { return binary.LittleEndian.Uint32(p[HeaderSize+4:]) }
 
 // MetaCommitRuns appends the runs a meta page lists to dst.
 // REQUIRES: p decoded (DecodeMeta) without error.

@@ -25,7 +25,10 @@ import (
 //  5. Sync the written range (msync over the read-write shared mapping).
 //  6. Write the meta page into the slot not holding the current meta and
 //     sync it (WAL mode: append the pages and meta, or the operations, to
-//     the log and sync it; the file gets its meta at checkpoints).
+//     the log and sync it; the file gets its meta at checkpoints). On a
+//     version 1 file the current meta is first copied, as version 2,
+//     into that slot and synced, and the meta goes into the other one
+//     (upgradeMeta).
 //  7. Publish the new snapshot to readers.
 //
 // Invariants kept (DESIGN.md): pages are only allocated from released

@@ -98,6 +98,10 @@ type DB struct {
 	pendingView *view          // mapped by grow, for the next snapshot
 	fallback    string         // why open fell back to the older meta, if it did
 	metaSlot    int            // the meta page (0 or 1) holding the durable meta
+	// metaVersions is each meta page's format version as this DB last
+	// read or wrote it (0: it did not decode at open). Written under the
+	// write lock and mu (or before publishing, at open); Info reads it.
+	metaVersions [2]uint32
 	// unsyncedEnd (direct mode, write lock): the file may hold writes no
 	// sync covered below this offset (NoSync commits): the next synced
 	// commit, whose tree may reach them, makes [0, unsyncedEnd) durable
@@ -375,6 +379,13 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 		if err1 != nil && quoted != nil {
 			err1 = quoted
 		}
+	}
+	if err0 == nil {
+		db.metaVersions[0] = page.MetaVersion(data)
+	}
+	if err1 == nil {
+		// NB: slot 1 decoded at the offset of its own page size.
+		db.metaVersions[1] = page.MetaVersion(data[m1.PageSize:])
 	}
 	var m page.Meta
 	switch {

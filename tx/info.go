@@ -4,7 +4,11 @@ import "github.com/foliodb/folio/page"
 
 // Info describes the file's current state, for tools (folio info).
 type Info struct {
-	Version      uint32 // on-disk format version
+	// Version is the file's format version on disk: 1 while a meta
+	// page is still version 1 (a folio from before version 2 opens the
+	// file; the first meta written, by a commit or a checkpoint, upgrades
+	// it; a read-only open never does), else 2.
+	Version      uint32
 	PageSize     int
 	FileSize     int64     // bytes
 	TxID         page.TxID // last committed transaction
@@ -75,6 +79,9 @@ func (db *DB) infoLocked(logBytes int64) (Info, error) {
 		Root:         s.meta.Root,
 		Freelist:     s.meta.Freelist,
 		MetaFallback: db.fallback,
+	}
+	if db.metaVersions[0] == 1 || db.metaVersions[1] == 1 {
+		in.Version = 1
 	}
 	if db.wal.log != nil {
 		in.WAL = true

@@ -592,6 +592,9 @@ func (db *DB) writeMeta(m *page.Meta, sync bool) (int, error) {
 // writeMetaCommit is writeMeta for a meta listing runs, the runs its
 // commit wrote (commitOneSync); nil for one whose pages are durable.
 func (db *DB) writeMetaCommit(m *page.Meta, runs []page.CommitRun, sync bool) (int, error) {
+	if err := db.upgradeMeta(); err != nil {
+		return 0, err
+	}
 	if db.metaBuf == nil {
 		db.metaBuf = make([]byte, db.pageSize)
 	}
@@ -610,6 +613,11 @@ func (db *DB) writeMetaCommit(m *page.Meta, runs []page.CommitRun, sync bool) (i
 		}
 		return 0, err
 	}
+	if db.metaVersions[slot] != page.Version {
+		db.mu.Lock()
+		db.metaVersions[slot] = page.Version
+		db.mu.Unlock()
+	}
 	if sync {
 		if err := db.syncRange(int64(slot)*int64(db.pageSize), int64(db.pageSize)); err != nil {
 			return 0, err
@@ -618,10 +626,51 @@ func (db *DB) writeMetaCommit(m *page.Meta, runs []page.CommitRun, sync bool) (i
 	return slot, nil
 }
 
+// upgradeMeta makes a version 1 file's current meta page version 2
+// before the first version 2 meta is written next to it (writeMetaCommit).
+//
+// An older folio reads only version 1 meta pages and, when one of the two
+// does not decode, opens the other (it logs a note). A commit writing its
+// version 2 meta beside the current version 1 one would leave that older
+// folio opening the state before the commit, silently: the commit lost,
+// and overwritten by its next one. So the current meta goes first, as
+// version 2, into the other slot, synced, and becomes the current one;
+// the commit's meta then goes over the version 1 slot. At every point of
+// a crash the current folio opens the newest durable meta, and an older
+// one finds either a version 1 copy of that same meta or two version 2
+// (or one version 2 and one torn) pages, which it refuses with
+// ErrVersionMismatch (98bfcde~1, tx/db.go chooseMeta: no meta decodes,
+// one says ErrVersion). The other slot held the fallback meta; that is
+// now the current one, whose pages this commit leaves alone (invariant 1).
+//
+// Rejected: rewriting the version 1 slot as version 2 after the commit's
+// meta is durable. One write fewer, but a crash between the two leaves
+// the commit's meta beside the version 1 meta before it, which an older
+// folio opens. And rewriting the current slot in place: torn, it loses
+// the newest acknowledged commit.
+//
+// NB: synced under NoSync too, once per file: the order is what keeps an
+// older folio from the state before the commit. Read-only opens write
+// nothing and keep version 1. REQUIRES: the write lock (or open).
+func (db *DB) upgradeMeta() error {
+	if db.metaVersions[db.metaSlot] != 1 {
+		return nil
+	}
+	slot := 1 - db.metaSlot
+	if err := db.restoreMeta(slot, true); err != nil {
+		return fmt.Errorf("folio: %s: copy meta page %d into %d as format version %d: %w", db.path, 1-slot, slot, page.Version, err)
+	}
+	db.mu.Lock()
+	db.metaSlot = slot
+	db.mu.Unlock()
+	return nil
+}
+
 // restoreMeta writes into meta slot slot, after a failed write of a new
-// meta there, the meta the other slot holds (the file's current one, as
-// the page cache has it), and syncs it if sync is set. Both slots then
-// hold the same meta; open takes either. REQUIRES: the write lock.
+// meta there (or to upgrade a version 1 file: upgradeMeta), the meta the
+// other slot holds (the file's current one, as the page cache has it),
+// and syncs it if sync is set. Both slots then hold the same meta; open
+// takes either. REQUIRES: the write lock.
 func (db *DB) restoreMeta(slot int, sync bool) error {
 	ps := db.pageSize
 	v, err := db.mapFile(int64(2 * ps))
@@ -652,6 +701,9 @@ func (db *DB) putMeta(slot int, m *page.Meta, sync bool) error {
 	if err := db.st.WriteAt([][]byte{db.metaBuf}, off); err != nil {
 		return err
 	}
+	db.mu.Lock()
+	db.metaVersions[slot] = page.Version
+	db.mu.Unlock()
 	if !sync {
 		return nil
 	}

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/foliodb/folio"
+	"github.com/foliodb/folio/page"
 )
 
 func TestInfo(t *testing.T) {
@@ -58,6 +62,67 @@ func TestInfoJSON(t *testing.T) {
 	}
 	if in.RootPage < 2 || in.RootPage >= in.HighPage {
 		t.Errorf("root page %d outside [2, %d)", in.RootPage, in.HighPage)
+	}
+}
+
+// TestInfoVersion1File: info shows the format version the file has, 1
+// for a file a folio before version 2 wrote (and leaves it so: it opens
+// read-only), 2 once a commit upgraded it.
+func TestInfoVersion1File(t *testing.T) {
+	path := makeDB(t, func(tx *folio.Tx) error {
+		_, err := tx.CreateBucket([]byte("b"))
+		return err
+	})
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for slot := range 2 {
+		p := img[slot*1024 : (slot+1)*1024]
+		m, err := page.DecodeMeta(p, page.ID(slot))
+		if err != nil || m.FreeDelta != "" {
+			t.Fatalf("meta page %d: %v (delta %q)", slot, err, m.FreeDelta)
+		}
+		page.EncodeMetaCommit(p, page.ID(slot), &m, page.MetaCommitRuns(p, nil))
+		binary.LittleEndian.PutUint32(p[page.HeaderSize+4:], 1)
+		page.Seal(p)
+	}
+	if err := os.WriteFile(path, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	formatVersion := func() uint32 {
+		t.Helper()
+		code, out, stderr := runCLI(t, "info", "--json", path)
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var in infoJSON
+		if err := json.Unmarshal([]byte(out), &in); err != nil {
+			t.Fatalf("%v in %s", err, out)
+		}
+		if _, out, _ := runCLI(t, "info", path); !strings.Contains(out, fmt.Sprintf("format version:  %d\n", in.FormatVersion)) {
+			t.Errorf("info and info --json disagree on the version (%d):\n%s", in.FormatVersion, out)
+		}
+		return in.FormatVersion
+	}
+	if v := formatVersion(); v != 1 {
+		t.Errorf("a version 1 file: format_version %d, want 1", v)
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, img) {
+		t.Errorf("info changed the file (%v)", err)
+	}
+	db, err := folio.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *folio.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v := formatVersion(); v != page.Version {
+		t.Errorf("after a commit: format_version %d, want %d", v, page.Version)
 	}
 }
 
