@@ -96,8 +96,16 @@ type DB struct {
 	fileSize    int64          // the file's length
 	viewSize    int64          // the newest view's length
 	pendingView *view          // mapped by grow, for the next snapshot
-	fallback    string         // why open fell back to the older meta, if it did
-	metaSlot    int            // the meta page (0 or 1) holding the durable meta
+	// fallback is open's note of where it deviated from the newest meta
+	// and its persisted free list, if it did; olderMeta, freelistRebuilt
+	// and freeListedInUse say which parts it has, for tools that tell
+	// them apart (Info), so none need read the note's words. All set at
+	// open only.
+	fallback        string
+	olderMeta       bool // open used one meta page, the other unusable or torn
+	freelistRebuilt bool // the persisted free list was unusable: rebuilt from the tree
+	freeListedInUse int  // pages the persisted free list named that a tree reaches
+	metaSlot        int  // the meta page (0 or 1) holding the durable meta
 	// metaVersions is each meta page's format version as this DB last
 	// read or wrote it (0: it did not decode at open). Written under the
 	// write lock and mu (or before publishing, at open); Info reads it.
@@ -405,6 +413,7 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 				return page.Meta{}, -1, fmt.Errorf("folio: open %s: %w (the older meta page %d: %v)", db.path, verr, slot, unprefixed(err))
 			}
 			db.metaSlot = slot
+			db.olderMeta = true
 			db.fallback = fmt.Sprintf("meta page %d names txid %d, whose commit did not reach the disk whole (%v); opened txid %d from meta page %d", 1-slot, m.TxID, unprefixed(verr), older.TxID, slot)
 			db.logf("folio: %s: %s", db.path, db.fallback)
 			return older, 1 - slot, nil
@@ -420,6 +429,7 @@ func (db *DB) chooseMeta(data []byte) (_ page.Meta, torn int, _ error) {
 		db.metaSlot = 1 - bad
 		// NB: the errors in a note are quoted without their "folio: ":
 		// the note goes into a line or message that says it once.
+		db.olderMeta = true
 		db.fallback = fmt.Sprintf("meta page %d unusable (%v); opened txid %d from meta page %d", bad, unprefixed(badErr), m.TxID, 1-bad)
 		db.logf("folio: %s: %s", db.path, db.fallback)
 		return m, -1, nil
@@ -501,6 +511,7 @@ func (db *DB) loadFreelist(s *snapshot) error {
 				return fmt.Errorf("folio: open %s: %w", db.path, err)
 			}
 			if inUse > 0 {
+				db.freeListedInUse = inUse
 				note := fmt.Sprintf("free list names %d pages in use; they stay allocated", inUse)
 				if db.fallback != "" {
 					note = db.fallback + "; " + note
@@ -524,6 +535,7 @@ func (db *DB) loadFreelist(s *snapshot) error {
 		// than refuse the file. Check still reports the damaged page. The
 		// old run stays allocated: the next commit frees it as usual.
 		keep = freelistRunPages(r.data, r.pageSize, s.meta)
+		db.freelistRebuilt = true
 		note := fmt.Sprintf("free list unreadable (%v); rebuilt from the tree", unprefixed(err))
 		if db.fallback != "" {
 			note = db.fallback + "; " + note

@@ -18,7 +18,23 @@ type Info struct {
 	PendingPages int       // freed, but a reader may still see them
 	Root         page.ID   // root page of the bucket directory (0: none)
 	Freelist     page.ID   // first page of the persisted free list (0: none)
-	MetaFallback string    // why open used the older meta page, if it did
+	// MetaFallback is open's note, for people, of where it deviated:
+	// why it used the older meta page, or why it rebuilt the free list,
+	// or both. Its words may change; the fields below say which parts
+	// it has, for programs (bbolt has none of them).
+	MetaFallback string
+	// OlderMeta: open used one meta page, the other being unusable or
+	// naming a commit a crash tore, so the state may be the one before
+	// the newest commit, which is then lost.
+	OlderMeta bool
+	// FreelistRebuilt: the persisted free list was unusable (damaged, or
+	// naming its own pages) and open rebuilt it from the tree; the state
+	// is still the meta's.
+	FreelistRebuilt bool
+	// FreeListedInUse counts pages the persisted free list named though
+	// a tree reaches them; they stay allocated (only a read-write open
+	// with VerifyChecksums looks).
+	FreeListedInUse int
 
 	// WAL mode.
 	WAL            bool
@@ -79,6 +95,10 @@ func (db *DB) infoLocked(logBytes int64) (Info, error) {
 		Root:         s.meta.Root,
 		Freelist:     s.meta.Freelist,
 		MetaFallback: db.fallback,
+
+		OlderMeta:       db.olderMeta,
+		FreelistRebuilt: db.freelistRebuilt,
+		FreeListedInUse: db.freeListedInUse,
 	}
 	if db.metaVersions[0] == 1 || db.metaVersions[1] == 1 {
 		in.Version = 1

@@ -28,7 +28,9 @@ type Stats struct {
 	TxStats TxStats
 
 	// MetaFallback, if not empty, says why Open used the older meta page
-	// (the newer one was torn, zeroed or pointed at a bad root).
+	// (the newer one was torn, zeroed or pointed at a bad root) or
+	// rebuilt the free list, as Info.MetaFallback; Info's OlderMeta and
+	// FreelistRebuilt say which, for programs.
 	MetaFallback string
 	// SyncFailed, if not empty, is the sync error that stopped writes.
 	SyncFailed string

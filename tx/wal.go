@@ -409,7 +409,7 @@ func (db *DB) checkSequence(m page.Meta) error {
 // expected, a the last anchor before it; the file holds txid file.
 func (db *DB) txidGap(lsn uint64, txid, have, file page.TxID, applied int, a logAnchor) error {
 	switch {
-	case db.fallback != "":
+	case db.olderMeta:
 		// The file lost its newer meta; the log is not to blame.
 		return fmt.Errorf("%w: log record %d holds txid %d, expected %d (%s)", ErrCorrupt, lsn, txid, have+1, db.fallback)
 	case a.ok && a.txid > have:

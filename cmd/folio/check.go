@@ -32,13 +32,18 @@ type checkJSON struct {
 	// Log is the write-ahead log's part, when the database has one.
 	Log *checkLogJSON `json:"log,omitempty"`
 	// MetaFallback is the library's note (folio.Info.MetaFallback) of
-	// why the database was opened from its older meta page, what was
-	// checked then being the state before the newest commit, which is
-	// lost; or of its free list rebuilt from the tree, the newest state
-	// checked (the note starts "free list "). Not a problem: a commit a
-	// crash tore is one the library never acknowledged, and a damaged
-	// free list is reported as a problem of its own page.
+	// how its open deviated, for people; OlderMeta and FreelistRebuilt
+	// (the library's fields of those names) say which way, for scripts.
+	// Neither is a problem: a commit a crash tore is one the library
+	// never acknowledged, and a damaged free list is reported as a
+	// problem of its own page. OlderMeta and FreelistRebuilt are false
+	// when the library did not open the database.
 	MetaFallback string `json:"meta_fallback,omitempty"`
+	// OlderMeta: opened from its older meta page, what was checked being
+	// the state before the newest commit, which is lost.
+	OlderMeta bool `json:"older_meta"`
+	// FreelistRebuilt: the free list was rebuilt from the tree.
+	FreelistRebuilt bool `json:"freelist_rebuilt"`
 }
 
 type checkProblem struct {
@@ -169,7 +174,7 @@ log is changed.`,
 					return err
 				}
 				if in, err := db.Info(); err == nil {
-					res.MetaFallback = in.MetaFallback
+					res.MetaFallback, res.OlderMeta, res.FreelistRebuilt = in.MetaFallback, in.OlderMeta, in.FreelistRebuilt
 				}
 			}
 			res.Log = lg
@@ -424,13 +429,14 @@ func printCheck(a *app, res checkJSON) {
 	}
 	switch {
 	case res.MetaFallback == "":
-	case olderState(res.MetaFallback):
+	case res.OlderMeta:
 		fmt.Fprintf(a.stdout, "note: %s was opened from an older state: %s\n", res.Path, res.MetaFallback)
-	default:
-		// NB: check opens read-only, where the library's only note of
-		// the free list is its rebuild (a read-write open with
-		// VerifyChecksums may also keep pages in use off it).
+	case res.FreelistRebuilt:
 		fmt.Fprintf(a.stdout, "note: %s was opened from its newest state, with its free list rebuilt: %s\n", res.Path, res.MetaFallback)
+	default:
+		// NB: check opens read-only, and the library's other note (a
+		// free list naming pages in use) comes of read-write opens alone.
+		fmt.Fprintf(a.stdout, "note: %s was opened from its newest state: %s\n", res.Path, res.MetaFallback)
 	}
 	if lg := res.Log; lg != nil && lg.OK {
 		fmt.Fprintf(a.stdout, "log %s: ok: %d records%s, %s, last lsn %d\n",
@@ -447,16 +453,6 @@ func printCheck(a *app, res checkJSON) {
 		at = fmt.Sprintf(" at txid %d", *res.TxID)
 	}
 	fmt.Fprintf(a.stdout, "%s: %d %s found%s\n", res.Path, len(res.Problems), plural(len(res.Problems), "problem", "problems"), at)
-}
-
-// olderState reports whether note, the library's Info.MetaFallback, says
-// Open used the older meta page. The library's note of that comes first
-// (tx's chooseMeta); its notes of the free list ("free list unreadable
-// (...); rebuilt from the tree", "free list names N pages in use"),
-// made after the meta is chosen, are appended to it (loadFreelist). A
-// note starting with one of those is of the newest state.
-func olderState(note string) bool {
-	return note != "" && !strings.HasPrefix(note, "free list ")
 }
 
 func lsnRange(lg *checkLogJSON) string {

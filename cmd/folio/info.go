@@ -26,7 +26,12 @@ type infoJSON struct {
 	PendingPages  int    `json:"pending_pages"`
 	RootPage      uint64 `json:"root_page"`
 	FreelistPage  uint64 `json:"freelist_page"`
-	MetaFallback  string `json:"meta_fallback,omitempty"`
+	// MetaFallback is the library's note of how its open deviated, for
+	// people; OlderMeta and FreelistRebuilt say which way, for scripts
+	// (folio.Info's fields of those names).
+	MetaFallback    string `json:"meta_fallback,omitempty"`
+	OlderMeta       bool   `json:"older_meta"`
+	FreelistRebuilt bool   `json:"freelist_rebuilt"`
 	// The write-ahead log, when the database has one.
 	WAL bool `json:"wal"`
 	*WALJSON
@@ -66,7 +71,8 @@ file (a WAL-mode program crashed) must be replayed by a read-write open
 first; read-only commands say so.
 
 If the newest meta page was unusable (torn, zeroed, or pointing at a bad
-root) and the older one was opened instead, info says why.
+root) and the older one was opened instead, or the free list was
+unusable and rebuilt from the tree, info says why.
 
 The database is opened read-only (shared lock); the file is not changed.`,
 		Example: `  folio info app.db
@@ -99,6 +105,9 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				RootPage:      uint64(in.Root),
 				FreelistPage:  uint64(in.Freelist),
 				MetaFallback:  in.MetaFallback,
+
+				OlderMeta:       in.OlderMeta,
+				FreelistRebuilt: in.FreelistRebuilt,
 
 				WAL:     in.WAL,
 				WALJSON: walJSON(in),
@@ -134,10 +143,20 @@ func printInfo(a *app, in infoJSON) error {
 	fmt.Fprintf(tw, "pages free:\t%d (%s)\n", in.FreePages, humanBytes(int64(in.FreePages)*ps))
 	fmt.Fprintf(tw, "pages pending:\t%d (%s)\n", in.PendingPages, humanBytes(int64(in.PendingPages)*ps))
 	fmt.Fprintf(tw, "root page:\t%s\n", pageOrNone(in.RootPage, "none (no buckets)"))
-	fmt.Fprintf(tw, "freelist page:\t%s\n", pageOrNone(in.FreelistPage, "none (not persisted; rebuilt on open)"))
+	fl := pageOrNone(in.FreelistPage, "none (not persisted; rebuilt on open)")
+	if in.FreelistRebuilt {
+		fl += " (unusable: the free list was rebuilt from the tree)"
+	}
+	fmt.Fprintf(tw, "freelist page:\t%s\n", fl)
+	// The note says what open did, a rebuilt free list too: it goes on
+	// this line whatever it holds, after a "no" when the newest meta
+	// page was opened.
 	fb := in.MetaFallback
-	if fb == "" {
+	switch {
+	case fb == "":
 		fb = "no (the newest meta page is good)"
+	case !in.OlderMeta:
+		fb = "no (the newest meta page is good); " + fb
 	}
 	fmt.Fprintf(tw, "meta fallback:\t%s\n", fb)
 	if in.WAL {

@@ -73,8 +73,8 @@ type pageFile struct {
 	pageSize int
 	pages    uint64 // whole pages in the file
 	// info is the library's view of the file; when the library refused
-	// to open it, only PageSize, MetaSlot and MetaFallback are set, from
-	// the meta pages read here.
+	// to open it, only PageSize, MetaSlot, TxID, MetaFallback and
+	// OlderMeta are set, from the meta pages read here.
 	info folio.Info
 	db   *folio.DB // the read-only open holding the shared lock, or nil
 	// refused is why the library would not open the file, if it would not.
@@ -210,6 +210,7 @@ func openRawPageFile(path string, timeout time.Duration) (pf *pageFile, err erro
 	in := folio.Info{PageSize: int(metas[slot].PageSize), MetaSlot: slot, TxID: metas[slot].TxID}
 	if errs[1-slot] != nil {
 		in.MetaFallback = fmt.Sprintf("meta page %d unusable: %v", 1-slot, errs[1-slot])
+		in.OlderMeta = true
 	}
 	return &pageFile{f: f, path: path, pageSize: in.PageSize, pages: uint64(fi.Size()) / uint64(in.PageSize), info: in}, nil
 }
