@@ -21,10 +21,11 @@ func newPageCmd(a *app) *cobra.Command {
 		Short: "Decode pages: header, checksum and elements",
 		Long: `Page decodes the pages with the given ids: the header (kind, element count,
 txid, overflow, the id the page claims), whether its CRC-32C holds, and
-what it holds: a meta page's fields; a branch page's separator keys with
-their child page ids and the checksums expected of them; a leaf page's
-keys with their value sizes, nested bucket headers and large-value
-descriptors; a free list's extents; the start of a large value.
+what it holds: a meta page's fields, its format version among them; a
+branch page's separator keys with their child page ids and the checksums
+expected of them; a leaf page's keys with their value sizes, nested
+bucket headers and large-value descriptors; a free list's extents; the
+start of a large value.
 
 Keys are shown quoted and escaped. A page that does not decode is shown as
 far as it goes, with the decode error; free pages may hold stale content
@@ -157,7 +158,9 @@ func printMetaPage(w io.Writer, p []byte, id page.ID) {
 		return
 	}
 	fmt.Fprintf(w, "  checksum: ok (%#08x)\n", page.PageChecksum(p))
-	fmt.Fprintf(w, "  meta: page size %d, txid %d, high water %d pages\n", m.PageSize, m.TxID, m.High)
+	// The version is the page's own: a file a version 1 folio wrote keeps
+	// version 1 meta pages until its first meta write (Info.Version).
+	fmt.Fprintf(w, "  meta: format version %d, page size %d, txid %d, high water %d pages\n", page.MetaVersion(p), m.PageSize, m.TxID, m.High)
 	if m.Root == 0 {
 		fmt.Fprintf(w, "  bucket directory root: none (no buckets)\n")
 	} else {

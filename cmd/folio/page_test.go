@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -66,7 +67,7 @@ func TestPage(t *testing.T) {
 	}{
 		{"meta", []string{"page", path, "0", "1"}, []string{
 			`(?m)^page 0\n  header: kind meta \(0x0001\), count 0, txid 2, overflow 0\n  checksum: ok`,
-			`meta: page size 1024, txid 2, high water \d+ pages`,
+			fmt.Sprintf(`meta: format version %d, page size 1024, txid 2, high water \d+ pages`, page.Version),
 			fmt.Sprintf(`bucket directory root: page %d \(checksum 0x[0-9a-f]{8}\)`, root),
 			fmt.Sprintf(`free list: page %d`, fl),
 			`(?m)^page 1\n.*txid 1`, `bucket directory root: none`,
@@ -103,6 +104,44 @@ func TestPage(t *testing.T) {
 
 // TestPageLeafValues finds the users bucket's leaf holding user042 and
 // checks the element line.
+// TestPageMetaFormatVersion: page shows each meta page's own format
+// version, as a file a version 1 folio wrote keeps version 1 meta pages
+// until a meta write upgrades them: here meta page 1 is version 1 and
+// meta page 0, the newest, version 2. Page showed no version at all.
+func TestPageMetaFormatVersion(t *testing.T) {
+	path := makeDB(t, func(tx *folio.Tx) error {
+		_, err := tx.CreateBucket([]byte("b"))
+		return err
+	})
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := img[1024:2048]
+	m, err := page.DecodeMeta(p, 1)
+	if err != nil || m.FreeDelta != "" || m.TxID != 1 {
+		t.Fatalf("meta page 1: %v (txid %d, delta %q)", err, m.TxID, m.FreeDelta)
+	}
+	page.EncodeMetaCommit(p, 1, &m, page.MetaCommitRuns(p, nil))
+	binary.LittleEndian.PutUint32(p[page.HeaderSize+4:], 1)
+	page.Seal(p)
+	if err := os.WriteFile(path, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "page", path, "0", "1")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, re := range []string{
+		fmt.Sprintf(`(?m)^page 0\n(  .*\n)*  meta: format version %d, page size 1024, txid 2,`, page.Version),
+		`(?m)^page 1\n(  .*\n)*  meta: format version 1, page size 1024, txid 1,`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no match for %s in:\n%s", re, out)
+		}
+	}
+}
+
 func TestPageLeafValues(t *testing.T) {
 	path := sampleDB(t)
 	_, out, _ := runCLI(t, "pages", path)
