@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,8 +17,9 @@ import (
 // file: the commands that decode a damaged file's bytes themselves (with
 // package page), where the library would stop at the first bad page.
 // They must not panic or hang; they fail in one line (exit 1), or pages
-// lists every page of the file exactly once, in order, and page shows
-// each page asked for.
+// lists every page of the file exactly once, in order (exit 1 if it
+// shows damage, saying how many problems last), and page shows each
+// page asked for.
 func FuzzPages(f *testing.F) {
 	path := filepath.Join(f.TempDir(), "seed.db")
 	db, err := folio.Open(path, 0o600, &folio.Options{PageSize: 1024, NoSync: true})
@@ -65,8 +67,14 @@ func FuzzPages(f *testing.F) {
 		code, stdout, stderr := runCLI(t, args...)
 		switch code {
 		case exitFail:
-			oneLine(t, args, stderr)
-			return
+			if stdout == "" {
+				oneLine(t, args, stderr) // refused: nothing listed
+				return
+			}
+			// A listing showing damage: its last line on stderr says so.
+			if !problemsFound.MatchString(stderr) {
+				t.Fatalf("%v: exit %d after a listing; stderr %q", args, code, stderr)
+			}
 		case exitOK:
 		default:
 			t.Fatalf("%v: exit %d: %s", args, code, stderr)
@@ -115,6 +123,9 @@ func FuzzPages(f *testing.F) {
 		}
 	})
 }
+
+// problemsFound matches the end of stderr of a command that found problems.
+var problemsFound = regexp.MustCompile(`(^|\n)folio: \d+ problems? found\n$`)
 
 // TestNoUsableMeta: a file whose two meta pages both fail their
 // checksum (FuzzPages found it) is refused by info, pages and check in

@@ -212,8 +212,19 @@ func TestHostilePagesRefusedWarning(t *testing.T) {
 	flipByte(t, path, int64(root)*1024+40)
 	for _, args := range [][]string{{"pages", path}, {"page", path, "0"}} {
 		code, _, stderr := runCLI(t, args...)
+		want := exitOK
+		if args[0] == "pages" {
+			// The listing shows the damage, and the status too: a line
+			// saying how many problems it holds follows the warning.
+			want = exitFail
+			warning, rest, _ := strings.Cut(stderr, "\n")
+			if !problemsFound.MatchString(rest) {
+				t.Errorf("%v: stderr %q; want the warning, then the problems counted", args, stderr)
+			}
+			stderr = warning + "\n"
+		}
 		line := oneLine(t, args, stderr)
-		if code != exitOK || !strings.HasPrefix(line, "folio: warning: the library refuses "+path+" (") {
+		if code != want || !strings.HasPrefix(line, "folio: warning: the library refuses "+path+" (") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
 		}
 		if n := strings.Count(line, path); n != 1 {

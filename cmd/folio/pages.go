@@ -48,6 +48,7 @@ pages around it as free, and the conflict after the others, as a problem.
 A file the library refuses to open (its root or free list damaged) is
 still listed, from its newest valid meta page, with a warning.
 
+Exit status 1 when the listing shows any problem (as check), 0 otherwise.
 The database is opened read-only (shared lock); the file is not changed.`,
 		Example: `  folio pages app.db
   folio pages app.db | grep -v ' free '   # only the pages in use
@@ -60,7 +61,18 @@ The database is opened read-only (shared lock); the file is not changed.`,
 			}
 			defer closePages(pf, &err)
 			m := walkPages(pf)
-			return printPages(a.stdout, pf, m)
+			n, err := printPages(a.stdout, pf, m)
+			if err != nil {
+				return err
+			}
+			if n == 0 && pf.refused != nil {
+				n = 1 // the library's refusal, which the walk may not see
+			}
+			if n > 0 {
+				// As check: a script must tell a damaged file by the status.
+				return checkFailed{n}
+			}
+			return nil
 		},
 	}
 	return cmd
@@ -610,8 +622,11 @@ func (w *walker) tree(id page.ID, sum uint32, path [][]byte, depth int) {
 	}
 }
 
-// printPages writes one line per run of pages.
-func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
+// printPages writes one line per run of pages and returns how many of
+// the lines show a problem: a run damaged, pages leaked, a problem line.
+// A bad older meta page is none (as in check): a torn newest commit,
+// which Open fell back from, leaves one.
+func printPages(w io.Writer, pf *pageFile, m *pageMap) (problems int, err error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tOVERFLOW\tCHECKSUM\tTXID\tNOTE")
 	high := uint64(m.meta.High)
@@ -628,6 +643,9 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 			note := u.note
 			if u.problem != "" {
 				note += ": " + u.problem
+			}
+			if u.problem != "" || u.checksum != "ok" {
+				problems++
 			}
 			fmt.Fprintf(tw, "%d\t%v\t%d\t%s\t%d\t%s\n", id, u.kind, u.pages-1, u.checksum, u.txid, note)
 			id += uint64(u.pages)
@@ -647,7 +665,10 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 			case m.meta.Freelist == 0:
 				kind, note = "free", nPages(n)+" ("+m.freeNote+")"
 			case m.freeNote != "":
+				// NB: no problem of its own: the free list's line is one.
 				note = nPages(n) + ", not reachable (" + m.freeNote + ": free or leaked)"
+			default:
+				problems++
 			}
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t%s\n", idRange(id, n), kind, note)
 			id += n
@@ -666,6 +687,7 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 	// reach past its end (a file cut short) is listed after it, or the
 	// root of a file cut after its meta pages went unmentioned.
 	if pf.pages < high {
+		problems++
 		fmt.Fprintf(tw, "-\tproblem\t-\t-\t-\tthe file holds %s of the %d its meta page counts (cut short?): pages %s are missing\n",
 			wholePages(pf.pages), high, idRange(pf.pages, high-pf.pages))
 	}
@@ -687,10 +709,11 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) error {
 	for _, p := range m.problems {
 		fmt.Fprintf(tw, "-\tproblem\t-\t-\t-\t%s\n", p)
 	}
+	problems += len(past) + len(m.freeInUse) + len(m.problems)
 	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write: %w", err)
+		return problems, fmt.Errorf("write: %w", err)
 	}
-	return nil
+	return problems, nil
 }
 
 // errText is err's text for a note in the listing, without the

@@ -18,6 +18,25 @@ import (
 func freeInUseDB(t *testing.T) (string, page.ID) {
 	t.Helper()
 	path := churnedDB(t)
+	m, slot, free := freePages(t, path)
+	var leaf page.ID
+	for id, u := range m.runs {
+		if u.kind == page.FlagLeaf && u.pages == 1 && free[id-1] && (leaf == 0 || id < leaf) {
+			leaf = id
+		}
+	}
+	if leaf == 0 {
+		t.Fatalf("no reachable leaf after a free page in %s", path)
+	}
+	free[leaf] = true
+	writeFreeList(t, path, m, slot, free)
+	return path, leaf
+}
+
+// freePages walks the closed database at path and returns what pages
+// found, the current meta page and the set of pages its free list names.
+func freePages(t *testing.T, path string) (*pageMap, int, map[page.ID]bool) {
+	t.Helper()
 	db, err := folio.Open(path, 0o600, &folio.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -36,16 +55,14 @@ func freeInUseDB(t *testing.T) (string, page.ID) {
 			free[e.Start+page.ID(i)] = true
 		}
 	}
-	var leaf page.ID
-	for id, u := range m.runs {
-		if u.kind == page.FlagLeaf && u.pages == 1 && free[id-1] && (leaf == 0 || id < leaf) {
-			leaf = id
-		}
-	}
-	if leaf == 0 {
-		t.Fatalf("no reachable leaf after a free page in %s", path)
-	}
-	free[leaf] = true
+	return m, slot, free
+}
+
+// writeFreeList rewrites the current free list of the file at path, whose
+// walk is m and current meta page slot, to hold the pages in free,
+// resealing the run and the meta page (1 KiB pages).
+func writeFreeList(t *testing.T, path string, m *pageMap, slot int, free map[page.ID]bool) {
+	t.Helper()
 	var exts []page.Extent
 	for id := page.ID(2); id < m.meta.High; id++ {
 		if !free[id] {
@@ -76,7 +93,6 @@ func freeInUseDB(t *testing.T) (string, page.ID) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, leaf
 }
 
 // TestPagesFreeInUse: a free list naming a reachable page free (which
@@ -91,7 +107,7 @@ func TestPagesFreeInUse(t *testing.T) {
 		t.Fatalf("check does not report leaf %d as both free and in use: exit %d:\n%s", leaf, code, out)
 	}
 	code, out, stderr := runCLI(t, "pages", path)
-	if code != exitOK {
+	if code != exitFail {
 		t.Fatalf("pages: exit %d: %s", code, stderr)
 	}
 	for _, re := range []string{

@@ -170,7 +170,7 @@ func TestPagesCorrupt(t *testing.T) {
 	// The branch's overflow field claims a run far past the file's end.
 	flipByte(t, path, int64(branch)*1024+27)
 	code, out, stderr := runCLI(t, "pages", path)
-	if code != exitOK {
+	if code != exitFail {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, re := range []string{
@@ -226,7 +226,7 @@ func TestPagesGarbage(t *testing.T) {
 		}
 		m := walkPages(pf)
 		var sb strings.Builder
-		if err := printPages(&sb, pf, m); err != nil {
+		if _, err := printPages(&sb, pf, m); err != nil {
 			t.Fatal(err)
 		}
 		for pid := range page.ID(high) {
@@ -263,7 +263,7 @@ func TestPagesRefusedFile(t *testing.T) {
 		t.Fatalf("info: exit %d, %s; want the library to refuse the file", code, stderr)
 	}
 	code, out, stderr := runCLI(t, "pages", path)
-	if code != exitOK || !strings.Contains(stderr, "warning: the library refuses") {
+	if code != exitFail || !strings.Contains(stderr, "warning: the library refuses") {
 		t.Fatalf("pages: exit %d, %s", code, stderr)
 	}
 	if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d +freelist +0 +bad: stored`, fl)).MatchString(out) {
@@ -406,7 +406,7 @@ func TestPagesFileCutShort(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, out, stderr := runCLI(t, "pages", path)
-		if code != exitOK {
+		if code != exitFail {
 			t.Fatalf("cut to %d pages: exit %d: %s", keep, code, stderr)
 		}
 		want := fmt.Sprintf(`(?m)^- +problem +- +- +- +page %d \(bucket directory\): beyond the end of the file, which holds %d whole pages \(cut short\?\)$`, root, keep)
@@ -438,7 +438,7 @@ func TestPagesNotesWithoutLibraryPrefix(t *testing.T) {
 	flipByte(t, path, int64(branch)*1024+27) // its overflow: past the end
 	flipByte(t, path, 1024+100)              // the older meta page's body
 	code, out, stderr := runCLI(t, "pages", path)
-	if code != exitOK {
+	if code != exitFail {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{
