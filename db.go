@@ -210,7 +210,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		if errors.Is(err, wal.ErrCorrupt) {
 			// One sentinel for damage, whichever file holds it, and one
 			// that says it is the log.
-			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w", path, logDir, ErrLogCorrupt, err)
+			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w%s", path, logDir, ErrLogCorrupt, err, logAside(logDir))
 		}
 		if pe, ok := err.(*os.PathError); ok && pe.Path == logDir {
 			// It names the directory itself ("mkdir a.db.wal: ...").
@@ -224,6 +224,9 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		dbst = keepOpen{st}
 	}
 	db, err := tx.OpenWithLog(path, dbst, lg, opts)
+	if errors.Is(err, ErrLogCorrupt) {
+		err = fmt.Errorf("%w%s", err, logAside(logDir))
+	}
 	if err != nil {
 		_ = lg.Close()
 		if errors.Is(statErr, os.ErrNotExist) {
@@ -263,6 +266,14 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// logAside ends Open's refusal of a damaged log with the way past it.
+// NB: no Options field skips the damage (README, WAL mode, "Recovery"):
+// Open passes over what it safely can already, so only the user can
+// accept losing what the log alone holds.
+func logAside(logDir string) string {
+	return "; to open the file without it, losing the commits only the log holds (none if the database was closed cleanly), move " + logDir + " aside"
 }
 
 // logTombstone is where removeLogDir moves a log directory to remove it.

@@ -185,7 +185,8 @@ func TestOnCommitValueAcrossRemap(t *testing.T) {
 // a and b, the anchor of a checkpoint after them, then commits c and d,
 // every record synced, and returns a crash image of it (file and log
 // copied while open) with the payload of the log record of commit
-// damaged ("a" or "c") flipped.
+// damaged ("a" or "c") flipped, or for "c header" that record's LSN in
+// its frame header.
 func damagedLogFile(t *testing.T, damaged string) string {
 	t.Helper()
 	path := tempPath(t)
@@ -261,12 +262,16 @@ func damagedLogFile(t *testing.T, damaged string) string {
 	if len(frames) < 5 {
 		t.Fatalf("%d frames in the log, want a, b, anchor, c, d at least", len(frames))
 	}
-	f := frames[len(frames)-5+map[string]int{"a": 0, "c": 3}[damaged]]
+	f := frames[len(frames)-5+map[string]int{"a": 0, "c": 3, "c header": 3}[damaged]]
 	b, err := os.ReadFile(f.seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[f.at+1] ^= 0xff
+	at := f.at + 1
+	if damaged == "c header" {
+		at = f.at - 32 + 16
+	}
+	b[at] ^= 0xff
 	if err := os.WriteFile(f.seg, b, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,9 @@ func checkpointDB(a *app, path string) (err error) {
 
 	db, err := a.openDBWith(path, folio.Options{WAL: true})
 	if err != nil {
-		if errors.Is(err, folio.ErrCorrupt) {
+		// NB: a damaged log's refusal is left for damageHint to end
+		// with the way past it and with folio check.
+		if errors.Is(err, folio.ErrCorrupt) && !errors.Is(err, folio.ErrLogCorrupt) {
 			return fmt.Errorf("%w (folio check %s lists the damage)", err, shellQuote(path))
 		}
 		return err

@@ -180,32 +180,40 @@ func createError(path string, err error) error {
 // lists all the damage when err comes from a damaged file: the error
 // names the first damaged page the command met, and there may be more.
 // A message naming folio check already (backup's, checkpoint's) does not
-// name it twice, and check's own is left as it is. A damaged log ends
-// with the way past it too (logAsideHint).
+// name it twice, and check's own is left as it is. A damaged log's
+// refusal ends with the way past it (logAsideHint) first.
 func (a *app) damageHint(err error, msg string) string {
 	damaged := errors.Is(err, folio.ErrCorrupt) || errors.Is(err, folio.ErrChecksum) || errors.Is(err, folio.ErrLogCorrupt)
 	if !damaged || a.dbPath == "" || a.cmdName == "check" {
 		return msg
 	}
+	if errors.Is(err, folio.ErrLogCorrupt) {
+		msg = logAsideHint(msg, a.dbPath)
+	}
 	if !strings.Contains(msg, "folio check ") {
 		msg = fmt.Sprintf("%s; run \"folio check %s\" to list all the damage", msg, shellQuote(a.dbPath))
-	}
-	if errors.Is(err, folio.ErrLogCorrupt) {
-		msg += logAsideHint(a.dbPath)
 	}
 	return msg
 }
 
-// logAsideHint is the way past a log that Open refuses as damaged: moved
-// aside, the log is not read, and the file opens as of its last
-// checkpoint. NB: the refusal stays (README, WAL mode, "Recovery"): past
-// a damaged record header the log cannot tell a record from a value's
-// bytes, so only the user can accept losing what the log alone holds,
-// which is nothing when the program closed the database cleanly (Close
-// checkpoints). No option skips it: Open already reads every log with
-// wal's AllowHole, which passes over damaged payloads, never a header.
-func logAsideHint(path string) string {
+// logAsideHint is msg, Open's refusal of the log of the database at path
+// as damaged, ending with the command that moves the log aside: the
+// library's message ends with the way past it, "move DIR aside", which
+// this makes "move the log aside: mv DIR DIR.damaged". Moved aside, the
+// log is not read, and the file opens as of its last checkpoint. NB: the
+// refusal stays (README, WAL mode, "Recovery"): past a damaged record
+// header the log cannot tell a record from a value's bytes, so only the
+// user can accept losing what the log alone holds, which is nothing when
+// the program closed the database cleanly (Close checkpoints). No option
+// skips it: Open already reads every log with wal's AllowHole, which
+// passes over damaged payloads, never a header.
+func logAsideHint(msg, path string) string {
 	dir := folio.LogDir(path)
-	return fmt.Sprintf("; to open the file as of its last checkpoint, losing any commit only the log holds (none if its program closed it cleanly), move the log aside: mv %s %s",
-		shellQuote(dir), shellQuote(dir+".damaged"))
+	mv := fmt.Sprintf("mv %s %s", shellQuote(dir), shellQuote(dir+".damaged"))
+	if lib, ok := strings.CutSuffix(msg, " move "+dir+" aside"); ok {
+		return lib + " move the log aside: " + mv
+	}
+	// NB: a message without the library's way past (a path the library
+	// spelt otherwise) still gets one.
+	return msg + "; to open the file without it, losing the commits only the log holds (none if the database was closed cleanly), move the log aside: " + mv
 }

@@ -14,14 +14,16 @@ import (
 // every commit; the refusal now ends with the way past it, moving the log
 // aside, and doing what it says opens the file with every commit.
 // Before, the message ended at "run folio check DB", which lists the
-// damage and says nothing of what to do about it.
+// damage and says nothing of what to do about it. The library's error
+// says the way past too now (TestOpenLogDamageSaysWayPast), and the
+// message says it once, with the command that does it.
 func TestCLILogDamageSaysWayPast(t *testing.T) {
 	path := walDB(t, 5) // closed cleanly: the file holds every commit
 	v := victimFrame(allFrames(t, path, 2))
 	flipByte(t, v.seg, v.off+16) // the record's LSN, in its header
 	logDir := folio.LogDir(path)
-	want := "; to open the file as of its last checkpoint, losing any commit only the log holds (none if its program closed it cleanly), move the log aside: mv " +
-		shellQuote(logDir) + " " + shellQuote(logDir+".damaged") + "\n"
+	want := "; to open the file without it, losing the commits only the log holds (none if the database was closed cleanly), move the log aside: mv " +
+		shellQuote(logDir) + " " + shellQuote(logDir+".damaged") + "; run \"folio check " + shellQuote(path) + "\" to list all the damage\n"
 	for _, args := range [][]string{
 		{"info", path},
 		{"get", path, "users", moreKey(4)},
@@ -30,7 +32,7 @@ func TestCLILogDamageSaysWayPast(t *testing.T) {
 		{"backup", path, path + ".bak"},
 	} {
 		code, _, stderr := runCLI(t, args...)
-		if code != exitFail || !strings.Contains(stderr, "write-ahead log is damaged") || !strings.HasSuffix(stderr, want) {
+		if code != exitFail || !strings.Contains(stderr, "write-ahead log is damaged") || !strings.HasSuffix(stderr, want) || strings.Count(stderr, "aside") != 1 {
 			t.Errorf("%s: exit %d, %q; want %d and a message ending %q", args[0], code, stderr, exitFail, want)
 		}
 	}
