@@ -66,15 +66,15 @@ func (f dataFormat) decode(s, what string) ([]byte, error) {
 	return b, nil
 }
 
-// write prints b in format f and a newline. NB: raw output of binary data
-// is exactly its bytes, so a value holding a newline cannot be told apart
-// from two lines; hex and base64 are for such data.
+// write prints b in format f, and a newline if nl. NB: raw output of
+// binary data is exactly its bytes, so a value holding a newline cannot
+// be told apart from two lines; hex and base64 are for such data.
 //
 // A slice at a time: a value may be 2 GiB. Encoded whole, then copied
 // into fmt's buffer, a hex value allocated 8.5 times its size, base64 4
 // times, and raw copied it whole to append the newline
 // (TestLargeValueCLIGetMemory). A key or small value is still one write.
-func (f dataFormat) write(w io.Writer, b []byte) error {
+func (f dataFormat) write(w io.Writer, b []byte, nl bool) error {
 	const step = 48 << 10 // a multiple of 3: base64 pads only at the end
 	buf := make([]byte, 0, min(len(b), step)*2+1)
 	for first := true; first || len(b) > 0; first = false {
@@ -88,7 +88,7 @@ func (f dataFormat) write(w io.Writer, b []byte) error {
 		default:
 			buf = append(buf[:0], chunk...)
 		}
-		if len(b) == 0 {
+		if len(b) == 0 && nl {
 			buf = append(buf, '\n')
 		}
 		if _, err := w.Write(buf); err != nil {
@@ -243,7 +243,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 						return fmt.Errorf("bucket %s: key %s holds a newline, which raw format cannot print one per line: use --format hex or base64",
 							clipPath(names), quoteKey(k))
 					}
-					if err := format.write(a.stdout, k); err != nil {
+					if err := format.write(a.stdout, k, true); err != nil {
 						return err
 					}
 					n++
@@ -267,10 +267,13 @@ func newGetCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get DB PATH KEY",
 		Short: "Print the value of a key",
-		Long: `Get prints the value of KEY in the bucket at PATH, followed by a newline.
-A missing key is an error (exit status 1), as is a key that holds a nested
-bucket. With --format hex or base64, KEY is given and the value printed in
-that encoding; use one of them for binary values.
+		Long: `Get prints the value of KEY in the bucket at PATH. In raw format (the
+default) it writes the value's bytes exactly, followed by a newline only
+on a terminal, so "folio get DB PATH KEY > file" and "folio put DB PATH
+KEY < file" copy any value unchanged. A missing key is an error (exit
+status 1), as is a key that holds a nested bucket. With --format hex or
+base64, KEY is given and the value printed in that encoding, and a
+newline.
 
 The database is opened read-only (shared lock); the file is not changed.`,
 		Example: `  folio get app.db users alice
@@ -296,7 +299,9 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				if v == nil {
 					return missingKey(b, names, key)
 				}
-				return format.write(a.stdout, v)
+				// NB: a raw value's bytes exactly, unless for a person
+				// to read: "get > file" then "put < file" copies it.
+				return format.write(a.stdout, v, format != formatRaw || isTerminal(a.stdout))
 			})
 			if err != nil {
 				return withPath(args[0], err)

@@ -76,12 +76,12 @@ func TestGet(t *testing.T) {
 		code int
 		want string
 	}{
-		{"raw", []string{"get", path, "users", "user042"}, exitOK, "value of user 42\n"},
-		{"nested", []string{"get", path, "users/admins", "root"}, exitOK, "yes\n"},
+		{"raw", []string{"get", path, "users", "user042"}, exitOK, "value of user 42"},
+		{"nested", []string{"get", path, "users/admins", "root"}, exitOK, "yes"},
 		{"hex", []string{"get", "--format", "hex", path, `we\/ird`, "00ff"}, exitOK, "01\n"},
 		{"base64", []string{"get", "--format", "base64", path, `we\/ird`, "AP8="}, exitOK, "AQ==\n"},
-		{"escaped path", []string{"get", path, `we\x2fird`, "\x00\xff"}, exitOK, "\x01\n"},
-		{"large", []string{"get", path, "blobs", "big"}, exitOK, strings.Repeat("x", 3000) + "\n"},
+		{"escaped path", []string{"get", path, `we\x2fird`, "\x00\xff"}, exitOK, "\x01"},
+		{"large", []string{"get", path, "blobs", "big"}, exitOK, strings.Repeat("x", 3000)},
 		{"missing key", []string{"get", path, "users", "nobody"}, exitFail, `key not found: "nobody"`},
 		{"bucket key", []string{"get", path, "users", "admins"}, exitFail, "holds a nested bucket"},
 		{"missing bucket", []string{"get", path, "nope", "k"}, exitFail, `bucket "nope": bucket not found`},

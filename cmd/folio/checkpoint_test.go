@@ -185,7 +185,7 @@ func TestCheckpoint(t *testing.T) {
 	}
 	// Read-only commands work again and see every commit.
 	code, out, stderr = runCLI(t, "get", path, "users", "more002")
-	if code != exitOK || out != "v\n" {
+	if code != exitOK || out != "v" {
 		t.Errorf("get after checkpoint: exit %d, %q %q", code, out, stderr)
 	}
 	code, out, stderr = runCLI(t, "info", path)

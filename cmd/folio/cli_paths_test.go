@@ -80,10 +80,10 @@ func TestCLILoadNoOverwriteBucketKey(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "loaded 1 key into 1 bucket") || !strings.Contains(stdout, "1 key existed and was kept") {
 		t.Fatalf("load --no-overwrite: exit %d, %q%q", code, stdout, stderr)
 	}
-	if code, out, stderr := runCLI(t, "get", db, "b/n", "inner"); code != exitOK || out != "kept\n" {
+	if code, out, stderr := runCLI(t, "get", db, "b/n", "inner"); code != exitOK || out != "kept" {
 		t.Errorf("b/n inner: exit %d, %q %s", code, out, stderr)
 	}
-	if code, out, stderr := runCLI(t, "get", db, "b", "k"); code != exitOK || out != "v\n" {
+	if code, out, stderr := runCLI(t, "get", db, "b", "k"); code != exitOK || out != "v" {
 		t.Errorf("b k: exit %d, %q %s", code, out, stderr)
 	}
 	// Without --no-overwrite a value still does not replace a bucket.
@@ -260,7 +260,7 @@ func TestCLIClosedStdin(t *testing.T) {
 	if code != exitFail || !strings.HasPrefix(stderr, want) {
 		t.Errorf("put <&-: exit %d, %q; want exit %d and %q...", code, stderr, exitFail, want)
 	}
-	if code, out, stderr := runCLI(t, "get", db, "users", "user001"); code != exitOK || out != "value of user 1\n" {
+	if code, out, stderr := runCLI(t, "get", db, "users", "user001"); code != exitOK || out != "value of user 1" {
 		t.Errorf("user001 is %q now (exit %d: %s)", out, code, stderr)
 	}
 	dst := filepath.Join(t.TempDir(), "new.db")

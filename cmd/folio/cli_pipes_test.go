@@ -166,7 +166,7 @@ func TestCLIPutEmptyPipe(t *testing.T) {
 	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != exitFail || strings.TrimSpace(errb.String()) != want {
 		t.Errorf("put from an empty pipe: %v, %q; want exit %d and %q", err, errb.String(), exitFail, want)
 	}
-	if code, out, stderr := runCLI(t, "get", db, "users", "user001"); code != exitOK || out != "value of user 1\n" {
+	if code, out, stderr := runCLI(t, "get", db, "users", "user001"); code != exitOK || out != "value of user 1" {
 		t.Errorf("user001 is %q now (exit %d: %s)", out, code, stderr)
 	}
 	if code, _, stderr := runCLI(t, "put", db, "users", "user001", ""); code != exitOK {

@@ -42,7 +42,7 @@ func TestCLILogDamageSaysWayPast(t *testing.T) {
 	if code, out, stderr := runCLI(t, "check", path); code != exitOK || !strings.Contains(out, "308 keys in 7 buckets") {
 		t.Errorf("check with the log moved aside: exit %d: %s%s", code, out, stderr)
 	}
-	if code, out, stderr := runCLI(t, "get", path, "users", moreKey(4)); code != exitOK || out != "v\n" {
+	if code, out, stderr := runCLI(t, "get", path, "users", moreKey(4)); code != exitOK || out != "v" {
 		t.Errorf("the last commit, with the log moved aside: exit %d, %q: %s", code, out, stderr)
 	}
 }
