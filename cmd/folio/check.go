@@ -44,6 +44,10 @@ type checkJSON struct {
 	OlderMeta bool `json:"older_meta"`
 	// FreelistRebuilt: the free list was rebuilt from the tree.
 	FreelistRebuilt bool `json:"freelist_rebuilt"`
+	// logRefused is set when Open refuses the database for the damage
+	// to its log listed in Problems: the text report ends with the way
+	// past it (logAsideNote).
+	logRefused bool
 }
 
 type checkProblem struct {
@@ -165,6 +169,7 @@ log is changed.`,
 				// The library refused the database for the damage to its
 				// log, listed already; the file itself is still walked.
 				res = checkRefused(a, path, nil)
+				res.logRefused = true
 			case corrupt:
 				// The library will not open it: that is the first
 				// problem, and the pages say more.
@@ -437,6 +442,9 @@ func printCheck(a *app, res checkJSON) {
 		// NB: check opens read-only, and the library's other note (a
 		// free list naming pages in use) comes of read-write opens alone.
 		fmt.Fprintf(a.stdout, "note: %s was opened from its newest state: %s\n", res.Path, res.MetaFallback)
+	}
+	if res.logRefused {
+		fmt.Fprintln(a.stdout, logAsideNote(res.Path))
 	}
 	if lg := res.Log; lg != nil && lg.OK {
 		fmt.Fprintf(a.stdout, "log %s: ok: %d records%s, %s, last lsn %d\n",

@@ -209,11 +209,28 @@ func (a *app) damageHint(err error, msg string) string {
 // passes over damaged payloads, never a header.
 func logAsideHint(msg, path string) string {
 	dir := folio.LogDir(path)
-	mv := fmt.Sprintf("mv %s %s", shellQuote(dir), shellQuote(dir+".damaged"))
 	if lib, ok := strings.CutSuffix(msg, " move "+dir+" aside"); ok {
-		return lib + " move the log aside: " + mv
+		return lib + " move the log aside: " + logAsideCmd(path)
 	}
 	// NB: a message without the library's way past (a path the library
 	// spelt otherwise) still gets one.
-	return msg + "; to open the file without it, losing the commits only the log holds (none if the database was closed cleanly), move the log aside: " + mv
+	return msg + "; " + logAsideWay + logAsideCmd(path)
+}
+
+// logAsideWay is the way past a damaged log Open refuses, in the
+// library's words (Open's error ends so), before the command.
+const logAsideWay = "to open the file without it, losing the commits only the log holds (none if the database was closed cleanly), move the log aside: "
+
+// logAsideCmd is the command that moves the log of the database at path
+// aside.
+func logAsideCmd(path string) string {
+	dir := folio.LogDir(path)
+	return fmt.Sprintf("mv %s %s", shellQuote(dir), shellQuote(dir+".damaged"))
+}
+
+// logAsideNote is check's last word on damage to the log of the database
+// at path that Open refuses: the other commands' refusal sends the user
+// to check, which listed the damage and said nothing of what to do.
+func logAsideNote(path string) string {
+	return "note: Open refuses " + path + " for the damage to its log; " + logAsideWay + logAsideCmd(path)
 }
