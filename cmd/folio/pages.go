@@ -66,7 +66,9 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				return err
 			}
 			if n == 0 && pf.refused != nil {
-				n = 1 // the library's refusal, which the walk may not see
+				// A refusal the walk does not see (a damaged log): a
+				// problem still, but not one the listing shows.
+				return pathErrorf(pf.path, "the library refuses it (see the warning above), though its pages show no problem")
 			}
 			if n > 0 {
 				// As check: a script must tell a damaged file by the status.

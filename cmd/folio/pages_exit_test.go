@@ -13,7 +13,10 @@ import (
 // list, pages leaked, pages past the end of a file cut short, a file the
 // library refuses) and 0 otherwise, a torn newest meta page included (a
 // commit never acknowledged). It exited 0 whatever it listed, so a
-// script running it could not tell a damaged file from a sound one.
+// script running it could not tell a damaged file from a sound one. A
+// file whose pages are sound but which the library refuses (its log
+// damaged) exits 1 too, saying why in those words, not as a count of
+// problems the listing does not show.
 func TestPagesExitStatus(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -53,6 +56,12 @@ func TestPagesExitStatus(t *testing.T) {
 			}
 			return path
 		}, exitFail},
+		{"log damaged", func(t *testing.T) string {
+			path := walDB(t, 5)
+			v := victimFrame(allFrames(t, path, 2))
+			flipByte(t, v.seg, v.off+16) // the record's LSN, in its header
+			return path
+		}, exitFail},
 		{"refused", func(t *testing.T) string {
 			path := sampleDB(t)
 			root, _ := rootOf(t, path)
@@ -72,7 +81,12 @@ func TestPagesExitStatus(t *testing.T) {
 			if !strings.HasPrefix(out, "ID ") {
 				t.Errorf("pages: no listing:\n%s", out)
 			}
-			if tc.want == exitFail && !strings.HasSuffix(stderr, " found\n") {
+			switch {
+			case tc.name == "log damaged":
+				if want := "the library refuses it (see the warning above), though its pages show no problem\n"; !strings.HasSuffix(stderr, want) {
+					t.Errorf("pages: stderr %q, want it to end %q", stderr, want)
+				}
+			case tc.want == exitFail && !strings.HasSuffix(stderr, " found\n"):
 				t.Errorf("pages: stderr %q does not end saying how many problems it found", stderr)
 			}
 			if tc.want == exitOK && strings.Contains(stderr, "problem") {
