@@ -635,6 +635,18 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) (problems int, err error)
 	if m.metaErr[pf.info.MetaSlot] != nil {
 		high = 2
 	}
+	// NB: the walk does not go past a damaged page, so what it leaves
+	// unreached may be under one (check says it so too).
+	leaked := "leaked"
+	if len(m.problems) > 0 {
+		leaked = "leaked, or referenced only from a damaged page"
+	}
+	for _, u := range m.runs {
+		if u.problem != "" || u.checksum != "ok" {
+			leaked = "leaked, or referenced only from a damaged page"
+			break
+		}
+	}
 	for id := uint64(0); id < pf.pages; {
 		switch {
 		case id < 2:
@@ -662,7 +674,7 @@ func printPages(w io.Writer, pf *pageFile, m *pageMap) (problems int, err error)
 			// than its high water mark says, and they were listed too.
 			end := min(high, pf.pages)
 			n := min(m.nextRun(id, end), m.nextFree(id, end)) - id
-			kind, note := "unreachable", nPages(n)+", neither reachable nor on the free list (leaked)"
+			kind, note := "unreachable", nPages(n)+", neither reachable nor on the free list ("+leaked+")"
 			switch {
 			case m.meta.Freelist == 0:
 				kind, note = "free", nPages(n)+" ("+m.freeNote+")"
