@@ -9,7 +9,8 @@
 // A live segment is named by its number in 16 hex digits
 // ("0000000000000007.wal"). Numbers only grow and are never given to a second
 // segment, so "this frame was written in segment 7" is a test that a stale
-// frame, left in a recycled file by its earlier life, fails. Other entries
+// frame, left in a recycled file by its earlier life, fails; and so does
+// its salt (below). Other entries
 // in the directory are not segments (upper-case hex included), but keep
 // their numbers from new segments; a symbolic link to a segment file is
 // that segment. A new segment is preallocated to Options.SegmentSize. A
@@ -26,8 +27,10 @@
 //	off  size  field
 //	  0     4  checksum  CRC-32C (Castagnoli) of bytes [4, 32)
 //	  4     4  magic     "fWAL"
-//	  8     2  version   1
-//	 10     6  (zero)
+//	  8     2  version   2 (1: the first format, read still; see Salt)
+//	 10     2  (zero)
+//	 12     4  salt      seeds the frames' header checksums; not 0
+//	                     (version 1: zero, and no salt)
 //	 16     8  number    the segment's number, as in its file name
 //	 24     8  first     the LSN of the first record written in it
 //	 32        frames, one after another, each at a multiple of 8
@@ -35,7 +38,9 @@
 // A record is one frame:
 //
 //	off  size  field
-//	  0     4  header checksum   CRC-32C of bytes [4, 32) of the frame
+//	  0     4  header checksum   CRC-32C of bytes [4, 32) of the frame,
+//	                             its register started at the segment's
+//	                             salt: hash/crc32's Update(salt, ...)
 //	  4     4  payload checksum  CRC-32C of the stored payload
 //	  8     4  length            stored payload bytes
 //	 12     2  flags             bit 0: payload is s2-compressed (block
@@ -54,6 +59,40 @@
 // a damaged frame cheaply. Everything marked "wire format" in this package
 // must never change without a new version.
 //
+// # Salt
+//
+// A record's payload is stored as given (uncompressed, or s2 failing to
+// shrink it), so a database value can hold whole frame headers, and
+// recovery looks for headers at every 8-byte boundary (case 2 below).
+// The salt keeps such bytes from passing for frames, as SQLite's WAL
+// header salts do. Each time the log initialises a segment file (a new
+// one, or a recycled one given its new number) it draws a salt from
+// crypto/rand, and seeds every frame header checksum in the segment with
+// it. For the 28 bytes summed, the checksum is then the unsalted one xor
+// a bijection of the salt: a header built without knowing the salt (in
+// a value, or in the file's earlier life, under another salt) checks
+// with chance 2^-32, whatever else it gets right. 32 bits are all a
+// CRC-32 can use: a longer seed still reaches it through its 32-bit
+// register. The payload checksum is not salted: the writer takes it
+// before it knows which segment the frame goes to, and the header
+// checksum covers it.
+//
+// A version 1 segment (folio before the salt) reads as salt 0: a log
+// left by an older folio recovers and replays as before, and new records
+// go to a new, salted segment, not after its end. A segment header of a
+// newer version, checksum and magic whole, makes Open fail with
+// ErrVersion and change nothing; so a later version keeps the checksum,
+// magic and version where they are. NB: a folio before the salt reads a
+// version 2 segment as a header not valid, holding no frame of its own,
+// and recycles it: going back to it loses the log.
+//
+// A segment whose header is damaged lost its salt with it, and its frames
+// must still be seen (Recovery, below). Its first frame, right after the
+// header, gives the salt back: any 32 bytes check under exactly one
+// salt, and that one counts if the frame is whole with it (its segment,
+// its payload checksum). Failing that, the damaged header's salt field,
+// or salt 0 if its version field says 1.
+//
 // # Recovery
 //
 // Open reads every live segment from its start, up to the largest size the
@@ -64,8 +103,9 @@
 // header is durable before any frame goes in, invariant 2 below): Open
 // returns an error wrapping ErrCorrupt rather than pass over its records.
 //
-// A frame is whole when both checksums match, its segment field names the
-// segment it is in and its lsn is the next one expected. Reading a segment
+// A frame is whole when both checksums match (the header's under its
+// segment's salt), its segment field names the segment it is in and its
+// lsn is the next one expected. Reading a segment
 // stops at the first frame that is not whole, and then:
 //
 //  1. If the next segment's header says its first LSN is the one expected,
@@ -90,7 +130,9 @@
 //     it.
 //     Not at the frame that showed the damage: a header found at any
 //     8-byte boundary may be a payload's bytes (a record's value, or a
-//     recycled segment's stale ones), and so may that frame.
+//     recycled segment's stale ones), and so may that frame: the salt
+//     makes that unlikely, not impossible (a version 1 segment, or a
+//     2^-32 chance).
 //  3. Otherwise the stop point is the torn tail of the log: what lies there
 //     was never made durable (a crash mid-write, zeros of a preallocated
 //     region, stale frames of a recycled file). The log ends at the last

@@ -31,6 +31,12 @@ var (
 	// before anything of it was on disk (no room for the file, most
 	// often). The log stays usable; a later Append may succeed.
 	ErrNotAppended = errors.New("folio/wal: record not appended")
+
+	// ErrVersion is returned (wrapped, with the segment's path) by Open
+	// when a segment header is whole but of a format version newer than
+	// this package reads: a log written by a newer folio. Open changes
+	// nothing in the directory then.
+	ErrVersion = errors.New("folio/wal: segment format version not supported")
 )
 
 // errLSNsExhausted is only reachable from a segment header (damaged, or

@@ -6,12 +6,15 @@ import (
 	"testing"
 )
 
-// forgedFrame is a whole frame of segment seg holding lsn, claiming lsn-1
-// durable, with payload p: bytes a record's payload can carry as they are
-// (a database value, logged uncompressed).
-func forgedFrame(seg, lsn uint64, p []byte) []byte {
+// forgedFrame is a whole frame of segment seg (whose salt is salt)
+// holding lsn, claiming lsn-1 durable, with payload p: bytes a record's
+// payload can carry as they are (a database value, logged uncompressed).
+// With the right salt it is what only a forger who read the segment's
+// header could build; with salt 0, what anyone can (version 1's).
+func forgedFrame(seg uint64, salt uint32, lsn uint64, p []byte) []byte {
 	fb := buildFrame(p, false)
-	fb.seal(lsn, seg, lsn-1)
+	defer fb.release()
+	fb.seal(lsn, seg, salt, lsn-1)
 	return bytes.Clone(fb.b)
 }
 
@@ -19,14 +22,23 @@ func forgedFrame(seg, lsn uint64, p []byte) []byte {
 var forgedPayload = []byte("a record nobody appended")
 
 // baitPayload is a payload holding forged frames of segments 1 to 7 at
-// lsn 2^40, each at an 8-byte boundary of it: a frame's payload starts at
-// one, so each lies where recovery looks for frame headers.
-func baitPayload() []byte {
+// lsn, each sealed with salt(segment), each at an 8-byte boundary of it:
+// a frame's payload starts at one, so each lies where recovery looks for
+// frame headers.
+func baitPayload(lsn uint64, salt func(num uint64) uint32) []byte {
 	var b []byte
 	for seg := uint64(1); seg < 8; seg++ {
-		b = append(b, forgedFrame(seg, 1<<40, forgedPayload)...)
+		b = append(b, forgedFrame(seg, salt(seg), lsn, forgedPayload)...)
 	}
 	return b
+}
+
+// knownSalts are the options of the tests that forge frames knowing each
+// segment's salt (testSalt): what remains against a forger who read the
+// log's headers, the guards from before the salt.
+func knownSalts(o Options) Options {
+	o.salt = testSalt
+	return o
 }
 
 // checkNoForged opens dir with AllowHole: Open may fail with ErrCorrupt,
@@ -64,7 +76,7 @@ func checkNoForged(t *testing.T, dir string, opts Options) *Log {
 // resume at one of them: Replay returned a record nobody appended, and
 // LastLSN jumped to 2^40.
 func TestHoleForgedInRecycled(t *testing.T) {
-	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
+	opts := knownSalts(Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true})
 	dir := t.TempDir()
 	l := openLog(t, dir, opts)
 	// Segment 1: filler first, so that the bait lies far into the file,
@@ -72,7 +84,7 @@ func TestHoleForgedInRecycled(t *testing.T) {
 	for range 40 {
 		appendT(t, l, payload(1, 1000))
 	}
-	appendT(t, l, baitPayload())
+	appendT(t, l, baitPayload(1<<40, testSalt))
 	for len(l.segs) == 1 {
 		appendT(t, l, payload(1, 1000))
 	}
@@ -103,7 +115,7 @@ func TestHoleForgedInRecycled(t *testing.T) {
 // record durable), ended the log there, and took the real records after
 // it for a torn tail, recycling the segments that held them.
 func TestHoleBaitInDamagedRecord(t *testing.T) {
-	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
+	opts := knownSalts(Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true})
 	dir := t.TempDir()
 	l := openLog(t, dir, opts)
 	var want [][]byte
@@ -115,7 +127,7 @@ func TestHoleBaitInDamagedRecord(t *testing.T) {
 	for i := range 5 {
 		add(payload(i, 500))
 	}
-	add(append(payload(1, 64), baitPayload()...)) // lsn 6
+	add(append(payload(1, 64), baitPayload(1<<40, testSalt)...)) // lsn 6
 	for i := 0; len(l.segs) < 3; i++ {
 		add(payload(i, 1500))
 	}
@@ -144,17 +156,17 @@ func TestHoleBaitInDamagedRecord(t *testing.T) {
 // torn tail, or damage if Open cannot tell; never a hole to resume in at
 // a forged frame.
 func TestHoleBaitInTornRecord(t *testing.T) {
-	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
+	opts := knownSalts(Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true})
 	dir := t.TempDir()
 	want := buildLog(t, dir, opts, 5, 500, true)
 	l := openLog(t, dir, opts)
-	bait := append(baitPayload(), payload(1, 2000)...)
+	bait := append(baitPayload(1<<40, testSalt), payload(1, 2000)...)
 	appendT(t, l, bait)
 	closeLog(t, l)
 	live, _ := segFiles(t, dir)
 	fr := frames(t, live[0])
 	d := fr[len(fr)-1]
-	tornAt := d.off + frameHeaderSize + int64(len(baitPayload())) + 100
+	tornAt := d.off + frameHeaderSize + int64(len(baitPayload(1<<40, testSalt))) + 100
 	patch(t, live[0], tornAt, make([]byte, d.off+d.size-tornAt))
 
 	if l := checkNoForged(t, dir, opts); l != nil {
@@ -208,13 +220,13 @@ func TestHoleShapes(t *testing.T) {
 // only if the records before it fit between it and the stop point; one
 // claiming an lsn that fits still counts (scanTail's NB).
 func TestHoleRecycledBaitStrictOpen(t *testing.T) {
-	opts := Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true}
+	opts := knownSalts(Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true})
 	dir := t.TempDir()
 	l := openLog(t, dir, opts)
 	for range 40 {
 		appendT(t, l, payload(1, 1000))
 	}
-	appendT(t, l, baitPayload())
+	appendT(t, l, baitPayload(1<<40, testSalt))
 	for len(l.segs) == 1 {
 		appendT(t, l, payload(1, 1000))
 	}

@@ -23,6 +23,9 @@ func TestDamagedFirstHeader(t *testing.T) {
 		{"lone segment, bit", 20, func(t *testing.T, path string) { flip(t, path, offSegFirst) }},
 		{"lone segment, zeroed", 20, func(t *testing.T, path string) { patch(t, path, 0, make([]byte, segHeaderSize)) }},
 		{"oldest of several", 200, func(t *testing.T, path string) { flip(t, path, offSegNumber) }},
+		// The salt lost with the header: the first frame gives it back.
+		{"lone segment, salt", 20, func(t *testing.T, path string) { flip(t, path, offSegSalt) }},
+		{"lone segment, version", 20, func(t *testing.T, path string) { flip(t, path, offSegVersion) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -67,7 +70,7 @@ func TestDamagedFirstHeader(t *testing.T) {
 			return oldest
 		}},
 		{"header of another number", func(t *testing.T, seg1, oldest []byte) []byte {
-			putSegHeader(seg1, 99, 1)
+			putSegHeader(seg1, 99, 1, testSalt(99))
 			return seg1
 		}},
 	} {

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,12 @@ type Options struct {
 	// noSpares turns the spare maker off, so that tests know which
 	// segment holds what.
 	noSpares bool
+
+	// salt, if set, picks the salt of each new segment from its number
+	// instead of newSalt: tests forge frames knowing it, and build logs
+	// of the first format (version 1, as folio before the salt wrote
+	// them) with a salt of 0.
+	salt func(num uint64) uint32
 }
 
 func (o Options) normalize() Options {
@@ -221,6 +228,12 @@ func open(dir string, opts Options, datasync func(*os.File) error, dirSync func(
 		return nil, err
 	}
 	l.hole, l.holeNext = rec.hole, rec.holeNext
+	// A segment of the first format (no salt, left by an older folio)
+	// takes no more frames: new ones go in a salted segment, where a
+	// frame forged in a stored value cannot pass for one.
+	if n := len(rec.chain); rec.reuse && n > 0 && rec.chain[n-1].salt == 0 && l.opts.salt == nil {
+		rec.reuse = false
+	}
 
 	// The chain's bytes may still be only in the page cache (the previous
 	// process died, the machine did not): make them durable before any new
@@ -418,9 +431,15 @@ func openSegment(dir string, num uint64, readOnly bool, limit int64) (*segment, 
 		f.Close()
 		return nil, err
 	}
-	if n, first, err := parseSegHeader(hdr[:]); err == nil && n == num {
-		s.first = first
-	} else if err == nil {
+	n, first, salt, err := parseSegHeader(hdr[:])
+	switch {
+	case errors.Is(err, ErrVersion):
+		f.Close()
+		return nil, fmt.Errorf("%w: %s has version %d, this folio reads %d and %d (written by a newer folio?)",
+			err, path, binary.LittleEndian.Uint16(hdr[offSegVersion:]), segVersionUnsalted, segVersion)
+	case err == nil && n == num:
+		s.first, s.salt = first, salt
+	case err == nil:
 		s.renamed = true
 	}
 	return s, nil
@@ -485,8 +504,18 @@ func (l *Log) activateLocked(first uint64, need int64) (_ *segment, clean bool, 
 	// one, its header alone carries the LSN count, and a crash must not
 	// take it (recovery would start the log again at LSN 1). One more sync
 	// per rotation costs nothing next to a segment's worth of commits.
+	//
+	// The salt is new for every life of a file, so its stale frames of
+	// an earlier one fail their header checksums, as frames forged in a
+	// record's payload do (newSalt).
+	var salt uint32
+	if l.opts.salt != nil {
+		salt = l.opts.salt(num)
+	} else {
+		salt = newSalt()
+	}
 	var hdr [segHeaderSize]byte
-	putSegHeader(hdr[:], num, first)
+	putSegHeader(hdr[:], num, first, salt)
 	if _, err := f.WriteAt(hdr[:], 0); err != nil {
 		f.Close()
 		return nil, false, err
@@ -499,7 +528,7 @@ func (l *Log) activateLocked(first uint64, need int64) (_ *segment, clean bool, 
 		f.Close()
 		return nil, false, err
 	}
-	s := &segment{num: num, first: first, path: path, f: f, size: size, cold: cold, end: segHeaderSize}
+	s := &segment{num: num, first: first, salt: salt, path: path, f: f, size: size, cold: cold, end: segHeaderSize}
 	l.maybeMakeSpareLocked()
 	return s, false, nil
 }
@@ -609,7 +638,7 @@ func (l *Log) appendParts(parts [][]byte, total int64) (lsn uint64, err error) {
 			s = ns
 		}
 	}
-	fb.seal(lsn, s.num, l.durable.Load())
+	fb.seal(lsn, s.num, s.salt, l.durable.Load())
 	if err := fb.writeFrame(s.f, s.end, parts); err != nil {
 		// The frame may be half written; nothing may follow it.
 		l.failed = fmt.Errorf("folio/wal: append failed, log must be reopened: %w", err)
@@ -691,7 +720,7 @@ func (l *Log) Replay(from uint64, fn func(lsn uint64, payload []byte) error) err
 		}
 		sr.reset(s.f, sp.end)
 		var fnErr error // fn's error, or a damaged payload's
-		st, err := scanFrames(&sr, s.num, off, sp.end, first, func(off int64, h frameHeader, stored []byte) error {
+		st, err := scanFrames(&sr, s.num, s.salt, off, sp.end, first, func(off int64, h frameHeader, stored []byte) error {
 			if h.lsn < from {
 				return nil
 			}

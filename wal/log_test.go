@@ -162,7 +162,7 @@ func frames(t testing.TB, path string) []frameAt {
 	var out []frameAt
 	var sr segReader
 	sr.reset(s.f, s.size)
-	_, err = scanFrames(&sr, s.num, segHeaderSize, s.size, s.first, func(off int64, h frameHeader, _ []byte) error {
+	_, err = scanFrames(&sr, s.num, s.salt, segHeaderSize, s.size, s.first, func(off int64, h frameHeader, _ []byte) error {
 		out = append(out, frameAt{off, h.size(), h.lsn})
 		return nil
 	})
@@ -171,6 +171,10 @@ func frames(t testing.TB, path string) []frameAt {
 	}
 	return out
 }
+
+// testSalt is a fixed salt for segment num, never 0: for tests that write
+// segments by hand, or forge frames knowing the salt (Options.salt).
+func testSalt(num uint64) uint32 { return uint32(num)*0x9e3779b1 | 1 }
 
 func mustNum(t testing.TB, path string) uint64 {
 	t.Helper()
@@ -425,7 +429,11 @@ func TestCompression(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, p, err := decodeFrame(b[segHeaderSize:], nil, MaxRecordSize)
+			_, _, salt, err := parseSegHeader(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, p, err := decodeFrame(b[segHeaderSize:], salt, nil, MaxRecordSize)
 			if err != nil {
 				t.Fatal(err)
 			}

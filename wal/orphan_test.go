@@ -14,12 +14,12 @@ import (
 func writeSegment(t *testing.T, dir string, num, first uint64, size int64, payloads [][]byte, durable func(lsn uint64) uint64) {
 	t.Helper()
 	b := make([]byte, size)
-	putSegHeader(b, num, first)
+	putSegHeader(b, num, first, testSalt(num))
 	off := int64(segHeaderSize)
 	for i, p := range payloads {
 		fb := buildFrame(p, false)
 		lsn := first + uint64(i)
-		fb.seal(lsn, num, durable(lsn))
+		fb.seal(lsn, num, testSalt(num), durable(lsn))
 		off += int64(copy(b[off:], fb.b))
 		fb.release()
 	}

@@ -49,6 +49,20 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
+// frameSum is the header checksum of the frame header b: the CRC-32C of
+// bytes [4, 32) with the segment's salt as the initial value, as if the
+// bytes followed others that leave the register there. Salt 0 is the
+// plain CRC-32C, version 1's. For these 28 bytes the sum is the unsalted
+// one xor a bijection of the salt, so a header written without knowing
+// the salt checks with chance 2^-32 whatever else it gets right.
+//
+// Only the header checksum is salted, not the payload's: Append takes
+// that one before its lock, before it knows which segment (and salt) the
+// frame goes to, and the header checksum covers it anyway.
+func frameSum(b []byte, salt uint32) uint32 {
+	return crc32.Update(salt, castagnoli, b[4:frameHeaderSize])
+}
+
 // frameHeader is a decoded frame header.
 type frameHeader struct {
 	payloadSum uint32
@@ -88,8 +102,32 @@ var (
 	errDecompress  = errors.New("compressed payload does not decode")
 )
 
-// putFrameHeader writes h into b[:frameHeaderSize], header checksum last.
-func putFrameHeader(b []byte, h frameHeader) {
+// saltOf returns the salt under which the frame header b checks: the
+// initial register that takes frameSum over b's bytes to its stored sum.
+// Any 32 bytes check under one salt, so the answer means something only
+// for a frame otherwise shown whole (ownSalts). It runs the CRC
+// backwards: each step's table entry is the one whose top byte the
+// register has (CRC-32C's top bytes are all distinct, crcTop).
+func saltOf(b []byte) uint32 {
+	c := ^binary.LittleEndian.Uint32(b[offHeaderSum:])
+	for i := frameHeaderSize - 1; i >= 4; i-- {
+		k := crcTop[c>>24]
+		c = (c^castagnoli[k])<<8 | uint32(k^b[i])
+	}
+	return ^c
+}
+
+// crcTop maps the top byte of each castagnoli table entry to its index.
+var crcTop = func() (t [256]byte) {
+	for k, v := range castagnoli {
+		t[v>>24] = byte(k)
+	}
+	return t
+}()
+
+// putFrameHeader writes h into b[:frameHeaderSize], header checksum last,
+// salted with its segment's salt.
+func putFrameHeader(b []byte, h frameHeader, salt uint32) {
 	binary.LittleEndian.PutUint32(b[offPayloadSum:], h.payloadSum)
 	binary.LittleEndian.PutUint32(b[offLength:], h.length)
 	binary.LittleEndian.PutUint16(b[offFlags:], h.flags)
@@ -97,18 +135,18 @@ func putFrameHeader(b []byte, h frameHeader) {
 	binary.LittleEndian.PutUint64(b[offLSN:], h.lsn)
 	binary.LittleEndian.PutUint32(b[offSegment:], h.segment)
 	binary.LittleEndian.PutUint32(b[offUnsynced:], h.unsynced)
-	binary.LittleEndian.PutUint32(b[offHeaderSum:], checksum(b[4:frameHeaderSize]))
+	binary.LittleEndian.PutUint32(b[offHeaderSum:], frameSum(b, salt))
 }
 
-// parseFrameHeader decodes and checks the header at the start of b. It
-// trusts nothing but the header checksum; whether the length fits the
-// segment, the lsn is the one expected and the segment is right is for the
-// caller to check.
-func parseFrameHeader(b []byte) (frameHeader, error) {
+// parseFrameHeader decodes and checks the header at the start of b, of a
+// frame in a segment whose salt is salt. It trusts nothing but the header
+// checksum; whether the length fits the segment, the lsn is the one
+// expected and the segment is right is for the caller to check.
+func parseFrameHeader(b []byte, salt uint32) (frameHeader, error) {
 	if len(b) < frameHeaderSize {
 		return frameHeader{}, errShortFrame
 	}
-	if binary.LittleEndian.Uint32(b[offHeaderSum:]) != checksum(b[4:frameHeaderSize]) {
+	if binary.LittleEndian.Uint32(b[offHeaderSum:]) != frameSum(b, salt) {
 		return frameHeader{}, errHeaderSum
 	}
 	h := frameHeader{
@@ -262,12 +300,12 @@ func s2Produces(b []byte, want int) int {
 	return d
 }
 
-// decodeFrame decodes the frame at the start of b: its header, and its
-// payload, decompressed into buf when it was compressed (else a subslice of
-// b). It is the whole of what a frame's bytes alone can say; the fuzz
-// target drives it.
-func decodeFrame(b, buf []byte, max int) (frameHeader, []byte, error) {
-	h, err := parseFrameHeader(b)
+// decodeFrame decodes the frame at the start of b, of a segment whose salt
+// is salt: its header, and its payload, decompressed into buf when it was
+// compressed (else a subslice of b). It is the whole of what a frame's
+// bytes alone can say; the fuzz targets drive it.
+func decodeFrame(b []byte, salt uint32, buf []byte, max int) (frameHeader, []byte, error) {
+	h, err := parseFrameHeader(b, salt)
 	if err != nil {
 		return h, nil, err
 	}
@@ -558,15 +596,16 @@ func (c *chunker) next() []byte {
 // size is the frame's size on disk.
 func (fb *frameBuf) size() int64 { return fb.h.size() }
 
-// seal fills in what Append decides under its lock and writes the header.
-func (fb *frameBuf) seal(lsn uint64, segment uint64, durable uint64) {
+// seal fills in what Append decides under its lock and writes the header,
+// salted for the segment it goes in.
+func (fb *frameBuf) seal(lsn uint64, segment uint64, salt uint32, durable uint64) {
 	fb.h.lsn = lsn
 	fb.h.segment = uint32(segment)
 	fb.h.unsynced = uint32(min(lsn-durable, math.MaxUint32))
 	if fb.b != nil {
-		putFrameHeader(fb.b, fb.h)
+		putFrameHeader(fb.b, fb.h, salt)
 	} else {
-		putFrameHeader(fb.hdr[:], fb.h)
+		putFrameHeader(fb.hdr[:], fb.h, salt)
 	}
 }
 

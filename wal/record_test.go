@@ -16,11 +16,7 @@ import (
 // TestFrameWireFormat pins the frame bytes: if it fails, the wire format
 // changed, and logs written before the change no longer read back.
 func TestFrameWireFormat(t *testing.T) {
-	fb := buildFrame([]byte("hello"), true)
-	defer fb.release()
-	fb.seal(7, 3, 5)
-	const want = "" +
-		"d470449f" + // header checksum
+	const rest = "" +
 		"4cbb719a" + // payload checksum: CRC-32C("hello") = 0x9a71bb4c
 		"05000000" + // length
 		"0000" + "0000" + // flags, zero
@@ -28,32 +24,56 @@ func TestFrameWireFormat(t *testing.T) {
 		"03000000" + // segment
 		"02000000" + // unsynced: 7 - 5
 		"68656c6c6f" + "000000" // payload, padding
-	if got := hex.EncodeToString(fb.b); got != want {
-		t.Fatalf("frame bytes\n got %s\nwant %s", got, want)
+	for _, tc := range []struct {
+		salt uint32
+		sum  string // the header checksum
+	}{
+		{0, "d470449f"},          // version 1: plain CRC-32C
+		{0x01020304, "85c5e08b"}, // version 2: CRC-32C with the salt as the initial value
+	} {
+		fb := buildFrame([]byte("hello"), true)
+		fb.seal(7, 3, tc.salt, 5)
+		got := hex.EncodeToString(fb.b)
+		fb.release()
+		if want := tc.sum + rest; got != want {
+			t.Fatalf("salt %#x: frame bytes\n got %s\nwant %s", tc.salt, got, want)
+		}
 	}
 }
 
 func TestSegmentHeaderWireFormat(t *testing.T) {
-	b := make([]byte, segHeaderSize)
-	putSegHeader(b, 0x1234, 99)
-	const want = "" +
-		"eddd95a9" + // checksum
-		"6657414c" + // "fWAL"
-		"0100" + "000000000000" + // version, zero
-		"3412000000000000" + // number
-		"6300000000000000" // first
-	if got := hex.EncodeToString(b); got != want {
-		t.Fatalf("segment header\n got %s\nwant %s", got, want)
-	}
-	num, first, err := parseSegHeader(b)
-	if err != nil || num != 0x1234 || first != 99 {
-		t.Fatalf("parseSegHeader: %d, %d, %v", num, first, err)
-	}
-	for i := range segHeaderSize {
-		c := bytes.Clone(b)
-		c[i] ^= 0x40
-		if _, _, err := parseSegHeader(c); err == nil {
-			t.Errorf("segment header with byte %d changed still parses", i)
+	for _, tc := range []struct {
+		salt uint32
+		want string
+	}{
+		{0, "" + // version 1, as folio before the salt wrote it
+			"eddd95a9" + // checksum
+			"6657414c" + // "fWAL"
+			"0100" + "000000000000" + // version, zero
+			"3412000000000000" + // number
+			"6300000000000000"}, // first
+		{0x01020304, "" +
+			"ab493130" + // checksum
+			"6657414c" + // "fWAL"
+			"0200" + "0000" + "04030201" + // version, zero, salt
+			"3412000000000000" + // number
+			"6300000000000000"}, // first
+	} {
+		b := make([]byte, segHeaderSize)
+		putSegHeader(b, 0x1234, 99, tc.salt)
+		if got := hex.EncodeToString(b); got != tc.want {
+			t.Fatalf("segment header\n got %s\nwant %s", got, tc.want)
+		}
+		num, first, salt, err := parseSegHeader(b)
+		if err != nil || num != 0x1234 || first != 99 || salt != tc.salt {
+			t.Fatalf("parseSegHeader: %d, %d, %#x, %v", num, first, salt, err)
+		}
+		for i := range segHeaderSize {
+			c := bytes.Clone(b)
+			c[i] ^= 0x40
+			if _, _, _, err := parseSegHeader(c); err == nil {
+				t.Errorf("salt %#x: segment header with byte %d changed still parses", tc.salt, i)
+			}
 		}
 	}
 }
@@ -63,10 +83,10 @@ func TestSegmentHeaderWireFormat(t *testing.T) {
 func sealed(stored []byte, flags uint16, mutate func(b []byte)) []byte {
 	b := make([]byte, frameSize(int64(len(stored))))
 	copy(b[frameHeaderSize:], stored)
-	putFrameHeader(b, frameHeader{payloadSum: checksum(stored), length: uint32(len(stored)), flags: flags, lsn: 1, segment: 1, unsynced: 1})
+	putFrameHeader(b, frameHeader{payloadSum: checksum(stored), length: uint32(len(stored)), flags: flags, lsn: 1, segment: 1, unsynced: 1}, 0)
 	if mutate != nil {
 		mutate(b)
-		binary.LittleEndian.PutUint32(b, checksum(b[4:frameHeaderSize]))
+		binary.LittleEndian.PutUint32(b, frameSum(b, 0))
 	}
 	return b
 }
@@ -98,7 +118,7 @@ func TestDecodeFrame(t *testing.T) {
 		{"s2 size lies", sealed(append(binary.AppendUvarint(nil, 1<<20), s2.Encode(nil, text)[2:]...), flagS2, nil), MaxRecordSize, errDecompress},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, p, err := decodeFrame(tc.b, nil, tc.max)
+			_, p, err := decodeFrame(tc.b, 0, nil, tc.max)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("decodeFrame: %v, want %v", err, tc.want)
 			}
@@ -121,7 +141,7 @@ func TestDurableClaim(t *testing.T) {
 	}
 	fb := buildFrame(nil, false)
 	defer fb.release()
-	fb.seal(1<<40, 1, 0) // saturates: claims nothing, never too much
+	fb.seal(1<<40, 1, 0, 0) // saturates: claims nothing, never too much
 	if fb.h.unsynced != 1<<32-1 || fb.h.durableClaim() > 0 {
 		t.Errorf("saturated frame: unsynced %d, claim %d", fb.h.unsynced, fb.h.durableClaim())
 	}
@@ -136,7 +156,7 @@ func TestBuildFrameAllocs(t *testing.T) {
 	for _, p := range [][]byte{payload(0, 4096), payload(1, 4096)} {
 		allocs := testing.AllocsPerRun(100, func() {
 			fb := buildFrame(p, true)
-			fb.seal(1, 1, 0)
+			fb.seal(1, 1, 0, 0)
 			fb.release()
 		})
 		if allocs > 0 {
@@ -170,7 +190,7 @@ func TestDecodeHostileS2Length(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := sealed(tc.stored, flagS2, nil)
 			var err error
-			allocs := testing.AllocsPerRun(10, func() { _, _, err = decodeFrame(b, nil, MaxRecordSize) })
+			allocs := testing.AllocsPerRun(10, func() { _, _, err = decodeFrame(b, 0, nil, MaxRecordSize) })
 			if !errors.Is(err, errDecompress) {
 				t.Fatalf("decodeFrame: %v, want %v", err, errDecompress)
 			}
@@ -184,10 +204,10 @@ func TestDecodeHostileS2Length(t *testing.T) {
 	// passes recovery's checksums must not cost a gigabyte to reject.
 	dir := t.TempDir()
 	img := make([]byte, minSegmentSize)
-	putSegHeader(img, 1, 1)
+	putSegHeader(img, 1, 1, 0)
 	stored := hostileS2(MaxRecordSize, 0, 0, 0, 0)
 	copy(img[segHeaderSize+frameHeaderSize:], stored)
-	putFrameHeader(img[segHeaderSize:], frameHeader{payloadSum: checksum(stored), length: uint32(len(stored)), flags: flagS2, lsn: 1, segment: 1, unsynced: 1})
+	putFrameHeader(img[segHeaderSize:], frameHeader{payloadSum: checksum(stored), length: uint32(len(stored)), flags: flagS2, lsn: 1, segment: 1, unsynced: 1}, 0)
 	if err := os.WriteFile(filepath.Join(dir, liveName(1)), img, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +243,7 @@ func TestS2ProducesRealBlocks(t *testing.T) {
 			if got := s2Produces(c, len(p)); got != len(p) {
 				t.Fatalf("%d-byte payload (%d compressed): s2Produces %d", len(p), len(c), got)
 			}
-			if _, got, err := decodeFrame(sealed(c, flagS2, nil), nil, MaxRecordSize); err != nil || !bytes.Equal(got, p) {
+			if _, got, err := decodeFrame(sealed(c, flagS2, nil), 0, nil, MaxRecordSize); err != nil || !bytes.Equal(got, p) {
 				t.Fatalf("%d-byte payload: decodeFrame: %v", len(p), err)
 			}
 		}

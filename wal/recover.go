@@ -1,8 +1,10 @@
 package wal
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // recovery is what Open learns from the segment files: the steps are in the
@@ -64,7 +66,7 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 			continue
 		}
 		sr.reset(s.f, s.size)
-		own, err := firstOwnFrame(&sr, s.num)
+		own, err := firstOwnFrame(&sr, s)
 		if err != nil {
 			return rec, readError(&sr, s.path, err)
 		}
@@ -86,7 +88,7 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 	for {
 		s := files[i]
 		sr.reset(s.f, s.size)
-		st, err := scanFrames(&sr, s.num, start, s.size, next, nil)
+		st, err := scanFrames(&sr, s.num, s.salt, start, s.size, next, nil)
 		if err != nil {
 			return rec, readError(&sr, s.path, err)
 		}
@@ -124,7 +126,7 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 		// The log ends in s at st.off, unless something after that point
 		// shows the record expected there had been made durable (case 2).
 		sr.reset(s.f, s.size) // holdsFrames may have moved it
-		rep, err := scanTail(&sr, s.num, st.off, next, 0)
+		rep, err := scanTail(&sr, s.num, s.salt, st.off, next, 0)
 		if err != nil {
 			return rec, readError(&sr, s.path, err)
 		}
@@ -139,7 +141,7 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 			}
 			evSeg = files[k]
 			sr.reset(evSeg.f, evSeg.size)
-			ev, err = scanTail(&sr, evSeg.num, segHeaderSize, next, room)
+			ev, err = scanOwn(&sr, evSeg, segHeaderSize, next, room)
 			if room >= 0 {
 				room += max(evSeg.size-segHeaderSize, 0)
 			}
@@ -188,7 +190,7 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 				return rec, cerr
 			}
 			sr.reset(s.f, s.size)
-			off, lsn, err := skipDamaged(&sr, s.num, st.off, s.size, next)
+			off, lsn, err := skipDamaged(&sr, s.num, s.salt, st.off, s.size, next)
 			if err != nil {
 				return rec, readError(&sr, s.path, err)
 			}
@@ -213,24 +215,105 @@ func recoverLog(files []*segment, allowHole bool) (rec recovery, err error) {
 	}
 }
 
-// firstOwnFrame finds the first whole frame header of segment num past its
-// segment header: rep.evidence is its offset (-1: none), rep.claim the
-// header.
-func firstOwnFrame(sr *segReader, num uint64) (tailReport, error) {
+// firstOwnFrame finds the first whole frame header of segment s past its
+// segment header, which is not valid for s: rep.evidence is its offset
+// (-1: none), rep.claim the header.
+func firstOwnFrame(sr *segReader, s *segment) (tailReport, error) {
 	// NB: every header's durable claim is at least 0, so scanTail stops at
-	// the first one of num's own.
-	return scanTail(sr, num, segHeaderSize, 0, -1)
+	// the first one of s's own.
+	return scanOwn(sr, s, segHeaderSize, 0, -1)
+}
+
+// scanOwn is scanTail for segment s from off, under the salt its header
+// gives, or, when the header is not valid for s, under each salt its
+// frames may have been sealed with (ownSalts). The report is the first
+// one with evidence, else one that saw a frame of s's own if any did.
+func scanOwn(sr *segReader, s *segment, off int64, next uint64, room int64) (tailReport, error) {
+	if s.first != 0 {
+		return scanTail(sr, s.num, s.salt, off, next, room)
+	}
+	salts, err := ownSalts(sr, s)
+	rep := tailReport{evidence: -1}
+	for _, salt := range salts {
+		if err != nil {
+			break
+		}
+		var r tailReport
+		r, err = scanTail(sr, s.num, salt, off, next, room)
+		if r.evidence >= 0 || r.own && !rep.own {
+			rep = r
+		}
+		if rep.evidence >= 0 {
+			break
+		}
+	}
+	return rep, err
+}
+
+// ownSalts returns the salts the frames of segment s, whose header is not
+// valid for it (damaged, or another number's), may have been sealed with.
+// A valid header was durable before any frame went in (recovery
+// invariant 2), so frames of s's own mean damage, and Open must see them
+// (recoverLog); but the salt was in that header. The first frame lies
+// just past it, so its header checksum gives the salt back (saltOf),
+// which counts if the frame is whole with it: of s, and its payload
+// checks (a checksum the salt does not touch). Failing that, the salt
+// field of the damaged header, when its version field says 2; or 0 when
+// it says 1 (frames of an older folio).
+//
+// NB: not 0 whatever the header says: frames forged in a stored value
+// without the salt would count as s's own then, and a log could be
+// refused for bytes nobody wrote as frames.
+func ownSalts(sr *segReader, s *segment) ([]uint32, error) {
+	var salts []uint32
+	add := func(salt uint32) {
+		if !slices.Contains(salts, salt) {
+			salts = append(salts, salt)
+		}
+	}
+	if s.size >= segHeaderSize+frameHeaderSize {
+		b, err := sr.bytes(segHeaderSize, frameHeaderSize)
+		if err != nil {
+			return nil, err
+		}
+		salt := saltOf(b)
+		h, err := parseFrameHeader(b, salt)
+		if err == nil && h.segment == uint32(s.num) && h.length <= MaxRecordSize && h.size() <= s.size-segHeaderSize {
+			sum, err := sr.checksum(segHeaderSize+frameHeaderSize, int64(h.length))
+			if err != nil {
+				return nil, err
+			}
+			if sum == h.payloadSum {
+				add(salt)
+			}
+		}
+	}
+	if s.size >= segHeaderSize {
+		b, err := sr.bytes(0, segHeaderSize)
+		if err != nil {
+			return nil, err
+		}
+		switch binary.LittleEndian.Uint16(b[offSegVersion:]) {
+		case segVersion:
+			if salt := binary.LittleEndian.Uint32(b[offSegSalt:]); salt != 0 {
+				add(salt)
+			}
+		case segVersionUnsalted:
+			add(0)
+		}
+	}
+	return salts, nil
 }
 
 // holdsFrames reports whether segment s holds any whole frame header of
 // its own, anywhere.
 func holdsFrames(sr *segReader, s *segment) (bool, error) {
 	sr.reset(s.f, s.size)
-	st, err := scanFrames(sr, s.num, segHeaderSize, s.size, s.first, nil)
+	st, err := scanFrames(sr, s.num, s.salt, segHeaderSize, s.size, s.first, nil)
 	if err != nil || st.off > segHeaderSize {
 		return true, err
 	}
-	rep, err := scanTail(sr, s.num, segHeaderSize, math.MaxUint64, -1)
+	rep, err := scanTail(sr, s.num, s.salt, segHeaderSize, math.MaxUint64, -1)
 	return rep.own, err
 }
 
@@ -239,13 +322,13 @@ func holdsFrames(sr *segReader, s *segment) (bool, error) {
 // with the LSNs expected from next, and their payloads do not check.
 // It returns the offset and LSN after them. REQUIRES: the frame at off
 // has such a header (scanFrames stopped there with errPayloadSum).
-func skipDamaged(sr *segReader, num uint64, off, limit int64, next uint64) (int64, uint64, error) {
+func skipDamaged(sr *segReader, num uint64, salt uint32, off, limit int64, next uint64) (int64, uint64, error) {
 	for off+frameHeaderSize <= limit {
 		b, err := sr.bytes(off, frameHeaderSize)
 		if err != nil {
 			return off, next, err
 		}
-		h, err := parseFrameHeader(b)
+		h, err := parseFrameHeader(b, salt)
 		if err != nil || h.segment != uint32(num) || h.lsn != next || h.length > MaxRecordSize || h.size() > limit-off {
 			break
 		}

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,11 +17,18 @@ import (
 const (
 	segHeaderSize = 32
 	segMagic      = 0x4c415766 // "fWAL" read as a little-endian uint32
-	segVersion    = 1
+
+	// segVersion is the version this package writes: a salt in the
+	// header seeds every frame's header checksum. segVersionUnsalted is
+	// the first format, read still: its frames' header checksums are
+	// unseeded (salt 0), so a log left by an older folio recovers.
+	segVersion         = 2
+	segVersionUnsalted = 1
 
 	offSegSum     = 0
 	offSegMagic   = 4
 	offSegVersion = 8
+	offSegSalt    = 12
 	offSegNumber  = 16
 	offSegFirst   = 24
 )
@@ -68,40 +76,90 @@ var (
 	errNoRoom    = errors.New("no room for another frame")
 )
 
-func putSegHeader(b []byte, num, first uint64) {
+// putSegHeader writes the header of segment num, whose first record is
+// first and whose frames are sealed with salt. Salt 0 writes a version 1
+// header, the unsalted format (tests build old logs with it); the log
+// never draws 0 (newSalt).
+func putSegHeader(b []byte, num, first uint64, salt uint32) {
 	clear(b[:segHeaderSize])
 	binary.LittleEndian.PutUint32(b[offSegMagic:], segMagic)
-	binary.LittleEndian.PutUint16(b[offSegVersion:], segVersion)
+	if salt == 0 {
+		binary.LittleEndian.PutUint16(b[offSegVersion:], segVersionUnsalted)
+	} else {
+		binary.LittleEndian.PutUint16(b[offSegVersion:], segVersion)
+		binary.LittleEndian.PutUint32(b[offSegSalt:], salt)
+	}
 	binary.LittleEndian.PutUint64(b[offSegNumber:], num)
 	binary.LittleEndian.PutUint64(b[offSegFirst:], first)
 	binary.LittleEndian.PutUint32(b[offSegSum:], checksum(b[4:segHeaderSize]))
 }
 
-// parseSegHeader returns the number and first LSN a segment header holds.
-func parseSegHeader(b []byte) (num, first uint64, err error) {
+// parseSegHeader returns the number, first LSN and salt a segment header
+// holds; salt is 0 for a version 1 header. A header whose checksum and
+// magic hold but whose version is newer than segVersion is ErrVersion,
+// not errSegHeader: read as garbage, the segment would be recycled as
+// never used, records of a newer folio with it. A later version must
+// keep the checksum, magic and version where they are, for that.
+func parseSegHeader(b []byte) (num, first uint64, salt uint32, err error) {
 	if len(b) < segHeaderSize ||
 		binary.LittleEndian.Uint32(b[offSegSum:]) != checksum(b[4:segHeaderSize]) ||
-		binary.LittleEndian.Uint32(b[offSegMagic:]) != segMagic ||
-		binary.LittleEndian.Uint16(b[offSegVersion:]) != segVersion {
-		return 0, 0, errSegHeader
+		binary.LittleEndian.Uint32(b[offSegMagic:]) != segMagic {
+		return 0, 0, 0, errSegHeader
 	}
-	for _, c := range b[10:16] {
+	zero := b[10:16] // version 1: bytes 10 to 16; version 2: 10 and 11
+	switch v := binary.LittleEndian.Uint16(b[offSegVersion:]); {
+	case v == segVersion:
+		salt = binary.LittleEndian.Uint32(b[offSegSalt:])
+		if salt == 0 {
+			return 0, 0, 0, errSegHeader // never written: it would be version 1
+		}
+		zero = b[10:offSegSalt]
+	case v > segVersion:
+		return 0, 0, 0, ErrVersion
+	case v != segVersionUnsalted:
+		return 0, 0, 0, errSegHeader
+	}
+	for _, c := range zero {
 		if c != 0 {
-			return 0, 0, errSegHeader
+			return 0, 0, 0, errSegHeader
 		}
 	}
 	num = binary.LittleEndian.Uint64(b[offSegNumber:])
 	first = binary.LittleEndian.Uint64(b[offSegFirst:])
 	if num == 0 || first == 0 {
-		return 0, 0, errSegHeader
+		return 0, 0, 0, errSegHeader
 	}
-	return num, first, nil
+	return num, first, salt, nil
+}
+
+// newSalt draws a segment's salt: from crypto/rand, anew for every
+// segment the log initialises (created, or a recycled file given a new
+// number), never 0 (version 1's "no salt").
+//
+// Why random, and from crypto/rand: the salt's worth is that whoever
+// chooses a record's bytes (a database value, stored in the payload as
+// it is) cannot know it, so a frame forged in them fails its header
+// checksum but for a 2^-32 chance. A counter, the segment number or the
+// clock could be guessed; a generator seeded at Open would do as well,
+// but one read of the system's source per segment costs nothing next
+// to the fdatasync and directory sync that make the segment. 32 bits are
+// all a CRC-32 can use: however long a seed, the checksum depends on it
+// only through the 32-bit register it leaves (see frameSum).
+func newSalt() uint32 {
+	var b [4]byte
+	for {
+		rand.Read(b[:]) // NB: never fails (crypto/rand, Go 1.24 on)
+		if s := binary.LittleEndian.Uint32(b[:]); s != 0 {
+			return s
+		}
+	}
 }
 
 // segment is one live segment file.
 type segment struct {
 	num   uint64
 	first uint64 // LSN of its first record (the header's "first")
+	salt  uint32 // seeds its frames' header checksums; 0: version 1, none
 	path  string
 	f     *os.File
 	size  int64 // file size; frames must end within it
@@ -201,12 +259,12 @@ type stop struct {
 	claim uint64
 }
 
-// scanFrames walks the whole frames of segment num from off, expecting
+// scanFrames walks the whole frames of segment num (salt salt) from off, expecting
 // LSNs next, next+1, ..., and calls fn (if not nil) with each frame's
 // offset, header and stored payload, which stay valid until fn returns. It
 // stops at limit, or at the first frame that is not whole, and says where.
 // The error is a read error or fn's; the stop then names the frame.
-func scanFrames(sr *segReader, num uint64, off, limit int64, next uint64,
+func scanFrames(sr *segReader, num uint64, salt uint32, off, limit int64, next uint64,
 	fn func(off int64, h frameHeader, stored []byte) error) (st stop, _ error) {
 	var claim uint64
 	defer func() { st.claim = claim }()
@@ -218,7 +276,7 @@ func scanFrames(sr *segReader, num uint64, off, limit int64, next uint64,
 		if err != nil {
 			return stop{off: off, next: next}, err
 		}
-		h, err := parseFrameHeader(b)
+		h, err := parseFrameHeader(b, salt)
 		switch {
 		case err != nil:
 			return stop{off: off, next: next, why: err}, nil
@@ -272,7 +330,7 @@ type tailReport struct {
 
 // scanTail looks at every frame-aligned offset in [off, sr.size) of
 // segment num for a frame header that is whole by itself (its payload is
-// not needed) and belongs to num. It reports whether there is any, and the
+// not needed) under the segment's salt and belongs to num. It reports whether there is any, and the
 // first one whose durable claim is at least next: proof that the record
 // expected at the stop point had been made durable. Zeros and stale frames
 // fail the segment compare, so the scan runs at memory speed; holes (a
@@ -286,8 +344,10 @@ type tailReport struct {
 // header that is a payload's bytes (a stored value, in a torn record or
 // in a recycled segment's stale bytes) and claims an lsn far ahead does
 // not, and the scan goes on. NB: only a mitigation: such bytes naming an
-// lsn that fits still count.
-func scanTail(sr *segReader, num uint64, off int64, next uint64, room int64) (tailReport, error) {
+// lsn that fits still count, if they check under the salt (built by
+// whoever read the segment's header, or in a version 1 segment, or by a
+// 2^-32 chance).
+func scanTail(sr *segReader, num uint64, salt uint32, off int64, next uint64, room int64) (tailReport, error) {
 	rep := tailReport{evidence: -1}
 	base := off
 	want := uint32(num)
@@ -310,7 +370,7 @@ func scanTail(sr *segReader, num uint64, off int64, next uint64, room int64) (ta
 			if binary.LittleEndian.Uint32(b[i+offSegment:]) != want {
 				continue
 			}
-			h, err := parseFrameHeader(b[i : i+frameHeaderSize])
+			h, err := parseFrameHeader(b[i:i+frameHeaderSize], salt)
 			if err != nil || h.segment != want {
 				continue
 			}

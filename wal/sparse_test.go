@@ -117,11 +117,11 @@ func (z zeroFile) ReadAt(p []byte, off int64) (int, error) {
 // SegmentSize over 1 GiB), the scan read and held all of it first.
 func TestFrameLengthBound(t *testing.T) {
 	head := make([]byte, segHeaderSize+frameHeaderSize)
-	putSegHeader(head, 1, 1)
-	putFrameHeader(head[segHeaderSize:], frameHeader{length: MaxRecordSize + 8, lsn: 1, segment: 1, unsynced: 1})
+	putSegHeader(head, 1, 1, testSalt(1))
+	putFrameHeader(head[segHeaderSize:], frameHeader{length: MaxRecordSize + 8, lsn: 1, segment: 1, unsynced: 1}, testSalt(1))
 	var sr segReader
 	sr.reset(zeroFile{head, 4 << 30}, 4<<30)
-	st, err := scanFrames(&sr, 1, segHeaderSize, 4<<30, 1, nil)
+	st, err := scanFrames(&sr, 1, testSalt(1), segHeaderSize, 4<<30, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestHugeFrameClaimBoundedMemory(t *testing.T) {
 	last := rec.chain[len(rec.chain)-1]
 	const claim = 64 << 20
 	var hdr [frameHeaderSize]byte
-	putFrameHeader(hdr[:], frameHeader{payloadSum: 1, length: claim, lsn: rec.next, segment: uint32(last.num), unsynced: 1})
+	putFrameHeader(hdr[:], frameHeader{payloadSum: 1, length: claim, lsn: rec.next, segment: uint32(last.num), unsynced: 1}, last.salt)
 	f, err := os.OpenFile(last.path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
