@@ -418,12 +418,18 @@ type walFrame struct {
 var walCastagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // walFrames walks the frames of a segment file from its header on while
-// their header checksums hold (package wal's wire format, see its doc).
+// their header checksums hold (package wal's wire format, see its doc):
+// CRC-32C seeded with the segment's salt, bytes 12-16 of a version 2
+// header; version 1 has none.
 func walFrames(data []byte) []walFrame {
 	var fr []walFrame
+	var salt uint32
+	if len(data) >= 32 && binary.LittleEndian.Uint16(data[8:]) == 2 {
+		salt = binary.LittleEndian.Uint32(data[12:])
+	}
 	for off := int64(32); off+32 <= int64(len(data)); {
 		h := data[off : off+32]
-		if binary.LittleEndian.Uint32(h) != crc32.Checksum(h[4:], walCastagnoli) {
+		if binary.LittleEndian.Uint32(h) != crc32.Update(salt, walCastagnoli, h[4:]) {
 			break
 		}
 		n := binary.LittleEndian.Uint32(h[8:])

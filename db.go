@@ -212,6 +212,10 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 			// that says it is the log.
 			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w%s", path, logDir, ErrLogCorrupt, err, logAside(logDir))
 		}
+		if errors.Is(err, wal.ErrVersion) {
+			// A log of a newer folio, as a file of one is (page.ErrVersion).
+			return nil, fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w", path, logDir, ErrVersionMismatch, err)
+		}
 		if pe, ok := err.(*os.PathError); ok && pe.Path == logDir {
 			// It names the directory itself ("mkdir a.db.wal: ...").
 			return nil, fmt.Errorf("folio: open %s: write-ahead log: %w", path, err)
