@@ -69,9 +69,11 @@
 // one, or a recycled one given its new number) it draws a salt from
 // crypto/rand, and seeds every frame header checksum in the segment with
 // it. For the 28 bytes summed, the checksum is then the unsalted one xor
-// a bijection of the salt: a header built without knowing the salt (in
-// a value, or in the file's earlier life, under another salt) checks
-// with chance 2^-32, whatever else it gets right. 32 bits are all a
+// a linear bijection of the salt, so a header sealed under one salt
+// fails under every other: one forged with version 1's checksum (no
+// salt) never passes in a salted segment, one built with a guessed salt
+// passes with chance 2^-32, and so does a frame of the file's earlier
+// life (whose salt was drawn apart; its number differs too). 32 bits are all a
 // CRC-32 can use: a longer seed still reaches it through its 32-bit
 // register. The payload checksum is not salted: the writer takes it
 // before it knows which segment the frame goes to, and the header

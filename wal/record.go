@@ -53,8 +53,9 @@ func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 // bytes [4, 32) with the segment's salt as the initial value, as if the
 // bytes followed others that leave the register there. Salt 0 is the
 // plain CRC-32C, version 1's. For these 28 bytes the sum is the unsalted
-// one xor a bijection of the salt, so a header written without knowing
-// the salt checks with chance 2^-32 whatever else it gets right.
+// one xor a linear bijection of the salt: a header sealed under one salt
+// fails under every other, and one written without knowing the salt
+// checks with chance 2^-32 whatever else it gets right.
 //
 // Only the header checksum is salted, not the payload's: Append takes
 // that one before its lock, before it knows which segment (and salt) the
