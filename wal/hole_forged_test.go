@@ -154,7 +154,8 @@ func TestHoleBaitInDamagedRecord(t *testing.T) {
 // A crash mid-append of a record carrying forged frames: its header and
 // the bait reached the disk, the rest of its payload did not. That is a
 // torn tail, or damage if Open cannot tell; never a hole to resume in at
-// a forged frame.
+// a forged frame. Here the forger knows the salts (knownSalts); without
+// them it is always a torn tail (TestSaltBaitInTornRecord).
 func TestHoleBaitInTornRecord(t *testing.T) {
 	opts := knownSalts(Options{SegmentSize: 64 << 10, NoCompression: true, noSpares: true})
 	dir := t.TempDir()
