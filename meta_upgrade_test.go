@@ -54,6 +54,16 @@ func olderFolioMeta(img []byte, ps int) (page.Meta, error) { return pickMeta(img
 // pickMeta is olderFolioMeta, or with onlyVersion1 unset, the same rule
 // reading both versions.
 func pickMeta(img []byte, ps int, onlyVersion1 bool) (page.Meta, error) {
+	maxVersion := page.Version
+	if onlyVersion1 {
+		maxVersion = 1
+	}
+	return pickMetaUpTo(img, ps, maxVersion)
+}
+
+// pickMetaUpTo is the meta a folio reading meta pages of versions 1 to
+// maxVersion opens in img, by olderFolioMeta's rule.
+func pickMetaUpTo(img []byte, ps int, maxVersion uint32) (page.Meta, error) {
 	var ms [2]page.Meta
 	var errs [2]error
 	for slot := range 2 {
@@ -62,7 +72,7 @@ func pickMeta(img []byte, ps int, onlyVersion1 bool) (page.Meta, error) {
 			continue
 		}
 		p := img[slot*ps : (slot+1)*ps]
-		if ms[slot], errs[slot] = page.DecodeMeta(p, page.ID(slot)); errs[slot] == nil && onlyVersion1 && page.MetaVersion(p) != 1 {
+		if ms[slot], errs[slot] = page.DecodeMeta(p, page.ID(slot)); errs[slot] == nil && page.MetaVersion(p) > maxVersion {
 			errs[slot] = fmt.Errorf("%w: meta page %d has version %d", page.ErrVersion, slot, page.MetaVersion(p))
 		}
 	}
@@ -336,8 +346,8 @@ func TestMetaUpgradePowerLossWAL(t *testing.T) {
 
 // Info.Version is the file's format version on disk: 1 for a version 1
 // file until its first commit (a read-only open never writes it), then
-// 2, also after a reopen. In WAL mode, logged commits write no meta: the
-// first checkpoint upgrades.
+// the current version, also after a reopen. In WAL mode a read-write
+// open upgrades before it logs its anchor (upgradeBeforeLog).
 func TestInfoVersionOfVersion1File(t *testing.T) {
 	const ps = 1024
 	version := func(db *DB) uint32 {
@@ -386,6 +396,11 @@ func TestInfoVersionOfVersion1File(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
+		// The open logged an anchor: both meta pages went first
+		// (upgradeBeforeLog).
+		if v := version(db); v != page.Version {
+			t.Errorf("after a read-write open in WAL mode: Info.Version %d, want %d", v, page.Version)
+		}
 		mustUpdate(t, db, func(tx *Tx) error {
 			b, err := tx.CreateBucket([]byte("b"))
 			if err != nil {
@@ -396,8 +411,8 @@ func TestInfoVersionOfVersion1File(t *testing.T) {
 		if in, _ := db.Info(); in.CheckpointTxID == in.TxID {
 			t.Fatal("the commit was not logged")
 		}
-		if v := version(db); v != 1 {
-			t.Errorf("after a logged commit: Info.Version %d, want 1", v)
+		if v := version(db); v != page.Version {
+			t.Errorf("after a logged commit: Info.Version %d, want %d", v, page.Version)
 		}
 		if err := db.Checkpoint(); err != nil {
 			t.Fatal(err)

@@ -36,12 +36,16 @@ import (
 // Taken lies inside the base and Added outside it. A small commit changes
 // a few extents: it writes them here, in the meta page it writes anyway,
 // instead of a new run of the whole list (FreeDelta). Version 1 files have
-// no delta and read as before; the first meta written to one makes both
-// meta pages version 2 (tx: upgradeMeta), so that a folio reading only
-// version 1 refuses the file rather than open the meta before it.
+// no delta and read as before. Version 3 changes no meta field: it says
+// the file's write-ahead log may hold salted segments (package wal),
+// whose records a folio reading only versions 1 and 2 takes for garbage
+// and recycles. The first meta written to an older file makes both meta
+// pages the current version (tx: upgradeMeta, upgradeBeforeLog), so that
+// an older folio refuses the file rather than open the meta before it,
+// or drop the log.
 const (
 	Magic   uint32 = 0xF011_0DB1
-	Version uint32 = 2
+	Version uint32 = 3
 
 	metaSize      = 88
 	commitRunsOff = 96
@@ -198,8 +202,8 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 		return m, corruptInt(id, "meta checksum", fmt.Sprintf("%#08x", want), fmt.Sprintf("%#08x", got))
 	}
 	version := binary.LittleEndian.Uint32(b[4:])
-	if version != Version && version != 1 {
-		return m, fmt.Errorf("%w: page %d has version %d, this folio reads 1 and %d", ErrVersion, id, version, Version)
+	if version == 0 || version > Version {
+		return m, fmt.Errorf("%w: page %d has version %d, this folio reads 1 to %d", ErrVersion, id, version, Version)
 	}
 	if f := PageFlags(p); f != FlagMeta {
 		return m, corruptInt(id, "meta page flags", FlagMeta, f)
@@ -270,9 +274,10 @@ func DecodeMeta(p []byte, id ID) (Meta, error) {
 	return m, nil
 }
 
-// MetaVersion is the format version of meta page p: 1 or Version. An
-// older folio reads only version 1 pages (page/meta.go before format
-// version 2), so a file opens there while one of its meta pages is.
+// MetaVersion is the format version of meta page p: 1 to Version. An
+// older folio reads only the versions up to its own (version 1 pages
+// before format version 2, 1 and 2 before 3), so a file opens there
+// while one of its meta pages is one of those.
 // REQUIRES: p decoded (DecodeMeta) without error.
 func MetaVersion(p []byte) uint32 { return binary.LittleEndian.Uint32(p[HeaderSize+4:]) }
 

@@ -459,6 +459,9 @@ func (tx *Tx) appendLogged(logical bool) (uint64, error) {
 	if err := db.appendUnanchored(); err != nil {
 		return 0, err
 	}
+	if err := db.upgradeBeforeLog(); err != nil {
+		return 0, err
+	}
 	if err := db.writeRuns(tx.dirty); err != nil {
 		return 0, err
 	}

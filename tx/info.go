@@ -4,10 +4,11 @@ import "github.com/foliodb/folio/page"
 
 // Info describes the file's current state, for tools (folio info).
 type Info struct {
-	// Version is the file's format version on disk: 1 while a meta
-	// page is still version 1 (a folio from before version 2 opens the
-	// file; the first meta written, by a commit or a checkpoint, upgrades
-	// it; a read-only open never does), else 2.
+	// Version is the file's format version on disk: the older of its
+	// meta pages' (a folio of that version still opens the file). The
+	// first meta written, by a commit or a checkpoint, or in WAL mode
+	// the first record logged, makes both page.Version; a read-only open
+	// never does.
 	Version      uint32
 	PageSize     int
 	FileSize     int64     // bytes
@@ -100,8 +101,10 @@ func (db *DB) infoLocked(logBytes int64) (Info, error) {
 		FreelistRebuilt: db.freelistRebuilt,
 		FreeListedInUse: db.freeListedInUse,
 	}
-	if db.metaVersions[0] == 1 || db.metaVersions[1] == 1 {
-		in.Version = 1
+	for _, v := range db.metaVersions {
+		if v != 0 && v < in.Version {
+			in.Version = v // an older folio still opens the file
+		}
 	}
 	if db.wal.log != nil {
 		in.WAL = true

@@ -653,7 +653,7 @@ func (db *DB) writeMetaCommit(m *page.Meta, runs []page.CommitRun, sync bool) (i
 // older folio from the state before the commit. Read-only opens write
 // nothing and keep version 1. REQUIRES: the write lock (or open).
 func (db *DB) upgradeMeta() error {
-	if db.metaVersions[db.metaSlot] != 1 {
+	if db.metaVersions[db.metaSlot] >= page.Version {
 		return nil
 	}
 	slot := 1 - db.metaSlot
@@ -663,6 +663,36 @@ func (db *DB) upgradeMeta() error {
 	db.mu.Lock()
 	db.metaSlot = slot
 	db.mu.Unlock()
+	return nil
+}
+
+// upgradeBeforeLog makes both meta pages the current format version
+// before this session appends its first record to the log (an anchor or
+// a logged commit). Logged commits write no meta, and a folio reading
+// only older versions takes salted log segments for garbage (it finds no
+// frame it can check) and recycles them: after a crash, it would open the
+// last checkpoint's meta and drop every commit the log held since,
+// silently. With both pages current it refuses the file instead.
+//
+// Both, not one as upgradeMeta: no meta of this session follows to go
+// over the other. The current meta is copied into the other slot, then
+// back over its own, each synced: a crash between leaves the same meta
+// in both versions, and no record yet. The log's anchors name the meta
+// by txid and root checksum, which the copies keep. REQUIRES: the write
+// lock (or open).
+func (db *DB) upgradeBeforeLog() error {
+	if db.readOnly || (db.metaVersions[0] == page.Version && db.metaVersions[1] == page.Version) {
+		return nil
+	}
+	for range 2 {
+		slot := 1 - db.metaSlot
+		if err := db.restoreMeta(slot, true); err != nil {
+			return fmt.Errorf("folio: %s: copy meta page %d into %d as format version %d: %w", db.path, 1-slot, slot, page.Version, err)
+		}
+		db.mu.Lock()
+		db.metaSlot = slot
+		db.mu.Unlock()
+	}
 	return nil
 }
 

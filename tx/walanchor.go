@@ -187,6 +187,9 @@ func (db *DB) appendUnanchored() error {
 // putAnchor appends an anchor record for m. REQUIRES: the write lock, or
 // an Open not yet returned.
 func (db *DB) putAnchor(m *page.Meta) error {
+	if err := db.upgradeBeforeLog(); err != nil {
+		return err
+	}
 	lsn, err := db.wal.log.Append(encodeAnchor(m))
 	if err != nil {
 		return err

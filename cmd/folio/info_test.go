@@ -22,7 +22,7 @@ func TestInfo(t *testing.T) {
 		want []string
 	}{
 		{"empty", []string{"info", empty}, []string{
-			"format version:  2", "page size:       1024", "last txid:       1",
+			"format version:  " + fmt.Sprint(page.Version), "page size:       1024", "last txid:       1",
 			"current meta:    page 1", "root page:       none", "meta fallback:   no"}},
 		{"sample", []string{"info", sample}, []string{"last txid:       2", "current meta:    page 0", "pages free:"}},
 	} {
@@ -54,7 +54,7 @@ func TestInfoJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.FormatVersion != 2 || in.PageSize != 1024 || in.FileSize != fi.Size() || in.TxID != 2 || in.MetaSlot != 0 {
+	if in.FormatVersion != page.Version || in.PageSize != 1024 || in.FileSize != fi.Size() || in.TxID != 2 || in.MetaSlot != 0 {
 		t.Errorf("info %+v", in)
 	}
 	if in.PagesInUse+int64(in.FreePages+in.PendingPages) != int64(in.HighPage) || in.PagesInUse < 3 {
