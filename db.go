@@ -132,7 +132,10 @@ const (
 // ErrCorrupt when neither meta page (or the tree it names) is usable,
 // and, with a write-ahead log beside the file (LogDir), ErrLogPending
 // (read-only, commits to replay) or ErrLogMismatch (a log of another
-// state of the file). Every error names the file.
+// state of the file). A LogDir that is there but no directory (a
+// symbolic link to nothing, the log's disk not mounted) is
+// ErrLogUnreachable in every mode, and left as it is. Every error names
+// the file.
 func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	opts := options
 	if opts == nil {
@@ -155,13 +158,17 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		// file's lock, as every removal of the log is.
 		_ = removeTombstone(logTombstone(logDir), logDir)
 	}
-	_, statErr := os.Stat(logDir)
+	hasLog, err := statLogDir(path, logDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	// NB: a read-only open asking for WAL mode opens a file without a log
 	// directly: with no log nothing is pending, and it may not make one
 	// (it failed with "no such file or directory", so a reader given the
 	// writer's Options could not open a database no WAL-mode writer had
 	// opened yet).
-	noLog := statErr != nil && (!opts.WAL || opts.ReadOnly && errors.Is(statErr, os.ErrNotExist))
+	noLog := !hasLog && (!opts.WAL || opts.ReadOnly)
 	if noLog {
 		db, err := tx.Open(path, st, opts)
 		if err != nil {
@@ -172,7 +179,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	}
 	// WAL mode, or a log left by a WAL-mode run: its commits must be
 	// replayed before anyone reads the file.
-	locked := statErr == nil
+	locked := hasLog
 	if locked {
 		if st.logLock, err = lockLogDir(path, logDir, opts, deadline); err != nil {
 			_ = st.Close()
@@ -194,15 +201,16 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		}
 	}
 	if err != nil {
-		if statErr != nil {
+		if !hasLog {
 			// Made by this Open (no room for the first segment, most
 			// often): left there, empty, it would put every later open
 			// of the file into WAL mode. Remove fails unless it is empty.
 			// NB: before st releases the lock, after which the
 			// directory may be another opener's. Synced: wal.Open made
 			// the directory's entry durable, and a power loss could
-			// otherwise bring the empty directory back.
-			if os.Remove(logDir) == nil {
+			// otherwise bring the empty directory back. Only a
+			// directory: a link or file put there meanwhile is not ours.
+			if fi, err := os.Lstat(logDir); err == nil && fi.IsDir() && os.Remove(logDir) == nil {
 				_ = wal.SyncDir(filepath.Dir(logDir))
 			}
 		}
@@ -233,7 +241,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	}
 	if err != nil {
 		_ = lg.Close()
-		if errors.Is(statErr, os.ErrNotExist) {
+		if !hasLog {
 			// Made by this Open (a first WAL-mode open of a file that
 			// turned out damaged, most often): it holds no commit, an
 			// anchor at most, and left there it kept a preallocated
@@ -270,6 +278,71 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// statLogDir reports whether the database at path has a write-ahead log
+// directory, logDir, and refuses one that is there but no directory Open
+// can read a log from (ErrLogUnreachable), naming it and saying what to
+// do. NB: a symbolic link to nothing (the log on a disk not mounted) was
+// taken for no log: a WAL-mode Open failed making it and then removed
+// the link as its own, so the next one began a new log, cutting off the
+// commits only the log on the other disk held; the others opened the
+// file without them. A file there failed with "not a directory" alone,
+// and a named pipe hung the open of its lock.
+func statLogDir(path, logDir string) (bool, error) {
+	lfi, err := os.Lstat(logDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, logUnreachable(path, logDir, "cannot be read: %v", unwrapPath(err))
+	case lfi.IsDir():
+		return true, nil
+	case lfi.Mode()&os.ModeSymlink == 0:
+		return false, logUnreachable(path, logDir, "is %s, not a directory: it holds no log; to open the database, move it aside",
+			fileKind(lfi.Mode()))
+	}
+	target, err := os.Readlink(logDir)
+	if err != nil {
+		return false, logUnreachable(path, logDir, "is a symbolic link that cannot be read: %v", unwrapPath(err))
+	}
+	const orRemove = ", or, to open the file without the log, losing any commit only the log holds, remove the link"
+	fi, err := os.Stat(logDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return false, logUnreachable(path, logDir, "is a symbolic link to %s, which does not exist (a disk not mounted?), "+
+			"and may hold commits the file lacks: make %s reachable again"+orRemove, target, target)
+	case err != nil:
+		return false, logUnreachable(path, logDir, "is a symbolic link to %s, which cannot be reached (%v): make it reach the log's directory again"+orRemove,
+			target, unwrapPath(err))
+	case !fi.IsDir():
+		return false, logUnreachable(path, logDir, "is a symbolic link to %s, which is %s, not a directory: make it reach the log's directory again"+orRemove,
+			target, fileKind(fi.Mode()))
+	}
+	return true, nil
+}
+
+// logUnreachable is statLogDir's refusal of logDir, which the message,
+// format and args, describes after naming it.
+func logUnreachable(path, logDir, format string, args ...any) error {
+	return &logUnreachableError{fmt.Sprintf("folio: open %s: write-ahead log %s ", path, logDir) + fmt.Sprintf(format, args...)}
+}
+
+// logUnreachableError is an ErrLogUnreachable whose message names the
+// log, the link's target and the way past; the sentinel's own words
+// would only repeat it.
+type logUnreachableError struct{ msg string }
+
+func (e *logUnreachableError) Error() string        { return e.msg }
+func (e *logUnreachableError) Is(target error) bool { return target == ErrLogUnreachable }
+
+// unwrapPath is err without the path an *os.PathError repeats (the
+// message names it already).
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
 }
 
 // logAside ends Open's refusal of a damaged log with the way past it.
@@ -587,6 +660,8 @@ func fileKind(m os.FileMode) string {
 		return "a block device"
 	case m&os.ModeSymlink != 0:
 		return "a symbolic link"
+	case m.IsRegular():
+		return "a regular file"
 	}
 	return fmt.Sprintf("file type %v", m.Type())
 }

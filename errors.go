@@ -17,6 +17,7 @@ var (
 	ErrFreePagesNotLoaded = tx.ErrFreePagesNotLoaded
 	ErrCorrupt            = tx.ErrCorrupt
 	ErrLogCorrupt         = tx.ErrLogCorrupt
+	ErrLogUnreachable     = tx.ErrLogUnreachable
 	ErrTimeout            = tx.ErrTimeout
 	ErrTxNotWritable      = tx.ErrTxNotWritable
 	ErrTxClosed           = tx.ErrTxClosed

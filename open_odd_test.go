@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/foliodb/folio/page"
@@ -240,15 +239,16 @@ func TestOpenDanglingSymlink(t *testing.T) {
 }
 
 // TestWALPathNotADirectory: a regular file where the log's directory goes
-// fails Open with the system's error, naming that path once.
+// fails Open with ErrLogUnreachable, naming that path once (the other
+// shapes and modes: TestLogDirNotADirectory).
 func TestWALPathNotADirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.db")
 	if err := os.WriteFile(path+".wal", []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Open(path, 0o600, &Options{WAL: true})
-	if !errors.Is(err, syscall.ENOTDIR) {
-		t.Fatalf("Open: %v, want ENOTDIR", err)
+	if !errors.Is(err, ErrLogUnreachable) {
+		t.Fatalf("Open: %v, want ErrLogUnreachable", err)
 	}
 	if n := strings.Count(err.Error(), path+".wal"); n != 1 {
 		t.Errorf("Open: %q names the log's path %d times", err, n)

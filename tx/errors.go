@@ -40,6 +40,14 @@ var (
 	// before records that were synced, txids that skip. errors.Is finds
 	// both sentinels; the message says the log, not the file, is damaged.
 	ErrLogCorrupt error = logCorrupt{}
+	// ErrLogUnreachable is returned by Open when the write-ahead log's
+	// path (the root package's LogDir) is there but reaches no directory:
+	// a symbolic link to nothing (the log's disk not mounted) or to a
+	// file, or a file, a named pipe. Open neither reads the file without
+	// the log nor removes what is there: the log may hold commits the file
+	// lacks. Make the link's target reachable, or move the path aside
+	// (remove the link) to open the file without it.
+	ErrLogUnreachable = errors.New("folio: the write-ahead log cannot be reached")
 	// ErrTimeout is returned by Open when the file lock, or the lock of
 	// the file's write-ahead log directory, held by another process (or
 	// another Open of the file), is not obtained within Options.Timeout.
