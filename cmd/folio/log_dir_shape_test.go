@@ -81,7 +81,7 @@ func TestCLILogDirNotADirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := fileSum(t, path)
-	want := "its write-ahead log " + logDir + " is not a directory"
+	want := "write-ahead log " + logDir + " is a regular file, not a directory"
 	mv := "mv " + shellQuote(logDir) + " " + shellQuote(logDir+".moved")
 	for _, args := range logDirCommands(t, path) {
 		code, _, stderr := runCLI(t, args...)

@@ -288,9 +288,6 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	if fi.Mode().IsRegular() && fi.Size() == 0 {
 		return nil, pathErrorf(path, "%w (the file is empty)", folio.ErrInvalid)
 	}
-	if err := logDirUsable(path); err != nil {
-		return nil, err
-	}
 	opts.Timeout = a.timeout
 	opts.VerifyChecksums = true
 	if _, err := os.Stat(folio.LogDir(path)); err == nil && !opts.ReadOnly {
@@ -305,6 +302,9 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	if errors.Is(err, folio.ErrLogPending) {
 		return nil, logPendingError{path}
 	}
+	if errors.Is(err, folio.ErrLogUnreachable) {
+		return nil, logUnreachableHint(path, err)
+	}
 	if err != nil {
 		// Some open errors (a file too short to be a database) do not
 		// name the file.
@@ -314,27 +314,16 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 	return db, nil
 }
 
-// logDirUsable fails when the database at path has a write-ahead log
-// path that Open cannot use, saying what to do. A symbolic link to
-// nothing (the log on a disk not mounted) looks like no log to Open,
-// which opened the file without the commits only the log holds, and a
-// read-write open committed past them. A file that is not a directory
-// failed with "not a directory" alone.
-func logDirUsable(path string) error {
-	dir := folio.LogDir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case err == nil && !fi.IsDir():
-		return pathErrorf(path, "its write-ahead log %s is not a directory, as a log is; to open the database, move it aside: mv %s %s",
-			dir, shellQuote(dir), shellQuote(dir+".moved"))
-	case errors.Is(err, fs.ErrNotExist):
-		if to, lerr := os.Readlink(dir); lerr == nil {
-			return pathErrorf(path, "its write-ahead log %s is a symbolic link to %s, which does not exist (a disk not mounted?), "+
-				"and may hold commits the file lacks: make %s reachable again, or, to open the file without the log, "+
-				"losing any commit only the log holds, remove the link", dir, to, to)
-		}
+// logUnreachableHint is err, Open's refusal of the write-ahead log path
+// of the database at path (not a directory, or a symbolic link to
+// nothing: the log on a disk not mounted), which says what to do; one to
+// be moved aside ends with the command that does it.
+func logUnreachableHint(path string, err error) error {
+	if !strings.HasSuffix(err.Error(), " move it aside") {
+		return err
 	}
-	return nil
+	dir := folio.LogDir(path)
+	return fmt.Errorf("%w: mv %s %s", err, shellQuote(dir), shellQuote(dir+".moved"))
 }
 
 // warnFallback says on stderr when db was opened from its older meta page
