@@ -73,7 +73,7 @@ func wantPage(t *testing.T, what string, err error, id page.ID) {
 }
 
 // TestBucketHeaderErrorsNameTheirPage: a damaged bucket header
-// (its reserved field not zero) or a top-level key that is not a bucket
+// (a flag format version 3 does not know) or a top-level key that is not a bucket
 // is reported naming the leaf that holds it. Bucket and Check's walk of
 // the trees named page 0 (a meta page) for the header, Check's
 // directory walk the directory's root page, and the top-level key
@@ -110,7 +110,7 @@ func TestBucketHeaderErrorsNameTheirPage(t *testing.T) {
 			if tc.flags {
 				binary.LittleEndian.PutUint32(run[off:], 0)
 			} else {
-				binary.LittleEndian.PutUint32(v[12:], 1)
+				binary.LittleEndian.PutUint32(v[12:], 2)
 			}
 			e.reseal(leaf)
 			db, err := openImage(t, "h.db", e.b, &Options{})

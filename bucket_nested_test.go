@@ -367,6 +367,7 @@ func TestNestedBucketsModel(t *testing.T) {
 				until int
 			}
 			var readers []reader
+			tally := inlineTally{ps: ps}
 			endReaders := func(round int, all bool) {
 				t.Helper()
 				kept := readers[:0]
@@ -419,6 +420,7 @@ func TestNestedBucketsModel(t *testing.T) {
 				}
 				compareTree(t, db, model)
 				mustCheck(t, db)
+				tally.observe(t, db, model)
 				if t.Failed() {
 					t.Fatalf("round %d", round)
 				}
@@ -430,6 +432,12 @@ func TestNestedBucketsModel(t *testing.T) {
 				}
 			}
 			endReaders(0, true)
+			// Small buckets go inline and come out as they grow, gain a
+			// nested bucket or shrink again.
+			t.Logf("buckets moved inline %d times, out %d times; %d inline observed", tally.in, tally.out, tally.inline)
+			if tally.in == 0 || tally.out == 0 {
+				t.Errorf("no bucket crossed the inline bound both ways (in %d, out %d)", tally.in, tally.out)
+			}
 		})
 	}
 }

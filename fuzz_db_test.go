@@ -415,13 +415,13 @@ func applyResealedEdits(e *editImage, edits []byte) {
 }
 
 // The one-sync seeds of FuzzResealed, on the image of variant 5 (its last
-// commit wrote pages 24 to 28, b's leaf, c/d/e's, c/d's, c's and the
-// directory, and its meta lists them with the free list's changes since
-// the run at page 23). They edit page 25 (rank 18), the leaf of c/d/e:
-// byte 90, in k000's value, resealing pages 25 to 28, all listed; and
-// page 24 (rank 17), b's leaf: byte 16, the low byte of its header's
-// txid, 3 made 7.
+// commit wrote pages 23 to 25, c/d's leaf holding c/d/e inline, c's and
+// the directory holding b inline, and its meta lists them with the free
+// list's changes since the run at page 22). They edit page 23 (rank 17),
+// c/d's leaf: byte 171, in the value of k000 in c/d/e's inline leaf,
+// resealing pages 23 to 25, all listed; and page 24 (rank 18), c's leaf:
+// byte 16, the low byte of its header's txid, 3 made 7.
 var (
-	resealedValueEdit = []byte{18, 86, 0, 0xaa}
-	resealedTxIDEdit  = []byte{17, 12, 0, 7}
+	resealedValueEdit = []byte{17, 167, 0, 0xaa}
+	resealedTxIDEdit  = []byte{18, 12, 0, 7}
 )

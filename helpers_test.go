@@ -1,6 +1,7 @@
 package folio
 
 import (
+	"bytes"
 	"path/filepath"
 	"testing"
 )
@@ -63,3 +64,10 @@ func reopen(t testing.TB, db *DB, opts *Options) *DB {
 }
 
 func tempPath(t testing.TB) string { return filepath.Join(t.TempDir(), "test.db") }
+
+// pagedValue is a value that keeps a bucket holding it out of its
+// parent's leaf (over page.InlineMax with its key and the leaf's header)
+// without being a large value: for fixtures that edit a bucket's pages.
+func pagedValue(pageSize int) []byte {
+	return bytes.Repeat([]byte("v"), pageSize/4-8)
+}

@@ -179,7 +179,7 @@ func TestLargeValueDamagedRunLength(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte("k"), []byte("v"))
+		return b.Put([]byte("k"), pagedValue(ps)) // a leaf of its own
 	})
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -243,8 +243,8 @@ func TestLargeValueDamagedRunLength(t *testing.T) {
 					})
 				}
 				if err := db.View(func(tx *Tx) error {
-					if got := tx.Bucket([]byte("keep")).Get([]byte("k")); string(got) != "v" {
-						return fmt.Errorf("keep/k reads %q (%v), want \"v\"", got, tx.Err())
+					if got := tx.Bucket([]byte("keep")).Get([]byte("k")); !bytes.Equal(got, pagedValue(ps)) {
+						return fmt.Errorf("keep/k reads %.20q (%v), want %d bytes of v", got, tx.Err(), len(pagedValue(ps)))
 					}
 					return tx.Err()
 				}); err != nil {

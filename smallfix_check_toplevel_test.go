@@ -45,7 +45,7 @@ func TestCheckTopLevel(t *testing.T) {
 	run := e.run(dir)
 	binary.LittleEndian.PutUint32(run[elemOffset(run, 0):], 0) // "a": a plain key now
 	_, v, _ := page.LeafValue(run, 1)
-	binary.LittleEndian.PutUint32(v[12:], 1) // "b": its header's reserved field
+	binary.LittleEndian.PutUint32(v[12:], 2) // "b": a header flag folio does not know
 	e.reseal(dir)
 	writeImage(t, path, e.b)
 
@@ -63,7 +63,7 @@ func TestCheckTopLevel(t *testing.T) {
 			if ce := (*CorruptError)(nil); !errors.As(err, &ce) || ce.Page != dir {
 				t.Errorf("check: %v, want a *CorruptError naming page %d", err, dir)
 			}
-		case strings.Contains(msg, "bucket header reserved field"):
+		case strings.Contains(msg, "bucket header flags"):
 			var ce *CorruptError
 			if !errors.As(err, &ce) {
 				t.Errorf("check: %v, want a *CorruptError", err)

@@ -34,7 +34,7 @@ func TestCheckOverlappingRuns(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+			if err := b.Put([]byte("k"), pagedValue(1024)); err != nil {
 				return err
 			}
 		}

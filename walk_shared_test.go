@@ -28,7 +28,7 @@ func sharedRootsImage(t *testing.T, depth int) (string, *editImage) {
 			return err
 		}
 		for i := 0; i <= depth; i++ {
-			if err := cur.Put([]byte("k"), []byte("v")); err != nil {
+			if err := cur.Put([]byte("k"), pagedValue(1024)); err != nil {
 				return err
 			}
 			if i == depth {
@@ -39,7 +39,7 @@ func sharedRootsImage(t *testing.T, depth int) (string, *editImage) {
 				if err != nil {
 					return err
 				}
-				if err := b.Put([]byte("k"), []byte("v")); err != nil {
+				if err := b.Put([]byte("k"), pagedValue(1024)); err != nil {
 					return err
 				}
 			}

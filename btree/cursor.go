@@ -136,6 +136,19 @@ func (c *Cursor) pushRoot() bool {
 		c.depth = 1
 		return true
 	}
+	if c.t.root == 0 && c.t.inline != nil {
+		// A leaf like a page's, named by the page holding it in errors.
+		p, id := c.t.inline, c.t.inlineFrom
+		count, err := page.CheckElems(p, id, page.LeafElemSize)
+		if err != nil {
+			c.fail(err)
+			return false
+		}
+		c.stack[0] = frame{p: p, id: id, count: count, behind: count}
+		c.depth = 1
+		c.steps++
+		return true
+	}
 	if c.t.root == 0 {
 		return false
 	}

@@ -18,6 +18,17 @@ func (t *Tree) Spill() error {
 		t.releaseInodes()
 		return nil
 	}
+	if t.inlinable(n) {
+		t.discard(n) // its committed page, if it had one
+		run := make([]byte, n.size())
+		n.encode(run, 0, n.inodes, 0, t.pages.PageSize())
+		page.SealInline(run)
+		t.rootNode = nil
+		t.releaseInodes()
+		t.root, t.rootSum, t.inline, t.inlineFrom = 0, 0, run, 0
+		return nil
+	}
+	t.inline, t.inlineFrom = nil, 0
 	entries, err := t.spill(n, nil)
 	if err != nil {
 		return err
@@ -36,6 +47,23 @@ func (t *Tree) Spill() error {
 		t.root, t.rootSum = entries[0].child, entries[0].sum
 	}
 	return nil
+}
+
+// inlinable reports whether root n may be stored inline (Inlinable): a
+// leaf of plain values (no nested bucket, no large value, pending or
+// written) no bigger than page.InlineMax.
+func (t *Tree) inlinable(n *Node) bool {
+	if !t.Inlinable || !n.leaf || n.hasPending || len(n.inodes) == 0 {
+		return false
+	}
+	size, limit := page.HeaderSize, page.InlineMax(t.pages.PageSize())
+	for i := range n.inodes {
+		in := &n.inodes[i]
+		if size += n.elemSize(in); size > limit || in.flags != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // spill writes n and its materialised descendants and appends to dst the

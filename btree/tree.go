@@ -17,8 +17,19 @@ const MaxDepth = 24
 // Tree is one B+tree: a bucket's keys, or the bucket directory.
 type Tree struct {
 	pages   Pages
-	root    page.ID // committed root; 0 = empty tree
+	root    page.ID // committed root; 0 = empty tree, or inline
 	rootSum uint32
+	// inline, if not nil, is the committed tree, root 0: one leaf stored
+	// in the parent's bucket value (page.CheckInlineLeaf accepted it),
+	// read from page inlineFrom (0: written by this transaction), which
+	// errors name. It aliases that page, or the value Spill encoded, and
+	// stays valid for the transaction.
+	inline     []byte
+	inlineFrom page.ID
+	// Inlinable lets Spill store the tree inline when it is one leaf of
+	// plain values within page.InlineMax: a bucket's, never the bucket
+	// directory's (the meta holds its header alone). Reset clears it.
+	Inlinable bool
 	// rootNode is the materialised root once a write touched the tree.
 	// Materialised nodes hang off their parents' inodes, so the dirty part
 	// of the tree is exactly what is reachable through rootNode.
@@ -114,6 +125,14 @@ func New(pages Pages, root page.ID, sum uint32) *Tree {
 	return &Tree{pages: pages, root: root, rootSum: sum, Fill: DefaultFill}
 }
 
+// NewInline returns the tree stored inline as leaf, read from page from
+// (see ResetInline).
+func NewInline(pages Pages, leaf []byte, from page.ID) *Tree {
+	t := New(pages, 0, 0)
+	t.inline, t.inlineFrom = leaf, from
+	return t
+}
+
 // Reset points t at another committed root, dropping any materialised
 // nodes; it lets a transaction reuse Tree values without allocating.
 func (t *Tree) Reset(pages Pages, root page.ID, sum uint32) {
@@ -123,9 +142,18 @@ func (t *Tree) Reset(pages Pages, root page.ID, sum uint32) {
 		// was a tenth of a one-get View.
 		t.pages, t.root, t.rootSum, t.Fill = pages, root, sum, DefaultFill
 		t.mapping, t.pageSize = nil, 0
+		t.inline, t.inlineFrom, t.Inlinable = nil, 0, false
 		return
 	}
 	*t = Tree{pages: pages, root: root, rootSum: sum, Fill: DefaultFill}
+}
+
+// ResetInline is Reset for a tree stored inline: leaf is the inline leaf
+// of a bucket value read from page from, which page.DecodeBucketHeader
+// accepted. REQUIRES: leaf stays valid for the transaction.
+func (t *Tree) ResetInline(pages Pages, leaf []byte, from page.ID) {
+	t.Reset(pages, 0, 0)
+	t.inline, t.inlineFrom = leaf, from
 }
 
 // Map tells t that committed page id starts at mapping[id*pageSize:], so
@@ -155,8 +183,14 @@ const DefaultFill = 0.5
 // keys then split the full pages they land in.
 const DefaultAppendFill = 1.0
 
-// Root returns the committed root (valid after Spill).
+// Root returns the committed root (valid after Spill); 0 for an empty
+// tree or one stored inline.
 func (t *Tree) Root() (page.ID, uint32) { return t.root, t.rootSum }
+
+// Inline returns the committed tree's inline leaf (valid after Spill), or
+// nil if it is not stored inline. It stays valid for the transaction and
+// must not be modified.
+func (t *Tree) Inline() []byte { return t.inline }
 
 // Dirty reports whether the tree holds changes not yet spilled.
 func (t *Tree) Dirty() bool { return t.rootNode != nil }
@@ -196,6 +230,10 @@ func (t *Tree) GetFrom(key []byte) (value []byte, flags uint32, from page.ID, fo
 // included) and the page holding it, without resolving a large value.
 func (t *Tree) lookup(key []byte) (value []byte, flags uint32, from page.ID, found bool, err error) {
 	id, sum := t.root, t.rootSum
+	if t.inline != nil && t.rootNode == nil {
+		v, fl, found, err := leafGet(t.inline, t.inlineFrom, key)
+		return v, fl, t.inlineFrom, found, err
+	}
 	if n := t.rootNode; n != nil {
 		for depth := 0; ; depth++ {
 			if n.leaf {
@@ -229,23 +267,8 @@ func (t *Tree) lookup(key []byte) (value []byte, flags uint32, from page.ID, fou
 			return nil, 0, 0, false, err
 		}
 		if page.PageFlags(p) == page.FlagLeaf {
-			count, err := page.CheckElems(p, id, page.LeafElemSize)
-			if err != nil {
-				return nil, 0, 0, false, err
-			}
-			prefetchLeaf(p, count)
-			i, exact, err := leafSearch(p, id, count, key)
-			if err != nil || !exact {
-				return nil, 0, 0, false, err
-			}
-			fl, v, ok := page.LeafValue(p, i)
-			if !ok {
-				return nil, 0, 0, false, page.ElemError(id, i)
-			}
-			if fl&largePending != 0 {
-				return nil, 0, 0, false, errMemoryFlag(id, i, fl)
-			}
-			return v, fl, id, true, nil
+			v, fl, found, err := leafGet(p, id, key)
+			return v, fl, id, found, err
 		}
 		count, err := page.CheckElems(p, id, page.BranchElemSize)
 		if err != nil {
@@ -259,6 +282,27 @@ func (t *Tree) lookup(key []byte) (value []byte, flags uint32, from page.ID, fou
 		id, sum = page.BranchChild(p, i)
 	}
 	return nil, 0, 0, false, nil
+}
+
+// leafGet is lookup in the committed leaf p, read from page id.
+func leafGet(p []byte, id page.ID, key []byte) (value []byte, flags uint32, found bool, err error) {
+	count, err := page.CheckElems(p, id, page.LeafElemSize)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	prefetchLeaf(p, count)
+	i, exact, err := leafSearch(p, id, count, key)
+	if err != nil || !exact {
+		return nil, 0, false, err
+	}
+	fl, v, ok := page.LeafValue(p, i)
+	if !ok {
+		return nil, 0, false, page.ElemError(id, i)
+	}
+	if fl&largePending != 0 {
+		return nil, 0, false, errMemoryFlag(id, i, fl)
+	}
+	return v, fl, true, nil
 }
 
 // resolve turns a stored leaf value into the user's value: a large value
@@ -417,6 +461,16 @@ type verifyingPages interface {
 func (t *Tree) rootForWrite() (*Node, error) {
 	if t.rootNode != nil {
 		return t.rootNode, nil
+	}
+	if t.root == 0 && t.inline != nil {
+		n, err := t.read(t.inline, t.inlineFrom)
+		if err != nil {
+			return nil, err
+		}
+		// No run of its own: nothing to free when it is written.
+		n.id, n.pages = 0, 0
+		t.rootNode = n
+		return n, nil
 	}
 	if t.root == 0 {
 		t.rootNode = &Node{leaf: true, appendOnly: true}

@@ -210,7 +210,18 @@ func errTwice(id page.ID) error {
 // and checks them: header, checksum (recomputed when verify is set), key
 // order inside each page, every key within its parent's separators, all
 // leaves at one depth, large-value runs.
+//
+// An inline tree's leaf is walked as a leaf page is, with no call of Page
+// (it has no page of its own); its problems name the page holding it.
 func (t *Tree) Walk(verify bool, w Walker) {
+	if t.root == 0 && t.inline != nil {
+		wk := walk{t: t, w: w, leafDepth: -1, seen: w.Seen}
+		if wk.seen == nil {
+			wk.seen = &PageSet{}
+		}
+		wk.elems(t.inline, t.inlineFrom, nil, nil, 0)
+		return
+	}
 	if t.root == 0 {
 		return
 	}
@@ -336,6 +347,11 @@ func (wk *walk) node(id page.ID, sum uint32, lo, hi []byte, depth int) {
 	if p == nil {
 		return
 	}
+	wk.elems(p, id, lo, hi, depth)
+}
+
+// elems walks the elements of node p, read from page id, at depth.
+func (wk *walk) elems(p []byte, id page.ID, lo, hi []byte, depth int) {
 	leaf := page.PageFlags(p) == page.FlagLeaf
 	elem := page.BranchElemSize
 	if leaf {
@@ -448,7 +464,9 @@ func (t *Tree) FreeAll(seen *PageSet, nested func(from page.ID, key, header []by
 	} else if t.root != 0 {
 		err = f.committed(t.root, t.rootSum, 0)
 	}
-	t.rootNode, t.root, t.rootSum = nil, 0, 0
+	// An inline tree owns no pages, and no nested bucket or large value
+	// (page.CheckInlineLeaf).
+	t.rootNode, t.root, t.rootSum, t.inline = nil, 0, 0, nil
 	return err
 }
 

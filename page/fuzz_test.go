@@ -209,10 +209,17 @@ func buildNode(leaf bool, count, pages int) []byte {
 	return run
 }
 
+// FuzzDecodeBucketHeader decodes a bucket value, an inline bucket's leaf
+// included: what it accepts encodes back to the same bytes (the leaf
+// re-encoded from its keys and values as btree lays one out), and every
+// key and value of an inline leaf lies inside it.
 func FuzzDecodeBucketHeader(f *testing.F) {
 	b := make([]byte, BucketHeaderSize)
 	BucketHeader{Root: 12, RootSum: 0xdeadbeef, Sequence: 99}.Encode(b)
 	f.Add(b)
+	for _, count := range []int{1, 3, 9} {
+		f.Add(inlineValue(7, buildInline(count)))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := DecodeBucketHeader(b, 5)
 		if err != nil {
@@ -220,10 +227,61 @@ func FuzzDecodeBucketHeader(f *testing.F) {
 		}
 		q := make([]byte, BucketHeaderSize)
 		h.Encode(q)
+		if h.Inline {
+			leaf := BucketLeaf(b)
+			var keys, vals [][]byte
+			for i := range PageCount(leaf) {
+				flags, k, v, ok := LeafElem(leaf, PageCount(leaf), i)
+				if !ok || flags != 0 {
+					t.Fatalf("element %d of an accepted inline leaf: ok %v, flags %#x", i, ok, flags)
+				}
+				inside(t, leaf, k)
+				inside(t, leaf, v)
+				keys, vals = append(keys, k), append(vals, v)
+			}
+			q = append(q, encodeInline(keys, vals)...)
+		}
 		if !bytes.Equal(q, b) {
 			t.Fatalf("DecodeBucketHeader accepted %x, which encodes as %x", b, q)
 		}
 	})
+}
+
+// encodeInline lays keys and values out as an inline leaf, as btree
+// encodes one (then SealInline).
+func encodeInline(keys, vals [][]byte) []byte {
+	n := HeaderSize + len(keys)*(HintSize+LeafElemSize)
+	for i := range keys {
+		n += len(keys[i]) + len(vals[i])
+	}
+	p := make([]byte, n)
+	PutHeader(p, 0, 0, FlagLeaf, len(keys), 0)
+	off := HeaderSize + len(keys)*(HintSize+LeafElemSize)
+	for i := range keys {
+		PutHint(p, i, keys[i])
+		PutLeafElem(p, i, 0, off, len(keys[i]), len(vals[i]))
+		off += copy(p[off:], keys[i])
+		off += copy(p[off:], vals[i])
+	}
+	SealInline(p)
+	return p
+}
+
+// buildInline is an inline leaf of count elements.
+func buildInline(count int) []byte {
+	var keys, vals [][]byte
+	for i := range count {
+		keys = append(keys, []byte{'k', byte('a' + i)})
+		vals = append(vals, bytes.Repeat([]byte{byte(i)}, i*3))
+	}
+	return encodeInline(keys, vals)
+}
+
+// inlineValue is the bucket value of an inline bucket with leaf.
+func inlineValue(seq uint64, leaf []byte) []byte {
+	b := make([]byte, BucketHeaderSize)
+	BucketHeader{Sequence: seq, Inline: true}.Encode(b)
+	return append(b, leaf...)
 }
 
 func FuzzDecodeLargeRef(f *testing.F) {

@@ -36,13 +36,13 @@ import (
 // Taken lies inside the base and Added outside it. A small commit changes
 // a few extents: it writes them here, in the meta page it writes anyway,
 // instead of a new run of the whole list (FreeDelta). Version 1 files have
-// no delta and read as before. Version 3 changes no meta field: it says
-// the file's write-ahead log may hold salted segments (package wal),
-// whose records a folio reading only versions 1 and 2 takes for garbage
-// and recycles. The first meta written to an older file makes both meta
-// pages the current version (tx: upgradeMeta, upgradeBeforeLog), so that
-// an older folio refuses the file rather than open the meta before it,
-// or drop the log.
+// no delta and read as before. Version 3 changes no meta field: it adds
+// inline buckets (bucket.go) and says the file's write-ahead log may hold
+// salted segments (package wal), whose records a folio reading only
+// versions 1 and 2 takes for garbage and recycles. The first meta written
+// to an older file makes both meta pages the current version (tx:
+// upgradeMeta, upgradeBeforeLog), so that an older folio refuses the file
+// rather than open the meta before it, or drop the log.
 const (
 	Magic   uint32 = 0xF011_0DB1
 	Version uint32 = 3

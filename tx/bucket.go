@@ -45,11 +45,16 @@ type Bucket struct {
 	// between its keys: each such insert into a full page splits it.
 	AppendFillPercent float64
 
-	tx       *Tx
-	parent   *Bucket // nil for the bucket directory
-	name     string
-	tree     btree.Tree
-	orig     page.BucketHeader // the header this bucket was opened with
+	tx     *Tx
+	parent *Bucket // nil for the bucket directory
+	name   string
+	tree   btree.Tree
+	orig   page.BucketHeader // the header this bucket was opened with
+	// origLeaf is the inline leaf the bucket was opened with (or last
+	// spilled to), from page origFrom: spill puts the header again only
+	// when the tree is another one.
+	origLeaf []byte
+	origFrom page.ID
 	seq      uint64
 	children bucketSet // nested buckets opened in this transaction
 	deleted  bool
@@ -59,14 +64,23 @@ type Bucket struct {
 	moved bool
 }
 
-func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader) {
+// init opens a bucket whose header is h; leaf is an inline bucket's leaf
+// (h.Inline), read from page from.
+func (b *Bucket) init(tx *Tx, parent *Bucket, name []byte, h page.BucketHeader, leaf []byte, from page.ID) {
 	b.FillPercent = btree.DefaultFill
 	b.AppendFillPercent = btree.DefaultAppendFill
 	b.tx, b.parent, b.orig, b.seq = tx, parent, h, h.Sequence
+	b.origLeaf, b.origFrom = leaf, from
 	if b.name != string(name) { // a reused bucket often had this name: no allocation
 		b.name = string(name)
 	}
-	b.tree.Reset(tx.pages(), h.Root, h.RootSum)
+	if h.Inline {
+		b.tree.ResetInline(tx.pages(), leaf, from)
+	} else {
+		b.tree.Reset(tx.pages(), h.Root, h.RootSum)
+	}
+	// The directory's header is the meta's root, which holds no leaf.
+	b.tree.Inlinable = parent != nil
 	if tx.writable {
 		b.tree.ShareSlab(&tx.slab)
 	} else {
@@ -302,8 +316,8 @@ func (b *Bucket) Bucket(name []byte) *Bucket {
 	// the header already.
 	cache := b.parent == nil && !b.tx.writable
 	if cache {
-		if h, ok := b.tx.snap.cachedBucket(name); ok {
-			return b.open(name, h)
+		if h, leaf, from, ok := b.tx.snap.cachedBucket(name); ok {
+			return b.open(name, h, leaf, from)
 		}
 	}
 	v, flags, from, found, err := b.tree.GetFrom(name)
@@ -319,15 +333,19 @@ func (b *Bucket) Bucket(name []byte) *Bucket {
 		_ = b.wrap(err)
 		return nil
 	}
-	if cache {
-		b.tx.snap.cacheBucket(name, h)
+	var leaf []byte
+	if h.Inline {
+		leaf = page.BucketLeaf(v)
 	}
-	return b.open(name, h)
+	if cache {
+		b.tx.snap.cacheBucket(name, h, leaf, from)
+	}
+	return b.open(name, h, leaf, from)
 }
 
-func (b *Bucket) open(name []byte, h page.BucketHeader) *Bucket {
+func (b *Bucket) open(name []byte, h page.BucketHeader, leaf []byte, from page.ID) *Bucket {
 	c := b.tx.newBucket()
-	c.init(b.tx, b, name, h)
+	c.init(b.tx, b, name, h, leaf, from)
 	b.children.put(c)
 	return c
 }
@@ -360,7 +378,7 @@ func (b *Bucket) CreateBucket(name []byte) (*Bucket, error) {
 	if b.tx.logging {
 		b.tx.logOp(opCreate, b, name, nil, 0, nil)
 	}
-	return b.open(name, page.BucketHeader{}), nil
+	return b.open(name, page.BucketHeader{}, nil, 0), nil
 }
 
 // CreateBucketIfNotExists returns the nested bucket name, creating it if
@@ -458,6 +476,8 @@ func (b *Bucket) deleteContents() error {
 			if err != nil {
 				return err
 			}
+			// An inline bucket owns no pages, and holds no nested
+			// bucket (page.CheckInlineLeaf): nothing to free.
 			if h.Root != 0 {
 				work = append(work, tree{h: h})
 			}
@@ -509,9 +529,7 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 			return fmt.Errorf("%w: cannot move %s into itself", ErrSameBuckets, c.where())
 		}
 	}
-	var hdr [page.BucketHeaderSize]byte
-	c.header().Encode(hdr[:])
-	err = dst.tree.Put(key, hdr[:], page.LeafBucket, func(exists bool, flags uint32) error {
+	err = dst.tree.Put(key, c.appendValue(nil), page.LeafBucket, func(exists bool, flags uint32) error {
 		switch {
 		case exists && flags&page.LeafBucket != 0:
 			return ErrBucketExists
@@ -539,7 +557,21 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 // header is the bucket's current header (valid after spill).
 func (b *Bucket) header() page.BucketHeader {
 	root, sum := b.tree.Root()
-	return page.BucketHeader{Root: root, RootSum: sum, Sequence: b.seq}
+	return page.BucketHeader{Root: root, RootSum: sum, Sequence: b.seq, Inline: b.tree.Inline() != nil}
+}
+
+// appendValue appends to dst the value the parent stores for b (valid
+// after spill): its header, and an inline tree's leaf after it.
+func (b *Bucket) appendValue(dst []byte) []byte {
+	var hdr [page.BucketHeaderSize]byte
+	b.header().Encode(hdr[:])
+	return append(append(dst, hdr[:]...), b.tree.Inline()...)
+}
+
+// sameLeaf reports whether a and b are the same inline leaf (the same
+// bytes in memory, not equal ones): a tree spilled again gets a new one.
+func sameLeaf(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // Cursor returns a cursor over the bucket's keys; nested buckets appear
@@ -683,20 +715,20 @@ func (b *Bucket) setFill() {
 // transaction always lays out the same pages.
 func (b *Bucket) spill() error {
 	b.setFill() // the children's headers below may split too
-	var hdr [page.BucketHeaderSize]byte
+	var value []byte
 	for _, c := range b.children.sorted() {
 		if err := c.spill(); err != nil {
 			return err
 		}
-		h := c.header()
-		if h == c.orig && !c.moved {
+		h, leaf := c.header(), c.tree.Inline()
+		if h == c.orig && sameLeaf(leaf, c.origLeaf) && !c.moved {
 			continue
 		}
-		h.Encode(hdr[:])
-		if err := b.tree.Put([]byte(c.name), hdr[:], page.LeafBucket, nil); err != nil {
+		value = c.appendValue(value[:0])
+		if err := b.tree.Put([]byte(c.name), value, page.LeafBucket, nil); err != nil {
 			return b.wrap(err)
 		}
-		c.orig, c.moved = h, false
+		c.orig, c.origLeaf, c.origFrom, c.moved = h, leaf, 0, false
 	}
 	if err := b.tree.Rebalance(); err != nil {
 		return b.wrap(err)

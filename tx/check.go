@@ -95,7 +95,7 @@ func (tx *Tx) check() (problems []error) {
 			owner[p] = reachable
 		}
 	}
-	walkTrees(&r, m.Root, m.RootSum, true, btree.Walker{
+	walkTrees(&r, treeRef{h: page.BucketHeader{Root: m.Root, RootSum: m.RootSum}}, true, btree.Walker{
 		Page:    func(id page.ID, n int, kind page.Flags, _ int) { mark(id, n, kind.String()+" page") },
 		Problem: report,
 		MaxTxID: m.TxID,

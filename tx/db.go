@@ -647,7 +647,7 @@ func (db *DB) readFreelist(r *reader, m page.Meta) ([]page.Extent, error) {
 func usedPages(r reader, m page.Meta, problem func(error)) []bool {
 	used := make([]bool, m.High)
 	r.verify = true
-	walkTrees(&r, m.Root, m.RootSum, false, btree.Walker{
+	walkTrees(&r, treeRef{h: page.BucketHeader{Root: m.Root, RootSum: m.RootSum}}, false, btree.Walker{
 		Page:    func(id page.ID, n int, _ page.Flags, _ int) { markUsed(used, id, n) },
 		Problem: problem,
 	}, nil)
@@ -662,19 +662,29 @@ func markUsed(used []bool, id page.ID, n int) {
 	}
 }
 
-// walkTrees walks the bucket directory at root and every bucket under
-// it, each tree once, with w's Page, Elem and Problem as Tree.Walk calls
-// them (Elem for every element, nested bucket headers included). bucket,
-// if set, is called once for each header met, the directory's included.
+// treeRef is a tree walkTrees walks: a bucket's header, and an inline
+// bucket's leaf with the page holding it.
+type treeRef struct {
+	h    page.BucketHeader
+	leaf []byte
+	from page.ID
+}
+
+// walkTrees walks the tree top (the bucket directory, or a bucket) and
+// every bucket under it, each tree once, with w's Page, Elem and Problem
+// as Tree.Walk calls them (Elem for every element, nested bucket headers
+// included; an inline bucket's leaf has no Page). bucket, if set, is
+// called once for each header met, top's included, with an inline
+// bucket's leaf (nil for others).
 //
 // NB: a worklist, not recursion, and each tree walked once: a damaged or
 // hostile file's bucket headers may form a cycle, or share trees (a DAG
 // whose paths a walk would follow one by one, 3^24 of them for 24 levels
 // of three), and folio nests buckets as deep as a program asks, deeper
 // than any fixed limit a healthy file must stay within.
-func walkTrees(r *reader, root page.ID, sum uint32, verify bool, w btree.Walker, bucket func()) {
+func walkTrees(r *reader, top treeRef, verify bool, w btree.Walker, bucket func(leaf []byte)) {
 	seen := map[page.ID]bool{}
-	work := []page.BucketHeader{{Root: root, RootSum: sum}}
+	work := []treeRef{top}
 	elem, pageFn := w.Elem, w.Page
 	w.Seen = btree.NewPageSet(r.high) // each page once, across the trees too
 	// leaf is the leaf whose elements Elem is given: Walk calls Page for
@@ -700,13 +710,24 @@ func walkTrees(r *reader, root page.ID, sum uint32, verify bool, w btree.Walker,
 			w.Problem(err)
 			return
 		}
-		work = append(work, nested)
+		ref := treeRef{h: nested}
+		if nested.Inline {
+			ref.leaf, ref.from = page.BucketLeaf(stored), leaf
+		}
+		work = append(work, ref)
 	}
 	for len(work) > 0 {
-		h := work[len(work)-1]
+		ref := work[len(work)-1]
+		h := ref.h
 		work = work[:len(work)-1]
 		if bucket != nil {
-			bucket()
+			bucket(ref.leaf)
+		}
+		if h.Inline {
+			// No pages of its own, none shared: DecodeBucketHeader checked
+			// the leaf; the walk checks it as a leaf page's contents.
+			btree.NewInline(r, ref.leaf, ref.from).Walk(verify, w)
+			continue
 		}
 		if h.Root == 0 {
 			continue

@@ -60,28 +60,33 @@ type bucketSlot struct {
 	n     uint8
 	name  [bucketSlotName]byte
 	h     page.BucketHeader
+	// leaf is an inline bucket's leaf, in this snapshot's mapping, read
+	// from page from.
+	leaf []byte
+	from page.ID
 }
 
 // cachedBucket returns the header of top-level bucket name if a reader of
-// s has remembered it.
-func (s *snapshot) cachedBucket(name []byte) (page.BucketHeader, bool) {
+// s has remembered it, with an inline bucket's leaf and the page holding
+// it.
+func (s *snapshot) cachedBucket(name []byte) (page.BucketHeader, []byte, page.ID, bool) {
 	for i := range s.buckets {
 		b := &s.buckets[i]
 		switch b.state.Load() {
 		case 0:
-			return page.BucketHeader{}, false // slots are claimed in order
+			return page.BucketHeader{}, nil, 0, false // slots are claimed in order
 		case 2:
 			if string(b.name[:b.n]) == string(name) {
-				return b.h, true
+				return b.h, b.leaf, b.from, true
 			}
 		}
 	}
-	return page.BucketHeader{}, false
+	return page.BucketHeader{}, nil, 0, false
 }
 
 // cacheBucket remembers h as the header of top-level bucket name, in the
 // first free slot, unless a slot holds it already or none is free.
-func (s *snapshot) cacheBucket(name []byte, h page.BucketHeader) {
+func (s *snapshot) cacheBucket(name []byte, h page.BucketHeader, leaf []byte, from page.ID) {
 	if len(name) > bucketSlotName {
 		return
 	}
@@ -89,7 +94,7 @@ func (s *snapshot) cacheBucket(name []byte, h page.BucketHeader) {
 		b := &s.buckets[i]
 		if b.state.CompareAndSwap(0, 1) {
 			b.n = uint8(copy(b.name[:], name))
-			b.h = h
+			b.h, b.leaf, b.from = h, leaf, from
 			b.state.Store(2)
 			return
 		}

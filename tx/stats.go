@@ -191,7 +191,9 @@ func (db *DB) Stats() Stats {
 func (tx *Tx) Stats() TxStats { return tx.stats }
 
 // BucketStats describe a bucket's committed pages and keys, nested
-// buckets included (bbolt's fields; inline buckets do not exist in folio).
+// buckets included (bbolt's fields). An inline bucket (stored in its
+// parent's leaf) counts in BucketN, InlineBucketN and KeyN, and its
+// leaf's bytes in InlineBucketInuse, not in the page counts.
 type BucketStats struct {
 	BranchPageN       int // branch pages
 	BranchOverflowN   int // extra pages of overflowing branch runs
@@ -205,8 +207,8 @@ type BucketStats struct {
 	LeafAlloc         int // bytes allocated to leaf pages
 	LeafInuse         int // bytes used in them
 	BucketN           int // buckets, this one included
-	InlineBucketN     int // always 0
-	InlineBucketInuse int // always 0
+	InlineBucketN     int // buckets stored inline, in their parent's leaf
+	InlineBucketInuse int // bytes their leaves use
 }
 
 // Add adds o's counts to s.
@@ -223,6 +225,8 @@ func (s *BucketStats) Add(o BucketStats) {
 	s.LeafAlloc += o.LeafAlloc
 	s.LeafInuse += o.LeafInuse
 	s.BucketN += o.BucketN
+	s.InlineBucketN += o.InlineBucketN
+	s.InlineBucketInuse += o.InlineBucketInuse
 }
 
 // Stats returns statistics on the bucket's committed state: a write
@@ -230,7 +234,8 @@ func (s *BucketStats) Add(o BucketStats) {
 // *Bucket of a missing name, a bucket deleted in this transaction (or
 // under a deleted one) and a bucket whose transaction ended report zero
 // stats, BucketN too: an empty bucket counts itself (bbolt's also a
-// Depth of 1 and an inline bucket), but these name no bucket, and Stats
+// Depth of 1 and an inline bucket, folio's no pages), but these name no
+// bucket, and Stats
 // summed over names should count only those that exist. (bbolt panics
 // on nil.)
 func (b *Bucket) Stats() BucketStats {
@@ -240,12 +245,12 @@ func (b *Bucket) Stats() BucketStats {
 	if b == nil || b.tx.db == nil || b.deleted {
 		return s
 	}
-	root, sum := b.orig.Root, b.orig.RootSum
+	top := treeRef{h: b.orig, leaf: b.origLeaf, from: b.origFrom}
 	if b.parent == nil {
-		root, sum = b.tx.snap.meta.Root, b.tx.snap.meta.RootSum
+		top = treeRef{h: page.BucketHeader{Root: b.tx.snap.meta.Root, RootSum: b.tx.snap.meta.RootSum}}
 	}
 	ps := b.tx.r.pageSize
-	walkTrees(&b.tx.r, root, sum, false, btree.Walker{
+	walkTrees(&b.tx.r, top, false, btree.Walker{
 		Page: func(id page.ID, n int, kind page.Flags, depth int) {
 			if kind != page.FlagLarge {
 				s.Depth = max(s.Depth, depth+1)
@@ -267,14 +272,26 @@ func (b *Bucket) Stats() BucketStats {
 		},
 		Elem:    func(key, stored []byte, flags uint32) { s.KeyN++ },
 		Problem: func(err error) { b.tx.fail(err) },
-	}, func() { s.BucketN++ })
+	}, func(leaf []byte) {
+		s.BucketN++
+		if leaf != nil {
+			// As bbolt counts one: a level, and the leaf's bytes.
+			s.InlineBucketN++
+			s.InlineBucketInuse += inuse(leaf, 0, page.LeafElemSize)
+			s.Depth = max(s.Depth, 1)
+		}
+	})
 	return s
 }
 
 // runInuse is the bytes a tree run uses: header, elements, keys, values.
 func runInuse(r *reader, id page.ID, pages, elem int) int {
 	off := int(id) * r.pageSize
-	p := r.data[off : off+pages*r.pageSize]
+	return inuse(r.data[off:off+pages*r.pageSize], id, elem)
+}
+
+// inuse is runInuse for the node p (a run, or an inline leaf) from page id.
+func inuse(p []byte, id page.ID, elem int) int {
 	// NB: the walk calls Page before it checks the count (and reports
 	// it): a count past the page must not index past it here.
 	n, err := page.CheckElems(p, id, elem)

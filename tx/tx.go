@@ -142,7 +142,7 @@ func (tx *Tx) init(db *DB, s *snapshot, stripe int, writable bool) {
 	if writable {
 		tx.r.txid = s.meta.TxID + 1
 	}
-	tx.root.init(tx, nil, nil, page.BucketHeader{Root: s.meta.Root, RootSum: s.meta.RootSum})
+	tx.root.init(tx, nil, nil, page.BucketHeader{Root: s.meta.Root, RootSum: s.meta.RootSum}, nil, 0)
 }
 
 // maxSpareBuckets bounds the bucket handles a pooled Tx keeps for the
