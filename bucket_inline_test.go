@@ -1,8 +1,11 @@
 package folio
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -133,4 +136,268 @@ func (it *inlineTally) observe(t *testing.T, db *DB, model *mbucket) {
 		t.Fatal(err)
 	}
 	it.was = now
+}
+
+// inlineState is what Stats says of bucket path in db: stored inline (in
+// its parent's leaf), or with pages; and its keys.
+func inlineState(t *testing.T, db *DB, path ...string) (inline bool, keys int) {
+	t.Helper()
+	err := db.View(func(tx *Tx) error {
+		b, err := walkTx(tx, path)
+		if err != nil {
+			return err
+		}
+		st := b.Stats()
+		inline, keys = st.InlineBucketN == 1 && st.LeafPageN == 0, st.KeyN
+		return tx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inline, keys
+}
+
+// TestBucketInlineLifecycle takes one bucket across the inline bound and
+// back by every way there is, in direct and WAL mode, checking the file
+// after each commit and reopening it (WAL mode: a copy of the file and
+// its log taken while open, which replays the log): growing past the
+// bound, shrinking below it, a large value, a nested bucket gained and
+// lost, a sequence bumped, a rollback, a cursor's deletes, a move to
+// another parent, and DeleteBucket.
+func TestBucketInlineLifecycle(t *testing.T) {
+	for _, wal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wal=%v", wal), func(t *testing.T) {
+			const ps = 1024
+			opts := &Options{PageSize: ps, WAL: wal}
+			db := openTest(t, opts)
+			step := func(what string, wantInline bool, fn func(b *Bucket) error) {
+				t.Helper()
+				mustUpdate(t, db, func(tx *Tx) error {
+					b, err := tx.CreateBucketIfNotExists([]byte("p"))
+					if err != nil {
+						return err
+					}
+					if b, err = b.CreateBucketIfNotExists([]byte("b")); err != nil {
+						return err
+					}
+					return fn(b)
+				})
+				mustCheck(t, db)
+				if wal {
+					cp := filepath.Join(t.TempDir(), "copy.db")
+					copyFile(t, db.Path(), cp)
+					copyDir(t, LogDir(db.Path()), LogDir(cp))
+					c, err := Open(cp, 0o600, &Options{WAL: true})
+					if err != nil {
+						t.Fatalf("%s: open the copy: %v", what, err)
+					}
+					mustCheck(t, c)
+					if inline, _ := inlineState(t, c, "p", "b"); inline != wantInline {
+						t.Fatalf("%s: replayed copy: inline %v, want %v", what, inline, wantInline)
+					}
+					if in, err := c.Info(); err != nil || in.Replayed == 0 {
+						t.Fatalf("%s: the copy replayed no commits: %+v, %v", what, in, err)
+					}
+					if err := c.Close(); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					db = reopen(t, db, opts)
+				}
+				if inline, _ := inlineState(t, db, "p", "b"); inline != wantInline {
+					t.Fatalf("%s: inline %v, want %v", what, inline, wantInline)
+				}
+			}
+			key := func(i int) []byte { return fmt.Appendf(nil, "key-%03d", i) }
+			val := []byte("value-0123456789")
+			step("one key", true, func(b *Bucket) error { return b.Put(key(0), val) })
+			step("past the bound", false, func(b *Bucket) error {
+				for i := 1; i < 12; i++ {
+					if err := b.Put(key(i), val); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			step("below it again", true, func(b *Bucket) error {
+				for i := 3; i < 12; i++ {
+					if err := b.Delete(key(i)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			step("a large value", false, func(b *Bucket) error { return b.Put(key(50), bytes.Repeat([]byte("L"), ps)) })
+			step("the large value gone", true, func(b *Bucket) error { return b.Delete(key(50)) })
+			step("a nested bucket", false, func(b *Bucket) error {
+				n, err := b.CreateBucket([]byte("n"))
+				if err != nil {
+					return err
+				}
+				return n.Put([]byte("k"), []byte("v"))
+			})
+			if inline, _ := inlineState(t, db, "p", "b", "n"); !inline {
+				t.Fatal("the nested bucket is not inline")
+			}
+			step("the nested bucket gone", true, func(b *Bucket) error { return b.DeleteBucket([]byte("n")) })
+			step("a sequence", true, func(b *Bucket) error {
+				_, err := b.NextSequence()
+				return err
+			})
+			err := db.Update(func(tx *Tx) error {
+				b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
+				for i := 20; i < 40; i++ {
+					if err := b.Put(key(i), val); err != nil {
+						return err
+					}
+				}
+				return errRollback
+			})
+			if !errors.Is(err, errRollback) {
+				t.Fatal(err)
+			}
+			if inline, keys := inlineState(t, db, "p", "b"); !inline || keys != 3 {
+				t.Fatalf("after a rollback: inline %v with %d keys, want inline with 3", inline, keys)
+			}
+			step("a cursor's deletes", true, func(b *Bucket) error {
+				c := b.Cursor()
+				for k, _ := c.First(); k != nil; k, _ = c.Next() {
+					if bytes.Equal(k, key(1)) {
+						if err := c.Delete(); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			mustUpdate(t, db, func(tx *Tx) error {
+				q, err := tx.CreateBucket([]byte("q"))
+				if err != nil {
+					return err
+				}
+				return tx.Bucket([]byte("p")).MoveBucket([]byte("b"), q)
+			})
+			mustCheck(t, db)
+			err = db.View(func(tx *Tx) error {
+				b := tx.Bucket([]byte("q")).Bucket([]byte("b"))
+				if b == nil || tx.Bucket([]byte("p")).Bucket([]byte("b")) != nil {
+					return fmt.Errorf("the move did not move")
+				}
+				if got := b.Get(key(0)); !bytes.Equal(got, val) {
+					return fmt.Errorf("q/b: Get = %q", got)
+				}
+				if b.Get(key(1)) != nil || b.Sequence() != 1 {
+					return fmt.Errorf("q/b: key 1 %q, sequence %d; want none and 1", b.Get(key(1)), b.Sequence())
+				}
+				return tx.Err()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inline, keys := inlineState(t, db, "q", "b"); !inline || keys != 2 {
+				t.Fatalf("moved: inline %v with %d keys, want inline with 2", inline, keys)
+			}
+			mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("q")).DeleteBucket([]byte("b")) })
+			mustCheck(t, db)
+			db = reopen(t, db, opts)
+			if err := db.View(func(tx *Tx) error {
+				if tx.Bucket([]byte("q")).Bucket([]byte("b")) != nil {
+					return fmt.Errorf("deleted, and still there")
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestBucketInlineReadAllocs: reads of an inline bucket (Get, a cursor's
+// Seek, First, Next, Last and Prev, and a whole View opening it) point
+// into the parent's page in the mapping and allocate nothing.
+func TestBucketInlineReadAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race to check allocations")
+	}
+	db := openTest(t, nil)
+	mustUpdate(t, db, func(tx *Tx) error {
+		p, err := tx.CreateBucket([]byte("p"))
+		if err != nil {
+			return err
+		}
+		b, err := p.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range 5 {
+			if err := b.Put(fmt.Appendf(nil, "k%d", i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if inline, _ := inlineState(t, db, "p", "b"); !inline {
+		t.Fatal("bucket p/b is not inline")
+	}
+	tx, err := db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
+	if n := testing.AllocsPerRun(100, func() {
+		if b.Get([]byte("k3")) == nil {
+			t.Fatal("missing key")
+		}
+	}); n != 0 {
+		t.Errorf("Get: %v allocs, want 0", n)
+	}
+	c := b.Cursor()
+	if n := testing.AllocsPerRun(100, func() {
+		n := 0
+		for k, _ := c.Seek([]byte("k1")); k != nil; k, _ = c.Next() {
+			n++
+		}
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+			n++
+		}
+		if n != 14 {
+			t.Fatalf("cursor walks met %d keys, want 14", n)
+		}
+	}); n != 0 {
+		t.Errorf("cursor: %v allocs, want 0", n)
+	}
+	fn := func(tx *Tx) error {
+		if tx.Bucket([]byte("p")).Bucket([]byte("b")).Get([]byte("k4")) == nil {
+			t.Fatal("missing")
+		}
+		return nil
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = db.View(fn) }); n != 0 {
+		t.Errorf("View + Bucket + Bucket + Get: %v allocs, want 0", n)
+	}
+	// The top-level cache of the snapshot (an inline bucket in the
+	// directory's leaf, its leaf remembered too).
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("top"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	if inline, _ := inlineState(t, db, "top"); !inline {
+		t.Fatal("bucket top is not inline")
+	}
+	top := func(tx *Tx) error {
+		if got := tx.Bucket([]byte("top")).Get([]byte("k")); string(got) != "v" {
+			t.Fatalf("top/k = %q", got)
+		}
+		return nil
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = db.View(top) }); n != 0 {
+		t.Errorf("View + cached top-level Bucket + Get: %v allocs, want 0", n)
+	}
 }

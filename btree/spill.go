@@ -52,8 +52,11 @@ func (t *Tree) Spill() error {
 // inlinable reports whether root n may be stored inline (Inlinable): a
 // leaf of plain values (no nested bucket, no large value, pending or
 // written) no bigger than page.InlineMax.
+// NB: the flags, not hasPending, which a pending value deleted leaves
+// set: a WAL replay that put and deleted one in a transaction kept a
+// page where the commits it replayed had stored the bucket inline.
 func (t *Tree) inlinable(n *Node) bool {
-	if !t.Inlinable || !n.leaf || n.hasPending || len(n.inodes) == 0 {
+	if !t.Inlinable || !n.leaf || len(n.inodes) == 0 {
 		return false
 	}
 	size, limit := page.HeaderSize, page.InlineMax(t.pages.PageSize())
