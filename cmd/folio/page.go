@@ -195,6 +195,16 @@ func printBranch(w io.Writer, p []byte, id page.ID) {
 	}
 }
 
+// printInline lists an inline bucket's keys and values, indented under
+// its element. DecodeBucketHeader checked the leaf: plain values only.
+func printInline(w io.Writer, leaf []byte) {
+	n := page.PageCount(leaf)
+	for i := range n {
+		_, k, v, _ := page.LeafElem(leaf, n, i)
+		fmt.Fprintf(w, "      %d: key %s value %d bytes: %s\n", i, quoteBytes(k), len(v), preview(v))
+	}
+}
+
 func printLeaf(w io.Writer, p []byte, id page.ID) {
 	n, err := page.CheckElems(p, id, page.LeafElemSize)
 	if err != nil {
@@ -216,10 +226,17 @@ func printLeaf(w io.Writer, p []byte, id page.ID) {
 				continue
 			}
 			root := "empty"
-			if h.Root != 0 {
+			switch {
+			case h.Inline:
+				leaf := page.BucketLeaf(v)
+				root = fmt.Sprintf("inline, %d keys in %d bytes", page.PageCount(leaf), len(leaf))
+			case h.Root != 0:
 				root = fmt.Sprintf("root page %d (checksum %#08x)", h.Root, h.RootSum)
 			}
 			fmt.Fprintf(w, "  %d: key %s bucket: %s, sequence %d\n", i, quoteBytes(k), root, h.Sequence)
+			if h.Inline {
+				printInline(w, page.BucketLeaf(v))
+			}
 		case flags&page.LeafLarge != 0:
 			ref, err := page.DecodeLargeRef(v, id)
 			if err != nil {

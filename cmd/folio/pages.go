@@ -592,6 +592,12 @@ func (w *walker) tree(id page.ID, sum uint32, path [][]byte, depth int) {
 		u.problem = errText(err)
 		return
 	}
+	inline := 0
+	defer func() {
+		if inline > 0 {
+			u.note += fmt.Sprintf(", holding %d inline bucket%s", inline, map[bool]string{true: "s"}[inline > 1])
+		}
+	}()
 	for i := range n {
 		k, kok := page.LeafKey(p, i)
 		flags, v, vok := page.LeafValue(p, i)
@@ -605,6 +611,9 @@ func (w *walker) tree(id page.ID, sum uint32, path [][]byte, depth int) {
 			if err != nil {
 				u.problem = appendProblem(u.problem, errText(err))
 				continue
+			}
+			if h.Inline {
+				inline++ // no pages of its own: its leaf is in this one
 			}
 			if h.Root != 0 {
 				// NB: no copy of path (a copy per bucket is quadratic in

@@ -14,14 +14,18 @@ func init() { commands = append(commands, newStatsCmd) }
 // bucketStatsJSON is one bucket's row. Like du, a row counts the bucket
 // and everything nested in it (Bucket.Stats does the same, as bbolt's).
 type bucketStatsJSON struct {
-	Path          string  `json:"path"`
-	Keys          int     `json:"keys"`           // keys holding values, nested included
-	Buckets       int     `json:"nested_buckets"` // buckets below this one
-	Depth         int     `json:"depth"`          // levels of the deepest tree
-	BranchPages   int     `json:"branch_pages"`   // overflow pages included
-	LeafPages     int     `json:"leaf_pages"`     // overflow pages included
-	LargePages    int     `json:"large_pages"`    // pages of out-of-line values
-	BytesUsed     int     `json:"bytes_used"`     // in branch and leaf pages
+	Path        string `json:"path"`
+	Keys        int    `json:"keys"`           // keys holding values, nested included
+	Buckets     int    `json:"nested_buckets"` // buckets below this one
+	Depth       int    `json:"depth"`          // levels of the deepest tree
+	BranchPages int    `json:"branch_pages"`   // overflow pages included
+	LeafPages   int    `json:"leaf_pages"`     // overflow pages included
+	LargePages  int    `json:"large_pages"`    // pages of out-of-line values
+	// InlineBuckets counts the buckets stored in their parent's leaf, no
+	// page of their own (this one included), InlineBytes their leaves.
+	InlineBuckets int     `json:"inline_buckets"`
+	InlineBytes   int     `json:"inline_bytes"`
+	BytesUsed     int     `json:"bytes_used"` // in branch and leaf pages
 	BytesAlloc    int     `json:"bytes_allocated"`
 	FillPercent   float64 `json:"fill_percent"`
 	TotalPages    int     `json:"total_pages"`
@@ -148,15 +152,17 @@ func collectStats(b *folio.Bucket, path [][]byte, rows *[]bucketStatsJSON) folio
 
 func statsRow(path string, s folio.BucketStats, pageSize int) bucketStatsJSON {
 	r := bucketStatsJSON{
-		Path:        path,
-		Keys:        s.KeyN - (s.BucketN - 1), // KeyN counts nested bucket names too
-		Buckets:     s.BucketN - 1,
-		Depth:       s.Depth,
-		BranchPages: s.BranchPageN + s.BranchOverflowN,
-		LeafPages:   s.LeafPageN + s.LeafOverflowN,
-		LargePages:  s.LargePageN,
-		BytesUsed:   s.BranchInuse + s.LeafInuse,
-		BytesAlloc:  s.BranchAlloc + s.LeafAlloc,
+		Path:          path,
+		Keys:          s.KeyN - (s.BucketN - 1), // KeyN counts nested bucket names too
+		Buckets:       s.BucketN - 1,
+		Depth:         s.Depth,
+		BranchPages:   s.BranchPageN + s.BranchOverflowN,
+		LeafPages:     s.LeafPageN + s.LeafOverflowN,
+		LargePages:    s.LargePageN,
+		InlineBuckets: s.InlineBucketN,
+		InlineBytes:   s.InlineBucketInuse,
+		BytesUsed:     s.BranchInuse + s.LeafInuse,
+		BytesAlloc:    s.BranchAlloc + s.LeafAlloc,
 	}
 	if r.BytesAlloc > 0 {
 		r.FillPercent = 100 * float64(r.BytesUsed) / float64(r.BytesAlloc)
@@ -223,10 +229,10 @@ func fileStats(db *folio.DB, path string) (fileStatsJSON, error) {
 
 func printStats(a *app, st statsJSON) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BUCKET\tKEYS\tBUCKETS\tDEPTH\tBRANCH\tLEAF\tLARGE\tUSED\tALLOCATED\tFILL")
+	fmt.Fprintln(tw, "BUCKET\tKEYS\tBUCKETS\tDEPTH\tBRANCH\tLEAF\tLARGE\tINLINE\tUSED\tALLOCATED\tFILL")
 	row := func(r bucketStatsJSON) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%.0f%%\n", r.Path, r.Keys, r.Buckets, r.Depth,
-			r.BranchPages, r.LeafPages, r.LargePages, humanBytes(int64(r.BytesUsed)), humanBytes(int64(r.BytesAlloc)), r.FillPercent)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%.0f%%\n", r.Path, r.Keys, r.Buckets, r.Depth,
+			r.BranchPages, r.LeafPages, r.LargePages, r.InlineBuckets, humanBytes(int64(r.BytesUsed)), humanBytes(int64(r.BytesAlloc)), r.FillPercent)
 	}
 	for _, r := range st.Buckets {
 		row(r)

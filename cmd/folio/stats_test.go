@@ -14,7 +14,7 @@ func TestStats(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, re := range []string{
-		`(?m)^BUCKET +KEYS +BUCKETS +DEPTH +BRANCH +LEAF +LARGE +USED +ALLOCATED +FILL$`,
+		`(?m)^BUCKET +KEYS +BUCKETS +DEPTH +BRANCH +LEAF +LARGE +INLINE +USED +ALLOCATED +FILL$`,
 		`(?m)^users +301 +1 +[2-9] +[1-9]\d* +[1-9]\d* +0 +[\d.]+ KiB +[\d.]+ KiB +\d+%$`,
 		`(?m)^users/admins +1 +0 +1 +0 +1 +0 `,
 		`(?m)^a +0 +2 `, `(?m)^a/b/c +0 +0 +0 +0 +0 +0 +0 B +0 B +0%$`,
