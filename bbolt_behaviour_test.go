@@ -206,8 +206,11 @@ func TestBucketStatsCountsLikeBbolt(t *testing.T) {
 			if err := bdb.View(func(tx *bolt.Tx) error { bs = tx.Bucket([]byte("b")).Stats(); return nil }); err != nil {
 				t.Fatal(err)
 			}
-			if fs.KeyN != bs.KeyN || fs.BucketN != bs.BucketN {
-				t.Errorf("KeyN %d BucketN %d; bbolt's %d %d", fs.KeyN, fs.BucketN, bs.KeyN, bs.BucketN)
+			if fs.KeyN != bs.KeyN || fs.BucketN != bs.BucketN || fs.InlineBucketN != bs.InlineBucketN {
+				t.Errorf("KeyN %d BucketN %d InlineBucketN %d; bbolt's %d %d %d", fs.KeyN, fs.BucketN, fs.InlineBucketN, bs.KeyN, bs.BucketN, bs.InlineBucketN)
+			}
+			if (fs.InlineBucketInuse == 0) != (bs.InlineBucketInuse == 0) && fs.InlineBucketN != fs.BucketN {
+				t.Errorf("InlineBucketInuse %d; bbolt's %d", fs.InlineBucketInuse, bs.InlineBucketInuse)
 			}
 			if fs.Depth != s.depth {
 				t.Errorf("Depth %d, want %d (bbolt's %d)", fs.Depth, s.depth, bs.Depth)

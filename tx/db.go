@@ -674,15 +674,14 @@ type treeRef struct {
 // every bucket under it, each tree once, with w's Page, Elem and Problem
 // as Tree.Walk calls them (Elem for every element, nested bucket headers
 // included; an inline bucket's leaf has no Page). bucket, if set, is
-// called once for each header met, top's included, with an inline
-// bucket's leaf (nil for others).
+// called once for each header met, top's included.
 //
 // NB: a worklist, not recursion, and each tree walked once: a damaged or
 // hostile file's bucket headers may form a cycle, or share trees (a DAG
 // whose paths a walk would follow one by one, 3^24 of them for 24 levels
 // of three), and folio nests buckets as deep as a program asks, deeper
 // than any fixed limit a healthy file must stay within.
-func walkTrees(r *reader, top treeRef, verify bool, w btree.Walker, bucket func(leaf []byte)) {
+func walkTrees(r *reader, top treeRef, verify bool, w btree.Walker, bucket func(treeRef)) {
 	seen := map[page.ID]bool{}
 	work := []treeRef{top}
 	elem, pageFn := w.Elem, w.Page
@@ -721,7 +720,7 @@ func walkTrees(r *reader, top treeRef, verify bool, w btree.Walker, bucket func(
 		h := ref.h
 		work = work[:len(work)-1]
 		if bucket != nil {
-			bucket(ref.leaf)
+			bucket(ref)
 		}
 		if h.Inline {
 			// No pages of its own, none shared: DecodeBucketHeader checked

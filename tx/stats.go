@@ -193,7 +193,9 @@ func (tx *Tx) Stats() TxStats { return tx.stats }
 // BucketStats describe a bucket's committed pages and keys, nested
 // buckets included (bbolt's fields). An inline bucket (stored in its
 // parent's leaf) counts in BucketN, InlineBucketN and KeyN, and its
-// leaf's bytes in InlineBucketInuse, not in the page counts.
+// leaf's bytes in InlineBucketInuse, not in the page counts; an empty
+// bucket, stored as a header alone, counts in InlineBucketN as bbolt's
+// does.
 type BucketStats struct {
 	BranchPageN       int // branch pages
 	BranchOverflowN   int // extra pages of overflowing branch runs
@@ -207,7 +209,7 @@ type BucketStats struct {
 	LeafAlloc         int // bytes allocated to leaf pages
 	LeafInuse         int // bytes used in them
 	BucketN           int // buckets, this one included
-	InlineBucketN     int // buckets stored inline, in their parent's leaf
+	InlineBucketN     int // buckets stored in their parent's leaf (empty ones too)
 	InlineBucketInuse int // bytes their leaves use
 }
 
@@ -272,13 +274,19 @@ func (b *Bucket) Stats() BucketStats {
 		},
 		Elem:    func(key, stored []byte, flags uint32) { s.KeyN++ },
 		Problem: func(err error) { b.tx.fail(err) },
-	}, func(leaf []byte) {
+	}, func(ref treeRef) {
 		s.BucketN++
-		if leaf != nil {
+		top := b.parent == nil && s.BucketN == 1 // the directory: the meta's
+		switch {
+		case ref.h.Inline:
 			// As bbolt counts one: a level, and the leaf's bytes.
 			s.InlineBucketN++
-			s.InlineBucketInuse += inuse(leaf, 0, page.LeafElemSize)
+			s.InlineBucketInuse += inuse(ref.leaf, 0, page.LeafElemSize)
 			s.Depth = max(s.Depth, 1)
+		case ref.h.Root == 0 && !top:
+			// No pages and no leaf: bbolt's empty bucket is inline too
+			// (a leaf of no elements).
+			s.InlineBucketN++
 		}
 	})
 	return s
