@@ -401,3 +401,94 @@ func TestBucketInlineReadAllocs(t *testing.T) {
 		t.Errorf("View + cached top-level Bucket + Get: %v allocs, want 0", n)
 	}
 }
+
+// TestBucketInlineDamaged: an inline bucket's leaf damaged inside its
+// parent's page (resealed, so only the leaf's own checks can tell) is
+// ErrCorrupt naming the parent's page, for Bucket and Check alike, and
+// Check accounts no page to it.
+func TestBucketInlineDamaged(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(leaf []byte)
+	}{
+		{"key order", func(leaf []byte) { // "k1" becomes "k0", as the key before it
+			_, k, _, _ := page.LeafElem(leaf, page.PageCount(leaf), 1)
+			k[1] = '0'
+		}},
+		{"flags", func(leaf []byte) { // element 0 claims a nested bucket
+			leaf[page.HeaderSize+page.PageCount(leaf)*page.HintSize] = byte(page.LeafBucket)
+		}},
+		{"count", func(leaf []byte) { leaf[6] = 0xff }},
+		{"page id", func(leaf []byte) { leaf[8] = 7 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tempPath(t)
+			db, err := Open(path, 0o600, &Options{PageSize: 1024})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustUpdate(t, db, func(tx *Tx) error {
+				p, err := tx.CreateBucket([]byte("p"))
+				if err != nil {
+					return err
+				}
+				if err := p.Put([]byte("paged"), pagedValue(1024)); err != nil {
+					return err
+				}
+				b, err := p.CreateBucket([]byte("b"))
+				if err != nil {
+					return err
+				}
+				for _, k := range []string{"k0", "k1", "k2"} {
+					if err := b.Put([]byte(k), []byte("v")); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			closeChecked(t, db)
+			img, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEditImage(t, img)
+			var leaf page.ID
+			for id, p := range e.pages {
+				if p.kind == page.FlagLeaf && slices.Equal(p.bucket, []string{"p"}) {
+					leaf = id
+				}
+			}
+			if leaf == 0 {
+				t.Fatal("no leaf of bucket p")
+			}
+			_, v := leafElemValue(t, e.run(leaf), "b")
+			if h, err := page.DecodeBucketHeader(v, leaf); err != nil || !h.Inline {
+				t.Fatalf("p/b is not inline: %+v, %v", h, err)
+			}
+			tc.damage(page.BucketLeaf(v))
+			e.reseal(leaf)
+			db, err = openImage(t, "inline.db", e.b, &Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			err = db.View(func(tx *Tx) error {
+				if tx.Bucket([]byte("p")).Bucket([]byte("b")) != nil {
+					t.Error("a damaged inline bucket opened")
+				}
+				return tx.Err()
+			})
+			wantPage(t, "Bucket", err, leaf)
+			errs := checkErrs(db)
+			if len(errs) == 0 {
+				t.Fatal("Check found nothing")
+			}
+			for _, err := range errs {
+				if msg := err.Error(); strings.Contains(msg, "page accounting") {
+					t.Errorf("Check: %v", err)
+				}
+				wantPage(t, "Check", err, leaf)
+			}
+		})
+	}
+}
