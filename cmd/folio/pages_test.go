@@ -62,9 +62,10 @@ func TestPages(t *testing.T) {
 			"0 meta 0 ok 2 current meta",
 			"1 meta 0 ok 1 older meta",
 			"large 2 ok 2 bucket blobs key \"big\" (3000 bytes)",
-			"leaf 0 ok 2 bucket users/admins",
+			"ok 2 bucket users, holding 1 inline bucket", // users/admins
 			"branch 0 ok 2 bucket users",
-			`bucket we\/ird`, "bucket directory", "freelist 0 ok 2 free list",
+			"bucket directory, holding 1 inline bucket", // we/ird
+			"freelist 0 ok 2 free list",
 			"unallocated - - - ", "past the high water mark",
 		}},
 		{"churned", churned, []string{" free - - - "}},

@@ -15,9 +15,9 @@ func TestStats(t *testing.T) {
 	}
 	for _, re := range []string{
 		`(?m)^BUCKET +KEYS +BUCKETS +DEPTH +BRANCH +LEAF +LARGE +INLINE +USED +ALLOCATED +FILL$`,
-		`(?m)^users +301 +1 +[2-9] +[1-9]\d* +[1-9]\d* +0 +[\d.]+ KiB +[\d.]+ KiB +\d+%$`,
-		`(?m)^users/admins +1 +0 +1 +0 +1 +0 `,
-		`(?m)^a +0 +2 `, `(?m)^a/b/c +0 +0 +0 +0 +0 +0 +0 B +0 B +0%$`,
+		`(?m)^users +301 +1 +[2-9] +[1-9]\d* +[1-9]\d* +0 +1 +[\d.]+ KiB +[\d.]+ KiB +\d+%$`,
+		`(?m)^users/admins +1 +0 +1 +0 +0 +0 +1 `, // inline
+		`(?m)^a +0 +2 `, `(?m)^a/b/c +0 +0 +0 +0 +0 +0 +1 +0 B +0 B +0%$`, // empty: inline, as bbolt's
 		`(?m)^blobs +1 +0 +\d +0 +1 +3 `,
 		`(?m)^we\\/ird +1 +0 `,
 		`(?m)^\(total\) +303 +7 `,
