@@ -38,6 +38,8 @@
 // A parent records the checksum it expects of each child (branch elements,
 // bucket headers, large-value descriptors, the meta's roots), so a write the
 // disk lost (an old but self-consistent page) is detected by one compare.
+// A small bucket's tree may be one leaf stored inline in its parent's value
+// (bucket.go, version 3), covered by the parent page's checksum.
 //
 // Everything in this file and meta.go marked "wire format" must never
 // change without a new Version.
