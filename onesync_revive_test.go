@@ -36,7 +36,9 @@ func TestOneSyncTornCommitRevives(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if err := b.Put([]byte("0"), []byte("base")); err != nil {
+			// A leaf of its own each (not inline): T and U then write
+			// the same run for a.
+			if err := b.Put([]byte("0"), pagedValue(ps)); err != nil {
 				return err
 			}
 		}
