@@ -41,7 +41,7 @@ func TestFreeDeltaAfterFailedCommit(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+			if err := b.Put([]byte("k"), pagedValue(ps)); err != nil { // a page each, not inline
 				return err
 			}
 		}

@@ -24,7 +24,7 @@ func fragmentedDB(t *testing.T, n int) *DB {
 			if err != nil {
 				return err
 			}
-			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+			if err := b.Put([]byte("k"), pagedValue(1024)); err != nil { // a page each, not inline
 				return err
 			}
 		}
