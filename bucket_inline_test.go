@@ -2,6 +2,7 @@ package folio
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -490,5 +491,72 @@ func TestBucketInlineDamaged(t *testing.T) {
 				wantPage(t, "Check", err, leaf)
 			}
 		})
+	}
+}
+
+// TestBucketInlineVersion2File: a version 2 file (every bucket on pages)
+// opens, reads, and takes commits that store small buckets inline: a new
+// one, and an old one that a commit rewrites below the bound, its page
+// freed; the file reopens and checks.
+func TestBucketInlineVersion2File(t *testing.T) {
+	const ps = 1024
+	path := tempPath(t)
+	db, err := Open(path, 0o600, &Options{PageSize: ps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("old"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("big"), pagedValue(ps))
+	})
+	closeChecked(t, db)
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for slot := range 2 {
+		p := img[slot*ps : (slot+1)*ps]
+		binary.LittleEndian.PutUint32(p[page.HeaderSize+4:], 2)
+		page.Seal(p)
+		if m, err := page.DecodeMeta(p, page.ID(slot)); err != nil || m.TxID == 0 {
+			t.Fatalf("meta %d: %+v, %v", slot, m, err)
+		}
+	}
+	writeImage(t, path, img)
+	db, err = Open(path, 0o600, &Options{PageSize: ps})
+	if err != nil {
+		t.Fatalf("open a version 2 file: %v", err)
+	}
+	t.Cleanup(func() { closeChecked(t, db) })
+	mustCheck(t, db)
+	if inline, keys := inlineState(t, db, "old"); inline || keys != 1 {
+		t.Fatalf("bucket old: inline %v, %d keys; want a page and 1 key", inline, keys)
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("new"))
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte("k"), []byte("v")); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("old")).Put([]byte("big"), []byte("small now"))
+	})
+	db = reopen(t, db, &Options{PageSize: ps})
+	for _, name := range []string{"new", "old"} {
+		if inline, keys := inlineState(t, db, name); !inline || keys != 1 {
+			t.Errorf("bucket %s: inline %v, %d keys; want inline with 1", name, inline, keys)
+		}
+	}
+	if err := db.View(func(tx *Tx) error {
+		if v := tx.Bucket([]byte("old")).Get([]byte("big")); string(v) != "small now" {
+			t.Errorf("old/big = %q", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
