@@ -92,6 +92,17 @@ func TestTreeInline(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("the large value gone", true, 1)
+	// Many leaves, merged back into one small enough (Rebalance).
+	for i := range 300 {
+		put(fmt.Sprintf("m%03d", i), []byte("0123456789"), 0)
+	}
+	step("many leaves", false, 301)
+	for i := range 299 {
+		if _, err := tr.Delete([]byte(fmt.Sprintf("m%03d", i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step("merged into one", true, 2)
 	before := len(m.pending)
 	if err := tr.FreeAll(nil, nil); err != nil || len(m.pending) != before || tr.Inline() != nil {
 		t.Fatalf("FreeAll of an inline tree: %v, %d pages freed, inline %v", err, len(m.pending)-before, tr.Inline() != nil)
