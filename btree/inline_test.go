@@ -1,6 +1,7 @@
 package btree
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -114,4 +115,66 @@ func TestTreeInline(t *testing.T) {
 	if root, _ := tr.Root(); tr.Inline() != nil || root == 0 {
 		t.Fatalf("a tree not Inlinable went inline (root %d)", root)
 	}
+}
+
+// FuzzTreeOpsInline is FuzzTreeOps for an Inlinable tree with values
+// small enough to go inline: each commit spills it, inline or not, and
+// an odd key byte reopens it from what its parent would store (the
+// inline leaf copied, or the root), as the next transaction would.
+func FuzzTreeOpsInline(f *testing.F) {
+	f.Add([]byte("\x00\x01\x10\x00\x02\x20\x06\x01\x00\x03\x01\x00\x06\x00\x00"))
+	f.Add(bytes.Repeat([]byte("\x00\x07\x09\x06\x01\x00\x05\x00\x05\x06\x03\x00\x01\x35\x50\x06\x00\x00"), 10))
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 3*2000 {
+			return
+		}
+		m := newMemPages(1024)
+		tr := New(m, 0, 0)
+		tr.Inlinable = true
+		model := map[string]string{}
+		key := func(b byte) string { return fmt.Sprintf("%03d", b%24) }
+		for i := 0; i+3 <= len(ops); i += 3 {
+			op, k, n := ops[i], ops[i+1], int(ops[i+2])
+			switch op % 8 {
+			case 0, 1, 2: // put; a few sizes reach past the out-of-line line
+				size := n % 64
+				if n > 250 {
+					size = n * 2
+				}
+				v := bytes.Repeat([]byte{k}, size)
+				if err := tr.Put([]byte(key(k)), v, 0, nil); err != nil {
+					t.Fatal(err)
+				}
+				model[key(k)] = string(v)
+			case 3, 4:
+				if _, err := tr.Delete([]byte(key(k)), nil); err != nil {
+					t.Fatal(err)
+				}
+				delete(model, key(k))
+			case 5: // delete keys k to k+n through a cursor
+				c := tr.NewCursor()
+				for ck, _, _ := c.Seek([]byte(key(k))); ck != nil && string(ck) <= key(byte(int(k)+n%24)); ck, _, _ = c.Next() {
+					dk, err := c.Delete(nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					delete(model, string(dk))
+				}
+			case 6:
+				commitTree(t, tr, m)
+				if leaf := tr.Inline(); leaf != nil && len(leaf) > page.InlineMax(1024) {
+					t.Fatalf("inline leaf of %d bytes, over %d", len(leaf), page.InlineMax(1024))
+				}
+				if k%2 == 1 {
+					tr = reopenInline(t, tr, m)
+				}
+				checkTree(t, tr, model)
+			case 7:
+				tr.Fill, tr.AppendFill = float64(k)/255, float64(n)/255
+			}
+		}
+		commitTree(t, tr, m)
+		tr = reopenInline(t, tr, m)
+		checkTree(t, tr, model)
+	})
 }
