@@ -56,6 +56,7 @@ func TestBucketInlineModel(t *testing.T) {
 			db := openTest(t, opts)
 			db.WALImageLimit = tc.imageLimit
 			model := newMBucket()
+			tally := inlineTally{ps: tc.ps}
 			var readers []*inlineReader
 			endReaders := func(round int, all bool) {
 				t.Helper()
@@ -107,6 +108,7 @@ func TestBucketInlineModel(t *testing.T) {
 				compareTree(t, db, model)
 				mustCheck(t, db)
 				m.checkStats(t, db, model)
+				tally.observe(t, db, model)
 				if t.Failed() {
 					t.Fatalf("round %d: ops: %s\nrerun with -seed %d", round, strings.Join(history, "; "), seed)
 				}
@@ -146,7 +148,10 @@ func TestBucketInlineModel(t *testing.T) {
 				}
 			}
 			endReaders(0, true)
-			t.Logf("ops: %v; inline observed %d times, paged %d", m.ops, m.inline, m.paged)
+			t.Logf("ops: %v; inline observed %d times, paged %d; buckets moved inline %d times, out %d times", m.ops, m.inline, m.paged, tally.in, tally.out)
+			if tally.in == 0 || tally.out == 0 {
+				t.Errorf("no bucket crossed the inline bound both ways (in %d, out %d)", tally.in, tally.out)
+			}
 		})
 	}
 }
