@@ -664,11 +664,12 @@ func (r *inlineReader) finish(t *testing.T, round int) {
 }
 
 // TestBucketInlineReadersOverRemaps: readers keep the keys and values
-// they read from a nested bucket, stored inline in its parent's leaf in
-// some snapshots and on a page of its own in others, while a writer
-// flips it across the bound and grows the file past its mapping (twice:
-// 16 and 32 MiB) with large values elsewhere. What a reader read stays
-// as it was until it ends, and every snapshot's bucket is one commit's.
+// they read from a nested bucket and a top-level one, each stored inline
+// in its parent's leaf in some snapshots and on a page of its own in
+// others, while a writer flips them across the bound and grows the file
+// past its mapping (twice: 16 and 32 MiB) with large values elsewhere.
+// What a reader read stays as it was until it ends, and every snapshot's
+// buckets are one commit's.
 func TestBucketInlineReadersOverRemaps(t *testing.T) {
 	for _, wal := range []bool{false, true} {
 		t.Run(fmt.Sprintf("wal=%v", wal), func(t *testing.T) { testBucketInlineReadersOverRemaps(t, wal) })
@@ -689,21 +690,29 @@ func testBucketInlineReadersOverRemaps(t *testing.T, wal bool) {
 			if err != nil {
 				return err
 			}
+			// And a top-level one, which read transactions find through
+			// their snapshot's remembered headers.
+			top, err := tx.CreateBucketIfNotExists([]byte("t"))
+			if err != nil {
+				return err
+			}
 			// Odd commits: 2 keys (inline); even ones: 40 (a page).
 			n := 2
 			if i%2 == 0 {
 				n = 40
 			}
-			for k := 0; k < 40; k++ {
-				key := fmt.Appendf(nil, "key-%02d", k)
-				if k >= n {
-					if err := b.Delete(key); err != nil {
+			for _, b := range []*Bucket{b, top} {
+				for k := 0; k < 40; k++ {
+					key := fmt.Appendf(nil, "key-%02d", k)
+					if k >= n {
+						if err := b.Delete(key); err != nil {
+							return err
+						}
+						continue
+					}
+					if err := b.Put(key, append(gen(i), bytes.Repeat([]byte{byte(k)}, 20)...)); err != nil {
 						return err
 					}
-					continue
-				}
-				if err := b.Put(key, append(gen(i), bytes.Repeat([]byte{byte(k)}, 20)...)); err != nil {
-					return err
 				}
 			}
 			big, err := tx.CreateBucketIfNotExists([]byte("big"))
@@ -747,9 +756,9 @@ func testBucketInlineReadersOverRemaps(t *testing.T, wal bool) {
 	}
 }
 
-// readOverCommits reads bucket p/b in a read transaction, holds what it
-// read until two more commits happened (or the writer is done), then
-// checks it did not change.
+// readOverCommits reads buckets p/b and t in a read transaction, holds
+// what it read until two more commits happened (or the writer is done),
+// then checks it did not change.
 func readOverCommits(db *DB, commits *atomic.Int64, done *atomic.Bool) error {
 	tx, err := db.Begin(false)
 	if err != nil {
@@ -757,25 +766,27 @@ func readOverCommits(db *DB, commits *atomic.Int64, done *atomic.Bool) error {
 	}
 	defer tx.Rollback()
 	start := commits.Load()
-	b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
-	if b == nil {
-		return fmt.Errorf("p/b missing")
-	}
 	var held [][]byte
 	var want []string
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		held, want = append(held, k, v), append(want, string(k), string(v))
-		if g := b.Get(k); !bytes.Equal(g, v) {
-			return fmt.Errorf("Get(%q) = %q, cursor %q", k, g, v)
+	for _, b := range []*Bucket{tx.Bucket([]byte("p")).Bucket([]byte("b")), tx.Bucket([]byte("t"))} {
+		if b == nil {
+			return fmt.Errorf("p/b or t missing")
 		}
-	}
-	if len(held) != 4 && len(held) != 80 {
-		return fmt.Errorf("p/b holds %d keys, want 2 or 40", len(held)/2)
+		from := len(held)
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			held, want = append(held, k, v), append(want, string(k), string(v))
+			if g := b.Get(k); !bytes.Equal(g, v) {
+				return fmt.Errorf("Get(%q) = %q, cursor %q", k, g, v)
+			}
+		}
+		if n := len(held) - from; n != 4 && n != 80 {
+			return fmt.Errorf("a bucket holds %d keys, want 2 or 40", n/2)
+		}
 	}
 	for i := 1; i < len(held); i += 2 {
 		if !bytes.Equal(held[i][:9], held[1][:9]) {
-			return fmt.Errorf("p/b mixes commits: %q and %q", held[1][:9], held[i][:9])
+			return fmt.Errorf("a snapshot mixes commits: %q and %q", held[1][:9], held[i][:9])
 		}
 	}
 	for commits.Load() < start+2 && !done.Load() {
