@@ -656,6 +656,13 @@ func (db *DB) upgradeMeta() error {
 	if db.metaVersions[db.metaSlot] >= page.Version {
 		return nil
 	}
+	return db.copyMetaOver()
+}
+
+// copyMetaOver copies the current meta into the other slot as the
+// current format version, synced, and makes that slot the current one.
+// REQUIRES: the write lock (or open).
+func (db *DB) copyMetaOver() error {
 	slot := 1 - db.metaSlot
 	if err := db.restoreMeta(slot, true); err != nil {
 		return fmt.Errorf("folio: %s: copy meta page %d into %d as format version %d: %w", db.path, 1-slot, slot, page.Version, err)
@@ -685,13 +692,9 @@ func (db *DB) upgradeBeforeLog() error {
 		return nil
 	}
 	for range 2 {
-		slot := 1 - db.metaSlot
-		if err := db.restoreMeta(slot, true); err != nil {
-			return fmt.Errorf("folio: %s: copy meta page %d into %d as format version %d: %w", db.path, 1-slot, slot, page.Version, err)
+		if err := db.copyMetaOver(); err != nil {
+			return err
 		}
-		db.mu.Lock()
-		db.metaSlot = slot
-		db.mu.Unlock()
 	}
 	return nil
 }
