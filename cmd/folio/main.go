@@ -1,7 +1,7 @@
 // Command folio is the operator's tool for folio databases: inspect,
 // check, dump, load, compact, back up and benchmark them.
 //
-// Exit codes: 0 success; 1 the database has problems (check, pages) or the
+// Exit codes: 0 success; 1 the database has problems (check, pages, page) or the
 // operation failed; 2 bad usage; 130 (SIGINT) or 143 (SIGTERM)
 // interrupted, with the files the command was making removed
 // (interrupt.go).

@@ -35,6 +35,11 @@ with the page the run starts at.
 A file the library refuses to open (its root or free list damaged) can
 still be inspected; a warning says so.
 
+Exit status 1 when a page shown is damaged (as check and pages): its
+checksum failing, its header or elements not decoding. Every page asked
+for is still shown. The older meta page and free or unallocated pages
+hold bytes of no acknowledged commit; their damage is shown, exit 0.
+
 The database is opened read-only (shared lock); the file is not changed.`,
 		Example: `  folio page app.db 0 1    # both meta pages
   folio page app.db 2`,
@@ -58,7 +63,8 @@ The database is opened read-only (shared lock); the file is not changed.`,
 					return usagef("page %d is beyond the end of %s (%d pages of %d bytes)", id, args[0], pf.pages, pf.pageSize)
 				}
 			}
-			var m *pageMap // walked once, for a page that is not its own
+			var m *pageMap // walked once, for a page that is not its own or is damaged
+			problems := 0
 			for i, id := range ids {
 				if i > 0 {
 					fmt.Fprintln(a.stdout)
@@ -75,7 +81,19 @@ The database is opened read-only (shared lock); the file is not changed.`,
 						continue
 					}
 				}
-				printPage(a.stdout, pf, id)
+				if !printPage(a.stdout, pf, id) {
+					if m == nil {
+						m = walkPages(pf)
+					}
+					if m.vouchesFor(pf, id) {
+						problems++
+					}
+				}
+			}
+			if problems > 0 {
+				// As check and pages: a script must tell a damaged
+				// page by the status.
+				return checkFailed{problems}
 			}
 			return nil
 		},
@@ -83,48 +101,71 @@ The database is opened read-only (shared lock); the file is not changed.`,
 	return cmd
 }
 
-// printPage decodes page id as far as it goes. It never fails: a decode
-// error is part of what it shows.
-func printPage(w io.Writer, pf *pageFile, id page.ID) {
+// vouchesFor reports whether the file promises page id's bytes, so that
+// damage there is a problem: the current meta page, and every page below
+// the high water mark not on the free list. The older meta page may be a
+// torn commit never acknowledged, and free and unallocated pages hold
+// stale or torn bytes of no commit (pages lists neither as a problem).
+func (m *pageMap) vouchesFor(pf *pageFile, id page.ID) bool {
+	switch {
+	case id < 2:
+		return int(id) == pf.info.MetaSlot
+	case m.runs[id] != nil:
+		return true
+	case m.metaErr[pf.info.MetaSlot] != nil || uint64(id) >= uint64(m.meta.High):
+		return false
+	}
+	// NB: with the free list unreadable or not persisted, an unreachable
+	// page may be free; pages does not count it either.
+	return m.freeNote == "" && m.freeAt(uint64(id)) == 0
+}
+
+// printPage decodes page id as far as it goes, a decode error being part
+// of what it shows. It reports whether the page is sound: its header
+// whole, its checksum holding, its elements decoding (an all-zero page
+// is not, as a page folio wrote never is).
+func printPage(w io.Writer, pf *pageFile, id page.ID) (sound bool) {
 	fmt.Fprintf(w, "page %d\n", id)
 	p, err := pf.run(id)
 	if p == nil {
 		fmt.Fprintf(w, "  error: %s\n", errText(err))
-		return
+		return false
 	}
 	if bytes.Count(p, []byte{0}) == len(p) {
 		fmt.Fprintf(w, "  all zero: never written\n")
-		return
+		return false
 	}
 	flags := page.PageFlags(p)
 	fmt.Fprintf(w, "  header: kind %v (%#04x), count %d, txid %d, overflow %d", flags, uint16(flags), page.PageCount(p), page.PageTxID(p), page.PageOverflow(p))
+	sound = true
 	if got := page.PageID(p); got != id {
 		fmt.Fprintf(w, ", claims to be page %d (misdirected write, or stale bytes)", got)
+		sound = false
 	}
 	fmt.Fprintln(w)
 	if err != nil {
 		fmt.Fprintf(w, "  error: %s\n", errText(err))
-		return
+		return false
 	}
 	if id < 2 {
-		printMetaPage(w, p, id)
-		return
+		return printMetaPage(w, p, id) && sound
 	}
 	if sum := page.Checksum(p); sum == page.PageChecksum(p) {
 		fmt.Fprintf(w, "  checksum: ok (%#08x)\n", sum)
 	} else {
 		fmt.Fprintf(w, "  checksum: bad (stored %#08x, computed %#08x)\n", page.PageChecksum(p), sum)
+		sound = false
 	}
 	switch flags {
 	case page.FlagBranch:
-		printBranch(w, p, id)
+		return printBranch(w, p, id) && sound
 	case page.FlagLeaf:
-		printLeaf(w, p, id)
+		return printLeaf(w, p, id) && sound
 	case page.FlagFreelist:
 		exts, err := page.DecodeFreelist(p[page.HeaderSize:], id, page.ID(pf.pages))
 		if err != nil {
 			fmt.Fprintf(w, "  error: %s\n", errText(err))
-			return
+			return false
 		}
 		var total uint64
 		for _, e := range exts {
@@ -140,7 +181,9 @@ func printPage(w io.Writer, pf *pageFile, id page.ID) {
 		fmt.Fprintf(w, "  starts: %s\n", preview(body))
 	default:
 		fmt.Fprintf(w, "  error: unknown page kind %#04x (not a page folio wrote, or stale bytes of a free page)\n", uint16(flags))
+		return false
 	}
+	return sound
 }
 
 // preview shows the start of a value.
@@ -151,11 +194,13 @@ func preview(v []byte) string {
 	return quoteBytes(v[:maxPreview]) + "..."
 }
 
-func printMetaPage(w io.Writer, p []byte, id page.ID) {
+// printMetaPage, printBranch and printLeaf report whether what they
+// show decodes.
+func printMetaPage(w io.Writer, p []byte, id page.ID) bool {
 	m, err := page.DecodeMeta(p, id)
 	if err != nil {
 		fmt.Fprintf(w, "  error: %s\n", errText(err))
-		return
+		return false
 	}
 	fmt.Fprintf(w, "  checksum: ok (%#08x)\n", page.PageChecksum(p))
 	// The version is the page's own: a file a version 1 folio wrote keeps
@@ -176,23 +221,27 @@ func printMetaPage(w io.Writer, p []byte, id page.ID) {
 			fmt.Fprintf(w, "  free list changes since that page: %d extents taken, %d added\n", len(d.Taken), len(d.Added))
 		}
 	}
+	return true
 }
 
-func printBranch(w io.Writer, p []byte, id page.ID) {
+func printBranch(w io.Writer, p []byte, id page.ID) (sound bool) {
 	n, err := page.CheckElems(p, id, page.BranchElemSize)
 	if err != nil {
 		fmt.Fprintf(w, "  error: %s\n", errText(err))
-		return
+		return false
 	}
+	sound = true
 	for i := range n {
 		child, sum := page.BranchChild(p, i)
 		k, ok := page.BranchKey(p, i)
 		if !ok {
 			fmt.Fprintf(w, "  %d: error: %s (child %d)\n", i, errText(page.ElemError(id, i)), child)
+			sound = false
 			continue
 		}
 		fmt.Fprintf(w, "  %d: key %s -> child %d (checksum %#08x)\n", i, quoteBytes(k), child, sum)
 	}
+	return sound
 }
 
 // printInline lists an inline bucket's keys and values, indented under
@@ -205,17 +254,19 @@ func printInline(w io.Writer, leaf []byte) {
 	}
 }
 
-func printLeaf(w io.Writer, p []byte, id page.ID) {
+func printLeaf(w io.Writer, p []byte, id page.ID) (sound bool) {
 	n, err := page.CheckElems(p, id, page.LeafElemSize)
 	if err != nil {
 		fmt.Fprintf(w, "  error: %s\n", errText(err))
-		return
+		return false
 	}
+	sound = true
 	for i := range n {
 		k, kok := page.LeafKey(p, i)
 		flags, v, vok := page.LeafValue(p, i)
 		if !kok || !vok {
 			fmt.Fprintf(w, "  %d: error: %s\n", i, errText(page.ElemError(id, i)))
+			sound = false
 			continue
 		}
 		switch {
@@ -223,6 +274,7 @@ func printLeaf(w io.Writer, p []byte, id page.ID) {
 			h, err := page.DecodeBucketHeader(v, id)
 			if err != nil {
 				fmt.Fprintf(w, "  %d: key %s bucket: error: %s\n", i, quoteBytes(k), errText(err))
+				sound = false
 				continue
 			}
 			root := "empty"
@@ -241,6 +293,7 @@ func printLeaf(w io.Writer, p []byte, id page.ID) {
 			ref, err := page.DecodeLargeRef(v, id)
 			if err != nil {
 				fmt.Fprintf(w, "  %d: key %s large value: error: %s\n", i, quoteBytes(k), errText(err))
+				sound = false
 				continue
 			}
 			fmt.Fprintf(w, "  %d: key %s large value: %d bytes at page %d (checksum %#08x)\n", i, quoteBytes(k), ref.Size, ref.Page, ref.Sum)
@@ -252,4 +305,5 @@ func printLeaf(w io.Writer, p []byte, id page.ID) {
 			fmt.Fprintln(w)
 		}
 	}
+	return sound
 }

@@ -271,7 +271,7 @@ func TestPagesRefusedFile(t *testing.T) {
 		t.Errorf("pages:\n%s", out)
 	}
 	code, out, _ = runCLI(t, "page", path, fmt.Sprint(root))
-	if code != exitOK || !strings.Contains(out, "checksum: bad") {
+	if code != exitFail || !strings.Contains(out, "checksum: bad") {
 		t.Errorf("page: exit %d:\n%s", code, out)
 	}
 	code, out, _ = runCLI(t, "check", path)
@@ -455,7 +455,7 @@ func TestPagesNotesWithoutLibraryPrefix(t *testing.T) {
 	}
 	// page shows the same errors: "error: folio: corrupt page 1: ...".
 	code, out, stderr = runCLI(t, "page", path, "1", fmt.Sprint(branch))
-	if code != exitOK || !strings.Contains(out, "  error: corrupt page 1: meta checksum") || strings.Contains(out, "folio: ") {
+	if code != exitFail || !strings.Contains(out, "  error: corrupt page 1: meta checksum") || strings.Contains(out, "folio: ") {
 		t.Errorf("page: exit %d, %s:\n%s", code, stderr, out)
 	}
 }
