@@ -69,7 +69,15 @@ saying so: run "folio checkpoint DB" first.`,
 			if err := noLogBeside(dst); err != nil {
 				return fmt.Errorf("backup %s: %w", src, err)
 			}
-			st, err := backupDB(a, src, dst, compress)
+			start := time.Now()
+			// NB: not wrapped in "backup DB: ", as dump's and compact's
+			// are not: Open's refusal names the file already ("open DB:
+			// ...").
+			db, err := a.openDB(src, true)
+			if err != nil {
+				return err
+			}
+			st, err := backupDB(a, db, src, dst, compress, start)
 			if err != nil {
 				return fmt.Errorf("backup %s: %w", src, err)
 			}
@@ -93,12 +101,9 @@ type backupStats struct {
 	verified      string
 }
 
-func backupDB(a *app, src, dst string, compress bool) (st backupStats, err error) {
-	start := time.Now()
-	db, err := a.openDB(src, true)
-	if err != nil {
-		return st, err
-	}
+// backupDB copies db, opened read-only from src at start, to dst. It
+// closes db.
+func backupDB(a *app, db *folio.DB, src, dst string, compress bool, start time.Time) (st backupStats, err error) {
 	// The copy is as private as the database: a new OUT takes its mode
 	// (less the umask), as cp gives a copy.
 	out, err := a.createOut(dst, srcPerm(src))

@@ -177,3 +177,25 @@ func TestCopyOutputMode(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupRefusedDBNamedOnce: a DB the library will not open is named
+// once in backup's error, as dump and compact name it: the line read
+// "backup X: open X: folio/page: not a folio database: ...".
+func TestBackupRefusedDBNamedOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "zero.db")
+	if err := os.WriteFile(path, make([]byte, 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "backup", path, filepath.Join(dir, "out.db"))
+	if code != exitFail || !strings.Contains(stderr, "not a folio database") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if n := strings.Count(stderr, path); n != 1 {
+		t.Errorf("stderr names %s %d times: %s", path, n, stderr)
+	}
+	_, _, dump := runCLI(t, "dump", path)
+	if stderr != dump {
+		t.Errorf("backup says %q, dump %q", stderr, dump)
+	}
+}
