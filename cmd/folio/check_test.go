@@ -270,7 +270,7 @@ func TestCheckpointTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, stderr := runCLI(t, "checkpoint", path)
-	if code != exitOK || !strings.Contains(out, "replayed 5 commits from the log (txid 1 to 6)") {
+	if code != exitOK || !strings.Contains(out, "replayed 5 commits from the log (txids 2 to 6; the file was at txid 1)") {
 		t.Fatalf("checkpoint: exit %d:\n%s%s", code, out, stderr)
 	}
 	code, out, stderr = runCLI(t, "check", path)

@@ -103,12 +103,21 @@ func checkpointDB(a *app, path string) (err error) {
 	}
 
 	what := "nothing to replay: the file held every commit"
-	if n := replayed.Replayed; n > 0 && beforeKnown {
-		what = fmt.Sprintf("replayed %d %s from the log (txid %d to %d) and checkpointed %s into the file",
-			n, plural(n, "commit", "commits"), beforeTxID, replayed.ReplayedTxID, plural(n, "it", "them"))
-	} else if n > 0 {
-		what = fmt.Sprintf("replayed %d %s from the log (to txid %d) and checkpointed %s into the file",
-			n, plural(n, "commit", "commits"), replayed.ReplayedTxID, plural(n, "it", "them"))
+	if n := replayed.Replayed; n > 0 {
+		// INVARIANT: replay applies txids one after another, each its
+		// predecessor's plus one (tx's replay refuses a gap), so the n
+		// replayed end at ReplayedTxID. The file's txid is the one
+		// before them, not one of them ("txid 1 to 5" read as if 1 was).
+		last := uint64(replayed.ReplayedTxID)
+		txids := fmt.Sprintf("txid %d", last)
+		if n > 1 {
+			txids = fmt.Sprintf("txids %d to %d", last-uint64(n)+1, last)
+		}
+		if beforeKnown {
+			txids += fmt.Sprintf("; the file was at txid %d", beforeTxID)
+		}
+		what = fmt.Sprintf("replayed %d %s from the log (%s) and checkpointed %s into the file",
+			n, plural(n, "commit", "commits"), txids, plural(n, "it", "them"))
 	} else if !beforeKnown {
 		what = "replayed the log's pending commits, if any, and checkpointed"
 	}

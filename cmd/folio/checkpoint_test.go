@@ -171,9 +171,10 @@ func TestCheckpoint(t *testing.T) {
 	}
 	// The file was at txid 1 (the new database: a WAL-mode open writes
 	// no meta until a checkpoint); the sample and 3 puts are txids 2-5,
-	// and the checkpoint, which writes the free list, is txid 6.
+	// and the checkpoint, which writes the free list, is txid 6. The
+	// range is what was replayed: "txid 1 to 5" read as if txid 1 was.
 	for _, re := range []string{
-		`replayed 4 commits from the log \(txid 1 to 5\) and checkpointed them into the file; now at txid 6, checkpointed at txid 6`,
+		`replayed 4 commits from the log \(txids 2 to 5; the file was at txid 1\) and checkpointed them into the file; now at txid 6, checkpointed at txid 6`,
 		`(?m)^log .*crashed\.db\.wal: [\d.]+ [KMG]?i?B before, [\d.]+ [KMG]?i?B after$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
@@ -202,6 +203,16 @@ func TestCheckpoint(t *testing.T) {
 	code, out, stderr = runCLI(t, "checkpoint", path)
 	if code != exitOK || !strings.Contains(out, "nothing to replay: the file held every commit; now at txid 6") {
 		t.Errorf("second checkpoint: exit %d:\n%s%s", code, out, stderr)
+	}
+}
+
+// TestCheckpointOneCommit: one commit replayed is named alone, "txid 2",
+// not as a range from the file's txid.
+func TestCheckpointOneCommit(t *testing.T) {
+	path := crashedWALDB(t, 0)
+	code, out, stderr := runCLI(t, "checkpoint", path)
+	if code != exitOK || !strings.Contains(out, "replayed 1 commit from the log (txid 2; the file was at txid 1) and checkpointed it into the file") {
+		t.Errorf("exit %d:\n%s%s", code, out, stderr)
 	}
 }
 
