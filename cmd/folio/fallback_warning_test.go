@@ -89,3 +89,20 @@ func TestFallbackWarningSaysFolioOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestFallbackWarningRebuiltFreeList: the warning for a free list Open
+// rebuilt from the tree says that, and nothing of an older state: the
+// state opened is the newest (check's note says so in those words), and
+// only the list's page was lost.
+func TestFallbackWarningRebuiltFreeList(t *testing.T) {
+	path := sampleDB(t)
+	_, fl := rootOf(t, path)
+	flipByte(t, path, int64(fl)*1024+40)
+	args := []string{"buckets", path}
+	code, _, stderr := runCLI(t, args...)
+	line := oneLine(t, args, stderr)
+	if code != exitOK || !strings.HasSuffix(line, "; rebuilt from the tree") ||
+		strings.Contains(line, "older") || strings.Contains(line, "opened txid") {
+		t.Errorf("buckets: exit %d, %q; want 0 and a warning that the free list was rebuilt, of no older state", code, line)
+	}
+}

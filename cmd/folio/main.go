@@ -326,13 +326,16 @@ func logUnreachableHint(path string, err error) error {
 	return fmt.Errorf("%w: mv %s %s", err, shellQuote(dir), shellQuote(dir+".moved"))
 }
 
-// warnFallback says on stderr when db was opened from its older meta page
-// (the newest one, or a page of the commit it names, unusable) or with
-// its free list rebuilt: what every command then reads, copies or writes
-// is the state before the newest commit, and a read-write open makes
-// that for good. The library says so only to a Logger, and a command
-// reporting "ok", or copying the database, without a word of it hid that
-// a commit was lost (a page of it damaged, or the file cut short).
+// warnFallback says on stderr, in the library's note (Info.MetaFallback),
+// when Open deviated from the file as written. Either it used one meta
+// page, the other unusable (Info.OlderMeta): when that was the newest
+// (it, or a page of its commit, damaged or cut off), what every command
+// then reads, copies or writes is the state before the newest commit,
+// and a read-write open makes that for good. Or it rebuilt the free list
+// from the tree (Info.FreelistRebuilt): the state is the newest, and only
+// the list's page was lost. The library says so only to a Logger, and a
+// command reporting "ok", or copying the database, without a word of it
+// hid that a commit or a page was lost.
 func (a *app) warnFallback(db *folio.DB) {
 	if a.showsFallback {
 		return
