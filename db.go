@@ -134,8 +134,8 @@ const (
 // (read-only, commits to replay) or ErrLogMismatch (a log of another
 // state of the file). A LogDir that is there but no directory (a
 // symbolic link to nothing, the log's disk not mounted) is
-// ErrLogUnreachable in every mode, and left as it is. Every error names
-// the file.
+// ErrLogUnreachable in every mode, and left as it is; a missing database
+// file is not created. Every error names the file.
 func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	opts := options
 	if opts == nil {
@@ -143,6 +143,16 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	}
 	if err := checkOptions(path, opts); err != nil {
 		return nil, err
+	}
+	if !opts.ReadOnly && willCreate(path) {
+		// NB: before openFileUntil creates the database: refused only
+		// under its lock (statLogDir, below), a log path Open cannot use
+		// left a new empty database beside it, which the next Open took
+		// for the database. A log path made unusable in between is still
+		// refused there, past this check.
+		if _, err := statLogDir(path, LogDir(path)); err != nil {
+			return nil, err
+		}
 	}
 	// One deadline for the whole open: each lock attempt (the file's, and
 	// the log's) waits only for what is left of Timeout.
@@ -278,6 +288,17 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// willCreate reports whether a read-write Open would create the database
+// at path: no file there, or an empty one (openFileUntil). A symbolic
+// link to nothing at path is never created through.
+func willCreate(path string) bool {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == 0
 }
 
 // statLogDir reports whether the database at path has a write-ahead log

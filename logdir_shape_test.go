@@ -198,3 +198,112 @@ func TestLogDirNotADirectory(t *testing.T) {
 		}
 	}
 }
+
+// dirNames lists dir's entries, for a test that Open made nothing.
+func dirNames(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, " ")
+}
+
+// TestLogDirDanglingLinkNoFile: with no database file (or an empty one,
+// which a read-write Open takes for none) and a DB.wal Open cannot use (a
+// symbolic link to nothing, a regular file), Open in every mode refuses
+// and makes nothing: no file, no temporary file, the empty file still
+// empty, DB.wal as it was. A read-write Open created the database and
+// only then refused it (ErrLogUnreachable), leaving a new empty database
+// beside the link, which the next Open took for the database. With the
+// link's target back, the log is refused as another file's
+// (ErrLogMismatch), not replayed into a new file; with the regular file
+// moved aside, a read-write Open creates the database.
+func TestLogDirDanglingLinkNoFile(t *testing.T) {
+	for _, empty := range []bool{false, true} {
+		for _, shape := range []string{"dangling link", "regular file"} {
+			for _, m := range logDirModes {
+				name := shape + "/" + m.name
+				if empty {
+					name = "empty file/" + name
+				}
+				t.Run(name, func(t *testing.T) {
+					var path string
+					var remount func()
+					if shape == "dangling link" {
+						path, _, remount = logOnOtherDisk(t, 5)
+						if err := os.Remove(path); err != nil {
+							t.Fatal(err)
+						}
+					} else {
+						path = filepath.Join(t.TempDir(), "a.db")
+						if err := os.WriteFile(LogDir(path), []byte("not a log\n"), 0o600); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if empty {
+						if err := os.WriteFile(path, nil, 0o600); err != nil {
+							t.Fatal(err)
+						}
+					}
+					logDir := LogDir(path)
+					dir := filepath.Dir(path)
+					names := dirNames(t, dir)
+					was, err := os.Lstat(logDir)
+					if err != nil {
+						t.Fatal(err)
+					}
+					opts := m.opts
+					db, err := Open(path, 0o600, &opts)
+					if err == nil {
+						_ = db.Close()
+						t.Fatal("Open succeeded")
+					}
+					want := ErrLogUnreachable
+					if opts.ReadOnly && !empty {
+						want = os.ErrNotExist // a read-only Open creates nothing
+					}
+					if !errors.Is(err, want) {
+						t.Fatalf("Open: %v; want %v", err, want)
+					}
+					if got := dirNames(t, dir); got != names {
+						t.Fatalf("the refused Open (%v) left %q in %s; want %q", err, got, dir, names)
+					}
+					if fi, err := os.Stat(path); empty && (err != nil || fi.Size() != 0) {
+						t.Fatalf("the empty file after the refused Open: %v, %v", fi, err)
+					}
+					if now, err := os.Lstat(logDir); err != nil || now.Mode() != was.Mode() || !os.SameFile(now, was) {
+						t.Fatalf("%s after the refused Open: %v; want it left as it was", logDir, err)
+					}
+					if opts.ReadOnly {
+						return
+					}
+					if remount != nil {
+						remount()
+						db, err := Open(path, 0o600, &opts)
+						if err == nil {
+							_ = db.Close()
+							t.Fatal("a new file opened beside another's log")
+						}
+						if !errors.Is(err, ErrLogMismatch) {
+							t.Fatalf("a new file beside another's log: %v; want ErrLogMismatch", err)
+						}
+						return
+					}
+					if err := os.Rename(logDir, logDir+".moved"); err != nil {
+						t.Fatal(err)
+					}
+					db, err = Open(path, 0o600, &opts)
+					if err != nil {
+						t.Fatalf("Open with the file moved aside: %v", err)
+					}
+					closeChecked(t, db)
+				})
+			}
+		}
+	}
+}
