@@ -33,6 +33,7 @@
 package folio
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -157,7 +158,7 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	// One deadline for the whole open: each lock attempt (the file's, and
 	// the log's) waits only for what is left of Timeout.
 	deadline := openDeadline(opts)
-	f, err := openFileUntil(path, mode, opts, deadline)
+	f, made, err := openFileUntil(path, mode, opts, deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +171,9 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 	}
 	hasLog, err := statLogDir(path, logDir)
 	if err != nil {
+		if made {
+			removeMade(path, f, opts)
+		}
 		_ = st.Close()
 		return nil, err
 	}
@@ -260,6 +264,13 @@ func Open(path string, mode os.FileMode, options *Options) (*DB, error) {
 			// kept every other opener out, so it goes before st
 			// releases the lock.
 			_ = removeLogDir(logDir)
+		}
+		if made && errors.Is(err, ErrLogMismatch) {
+			// A log beside no file (another file's): refused before
+			// replay wrote anything (tx, checkSequence), so the file
+			// this Open created holds nothing; left there, the next
+			// Open took it for the database.
+			removeMade(path, f, opts)
 		}
 		_ = st.Close()
 		return nil, err
@@ -513,14 +524,30 @@ func openDeadline(opts *Options) time.Time {
 }
 
 // openFileUntil opens and locks the database file at path, creating it (or
-// replacing an empty file) unless read-only. It returns the file only once
+// replacing an empty file) unless read-only; made says that the file is
+// one this call created where there was none. It returns the file only once
 // the path still names it with the lock held: a file replaced while we
 // waited for its lock (an empty one, by another opener) is not the
 // database. The open's deadline (openDeadline) bounds the whole wait: each
 // lock attempt waits only for what is left of Timeout, as the file may be
 // replaced again and again while we wait (each time, a new file to wait
 // for).
-func openFileUntil(path string, mode os.FileMode, opts *Options, deadline time.Time) (*os.File, error) {
+func openFileUntil(path string, mode os.FileMode, opts *Options, deadline time.Time) (f *os.File, made bool, err error) {
+	f, mine, err := openFileLoop(path, mode, opts, deadline)
+	if err != nil || mine == nil {
+		return f, false, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, false, openError(path, err)
+	}
+	return f, os.SameFile(fi, mine), nil
+}
+
+// openFileLoop is openFileUntil; mine is the file the last create linked
+// at path, if any.
+func openFileLoop(path string, mode os.FileMode, opts *Options, deadline time.Time) (_ *os.File, mine os.FileInfo, _ error) {
 	flag := os.O_RDWR
 	if opts.ReadOnly {
 		flag = os.O_RDONLY
@@ -530,40 +557,40 @@ func openFileUntil(path string, mode os.FileMode, opts *Options, deadline time.T
 		// until a writer comes; and a FIFO reads as empty, which a
 		// read-write open would replace with a database.
 		if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-			return nil, notRegular(path, fi)
+			return nil, nil, notRegular(path, fi)
 		}
 		f, err := os.OpenFile(path, flag, mode)
 		if errors.Is(err, os.ErrNotExist) && !opts.ReadOnly && created < 3 {
 			// NB: bounded, as a dangling symlink at path is never
 			// created through: linking to it finds it exists.
 			created++
-			if err := create(path, mode, opts, false); err != nil {
-				return nil, err
+			if mine, err = create(path, mode, opts, false); err != nil {
+				return nil, nil, err
 			}
 			continue
 		}
 		if err != nil {
-			return nil, openError(path, err)
+			return nil, nil, openError(path, err)
 		}
 		if err := lockFile(f, !opts.ReadOnly, lockWait(opts.Timeout, deadline)); err != nil {
 			_ = f.Close()
 			if errors.Is(err, errLockTimeout) {
-				return nil, lockTimeout(path, opts.Timeout)
+				return nil, nil, lockTimeout(path, opts.Timeout)
 			}
-			return nil, fmt.Errorf("folio: lock %s: %w", path, err)
+			return nil, nil, fmt.Errorf("folio: lock %s: %w", path, err)
 		}
 		fi, err := f.Stat()
 		if err != nil {
 			_ = f.Close()
-			return nil, openError(path, err)
+			return nil, nil, openError(path, err)
 		}
 		if !fi.Mode().IsRegular() {
 			_ = f.Close()
-			return nil, notRegular(path, fi)
+			return nil, nil, notRegular(path, fi)
 		}
 		if err := checkMapping(path, f, fi.Size(), opts); err != nil {
 			_ = f.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		if now, err := os.Stat(path); err != nil || !os.SameFile(fi, now) {
 			_ = f.Close() // replaced (or removed) while we waited: again
@@ -571,7 +598,7 @@ func openFileUntil(path string, mode os.FileMode, opts *Options, deadline time.T
 			// and a file replaced every time it is let go would keep
 			// us here for ever.
 			if opts.Timeout != 0 && !time.Now().Before(deadline) {
-				return nil, lockTimeout(path, opts.Timeout)
+				return nil, nil, lockTimeout(path, opts.Timeout)
 			}
 			continue
 		}
@@ -580,14 +607,39 @@ func openFileUntil(path string, mode os.FileMode, opts *Options, deadline time.T
 		// place, under the lock, so that an opener waiting for it finds
 		// the path renamed away and opens the new file instead.
 		if fi.Size() == 0 && !opts.ReadOnly {
-			err := create(path, mode, opts, true)
+			_, err := create(path, mode, opts, true)
 			_ = f.Close()
+			mine = nil // the empty file was there before: not ours to remove
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
-		return f, nil
+		return f, mine, nil
+	}
+}
+
+// removeMade removes the database file at path, f, which this Open
+// created and now refuses, so that the next Open does not take it for
+// the database: only while path still names f and f holds no more than
+// create wrote (another opener may have had its lock between create and
+// ours). REQUIRES: f's exclusive lock.
+func removeMade(path string, f *os.File, opts *Options) {
+	pageSize := opts.PageSize
+	if pageSize == 0 {
+		pageSize = os.Getpagesize()
+	}
+	img := tx.InitialImage(pageSize)
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != int64(len(img)) {
+		return
+	}
+	got := make([]byte, len(img))
+	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, img) {
+		return
+	}
+	if now, err := os.Lstat(path); err == nil && os.SameFile(fi, now) && os.Remove(path) == nil {
+		_ = wal.SyncDir(filepath.Dir(path))
 	}
 }
 
@@ -692,23 +744,24 @@ func fileKind(m os.FileMode) string {
 // syncs the directory. Unless replace, the new
 // file is linked at path, never renamed there, so it cannot replace a
 // database another opener created meanwhile (and perhaps wrote to); if
-// one did, create leaves theirs and returns nil. With replace, it renames
-// over path. REQUIRES: with replace, the caller holds the lock on the
-// empty file at path.
-func create(path string, mode os.FileMode, opts *Options, replace bool) error {
+// one did, create leaves theirs and returns no error. With replace, it
+// renames over path. linked is the file it linked at path (nil if it
+// linked none, or with replace). REQUIRES: with replace, the caller holds
+// the lock on the empty file at path.
+func create(path string, mode os.FileMode, opts *Options, replace bool) (linked os.FileInfo, _ error) {
 	pageSize := opts.PageSize
 	if pageSize == 0 {
 		pageSize = os.Getpagesize()
 	}
 	if !page.ValidPageSize(pageSize) {
 		// The OS page size, when Options left it 0.
-		return fmt.Errorf("%w: create %s: page size %d is not a power of two from %d to %d",
+		return nil, fmt.Errorf("%w: create %s: page size %d is not a power of two from %d to %d",
 			ErrInvalidOptions, path, pageSize, page.MinPageSize, page.MaxPageSize)
 	}
 	tmp := fmt.Sprintf("%s.new-%d-%x", path, os.Getpid(), rand.Uint32())
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
-		return fmt.Errorf("folio: create %s: %w", path, err)
+		return nil, fmt.Errorf("folio: create %s: %w", path, err)
 	}
 	img := tx.InitialImage(pageSize)
 	_, err = f.Write(img)
@@ -724,13 +777,16 @@ func create(path string, mode os.FileMode, opts *Options, replace bool) error {
 	}
 	if mapErr != nil {
 		_ = os.Remove(tmp)
-		return mapErr
+		return nil, mapErr
 	}
 	if err == nil {
 		if replace {
 			err = os.Rename(tmp, path)
 		} else {
 			err = hardLink(tmp, path)
+			if err == nil {
+				linked, _ = os.Lstat(tmp) // the file now at path
+			}
 			if err != nil && !errors.Is(err, os.ErrExist) {
 				// No hard links here (vfat, some FUSE): claim path with an
 				// empty file instead, which the caller then replaces
@@ -754,7 +810,7 @@ func create(path string, mode os.FileMode, opts *Options, replace bool) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("folio: create %s: %w", path, err)
+		return nil, fmt.Errorf("folio: create %s: %w", path, err)
 	}
-	return nil
+	return linked, nil
 }

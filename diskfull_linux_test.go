@@ -297,7 +297,7 @@ func openFullChild(path string, opts *Options, seg int64) (*DB, error) {
 	if !opts.WAL {
 		return Open(path, 0o600, opts)
 	}
-	f, err := openFileUntil(path, 0o600, opts, openDeadline(opts))
+	f, _, err := openFileUntil(path, 0o600, opts, openDeadline(opts))
 	if err != nil {
 		return nil, err
 	}

@@ -221,8 +221,10 @@ func dirNames(t *testing.T, dir string) string {
 // only then refused it (ErrLogUnreachable), leaving a new empty database
 // beside the link, which the next Open took for the database. With the
 // link's target back, the log is refused as another file's
-// (ErrLogMismatch), not replayed into a new file; with the regular file
-// moved aside, a read-write Open creates the database.
+// (ErrLogMismatch), not replayed into a new file, and the file that Open
+// created for it is removed again (it was left, and taken for the
+// database); with the regular file moved aside, a read-write Open
+// creates the database.
 func TestLogDirDanglingLinkNoFile(t *testing.T) {
 	for _, empty := range []bool{false, true} {
 		for _, shape := range []string{"dangling link", "regular file"} {
@@ -284,13 +286,18 @@ func TestLogDirDanglingLinkNoFile(t *testing.T) {
 					}
 					if remount != nil {
 						remount()
-						db, err := Open(path, 0o600, &opts)
-						if err == nil {
-							_ = db.Close()
-							t.Fatal("a new file opened beside another's log")
-						}
-						if !errors.Is(err, ErrLogMismatch) {
-							t.Fatalf("a new file beside another's log: %v; want ErrLogMismatch", err)
+						for range 2 { // and again: the first made nothing
+							db, err := Open(path, 0o600, &opts)
+							if err == nil {
+								_ = db.Close()
+								t.Fatal("a new file opened beside another's log")
+							}
+							if !errors.Is(err, ErrLogMismatch) {
+								t.Fatalf("a new file beside another's log: %v; want ErrLogMismatch", err)
+							}
+							if got := dirNames(t, dir); !empty && got != names {
+								t.Fatalf("the Open refused with ErrLogMismatch left %q in %s; want %q", got, dir, names)
+							}
 						}
 						return
 					}

@@ -81,7 +81,7 @@ type fullLogDB struct {
 func openFullLogDB(t *testing.T, path string, fail error) (*fullLogDB, error) {
 	t.Helper()
 	opts := &Options{WAL: true, PageSize: 1024}
-	f, err := openFileUntil(path, 0o600, opts, openDeadline(opts))
+	f, _, err := openFileUntil(path, 0o600, opts, openDeadline(opts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestWALFullAnchor(t *testing.T) {
 func TestWALFullCheckpointHeld(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	opts := &Options{WAL: true, PageSize: 1024}
-	f, err := openFileUntil(path, 0o600, opts, openDeadline(opts))
+	f, _, err := openFileUntil(path, 0o600, opts, openDeadline(opts))
 	if err != nil {
 		t.Fatal(err)
 	}
