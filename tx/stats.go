@@ -27,10 +27,11 @@ type Stats struct {
 	// TxStats sums the write transactions' stats over commits.
 	TxStats TxStats
 
-	// MetaFallback, if not empty, says why Open used the older meta page
-	// (the newer one was torn, zeroed or pointed at a bad root) or
-	// rebuilt the free list, as Info.MetaFallback; Info's OlderMeta and
-	// FreelistRebuilt say which, for programs.
+	// MetaFallback, if not empty, is Info.MetaFallback, for people: why
+	// Open used the older meta page (the newer one was torn, zeroed or
+	// pointed at a bad root), rebuilt the free list, or kept pages the
+	// free list named in use. Its words may change: Info's OlderMeta,
+	// FreelistRebuilt and FreeListedInUse say which, for programs.
 	MetaFallback string
 	// SyncFailed, if not empty, is the sync error that stopped writes.
 	SyncFailed string
