@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"testing"
 
 	"github.com/foliodb/folio/page"
@@ -59,15 +58,7 @@ func TestBucketInlineDamagedEveryByte(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEditImage(t, img)
-	var leafP page.ID
-	for id, p := range e.pages {
-		if p.kind == page.FlagLeaf && slices.Equal(p.bucket, []string{"p"}) {
-			leafP = id
-		}
-	}
-	if leafP == 0 {
-		t.Fatal("no leaf of bucket p")
-	}
+	leafP := e.leafOf(t, "p")
 	runs := 0
 	for _, target := range []struct {
 		id  page.ID

@@ -453,15 +453,7 @@ func TestBucketInlineDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 			e := newEditImage(t, img)
-			var leaf page.ID
-			for id, p := range e.pages {
-				if p.kind == page.FlagLeaf && slices.Equal(p.bucket, []string{"p"}) {
-					leaf = id
-				}
-			}
-			if leaf == 0 {
-				t.Fatal("no leaf of bucket p")
-			}
+			leaf := e.leafOf(t, "p")
 			_, v := leafElemValue(t, e.run(leaf), "b")
 			if h, err := page.DecodeBucketHeader(v, leaf); err != nil || !h.Inline {
 				t.Fatalf("p/b is not inline: %+v, %v", h, err)

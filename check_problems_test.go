@@ -63,6 +63,19 @@ func elemOffset(run []byte, i int) int {
 	return page.HeaderSize + page.PageCount(run)*page.HintSize + i*size
 }
 
+// leafOf returns the leaf of the bucket at path, a bucket of one leaf,
+// failing t if it has none.
+func (e *editImage) leafOf(t *testing.T, path ...string) page.ID {
+	t.Helper()
+	for id, p := range e.pages {
+		if p.kind == page.FlagLeaf && slices.Equal(p.bucket, path) {
+			return id
+		}
+	}
+	t.Fatalf("no leaf of bucket %q", path)
+	return 0
+}
+
 // reseal recomputes the checksum of run id and records it in every page
 // above it, up to the meta.
 func (e *editImage) reseal(id page.ID) {

@@ -40,18 +40,13 @@ func selfNestedImage(t *testing.T) (string, page.ID) {
 		t.Fatal(err)
 	}
 	e := newEditImage(t, img)
-	var leaf walkedPage
-	for _, p := range e.pages {
-		if p.kind == page.FlagLeaf && slices.Equal(p.bucket, []string{"a"}) {
-			leaf = p
-		}
-	}
-	p := e.run(leaf.id)
+	leaf := e.leafOf(t, "a")
+	p := e.run(leaf)
 	_, v, _ := page.LeafValue(p, 0)
-	binary.LittleEndian.PutUint64(v, uint64(leaf.id))
+	binary.LittleEndian.PutUint64(v, uint64(leaf))
 	binary.LittleEndian.PutUint32(v[8:], page.PageChecksum(p))
 	writeImage(t, path, e.b)
-	return path, leaf.id
+	return path, leaf
 }
 
 // TestDeleteBucketCycle deletes a bucket that contains itself: ErrCorrupt

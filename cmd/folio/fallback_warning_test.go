@@ -21,24 +21,7 @@ func TestFallbackWarningSaysFolioOnce(t *testing.T) {
 	// the runs it wrote, which Open verifies.
 	small := func(t *testing.T) string {
 		path := filepath.Join(t.TempDir(), "small.db")
-		db, err := folio.Open(path, 0o600, &folio.Options{PageSize: 1024})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range 2 {
-			if err := db.Update(func(tx *folio.Tx) error {
-				b, err := tx.CreateBucketIfNotExists([]byte("b"))
-				if err != nil {
-					return err
-				}
-				return b.Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
-			}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
+		oneKeyCommits(t, path, 2)
 		return path
 	}
 	info := func(t *testing.T, path string) folio.Info {
