@@ -96,6 +96,11 @@ func decodeRecordMeta(b []byte, ps int) (_ page.Meta, runsAt int, _ error) {
 	if err != nil {
 		return page.Meta{}, 0, fmt.Errorf("%w: meta: %v", errRecord, err)
 	}
+	// A logged commit's meta lists no runs (EncodeMeta), and replay
+	// re-encodes it without them: refused, so a record has one encoding.
+	if n := len(page.MetaCommitRuns(mp, nil)); n > 0 {
+		return page.Meta{}, 0, fmt.Errorf("%w: meta lists %d commit runs", errRecord, n)
+	}
 	if m.PageSize != uint32(ps) {
 		// Replay would write this meta into the file as it is.
 		return page.Meta{}, 0, fmt.Errorf("%w: meta page size %d, the file's is %d", errRecord, m.PageSize, ps)

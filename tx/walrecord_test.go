@@ -189,7 +189,8 @@ func TestRecordRunPastHigh(t *testing.T) {
 
 // FuzzDecodeRecord: the page-image record decoder returns a record or an
 // error, never panics, and what it accepts re-encodes to the same bytes
-// (version 2) or to a record that decodes the same (version 1).
+// (version 2 with a current meta) or to a record that decodes the same
+// (version 1, or an older meta version).
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(testRecord())
 	f.Add(testRecord()[:recordHeader+100])
@@ -206,7 +207,10 @@ func FuzzDecodeRecord(f *testing.F) {
 			return
 		}
 		again := encodeRecord(nil, &rec.meta, testPS, rec.runs)
-		if binary.LittleEndian.Uint32(b[4:]) == recordVersion {
+		// A record keeps the meta version of the folio that wrote it;
+		// re-encoded, the meta is the current version.
+		metaVersion := binary.LittleEndian.Uint32(b[recordHeader+page.HeaderSize+4:])
+		if binary.LittleEndian.Uint32(b[4:]) == recordVersion && metaVersion == page.Version {
 			if !bytes.Equal(again, b) {
 				t.Fatalf("accepted a record that re-encodes differently")
 			}
@@ -214,7 +218,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		rec2, err := decodeRecord(again, testPS)
 		if err != nil || !sameRecord(rec, rec2) {
-			t.Fatalf("a version 1 record re-encodes to one that decodes differently: %v", err)
+			t.Fatalf("a version 1 record, or one with an older meta, re-encodes to one that decodes differently: %v", err)
 		}
 	})
 }
@@ -241,5 +245,39 @@ func TestRecordPartsAlias(t *testing.T) {
 	head2, _, _ := recordParts(head, nil, &m, testPS, runs)
 	if &head2[0] != &head[0] {
 		t.Error("the headers buffer was not reused")
+	}
+}
+
+// TestRecordMetaWithCommitRuns: a record's meta page never lists commit
+// runs (a logged commit writes none; replay re-encodes the meta without
+// them), so one that does is refused, and each record has one encoding
+// (found by FuzzDecodeRecord, whose corpus keeps the input).
+func TestRecordMetaWithCommitRuns(t *testing.T) {
+	m := page.Meta{PageSize: testPS, Root: 3, RootSum: 7, High: 10, TxID: 5}
+	for _, v1 := range []bool{false, true} {
+		var b []byte
+		if v1 {
+			b = encodeRecordV1(&m, testPS, nil)
+		} else {
+			b = encodeRecord(nil, &m, testPS, nil)
+		}
+		metaAt, metaLen := recordHeader, int(binary.LittleEndian.Uint32(b[24:]))
+		if v1 {
+			metaAt, metaLen = recordHeaderV1, testPS
+		}
+		mp := make([]byte, testPS)
+		page.EncodeMetaCommit(mp, 0, &m, []page.CommitRun{{ID: 4, Pages: 1, Sum: 9}})
+		stored := mp
+		if !v1 {
+			stored = bytes.TrimRight(mp, "\x00")
+			binary.LittleEndian.PutUint32(b[24:], uint32(len(stored)))
+		}
+		forged := append(append(append([]byte(nil), b[:metaAt]...), stored...), b[metaAt+metaLen:]...)
+		if _, err := page.DecodeMeta(mp, 0); err != nil {
+			t.Fatalf("the forged meta page does not decode: %v", err)
+		}
+		if _, err := decodeRecord(forged, testPS); !errors.Is(err, errRecord) {
+			t.Errorf("version 1 %v: a meta listing commit runs: %v, want errRecord", v1, err)
+		}
 	}
 }
