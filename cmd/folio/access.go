@@ -496,7 +496,46 @@ func readAllSized(r io.Reader, limit int64) ([]byte, error) {
 			}
 		}
 	}
-	return io.ReadAll(io.LimitReader(r, limit))
+	return readAllSteps(r, limit)
+}
+
+// readAllSteps is io.ReadAll of at most limit bytes from r, whose size is
+// not known (a pipe): read into pieces, each a 32nd of what came
+// before (64 KiB at least), then copied once into a slice of the size
+// read. It allocates the input about twice, a value ending inside the
+// first piece once. We rejected growing one slice (append's steps, or
+// io.ReadAll's before Go 1.26): each step copies all before it, and put
+// of a value from a pipe allocated 4.3 times its size.
+func readAllSteps(r io.Reader, limit int64) ([]byte, error) {
+	const first = 64 << 10
+	var pieces [][]byte
+	var done int64 // bytes in pieces
+	b := make([]byte, 0, min(first, limit))
+	var err error
+	for done+int64(len(b)) < limit {
+		if len(b) == cap(b) {
+			pieces = append(pieces, b)
+			done += int64(len(b))
+			b = make([]byte, 0, min(max(first, done/32), limit-done))
+		}
+		var m int
+		m, err = r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			break
+		}
+	}
+	if len(pieces) == 0 {
+		return b, err
+	}
+	all := make([]byte, 0, done+int64(len(b)))
+	for _, p := range pieces {
+		all = append(all, p...)
+	}
+	return append(all, b...), err
 }
 
 func newDeleteCmd(a *app) *cobra.Command {
