@@ -44,10 +44,23 @@ type checkJSON struct {
 	OlderMeta bool `json:"older_meta"`
 	// FreelistRebuilt: the free list was rebuilt from the tree.
 	FreelistRebuilt bool `json:"freelist_rebuilt"`
+	// WayPast is the way past the log, when Open refuses the database
+	// for it (damage listed in Problems, or a log path that is no
+	// directory): the text report's note, or the refusal's last words.
+	WayPast *wayPastJSON `json:"way_past,omitempty"`
 	// logRefused is set when Open refuses the database for the damage
 	// to its log listed in Problems: the text report ends with the way
 	// past it (logAsideNote).
 	logRefused bool
+}
+
+// wayPastJSON is the move that gets a database past a log Open refuses,
+// for a script to make: From renamed To. Advice says what it costs.
+type wayPastJSON struct {
+	Advice  string `json:"advice"`
+	Command string `json:"command"` // the mv command, quoted for the shell
+	From    string `json:"from"`
+	To      string `json:"to"`
 }
 
 type checkProblem struct {
@@ -113,7 +126,9 @@ commits not yet in the file (a WAL-mode program crashed) must be replayed
 by "folio checkpoint DB" before the file can be checked.
 
 Every problem is listed with its page id (or log segment), and the exit
-status is 1. With --json, a database that cannot be checked at all (no
+status is 1. Damage to the log that Open refuses ends with the way past
+it, moving the log aside (in --json, "way_past": its "advice", "command",
+and the move, "from" and "to"). With --json, a database that cannot be checked at all (no
 such file, a log to replay first) is a report too, its one problem the
 reason. A clean database prints "ok" with the pages, keys and buckets
 checked.
@@ -137,7 +152,11 @@ log is changed.`,
 				// A failed write is dropped: err is reported either way.
 				var ue usageError
 				if asJSON && !printed && err != nil && !errors.As(err, &ue) {
-					_ = printJSON(a.stdout, checkJSON{Path: path, Problems: []checkProblem{problemOf(err)}})
+					res := checkJSON{Path: path, Problems: []checkProblem{problemOf(err)}}
+					if ma := (*movedAsideError)(nil); errors.As(err, &ma) {
+						res.WayPast = ma.way
+					}
+					_ = printJSON(a.stdout, res)
 				}
 			}()
 			// The database first: its shared lock keeps a writer, and so
@@ -170,6 +189,7 @@ log is changed.`,
 				// log, listed already; the file itself is still walked.
 				res = checkRefused(a, path, nil)
 				res.logRefused = true
+				res.WayPast = logAside(path)
 			case corrupt:
 				// The library will not open it: that is the first
 				// problem, and the pages say more.

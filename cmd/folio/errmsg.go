@@ -224,9 +224,31 @@ const logAsideWay = "to open the file without it, losing the commits only the lo
 // logAsideCmd is the command that moves the log of the database at path
 // aside.
 func logAsideCmd(path string) string {
-	dir := folio.LogDir(path)
-	return fmt.Sprintf("mv %s %s", shellQuote(dir), shellQuote(dir+".damaged"))
+	return logAside(path).Command
 }
+
+// logAside is the way past the damaged log of the database at path, for
+// check --json.
+func logAside(path string) *wayPastJSON {
+	return moveAside(strings.TrimSuffix(logAsideWay, ": "), folio.LogDir(path), ".damaged")
+}
+
+// moveAside is the way past the file at from, moved aside to from+suffix,
+// advice saying what that costs.
+func moveAside(advice, from, suffix string) *wayPastJSON {
+	to := from + suffix
+	return &wayPastJSON{Advice: advice, Command: fmt.Sprintf("mv %s %s", shellQuote(from), shellQuote(to)), From: from, To: to}
+}
+
+// movedAsideError is an error whose way past is a move, err's message
+// ending with its command (way.Command); check --json gives way too.
+type movedAsideError struct {
+	err error
+	way *wayPastJSON
+}
+
+func (e *movedAsideError) Error() string { return e.err.Error() + ": " + e.way.Command }
+func (e *movedAsideError) Unwrap() error { return e.err }
 
 // logAsideNote is check's last word on damage to the log of the database
 // at path that Open refuses: the other commands' refusal sends the user

@@ -322,8 +322,7 @@ func logUnreachableHint(path string, err error) error {
 	if !strings.HasSuffix(err.Error(), " move it aside") {
 		return err
 	}
-	dir := folio.LogDir(path)
-	return fmt.Errorf("%w: mv %s %s", err, shellQuote(dir), shellQuote(dir+".moved"))
+	return &movedAsideError{err, moveAside("it holds no log; to open the database, move it aside", folio.LogDir(path), ".moved")}
 }
 
 // warnFallback says on stderr, in the library's note (Info.MetaFallback),
