@@ -128,10 +128,10 @@ by "folio checkpoint DB" before the file can be checked.
 Every problem is listed with its page id (or log segment), and the exit
 status is 1. Damage to the log that Open refuses ends with the way past
 it, moving the log aside (in --json, "way_past": its "advice", "command",
-and the move, "from" and "to"). With --json, a database that cannot be checked at all (no
-such file, a log to replay first) is a report too, its one problem the
-reason. A clean database prints "ok" with the pages, keys and buckets
-checked.
+and the move, "from" and "to"). With --json, a database that cannot be
+checked at all (no such file, a log to replay first) is a report too, its
+one problem the reason. A clean database prints "ok" with the pages, keys
+and buckets checked.
 
 The database is opened read-only (shared lock); neither the file nor the
 log is changed.`,
