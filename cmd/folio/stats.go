@@ -11,16 +11,22 @@ import (
 
 func init() { commands = append(commands, newStatsCmd) }
 
-// bucketStatsJSON is one bucket's row. Like du, a row counts the bucket
-// and everything nested in it (Bucket.Stats does the same, as bbolt's).
+// bucketStatsJSON is one bucket's row. Its counts are what the listing
+// commands list: Keys, the bucket's own keys holding values ("folio
+// keys"); Buckets, every bucket below it ("folio buckets DB PATH"). The
+// rest, like du, count the bucket and everything nested in it
+// (Bucket.Stats does, as bbolt's). NB: Keys counted the nested buckets'
+// keys too, so a parent's row showed more keys than keys listed; that
+// count is KeysWithNested.
 type bucketStatsJSON struct {
-	Path        string `json:"path"`
-	Keys        int    `json:"keys"`           // keys holding values, nested included
-	Buckets     int    `json:"nested_buckets"` // buckets below this one
-	Depth       int    `json:"depth"`          // levels of the deepest tree
-	BranchPages int    `json:"branch_pages"`   // overflow pages included
-	LeafPages   int    `json:"leaf_pages"`     // overflow pages included
-	LargePages  int    `json:"large_pages"`    // pages of out-of-line values
+	Path           string `json:"path"`
+	Keys           int    `json:"keys"`             // its own keys holding values
+	KeysWithNested int    `json:"keys_with_nested"` // and those of the buckets below it
+	Buckets        int    `json:"nested_buckets"`   // buckets below this one, at any depth
+	Depth          int    `json:"depth"`            // levels of the deepest tree
+	BranchPages    int    `json:"branch_pages"`     // overflow pages included
+	LeafPages      int    `json:"leaf_pages"`       // overflow pages included
+	LargePages     int    `json:"large_pages"`      // pages of out-of-line values
 	// InlineBuckets counts the buckets stored in their parent's leaf, no
 	// page of their own (this one included), InlineBytes their leaves.
 	InlineBuckets int     `json:"inline_buckets"`
@@ -69,10 +75,14 @@ func newStatsCmd(a *app) *cobra.Command {
 		Short: "Show per-bucket page use and fill, and the file's free space",
 		Long: `Stats shows, for every bucket (nested ones by path, as "a/b"), its keys,
 nested buckets, tree depth, branch, leaf and large-value pages, and the
-bytes its branch and leaf pages use against what they take (fill). Like du,
-each row counts the bucket and everything nested in it; the total row sums
-the top-level buckets, and counts them among its buckets (every bucket of
-the database).
+bytes its branch and leaf pages use against what they take (fill).
+
+KEYS are the bucket's own keys holding values, those "folio keys DB PATH"
+lists; BUCKETS, every bucket below it, those "folio buckets DB PATH"
+lists. The other columns, like du, count the bucket and everything nested
+in it (--json gives its keys so counted too, as keys_with_nested). The
+total row counts every key and every bucket of the database, and sums the
+top-level buckets' other columns.
 
 The file part shows free and pending pages, how many extents (runs) they
 form and the largest one; fragmentation is the share of free pages outside
@@ -118,6 +128,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				// The top-level names are not keys of any bucket, and
 				// every bucket counts in the total's bucket column.
 				row.Keys, row.Buckets = total.KeyN-(total.BucketN-tops), total.BucketN
+				row.KeysWithNested = row.Keys
 				st.Total = &row
 				return err
 			})
@@ -142,27 +153,33 @@ The database is opened read-only (shared lock); the file is not changed.`,
 // order, and returns b's stats.
 func collectStats(b *folio.Bucket, path [][]byte, rows *[]bucketStatsJSON) folio.BucketStats {
 	s := b.Stats()
+	i := len(*rows)
 	*rows = append(*rows, statsRow(formatPath(path), s, b.Tx().DB().PageSize()))
+	own := (*rows)[i].KeysWithNested
 	_ = b.ForEachBucket(func(name []byte) error {
-		collectStats(b.Bucket(name), append(path[:len(path):len(path)], name), rows)
+		n := collectStats(b.Bucket(name), append(path[:len(path):len(path)], name), rows)
+		own -= n.KeyN - (n.BucketN - 1)
 		return nil
 	})
+	(*rows)[i].Keys = own
 	return s
 }
 
 func statsRow(path string, s folio.BucketStats, pageSize int) bucketStatsJSON {
 	r := bucketStatsJSON{
-		Path:          path,
-		Keys:          s.KeyN - (s.BucketN - 1), // KeyN counts nested bucket names too
-		Buckets:       s.BucketN - 1,
-		Depth:         s.Depth,
-		BranchPages:   s.BranchPageN + s.BranchOverflowN,
-		LeafPages:     s.LeafPageN + s.LeafOverflowN,
-		LargePages:    s.LargePageN,
-		InlineBuckets: s.InlineBucketN,
-		InlineBytes:   s.InlineBucketInuse,
-		BytesUsed:     s.BranchInuse + s.LeafInuse,
-		BytesAlloc:    s.BranchAlloc + s.LeafAlloc,
+		Path: path,
+		// KeyN counts nested bucket names too. Keys, the bucket's own,
+		// is left to collectStats, which knows those nested.
+		KeysWithNested: s.KeyN - (s.BucketN - 1),
+		Buckets:        s.BucketN - 1,
+		Depth:          s.Depth,
+		BranchPages:    s.BranchPageN + s.BranchOverflowN,
+		LeafPages:      s.LeafPageN + s.LeafOverflowN,
+		LargePages:     s.LargePageN,
+		InlineBuckets:  s.InlineBucketN,
+		InlineBytes:    s.InlineBucketInuse,
+		BytesUsed:      s.BranchInuse + s.LeafInuse,
+		BytesAlloc:     s.BranchAlloc + s.LeafAlloc,
 	}
 	if r.BytesAlloc > 0 {
 		r.FillPercent = 100 * float64(r.BytesUsed) / float64(r.BytesAlloc)
