@@ -358,7 +358,7 @@ func newPutCmd(a *app) *cobra.Command {
 VALUE, the value is read from standard input (all of it, as it is; with
 --format hex or base64 surrounding white space is ignored); an empty pipe
 is refused, as the command writing it failed before its first byte (an
-empty value is given as VALUE: '').
+empty value is given as VALUE: ''), and so is a terminal.
 
 The bucket must exist, unless --create is given: then every missing bucket
 on the path is created. A key that holds a nested bucket cannot be given a
@@ -374,10 +374,18 @@ value. The database is opened read-write (exclusive lock).`,
 				return err
 			}
 			var value []byte
-			if len(args) == 4 {
+			switch {
+			case len(args) == 4:
 				value, err = format.decode(args[3], "value")
-			} else if err = a.needStdin(cmd); err == nil {
-				value, err = readValue(a.stdin, format)
+			case isTerminalReader(a.stdin):
+				// NB: as load without a dump: VALUE left out, put waited
+				// on the terminal, saying nothing, and Ctrl-D then set
+				// an empty value.
+				err = usagef("no VALUE given, and standard input is a terminal: give VALUE, or pipe or redirect the value in (an empty value is '')")
+			default:
+				if err = a.needStdin(cmd); err == nil {
+					value, err = readValue(a.stdin, format)
+				}
 			}
 			if err != nil {
 				return err
