@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 
 	"github.com/foliodb/folio"
 )
@@ -173,7 +174,47 @@ func createError(path string, err error) error {
 	if _, serr := os.Stat(dir); errors.Is(pe.Err, fs.ErrNotExist) && errors.Is(serr, fs.ErrNotExist) {
 		return pathErrorf(path, "cannot create it: directory %s: %w", dir, pe.Err)
 	}
+	if f := fileOnPath(path); f != "" && errors.Is(pe.Err, syscall.ENOTDIR) {
+		return pathErrorf(path, "cannot create it: %s is a file, not a directory", f)
+	}
 	return pathErrorf(path, "cannot create it: %w", pe.Err)
+}
+
+// notReached is err, the failure to stat or open the file at path; when
+// path goes through a file as if it were a directory ("DB/x.db", "DB/"),
+// it names that file: "stat DB/x.db: not a directory" left the user to
+// guess which part was meant.
+func notReached(path string, err error) error {
+	if !errors.Is(err, syscall.ENOTDIR) {
+		return err
+	}
+	if f := fileOnPath(path); f != "" {
+		return pathErrorf(path, "no such file: %s is a file, not a directory", f)
+	}
+	return err
+}
+
+// fileOnPath is the first part of path taken for a directory that is
+// something else, or "" if there is none: path's own name too when it
+// ends in "/".
+func fileOnPath(path string) string {
+	p := strings.TrimRight(path, "/")
+	if p == path {
+		p = filepath.Dir(path)
+	}
+	var dirs []string
+	for ; p != "" && p != "." && p != "/"; p = filepath.Dir(p) {
+		dirs = append(dirs, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if fi, err := os.Stat(dirs[i]); err == nil && !fi.IsDir() {
+			return dirs[i]
+		}
+	}
+	return ""
 }
 
 // damageHint is msg, the message of err, ending with the command that

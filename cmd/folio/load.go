@@ -95,7 +95,7 @@ later inserts between the keys (see "folio compact --help").`,
 				}
 				f, err := os.Open(input)
 				if err != nil {
-					return fmt.Errorf("load %s: %w", args[0], err)
+					return fmt.Errorf("load %s: %w", args[0], notReached(input, err))
 				}
 				defer f.Close()
 				src, name, total = bareReadErrors{f}, input, fileSize(input)

@@ -274,7 +274,7 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 		return nil, noSuchFile(path)
 	}
 	if err != nil {
-		return nil, err
+		return nil, notReached(path, err)
 	}
 	if fi.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a database file", path)

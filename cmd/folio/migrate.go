@@ -114,7 +114,7 @@ func (a *app) openBolt(path string) (*bolt.DB, error) {
 		return nil, noSuchFile(path)
 	}
 	if err != nil {
-		return nil, err
+		return nil, notReached(path, err)
 	}
 	if fi.IsDir() {
 		// bbolt would call it "invalid database".
