@@ -182,7 +182,7 @@ func (a *app) run(args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(a.stderr, "folio:", a.damageHint(err, errorMessage(err)))
+	fmt.Fprintln(a.stderr, "folio:", escapeControls(a.damageHint(err, errorMessage(err))))
 	var ue usageError
 	if errors.As(err, &ue) || !a.running {
 		return exitUsage
@@ -340,7 +340,7 @@ func (a *app) warnFallback(db *folio.DB) {
 		return
 	}
 	if in, err := db.Info(); err == nil && in.MetaFallback != "" {
-		fmt.Fprintf(a.stderr, "folio: warning: %s: %s\n", db.Path(), in.MetaFallback)
+		fmt.Fprintf(a.stderr, "folio: warning: %s\n", escapeControls(db.Path()+": "+in.MetaFallback))
 	}
 }
 

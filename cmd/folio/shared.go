@@ -56,7 +56,8 @@ func quoteKey(b []byte) string {
 // message tells the user to run: as it is when it holds only characters
 // no shell treats specially, else in single quotes (a quote inside them
 // written as quote, backslash, quote, quote), so "folio check my db.db"
-// is not pasted as two arguments.
+// is not pasted as two arguments; one holding a control character in
+// $'...' (bash, zsh, ksh; POSIX since 2024).
 func shellQuote(path string) string {
 	safe := path != ""
 	for _, r := range path {
@@ -68,7 +69,57 @@ func shellQuote(path string) string {
 	if safe {
 		return path
 	}
+	if strings.IndexFunc(path, isControl) >= 0 {
+		// NB: in '...' a newline is itself, and the one error line that
+		// gives the command escapes it (escapeControls): $'...' says it
+		// in characters the line keeps, and the shell reads it back.
+		var b strings.Builder
+		b.WriteString("$'")
+		for i := 0; i < len(path); i++ {
+			switch c := path[i]; {
+			case c == '\\' || c == '\'':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c == '\n':
+				b.WriteString(`\n`)
+			case c == '\t':
+				b.WriteString(`\t`)
+			case c < 0x20 || c == 0x7f:
+				fmt.Fprintf(&b, `\x%02x`, c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte('\'')
+		return b.String()
+	}
 	return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
+}
+
+// isControl reports whether r is an ASCII control character.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// escapeControls is s with its control characters escaped (\n, \t,
+// \xHH): a message is one line on stderr, and a path or a name in it
+// may hold a newline, or an escape sequence that drives the terminal.
+func escapeControls(s string) string {
+	if strings.IndexFunc(s, isControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // withPath prefixes err with path unless its message names the path
