@@ -4,7 +4,8 @@
 // Exit codes: 0 success; 1 the database has problems (check, pages, page) or the
 // operation failed; 2 bad usage; 130 (SIGINT) or 143 (SIGTERM)
 // interrupted, with the files the command was making removed
-// (interrupt.go).
+// (interrupt.go); killed by SIGPIPE (141 in a shell) writing into a pipe
+// whose reader is gone, as cat is.
 package main
 
 import (
