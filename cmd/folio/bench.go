@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -142,7 +143,7 @@ it even then.`,
 				return func() { _ = os.RemoveAll(tmp) }, nil
 			})
 			if err != nil {
-				return fmt.Errorf("bench: temporary directory: %w", err)
+				return benchDirError(dir, err)
 			}
 			// An interrupted run removes the database, --keep or not.
 			defer cl.done(func() error {
@@ -596,4 +597,24 @@ func printGoBench(w io.Writer, cfg benchConfig, rs []benchResult) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// benchDirError is err, the failure to make bench's directory in dir
+// (--dir), said of dir: MkdirTemp's error names the directory it tried
+// to make, which the user never gave.
+func benchDirError(dir string, err error) error {
+	if dir == "" {
+		return fmt.Errorf("bench: temporary directory: %w", err)
+	}
+	switch fi, serr := os.Stat(dir); {
+	case errors.Is(serr, fs.ErrNotExist):
+		return fmt.Errorf("bench: --dir %s: no such directory", dir)
+	case serr == nil && !fi.IsDir():
+		return fmt.Errorf("bench: --dir %s: a file, not a directory", dir)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("bench: --dir %s: cannot make the database there: %w", dir, err)
 }
