@@ -98,6 +98,9 @@ later inserts between the keys (see "folio compact --help").`,
 					return fmt.Errorf("load %s: %w", args[0], notReached(input, err))
 				}
 				defer f.Close()
+				if fi, err := f.Stat(); err == nil && fi.IsDir() {
+					return fmt.Errorf("load %s: %s is a directory, not a dump; nothing was loaded", args[0], input)
+				}
 				src, name, total = bareReadErrors{f}, input, fileSize(input)
 				pipe = isPipe(f)
 			} else if isDB(args[0], a.stdin) {
