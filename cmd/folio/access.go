@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unicode/utf8"
 
 	"github.com/foliodb/folio"
 	"github.com/spf13/cobra"
@@ -200,7 +201,9 @@ func newKeysCmd(a *app) *cobra.Command {
 in key order; nested buckets are listed by "folio buckets". --prefix keeps
 the keys that start with a prefix (given in --format, like the keys);
 --limit stops after N keys. A key holding a newline fails the raw format
-(it would read as two keys): list such keys with --format hex or base64.
+(it would read as two keys), and so does, on a terminal, a key that is not
+text (not UTF-8, or holding control characters, which drive the
+terminal): list such keys with --format hex or base64.
 
 The database is opened read-only (shared lock); the file is not changed.`,
 		Example: `  folio keys app.db users
@@ -224,6 +227,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				return err
 			}
 			defer closeDB(db, &err)
+			tty := isTerminal(a.stdout)
 			err = db.View(func(tx *folio.Tx) error {
 				b, err := lookupBucket(tx, names)
 				if err != nil {
@@ -241,6 +245,12 @@ The database is opened read-only (shared lock); the file is not changed.`,
 					if format == formatRaw && bytes.IndexByte(k, '\n') >= 0 {
 						// One per line, it would read as two keys.
 						return fmt.Errorf("bucket %s: key %s holds a newline, which raw format cannot print one per line: use --format hex or base64",
+							clipPath(names), quoteKey(k))
+					}
+					if format == formatRaw && tty && !isText(k) {
+						// As get does with such a value: an escape
+						// sequence in a key drove the terminal.
+						return fmt.Errorf("bucket %s: key %s is not text, which raw format does not write to a terminal: use --format hex or base64, or redirect the output",
 							clipPath(names), quoteKey(k))
 					}
 					if err := format.write(a.stdout, k, true); err != nil {
@@ -270,8 +280,11 @@ func newGetCmd(a *app) *cobra.Command {
 		Long: `Get prints the value of KEY in the bucket at PATH. In raw format (the
 default) it writes the value's bytes exactly, followed by a newline only
 on a terminal, so "folio get DB PATH KEY > file" and "folio put DB PATH
-KEY < file" copy any value unchanged. A missing key is an error (exit
-status 1), as is a key that holds a nested bucket. With --format hex or
+KEY < file" copy any value unchanged. On a terminal, a raw value that is
+not text (not UTF-8, or holding control characters but tab and newline,
+which drive the terminal) is refused (exit status 2), as dump refuses
+binary output there. A missing key is an error (exit status 1), as is a
+key that holds a nested bucket. With --format hex or
 base64, KEY is given and the value printed in that encoding, and a
 newline.
 
@@ -299,9 +312,16 @@ The database is opened read-only (shared lock); the file is not changed.`,
 				if v == nil {
 					return missingKey(b, names, key)
 				}
+				tty := isTerminal(a.stdout)
+				if format == formatRaw && tty && !isText(v) {
+					// NB: as dump refuses binary output there: an escape
+					// sequence in the value drove the terminal.
+					return usagef("not writing the value of key %s in bucket %s (%d bytes, not text) to a terminal: "+
+						"use --format hex or base64, or redirect it to a file", quoteKey(key), clipPath(names), len(v))
+				}
 				// NB: a raw value's bytes exactly, unless for a person
 				// to read: "get > file" then "put < file" copies it.
-				return format.write(a.stdout, v, format != formatRaw || isTerminal(a.stdout))
+				return format.write(a.stdout, v, format != formatRaw || tty)
 			})
 			if err != nil {
 				return withPath(args[0], err)
@@ -311,6 +331,19 @@ The database is opened read-only (shared lock); the file is not changed.`,
 	}
 	addFormatFlag(cmd, &format)
 	return cmd
+}
+
+// isText reports whether b is text a terminal shows as it is: UTF-8,
+// with no control characters but tab and newline.
+func isText(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n <= 1 || r < 0x20 && r != '\t' && r != '\n' || r >= 0x7f && r <= 0x9f {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 // missingKey says why b has no value for key.
