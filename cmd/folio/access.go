@@ -281,10 +281,10 @@ func newGetCmd(a *app) *cobra.Command {
 default) it writes the value's bytes exactly, followed by a newline only
 on a terminal, so "folio get DB PATH KEY > file" and "folio put DB PATH
 KEY < file" copy any value unchanged. On a terminal, a raw value that is
-not text (not UTF-8, or holding control characters but tab and newline,
-which drive the terminal) is refused (exit status 2), as dump refuses
-binary output there. A missing key is an error (exit status 1), as is a
-key that holds a nested bucket. With --format hex or
+not text (not UTF-8, or holding control characters but tab, newline and
+carriage return, which drive the terminal) is refused (exit status 2), as
+dump refuses binary output there. A missing key is an error (exit status
+1), as is a key that holds a nested bucket. With --format hex or
 base64, KEY is given and the value printed in that encoding, and a
 newline.
 
@@ -334,11 +334,12 @@ The database is opened read-only (shared lock); the file is not changed.`,
 }
 
 // isText reports whether b is text a terminal shows as it is: UTF-8,
-// with no control characters but tab and newline.
+// with no control characters but tab, newline and carriage return (text
+// from Windows ends its lines in CR LF).
 func isText(b []byte) bool {
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
-		if r == utf8.RuneError && n <= 1 || r < 0x20 && r != '\t' && r != '\n' || r >= 0x7f && r <= 0x9f {
+		if r == utf8.RuneError && n <= 1 || r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r >= 0x7f && r <= 0x9f {
 			return false
 		}
 		b = b[n:]

@@ -23,7 +23,7 @@ func TestCLIGetBinaryToTerminal(t *testing.T) {
 			return err
 		}
 		for k, v := range map[string]string{
-			"esc": "red \x1b[31mtext", "png": "\x89PNG\r\n\x1a\n\x00\x00", "text": "héllo\tworld\nline two",
+			"esc": "red \x1b[31mtext", "png": "\x89PNG\r\n\x1a\n\x00\x00", "text": "héllo\tworld\nline two", "crlf": "line\r\n",
 		} {
 			if err := b.Put([]byte(k), []byte(v)); err != nil {
 				return err
@@ -39,6 +39,7 @@ func TestCLIGetBinaryToTerminal(t *testing.T) {
 		{[]string{"get", path, "b", "esc"}, exitUsage, `not writing the value of key "esc" in bucket b (13 bytes, not text) to a terminal: use --format hex or base64, or redirect it to a file`},
 		{[]string{"get", path, "b", "png"}, exitUsage, `(10 bytes, not text)`},
 		{[]string{"get", path, "b", "text"}, exitOK, "héllo\tworld\nline two\n"},
+		{[]string{"get", path, "b", "crlf"}, exitOK, "line\r\n\n"},
 		{[]string{"get", "--format", "hex", path, "b", "657363"}, exitOK, "726564201b5b33316d74657874\n"},
 	} {
 		m, s := ptyPair(t)
