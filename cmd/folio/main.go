@@ -91,7 +91,9 @@ func newRoot(a *app) *cobra.Command {
 		// says it in the one line.
 		DisableSuggestions:         true,
 		SuggestionsMinimumDistance: 2, // cobra's default, set where it suggests
+		Version:                    version(),
 	}
+	root.SetVersionTemplate("folio {{.Version}}\n")
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
