@@ -53,6 +53,9 @@ saying so: run "folio checkpoint DB" first.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			src, dst := args[0], args[1]
+			if err := notDash("backup", "OUT", dst); err != nil {
+				return err
+			}
 			if sameFile(src, dst) {
 				return usagef("OUT %s is the database itself", dst)
 			}

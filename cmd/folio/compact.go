@@ -66,6 +66,9 @@ it a log of its own.`,
 				return err
 			}
 			src, dst := args[0], args[1]
+			if err := notDash("compact", "DST", dst); err != nil {
+				return err
+			}
 			if err := notSource(src, dst); err != nil {
 				return err
 			}

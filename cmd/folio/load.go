@@ -73,6 +73,12 @@ later inserts between the keys (see "folio compact --help").`,
 			if err := checkFillFlag(fill); err != nil {
 				return err
 			}
+			if _, err := os.Lstat(args[0]); err != nil {
+				// A database named "-" that exists is loaded into.
+				if err := notDash("load", "DB", args[0]); err != nil {
+					return err
+				}
+			}
 			l := &loader{a: a, path: args[0], noOverwrite: noOverwrite, fill: fill, created: map[string]bool{}}
 			if bucket != "" {
 				if l.prefix, err = parsePath(bucket); err != nil {

@@ -59,6 +59,9 @@ LMDB databases migrate through a dump instead:
 				return err
 			}
 			src, dst := args[0], args[1]
+			if err := notDash("migrate", "DST", dst); err != nil {
+				return err
+			}
 			if err := notSource(src, dst); err != nil {
 				return err
 			}

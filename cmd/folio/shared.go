@@ -96,6 +96,17 @@ func shellQuote(path string) string {
 	return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
 }
 
+// notDash refuses "-" as the file a command writes (what, as its usage
+// names it: "OUT", "DST", "DB"): dump -o - and load -i - mean standard
+// output and input, and "folio backup app.db - | gzip" made a file named
+// "-" and wrote nothing to the pipe.
+func notDash(cmd, what, path string) error {
+	if path != "-" {
+		return nil
+	}
+	return usagef("%s -: %s writes a database file, not standard output; to name a file -, give ./-", what, cmd)
+}
+
 // isControl reports whether r is an ASCII control character.
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
