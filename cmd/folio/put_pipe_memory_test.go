@@ -45,8 +45,9 @@ func pipeAlloc(t *testing.T, text []byte, read func(*os.File) ([]byte, error)) (
 // TestPutPipeReadMemory: put reading a value from a pipe, whose size is
 // unknown until its end, allocates at most about twice the input: the
 // input in steps a 32nd of what came before, then the value whole.
-// io.ReadAll's steps, each half again the last, allocated 4.3 times a
-// value's size. A value that ends inside the first step is not copied.
+// io.ReadAll's steps, each half again the last, allocated 2.16 times
+// (2.30 in hex, 3.05 in base64). A value that ends inside the first step
+// is not copied.
 func TestPutPipeReadMemory(t *testing.T) {
 	n := 24<<20 + 12345
 	if testing.Short() {
