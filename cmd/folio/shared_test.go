@@ -403,7 +403,7 @@ func TestErrorsSayEachPartOnce(t *testing.T) {
 		{args: []string{"load", empty, "-i", "/dev/null"},
 			want: "folio: load " + empty + ": folio/page: not a folio database (the file is empty); remove it, and load makes the database there; nothing was loaded"},
 		{args: []string{"load", db, "-i", dir},
-			want: "folio: load " + db + ": " + dir + ": byte offset 0: read: is a directory; nothing was loaded"},
+			want: "folio: load " + db + ": " + dir + " is a directory, not a dump; nothing was loaded"},
 		{args: []string{"migrate", "--from", "bbolt", sock, out},
 			want: "folio: open " + sock + " with bbolt: no such device or address"},
 	} {
