@@ -45,7 +45,7 @@ func TestErrorMessage(t *testing.T) {
 		{withPath("folio", fmt.Errorf("bucket %q: %w", "b", folio.ErrBucketNotFound)), `folio: bucket "b": bucket not found`},
 		{fmt.Errorf("folio: open %s: write-ahead log %s: %w: %w", "folio", "folio.wal", folio.ErrLogCorrupt, errors.New("folio/wal: bad frame")),
 			"open folio: write-ahead log folio.wal: the write-ahead log is damaged: folio/wal: bad frame"},
-		{logPendingError{"folio"}, logPendingError{"folio"}.Error()},
+		{logPendingError{path: "folio"}, logPendingError{path: "folio"}.Error()},
 		{lockedError{"folio", time.Second}, "folio is locked by another process (waited 1s; try --timeout)"},
 		{usageError{fmt.Errorf("--fill %v: want a fraction from 0.1 to 1", 2)}, "--fill 2: want a fraction from 0.1 to 1"},
 		{errors.Join(folio.ErrTimeout, errors.New("b")), "timeout waiting for the database file lock\nb"},

@@ -303,7 +303,7 @@ func (a *app) openDBWith(path string, opts folio.Options) (*folio.DB, error) {
 		return nil, lockTimeout(path, a.timeout, err)
 	}
 	if errors.Is(err, folio.ErrLogPending) {
-		return nil, logPendingError{path}
+		return nil, newLogPendingError(path)
 	}
 	if errors.Is(err, folio.ErrLogUnreachable) {
 		return nil, logUnreachableHint(path, err)
@@ -414,13 +414,32 @@ func namesPath(msg, path string) bool {
 // write-ahead log holds commits the file does not (a program in WAL mode
 // stopped without closing it): they must be replayed by a read-write open
 // first, and folio checkpoint is the one that does nothing else.
-type logPendingError struct{ path string }
+// unwritable is the file or log directory this user cannot write, if
+// any: checkpoint would fail there (EACCES), so the advice says who can
+// run it.
+type logPendingError struct{ path, unwritable string }
+
+func newLogPendingError(path string) logPendingError {
+	e := logPendingError{path: path}
+	for _, p := range []string{path, folio.LogDir(path)} {
+		if !canWrite(p) {
+			e.unwritable = p
+			break
+		}
+	}
+	return e
+}
 
 func (e logPendingError) Error() string {
+	who := ""
+	if e.unwritable != "" {
+		who = fmt.Sprintf(" as a user who can write %s and %s (this one cannot write %s)",
+			e.path, folio.LogDir(e.path), e.unwritable)
+	}
 	return fmt.Sprintf("%s: its write-ahead log %s holds commits not yet in the file "+
 		"(a program using WAL mode stopped without closing the database); "+
-		"run \"folio checkpoint %s\" to replay them into the file, then try again",
-		e.path, folio.LogDir(e.path), shellQuote(e.path))
+		"run \"folio checkpoint %s\"%s to replay them into the file, then try again",
+		e.path, folio.LogDir(e.path), shellQuote(e.path), who)
 }
 
 func (e logPendingError) Unwrap() error { return folio.ErrLogPending }
