@@ -55,43 +55,95 @@ type TxStats struct {
 	Commits       int64         // commits (folio's addition)
 }
 
-// Getters, as bbolt has them: each returns the field of its name.
+// Getters and adders, as bbolt has them: each reads or adds to the
+// field of its name atomically, so that a program may count into one
+// TxStats from several goroutines and read it meanwhile. NB: as with
+// bbolt's, on 32-bit platforms the TxStats must be 8-aligned (a
+// variable, or an allocated struct, is; in Stats it sits at offset 24).
 
 // GetPageCount returns PageCount.
-func (s *TxStats) GetPageCount() int64 { return s.PageCount }
+func (s *TxStats) GetPageCount() int64 { return atomic.LoadInt64(&s.PageCount) }
+
+// IncPageCount adds delta to PageCount and returns the new value.
+func (s *TxStats) IncPageCount(delta int64) int64 { return atomic.AddInt64(&s.PageCount, delta) }
 
 // GetPageAlloc returns PageAlloc.
-func (s *TxStats) GetPageAlloc() int64 { return s.PageAlloc }
+func (s *TxStats) GetPageAlloc() int64 { return atomic.LoadInt64(&s.PageAlloc) }
 
-// GetCursorCount returns CursorCount (always 0).
-func (s *TxStats) GetCursorCount() int64 { return s.CursorCount }
+// IncPageAlloc adds delta to PageAlloc and returns the new value.
+func (s *TxStats) IncPageAlloc(delta int64) int64 { return atomic.AddInt64(&s.PageAlloc, delta) }
 
-// GetNodeCount returns NodeCount (always 0).
-func (s *TxStats) GetNodeCount() int64 { return s.NodeCount }
+// GetCursorCount returns CursorCount (always 0 in folio's own counts).
+func (s *TxStats) GetCursorCount() int64 { return atomic.LoadInt64(&s.CursorCount) }
 
-// GetNodeDeref returns NodeDeref (always 0).
-func (s *TxStats) GetNodeDeref() int64 { return s.NodeDeref }
+// IncCursorCount adds delta to CursorCount and returns the new value.
+func (s *TxStats) IncCursorCount(delta int64) int64 { return atomic.AddInt64(&s.CursorCount, delta) }
 
-// GetRebalance returns Rebalance (always 0).
-func (s *TxStats) GetRebalance() int64 { return s.Rebalance }
+// GetNodeCount returns NodeCount (always 0 in folio's own counts).
+func (s *TxStats) GetNodeCount() int64 { return atomic.LoadInt64(&s.NodeCount) }
 
-// GetRebalanceTime returns RebalanceTime (always 0).
-func (s *TxStats) GetRebalanceTime() time.Duration { return s.RebalanceTime }
+// IncNodeCount adds delta to NodeCount and returns the new value.
+func (s *TxStats) IncNodeCount(delta int64) int64 { return atomic.AddInt64(&s.NodeCount, delta) }
 
-// GetSplit returns Split (always 0).
-func (s *TxStats) GetSplit() int64 { return s.Split }
+// GetNodeDeref returns NodeDeref (always 0 in folio's own counts).
+func (s *TxStats) GetNodeDeref() int64 { return atomic.LoadInt64(&s.NodeDeref) }
 
-// GetSpill returns Spill (always 0).
-func (s *TxStats) GetSpill() int64 { return s.Spill }
+// IncNodeDeref adds delta to NodeDeref and returns the new value.
+func (s *TxStats) IncNodeDeref(delta int64) int64 { return atomic.AddInt64(&s.NodeDeref, delta) }
 
-// GetSpillTime returns SpillTime (always 0).
-func (s *TxStats) GetSpillTime() time.Duration { return s.SpillTime }
+// GetRebalance returns Rebalance (always 0 in folio's own counts).
+func (s *TxStats) GetRebalance() int64 { return atomic.LoadInt64(&s.Rebalance) }
+
+// IncRebalance adds delta to Rebalance and returns the new value.
+func (s *TxStats) IncRebalance(delta int64) int64 { return atomic.AddInt64(&s.Rebalance, delta) }
+
+// GetRebalanceTime returns RebalanceTime (always 0 in folio's own counts).
+func (s *TxStats) GetRebalanceTime() time.Duration {
+	return time.Duration(atomic.LoadInt64((*int64)(&s.RebalanceTime)))
+}
+
+// IncRebalanceTime adds delta to RebalanceTime and returns the new value.
+func (s *TxStats) IncRebalanceTime(delta time.Duration) time.Duration {
+	return time.Duration(atomic.AddInt64((*int64)(&s.RebalanceTime), int64(delta)))
+}
+
+// GetSplit returns Split (always 0 in folio's own counts).
+func (s *TxStats) GetSplit() int64 { return atomic.LoadInt64(&s.Split) }
+
+// IncSplit adds delta to Split and returns the new value.
+func (s *TxStats) IncSplit(delta int64) int64 { return atomic.AddInt64(&s.Split, delta) }
+
+// GetSpill returns Spill (always 0 in folio's own counts).
+func (s *TxStats) GetSpill() int64 { return atomic.LoadInt64(&s.Spill) }
+
+// IncSpill adds delta to Spill and returns the new value.
+func (s *TxStats) IncSpill(delta int64) int64 { return atomic.AddInt64(&s.Spill, delta) }
+
+// GetSpillTime returns SpillTime (always 0 in folio's own counts).
+func (s *TxStats) GetSpillTime() time.Duration {
+	return time.Duration(atomic.LoadInt64((*int64)(&s.SpillTime)))
+}
+
+// IncSpillTime adds delta to SpillTime and returns the new value.
+func (s *TxStats) IncSpillTime(delta time.Duration) time.Duration {
+	return time.Duration(atomic.AddInt64((*int64)(&s.SpillTime), int64(delta)))
+}
 
 // GetWrite returns Write.
-func (s *TxStats) GetWrite() int64 { return s.Write }
+func (s *TxStats) GetWrite() int64 { return atomic.LoadInt64(&s.Write) }
+
+// IncWrite adds delta to Write and returns the new value.
+func (s *TxStats) IncWrite(delta int64) int64 { return atomic.AddInt64(&s.Write, delta) }
 
 // GetWriteTime returns WriteTime.
-func (s *TxStats) GetWriteTime() time.Duration { return s.WriteTime }
+func (s *TxStats) GetWriteTime() time.Duration {
+	return time.Duration(atomic.LoadInt64((*int64)(&s.WriteTime)))
+}
+
+// IncWriteTime adds delta to WriteTime and returns the new value.
+func (s *TxStats) IncWriteTime(delta time.Duration) time.Duration {
+	return time.Duration(atomic.AddInt64((*int64)(&s.WriteTime), int64(delta)))
+}
 
 // Sub returns the difference s - other, as bbolt's TxStats.Sub: every
 // counter, those that stay zero included.
