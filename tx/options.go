@@ -1,6 +1,7 @@
 package tx
 
 import (
+	"fmt"
 	"os"
 	"time"
 )
@@ -84,6 +85,18 @@ type Options struct {
 	CheckpointInterval time.Duration
 }
 
+// String dumps the options: bbolt's dump of the options it shares with
+// bbolt, word for word (OpenFile and Logger as pointers), then folio's
+// own; "{}" for nil, as bbolt's.
+func (o *Options) String() string {
+	if o == nil {
+		return "{}"
+	}
+	return fmt.Sprintf("{Timeout: %s, NoGrowSync: %t, NoFreelistSync: %t, PreLoadFreelist: %t, FreelistType: %s, ReadOnly: %t, MmapFlags: %x, InitialMmapSize: %d, PageSize: %d, NoSync: %t, OpenFile: %p, Mlock: %t, Logger: %p, MaxSize: %d, VerifyChecksums: %t, WAL: %t, CheckpointBytes: %d, CheckpointInterval: %s}",
+		o.Timeout, o.NoGrowSync, o.NoFreelistSync, o.PreLoadFreelist, o.FreelistType, o.ReadOnly, o.MmapFlags, o.InitialMmapSize, o.PageSize, o.NoSync, o.OpenFile, o.Mlock, o.Logger,
+		o.MaxSize, o.VerifyChecksums, o.WAL, o.CheckpointBytes, o.CheckpointInterval)
+}
+
 // FreelistType is bbolt's choice of free-list structure; folio has one.
 type FreelistType string
 
@@ -98,8 +111,9 @@ type Logger interface {
 	Printf(format string, v ...any)
 }
 
-// DefaultOptions are the options used when Open is given nil.
-var DefaultOptions = &Options{Timeout: 0, NoGrowSync: false}
+// DefaultOptions are the options used when Open is given nil: bbolt's
+// (its FreelistType too, which folio ignores).
+var DefaultOptions = &Options{Timeout: 0, NoGrowSync: false, FreelistType: FreelistArrayType}
 
 // Defaults for DB fields.
 const (
