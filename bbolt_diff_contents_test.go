@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"reflect"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -159,7 +160,25 @@ func (d *diffRun) compareTxs(when string, ftx *Tx, btx *bolt.Tx) uint64 {
 	var h maphash.Hash
 	h.SetSeed(d.hash)
 	d.compareTree(when, nil, fr, br, &h)
+	d.compareInspect(when, ftx, btx)
 	return h.Sum64()
+}
+
+// compareInspect compares Tx.Inspect, and Bucket.Inspect of each
+// top-level bucket: in a write transaction, its changes so far too.
+func (d *diffRun) compareInspect(when string, ftx *Tx, btx *bolt.Tx) {
+	if f, b := ftx.Inspect(), fromBolt(btx.Inspect()); !reflect.DeepEqual(f, b) {
+		d.fatalf("%s: Tx.Inspect: folio %+v, bbolt %+v", when, f, b)
+	}
+	c := btx.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if f, b := ftx.Bucket(k).Inspect(), fromBolt(btx.Bucket(k).Inspect()); !reflect.DeepEqual(f, b) {
+			d.fatalf("%s: Inspect of %s: folio %+v, bbolt %+v", when, diffString(k), f, b)
+		}
+	}
+	if err := ftx.Err(); err != nil {
+		d.fatalf("%s: Inspect: %v", when, err)
+	}
 }
 
 // compareTree walks folio's bucket fb and bbolt's bb together, forwards

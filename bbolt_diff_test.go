@@ -513,6 +513,8 @@ func (d *diffRun) ops(n int) {
 			d.opStats()
 		}
 	}
+	// Drawing nothing from d.rng: a seed runs the same operations.
+	d.compareInspect(fmt.Sprintf("after op %d", d.n), d.ftx, d.btx)
 }
 
 // Generators.

@@ -66,6 +66,9 @@ type (
 	TxStats = tx.TxStats
 	// BucketStats describe a bucket's pages and keys.
 	BucketStats = tx.BucketStats
+	// BucketStructure is the shape of a bucket and those under it
+	// (Bucket.Inspect, Tx.Inspect).
+	BucketStructure = tx.BucketStructure
 	// Info describes the file's current state (DB.Info).
 	Info = tx.Info
 	// FreelistType is accepted for bbolt compatibility and ignored.
