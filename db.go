@@ -69,6 +69,8 @@ type (
 	// BucketStructure is the shape of a bucket and those under it
 	// (Bucket.Inspect, Tx.Inspect).
 	BucketStructure = tx.BucketStructure
+	// PageInfo describes a page of the file (Tx.Page).
+	PageInfo = tx.PageInfo
 	// Info describes the file's current state (DB.Info).
 	Info = tx.Info
 	// FreelistType is accepted for bbolt compatibility and ignored.
