@@ -1022,9 +1022,9 @@ func (db *DB) Close() error {
 // A corrupt page met through a Tx from Begin makes Get and cursors return
 // nil, as at the end of the data; Tx.Err then holds the ErrCorrupt error
 // and Commit refuses the transaction. Unlike View, Update and Batch,
-// Begin does not catch memory faults (Tx.Check and Tx.WriteTo do): a
-// Get or cursor reading a file truncated underneath the mapping crashes
-// the program with SIGBUS.
+// Begin does not catch memory faults (Tx.Check, Tx.WriteTo and Tx.Page
+// do): a Get or cursor reading a file truncated underneath the mapping
+// crashes the program with SIGBUS.
 func (db *DB) Begin(writable bool) (*Tx, error) {
 	tx := &Tx{}
 	if err := db.begin(tx, writable); err != nil {

@@ -43,6 +43,7 @@ func TestViewTxReset(t *testing.T) {
 	errDone := errors.New("done")
 	reused, fresh, err := tx.RecycledViewTx(db, func(rt *tx.Tx) error {
 		rt.OnCommit(func() { t.Error("a read transaction's commit handler ran") })
+		rt.WriteFlag = 1 // the next View's WriteTo must not open the file with it
 		b := rt.Bucket([]byte("b"))
 		if b == nil || b.Bucket([]byte("nested")).Get([]byte("x")) == nil {
 			t.Error("bucket contents missing")

@@ -2,12 +2,14 @@ package tx
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"unsafe"
 
 	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/freelist"
@@ -65,6 +67,13 @@ func (r *reader) Buffer(int) []byte     { panic("folio: bug: buffer in a read-on
 // transaction, the changes it will commit. A Tx is not safe for use by
 // several goroutines at once.
 type Tx struct {
+	// WriteFlag, if not 0, makes WriteTo read the pages from the
+	// database file opened with os.O_RDONLY|WriteFlag, not from the map,
+	// as bbolt's: syscall.O_DIRECT copies a database larger than memory
+	// without filling the page cache with it (the page size must then be
+	// a multiple of the device's block size, as O_DIRECT reads are).
+	WriteFlag int
+
 	db       *DB // nil once the transaction has ended
 	snap     *snapshot
 	stripe   int
@@ -169,6 +178,7 @@ func (tx *Tx) reset() {
 	}
 	tx.root.children.reset()
 	tx.snap, tx.err, tx.commitHandlers, tx.runsRead, tx.managed = nil, nil, nil, 0, false
+	tx.WriteFlag = 0
 }
 
 // end releases the snapshot (and for a writer, the write lock).
@@ -324,7 +334,11 @@ func (tx *Tx) Rollback() error {
 // its WriteTo waits for them, and returns ErrSyncFailed if one failed.
 // A file cut under the mapping (by another process) is ErrCorrupt naming
 // it, from a Tx of Begin too (the copy goes through a buffer of its own,
-// so w never holds bytes of the mapping).
+// so w never holds bytes of the mapping). With WriteFlag set it reads
+// the pages from the file instead (see WriteFlag); a file that cannot be
+// opened with the flag is the open's error, before anything is written,
+// and if another file has taken the database's path since Open, the map
+// is copied, as bbolt copies from the file it has open.
 func (tx *Tx) WriteTo(w io.Writer) (total int64, err error) {
 	if tx.db == nil {
 		return 0, ErrTxClosed
@@ -338,6 +352,15 @@ func (tx *Tx) WriteTo(w io.Writer) (total int64, err error) {
 			return 0, err
 		}
 	}
+	var src *os.File
+	if tx.WriteFlag != 0 {
+		if src, err = tx.db.openCopySource(tx.WriteFlag); err != nil {
+			return 0, err
+		}
+		if src != nil {
+			defer src.Close() // read only: its Close has nothing to report
+		}
+	}
 	ps := tx.r.pageSize
 	meta := tx.snap.meta
 	buf := make([]byte, 2*ps)
@@ -347,6 +370,10 @@ func (tx *Tx) WriteTo(w io.Writer) (total int64, err error) {
 	total = int64(n)
 	if err != nil {
 		return total, err
+	}
+	if src != nil {
+		n, err := tx.db.copyPages(w, src, int64(2*ps), int64(meta.High)*int64(ps))
+		return total + n, err
 	}
 	// NB: the pages are copied out of the mapping under a fault guard,
 	// and w gets the copy: a fault reading a file cut underneath (a
@@ -394,6 +421,49 @@ func (tx *Tx) WriteTo(w io.Writer) (total int64, err error) {
 			return total, err
 		}
 		off += chunk
+	}
+	return total, nil
+}
+
+// openCopySource opens the database file with os.O_RDONLY|flag for
+// WriteTo, or returns nil if the file at the path is another one now.
+func (db *DB) openCopySource(flag int) (*os.File, error) {
+	f, err := os.OpenFile(db.path, os.O_RDONLY|flag, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !db.isFile(fi) {
+		_ = f.Close()
+		return nil, nil
+	}
+	return f, nil
+}
+
+// copyPages writes bytes [off, end) of f to w, read into a buffer
+// aligned as O_DIRECT wants, and returns how many it wrote.
+func (db *DB) copyPages(w io.Writer, f *os.File, off, end int64) (total int64, err error) {
+	const chunk, align = 1 << 20, 4096
+	raw := make([]byte, min(end-off, chunk)+align)
+	skip := 0
+	if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(raw))) % align); r != 0 {
+		skip = align - r
+	}
+	buf := raw[skip : skip+int(min(end-off, chunk))]
+	for off < end {
+		n := min(end-off, int64(len(buf)))
+		got, err := f.ReadAt(buf[:n], off)
+		if int64(got) < n {
+			if errors.Is(err, io.EOF) {
+				return total, fmt.Errorf("folio: %s: %w", db.path, page.Corruptf(page.ID((off+int64(got))/int64(db.pageSize)), "file length to copy", fmt.Sprintf("%d bytes", end), fmt.Sprintf("%d bytes", off+int64(got))))
+			}
+			return total, fmt.Errorf("folio: %s: reading the pages to copy: %w", db.path, err)
+		}
+		m, err := w.Write(buf[:n])
+		total += int64(m)
+		if err != nil {
+			return total, err
+		}
+		off += n
 	}
 	return total, nil
 }
