@@ -32,7 +32,9 @@ func (tx *Tx) Inspect() BucketStructure { return tx.root.Inspect() }
 // Inspect stops and returns what it read before, and the transaction
 // fails with that ErrCorrupt error, naming the page, as it does for Get
 // and cursors: View and Update return it, Tx.Err reports it and Commit
-// refuses. bbolt panics, or loops, on such a file.
+// refuses. (bbolt's reads what it finds: a page it cannot make sense
+// of panics, and on a cycle it recurses until the stack overflows,
+// which kills the process.)
 //
 // It opens a handle for each bucket, as walking them with Bucket does:
 // they stay with the transaction until it ends.
