@@ -3,6 +3,7 @@ package folio
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,7 @@ func TestTxPageLikeBbolt(t *testing.T) {
 	p.view(func(f *Tx, b *bolt.Tx) {
 		ftx, btx = f, b
 		fhigh, bhigh := int(f.Size()/1024), int(b.Size()/1024)
-		for _, id := range []int{0, 1, -1, fhigh, fhigh + 1, 1 << 40} {
+		for _, id := range []int{0, 1, -1, fhigh, fhigh + 1, math.MaxInt} {
 			bid := id
 			if id >= fhigh {
 				bid = id - fhigh + bhigh
