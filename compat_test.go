@@ -44,6 +44,9 @@ var (
 	_ func(*Tx, func())                            = (*Tx).OnCommit
 	_ func(*Tx, ...CheckOption) <-chan error       = (*Tx).Check
 	_ func(*Tx) TxStats                            = (*Tx).Stats
+	_ func(*Tx) BucketStructure                    = (*Tx).Inspect
+	_ func(*Tx, int) (*PageInfo, error)            = (*Tx).Page
+	_ func(*Options) string                        = (*Options).String
 
 	_ func(*Bucket, []byte) []byte                 = (*Bucket).Get
 	_ func(*Bucket, []byte, []byte) error          = (*Bucket).Put
@@ -62,6 +65,7 @@ var (
 	_ func(*Bucket) BucketStats                    = (*Bucket).Stats
 	_ func(*Bucket) bool                           = (*Bucket).Writable
 	_ func(*Bucket) *Tx                            = (*Bucket).Tx
+	_ func(*Bucket) BucketStructure                = (*Bucket).Inspect
 
 	_ func(*Cursor) ([]byte, []byte)         = (*Cursor).First
 	_ func(*Cursor) ([]byte, []byte)         = (*Cursor).Last
@@ -71,8 +75,10 @@ var (
 	_ func(*Cursor) error                    = (*Cursor).Delete
 	_ func(*Cursor) *Bucket                  = (*Cursor).Bucket
 
-	_ func(*TxStats) int64         = (*TxStats).GetPageCount
-	_ func(*TxStats) time.Duration = (*TxStats).GetWriteTime
+	_ func(*TxStats) int64                        = (*TxStats).GetPageCount
+	_ func(*TxStats) time.Duration                = (*TxStats).GetWriteTime
+	_ func(*TxStats, int64) int64                 = (*TxStats).IncPageCount
+	_ func(*TxStats, time.Duration) time.Duration = (*TxStats).IncWriteTime
 
 	_ = []error{ErrDatabaseNotOpen, ErrInvalid, ErrVersionMismatch, ErrChecksum, ErrTimeout,
 		ErrTxNotWritable, ErrTxClosed, ErrDatabaseReadOnly, ErrBucketNotFound, ErrBucketExists,
@@ -99,6 +105,7 @@ func TestOptionsAndFieldsCompile(t *testing.T) {
 			return err
 		}
 		b.FillPercent = 0.9
+		tx.WriteFlag = 0
 		return b.Put([]byte("k"), []byte("v"))
 	})
 	before := db.Stats()
