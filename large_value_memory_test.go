@@ -33,60 +33,12 @@ func TestLargeValueMemoryLogged(t *testing.T) {
 	}{{-1, false}, {64 << 20, false}, {-1, true}, {64 << 20, true}} {
 		kind := map[bool]string{true: "operations", false: "images"}[tc.imageLimit < 0]
 		t.Run(fmt.Sprintf("%s/text=%v", kind, tc.text), func(t *testing.T) {
-			path := tempPath(t)
 			opts := &Options{PageSize: 4096, WAL: true, NoSync: true}
-			db, err := Open(path, 0o600, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			db.WALImageLimit = tc.imageLimit
-			mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
 			big := lvValue(size, 2)
 			if tc.text {
 				big = lvText(size)
 			}
 			small := []byte("a small value")
-			before, err := db.Info()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-			runtime.GC()
-			var m0, m1, m2 runtime.MemStats
-			runtime.ReadMemStats(&m0)
-			mustUpdate(t, db, func(tx *Tx) error {
-				// Small values around the large one: the operations
-				// record is cut where the value goes in.
-				b := tx.Bucket([]byte("b"))
-				if err := b.Put([]byte("a"), small); err != nil {
-					return err
-				}
-				if err := b.Put([]byte("big"), big); err != nil {
-					return err
-				}
-				err := b.Put([]byte("c"), small)
-				runtime.ReadMemStats(&m1)
-				return err
-			})
-			runtime.ReadMemStats(&m2)
-			in, err := db.Info()
-			if err != nil {
-				t.Fatal(err)
-			}
-			logged := in.LogBytes - before.LogBytes
-			switch {
-			case in.LogPending == before.LogPending:
-				t.Fatalf("the commit logged nothing")
-			case !tc.text && logged < int64(size):
-				t.Fatalf("the commit logged %d bytes: not the value", logged)
-			case tc.text && logged > int64(size-size/4):
-				t.Fatalf("the commit logged %d bytes: not the value compressed", logged)
-			}
-			put := float64(m1.TotalAlloc-m0.TotalAlloc) / float64(size)
-			commit := float64(m2.TotalAlloc-m1.TotalAlloc) / float64(size)
-			t.Logf("a logged %s commit of %d bytes allocated %.2f copies: %.2f in the Puts, %.2f at commit; %d bytes logged",
-				kind, size, put+commit, put, commit, logged)
 			// The run, and the log's scratch: 1.1 MiB of chunk and
 			// write buffers, pooled (sync.Pool drops them at a GC, and at
 			// random under -race); for text, the compressed frame too
@@ -95,8 +47,23 @@ func TestLargeValueMemoryLogged(t *testing.T) {
 			if tc.text {
 				want += 0.45
 			}
-			if put > 1.05 || commit > want {
-				t.Errorf("%.2f copies in the Puts and %.2f at commit, want at most 1 and %.2f", put, commit, want)
+			// NB: under -race the pools' random drops make the commit's
+			// figure vary (text: 1.74 to 1.82 of 1.825 over 160 runs), so
+			// a commit over the bound is measured again, at most twice:
+			// an extra copy of the value is there every time.
+			var path string
+			for try := 1; ; try++ {
+				path = tempPath(t)
+				put, commit := lvLoggedCommit(t, path, opts, tc.imageLimit, tc.text, big, small)
+				t.Logf("a logged %s commit of %d bytes allocated %.2f copies: %.2f in the Puts, %.2f at commit",
+					kind, size, put+commit, put, commit)
+				if put <= 1.05 && commit <= want {
+					break
+				}
+				if try == 3 {
+					t.Errorf("%.2f copies in the Puts and %.2f at commit, want at most 1 and %.2f", put, commit, want)
+					break
+				}
 			}
 
 			db2, err := Open(lvCrashCopy(t, path), 0o600, opts)
@@ -121,6 +88,59 @@ func TestLargeValueMemoryLogged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lvLoggedCommit commits a and c (small) around big (a logged commit, of
+// page images or operations as imageLimit says) to a new WAL database at
+// path, left open, and returns the copies of big allocated in the Puts
+// and at commit, measured with the collector off.
+func lvLoggedCommit(t *testing.T, path string, opts *Options, imageLimit int, text bool, big, small []byte) (put, commit float64) {
+	t.Helper()
+	db, err := Open(path, 0o600, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	db.WALImageLimit = imageLimit
+	mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
+	before, err := db.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
+	var m0, m1, m2 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	mustUpdate(t, db, func(tx *Tx) error {
+		// Small values around the large one: the operations
+		// record is cut where the value goes in.
+		b := tx.Bucket([]byte("b"))
+		if err := b.Put([]byte("a"), small); err != nil {
+			return err
+		}
+		if err := b.Put([]byte("big"), big); err != nil {
+			return err
+		}
+		err := b.Put([]byte("c"), small)
+		runtime.ReadMemStats(&m1)
+		return err
+	})
+	runtime.ReadMemStats(&m2)
+	in, err := db.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := len(big)
+	logged := in.LogBytes - before.LogBytes
+	switch {
+	case in.LogPending == before.LogPending:
+		t.Fatalf("the commit logged nothing")
+	case !text && logged < int64(size):
+		t.Fatalf("the commit logged %d bytes: not the value", logged)
+	case text && logged > int64(size-size/4):
+		t.Fatalf("the commit logged %d bytes: not the value compressed", logged)
+	}
+	return float64(m1.TotalAlloc-m0.TotalAlloc) / float64(size), float64(m2.TotalAlloc-m1.TotalAlloc) / float64(size)
 }
 
 // lvText is n bytes of words in random order: a value s2 compresses to
