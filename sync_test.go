@@ -15,7 +15,7 @@ import (
 )
 
 // hangGuard fails a test whose call deadlocks, instead of hanging the
-// suite: within gives fn a few seconds, and the database opened by
+// suite: within gives fn a minute (hangAfter), and the database opened by
 // openGuarded is then left open (closing it would wait for the writer
 // that is stuck).
 type hangGuard struct{ hung atomic.Bool }
@@ -44,11 +44,16 @@ func (g *hangGuard) within(t *testing.T, what string, fn func()) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(hangAfter):
 		g.hung.Store(true)
-		t.Fatalf("%s: no return after 5 s (deadlock)", what)
+		t.Fatalf("%s: no return after %v (deadlock)", what, hangAfter)
 	}
 }
+
+// hangAfter is how long within waits. TestSyncBesideCommits fsyncs in a
+// loop: 0.7 s a subtest alone, 2.3 s beside a writer that fsyncs; a
+// deadlock needs no tighter bound than this.
+const hangAfter = 60 * time.Second
 
 // TestSyncInsideUpdate calls Sync from inside Update and Batch functions,
 // as bbolt allows (its Sync is an fdatasync): it returns, and the commit
