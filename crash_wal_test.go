@@ -44,10 +44,12 @@ func TestPowerLossWAL(t *testing.T) {
 	}{
 		// Thresholds that make the workload cross several checkpoints
 		// (records leave out the pages' zero tails, so they are small).
+		// At 6 KiB, half the transactions crossed 3 in 1 seed of 40 (2
+		// is a failure); all of them cross at least 7 in 300.
 		{1024, 12 << 10, false, false, 1, "images"},
 		{4096, 24 << 10, false, false, 1, "images"},
-		{1024, 6 << 10, true, false, 2, "images"},
-		{1024, 6 << 10, false, true, 2, "images"},
+		{1024, 6 << 10, true, false, 1, "images"},
+		{1024, 6 << 10, false, true, 1, "images"},
 		{1024, 2 << 10, false, false, 1, "operations"},
 		{4096, 2 << 10, false, true, 1, "operations"},
 		{1024, 2 << 10, false, false, 1, "auto"},
