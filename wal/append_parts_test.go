@@ -46,29 +46,49 @@ func TestAppendLargeMemory(t *testing.T) {
 		{"text/parts", payload(0, n), []int{1, 2, 3, 600 << 10, 600<<10 + 16, n - 100}, 0.5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			l := openLog(t, dir, Options{SegmentSize: 64 << 10})
-			appendT(t, l, payload(0, 4<<20)) // warm the pools; compressed, so the next is tried
-			size0 := l.Size()
-			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-			runtime.GC()
-			var m0, m1 runtime.MemStats
-			runtime.ReadMemStats(&m0)
-			var err error
-			if tc.parts == nil {
-				_, err = l.Append(tc.p)
-			} else {
-				_, err = l.AppendParts(splitParts(tc.p, tc.parts...)...)
+			measure := func() (dir string, l *Log, copies float64, grew int64) {
+				dir = t.TempDir()
+				l = openLog(t, dir, Options{SegmentSize: 64 << 10})
+				appendT(t, l, payload(0, 4<<20)) // warm the pools; compressed, so the next is tried
+				size0 := l.Size()
+				defer debug.SetGCPercent(debug.SetGCPercent(-1))
+				runtime.GC()
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				var err error
+				if tc.parts == nil {
+					_, err = l.Append(tc.p)
+				} else {
+					_, err = l.AppendParts(splitParts(tc.p, tc.parts...)...)
+				}
+				runtime.ReadMemStats(&m1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return dir, l, float64(m1.TotalAlloc-m0.TotalAlloc) / n, l.Size() - size0
 			}
-			runtime.ReadMemStats(&m1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			copies := float64(m1.TotalAlloc-m0.TotalAlloc) / n
-			grew := l.Size() - size0
-			t.Logf("a %d-byte append allocated %.3f copies, the log grew %d bytes", n, copies, grew)
-			if copies > tc.maxAlloc {
-				t.Errorf("appending %d bytes allocated %.3f copies of them, want at most %v", n, copies, tc.maxAlloc)
+			// NB: under -race sync.Pool drops what it is given at random,
+			// and a dropped chunkBufs is 0.066 copies more: text took 0.34
+			// to 0.45 of 0.5 over 100 runs. An append over the bound is
+			// measured again, at most twice; a buffer of the payload's
+			// size would be there every time.
+			var (
+				dir    string
+				l      *Log
+				copies float64
+				grew   int64
+			)
+			for try := 1; ; try++ {
+				dir, l, copies, grew = measure()
+				t.Logf("a %d-byte append allocated %.3f copies, the log grew %d bytes", n, copies, grew)
+				if copies <= tc.maxAlloc {
+					break
+				}
+				if try == 3 {
+					t.Errorf("appending %d bytes allocated %.3f copies of them, want at most %v", n, copies, tc.maxAlloc)
+					break
+				}
+				closeLog(t, l)
 			}
 			if tc.name[0] == 't' && grew > n-n/4 {
 				t.Errorf("text of %d bytes took %d in the log: not compressed", n, grew)
