@@ -31,8 +31,9 @@ var stressMul = flag.Int("stress.mul", 1, "multiply the rounds of the concurrenc
 func stressRounds(n int) int { return n * max(*stressMul, 1) }
 
 // stressDeadline is how long a test's rounds may take before they count
-// as hung.
-func stressDeadline() time.Duration { return 30 * time.Second * time.Duration(max(*stressMul, 1)) }
+// as hung. Generous: TestConcurrentBank's wal-auto took 10.9 s at -cpu 1
+// beside two CPU hogs and a writer fsyncing 128 MiB files, 0.5 s alone.
+func stressDeadline() time.Duration { return 2 * time.Minute * time.Duration(max(*stressMul, 1)) }
 
 // within runs fn in a goroutine and fails the test with a dump of every
 // goroutine if fn has not returned after stressDeadline. The goroutines
