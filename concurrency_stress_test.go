@@ -61,7 +61,7 @@ func allStacks() string {
 // runtime.NumGoroutine count) are still running a few seconds later.
 func noLeak(t *testing.T, before int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for runtime.NumGoroutine() > before {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d goroutines running, %d before the test:\n%s", runtime.NumGoroutine(), before, allStacks())

@@ -55,9 +55,9 @@ func (g *goexitDB) within(what string, fn func()) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(60 * time.Second):
 		g.hung = true
-		g.t.Fatalf("%s: no return after 5 s (deadlock)", what)
+		g.t.Fatalf("%s: no return after 60 s (deadlock)", what)
 	}
 }
 
