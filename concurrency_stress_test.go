@@ -909,8 +909,8 @@ func TestCloseWhileReaderCallsDB(t *testing.T) {
 					if !errors.Is(err, ErrDatabaseNotOpen) {
 						t.Errorf("%s while Close waits: %v, want ErrDatabaseNotOpen", c.name, err)
 					}
-				case <-time.After(5 * time.Second):
-					t.Errorf("%s while Close waits for the caller's read transaction: no return after 5 s (deadlock)", c.name)
+				case <-time.After(60 * time.Second):
+					t.Errorf("%s while Close waits for the caller's read transaction: no return after 60 s (deadlock)", c.name)
 					_ = rtx.Rollback() // let Close, then the call, finish
 					<-called
 				}
