@@ -73,25 +73,7 @@ func shellQuote(path string) string {
 		// NB: in '...' a newline is itself, and the one error line that
 		// gives the command escapes it (escapeControls): $'...' says it
 		// in characters the line keeps, and the shell reads it back.
-		var b strings.Builder
-		b.WriteString("$'")
-		for i := 0; i < len(path); i++ {
-			switch c := path[i]; {
-			case c == '\\' || c == '\'':
-				b.WriteByte('\\')
-				b.WriteByte(c)
-			case c == '\n':
-				b.WriteString(`\n`)
-			case c == '\t':
-				b.WriteString(`\t`)
-			case c < 0x20 || c == 0x7f:
-				fmt.Fprintf(&b, `\x%02x`, c)
-			default:
-				b.WriteByte(c)
-			}
-		}
-		b.WriteByte('\'')
-		return b.String()
+		return "$'" + escapeBytes(path, true) + "'"
 	}
 	return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
 }
@@ -117,9 +99,18 @@ func escapeControls(s string) string {
 	if strings.IndexFunc(s, isControl) < 0 {
 		return s
 	}
+	return escapeBytes(s, false)
+}
+
+// escapeBytes escapes s's control characters as escapeControls says, and
+// with quoted its backslashes and single quotes too, for bash's $'...'.
+func escapeBytes(s string, quoted bool) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
+		case quoted && (c == '\\' || c == '\''):
+			b.WriteByte('\\')
+			b.WriteByte(c)
 		case c == '\n':
 			b.WriteString(`\n`)
 		case c == '\t':
