@@ -107,3 +107,34 @@ func TestViewBucketGetAllocs(t *testing.T) {
 		t.Errorf("the first View + Bucket + Get on each of 20 new snapshots: %d allocs in all, want 0", mallocs)
 	}
 }
+
+// TestViewNestedBucketAllocs: a View opening a nested bucket, names of
+// more than a byte (Go interns one-byte strings), and getting a key
+// allocates nothing once warm: the pooled Tx's spare handles are reused
+// in the order they were opened, each keeping its name.
+func TestViewNestedBucketAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race to check allocations")
+	}
+	db := openTest(t, nil)
+	mustUpdate(t, db, func(tx *Tx) error {
+		o, err := tx.CreateBucket([]byte("outer"))
+		if err != nil {
+			return err
+		}
+		b, err := o.CreateBucket([]byte("inner"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	fn := func(tx *Tx) error {
+		if tx.Bucket([]byte("outer")).Bucket([]byte("inner")).Get([]byte("k")) == nil {
+			t.Fatal("missing")
+		}
+		return nil
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = db.View(fn) }); n != 0 {
+		t.Errorf("View + Bucket + Bucket + Get: %v allocs, want 0", n)
+	}
+}

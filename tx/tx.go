@@ -167,18 +167,29 @@ func (tx *Tx) reset() {
 	// A View that opened many buckets (a walk over nested ones) keeps
 	// only a few: it kept them all, ~1 KiB each, for as long as later
 	// Views reused this Tx.
+	// newBucket takes spares from the end: the handle opened first goes
+	// last, so a View that opens the same buckets in the same order gets
+	// each one's handle back, its name kept (Bucket.init), and allocates
+	// none; appended in order, two names swapped handles at each View.
 	if len(tx.spare)+len(tx.opened) > maxSpareBuckets || cap(tx.opened) > maxSpareBuckets {
 		keep := make([]*Bucket, 0, maxSpareBuckets)
 		keep = append(keep, tx.spare[:min(len(tx.spare), maxSpareBuckets)]...)
-		keep = append(keep, tx.opened[:min(len(tx.opened), maxSpareBuckets-len(keep))]...)
+		keep = appendReversed(keep, tx.opened[:min(len(tx.opened), maxSpareBuckets-len(keep))])
 		tx.spare, tx.opened = keep, nil
 	} else {
-		tx.spare = append(tx.spare, tx.opened...)
+		tx.spare = appendReversed(tx.spare, tx.opened)
 		tx.opened = tx.opened[:0]
 	}
 	tx.root.children.reset()
 	tx.snap, tx.err, tx.commitHandlers, tx.runsRead, tx.managed = nil, nil, nil, 0, false
 	tx.WriteFlag = 0
+}
+
+func appendReversed(dst, src []*Bucket) []*Bucket {
+	for i := len(src) - 1; i >= 0; i-- {
+		dst = append(dst, src[i])
+	}
+	return dst
 }
 
 // end releases the snapshot (and for a writer, the write lock).
