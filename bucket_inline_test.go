@@ -405,22 +405,27 @@ func TestBucketInlineReadAllocs(t *testing.T) {
 
 // TestBucketInlineDamaged: an inline bucket's leaf damaged inside its
 // parent's page (resealed, so only the leaf's own checks can tell) is
-// ErrCorrupt naming the parent's page, for Bucket and Check alike, and
-// Check accounts no page to it.
+// ErrCorrupt naming the parent's page, for Check, for Bucket in a write
+// transaction and under VerifyChecksums, and Check accounts no page to
+// it. A read without VerifyChecksums checks the leaf as deep as it
+// checks a leaf page (page.ReadBucketHeader): damage to its header
+// fails Bucket, damage to its contents (key order, flags) may be read,
+// as on a page, but nothing panics and an error names the page.
 func TestBucketInlineDamaged(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		damage func(leaf []byte)
+		header bool // a leaf page's read finds it too
 	}{
 		{"key order", func(leaf []byte) { // "k1" becomes "k0", as the key before it
 			_, k, _, _ := page.LeafElem(leaf, page.PageCount(leaf), 1)
 			k[1] = '0'
-		}},
+		}, false},
 		{"flags", func(leaf []byte) { // element 0 claims a nested bucket
 			leaf[page.HeaderSize+page.PageCount(leaf)*page.HintSize] = byte(page.LeafBucket)
-		}},
-		{"count", func(leaf []byte) { leaf[6] = 0xff }},
-		{"page id", func(leaf []byte) { leaf[8] = 7 }},
+		}, false},
+		{"count", func(leaf []byte) { leaf[6] = 0xff }, true},
+		{"page id", func(leaf []byte) { leaf[8] = 7 }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := tempPath(t)
@@ -460,18 +465,50 @@ func TestBucketInlineDamaged(t *testing.T) {
 			}
 			tc.damage(page.BucketLeaf(v))
 			e.reseal(leaf)
+			vdb, err := openImage(t, "inline-verify.db", e.b, &Options{VerifyChecksums: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vdb.Close()
+			err = vdb.View(func(tx *Tx) error {
+				if tx.Bucket([]byte("p")).Bucket([]byte("b")) != nil {
+					t.Error("VerifyChecksums: a damaged inline bucket opened")
+				}
+				return tx.Err()
+			})
+			wantPage(t, "Bucket (VerifyChecksums)", err, leaf)
 			db, err = openImage(t, "inline.db", e.b, &Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			err = db.View(func(tx *Tx) error {
+			err = db.Update(func(tx *Tx) error {
 				if tx.Bucket([]byte("p")).Bucket([]byte("b")) != nil {
-					t.Error("a damaged inline bucket opened")
+					t.Error("a write transaction opened a damaged inline bucket")
 				}
 				return tx.Err()
 			})
-			wantPage(t, "Bucket", err, leaf)
+			wantPage(t, "Bucket (Update)", err, leaf)
+			err = db.View(func(tx *Tx) error {
+				b := tx.Bucket([]byte("p")).Bucket([]byte("b"))
+				if tc.header && b != nil {
+					t.Error("a read opened an inline bucket with a damaged header")
+				}
+				for _, k := range []string{"k0", "k1", "k2"} {
+					b.Get([]byte(k))
+				}
+				c := b.Cursor()
+				for k, v := c.First(); k != nil; k, v = c.Next() {
+					if v == nil {
+						b.Bucket(k)
+					}
+				}
+				_ = b.Stats()
+				return tx.Err()
+			})
+			if tc.header || err != nil {
+				wantPage(t, "Bucket (View)", err, leaf)
+			}
 			errs := checkErrs(db)
 			if len(errs) == 0 {
 				t.Fatal("Check found nothing")

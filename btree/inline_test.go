@@ -2,8 +2,10 @@ package btree
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/foliodb/folio/page"
 )
@@ -176,5 +178,80 @@ func FuzzTreeOpsInline(f *testing.F) {
 		commitTree(t, tr, m)
 		tr = reopenInline(t, tr, m)
 		checkTree(t, tr, model)
+	})
+}
+
+// FuzzReadInline reads an inline leaf only page.ReadBucketHeader checked
+// (a read transaction's open without VerifyChecksums): Get, a cursor's
+// walks both ways and Seek may fail, with ErrCorrupt naming a page, but
+// never panic or return bytes outside the leaf.
+func FuzzReadInline(f *testing.F) {
+	for _, n := range []int{1, 3, 6} {
+		m := newMemPages(1024)
+		tr := New(m, 0, 0)
+		tr.Inlinable = true
+		for i := range n {
+			if err := tr.Put(fmt.Appendf(nil, "k%02d", i), bytes.Repeat([]byte{'v'}, i), 0, nil); err != nil {
+				f.Fatal(err)
+			}
+		}
+		commitTree(f, tr, m)
+		if tr.Inline() == nil {
+			f.Fatalf("%d keys: not inline", n)
+		}
+		v := make([]byte, page.BucketHeaderSize)
+		page.BucketHeader{Inline: true}.Encode(v)
+		f.Add(append(v, tr.Inline()...))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := page.ReadBucketHeader(b, 9)
+		if err != nil || !h.Inline {
+			return
+		}
+		leaf := page.BucketLeaf(b)
+		lo, hi := uintptr(unsafe.Pointer(&leaf[0])), uintptr(unsafe.Pointer(&leaf[0]))+uintptr(len(leaf))
+		inLeaf := func(what string, v []byte) {
+			if len(v) == 0 {
+				return
+			}
+			if p := uintptr(unsafe.Pointer(&v[0])); p < lo || p+uintptr(len(v)) > hi {
+				t.Fatalf("%s: %d bytes outside the leaf", what, len(v))
+			}
+		}
+		// An element may claim a large value, whose run's error names
+		// the page it points at (as from a leaf page).
+		wantErr := func(what string, err error) {
+			var ce *page.CorruptError
+			if err != nil && !errors.As(err, &ce) {
+				t.Fatalf("%s: %v; want ErrCorrupt naming a page", what, err)
+			}
+		}
+		tr := NewInline(newMemPages(1024), leaf, 9)
+		for _, k := range []string{"", "k00", "k01", "k05", "\xff"} {
+			v, flags, _, err := tr.Get([]byte(k))
+			wantErr("Get", err)
+			if flags&page.LeafLarge == 0 {
+				inLeaf("Get", v)
+			}
+		}
+		walk := func(what string, first func() ([]byte, []byte, uint32), next func() ([]byte, []byte, uint32)) {
+			k, v, _ := first()
+			for i := 0; k != nil && i <= page.PageCount(leaf); i++ {
+				inLeaf(what, k)
+				inLeaf(what, v)
+				k, v, _ = next()
+			}
+		}
+		c := tr.NewCursor()
+		walk("First/Next", c.First, c.Next)
+		wantErr("First/Next", c.Err())
+		c = tr.NewCursor()
+		walk("Last/Prev", c.Last, c.Prev)
+		wantErr("Last/Prev", c.Err())
+		c = tr.NewCursor()
+		k, v, _ := c.Seek([]byte("k01"))
+		inLeaf("Seek", k)
+		inLeaf("Seek", v)
+		wantErr("Seek", c.Err())
 	})
 }

@@ -20,8 +20,9 @@ type Tree struct {
 	root    page.ID // committed root; 0 = empty tree, or inline
 	rootSum uint32
 	// inline, if not nil, is the committed tree, root 0: one leaf stored
-	// in the parent's bucket value (page.CheckInlineLeaf accepted it),
-	// read from page inlineFrom (0: written by this transaction), which
+	// in the parent's bucket value (page.CheckInlineLeaf accepted it for
+	// a write; a read may have checked its header only, as it checks a
+	// leaf page's: page.ReadBucketHeader), read from page inlineFrom (0: written by this transaction), which
 	// errors name. It aliases that page, or the value Spill encoded, and
 	// stays valid for the transaction.
 	inline     []byte
@@ -150,7 +151,9 @@ func (t *Tree) Reset(pages Pages, root page.ID, sum uint32) {
 
 // ResetInline is Reset for a tree stored inline: leaf is the inline leaf
 // of a bucket value read from page from, which page.DecodeBucketHeader
-// accepted. REQUIRES: leaf stays valid for the transaction.
+// accepted (page.ReadBucketHeader, if t is only read: a write copies
+// the leaf and frees nothing of it, which only the whole check makes
+// safe). REQUIRES: leaf stays valid for the transaction.
 func (t *Tree) ResetInline(pages Pages, leaf []byte, from page.ID) {
 	t.Reset(pages, 0, 0)
 	t.inline, t.inlineFrom = leaf, from

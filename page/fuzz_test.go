@@ -3,6 +3,7 @@ package page
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"testing"
 	"unsafe"
 )
@@ -221,9 +222,33 @@ func FuzzDecodeBucketHeader(f *testing.F) {
 		f.Add(inlineValue(7, buildInline(count)))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// ReadBucketHeader accepts what DecodeBucketHeader does, and
+		// more; what it alone accepts has a header and count a leaf
+		// page's read accepts, and every element an accessor returns
+		// lies inside the leaf.
+		rh, rerr := ReadBucketHeader(b, 5)
+		if rerr != nil && !errors.Is(rerr, ErrCorrupt) {
+			t.Fatalf("ReadBucketHeader: %v, not ErrCorrupt", rerr)
+		}
+		if rerr == nil && rh.Inline {
+			leaf := BucketLeaf(b)
+			count, err := CheckElems(leaf, 5, LeafElemSize)
+			if err != nil || PageFlags(leaf) != FlagLeaf {
+				t.Fatalf("ReadBucketHeader accepted a leaf whose header a read refuses: %v, flags %v", err, PageFlags(leaf))
+			}
+			for i := range count {
+				if _, k, v, ok := LeafElem(leaf, count, i); ok {
+					inside(t, leaf, k)
+					inside(t, leaf, v)
+				}
+			}
+		}
 		h, err := DecodeBucketHeader(b, 5)
 		if err != nil {
 			return
+		}
+		if rerr != nil || rh != h {
+			t.Fatalf("DecodeBucketHeader accepted %+v, ReadBucketHeader %+v, %v", h, rh, rerr)
 		}
 		q := make([]byte, BucketHeaderSize)
 		h.Encode(q)

@@ -328,7 +328,17 @@ func (b *Bucket) Bucket(name []byte) *Bucket {
 	if !found || flags&page.LeafBucket == 0 {
 		return nil
 	}
-	h, err := page.DecodeBucketHeader(v, from)
+	// A read transaction checks an inline leaf as deep as it checks a
+	// leaf page (page.ReadBucketHeader), and whole under VerifyChecksums,
+	// as it checks a page's CRC; a write transaction checks it whole
+	// either way: it may copy the leaf, or free the bucket as owning
+	// nothing.
+	var h page.BucketHeader
+	if b.tx.writable || b.tx.r.verify {
+		h, err = page.DecodeBucketHeader(v, from)
+	} else {
+		h, err = page.ReadBucketHeader(v, from)
+	}
 	if err != nil {
 		_ = b.wrap(err)
 		return nil

@@ -723,8 +723,11 @@ func walkTrees(r *reader, top treeRef, verify bool, w btree.Walker, bucket func(
 			bucket(ref)
 		}
 		if h.Inline {
-			// No pages of its own, none shared: DecodeBucketHeader checked
-			// the leaf; the walk checks it as a leaf page's contents.
+			// No pages of its own, none shared; the walk checks the leaf
+			// as a leaf page's contents. Its elements are named by the
+			// page holding it: no Page call says which (and a leaf only
+			// page.ReadBucketHeader checked may claim a nested bucket).
+			leaf = ref.from
 			btree.NewInline(r, ref.leaf, ref.from).Walk(verify, w)
 			continue
 		}
