@@ -423,15 +423,27 @@ func (tx *Tx) WriteTo(w io.Writer) (total int64, err error) {
 	if end > off {
 		buf = make([]byte, min(end-off, 1<<20))
 	}
+	n2, err := copyChunks(w, buf, off, end, func(b []byte, off int64) error {
+		copy(b, tx.r.data[off:])
+		return nil
+	})
+	return total + n2, err
+}
+
+// copyChunks writes bytes [off, end) to w through buf, each chunk filled
+// by fill(chunk, its offset), and returns how many it wrote.
+func copyChunks(w io.Writer, buf []byte, off, end int64, fill func([]byte, int64) error) (total int64, err error) {
 	for off < end {
-		chunk := min(end-off, int64(len(buf)))
-		copy(buf, tx.r.data[off:off+chunk])
-		n, err := w.Write(buf[:chunk])
+		chunk := buf[:min(end-off, int64(len(buf)))]
+		if err := fill(chunk, off); err != nil {
+			return total, err
+		}
+		n, err := w.Write(chunk)
 		total += int64(n)
 		if err != nil {
 			return total, err
 		}
-		off += chunk
+		off += int64(len(chunk))
 	}
 	return total, nil
 }
@@ -460,23 +472,16 @@ func (db *DB) copyPages(w io.Writer, f *os.File, off, end int64) (total int64, e
 		skip = align - r
 	}
 	buf := raw[skip : skip+int(min(end-off, chunk))]
-	for off < end {
-		n := min(end-off, int64(len(buf)))
-		got, err := f.ReadAt(buf[:n], off)
-		if int64(got) < n {
-			if errors.Is(err, io.EOF) {
-				return total, fmt.Errorf("folio: %s: %w", db.path, page.Corruptf(page.ID((off+int64(got))/int64(db.pageSize)), "file length to copy", fmt.Sprintf("%d bytes", end), fmt.Sprintf("%d bytes", off+int64(got))))
-			}
-			return total, fmt.Errorf("folio: %s: reading the pages to copy: %w", db.path, err)
+	return copyChunks(w, buf, off, end, func(b []byte, off int64) error {
+		got, err := f.ReadAt(b, off)
+		if got == len(b) {
+			return nil
 		}
-		m, err := w.Write(buf[:n])
-		total += int64(m)
-		if err != nil {
-			return total, err
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("folio: %s: %w", db.path, page.Corruptf(page.ID((off+int64(got))/int64(db.pageSize)), "file length to copy", fmt.Sprintf("%d bytes", end), fmt.Sprintf("%d bytes", off+int64(got))))
 		}
-		off += n
-	}
-	return total, nil
+		return fmt.Errorf("folio: %s: reading the pages to copy: %w", db.path, err)
+	})
 }
 
 // Copy writes a consistent copy of the database to w (bbolt's deprecated
