@@ -21,10 +21,11 @@ type Tree struct {
 	rootSum uint32
 	// inline, if not nil, is the committed tree, root 0: one leaf stored
 	// in the parent's bucket value (page.CheckInlineLeaf accepted it for
-	// a write; a read may have checked its header only, as it checks a
-	// leaf page's: page.ReadBucketHeader), read from page inlineFrom (0: written by this transaction), which
-	// errors name. It aliases that page, or the value Spill encoded, and
-	// stays valid for the transaction.
+	// a write; a read may have checked only its header, as it checks a
+	// leaf page's: page.ReadBucketHeader), read from page inlineFrom (0:
+	// written by this transaction), which errors name. It aliases that
+	// page, or the value Spill encoded, and stays valid for the
+	// transaction.
 	inline     []byte
 	inlineFrom page.ID
 	// Inlinable lets Spill store the tree inline when it is one leaf of
