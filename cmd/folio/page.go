@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 
 	"github.com/foliodb/folio/page"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func init() { commands = append(commands, newPageCmd) }
@@ -49,7 +51,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 			for _, s := range args[1:] {
 				id, err := strconv.ParseUint(s, 10, 64)
 				if err != nil {
-					return usagef("page id %q is not a page number", s)
+					return usageError{fmt.Errorf("%w (%s)", notPageID(s), usageHint(cmd, err))}
 				}
 				ids = append(ids, page.ID(id))
 			}
@@ -98,7 +100,24 @@ The database is opened read-only (shared lock); the file is not changed.`,
 			return nil
 		},
 	}
+	// NB: pflag reads "-1" as short flag 1. page has no flag named by a
+	// digit, so after DB such a word is a page id, refused as "x" is, not
+	// as an unknown flag (run adds the usage line).
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		var unknown *pflag.NotExistError
+		if errors.As(err, &unknown) && len(c.Flags().Args()) > 0 {
+			if s := unknown.GetSpecifiedShortnames(); s != "" && s[0] >= '0' && s[0] <= '9' {
+				return usageError{notPageID("-" + s)}
+			}
+		}
+		return usageError{err}
+	})
 	return cmd
+}
+
+// notPageID is the refusal of s, given as a page id.
+func notPageID(s string) error {
+	return fmt.Errorf("page id %q is not a page number", s)
 }
 
 // vouchesFor reports whether the file promises page id's bytes, so that
