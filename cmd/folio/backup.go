@@ -59,15 +59,18 @@ saying so: run "folio checkpoint DB" first.`,
 			if sameFile(src, dst) {
 				return usagef("OUT %s is the database itself", dst)
 			}
-			if fi, err := os.Stat(dst); err == nil && !fi.Mode().IsRegular() {
-				// The copy is verified by opening it, which needs a file.
-				return usagef("OUT %s is not a regular file (backup writes a file it can verify)", dst)
-			}
 			if a.isStdout(dst) {
 				// NB: /dev/stdout on a regular file (">> log") is that
 				// file: the verified copy was renamed over it, and what it
-				// held was lost.
+				// held was lost. Checked first: standard output named
+				// as OUT is usage, whatever kind of file it is.
 				return usagef("OUT %s is standard output: backup writes a file it verifies and renames into place; name that file", dst)
+			}
+			if fi, err := os.Stat(dst); err == nil && !fi.Mode().IsRegular() {
+				// The copy is verified by opening it, which needs a file.
+				// A file of the wrong kind fails as any file a command
+				// cannot use does: exit 1 (README, "Exit status").
+				return fmt.Errorf("OUT %s is not a regular file (backup writes a file it can verify)", dst)
 			}
 			if err := noLogBeside(dst); err != nil {
 				return fmt.Errorf("backup %s: %w", src, err)

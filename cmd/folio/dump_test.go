@@ -153,7 +153,7 @@ func TestDumpOutputNotReplaced(t *testing.T) {
 		t.Errorf("the FIFO was replaced: %v, %v", fi.Mode(), err)
 	}
 	// Backup verifies its copy by opening it, so it wants a file.
-	if code, _, stderr := runCLI(t, "backup", path, fifo); code != exitUsage || !strings.Contains(stderr, "not a regular file") {
+	if code, _, stderr := runCLI(t, "backup", path, fifo); code != exitFail || !strings.Contains(stderr, "not a regular file") {
 		t.Errorf("backup to a FIFO: exit %d: %s", code, stderr)
 	}
 }

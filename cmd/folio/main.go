@@ -2,7 +2,9 @@
 // check, dump, load, compact, back up and benchmark them.
 //
 // Exit codes: 0 success; 1 the database has problems (check, pages, page) or the
-// operation failed; 2 bad usage; 130 (SIGINT) or 143 (SIGTERM)
+// operation failed, a file it cannot use included (missing, existing, a
+// directory where a file is wanted); 2 bad usage, the command line itself
+// (arguments, flags, one file named twice); 130 (SIGINT) or 143 (SIGTERM)
 // interrupted, with the files the command was making removed
 // (interrupt.go); killed by SIGPIPE (141 in a shell) writing into a pipe
 // whose reader is gone, as cat is.
