@@ -245,13 +245,13 @@ The database is opened read-only (shared lock); the file is not changed.`,
 					if format == formatRaw && bytes.IndexByte(k, '\n') >= 0 {
 						// One per line, it would read as two keys.
 						return fmt.Errorf("bucket %s: key %s holds a newline, which raw format cannot print one per line: use --format hex or base64",
-							clipPath(names), quoteKey(k))
+							quotePath(names), quoteKey(k))
 					}
 					if format == formatRaw && tty && !isText(k) {
 						// As get does with such a value: an escape
 						// sequence in a key drove the terminal.
 						return fmt.Errorf("bucket %s: key %s is not text, which raw format does not write to a terminal: use --format hex or base64, or redirect the output",
-							clipPath(names), quoteKey(k))
+							quotePath(names), quoteKey(k))
 					}
 					if err := format.write(a.stdout, k, true); err != nil {
 						return err
@@ -317,7 +317,7 @@ The database is opened read-only (shared lock); the file is not changed.`,
 					// NB: as dump refuses binary output there: an escape
 					// sequence in the value drove the terminal.
 					return usagef("not writing the value of key %s in bucket %s (%d bytes, not text) to a terminal: "+
-						"use --format hex or base64, or redirect it to a file", quoteKey(key), clipPath(names), len(v))
+						"use --format hex or base64, or redirect it to a file", quoteKey(key), quotePath(names), len(v))
 				}
 				// NB: a raw value's bytes exactly, unless for a person
 				// to read: "get > file" then "put < file" copies it.
@@ -352,13 +352,13 @@ func missingKey(b *folio.Bucket, names [][]byte, key []byte) error {
 	if b.Bucket(key) != nil {
 		return keyIsBucket(names, key)
 	}
-	return fmt.Errorf("bucket %s: %w: %s", clipPath(names), errKeyNotFound, quoteKey(key))
+	return fmt.Errorf("bucket %s: %w: %s", quotePath(names), errKeyNotFound, quoteKey(key))
 }
 
 // keyIsBucket refuses a value operation on key, which holds a nested
 // bucket in the bucket at names.
 func keyIsBucket(names [][]byte, key []byte) error {
-	return fmt.Errorf("key %s in bucket %s holds a nested bucket, not a value: %w", quoteKey(key), clipPath(names), folio.ErrIncompatibleValue)
+	return fmt.Errorf("key %s in bucket %s holds a nested bucket, not a value: %w", quoteKey(key), quotePath(names), folio.ErrIncompatibleValue)
 }
 
 // putError says why Put of key (and a value of n bytes) into the bucket at
@@ -371,13 +371,13 @@ func putError(names [][]byte, key []byte, n int, err error) error {
 	case errors.Is(err, folio.ErrIncompatibleValue):
 		return keyIsBucket(names, key)
 	case errors.Is(err, folio.ErrKeyRequired):
-		return fmt.Errorf("bucket %s: %w (the key given is empty)", clipPath(names), folio.ErrKeyRequired)
+		return fmt.Errorf("bucket %s: %w (the key given is empty)", quotePath(names), folio.ErrKeyRequired)
 	case errors.Is(err, folio.ErrKeyTooLarge):
-		return fmt.Errorf("bucket %s: %w: %s; at most %d bytes", clipPath(names), folio.ErrKeyTooLarge, quoteKey(key), folio.MaxKeySize)
+		return fmt.Errorf("bucket %s: %w: %s; at most %d bytes", quotePath(names), folio.ErrKeyTooLarge, quoteKey(key), folio.MaxKeySize)
 	case errors.Is(err, folio.ErrValueTooLarge):
-		return fmt.Errorf("key %s in bucket %s: %w: %d bytes; at most %d", quoteKey(key), clipPath(names), folio.ErrValueTooLarge, n, int64(folio.MaxValueSize))
+		return fmt.Errorf("key %s in bucket %s: %w: %d bytes; at most %d", quoteKey(key), quotePath(names), folio.ErrValueTooLarge, n, int64(folio.MaxValueSize))
 	}
-	return fmt.Errorf("put %s in bucket %s: %w", quoteKey(key), clipPath(names), err)
+	return fmt.Errorf("put %s in bucket %s: %w", quoteKey(key), quotePath(names), err)
 }
 
 func newPutCmd(a *app) *cobra.Command {
@@ -622,7 +622,7 @@ are not deleted by this command. The database is opened read-write
 					return err
 				}
 				if err := b.Delete(key); err != nil {
-					return fmt.Errorf("delete %s from bucket %s: %w", quoteKey(key), clipPath(names), err)
+					return fmt.Errorf("delete %s from bucket %s: %w", quoteKey(key), quotePath(names), err)
 				}
 				return nil
 			})

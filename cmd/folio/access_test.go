@@ -279,15 +279,15 @@ func TestPutErrorsSayItOnce(t *testing.T) {
 		same []string
 	}{
 		{[]string{"put", path, "x", "y", "v"},
-			`key "y" in bucket x holds a nested bucket, not a value: incompatible value`,
+			`key "y" in bucket "x" holds a nested bucket, not a value: incompatible value`,
 			[]string{"get", path, "x", "y"}},
 		{[]string{"put", "--create", path, "x/y/k/z", "k", "v"},
 			`"x/y/k" is a key holding a value, not a bucket: incompatible value`,
 			[]string{"get", path, "x/y/k/z", "k"}},
 		{[]string{"put", "--create", path, "seq", "", "v"},
-			`bucket seq: key required (the key given is empty)`, nil},
+			`bucket "seq": key required (the key given is empty)`, nil},
 		{[]string{"put", path, "x", long, "v"},
-			fmt.Sprintf(`bucket x: key too large: %s (%d bytes); at most %d bytes`, clipped, len(long), folio.MaxKeySize), nil},
+			fmt.Sprintf(`bucket "x": key too large: %s (%d bytes); at most %d bytes`, clipped, len(long), folio.MaxKeySize), nil},
 		{[]string{"put", "--create", path, "x/" + long, "k", "v"},
 			fmt.Sprintf(`create bucket "x/%s"... (%d bytes): key too large (a name holds at most %d bytes)`, long[:62], len(long)+2, folio.MaxKeySize), nil},
 	} {

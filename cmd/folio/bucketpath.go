@@ -26,19 +26,11 @@ func parsePath(s string) ([][]byte, error) { return dumpfmt.DecodePath(s) }
 // formatPath joins names into a path that parsePath reads back.
 func formatPath(names [][]byte) string { return dumpfmt.EncodePath(names) }
 
-// clipPath is formatPath for an error message, clipped as quoteKey clips
-// a key: a bucket name may be 32 KiB (one over the limit is a mistake the
+// quotePath is formatPath for an error message: quoted, as the library
+// and quoteKey quote names and keys (so a name holding ": " or a space
+// reads apart from the words around it), and clipped as quoteKey clips a
+// key: a bucket name may be 32 KiB (one over the limit is a mistake the
 // message reports), and echoing the path whole buried the message.
-func clipPath(names [][]byte) string {
-	const show = 64
-	p := formatPath(names)
-	if len(p) <= show {
-		return p
-	}
-	return fmt.Sprintf("%s... (%d bytes)", p[:show], len(p))
-}
-
-// quotePath is clipPath quoted.
 func quotePath(names [][]byte) string {
 	const show = 64
 	p := formatPath(names)

@@ -36,7 +36,7 @@ func TestCLIGetBinaryToTerminal(t *testing.T) {
 		code int
 		want string // on the terminal, or in the error
 	}{
-		{[]string{"get", path, "b", "esc"}, exitUsage, `not writing the value of key "esc" in bucket b (13 bytes, not text) to a terminal: use --format hex or base64, or redirect it to a file`},
+		{[]string{"get", path, "b", "esc"}, exitUsage, `not writing the value of key "esc" in bucket "b" (13 bytes, not text) to a terminal: use --format hex or base64, or redirect it to a file`},
 		{[]string{"get", path, "b", "png"}, exitUsage, `(10 bytes, not text)`},
 		{[]string{"get", path, "b", "text"}, exitOK, "héllo\tworld\nline two\n"},
 		{[]string{"get", path, "b", "crlf"}, exitOK, "line\r\n\n"},
@@ -96,7 +96,7 @@ func TestCLIKeysBinaryToTerminal(t *testing.T) {
 	code := newApp(strings.NewReader(""), s, &errb).run([]string{"keys", path, "b"})
 	s.Close()
 	<-done
-	want := `bucket b: key "b\x1b[2Jc" is not text, which raw format does not write to a terminal: use --format hex or base64, or redirect the output`
+	want := `bucket "b": key "b\x1b[2Jc" is not text, which raw format does not write to a terminal: use --format hex or base64, or redirect the output`
 	if out := strings.ReplaceAll(got.String(), "\r\n", "\n"); code != exitFail || out != "a\n" || !strings.Contains(errb.String(), want) {
 		t.Errorf("keys to a terminal: exit %d, %q, %q; want %d, %q and %q", code, out, errb.String(), exitFail, "a\n", want)
 	}
