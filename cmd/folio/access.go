@@ -466,7 +466,10 @@ var maxValueInput int64 = folio.MaxValueSize
 // readValue reads a value from r (put without VALUE). It reads no more
 // than the largest value given in format could take, and fails beyond
 // it: reading all of a larger input (a device, a wrong file) cost its
-// size in memory before Put refused it.
+// size in memory before Put refused it. Hex and base64 are decoded as
+// they are read (decodeReader), so only the value is held: read whole,
+// then decoded, from a pipe they took twice the text and more, 4.0 and
+// 3.7 times the value, where now 2 (TestPutPipeReadMemory).
 func readValue(r io.Reader, format dataFormat) ([]byte, error) {
 	limit := maxValueInput
 	switch format {
@@ -475,70 +478,89 @@ func readValue(r io.Reader, format dataFormat) ([]byte, error) {
 	case formatBase64:
 		limit = (limit+2)/3*4 + 64<<10
 	}
-	b, err := readAllSized(r, limit+1)
+	in := &io.LimitedReader{R: r, N: limit + 1}
+	var src io.Reader = in
+	size := regularSize(r)
+	if format != formatRaw {
+		src = newDecodeReader(in, format)
+		// The most the text holds: hex a byte in 2, base64 3 in 4.
+		if size >= 0 && format == formatHex {
+			size /= 2
+		} else if size >= 0 {
+			size = size / 4 * 3
+		}
+	}
+	b, err := readAllSized(src, size, limit+1)
+	var bad decodeError
+	if errors.As(err, &bad) {
+		// As when the text was read whole before it was decoded: an
+		// input too long fails as such (exit 1), bad text or not.
+		_, err = io.Copy(io.Discard, in)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the value from standard input: %w", err)
 	}
-	if len(b) == 0 && isPipe(r) {
+	read := limit + 1 - in.N // bytes of r's
+	if read == 0 && isPipe(r) {
 		// NB: "produce | folio put ..." with produce failing set the
 		// key to nothing, and exited 0.
 		return nil, errors.New("standard input is an empty pipe: the command writing it wrote nothing (did it fail?); give an empty value as VALUE ('')")
 	}
-	if int64(len(b)) > limit {
+	if read > limit {
 		if format == formatRaw {
 			return nil, fmt.Errorf("the value on standard input is longer than %d bytes, the most a value holds: %w", limit, folio.ErrValueTooLarge)
 		}
 		return nil, fmt.Errorf("the value on standard input is longer than %d bytes, the most %s of a value of %d bytes takes: %w",
 			limit, format, maxValueInput, folio.ErrValueTooLarge)
 	}
-	switch format {
-	case formatHex:
-		// In place: each byte lands before the digits still to read.
-		t := bytes.TrimSpace(b)
-		n, err := hex.Decode(t, t)
-		if err != nil {
-			return nil, usagef("value on standard input is not %s: %v", format, err)
-		}
-		return t[:n], nil
-	case formatBase64:
-		t := bytes.TrimSpace(b)
-		v := make([]byte, base64.StdEncoding.DecodedLen(len(t)))
-		n, err := base64.StdEncoding.Decode(v, t)
-		if err != nil {
-			return nil, usagef("value on standard input is not %s: %v", format, err)
-		}
-		return v[:n], nil
+	if bad.err != nil {
+		return nil, usagef("value on standard input is not %s: %v", format, bad.err)
 	}
 	return b, nil
 }
 
-// readAllSized is io.ReadAll of at most limit bytes, reading a regular
-// file's into a buffer of its size: grown a quarter at a time, a 16 MiB
-// value allocated twice its size (TestLargeValueCLIPutMemory).
-func readAllSized(r io.Reader, limit int64) ([]byte, error) {
-	if f, ok := r.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			if off, err := f.Seek(0, io.SeekCurrent); err == nil && fi.Size() >= off {
-				// One byte more, to see the end (or that it grew).
-				b := make([]byte, 0, min(fi.Size()-off, limit)+1)
-				for int64(len(b)) < limit {
-					m, err := f.Read(b[len(b):min(int64(cap(b)), limit)])
-					b = b[:len(b)+m]
-					if err == io.EOF {
-						return b, nil
-					}
-					if err != nil {
-						return b, err
-					}
-					if len(b) == cap(b) {
-						b = append(b, 0)[:len(b)] // it grew: as io.ReadAll
-					}
-				}
-				return b, nil
-			}
+// regularSize is how many bytes r, a regular file, has left to read, or
+// -1 for any other reader (a pipe's length is unknown).
+func regularSize(r io.Reader) int64 {
+	f, ok := r.(*os.File)
+	if !ok {
+		return -1
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return -1
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || fi.Size() < off {
+		return -1
+	}
+	return fi.Size() - off
+}
+
+// readAllSized is io.ReadAll of at most limit bytes from r, into a
+// buffer of size bytes when size is known (not -1): grown a quarter at a
+// time, a 16 MiB value from a file allocated twice its size
+// (TestLargeValueCLIPutMemory). Else readAllSteps.
+func readAllSized(r io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 {
+		return readAllSteps(r, limit)
+	}
+	// One byte more, to see the end (or that it grew).
+	b := make([]byte, 0, min(size, limit)+1)
+	for int64(len(b)) < limit {
+		m, err := r.Read(b[len(b):min(int64(cap(b)), limit)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // it grew: as io.ReadAll
 		}
 	}
-	return readAllSteps(r, limit)
+	return b, nil
 }
 
 // readAllSteps is io.ReadAll of at most limit bytes from r, whose size is
