@@ -62,7 +62,9 @@ The database is opened read-only (shared lock); the file is not changed.`,
 			defer closePages(pf, &err)
 			for _, id := range ids {
 				if uint64(id) >= pf.pages {
-					return usagef("page %d is beyond the end of %s (%d pages of %d bytes)", id, args[0], pf.pages, pf.pageSize)
+					// NB: not usage: which ids exist depends on the file,
+					// as which keys do for get (exit 1).
+					return fmt.Errorf("page %d is beyond the end of %s (%d pages of %d bytes)", id, args[0], pf.pages, pf.pageSize)
 				}
 			}
 			var m *pageMap // walked once, for a page that is not its own or is damaged
@@ -117,6 +119,9 @@ The database is opened read-only (shared lock); the file is not changed.`,
 
 // notPageID is the refusal of s, given as a page id.
 func notPageID(s string) error {
+	if _, err := strconv.ParseUint(s, 10, 64); errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("page id %q is out of range: no file has that many pages", s)
+	}
 	return fmt.Errorf("page id %q is not a page number", s)
 }
 

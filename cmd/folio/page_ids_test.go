@@ -23,6 +23,7 @@ func TestPageIDNotANumber(t *testing.T) {
 		{[]string{"page", path, "--timeout", "1s", "-2"}, exitUsage, `page id "-2" is not a page number`},
 		{[]string{"page", path, "--", "-1"}, exitUsage, `page id "-1" is not a page number`},
 		{[]string{"page", path, "x"}, exitUsage, `page id "x" is not a page number`},
+		{[]string{"page", path, "99999999999999999999"}, exitUsage, `page id "99999999999999999999" is out of range`},
 		{[]string{"page", path, "-x"}, exitUsage, `unknown shorthand flag: 'x' in -x`},
 		{[]string{"page", path, "--", "0", "1"}, exitOK, ""},
 		{[]string{"page", "--", path, "1"}, exitOK, ""},
@@ -43,5 +44,19 @@ func TestPageIDNotANumber(t *testing.T) {
 		if tc.code == exitUsage && !strings.Contains(stderr, "usage: folio page DB ID...") {
 			t.Errorf("%q: stderr %q, want the usage line", tc.args[2:], stderr)
 		}
+	}
+}
+
+// TestPagePastTheEndFails: a page id past the file's end is a failed
+// operation (exit 1), as a missing key is for get: which ids exist
+// depends on the file, not on the command line. It was usage (2).
+func TestPagePastTheEndFails(t *testing.T) {
+	path := sampleDB(t)
+	code, stdout, stderr := runCLI(t, "page", path, "0", "99999")
+	if code != exitFail || !strings.Contains(stderr, "page 99999 is beyond the end of") || stdout != "" {
+		t.Errorf("page past the end: exit %d, stdout %q, stderr %q; want exit %d, nothing shown, the page named", code, stdout, stderr, exitFail)
+	}
+	if strings.Contains(stderr, "usage:") {
+		t.Errorf("page past the end: stderr %q has the usage line, for a failed operation", stderr)
 	}
 }
