@@ -21,6 +21,7 @@ import (
 
 	"github.com/foliodb/folio"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes; a command stopped by a signal exits 128 + its number
@@ -101,7 +102,15 @@ func newRoot(a *app) *cobra.Command {
 	root.SetErr(a.stderr)
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 5*time.Second,
 		"how long to wait for the database file lock held by another process (0: forever)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// An unknown flag after an argument may be a key or a value that
+		// starts with "-" (get DB B -k): say how to give one.
+		var unknown *pflag.NotExistError
+		if errors.As(err, &unknown) && len(c.Flags().Args()) > 0 {
+			return usageError{fmt.Errorf(`%w; an argument that starts with "-" goes after "--"`, err)}
+		}
+		return usageError{err}
+	})
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if a.timeout < 0 {
 			return usagef("--timeout %v: want 0 (wait forever) or more", a.timeout)

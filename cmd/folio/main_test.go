@@ -105,6 +105,9 @@ func TestUsageErrorsSayUsage(t *testing.T) {
 		{[]string{"keys", path}, "accepts 2 arg(s), received 1 (usage: folio keys DB PATH [flags]; see folio keys --help)"},
 		{[]string{"info", "--no-such-flag", path}, "unknown flag: --no-such-flag (usage: folio info DB [flags]; see folio info --help)"},
 		{[]string{"page", path}, "requires at least 2 arg(s), only received 1 (usage: folio page DB ID... [flags]; see folio page --help)"},
+		// After an argument, an unknown flag may be a key: say how to give one.
+		{[]string{"get", path, "users", "-k"}, `unknown shorthand flag: 'k' in -k; an argument that starts with "-" goes after "--" (usage: folio get DB PATH KEY [flags]; see folio get --help)`},
+		{[]string{"put", path, "users", "--key", "v"}, `unknown flag: --key; an argument that starts with "-" goes after "--" (usage: folio put DB PATH KEY [VALUE] [flags]; see folio put --help)`},
 		{[]string{"no-such-command"}, `unknown command "no-such-command" for "folio" (see folio --help)`},
 		// cobra's suggestion took three more lines, the hint after them.
 		{[]string{"--timeout", "1s", "chekc", path}, `unknown command "chekc" for "folio" (did you mean check? see folio --help)`},
@@ -152,5 +155,24 @@ func TestHelpUnknownCommand(t *testing.T) {
 		if code, out, stderr := runCLI(t, args...); code != exitOK || !strings.Contains(out, "Usage:") || stderr != "" {
 			t.Errorf("%q: exit %d, %d bytes out, stderr %q; want %d and the help", args, code, len(out), stderr, exitOK)
 		}
+	}
+}
+
+// TestDashArgumentsAfterDoubleDash: a key or value that starts with "-"
+// goes after "--", as the flag error's hint says: put stores it, get and
+// delete find it.
+func TestDashArgumentsAfterDoubleDash(t *testing.T) {
+	path := sampleDB(t)
+	if code, _, stderr := runCLI(t, "put", path, "users", "--", "-k", "-v"); code != exitOK {
+		t.Fatalf("put -- -k -v: exit %d: %s", code, stderr)
+	}
+	if code, stdout, stderr := runCLI(t, "get", path, "users", "--", "-k"); code != exitOK || stdout != "-v" {
+		t.Errorf("get -- -k: exit %d, %q, %s; want -v", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI(t, "delete", path, "users", "--", "-k"); code != exitOK {
+		t.Errorf("delete -- -k: exit %d: %s", code, stderr)
+	}
+	if code, _, _ := runCLI(t, "get", path, "users", "--", "-k"); code != exitFail {
+		t.Errorf("get -- -k after its delete: exit %d, want %d", code, exitFail)
 	}
 }
