@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -30,12 +29,7 @@ const (
 // chain's pages from the root down (the leaf last).
 func dagImage(t *testing.T, depth, fanout int) (string, *editImage, []page.ID) {
 	t.Helper()
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	path, img := builtImage(t, &Options{PageSize: 1024}, func(tx *Tx) error {
 		for _, name := range []string{"a", "b"} {
 			b, err := tx.CreateBucket([]byte(name))
 			if err != nil {
@@ -49,11 +43,6 @@ func dagImage(t *testing.T, depth, fanout int) (string, *editImage, []page.ID) {
 		}
 		return nil
 	})
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEditImage(t, img)
 	var mine []page.ID
 	var leaf page.ID

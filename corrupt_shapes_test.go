@@ -33,11 +33,6 @@ type corModel map[string]map[string][]byte
 // spans more than one page.
 func corFixture(t *testing.T) (string, []byte, corModel) {
 	t.Helper()
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: 1024, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	m := corModel{}
 	put := func(tx *Tx, bpath string, k string, v []byte) error {
 		names := strings.Split(bpath, "/")
@@ -64,7 +59,7 @@ func corFixture(t *testing.T) (string, []byte, corModel) {
 		}
 		return v
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	fill := func(tx *Tx) error {
 		for i := 0; i < 2000; i++ {
 			if err := put(tx, "a", fmt.Sprintf("a%05d", i), val(i, 20)); err != nil {
 				return err
@@ -99,8 +94,8 @@ func corFixture(t *testing.T) (string, []byte, corModel) {
 			}
 		}
 		return nil
-	})
-	mustUpdate(t, db, func(tx *Tx) error {
+	}
+	deleteHalf := func(tx *Tx) error {
 		b := tx.Bucket([]byte("f"))
 		for i := 0; i < 1600; i += 2 {
 			k := fmt.Sprintf("f%05d", i)
@@ -110,12 +105,8 @@ func corFixture(t *testing.T) (string, []byte, corModel) {
 			}
 		}
 		return nil
-	})
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
 	}
+	path, img := builtImage(t, &Options{PageSize: 1024, NoSync: true}, fill, deleteHalf)
 	return path, img, m
 }
 

@@ -126,11 +126,7 @@ func corruptFixture(t *testing.T, ps int) (string, []byte, *mbucket) {
 	if err := db.Update(fillDeep(0, 3000)); err != nil {
 		t.Fatal(err)
 	}
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := closedImage(t, db)
 	return path, img, m
 }
 

@@ -3,7 +3,6 @@ package folio
 import (
 	"encoding/binary"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -18,12 +17,7 @@ import (
 // VerifyChecksums compares). It returns the path and the leaf's id.
 func selfNestedImage(t *testing.T) (string, page.ID) {
 	t.Helper()
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	path, img := builtImage(t, &Options{PageSize: 1024}, func(tx *Tx) error {
 		a, err := tx.CreateBucket([]byte("a"))
 		if err != nil {
 			return err
@@ -34,11 +28,6 @@ func selfNestedImage(t *testing.T) (string, page.ID) {
 		}
 		return n.Put([]byte("k"), []byte("v"))
 	})
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEditImage(t, img)
 	leaf := e.leafOf(t, "a")
 	p := e.run(leaf)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/foliodb/folio/page"
@@ -22,12 +21,7 @@ import (
 // page, and "keep" survives the commits after it.
 func TestDeleteBucketDamagedNodeLength(t *testing.T) {
 	const ps = 1024
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: ps, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	path, img := builtImage(t, &Options{PageSize: ps, NoSync: true}, func(tx *Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
 		if err != nil {
 			return err
@@ -41,13 +35,6 @@ func TestDeleteBucketDamagedNodeLength(t *testing.T) {
 		}
 		return k.Put([]byte("k"), pagedValue(ps))
 	})
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	firstKey := func(id int) string {
 		p := img[id*ps : (id+1)*ps]
 		if page.PageFlags(p) != page.FlagLeaf || page.PageOverflow(p) != 0 {

@@ -469,13 +469,7 @@ func TestFreeDeltaReaderCopyKeepsTheRun(t *testing.T) {
 func TestFreeDeltaOpensVersion1(t *testing.T) {
 	db := fragmentedDB(t, 400) // too many changes for a delta: both metas name whole runs
 	path := db.Path()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := imageAfterClose(t, db)
 	for slot := range 2 {
 		p := img[slot*1024 : (slot+1)*1024]
 		m, err := page.DecodeMeta(p, page.ID(slot))
@@ -492,7 +486,7 @@ func TestFreeDeltaOpensVersion1(t *testing.T) {
 	if err := os.WriteFile(path, img, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db, err = Open(path, 0o600, &Options{PageSize: 1024})
+	db, err := Open(path, 0o600, &Options{PageSize: 1024})
 	if err != nil {
 		t.Fatalf("open a version 1 file: %v", err)
 	}

@@ -2,7 +2,6 @@ package folio
 
 import (
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/foliodb/folio/page"
@@ -15,13 +14,8 @@ import (
 // which would hand a page still in use to a later commit.
 func TestFreelistIDInTree(t *testing.T) {
 	const ps = 1024
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: ps})
-	if err != nil {
-		t.Fatal(err)
-	}
 	val := func(i int) []byte { return []byte(fmt.Sprintf("value %d %0200d", i, i)) }
-	mustUpdate(t, db, func(tx *Tx) error {
+	path, img := builtImage(t, &Options{PageSize: ps}, func(tx *Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
 		if err != nil {
 			return err
@@ -33,18 +27,13 @@ func TestFreelistIDInTree(t *testing.T) {
 		}
 		return nil
 	})
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEditImage(t, img)
 	leaf := e.pickPage(page.FlagLeaf, 1)
 	e.meta.Freelist = leaf.id
 	page.EncodeMeta(e.b[e.slot*ps:(e.slot+1)*ps], page.ID(e.slot), &e.meta)
 	writeImage(t, path, e.b)
 
-	db, err = Open(path, 0o600, nil)
+	db, err := Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

@@ -2,7 +2,6 @@ package folio
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 
@@ -26,13 +25,7 @@ func TestFreeListNamingItsRunIsRebuilt(t *testing.T) {
 			// write a new one), then a one-put commit that keeps it.
 			mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b000002")).Put([]byte("big"), make([]byte, 20<<10)) })
 			mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b000000")).Put([]byte("x"), []byte("y")) })
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
-			img, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img := imageAfterClose(t, db)
 			e := newEditImage(t, img)
 			if e.meta.FreeDelta == "" {
 				t.Fatal("the one-put commit listed no free list delta")

@@ -93,13 +93,7 @@ func fuzzSeedDB(t testing.TB, variant int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := imageAfterClose(t, db)
 	if synced && len(page.MetaCommitRuns(img[:1024], nil))+len(page.MetaCommitRuns(img[1024:2048], nil)) == 0 {
 		t.Fatal("the synced seed's metas list no commit runs: its commits were not one-sync")
 	}

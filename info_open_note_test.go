@@ -3,7 +3,6 @@ package folio
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/foliodb/folio/page"
@@ -35,13 +34,7 @@ func TestInfoSaysHowOpenDeviated(t *testing.T) {
 			return nil
 		})
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := imageAfterClose(t, db)
 	var metas [2]page.Meta
 	for slot := range 2 {
 		if metas[slot], err = page.DecodeMeta(img[slot*ps:], page.ID(slot)); err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -282,12 +281,7 @@ func TestInspectDamaged(t *testing.T) {
 // path and the image to edit.
 func pagedNestedImage(t *testing.T) (string, *editImage) {
 	t.Helper()
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	path, img := builtImage(t, &Options{PageSize: 1024}, func(tx *Tx) error {
 		a, err := tx.CreateBucket([]byte("a"))
 		if err != nil {
 			return err
@@ -303,11 +297,6 @@ func pagedNestedImage(t *testing.T) (string, *editImage) {
 		}
 		return nil
 	})
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return path, newEditImage(t, img)
 }
 

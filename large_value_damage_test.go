@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/foliodb/folio/page"
@@ -23,13 +22,8 @@ import (
 // and Check reports it as leaked, naming it.
 func TestLargeValueDamagedRun(t *testing.T) {
 	const ps = 1024
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: ps, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	val := lvValue(5*ps+17, 3) // a run of 6 pages
-	mustUpdate(t, db, func(tx *Tx) error {
+	path, img := builtImage(t, &Options{PageSize: ps, NoSync: true}, func(tx *Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
 		if err != nil {
 			return err
@@ -41,13 +35,6 @@ func TestLargeValueDamagedRun(t *testing.T) {
 		}
 		return nil
 	})
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var run page.ID
 	for id := 2; (id+1)*ps <= len(img); id++ {
 		if page.PageFlags(img[id*ps:]) == page.FlagLarge {
@@ -155,39 +142,29 @@ func TestLargeValueDamagedRun(t *testing.T) {
 // other bucket survives the commits that reuse the freed pages.
 func TestLargeValueDamagedRunLength(t *testing.T) {
 	const ps = 1024
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: ps, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The run takes pages 2 to 7 and its leaf 8; the next commit moves
 	// the leaf, and the one after puts bucket "keep"'s leaf on page 8.
 	val := lvValue(5*ps+17, 3)
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte("big"), val); err != nil {
-			return err
-		}
-		return b.Put([]byte("z"), []byte("z"))
-	})
-	mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte("a"), []byte("a")) })
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucket([]byte("keep"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), pagedValue(ps)) // a leaf of its own
-	})
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, img := builtImage(t, &Options{PageSize: ps, NoSync: true},
+		func(tx *Tx) error {
+			b, err := tx.CreateBucket([]byte("b"))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("big"), val); err != nil {
+				return err
+			}
+			return b.Put([]byte("z"), []byte("z"))
+		},
+		func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte("a"), []byte("a")) },
+		func(tx *Tx) error {
+			b, err := tx.CreateBucket([]byte("keep"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("k"), pagedValue(ps)) // a leaf of its own
+		},
+	)
 	const run = 2
 	after := img[(run+6)*ps : (run+7)*ps]
 	if page.PageFlags(img[run*ps:]) != page.FlagLarge || page.PageOverflow(img[run*ps:]) != 5 || page.PageFlags(after) != page.FlagLeaf {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -32,13 +31,7 @@ func TestLeafFlagsMemoryBit(t *testing.T) {
 		}
 		return err
 	})
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := imageAfterClose(t, db)
 	e := newEditImage(t, img)
 	// NB: the leaf of the last key, where the Put of k9 below goes: the
 	// bucket has more than one leaf, and the one picked in map order was

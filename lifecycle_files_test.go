@@ -62,13 +62,7 @@ func checkMmapOptions(t *testing.T, cases []mmapCase) {
 		}
 		return b.Put([]byte("k"), []byte("v"))
 	})
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	before, err := os.ReadFile(existing)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := imageAfterClose(t, db)
 	for _, c := range cases {
 		fresh := filepath.Join(dir, "new.db")
 		for _, path := range []string{fresh, existing} {

@@ -287,15 +287,6 @@ func describe(opts *Options) string {
 	return fmt.Sprintf("WAL %v, read-only %v, page size %d, timeout %v", opts.WAL, opts.ReadOnly, opts.PageSize, opts.Timeout)
 }
 
-func mustRead(t testing.TB, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // TestLeakCloseFailed makes Close fail (WAL mode, the file truncated
 // underneath: its checkpoint refuses to write a meta, ErrCorrupt) and
 // checks the state it leaves: everything released all the same, a

@@ -56,13 +56,7 @@ func TestMetaUpgradeBeforeLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			ps := in.PageSize
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
-			img, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img := imageAfterClose(t, db)
 			if err := os.WriteFile(path, withMetaVersion(t, img, ps, from), 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package folio
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -32,11 +31,7 @@ func TestOneSyncHostileRunList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := closedImage(t, db)
 	mp := img[info.MetaSlot*ps : (info.MetaSlot+1)*ps]
 	m, err := page.DecodeMeta(mp, page.ID(info.MetaSlot))
 	if err != nil {

@@ -66,11 +66,7 @@ func oneSyncFixture(t *testing.T) (string, Info) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := closedImage(t, db)
 	if runs := page.MetaCommitRuns(img[info.MetaSlot*ps:], nil); len(runs) == 0 {
 		t.Fatalf("a one-put commit's meta lists no runs: it did not commit with one sync")
 	}
@@ -185,11 +181,7 @@ func TestOneSyncLargeCommitSyncsTwice(t *testing.T) {
 		return nil
 	})
 	info, _ := db.Info()
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := closedImage(t, db)
 	if runs := page.MetaCommitRuns(img[info.MetaSlot*ps:], nil); len(runs) != 0 {
 		t.Errorf("a commit of %d keys listed %d runs; want a two-sync commit", 4*page.MaxCommitRuns(ps), len(runs))
 	}
@@ -222,11 +214,7 @@ func TestOneSyncBigValueSyncsTwice(t *testing.T) {
 	info, _ := db.Info()
 	mustUpdate(t, db, func(tx *Tx) error { return tx.Bucket([]byte("b")).Put([]byte("small"), []byte("v")) })
 	info2, _ := db.Info()
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := closedImage(t, db)
 	if runs := page.MetaCommitRuns(img[info.MetaSlot*ps:], nil); len(runs) != 0 {
 		t.Errorf("a commit of a 2 MiB value listed %d runs; want a two-sync commit", len(runs))
 	}

@@ -191,13 +191,7 @@ func TestOpenTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	used := int(info.HighPage) * ps
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := imageAfterClose(t, db)
 	path := tempPath(t)
 	for _, n := range []int{ps, ps + 1, 2*ps - 1, 2 * ps, 3*ps + 7, used - ps, used - 1} {
 		for _, ro := range []bool{true, false} {

@@ -53,13 +53,7 @@ func openWhileReplaced(t *testing.T, readOnly bool, timeout time.Duration) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := imageAfterClose(t, db)
 	// held is the holder's file: the one at path, locked exclusively.
 	held := openLocked(t, path)
 	defer func() { _ = held.Close() }()

@@ -3,7 +3,6 @@ package folio
 import (
 	"encoding/binary"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -15,12 +14,7 @@ import (
 // the check of the directory and from the walk into the buckets, both
 // naming the leaf that holds it (the walk named page 0, a meta page).
 func TestCheckTopLevel(t *testing.T) {
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	path, img := builtImage(t, &Options{PageSize: 1024}, func(tx *Tx) error {
 		for _, name := range []string{"a", "b", "c"} {
 			b, err := tx.CreateBucket([]byte(name))
 			if err != nil {
@@ -32,11 +26,6 @@ func TestCheckTopLevel(t *testing.T) {
 		}
 		return nil
 	})
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEditImage(t, img)
 	dir := e.meta.Root
 	if p := e.pages[dir]; p.kind != page.FlagLeaf || p.bucket != nil || len(p.keys) != 3 {
@@ -49,7 +38,7 @@ func TestCheckTopLevel(t *testing.T) {
 	e.reseal(dir)
 	writeImage(t, path, e.b)
 
-	db, err = Open(path, 0o600, nil)
+	db, err := Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +22,7 @@ import (
 // "reachable twice", naming the first page of the child before it.
 func TestCheckOverlappingRuns(t *testing.T) {
 	const runs = 200
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	path, img := builtImage(t, &Options{PageSize: 1024}, func(tx *Tx) error {
 		for _, name := range []string{"a", "b"} {
 			b, err := tx.CreateBucket([]byte(name))
 			if err != nil {
@@ -40,11 +34,6 @@ func TestCheckOverlappingRuns(t *testing.T) {
 		}
 		return nil
 	})
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEditImage(t, img)
 
 	// The branch run at the old end of the file, then the children.
@@ -80,7 +69,7 @@ func TestCheckOverlappingRuns(t *testing.T) {
 	setBucketRoot(t, e, "a", branchID, page.Seal(run))
 	writeImage(t, path, e.b)
 
-	db, err = Open(path, 0o600, nil)
+	db, err := Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

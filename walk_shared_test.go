@@ -2,7 +2,6 @@ package folio
 
 import (
 	"errors"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -17,12 +16,7 @@ import (
 // no checksum flags, whose bucket trees form a DAG with 3^depth paths.
 func sharedRootsImage(t *testing.T, depth int) (string, *editImage) {
 	t.Helper()
-	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustUpdate(t, db, func(tx *Tx) error {
+	path, img := builtImage(t, &Options{PageSize: 1024}, func(tx *Tx) error {
 		cur, err := tx.CreateBucket([]byte("a"))
 		if err != nil {
 			return err
@@ -49,11 +43,6 @@ func sharedRootsImage(t *testing.T, depth int) (string, *editImage) {
 		}
 		return nil
 	})
-	closeChecked(t, db)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEditImage(t, img)
 	var leaves []walkedPage
 	for _, p := range e.pages {
