@@ -114,36 +114,9 @@ func setBucketRoot(t *testing.T, e *editImage, name string, root page.ID, sum ui
 	t.Fatalf("no bucket %q in the directory", name)
 }
 
-// before runs f and fails the test if it has not returned after d.
-func before(t *testing.T, d time.Duration, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s still running after %v: walking every path of a shared subtree?", what, d)
-	}
-}
-
-// closeUnlessFailed closes db if the test passed so far: an operation
-// before gave up on still holds a transaction, which Close would wait for.
-func closeUnlessFailed(t *testing.T, db *DB) {
-	if !t.Failed() {
-		_ = db.Close()
-	}
-}
-
 func TestDAGCheck(t *testing.T) {
 	path, _, chain := dagImage(t, dagDepth, dagFanout)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
+	db := openEdited(t, path)
 	var errs []error
 	before(t, 20*time.Second, "Check", func() { errs = checkErrs(db) })
 	twice := map[page.ID]int{}
@@ -174,11 +147,8 @@ func TestDAGCheck(t *testing.T) {
 
 func TestDAGStats(t *testing.T) {
 	path, _, chain := dagImage(t, dagDepth, dagFanout)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
+	db := openEdited(t, path)
+	var err error
 	before(t, 20*time.Second, "Bucket.Stats", func() {
 		err = db.View(func(tx *Tx) error {
 			if s := tx.Bucket([]byte("a")).Stats(); s.BranchPageN != dagDepth || s.LeafPageN != 1 {
@@ -221,20 +191,10 @@ func TestDAGRebuild(t *testing.T) {
 // the file as it was and the database usable.
 func TestDAGDeleteBucket(t *testing.T) {
 	path, _, chain := dagImage(t, dagDepth, dagFanout)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
+	db := openEdited(t, path)
 	var checkBefore int
 	before(t, 20*time.Second, "Check", func() { checkBefore = len(checkErrs(db)) })
-	var delErr error
-	before(t, 20*time.Second, "DeleteBucket", func() {
-		err = db.Update(func(tx *Tx) error {
-			delErr = tx.DeleteBucket([]byte("a"))
-			return delErr
-		})
-	})
+	delErr, err := deleteWithin(t, db, "a")
 	var ce *CorruptError
 	if !errors.As(delErr, &ce) || !strings.Contains(delErr.Error(), "reachable twice") {
 		t.Fatalf("DeleteBucket: %v; want a *CorruptError: reachable twice", delErr)
@@ -278,11 +238,7 @@ func TestDAGDirectoryCheck(t *testing.T) {
 	e.meta.Root, e.meta.RootSum = chain[0], sum
 	page.EncodeMeta(e.b[e.slot*e.ps:(e.slot+1)*e.ps], page.ID(e.slot), &e.meta)
 	writeImage(t, path, e.b)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
+	db := openEdited(t, path)
 	var errs []error
 	before(t, 20*time.Second, "Check", func() { errs = checkErrs(db) })
 	twice := 0

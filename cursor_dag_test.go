@@ -13,11 +13,8 @@ import (
 func TestDAGScan(t *testing.T) {
 	path, _, chain := dagImage(t, dagDepth, dagFanout)
 	leaf := chain[len(chain)-1]
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
+	db := openEdited(t, path)
+	var err error
 	for _, dir := range []string{"forward", "backward"} {
 		var seen int
 		before(t, 20*time.Second, dir+" scan", func() {

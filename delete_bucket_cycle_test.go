@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/foliodb/folio/page"
 )
@@ -44,18 +43,8 @@ func selfNestedImage(t *testing.T) (string, page.ID) {
 // leaves a usable database.
 func TestDeleteBucketCycle(t *testing.T) {
 	path, leaf := selfNestedImage(t)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
-	var delErr error
-	before(t, 20*time.Second, "DeleteBucket", func() {
-		err = db.Update(func(tx *Tx) error {
-			delErr = tx.DeleteBucket([]byte("a"))
-			return delErr
-		})
-	})
+	db := openEdited(t, path)
+	delErr, err := deleteWithin(t, db, "a")
 	var ce *CorruptError
 	if !errors.As(delErr, &ce) || ce.Page != leaf || !errors.Is(err, ErrCorrupt) {
 		t.Errorf("DeleteBucket of a bucket holding itself: %v (Update: %v); want ErrCorrupt naming page %d", delErr, err, leaf)
@@ -82,18 +71,8 @@ func TestDeleteBucketSharedRoots(t *testing.T) {
 	t.Run("open and written first", testDeleteSharedOpen)
 	const depth = 16
 	path, _ := sharedRootsImage(t, depth)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
-	var delErr error
-	before(t, 20*time.Second, "DeleteBucket", func() {
-		err = db.Update(func(tx *Tx) error {
-			delErr = tx.DeleteBucket([]byte("a"))
-			return delErr
-		})
-	})
+	db := openEdited(t, path)
+	delErr, err := deleteWithin(t, db, "a")
 	var ce *CorruptError
 	if !errors.As(delErr, &ce) || !strings.Contains(delErr.Error(), "reachable twice") || !errors.Is(err, ErrCorrupt) {
 		t.Errorf("DeleteBucket over shared trees: %v (Update: %v); want ErrCorrupt: reachable twice", delErr, err)
@@ -105,11 +84,8 @@ func TestDeleteBucketSharedRoots(t *testing.T) {
 // ErrCorrupt naming the shared root, not its pages freed twice.
 func testDeleteSharedOpen(t *testing.T) {
 	path, e := sharedRootsImage(t, 1)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
+	db := openEdited(t, path)
+	var err error
 	var shared page.ID
 	for id, p := range e.pages {
 		if p.root && slices.Equal(p.bucket, []string{"a", "x"}) {

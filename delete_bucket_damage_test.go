@@ -1,7 +1,6 @@
 package folio
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,15 +48,10 @@ func TestDeleteBucketDamagedNodeLength(t *testing.T) {
 	}
 	for _, verify := range []bool{false, true} {
 		t.Run(fmt.Sprintf("verify=%v", verify), func(t *testing.T) {
-			bad := bytes.Clone(img)
-			binary.LittleEndian.PutUint32(bad[leaf*ps+24:], 1) // 2 pages
-			writeImage(t, path, bad)
-			db, err := Open(path, 0o600, &Options{VerifyChecksums: verify})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			err = db.Update(func(tx *Tx) error { return tx.DeleteBucket([]byte("b")) })
+			db := openDamaged(t, path, img, func(b []byte) {
+				binary.LittleEndian.PutUint32(b[leaf*ps+24:], 1) // 2 pages
+			}, &Options{VerifyChecksums: verify})
+			err := db.Update(func(tx *Tx) error { return tx.DeleteBucket([]byte("b")) })
 			var ce *CorruptError
 			if !errors.As(err, &ce) || ce.Page != leaf {
 				t.Errorf("DeleteBucket: %v; want ErrCorrupt naming page %d", err, leaf)
@@ -67,23 +61,7 @@ func TestDeleteBucketDamagedNodeLength(t *testing.T) {
 					t.Errorf("Check after the delete: %v; want only page %d", cerr, leaf)
 				}
 			}
-			for i := range 8 {
-				mustUpdate(t, db, func(tx *Tx) error {
-					b, err := tx.CreateBucketIfNotExists([]byte("after"))
-					if err != nil {
-						return err
-					}
-					return b.Put([]byte{byte(i)}, bytes.Repeat([]byte{byte(i)}, 300))
-				})
-			}
-			if err := db.View(func(tx *Tx) error {
-				if got := tx.Bucket([]byte("keep")).Get([]byte("k")); !bytes.Equal(got, pagedValue(ps)) {
-					return fmt.Errorf("keep/k reads %.20q (%v), want %d bytes of v", got, tx.Err(), len(pagedValue(ps)))
-				}
-				return tx.Err()
-			}); err != nil {
-				t.Errorf("after the delete and 8 commits: %v", err)
-			}
+			keepSurvivesReuse(t, db, ps, "delete")
 		})
 	}
 }

@@ -62,14 +62,7 @@ func TestLargeValueDamagedRun(t *testing.T) {
 	} {
 		for _, verify := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/verify=%v", e.name, verify), func(t *testing.T) {
-				bad := bytes.Clone(img)
-				e.edit(bad)
-				writeImage(t, path, bad)
-				db, err := Open(path, 0o600, &Options{VerifyChecksums: verify})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
+				db := openDamaged(t, path, img, e.edit, &Options{VerifyChecksums: verify})
 				served := e.body && !verify
 				read := func(how string, fn func(b *Bucket) []byte) {
 					t.Helper()
@@ -176,15 +169,10 @@ func TestLargeValueDamagedRunLength(t *testing.T) {
 	for _, op := range []string{"put", "delete", "cursor delete", "delete bucket"} {
 		for _, verify := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/verify=%v", op, verify), func(t *testing.T) {
-				bad := bytes.Clone(img)
-				binary.LittleEndian.PutUint32(bad[run*ps+24:], 6) // 7 pages
-				writeImage(t, path, bad)
-				db, err := Open(path, 0o600, &Options{VerifyChecksums: verify})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				err = db.Update(func(tx *Tx) error {
+				db := openDamaged(t, path, img, func(b []byte) {
+					binary.LittleEndian.PutUint32(b[run*ps+24:], 6) // 7 pages
+				}, &Options{VerifyChecksums: verify})
+				err := db.Update(func(tx *Tx) error {
 					b := tx.Bucket([]byte("b"))
 					switch op {
 					case "put":
@@ -209,24 +197,7 @@ func TestLargeValueDamagedRunLength(t *testing.T) {
 						t.Errorf("Check after the %s: %v; want only the damaged run (pages %d to %d)", op, cerr, run, run+5)
 					}
 				}
-				// Commits that take whatever is free.
-				for i := range 8 {
-					mustUpdate(t, db, func(tx *Tx) error {
-						b, err := tx.CreateBucketIfNotExists([]byte("after"))
-						if err != nil {
-							return err
-						}
-						return b.Put([]byte{byte(i)}, bytes.Repeat([]byte{byte(i)}, 300))
-					})
-				}
-				if err := db.View(func(tx *Tx) error {
-					if got := tx.Bucket([]byte("keep")).Get([]byte("k")); !bytes.Equal(got, pagedValue(ps)) {
-						return fmt.Errorf("keep/k reads %.20q (%v), want %d bytes of v", got, tx.Err(), len(pagedValue(ps)))
-					}
-					return tx.Err()
-				}); err != nil {
-					t.Errorf("after the %s and 8 commits: %v", op, err)
-				}
+				keepSurvivesReuse(t, db, ps, op)
 			})
 		}
 	}

@@ -38,11 +38,7 @@ func TestCheckTopLevel(t *testing.T) {
 	e.reseal(dir)
 	writeImage(t, path, e.b)
 
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
+	db := openEdited(t, path)
 	errs := checkErrs(db)
 	plain, header := 0, map[page.ID]int{}
 	for _, err := range errs {

@@ -69,11 +69,7 @@ func TestCheckOverlappingRuns(t *testing.T) {
 	setBucketRoot(t, e, "a", branchID, page.Seal(run))
 	writeImage(t, path, e.b)
 
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeUnlessFailed(t, db)
+	db := openEdited(t, path)
 	var errs []error
 	before(t, 20*time.Second, "Check", func() { errs = checkErrs(db) })
 	twice := map[page.ID]int{}
