@@ -31,17 +31,6 @@ func damagedLeaf(t *testing.T) (string, walkedPage, []byte) {
 	return "", walkedPage{}, nil
 }
 
-func bucketAt(tx *Tx, path []string) *Bucket {
-	b := tx.Bucket([]byte(path[0]))
-	for _, name := range path[1:] {
-		if b == nil {
-			return nil
-		}
-		b = b.Bucket([]byte(name))
-	}
-	return b
-}
-
 // wantCorrupt checks that err is ErrCorrupt and names page id.
 func wantCorrupt(t *testing.T, what string, err error, id page.ID) {
 	t.Helper()

@@ -90,7 +90,7 @@ func applyTxn(tx *Tx, n int, ops []workOp) error {
 				if tx.Bucket([]byte(name)) != nil {
 					err = tx.DeleteBucket([]byte(name))
 				}
-			} else if p := lookupBucket(tx, parent); p != nil && p.Bucket([]byte(name)) != nil {
+			} else if p := bucketAt(tx, parent); p != nil && p.Bucket([]byte(name)) != nil {
 				err = p.DeleteBucket([]byte(name))
 			}
 			if err != nil {
@@ -99,7 +99,7 @@ func applyTxn(tx *Tx, n int, ops []workOp) error {
 			continue
 		}
 		if op.kind == wDelete {
-			if b := lookupBucket(tx, op.path); b != nil {
+			if b := bucketAt(tx, op.path); b != nil {
 				if err := b.Delete(workKey(op.key)); err != nil {
 					return fmt.Errorf("txn %d: delete %v/%d: %w", n, op.path, op.key, err)
 				}
@@ -156,17 +156,6 @@ func applyModel(m *mbucket, n int, ops []workOp) {
 	}
 	mk := lookupModel(m, []string{markerBucket}, true)
 	mk.kv[markerKey] = strconv.Itoa(n)
-}
-
-func lookupBucket(tx *Tx, path []string) *Bucket {
-	b := tx.Bucket([]byte(path[0]))
-	for _, name := range path[1:] {
-		if b == nil {
-			return nil
-		}
-		b = b.Bucket([]byte(name))
-	}
-	return b
 }
 
 func ensureBucket(tx *Tx, path []string) (*Bucket, error) {

@@ -71,3 +71,15 @@ func tempPath(t testing.TB) string { return filepath.Join(t.TempDir(), "test.db"
 func pagedValue(pageSize int) []byte {
 	return bytes.Repeat([]byte("v"), pageSize/4-8)
 }
+
+// bucketAt is the bucket at path (top-level name first), or nil.
+func bucketAt(tx *Tx, path []string) *Bucket {
+	b := tx.Bucket([]byte(path[0]))
+	for _, name := range path[1:] {
+		if b == nil {
+			return nil
+		}
+		b = b.Bucket([]byte(name))
+	}
+	return b
+}
