@@ -64,13 +64,7 @@ func TestViewBucketGetAllocs(t *testing.T) {
 		t.Skip("the race detector allocates; run without -race to check allocations")
 	}
 	db := openTest(t, nil)
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucket([]byte("cache"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), []byte("v"))
-	})
+	mustCreatePut(t, db, "cache", "k", "v")
 	fn := func(tx *Tx) error {
 		if tx.Bucket([]byte("cache")).Get([]byte("k")) == nil {
 			t.Fatal("missing")

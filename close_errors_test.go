@@ -33,13 +33,7 @@ func TestCloseKeepsCheckpointError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), []byte("v"))
-	})
+	mustCreatePut(t, db, "b", "k", "v")
 	cs.mu.Lock()
 	cs.failAt = cs.calls // the checkpoint's first call to the file
 	cs.mu.Unlock()

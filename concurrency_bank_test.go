@@ -1378,13 +1378,7 @@ func TestConcurrentInfoWhileCommitsWaitForSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.release(nil)
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), []byte("v"))
-	})
+	mustCreatePut(t, db, "b", "k", "v")
 	if err := db.Checkpoint(); err != nil {
 		t.Fatal(err)
 	}

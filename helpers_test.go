@@ -83,3 +83,16 @@ func bucketAt(tx *Tx, path []string) *Bucket {
 	}
 	return b
 }
+
+// mustCreatePut commits a new bucket holding key = value: the least
+// data a test of opening, closing or logging needs.
+func mustCreatePut(t testing.TB, db *DB, bucket, key, value string) {
+	t.Helper()
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte(bucket))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), []byte(value))
+	})
+}

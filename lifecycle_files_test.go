@@ -55,13 +55,7 @@ func checkMmapOptions(t *testing.T, cases []mmapCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), []byte("v"))
-	})
+	mustCreatePut(t, db, "b", "k", "v")
 	before := imageAfterClose(t, db)
 	for _, c := range cases {
 		fresh := filepath.Join(dir, "new.db")
@@ -465,13 +459,7 @@ func TestLifecycleCopyFileAfterMove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mustUpdate(t, db, func(tx *Tx) error {
-				b, err := tx.CreateBucket([]byte("b"))
-				if err != nil {
-					return err
-				}
-				return b.Put([]byte("k"), []byte("v"))
-			})
+			mustCreatePut(t, db, "b", "k", "v")
 			if how == "removed" {
 				err = os.Remove(path)
 			} else {

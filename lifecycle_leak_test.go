@@ -124,13 +124,7 @@ func TestLifecycleLeaveWALKeepsTheLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), []byte("v"))
-	})
+	mustCreatePut(t, db, "b", "k", "v")
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -103,15 +103,7 @@ func TestLogDirEntryDurable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.Update(func(tx *Tx) error {
-			b, err := tx.CreateBucket([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte("k"), []byte("v"))
-		}); err != nil {
-			t.Fatal(err)
-		}
+		mustCreatePut(t, db, "b", "k", "v")
 		fmt.Println("strace child: acked")
 		os.Exit(0) // no Close: no checkpoint
 	}

@@ -44,13 +44,7 @@ func TestMetaUpgradeBeforeLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			// One commit: a version 1 file lists no free list delta.
-			mustUpdate(t, db, func(tx *Tx) error {
-				b, err := tx.CreateBucket([]byte("b"))
-				if err != nil {
-					return err
-				}
-				return b.Put([]byte("k"), []byte("v"))
-			})
+			mustCreatePut(t, db, "b", "k", "v")
 			in, err := db.Info()
 			if err != nil {
 				t.Fatal(err)

@@ -403,13 +403,7 @@ func TestInfoVersionOfVersion1File(t *testing.T) {
 		if v := version(db); v != page.Version {
 			t.Errorf("after a read-write open in WAL mode: Info.Version %d, want %d", v, page.Version)
 		}
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucket([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte("k"), []byte("v"))
-		})
+		mustCreatePut(t, db, "b", "k", "v")
 		if in, _ := db.Info(); in.CheckpointTxID == in.TxID {
 			t.Fatal("the commit was not logged")
 		}

@@ -58,13 +58,7 @@ func TestWALCloseLogSyncFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), []byte("v"))
-	})
+	mustCreatePut(t, db, "b", "k", "v")
 	eio := &os.PathError{Op: "fdatasync", Path: "close.db.wal/0000000000000001.wal", Err: syscall.EIO}
 	lg.mu.Lock()
 	lg.fail = eio

@@ -43,15 +43,7 @@ func TestWALOpenFullLeavesNoLogDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), []byte("v"))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	mustCreatePut(t, db, "b", "k", "v")
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

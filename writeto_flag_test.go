@@ -71,13 +71,7 @@ func TestWriteToWriteFlag(t *testing.T) {
 	}
 	t.Run("replaced", func(t *testing.T) {
 		db := openTest(t, nil)
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucket([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte("k"), []byte("v"))
-		})
+		mustCreatePut(t, db, "b", "k", "v")
 		other := filepath.Join(t.TempDir(), "other")
 		if err := os.WriteFile(other, make([]byte, 1<<16), 0o600); err != nil {
 			t.Fatal(err)
