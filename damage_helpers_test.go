@@ -76,13 +76,7 @@ func openDamaged(t *testing.T, path string, img []byte, damage func(b []byte), o
 func keepSurvivesReuse(t *testing.T, db *DB, ps int, what string) {
 	t.Helper()
 	for i := range 8 {
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("after"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte{byte(i)}, bytes.Repeat([]byte{byte(i)}, 300))
-		})
+		mustPutIn(t, db, "after", []byte{byte(i)}, bytes.Repeat([]byte{byte(i)}, 300))
 	}
 	if err := db.View(func(tx *Tx) error {
 		if got := tx.Bucket([]byte("keep")).Get([]byte("k")); !bytes.Equal(got, pagedValue(ps)) {

@@ -39,13 +39,7 @@ func TestFreelistIDInTree(t *testing.T) {
 	}
 	defer closeChecked(t, db)
 	for i := 0; i < 6; i++ {
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("other"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte(fmt.Sprint(i)), make([]byte, 3*ps))
-		})
+		mustPutIn(t, db, "other", []byte(fmt.Sprint(i)), make([]byte, 3*ps))
 	}
 	if err := db.View(func(tx *Tx) error {
 		b := tx.Bucket([]byte("b"))

@@ -96,3 +96,15 @@ func mustCreatePut(t testing.TB, db *DB, bucket, key, value string) {
 		return b.Put([]byte(key), []byte(value))
 	})
 }
+
+// mustPutIn commits key = value in bucket, made if need be.
+func mustPutIn(t testing.TB, db *DB, bucket string, key, value []byte) {
+	t.Helper()
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+		if err != nil {
+			return err
+		}
+		return b.Put(key, value)
+	})
+}

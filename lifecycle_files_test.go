@@ -671,13 +671,7 @@ func TestLifecycleLogLockUnsupported(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open %d: %v", i, err)
 		}
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put(fmt.Appendf(nil, "k%d", i), []byte("v"))
-		})
+		mustPutIn(t, db, "b", fmt.Appendf(nil, "k%d", i), []byte("v"))
 		closeChecked(t, db)
 	}
 	if refused != 2 {

@@ -117,13 +117,7 @@ func TestLeakOpenClose(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range 10 {
-			mustUpdate(t, db, func(tx *Tx) error {
-				b, err := tx.CreateBucketIfNotExists([]byte("b"))
-				if err != nil {
-					return err
-				}
-				return b.Put(fmt.Appendf(nil, "k%d", i), make([]byte, 300))
-			})
+			mustPutIn(t, db, "b", fmt.Appendf(nil, "k%d", i), make([]byte, 300))
 		}
 		copyFile(t, live, path)
 		copyLiveSegments(t, LogDir(live), LogDir(path))

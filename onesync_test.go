@@ -54,13 +54,7 @@ func oneSyncFixture(t *testing.T) (string, Info) {
 		t.Fatal(err)
 	}
 	for i, v := range []string{"one", "two", "three"} {
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte{byte('a' + i)}, []byte(v))
-		})
+		mustPutIn(t, db, "b", []byte{byte('a' + i)}, []byte(v))
 	}
 	info, err := db.Info()
 	if err != nil {

@@ -209,13 +209,7 @@ func TestSyncMakesNoSyncCommitsDurable(t *testing.T) {
 				}
 				db.AllocSize = 4 * ps
 				for i := 1; i <= txns; i++ {
-					mustUpdate(t, db, func(tx *Tx) error {
-						b, err := tx.CreateBucketIfNotExists([]byte("b"))
-						if err != nil {
-							return err
-						}
-						return b.Put([]byte(fmt.Sprintf("k%03d", i)), bytes.Repeat([]byte{byte(i)}, 300))
-					})
+					mustPutIn(t, db, "b", []byte(fmt.Sprintf("k%03d", i)), bytes.Repeat([]byte{byte(i)}, 300))
 				}
 				if in, _ := db.Info(); wal && in.CheckpointTxID < 10 {
 					t.Fatalf("checkpoint at txid %d: want NoSync checkpoints among the commits", in.CheckpointTxID)

@@ -196,13 +196,7 @@ func damagedLogFile(t *testing.T, damaged string) string {
 		t.Fatal(err)
 	}
 	put := func(k string) {
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte(k), []byte("value-"+k))
-		})
+		mustPutIn(t, db, "b", []byte(k), []byte("value-"+k))
 	}
 	put("a")
 	put("b")
@@ -340,13 +334,7 @@ func TestWALReplayTruncateFails(t *testing.T) {
 	}
 	db.WALImageLimit = 1 << 20 // page images: replayLog truncates, not replayOps' checkpoint
 	for _, k := range []string{"a", "b"} {
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte(k), []byte("value-"+k))
-		})
+		mustPutIn(t, db, "b", []byte(k), []byte("value-"+k))
 	}
 	if kinds := logKinds(t, lg); kinds != "[anchor images images]" {
 		t.Fatalf("the log holds %q; the test needs page images", kinds)

@@ -21,13 +21,7 @@ func TestWALNewerLogVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustUpdate(t, db, func(tx *Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte("b"))
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("k"), []byte("v"))
-	})
+	mustPutIn(t, db, "b", []byte("k"), []byte("v"))
 	closeChecked(t, db)
 
 	ents, err := os.ReadDir(LogDir(path))

@@ -71,13 +71,7 @@ func TestHoleValueForgesFrames(t *testing.T) {
 	}
 	want := map[string][]byte{"a": []byte("value-a"), "bait": bait, "b": []byte("value-b"), "c": []byte("value-c"), "d": []byte("value-d")}
 	put := func(k string) {
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte(k), want[k])
-		})
+		mustPutIn(t, db, "b", []byte(k), want[k])
 	}
 	put("a")
 	put("bait")
@@ -234,13 +228,7 @@ func TestHoleAnchorNewerThanFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	put := func(k string) {
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte(k), []byte("value-"+k))
-		})
+		mustPutIn(t, db, "b", []byte(k), []byte("value-"+k))
 	}
 	put("a")
 	if err := db.Checkpoint(); err != nil {

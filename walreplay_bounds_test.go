@@ -141,13 +141,7 @@ func TestWALBackupBesideLaterLog(t *testing.T) {
 			}
 			db.WALImageLimit = tc.limit
 			put := func(k string) {
-				mustUpdate(t, db, func(tx *Tx) error {
-					b, err := tx.CreateBucketIfNotExists([]byte("b"))
-					if err != nil {
-						return err
-					}
-					return b.Put([]byte(k), []byte("v"))
-				})
+				mustPutIn(t, db, "b", []byte(k), []byte("v"))
 			}
 			put("1")
 			put("2")
@@ -271,13 +265,7 @@ func TestWALGapAfterMetaFallback(t *testing.T) {
 	}
 	db.WALImageLimit = -1 // operations: replay reads the file's tree
 	put := func(k string) {
-		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucketIfNotExists([]byte("b"))
-			if err != nil {
-				return err
-			}
-			return b.Put([]byte(k), []byte("v"))
-		})
+		mustPutIn(t, db, "b", []byte(k), []byte("v"))
 	}
 	put("1")
 	if err := db.Checkpoint(); err != nil {
