@@ -24,51 +24,14 @@ import (
 // meta was written.
 func TestOneSyncTornCommitRevives(t *testing.T) {
 	const ps = 1024
-	st := newCrashStorage(t, tx.InitialImage(ps))
-	db, err := tx.Open("revive.db", st, &Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.AllocSize = 4 * ps
-	mustUpdate(t, db, func(tx *Tx) error {
-		for _, name := range []string{"a", "b"} {
-			b, err := tx.CreateBucket([]byte(name))
-			if err != nil {
-				return err
-			}
-			// A leaf of its own each (not inline): T and U then write
-			// the same run for a.
-			if err := b.Put([]byte("0"), pagedValue(ps)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	before := st.contents(t)
-	putA := func(tx *Tx) error { return tx.Bucket([]byte("a")).Put([]byte("k"), []byte("in a")) }
-	mustUpdate(t, db, func(tx *Tx) error {
-		if err := putA(tx); err != nil {
-			return err
-		}
-		return tx.Bucket([]byte("b")).Put([]byte("k"), []byte("in b"))
-	})
-	info, err := db.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	after := st.contents(t)
-	_ = db.Close()
-
 	// First power cut: T's first run did not reach the disk.
-	runs := page.MetaCommitRuns(after[info.MetaSlot*ps:], nil)
-	if len(runs) < 3 {
-		t.Fatalf("T listed %d runs", len(runs))
+	torn := tearFirstRun(t, ps, "a", "b")
+	if len(torn.runs) < 3 {
+		t.Fatalf("T listed %d runs", len(torn.runs))
 	}
-	first := runs[0]
-	lo, hi := int(first.ID)*ps, int(first.ID+page.ID(first.Pages))*ps
-	img1 := bytes.Clone(after)
-	copy(img1[lo:hi], append(before, make([]byte, hi)...)[lo:hi])
-	st2 := newCrashStorage(t, img1)
+	after, first, lo, hi := torn.after, torn.runs[0], torn.lo, torn.hi
+	putA := func(tx *Tx) error { return tx.Bucket([]byte("a")).Put([]byte("k"), []byte("in a")) }
+	st2 := newCrashStorage(t, torn.img)
 	db2, err := tx.Open("revive.db", st2, &Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -111,4 +74,61 @@ func TestOneSyncTornCommitRevives(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// tornRun is the first power cut of the revive tests: commit T (one
+// sync) reached the disk whole but for its first run.
+type tornRun struct {
+	after  []byte // the file once T committed
+	img    []byte // the file the power cut left: T's first run as before T
+	runs   []page.CommitRun
+	lo, hi int // the bytes of T's first run
+	info   Info
+}
+
+// tearFirstRun makes buckets, each a leaf of its own (not inline: T and
+// U then write the same run for a), and commits T, a put of k in a and
+// in b, on storage that keeps what a power cut would.
+func tearFirstRun(t *testing.T, ps int, buckets ...string) tornRun {
+	t.Helper()
+	st := newCrashStorage(t, tx.InitialImage(ps))
+	db, err := tx.Open("revive.db", st, &Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.AllocSize = 4 * ps
+	mustUpdate(t, db, func(tx *Tx) error {
+		for _, name := range buckets {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("0"), pagedValue(ps)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	before := st.contents(t)
+	mustUpdate(t, db, func(tx *Tx) error {
+		if err := tx.Bucket([]byte("a")).Put([]byte("k"), []byte("in a")); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("b")).Put([]byte("k"), []byte("in b"))
+	})
+	info, err := db.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := st.contents(t)
+	_ = db.Close()
+	runs := page.MetaCommitRuns(after[info.MetaSlot*ps:], nil)
+	if len(runs) == 0 {
+		t.Fatal("T listed no runs: it did not commit with one sync")
+	}
+	first := runs[0]
+	lo, hi := int(first.ID)*ps, int(first.ID+page.ID(first.Pages))*ps
+	img := bytes.Clone(after)
+	copy(img[lo:hi], append(before, make([]byte, hi)...)[lo:hi])
+	return tornRun{after: after, img: img, runs: runs, lo: lo, hi: hi, info: info}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/foliodb/folio/page"
 	"github.com/foliodb/folio/tx"
 )
 
@@ -21,50 +20,13 @@ import (
 // put in b, rolled back by the first recovery, is back.
 func TestOneSyncTornCommitRevivesWAL(t *testing.T) {
 	const ps = 1024
-	st := newCrashStorage(t, tx.InitialImage(ps))
-	db, err := tx.Open("revive.db", st, &Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.AllocSize = 4 * ps
-	mustUpdate(t, db, func(tx *Tx) error {
-		for _, name := range []string{"a", "b", "c"} {
-			b, err := tx.CreateBucket([]byte(name))
-			if err != nil {
-				return err
-			}
-			// A leaf of its own each (not inline): T and U then write
-			// the same run for a.
-			if err := b.Put([]byte("0"), pagedValue(ps)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	before := st.contents(t)
-	put := func(tx *Tx, bucket, v string) error { return tx.Bucket([]byte(bucket)).Put([]byte("k"), []byte(v)) }
-	mustUpdate(t, db, func(tx *Tx) error {
-		if err := put(tx, "a", "in a"); err != nil {
-			return err
-		}
-		return put(tx, "b", "in b")
-	})
-	info, err := db.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	after := st.contents(t)
-	_ = db.Close()
-
 	// First power cut: T's first run did not reach the disk.
-	runs := page.MetaCommitRuns(after[info.MetaSlot*ps:], nil)
-	first := runs[0]
-	lo, hi := int(first.ID)*ps, int(first.ID+page.ID(first.Pages))*ps
-	img1 := bytes.Clone(after)
-	copy(img1[lo:hi], append(before, make([]byte, hi)...)[lo:hi])
+	torn := tearFirstRun(t, ps, "a", "b", "c")
+	after, first, lo, hi, info := torn.after, torn.runs[0], torn.lo, torn.hi, torn.info
+	put := func(tx *Tx, bucket, v string) error { return tx.Bucket([]byte(bucket)).Put([]byte("k"), []byte(v)) }
 
 	// Opened in WAL mode: U is logged and acknowledged.
-	st2 := newCrashStorage(t, img1)
+	st2 := newCrashStorage(t, torn.img)
 	lg2 := newCrashLog(st2)
 	db2, err := tx.OpenWithLog("revive.db", st2, lg2, &Options{WAL: true})
 	if err != nil {
