@@ -604,11 +604,7 @@ func TestCorruptScanOrderAcrossLeaves(t *testing.T) {
 	leaf, key := corKeyAboveNext(t, e)
 	writeImage(t, path, e.b)
 	wantProblem(t, corCheckPath(t, path), leaf, "separator")
-	db, err := Open(path, 0o600, &Options{VerifyChecksums: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, &Options{VerifyChecksums: true})
 	for _, dir := range []string{"ForEach", "backward"} {
 		var order []string
 		err := db.View(func(tx *Tx) error {
@@ -846,12 +842,8 @@ func TestCorruptKindMessage(t *testing.T) {
 	binary.LittleEndian.PutUint32(run[o+8:], page.PageChecksum(e.run(large.id)))
 	e.reseal(br.id)
 	writeImage(t, path, e.b)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *Tx) error {
+	db := openPath(t, path, nil)
+	err := db.View(func(tx *Tx) error {
 		tx.Bucket([]byte("a")).Get(k)
 		return nil
 	})
@@ -1007,13 +999,9 @@ func TestCorruptSeekPastSeparator(t *testing.T) {
 	e := corEdit(t, img)
 	leaf, key := corKeyAboveNext(t, e)
 	writeImage(t, path, e.b)
-	db, err := Open(path, 0o600, &Options{VerifyChecksums: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, &Options{VerifyChecksums: true})
 	var got []byte
-	err = db.View(func(tx *Tx) error {
+	err := db.View(func(tx *Tx) error {
 		got, _ = tx.Bucket([]byte("b")).Cursor().Seek([]byte("b0015"))
 		return nil
 	})

@@ -329,11 +329,7 @@ func TestCheckReportsAll(t *testing.T) {
 		flipBit(bad, ps, id, 3+i)
 	}
 	writeImage(t, path, bad)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, nil)
 	errs := checkErrs(db)
 	got := corruptPages(errs)
 	for _, id := range targets {

@@ -49,11 +49,7 @@ func wantCorrupt(t *testing.T, what string, err error, id page.ID) {
 // returns nil; an Update or Batch that met one commits nothing.
 func TestCorruptPageEndsTx(t *testing.T) {
 	path, leaf, key := damagedLeaf(t)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, nil)
 	get := func(tx *Tx) error {
 		b := bucketAt(tx, leaf.bucket)
 		if b == nil {
@@ -118,11 +114,7 @@ func TestCorruptPageEndsTx(t *testing.T) {
 func TestTruncatedUnderneath(t *testing.T) {
 	const ps = 4096
 	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: ps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, &Options{PageSize: ps})
 	for i := 1; i <= 10; i++ {
 		if err := db.Update(fillDeep(i*1000, 1000)); err != nil {
 			t.Fatal(err)
@@ -131,7 +123,7 @@ func TestTruncatedUnderneath(t *testing.T) {
 	if err := os.Truncate(path, 2*ps); err != nil {
 		t.Fatal(err)
 	}
-	err = db.View(readAll)
+	err := db.View(readAll)
 	if !errors.Is(err, ErrCorrupt) {
 		t.Errorf("View reading a truncated file: %v, want ErrCorrupt", err)
 	}

@@ -45,6 +45,7 @@ func imageAfterClose(t testing.TB, db *DB) []byte {
 	return mustRead(t, db.Path())
 }
 
+// mustRead returns the bytes of the file at path.
 func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -61,12 +62,7 @@ func openDamaged(t *testing.T, path string, img []byte, damage func(b []byte), o
 	bad := bytes.Clone(img)
 	damage(bad)
 	writeImage(t, path, bad)
-	db, err := Open(path, 0o600, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return openPath(t, path, opts)
 }
 
 // keepSurvivesReuse runs 8 commits that take whatever pages are free,

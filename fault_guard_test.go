@@ -127,11 +127,7 @@ func TestFaultOutsideMappingPanics(t *testing.T) {
 func TestFaultInOlderMappingIsCorrupt(t *testing.T) {
 	const ps = 4096
 	path := tempPath(t)
-	db, err := Open(path, 0o600, &Options{PageSize: ps, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, &Options{PageSize: ps, NoSync: true})
 	if err := db.Update(fillDeep(0, 100)); err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,18 @@ func reopen(t testing.TB, db *DB, opts *Options) *DB {
 	return db2
 }
 
+// openPath opens the file at path with opts and closes it when the test
+// ends (its error ignored: the file may be damaged on purpose).
+func openPath(t testing.TB, path string, opts *Options) *DB {
+	t.Helper()
+	db, err := Open(path, 0o600, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 func tempPath(t testing.TB) string { return filepath.Join(t.TempDir(), "test.db") }
 
 // pagedValue is a value that keeps a bucket holding it out of its

@@ -358,11 +358,7 @@ func lvCrashCopy(t *testing.T, path string) string {
 func TestLargeValueWALImageLimitReplay(t *testing.T) {
 	path := tempPath(t)
 	opts := &Options{PageSize: 4096, WAL: true, NoSync: true}
-	db, err := Open(path, 0o600, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, opts)
 	db.WALImageLimit = 256 << 20
 	mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
 	const n, size = 16500, 1025
@@ -421,11 +417,7 @@ func TestLargeValueWALHugeRecord(t *testing.T) {
 	value := lvValue(size, 9) // random: the record takes the value's size
 	path := tempPath(t)
 	opts := &Options{PageSize: 4096, WAL: true, NoSync: true}
-	db, err := Open(path, 0o600, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, opts)
 	db.WALImageLimit = -1
 	mustUpdate(t, db, func(tx *Tx) error { _, err := tx.CreateBucket([]byte("b")); return err })
 	before, _ := db.Info()

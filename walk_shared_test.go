@@ -77,11 +77,7 @@ func sharedRootsImage(t *testing.T, depth int) (string, *editImage) {
 func TestSharedBucketRoots(t *testing.T) {
 	const depth = 8
 	path, _ := sharedRootsImage(t, depth)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, nil)
 	errs := checkErrs(db)
 	for _, err := range errs {
 		if !errors.Is(err, ErrCorrupt) {
@@ -91,7 +87,7 @@ func TestSharedBucketRoots(t *testing.T) {
 	if n := len(errs); n == 0 || n > 4*depth {
 		t.Errorf("check reported %d problems; want each of the %d shared trees (and the leaked ones) once", n, 2*depth)
 	}
-	err = db.View(func(tx *Tx) error {
+	err := db.View(func(tx *Tx) error {
 		tx.Bucket([]byte("a")).Stats()
 		return nil
 	})
@@ -124,12 +120,8 @@ func TestSharedBucketRoots(t *testing.T) {
 // the stack overflows.
 func TestBucketCycleStats(t *testing.T) {
 	path, leaf := selfNestedImage(t)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *Tx) error {
+	db := openPath(t, path, nil)
+	err := db.View(func(tx *Tx) error {
 		tx.Bucket([]byte("a")).Stats()
 		return nil
 	})
@@ -144,11 +136,7 @@ func TestBucketCycleStats(t *testing.T) {
 // no goroutine may stay behind, blocked on a send nobody receives.
 func TestCheckAbandoned(t *testing.T) {
 	path, _ := sharedRootsImage(t, 3)
-	db, err := Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openPath(t, path, nil)
 	for i := 0; i < 3; i++ {
 		tx, err := db.Begin(false)
 		if err != nil {
