@@ -143,33 +143,9 @@ func TestProcessDeathWAL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("kill %d (last ack %d, child's last words %q): open: %v", kill, ack, lastLine, err)
 		}
-		for _, err := range checkErrs(db) {
-			t.Errorf("kill %d: check: %v", kill, err)
-		}
-		err = db.View(func(tx *Tx) error {
-			j, err := readMarker(tx)
-			if err != nil {
-				return err
-			}
-			if j < ack || j > ack+1 {
-				return fmt.Errorf("holds transaction %d; the child acknowledged %d", j, ack)
-			}
-			if j == ack+1 {
-				inFlight++
-			}
-			if j < last {
-				return fmt.Errorf("holds transaction %d; an earlier recovery found %d", j, last)
-			}
-			for ; last < j; last++ {
-				applyModel(model, last+1, workTxn(seed, last+1, processPageSize))
-			}
-			if err := diffDB(tx, model); err != nil {
-				return fmt.Errorf("transaction %d partly present: %w", j, err)
-			}
-			return nil
-		})
-		if cerr := db.Close(); cerr != nil {
-			t.Fatal(cerr)
+		flight, err := checkKilled(t, db, kill, ack, seed, model, &last)
+		if flight {
+			inFlight++
 		}
 		if err != nil {
 			t.Fatalf("kill %d (child's last words %q): %v", kill, lastLine, err)
