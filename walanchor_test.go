@@ -68,18 +68,7 @@ func TestWALLogOfAnotherFile(t *testing.T) {
 					t.Errorf("the error names neither the file nor what to do: %v", err)
 				}
 			}
-			if after, err := os.ReadFile(a); err != nil || !bytes.Equal(before, after) {
-				t.Fatalf("the refused open changed the file (%v)", err)
-			}
-
-			if err := os.Rename(LogDir(a), LogDir(a)+".aside"); err != nil {
-				t.Fatal(err)
-			}
-			db, err = Open(a, 0o600, walOpts(1024))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer closeChecked(t, db)
+			db = openWithLogAside(t, a, before)
 			err = db.View(func(tx *Tx) error {
 				bk := tx.Bucket([]byte("b"))
 				if got := bk.Get([]byte("k")); string(got) != "from a" {
@@ -137,4 +126,24 @@ func TestWALAnchorOncePerState(t *testing.T) {
 	if lsns[0] < 1 || lsns[1] != lsns[0] || lsns[2] != lsns[1]+2 || lsns[3] != lsns[2] {
 		t.Fatalf("last LSN after each open and close: %v, want n, n, n+2 (a commit, an anchor), n+2", lsns)
 	}
+}
+
+// openWithLogAside checks that the refused opens left the file at path
+// as it was (before), moves its log directory aside, as the refusal
+// tells the user to, and opens the file in WAL mode: checked and closed
+// when the test ends.
+func openWithLogAside(t *testing.T, path string, before []byte) *DB {
+	t.Helper()
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("the refused open changed the file (%v)", err)
+	}
+	if err := os.Rename(LogDir(path), LogDir(path)+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, 0o600, walOpts(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeChecked(t, db) })
+	return db
 }

@@ -183,17 +183,7 @@ func TestWALBackupBesideLaterLog(t *testing.T) {
 					}
 				}
 			}
-			if after, err := os.ReadFile(backup); err != nil || !bytes.Equal(before, after) {
-				t.Fatalf("the refused open changed the file (%v)", err)
-			}
-			if err := os.Rename(LogDir(backup), LogDir(backup)+".aside"); err != nil {
-				t.Fatal(err)
-			}
-			db, err = Open(backup, 0o600, walOpts(1024))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer closeChecked(t, db)
+			db = openWithLogAside(t, backup, before)
 			err = db.View(func(tx *Tx) error {
 				b := tx.Bucket([]byte("b"))
 				if b.Get([]byte("2")) == nil || b.Get([]byte("3")) != nil {
