@@ -54,10 +54,7 @@ func TestWALLogOfAnotherFile(t *testing.T) {
 			copyDir(t, LogDir(b), LogDir(a)) // synced: the commit returned
 			closeChecked(t, db)
 
-			before, err := os.ReadFile(a)
-			if err != nil {
-				t.Fatal(err)
-			}
+			before := mustRead(t, a)
 			for _, opts := range []*Options{walOpts(1024), {ReadOnly: true}} {
 				if db, err := Open(a, 0o600, opts); !errors.Is(err, ErrLogMismatch) {
 					if err == nil {
@@ -97,10 +94,7 @@ func TestWALAnchorOncePerState(t *testing.T) {
 	lastLSN := func() uint64 {
 		var last uint64
 		for _, seg := range walSegments(t, LogDir(path)) {
-			data, err := os.ReadFile(seg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data := mustRead(t, seg)
 			for _, f := range walFrames(data) {
 				last = max(last, f.lsn)
 			}

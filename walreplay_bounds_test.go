@@ -165,10 +165,7 @@ func TestWALBackupBesideLaterLog(t *testing.T) {
 			copyDir(t, LogDir(path), LogDir(backup)) // synced: the commits returned
 			closeChecked(t, db)
 
-			before, err := os.ReadFile(backup)
-			if err != nil {
-				t.Fatal(err)
-			}
+			before := mustRead(t, backup)
 			for _, opts := range []*Options{walOpts(1024), {ReadOnly: true}} {
 				db, err := Open(backup, 0o600, opts)
 				if err == nil {
@@ -279,10 +276,7 @@ func TestWALGapAfterMetaFallback(t *testing.T) {
 	}
 	closeChecked(t, db)
 
-	data, err := os.ReadFile(crashed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := mustRead(t, crashed)
 	m0, err0 := page.DecodeMeta(data[:ps], 0)
 	m1, err1 := page.DecodeMeta(data[ps:2*ps], 1)
 	if err0 != nil || err1 != nil {
