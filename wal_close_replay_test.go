@@ -175,6 +175,36 @@ func TestOnCommitValueAcrossRemap(t *testing.T) {
 	}
 }
 
+// openReopenedWAL opens a new WAL-mode database (4 KiB pages), closes it
+// and opens it again. Reopened, the log appends to the segment it has: a
+// new log leaves its first (cold) segment for a warm spare once one is
+// ready, and a checkpoint could then drop every record before it.
+func openReopenedWAL(t *testing.T) (string, *DB) {
+	t.Helper()
+	path := tempPath(t)
+	db, err := Open(path, 0o600, walOpts(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeChecked(t, db)
+	if db, err = Open(path, 0o600, walOpts(4096)); err != nil {
+		t.Fatal(err)
+	}
+	return path, db
+}
+
+// crashCopy copies the file at path and its log as they are while db
+// is open (the image a crash would leave), checks and closes db, and
+// returns the copy's path.
+func crashCopy(t *testing.T, db *DB, path string) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "img.db")
+	copyFile(t, path, img)
+	copyDir(t, LogDir(path), LogDir(img))
+	closeChecked(t, db)
+	return img
+}
+
 // damagedLogFile makes a WAL-mode database whose log holds commits
 // a and b, the anchor of a checkpoint after them, then commits c and d,
 // every record synced, and returns a crash image of it (file and log
@@ -183,18 +213,7 @@ func TestOnCommitValueAcrossRemap(t *testing.T) {
 // its frame header.
 func damagedLogFile(t *testing.T, damaged string) string {
 	t.Helper()
-	path := tempPath(t)
-	db, err := Open(path, 0o600, walOpts(4096))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Reopened, the log appends to the segment it has: a new log leaves
-	// its first (cold) segment for a warm spare once one is ready, and
-	// the checkpoint could then drop every record before it.
-	closeChecked(t, db)
-	if db, err = Open(path, 0o600, walOpts(4096)); err != nil {
-		t.Fatal(err)
-	}
+	path, db := openReopenedWAL(t)
 	put := func(k string) {
 		mustPutIn(t, db, "b", []byte(k), []byte("value-"+k))
 	}
@@ -205,10 +224,7 @@ func damagedLogFile(t *testing.T, damaged string) string {
 	}
 	put("c")
 	put("d")
-	img := filepath.Join(t.TempDir(), "img.db")
-	copyFile(t, path, img)
-	copyDir(t, LogDir(path), LogDir(img))
-	closeChecked(t, db)
+	img := crashCopy(t, db, path)
 
 	// The log's frames (package wal's layout: 32-byte segment header,
 	// then frames of a 32-byte header, the payload and padding to 8):

@@ -48,15 +48,7 @@ func forgedFrames(lsn uint64, segs ...uint32) []byte {
 // tail, and failed with ErrLogCorrupt, although only a record the file
 // held was damaged. It now opens with every commit.
 func TestHoleValueForgesFrames(t *testing.T) {
-	path := tempPath(t)
-	db, err := Open(path, 0o600, walOpts(4096))
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeChecked(t, db) // reopened, the log keeps appending to its segment
-	if db, err = Open(path, 0o600, walOpts(4096)); err != nil {
-		t.Fatal(err)
-	}
+	path, db := openReopenedWAL(t) // the log keeps appending to its segment
 	// Random bytes (the log stores them uncompressed), and the forged
 	// frames at each of 8 shifts: one lies at an 8-byte boundary.
 	r := rand.New(rand.NewPCG(23, 23))
@@ -81,10 +73,7 @@ func TestHoleValueForgesFrames(t *testing.T) {
 	}
 	put("c")
 	put("d")
-	img := filepath.Join(t.TempDir(), "img.db")
-	copyFile(t, path, img)
-	copyDir(t, LogDir(path), LogDir(img))
-	closeChecked(t, db)
+	img := crashCopy(t, db, path)
 
 	// Damage the bait's record, early in its payload: the forged frames
 	// lie past the damage, where recovery looks for proof of it.
