@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/foliodb/folio/page"
@@ -16,12 +14,7 @@ import (
 // a key. It returns the image.
 func headerFixture(t *testing.T) []byte {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "h.db")
-	db, err := Open(path, 0o600, &Options{PageSize: 1024, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *Tx) error {
+	_, img := builtImage(t, &Options{PageSize: 1024, NoSync: true}, func(tx *Tx) error {
 		for i := range 80 {
 			b, err := tx.CreateBucket(fmt.Appendf(nil, "bucket-%03d", i))
 			if err != nil {
@@ -37,16 +30,6 @@ func headerFixture(t *testing.T) []byte {
 		}
 		return nil
 	})
-	if err == nil {
-		err = db.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return img
 }
 

@@ -368,10 +368,7 @@ func TestLostWrite(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		img, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		img := mustRead(t, path)
 		history = append(history, img)
 	}
 	closeChecked(t, db)

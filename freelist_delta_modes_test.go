@@ -2,7 +2,6 @@ package folio
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -68,10 +67,7 @@ func TestFreeDeltaAcrossModes(t *testing.T) {
 		{name: "nofreelistsync", opts: Options{NoFreelistSync: true}},
 		{name: "readonly", opts: Options{ReadOnly: true}},
 		{name: "in use", opts: Options{VerifyChecksums: true}, note: "pages in use", edit: func(t *testing.T, path string) {
-			img, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img := mustRead(t, path)
 			e := newEditImage(t, img)
 			// The delta's added extents name a leaf in use.
 			var leaf page.ID
@@ -91,10 +87,7 @@ func TestFreeDeltaAcrossModes(t *testing.T) {
 			writeImage(t, path, e.b)
 		}},
 		{name: "damaged run", note: "rebuilt from the tree", edit: func(t *testing.T, path string) {
-			img, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img := mustRead(t, path)
 			m, _ := newestMeta(t, path)
 			img[int(m.Freelist)*1024+page.HeaderSize] ^= 0xff
 			writeImage(t, path, img)

@@ -48,10 +48,7 @@ func fragmentedDB(t *testing.T, n int) *DB {
 // newestMeta reads the newest meta page of the file at path.
 func newestMeta(t *testing.T, path string) (page.Meta, []page.CommitRun) {
 	t.Helper()
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := mustRead(t, path)
 	return newestMetaOf(t, img)
 }
 
@@ -68,10 +65,7 @@ func TestFreeDeltaSmallCommitsKeepTheRun(t *testing.T) {
 		t.Fatalf("after the deletes: free list page %d, delta %q; want a run and no delta", m.Freelist, m.FreeDelta)
 	}
 	base := m.Freelist
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := mustRead(t, path)
 	runPages := 1 + int(page.PageOverflow(img[int(base)*1024:]))
 	if runPages < 4 {
 		t.Fatalf("the free list takes %d pages; the test wants a long one", runPages)
@@ -125,10 +119,7 @@ func TestFreeDeltaSmallCommitsKeepTheRun(t *testing.T) {
 // the file at path) names free.
 func persistedFree(t *testing.T, path string, m page.Meta) int {
 	t.Helper()
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := mustRead(t, path)
 	ps := int(m.PageSize)
 	run := img[int(m.Freelist)*ps:]
 	exts, err := page.DecodeFreelist(run[page.HeaderSize:(1+int(page.PageOverflow(run)))*ps], m.Freelist, m.High)
@@ -240,10 +231,7 @@ func TestFreeDeltaFallbackMetaIntact(t *testing.T) {
 			var readers []reader
 			kept, bases := 0, 0
 			for i := range commits {
-				before, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
+				before := mustRead(t, path)
 				want := dumpTree(t, db)
 				if r.IntN(6) == 0 {
 					rtx, err := db.Begin(false)
@@ -260,10 +248,7 @@ func TestFreeDeltaFallbackMetaIntact(t *testing.T) {
 						j--
 					}
 				}
-				after, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
+				after := mustRead(t, path)
 				slot := -1
 				for s := range 2 {
 					if !bytes.Equal(before[s*1024:(s+1)*1024], after[s*1024:(s+1)*1024]) {

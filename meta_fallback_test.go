@@ -63,10 +63,7 @@ func TestMetaFallback(t *testing.T) {
 				if err := db.Update(func(tx *Tx) error { return applyTxn(tx, i, ops) }); err != nil {
 					t.Fatal(err)
 				}
-				img, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatal(err)
-				}
+				img := mustRead(t, path)
 				metas = append(metas, img[:2*ps])
 			}
 			info, err := db.Info()

@@ -36,10 +36,7 @@ func withoutCommitRuns(t *testing.T, img []byte) []byte {
 
 func stripCommitRuns(t *testing.T, path string) {
 	t.Helper()
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := mustRead(t, path)
 	writeImage(t, path, img)
 }
 
@@ -74,10 +71,7 @@ func oneSyncFixture(t *testing.T) (string, Info) {
 // the state before that commit; the file then takes commits as usual.
 func TestOneSyncTornCommit(t *testing.T) {
 	path, info := oneSyncFixture(t)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := mustRead(t, path)
 	const ps = 1024
 	runs := page.MetaCommitRuns(img[info.MetaSlot*ps:], nil)
 	for _, r := range runs {
@@ -126,10 +120,7 @@ func TestOneSyncTornCommit(t *testing.T) {
 // error wrapping ErrCorrupt, never an empty or mixed state.
 func TestOneSyncBothMetasBad(t *testing.T) {
 	path, info := oneSyncFixture(t)
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := mustRead(t, path)
 	const ps = 1024
 	for _, slot := range []int{info.MetaSlot, 1 - info.MetaSlot} {
 		runs := page.MetaCommitRuns(img[slot*ps:], nil)

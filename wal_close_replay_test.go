@@ -249,10 +249,7 @@ func damagedLogFile(t *testing.T, damaged string) string {
 			t.Fatal(err)
 		}
 		seg := filepath.Join(LogDir(img), name)
-		b, err := os.ReadFile(seg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := mustRead(t, seg)
 		for off := int64(32); off+32 <= int64(len(b)); {
 			n := int64(binary.LittleEndian.Uint32(b[off+8:]))
 			if n == 0 || binary.LittleEndian.Uint32(b[off+24:]) != uint32(num) {
@@ -267,10 +264,7 @@ func damagedLogFile(t *testing.T, damaged string) string {
 		t.Fatalf("%d frames in the log, want a, b, anchor, c, d at least", len(frames))
 	}
 	f := frames[len(frames)-5+map[string]int{"a": 0, "c": 3, "c header": 3}[damaged]]
-	b, err := os.ReadFile(f.seg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := mustRead(t, f.seg)
 	at := f.at + 1
 	if damaged == "c header" {
 		at = f.at - 32 + 16

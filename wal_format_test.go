@@ -37,10 +37,7 @@ func TestWALNewerLogVersion(t *testing.T) {
 	if seg == "" {
 		t.Fatal("no log segment")
 	}
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := mustRead(t, seg)
 	// Package wal's segment header (wal/doc.go): version at byte 8, the
 	// CRC-32C of bytes 4 to 32 at byte 0.
 	binary.LittleEndian.PutUint16(b[8:], 3)

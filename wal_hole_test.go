@@ -87,10 +87,7 @@ func TestHoleValueForgesFrames(t *testing.T) {
 			continue
 		}
 		seg := filepath.Join(LogDir(img), e.Name())
-		b, err := os.ReadFile(seg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := mustRead(t, seg)
 		at := bytes.Index(b, forged)
 		if at < 0 {
 			continue
