@@ -17,11 +17,7 @@ import (
 func selfNestedImage(t *testing.T) (string, page.ID) {
 	t.Helper()
 	path, img := builtImage(t, &Options{PageSize: 1024}, func(tx *Tx) error {
-		a, err := tx.CreateBucket([]byte("a"))
-		if err != nil {
-			return err
-		}
-		n, err := a.CreateBucket([]byte("n"))
+		n, err := ensureBucket(tx, []string{"a", "n"})
 		if err != nil {
 			return err
 		}

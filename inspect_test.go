@@ -282,11 +282,7 @@ func TestInspectDamaged(t *testing.T) {
 func pagedNestedImage(t *testing.T) (string, *editImage) {
 	t.Helper()
 	path, img := builtImage(t, &Options{PageSize: 1024}, func(tx *Tx) error {
-		a, err := tx.CreateBucket([]byte("a"))
-		if err != nil {
-			return err
-		}
-		n, err := a.CreateBucket([]byte("n"))
+		n, err := ensureBucket(tx, []string{"a", "n"})
 		if err != nil {
 			return err
 		}
