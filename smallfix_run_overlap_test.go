@@ -1,14 +1,13 @@
 package folio
 
 import (
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/page/pagetest"
 )
 
 // TestCheckOverlappingRuns: Check of a file whose bucket tree has a
@@ -37,36 +36,13 @@ func TestCheckOverlappingRuns(t *testing.T) {
 	e := newEditImage(t, img)
 
 	// The branch run at the old end of the file, then the children.
-	key := func(i int) []byte { return []byte(fmt.Sprintf("k%05d", i)) }
 	branchID := e.meta.High
-	branch := (page.HeaderSize + runs*(page.HintSize+page.BranchElemSize+len(key(0))) + e.ps - 1) / e.ps
-	high := branchID + page.ID(branch+runs)
+	high := branchID + page.ID(pagetest.OverlapBranchPages(e.ps, runs)+runs)
 	e.b = append(e.b[:int(e.meta.High)*e.ps], make([]byte, int(high-e.meta.High)*e.ps)...)
 	e.meta.High = high
-	ids := make([]page.ID, runs)
-	sums := make([]uint32, runs)
-	for i := range runs { // from the end of the file: each seal covers final bytes
-		id := high - 1 - page.ID(i)
-		run := e.b[int(id)*e.ps:]
-		page.PutHeader(run, id, e.meta.TxID, page.FlagLeaf, 1, uint32(i))
-		koff := page.HeaderSize + page.HintSize + page.LeafElemSize
-		page.PutHint(run, 0, key(i))
-		page.PutLeafElem(run, 0, 0, koff, len(key(i)), 1)
-		copy(run[koff:], key(i))
-		run[koff+len(key(i))] = 'v'
-		sum := page.Seal(run) ^ 1 // the header and the branch agree on it; the bytes do not
-		binary.LittleEndian.PutUint32(run, sum)
-		ids[i], sums[i] = id, sum
-	}
-	run := e.b[int(branchID)*e.ps : int(branchID+page.ID(branch))*e.ps]
-	page.PutHeader(run, branchID, e.meta.TxID, page.FlagBranch, runs, uint32(branch-1))
-	off := page.HeaderSize + runs*(page.HintSize+page.BranchElemSize)
-	for i := range runs {
-		page.PutHint(run, i, key(i))
-		page.PutBranchElem(run, i, ids[i], sums[i], off, len(key(i)))
-		off += copy(run[off:], key(i))
-	}
-	setBucketRoot(t, e, "a", branchID, page.Seal(run))
+	// Each child's header and the branch agree on a checksum; its bytes do not.
+	sum, ids := pagetest.OverlappingRuns(e.b, e.ps, branchID, e.meta.TxID, runs, true)
+	setBucketRoot(t, e, "a", branchID, sum)
 	writeImage(t, path, e.b)
 
 	db := openEdited(t, path)

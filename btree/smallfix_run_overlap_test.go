@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/foliodb/folio/page"
+	"github.com/foliodb/folio/page/pagetest"
 )
 
 // checksummingPages reads runs as a transaction that verifies checksums on
@@ -52,36 +53,13 @@ func (m *checksummingPages) VerifiesRuns() bool { return true }
 // and the children's first pages, in the branch's order.
 func overlapTree(runs int) (*checksummingPages, *Tree, int, []page.ID) {
 	m := newMemPages(1024)
-	keySize := len(fmt.Sprintf("k%05d", 0))
-	branch := (page.HeaderSize + runs*(page.HintSize+page.BranchElemSize+keySize) + m.ps - 1) / m.ps
+	branch := pagetest.OverlapBranchPages(m.ps, runs)
 	high := page.ID(2 + branch + runs)
 	m.file = make([]byte, int(high)*m.ps)
 	m.high = high
-	ids := make([]page.ID, runs)
-	sums := make([]uint32, runs)
-	for i := range runs { // from the end of the file: each seal covers final bytes
-		id := high - 1 - page.ID(i)
-		run := m.file[int(id)*m.ps:]
-		page.PutHeader(run, id, 1, page.FlagLeaf, 1, uint32(i))
-		key := []byte(fmt.Sprintf("k%05d", i)) // its separator in the branch
-		koff := page.HeaderSize + page.HintSize + page.LeafElemSize
-		page.PutHint(run, 0, key)
-		page.PutLeafElem(run, 0, 0, koff, len(key), 1)
-		copy(run[koff:], key)
-		run[koff+len(key)] = 'v'
-		ids[i], sums[i] = id, page.Seal(run)
-	}
-	run := m.file[2*m.ps : (2+branch)*m.ps]
-	page.PutHeader(run, 2, 1, page.FlagBranch, runs, uint32(branch-1))
-	off := page.HeaderSize + runs*(page.HintSize+page.BranchElemSize)
-	for i := range runs {
-		key := []byte(fmt.Sprintf("k%05d", i))
-		page.PutHint(run, i, key)
-		page.PutBranchElem(run, i, ids[i], sums[i], off, len(key))
-		off += copy(run[off:], key)
-	}
+	sum, ids := pagetest.OverlappingRuns(m.file, m.ps, 2, 1, runs, false)
 	v := &checksummingPages{memPages: m}
-	return v, New(v, 2, page.Seal(run)), branch, ids
+	return v, New(v, 2, sum), branch, ids
 }
 
 // TestWalkOverlappingRuns walks a branch whose children are runs that
