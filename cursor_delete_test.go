@@ -9,7 +9,6 @@ import (
 	"testing"
 )
 
-// keysOfB returns the keys of bucket "b", in order.
 // checkReplayedCopy runs check on db and closes it; in WAL mode it
 // then runs check again on crash (the file as the last checkpoint left
 // it) with db's log replayed, which must give the same state.
@@ -30,6 +29,7 @@ func checkReplayedCopy(t *testing.T, db *DB, path, crash string, walMode bool, c
 	}
 }
 
+// keysOfB returns the keys of bucket b, in order.
 func keysOfB(t *testing.T, b *Bucket) []string {
 	t.Helper()
 	var keys []string
