@@ -427,6 +427,19 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // ever creates.
 var errExists = errors.New("already exists (this command writes a new file; remove it first)")
 
+// newFile fails if dst, the new file compact or migrate (cmd) makes,
+// exists: it would be overwritten, or, a directory, is no file name.
+func newFile(cmd, dst string) error {
+	fi, err := os.Lstat(dst)
+	if err != nil {
+		return nil // missing; creating it reports any other trouble
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s: %s is a directory (this command writes a new file: name one)", cmd, dst)
+	}
+	return fmt.Errorf("%s: %s %w", cmd, dst, errExists)
+}
+
 // notSource fails, as bad usage, when dst, the new file a copying
 // command (compact, migrate) makes, is src itself (by name or a link):
 // its "already exists (... remove it first)" would have the user remove

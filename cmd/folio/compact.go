@@ -72,8 +72,8 @@ it a log of its own.`,
 			if err := notSource(src, dst); err != nil {
 				return err
 			}
-			if _, err := os.Lstat(dst); err == nil {
-				return fmt.Errorf("compact: %s %w", dst, errExists)
+			if err := newFile("compact", dst); err != nil {
+				return err
 			}
 			if err := noLogBeside(dst); err != nil {
 				return fmt.Errorf("compact: %w", err)

@@ -65,8 +65,8 @@ LMDB databases migrate through a dump instead:
 			if err := notSource(src, dst); err != nil {
 				return err
 			}
-			if _, err := os.Lstat(dst); err == nil {
-				return fmt.Errorf("migrate: %s %w", dst, errExists)
+			if err := newFile("migrate", dst); err != nil {
+				return err
 			}
 			bdb, err := a.openBolt(src)
 			if err != nil {
