@@ -134,9 +134,7 @@ func (d *diffRun) compareAll(when string) uint64 {
 	var sum uint64
 	err := d.fdb.View(func(ftx *Tx) error {
 		return d.bdb.View(func(btx *bolt.Tx) error {
-			if f, b := ftx.ID()-d.fid0, btx.ID()-d.bid0; f != b {
-				d.fatalf("%s: tx ID: folio %d after its first, bbolt %d", when, f, b)
-			}
+			d.sameTxID(when, ftx, btx)
 			sum = d.compareTxs(when, ftx, btx)
 			return nil
 		})

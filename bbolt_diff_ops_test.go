@@ -86,11 +86,39 @@ func (d *diffRun) opGet() {
 
 func (d *diffRun) opDelete() {
 	p := d.pick(false)
-	fb, bb := d.buckets(p)
 	k := d.key()
 	if d.rng.IntN(4) == 0 {
 		k = d.name() // often a nested bucket's
 	}
+	d.deleteIn(p, k)
+}
+
+// opDrain deletes the keys of a bucket, all of them or every second or
+// third, so that a bucket grown in the transaction shrinks back (inline
+// again, or empty) before it commits.
+func (d *diffRun) opDrain() {
+	p := d.pick(false)
+	if len(p) == 0 {
+		return
+	}
+	fb, _ := d.buckets(p)
+	keep := d.rng.IntN(3)
+	var keys [][]byte
+	for _, e := range d.levelF(fb, false) {
+		if e.val != nil || d.rng.IntN(4) == 0 { // a nested bucket now and then: refused
+			keys = append(keys, []byte(e.key))
+		}
+	}
+	d.note("drain %v: %d keys, keep %d", p, len(keys), keep)
+	for i, k := range keys {
+		if i%(keep+1) == 0 {
+			d.deleteIn(p, k)
+		}
+	}
+}
+
+func (d *diffRun) deleteIn(p diffPath, k []byte) {
+	fb, bb := d.buckets(p)
 	changed := d.changing(p)
 	ferr, berr := fb.Delete(k), bb.Delete(k)
 	d.note("delete %v %s: folio %v, bbolt %v", p, diffShow(k), ferr, berr)
