@@ -183,8 +183,8 @@ func FuzzTreeOpsInline(f *testing.F) {
 
 // FuzzReadInline reads an inline leaf only page.ReadBucketHeader checked
 // (a read transaction's open without VerifyChecksums): Get, a cursor's
-// walks both ways and Seek may fail, with ErrCorrupt naming a page, but
-// never panic or return bytes outside the leaf.
+// walks both ways, Seek and Walk (Stats') may fail, with ErrCorrupt
+// naming a page, but never panic or return bytes outside the leaf.
 func FuzzReadInline(f *testing.F) {
 	for _, n := range []int{1, 3, 6} {
 		m := newMemPages(1024)
@@ -253,5 +253,27 @@ func FuzzReadInline(f *testing.F) {
 		inLeaf("Seek", k)
 		inLeaf("Seek", v)
 		wantErr("Seek", c.Err())
+		// Bucket.Stats in a read transaction walks the leaf as opened
+		// (tx's walkTrees), and so does Inspect's cursor: problems, not
+		// panics, and no page of its own.
+		for _, verify := range []bool{false, true} {
+			elems := 0
+			tr.Walk(verify, Walker{
+				Page: func(id page.ID, _ int, kind page.Flags, _ int) {
+					if kind != page.FlagLarge {
+						t.Fatalf("Walk: page %d of kind %v for an inline leaf", id, kind)
+					}
+				},
+				Elem: func(k, v []byte, flags uint32) {
+					elems++
+					inLeaf("Walk", k)
+					inLeaf("Walk", v) // a large value's descriptor too
+				},
+				Problem: func(err error) { wantErr("Walk", err) },
+			})
+			if elems > page.PageCount(leaf) {
+				t.Fatalf("Walk: %d elements of a leaf of %d", elems, page.PageCount(leaf))
+			}
+		}
 	})
 }
