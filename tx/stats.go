@@ -345,7 +345,8 @@ func (b *Bucket) Stats() BucketStats {
 	return s
 }
 
-// runInuse is the bytes a tree run uses: header, elements, keys, values.
+// runInuse is the bytes a tree run uses: header, key hints, elements,
+// keys, values.
 func runInuse(r *reader, id page.ID, pages, elem int) int {
 	off := int(id) * r.pageSize
 	return inuse(r.data[off:off+pages*r.pageSize], id, elem)
@@ -359,7 +360,10 @@ func inuse(p []byte, id page.ID, elem int) int {
 	if err != nil {
 		return page.HeaderSize
 	}
-	used := page.HeaderSize + n*elem
+	// NB: the hints too (written before the key hints came, it left
+	// their 8 bytes an element out, so an inline leaf counted less than
+	// its length).
+	used := page.HeaderSize + n*(page.HintSize+elem)
 	for i := 0; i < n; i++ {
 		if elem == page.LeafElemSize {
 			k, _ := page.LeafKey(p, i)
