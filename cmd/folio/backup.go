@@ -427,17 +427,18 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 // ever creates.
 var errExists = errors.New("already exists (this command writes a new file; remove it first)")
 
-// newFile fails if dst, the new file compact or migrate (cmd) makes,
-// exists: it would be overwritten, or, a directory, is no file name.
-func newFile(cmd, dst string) error {
+// newFile fails if dst, the new file compact or migrate (named name)
+// makes, exists: it would be overwritten, or, a directory, is no file
+// name.
+func newFile(name, dst string) error {
 	fi, err := os.Lstat(dst)
 	if err != nil {
 		return nil // missing; creating it reports any other trouble
 	}
 	if fi.IsDir() {
-		return fmt.Errorf("%s: %s is a directory (this command writes a new file: name one)", cmd, dst)
+		return fmt.Errorf("%s: %s is a directory (this command writes a new file: name one)", name, dst)
 	}
-	return fmt.Errorf("%s: %s %w", cmd, dst, errExists)
+	return fmt.Errorf("%s: %s %w", name, dst, errExists)
 }
 
 // notSource fails, as bad usage, when dst, the new file a copying

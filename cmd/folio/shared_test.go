@@ -256,7 +256,6 @@ func TestUsageErrors(t *testing.T) {
 		{"page", path},
 		{"page", path, "x"},
 		{"page", path, "-1"},
-		{"page", path, "999999"},
 		{"buckets"},
 		{"keys", path},
 		{"keys", path, "users", "--limit", "x"},
