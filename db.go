@@ -75,8 +75,11 @@ type (
 	Info = tx.Info
 	// FreelistType is accepted for bbolt compatibility and ignored.
 	FreelistType = tx.FreelistType
-	// CheckOption is accepted by Tx.Check for bbolt compatibility.
+	// CheckOption changes what Tx.Check checks (WithPageId) or how its
+	// problems name keys (WithKVStringer).
 	CheckOption = tx.CheckOption
+	// KVStringer formats keys and values for Tx.Check's problems.
+	KVStringer = tx.KVStringer
 	// Logger receives notices, such as a fallback to the older meta page.
 	Logger = tx.Logger
 	// CorruptError is the concrete error behind ErrCorrupt: the page, what
@@ -101,6 +104,20 @@ const (
 	FreelistArrayType = tx.FreelistArrayType
 	FreelistMapType   = tx.FreelistMapType
 )
+
+// WithKVStringer makes Tx.Check name keys in its problems with
+// s.KeyToString; without it, or with a nil s, keys are quoted (%q), where
+// bbolt's default is hex (HexKVStringer).
+func WithKVStringer(s KVStringer) CheckOption { return tx.WithKVStringer(s) }
+
+// WithPageId makes Tx.Check check only the tree under page id, as
+// bbolt's does: checksums, structure, key order and the buckets under
+// it, no page accounting. 0 checks the whole file.
+func WithPageId(id uint64) CheckOption { return tx.WithPageId(id) }
+
+// HexKVStringer writes keys and values in hex, as bbolt's Check does by
+// default.
+func HexKVStringer() KVStringer { return tx.HexKVStringer() }
 
 // DefaultOptions are used when Open is given nil options.
 var DefaultOptions = tx.DefaultOptions

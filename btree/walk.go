@@ -27,6 +27,9 @@ type Walker struct {
 	// a page whose header claims a later one is a problem (no commit the
 	// meta holds wrote it).
 	MaxTxID page.TxID
+	// Key formats the keys that key order and separator problems name;
+	// nil: quoted (%q).
+	Key func(key []byte) string
 }
 
 // PageSet is a set of page ids, for walks that must read each page once.
@@ -251,6 +254,14 @@ func (wk *walk) twice(id page.ID) {
 	}
 }
 
+// key is key as problems name it (Walker.Key).
+func (wk *walk) key(key []byte) string {
+	if wk.w.Key != nil {
+		return wk.w.Key(key)
+	}
+	return fmt.Sprintf("%q", key)
+}
+
 func (wk *walk) problem(err error) {
 	if wk.w.Problem != nil {
 		wk.w.Problem(err)
@@ -382,11 +393,11 @@ func (wk *walk) elems(p []byte, id page.ID, lo, hi []byte, depth int) {
 		}
 		switch {
 		case i > 0 && bytes.Compare(prev, key) >= 0:
-			wk.problem(page.Corruptf(id, fmt.Sprintf("key order at element %d", i), fmt.Sprintf("> %q", prev), fmt.Sprintf("%q", key)))
+			wk.problem(page.Corruptf(id, fmt.Sprintf("key order at element %d", i), "> "+wk.key(prev), wk.key(key)))
 		case i == 0 && lo != nil && bytes.Compare(key, lo) < 0:
-			wk.problem(page.Corruptf(id, "first key vs parent separator", fmt.Sprintf(">= %q", lo), fmt.Sprintf("%q", key)))
+			wk.problem(page.Corruptf(id, "first key vs parent separator", ">= "+wk.key(lo), wk.key(key)))
 		case hi != nil && bytes.Compare(key, hi) >= 0:
-			wk.problem(page.Corruptf(id, fmt.Sprintf("key %d vs next separator in parent", i), fmt.Sprintf("< %q", hi), fmt.Sprintf("%q", key)))
+			wk.problem(page.Corruptf(id, fmt.Sprintf("key %d vs next separator in parent", i), "< "+wk.key(hi), wk.key(key)))
 		}
 		if leaf && len(key) == 0 {
 			// Put refuses an empty key (a dump holding one does not load).

@@ -23,15 +23,24 @@ import (
 //
 // A write transaction's own uncommitted changes are not checked.
 //
+// WithPageId checks the tree under one page alone, WithKVStringer names
+// keys in the problems (check_options.go).
+//
 // Unlike bbolt's, the check is done when Check returns, and the channel is
 // buffered: a caller may stop reading at the first problem, or end the
 // transaction, without leaving a goroutine blocked on a send forever or
 // still reading a snapshot that was released (and, for View, a pooled Tx
 // that was reused).
 func (tx *Tx) Check(options ...CheckOption) <-chan error {
+	var cfg checkConfig
+	for _, o := range options {
+		if o != nil {
+			o(&cfg)
+		}
+	}
 	problems := []error{ErrTxClosed}
 	if tx.db != nil {
-		problems = tx.check()
+		problems = tx.check(cfg)
 	}
 	ch := make(chan error, len(problems))
 	for _, err := range problems {
@@ -41,16 +50,10 @@ func (tx *Tx) Check(options ...CheckOption) <-chan error {
 	return ch
 }
 
-// CheckOption is accepted for bbolt compatibility; folio's Check always
-// checks everything.
-type CheckOption func(*checkConfig)
-
-type checkConfig struct{}
-
 // maxProblems bounds the report for a file that is wholly garbage.
 const maxProblems = 10000
 
-func (tx *Tx) check() (problems []error) {
+func (tx *Tx) check(cfg checkConfig) (problems []error) {
 	// NB: a Tx from Begin is not covered by the SetPanicOnFault of View:
 	// a fault reading the mapping (the file was truncated underneath it)
 	// would kill the process. Report it instead, after whatever was found
@@ -72,6 +75,10 @@ func (tx *Tx) check() (problems []error) {
 		if len(problems) < maxProblems {
 			problems = append(problems, fmt.Errorf("folio: check %s: %w", tx.db.path, err))
 		}
+	}
+	if cfg.pageID != 0 {
+		tx.checkFrom(&r, cfg, report)
+		return problems
 	}
 	// owner[id] says what holds page id: 0 nothing yet.
 	const (
@@ -99,24 +106,21 @@ func (tx *Tx) check() (problems []error) {
 		Page:    func(id page.ID, n int, kind page.Flags, _ int) { mark(id, n, kind.String()+" page") },
 		Problem: report,
 		MaxTxID: m.TxID,
+		Key:     cfg.key,
 	}, nil)
-	tx.checkDirectory(&r, report)
+	tx.checkDirectory(&r, cfg, report)
 
 	if m.Freelist == 0 {
 		// Not persisted (NoFreelistSync, or a WAL-mode commit since the
 		// last checkpoint): the free set is whatever is unreachable.
 		return problems
 	}
-	p, err := r.Run(m.Freelist, page.FlagFreelist, m.FreelistSum)
-	if err != nil {
+	p, exts, err := tx.freeExtents(&r)
+	if p == nil {
 		report(err)
 		return problems
 	}
 	mark(m.Freelist, len(p)/r.pageSize, "freelist page")
-	exts, err := page.DecodeFreelist(p[page.HeaderSize:], m.Freelist, m.High)
-	if err == nil {
-		exts, err = page.ApplyFreeDelta(exts, m, page.ID(m.TxID%2))
-	}
 	if err != nil {
 		report(err)
 		return problems
@@ -151,11 +155,107 @@ func (tx *Tx) check() (problems []error) {
 	return problems
 }
 
+// freeExtents returns the snapshot's persisted free list run and the
+// free and pending extents it records (REQUIRES: m.Freelist != 0); a nil
+// run if it cannot be read, the run and an error if it cannot be decoded.
+func (tx *Tx) freeExtents(r *reader) ([]byte, []page.Extent, error) {
+	m := tx.snap.meta
+	p, err := r.Run(m.Freelist, page.FlagFreelist, m.FreelistSum)
+	if err != nil {
+		return nil, nil, err
+	}
+	exts, err := page.DecodeFreelist(p[page.HeaderSize:], m.Freelist, m.High)
+	if err == nil {
+		exts, err = page.ApplyFreeDelta(exts, m, page.ID(m.TxID%2))
+	}
+	return p, exts, err
+}
+
+// checkFrom checks the tree under page cfg.pageID alone (WithPageId), as
+// bbolt's does: its pages' checksums and structure, key order, the
+// buckets under it; no page accounting. A page that is no branch or leaf
+// in use is one problem, ErrInvalidOptions (the file may be sound), as
+// is an id out of [2, high), in bbolt's words.
+//
+// NB: no parent is read, so none says what checksum the page should
+// have: its CRC is checked against the checksum its own header holds,
+// and every page under it against its parent's, as the whole check does.
+func (tx *Tx) checkFrom(r *reader, cfg checkConfig, report func(error)) {
+	m := tx.snap.meta
+	if cfg.pageID < 2 || cfg.pageID >= uint64(m.High) {
+		report(fmt.Errorf("page %d: id out of range [2, %d): %w", cfg.pageID, m.High, ErrInvalidOptions))
+		return
+	}
+	id := page.ID(cfg.pageID)
+	notTree := func(what string) {
+		report(fmt.Errorf("page %d: %s, not a branch or leaf page in use: %w", id, what, ErrInvalidOptions))
+	}
+	p := r.data[int(id)*r.pageSize : int(m.High)*r.pageSize]
+	switch f := page.PageFlags(p); {
+	case page.PageID(p) != id:
+		notTree(fmt.Sprintf("its header names page %d (a page inside a run, or damaged)", page.PageID(p)))
+		return
+	case f != page.FlagBranch && f != page.FlagLeaf:
+		notTree(fmt.Sprintf("a %s page (flags %#x)", f, uint16(f)))
+		return
+	}
+	if what := tx.freeInSnapshot(r, id); what != "" {
+		notTree(what)
+		return
+	}
+	walkTrees(r, treeRef{h: page.BucketHeader{Root: id, RootSum: page.PageChecksum(p)}}, true, btree.Walker{
+		Problem: report,
+		MaxTxID: m.TxID,
+		Key:     cfg.key,
+	}, nil)
+}
+
+// freeInSnapshot says why page id is free in the snapshot, "" if it is
+// not: on the free list the meta persisted, or, where it persisted none
+// (NoFreelistSync, WAL mode) or that one cannot be read, reached from no
+// tree.
+//
+// NB: a free page keeps the bytes it had, often a leaf's or a branch's
+// that still read as sound: without this, checking from it found stale
+// keys and no problem. (Rejected: the DB's free list, as Tx.Page reads
+// it. It is the latest commit's, and a write transaction's own frees: a
+// page this snapshot still uses would be called free.) The walk reads
+// the headers of every tree, without their CRC (a damaged page is the
+// whole check's to report).
+func (tx *Tx) freeInSnapshot(r *reader, id page.ID) string {
+	m := tx.snap.meta
+	if m.Freelist != 0 {
+		if _, exts, err := tx.freeExtents(r); err == nil {
+			for _, e := range exts {
+				if id >= e.Start && uint64(id-e.Start) < e.Len {
+					return "free (on the free list)"
+				}
+			}
+			return ""
+		}
+	}
+	head := *r
+	head.verify = false
+	reached := false
+	walkTrees(&head, treeRef{h: page.BucketHeader{Root: m.Root, RootSum: m.RootSum}}, false, btree.Walker{
+		Page: func(p page.ID, _ int, kind page.Flags, _ int) {
+			if p == id && kind&(page.FlagBranch|page.FlagLeaf) != 0 {
+				reached = true
+			}
+		},
+		Problem: func(error) {},
+	}, nil)
+	if reached {
+		return ""
+	}
+	return "free (reached from no tree)"
+}
+
 // checkDirectory checks that the top level holds only buckets.
 //
 // NB: a walk, not a cursor: a cursor reads every path through branches
 // that repeat a child. Its other problems are walkTrees' to report.
-func (tx *Tx) checkDirectory(r *reader, report func(error)) {
+func (tx *Tx) checkDirectory(r *reader, cfg checkConfig, report func(error)) {
 	m := tx.snap.meta
 	if m.Root == 0 {
 		return
@@ -171,7 +271,7 @@ func (tx *Tx) checkDirectory(r *reader, report func(error)) {
 		},
 		Elem: func(key, stored []byte, flags uint32) {
 			if flags&page.LeafBucket == 0 {
-				report(page.Corruptf(leaf, fmt.Sprintf("top-level key %q is not a bucket", key), "", ""))
+				report(page.Corruptf(leaf, fmt.Sprintf("top-level key %s is not a bucket", cfg.keyString(key)), "", ""))
 				return
 			}
 			if _, err := page.DecodeBucketHeader(stored, leaf); err != nil {
