@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -304,5 +305,78 @@ func TestCheckFromHostilePage(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestCheckFromPageChecksums: WithPageId checks the CRC of the page it
+// starts from (no parent is read: its header's checksum is the one to
+// match) and of every page under it, nested buckets' too, and no other:
+// a bit flipped in a leaf of bucket a/n is found from that leaf and from
+// a's root, not from b's; a bit flipped in the page it starts from is
+// found too.
+func TestCheckFromPageChecksums(t *testing.T) {
+	const ps = 1024
+	path, img := builtImage(t, &Options{PageSize: ps}, func(tx *Tx) error {
+		a, err := tx.CreateBucket([]byte("a"))
+		if err != nil {
+			return err
+		}
+		n, err := a.CreateBucket([]byte("n"))
+		if err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range 300 {
+			k, v := fmt.Appendf(nil, "k%05d", i), bytes.Repeat([]byte{'v'}, 40)
+			for _, bk := range []*Bucket{a, n, b} {
+				if err := bk.Put(k, v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	_, pages := pageMap(t, img)
+	var nested, bleaf page.ID
+	for _, p := range pages {
+		switch {
+		case p.kind == page.FlagLeaf && !p.root && slices.Equal(p.bucket, []string{"a", "n"}):
+			nested = p.id
+		case p.kind == page.FlagLeaf && !p.root && slices.Equal(p.bucket, []string{"b"}):
+			bleaf = p.id
+		}
+	}
+	if nested == 0 || bleaf == 0 {
+		t.Fatal("no leaf of a/n or of b that is not a root")
+	}
+	bad := bytes.Clone(img)
+	flipBit(bad, ps, nested, 100)
+	flipBit(bad, ps, bleaf, 100)
+	writeImage(t, path, bad)
+	db := openPath(t, path, nil)
+	if err := db.View(func(tx *Tx) error {
+		aroot, broot := uint64(tx.Bucket([]byte("a")).Root()), uint64(tx.Bucket([]byte("b")).Root())
+		for _, from := range []uint64{uint64(nested), aroot} {
+			errs := checkWith(tx, WithPageId(from))
+			wantProblem(t, errs, nested, "checksum")
+			if len(errs) != 1 {
+				t.Errorf("Check from page %d: %v; want the one problem, in page %d (b's leaf %d is not under it)", from, errs, nested, bleaf)
+			}
+		}
+		errs := checkWith(tx, WithPageId(uint64(bleaf)))
+		wantProblem(t, errs, bleaf, "checksum")
+		errs = checkWith(tx, WithPageId(broot))
+		wantProblem(t, errs, bleaf, "checksum")
+		for _, err := range errs {
+			if !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrInvalidOptions) {
+				t.Errorf("Check from page %d: %v; want ErrCorrupt", broot, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
