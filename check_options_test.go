@@ -244,9 +244,9 @@ func anyContains(errs []error, s string) bool {
 // leaf in use (a free page, whose stale bytes may still read as a leaf;
 // the free list; a large value's first page and one inside its run; a
 // meta page; ids past the end up to the largest uint64) is a problem
-// naming the page, never a panic, in direct mode, with NoFreelistSync
-// and in WAL mode (no free list persisted: the free pages are found by
-// what is reachable).
+// naming the page, never a panic, while every branch and leaf in use
+// checks clean, in direct mode, with NoFreelistSync and in WAL mode (no
+// free list persisted: the free pages are found by what is reachable).
 func TestCheckFromHostilePage(t *testing.T) {
 	const ps = 1024
 	for _, opts := range []*Options{{PageSize: ps}, {PageSize: ps, NoFreelistSync: true}, walOpts(ps)} {
@@ -286,6 +286,11 @@ func TestCheckFromHostilePage(t *testing.T) {
 				}
 				if len(kinds["free"]) == 0 || len(kinds["large"]) == 0 {
 					t.Fatalf("pages by kind %v: want free pages and a large run", kinds)
+				}
+				for _, id := range append(kinds["branch"], kinds["leaf"]...) {
+					if errs := checkWith(tx, WithPageId(id)); len(errs) != 0 {
+						t.Errorf("WithPageId(%d), a page in use: %v", id, errs)
+					}
 				}
 				kinds["meta"] = []uint64{1}
 				kinds["out of range"] = []uint64{high, high + 1, math.MaxUint64 - 1, math.MaxUint64}
