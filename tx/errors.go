@@ -105,7 +105,8 @@ var (
 	// ErrInvalidOptions is returned by Open for Options no database can
 	// honour: a PageSize that is not 0 or a power of two from 1 KiB to
 	// 64 KiB, MmapFlags or an InitialMmapSize that do not map the file,
-	// whether or not the file exists.
+	// whether or not the file exists; and by Check for a WithPageId
+	// naming no branch or leaf page in use.
 	ErrInvalidOptions = errors.New("folio: invalid options")
 	// ErrMaxSizeReached is returned when a commit would grow the file past Options.MaxSize.
 	ErrMaxSizeReached = errors.New("folio: database reached maximum size")
