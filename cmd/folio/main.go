@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/foliodb/folio"
 	"github.com/spf13/cobra"
@@ -104,9 +105,10 @@ func newRoot(a *app) *cobra.Command {
 		"how long to wait for the database file lock held by another process (0: forever)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		// An unknown flag after an argument may be a key or a value that
-		// starts with "-" (get DB B -k): say how to give one.
+		// starts with "-" (get DB B -k), and one no flag could be named
+		// (info -1, info -old.db) a file: say how to give one.
 		var unknown *pflag.NotExistError
-		if errors.As(err, &unknown) && len(c.Flags().Args()) > 0 {
+		if errors.As(err, &unknown) && (len(c.Flags().Args()) > 0 || !flagName(unknown)) {
 			return usageError{fmt.Errorf(`%w; an argument that starts with "-" goes after "--"`, err)}
 		}
 		return usageError{err}
@@ -462,4 +464,19 @@ func main() {
 	// NB: an interrupt the command saw exits before run returns (settle);
 	// one coming later finds nothing tracked and races this exit.
 	os.Exit(a.run(os.Args[1:]))
+}
+
+// flagName reports whether the word an unknown-flag error quotes could
+// name a flag: letters and dashes, as every folio flag's name.
+func flagName(e *pflag.NotExistError) bool {
+	w := e.GetSpecifiedShortnames() // the whole -xyz group, if it was one
+	if w == "" {
+		w = e.GetSpecifiedName()
+	}
+	for _, r := range w {
+		if r != '-' && !unicode.IsLetter(r) {
+			return false
+		}
+	}
+	return true
 }

@@ -108,6 +108,10 @@ func TestUsageErrorsSayUsage(t *testing.T) {
 		// After an argument, an unknown flag may be a key: say how to give one.
 		{[]string{"get", path, "users", "-k"}, `unknown shorthand flag: 'k' in -k; an argument that starts with "-" goes after "--" (usage: folio get DB PATH KEY [flags]; see folio get --help)`},
 		{[]string{"put", path, "users", "--key", "v"}, `unknown flag: --key; an argument that starts with "-" goes after "--" (usage: folio put DB PATH KEY [VALUE] [flags]; see folio put --help)`},
+		// Before any argument, a word no flag is named like may be a file.
+		{[]string{"info", "-1"}, `unknown shorthand flag: '1' in -1; an argument that starts with "-" goes after "--" (usage: folio info DB [flags]; see folio info --help)`},
+		{[]string{"check", "--old.db"}, `unknown flag: --old.db; an argument that starts with "-" goes after "--" (usage: folio check DB [flags]; see folio check --help)`},
+		{[]string{"info", "-x"}, "unknown shorthand flag: 'x' in -x (usage: folio info DB [flags]; see folio info --help)"},
 		{[]string{"no-such-command"}, `unknown command "no-such-command" for "folio" (see folio --help)`},
 		// cobra's suggestion took three more lines, the hint after them.
 		{[]string{"--timeout", "1s", "chekc", path}, `unknown command "chekc" for "folio" (did you mean check? see folio --help)`},
