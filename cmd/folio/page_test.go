@@ -151,7 +151,7 @@ func TestPageLeafValues(t *testing.T) {
 	_, out, _ := runCLI(t, "pages", path)
 	var leaves []string
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[1] == "leaf" && (strings.HasSuffix(line, "bucket users") || strings.Contains(line, "bucket users, holding")) {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == "leaf" && (strings.HasSuffix(line, `bucket "users"`) || strings.Contains(line, `bucket "users", holding`)) {
 			leaves = append(leaves, f[0])
 		}
 	}

@@ -551,13 +551,15 @@ func appendProblem(s, p string) string {
 // of buckets nested 4000 deep: 670 MB and 18 s).
 const maxNotePath = 8
 
-// notePath is the path of the bucket at path for a note.
+// notePath is the path of the bucket at path for a note: quoted, as in
+// errors, so that a bucket called "directory" reads apart from the
+// bucket directory, and one called "a b" from a bucket "a".
 func notePath(path [][]byte) string {
 	if len(path) <= maxNotePath {
-		return formatPath(path)
+		return quotePath(path)
 	}
 	tail := path[len(path)-(maxNotePath-2):]
-	return fmt.Sprintf("%s/ ...%d more... /%s", formatPath(path[:2]), len(path)-maxNotePath, formatPath(tail))
+	return fmt.Sprintf("%s/ ...%d more... /%s", quotePath(path[:2]), len(path)-maxNotePath, quotePath(tail))
 }
 
 // tree walks the tree of the bucket at path (nil: the bucket directory).

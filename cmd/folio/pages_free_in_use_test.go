@@ -111,9 +111,9 @@ func TestPagesFreeInUse(t *testing.T) {
 		t.Fatalf("pages: exit %d: %s", code, stderr)
 	}
 	for _, re := range []string{
-		fmt.Sprintf(`(?m)^%d +leaf +0 +ok +\d+ +bucket users$`, leaf),
+		fmt.Sprintf(`(?m)^%d +leaf +0 +ok +\d+ +bucket "users"$`, leaf),
 		fmt.Sprintf(`(?m)^(\d+-)?%d +free +- +- +- +\d+ pages?$`, leaf-1),
-		fmt.Sprintf(`(?m)^- +problem +- +- +- +page %d \(bucket users\): on the free list and in use$`, leaf),
+		fmt.Sprintf(`(?m)^- +problem +- +- +- +page %d \(bucket "users"\): on the free list and in use$`, leaf),
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output does not match %s:\n%s", re, out)

@@ -32,7 +32,7 @@ func TestPagesNestedRuns(t *testing.T) {
 	read, unread := 0, 0
 	for _, u := range walkPages(pf).runs {
 		switch {
-		case u.note != "bucket a":
+		case u.note != `bucket "a"`:
 		case strings.HasPrefix(u.checksum, "bad:"):
 			read++
 		case strings.HasPrefix(u.problem, "not read"):
@@ -65,7 +65,7 @@ func TestPagesDeepNesting(t *testing.T) {
 		t.Fatalf("pages: exit %d: %s", code, stderr)
 	}
 	// The deepest bucket with pages: "b", then n0 to n298 (n299 is empty).
-	deepest := fmt.Sprintf(`bucket b/n0/ ...%d more... /n%d/n%d/n%d/n%d/n%d/n%d`, depth-maxNotePath, depth-7, depth-6, depth-5, depth-4, depth-3, depth-2)
+	deepest := fmt.Sprintf(`bucket "b/n0"/ ...%d more... /"n%d/n%d/n%d/n%d/n%d/n%d"`, depth-maxNotePath, depth-7, depth-6, depth-5, depth-4, depth-3, depth-2)
 	for _, line := range strings.Split(stdout, "\n") {
 		if len(line) > 200 {
 			t.Fatalf("a line of %d bytes: %.200s...", len(line), line)

@@ -61,9 +61,9 @@ func TestPages(t *testing.T) {
 			"ID ", "KIND", "CHECKSUM",
 			"0 meta 0 ok 2 current meta",
 			"1 meta 0 ok 1 older meta",
-			"large 2 ok 2 bucket blobs key \"big\" (3000 bytes)",
-			"ok 2 bucket users, holding 1 inline bucket", // users/admins
-			"branch 0 ok 2 bucket users",
+			"large 2 ok 2 bucket \"blobs\" key \"big\" (3000 bytes)",
+			"ok 2 bucket \"users\", holding 1 inline bucket", // users/admins
+			"branch 0 ok 2 bucket \"users\"",
 			"bucket directory, holding 1 inline bucket", // we/ird
 			"freelist 0 ok 2 free list",
 			"unallocated - - - ", "past the high water mark",
@@ -444,7 +444,7 @@ func TestPagesNotesWithoutLibraryPrefix(t *testing.T) {
 	}
 	for _, want := range []string{
 		"older meta: corrupt page 1: meta checksum (expected ",
-		fmt.Sprintf("bucket users: corrupt page %d: overflow (expected ", branch),
+		fmt.Sprintf(`bucket "users": corrupt page %d: overflow (expected `, branch),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the listing lacks %q:\n%s", want, out)
@@ -493,5 +493,45 @@ func TestMetaSizeErrorSaysFolioOnce(t *testing.T) {
 	code, out, _ := runCLI(t, "check", path)
 	if code != exitFail || !strings.Contains(out, want) || strings.Contains(out, "folio: ") {
 		t.Errorf("check: exit %d, want %d, %q and no \"folio: \":\n%s", code, exitFail, want, out)
+	}
+}
+
+// TestPagesBucketNamesQuoted: a note names a bucket quoted, as errors
+// do, so a bucket called "directory" reads apart from the bucket
+// directory and "a b key" from a bucket "a" (both were bare).
+func TestPagesBucketNamesQuoted(t *testing.T) {
+	big := strings.Repeat("x", 1500) // a large value: the bucket gets pages
+	path := makeDB(t, func(tx *folio.Tx) error {
+		for _, name := range []string{"directory", "a b", "x\ny"} {
+			b, err := tx.CreateBucket([]byte(name))
+			if err != nil {
+				return err
+			}
+			for _, k := range []string{"k1", "k2", "k3"} {
+				if err := b.Put([]byte(k), []byte(big)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	code, out, stderr := runCLI(t, "pages", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	out = spaces.ReplaceAllString(out, " ")
+	for _, w := range []string{
+		`leaf 0 ok 2 bucket "directory"` + "\n",
+		`ok 2 bucket "directory" key "k1" (1500 bytes)`,
+		`leaf 0 ok 2 bucket "a b"` + "\n",
+		`leaf 0 ok 2 bucket "x\\x0ay"` + "\n",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	// The directory itself stays unquoted: it has no name.
+	if n := strings.Count(out, " bucket directory\n"); n != 1 {
+		t.Errorf("%d lines note the bucket directory, want 1:\n%s", n, out)
 	}
 }
