@@ -132,3 +132,79 @@ func TestViewNestedBucketAllocs(t *testing.T) {
 		t.Errorf("View + Bucket + Bucket + Get: %v allocs, want 0", n)
 	}
 }
+
+// TestViewBucketHandleBytes: a read transaction keeps every bucket it
+// opens (README, "At scale"), so a handle's size is what a View over many
+// buckets costs. A tree's write state (the last path, the arena, the
+// split scratch) is made by its first write: a View here allocates ~440
+// bytes a bucket opened, against ~1,000 when every handle carried it.
+// Cursors and nested buckets read, as Get does, without making it.
+func TestViewBucketHandleBytes(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race to check allocations")
+	}
+	const n = 2000
+	db := openTest(t, &Options{PageSize: 4096, NoSync: true})
+	mustUpdate(t, db, func(tx *Tx) error {
+		for i := range n {
+			b, err := tx.CreateBucket(fmt.Appendf(nil, "bucket-%05d", i))
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("k"), []byte("v")); err != nil {
+				return err
+			}
+			if i%2 == 0 { // some nested, some paged
+				nb, err := b.CreateBucket([]byte("nested"))
+				if err != nil {
+					return err
+				}
+				if err := nb.Put([]byte("k"), make([]byte, 2000)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	fn := func(tx *Tx) error {
+		for i := range n {
+			b := tx.Bucket(fmt.Appendf(nil, "bucket-%05d", i))
+			if b.Get([]byte("k")) == nil {
+				return fmt.Errorf("bucket %d: k missing", i)
+			}
+			c := b.Cursor()
+			if k, _ := c.First(); k == nil {
+				return fmt.Errorf("bucket %d: First found nothing", i)
+			}
+			c.Seek([]byte("j"))
+			c.Next()
+			c.Last()
+			c.Prev()
+			if nb := b.Bucket([]byte("nested")); nb != nil && nb.Get([]byte("k")) == nil {
+				return fmt.Errorf("bucket %d: nested k missing", i)
+			}
+		}
+		return nil
+	}
+	if err := db.View(fn); err != nil { // warm the pools
+		t.Fatal(err)
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const views = 5
+	for range views {
+		if err := db.View(fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// 1.5 handles a top-level bucket (half have a nested one open); the
+	// keys the loop formats are 16 bytes each.
+	perBucket := float64(after.TotalAlloc-before.TotalAlloc) / views / (n * 1.5)
+	if perBucket > 520 {
+		t.Errorf("a View allocated %.0f bytes a bucket it opened, want at most 520 (no write state)", perBucket)
+	} else {
+		t.Logf("%.0f bytes a bucket", perBucket)
+	}
+}

@@ -955,10 +955,11 @@ func (c *Cursor) Delete(check Check) ([]byte, error) {
 		// The leaf goes (dropEmpty); the cursor stays on it, at rest
 		// between its neighbours. INVARIANT: node walked the path,
 		// every frame's node is the tree's.
+		w := c.t.writes()
 		for i := range c.depth {
-			c.t.pathNode[i], c.t.pathIdx[i] = c.stack[i].n, c.stack[i].index
+			w.pathNode[i], w.pathIdx[i] = c.stack[i].n, c.stack[i].index
 		}
-		c.t.pathLen, c.t.pathOK = c.depth, false
+		w.pathLen, w.pathOK = c.depth, false
 		c.t.dropEmpty()
 	}
 	return key, nil

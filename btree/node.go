@@ -194,7 +194,7 @@ func (t *Tree) slab() *Slab {
 	if t.shared != nil {
 		return t.shared
 	}
-	return &t.own
+	return &t.writes().own
 }
 
 // ShareSlab makes t cut its nodes from s (nil: its own slab) until the
@@ -287,9 +287,11 @@ func (s *Slab) Release() {
 // go back when its owner releases it) and forgets the last path.
 // REQUIRES: the tree holds no materialised node (the end of Spill).
 func (t *Tree) releaseInodes() {
-	t.own.Release()
-	// The last path points at nodes that are gone.
-	t.pathNode, t.pathLen, t.pathOK = [MaxDepth]*Node{}, 0, false
+	if w := t.w; w != nil {
+		w.own.Release()
+		// The last path points at nodes that are gone.
+		w.pathNode, w.pathLen, w.pathOK = [MaxDepth]*Node{}, 0, false
+	}
 }
 
 // search returns the index of the first inode with key >= key, and

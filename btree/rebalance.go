@@ -4,7 +4,7 @@ package btree
 // removes emptied nodes, and shortens the root while it is a branch with
 // one child. A tree whose last key was deleted ends with no pages at all.
 func (t *Tree) Rebalance() error {
-	t.pathOK = false
+	t.dropPath()
 	n := t.rootNode
 	if n == nil {
 		return nil

@@ -125,13 +125,13 @@ func TestRefusedPutReleasesInodes(t *testing.T) {
 	if err := tr.Put(key(1500), []byte("v"), 0, refuseBuckets); !errors.Is(err, errRefused) {
 		t.Fatalf("Put: %v, want %v", err, errRefused)
 	}
-	if len(tr.own.chunks) == 0 {
+	if len(tr.w.own.chunks) == 0 {
 		t.Fatal("the refused Put's descent cut no inodes: the test tests nothing")
 	}
 	if err := tr.Spill(); err != nil {
 		t.Fatal(err)
 	}
-	if len(tr.own.chunks) != 0 || tr.own.inodes != nil {
-		t.Errorf("after Spill the tree keeps %d inode chunks", len(tr.own.chunks))
+	if len(tr.w.own.chunks) != 0 || tr.w.own.inodes != nil {
+		t.Errorf("after Spill the tree keeps %d inode chunks", len(tr.w.own.chunks))
 	}
 }

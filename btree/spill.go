@@ -11,7 +11,7 @@ import (
 // the runs they replace. Afterwards Root is the new committed root and the
 // tree holds no materialised nodes. Call Rebalance first.
 func (t *Tree) Spill() error {
-	t.pathOK = false
+	t.dropPath()
 	n := t.rootNode
 	if n == nil {
 		// Refused writes may have copied nodes and forgotten them (forget).
@@ -91,9 +91,10 @@ func (t *Tree) spill(n *Node, dst []inode) ([]inode, error) {
 	if size <= t.pages.PageSize() {
 		return t.write(n, n.inodes, size, dst) // the common case: no split
 	}
-	t.parts = t.split(n, size, t.parts[:0])
-	// NB: t.parts is shared scratch; nothing below spills recursively.
-	for j, p := range t.parts {
+	w := t.writes()
+	w.parts = t.split(n, size, w.parts[:0])
+	// NB: w.parts is shared scratch; nothing below spills recursively.
+	for j, p := range w.parts {
 		var err error
 		if dst, err = t.write(n, n.inodes[p.lo:p.hi], p.size, dst); err != nil {
 			return dst, err

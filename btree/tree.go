@@ -47,6 +47,22 @@ type Tree struct {
 	mapping  []byte
 	pageSize int
 
+	// w is what only writes use, made by the first (writes): nil while
+	// the tree is only read, so that a read transaction's handle on a
+	// bucket is a third of the size (it keeps every bucket it opens).
+	w *writeState
+	// shared, if not nil, is the slab nodes are cut from (ShareSlab).
+	shared *Slab
+	// removed: an element was removed since the last Rebalance, which
+	// then has nodes to look at.
+	removed bool
+	// gen counts Put and Delete calls (and Cursor.Deletes): a cursor that
+	// moved at the same count reads the tree as it is (Cursor.resolve).
+	gen uint64
+}
+
+// writeState is a tree's state for writes.
+type writeState struct {
 	// The path the last leafFor took: the nodes from the root down and
 	// the child index taken in each, for splitting a node that grew big.
 	pathNode [MaxDepth]*Node
@@ -61,16 +77,24 @@ type Tree struct {
 	arena []byte
 	// own is where materialised nodes are cut from (newNode, newInodes)
 	// unless ShareSlab gave the tree a slab shared with other trees.
-	own    Slab
-	shared *Slab
+	own Slab
 	// parts is split's scratch, reused by every split.
 	parts []part
-	// removed: an element was removed since the last Rebalance, which
-	// then has nodes to look at.
-	removed bool
-	// gen counts Put and Delete calls (and Cursor.Deletes): a cursor that
-	// moved at the same count reads the tree as it is (Cursor.resolve).
-	gen uint64
+}
+
+// writes returns t's write state, made on first use.
+func (t *Tree) writes() *writeState {
+	if t.w == nil {
+		t.w = new(writeState)
+	}
+	return t.w
+}
+
+// dropPath says the last path no longer matches the tree.
+func (t *Tree) dropPath() {
+	if t.w != nil {
+		t.w.pathOK = false
+	}
 }
 
 // arenaChunk is the largest arena allocation; copies over a quarter of
@@ -91,12 +115,13 @@ func (t *Tree) copyKV(key, value []byte) []byte {
 	if n > arenaChunk/4 {
 		buf = make([]byte, n)
 	} else {
-		if len(t.arena)+n > cap(t.arena) {
-			size := min(max(2*cap(t.arena), arenaFirst, n), arenaChunk)
-			t.arena = make([]byte, 0, size)
+		w := t.writes()
+		if len(w.arena)+n > cap(w.arena) {
+			size := min(max(2*cap(w.arena), arenaFirst, n), arenaChunk)
+			w.arena = make([]byte, 0, size)
 		}
-		buf = t.arena[len(t.arena) : len(t.arena)+n : len(t.arena)+n]
-		t.arena = t.arena[:len(t.arena)+n]
+		buf = w.arena[len(w.arena) : len(w.arena)+n : len(w.arena)+n]
+		w.arena = w.arena[:len(w.arena)+n]
 	}
 	copy(buf, key)
 	copy(buf[len(key):], value)
@@ -107,15 +132,16 @@ func (t *Tree) copyKV(key, value []byte) []byte {
 // keys and the path runs down the right edge of the tree: a load in key
 // order then skips the descent. nil otherwise.
 func (t *Tree) appendLeaf(key []byte) *Node {
-	if !t.pathOK || t.pathLen == 0 {
+	w := t.w
+	if w == nil || !w.pathOK || w.pathLen == 0 {
 		return nil
 	}
-	n := t.pathNode[t.pathLen-1]
+	n := w.pathNode[w.pathLen-1]
 	if !n.leaf || len(n.inodes) == 0 || bytes.Compare(n.inodes[len(n.inodes)-1].key(), key) >= 0 {
 		return nil
 	}
-	for d := 0; d < t.pathLen-1; d++ {
-		if t.pathIdx[d] != len(t.pathNode[d].inodes)-1 {
+	for d := 0; d < w.pathLen-1; d++ {
+		if w.pathIdx[d] != len(w.pathNode[d].inodes)-1 {
 			return nil
 		}
 	}
@@ -140,14 +166,19 @@ func NewInline(pages Pages, leaf []byte, from page.ID) *Tree {
 func (t *Tree) Reset(pages Pages, root page.ID, sum uint32) {
 	if t.pristine() {
 		// Only read from (a View's buckets): the write state is zero
-		// already, and clearing the whole struct, path arrays and all,
-		// was a tenth of a one-get View.
+		// already, and clearing the whole struct was a tenth of a
+		// one-get View.
 		t.pages, t.root, t.rootSum, t.Fill = pages, root, sum, DefaultFill
 		t.mapping, t.pageSize = nil, 0
 		t.inline, t.inlineFrom, t.Inlinable = nil, 0, false
 		return
 	}
+	w := t.w
 	*t = Tree{pages: pages, root: root, rootSum: sum, Fill: DefaultFill}
+	if w != nil { // kept for the next write: a pooled bucket's
+		*w = writeState{}
+		t.w = w
+	}
 }
 
 // ResetInline is Reset for a tree stored inline: leaf is the inline leaf
@@ -168,14 +199,11 @@ func (t *Tree) Map(mapping []byte, pageSize int) {
 	t.mapping, t.pageSize = mapping, pageSize
 }
 
-// pristine reports that no write touched t since it was made or Reset:
-// every field but pages, root, rootSum and Fill is zero. (The path
-// arrays are only filled by leafFor, which a write calls after
-// materialising the root.)
+// pristine reports that no write touched t since it was made, or ever
+// if it was Reset: every field Reset leaves alone is zero, and t has no
+// write state.
 func (t *Tree) pristine() bool {
-	return t.rootNode == nil && t.pathLen == 0 && !t.pathOK && t.arena == nil &&
-		t.own.empty() && t.parts == nil && !t.removed &&
-		t.pathNode[0] == nil
+	return t.rootNode == nil && t.w == nil && !t.removed
 }
 
 // DefaultFill is the fill of a split page unless a bucket asks otherwise.
@@ -513,13 +541,14 @@ func (t *Tree) leafFor(key []byte) (n *Node, fresh int, err error) {
 	if n, err = t.rootForWrite(); err != nil {
 		return nil, -1, err
 	}
-	t.pathNode[0], t.pathLen, t.pathOK = n, 1, true
+	w := t.writes()
+	w.pathNode[0], w.pathLen, w.pathOK = n, 1, true
 	for depth := 0; !n.leaf; depth++ {
 		if depth+1 >= MaxDepth {
 			return nil, -1, errDepth(n.id)
 		}
 		if len(n.inodes) == 0 {
-			t.pathOK = false
+			w.pathOK = false
 			return nil, -1, page.Corruptf(n.id, "branch", "children", "none")
 		}
 		i := n.branchIndex(key)
@@ -527,11 +556,11 @@ func (t *Tree) leafFor(key []byte) (n *Node, fresh int, err error) {
 			fresh = depth + 1
 		}
 		if n, err = t.child(n, i); err != nil {
-			t.pathOK = false
+			w.pathOK = false
 			return nil, -1, err
 		}
-		t.pathIdx[depth] = i
-		t.pathNode[depth+1], t.pathLen = n, depth+2
+		w.pathIdx[depth] = i
+		w.pathNode[depth+1], w.pathLen = n, depth+2
 	}
 	return n, fresh, nil
 }
@@ -545,13 +574,14 @@ func (t *Tree) forget(fresh int) {
 	if fresh < 0 {
 		return
 	}
+	w := t.w // leafFor made it
 	if fresh == 0 {
 		t.rootNode = nil
 	} else {
-		t.pathNode[fresh-1].inodes[t.pathIdx[fresh-1]].node = nil
+		w.pathNode[fresh-1].inodes[w.pathIdx[fresh-1]].node = nil
 	}
-	clear(t.pathNode[fresh:t.pathLen])
-	t.pathLen, t.pathOK = fresh, false
+	clear(w.pathNode[fresh:w.pathLen])
+	w.pathLen, w.pathOK = fresh, false
 }
 
 // maxNodePages bounds a materialised node between commits: past it, Put
@@ -566,20 +596,21 @@ const maxNodePages = 4
 // node in its parent as materialised children; spill writes them.
 func (t *Tree) splitPath(level int) {
 	limit := maxNodePages * t.pages.PageSize()
-	defer func() { t.pathOK = false }()
+	w := t.w // leafFor made it
+	defer func() { w.pathOK = false }()
 	for ; level >= 0; level-- {
-		n := t.pathNode[level]
+		n := w.pathNode[level]
 		if n.size() <= limit {
 			return
 		}
-		t.parts = t.split(n, n.size(), t.parts[:0])
-		if len(t.parts) < 2 {
+		w.parts = t.split(n, n.size(), w.parts[:0])
+		if len(w.parts) < 2 {
 			return
 		}
 		t.discard(n) // its committed run is replaced by the parts
 		n.replaced = true
-		entries := make([]inode, len(t.parts))
-		for i, p := range t.parts {
+		entries := make([]inode, len(w.parts))
+		for i, p := range w.parts {
 			ins := n.inodes[p.lo:p.hi:p.hi]
 			if p.hi == len(n.inodes) {
 				ins = n.inodes[p.lo:] // the last part keeps the spare capacity
@@ -603,7 +634,7 @@ func (t *Tree) splitPath(level int) {
 			t.rootNode = &Node{inodes: entries, appendOnly: n.appendOnly}
 			return
 		}
-		parent, i := t.pathNode[level-1], t.pathIdx[level-1]
+		parent, i := w.pathNode[level-1], w.pathIdx[level-1]
 		// The first keeps the lower bound the parent had.
 		entries[0].klen, entries[0].kv = parent.inodes[i].klen, parent.inodes[i].key()
 		parent.inodes = slices.Replace(parent.inodes, i, i+1, entries...)
@@ -680,7 +711,7 @@ func (t *Tree) PutCopy(key, value []byte, flags uint32, check Check) ([]byte, er
 	copy(n.inodes[i+1:], n.inodes[i:])
 	n.inodes[i] = in
 	if len(n.inodes)%16 == 0 {
-		t.splitPath(t.pathLen - 1)
+		t.splitPath(t.w.pathLen - 1)
 	}
 	return in.value(), nil
 }
@@ -739,28 +770,29 @@ func (t *Tree) Delete(key []byte, check Check) (bool, error) {
 // Delete has no other use for, and left the other cursors to skip a
 // leaf.)
 func (t *Tree) dropEmpty() {
-	d := t.pathLen - 1
-	if d < 1 || len(t.pathNode[d].inodes) > 0 {
+	w := t.w // leafFor made it
+	d := w.pathLen - 1
+	if d < 1 || len(w.pathNode[d].inodes) > 0 {
 		return
 	}
 	k := d - 1
-	for k >= 0 && len(t.pathNode[k].inodes) == 1 {
+	for k >= 0 && len(w.pathNode[k].inodes) == 1 {
 		k--
 	}
 	if k < 0 {
 		return // the tree's only leaf
 	}
-	p, j := t.pathNode[k], t.pathIdx[k]
-	if uint(j) >= uint(len(p.inodes)) || p.inodes[j].node != t.pathNode[k+1] {
+	p, j := w.pathNode[k], w.pathIdx[k]
+	if uint(j) >= uint(len(p.inodes)) || p.inodes[j].node != w.pathNode[k+1] {
 		return // not reached: the path is the tree's
 	}
-	for _, n := range t.pathNode[k+1 : d+1] {
+	for _, n := range w.pathNode[k+1 : d+1] {
 		t.discard(n)
 		n.inodes = n.inodes[:0]
 	}
 	p.inodes = append(p.inodes[:j], p.inodes[j+1:]...)
 	p.unbalanced = true
-	t.pathOK = false // appendLeaf must not reuse a dropped leaf
+	w.pathOK = false // appendLeaf must not reuse a dropped leaf
 }
 
 // freeValue gives back the run of a committed large value being replaced.

@@ -464,7 +464,7 @@ func (wk *walk) leafElem(p []byte, id page.ID, i int, key []byte, depth int) {
 // NB: on an error some pages are freed already: the caller must fail the
 // transaction (tx does, for every ErrCorrupt).
 func (t *Tree) FreeAll(seen *PageSet, nested func(from page.ID, key, header []byte) error) error {
-	t.pathOK = false
+	t.dropPath()
 	if seen == nil {
 		seen = &PageSet{}
 	}
