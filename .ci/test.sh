@@ -37,7 +37,7 @@ echo "== go test -race (seed corpora of every fuzz target included)"
 go test -race -count=1 -timeout 12m ./...
 
 echo "== allocation checks (need a build without -race)"
-go test -count=1 -run 'TestReadPathAllocs|TestViewBucketGetAllocs|TestFileStorageWriteAtAllocs' .
+go test -count=1 -run 'TestReadPathAllocs|TestViewBucketGetAllocs|TestViewBucketHandleBytes|TestFileStorageWriteAtAllocs' .
 go test -count=1 -run 'TestBuildFrameAllocs' ./wal
 
 if [ -d bench ]; then
