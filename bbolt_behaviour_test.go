@@ -224,8 +224,9 @@ func TestBucketStatsCountsLikeBbolt(t *testing.T) {
 // folio an error that names its bucket, key or file is wrapped, so only
 // errors.Is finds it: the comparisons below are false in folio, true in
 // bbolt, and README says so where it says a program moves over by its
-// import path. ErrTxClosed and ErrTxNotWritable come unwrapped, and ==
-// still finds them.
+// import path. ErrTxClosed, ErrTxNotWritable and ErrTxManaged, which
+// name nothing but the transaction, come unwrapped, and == still finds
+// them (ErrBatchGoexit too: tx's TestBatchGoexit).
 func TestErrorsWrappedUnlikeBbolt(t *testing.T) {
 	path := tempPath(t)
 	db, err := Open(path, 0o600, nil)
@@ -250,6 +251,7 @@ func TestErrorsWrappedUnlikeBbolt(t *testing.T) {
 		got[ErrKeyRequired] = b.Put(nil, []byte("v"))
 		got[ErrKeyTooLarge] = b.Put(make([]byte, MaxKeySize+1), []byte("v"))
 		got[ErrIncompatibleValue] = b.Put([]byte("sub"), []byte("v"))
+		got[ErrTxManaged] = tx.Commit()
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -280,7 +282,7 @@ func TestErrorsWrappedUnlikeBbolt(t *testing.T) {
 	if err := ro.Close(); err != nil {
 		t.Fatal(err)
 	}
-	unwrapped := map[error]bool{ErrTxClosed: true, ErrTxNotWritable: true}
+	unwrapped := map[error]bool{ErrTxClosed: true, ErrTxNotWritable: true, ErrTxManaged: true}
 	for want, err := range got {
 		if !errors.Is(err, want) {
 			t.Errorf("%v: want errors.Is %v", err, want)

@@ -1,7 +1,6 @@
 package tx_test
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -202,7 +201,8 @@ func TestBatchGoexit(t *testing.T) {
 							t.Errorf("call 0 (the leader) returned %v; its goroutine should have exited", o.err)
 						}
 					case i == c.exiter:
-						if !o.returned || o.err == nil || !errors.Is(o.err, tx.ErrBatchGoexit) {
+						// Bare, as README's "Errors are wrapped" says: == finds it.
+						if !o.returned || o.err != tx.ErrBatchGoexit {
 							t.Errorf("call %d: %+v, want an error saying its function called Goexit", i, o)
 						}
 					case !o.returned || o.err != nil:
