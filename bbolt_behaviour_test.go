@@ -103,9 +103,9 @@ func TestCursorRepeatOperations(t *testing.T) {
 }
 
 // bbolt's TestBucket_Stats_Small, _EmptyBucket, _Nested and _Large: the
-// keys and buckets Bucket.Stats counts are bbolt's for the same contents.
-// Page counts are not compared: folio has no inline buckets and packs
-// pages its own way (BucketStats says so). Depth is the deepest single
+// keys, buckets and inline buckets Bucket.Stats counts are bbolt's for
+// the same contents. Page counts are not compared: folio packs pages, and
+// bounds an inline bucket, its own way (BucketStats says so). Depth is the deepest single
 // tree's (0 for an empty bucket, which has none), where bbolt's adds the
 // depths of nested buckets and counts an empty one 1 (README, "The API").
 func TestBucketStatsCountsLikeBbolt(t *testing.T) {
