@@ -48,11 +48,14 @@ type fileStatsJSON struct {
 	PendingPages int    `json:"pending_pages"`
 	FreeBytes    int64  `json:"free_bytes"`
 	// FreeExtents is how many runs the free and pending pages form, as the
-	// persisted free list records them; -1 when it is not persisted.
+	// persisted free list records them; -1 when it is not persisted, or
+	// was unusable and Open rebuilt it from the tree.
 	FreeExtents    int     `json:"free_extents"`
 	LargestExtent  uint64  `json:"largest_free_extent"`
 	Fragmentation  float64 `json:"fragmentation_percent"` // 100 × (1 − largest extent / free pages)
 	UnallocatedEnd int64   `json:"preallocated_bytes"`    // the file past the high water mark
+	// FreelistRebuilt: why FreeExtents is -1 (info --json says it).
+	FreelistRebuilt bool `json:"-"`
 	// The write-ahead log, when the database has one (as info shows it).
 	WAL bool `json:"wal"`
 	*WALJSON
@@ -210,7 +213,10 @@ func fileStats(db *folio.DB, path string) (fileStatsJSON, error) {
 		WAL:            in.WAL,
 		WALJSON:        walJSON(in),
 	}
-	if in.Freelist == 0 {
+	// NB: a rebuilt list's page is damaged, and Open counted the free
+	// pages without it: reading it failed the whole command.
+	if in.Freelist == 0 || in.FreelistRebuilt {
+		fs.FreelistRebuilt = in.FreelistRebuilt
 		return fs, nil
 	}
 	pf, err := openPageFile(db, path)
@@ -265,7 +271,9 @@ func printStats(a *app, st statsJSON) error {
 	fmt.Fprintf(a.stdout, "\nfile: %s, %d-byte pages: %d in use (%s), high water %d pages, %s preallocated past it\n",
 		humanBytes(f.FileSize), f.PageSize, f.PagesInUse, humanBytes(f.PagesInUse*ps), f.HighPage, humanBytes(f.UnallocatedEnd))
 	fmt.Fprintf(a.stdout, "free: %d pages free, %d pending (%s)", f.FreePages, f.PendingPages, humanBytes(f.FreeBytes))
-	if f.FreeExtents < 0 {
+	if f.FreelistRebuilt {
+		fmt.Fprintf(a.stdout, "; free list rebuilt on open, extents unknown\n")
+	} else if f.FreeExtents < 0 {
 		fmt.Fprintf(a.stdout, "; free list not persisted, extents unknown\n")
 	} else {
 		fmt.Fprintf(a.stdout, " in %d extents, largest %d pages; fragmentation %.0f%%\n", f.FreeExtents, f.LargestExtent, f.Fragmentation)
