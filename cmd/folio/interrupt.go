@@ -29,7 +29,8 @@ import (
 // root's crash tests kill a process mid-commit), so a load into an
 // existing database keeps the transactions it committed, whole, and loses
 // the one in progress, as after a crash; the files read are opened
-// read-only.
+// read-only. (A signal during a load's commit waits for it, so that the
+// message can say what the database keeps: loader.flush.)
 //
 // INVARIANT: a tracked file is created, renamed into place (copyTree
 // links it, then removes the temporary name: placeNew) and untracked

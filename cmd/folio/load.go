@@ -349,6 +349,10 @@ func (l *loader) add(k, v []byte) error {
 	return nil
 }
 
+// loadCommitted, set by tests, runs once a load transaction's commit has
+// returned, with the keys the load has committed so far.
+var loadCommitted func(l *loader, committed int64)
+
 // flush writes the batch in one transaction.
 func (l *loader) flush() error {
 	if len(l.ops) == 0 && l.begun == 0 {
@@ -364,6 +368,7 @@ func (l *loader) flush() error {
 	// NB: every bucket the transaction creates, those above a block's
 	// too: a block can come after the block of a bucket under it.
 	created := map[string]bool{}
+	held := false
 	err := l.db.Update(func(tx *folio.Tx) error {
 		handles := make([]*folio.Bucket, len(l.blocks))
 		for i, blk := range l.blocks {
@@ -408,14 +413,27 @@ func (l *loader) flush() error {
 					quotePath(l.blocks[op.block].path), quoteKey(k), err)
 			}
 		}
+		if !l.createdDB {
+			// NB: an interrupt from here waits until the note counts
+			// this commit (below); one between the commit and the note
+			// said the keys before it while the file held these too.
+			l.a.cleanups.mu.Lock()
+			held = true
+		}
 		return nil
 	})
+	if held {
+		defer l.a.cleanups.mu.Unlock()
+	}
 	if errors.Is(err, folio.ErrCorrupt) {
 		// Damage in DB, not in the dump: the message names DB alone.
 		return dbFileError{err}
 	}
 	if err != nil {
 		return err
+	}
+	if loadCommitted != nil {
+		loadCommitted(l, l.keys+int64(len(l.ops))-skipped)
 	}
 	for name := range created {
 		l.created[name] = true
@@ -437,10 +455,10 @@ func (l *loader) flush() error {
 	} else if n := len(l.blocks); n > 0 {
 		l.lastPos = l.blocks[n-1].pos
 	}
-	if !l.createdDB {
+	if held {
 		// An interrupt leaves this much in the existing database.
-		l.a.cleanups.setNote(fmt.Sprintf("%s keeps the %s loaded and committed before it, up to %s",
-			l.path, keysInBuckets(l.keys, "in", l.buckets), l.rd.PosString(l.lastPos)))
+		l.a.cleanups.note = fmt.Sprintf("%s keeps the %s loaded and committed before it, up to %s",
+			l.path, keysInBuckets(l.keys, "in", l.buckets), l.rd.PosString(l.lastPos))
 	}
 	// The current block carries on into the next batch.
 	if n := len(l.blocks); n > 0 {
