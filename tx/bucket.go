@@ -506,12 +506,14 @@ func (b *Bucket) deleteContents() error {
 
 // MoveBucket moves the nested bucket key from b into dst (nil: the top
 // level), keeping its contents and sequence, as this transaction left
-// them; handles to it follow it. It returns ErrBucketNotFound if b has no
-// bucket key (checked first, whatever dst is), ErrIncompatibleValue if
-// key holds a value in b or in dst, ErrBucketExists if dst has a bucket
-// key, ErrSameBuckets if dst is b, the bucket moved or one under it,
-// ErrDifferentDB if dst belongs to another transaction, and the errors of
-// every write (see Bucket), for b or dst.
+// them; handles to it follow it. It checks, in this order, as bbolt's
+// does: the errors of every write (see Bucket), for b and then dst;
+// ErrDifferentDB if dst belongs to another DB; ErrBucketNameRequired for
+// an empty key; ErrBucketNotFound if b has no bucket key (whatever dst
+// is: before ErrSameBuckets and ErrBucketExists) and ErrIncompatibleValue
+// if key holds a value in b; ErrSameBuckets if dst is b, the bucket moved
+// or one under it; ErrBucketExists if dst has a bucket key, and
+// ErrIncompatibleValue if it has a value key.
 func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 	if err := b.writeCheck(); err != nil {
 		return err
@@ -525,8 +527,8 @@ func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 	if dst.tx != b.tx {
 		return b.keyErr(ErrDifferentDB, key)
 	}
-	// The key first, as bbolt: moving a missing bucket is
-	// ErrBucketNotFound whatever the destination.
+	// The key before dst's own refusals, as bbolt: moving a missing
+	// bucket is ErrBucketNotFound, not ErrSameBuckets or ErrBucketExists.
 	c, err := b.mustBucket(key)
 	if err != nil {
 		return err

@@ -90,3 +90,61 @@ func openBucketTest(t *testing.T) *tx.DB {
 	})
 	return db
 }
+
+// TestMoveBucketDestinationCheckedFirst: MoveBucket checks the
+// destination's transaction before the key, as bbolt's does: a
+// destination in another DB is ErrDifferentDB, one in a read transaction
+// ErrTxNotWritable, also for a key b does not hold. After those, the key:
+// empty is ErrBucketNameRequired, longer than MaxKeySize (no bucket can
+// have such a name) ErrBucketNotFound. Nothing moves.
+func TestMoveBucketDestinationCheckedFirst(t *testing.T) {
+	db, other := openBucketTest(t), openBucketTest(t)
+	for _, d := range []*tx.DB{db, other} {
+		if err := d.Update(func(tx *folio.Tx) error {
+			b, err := tx.CreateBucket([]byte("b"))
+			if err != nil {
+				return err
+			}
+			_, err = b.CreateBucket([]byte("nested"))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	otx, err := other.Begin(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otx.Rollback()
+	rtx, err := db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtx.Rollback()
+	err = db.Update(func(tx *folio.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		for _, c := range []struct {
+			what string
+			key  []byte
+			dst  *folio.Bucket
+			want error
+		}{
+			{"a missing key into another DB", []byte("missing"), otx.Bucket([]byte("b")), folio.ErrDifferentDB},
+			{"into another DB", []byte("nested"), otx.Bucket([]byte("b")), folio.ErrDifferentDB},
+			{"a missing key into a read transaction", []byte("missing"), rtx.Bucket([]byte("b")), folio.ErrTxNotWritable},
+			{"an empty key", nil, nil, folio.ErrBucketNameRequired},
+			{"a key past MaxKeySize", make([]byte, folio.MaxKeySize+1), nil, folio.ErrBucketNotFound},
+		} {
+			if err := b.MoveBucket(c.key, c.dst); !errors.Is(err, c.want) {
+				t.Errorf("MoveBucket of %s: %v, want %v", c.what, err, c.want)
+			}
+		}
+		if b.Bucket([]byte("nested")) == nil || otx.Bucket([]byte("b")).Bucket([]byte("nested")) == nil {
+			t.Error("a refused MoveBucket moved the bucket")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
