@@ -80,8 +80,10 @@ var (
 	// ErrKeyRequired is returned by Put for an empty key (Delete takes
 	// it for a missing key, as bbolt's does).
 	ErrKeyRequired = errors.New("folio: key required")
-	// ErrKeyTooLarge is returned for a key, or a bucket name, longer than
-	// MaxKeySize.
+	// ErrKeyTooLarge is returned by Put, CreateBucket and
+	// CreateBucketIfNotExists for a key, or a bucket name, longer than
+	// MaxKeySize. Where such a key is looked up (Get, Delete,
+	// DeleteBucket, MoveBucket) it is absent: nil, or ErrBucketNotFound.
 	ErrKeyTooLarge = errors.New("folio: key too large")
 	// ErrValueTooLarge is returned for a value longer than MaxValueSize.
 	ErrValueTooLarge = errors.New("folio: value too large")
