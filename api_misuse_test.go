@@ -94,10 +94,11 @@ func misuseFixture(t *testing.T, opts *Options) *DB {
 
 // TestMisuseEndedTx uses a Tx from Begin, and a bucket and cursor taken
 // from it, after a Commit or Rollback, and after the DB closed: every
-// method returns ErrTxClosed or nil. Tx's btree.Pages methods (exported
-// for package btree) crashed the process: nil freelist or DB, and after
-// Close a read of the unmapped snapshot (SIGSEGV). CopyFile emptied the
-// destination file before it failed.
+// method returns ErrTxClosed or nil (Writable says what the transaction
+// was). Tx's btree.Pages methods (exported for package btree) crashed
+// the process: nil freelist or DB, and after Close a read of the
+// unmapped snapshot (SIGSEGV). CopyFile emptied the destination file
+// before it failed.
 func TestMisuseEndedTx(t *testing.T) {
 	for _, end := range []string{"commit", "rollback", "read rollback", "read rollback then close"} {
 		t.Run(end, func(t *testing.T) {
@@ -125,6 +126,10 @@ func TestMisuseEndedTx(t *testing.T) {
 				}
 			}
 
+			// Writable says what the transaction was, as bbolt's.
+			if w := !strings.HasPrefix(end, "read"); tx.Writable() != w || b.Writable() != w {
+				t.Errorf("Tx.Writable %v, Bucket.Writable %v once ended, want %v", tx.Writable(), b.Writable(), w)
+			}
 			wantIs(t, "second Commit", tx.Commit(), ErrTxClosed)
 			wantIs(t, "second Rollback", tx.Rollback(), ErrTxClosed)
 			if tx.Bucket([]byte("b")) != nil || tx.DB() != nil {

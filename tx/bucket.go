@@ -100,7 +100,9 @@ func (b *Bucket) Tx() *Tx {
 	return b.tx
 }
 
-// Writable reports whether the bucket's transaction can write.
+// Writable reports whether the bucket belongs to a write transaction
+// (false for a nil Bucket). As Tx.Writable and bbolt's, it stays true
+// once the transaction ended, when writes return ErrTxClosed.
 func (b *Bucket) Writable() bool { return b != nil && b.tx.writable }
 
 // path names the bucket in errors and String: each name quoted, as a key

@@ -257,7 +257,8 @@ func (tx *Tx) ID() int { return int(tx.meta.TxID) }
 // DB returns the database the transaction belongs to (nil once ended).
 func (tx *Tx) DB() *DB { return tx.db }
 
-// Writable reports whether this is the write transaction.
+// Writable reports whether this is a write transaction, also once it
+// ended (as bbolt's).
 func (tx *Tx) Writable() bool { return tx.writable }
 
 // Size returns the database size in bytes as this transaction sees it.
