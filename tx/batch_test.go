@@ -63,3 +63,50 @@ func TestBatchSharesCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBatchMaxBatchSizeCaps: calls queued behind a held write lock
+// commit in transactions of at most MaxBatchSize calls (8 calls, 3 at a
+// time: 3 commits); 0 or a negative size means DefaultMaxBatchSize (one
+// commit), not bbolt's no batching.
+func TestBatchMaxBatchSizeCaps(t *testing.T) {
+	for _, c := range []struct{ size, commits int }{{3, 3}, {1, 8}, {0, 1}, {-1, 1}} {
+		t.Run(fmt.Sprint("size=", c.size), func(t *testing.T) {
+			db := openBucketTest(t)
+			db.MaxBatchSize = c.size
+			if err := db.Update(func(tx *folio.Tx) error { _, err := tx.CreateBucket([]byte("b")); return err }); err != nil {
+				t.Fatal(err)
+			}
+			held, err := db.Begin(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const callers = 8
+			errs := make(chan error, callers)
+			for i := range callers {
+				go func() {
+					errs <- db.Batch(func(tx *folio.Tx) error {
+						return tx.Bucket([]byte("b")).Put([]byte(fmt.Sprint("k", i)), []byte("v"))
+					})
+				}()
+			}
+			for start := time.Now(); tx.QueuedBatchCalls(db) < callers; runtime.Gosched() {
+				if time.Since(start) > 20*time.Second {
+					_ = held.Rollback()
+					t.Fatalf("%d of %d Batch calls queued behind the held write lock", tx.QueuedBatchCalls(db), callers)
+				}
+			}
+			before := db.Stats().TxStats.Commits
+			if err := held.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			for range callers {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := db.Stats().TxStats.Commits - before; n != int64(c.commits) {
+				t.Errorf("MaxBatchSize %d: %d queued Batch calls took %d commits, want %d", c.size, callers, n, c.commits)
+			}
+		})
+	}
+}
