@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -720,4 +721,61 @@ func TestFillPercentWithinTransaction(t *testing.T) {
 		t.Errorf("leaves after 20,000 descending puts: %d at FillPercent 0.9, %d at 0.5; want about 0.56 as many", most, half)
 	}
 	t.Logf("FillPercent 0.5: %d leaves, 0.9: %d", half, most)
+}
+
+// TestFillPercentBounds: FillPercent and AppendFillPercent outside 0.1
+// to 1.0 split as the nearest bound does, and NaN as the default; an
+// AppendFillPercent of 0 is the default (full pages), where a
+// FillPercent of 0 is 0.1. Counted in leaves of one transaction's keys,
+// in random order (FillPercent) or in key order (AppendFillPercent).
+func TestFillPercentBounds(t *testing.T) {
+	leaves := func(fill float64, appendFill bool) (n int) {
+		db := openTest(t, nil)
+		mustUpdate(t, db, func(tx *Tx) error {
+			b, err := tx.CreateBucket([]byte("b"))
+			if err != nil {
+				return err
+			}
+			if appendFill {
+				b.AppendFillPercent = fill
+			} else {
+				b.FillPercent = fill
+			}
+			for i := range 2000 {
+				if !appendFill {
+					i = i * 7919 % 2000
+				}
+				if err := b.Put(fmt.Appendf(nil, "k%05d", i), make([]byte, 20)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err := db.View(func(tx *Tx) error { n = tx.Bucket([]byte("b")).Stats().LeafPageN; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, appendFill := range []bool{false, true} {
+		def := DefaultFillPercent
+		if appendFill {
+			def = 1
+		}
+		got := map[float64]int{}
+		for _, f := range []float64{0.1, 1, def} {
+			got[f] = leaves(f, appendFill)
+		}
+		if got[0.1] <= got[1] {
+			t.Fatalf("append %v: %d leaves at 0.1, %d at 1: the fill makes no difference here", appendFill, got[0.1], got[1])
+		}
+		zero := 0.1
+		if appendFill {
+			zero = def
+		}
+		for _, c := range []struct{ fill, as float64 }{{0.05, 0.1}, {-1, 0.1}, {2, 1}, {math.Inf(1), 1}, {math.NaN(), def}, {0, zero}} {
+			if n := leaves(c.fill, appendFill); n != got[c.as] {
+				t.Errorf("append %v: fill %v made %d leaves, %v makes %d", appendFill, c.fill, n, c.as, got[c.as])
+			}
+		}
+	}
 }

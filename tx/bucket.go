@@ -43,6 +43,7 @@ type Bucket struct {
 	// order): 1.0 by default, full pages. Lower it (to FillPercent, say)
 	// to leave room in a bulk-loaded bucket that later takes inserts
 	// between its keys: each such insert into a full page splits it.
+	// Bounded as FillPercent, but 0 is the default too, not 0.1.
 	AppendFillPercent float64
 
 	tx     *Tx
