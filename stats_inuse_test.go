@@ -110,3 +110,35 @@ func TestBucketStatsInuse(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBucketStatsCommittedState: in a write transaction, Bucket.Stats
+// describes the bucket as committed, as its comment says: puts and
+// deletes of the transaction show only once it commits.
+func TestBucketStatsCommittedState(t *testing.T) {
+	db := misuseFixture(t, &Options{PageSize: 1024})
+	mustUpdate(t, db, func(tx *Tx) error {
+		b := tx.Bucket([]byte("b"))
+		before := b.Stats()
+		for i := range 50 {
+			if err := b.Put(fmt.Appendf(nil, "x%03d", i), make([]byte, 100)); err != nil {
+				return err
+			}
+		}
+		if err := b.Delete([]byte("k1")); err != nil {
+			return err
+		}
+		if s := b.Stats(); s != before {
+			t.Errorf("Stats after the transaction's puts and delete: %+v, want the committed %+v", s, before)
+		}
+		return nil
+	})
+	if err := db.View(func(tx *Tx) error {
+		// k2, nested and its x, the 50 puts; k1 deleted.
+		if s := tx.Bucket([]byte("b")).Stats(); s.KeyN != 53 || s.LeafPageN < 2 {
+			t.Errorf("Stats once committed: %d keys, %d leaves; want 53 keys on more than a leaf", s.KeyN, s.LeafPageN)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
