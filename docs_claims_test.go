@@ -95,3 +95,21 @@ func TestDocsTxStatsAfterCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsStatsSubKeepsState: Stats.Sub subtracts the counters only; the
+// fields describing a state are the later call's, as in bbolt (its
+// comment called the whole result "the difference s - other").
+func TestDocsStatsSubKeepsState(t *testing.T) {
+	s := Stats{FreePageN: 5, PendingPageN: 2, FreeAlloc: 7 << 10, FreelistInuse: 64, TxN: 9, OpenTxN: 3,
+		TxStats: TxStats{Commits: 4}, MetaFallback: "older meta", SyncFailed: "EIO"}
+	other := Stats{FreePageN: 1, PendingPageN: 1, FreeAlloc: 1 << 10, FreelistInuse: 16, TxN: 4, OpenTxN: 1,
+		TxStats: TxStats{Commits: 1}}
+	want := s
+	want.TxN, want.TxStats.Commits = 5, 3
+	if d := s.Sub(&other); d != want {
+		t.Errorf("Stats.Sub = %+v, want %+v", d, want)
+	}
+	if d := s.Sub(nil); d != s {
+		t.Errorf("Stats.Sub(nil) = %+v, want s", d)
+	}
+}

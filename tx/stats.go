@@ -165,8 +165,10 @@ func (s *TxStats) Sub(other *TxStats) TxStats {
 	}
 }
 
-// Sub returns the difference s - other, as bbolt's Stats.Sub: the
-// activity between two calls of DB.Stats.
+// Sub returns the activity between two calls of DB.Stats, as bbolt's
+// Stats.Sub: the counters (TxN, TxStats) as s - other; the fields that
+// describe a state (the free list, OpenTxN, MetaFallback, SyncFailed)
+// as s has them (bbolt's leaves OpenTxN 0). A nil other gives s.
 func (s *Stats) Sub(other *Stats) Stats {
 	if other == nil {
 		return *s
