@@ -324,3 +324,41 @@ func TestCompactWhileWritten(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestCompactTxMaxSize: Compact commits dst in transactions of at most
+// txMaxSize bytes of names, keys and values, an entry larger than that
+// alone, and all in one for 0 or a negative txMaxSize (bbolt's commits
+// every entry for a negative one).
+func TestCompactTxMaxSize(t *testing.T) {
+	src := openTest(t, nil)
+	mustUpdate(t, src, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b")) // 1 byte
+		if err != nil {
+			return err
+		}
+		for i := range 10 { // 100 bytes each
+			if err := b.Put(fmt.Appendf(nil, "k%d", i), make([]byte, 98)); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte("zz"), make([]byte, 1000)) // 1002 bytes
+	})
+	want := dumpTree(t, src)
+	// 250: b k0 k1 | k2 k3 | k4 k5 | k6 k7 | k8 k9 | zz.
+	for _, c := range []struct {
+		max     int64
+		commits int64
+	}{{250, 6}, {0, 1}, {-1, 1}, {1 << 20, 1}} {
+		dst := openTest(t, nil)
+		before := dst.Stats().TxStats.Commits
+		if err := Compact(dst, src, c.max); err != nil {
+			t.Fatal(err)
+		}
+		if n := dst.Stats().TxStats.Commits - before; n != c.commits {
+			t.Errorf("txMaxSize %d: %d commits, want %d", c.max, n, c.commits)
+		}
+		if got := dumpTree(t, dst); !slices.Equal(want, got) {
+			t.Errorf("txMaxSize %d: copy differs: %q", c.max, firstDiff(want, got))
+		}
+	}
+}
