@@ -64,11 +64,12 @@ func backupKeys(t *testing.T, path string, opts *Options) int {
 	return n
 }
 
-// TestBackupCopyFileOntoItself: Tx.CopyFile given the database's
-// own path (or a symbolic or hard link to it) must refuse, not truncate
-// the file it is reading: O_TRUNC emptied the live database, WriteTo then
-// failed with EFAULT reading the mapping past the new end, and every
-// committed key was lost (the file kept two meta pages and nothing else).
+// TestBackupCopyFileOntoItself: Tx.CopyFile given the database's own
+// path (or a symbolic or hard link to it) must refuse (ErrCopyOntoDB),
+// not truncate the file it is reading: O_TRUNC emptied the live
+// database, WriteTo then failed with EFAULT reading the mapping past the
+// new end, and every committed key was lost (the file kept two meta
+// pages and nothing else).
 func TestBackupCopyFileOntoItself(t *testing.T) {
 	for _, mode := range []string{"direct", "wal"} {
 		for _, via := range []string{"path", "symlink", "hardlink"} {
@@ -101,8 +102,8 @@ func TestBackupCopyFileOntoItself(t *testing.T) {
 				if err := db.Close(); err != nil {
 					t.Logf("close: %v", err)
 				}
-				if cerr == nil {
-					t.Errorf("CopyFile onto the database itself (%s) returned nil", via)
+				if !errors.Is(cerr, ErrCopyOntoDB) {
+					t.Errorf("CopyFile onto the database itself (%s): %v, want ErrCopyOntoDB", via, cerr)
 				}
 				if n := backupKeys(t, path, &Options{ReadOnly: mode == "direct", WAL: mode == "wal"}); n != 500 {
 					t.Fatalf("after CopyFile onto itself (%s): %d keys, want the 500 committed (CopyFile error: %v)", via, n, cerr)
