@@ -208,3 +208,41 @@ func TestViewBucketHandleBytes(t *testing.T) {
 		t.Logf("%.0f bytes a bucket", perBucket)
 	}
 }
+
+// TestGetAllocsInWriteTx: Bucket.Get does not allocate in a write
+// transaction either, as its comment says: over committed pages, over
+// pages the transaction changed, for a large value and a missing key.
+func TestGetAllocsInWriteTx(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race to check allocations")
+	}
+	db := openTest(t, &Options{PageSize: 1024, NoSync: true})
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		for i := range 500 {
+			if err := b.Put(fmt.Appendf(nil, "k%04d", i), make([]byte, 30)); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte("large"), make([]byte, 100_000))
+	})
+	mustUpdate(t, db, func(tx *Tx) error {
+		b := tx.Bucket([]byte("b"))
+		if err := b.Put([]byte("k0100"), []byte("changed")); err != nil {
+			return err
+		}
+		if err := b.Put([]byte("large2"), make([]byte, 90_000)); err != nil {
+			return err
+		}
+		for _, k := range []string{"k0100", "k0400", "large", "large2", "missing"} {
+			key := []byte(k)
+			if n := testing.AllocsPerRun(50, func() { _ = b.Get(key) }); n != 0 {
+				t.Errorf("Get(%s) in a write transaction: %v allocs, want 0", k, n)
+			}
+		}
+		return nil
+	})
+}
