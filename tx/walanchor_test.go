@@ -61,8 +61,8 @@ func FuzzCheckLogRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		kind, txid, err := CheckLogRecord(b)
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			if !errors.Is(err, ErrLogCorrupt) || !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrLogCorrupt and ErrCorrupt", err)
 			}
 			return
 		}
