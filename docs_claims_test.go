@@ -113,3 +113,24 @@ func TestDocsStatsSubKeepsState(t *testing.T) {
 		t.Errorf("Stats.Sub(nil) = %+v, want s", d)
 	}
 }
+
+// TestDocsBucketStatsAdd: BucketStats.Add sums every count but Depth,
+// which is the deeper of the two, as bbolt's (its comment said it adds
+// every count).
+func TestDocsBucketStatsAdd(t *testing.T) {
+	s := BucketStats{BranchPageN: 1, BranchOverflowN: 2, LeafPageN: 3, LeafOverflowN: 4, LargePageN: 5, KeyN: 6, Depth: 3,
+		BranchAlloc: 7, BranchInuse: 8, LeafAlloc: 9, LeafInuse: 10, BucketN: 11, InlineBucketN: 12, InlineBucketInuse: 13}
+	o := BucketStats{BranchPageN: 10, BranchOverflowN: 20, LeafPageN: 30, LeafOverflowN: 40, LargePageN: 50, KeyN: 60, Depth: 2,
+		BranchAlloc: 70, BranchInuse: 80, LeafAlloc: 90, LeafInuse: 100, BucketN: 110, InlineBucketN: 120, InlineBucketInuse: 130}
+	want := BucketStats{BranchPageN: 11, BranchOverflowN: 22, LeafPageN: 33, LeafOverflowN: 44, LargePageN: 55, KeyN: 66, Depth: 3,
+		BranchAlloc: 77, BranchInuse: 88, LeafAlloc: 99, LeafInuse: 110, BucketN: 121, InlineBucketN: 132, InlineBucketInuse: 143}
+	got := s
+	got.Add(o)
+	if got != want {
+		t.Errorf("Add: %+v, want %+v", got, want)
+	}
+	o.Add(s)
+	if o.Depth != 3 {
+		t.Errorf("Add of a deeper bucket's stats: Depth %d, want 3", o.Depth)
+	}
+}

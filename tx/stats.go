@@ -268,7 +268,8 @@ type BucketStats struct {
 	InlineBucketInuse int // bytes their leaves use
 }
 
-// Add adds o's counts to s.
+// Add adds o's counts to s; Depth becomes the larger of the two, as in
+// bbolt's.
 func (s *BucketStats) Add(o BucketStats) {
 	s.BranchPageN += o.BranchPageN
 	s.BranchOverflowN += o.BranchOverflowN
