@@ -283,7 +283,8 @@ func (tx *Tx) OnCommit(fn func()) {
 }
 
 // Bucket returns the top-level bucket name, or nil if there is none.
-// The bucket is valid for the life of the transaction.
+// The bucket is valid until the transaction ends or it is deleted (see
+// Bucket).
 func (tx *Tx) Bucket(name []byte) *Bucket { return tx.root.Bucket(name) }
 
 // CreateBucket creates a top-level bucket; its errors are
