@@ -779,3 +779,42 @@ func TestFillPercentBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestPutNilValueReadsEmpty: Put stores a nil value as an empty one, as
+// its comment says, and every read returns it non-nil: a nil value is
+// how Cursor and ForEach mark a nested bucket. In the transaction that
+// put it and after the commit.
+func TestPutNilValueReadsEmpty(t *testing.T) {
+	db := openTest(t, nil)
+	look := func(when string, tx *Tx) {
+		b := tx.Bucket([]byte("b"))
+		if v := b.Get([]byte("k")); v == nil || len(v) != 0 {
+			t.Errorf("%s: Get = %v, want empty, not nil", when, v)
+		}
+		if k, v := b.Cursor().First(); string(k) != "k" || v == nil || len(v) != 0 {
+			t.Errorf("%s: First = %q, %v; want k and an empty value, not nil", when, k, v)
+		}
+		if err := b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				t.Errorf("%s: ForEach gives %q a nil value, as to a bucket", when, k)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	mustUpdate(t, db, func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte("k"), nil); err != nil {
+			return err
+		}
+		look("same transaction", tx)
+		return nil
+	})
+	if err := db.View(func(tx *Tx) error { look("committed", tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
