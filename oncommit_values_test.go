@@ -272,3 +272,58 @@ func TestOnCommitHandlerMayClose(t *testing.T) {
 		})
 	}
 }
+
+// TestValuesOutliveChangesToOtherBuckets: in a write transaction, a
+// value (or a cursor's key and value) stays valid until the next change
+// to its own bucket, as Bucket.Get says: splits, large values and a
+// bucket deletion elsewhere in the transaction leave it alone, whether
+// it lies in a committed page or in one the transaction wrote. (Under
+// -tags invariants a released buffer is poisoned, so reuse shows.)
+func TestValuesOutliveChangesToOtherBuckets(t *testing.T) {
+	db := openTest(t, &Options{PageSize: 1024})
+	val := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 50) }
+	mustUpdate(t, db, func(tx *Tx) error {
+		a, err := tx.CreateBucket([]byte("a"))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket([]byte("b")); err != nil {
+			return err
+		}
+		for i := range 300 {
+			if err := a.Put(fmt.Appendf(nil, "k%04d", i), val(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	mustUpdate(t, db, func(tx *Tx) error {
+		a, b := tx.Bucket([]byte("a")), tx.Bucket([]byte("b"))
+		if err := a.Put([]byte("k0150"), val('N')); err != nil {
+			return err
+		}
+		written, committed := a.Get([]byte("k0150")), a.Get([]byte("k0010"))
+		k, v := a.Cursor().Seek([]byte("k0200"))
+		for i := range 3000 {
+			if err := b.Put(fmt.Appendf(nil, "x%05d", i), make([]byte, 60)); err != nil {
+				return err
+			}
+			if i%100 == 0 {
+				nb, err := b.CreateBucket(fmt.Appendf(nil, "nb%d", i))
+				if err != nil {
+					return err
+				}
+				if err := nb.Put([]byte("q"), make([]byte, 2000)); err != nil {
+					return err
+				}
+			}
+		}
+		if err := tx.DeleteBucket([]byte("b")); err != nil {
+			return err
+		}
+		if !bytes.Equal(written, val('N')) || !bytes.Equal(committed, val(10)) || string(k) != "k0200" || !bytes.Equal(v, val(200)) {
+			t.Errorf("values read before changes to another bucket now read %q, %q, %q = %q", written, committed, k, v)
+		}
+		return nil
+	})
+}
