@@ -517,6 +517,9 @@ func (b *Bucket) deleteContents() error {
 // if key holds a value in b; ErrSameBuckets if dst is b, the bucket moved
 // or one under it; ErrBucketExists if dst has a bucket key, and
 // ErrIncompatibleValue if it has a value key.
+//
+// NB: the nil *Bucket that Tx.Bucket returns for a missing name is the
+// top level here, not ErrBucketNotFound: check a looked-up dst first.
 func (b *Bucket) MoveBucket(key []byte, dst *Bucket) error {
 	if err := b.writeCheck(); err != nil {
 		return err

@@ -96,7 +96,8 @@ func openBucketTest(t *testing.T) *tx.DB {
 // destination in another DB is ErrDifferentDB, one in a read transaction
 // ErrTxNotWritable, also for a key b does not hold. After those, the key:
 // empty is ErrBucketNameRequired, longer than MaxKeySize (no bucket can
-// have such a name) ErrBucketNotFound. Nothing moves.
+// have such a name) ErrBucketNotFound. Nothing moves. The nil *Bucket
+// of a missing name, as dst, is the top level.
 func TestMoveBucketDestinationCheckedFirst(t *testing.T) {
 	db, other := openBucketTest(t), openBucketTest(t)
 	for _, d := range []*tx.DB{db, other} {
@@ -141,6 +142,10 @@ func TestMoveBucketDestinationCheckedFirst(t *testing.T) {
 		}
 		if b.Bucket([]byte("nested")) == nil || otx.Bucket([]byte("b")).Bucket([]byte("nested")) == nil {
 			t.Error("a refused MoveBucket moved the bucket")
+		}
+		// NB: the nil *Bucket of a missing name is the top level.
+		if err := b.MoveBucket([]byte("nested"), tx.Bucket([]byte("missing"))); err != nil || tx.Bucket([]byte("nested")) == nil {
+			t.Errorf("MoveBucket into the nil *Bucket of a missing name: %v; want it moved to the top level", err)
 		}
 		return nil
 	})
