@@ -845,3 +845,43 @@ func writeWhileWalking(t *testing.T, change, walk string, dirty bool) {
 		return nil
 	})
 }
+
+// TestMisuseForEachDeletesParent: ForEach and ForEachBucket whose fn
+// deletes a bucket above the one walked stop with ErrBucketNotFound, as
+// when it deletes the walked bucket itself (TestMisuseDeletedBucket).
+func TestMisuseForEachDeletesParent(t *testing.T) {
+	db := misuseFixture(t, nil)
+	mustUpdate(t, db, func(tx *Tx) error {
+		n := tx.Bucket([]byte("b")).Bucket([]byte("nested"))
+		for _, name := range []string{"n1", "n2"} {
+			if _, err := n.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	walks := map[string]func(n *Bucket, del func() error) error{
+		"ForEach":       func(n *Bucket, del func() error) error { return n.ForEach(func(k, v []byte) error { return del() }) },
+		"ForEachBucket": func(n *Bucket, del func() error) error { return n.ForEachBucket(func(k []byte) error { return del() }) },
+	}
+	for name, walk := range walks {
+		err := db.Update(func(tx *Tx) error {
+			met := 0
+			err := walk(tx.Bucket([]byte("b")).Bucket([]byte("nested")), func() error {
+				met++
+				if met == 1 {
+					return tx.DeleteBucket([]byte("b"))
+				}
+				return nil
+			})
+			wantIs(t, name+" whose fn deleted the parent bucket", err, ErrBucketNotFound)
+			if met != 1 {
+				t.Errorf("%s: fn ran %d times, want 1 (the walk stops)", name, met)
+			}
+			return errors.New("roll back")
+		})
+		if err == nil || err.Error() != "roll back" {
+			t.Fatal(err)
+		}
+	}
+}
