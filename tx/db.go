@@ -55,9 +55,11 @@ type DB struct {
 	// quarter of its page images or less, else the images up to 1 MiB,
 	// else nothing (a direct commit). Positive: the images whenever they
 	// take at most WALImageLimit bytes (64 MiB at most, the largest
-	// record replay takes), then as the default. Negative:
-	// operations always. After an operations record, every commit logs
-	// operations until the next checkpoint.
+	// record replay takes), then as the default. Negative: operations
+	// always. In every mode a transaction of more than 64 MiB of
+	// operations commits directly. After an operations record, a commit
+	// that would log images logs operations instead until the next
+	// checkpoint (a direct commit is one).
 	WALImageLimit int
 
 	// Accepted for bbolt compatibility; folio ignores them (it checks
