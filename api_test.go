@@ -727,12 +727,16 @@ func TestFillPercentWithinTransaction(t *testing.T) {
 // to 1.0 split as the nearest bound does, and NaN as the default; an
 // AppendFillPercent of 0 is the default (full pages), where a
 // FillPercent of 0 is 0.1. Counted in leaves of one transaction's keys,
-// in random order (FillPercent) or in key order (AppendFillPercent).
+// in random order (FillPercent) or in key order (AppendFillPercent),
+// each fill in a bucket of its own.
 func TestFillPercentBounds(t *testing.T) {
-	leaves := func(fill float64, appendFill bool) (n int) {
-		db := openTest(t, nil)
+	db := openTest(t, nil)
+	n := 0
+	leaves := func(fill float64, appendFill bool) (leaves int) {
+		n++
+		name := fmt.Appendf(nil, "b%d", n)
 		mustUpdate(t, db, func(tx *Tx) error {
-			b, err := tx.CreateBucket([]byte("b"))
+			b, err := tx.CreateBucket(name)
 			if err != nil {
 				return err
 			}
@@ -751,10 +755,10 @@ func TestFillPercentBounds(t *testing.T) {
 			}
 			return nil
 		})
-		if err := db.View(func(tx *Tx) error { n = tx.Bucket([]byte("b")).Stats().LeafPageN; return nil }); err != nil {
+		if err := db.View(func(tx *Tx) error { leaves = tx.Bucket(name).Stats().LeafPageN; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		return n
+		return leaves
 	}
 	for _, appendFill := range []bool{false, true} {
 		def := DefaultFillPercent
