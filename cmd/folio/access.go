@@ -396,7 +396,9 @@ empty value is given as VALUE: ''), and so is a terminal.
 
 The bucket must exist, unless --create is given: then every missing bucket
 on the path is created. A key that holds a nested bucket cannot be given a
-value. The database is opened read-write (exclusive lock).`,
+value. The database is opened read-write (exclusive lock). Interrupted
+(SIGINT, SIGTERM: exit 130, 143), put says whether it committed ("DB is
+as it was", "the put was committed to DB before it").`,
 		Example: `  folio put app.db users alice '{"admin":true}'
   folio put --create app.db config/feature\/flags beta on
   folio put app.db blobs logo < logo.png
@@ -407,6 +409,7 @@ value. The database is opened read-write (exclusive lock).`,
 			if err != nil {
 				return err
 			}
+			a.cleanups.noteAsItWas(args[0])
 			var value []byte
 			switch {
 			case len(args) == 4:
@@ -429,7 +432,7 @@ value. The database is opened read-write (exclusive lock).`,
 				return err
 			}
 			defer closeDB(db, &err)
-			err = db.Update(func(tx *folio.Tx) error {
+			err = a.updateNoted(db, args[0], "put", func(tx *folio.Tx) error {
 				var b *folio.Bucket
 				var err error
 				if create {
@@ -457,6 +460,36 @@ value. The database is opened read-write (exclusive lock).`,
 	addFormatFlag(cmd, &format)
 	cmd.Flags().BoolVar(&create, "create", false, "create the buckets on PATH that do not exist")
 	return cmd
+}
+
+// updateNoted runs fn in a write transaction of db, opened from path,
+// and once it commits, sets what an interrupt says the file holds
+// (cleanups.note, "path is as it was" before: noteAsItWas) to "the put
+// (what) was committed to path before it". A signal during the commit
+// waits for it, as during a load's (loader.flush): one right after it
+// said only "interrupted", exit 130, and the change was made.
+func (a *app) updateNoted(db *folio.DB, path, what string, fn func(*folio.Tx) error) error {
+	held := false
+	err := db.Update(func(tx *folio.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		a.cleanups.mu.Lock()
+		held = true
+		return nil
+	})
+	if !held {
+		return err
+	}
+	defer a.cleanups.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if inPlaceCommitted != nil {
+		inPlaceCommitted(a)
+	}
+	a.cleanups.note = fmt.Sprintf("the %s was committed to %s before it", what, path)
+	return nil
 }
 
 // maxValueInput is the most put reads of a raw value on standard input:
@@ -615,7 +648,8 @@ func newDeleteCmd(a *app) *cobra.Command {
 		Long: `Delete removes KEY from the bucket at PATH and commits (synced). A missing
 key is an error (exit status 1) unless --missing-ok is given. Nested buckets
 are not deleted by this command. The database is opened read-write
-(exclusive lock).`,
+(exclusive lock). Interrupted (SIGINT, SIGTERM: exit 130, 143), delete
+says whether it committed, as put does.`,
 		Example: `  folio delete app.db users alice
   folio delete --missing-ok app.db sessions/2024 token-1234`,
 		Args: cobra.ExactArgs(3),
@@ -624,12 +658,13 @@ are not deleted by this command. The database is opened read-write
 			if err != nil {
 				return err
 			}
+			a.cleanups.noteAsItWas(args[0])
 			db, err := a.openDB(args[0], false)
 			if err != nil {
 				return err
 			}
 			defer closeDB(db, &err)
-			err = db.Update(func(tx *folio.Tx) error {
+			err = a.updateNoted(db, args[0], "delete", func(tx *folio.Tx) error {
 				b, err := lookupBucket(tx, names)
 				if err != nil {
 					return err

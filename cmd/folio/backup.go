@@ -31,7 +31,8 @@ reading the database meanwhile. The copy is written to a temporary file
 beside OUT, synced, verified (opened and fully checked: checksums, tree
 order, page accounting) and only then renamed to OUT, so OUT may not be a
 FIFO, a device or standard output (/dev/stdout). A failed or interrupted
-backup (SIGINT, SIGTERM: exit 130, 143) removes the temporary file. A new
+backup (SIGINT, SIGTERM: exit 130, 143) removes the temporary file (an
+interrupt once OUT is renamed into place says that it was). A new
 OUT gets DB's mode less the umask (as cp gives a copy); a replaced OUT
 keeps its own.
 
@@ -141,7 +142,7 @@ func backupDB(a *app, db *folio.DB, src, dst string, compress bool, start time.T
 	if st.verified, err = verifyBackup(a, src, out.tmp, compress, st.txid); err != nil {
 		return st, err
 	}
-	if err := out.commit(); err != nil {
+	if err := out.commit("written and verified"); err != nil {
 		return st, err
 	}
 	st.elapsed = time.Since(start)
@@ -363,8 +364,9 @@ func linkTarget(path string) (string, error) {
 
 // commit syncs the file, renames it into place and syncs the directory;
 // a file written directly is only closed (a FIFO or a device has nothing
-// to sync, and fsync fails on some of them).
-func (o *outFile) commit() error {
+// to sync, and fsync fails on some of them). An interrupt after the
+// rename says the file was done ("written and verified") before it.
+func (o *outFile) commit(done string) error {
 	if o.tmp == "" {
 		o.done = true
 		if err := o.f.Close(); err != nil {
@@ -377,7 +379,7 @@ func (o *outFile) commit() error {
 		err = cerr
 	}
 	if err == nil {
-		err = o.cl.done(func() error { return os.Rename(o.tmp, o.path) })
+		err = o.cl.place(func() error { return os.Rename(o.tmp, o.path) }, o.path, o.path+" was "+done+" before it")
 	}
 	if err == nil {
 		err = wal.SyncDir(filepath.Dir(o.path))

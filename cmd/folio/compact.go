@@ -38,7 +38,8 @@ DST is built under a temporary name beside it and verified before it is
 moved into place: a full check, the key count of every bucket and a
 SHA-256 over all buckets, sequences, keys and values, compared with SRC.
 The sizes before and after are printed. A failed or interrupted compact
-(SIGINT, SIGTERM: exit 130, 143) leaves neither the temporary file nor DST.
+(SIGINT, SIGTERM: exit 130, 143) leaves neither the temporary file nor DST
+(an interrupt once the verified DST is in place leaves it, and says so).
 DST must not exist, and a DST made by something else while the copy was
 built is left alone: compact then fails.
 
@@ -234,7 +235,7 @@ func copyTree(a *app, src tree, dst string, perm os.FileMode, pageSize int, fill
 	if err := finalPerm(tmp, perm); err != nil {
 		return res, err
 	}
-	if err := cl.done(func() error { return placeNew(tmp, dst) }); err != nil {
+	if err := cl.place(func() error { return placeNew(tmp, dst) }, dst, dst+" was made and verified before it"); err != nil {
 		return res, err
 	}
 	if err := wal.SyncDir(filepath.Dir(dst)); err != nil {

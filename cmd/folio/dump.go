@@ -42,7 +42,7 @@ refuses an empty pipe).
 --zstd compresses the dump; load recognises it. With -o the dump is
 written to a temporary file beside FILE and renamed into place when
 complete, so a failed or interrupted dump (SIGINT, SIGTERM: exit 130, 143)
-leaves nothing behind. A new FILE gets the mode "> FILE" would give it
+leaves nothing behind (an interrupt once FILE is in place says so). A new FILE gets the mode "> FILE" would give it
 (0666 less the umask), a replaced one keeps its mode, and a symbolic link
 is followed, also one to a file yet to be made (not another user's link in
 a sticky directory anyone may write, such as /tmp, which "> FILE" would
@@ -113,7 +113,7 @@ verified; the file is not changed.`,
 			if out == nil {
 				return nil
 			}
-			if err := out.commit(); err != nil {
+			if err := out.commit("written"); err != nil {
 				return fmt.Errorf("dump %s: %w", args[0], err)
 			}
 			el := time.Since(start)

@@ -18,7 +18,10 @@ import (
 // the first SIGINT or SIGTERM, main's handler (exitOnSignal) runs every
 // removal still tracked and exits at once with 128 + the signal's number:
 // 130 for SIGINT, 143 for SIGTERM, as a shell reports a process the
-// signal killed, so scripts see why it stopped.
+// signal killed, so scripts see why it stopped. The message says what
+// stays that the command changed or made (cleanups.note): a database
+// changed in place (load, put, delete: noteAsItWas, then what its
+// commits left) or an output already put in place (cleanup.place).
 //
 // We rejected stopping a command through a context its loops check, with
 // its failure paths doing the removal: much of a long command's time goes
@@ -45,10 +48,10 @@ type cleanups struct {
 	mu sync.Mutex // NB: held for good once an interrupt is handled
 	// pending holds the tracked removals; guarded by mu.
 	pending map[*cleanup]struct{}
-	// note says what an interrupt leaves that the command did not make
-	// ("x.db keeps the 20000 keys committed before it"): a load into an
-	// existing database keeps its whole transactions, and the message
-	// must say so. Guarded by mu.
+	// note says what an interrupt leaves ("x.db keeps the 20000 keys
+	// committed before it", "c.db was made and verified before it"): a
+	// load into an existing database keeps its whole transactions, a
+	// finished output stays, and the message must say so. Guarded by mu.
 	note string
 }
 
@@ -58,6 +61,16 @@ func (c *cleanups) setNote(note string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.note = note
+}
+
+// noteAsItWas sets the note for a command changing the database at path
+// in place (load, put, delete): it is as it was, if it exists. Set before
+// the command reads its input or waits for the lock, which may take long,
+// and kept until its first commit.
+func (c *cleanups) noteAsItWas(path string) {
+	if _, err := os.Lstat(path); err == nil {
+		c.setNote(path + " is as it was")
+	}
 }
 
 // cleanup is one tracked removal; nil is a valid cleanup tracking
@@ -114,6 +127,28 @@ func (cl *cleanup) done(finish func() error) error {
 	}
 	delete(cl.c.pending, cl)
 	return nil
+}
+
+// place is done for the finish that puts the file at path in place, and
+// sets the note to what an interrupt then leaves there ("OUT was written
+// and verified before it"). We rejected saying nothing of a file an
+// interrupt no longer removes: exit 130 with no word of it read as
+// nothing made, and a second run failed on the file there.
+func (cl *cleanup) place(finish func() error, path, note string) error {
+	if cl == nil {
+		return cl.done(finish)
+	}
+	err := cl.done(func() error {
+		if err := finish(); err != nil {
+			return err
+		}
+		cl.c.note = note
+		return nil
+	})
+	if err == nil && outputPlaced != nil {
+		outputPlaced(cl.c, path)
+	}
+	return err
 }
 
 // interrupt runs every tracked removal and says how many there were. It
@@ -180,6 +215,14 @@ func (a *app) interruptMessageLocked(sig os.Signal, n int) string {
 	}
 	return fmt.Sprintf("%sfolio: interrupted (%v)%s\n", erase, sig, what)
 }
+
+// outputPlaced, set by tests, runs once a command put the file it made
+// at path, where an interrupt no longer removes it.
+var outputPlaced func(c *cleanups, path string)
+
+// inPlaceCommitted, set by tests, runs once put's or delete's commit has
+// returned.
+var inPlaceCommitted func(a *app)
 
 // signalExit is the exit status for a command a signal stopped: 128 +
 // its number, as shells report it.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -392,5 +393,177 @@ func TestInterruptLoadNoteCountsEveryCommit(t *testing.T) {
 		if p != "" {
 			t.Error(p)
 		}
+	}
+}
+
+// TestInterruptAfterOutputPlaced: once a command has put the file it made
+// in place (compact's and migrate's DST, backup's OUT, dump's -o FILE, a
+// new database a load made), an interrupt no longer removes it, and the
+// message must say it is there. It said only "interrupted", which with
+// exit 130 read as nothing made, while the file was there, complete (a
+// load that failed part way keeps what it committed, too). Here the
+// handler's work runs right after each placement.
+func TestInterruptAfterOutputPlaced(t *testing.T) {
+	defer func(k int) { loadTxKeys = k }(loadTxKeys)
+	loadTxKeys = 3
+	src := sampleDB(t)
+	bolt := boltDB(t, readModel(t, src))
+	dump := "VERSION=3\nformat=bytevalue\ndatabase=b\ntype=btree\nHEADER=END\n" +
+		strings.Repeat(" 6b31\n 76\n 6b32\n 76\n", 2) + "DATA=END\n"
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  func(out string) []string
+		code  int
+	}{
+		{"compact", "", func(out string) []string { return []string{"compact", src, out} }, exitOK},
+		{"migrate", "", func(out string) []string { return []string{"migrate", "--from", "bbolt", bolt, out} }, exitOK},
+		{"backup", "", func(out string) []string { return []string{"backup", src, out} }, exitOK},
+		{"backup-zstd", "", func(out string) []string { return []string{"backup", "--zstd", src, out} }, exitOK},
+		{"dump", "", func(out string) []string { return []string{"dump", src, "-o", out} }, exitOK},
+		{"load-new", dump, func(out string) []string { return []string{"load", out} }, exitOK},
+		// Malformed after its first transaction: the new database keeps it.
+		{"load-new-failed", strings.Replace(dump, "DATA=END", " zz\n", 1), func(out string) []string {
+			return []string{"load", out}
+		}, exitFail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			var notes []string
+			defer func() { outputPlaced = nil }()
+			outputPlaced = func(c *cleanups, path string) {
+				// As the handler does: run what is still tracked, keeping
+				// the lock (given back here).
+				n := c.interrupt()
+				note := c.note
+				c.mu.Unlock()
+				if n != 0 {
+					t.Errorf("%d files still tracked once %s was in place", n, path)
+				}
+				if _, err := os.Stat(path); err != nil {
+					t.Errorf("placed, yet: %v", err)
+				}
+				notes = append(notes, note)
+			}
+			code, _, stderr := runCLIIn(t, tc.stdin, tc.args(out)...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			if len(notes) != 1 {
+				t.Fatalf("%d placements seen, want 1", len(notes))
+			}
+			if !strings.HasPrefix(notes[0], out+" ") || !strings.Contains(notes[0], "before it") {
+				t.Errorf("an interrupt once %s was in place says %q of it", out, notes[0])
+			}
+		})
+	}
+}
+
+// TestInterruptPutDeleteNoteSaysCommitted: put and delete change a
+// database in place, and an interrupt after the commit left the change
+// made while it said only "interrupted" (exit 130 or 143): 4 of 20 SIGTERMs
+// of a real delete came then. Right after the commit, an interrupt must
+// either say the change was committed, or wait and then say it.
+func TestInterruptPutDeleteNoteSaysCommitted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"put", []string{"put", "DB", "users", "user000", "new"}},
+		{"put-create", []string{"put", "--create", "DB", "x/y", "k", "v"}},
+		{"delete", []string{"delete", "DB", "users", "user000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := sampleDB(t)
+			args := slices.Clone(tc.args)
+			args[slices.Index(args, "DB")] = path
+			var (
+				mu    sync.Mutex
+				msgs  []string
+				wg    sync.WaitGroup
+				calls int
+			)
+			interruptNow := func(a *app) {
+				msg := a.interruptMessageLocked(syscall.SIGINT, 0)
+				a.cleanups.mu.Unlock()
+				mu.Lock()
+				msgs = append(msgs, msg)
+				mu.Unlock()
+			}
+			defer func() { inPlaceCommitted = nil }()
+			inPlaceCommitted = func(a *app) {
+				calls++
+				if a.cleanups.mu.TryLock() {
+					interruptNow(a)
+					return
+				}
+				// The handler would wait for the lock: as it does here.
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a.cleanups.mu.Lock()
+					interruptNow(a)
+				}()
+			}
+			if code, _, stderr := runCLI(t, args...); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			wg.Wait()
+			if calls != 1 || len(msgs) != 1 {
+				t.Fatalf("%d commits seen, %d messages, want 1", calls, len(msgs))
+			}
+			if !strings.Contains(msgs[0], "committed to "+path) {
+				t.Errorf("an interrupt after the commit says %q", msgs[0])
+			}
+		})
+	}
+}
+
+// interruptOnRead is standard input that, on the first read, does what
+// the signal handler does and records the message it would print.
+type interruptOnRead struct {
+	a    *app
+	data io.Reader
+	msgs []string
+}
+
+func (r *interruptOnRead) Read(p []byte) (int, error) {
+	if r.msgs == nil {
+		r.a.cleanups.mu.Lock()
+		r.msgs = append(r.msgs, r.a.interruptMessageLocked(syscall.SIGTERM, 0))
+		r.a.cleanups.mu.Unlock()
+	}
+	return r.data.Read(p)
+}
+
+// TestInterruptBeforeOpenSaysAsItWas: a load into an existing database,
+// and a put, read their input before they open the database (and may
+// wait for its lock): an interrupt then said only "interrupted", where
+// README promises a load says "is as it was" (1 of 30 SIGTERMs of a real
+// load came then).
+func TestInterruptBeforeOpenSaysAsItWas(t *testing.T) {
+	dump := "VERSION=3\nformat=bytevalue\ndatabase=b\ntype=btree\nHEADER=END\n 6b31\n 76\nDATA=END\n"
+	for _, tc := range []struct {
+		name, stdin string
+		args        []string
+	}{
+		{"load", dump, []string{"load", "DB"}},
+		{"put", "value", []string{"put", "DB", "users", "user000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := sampleDB(t)
+			args := slices.Clone(tc.args)
+			args[slices.Index(args, "DB")] = path
+			var stdout, stderr bytes.Buffer
+			a := newApp(nil, &stdout, &stderr)
+			in := &interruptOnRead{a: a, data: strings.NewReader(tc.stdin)}
+			a.stdin = in
+			if code := a.run(args); code != exitOK {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			if len(in.msgs) != 1 || !strings.Contains(in.msgs[0], "; "+path+" is as it was") {
+				t.Errorf("an interrupt before %s opened %s says %q", tc.name, path, in.msgs)
+			}
+		})
 	}
 }

@@ -50,7 +50,8 @@ command writing it failed before its first byte ("folio dump" of a
 missing or locked DB); an empty file or </dev/null makes an empty DB.
 
 Interrupted (SIGINT, SIGTERM: exit 130, 143), a load that created DB
-removes it, however much it committed. One into an existing DB stops at
+removes it, however much it committed, unless it had ended (the message
+then says what DB keeps). One into an existing DB stops at
 once: the transactions it committed stay, whole and consistent (the
 message says how many keys), and the one in progress is lost, as after a
 crash (a DB in WAL mode is then refused by read-only commands until
@@ -79,6 +80,7 @@ later inserts between the keys (see "folio compact --help").`,
 					return err
 				}
 			}
+			a.cleanups.noteAsItWas(args[0])
 			l := &loader{a: a, path: args[0], noOverwrite: noOverwrite, fill: fill, created: map[string]bool{}}
 			if bucket != "" {
 				if l.prefix, err = parsePath(bucket); err != nil {
@@ -230,13 +232,16 @@ func (l *loader) run() (err error) {
 			err = fmt.Errorf("close %s: %w", l.path, cerr)
 		}
 		empty := err != nil && l.createdDB && l.keys == 0 && l.buckets == 0
-		_ = l.newDB.done(func() error {
-			if empty {
+		if empty {
+			_ = l.newDB.done(func() error {
 				// Nothing committed: leave no empty database behind.
 				_ = os.Remove(l.path)
-			}
-			return nil
-		})
+				return nil
+			})
+		} else {
+			// An interrupt from now on leaves the new database.
+			_ = l.newDB.place(func() error { return nil }, l.path, l.keptNote())
+		}
 	}()
 	if err := l.openExisting(); err != nil {
 		return l.failed(dbFileError{err})
@@ -303,6 +308,9 @@ func (l *loader) openExisting() error {
 	if _, err := os.Stat(l.path); errors.Is(err, os.ErrNotExist) {
 		return noLogBeside(l.path)
 	}
+	// NB: DB may have been made since RunE's note: a wait for its lock
+	// comes next.
+	l.a.cleanups.setNote(l.path + " is as it was")
 	db, err := l.a.openDB(l.path, false)
 	if fi, serr := os.Stat(l.path); err != nil && serr == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
 		// A mktemp name, most likely: say what to do.
@@ -312,7 +320,6 @@ func (l *loader) openExisting() error {
 		return err
 	}
 	l.db = db
-	l.a.cleanups.setNote(l.path + " is as it was")
 	return nil
 }
 
@@ -457,8 +464,7 @@ func (l *loader) flush() error {
 	}
 	if held {
 		// An interrupt leaves this much in the existing database.
-		l.a.cleanups.note = fmt.Sprintf("%s keeps the %s loaded and committed before it, up to %s",
-			l.path, keysInBuckets(l.keys, "in", l.buckets), l.rd.PosString(l.lastPos))
+		l.a.cleanups.note = l.keptNote()
 	}
 	// The current block carries on into the next batch.
 	if n := len(l.blocks); n > 0 {
@@ -469,6 +475,16 @@ func (l *loader) flush() error {
 	clear(l.ops) // no big value outlives its batch
 	l.ops, l.arena, l.begun, l.big = l.ops[:0], l.arena[:0], 0, false
 	return nil
+}
+
+// keptNote says what the database keeps of the load so far, for an
+// interrupt's message.
+func (l *loader) keptNote() string {
+	if l.keys == 0 && l.buckets == 0 {
+		return l.path + " was made before it, empty"
+	}
+	return fmt.Sprintf("%s keeps the %s loaded and committed before it, up to %s",
+		l.path, keysInBuckets(l.keys, "in", l.buckets), l.rd.PosString(l.lastPos))
 }
 
 // bucket opens the bucket at path, creating what is missing; first is

@@ -37,7 +37,8 @@ DST is built under a temporary name beside it and verified before it is
 moved into place: a full check, the key count of every bucket and a
 SHA-256 over all buckets, sequences, keys and values, compared with what
 bbolt read. A failed or interrupted migrate (SIGINT, SIGTERM: exit 130,
-143) leaves neither the temporary file nor DST. DST must not exist, and
+143) leaves neither the temporary file nor DST (an interrupt once the
+verified DST is in place leaves it, and says so). DST must not exist, and
 a DST made by something else while the copy was built is left alone:
 migrate then fails.
 
