@@ -33,6 +33,10 @@ the log directory is kept.
 
 A database without a log has nothing to checkpoint; that is not an error.
 
+Interrupted (SIGINT, SIGTERM: exit 130, 143), checkpoint loses no commit,
+and says whether it finished; one that did not leaves the log to the
+next checkpoint (a signal during the checkpoint itself waits for it).
+
 The database is opened read-write (exclusive lock): a program holding it
 open makes checkpoint fail within --timeout, saying so.`,
 		Example: `  folio checkpoint app.db
@@ -79,6 +83,10 @@ func checkpointDB(a *app, path string) (err error) {
 	beforeKnown := err == nil
 	beforeLog, logKnown := logSize(dir)
 
+	// An interrupt from here, in the replay or the checkpoint, loses no
+	// commit, and leaves what is left to the next checkpoint.
+	a.cleanups.setNote(fmt.Sprintf("the checkpoint of %s did not finish: no commit is lost; run \"folio checkpoint %s\" again",
+		path, shellQuote(path)))
 	db, err := a.openDBWith(path, folio.Options{WAL: true})
 	if err != nil {
 		// NB: a damaged log's refusal is left for damageHint to end
@@ -93,7 +101,7 @@ func checkpointDB(a *app, path string) (err error) {
 	if err != nil {
 		return &pathError{path: path, err: err}
 	}
-	if err := db.Checkpoint(); err != nil {
+	if err := checkpointNoted(a, db, path); err != nil {
 		// A failed sync names the file already.
 		return withPath(path, fmt.Errorf("checkpoint: %w", err))
 	}
@@ -127,6 +135,23 @@ func checkpointDB(a *app, path string) (err error) {
 	} else {
 		fmt.Fprintf(a.stdout, "log %s: %s after\n", dir, humanBytes(in.LogBytes))
 	}
+	return nil
+}
+
+// checkpointNoted checkpoints db, opened from path, and sets what an
+// interrupt then says. A signal during the checkpoint waits for it, as
+// one during a put's commit does (updateNoted), so that the message says
+// whether it was done.
+func checkpointNoted(a *app, db *folio.DB, path string) error {
+	a.cleanups.mu.Lock()
+	defer a.cleanups.mu.Unlock()
+	if err := db.Checkpoint(); err != nil {
+		return err
+	}
+	if inPlaceCommitted != nil {
+		inPlaceCommitted(a)
+	}
+	a.cleanups.note = path + " was checkpointed before it"
 	return nil
 }
 

@@ -21,7 +21,8 @@ import (
 // signal killed, so scripts see why it stopped. The message says what
 // stays that the command changed or made (cleanups.note): a database
 // changed in place (load, put, delete: noteAsItWas, then what its
-// commits left) or an output already put in place (cleanup.place).
+// commits left; checkpoint: checkpointNoted) or an output already put in
+// place (cleanup.place).
 //
 // We rejected stopping a command through a context its loops check, with
 // its failure paths doing the removal: much of a long command's time goes
