@@ -461,9 +461,10 @@ func TestInterruptAfterOutputPlaced(t *testing.T) {
 
 // TestInterruptPutDeleteNoteSaysCommitted: put and delete change a
 // database in place, and an interrupt after the commit left the change
-// made while it said only "interrupted" (exit 130 or 143): 4 of 20 SIGTERMs
-// of a real delete came then. Right after the commit, an interrupt must
-// either say the change was committed, or wait and then say it.
+// made while it said only "interrupted" (exit 130 or 143): 3 of 20 runs of
+// a real delete, signalled at random moments, were stopped then. Right
+// after the commit, an interrupt must either say the change was
+// committed, or wait and then say it.
 func TestInterruptPutDeleteNoteSaysCommitted(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -558,8 +559,8 @@ func (r *interruptOnRead) Read(p []byte) (int, error) {
 // TestInterruptBeforeOpenSaysAsItWas: a load into an existing database,
 // and a put, read their input before they open the database (and may
 // wait for its lock): an interrupt then said only "interrupted", where
-// README promises a load says "is as it was" (1 of 30 SIGTERMs of a real
-// load came then).
+// README promises a load says "is as it was" (1 of 30 runs of a real
+// load, signalled at random moments, was stopped then).
 func TestInterruptBeforeOpenSaysAsItWas(t *testing.T) {
 	dump := "VERSION=3\nformat=bytevalue\ndatabase=b\ntype=btree\nHEADER=END\n 6b31\n 76\nDATA=END\n"
 	for _, tc := range []struct {
