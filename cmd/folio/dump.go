@@ -46,11 +46,12 @@ leaves nothing behind (an interrupt once FILE is in place says so). A new
 FILE gets the mode "> FILE" would give it (0666 less the umask), a
 replaced one keeps its mode, and a symbolic link is followed, also one to
 a file yet to be made (not another user's link in a sticky directory
-anyone may write, such as /tmp, which "> FILE" would not follow). An existing FILE that is not a regular file (a FIFO, a
-device) is written directly, and FILE naming standard output (/dev/stdout)
-is standard output, as without -o (so ">> log" appends). Neither FILE nor
-standard output may be DB, and a binary or compressed dump is not written
-to a terminal (exit 2: give -o FILE or a pipe).
+anyone may write, such as /tmp, which "> FILE" would not follow). An
+existing FILE that is not a regular file (a FIFO, a device) is written
+directly, and FILE naming standard output (/dev/stdout) is standard
+output, as without -o (so ">> log" appends). Neither FILE nor standard
+output may be DB, and a binary or compressed dump is not written to a
+terminal (exit 2: give -o FILE or a pipe).
 
 The database is opened read-only (shared lock), with every page checksum
 verified; the file is not changed.`,
