@@ -208,7 +208,7 @@ func (a *app) interruptMessageLocked(sig os.Signal, n int) string {
 		what = "; removed the files it was making"
 	}
 	if note := a.cleanups.note; note != "" {
-		what += "; " + note
+		what += "; " + escapeControls(note) // its paths: one line, as errors
 	}
 	erase := ""
 	if a.isTerminal {

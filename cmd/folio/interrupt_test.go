@@ -587,3 +587,16 @@ func TestInterruptBeforeOpenSaysAsItWas(t *testing.T) {
 		})
 	}
 }
+
+// TestInterruptNoteOneLine: the interrupt message is one line whatever
+// the paths in its note hold, as an error is (escapeControls): a
+// database named "a\nb.db" split it in two.
+func TestInterruptNoteOneLine(t *testing.T) {
+	a := &app{}
+	a.cleanups.note = "a\nb.db is as it was"
+	msg := a.interruptMessageLocked(syscall.SIGINT, 1)
+	want := `folio: interrupted (interrupt); removed the files it was making; a\nb.db is as it was` + "\n"
+	if msg != want {
+		t.Errorf("interrupt message %q, want %q", msg, want)
+	}
+}
