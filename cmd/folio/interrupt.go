@@ -8,17 +8,17 @@ import (
 	"syscall"
 )
 
-// What SIGINT and SIGTERM do to a command.
+// What SIGINT, SIGTERM and SIGHUP do to a command.
 //
 // A command that makes a file tracks its removal in app.cleanups from the
 // moment the file exists until it is renamed into place or removed: backup's and dump -o's
 // temporary output and backup's decompressed copy (createOut,
 // verifyBackup), compact's and migrate's temporary database (copyTree),
 // the database a load creates (loader.create) and bench's directory. On
-// the first SIGINT or SIGTERM, main's handler (exitOnSignal) runs every
-// removal still tracked and exits at once with 128 + the signal's number:
-// 130 for SIGINT, 143 for SIGTERM, as a shell reports a process the
-// signal killed, so scripts see why it stopped. The message says what
+// the first SIGINT, SIGTERM or SIGHUP, main's handler (exitOnSignal) runs
+// every removal still tracked and exits at once with 128 + the signal's
+// number: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP, as a shell
+// reports a process the signal killed, so scripts see why it stopped. The message says what
 // stays that the command changed or made (cleanups.note): a database
 // changed in place (load, put, delete: noteAsItWas, then what its
 // commits left; checkpoint: checkpointNoted) or an output already put in
@@ -179,7 +179,9 @@ func (c *cleanups) settle() {
 // ignored.
 func (a *app) exitOnSignal() {
 	var sigs []os.Signal
-	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+	// SIGHUP too: a terminal closed under a compact left its temporary
+	// file. One ignored (nohup) stays so.
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
 		if !signal.Ignored(s) {
 			sigs = append(sigs, s)
 		}

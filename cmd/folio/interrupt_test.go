@@ -121,9 +121,9 @@ func dirState(t *testing.T, dir string) map[string][sha256.Size]byte {
 
 func names(st map[string][sha256.Size]byte) []string { return slices.Sorted(maps.Keys(st)) }
 
-// TestInterrupt: SIGINT or SIGTERM sent to a command writing a new file,
-// once it has begun to, removes everything the command made (temporary
-// files, a new database) and exits 130 or 143, leaving its sources as
+// TestInterrupt: SIGINT, SIGTERM or SIGHUP sent to a command writing a
+// new file, once it has begun to, removes everything the command made
+// (temporary files, a new database) and exits 130, 143 or 129, leaving its sources as
 // they were; a load into an existing database keeps whole transactions
 // and a consistent file. A command that finished before the signal came
 // is run again on a source four times as large.
@@ -155,6 +155,10 @@ func TestInterrupt(t *testing.T) {
 			return []string{"dump", s.db, "-o", filepath.Join(out, "d.txt")}
 		}, false},
 		{"compact", syscall.SIGTERM, func(s interruptSources, out string) []string {
+			return []string{"compact", s.db, filepath.Join(out, "c.db")}
+		}, false},
+		// The terminal closed under it (exit 129).
+		{"compact-hangup", syscall.SIGHUP, func(s interruptSources, out string) []string {
 			return []string{"compact", s.db, filepath.Join(out, "c.db")}
 		}, false},
 		{"migrate", syscall.SIGINT, func(s interruptSources, out string) []string {
