@@ -90,6 +90,11 @@ func TestLargeValueDamagedRun(t *testing.T) {
 							got = v
 						}
 					}
+					// A cursor that met the damaged run stays at its
+					// end: "z" is not returned after the error.
+					if k, _ := c.Next(); k != nil {
+						t.Errorf("a cursor: Next after the damaged run returned %q", k)
+					}
 					return got
 				})
 				if !corruptPages(checkErrs(db))[run] {

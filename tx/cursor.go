@@ -1,6 +1,8 @@
 package tx
 
 import (
+	"fmt"
+
 	"github.com/foliodb/folio/btree"
 	"github.com/foliodb/folio/page"
 )
@@ -75,6 +77,9 @@ func (c *Cursor) Next() (key, value []byte) {
 		// A plain key and value, a scan's common case, without out's
 		// call. INVARIANT: a btree cursor that met an error returns nil
 		// keys and values from then on.
+		if page.Invariants && c.c.Err() != nil {
+			panic(fmt.Sprintf("folio/tx: a cursor returned key %q after its error: %v", k, c.c.Err()))
+		}
 		return k, v
 	}
 	return c.out(k, v, flags)
