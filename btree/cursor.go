@@ -957,6 +957,10 @@ func (c *Cursor) Delete(check Check) ([]byte, error) {
 		// every frame's node is the tree's.
 		w := c.t.writes()
 		for i := range c.depth {
+			if page.Invariants && (c.stack[i].n == nil || i == 0 && c.stack[0].n != c.t.rootNode ||
+				i > 0 && c.stack[i-1].n.inodes[c.stack[i-1].index].node != c.stack[i].n) {
+				panic(fmt.Sprintf("folio/btree: Delete emptied leaf %d, but frame %d of its path is not the tree's node", n.id, i))
+			}
 			w.pathNode[i], w.pathIdx[i] = c.stack[i].n, c.stack[i].index
 		}
 		w.pathLen, w.pathOK = c.depth, false
