@@ -151,7 +151,8 @@ func (c *Cursor) target() *frame {
 
 // elemKey returns the key and flags of the element at f's index; false
 // if a committed leaf's element does not lie within its page.
-// REQUIRES: f is target's frame.
+// REQUIRES: f is a leaf frame with its index in [0, len()): target's, or
+// reseek's once it checked the index.
 func (c *Cursor) elemKey(f *frame) ([]byte, uint32, bool) {
 	if f.n != nil {
 		in := &f.n.inodes[f.index]
