@@ -201,9 +201,10 @@ func (s *fileStorage) syncRange(off, n int64) (err error) {
 	}
 	// msync wants a page-aligned start; it rounds the length up itself.
 	start := off &^ int64(unix.Getpagesize()-1)
-	// INVARIANT: m is the storage's current mapping, made from the storage's
-	// O_RDWR descriptor (not read-only: SyncRange refused), so it is
-	// VM_SHARED and msync reaches the file.
+	// INVARIANT: m, current when acquired (a Map may have replaced it since,
+	// which changes nothing: msync syncs the file's range), was made from
+	// the storage's O_RDWR descriptor (not read-only: SyncRange refused),
+	// so it is VM_SHARED and msync reaches the file.
 	return os.NewSyscallError("msync", unix.Msync(m.data[start:off+n], unix.MS_SYNC))
 }
 
