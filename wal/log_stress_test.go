@@ -1138,6 +1138,11 @@ func TestLogTruncateRaceTornHeader(t *testing.T) {
 	<-entered
 	capture.Store(true)
 	for i := 0; image == ""; i++ {
+		if i == 50 { // a switch comes every four or five records
+			close(release)
+			<-done
+			t.Fatalf("%d records appended and no segment switch synced a header (recovery 2)", i)
+		}
 		appendT(t, l, payload(100+i, 900))
 	}
 	capture.Store(false)
