@@ -48,7 +48,11 @@ func uvarintLen(v uint64) int {
 func EncodeFreelist(body []byte, exts []Extent) int {
 	o := binary.PutUvarint(body, uint64(len(exts)))
 	next := ID(2)
-	for _, e := range exts {
+	for i, e := range exts {
+		if Invariants && (e.Len == 0 || e.Start < next || i > 0 && e.Start == next) {
+			panic(fmt.Sprintf("folio/page: EncodeFreelist: extent %d, [%d, +%d), is empty or not apart from what precedes it (page %d)",
+				i, e.Start, e.Len, next))
+		}
 		o += binary.PutUvarint(body[o:], uint64(e.Start-next))
 		o += binary.PutUvarint(body[o:], e.Len-1)
 		next = e.Start + ID(e.Len)
