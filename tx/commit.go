@@ -574,7 +574,7 @@ func (db *DB) syncLogged(s *snapshot, lsn uint64) error {
 		// published one (refs > 0) is newer than s's, or is s's, and so
 		// are those of head and of the writer begun on it: nothing else
 		// reads s's.
-		if page.Invariants && s.view.refs == 0 && s.view != nil &&
+		if page.Invariants && s.view != nil && s.view.refs == 0 &&
 			((db.head != nil && db.head.view == s.view) || db.pendingView == s.view) {
 			panic("folio/tx: a logged commit's view, unused once a newer commit was published, is still the next writer's")
 		}
