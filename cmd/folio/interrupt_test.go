@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -135,6 +136,13 @@ func TestInterrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Under nohup (as CI may run) SIGHUP is ignored, and an ignored signal
+	// stays ignored across exec, so folio, as it should, would not catch
+	// it. A signal this process handles is reset to the default by exec:
+	// take SIGHUP here, and the commands start as from a terminal.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// Built by the parent test, so they outlive a subtest.
 	parent, sources := t, map[int]interruptSources{}
 	for _, tc := range []struct {
