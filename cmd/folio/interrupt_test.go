@@ -612,3 +612,67 @@ func TestInterruptNoteOneLine(t *testing.T) {
 		t.Errorf("interrupt message %q, want %q", msg, want)
 	}
 }
+
+// TestInterruptHangupUnderNohup: under nohup, SIGHUP stays ignored, as
+// README says: a compact that gets one mid-copy goes on, exits 0, and
+// leaves DST whole. (TestInterrupt's compact-hangup is the other half.)
+func TestInterruptHangupUnderNohup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds databases of 40,000 keys and more")
+	}
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		t.Fatalf("nohup (coreutils) is needed: %v", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 40_000; n <= 40_000*16; n *= 4 {
+		s := makeInterruptSources(t, n)
+		out := t.TempDir()
+		dst := filepath.Join(out, "c.db")
+		cmd := exec.Command(nohup, exe, "compact", s.db, dst)
+		cmd.Env = append(os.Environ(), "FOLIO_TEST_MAIN=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		signalled := false
+	poll:
+		for {
+			select {
+			case err = <-exited:
+				break poll
+			default:
+			}
+			// Begun: the temporary file is there; DST is not yet.
+			ents, _ := os.ReadDir(out)
+			if _, serr := os.Stat(dst); len(ents) > 0 && serr != nil {
+				// nohup execs the command: the process is folio's.
+				if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+					t.Fatal(err)
+				}
+				signalled = true
+				err = <-exited
+				break
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		if err != nil {
+			t.Fatalf("compact under nohup, signalled %v: %v; stderr: %s", signalled, err, stderr.String())
+		}
+		if !signalled {
+			t.Logf("%d keys: the command finished before the signal; again with more", n)
+			continue
+		}
+		if code, _, stderr := runCLI(t, "check", dst); code != exitOK {
+			t.Errorf("check of the compacted copy: exit %d: %s", code, stderr)
+		}
+		return
+	}
+	t.Fatal("every run finished before the signal")
+}
