@@ -228,20 +228,9 @@ func interruptOnce(t *testing.T, exe string, s interruptSources, sig syscall.Sig
 	}
 	srcBefore, outBefore := dirState(t, s.dir), dirState(t, out)
 
-	cmd := exec.Command(exe, args(s, out)...)
-	// Under -race the child would sleep a second as it exits.
-	cmd.Env = append(os.Environ(), "FOLIO_TEST_MAIN=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	// Begun: a file appeared in out, or x.db grew past what the load's
 	// first transaction needs (so it committed that one, and grows the
-	// file for the next). NB: this polls, but asserts nothing about
-	// time: a command that ends first is only run again, larger.
+	// file for the next).
 	begun := func() bool {
 		if existing {
 			fi, err := os.Stat(xdb)
@@ -250,23 +239,7 @@ func interruptOnce(t *testing.T, exe string, s interruptSources, sig syscall.Sig
 		ents, _ := os.ReadDir(out)
 		return len(ents) > 0
 	}
-	var err error
-poll:
-	for {
-		select {
-		case err = <-exited:
-			break poll
-		default:
-		}
-		if begun() {
-			if serr := cmd.Process.Signal(sig); serr != nil {
-				t.Fatal(serr)
-			}
-			err = <-exited
-			break
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
+	_, stdout, stderr, err := signalOnceBegun(t, exec.Command(exe, args(s, out)...), sig, begun)
 	var ee *exec.ExitError
 	switch {
 	case err == nil || stdout.Len() > 0:
@@ -632,36 +605,14 @@ func TestInterruptHangupUnderNohup(t *testing.T) {
 		s := makeInterruptSources(t, n)
 		out := t.TempDir()
 		dst := filepath.Join(out, "c.db")
-		cmd := exec.Command(nohup, exe, "compact", s.db, dst)
-		cmd.Env = append(os.Environ(), "FOLIO_TEST_MAIN=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		signalled := false
-	poll:
-		for {
-			select {
-			case err = <-exited:
-				break poll
-			default:
-			}
-			// Begun: the temporary file is there; DST is not yet.
+		// Begun: the temporary file is there; DST is not yet. nohup
+		// execs the command, so the process signalled is folio's.
+		begun := func() bool {
 			ents, _ := os.ReadDir(out)
-			if _, serr := os.Stat(dst); len(ents) > 0 && serr != nil {
-				// nohup execs the command: the process is folio's.
-				if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-					t.Fatal(err)
-				}
-				signalled = true
-				err = <-exited
-				break
-			}
-			time.Sleep(200 * time.Microsecond)
+			_, serr := os.Stat(dst)
+			return len(ents) > 0 && serr != nil
 		}
+		signalled, _, stderr, err := signalOnceBegun(t, exec.Command(nohup, exe, "compact", s.db, dst), syscall.SIGHUP, begun)
 		if err != nil {
 			t.Fatalf("compact under nohup, signalled %v: %v; stderr: %s", signalled, err, stderr.String())
 		}
@@ -675,4 +626,36 @@ func TestInterruptHangupUnderNohup(t *testing.T) {
 		return
 	}
 	t.Fatal("every run finished before the signal")
+}
+
+// signalOnceBegun runs cmd, a folio command line of this test binary, and
+// sends it sig once begun reports it has begun; it returns whether sig
+// was sent, the output and cmd.Wait's error. NB: this polls, but
+// asserts nothing about time: a caller whose command ended first runs it
+// again, larger.
+func signalOnceBegun(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, begun func() bool) (signalled bool, stdout, stderr *bytes.Buffer, err error) {
+	t.Helper()
+	// Under -race the child would sleep a second as it exits.
+	cmd.Env = append(os.Environ(), "FOLIO_TEST_MAIN=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for {
+		select {
+		case err = <-exited:
+			return false, stdout, stderr, err
+		default:
+		}
+		if begun() {
+			if serr := cmd.Process.Signal(sig); serr != nil {
+				t.Fatal(serr)
+			}
+			return true, stdout, stderr, <-exited
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
 }
